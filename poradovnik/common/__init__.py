@@ -1,0 +1,1 @@
+"""What two or more roles share: settings, logging, systemd notification."""

@@ -1,0 +1,1 @@
+"""The counter role: the clerk's button panel with status lights."""

@@ -1,0 +1,1 @@
+"""The display role: the lobby call screen, chime, announcements and LED boards."""

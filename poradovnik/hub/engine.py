@@ -1,0 +1,626 @@
+"""The queue engine: every rule of the walk-in queue, in pure Python with no I/O.
+
+The engine holds the live part of the queue in memory (today's numbering, the
+tickets that still hold a number, the counters) and decides what each operation
+changes. Deciding never mutates: an operation returns a :class:`~.model.Change`,
+the service layer persists it, and only then calls :meth:`Engine.apply`. A write
+that fails therefore leaves the engine as it was.
+
+Time is always passed in (``now``, an aware :class:`~datetime.datetime`); the
+engine never reads a clock, which keeps it deterministic and testable.
+
+The rules themselves (numbering, call-next policy, recall and no-show, transfer,
+park, the wait estimate, day rollover) are documented in ``docs/queue.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from poradovnik.hub.model import (
+    MAX_DISPLAY_NUMBER,
+    Action,
+    Change,
+    Counter,
+    CounterState,
+    Event,
+    Priority,
+    Service,
+    Ticket,
+    TicketState,
+)
+
+
+class QueueError(Exception):
+    """An operation the queue refuses, with a stable machine-readable ``code``.
+
+    The message is meant for the clerk or the log; ``code`` is what the protocol
+    and the API return so that devices can translate it.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    """The office's queue rules that are not per service."""
+
+    max_calls: int = 3
+    """A ticket is called at most this many times; a further recall marks it no-show."""
+    transfer_keeps_arrival: bool = True
+    """A transferred ticket keeps its place by original arrival (else joins at the back)."""
+    service_time_window: int = 20
+    """How many recent visits per service the wait estimate averages."""
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What a citizen is told about a waiting ticket."""
+
+    people_ahead: int
+    """Waiting tickets of the same service that will be called first."""
+    estimated_wait_s: int | None
+    """Seconds until the call; ``None`` when no counter serves the service."""
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything the engine needs to resume after a restart, as the store keeps it."""
+
+    day: date
+    """The business day the snapshot describes."""
+    services: list[Service] = field(default_factory=list)
+    counters: list[Counter] = field(default_factory=list)
+    tickets: list[Ticket] = field(default_factory=list)
+    """Every live ticket, whatever its day."""
+    last_seq: dict[str, int] = field(default_factory=dict)
+    """Per numbering service, the highest sequence issued on ``day``."""
+    issued: dict[str, int] = field(default_factory=dict)
+    """Per numbering service, how many tickets were issued on ``day``."""
+    durations: dict[str, list[float]] = field(default_factory=dict)
+    """Per service, recent visit durations in seconds, oldest first."""
+
+
+def display_number(prefix: str, seq: int) -> str:
+    """Turn a day sequence into what the citizen sees: ``A001``…``A999``, then ``A001``."""
+    return f"{prefix}{(seq - 1) % MAX_DISPLAY_NUMBER + 1:03d}"
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Engine:
+    """The single source of truth for the walk-in queue of one site.
+
+    Build it with :meth:`from_snapshot` (from the store) or directly with the
+    catalog for tests. Only the hub's service layer calls it, under one lock.
+    """
+
+    def __init__(
+        self,
+        *,
+        timezone: ZoneInfo,
+        policy: QueuePolicy | None = None,
+        services: Iterable[Service] = (),
+        counters: Iterable[Counter] = (),
+        day: date | None = None,
+        new_id: Callable[[], str] = _new_id,
+    ) -> None:
+        self.timezone = timezone
+        self.policy = policy or QueuePolicy()
+        self.services: dict[str, Service] = {}
+        self.counters: dict[str, Counter] = {}
+        self.tickets: dict[str, Ticket] = {}
+        """Live tickets by id; terminal ones leave memory (the store keeps them)."""
+        self.day = day or datetime.now(UTC).astimezone(timezone).date()
+        self._new_id = new_id
+        self._last_seq: dict[str, int] = {}
+        self._issued: dict[str, int] = {}
+        self._durations: dict[str, deque[float]] = {}
+        self._live_numbers: dict[str, str] = {}
+        for service in services:
+            self.put_service(service)
+        for counter in counters:
+            self.put_counter(counter)
+
+    @classmethod
+    def from_snapshot(
+        cls,
+        snapshot: Snapshot,
+        *,
+        timezone: ZoneInfo,
+        policy: QueuePolicy | None = None,
+        new_id: Callable[[], str] = _new_id,
+    ) -> Engine:
+        """Rebuild the engine from what the store kept."""
+        engine = cls(
+            timezone=timezone,
+            policy=policy,
+            services=snapshot.services,
+            counters=snapshot.counters,
+            day=snapshot.day,
+            new_id=new_id,
+        )
+        for ticket in snapshot.tickets:
+            engine._hold(ticket)
+        engine._last_seq.update(snapshot.last_seq)
+        engine._issued.update(snapshot.issued)
+        for code, values in snapshot.durations.items():
+            engine._recent(code).extend(values)
+        return engine
+
+    # -- catalog -------------------------------------------------------------
+
+    def put_service(self, service: Service) -> None:
+        """Add or replace a service, refusing a prefix another service uses."""
+        if len(service.prefix) != 1 or not service.prefix.isalpha():
+            raise QueueError("invalid_prefix", f"prefix {service.prefix!r} must be one letter")
+        for other in self.services.values():
+            if other.code != service.code and other.prefix == service.prefix:
+                raise QueueError(
+                    "duplicate_prefix",
+                    f"prefix {service.prefix} is already used by service {other.code}",
+                )
+        if service.weight <= 0:
+            raise QueueError("invalid_weight", "a service's weight must be positive")
+        self.services[service.code] = service
+
+    def put_counter(self, counter: Counter) -> None:
+        """Add or replace a counter, refusing services that do not exist."""
+        missing = [code for code in counter.services if code not in self.services]
+        if missing:
+            raise QueueError(
+                "unknown_service", f"counter {counter.id} serves unknown {', '.join(missing)}"
+            )
+        old = self.counters.get(counter.id)
+        if old is not None:
+            # The catalog changes what a counter is; its state belongs to the queue.
+            counter = _with(counter, state=old.state, current=old.current)
+        self.counters[counter.id] = counter
+
+    # -- reading -------------------------------------------------------------
+
+    def local_day(self, now: datetime) -> date:
+        """The site-local business day that ``now`` falls on."""
+        return now.astimezone(self.timezone).date()
+
+    def waiting(self, service: str | None = None) -> list[Ticket]:
+        """Waiting tickets (of one service, or all), in the order of arrival."""
+        tickets = [
+            t
+            for t in self.tickets.values()
+            if t.state is TicketState.WAITING and (service is None or t.service == service)
+        ]
+        tickets.sort(key=_arrival_key)
+        return tickets
+
+    def issued_today(self, service: str) -> int:
+        """How many tickets ``service`` has issued on the engine's business day."""
+        return self._issued.get(service, 0)
+
+    def estimate(self, ticket: Ticket, now: datetime) -> Estimate:
+        """People ahead of a waiting ``ticket`` and its expected wait (see docs/queue.md)."""
+        mine = _rank_key(ticket)
+        ahead = sum(
+            1
+            for t in self.tickets.values()
+            if t.state is TicketState.WAITING
+            and t.service == ticket.service
+            and t.id != ticket.id
+            and _rank_key(t) < mine
+        )
+        serving = [c for c in self.counters.values() if ticket.service in c.services]
+        open_counters = [c for c in serving if c.state is CounterState.OPEN]
+        capacity = len(open_counters) or len(serving)
+        if capacity == 0:
+            return Estimate(ahead, None)
+        mean = self.mean_service_time(ticket.service)
+        idle = sum(1 for c in open_counters if c.current is None)
+        if ahead < idle:
+            return Estimate(ahead, 0)
+        residual = mean / 2 if idle == 0 else 0.0
+        return Estimate(ahead, round(ahead * mean / capacity + residual))
+
+    def mean_service_time(self, service: str) -> float:
+        """Mean of the recent visit durations, or the service's default without any."""
+        recent = self._durations.get(service)
+        if recent:
+            return sum(recent) / len(recent)
+        return float(self.services[service].default_service_time_s)
+
+    # -- operations ----------------------------------------------------------
+
+    def roll_over(self, now: datetime, *, actor: str = "system") -> Change | None:
+        """Start a new business day if ``now`` is on one: expire leftovers, reset numbers.
+
+        Live tickets of earlier days expire whether or not the engine's own day
+        changed (a hub restarted after midnight resumes on the new day). Returns
+        ``None`` when there is nothing to do.
+        """
+        today = self.local_day(now)
+        leftovers = sorted(
+            (t for t in self.tickets.values() if t.business_day < today), key=_arrival_key
+        )
+        if today == self.day and not leftovers:
+            return None
+        expired = [t.evolve(state=TicketState.EXPIRED, finished_at=now) for t in leftovers]
+        events = tuple(
+            _event(now, Action.EXPIRE, actor, old, new)
+            for old, new in zip(leftovers, expired, strict=True)
+        )
+        held = {t.id for t in leftovers}
+        # A new day starts with every counter paused and empty; its first Next opens it.
+        counters = tuple(
+            _with(c, state=CounterState.PAUSED, current=None)
+            for c in self.counters.values()
+            if c.current in held or (today != self.day and c.state is CounterState.OPEN)
+        )
+        return Change(tickets=tuple(expired), counters=counters, events=events, day=today)
+
+    def issue(
+        self,
+        service: str,
+        now: datetime,
+        *,
+        priority: Priority | None = None,
+        lang: str = "sk",
+        actor: str = "system",
+    ) -> Change:
+        """Issue a new ticket for ``service``; the change's ``subject`` is the ticket."""
+        self._check_day(now)
+        svc = self._service(service)
+        if not svc.open:
+            raise QueueError("service_closed", f"service {service} is closed")
+        if not svc.hours.is_open(now.astimezone(self.timezone)):
+            raise QueueError("outside_hours", f"service {service} is open {svc.hours.describe()}")
+        issued = self._issued.get(service, 0)
+        if svc.daily_limit is not None and issued >= svc.daily_limit:
+            raise QueueError(
+                "daily_limit", f"service {service} has issued its {svc.daily_limit} tickets today"
+            )
+        seq = self._last_seq.get(service, 0)
+        for _ in range(MAX_DISPLAY_NUMBER):
+            seq += 1
+            number = display_number(svc.prefix, seq)
+            if number not in self._live_numbers:
+                break
+        else:
+            raise QueueError(
+                "numbers_exhausted", f"all {MAX_DISPLAY_NUMBER} numbers of {service} are in use"
+            )
+        ticket = Ticket(
+            id=self._new_id(),
+            number_service=service,
+            business_day=self.day,
+            seq=seq,
+            number=number,
+            service=service,
+            issued_at=now,
+            arrived_at=now,
+            priority=priority,
+            lang=lang,
+        )
+        event = _event(now, Action.ISSUE, actor, None, ticket)
+        return Change(
+            tickets=(ticket,),
+            events=(event,),
+            new_ticket_ids=frozenset({ticket.id}),
+            subject=ticket,
+        )
+
+    def call_next(self, counter_id: str, now: datetime, *, actor: str = "system") -> Change:
+        """Finish the counter's current ticket, if any, and call the next one.
+
+        A paused counter is opened. The change's ``subject`` is the called ticket,
+        or ``None`` when nobody waits for the counter's services.
+        """
+        self._check_day(now)
+        counter = self._counter(counter_id)
+        change = Change()
+        if counter.state is CounterState.PAUSED:
+            counter = _with(counter, state=CounterState.OPEN)
+            change += Change(
+                counters=(counter,),
+                events=(_counter_event(now, Action.RESUME, actor, counter, CounterState.PAUSED),),
+            )
+        if counter.current is not None:
+            change += self._finish(counter, now, actor, TicketState.DONE, Action.DONE)
+            counter = _with(counter, current=None)
+        chosen = self._choose(counter, now)
+        if chosen is None:
+            return dataclasses.replace(change + Change(counters=(counter,)), subject=None)
+        called = chosen.evolve(state=TicketState.CALLED, counter=counter.id, calls=1, called_at=now)
+        counter = _with(counter, current=called.id)
+        return change + Change(
+            tickets=(called,),
+            counters=(counter,),
+            events=(_event(now, Action.CALL, actor, chosen, called),),
+            subject=called,
+        )
+
+    def recall(self, counter_id: str, now: datetime, *, actor: str = "system") -> Change:
+        """Call the counter's ticket again; past ``max_calls`` calls it becomes a no-show."""
+        counter, ticket = self._current(counter_id, now, TicketState.CALLED)
+        if ticket.calls >= self.policy.max_calls:
+            return self._finish(counter, now, actor, TicketState.NO_SHOW, Action.NO_SHOW, auto=True)
+        called = ticket.evolve(calls=ticket.calls + 1)
+        return Change(
+            tickets=(called,),
+            events=(_event(now, Action.RECALL, actor, ticket, called),),
+            subject=called,
+        )
+
+    def start(self, counter_id: str, now: datetime, *, actor: str = "system") -> Change:
+        """Mark that the called citizen has arrived and service started."""
+        _, ticket = self._current(counter_id, now, TicketState.CALLED)
+        serving = ticket.evolve(state=TicketState.SERVING, serving_at=now)
+        return Change(
+            tickets=(serving,),
+            events=(_event(now, Action.START, actor, ticket, serving),),
+            subject=serving,
+        )
+
+    def done(self, counter_id: str, now: datetime, *, actor: str = "system") -> Change:
+        """Finish the counter's ticket as served."""
+        counter, _ = self._current(counter_id, now, TicketState.CALLED, TicketState.SERVING)
+        return self._finish(counter, now, actor, TicketState.DONE, Action.DONE)
+
+    def no_show(self, counter_id: str, now: datetime, *, actor: str = "system") -> Change:
+        """Finish the counter's called ticket as a citizen who did not come."""
+        counter, _ = self._current(counter_id, now, TicketState.CALLED)
+        return self._finish(counter, now, actor, TicketState.NO_SHOW, Action.NO_SHOW)
+
+    def transfer(
+        self, counter_id: str, service: str, now: datetime, *, actor: str = "system"
+    ) -> Change:
+        """Send the counter's ticket to wait for another service, keeping its number."""
+        counter, ticket = self._current(counter_id, now, TicketState.CALLED, TicketState.SERVING)
+        self._service(service)
+        if service == ticket.service:
+            raise QueueError("same_service", f"ticket {ticket.number} already waits for {service}")
+        moved = ticket.evolve(
+            state=TicketState.WAITING,
+            service=service,
+            counter=None,
+            calls=0,
+            called_at=None,
+            serving_at=None,
+            arrived_at=ticket.arrived_at if self.policy.transfer_keeps_arrival else now,
+        )
+        event = _event(now, Action.TRANSFER, actor, ticket, moved, {"to_service": service})
+        return Change(
+            tickets=(moved,),
+            counters=(_with(counter, current=None),),
+            events=(event,),
+            subject=moved,
+        )
+
+    def park(self, counter_id: str, now: datetime, *, actor: str = "system") -> Change:
+        """Set the counter's ticket aside (the citizen fetches a document, say)."""
+        counter, ticket = self._current(counter_id, now, TicketState.CALLED, TicketState.SERVING)
+        parked = ticket.evolve(state=TicketState.PARKED)
+        return Change(
+            tickets=(parked,),
+            counters=(_with(counter, current=None),),
+            events=(_event(now, Action.PARK, actor, ticket, parked),),
+            subject=parked,
+        )
+
+    def unpark(
+        self, counter_id: str, ticket_id: str, now: datetime, *, actor: str = "system"
+    ) -> Change:
+        """Call a parked ticket back to a free counter."""
+        self._check_day(now)
+        counter = self._counter(counter_id)
+        if counter.current is not None:
+            raise QueueError("counter_busy", f"counter {counter_id} still has a ticket")
+        ticket = self.tickets.get(ticket_id)
+        if ticket is None or ticket.state is not TicketState.PARKED:
+            raise QueueError("not_parked", f"ticket {ticket_id} is not parked")
+        called = ticket.evolve(
+            state=TicketState.CALLED, counter=counter.id, calls=1, called_at=now, serving_at=None
+        )
+        counter = _with(counter, current=called.id, state=CounterState.OPEN)
+        return Change(
+            tickets=(called,),
+            counters=(counter,),
+            events=(_event(now, Action.UNPARK, actor, ticket, called),),
+            subject=called,
+        )
+
+    def pause(self, counter_id: str, now: datetime, *, actor: str = "system") -> Change:
+        """Stop the counter taking citizens (a break); it must have no ticket."""
+        return self._set_counter_state(counter_id, now, actor, CounterState.PAUSED)
+
+    def resume(self, counter_id: str, now: datetime, *, actor: str = "system") -> Change:
+        """Open a paused counter again."""
+        return self._set_counter_state(counter_id, now, actor, CounterState.OPEN)
+
+    def apply(self, change: Change) -> None:
+        """Make a persisted ``change`` the engine's state."""
+        if change.day is not None and change.day != self.day:
+            self.day = change.day
+            self._last_seq.clear()
+            self._issued.clear()
+        for ticket in change.tickets:
+            if ticket.id in change.new_ticket_ids and ticket.business_day == self.day:
+                code = ticket.number_service
+                self._last_seq[code] = max(self._last_seq.get(code, 0), ticket.seq)
+                self._issued[code] = self._issued.get(code, 0) + 1
+            if ticket.state.live:
+                self._hold(ticket)
+            else:
+                self.tickets.pop(ticket.id, None)
+                self._live_numbers.pop(ticket.number, None)
+                if ticket.state is TicketState.DONE and ticket.called_at and ticket.finished_at:
+                    seconds = (ticket.finished_at - ticket.called_at).total_seconds()
+                    self._recent(ticket.service).append(seconds)
+        for counter in change.counters:
+            self.counters[counter.id] = counter
+
+    # -- internals -------------------------------------------------------------
+
+    def _hold(self, ticket: Ticket) -> None:
+        self.tickets[ticket.id] = ticket
+        self._live_numbers[ticket.number] = ticket.id
+
+    def _recent(self, service: str) -> deque[float]:
+        recent = self._durations.get(service)
+        if recent is None:
+            recent = self._durations[service] = deque(maxlen=self.policy.service_time_window)
+        return recent
+
+    def _check_day(self, now: datetime) -> None:
+        if self.local_day(now) != self.day:
+            raise QueueError("day_changed", "the business day changed; roll the queue over first")
+
+    def _service(self, code: str) -> Service:
+        try:
+            return self.services[code]
+        except KeyError:
+            raise QueueError("unknown_service", f"no service {code!r}") from None
+
+    def _counter(self, counter_id: str) -> Counter:
+        try:
+            return self.counters[counter_id]
+        except KeyError:
+            raise QueueError("unknown_counter", f"no counter {counter_id!r}") from None
+
+    def _current(
+        self, counter_id: str, now: datetime, *states: TicketState
+    ) -> tuple[Counter, Ticket]:
+        self._check_day(now)
+        counter = self._counter(counter_id)
+        if counter.current is None:
+            raise QueueError("no_ticket", f"counter {counter_id} has no ticket")
+        ticket = self.tickets[counter.current]
+        if ticket.state not in states:
+            wanted = " or ".join(s.value for s in states)
+            raise QueueError(
+                "invalid_transition",
+                f"ticket {ticket.number} is {ticket.state.value}, not {wanted}",
+            )
+        return counter, ticket
+
+    def _finish(
+        self,
+        counter: Counter,
+        now: datetime,
+        actor: str,
+        state: TicketState,
+        action: Action,
+        *,
+        auto: bool = False,
+    ) -> Change:
+        assert counter.current is not None
+        ticket = self.tickets[counter.current]
+        finished = ticket.evolve(state=state, finished_at=now)
+        detail: Mapping[str, object] = {"auto": True} if auto else {}
+        return Change(
+            tickets=(finished,),
+            counters=(_with(counter, current=None),),
+            events=(_event(now, action, actor, ticket, finished, detail),),
+            subject=finished,
+        )
+
+    def _choose(self, counter: Counter, now: datetime) -> Ticket | None:
+        order = {code: i for i, code in enumerate(counter.services)}
+        best: Ticket | None = None
+        best_key: tuple[object, ...] = ()
+        for ticket in self.tickets.values():
+            if ticket.state is not TicketState.WAITING or ticket.service not in order:
+                continue
+            key = call_order_key(ticket, now, self.services[ticket.service].weight, order)
+            if best is None or key < best_key:
+                best, best_key = ticket, key
+        return best
+
+    def _set_counter_state(
+        self, counter_id: str, now: datetime, actor: str, state: CounterState
+    ) -> Change:
+        self._check_day(now)
+        counter = self._counter(counter_id)
+        if counter.state is state:
+            raise QueueError(f"already_{state.value}", f"counter {counter_id} is already {state}")
+        if counter.current is not None:
+            raise QueueError("counter_busy", f"counter {counter_id} still has a ticket")
+        action = Action.PAUSE if state is CounterState.PAUSED else Action.RESUME
+        new = _with(counter, state=state)
+        return Change(
+            counters=(new,), events=(_counter_event(now, action, actor, new, counter.state),)
+        )
+
+
+def call_order_key(
+    ticket: Ticket, now: datetime, weight: float, order: Mapping[str, int]
+) -> tuple[object, ...]:
+    """The call-next sort key: the smallest key is called first (see docs/queue.md).
+
+    Priority tickets come first; then the longest weighted wait; ties go to the
+    counter's preferred service, then the earlier arrival, then the lower sequence.
+    """
+    waited = (now - ticket.arrived_at).total_seconds() * weight
+    return (
+        ticket.priority is None,
+        -waited,
+        order[ticket.service],
+        ticket.arrived_at,
+        ticket.number_service,
+        ticket.seq,
+    )
+
+
+def _arrival_key(ticket: Ticket) -> tuple[datetime, str, int]:
+    return (ticket.arrived_at, ticket.number_service, ticket.seq)
+
+
+def _rank_key(ticket: Ticket) -> tuple[bool, datetime, str, int]:
+    return (ticket.priority is None, *_arrival_key(ticket))
+
+
+def _with(counter: Counter, **changes: object) -> Counter:
+    return dataclasses.replace(counter, **changes)  # type: ignore[arg-type]
+
+
+def _event(
+    now: datetime,
+    action: Action,
+    actor: str,
+    old: Ticket | None,
+    new: Ticket,
+    detail: Mapping[str, object] | None = None,
+) -> Event:
+    return Event(
+        at=now,
+        action=action,
+        actor=actor,
+        ticket_id=new.id,
+        counter_id=new.counter or (old.counter if old else None),
+        service=new.service,
+        from_state=old.state.value if old else None,
+        to_state=new.state.value,
+        detail=dict(detail or {}),
+    )
+
+
+def _counter_event(
+    now: datetime, action: Action, actor: str, counter: Counter, old: CounterState
+) -> Event:
+    return Event(
+        at=now,
+        action=action,
+        actor=actor,
+        counter_id=counter.id,
+        from_state=old.value,
+        to_state=counter.state.value,
+    )

@@ -1,0 +1,253 @@
+"""The queue's domain: services, counters, tickets and the changes between them.
+
+Everything here is plain data with no I/O. The engine (:mod:`poradovnik.hub.engine`)
+decides changes; the store (:mod:`poradovnik.hub.store`) persists them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+LANGUAGES: tuple[str, ...] = ("sk", "cs", "uk", "en")
+"""The languages every service name and every citizen-facing text is kept in."""
+
+MAX_DISPLAY_NUMBER = 999
+"""Displayed numbers run 001…999 per service and day, then wrap to 001."""
+
+
+class TicketState(enum.StrEnum):
+    """Where a ticket is in its life."""
+
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVING = "serving"
+    PARKED = "parked"
+    DONE = "done"
+    NO_SHOW = "no_show"
+    EXPIRED = "expired"
+
+    @property
+    def live(self) -> bool:
+        """Whether the ticket still holds its displayed number."""
+        return self in LIVE_STATES
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the ticket's life is over."""
+        return not self.live
+
+
+LIVE_STATES = frozenset(
+    {TicketState.WAITING, TicketState.CALLED, TicketState.SERVING, TicketState.PARKED}
+)
+
+
+class Priority(enum.StrEnum):
+    """Why a ticket goes ahead of the others."""
+
+    DISABILITY = "disability"
+    PREGNANCY = "pregnancy"
+    AGE = "age"
+    WITH_CHILD = "with_child"
+    OTHER = "other"
+
+
+class CounterState(enum.StrEnum):
+    """Whether a counter takes citizens right now."""
+
+    OPEN = "open"
+    PAUSED = "paused"
+
+
+class Action(enum.StrEnum):
+    """Every transition the engine knows, as written to the audit trail."""
+
+    ISSUE = "issue"
+    CALL = "call"
+    RECALL = "recall"
+    START = "start"
+    DONE = "done"
+    NO_SHOW = "no_show"
+    TRANSFER = "transfer"
+    PARK = "park"
+    UNPARK = "unpark"
+    EXPIRE = "expire"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningHours:
+    """Weekly opening hours: for each weekday (0 = Monday) a list of open intervals.
+
+    A weekday missing from ``days`` is closed all day. ``always`` opens the service
+    round the clock (the default, so a fresh install issues tickets at once).
+    """
+
+    days: Mapping[int, tuple[tuple[time, time], ...]] = field(default_factory=dict)
+    always: bool = True
+
+    def is_open(self, local: datetime) -> bool:
+        """Tell whether the service is open at ``local`` (a time in the site's zone)."""
+        if self.always:
+            return True
+        now = local.time()
+        return any(start <= now < end for start, end in self.days.get(local.weekday(), ()))
+
+    def describe(self) -> str:
+        """Render the hours compactly, e.g. ``Mon 08:00-12:00 13:00-15:00; Tue …``."""
+        if self.always:
+            return "always"
+        names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+        parts = []
+        for day in range(7):
+            spans = self.days.get(day, ())
+            if spans:
+                text = " ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in spans)
+                parts.append(f"{names[day]} {text}")
+        return "; ".join(parts) or "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A kind of business a citizen comes for, with its own ticket numbers."""
+
+    code: str
+    """Stable identifier used in topics and URLs, e.g. ``taxes``."""
+    prefix: str
+    """The ticket letter, e.g. ``A`` for ``A042``; unique across services."""
+    names: Mapping[str, str]
+    """The service's name per language code (sk, cs, uk, en)."""
+    hours: OpeningHours = field(default_factory=OpeningHours)
+    """When tickets for the service may be issued."""
+    daily_limit: int | None = None
+    """How many tickets may be issued per day; ``None`` for no limit."""
+    open: bool = True
+    """The admin's switch: a closed service issues no tickets whatever its hours."""
+    weight: float = 1.0
+    """Multiplies waiting time when counters choose the next ticket (see docs)."""
+    default_service_time_s: int = 300
+    """Assumed duration of one visit until enough real visits are measured."""
+
+    def name(self, lang: str) -> str:
+        """Return the name in ``lang``, falling back to Slovak, then the code."""
+        return self.names.get(lang) or self.names.get("sk") or self.code
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """A desk where a clerk serves citizens."""
+
+    id: str
+    """Stable identifier used in topics, e.g. ``3``."""
+    name: str
+    """What the lobby display shows and speaks, e.g. ``Okienko 3``."""
+    services: tuple[str, ...]
+    """Codes of the services served here, in the clerk's order of preference."""
+    state: CounterState = CounterState.PAUSED
+    """Whether the counter is taking citizens."""
+    current: str | None = None
+    """Id of the ticket called to or served at this counter, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One citizen's place in the queue, from issue to its terminal state."""
+
+    id: str
+    """Globally unique, stable identifier (a UUID in hex)."""
+    number_service: str
+    """Code of the service whose day sequence issued the number (kept on transfer)."""
+    business_day: date
+    """The site-local day the ticket belongs to."""
+    seq: int
+    """Position in the day's sequence of ``number_service``, from 1, never reused."""
+    number: str
+    """What the citizen sees, e.g. ``A042``."""
+    service: str
+    """Code of the service the ticket waits for now (changes on transfer)."""
+    issued_at: datetime
+    """When the ticket was issued (UTC)."""
+    arrived_at: datetime
+    """The time that orders the queue: issue time, or transfer time where so configured."""
+    state: TicketState = TicketState.WAITING
+    priority: Priority | None = None
+    """Why the ticket goes first, if it does."""
+    lang: str = "sk"
+    """The language the citizen chose, for the ticket and the portal."""
+    counter: str | None = None
+    """The counter that called or serves the ticket."""
+    calls: int = 0
+    """How many times the ticket has been called, recalls included."""
+    called_at: datetime | None = None
+    """When the ticket was first called at its current counter."""
+    serving_at: datetime | None = None
+    """When service started (the citizen arrived at the counter)."""
+    finished_at: datetime | None = None
+    """When the ticket reached a terminal state."""
+    origin: str = "hub"
+    """Who issued it: ``hub``, or a device id for numbers issued offline."""
+
+    def evolve(self, **changes: object) -> Ticket:
+        """Return a copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One audit row: who moved what from which state to which, and when."""
+
+    at: datetime
+    action: Action
+    actor: str
+    """Who asked: ``counter:3``, ``kiosk:k1``, ``admin:jana``, ``system``…"""
+    ticket_id: str | None = None
+    counter_id: str | None = None
+    service: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    detail: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one engine operation decided: new versions of tickets and counters, and why.
+
+    The engine never mutates itself while deciding. The service layer persists a
+    change and then hands it back to :meth:`Engine.apply`, so a failed write leaves
+    the engine exactly as it was.
+    """
+
+    tickets: tuple[Ticket, ...] = ()
+    """New or updated tickets, in the order they changed."""
+    counters: tuple[Counter, ...] = ()
+    """Updated counters."""
+    events: tuple[Event, ...] = ()
+    """The audit rows, one per transition."""
+    new_ticket_ids: frozenset[str] = frozenset()
+    """Which of ``tickets`` are new (inserted rather than updated)."""
+    subject: Ticket | None = None
+    """The ticket the operation was about (issued, called…), if any."""
+    day: date | None = None
+    """Set by a day rollover: the business day the engine moves to."""
+
+    def ticket(self, ticket_id: str) -> Ticket:
+        """Return the new version of ticket ``ticket_id`` from this change."""
+        for ticket in reversed(self.tickets):
+            if ticket.id == ticket_id:
+                return ticket
+        raise KeyError(ticket_id)
+
+    def __add__(self, other: Change) -> Change:
+        return Change(
+            tickets=self.tickets + other.tickets,
+            counters=self.counters + other.counters,
+            events=self.events + other.events,
+            new_ticket_ids=self.new_ticket_ids | other.new_ticket_ids,
+            subject=other.subject or self.subject,
+            day=other.day or self.day,
+        )

@@ -1,0 +1,1 @@
+"""The kiosk role: a touchscreen that issues printed tickets."""

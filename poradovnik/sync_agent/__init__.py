@@ -1,0 +1,1 @@
+"""The MQTT link between the devices and the hub."""
