@@ -214,8 +214,8 @@ def test_transfer_to_the_back_when_configured() -> None:
     run(engine, engine.call_next("2", at(10)))
     run(engine, engine.transfer("2", "parking", at(12)))
     assert run(engine, engine.call_next("4", at(13))).subject.number == "C001"  # type: ignore[union-attr]
+    run(engine, engine.call_next("4", at(14)))
     with pytest.raises(QueueError) as same:
-        run(engine, engine.call_next("4", at(14)))
         engine.transfer("4", "parking", at(15))
     assert same.value.code == "same_service"
 

@@ -16,7 +16,7 @@ from poradovnik.hub.model import Change, Priority, Service, Ticket, TicketState
 
 TZ = ZoneInfo("Europe/Bratislava")
 START = datetime(2026, 3, 2, 7, 0, tzinfo=TZ).astimezone(UTC)
-SERVICES = tuple(demo_office.SERVICES) + (Service("vip", "V", {"sk": "VIP"}, weight=2.5),)
+SERVICES = (*demo_office.SERVICES, Service("vip", "V", {"sk": "VIP"}, weight=2.5))
 COUNTERS = demo_office.COUNTERS
 counter_ids = st.sampled_from([c.id for c in COUNTERS])
 service_codes = st.sampled_from([s.code for s in SERVICES])
@@ -55,7 +55,7 @@ class QueueMachine(RuleBasedStateMachine):
         try:
             change = operation(*args, self.now)  # type: ignore[operator]
         except QueueError as refused:
-            assert refused.code and refused.message
+            assert refused.code, refused.message
             return None
         self.commit(change)
         return change
@@ -118,9 +118,11 @@ class QueueMachine(RuleBasedStateMachine):
     )
     @rule(counter=counter_ids, data=st.data())
     def clerk_returns_a_parked_ticket(self, counter: str, data: st.DataObject) -> None:
-        parked = sorted(t.id for t in self.engine.tickets.values() if t.state is TicketState.PARKED)
-        ticket = data.draw(st.sampled_from(parked))
+        ticket = data.draw(st.sampled_from(self.parked()))
         self.attempt(lambda c, now: self.engine.unpark(c, ticket, now), counter)
+
+    def parked(self) -> list[str]:
+        return sorted(t.id for t in self.engine.tickets.values() if t.state is TicketState.PARKED)
 
     @invariant()
     def no_two_live_tickets_share_a_number(self) -> None:
