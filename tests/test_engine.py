@@ -290,13 +290,13 @@ def test_estimate_from_recent_service_times_and_open_counters(engine: Engine) ->
     # Nobody serves yet: counters 1, 2 and 5 serve taxes, all paused → capacity 3.
     newest = run(engine, engine.issue("taxes", at(5))).subject
     assert newest is not None
-    estimate = engine.estimate(newest, at(5))
+    estimate = engine.estimate(newest)
     assert estimate.people_ahead == 4
     assert estimate.estimated_wait_s == round(4 * 420 / 3 + 210)
     # One counter opens and is busy: capacity 1, every visit so far took 10 min.
     run(engine, engine.call_next("2", at(6)))
     run(engine, engine.call_next("2", at(16)))
-    estimate = engine.estimate(newest, at(16))
+    estimate = engine.estimate(newest)
     assert estimate.people_ahead == 2
     assert estimate.estimated_wait_s == 2 * 600 + 300
 

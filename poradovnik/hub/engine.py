@@ -208,7 +208,7 @@ class Engine:
         """How many tickets ``service`` has issued on the engine's business day."""
         return self._issued.get(service, 0)
 
-    def estimate(self, ticket: Ticket, now: datetime) -> Estimate:
+    def estimate(self, ticket: Ticket) -> Estimate:
         """People ahead of a waiting ``ticket`` and its expected wait (see docs/queue.md)."""
         mine = _rank_key(ticket)
         ahead = sum(
@@ -219,12 +219,33 @@ class Engine:
             and t.id != ticket.id
             and _rank_key(t) < mine
         )
-        serving = [c for c in self.counters.values() if ticket.service in c.services]
-        open_counters = [c for c in serving if c.state is CounterState.OPEN]
-        capacity = len(open_counters) or len(serving)
+        return self._estimate(ticket.service, ahead)
+
+    def estimate_new(self, service: str) -> Estimate:
+        """What a citizen taking an ordinary ticket for ``service`` now would be told."""
+        waiting = sum(
+            1
+            for t in self.tickets.values()
+            if t.state is TicketState.WAITING and t.service == service
+        )
+        return self._estimate(service, waiting)
+
+    def open_counters(self, service: str) -> list[Counter]:
+        """The open counters that serve ``service``."""
+        return [
+            c
+            for c in self.counters.values()
+            if service in c.services and c.state is CounterState.OPEN
+        ]
+
+    def _estimate(self, service: str, ahead: int) -> Estimate:
+        open_counters = self.open_counters(service)
+        capacity = len(open_counters) or sum(
+            1 for c in self.counters.values() if service in c.services
+        )
         if capacity == 0:
             return Estimate(ahead, None)
-        mean = self.mean_service_time(ticket.service)
+        mean = self.mean_service_time(service)
         idle = sum(1 for c in open_counters if c.current is None)
         if ahead < idle:
             return Estimate(ahead, 0)

@@ -1,0 +1,295 @@
+"""The ``poradovnik`` command: one program for every device, the subcommand picks the role.
+
+Expected failures end in one clean message on stderr, ``poradovnik: ...``, and an exit
+status, never a traceback: 2 for bad settings or usage (as click uses for usage), 3 for a
+part that is not available on this device. :class:`PoradovnikGroup` is the one place that
+turns them into exits.
+
+The hub's modules are imported only inside the commands that need them, so the command
+works on a kiosk that has no hub dependencies installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+
+from poradovnik import __version__
+from poradovnik.common.logging import setup_logging
+from poradovnik.common.settings import (
+    CONFIG_ENV_VAR,
+    DEFAULT_CONFIG_PATH,
+    Role,
+    Settings,
+    SettingsError,
+    load_settings,
+    resolve_config_path,
+)
+
+__all__ = [
+    "EXIT_BAD_SETTINGS",
+    "EXIT_NOT_AVAILABLE",
+    "BadSettings",
+    "CliFailure",
+    "NotAvailable",
+    "PoradovnikGroup",
+    "main",
+]
+
+EXIT_BAD_SETTINGS = 2
+"""Exit status for settings that cannot be used (click uses 2 for usage errors too)."""
+
+EXIT_NOT_AVAILABLE = 3
+"""Exit status for a role or part that this version or this device does not have."""
+
+_HUB_MISSING = "the hub is not installed on this device (pip install 'poradovnik[hub]')"
+
+
+class CliFailure(click.ClickException):
+    """An expected failure: its message goes to stderr as ``poradovnik: ...``, then exit."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Print the message on stderr, each line prefixed with ``poradovnik:``."""
+        for line in self.format_message().splitlines():
+            click.echo(f"poradovnik: {line}", file=file, err=file is None)
+
+
+class BadSettings(CliFailure):
+    """The settings cannot be used: exit status 2."""
+
+    exit_code = EXIT_BAD_SETTINGS
+
+
+class NotAvailable(CliFailure):
+    """The command needs what this version or this device lacks: exit status 3."""
+
+    exit_code = EXIT_NOT_AVAILABLE
+
+
+class PoradovnikGroup(click.Group):
+    """A command group that turns expected errors from any subcommand into clean exits."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; a :class:`SettingsError` becomes exit status 2."""
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            raise BadSettings(str(exc)) from None
+
+
+@dataclasses.dataclass
+class _State:
+    config: Path | None = None
+    """The settings file named on the command line or in ``PORADOVNIK_CONFIG``."""
+
+
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(_State).config = value
+
+
+_CONFIG_TYPE = click.Path(dir_okay=False, path_type=Path)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any] | click.Command)
+
+
+def _config_option(command: _F) -> _F:
+    """Accept ``--config FILE`` after the subcommand too, as unit files often put it."""
+    option = click.option(
+        "--config",
+        type=_CONFIG_TYPE,
+        metavar="FILE",
+        expose_value=False,
+        callback=_remember_config,
+        help="Settings file (same as the --config before the subcommand).",
+    )
+    return option(command)
+
+
+def _config(ctx: click.Context) -> Path | None:
+    return ctx.ensure_object(_State).config
+
+
+def _load(ctx: click.Context, *, role: Role | None = None) -> Settings:
+    """Load the settings for a command, and check they are for *role* if one is given."""
+    settings = load_settings(_config(ctx))
+    if role is not None and settings.role != role:
+        file = resolve_config_path(_config(ctx))
+        msg = (
+            f'{file}: role is "{settings.role}", but this command is for the {role}; '
+            f'on this device run `poradovnik {settings.role}`, or set role = "{role}"'
+        )
+        raise BadSettings(msg)
+    setup_logging(settings.logging.level)
+    return settings
+
+
+def _hub_missing(exc: ImportError) -> NotAvailable:
+    return NotAvailable(f"{_HUB_MISSING}: {exc}")
+
+
+def _not_built(role: str) -> NotAvailable:
+    return NotAvailable(f"the {role} role is not built yet in this version")
+
+
+@click.group(
+    cls=PoradovnikGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--config",
+    type=_CONFIG_TYPE,
+    metavar="FILE",
+    envvar=CONFIG_ENV_VAR,
+    show_envvar=True,
+    help=f"Settings file of this device  [default: {DEFAULT_CONFIG_PATH}]",
+)
+@click.version_option(
+    __version__, "--version", prog_name="poradovnik", message="%(prog)s %(version)s"
+)
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """Poradovník: the queue-management appliance for city offices.
+
+    One program runs every device: the hub keeps the queue; kiosks print tickets;
+    counter panels call citizens; lobby displays show and announce the calls.
+    The subcommand says which one to run.
+
+    \b
+    Every device reads one TOML settings file (examples: docs/config/*.toml).
+    Any key can be overridden in the environment, which wins over the file:
+      PORADOVNIK_<SECTION>__<KEY>   e.g. PORADOVNIK_WEB__PORT=8081
+      PORADOVNIK_<KEY>              e.g. PORADOVNIK_ROLE=display
+
+    \b
+    Exit status: 0 done; 2 bad settings or usage;
+    3 not available in this version or on this device.
+    """  # noqa: D301 (click's \b keeps a paragraph's line breaks)
+    ctx.ensure_object(_State).config = config
+
+
+@main.command()
+@_config_option
+@click.pass_context
+def hub(ctx: click.Context) -> None:
+    """Run the hub: the queue, its web pages and its MQTT bridge.
+
+    Needs role = "hub" in the settings, and the hub installed
+    (pip install 'poradovnik[hub]'). Runs until stopped; under systemd it reports
+    readiness and watchdog pings (Type=notify, WatchdogSec=).
+    """
+    settings = _load(ctx, role="hub")
+    try:
+        from poradovnik.hub.app import run_hub  # noqa: PLC0415
+    except ImportError as exc:
+        raise _hub_missing(exc) from None
+    run_hub(settings)
+
+
+@main.command()
+@_config_option
+def kiosk() -> None:
+    """Run a ticket kiosk: touch screen and thermal printer (not built yet)."""
+    raise _not_built("kiosk")
+
+
+@main.command()
+@_config_option
+def display() -> None:
+    """Run a lobby display: shows, chimes and speaks the calls (not built yet)."""
+    raise _not_built("display")
+
+
+@main.command()
+@_config_option
+def counter() -> None:
+    """Run a counter panel: buttons, LEDs and LED boards of the counters (not built yet)."""
+    raise _not_built("counter")
+
+
+@main.command()
+@_config_option
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Run a whole demo office on this computer: the hub with simulated devices.
+
+    Needs no settings file. Unless the settings say otherwise, the role is hub and the
+    demo keeps its data in ./var/demo under the current directory.
+    """
+    settings = load_settings(
+        _config(ctx), require_file=False, defaults={"role": "hub", "data": {"dir": "var/demo"}}
+    )
+    setup_logging(settings.logging.level)
+    try:
+        from poradovnik.hub.demo import run_demo  # noqa: PLC0415
+    except ImportError as exc:
+        raise _hub_missing(exc) from None
+    run_demo(settings)
+
+
+@main.command("check-config")
+@click.argument("file", required=False, type=_CONFIG_TYPE)
+@_config_option
+@click.pass_context
+def check_config(ctx: click.Context, file: Path | None) -> None:
+    """Check a settings file and the PORADOVNIK_* environment, then say what they set up.
+
+    FILE defaults to --config, then PORADOVNIK_CONFIG, then the default path. Prints
+    "ok: FILE (role ROLE, site ID)" and exits 0, or lists every problem and exits 2.
+    """
+    path = resolve_config_path(file or _config(ctx))
+    settings = load_settings(path)
+    click.echo(f"ok: {path} (role {settings.role}, site {settings.site.id})")
+
+
+@main.group(cls=PoradovnikGroup)
+def db() -> None:
+    """Manage the hub's database (on the hub only)."""
+
+
+@db.command()
+@_config_option
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Create the hub's database, or bring its schema up to date.
+
+    Safe to run again: it does nothing when the schema is current. The database is
+    [database] url, by default hub.sqlite3 in [data] dir.
+    """
+    settings = _load(ctx, role="hub")
+    try:
+        from poradovnik.hub.app import db_upgrade  # noqa: PLC0415
+    except ImportError as exc:
+        raise _hub_missing(exc) from None
+    click.echo(db_upgrade(settings))
+
+
+@db.command()
+@click.option(
+    "--demo",
+    "demo_office",
+    is_flag=True,
+    help="Load the demo office: its services, counters and opening hours.",
+)
+@_config_option
+@click.pass_context
+def seed(ctx: click.Context, demo_office: bool) -> None:
+    """Fill the hub's database with starting data; for now the demo office (--demo)."""
+    if not demo_office:
+        msg = "say what to seed: --demo (the demo office) is the only seed data so far"
+        raise click.UsageError(msg, ctx)
+    settings = _load(ctx, role="hub")
+    try:
+        from poradovnik.hub.app import db_seed_demo  # noqa: PLC0415
+    except ImportError as exc:
+        raise _hub_missing(exc) from None
+    click.echo(db_seed_demo(settings))
+
+
+if __name__ == "__main__":
+    main(prog_name="poradovnik")

@@ -1,0 +1,86 @@
+"""Logging for every role: one plain line per record on stderr, ``LEVEL logger: message``.
+
+The devices run under systemd, whose journal adds the time, the host and the unit, so the
+line carries none of them. When stderr is the journal (systemd sets ``JOURNAL_STREAM``),
+each line also starts with a ``<N>`` syslog priority, which journald strips and keeps as
+the entry's priority, so ``journalctl -p warning`` works.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import TextIO
+
+__all__ = ["LineFormatter", "setup_logging", "stderr_is_journal"]
+
+_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+# syslog priorities (sd-daemon.h) by the lowest logging level they cover.
+_PRIORITIES = (
+    (logging.CRITICAL, 2),
+    (logging.ERROR, 3),
+    (logging.WARNING, 4),
+    (logging.INFO, 6),
+)
+_DEBUG_PRIORITY = 7
+
+
+class LineFormatter(logging.Formatter):
+    """Formats a record, traceback included, as one line; optionally with a journal priority."""
+
+    def __init__(self, *, journal: bool = False) -> None:
+        super().__init__(_FORMAT)
+        self.journal = journal
+        """Whether to start each line with ``<N>``, the record's syslog priority."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format *record* on one line: any line breaks become `` | ``."""
+        text = " | ".join(line for line in super().format(record).splitlines() if line.strip())
+        if not self.journal:
+            return text
+        priority = next((p for level, p in _PRIORITIES if record.levelno >= level), None)
+        return f"<{_DEBUG_PRIORITY if priority is None else priority}>{text}"
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is at the time, so redirections made later count."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def stderr_is_journal(env: Mapping[str, str] | None = None) -> bool:
+    """Whether stderr is connected to the systemd journal (``$JOURNAL_STREAM`` matches it)."""
+    value = (os.environ if env is None else env).get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    try:
+        stat = os.fstat(sys.stderr.fileno())
+        return (stat.st_dev, stat.st_ino) == (int(device), int(inode))
+    except (ValueError, OSError, AttributeError):
+        # No such variable, or stderr has no file descriptor (redirected in tests).
+        return False
+
+
+def setup_logging(level: str) -> None:
+    """Send log records at *level* (DEBUG, INFO, WARNING, ERROR) and above to stderr.
+
+    Calling it again replaces the earlier setup instead of adding a second handler.
+    Raises :class:`ValueError` for an unknown level.
+    """
+    name = level.strip().upper()
+    numeric = logging.getLevelNamesMapping().get(name)
+    if numeric is None:
+        msg = f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR"
+        raise ValueError(msg)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+    handler = _StderrHandler(sys.stderr)
+    handler.setFormatter(LineFormatter(journal=stderr_is_journal()))
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    logging.captureWarnings(True)

@@ -1,0 +1,633 @@
+"""Settings of one device: a TOML file, then ``PORADOVNIK_*`` environment variables on top.
+
+Every device (hub, kiosk, lobby display, counter panel) reads one file, by default
+:data:`DEFAULT_CONFIG_PATH`; ``--config FILE`` or ``PORADOVNIK_CONFIG`` name another one.
+Every key can also be set in the environment as ``PORADOVNIK_<SECTION>__<KEY>``
+(``PORADOVNIK_WEB__PORT=8081``), top-level keys as ``PORADOVNIK_<KEY>``
+(``PORADOVNIK_ROLE=display``). The environment wins over the file.
+
+:func:`load_settings` is the one way in. It reads the file and the environment itself,
+not through pydantic-settings' own sources, because it remembers where each value came
+from: when a value is wrong, :class:`SettingsError` names the file or the variable that
+set it, the key as ``[section] key``, and the problem, one problem a line.
+:class:`Settings` itself only validates what it is given, so ``Settings(role="hub")`` in
+a test never picks up the developer's environment.
+
+This module needs only pydantic and pydantic-settings: every role imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "DEFAULT_CONFIG_PATH",
+    "ENV_PREFIX",
+    "DataSettings",
+    "DatabaseSettings",
+    "DeviceSettings",
+    "Language",
+    "LogLevel",
+    "LoggingSettings",
+    "MqttSettings",
+    "QueueSettings",
+    "Role",
+    "Settings",
+    "SettingsError",
+    "SiteSettings",
+    "WebSettings",
+    "load_settings",
+    "redact_url",
+    "resolve_config_path",
+]
+
+DEFAULT_CONFIG_PATH = Path("/etc/poradovnik/poradovnik.toml")
+"""Where a device's settings live unless ``--config`` or ``PORADOVNIK_CONFIG`` say otherwise."""
+
+CONFIG_ENV_VAR = "PORADOVNIK_CONFIG"
+"""The environment variable that names the settings file."""
+
+ENV_PREFIX = "PORADOVNIK_"
+"""Every settings variable starts with this; sections and keys are joined by ``__``."""
+
+_ENV_DELIMITER = "__"
+
+Role = Literal["hub", "kiosk", "display", "counter"]
+"""What a device is: the hub keeps the queue, the others are its devices."""
+
+Language = Literal["sk", "cs", "uk", "en"]
+"""A language the appliance speaks and prints: Slovak, Czech, Ukrainian, English."""
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+"""How much a device logs."""
+
+_SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_SLUG_MAX = 63
+
+
+def _check_slug(value: str) -> str:
+    if len(value) > _SLUG_MAX or not _SLUG_RE.fullmatch(value):
+        msg = (
+            "must be a short name of lowercase letters a-z, digits and single hyphens "
+            f"(like 'kosice-centrum'), at most {_SLUG_MAX} characters"
+        )
+        raise ValueError(msg)
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = "unknown time zone; use an IANA name such as 'Europe/Bratislava' or 'Europe/Kyiv'"
+        raise ValueError(msg) from None
+    return value
+
+
+def _check_languages(value: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(value)) != len(value):
+        msg = "lists a language twice"
+        raise ValueError(msg)
+    return value
+
+
+def _check_database_url(value: str | None) -> str | None:
+    if value is not None and "://" not in value:
+        msg = (
+            "must be a database URL such as 'sqlite:////var/lib/poradovnik/hub.sqlite3' "
+            "or 'postgresql+psycopg://poradovnik@db.example/poradovnik'"
+        )
+        raise ValueError(msg)
+    return value
+
+
+def _strip_lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _strip_upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+Slug = Annotated[str, AfterValidator(_check_slug)]
+"""A name that can go into an MQTT topic and a URL: ``a-z``, ``0-9`` and ``-``."""
+
+
+def _host_slug() -> str:
+    """Turn this machine's host name into a device id: ``Kiosk-1.local`` gives ``kiosk-1``."""
+    name = socket.gethostname().split(".", 1)[0].lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", name).strip("-")[:_SLUG_MAX].strip("-")
+    return slug or "device"
+
+
+_SECTION_CONFIG = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class SiteSettings(BaseModel):
+    """``[site]``: the office this device belongs to."""
+
+    model_config = _SECTION_CONFIG
+
+    id: Slug = "office"
+    """Short name of the office; it goes into MQTT topics, so all devices of one office share
+    it, and each office of a city has its own."""
+
+    name: str = Field(default="Mestský úrad", min_length=1, max_length=80)
+    """The office's name as citizens see it on tickets and screens."""
+
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "Europe/Bratislava"
+    """IANA time zone of the office: opening hours, the day's ticket numbers and reports
+    follow it."""
+
+    languages: Annotated[
+        tuple[Language, ...], Field(min_length=1), AfterValidator(_check_languages)
+    ] = ("sk", "cs", "uk", "en")
+    """Languages offered to citizens, from sk, cs, uk and en; the first one is the default."""
+
+    @property
+    def default_language(self) -> Language:
+        """The language screens start in and tickets are printed in."""
+        return self.languages[0]
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        """The office's time zone as a :class:`~zoneinfo.ZoneInfo`."""
+        return ZoneInfo(self.timezone)
+
+
+class MqttSettings(BaseModel):
+    """``[mqtt]``: the broker that links the hub and its devices."""
+
+    model_config = _SECTION_CONFIG
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    """Host name or address of the MQTT broker; on the hub itself usually 127.0.0.1."""
+
+    port: int = Field(default=1883, ge=1, le=65535)
+    """TCP port of the broker: 1883 plain, usually 8883 with TLS."""
+
+    username: str | None = None
+    """User name to log in to the broker with; none means anonymous."""
+
+    password: SecretStr | None = None
+    """Password for the broker user; never printed or logged."""
+
+    tls: bool = False
+    """Whether to talk to the broker over TLS."""
+
+    ca_file: Path | None = None
+    """CA certificate (PEM) to check the broker's certificate with; none means the system's
+    CAs. A relative path is relative to the settings file."""
+
+
+class DatabaseSettings(BaseModel):
+    """``[database]``: where the hub keeps the queue (hub only)."""
+
+    model_config = _SECTION_CONFIG
+
+    url: Annotated[str | None, AfterValidator(_check_database_url)] = Field(
+        default=None, repr=False
+    )
+    """SQLAlchemy URL of the hub's database; none means the SQLite file ``hub.sqlite3`` in
+    ``[data] dir``."""
+
+
+class WebSettings(BaseModel):
+    """``[web]``: the hub's admin page, counter panel page and citizen portal (hub only)."""
+
+    model_config = _SECTION_CONFIG
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    """Address the web server listens on; 0.0.0.0 for every network interface."""
+
+    port: int = Field(default=8080, ge=1, le=65535)
+    """TCP port the web server listens on."""
+
+
+class DataSettings(BaseModel):
+    """``[data]``: where a device keeps its state."""
+
+    model_config = _SECTION_CONFIG
+
+    dir: Path = Path("/var/lib/poradovnik")
+    """Directory for the device's state: the hub's SQLite database, a kiosk's offline number
+    blocks, caches. A relative path is relative to the settings file."""
+
+
+class QueueSettings(BaseModel):
+    """``[queue]``: the hub's queue policy (hub only)."""
+
+    model_config = _SECTION_CONFIG
+
+    max_calls: int = Field(default=3, ge=1)
+    """A ticket is called at most this many times (the call and its recalls); a further
+    recall marks it no-show."""
+
+    transfer_keeps_arrival: bool = True
+    """Whether a ticket transferred to another service keeps its place by its original
+    arrival time (true) or joins the end of the other queue (false)."""
+
+    service_time_window: int = Field(default=20, ge=1)
+    """How many recent visits per service the wait estimate averages."""
+
+    default_service_time_s: int = Field(default=300, ge=1)
+    """Seconds one visit is assumed to take while a service has no history yet."""
+
+
+class LoggingSettings(BaseModel):
+    """``[logging]``: how much the device writes to its log."""
+
+    model_config = _SECTION_CONFIG
+
+    level: Annotated[LogLevel, BeforeValidator(_strip_upper)] = "INFO"
+    """Lowest level logged: DEBUG, INFO, WARNING or ERROR."""
+
+
+class DeviceSettings(BaseModel):
+    """``[device]``: this device among the office's devices (kiosk, display, counter)."""
+
+    model_config = _SECTION_CONFIG
+
+    id: Slug = Field(default_factory=_host_slug)
+    """Short name of this device, unique within the office; it goes into MQTT topics. The
+    default is the host name, lowercased."""
+
+
+class Settings(BaseSettings):
+    """Everything one device is configured with; read it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=_ENV_DELIMITER,
+        case_sensitive=False,
+    )
+
+    role: Annotated[Role, BeforeValidator(_strip_lower)]
+    """What this device is: hub, kiosk, display or counter."""
+
+    site: SiteSettings = SiteSettings()
+    """The office this device belongs to."""
+
+    mqtt: MqttSettings = MqttSettings()
+    """The MQTT broker."""
+
+    database: DatabaseSettings = DatabaseSettings()
+    """The hub's database."""
+
+    web: WebSettings = WebSettings()
+    """The hub's web server."""
+
+    data: DataSettings = DataSettings()
+    """Where the device keeps its state."""
+
+    queue: QueueSettings = QueueSettings()
+    """The hub's queue policy."""
+
+    logging: LoggingSettings = LoggingSettings()
+    """Logging."""
+
+    device: DeviceSettings = Field(default_factory=DeviceSettings)
+    """This device among the office's devices."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Validate only what the caller gives; :func:`load_settings` reads file and env."""
+        return (init_settings,)
+
+    @property
+    def database_url(self) -> str:
+        """The hub's database URL: ``[database] url``, else SQLite in ``[data] dir``."""
+        if self.database.url is not None:
+            return self.database.url
+        return f"sqlite:///{(self.data.dir / 'hub.sqlite3').as_posix()}"
+
+
+class SettingsError(Exception):
+    """The settings cannot be used; ``str()`` is a message for people, one problem a line."""
+
+    def __init__(self, problems: list[str] | tuple[str, ...]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        """Each problem, as ``<file or environment VAR>: [section] key: what is wrong``."""
+        super().__init__("\n".join(self.problems))
+
+
+def resolve_config_path(path: Path | None = None, *, env: Mapping[str, str] | None = None) -> Path:
+    """Say which settings file to read: *path*, else ``$PORADOVNIK_CONFIG``, else the default."""
+    if path is not None:
+        return path
+    environ = os.environ if env is None else env
+    named = environ.get(CONFIG_ENV_VAR, "")
+    return Path(named) if named else DEFAULT_CONFIG_PATH
+
+
+def redact_url(url: str) -> str:
+    """Hide the password in a URL such as ``postgresql://user:secret@host/db``."""
+    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
+def load_settings(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    require_file: bool = True,
+    defaults: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read and check a device's settings: *defaults*, then the file, then the environment.
+
+    *path* is the settings file; ``None`` means ``$PORADOVNIK_CONFIG``, else
+    :data:`DEFAULT_CONFIG_PATH`. *env* stands in for ``os.environ``. With
+    ``require_file=False`` a missing file at the default location is not an error (the
+    demo runs without one); a file named by *path* or ``PORADOVNIK_CONFIG`` must exist
+    all the same. *defaults* are values (nested like the file) below the file's, such as
+    the demo's own data directory.
+
+    Raises :class:`SettingsError` with every problem found.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    named = path is not None or bool(environ.get(CONFIG_ENV_VAR))
+    file = resolve_config_path(path, env=environ)
+
+    loader = _Loader()
+    if defaults:
+        loader.merge(dict(defaults), "built-in default", base=Path.cwd())
+    file_data = _read_toml(file, required=require_file or named)
+    if file_data is None:
+        loader.fallback_origin = f"{file} (not found)"
+    else:
+        loader.fallback_origin = str(file)
+        loader.merge(file_data, str(file), base=file.absolute().parent)
+    loader.merge_env(environ)
+    return loader.validate()
+
+
+def _read_toml(file: Path, *, required: bool) -> dict[str, Any] | None:
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        if not required:
+            return None
+        msg = (
+            f"{file}: settings file not found; name another one with --config FILE or "
+            f"{CONFIG_ENV_VAR} (commented examples: docs/config/*.toml)"
+        )
+        raise SettingsError([msg]) from None
+    except IsADirectoryError:
+        raise SettingsError([f"{file}: is a directory, not a settings file"]) from None
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+        raise SettingsError([f"{file}: cannot read the settings file: {problem}"]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        msg = f"{file}: not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
+        raise SettingsError([msg]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([f"{file}: TOML syntax error: {exc}"]) from None
+
+
+_Loc = tuple[str | int, ...]
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    name: info.annotation
+    for name, info in Settings.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+}
+_TOP_LEVEL = tuple(name for name in Settings.model_fields if name not in _SECTIONS)
+
+
+def _annotation_types(annotation: Any) -> tuple[Any, ...]:
+    """The annotation and, for ``X | None`` and ``Annotated[...]``, the types inside it."""
+    if typing.get_origin(annotation) is Annotated:
+        return _annotation_types(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return tuple(t for arg in typing.get_args(annotation) for t in _annotation_types(arg))
+    return (annotation,)
+
+
+def _fields_of_type(kind: Any) -> frozenset[tuple[str, str]]:
+    return frozenset(
+        (section, name)
+        for section, model in _SECTIONS.items()
+        for name, info in model.model_fields.items()
+        if any(
+            t is kind or typing.get_origin(t) is kind for t in _annotation_types(info.annotation)
+        )
+    )
+
+
+_PATH_FIELDS = _fields_of_type(Path)
+_LIST_FIELDS = _fields_of_type(tuple)
+# Values never repeated in messages: passwords, and URLs that may hold one.
+_SECRET_FIELDS = _fields_of_type(SecretStr) | {("database", "url")}
+
+
+class _Loader:
+    """Merges layers of raw values, remembering which file or variable set each one."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.origins: dict[_Loc, str] = {}
+        self.problems: list[str] = []
+        self.fallback_origin = "settings"
+        """Blamed for problems no layer set a value for, such as a missing ``role``."""
+
+    def merge(self, layer: Mapping[str, Any], origin: str, *, base: Path) -> None:
+        for key, value in layer.items():
+            if isinstance(value, Mapping) and key in _SECTIONS:
+                section = self.data.get(key)
+                if not isinstance(section, dict):
+                    section = self.data[key] = {}
+                self.origins[(key,)] = origin
+                for name, item in value.items():
+                    section[name] = self._absolute(key, name, item, base)
+                    self.origins[(key, name)] = origin
+            else:
+                self.data[key] = value
+                self.origins[(key,)] = origin
+
+    @staticmethod
+    def _absolute(section: str, name: str, value: Any, base: Path) -> Any:
+        if (section, name) in _PATH_FIELDS and isinstance(value, str | Path):
+            path = Path(value)
+            return path if path.is_absolute() else base / path
+        return value
+
+    def merge_env(self, environ: Mapping[str, str]) -> None:
+        for var in sorted(environ):
+            value = environ[var]
+            if not var.upper().startswith(ENV_PREFIX) or value == "":
+                continue
+            rest = var[len(ENV_PREFIX) :].lower()
+            origin = f"environment {var}"
+            if _ENV_DELIMITER in rest:
+                section, name = rest.split(_ENV_DELIMITER, 1)
+                if section not in _SECTIONS:
+                    hint = _did_you_mean(section, _SECTIONS)
+                    self.problems.append(f"{origin}: [{section}]: unknown section{hint}")
+                    continue
+                item: Any = value
+                if (section, name) in _LIST_FIELDS:
+                    item = self._env_list(origin, section, name, value)
+                    if item is None:
+                        continue
+                self.merge({section: {name: item}}, origin, base=Path.cwd())
+            elif rest in _TOP_LEVEL:
+                self.merge({rest: value}, origin, base=Path.cwd())
+            elif rest in _SECTIONS:
+                example = f"{ENV_PREFIX}{rest.upper()}{_ENV_DELIMITER}<KEY>"
+                self.problems.append(
+                    f"{origin}: [{rest}]: a whole section cannot be set at once; "
+                    f"set its keys one by one as {example}"
+                )
+            else:
+                self._check_single_underscore(origin, rest)
+
+    def _env_list(self, origin: str, section: str, name: str, value: str) -> list[Any] | None:
+        if not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, list):
+            self.problems.append(
+                f"{origin}: [{section}] {name}: not a list; write it as sk,en "
+                f'or as JSON ["sk", "en"] (got {_show(value)})'
+            )
+            return None
+        return parsed
+
+    def _check_single_underscore(self, origin: str, rest: str) -> None:
+        """Flag ``PORADOVNIK_WEB_PORT``: almost surely meant ``PORADOVNIK_WEB__PORT``."""
+        for section, model in _SECTIONS.items():
+            name = rest.removeprefix(f"{section}_")
+            if name != rest and name in model.model_fields:
+                meant = f"{ENV_PREFIX}{section.upper()}{_ENV_DELIMITER}{name.upper()}"
+                self.problems.append(
+                    f"{origin}: not a settings variable; did you mean {meant} (two underscores)?"
+                )
+                return
+
+    def validate(self) -> Settings:
+        settings: Settings | None = None
+        try:
+            settings = Settings.model_validate(self.data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            # A list with a bad item also "has too few items": keep the specific one.
+            locs = [tuple(error["loc"]) for error in errors]
+            self.problems.extend(
+                self._describe(error)
+                for error, loc in zip(errors, locs, strict=True)
+                if not any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs)
+            )
+        if self.problems or settings is None:
+            raise SettingsError(self.problems)
+        return settings
+
+    def _origin(self, loc: _Loc) -> str:
+        for end in range(len(loc), 0, -1):
+            origin = self.origins.get(loc[:end])
+            if origin is not None:
+                return origin
+        return self.fallback_origin
+
+    def _describe(self, error: Any) -> str:
+        loc: _Loc = tuple(error["loc"])
+        kind: str = error["type"]
+        message: str = error["msg"].removeprefix("Value error, ")
+        show_input = (
+            kind not in {"missing", "extra_forbidden", "model_type", "model_attributes_type"}
+            and tuple(loc[:2]) not in _SECRET_FIELDS
+        )
+        if kind == "missing" and loc == ("role",):
+            message = (
+                'missing; every settings file says what the device is: role = "hub", '
+                '"kiosk", "display" or "counter", before the first [section]'
+            )
+        elif kind == "missing":
+            message = "missing"
+        elif kind == "extra_forbidden":
+            message = self._unknown(loc, error.get("input"))
+        elif kind in {"model_type", "model_attributes_type"} and len(loc) == 1:
+            message = f"must be a section (a [{loc[0]}] table), not a single value"
+        got = f" (got {_show(error.get('input'))})" if show_input else ""
+        table = kind == "extra_forbidden" and isinstance(error.get("input"), Mapping)
+        return f"{self._origin(loc)}: {_key(loc, table=table)}: {message}{got}"
+
+    @staticmethod
+    def _unknown(loc: _Loc, value: Any) -> str:
+        name = str(loc[-1])
+        if len(loc) == 1:
+            if isinstance(value, Mapping):
+                return "unknown section" + _did_you_mean(name, _SECTIONS)
+            holders = [f"[{s}]" for s, model in _SECTIONS.items() if name in model.model_fields]
+            if holders:
+                return (
+                    f"unknown top-level key; did you mean it under {' or '.join(holders)}? "
+                    "(keys above the first [section] header are top-level)"
+                )
+            return "unknown key" + _did_you_mean(name, _TOP_LEVEL)
+        model = _SECTIONS.get(str(loc[0]))
+        return "unknown key" + (_did_you_mean(name, model.model_fields) if model else "")
+
+
+def _did_you_mean(name: str, choices: typing.Iterable[str]) -> str:
+    close = get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _key(loc: _Loc, *, table: bool = False) -> str:
+    """Name a key the way the file writes it: ``role``, ``[mqtt] port``, ``[site] languages``.
+
+    An item of a list is named by its place counted from 1: ``[site] languages, item 2``.
+    """
+    if not loc:
+        return "settings"
+    head = str(loc[0])
+    if len(loc) == 1:
+        return f"[{head}]" if table or head in _SECTIONS else head
+    rest = "".join(
+        f", item {part + 1}" if isinstance(part, int) else f".{part}" for part in loc[2:]
+    )
+    return f"[{head}] {loc[1]}{rest}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

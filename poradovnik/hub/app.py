@@ -1,0 +1,127 @@
+"""The hub role: opens the queue, keeps it running, and tells systemd it is alive.
+
+This is the wiring of the hub process: settings in, the store upgraded, the
+service layer resumed from the database, then a main loop that pings the systemd
+watchdog and rolls the queue over at midnight. The MQTT bridge and the web join
+this loop as they land.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from poradovnik.common.sdnotify import Notifier, watchdog_interval
+from poradovnik.common.settings import Settings, redact_url
+from poradovnik.hub import demo_office
+from poradovnik.hub.engine import QueuePolicy
+from poradovnik.hub.service import QueueService
+from poradovnik.hub.store import Store
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_S = 30.0
+"""How often the idle hub checks for a new business day."""
+
+
+def queue_policy(settings: Settings) -> QueuePolicy:
+    """The engine's policy from the ``[queue]`` settings."""
+    return QueuePolicy(
+        max_calls=settings.queue.max_calls,
+        transfer_keeps_arrival=settings.queue.transfer_keeps_arrival,
+        service_time_window=settings.queue.service_time_window,
+    )
+
+
+def open_store(settings: Settings) -> Store:
+    """Open the hub's database and bring its schema up to date."""
+    store = Store(settings.database_url)
+    store.upgrade()
+    return store
+
+
+def open_queue(settings: Settings) -> QueueService:
+    """Open the store and resume the queue where it stopped."""
+    return QueueService.open(
+        open_store(settings), timezone=settings.site.tzinfo, policy=queue_policy(settings)
+    )
+
+
+def db_upgrade(settings: Settings) -> str:
+    """``poradovnik db upgrade``: migrate the database to this version's schema."""
+    store = open_store(settings)
+    store.close()
+    return f"database {redact_url(settings.database_url)} is up to date"
+
+
+def db_seed_demo(settings: Settings) -> str:
+    """``poradovnik db seed --demo``: load the demo office's services and counters."""
+    queue = open_queue(settings)
+    try:
+        seed_demo(queue)
+    finally:
+        queue.store.close()
+    return (
+        f"seeded the demo office: {len(demo_office.SERVICES)} services, "
+        f"{len(demo_office.COUNTERS)} counters"
+    )
+
+
+def seed_demo(queue: QueueService) -> None:
+    """Put the demo office's services and counters into ``queue`` (idempotent)."""
+    for position, service in enumerate(demo_office.SERVICES):
+        queue.save_service(service, position)
+    for position, counter in enumerate(demo_office.COUNTERS):
+        queue.save_counter(counter, position)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT, so the main loop can end cleanly."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def serve(queue: QueueService, stop: threading.Event, notifier: Notifier) -> None:
+    """The hub's main loop: watchdog pings and the midnight rollover until ``stop``."""
+    interval = min(watchdog_interval() or HOUSEKEEPING_S, HOUSEKEEPING_S)
+    waiting = sum(status.waiting for status in queue.status())
+    notifier.ready(f"serving {len(queue.engine.services)} services, {waiting} waiting")
+    while not stop.wait(interval):
+        queue.roll_over()
+        notifier.watchdog()
+    notifier.stopping()
+
+
+def run_hub(settings: Settings) -> None:
+    """``poradovnik hub``: run the hub until it is told to stop."""
+    queue = open_queue(settings)
+    engine = queue.engine
+    log.info(
+        "hub for site %s ready: %d services, %d counters, database %s",
+        settings.site.id,
+        len(engine.services),
+        len(engine.counters),
+        redact_url(settings.database_url),
+    )
+    if not engine.services:
+        log.warning("no services are defined yet; try 'poradovnik db seed --demo'")
+    try:
+        with stop_on_signals() as stop:
+            serve(queue, stop, Notifier())
+    finally:
+        queue.store.close()

@@ -1,0 +1,250 @@
+"""The service layer: the one path through which anything changes the queue.
+
+The MQTT bridge, the web and the command line all act through
+:class:`QueueService`. Each operation runs under one lock: the engine decides a
+change, the store writes it in one transaction, the engine applies it, and then
+the listeners (the MQTT bridge, live web pages) hear of it. A failed write
+leaves the engine untouched, so memory and database never disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from poradovnik.hub.engine import Engine, Estimate, QueueError, QueuePolicy
+from poradovnik.hub.model import Change, Counter, Priority, Service, Ticket
+from poradovnik.hub.store import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Change], None]
+"""Called with every change after it is persisted and applied."""
+
+COUNTER_ACTIONS = (
+    "next",
+    "recall",
+    "start",
+    "done",
+    "no_show",
+    "transfer",
+    "park",
+    "pause",
+    "resume",
+)
+"""What a clerk can do at a counter, by the names the protocol and the API use."""
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC: the default clock of the service."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A newly issued ticket with what the citizen is told about it."""
+
+    ticket: Ticket
+    estimate: Estimate
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """One service's live state, as the kiosk, the displays and the portal show it."""
+
+    service: Service
+    waiting: int
+    estimated_wait_s: int | None
+    """What a citizen taking a ticket now would be told."""
+    issued_today: int
+    open_counters: int
+
+
+class QueueService:
+    """Runs every queue operation as engine → store → engine.apply → listeners."""
+
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
+
+    @classmethod
+    def open(
+        cls,
+        store: Store,
+        *,
+        timezone: ZoneInfo,
+        policy: QueuePolicy | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> QueueService:
+        """Resume the queue from the store (already upgraded) for today."""
+        policy = policy or QueuePolicy()
+        today = clock().astimezone(timezone).date()
+        snapshot = store.load_snapshot(today, policy.service_time_window)
+        engine = Engine.from_snapshot(snapshot, timezone=timezone, policy=policy)
+        service = cls(store, engine, clock=clock)
+        service.roll_over()
+        return service
+
+    def subscribe(self, listener: Listener) -> None:
+        """Hear of every change from now on (called under the service's lock)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    # -- operations ----------------------------------------------------------
+
+    def roll_over(self) -> Change | None:
+        """Start a new business day now if one has begun (also done before every operation)."""
+        with self._lock:
+            change = self.engine.roll_over(self.clock())
+            if change is not None:
+                self._commit(change)
+            return change
+
+    def issue(
+        self,
+        service: str,
+        *,
+        priority: Priority | None = None,
+        lang: str = "sk",
+        actor: str = "system",
+    ) -> Issued:
+        """Issue a ticket for ``service`` and tell how long its holder will wait."""
+        with self._lock:
+            now = self._today()
+            change = self._commit(
+                self.engine.issue(service, now, priority=priority, lang=lang, actor=actor)
+            )
+            assert change.subject is not None
+            return Issued(change.subject, self.engine.estimate(change.subject))
+
+    def counter_action(
+        self,
+        counter_id: str,
+        action: str,
+        *,
+        actor: str = "system",
+        service: str | None = None,
+        ticket_id: str | None = None,
+    ) -> Change:
+        """Do one clerk's action (see :data:`COUNTER_ACTIONS`) at ``counter_id``.
+
+        ``service`` is the target of a transfer; ``ticket_id`` picks the parked
+        ticket that ``next`` brings back instead of the next waiting one.
+        """
+        with self._lock:
+            now = self._today()
+            engine = self.engine
+            if action == "next" and ticket_id is not None:
+                change = engine.unpark(counter_id, ticket_id, now, actor=actor)
+            elif action == "next":
+                change = engine.call_next(counter_id, now, actor=actor)
+            elif action == "transfer":
+                if service is None:
+                    raise QueueError("missing_service", "a transfer needs a target service")
+                change = engine.transfer(counter_id, service, now, actor=actor)
+            elif action in COUNTER_ACTIONS:
+                change = getattr(engine, action)(counter_id, now, actor=actor)
+            else:
+                raise QueueError("unknown_action", f"no counter action {action!r}")
+            return self._commit(change)
+
+    # -- catalog -------------------------------------------------------------
+
+    def save_service(self, service: Service, position: int | None = None) -> None:
+        """Create or change a service (validated by the engine before it is stored)."""
+        with self._lock:
+            current = self.engine.services.get(service.code)
+            self.engine.put_service(service)
+            try:
+                self.store.save_service(service, position)
+            except Exception:
+                self._restore_service(service.code, current)
+                raise
+            self._notify(Change())
+
+    def save_counter(self, counter: Counter, position: int | None = None) -> None:
+        """Create or change a counter's name and services (its queue state is kept)."""
+        with self._lock:
+            current = self.engine.counters.get(counter.id)
+            self.engine.put_counter(counter)
+            try:
+                self.store.save_counter(self.engine.counters[counter.id], position)
+            except Exception:
+                if current is None:
+                    del self.engine.counters[counter.id]
+                else:
+                    self.engine.counters[counter.id] = current
+                raise
+            self._notify(Change(counters=(self.engine.counters[counter.id],)))
+
+    # -- reading -------------------------------------------------------------
+
+    def status(self) -> list[ServiceStatus]:
+        """Every service's live state, in catalog order."""
+        with self._lock:
+            engine = self.engine
+            return [
+                ServiceStatus(
+                    service=service,
+                    waiting=len(engine.waiting(service.code)),
+                    estimated_wait_s=engine.estimate_new(service.code).estimated_wait_s,
+                    issued_today=engine.issued_today(service.code),
+                    open_counters=len(engine.open_counters(service.code)),
+                )
+                for service in engine.services.values()
+            ]
+
+    # -- internals -------------------------------------------------------------
+
+    def _today(self) -> datetime:
+        now = self.clock()
+        rollover = self.engine.roll_over(now)
+        if rollover is not None:
+            self._commit(rollover)
+        return now
+
+    def _commit(self, change: Change) -> Change:
+        try:
+            self.store.write(change)
+        except StoreError:
+            # The database disagrees with memory (another writer?): it is the truth.
+            log.error("the database refused a change; reloading the queue from it")
+            self._reload()
+            raise
+        self.engine.apply(change)
+        self._notify(change)
+        return change
+
+    def _reload(self) -> None:
+        engine = self.engine
+        snapshot = self.store.load_snapshot(
+            engine.local_day(self.clock()), engine.policy.service_time_window
+        )
+        self.engine = Engine.from_snapshot(snapshot, timezone=engine.timezone, policy=engine.policy)
+
+    def _notify(self, change: Change) -> None:
+        for listener in self._listeners:
+            try:
+                listener(change)
+            except Exception:
+                # A listener's failure must not undo a persisted change; it is logged.
+                log.exception("a queue listener failed")
+
+    def _restore_service(self, code: str, previous: Service | None) -> None:
+        if previous is None:
+            self.engine.services.pop(code, None)
+        else:
+            self.engine.services[code] = previous

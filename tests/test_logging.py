@@ -1,0 +1,84 @@
+"""Logging setup: one plain line per record on stderr, set up once however often called."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from poradovnik.common.logging import LineFormatter, setup_logging, stderr_is_journal
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+def test_one_plain_line_per_record(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("info")
+    log = logging.getLogger("poradovnik.hub.bridge")
+    log.debug("not shown")
+    log.info("connected to %s", "127.0.0.1:1883")
+    log.warning("two\nlines")
+    err = capsys.readouterr().err
+    assert err == (
+        "INFO poradovnik.hub.bridge: connected to 127.0.0.1:1883\n"
+        "WARNING poradovnik.hub.bridge: two | lines\n"
+    )
+
+
+def test_traceback_stays_on_the_line(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("ERROR")
+    try:
+        raise RuntimeError("printer on fire")
+    except RuntimeError:
+        logging.getLogger("poradovnik.kiosk").exception("cannot print")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("ERROR poradovnik.kiosk: cannot print | Traceback")
+    assert lines[0].endswith("RuntimeError: printer on fire")
+
+
+def test_idempotent(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("DEBUG")
+    setup_logging("DEBUG")
+    setup_logging("WARNING")
+    logging.getLogger("x").info("quiet")
+    logging.getLogger("x").warning("once")
+    assert capsys.readouterr().err == "WARNING x: once\n"
+
+
+def test_unknown_level() -> None:
+    with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
+        setup_logging("LOUD")
+
+
+def test_journal_priority_prefix() -> None:
+    formatter = LineFormatter(journal=True)
+
+    def line(level: int) -> str:
+        record = logging.LogRecord("p", level, __file__, 1, "m", None, None)
+        return formatter.format(record)
+
+    assert line(logging.DEBUG) == "<7>DEBUG p: m"
+    assert line(logging.INFO) == "<6>INFO p: m"
+    assert line(logging.WARNING) == "<4>WARNING p: m"
+    assert line(logging.ERROR) == "<3>ERROR p: m"
+    assert line(logging.CRITICAL) == "<2>CRITICAL p: m"
+
+
+def test_stderr_is_journal(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not stderr_is_journal({})
+    assert not stderr_is_journal({"JOURNAL_STREAM": "garbage"})
+    with open(os.devnull, "w") as devnull:
+        stat = os.fstat(devnull.fileno())
+        monkeypatch.setattr("sys.stderr", devnull)
+        assert stderr_is_journal({"JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}"})
+        assert not stderr_is_journal({"JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino + 1}"})
