@@ -150,3 +150,17 @@ def test_catalog_changes_are_validated_before_they_are_stored(queue: QueueServic
     assert "new" not in {s.code for s in queue.store.services()}
     status = {s.service.code: s for s in queue.status()}
     assert set(status) == {"taxes", "waste", "parking", "info"}
+
+
+def test_a_hub_restarted_after_midnight_starts_the_day_paused(db: str, clock: Clock) -> None:
+    queue = open_queue(db, clock)
+    seed_demo(queue)
+    queue.issue("taxes")
+    queue.counter_action("2", "next")
+    queue.counter_action("2", "done")  # counter 2 is open and free at closing time
+    queue.store.close()
+    clock.now += timedelta(days=1)
+    again = open_queue(db, clock)
+    assert again.engine.counters["2"].state.value == "paused"
+    assert again.issue("taxes").ticket.number == "A001"
+    again.store.close()

@@ -92,7 +92,10 @@ class QueueService:
         """Resume the queue from the store (already upgraded) for today."""
         policy = policy or QueuePolicy()
         today = clock().astimezone(timezone).date()
-        snapshot = store.load_snapshot(today, policy.service_time_window)
+        # Resume on the day the queue stopped, then roll over to today, so that a
+        # hub restarted after midnight starts the new day as a running one would.
+        day = min(store.last_business_day() or today, today)
+        snapshot = store.load_snapshot(day, policy.service_time_window)
         engine = Engine.from_snapshot(snapshot, timezone=timezone, policy=policy)
         service = cls(store, engine, clock=clock)
         service.roll_over()
