@@ -65,6 +65,9 @@ def stderr_is_journal(env: Mapping[str, str] | None = None) -> bool:
         return False
 
 
+_CHATTY_LIBRARIES = ("alembic",)
+
+
 def setup_logging(level: str) -> None:
     """Send log records at *level* (DEBUG, INFO, WARNING, ERROR) and above to stderr.
 
@@ -83,4 +86,9 @@ def setup_logging(level: str) -> None:
     handler.setFormatter(LineFormatter(journal=stderr_is_journal()))
     root.addHandler(handler)
     root.setLevel(numeric)
+    # Libraries' step-by-step chatter (Alembic lists every plugin it loads) only
+    # shows when debugging; their warnings and errors always do.
+    for chatty in _CHATTY_LIBRARIES:
+        quiet = numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING)
+        logging.getLogger(chatty).setLevel(quiet)
     logging.captureWarnings(True)

@@ -1,0 +1,95 @@
+"""The hub and the demo as real processes: start, serve, tell systemd, stop cleanly."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from poradovnik.hub.store import Store, sqlite_url
+
+POLL_S = 30.0  # an upper bound for waiting, never a pause
+
+
+def poradovnik(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "poradovnik.cli", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(POLL_S)
+    yield sock
+    sock.close()
+
+
+def receive_until(sock: socket.socket, wanted: str) -> list[str]:
+    messages: list[str] = []
+    while not any(wanted in m for m in messages):
+        messages.append(sock.recv(4096).decode())
+    return messages
+
+
+def test_hub_notifies_systemd_and_stops_on_sigterm(
+    tmp_path: Path, notify_socket: socket.socket
+) -> None:
+    config = tmp_path / "poradovnik.toml"
+    config.write_text(f'role = "hub"\n[data]\ndir = "{tmp_path / "data"}"\n')
+    hub = poradovnik(
+        "--config",
+        str(config),
+        "hub",
+        env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "2000000"},
+        cwd=tmp_path,
+    )
+    try:
+        messages = receive_until(notify_socket, "READY=1")
+        messages += receive_until(notify_socket, "WATCHDOG=1")
+        hub.send_signal(signal.SIGTERM)
+        messages += receive_until(notify_socket, "STOPPING=1")
+        _, stderr = hub.communicate(timeout=POLL_S)
+    finally:
+        hub.kill()
+    assert hub.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "poradovnik db seed --demo" in stderr  # an empty office says what to do
+    # The database was created and migrated on the way up.
+    with Store(sqlite_url(tmp_path / "data" / "hub.sqlite3")) as store:
+        assert store.count_tickets() == 0
+
+
+def test_demo_runs_an_office_until_interrupted(tmp_path: Path) -> None:
+    demo = poradovnik("demo", env={}, cwd=tmp_path)
+    seen: list[str] = []
+    assert demo.stderr is not None
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(demo.stderr, selectors.EVENT_READ)
+            while not any(" call " in line for line in seen):
+                assert selector.select(POLL_S), f"no call within {POLL_S}s: {seen}"
+                line = demo.stderr.readline()
+                assert line, f"the demo ended early: {seen}"
+                seen.append(line)
+        demo.send_signal(signal.SIGINT)
+        _, rest = demo.communicate(timeout=POLL_S)
+    finally:
+        demo.kill()
+    assert demo.returncode == 0, rest
+    assert any(" ticket " in line for line in seen)
+    assert (tmp_path / "var" / "demo" / "hub.sqlite3").exists()
