@@ -1,0 +1,640 @@
+"""The office's Mosquitto broker: its configuration, and running it beside the hub.
+
+The hub's broker admits no anonymous client. Every device, the hub itself and every
+back-office system log in with their own user name and password, and a per-user ACL
+lets each one write only the topics of its role (a lobby display cannot call a ticket,
+a counter panel cannot act for another counter). This module generates the three files
+Mosquitto needs for that: the configuration (:func:`render_config`), the password
+file (:func:`render_password_file`, with :func:`hash_password`) and the ACL file
+(:func:`render_acl`); :func:`write_broker_files` writes all three safely.
+``docs/broker.md`` describes the result for people.
+
+On an appliance systemd runs Mosquitto with the configuration the hub generates.
+The demo and the tests run their own with :class:`Mosquitto`, on a free port of
+127.0.0.1, so they can stop and restart it at will.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import hmac
+import logging
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+from poradovnik.sync_agent.protocol import MAX_PAYLOAD_BYTES, Topics
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 10.0
+"""How long Mosquitto may take to accept connections after it starts."""
+
+
+HUB_DEVICE_ID = "hub"
+"""The hub's own device id: its status is ``device/hub/status``."""
+
+
+class BrokerError(RuntimeError):
+    """Mosquitto could not be started or is not installed."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Mosquitto:
+    """One Mosquitto process with a given configuration file, started and stopped at will.
+
+    ``port`` must be the port of the configuration's listener; :meth:`start`
+    returns once the broker accepts connections there.
+    """
+
+    def __init__(self, config: Path, port: int, *, host: str = "127.0.0.1") -> None:
+        self.config = config
+        self.host = host
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = config.with_suffix(".log")
+
+    @property
+    def running(self) -> bool:
+        """Whether the broker process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start the broker and wait until it accepts connections."""
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            raise BrokerError("mosquitto is not installed (Debian package 'mosquitto')")
+        with self._log.open("ab") as out:
+            self._process = subprocess.Popen(
+                [binary, "-c", str(self.config)], stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise BrokerError(f"mosquitto exited at start: {self.tail()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port}: {self.tail()}")
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL after 5 s) and wait for it."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def restart(self) -> None:
+        """Stop the broker and start it again on the same port."""
+        self.stop()
+        self.start()
+
+    def reload(self) -> None:
+        """Send SIGHUP: Mosquitto re-reads its password and ACL files (listeners stay).
+
+        Clients whose credentials are no longer valid are disconnected. The reload
+        happens in the broker's own time, after this returns.
+        """
+        if self._process is None or self._process.poll() is not None:
+            raise BrokerError("mosquitto is not running")
+        self._process.send_signal(signal.SIGHUP)
+
+    def tail(self, lines: int = 20) -> str:
+        """The end of the broker's log, for error messages."""
+        try:
+            return " | ".join(self._log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+# -- accounts and passwords ---------------------------------------------------------
+
+Role = Literal["hub", "kiosk", "display", "counter", "backoffice"]
+"""Who logs in to the broker: the hub, a device of one of the three kinds, or a
+back-office system that pushes e-service updates."""
+
+ROLES: tuple[Role, ...] = get_args(Role)
+"""Every role, in the order the generated files list their accounts."""
+
+DEVICE_ROLES: frozenset[Role] = frozenset({"kiosk", "display", "counter"})
+"""Roles that are devices and must name their device id."""
+
+PASSWORD_ITERATIONS = 101
+"""PBKDF2 rounds of a ``$7$`` hash: what ``mosquitto_passwd`` 2.0 writes.
+
+Mosquitto runs PBKDF2 at every CONNECT; the passwords :func:`new_password` makes are
+random and 192 bits strong, so more rounds would cost the broker and buy nothing."""
+
+SALT_BYTES = 12
+"""Length of a ``$7$`` hash's salt: Mosquitto 2.0 drops an entry whose salt is not 12 bytes
+("Unable to decode password salt for user …, removing entry")."""
+
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A user name: fits a topic level (a back-office reply topic) and has no ``:``."""
+
+_TOPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+"""A device, counter or site id: protocol v1's ``Id`` (one topic level, no wildcards)."""
+
+_HASH = re.compile(r"\$(?:7\$[1-9][0-9]{0,8}|6)\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==")
+"""What Mosquitto 2 takes from its password file: ``$7$`` (PBKDF2-SHA512) or the older
+``$6$`` (SHA512), with a 12-byte salt and a 64-byte hash. Mosquitto drops any other
+entry at load ("Unable to decode password salt"), so it is refused here instead."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """One broker login: who it is, what it may do (by role), and its password hash.
+
+    ``device_id`` is the device's id in topics (``device/<id>/status``); kiosks,
+    displays and counter panels must have one, the hub may, a back-office system must
+    not (its replies go to ``device/<username>/reply``). ``counters`` are the counter
+    ids a counter panel acts for (one Pi can serve several); only counter panels have
+    them, and they must have at least one. Raises :class:`ValueError` when the account
+    cannot be written into Mosquitto's files or does not fit its role.
+    """
+
+    username: str
+    role: Role
+    _: dataclasses.KW_ONLY
+    device_id: str | None = None
+    counters: tuple[str, ...] = ()
+    password_hash: str = dataclasses.field(repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "counters", tuple(self.counters))
+        if not _USERNAME.fullmatch(self.username):
+            raise ValueError(
+                f"user name {self.username!r}: use 1-64 letters, digits, '_', '.', '-' "
+                "(starting with a letter or digit)"
+            )
+        if self.role not in ROLES:
+            raise ValueError(f"account {self.username}: unknown role {self.role!r}")
+        if self.device_id is not None and not _TOPIC_ID.fullmatch(self.device_id):
+            raise ValueError(f"account {self.username}: device id {self.device_id!r} invalid")
+        if self.role in DEVICE_ROLES and self.device_id is None:
+            raise ValueError(f"account {self.username}: a {self.role} needs a device id")
+        if self.role == "backoffice" and self.device_id is not None:
+            raise ValueError(f"account {self.username}: a back-office account has no device id")
+        for counter in self.counters:
+            if not _TOPIC_ID.fullmatch(counter):
+                raise ValueError(f"account {self.username}: counter id {counter!r} invalid")
+        if len(set(self.counters)) != len(self.counters):
+            raise ValueError(f"account {self.username}: a counter is listed twice")
+        if self.role == "counter" and not self.counters:
+            raise ValueError(f"account {self.username}: a counter panel needs its counters")
+        if self.role != "counter" and self.counters:
+            raise ValueError(f"account {self.username}: only a counter panel has counters")
+        if not _HASH.fullmatch(self.password_hash):
+            raise ValueError(
+                f"account {self.username}: password_hash is not a Mosquitto hash "
+                "($7$ from hash_password, or $6$)"
+            )
+
+
+def new_password() -> str:
+    """A fresh random password for one account: 32 URL-safe characters (192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def hash_password(
+    password: str, *, salt: bytes | None = None, iterations: int = PASSWORD_ITERATIONS
+) -> str:
+    """Hash ``password`` the way ``mosquitto_passwd`` does, for the password file.
+
+    The result is ``$7$<iterations>$<salt>$<hash>``: PBKDF2-HMAC-SHA512 over the
+    password's UTF-8 bytes, a 12-byte salt (random unless given, for tests) and a
+    64-byte hash, both in standard base64 with padding.
+    """
+    if not password:
+        raise ValueError("the password is empty")
+    if salt is None:
+        salt = secrets.token_bytes(SALT_BYTES)
+    if len(salt) != SALT_BYTES:
+        raise ValueError(f"the salt must be {SALT_BYTES} bytes, not {len(salt)}")
+    if iterations < 1:
+        raise ValueError("iterations must be positive")
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    return f"$7${iterations}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    """Whether ``password`` matches a ``$7$`` hash (as Mosquitto would check it)."""
+    match = re.fullmatch(r"\$7\$([1-9][0-9]*)\$([^$]+)\$([^$]+)", password_hash)
+    if match is None:
+        return False
+    try:
+        salt = base64.b64decode(match[2], validate=True)
+        expected = base64.b64decode(match[3], validate=True)
+    except binascii.Error:
+        return False
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(match[1]))
+    return hmac.compare_digest(digest, expected)
+
+
+def new_account(
+    username: str,
+    role: Role,
+    *,
+    device_id: str | None = None,
+    counters: Iterable[str] = (),
+    password: str | None = None,
+) -> tuple[Account, str]:
+    """An :class:`Account` with a new random password (or ``password``), and that password.
+
+    The password is what the device's ``[mqtt] password`` must be set to; only its
+    hash is kept in the account.
+    """
+    password = new_password() if password is None else password
+    account = Account(
+        username,
+        role,
+        device_id=device_id,
+        counters=tuple(counters),
+        password_hash=hash_password(password),
+    )
+    return account, password
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _ordered(accounts: Iterable[Account]) -> list[Account]:
+    """The accounts in the files' order (by role, then user name), checked to fit together."""
+    ordered = sorted(accounts, key=lambda a: (ROLES.index(a.role), a.username))
+    usernames: set[str] = set()
+    topic_owners: dict[str, str] = {}
+    for account in ordered:
+        if account.username in usernames:
+            raise ValueError(f"user name {account.username} is used twice")
+        usernames.add(account.username)
+        # Two accounts on one device id (or a back-office name equal to a device id)
+        # would share status and reply topics: one could speak for the other.
+        owner = account.device_id if account.role != "backoffice" else account.username
+        if owner is None:
+            continue
+        if owner in topic_owners:
+            raise ValueError(
+                f"accounts {topic_owners[owner]} and {account.username} "
+                f"both use the device topics of {owner!r}"
+            )
+        topic_owners[owner] = account.username
+    return ordered
+
+
+# -- the ACL file -------------------------------------------------------------------
+
+Access = Literal["read", "write", "readwrite"]
+"""An ACL rule's access: ``read`` lets subscriptions receive, ``write`` lets publish."""
+
+
+def acl_rules(site: str, account: Account) -> list[tuple[Access, str]]:
+    """What ``account`` may do on site ``site``: ``(access, topic filter)`` pairs.
+
+    Anything not listed is denied. ``write`` also governs the account's last will;
+    ``read`` is what lets a subscription receive messages.
+    """
+    topics = Topics(site)
+    rules: list[tuple[Access, str]] = []
+    if account.role == "hub":
+        return [("readwrite", topics.all())]
+    if account.role == "backoffice":
+        return [
+            ("write", topics.eservice_update()),
+            ("read", topics.device_reply(account.username)),
+        ]
+    device = account.device_id
+    assert device is not None  # checked by Account
+    rules += [
+        ("write", topics.device_status(device)),
+        ("write", topics.device_health(device)),
+        ("read", topics.device_reply(device)),
+        # Every device may tell whether the hub is up (to show "offline" itself).
+        ("read", topics.device_status(HUB_DEVICE_ID)),
+    ]
+    queues = f"{topics.base}/queue/#"
+    if account.role == "kiosk":
+        rules += [("write", topics.kiosk_issue(device)), ("read", queues)]
+    elif account.role == "display":
+        rules += [("read", topics.calls()), ("read", queues), ("read", topics.counter_state("+"))]
+    else:  # counter
+        rules += [("write", topics.counter_cmd(c)) for c in account.counters]
+        rules += [("read", topics.counter_state(c)) for c in account.counters]
+        rules += [("read", queues), ("read", topics.calls())]
+    return rules
+
+
+def render_acl(site: str, accounts: Iterable[Account]) -> str:
+    """The Mosquitto ACL file for ``site``: one ``user`` block per account, nothing else.
+
+    Accounts come by role (hub, kiosk, display, counter, back office), then by user
+    name, so the same accounts always give the same file. There are no ``pattern``
+    lines and no anonymous rules: a user not listed may do nothing.
+    """
+    if not _TOPIC_ID.fullmatch(site):
+        raise ValueError(f"site id {site!r} cannot be a topic level")
+    lines = [
+        f"# Mosquitto ACL file of Poradovník site {site!r}.",
+        "# Generated by poradovnik.hub.broker.render_acl; do not edit, regenerate it,",
+        "# then reload Mosquitto (SIGHUP). Whatever is not granted here is denied.",
+    ]
+    for account in _ordered(accounts):
+        what = account.role if account.device_id is None else f"{account.role} {account.device_id}"
+        if account.counters:
+            what += f", counters {', '.join(account.counters)}"
+        lines += ["", f"# {what}", f"user {account.username}"]
+        lines += [f"topic {access} {topic}" for access, topic in acl_rules(site, account)]
+    return "\n".join(lines) + "\n"
+
+
+def render_password_file(accounts: Iterable[Account]) -> str:
+    """The Mosquitto password file: ``username:hash``, one account a line, in ACL order."""
+    lines = [
+        "# Mosquitto password file of Poradovník.",
+        "# Generated by poradovnik.hub.broker.render_password_file; do not edit.",
+    ]
+    lines += [f"{a.username}:{a.password_hash}" for a in _ordered(accounts)]
+    return "\n".join(lines) + "\n"
+
+
+# -- the configuration --------------------------------------------------------------
+
+MAX_PACKET_BYTES = 4 * MAX_PAYLOAD_BYTES
+"""Largest MQTT packet the broker takes (payload, topic and properties together).
+
+Well above the protocol's payload limit, so every valid message fits with its topic
+and properties, yet small enough that no client can make the broker buffer megabytes."""
+
+AUTOSAVE_INTERVAL_S = 300
+"""How often Mosquitto writes its persistence file besides at a clean stop.
+
+A clean stop (SIGTERM, ``systemctl restart``) always saves; this bounds what a power
+cut loses, without writing the SD card every few seconds."""
+
+PERSISTENT_CLIENT_EXPIRATION = "14d"
+"""How long the broker keeps the session of a client that never comes back."""
+
+
+@dataclass(frozen=True)
+class TlsListener:
+    """A TLS listener for devices on the office network.
+
+    ``certfile`` and ``keyfile`` are the broker's certificate chain and key (PEM).
+    ``cafile``, when given, is the CA that client certificates are checked against;
+    ``require_certificate`` makes a client certificate mandatory (passwords are still
+    checked). ``bind`` ``None`` listens on every interface.
+    """
+
+    port: int
+    certfile: Path
+    keyfile: Path
+    cafile: Path | None = None
+    bind: str | None = None
+    require_certificate: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"TLS port {self.port} out of range")
+        if self.require_certificate and self.cafile is None:
+            raise ValueError("require_certificate needs a cafile to check certificates with")
+
+
+def _conf_value(value: str | Path, what: str) -> str:
+    """A value for a mosquitto.conf line: Mosquitto reads up to the end of the line."""
+    text = str(value)
+    if not text or any(c in text for c in "\r\n\0"):
+        raise ValueError(f"{what} {text!r} cannot be written into mosquitto.conf")
+    if text != text.strip():
+        raise ValueError(f"{what} {text!r}: Mosquitto would strip its leading/trailing spaces")
+    return text
+
+
+def render_config(
+    *,
+    port: int,
+    bind: str = "127.0.0.1",
+    data_dir: Path,
+    password_file: Path,
+    acl_file: Path,
+    tls: TlsListener | None = None,
+    persistence: bool = True,
+    user: str | None = None,
+) -> str:
+    """A complete ``mosquitto.conf`` for the hub's broker.
+
+    One password file and one ACL file for every listener (``per_listener_settings
+    false``), no anonymous access, the plain listener on ``bind:port`` and optionally
+    a TLS listener. With ``persistence`` the broker keeps retained messages and the
+    QoS 1 messages of persistent sessions in ``data_dir/mosquitto.db`` across
+    restarts. It logs to stderr (systemd's journal), writes no pid file and no log
+    file, so it runs the same under systemd and as a test's child process.
+
+    ``user`` is whom Mosquitto drops to when started as root; ``None`` keeps its
+    default, ``mosquitto``. ``"root"`` keeps root (for tests that run as root and keep
+    their files where the ``mosquitto`` user cannot read them).
+    """
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} out of range")
+    lines = [
+        "# Mosquitto configuration of the Poradovník hub's broker.",
+        "# Generated by poradovnik.hub.broker.render_config; do not edit, regenerate it.",
+        "",
+        "# One set of credentials and ACLs for every listener; nobody anonymous.",
+        "per_listener_settings false",
+        "allow_anonymous false",
+        f"password_file {_conf_value(password_file, 'password file')}",
+        f"acl_file {_conf_value(acl_file, 'ACL file')}",
+    ]
+    if user is not None:
+        lines.append(f"user {_conf_value(user, 'user')}")
+    lines += [
+        "",
+        f"max_packet_size {MAX_PACKET_BYTES}",
+        f"persistent_client_expiration {PERSISTENT_CLIENT_EXPIRATION}",
+        "",
+    ]
+    if persistence:
+        location = _conf_value(data_dir, "data directory").rstrip("/") + "/"
+        lines += [
+            "persistence true",
+            f"persistence_location {location}",
+            "persistence_file mosquitto.db",
+            f"autosave_interval {AUTOSAVE_INTERVAL_S}",
+        ]
+    else:
+        lines.append("persistence false")
+    lines += [
+        "",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "log_type information",
+        "connection_messages true",
+        "log_timestamp true",
+        "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        "",
+        f"listener {port} {_conf_value(bind, 'bind address')}",
+    ]
+    if tls is not None:
+        listener = f"listener {tls.port}"
+        if tls.bind is not None:
+            listener += f" {_conf_value(tls.bind, 'TLS bind address')}"
+        lines += [
+            "",
+            listener,
+            f"certfile {_conf_value(tls.certfile, 'certificate file')}",
+            f"keyfile {_conf_value(tls.keyfile, 'key file')}",
+            "tls_version tlsv1.2",
+        ]
+        if tls.cafile is not None:
+            lines.append(f"cafile {_conf_value(tls.cafile, 'CA file')}")
+            lines.append(f"require_certificate {str(tls.require_certificate).lower()}")
+    return "\n".join(lines) + "\n"
+
+
+# -- writing the files --------------------------------------------------------------
+
+CONFIG_NAME = "mosquitto.conf"
+PASSWORD_NAME = "passwd"
+ACL_NAME = "acl"
+
+
+@dataclass(frozen=True)
+class BrokerFiles:
+    """Where :func:`write_broker_files` put the broker's files."""
+
+    config: Path
+    """``mosquitto.conf``: give it to ``mosquitto -c``."""
+    password_file: Path
+    """The password file (mode 0600)."""
+    acl_file: Path
+    """The ACL file (mode 0640)."""
+    data_dir: Path
+    """Where the broker keeps ``mosquitto.db``."""
+
+
+def write_broker_files(
+    directory: Path,
+    *,
+    site: str,
+    accounts: Iterable[Account],
+    port: int,
+    bind: str = "127.0.0.1",
+    tls: TlsListener | None = None,
+    data_dir: Path | None = None,
+    persistence: bool = True,
+    user: str | None = None,
+    chown_to: str | None = None,
+) -> BrokerFiles:
+    """Write the configuration, password and ACL files into ``directory``.
+
+    Each file is replaced atomically (a temporary file in the same directory, then a
+    rename), so a broker reloading meanwhile reads the old file or the new one, never
+    half of one. The password file gets mode 0600, the ACL and the configuration
+    0640. ``data_dir`` (default ``directory/data``) is created if missing.
+
+    ``chown_to`` names the user Mosquitto runs as (``mosquitto`` on Debian): when
+    this process is root, the password file, the ACL file and the data directory are
+    given to that user and its group, because Mosquitto 2 reads those files only after
+    dropping root. The configuration stays root's: Mosquitto reads it as root, and
+    the broker's user should not be able to change it. When not root, ``chown_to`` is
+    skipped with a warning. Other arguments are those of :func:`render_config`.
+    """
+    accounts = list(accounts)
+    directory = directory.absolute()
+    data_dir = (directory / "data") if data_dir is None else data_dir.absolute()
+    files = BrokerFiles(
+        config=directory / CONFIG_NAME,
+        password_file=directory / PASSWORD_NAME,
+        acl_file=directory / ACL_NAME,
+        data_dir=data_dir,
+    )
+    acl = render_acl(site, accounts)
+    passwords = render_password_file(accounts)
+    config = render_config(
+        port=port,
+        bind=bind,
+        data_dir=data_dir,
+        password_file=files.password_file,
+        acl_file=files.acl_file,
+        tls=tls,
+        persistence=persistence,
+        user=user,
+    )
+    owner = _owner(chown_to)
+    directory.mkdir(parents=True, exist_ok=True)
+    if persistence:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if owner is not None:
+            os.chown(data_dir, *owner)
+    _write_atomically(files.password_file, passwords, 0o600, owner)
+    _write_atomically(files.acl_file, acl, 0o640, owner)
+    _write_atomically(files.config, config, 0o640, None)
+    return files
+
+
+def _owner(user: str | None) -> tuple[int, int] | None:
+    """The uid and gid to give the broker's files to, or ``None`` to leave them."""
+    if user is None:
+        return None
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise BrokerError(f"no user {user!r} to give the broker's files to") from None
+    if os.geteuid() != 0:
+        if entry.pw_uid != os.geteuid():
+            log.warning("not root: the broker's files are not given to user %s", user)
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def _write_atomically(path: Path, text: str, mode: int, owner: tuple[int, int] | None) -> None:
+    """Replace ``path`` with ``text``: a temporary file beside it, synced, then renamed."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            os.fchmod(out.fileno(), mode)
+            if owner is not None:
+                os.fchown(out.fileno(), *owner)
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,873 @@
+"""The device side of the MQTT link: one MQTT v5 connection of a device to the hub.
+
+Two layers:
+
+:class:`MqttConnection`
+    One reconnecting MQTT v5 connection (paho-mqtt 2): credentials and TLS from
+    :class:`~poradovnik.common.settings.MqttSettings`, a retained last will,
+    reconnects with capped exponential backoff and full jitter (paho's built-in
+    reconnect has no jitter), subscriptions re-made after every reconnect, and a
+    last word confirmed by the broker before a clean disconnect. It knows nothing
+    of the protocol's payloads, so the hub's bridge can use it too.
+
+:class:`DeviceLink`
+    What kiosks, counter panels and displays use: the device's retained
+    online/offline status and health, :meth:`~DeviceLink.request` (answered or
+    ``None`` within a timeout, never queued) and :meth:`~DeviceLink.send` (put in
+    the durable :class:`~poradovnik.sync_agent.outbox.Outbox` first, then
+    delivered in order, one at a time, until the hub answers).
+
+Threads: each :class:`MqttConnection` runs one network thread, which also runs
+every callback (subscriptions, hooks); a callback must not block, and must not
+call :meth:`DeviceLink.request` (its answer would arrive on the very thread that
+waits for it). A :class:`DeviceLink` with an outbox runs one more thread that
+delivers it. Nothing here raises into the caller because the broker is away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from random import Random
+from types import TracebackType
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from poradovnik import __version__
+from poradovnik.common.settings import MqttSettings
+from poradovnik.sync_agent.backoff import Backoff
+from poradovnik.sync_agent.outbox import Entry, Outbox
+from poradovnik.sync_agent.protocol import (
+    MAX_PAYLOAD_BYTES,
+    CommandReply,
+    DeviceHealth,
+    DeviceStatus,
+    ErrorReply,
+    PartHealth,
+    ProtocolError,
+    Request,
+    TicketReply,
+    Topics,
+    decode,
+)
+
+__all__ = [
+    "DeviceLink",
+    "Inbound",
+    "LastWill",
+    "MqttConnection",
+    "Reply",
+    "decode_reply",
+]
+
+log = logging.getLogger(__name__)
+
+Reply = ErrorReply | TicketReply | CommandReply
+"""What the hub answers a request with."""
+
+QOS = 1
+"""Every message of the protocol goes at least once."""
+
+_LOOP_TIMEOUT_S = 0.2
+"""The longest the network thread waits in ``select``; bounds how soon it notices stop()."""
+
+_CONNECT_TIMEOUT_S = 5.0
+"""How long opening the TCP (and TLS) connection may take."""
+
+_STABLE_AFTER_S = 10.0
+"""A connection that lasted this long resets the backoff; a shorter one (say, two devices
+fighting over one client id) lets the delays keep growing."""
+
+
+def decode_reply(payload: bytes) -> Reply:
+    """Check a reply from the hub and pick its model by its fields.
+
+    A reply with ``error`` is an :class:`ErrorReply`, with ``number`` a
+    :class:`TicketReply`, with ``counter`` a :class:`CommandReply`. Raises
+    :class:`ProtocolError` for anything else, as :func:`~protocol.decode` does.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(
+            "too_large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
+        )
+    try:
+        data: Any = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError("malformed", f"payload is not UTF-8 JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("malformed", "payload is not a JSON object")
+    if "error" in data:
+        return decode(ErrorReply, payload)
+    if "number" in data:
+        return decode(TicketReply, payload)
+    if "counter" in data:
+        return decode(CommandReply, payload)
+    raise ProtocolError(
+        "unknown_reply", "a reply has 'error', 'number' or 'counter'; this has none"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message the broker delivered to a subscription."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+    """Whether it is a retained message (state), delivered because we subscribed."""
+    response_topic: str | None = None
+    """MQTT v5 response topic: where the sender wants the answer."""
+    correlation: bytes | None = None
+    """MQTT v5 correlation data: to be returned with the answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class LastWill:
+    """A retained QoS 1 message the broker publishes when the connection dies uncleanly."""
+
+    topic: str
+    payload: bytes
+
+
+def _check_filter(topic_filter: str) -> None:
+    """Refuse a topic filter the broker would refuse (empty, misplaced ``#`` or ``+``)."""
+    levels = topic_filter.split("/")
+    bad = not topic_filter or any(
+        ("#" in level and (level != "#" or i != len(levels) - 1)) or ("+" in level and level != "+")
+        for i, level in enumerate(levels)
+    )
+    if bad:
+        raise ValueError(f"invalid MQTT topic filter {topic_filter!r}")
+
+
+def _ignore(*_args: Any) -> None:
+    """Stands in for paho's external-loop write hook (see :class:`MqttConnection`)."""
+
+
+def _published(info: paho.MQTTMessageInfo) -> bool | None:
+    """Whether the broker acknowledged ``info``'s message; ``None`` if it never will."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return None
+
+
+class MqttConnection:
+    """One MQTT v5 connection to the broker that keeps itself up, for any role.
+
+    :meth:`start` returns at once; a network thread of its own connects, waits a
+    :class:`~poradovnik.sync_agent.backoff.Backoff` delay after each failure or
+    loss, and connects again until :meth:`stop`. The delays grow until a connection
+    has lasted a while (a broker that accepts and at once drops us is no success).
+    After every connect it re-makes all subscriptions (so retained state arrives
+    again) and runs the :meth:`on_connect` hooks. Every session starts clean: what
+    matters across outages is either retained on the broker or kept in an outbox.
+
+    ``client_id`` must be unique among the broker's clients: a second connection
+    with the same id takes over the first. ``will``, if given, is set as the last
+    will (retained, QoS 1).
+    """
+
+    def __init__(
+        self,
+        *,
+        mqtt: MqttSettings,
+        client_id: str,
+        will: LastWill | None = None,
+        keepalive_s: int = 15,
+        backoff: Backoff | None = None,
+        stop_timeout_s: float = 2.0,
+    ) -> None:
+        self.settings = mqtt
+        self.client_id = client_id
+        self.keepalive_s = keepalive_s
+        """Seconds between keepalive pings: the broker declares us dead after 1.5 times this."""
+        self.stop_timeout_s = stop_timeout_s
+        """How long :meth:`stop` waits for the broker to acknowledge the last word."""
+        self.connected = threading.Event()
+        """Set while the broker has accepted the connection (CONNACK) and it is not lost."""
+
+        self._backoff = backoff if backoff is not None else Backoff()
+        self._lock = threading.Lock()
+        self._subscriptions: dict[str, list[Callable[[Inbound], None]]] = {}
+        self._connect_hooks: list[Callable[[], None]] = []
+        self._change_hooks: list[Callable[[bool], None]] = []
+        self._closing = threading.Event()
+        self._farewell: LastWill | None = None
+        self._connected_at: float | None = None
+        self._unreachable = False
+        """When the broker accepted the current connection (monotonic clock)."""
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        client.suppress_exceptions = True  # our callbacks catch their own; belt and braces
+        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        client.connect_timeout = _CONNECT_TIMEOUT_S
+        if mqtt.username is not None:
+            password = mqtt.password.get_secret_value() if mqtt.password is not None else None
+            client.username_pw_set(mqtt.username, password)
+        if mqtt.tls:
+            client.tls_set(ca_certs=str(mqtt.ca_file) if mqtt.ca_file is not None else None)
+        if will is not None:
+            client.will_set(will.topic, will.payload, qos=QOS, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        # We run paho's loop in our own thread (to have jittered reconnects), not with
+        # loop_start(). Without a registered write hook paho would then write to the
+        # socket from whichever thread publishes, racing the network thread. With one,
+        # publish() only queues the packet and wakes the network thread, which writes.
+        client.on_socket_register_write = _ignore
+        self._client = client
+
+    # -- configuration -------------------------------------------------------------
+
+    def subscribe(self, topic_filter: str, callback: Callable[[Inbound], None]) -> None:
+        """Deliver messages matching ``topic_filter`` to ``callback``, from now on.
+
+        The subscription (QoS 1) is made at once when connected and again after every
+        reconnect, so retained messages arrive again each time. ``callback`` runs in
+        the network thread; its exceptions are logged. A message matching several
+        filters goes to each of their callbacks (and, with overlapping subscriptions,
+        possibly more than once: callbacks must be idempotent, as QoS 1 requires anyway).
+        """
+        _check_filter(topic_filter)
+        with self._lock:
+            callbacks = self._subscriptions.setdefault(topic_filter, [])
+            callbacks.append(callback)
+            now = len(callbacks) == 1 and self.connected.is_set()
+        if now:
+            self._client.subscribe(topic_filter, options=SubscribeOptions(qos=QOS))
+
+    def on_connect(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after every (re)connect, once the subscriptions are made.
+
+        It runs in the network thread with :attr:`connected` already set: the place to
+        publish retained state again (online status, health).
+        """
+        with self._lock:
+            self._connect_hooks.append(callback)
+
+    def on_connection_change(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(True)`` after each connect and ``callback(False)`` after each loss.
+
+        It runs in the network thread; its exceptions are logged.
+        """
+        with self._lock:
+            self._change_hooks.append(callback)
+
+    # -- publishing ----------------------------------------------------------------
+
+    def try_publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
+        expiry_s: int | None = None,
+    ) -> bool:
+        """Publish at QoS 1 if connected; say whether the message went out to the broker.
+
+        ``False`` means it was dropped: not connected (nothing is queued across an
+        outage here; durable messages belong in an outbox). ``response_topic`` and
+        ``correlation`` are the MQTT v5 request/response properties; ``expiry_s`` is
+        the message expiry interval (the broker drops it undelivered after that).
+        Raises :class:`ValueError` only for an invalid topic.
+        """
+        properties: Properties | None = None
+        if response_topic is not None or correlation is not None or expiry_s is not None:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            if response_topic is not None:
+                properties.ResponseTopic = response_topic
+            if correlation is not None:
+                properties.CorrelationData = correlation
+            if expiry_s is not None:
+                properties.MessageExpiryInterval = expiry_s
+        if not self.connected.is_set():
+            log.debug("not connected; dropped a message for %s", topic)
+            return False
+        info = self._client.publish(topic, payload, qos=QOS, retain=retain, properties=properties)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.debug("could not publish to %s: %s", topic, paho.error_string(info.rc))
+            return False
+        return True
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
+        expiry_s: int | None = None,
+    ) -> None:
+        """Publish at QoS 1 if connected, else drop it: :meth:`try_publish` without the answer."""
+        self.try_publish(
+            topic,
+            payload,
+            retain=retain,
+            response_topic=response_topic,
+            correlation=correlation,
+            expiry_s=expiry_s,
+        )
+
+    def in_network_thread(self) -> bool:
+        """Whether the caller runs in this connection's network thread (in a callback)."""
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the network thread; it connects, and reconnects, by itself."""
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("a stopped connection cannot be started again")
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name=f"mqtt-{self.client_id}", daemon=True
+            )
+        self._thread.start()
+
+    def stop(self, farewell: LastWill | None = None) -> None:
+        """Disconnect cleanly and end the network thread. Stopping twice is harmless.
+
+        If connected, ``farewell`` (typically the same news as the will, such as an
+        ``offline`` status) is published retained first, and the broker's
+        acknowledgement awaited for up to :attr:`stop_timeout_s`: a clean disconnect
+        makes the broker discard the will.
+        """
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            thread = self._thread
+        self._farewell = farewell
+        self._closing.set()
+        if thread is not None:
+            thread.join(timeout=self.stop_timeout_s + _CONNECT_TIMEOUT_S + 1.0)
+            if thread.is_alive():
+                log.warning("the MQTT network thread did not end in time")
+
+    # -- the network thread --------------------------------------------------------
+
+    def _run(self) -> None:
+        """Connect, serve the connection until it ends, wait, again; until stop()."""
+        while not self._closing.is_set():
+            self._connected_at = None
+            try:
+                if self._connect():
+                    self._serve()
+            except Exception:  # the network thread must outlive any surprise
+                log.exception("the MQTT connection failed unexpectedly; reconnecting")
+                self._drop_socket()
+            self._lost()
+            up_since = self._connected_at
+            if up_since is not None and time.monotonic() - up_since >= _STABLE_AFTER_S:
+                self._backoff.reset()
+            if self._closing.is_set():
+                break
+            delay = self._backoff.next_delay()
+            log.debug("next connection attempt in %.2f s", delay)
+            self._closing.wait(delay)
+        self._drop_socket()  # only open if stop() could not end the connection in time
+
+    def _connect(self) -> bool:
+        """Open the connection and send CONNECT; ``False`` (logged) when that fails."""
+        host, port = self.settings.host, self.settings.port
+        try:
+            self._client.connect(host, port, keepalive=self.keepalive_s, clean_start=True)
+        except OSError as exc:
+            # Once per outage at WARNING, then quietly, or the journal fills up.
+            log.log(
+                logging.DEBUG if self._unreachable else logging.WARNING,
+                "cannot reach the MQTT broker at %s:%d: %s; retrying",
+                host,
+                port,
+                exc,
+            )
+            self._unreachable = True
+            return False
+        except Exception:
+            log.exception("connecting to the MQTT broker at %s:%d failed", host, port)
+            return False
+        return True
+
+    def _serve(self) -> None:
+        """Run paho's loop until the connection ends, or stop() asks to end it."""
+        while True:
+            if self._closing.is_set():
+                self._say_goodbye()
+                return
+            if self._client.loop(timeout=_LOOP_TIMEOUT_S) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return
+
+    def _say_goodbye(self) -> None:
+        """Publish the farewell, wait for its PUBACK (bounded), then DISCONNECT."""
+        deadline = time.monotonic() + self.stop_timeout_s
+        farewell = self._farewell
+        if farewell is not None and self.connected.is_set():
+            info = self._client.publish(farewell.topic, farewell.payload, qos=QOS, retain=True)
+            while (done := _published(info)) is False and time.monotonic() < deadline:
+                if self._client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+            if not done:
+                log.warning("the broker did not acknowledge the last message before the stop")
+        self._client.disconnect()
+        while time.monotonic() < deadline:
+            if self._client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+
+    def _drop_socket(self) -> None:
+        """Close the socket under paho, if any: the broker then sees us gone."""
+        with contextlib.suppress(Exception):
+            sock = self._client.socket()
+            if sock is not None:
+                sock.close()
+
+    def _lost(self) -> None:
+        """Note the end of a connection (once) and tell the hooks."""
+        if not self.connected.is_set():
+            return
+        self.connected.clear()
+        if not self._closing.is_set():
+            log.warning("lost the connection to the MQTT broker; reconnecting")
+        self._notify(up=False)
+
+    def _notify(self, *, up: bool) -> None:
+        with self._lock:
+            hooks = list(self._change_hooks)
+        for hook in hooks:
+            try:
+                hook(up)
+            except Exception:
+                log.exception("a connection-change callback failed")
+
+    # -- paho callbacks (network thread) -------------------------------------------
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        try:
+            if reason_code.is_failure:
+                log.warning("the MQTT broker refused the connection: %s", reason_code)
+                return
+            # Whatever paho still holds from the last connection would be resent now;
+            # requests must not be (their callers gave up), and an outbox resends its own.
+            client.drop_out_messages()
+            with self._lock:
+                # SUBSCRIBE goes out before anything another thread may publish once
+                # `connected` is set, so no reply can reach the broker before the
+                # subscription that routes it to us.
+                filters = list(self._subscriptions)
+                if filters:
+                    client.subscribe([(f, SubscribeOptions(qos=QOS)) for f in filters])
+                self.connected.set()
+                hooks = list(self._connect_hooks)
+            self._connected_at = time.monotonic()
+            self._unreachable = False
+            log.info(
+                "connected to the MQTT broker at %s:%d", self.settings.host, self.settings.port
+            )
+            for hook in hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("an on-connect callback failed")
+            self._notify(up=True)
+        except Exception:
+            log.exception("handling CONNACK failed")
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        try:
+            if self.connected.is_set() and not self._closing.is_set():
+                log.info("disconnected from the MQTT broker: %s", reason_code)
+            self._lost()
+        except Exception:
+            log.exception("handling the disconnect failed")
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        try:
+            properties = message.properties
+            inbound = Inbound(
+                topic=message.topic,
+                payload=bytes(message.payload),
+                retain=bool(message.retain),
+                response_topic=getattr(properties, "ResponseTopic", None),
+                correlation=getattr(properties, "CorrelationData", None),
+            )
+            with self._lock:
+                callbacks = [
+                    callback
+                    for topic_filter, subscribed in self._subscriptions.items()
+                    if paho.topic_matches_sub(topic_filter, inbound.topic)
+                    for callback in subscribed
+                ]
+        except Exception:
+            log.exception("could not read an inbound message")
+            return
+        for callback in callbacks:
+            try:
+                callback(inbound)
+            except Exception:
+                log.exception("the callback for a message on %s failed", inbound.topic)
+
+
+@dataclass(eq=False)
+class _Pending:
+    """A request waiting for its reply: set ``done`` with ``reply``, or without on give-up."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    reply: Reply | None = None
+
+
+class DeviceLink:
+    """One device's link to the hub: status, health, subscriptions, requests, durable sends.
+
+    ``role`` is the device's role (``kiosk``, ``display``, ``counter``, or ``hub``).
+    With ``outbox_path`` the link keeps an :class:`~poradovnik.sync_agent.outbox.Outbox`
+    in that SQLite file and :meth:`send` works; without, only :meth:`request` does.
+    ``reply_timeout_s`` is how long a sent command waits for its reply before it is
+    sent again, and the default for :meth:`request`. ``backoff_base_s`` and
+    ``backoff_cap_s`` shape the reconnect delays (``rng`` seeds their jitter).
+
+    The retained ``device/<id>/status`` says ``online`` after every connect and
+    ``offline`` after :meth:`stop`, or from the broker (the last will) when the
+    device dies. ``client_id`` defaults to ``poradovnik-<site>-<device_id>``.
+    """
+
+    def __init__(
+        self,
+        *,
+        mqtt: MqttSettings,
+        site: str,
+        device_id: str,
+        role: str,
+        outbox_path: Path | None,
+        reply_timeout_s: float = 5.0,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+        rng: Random | None = None,
+        keepalive_s: int = 15,
+        stop_timeout_s: float = 2.0,
+        client_id: str | None = None,
+    ) -> None:
+        self.topics = Topics(site)
+        """The site's topic names."""
+        self.device_id = device_id
+        self.role = role
+        self.reply_timeout_s = reply_timeout_s
+        self.status_topic = self.topics.device_status(device_id)
+        self.reply_topic = self.topics.device_reply(device_id)
+        will = self._status("offline", at=None)  # also checks the role
+        self.connection = MqttConnection(
+            mqtt=mqtt,
+            client_id=client_id or f"poradovnik-{site}-{device_id}",
+            will=LastWill(self.status_topic, will),
+            keepalive_s=keepalive_s,
+            backoff=Backoff(backoff_base_s, backoff_cap_s, rng=rng),
+            stop_timeout_s=stop_timeout_s,
+        )
+        """The underlying connection (for hooks and raw publishing)."""
+        self.connected: threading.Event = self.connection.connected
+        """Set while connected to the broker."""
+
+        self._outbox = Outbox(outbox_path) if outbox_path is not None else None
+        self._lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}
+        self._health: bytes | None = None
+        self._reply_hooks: list[Callable[[Request, Reply], None]] = []
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._worker: threading.Thread | None = None
+
+        self.connection.subscribe(self.reply_topic, self._on_reply_message)
+        self.connection.on_connect(self._announce)
+        self.connection.on_connection_change(self._connection_changed)
+
+    def _status(self, state: str, *, at: datetime | None) -> bytes:
+        data: dict[str, Any] = {"state": state, "role": self.role}
+        if at is not None:
+            data.update(version=__version__, at=at)
+        return DeviceStatus.model_validate(data).encode()
+
+    # -- hooks and subscriptions ---------------------------------------------------
+
+    def on_connection_change(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(connected)`` on every connect and loss (an offline LED, say).
+
+        It runs in the network thread, must not block, and its exceptions are logged.
+        """
+        self.connection.on_connection_change(callback)
+
+    def on_reply(self, callback: Callable[[Request, Reply], None]) -> None:
+        """Call ``callback(command, reply)`` when a command from :meth:`send` is answered.
+
+        The reply may be an :class:`ErrorReply`: that too is an answer, and ends the
+        command. It runs in the outbox thread; its exceptions are logged.
+        """
+        with self._lock:
+            self._reply_hooks.append(callback)
+
+    def subscribe(self, topic_filter: str, callback: Callable[[str, bytes], None]) -> None:
+        """Call ``callback(topic, payload)`` for every message matching ``topic_filter``.
+
+        Subscriptions are made again after every reconnect, so retained state
+        (``queue/…``, ``counter/…/state``) arrives again. The callback runs in the
+        network thread, must not block, and its exceptions are logged.
+        """
+
+        def deliver(message: Inbound) -> None:
+            callback(message.topic, message.payload)
+
+        self.connection.subscribe(topic_filter, deliver)
+
+    # -- publishing ----------------------------------------------------------------
+
+    def publish_health(self, parts: Mapping[str, PartHealth]) -> None:
+        """Publish the device's hardware health, retained; it is re-published on reconnect."""
+        health = DeviceHealth(parts=dict(parts), at=datetime.now(UTC)).encode()
+        with self._lock:
+            self._health = health
+            self.connection.publish(self.topics.device_health(self.device_id), health, retain=True)
+
+    def request(self, topic: str, payload: Request, timeout_s: float | None = None) -> Reply | None:
+        """Ask the hub and wait for the answer; ``None`` if none within ``timeout_s``.
+
+        Not durable: nothing is queued. ``None`` also comes at once when not
+        connected, or as soon as the connection is lost while waiting, so a kiosk can
+        fall back to issuing offline without delay. The request carries an MQTT v5
+        message expiry of ``timeout_s`` (rounded up), so a broker does not hand it to
+        the hub after the caller gave up. Default timeout: ``reply_timeout_s``.
+
+        Raises :class:`RuntimeError` when called from a callback of this link: the
+        reply would have to arrive on the thread that waits for it.
+        """
+        if self.connection.in_network_thread():
+            raise RuntimeError("request() cannot wait for a reply inside a callback of its link")
+        timeout = self.reply_timeout_s if timeout_s is None else timeout_s
+        msg_id = payload.msg_id
+        pending = _Pending()
+        with self._lock:
+            if not self.connected.is_set() or self._closing.is_set():
+                return None
+            if msg_id in self._pending:
+                raise ValueError(f"a request with msg_id {msg_id!r} is already waiting")
+            self._pending[msg_id] = pending
+        try:
+            sent = self._publish_request(
+                topic, payload.encode(), msg_id, expiry_s=max(1, math.ceil(timeout))
+            )
+            if sent:
+                pending.done.wait(timeout)
+        finally:
+            self._forget(msg_id, pending)
+        return pending.reply
+
+    def send(self, topic: str, payload: Request) -> str:
+        """Queue a command durably and return its ``msg_id`` once it is on disk.
+
+        It is delivered after those queued before it, and sent again (same
+        ``msg_id``) until the hub answers; then :meth:`on_reply` callbacks get the
+        answer. The hub de-duplicates by ``msg_id``, so each takes effect once.
+        Raises :class:`RuntimeError` if the link has no outbox, or was stopped.
+        """
+        if self._outbox is None:
+            raise RuntimeError("this DeviceLink has no outbox (outbox_path=None)")
+        msg_id = self._outbox.put(topic, payload)
+        self._wake.set()
+        return msg_id
+
+    @property
+    def queued(self) -> int:
+        """How many sent commands still wait for their answer (0 without an outbox)."""
+        return 0 if self._outbox is None else len(self._outbox)
+
+    def _publish_request(
+        self, topic: str, payload: bytes, msg_id: str, *, expiry_s: int | None
+    ) -> bool:
+        return self.connection.try_publish(
+            topic,
+            payload,
+            response_topic=self.reply_topic,
+            correlation=msg_id.encode(),
+            expiry_s=expiry_s,
+        )
+
+    def _forget(self, msg_id: str, pending: _Pending) -> None:
+        with self._lock:
+            if self._pending.get(msg_id) is pending:
+                del self._pending[msg_id]
+
+    # -- network thread callbacks --------------------------------------------------
+
+    def _announce(self) -> None:
+        """After each connect: say online, and repeat the latest health."""
+        online = self._status("online", at=datetime.now(UTC))
+        self.connection.publish(self.status_topic, online, retain=True)
+        with self._lock:
+            if self._health is not None:
+                topic = self.topics.device_health(self.device_id)
+                self.connection.publish(topic, self._health, retain=True)
+
+    def _connection_changed(self, up: bool) -> None:
+        if up:
+            self._wake.set()
+            return
+        with self._lock:  # the waiting requests will get no reply on this connection
+            for pending in self._pending.values():
+                pending.done.set()
+
+    def _on_reply_message(self, message: Inbound) -> None:
+        try:
+            reply = decode_reply(message.payload)
+        except ProtocolError as exc:
+            log.warning("dropped a reply on %s: %s: %s", message.topic, exc.code, exc.message)
+            return
+        if message.correlation is not None:
+            key: str | None = message.correlation.decode("utf-8", "replace")
+        else:
+            key = reply.msg_id
+        if key is None:
+            log.warning("dropped a reply without correlation data or msg_id")
+            return
+        if reply.msg_id is not None and reply.msg_id != key:
+            log.warning("dropped a reply for msg_id %r with correlation data %r", reply.msg_id, key)
+            return
+        with self._lock:
+            pending = self._pending.get(key)
+            if pending is None:
+                log.debug("a reply to %s came when nothing waited for it (late or repeated)", key)
+                return
+            pending.reply = reply
+            pending.done.set()
+
+    # -- the outbox thread ---------------------------------------------------------
+
+    def _deliver(self) -> None:
+        """Send the outbox's head until answered, then the next; until stop()."""
+        while not self._closing.is_set():
+            try:
+                self._deliver_head()
+            except Exception:
+                if self._closing.is_set():
+                    return
+                log.exception("delivering the outbox failed; trying again")
+                self._closing.wait(self.reply_timeout_s)
+
+    def _deliver_head(self) -> None:
+        assert self._outbox is not None
+        self._wake.clear()
+        entry = self._outbox.head()
+        pending = _Pending()
+        with self._lock:
+            ready = entry is not None and self.connected.is_set() and not self._closing.is_set()
+            if ready and entry is not None:
+                self._pending[entry.msg_id] = pending
+        if not ready or entry is None:
+            self._wake.wait()  # a send(), a connect, or stop() wakes us
+            return
+        try:
+            log.debug("sending %s (%s) to %s", entry.msg_id, entry.kind, entry.topic)
+            self._publish_request(entry.topic, entry.payload, entry.msg_id, expiry_s=None)
+            # A lost connection or stop() ends the wait early (without a reply).
+            pending.done.wait(self.reply_timeout_s)
+        finally:
+            self._forget(entry.msg_id, pending)
+        if pending.reply is None:
+            if self.connected.is_set() and not self._closing.is_set():
+                log.info(
+                    "no reply to %s in %.1f s; sending it again", entry.msg_id, self.reply_timeout_s
+                )
+            return
+        self._outbox.remove(entry.msg_id)
+        self._complete(entry, pending.reply)
+
+    def _complete(self, entry: Entry, reply: Reply) -> None:
+        try:
+            command = entry.request()
+        except ProtocolError as exc:
+            log.error("answered command %s cannot be read back: %s", entry.msg_id, exc.message)
+            return
+        with self._lock:
+            hooks = list(self._reply_hooks)
+        for hook in hooks:
+            try:
+                hook(command, reply)
+            except Exception:
+                log.exception("an on-reply callback failed for %s", entry.msg_id)
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect (in the background) and start delivering the outbox."""
+        self.connection.start()
+        if self._outbox is not None and self._worker is None:
+            self._worker = threading.Thread(
+                target=self._deliver, name=f"outbox-{self.device_id}", daemon=True
+            )
+            self._worker.start()
+
+    def stop(self) -> None:
+        """Say ``offline`` (retained, acknowledged, bounded wait), disconnect, close the outbox.
+
+        Unanswered commands stay in the outbox file for the next start. Stopping twice
+        is harmless.
+        """
+        self._closing.set()
+        self._wake.set()
+        with self._lock:
+            for pending in self._pending.values():
+                pending.done.set()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+        offline = self._status("offline", at=datetime.now(UTC))
+        self.connection.stop(farewell=LastWill(self.status_topic, offline))
+        if self._outbox is not None and (self._worker is None or not self._worker.is_alive()):
+            self._outbox.close()
+
+    def __enter__(self) -> DeviceLink:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

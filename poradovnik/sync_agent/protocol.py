@@ -1,0 +1,366 @@
+"""Protocol v1: the MQTT topic tree and every payload, as schemas.
+
+Everything the hub and the devices say to each other is defined here, once:
+:class:`Topics` builds and parses topic names, and each payload is a pydantic
+model. ``docs/protocol.md`` describes the same protocol for people.
+
+Every payload is a JSON object with ``"v": 1``. Inbound payloads are checked
+with :func:`decode`, which refuses (with :class:`ProtocolError`, never another
+exception) anything oversized, not JSON, of another version, or not matching
+the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar, get_args
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+VERSION = 1
+"""The protocol version in every topic (``poradovnik/v1/…``) and payload (``"v": 1``)."""
+
+ROOT = f"poradovnik/v{VERSION}"
+
+MAX_PAYLOAD_BYTES = 16 * 1024
+"""Inbound payloads larger than this are refused unread."""
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+"""Identifiers that travel in topics or as message ids: no ``/``, ``+``, ``#`` or spaces."""
+
+Lang = Literal["sk", "cs", "uk", "en"]
+
+CounterAction = Literal[
+    "next", "recall", "start", "done", "no_show", "transfer", "park", "pause", "resume"
+]
+"""What a clerk can do at a counter."""
+
+COUNTER_ACTIONS: tuple[str, ...] = get_args(CounterAction)
+
+PriorityReason = Literal["disability", "pregnancy", "age", "with_child", "other"]
+
+PartState = Literal[
+    "ok", "paper_near_end", "paper_out", "cover_open", "offline", "unknown", "error"
+]
+
+
+class ProtocolError(ValueError):
+    """An inbound payload that cannot be used, with a stable ``code`` and a reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Message(BaseModel):
+    """Base of every payload: strict, immutable, versioned."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    v: Literal[1] = 1
+    """Protocol version."""
+
+    def encode(self) -> bytes:
+        """The payload as compact UTF-8 JSON."""
+        return self.model_dump_json(exclude_none=False).encode()
+
+
+class Request(Message):
+    """A command from a device: carries the id the hub de-duplicates it by."""
+
+    msg_id: Id
+    """Unique per sender; a resent command keeps its id and is applied only once."""
+    sent_at: AwareDatetime | None = None
+    """When the device first tried to send it (informative)."""
+
+
+# -- device → hub -------------------------------------------------------------------
+
+
+class IssueRequest(Request):
+    """``kiosk/<device>/issue``: a citizen asks for a ticket."""
+
+    service: Id
+    priority: PriorityReason | None = None
+    lang: Lang = "sk"
+
+
+class CounterCommand(Request):
+    """``counter/<counter>/cmd``: a clerk acts at a counter."""
+
+    action: CounterAction
+    service: Id | None = None
+    """The target service of a ``transfer``."""
+    ticket_id: Id | None = None
+    """With ``next``: bring back this parked ticket instead of the next one."""
+
+
+class DeviceStatus(Message):
+    """``device/<device>/status`` (retained, and the device's last will)."""
+
+    state: Literal["online", "offline"]
+    role: Literal["hub", "kiosk", "display", "counter"] | None = None
+    version: str | None = Field(default=None, max_length=40)
+    at: AwareDatetime | None = None
+
+
+class PartHealth(BaseModel):
+    """One hardware part's condition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: PartState
+    detail: str | None = Field(default=None, max_length=200)
+
+
+class DeviceHealth(Message):
+    """``device/<device>/health`` (retained): the device's hardware, part by part."""
+
+    parts: dict[Id, PartHealth] = Field(max_length=64)
+    at: AwareDatetime
+
+
+class EServiceUpdate(Request):
+    """``eservice/update``: a back-office system reports an application's status."""
+
+    system: Id
+    """Which back-office system sent it."""
+    reference: str = Field(min_length=1, max_length=64)
+    """The application's reference, as printed on the citizen's receipt."""
+    status: Literal[
+        "received",
+        "in_progress",
+        "waiting_for_documents",
+        "decided",
+        "ready_for_pickup",
+        "closed",
+    ]
+    at: AwareDatetime
+    """When the status changed in the back office: older updates never win."""
+    department: str | None = Field(default=None, max_length=120)
+    clerk: str | None = Field(default=None, max_length=120)
+    waiting_position: int | None = Field(default=None, ge=0)
+    note: str | None = Field(default=None, max_length=500)
+
+
+# -- hub → devices ------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """Why a request was refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str
+    message: str
+
+
+class ErrorReply(Message):
+    """The reply to any refused request."""
+
+    msg_id: str | None = None
+    error: ErrorBody
+
+
+class TicketReply(Message):
+    """The reply to an :class:`IssueRequest`."""
+
+    msg_id: str
+    ticket_id: str
+    number: str
+    service: str
+    people_ahead: int
+    estimated_wait_s: int | None
+    issued_at: AwareDatetime
+
+
+class TicketInfo(BaseModel):
+    """A ticket as counters and displays see it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ticket_id: str
+    number: str
+    service: str
+    state: str
+    calls: int
+    called_at: AwareDatetime | None
+    issued_at: AwareDatetime
+
+
+class CommandReply(Message):
+    """The reply to a :class:`CounterCommand`: what the counter has now."""
+
+    msg_id: str
+    counter: str
+    state: Literal["open", "paused"]
+    ticket: TicketInfo | None
+    """The counter's current ticket after the action (``None`` when free)."""
+    affected: TicketInfo | None = None
+    """The ticket the action was about, when it left the counter (done, transfer…)."""
+
+
+class CounterState(Message):
+    """``counter/<counter>/state`` (retained)."""
+
+    counter: str
+    name: str
+    state: Literal["open", "paused"]
+    services: list[str]
+    ticket: TicketInfo | None
+    waiting: int
+    """Tickets waiting for this counter's services."""
+    at: AwareDatetime
+
+
+class Call(Message):
+    """``calls``: one message per call or recall, for displays and LED boards."""
+
+    ticket: str
+    ticket_id: str
+    counter: str
+    counter_name: str
+    service: str
+    called_at: AwareDatetime
+    recall: bool
+    calls: int
+
+
+class QueueState(Message):
+    """``queue/<service>`` (retained): a service's live state for kiosks and displays."""
+
+    service: str
+    prefix: str
+    names: dict[str, str]
+    open: bool
+    """Whether a ticket can be issued now (switch and hours)."""
+    hours: str
+    waiting: int
+    estimated_wait_s: int | None
+    issued_today: int
+    daily_limit: int | None
+    open_counters: int
+    at: AwareDatetime
+
+
+# -- topics -------------------------------------------------------------------------
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The topic names of one site (``poradovnik/v1/<site>/…``)."""
+
+    site: str
+
+    @property
+    def base(self) -> str:
+        """The site's root topic."""
+        return f"{ROOT}/{self.site}"
+
+    def all(self) -> str:
+        """Filter for everything of the site."""
+        return f"{self.base}/#"
+
+    def device_status(self, device: str) -> str:
+        """Retained online/offline of a device (its last will)."""
+        return f"{self.base}/device/{device}/status"
+
+    def device_health(self, device: str) -> str:
+        """Retained hardware health of a device."""
+        return f"{self.base}/device/{device}/health"
+
+    def device_reply(self, device: str) -> str:
+        """Where the hub answers a device's requests (the MQTT v5 response topic)."""
+        return f"{self.base}/device/{device}/reply"
+
+    def kiosk_issue(self, device: str) -> str:
+        """A kiosk's ticket requests."""
+        return f"{self.base}/kiosk/{device}/issue"
+
+    def counter_cmd(self, counter: str) -> str:
+        """A counter's commands."""
+        return f"{self.base}/counter/{counter}/cmd"
+
+    def counter_state(self, counter: str) -> str:
+        """Retained state of a counter."""
+        return f"{self.base}/counter/{counter}/state"
+
+    def calls(self) -> str:
+        """Calls and recalls, not retained."""
+        return f"{self.base}/calls"
+
+    def queue(self, service: str) -> str:
+        """Retained state of a service's queue."""
+        return f"{self.base}/queue/{service}"
+
+    def eservice_update(self) -> str:
+        """Status updates of e-service applications from back-office systems."""
+        return f"{self.base}/eservice/update"
+
+    def parse(self, topic: str) -> tuple[str, str | None]:
+        """Split an inbound topic into its kind and its id.
+
+        Kinds: ``kiosk_issue``, ``counter_cmd``, ``device_status``,
+        ``device_health``, ``eservice_update`` (id ``None``). Raises
+        :class:`ProtocolError` for anything else.
+        """
+        prefix = self.base + "/"
+        if not topic.startswith(prefix):
+            raise ProtocolError("unknown_topic", f"topic {topic!r} is not of site {self.site}")
+        parts = topic[len(prefix) :].split("/")
+        if parts == ["eservice", "update"]:
+            return "eservice_update", None
+        kinds = {
+            ("kiosk", "issue"): "kiosk_issue",
+            ("counter", "cmd"): "counter_cmd",
+            ("device", "status"): "device_status",
+            ("device", "health"): "device_health",
+        }
+        if len(parts) == 3 and (parts[0], parts[2]) in kinds and _SEGMENT.match(parts[1]):
+            return kinds[parts[0], parts[2]], parts[1]
+        raise ProtocolError("unknown_topic", f"no inbound topic {topic!r} in protocol v1")
+
+
+M = TypeVar("M", bound=Message)
+
+
+def decode(model: type[M], payload: bytes) -> M:
+    """Check an inbound ``payload`` against ``model``; raise :class:`ProtocolError` if bad."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(
+            "too_large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
+        )
+    try:
+        data: Any = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError("malformed", f"payload is not UTF-8 JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("malformed", "payload is not a JSON object")
+    version = data.get("v")
+    if version != VERSION:
+        raise ProtocolError(
+            "unsupported_version", f"protocol version {version!r} is not supported (v1 is)"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}"
+            for err in exc.errors()[:5]
+        )
+        raise ProtocolError("invalid", problems) from None
+
+
+def msg_id_of(payload: bytes) -> str | None:
+    """The ``msg_id`` of a payload, if it has a usable one, for error replies."""
+    try:
+        data = json.loads(payload[:MAX_PAYLOAD_BYTES])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    value = data.get("msg_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and len(value) <= 64 else None
