@@ -9,7 +9,7 @@ transitions, each persisted in its own transaction (ticket row and audit row)
 before the next begins, exactly as the hub does it. The floor, measured in the
 same run on the same disk, is raw ``sqlite3`` doing the equivalent writes (per
 transition, one ticket row written and one audit row inserted, one commit) with
-the same pragmas. It prints both, their ratio, and one JSON line.
+the same pragmas and page size. It prints both, their ratio, and one JSON line.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from poradovnik.hub import demo_office
 from poradovnik.hub.app import seed_demo
 from poradovnik.hub.service import QueueService
-from poradovnik.hub.store import Store, sqlite_url
+from poradovnik.hub.store import SQLITE_PAGE_SIZE, Store, sqlite_url
 
 TARGET = 2000
 """Full cycles per second the hub must sustain on a 2-core machine."""
@@ -56,6 +56,7 @@ def hub_cycles(db: Path, cycles: int) -> float:
 def raw_cycles(db: Path, cycles: int) -> float:
     """Cycles per second of the equivalent writes with the sqlite3 module alone."""
     con = sqlite3.connect(db, isolation_level=None)
+    con.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
     con.execute(

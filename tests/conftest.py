@@ -6,14 +6,28 @@ import functools
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from poradovnik.common.settings import DataSettings, MqttSettings, Settings, SiteSettings
+from poradovnik.hub.app import open_queue, seed_demo, start_bridge
+from poradovnik.hub.bridge import HubBridge
+from poradovnik.hub.broker import (
+    Mosquitto,
+    free_port,
+    new_account,
+    own_files_user,
+    write_broker_files,
+)
+from poradovnik.hub.service import QueueService
 from poradovnik.hub.store import Store, sqlite_url
+from poradovnik.sync_agent.client import DeviceLink
 
 # =============================================================================
 # Store fixtures (poradovnik.hub.store): a database URL per backend, and stores
@@ -96,3 +110,142 @@ def open_store(store_url: str) -> Iterator[Callable[[], Store]]:
 def store(open_store: Callable[[], Store]) -> Store:
     """An upgraded, empty store on each backend."""
     return open_store()
+
+
+# =============================================================================
+# MQTT fixtures: a real Mosquitto with the hub's generated configuration, the hub
+# on it, and devices with their own credentials
+# =============================================================================
+
+ACCOUNTS = (
+    ("hub", "hub", {"device_id": "hub"}),
+    ("kiosk-k1", "kiosk", {"device_id": "k1"}),
+    ("kiosk-k2", "kiosk", {"device_id": "k2"}),
+    ("display-d1", "display", {"device_id": "d1"}),
+    ("panel-p1", "counter", {"device_id": "p1", "counters": ("1", "2")}),
+    ("panel-p2", "counter", {"device_id": "p2", "counters": ("3", "4", "5")}),
+    ("imesto", "backoffice", {}),
+)
+"""Who the test office's broker lets in: user name, role, and what the account is for."""
+
+
+@dataclass
+class OfficeBroker:
+    """A running Mosquitto of the test office, with the password of every account."""
+
+    process: Mosquitto
+    passwords: dict[str, str]
+    site: str = "office"
+
+    @property
+    def port(self) -> int:
+        return self.process.port
+
+    def mqtt(self, username: str) -> MqttSettings:
+        """The ``[mqtt]`` settings a device with this account would have."""
+        return MqttSettings(
+            host="127.0.0.1",
+            port=self.port,
+            username=username,
+            password=SecretStr(self.passwords[username]),
+        )
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[OfficeBroker]:
+    """A real Mosquitto on a free port of 127.0.0.1, configured as the hub generates it."""
+    accounts, passwords = [], {}
+    for username, role, extra in ACCOUNTS:
+        account, password = new_account(username, role, **extra)  # type: ignore[arg-type]
+        accounts.append(account)
+        passwords[username] = password
+    port = free_port()
+    files = write_broker_files(
+        tmp_path / "broker",
+        site="office",
+        accounts=accounts,
+        port=port,
+        user=own_files_user(),
+    )
+    process = Mosquitto(files.config, port)
+    process.start()
+    yield OfficeBroker(process, passwords)
+    process.stop()
+
+
+def hub_settings(broker: OfficeBroker, data_dir: Path) -> Settings:
+    """Settings of a hub on the test broker, keeping its database in ``data_dir``."""
+    return Settings(
+        role="hub",
+        site=SiteSettings(id=broker.site),
+        mqtt=broker.mqtt("hub"),
+        data=DataSettings(dir=data_dir),
+    )
+
+
+@dataclass
+class RunningHub:
+    """The hub's queue and bridge, connected to the test broker."""
+
+    queue: QueueService
+    bridge: HubBridge
+    link: DeviceLink
+
+    def stop(self) -> None:
+        self.link.stop()
+        self.queue.store.close()
+
+
+@pytest.fixture
+def start_hub(broker: OfficeBroker, tmp_path: Path) -> Iterator[Callable[[], RunningHub]]:
+    """Start the hub (again) on the test broker and its database in tmp_path."""
+    running: list[RunningHub] = []
+
+    def start() -> RunningHub:
+        settings = hub_settings(broker, tmp_path / "hub")
+        queue = open_queue(settings)
+        seed_demo(queue)
+        bridge, link = start_bridge(settings, queue)
+        assert link.connection.subscribed.wait(10), "the hub did not subscribe at the broker"
+        hub = RunningHub(queue, bridge, link)
+        running.append(hub)
+        return hub
+
+    yield start
+    for hub in running:
+        hub.stop()
+
+
+@pytest.fixture
+def hub(start_hub: Callable[[], RunningHub]) -> RunningHub:
+    """The hub, running on the test broker with the demo office."""
+    return start_hub()
+
+
+@pytest.fixture
+def device(broker: OfficeBroker, tmp_path: Path) -> Iterator[Callable[..., DeviceLink]]:
+    """Connect devices by account name; each has a durable outbox in tmp_path."""
+    links: list[DeviceLink] = []
+
+    def connect(username: str, *, role: str | None = None, start: bool = True) -> DeviceLink:
+        _, account_role, extra = next(a for a in ACCOUNTS if a[0] == username)
+        device_id = str(extra.get("device_id", username))
+        link = DeviceLink(
+            mqtt=broker.mqtt(username),
+            site=broker.site,
+            device_id=device_id,
+            role=role or account_role,
+            outbox_path=tmp_path / "devices" / f"{device_id}.sqlite3",
+            reply_timeout_s=2.0,
+            backoff_base_s=0.05,
+            backoff_cap_s=0.5,
+        )
+        links.append(link)
+        if start:
+            link.start()
+            assert link.connected.wait(10), f"{username} did not connect"
+        return link
+
+    yield connect
+    for link in links:
+        link.stop()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import OfficeBroker
 
 from poradovnik.hub.store import Store, sqlite_url
 
@@ -46,11 +47,18 @@ def receive_until(sock: socket.socket, wanted: str) -> list[str]:
     return messages
 
 
+def hub_config(path: Path, broker: OfficeBroker, data: Path) -> Path:
+    path.write_text(
+        f'role = "hub"\n[data]\ndir = "{data}"\n'
+        f'[mqtt]\nport = {broker.port}\nusername = "hub"\npassword = "{broker.passwords["hub"]}"\n'
+    )
+    return path
+
+
 def test_hub_notifies_systemd_and_stops_on_sigterm(
-    tmp_path: Path, notify_socket: socket.socket
+    tmp_path: Path, notify_socket: socket.socket, broker: OfficeBroker
 ) -> None:
-    config = tmp_path / "poradovnik.toml"
-    config.write_text(f'role = "hub"\n[data]\ndir = "{tmp_path / "data"}"\n')
+    config = hub_config(tmp_path / "poradovnik.toml", broker, tmp_path / "data")
     hub = poradovnik(
         "--config",
         str(config),
@@ -81,7 +89,7 @@ def test_demo_runs_an_office_until_interrupted(tmp_path: Path) -> None:
     try:
         with selectors.DefaultSelector() as selector:
             selector.register(demo.stderr, selectors.EVENT_READ)
-            while not any(" call " in line for line in seen):
+            while not any("display: " in line and " → " in line for line in seen):
                 assert selector.select(POLL_S), f"no call within {POLL_S}s: {seen}"
                 line = demo.stderr.readline()
                 assert line, f"the demo ended early: {seen}"
@@ -91,5 +99,5 @@ def test_demo_runs_an_office_until_interrupted(tmp_path: Path) -> None:
     finally:
         demo.kill()
     assert demo.returncode == 0, rest
-    assert any(" ticket " in line for line in seen)
+    assert any("kiosk: ticket " in line for line in seen)
     assert (tmp_path / "var" / "demo" / "hub.sqlite3").exists()

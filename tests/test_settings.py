@@ -92,7 +92,6 @@ def test_only_role_gives_the_documented_defaults(tmp_path: Path) -> None:
     assert settings.queue.max_calls == 3
     assert settings.queue.transfer_keeps_arrival is True
     assert settings.queue.service_time_window == 20
-    assert settings.queue.default_service_time_s == 300
     assert settings.logging.level == "INFO"
 
 
@@ -128,7 +127,7 @@ def test_every_field_has_a_description() -> None:
     for info in Settings.model_fields.values():
         if isinstance(info.annotation, type) and issubclass(info.annotation, pydantic.BaseModel):
             models.append(info.annotation)
-    assert len(models) == 9  # Settings and its eight sections
+    assert len(models) == 10  # Settings and its nine sections
     for model in models:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no docstring"
@@ -355,7 +354,7 @@ def test_unknown_section_and_top_level_keys(tmp_path: Path) -> None:
     path = write(tmp_path, 'role = "hub"\nport = 8081\ncolour = "red"\n[printer]\nwidth = 80\n')
     lines = problems(path).splitlines()
     assert lines == [
-        f"{path}: port: unknown top-level key; did you mean it under [mqtt] or [web]? "
+        f"{path}: port: unknown top-level key; did you mean it under [mqtt] or [web] or [broker]? "
         "(keys above the first [section] header are top-level)",
         f"{path}: colour: unknown key",
         f"{path}: [printer]: unknown section",
@@ -410,15 +409,11 @@ def test_bad_languages(tmp_path: Path) -> None:
 
 
 def test_queue_limits(tmp_path: Path) -> None:
-    text = (
-        'role = "hub"\n[queue]\n'
-        "max_calls = 0\nservice_time_window = 0\ndefault_service_time_s = 0\n"
-    )
+    text = 'role = "hub"\n[queue]\nmax_calls = 0\nservice_time_window = 0\n'
     lines = problems(write(tmp_path, text)).splitlines()
     assert [line.split(": ")[1] for line in lines] == [
         "[queue] max_calls",
         "[queue] service_time_window",
-        "[queue] default_service_time_s",
     ]
 
 

@@ -9,12 +9,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, inspect, select, text
+from sqlalchemy import Column, DateTime, Integer, MetaData, inspect, select, text
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 
 from poradovnik.hub.engine import Engine
@@ -32,8 +35,10 @@ from poradovnik.hub.model import (
 )
 from poradovnik.hub.store import (
     HEAD_REVISION,
+    SQLITE_PAGE_SIZE,
     Store,
     StoreError,
+    UTCDateTime,
     metadata,
     sqlite_url,
 )
@@ -153,13 +158,20 @@ def test_sqlite_pragmas_and_begin_immediate(tmp_path: Path) -> None:
         with store.db.connect() as conn:
             pragmas = {
                 name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+                for name in (
+                    "journal_mode",
+                    "synchronous",
+                    "foreign_keys",
+                    "busy_timeout",
+                    "page_size",
+                )
             }
         assert pragmas == {
             "journal_mode": "wal",
             "synchronous": 1,  # NORMAL
             "foreign_keys": 1,
             "busy_timeout": 5000,
+            "page_size": SQLITE_PAGE_SIZE,  # a new database
         }
         # A write transaction takes the write lock at BEGIN (IMMEDIATE), before any
         # statement, so it can never fail later upgrading a read lock.
@@ -173,6 +185,107 @@ def test_sqlite_pragmas_and_begin_immediate(tmp_path: Path) -> None:
             other.execute("ROLLBACK")
         finally:
             other.close()
+
+
+def test_queue_writes_begin_immediate_and_commit(tmp_path: Path) -> None:
+    with Store(sqlite_url(tmp_path / "hub.db")) as store:
+        store.upgrade()
+        seed(store)  # opens the writer connection
+        assert store._writer is not None
+        statements: list[str] = []
+        store._writer.dbapi.set_trace_callback(statements.append)
+        store.write(new(make_ticket(1)))
+        assert [statements[0], statements[-1]] == ["BEGIN IMMEDIATE", "COMMIT"]
+        assert len(statements) == 3  # the ticket, nothing else
+        assert statements[1].startswith("INSERT INTO tickets")
+
+
+def test_existing_sqlite_database_keeps_its_page_size(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    old = sqlite3.connect(path)
+    old.execute("PRAGMA page_size=4096")
+    old.execute("CREATE TABLE legacy (x INTEGER)")  # the page size is now fixed
+    old.close()
+    with Store(sqlite_url(path)) as store:
+        store.upgrade()
+        seed(store)
+        store.write(new(make_ticket(1)))
+        with store.db.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+        assert store.count_tickets() == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 3, 2, 9, 15, 1, 123456, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=TZ),
+        datetime(2026, 3, 2, 8, 0, tzinfo=UTC),  # no microseconds: still six digits
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        None,
+    ],
+)
+def test_sqlite_timestamp_text_is_sqlalchemys(value: datetime | None) -> None:
+    # UTCDateTime formats for SQLite in one step; the text must be exactly what the
+    # usual chain (process_bind_param, then SQLite's DATETIME) gives, which its
+    # result processor reads back.
+    dialect = sqlite.dialect()
+    sqlite_datetime = DateTime(timezone=True).dialect_impl(dialect)
+    fast = UTCDateTime().bind_processor(dialect)
+    usual = sqlite_datetime.bind_processor(dialect)
+    parse = sqlite_datetime.result_processor(dialect, None)
+    assert fast is not None
+    assert usual is not None
+    assert parse is not None
+    expected = usual(UTCDateTime().process_bind_param(value, dialect))
+    assert fast(value) == expected
+    if value is not None:
+        assert UTCDateTime().process_result_value(parse(expected), dialect) == value
+
+
+def test_sqlite_queries_use_indexes(tmp_path: Path) -> None:
+    # Every query but the start-up's search for live tickets is served by an index
+    # (the indexes are few on purpose: each costs the write path; see TicketRow).
+    with Store(sqlite_url(tmp_path / "hub.db")) as store:
+        store.upgrade()
+        seed(store)
+        ticket = make_ticket(1)
+        store.write(new(ticket, make_ticket(2, state=TicketState.DONE)))
+        queries: list[tuple[str, Any]] = []
+
+        @sa_event.listens_for(store.db, "before_cursor_execute")
+        def _record(conn: object, cursor: object, sql: str, params: object, *_: object) -> None:
+            queries.append((sql, params))
+
+        store.load_snapshot(DAY, WINDOW)
+        store.last_business_day()
+        store.count_tickets(DAY)
+        store.ticket(ticket.id)
+        store.events(ticket.id)
+        sa_event.remove(store.db, "before_cursor_execute", _record)
+
+        scans = []
+        with store.db.connect() as conn:
+            for sql, params in queries:
+                plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()
+                for *_, step in plan:
+                    if step in ("SCAN tickets", "SCAN events"):
+                        scans.append(sql)
+        assert len(scans) == 1
+        assert "tickets.state IN" in scans[0]
+
+
+def test_writer_reconnects_after_its_connection_broke(tmp_path: Path) -> None:
+    with Store(sqlite_url(tmp_path / "hub.db")) as store:
+        store.upgrade()
+        seed(store)
+        assert store._writer is not None
+        store._writer.dbapi.close()  # as if the connection had died
+        with pytest.raises(sqlite3.ProgrammingError):
+            store.write(new(make_ticket(1)))
+        store.write(new(make_ticket(2)))
+        assert store.ticket(make_ticket(1).id) is None
+        assert store.ticket(make_ticket(2).id) is not None
 
 
 def test_checkpointer_stops_on_close(tmp_path: Path) -> None:
@@ -442,7 +555,7 @@ def test_restart_continues_numbering(open_store: Callable[[], Store]) -> None:
     # The next day starts afresh: leftovers expire, counters pause, numbers restart.
     tomorrow = at(24 * 60)
     rollover = resumed.do(lambda e: e.roll_over(tomorrow))
-    assert len(rollover.tickets) == 6  # executemany of updates
+    assert len(rollover.tickets) == 6  # six updates in one transaction
     snapshot = second.load_snapshot(tomorrow.date(), WINDOW)
     assert snapshot.tickets == []
     assert all(c.state is CounterState.PAUSED and c.current is None for c in snapshot.counters)

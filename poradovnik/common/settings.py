@@ -237,6 +237,35 @@ class DataSettings(BaseModel):
     blocks, caches. A relative path is relative to the settings file."""
 
 
+class BrokerSettings(BaseModel):
+    """``[broker]``: the office's Mosquitto, whose configuration the hub writes (hub only)."""
+
+    model_config = _SECTION_CONFIG
+
+    dir: Path = Path("/etc/poradovnik/mosquitto")
+    """Where ``poradovnik broker config`` writes mosquitto.conf, the password file and
+    the ACL. A relative path is relative to the settings file."""
+
+    port: int = Field(default=1883, ge=1, le=65535)
+    """TCP port of the broker's plain listener."""
+
+    bind: str = Field(default="0.0.0.0", min_length=1)
+    """Address the broker listens on: 0.0.0.0 so that the office's devices reach it."""
+
+    tls_port: int | None = Field(default=None, ge=1, le=65535)
+    """Port of an additional TLS listener (usually 8883); none for no TLS listener."""
+
+    certfile: Path | None = None
+    """The TLS listener's certificate (PEM). A relative path is relative to the file."""
+
+    keyfile: Path | None = None
+    """The TLS listener's private key (PEM). A relative path is relative to the file."""
+
+    run_as: str | None = "mosquitto"
+    """The user Mosquitto runs as: its password and ACL files are given to this user,
+    because Mosquitto 2 reads them after dropping root."""
+
+
 class QueueSettings(BaseModel):
     """``[queue]``: the hub's queue policy (hub only)."""
 
@@ -252,9 +281,6 @@ class QueueSettings(BaseModel):
 
     service_time_window: int = Field(default=20, ge=1)
     """How many recent visits per service the wait estimate averages."""
-
-    default_service_time_s: int = Field(default=300, ge=1)
-    """Seconds one visit is assumed to take while a service has no history yet."""
 
 
 class LoggingSettings(BaseModel):
@@ -305,6 +331,9 @@ class Settings(BaseSettings):
 
     data: DataSettings = DataSettings()
     """Where the device keeps its state."""
+
+    broker: BrokerSettings = BrokerSettings()
+    """The office's broker, on the hub."""
 
     queue: QueueSettings = QueueSettings()
     """The hub's queue policy."""

@@ -18,9 +18,12 @@ from types import FrameType
 from poradovnik.common.sdnotify import Notifier, watchdog_interval
 from poradovnik.common.settings import Settings, redact_url
 from poradovnik.hub import demo_office
+from poradovnik.hub.bridge import HubBridge
+from poradovnik.hub.broker import HUB_DEVICE_ID
 from poradovnik.hub.engine import QueuePolicy
 from poradovnik.hub.service import QueueService
 from poradovnik.hub.store import Store
+from poradovnik.sync_agent.client import DeviceLink, Inbound
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,45 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, DeviceLink]:
+    """Connect the queue to the office's broker; the link keeps itself connected."""
+    link = DeviceLink(
+        mqtt=settings.mqtt,
+        site=settings.site.id,
+        device_id=HUB_DEVICE_ID,
+        role="hub",
+        outbox_path=None,
+    )
+    topics = link.topics
+    bridge = HubBridge(queue, topics, link.connection)
+
+    def deliver(message: Inbound) -> None:
+        if message.retain and not message.payload:
+            return  # a cleared retained message
+        bridge.handle(
+            message.topic,
+            message.payload,
+            response_topic=message.response_topic,
+            correlation=message.correlation,
+        )
+
+    for topic_filter in bridge.inbound_filters():
+        link.connection.subscribe(topic_filter, deliver)
+    # After every (re)connect the broker gets the whole retained state again.
+    link.connection.on_connect(bridge.publish_all)
+    link.connection.on_connection_change(
+        lambda up: log.log(
+            logging.INFO if up else logging.WARNING,
+            "broker %s:%d %s",
+            settings.mqtt.host,
+            settings.mqtt.port,
+            "connected" if up else "lost; reconnecting",
+        )
+    )
+    link.start()
+    return bridge, link
+
+
 def serve(queue: QueueService, stop: threading.Event, notifier: Notifier) -> None:
     """The hub's main loop: watchdog pings and the midnight rollover until ``stop``."""
     interval = min(watchdog_interval() or HOUSEKEEPING_S, HOUSEKEEPING_S)
@@ -120,8 +162,10 @@ def run_hub(settings: Settings) -> None:
     )
     if not engine.services:
         log.warning("no services are defined yet; try 'poradovnik db seed --demo'")
+    _, link = start_bridge(settings, queue)
     try:
         with stop_on_signals() as stop:
             serve(queue, stop, Notifier())
     finally:
+        link.stop()
         queue.store.close()

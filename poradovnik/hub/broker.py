@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ctypes
 import dataclasses
 import hashlib
 import hmac
@@ -51,6 +52,29 @@ HUB_DEVICE_ID = "hub"
 
 class BrokerError(RuntimeError):
     """Mosquitto could not be started or is not installed."""
+
+
+def _die_with_parent() -> None:
+    """In the broker's process before exec: end it when the process that started it dies.
+
+    A demo or a test run that is killed must not leave a broker behind (Linux only).
+    The signal follows the *thread* that started the broker: start it from a thread
+    that lives as long as the broker should.
+    """
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: nothing to load after fork
+
+
+def own_files_user() -> str | None:
+    """The ``user`` for a broker that must read files this process owns (demo, tests).
+
+    Started as root, Mosquitto drops to its own user unless told to stay root; a
+    non-root process's broker runs as that process's user anyway.
+    """
+    return "root" if os.geteuid() == 0 else None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -87,7 +111,11 @@ class Mosquitto:
             raise BrokerError("mosquitto is not installed (Debian package 'mosquitto')")
         with self._log.open("ab") as out:
             self._process = subprocess.Popen(
-                [binary, "-c", str(self.config)], stdout=out, stderr=subprocess.STDOUT
+                [binary, "-c", str(self.config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # Safe despite threads: it only makes one system call, no Python locks.
+                preexec_fn=_die_with_parent,  # noqa: PLW1509
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -1,9 +1,11 @@
 """``poradovnik demo``: the whole office on one machine, with simulated people.
 
-The demo runs the hub on the demo office. Until every role has landed, simulated
-citizens take tickets and simulated clerks call them through the same service
-layer the real devices use, and a log line narrates each step, so the office can
-be watched from a terminal.
+The demo starts the office's own Mosquitto (with generated per-device
+credentials) and the hub with its bridge, then connects simulated devices over
+MQTT exactly as real ones do: a kiosk where simulated citizens take tickets, a
+counter panel where simulated clerks press buttons (through its durable
+outbox), and a lobby display that narrates every call in the log. Each role
+replaces its simulated stand-in here, with simulated hardware, as it lands.
 """
 
 from __future__ import annotations
@@ -11,48 +13,113 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from poradovnik.common.sdnotify import Notifier
-from poradovnik.common.settings import Settings
-from poradovnik.hub.app import open_queue, seed_demo, serve, stop_on_signals
-from poradovnik.hub.engine import QueueError
-from poradovnik.hub.model import Action, Change, Priority
-from poradovnik.hub.service import QueueService
+from poradovnik.common.settings import MqttSettings, Settings
+from poradovnik.hub.app import open_queue, seed_demo, serve, start_bridge, stop_on_signals
+from poradovnik.hub.broker import (
+    HUB_DEVICE_ID,
+    Mosquitto,
+    free_port,
+    new_account,
+    own_files_user,
+    write_broker_files,
+)
+from poradovnik.hub.demo_office import COUNTERS, SERVICES
+from poradovnik.sync_agent import protocol as p
+from poradovnik.sync_agent.client import DeviceLink
 
 log = logging.getLogger("poradovnik.demo")
 
+KIOSK, PANEL, DISPLAY = "demo-kiosk", "demo-panel", "demo-display"
+
+
+@dataclass(frozen=True)
+class DemoBroker:
+    """The demo's running broker and the ``[mqtt]`` settings of each of its accounts."""
+
+    process: Mosquitto
+    accounts: dict[str, MqttSettings]
+
+
+@contextmanager
+def demo_broker(directory: Path, site: str) -> Iterator[DemoBroker]:
+    """Run a Mosquitto for the demo, with fresh credentials for the hub and each device."""
+    roles = {
+        HUB_DEVICE_ID: ("hub", {"device_id": HUB_DEVICE_ID}),
+        KIOSK: ("kiosk", {"device_id": KIOSK}),
+        PANEL: ("counter", {"device_id": PANEL, "counters": [c.id for c in COUNTERS]}),
+        DISPLAY: ("display", {"device_id": DISPLAY}),
+    }
+    port = free_port()
+    accounts, settings = [], {}
+    for username, (role, extra) in roles.items():
+        account, password = new_account(username, role, **extra)  # type: ignore[arg-type]
+        accounts.append(account)
+        settings[username] = MqttSettings(
+            host="127.0.0.1", port=port, username=username, password=SecretStr(password)
+        )
+    files = write_broker_files(
+        directory, site=site, accounts=accounts, port=port, user=own_files_user()
+    )
+    process = Mosquitto(files.config, port)
+    process.start()
+    log.info("broker listening on 127.0.0.1:%d (configuration in %s)", port, directory)
+    try:
+        yield DemoBroker(process, settings)
+    finally:
+        process.stop()
+
 
 class SimulatedOffice:
-    """Citizens who take tickets and clerks who call them, at a brisk demo pace.
+    """Citizens at the kiosk and clerks at the counter panel, at a brisk demo pace.
 
     ``pace_s`` is the mean time between two things happening in the office.
     """
 
     def __init__(
-        self, queue: QueueService, *, seed: int | None = None, pace_s: float = 1.5
+        self, kiosk: DeviceLink, panel: DeviceLink, *, seed: int | None = None, pace_s: float = 1.5
     ) -> None:
-        self.queue = queue
+        self.kiosk = kiosk
+        self.panel = panel
         self.pace_s = pace_s
         self._rng = random.Random(seed)
 
     def step(self) -> None:
-        """Let one thing happen: a citizen arrives or a clerk acts."""
+        """Let one thing happen: a citizen takes a ticket, or a clerk presses a button."""
         rng = self._rng
-        services = list(self.queue.engine.services)
-        counters = list(self.queue.engine.counters)
-        if not services or not counters:
+        services = [s.code for s in SERVICES]
+        if rng.random() < 0.45:
+            request = p.IssueRequest(
+                msg_id=uuid.uuid4().hex,
+                service=rng.choice(services),
+                priority="age" if rng.random() < 0.05 else None,
+                lang=rng.choice(["sk", "sk", "cs", "uk", "en"]),
+            )
+            reply = self.kiosk.request(self.kiosk.topics.kiosk_issue(KIOSK), request, 1.5)
+            if isinstance(reply, p.TicketReply):
+                log.info(
+                    "kiosk: ticket %s, %d ahead, about %d min",
+                    reply.number,
+                    reply.people_ahead,
+                    round((reply.estimated_wait_s or 0) / 60),
+                )
             return
-        try:
-            if rng.random() < 0.45:
-                priority = Priority.AGE if rng.random() < 0.05 else None
-                self.queue.issue(rng.choice(services), priority=priority, actor="demo:citizen")
-                return
-            counter = rng.choice(counters)
-            action = rng.choices(["next", "recall", "no_show", "transfer"], [80, 10, 5, 5])[0]
-            target = rng.choice(services) if action == "transfer" else None
-            self.queue.counter_action(counter, action, service=target, actor="demo:clerk")
-        except QueueError as refused:
-            log.debug("the office refused: %s", refused.message)
+        counter = rng.choice(COUNTERS).id
+        action = rng.choices(["next", "recall", "no_show", "transfer"], [80, 10, 5, 5])[0]
+        command = p.CounterCommand(
+            msg_id=uuid.uuid4().hex,
+            action=action,
+            service=rng.choice(services) if action == "transfer" else None,
+        )
+        self.panel.send(self.panel.topics.counter_cmd(counter), command)
 
     def run(self, stop: threading.Event) -> None:
         """Keep the office busy until ``stop`` is set."""
@@ -60,45 +127,52 @@ class SimulatedOffice:
             self.step()
 
 
-def narrate(queue: QueueService) -> None:
-    """Log each issue and call the way the lobby would see and hear them."""
+def narrate_calls(display: DeviceLink) -> None:
+    """Log each call the way the lobby would see and hear it."""
 
-    def on_change(change: Change) -> None:
-        for event in change.events:
-            ticket = change.ticket(event.ticket_id) if event.ticket_id else None
-            if ticket is None:
-                continue
-            if event.action is Action.ISSUE:
-                estimate = queue.engine.estimate(ticket)
-                log.info(
-                    "ticket %s for %s: %d ahead, about %d min",
-                    ticket.number,
-                    queue.engine.services[ticket.service].name("sk"),
-                    estimate.people_ahead,
-                    round((estimate.estimated_wait_s or 0) / 60),
-                )
-            elif event.action in (Action.CALL, Action.RECALL) and ticket.counter:
-                counter = queue.engine.counters[ticket.counter].name
-                again = " (again)" if event.action is Action.RECALL else ""
-                log.info("call %s → %s%s", ticket.number, counter, again)
+    def on_call(_topic: str, payload: bytes) -> None:
+        try:
+            call = p.decode(p.Call, payload)
+        except p.ProtocolError as bad:
+            log.warning("display: unreadable call: %s", bad.message)
+            return
+        again = " (again)" if call.recall else ""
+        log.info("display: %s → %s%s", call.ticket, call.counter_name, again)
 
-    queue.subscribe(on_change)
+    display.subscribe(display.topics.calls(), on_call)
 
 
 def run_demo(settings: Settings) -> None:
-    """Run the hub on the demo office with simulated citizens and clerks."""
+    """Run the broker, the hub and simulated devices until interrupted."""
+    data = settings.data.dir
     queue = open_queue(settings)
     if not queue.engine.services:
         seed_demo(queue)
-    narrate(queue)
-    log.info("demo office %r is open; press Ctrl+C to close it", settings.site.name)
     try:
-        with stop_on_signals() as stop:
-            office = threading.Thread(
-                target=SimulatedOffice(queue).run, args=(stop,), name="office", daemon=True
-            )
-            office.start()
-            serve(queue, stop, Notifier())
-            office.join()
+        with ExitStack() as stack:
+            broker = stack.enter_context(demo_broker(data / "broker", settings.site.id))
+            hub = settings.model_copy(update={"mqtt": broker.accounts[HUB_DEVICE_ID]})
+            _, hub_link = start_bridge(hub, queue)
+            stack.callback(hub_link.stop)
+            links = {}
+            for name, role in ((KIOSK, "kiosk"), (PANEL, "counter"), (DISPLAY, "display")):
+                link = DeviceLink(
+                    mqtt=broker.accounts[name],
+                    site=settings.site.id,
+                    device_id=name,
+                    role=role,
+                    outbox_path=data / f"{name}.outbox.sqlite3" if role == "counter" else None,
+                )
+                stack.callback(link.stop)
+                link.start()
+                links[name] = link
+            narrate_calls(links[DISPLAY])
+            log.info("demo office %r is open; press Ctrl+C to close it", settings.site.name)
+            with stop_on_signals() as stop:
+                office = SimulatedOffice(links[KIOSK], links[PANEL])
+                worker = threading.Thread(target=office.run, args=(stop,), name="office")
+                worker.start()
+                serve(queue, stop, Notifier())
+                worker.join()
     finally:
         queue.store.close()

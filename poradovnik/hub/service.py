@@ -18,25 +18,13 @@ from zoneinfo import ZoneInfo
 
 from poradovnik.hub.engine import Engine, Estimate, QueueError, QueuePolicy
 from poradovnik.hub.model import Change, Counter, Priority, Service, Ticket
-from poradovnik.hub.store import Store, StoreError
+from poradovnik.hub.store import Receipt, Store, StoreError
+from poradovnik.sync_agent.protocol import COUNTER_ACTIONS
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[Change], None]
 """Called with every change after it is persisted and applied."""
-
-COUNTER_ACTIONS = (
-    "next",
-    "recall",
-    "start",
-    "done",
-    "no_show",
-    "transfer",
-    "park",
-    "pause",
-    "resume",
-)
-"""What a clerk can do at a counter, by the names the protocol and the API use."""
 
 
 def utc_now() -> datetime:
@@ -142,27 +130,73 @@ class QueueService:
         service: str | None = None,
         ticket_id: str | None = None,
     ) -> Change:
-        """Do one clerk's action (see :data:`COUNTER_ACTIONS`) at ``counter_id``.
-
-        ``service`` is the target of a transfer; ``ticket_id`` picks the parked
-        ticket that ``next`` brings back instead of the next waiting one.
-        """
+        """Do one clerk's action (see :data:`COUNTER_ACTIONS`) at ``counter_id``."""
         with self._lock:
             now = self._today()
-            engine = self.engine
-            if action == "next" and ticket_id is not None:
-                change = engine.unpark(counter_id, ticket_id, now, actor=actor)
-            elif action == "next":
-                change = engine.call_next(counter_id, now, actor=actor)
-            elif action == "transfer":
-                if service is None:
-                    raise QueueError("missing_service", "a transfer needs a target service")
-                change = engine.transfer(counter_id, service, now, actor=actor)
-            elif action in COUNTER_ACTIONS:
-                change = getattr(engine, action)(counter_id, now, actor=actor)
-            else:
-                raise QueueError("unknown_action", f"no counter action {action!r}")
-            return self._commit(change)
+            return self._commit(
+                self.decide_counter_action(
+                    counter_id, action, now, actor=actor, service=service, ticket_id=ticket_id
+                )
+            )
+
+    def decide_counter_action(
+        self,
+        counter_id: str,
+        action: str,
+        now: datetime,
+        *,
+        actor: str = "system",
+        service: str | None = None,
+        ticket_id: str | None = None,
+    ) -> Change:
+        """Ask the engine what a clerk's action would change, without doing it.
+
+        ``service`` is the target of a transfer; ``ticket_id`` makes ``next`` bring
+        back that parked ticket instead of calling the next waiting one.
+        """
+        engine = self.engine
+        if action == "next" and ticket_id is not None:
+            return engine.unpark(counter_id, ticket_id, now, actor=actor)
+        if action == "transfer":
+            if service is None:
+                raise QueueError("missing_service", "a transfer needs a target service")
+            return engine.transfer(counter_id, service, now, actor=actor)
+        if action == "next":
+            return engine.call_next(counter_id, now, actor=actor)
+        if action in COUNTER_ACTIONS:
+            change: Change = getattr(engine, action)(counter_id, now, actor=actor)
+            return change
+        raise QueueError("unknown_action", f"no counter action {action!r}")
+
+    def apply_once(
+        self,
+        sender: str,
+        msg_id: str,
+        decide: Callable[[datetime], Change],
+        reply: Callable[[Change | QueueError], bytes],
+    ) -> tuple[bytes, bool]:
+        """Run a device's command at most once, however often it is delivered.
+
+        ``decide`` computes the change at the current time; ``reply`` turns the
+        change (before it is applied) or the refusal into the answer, which is
+        stored with the change in one transaction as the command's *receipt*.
+        A command already seen returns its stored answer and changes nothing.
+        Returns the answer and whether it was a duplicate.
+        """
+        with self._lock:
+            stored = self.store.receipt(sender, msg_id)
+            if stored is not None:
+                return stored, True
+            now = self._today()
+            try:
+                change = decide(now)
+            except QueueError as refused:
+                answer = reply(refused)
+                self.store.write(Change(), receipt=Receipt(sender, msg_id, now, answer))
+                return answer, False
+            answer = reply(change)
+            self._commit(change, Receipt(sender, msg_id, now, answer))
+            return answer, False
 
     # -- catalog -------------------------------------------------------------
 
@@ -219,9 +253,9 @@ class QueueService:
             self._commit(rollover)
         return now
 
-    def _commit(self, change: Change) -> Change:
+    def _commit(self, change: Change, receipt: Receipt | None = None) -> Change:
         try:
-            self.store.write(change)
+            self.store.write(change, receipt=receipt)
         except StoreError:
             # The database disagrees with memory (another writer?): it is the truth.
             log.error("the database refused a change; reloading the queue from it")

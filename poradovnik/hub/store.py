@@ -21,6 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -37,6 +38,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Row,
     String,
@@ -44,6 +46,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -57,6 +60,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from poradovnik.hub.broker import Account
 from poradovnik.hub.engine import Snapshot
 from poradovnik.hub.model import (
     LIVE_STATES,
@@ -75,8 +79,19 @@ from poradovnik.hub.model import (
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0001_initial"
+HEAD_REVISION: Final = "0002_receipts_accounts"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
+
+SQLITE_PAGE_SIZE: Final = 1024
+"""The page size of the SQLite databases the store creates (SQLite's default: 4096).
+
+Each commit appends every page it changed to the WAL, whole. A queue transition
+changes one row or index entry in each of six to eight b-trees, so it writes six
+to eight pages whatever their size: with 1 KiB pages a commit writes a quarter of
+the bytes, and the SQLite part of a transition costs about a third less. Only a
+new database gets it; an existing one keeps its page size (in WAL mode even
+``VACUUM`` cannot change it).
+"""
 
 _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
@@ -84,9 +99,20 @@ _CHECKPOINT_INTERVAL_S: Final = 0.5
 _WAL_AUTOCHECKPOINT_PAGES: Final = 10_000
 _BEGIN_OPTION: Final = "poradovnik_sqlite_begin"
 _PG_MIGRATION_LOCK: Final = 0x506F7261  # "Pora": serializes concurrent upgrades
-_NUMBER_CONSTRAINT: Final = "uq_tickets_number_service_business_day_seq"
+_NUMBER_CONSTRAINT: Final = "uq_tickets_business_day_number_service_seq"
 _LIVE_VALUES: Final = tuple(sorted(state.value for state in LIVE_STATES))
-_LIVE_CONDITION: Final = "state IN ({})".format(", ".join(f"'{v}'" for v in _LIVE_VALUES))
+_DONE_CONDITION: Final = f"state = '{TicketState.DONE.value}'"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The answer a device command got, kept so that it is applied only once."""
+
+    sender: str
+    """Who sent it, e.g. ``counter:3`` or ``kiosk:k1``: message ids are unique per sender."""
+    msg_id: str
+    at: datetime
+    reply: bytes
 
 
 class StoreError(Exception):
@@ -131,11 +157,20 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Convert an aware datetime to UTC before it is stored."""
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} (the store keeps aware UTC)")
-        return value.astimezone(UTC)
+        return None if value is None else _utc(value)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        """On SQLite, convert to UTC and format the text in one step.
+
+        The usual chain (:meth:`process_bind_param`, then the SQLite ``DATETIME``
+        processor, which formats through a dict) costs twice as much, and the write
+        path converts about ten timestamps per issue→call→done cycle. The text is
+        that processor's default storage format, which its result processor reads
+        back; ``tests/test_store.py`` checks that both produce the same text.
+        """
+        if dialect.name == "sqlite":
+            return _sqlite_utc_text
+        return super().bind_processor(dialect)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Turn whatever the database returned into an aware UTC datetime."""
@@ -144,6 +179,31 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} (the store keeps aware UTC)")
+    return value.astimezone(UTC)
+
+
+_SQLITE_DATETIME_TEXT: Final = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+"""SQLAlchemy's default SQLite storage format for datetimes, by position."""
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    v = _utc(value)
+    return _SQLITE_DATETIME_TEXT % (
+        v.year,
+        v.month,
+        v.day,
+        v.hour,
+        v.minute,
+        v.second,
+        v.microsecond,
+    )
 
 
 class Base(DeclarativeBase):
@@ -172,16 +232,25 @@ class TicketRow(Base):
     """A row of ``tickets``: every ticket ever issued, live or finished."""
 
     __tablename__ = "tickets"
+    # Every index costs each write that touches it a page in the WAL (see
+    # SQLITE_PAGE_SIZE), so there are just two besides the primary key. They serve
+    # every query of the store but load_snapshot's search for live tickets
+    # (tests/test_store.py checks the query plans on SQLite).
     __table_args__ = (
-        UniqueConstraint("number_service", "business_day", "seq"),
-        # Only live tickets: tiny, serves load_snapshot; reports use the day index.
+        # Numbers are unique. Day first, so that it also serves every per-day query:
+        # the day's numbering in load_snapshot, count_tickets, last_business_day.
+        UniqueConstraint("business_day", "number_service", "seq"),
+        # Finished visits, for the recent durations of load_snapshot. Partial: a
+        # ticket enters it once, when done; other transitions leave it alone.
+        # Queries spell the condition as this same literal: with a bound parameter
+        # the database cannot always tell that the index applies.
         Index(
-            "ix_tickets_state",
-            "state",
-            sqlite_where=text(_LIVE_CONDITION),
-            postgresql_where=text(_LIVE_CONDITION),
+            "ix_tickets_done_service_business_day",
+            "service",
+            "business_day",
+            sqlite_where=text(_DONE_CONDITION),
+            postgresql_where=text(_DONE_CONDITION),
         ),
-        Index("ix_tickets_business_day_service", "business_day", "service"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -234,6 +303,34 @@ class EventRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class ReceiptRow(Base):
+    """A row of ``receipts``: a device command already applied, and the answer it got.
+
+    Written in the same transaction as the change the command caused, so a command
+    delivered again is answered from here and never applied twice.
+    """
+
+    __tablename__ = "receipts"
+
+    sender: Mapped[str] = mapped_column(String(128), primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reply: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AccountRow(Base):
+    """A row of ``broker_accounts``: one login of the office's MQTT broker."""
+
+    __tablename__ = "broker_accounts"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    counters: Mapped[list[str]] = mapped_column(JSON)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 metadata: Final = Base.metadata
 """The tables as the models define them; the migrations must produce exactly this."""
 
@@ -241,87 +338,240 @@ _services: Final = metadata.tables["services"]
 _counters: Final = metadata.tables["counters"]
 _tickets: Final = metadata.tables["tickets"]
 _events: Final = metadata.tables["events"]
+_receipts: Final = metadata.tables["receipts"]
+_accounts: Final = metadata.tables["broker_accounts"]
 
-# The write fast path's statements (see _Prepared).
-_INSERT_TICKET: Final = insert(_tickets)
+# -- the write fast path ----------------------------------------------------------
+#
+# A queue transition is one to three tiny statements and a commit, and the hub
+# must sustain thousands a second (bench/engine.py). SQLAlchemy's bookkeeping
+# around each statement and transaction (events, parameter handling, result
+# objects) would cost about as much as SQLite's own work: measured per
+# transaction, BEGIN IMMEDIATE and COMMIT take 21 µs through ``Connection.begin``
+# and 7 µs on the DBAPI connection, while SQLite's whole work for a transition is
+# about 60 µs. So :meth:`Store.write` runs the transaction and its statements
+# straight on the writer's DBAPI connection (:class:`_Writer`). What stays
+# SQLAlchemy's: the statements (Core, compiled once per dialect), the parameter
+# conversions (each bind type's own processor: UTC timestamps, dates, JSON) and the
+# connection's life (pool, pragmas). Parameters are plain tuples, built straight
+# from the model objects by the ``_*_row``/``_*_changes`` functions below.
+
+_TICKET_COLUMNS: Final = tuple(column.name for column in _tickets.c)
+_INSERT_TICKET: Final = insert(_tickets).values({name: bindparam(name) for name in _TICKET_COLUMNS})
+
+_TICKET_CHANGES: Final = (
+    "service",
+    "arrived_at",
+    "state",
+    "priority",
+    "lang",
+    "counter_id",
+    "calls",
+    "called_at",
+    "serving_at",
+    "finished_at",
+)
+"""What a transition may change in a ticket's row (the rest is fixed at issue)."""
+
+# An UPDATE's parameters may not be named like its columns: hence ``new_…`` and ``key``.
 _UPDATE_TICKET: Final = (
     update(_tickets)
-    .where(_tickets.c.id == bindparam("b_id"))
-    .values(
-        service=bindparam("b_service"),
-        arrived_at=bindparam("b_arrived_at"),
-        state=bindparam("b_state"),
-        priority=bindparam("b_priority"),
-        lang=bindparam("b_lang"),
-        counter_id=bindparam("b_counter_id"),
-        calls=bindparam("b_calls"),
-        called_at=bindparam("b_called_at"),
-        serving_at=bindparam("b_serving_at"),
-        finished_at=bindparam("b_finished_at"),
-    )
+    .values({name: bindparam(f"new_{name}") for name in _TICKET_CHANGES})
+    .where(_tickets.c.id == bindparam("key"))
 )
 _UPDATE_COUNTER: Final = (
     update(_counters)
-    .where(_counters.c.id == bindparam("b_id"))
-    .values(state=bindparam("b_state"), current_ticket_id=bindparam("b_current"))
+    .values(state=bindparam("new_state"), current_ticket_id=bindparam("new_current_ticket_id"))
+    .where(_counters.c.id == bindparam("key"))
 )
-_INSERT_EVENT: Final = insert(_events).values(
-    {column.name: bindparam(column.name) for column in _events.c if column.name != "id"}
+_RECEIPT_COLUMNS: Final = tuple(column.name for column in _receipts.c)
+_INSERT_RECEIPT: Final = insert(_receipts).values(
+    {name: bindparam(name) for name in _RECEIPT_COLUMNS}
 )
+_EVENT_COLUMNS: Final = tuple(column.name for column in _events.c if column.name != "id")
+_INSERT_EVENT: Final = insert(_events).values({name: bindparam(name) for name in _EVENT_COLUMNS})
 
 
-class _Prepared:
-    """A Core statement compiled once for a dialect, executed on the DBAPI cursor.
+def _ticket_row(t: Ticket) -> tuple[Any, ...]:
+    """``_INSERT_TICKET``'s parameters: every column, in the table's order."""
+    return (
+        t.id,
+        t.number_service,
+        t.business_day,
+        t.seq,
+        t.number,
+        t.service,
+        t.issued_at,
+        t.arrived_at,
+        t.state.value,
+        None if t.priority is None else t.priority.value,
+        t.lang,
+        t.counter,
+        t.calls,
+        t.called_at,
+        t.serving_at,
+        t.finished_at,
+        t.origin,
+    )
 
-    This is the write fast path. The statements are SQLAlchemy Core, the SQL text
-    and the type conversions (UTC timestamps, dates, JSON) are SQLAlchemy's, and the
-    transaction is a SQLAlchemy one; only the per-execution bookkeeping is skipped,
-    because for these tiny statements it costs as much as SQLite's own work
-    (measured on SQLite: about 360 µs per write with ``Connection.execute``, 270 µs
-    with ``exec_driver_sql``, 215 µs like this). DBAPI errors therefore arrive
-    unwrapped; :meth:`Store.write` handles both kinds.
+
+def _ticket_changes(t: Ticket) -> tuple[Any, ...]:
+    """``_UPDATE_TICKET``'s parameters: the :data:`_TICKET_CHANGES`, then the key."""
+    return (
+        t.service,
+        t.arrived_at,
+        t.state.value,
+        None if t.priority is None else t.priority.value,
+        t.lang,
+        t.counter,
+        t.calls,
+        t.called_at,
+        t.serving_at,
+        t.finished_at,
+        t.id,
+    )
+
+
+def _counter_changes(c: Counter) -> tuple[Any, ...]:
+    """``_UPDATE_COUNTER``'s parameters: state, current ticket, then the key."""
+    return (c.state.value, c.current, c.id)
+
+
+def _event_row(e: Event) -> tuple[Any, ...]:
+    """``_INSERT_EVENT``'s parameters: every column but the generated id, in order."""
+    return (
+        e.at,
+        e.action.value,
+        e.actor,
+        e.ticket_id,
+        e.counter_id,
+        e.service,
+        e.from_state,
+        e.to_state,
+        dict(e.detail),
+    )
+
+
+class _Statement:
+    """A Core statement compiled once for a dialect, with its parameters' processors.
+
+    ``names`` are the statement's bind parameters in the order of the tuples that
+    :meth:`params` converts; for a positional driver (sqlite3) that must be the
+    compiled order, which is checked here, so a tuple goes to the driver as it is.
     """
 
-    def __init__(self, statement: Any, dialect: Dialect) -> None:
+    def __init__(self, statement: Any, names: Sequence[str], dialect: Dialect) -> None:
         # for_executemany: no implicit RETURNING of generated keys.
         compiled = statement.compile(dialect=dialect, for_executemany=True)
         if compiled.escaped_bind_names:
             raise AssertionError(f"bind names need escaping: {compiled.escaped_bind_names}")
-        self.sql: str = compiled.string
-        self.positional = bool(compiled.positional)
-        self.names: list[str] = (
-            list(compiled.positiontup or ()) if self.positional else list(compiled.binds)
-        )
-        self.processors = [
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in self.names
-        ]
-        self._steps = tuple(zip(self.names, self.processors, strict=True))
-
-    def run(self, cursor: DBAPICursor, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Execute for each of ``rows`` (executemany for several); return the rowcount."""
-        params: list[Any] = []
-        for row in rows:
-            values = [row[name] if fn is None else fn(row[name]) for name, fn in self._steps]
-            params.append(
-                tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
-            )
-        if len(params) == 1:
-            cursor.execute(self.sql, params[0])
+        self.named = not compiled.positional
+        if self.named:
+            expected = set(compiled.binds) == set(names)
         else:
-            cursor.executemany(self.sql, params)
-        return int(cursor.rowcount)
+            expected = list(compiled.positiontup or ()) == list(names)
+        if not expected:
+            raise AssertionError(f"{compiled.string}: parameters are not {names}")
+        self.sql: str = compiled.string
+        self.names = tuple(names)
+        processors = [
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in names
+        ]
+        self._convert = tuple((i, fn) for i, fn in enumerate(processors) if fn is not None)
+
+    def params(self, row: tuple[Any, ...]) -> Sequence[Any] | dict[str, Any]:
+        """Convert ``row`` (model values in :attr:`names` order) for the driver."""
+        values: Sequence[Any] = row
+        if self._convert:
+            converted = list(row)
+            for i, convert in self._convert:
+                converted[i] = convert(converted[i])
+            values = converted
+        return dict(zip(self.names, values, strict=True)) if self.named else values
 
 
-class _WriteStatements:
-    """The prepared statements of :meth:`Store.write` for one dialect."""
+class _Writer:
+    """The store's write connection: held open, with its cursor and statements.
 
-    def __init__(self, dialect: Dialect) -> None:
-        self.insert_ticket = _Prepared(_INSERT_TICKET, dialect)
-        self.update_ticket = _Prepared(_UPDATE_TICKET, dialect)
-        self.update_counter = _Prepared(_UPDATE_COUNTER, dialect)
-        self.insert_event = _Prepared(_INSERT_EVENT, dialect)
-        self.multi_rowcount = bool(dialect.supports_sane_multi_rowcount)
+    Queue writes go through this one pooled connection, one at a time: SQLite has
+    a single writer anyway, and skipping the pool's checkout and return per
+    transaction is part of the fast path. Catalog writes use the same connection
+    through SQLAlchemy (:meth:`Store._transaction`); neither leaves a transaction
+    open behind it.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        dialect = conn.dialect
+        self.conn = conn
+        self.dbapi = _dbapi_connection(conn)
+        self.cursor = self.dbapi.cursor()
+        # SQLite: take the write lock up front (see _configure_sqlite); psycopg
+        # begins a transaction by itself at the first statement.
+        self.begin = "BEGIN IMMEDIATE" if dialect.name == "sqlite" else None
+        self.insert_ticket = _Statement(_INSERT_TICKET, _TICKET_COLUMNS, dialect)
+        update_ticket = [f"new_{name}" for name in _TICKET_CHANGES] + ["key"]
+        self.update_ticket = _Statement(_UPDATE_TICKET, update_ticket, dialect)
+        update_counter = ("new_state", "new_current_ticket_id", "key")
+        self.update_counter = _Statement(_UPDATE_COUNTER, update_counter, dialect)
+        self.insert_event = _Statement(_INSERT_EVENT, _EVENT_COLUMNS, dialect)
+        self.insert_receipt = _Statement(_INSERT_RECEIPT, _RECEIPT_COLUMNS, dialect)
+
+    def write(self, change: Change, receipt: Receipt | None) -> None:
+        """Persist ``change`` in one transaction; the caller rolls back on an error."""
+        tickets = _latest(change.tickets, key=_ticket_key)
+        counters = _latest(change.counters, key=_counter_key)
+        new = [t for t in tickets if t.id in change.new_ticket_ids]
+        updated = [t for t in tickets if t.id not in change.new_ticket_ids]
+        # Parameters first: a value a type refuses (a naive datetime) raises before
+        # the transaction begins.
+        inserts = [self.insert_ticket.params(_ticket_row(t)) for t in new]
+        ticket_updates = [self.update_ticket.params(_ticket_changes(t)) for t in updated]
+        counter_updates = [self.update_counter.params(_counter_changes(c)) for c in counters]
+        events = [self.insert_event.params(_event_row(e)) for e in change.events]
+        receipts = [
+            self.insert_receipt.params((r.sender, r.msg_id, r.at, r.reply))
+            for r in ([receipt] if receipt is not None else [])
+        ]
+        if self.begin is not None:
+            self.cursor.execute(self.begin)
+        _execute(self.cursor, self.insert_ticket.sql, inserts)
+        for ticket, params in zip(updated, ticket_updates, strict=True):
+            self._update(self.update_ticket.sql, params, "ticket", ticket.id)
+        for counter, params in zip(counters, counter_updates, strict=True):
+            self._update(self.update_counter.sql, params, "counter", counter.id)
+        _execute(self.cursor, self.insert_event.sql, events)
+        _execute(self.cursor, self.insert_receipt.sql, receipts)
+        self.dbapi.commit()
+
+    def _update(self, sql: str, params: Any, what: str, key: str) -> None:
+        """Run one UPDATE and make sure that it found its row."""
+        self.cursor.execute(sql, params)
+        if self.cursor.rowcount != 1:
+            raise StoreError("unknown_row", f"the store has no {what} {key!r}")
+
+    def rollback(self) -> bool:
+        """End a failed transaction; ``False`` when the connection is unusable."""
+        try:
+            self.dbapi.rollback()
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Give the connection back to the pool (which rolls back and closes it)."""
+        with contextlib.suppress(Exception):
+            self.cursor.close()
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+def _execute(cursor: DBAPICursor, sql: str, params: Sequence[Any]) -> None:
+    """Run ``sql`` once per parameter set: none, one, or several (executemany)."""
+    if len(params) == 1:
+        cursor.execute(sql, params[0])
+    elif params:
+        cursor.executemany(sql, params)
 
 
 # -- the store ------------------------------------------------------------------
@@ -364,13 +614,9 @@ class Store:
         """The SQLAlchemy engine, for migrations, reports and tests."""
         if self.db.dialect.name == "sqlite":
             _configure_sqlite(self.db)
-        self._writer = self.db.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        # Queue writes go through one long-lived connection, one at a time: SQLite
-        # has a single writer anyway, and skipping the pool's checkout/return per
-        # transaction is a large part of the write fast path.
+        self._write_db = self.db.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         self._write_lock = threading.Lock()
-        self._write_conn: Connection | None = None
-        self._fast: _WriteStatements | None = None
+        self._writer: _Writer | None = None
         self._checkpointer: _Checkpointer | None = None
 
     def __enter__(self) -> Store:
@@ -385,14 +631,12 @@ class Store:
             if self._checkpointer is not None:
                 self._checkpointer.stop()
                 self._checkpointer = None
-            if self._write_conn is not None:
-                self._write_conn.close()
-                self._write_conn = None
+            self._drop_writer()
         self.db.dispose()
 
     def upgrade(self) -> None:
         """Create the schema or bring it to the newest migration; safe to repeat."""
-        with self._writer.begin() as conn:
+        with self._write_db.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Two hub processes starting at once must not both create the tables.
                 conn.execute(
@@ -404,44 +648,34 @@ class Store:
 
     # -- the queue -----------------------------------------------------------------
 
-    def write(self, change: Change) -> None:
+    def write(self, change: Change, *, receipt: Receipt | None = None) -> None:
         """Persist ``change`` in one transaction: new tickets, updates, counters, events.
 
-        Raises :class:`StoreError` (and writes nothing) when the database refuses it,
-        e.g. with code ``duplicate_number`` when another writer already issued one of
-        the new tickets' numbers.
+        ``receipt``, the answer to the device command that caused the change, is
+        written in the same transaction. Raises :class:`StoreError` (and writes
+        nothing) when the database refuses it, e.g. with code ``duplicate_number``
+        when another writer already issued one of the new tickets' numbers.
         """
-        if not (change.tickets or change.counters or change.events):
+        if not (change.tickets or change.counters or change.events or receipt):
             return
-        tickets = _latest(change.tickets, key=_ticket_key)
-        counters = _latest(change.counters, key=_counter_key)
-        new = [_ticket_values(t) for t in tickets if t.id in change.new_ticket_ids]
-        updated = [_ticket_update(t) for t in tickets if t.id not in change.new_ticket_ids]
-        moved = [{"b_id": c.id, "b_state": c.state.value, "b_current": c.current} for c in counters]
-        events = [_event_values(e) for e in change.events]
         dbapi = self.db.dialect.loaded_dbapi
-        try:
-            with self._transaction() as conn:
-                fast = self._fast
-                if fast is None:
-                    fast = self._fast = _WriteStatements(conn.dialect)
-                cursor = _dbapi_connection(conn).cursor()
+        with self._write_lock:
+            try:
+                writer = self._open_writer()
                 try:
-                    if new:
-                        fast.insert_ticket.run(cursor, new)
-                    if updated:
-                        _update(fast.update_ticket, cursor, updated, "ticket", fast.multi_rowcount)
-                    if moved:
-                        _update(fast.update_counter, cursor, moved, "counter", fast.multi_rowcount)
-                    if events:
-                        fast.insert_event.run(cursor, events)
-                finally:
-                    cursor.close()
-        except (IntegrityError, dbapi.IntegrityError) as exc:
-            raise _integrity_error(exc, change) from exc
-        except (OperationalError, dbapi.OperationalError) as exc:
-            reason = exc.orig if isinstance(exc, OperationalError) else exc
-            raise StoreError("unavailable", f"the database is unavailable: {reason}") from exc
+                    writer.write(change, receipt)
+                except BaseException:
+                    if not writer.rollback():
+                        self._drop_writer()
+                    raise
+            # The writer raises the driver's own exceptions; connecting, SQLAlchemy's.
+            except (IntegrityError, dbapi.IntegrityError) as exc:
+                raise _integrity_error(exc, change) from exc
+            except (OperationalError, dbapi.OperationalError) as exc:
+                reason = exc.orig if isinstance(exc, OperationalError) else exc
+                raise StoreError("unavailable", f"the database is unavailable: {reason}") from exc
+            if self._checkpointer is not None:
+                self._checkpointer.pending = True
 
     def load_snapshot(self, day: date, window: int) -> Snapshot:
         """Read what an engine needs to resume on business day ``day``.
@@ -455,6 +689,9 @@ class Store:
                 conn.execution_options(isolation_level="REPEATABLE READ")
             services = _load_services(conn)
             counters = _load_counters(conn)
+            # No index finds the live tickets: this scans the table (at 500,000
+            # tickets ~100 MB, ~150 ms when cached). An index on the state would be
+            # rewritten by every transition, which costs the write path ~13 %.
             live = conn.execute(
                 select(_tickets)
                 .where(_tickets.c.state.in_(_LIVE_VALUES))
@@ -549,6 +786,56 @@ class Store:
             day: date | None = conn.execute(select(func.max(_tickets.c.business_day))).scalar()
         return day
 
+    def receipt(self, sender: str, msg_id: str) -> bytes | None:
+        """The stored answer to ``sender``'s command ``msg_id``, if it was applied."""
+        query = select(_receipts.c.reply).where(
+            _receipts.c.sender == sender, _receipts.c.msg_id == msg_id
+        )
+        with self.db.connect() as conn:
+            reply: bytes | None = conn.execute(query).scalar()
+        return reply
+
+    # -- broker accounts -----------------------------------------------------------
+
+    def save_account(self, account: Account, *, at: datetime) -> None:
+        """Add a broker account, or replace the one with the same user name."""
+        values = {
+            "role": account.role,
+            "device_id": account.device_id,
+            "counters": list(account.counters),
+            "password_hash": account.password_hash,
+            "created_at": at,
+        }
+        with self._transaction() as conn:
+            found = conn.execute(
+                update(_accounts).where(_accounts.c.username == account.username).values(values)
+            ).rowcount
+            if not found:
+                conn.execute(insert(_accounts).values(username=account.username, **values))
+
+    def accounts(self) -> list[Account]:
+        """Every broker account, by user name."""
+        with self.db.connect() as conn:
+            rows = conn.execute(select(_accounts).order_by(_accounts.c.username)).all()
+        return [
+            Account(
+                row.username,
+                row.role,
+                device_id=row.device_id,
+                counters=tuple(row.counters),
+                password_hash=row.password_hash,
+            )
+            for row in rows
+        ]
+
+    def delete_account(self, username: str) -> bool:
+        """Remove a broker account; ``False`` if there was none by that name."""
+        with self._transaction() as conn:
+            deleted = conn.execute(
+                delete(_accounts).where(_accounts.c.username == username)
+            ).rowcount
+        return bool(deleted)
+
     def count_tickets(self, day: date | None = None) -> int:
         """How many tickets were issued on business day ``day``, or ever."""
         query = select(func.count()).select_from(_tickets)
@@ -559,27 +846,36 @@ class Store:
 
     # -- internals -------------------------------------------------------------------
 
+    def _open_writer(self) -> _Writer:
+        """The writer, connected at the first write (call it under the write lock)."""
+        writer = self._writer
+        if writer is None:
+            writer = self._writer = _Writer(self._write_db.connect())
+            if writer.conn.dialect.name == "sqlite" and self._checkpointer is None:
+                self._checkpointer = _Checkpointer(self.db)
+        return writer
+
+    def _drop_writer(self) -> None:
+        """Close the writer (call it under the write lock); the next write reconnects."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        """A write transaction on the long-lived writer connection (BEGIN IMMEDIATE)."""
+        """A SQLAlchemy transaction on the writer's connection (BEGIN IMMEDIATE on SQLite).
+
+        For the catalog's rare writes, which need no fast path.
+        """
         with self._write_lock:
-            conn = self._write_conn
-            if conn is None or conn.closed:
-                conn = self._write_conn = self._writer.connect()
-                if conn.dialect.name == "sqlite" and self._checkpointer is None:
-                    self._checkpointer = _Checkpointer(self.db)
+            writer = self._open_writer()
             try:
-                with conn.begin():
-                    yield conn
-            except StoreError:
-                raise
+                with writer.conn.begin():
+                    yield writer.conn
             except BaseException:
-                # After a database error the connection may be broken (and the fast
-                # path's raw DBAPI errors do not tell SQLAlchemy so): take a fresh
-                # one for the next write. Costs nothing on the normal path.
-                self._write_conn = None
-                with contextlib.suppress(Exception):
-                    conn.close()
+                # The writer's cursor may not survive what SQLAlchemy did about the
+                # error (e.g. invalidate a broken connection): start afresh.
+                self._drop_writer()
                 raise
             if self._checkpointer is not None:
                 self._checkpointer.pending = True
@@ -631,7 +927,8 @@ def _configure_sqlite(db: Engine) -> None:
     write and never for reads; a read-then-write transaction could then fail with
     "database is locked" when it upgrades its lock. Here SQLAlchemy emits BEGIN
     itself: ``BEGIN IMMEDIATE`` (the write lock up front, waiting ``busy_timeout``
-    for it) on connections with the write option, plain ``BEGIN`` otherwise.
+    for it) on connections with the write option, plain ``BEGIN`` otherwise. The
+    queue's write path (:class:`_Writer`) sends its own ``BEGIN IMMEDIATE``.
     """
 
     @event.listens_for(db, "connect")
@@ -639,12 +936,16 @@ def _configure_sqlite(db: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
+            # Before anything else: it only takes effect while the file is empty,
+            # and switching to WAL already writes the first page.
+            cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
             # The store's checkpointer thread copies the WAL into the database; a
-            # committing connection only does it itself past ~40 MB (a safety net).
+            # committing connection only does it itself past 10,000 pages (~10 MB),
+            # a safety net.
             cursor.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT_PAGES}")
         finally:
             cursor.close()
@@ -652,7 +953,7 @@ def _configure_sqlite(db: Engine) -> None:
     @event.listens_for(db, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(_BEGIN_OPTION)
-        # Straight to the driver: this runs before every transaction (fast path).
+        # Straight to the driver (SQLAlchemy's pysqlite BEGIN handling is off).
         conn.connection.dbapi_connection.execute(f"BEGIN {mode}" if mode else "BEGIN")  # type: ignore[union-attr]
 
 
@@ -743,58 +1044,6 @@ def _latest(items: Iterable[_T], *, key: Callable[[_T], str]) -> list[_T]:
     return list(found.values())
 
 
-def _ticket_values(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "id": ticket.id,
-        "number_service": ticket.number_service,
-        "business_day": ticket.business_day,
-        "seq": ticket.seq,
-        "number": ticket.number,
-        "service": ticket.service,
-        "issued_at": ticket.issued_at,
-        "arrived_at": ticket.arrived_at,
-        "state": ticket.state.value,
-        "priority": None if ticket.priority is None else ticket.priority.value,
-        "lang": ticket.lang,
-        "counter_id": ticket.counter,
-        "calls": ticket.calls,
-        "called_at": ticket.called_at,
-        "serving_at": ticket.serving_at,
-        "finished_at": ticket.finished_at,
-        "origin": ticket.origin,
-    }
-
-
-def _ticket_update(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "b_id": ticket.id,
-        "b_service": ticket.service,
-        "b_arrived_at": ticket.arrived_at,
-        "b_state": ticket.state.value,
-        "b_priority": None if ticket.priority is None else ticket.priority.value,
-        "b_lang": ticket.lang,
-        "b_counter_id": ticket.counter,
-        "b_calls": ticket.calls,
-        "b_called_at": ticket.called_at,
-        "b_serving_at": ticket.serving_at,
-        "b_finished_at": ticket.finished_at,
-    }
-
-
-def _event_values(item: Event) -> dict[str, Any]:
-    return {
-        "at": item.at,
-        "action": item.action.value,
-        "actor": item.actor,
-        "ticket_id": item.ticket_id,
-        "counter_id": item.counter_id,
-        "service": item.service,
-        "from_state": item.from_state,
-        "to_state": item.to_state,
-        "detail": dict(item.detail),
-    }
-
-
 def _ticket_from_row(row: Row[Any]) -> Ticket:
     return Ticket(
         id=row.id,
@@ -863,39 +1112,22 @@ def _load_counters(conn: Connection) -> list[Counter]:
 
 
 def _recent_durations(conn: Connection, service: str, window: int) -> list[float]:
+    """The last ``window`` visit durations of ``service``, oldest first."""
     rows = conn.execute(
         select(_tickets.c.called_at, _tickets.c.finished_at)
         .where(
             _tickets.c.service == service,
-            _tickets.c.state == TicketState.DONE.value,
+            text(_DONE_CONDITION),
             _tickets.c.called_at.is_not(None),
             _tickets.c.finished_at.is_not(None),
         )
-        # By day first, so that the (business_day, service) index finds the newest.
+        # By day first, so that the (service, business_day) index finds the newest.
         .order_by(
             _tickets.c.business_day.desc(), _tickets.c.finished_at.desc(), _tickets.c.id.desc()
         )
         .limit(window)
     ).all()
     return [(finished - called).total_seconds() for called, finished in reversed(rows)]
-
-
-def _update(
-    statement: _Prepared,
-    cursor: DBAPICursor,
-    params: Sequence[dict[str, Any]],
-    what: str,
-    multi_rowcount: bool,
-) -> None:
-    """Run an UPDATE for ``params`` and make sure every row named exists."""
-    if len(params) == 1 or not multi_rowcount:
-        for one in params:
-            if statement.run(cursor, [one]) != 1:
-                raise StoreError("unknown_row", f"the store has no {what} {one['b_id']!r}")
-        return
-    if statement.run(cursor, params) != len(params):
-        ids = ", ".join(repr(one["b_id"]) for one in params)
-        raise StoreError("unknown_row", f"the store lacks one of the {what}s {ids}")
 
 
 def _dbapi_connection(conn: Connection) -> DBAPIConnection:

@@ -199,6 +199,10 @@ class MqttConnection:
         self.stop_timeout_s = stop_timeout_s
         """How long :meth:`stop` waits for the broker to acknowledge the last word."""
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        """Set once the broker has acknowledged this connection's subscriptions: from
+        then on, messages on them reach us (a hub is ready to serve)."""
+        self._subscribe_mid: int | None = None
         """Set while the broker has accepted the connection (CONNACK) and it is not lost."""
 
         self._backoff = backoff if backoff is not None else Backoff()
@@ -232,6 +236,7 @@ class MqttConnection:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         # We run paho's loop in our own thread (to have jittered reconnects), not with
         # loop_start(). Without a registered write hook paho would then write to the
         # socket from whichever thread publishes, racing the network thread. With one,
@@ -452,6 +457,7 @@ class MqttConnection:
         if not self.connected.is_set():
             return
         self.connected.clear()
+        self.subscribed.clear()
         if not self._closing.is_set():
             log.warning("lost the connection to the MQTT broker; reconnecting")
         self._notify(up=False)
@@ -488,7 +494,11 @@ class MqttConnection:
                 # subscription that routes it to us.
                 filters = list(self._subscriptions)
                 if filters:
-                    client.subscribe([(f, SubscribeOptions(qos=QOS)) for f in filters])
+                    _, self._subscribe_mid = client.subscribe(
+                        [(f, SubscribeOptions(qos=QOS)) for f in filters]
+                    )
+                else:
+                    self.subscribed.set()
                 self.connected.set()
                 hooks = list(self._connect_hooks)
             self._connected_at = time.monotonic()
@@ -504,6 +514,20 @@ class MqttConnection:
             self._notify(up=True)
         except Exception:
             log.exception("handling CONNACK failed")
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if mid == self._subscribe_mid:
+            refused = [str(code) for code in reason_codes if code.is_failure]
+            if refused:
+                log.warning("the broker refused subscriptions: %s", ", ".join(refused))
+            self.subscribed.set()
 
     def _on_disconnect(
         self,

@@ -60,21 +60,20 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
         sa.UniqueConstraint(
-            "number_service",
             "business_day",
+            "number_service",
             "seq",
-            name=op.f("uq_tickets_number_service_business_day_seq"),
+            name=op.f("uq_tickets_business_day_number_service_seq"),
         ),
     )
-    live = "state IN ('called', 'parked', 'serving', 'waiting')"
+    done = "state = 'done'"
     op.create_index(
-        "ix_tickets_state",
+        "ix_tickets_done_service_business_day",
         "tickets",
-        ["state"],
-        sqlite_where=sa.text(live),
-        postgresql_where=sa.text(live),
+        ["service", "business_day"],
+        sqlite_where=sa.text(done),
+        postgresql_where=sa.text(done),
     )
-    op.create_index("ix_tickets_business_day_service", "tickets", ["business_day", "service"])
     op.create_table(
         "counters",
         sa.Column("id", sa.String(length=64), nullable=False),

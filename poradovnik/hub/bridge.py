@@ -1,0 +1,307 @@
+"""The hub's side of the MQTT link: commands in, calls and retained state out.
+
+:class:`HubBridge` turns each inbound message into one service-layer operation
+and publishes what the queue became. It is written against :class:`Publisher`,
+a single ``publish`` method, so the MQTT connection stays in
+:mod:`poradovnik.sync_agent.client` and the bridge's logic can be read without
+it.
+
+Exactly once: every command carries a ``msg_id``. The reply to it is written to
+the database in the same transaction as the queue change it caused (the
+*receipt*), so a command delivered again (a device resending after a timeout, a
+broker redelivering after the hub died) gets the stored reply and changes
+nothing, even across hub restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from poradovnik.hub.engine import QueueError
+from poradovnik.hub.model import Action, Change, Counter, Priority, Ticket
+from poradovnik.hub.service import QueueService
+from poradovnik.sync_agent import protocol as p
+
+log = logging.getLogger(__name__)
+
+CALL_ACTIONS = frozenset({Action.CALL, Action.RECALL, Action.UNPARK})
+"""Transitions that make the lobby call a ticket."""
+
+
+class Publisher(Protocol):
+    """Where the bridge sends messages: an MQTT connection, QoS 1."""
+
+    def publish(
+        self, topic: str, payload: bytes, *, retain: bool = False, correlation: bytes | None = None
+    ) -> None:
+        """Send ``payload`` on ``topic``; ``correlation`` marks a reply to a request."""
+
+
+@dataclass
+class DeviceView:
+    """What the hub knows of one device from its retained status and health."""
+
+    device_id: str
+    status: p.DeviceStatus | None = None
+    health: p.DeviceHealth | None = None
+
+
+class HubBridge:
+    """Applies devices' commands through the service layer and publishes the queue."""
+
+    def __init__(self, queue: QueueService, topics: p.Topics, publisher: Publisher) -> None:
+        self.queue = queue
+        self.topics = topics
+        self.publisher = publisher
+        self.devices: dict[str, DeviceView] = {}
+        """Every device heard of, by id (the admin page shows them)."""
+        self._device_listeners: list[Callable[[DeviceView], None]] = []
+        queue.subscribe(self.publish_change)
+
+    def on_device(self, listener: Callable[[DeviceView], None]) -> None:
+        """Hear of every device status or health update (after it is recorded)."""
+        self._device_listeners.append(listener)
+
+    # -- inbound -------------------------------------------------------------------
+
+    def inbound_filters(self) -> tuple[str, ...]:
+        """The topic filters the hub subscribes to."""
+        base = self.topics.base
+        return (
+            f"{base}/kiosk/+/issue",
+            f"{base}/counter/+/cmd",
+            f"{base}/device/+/status",
+            f"{base}/device/+/health",
+            self.topics.eservice_update(),
+        )
+
+    def handle(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
+    ) -> None:
+        """Process one inbound message; never raises for anything a sender can do."""
+        try:
+            kind, ident = self.topics.parse(topic)
+            reply = self._dispatch(kind, ident or "", payload)
+        except p.ProtocolError as refused:
+            log.warning("refused message on %s: %s (%s)", topic, refused.message, refused.code)
+            reply = error_reply(p.msg_id_of(payload), refused.code, refused.message)
+        except Exception:
+            # A bug or a database failure must not take the link down; say so.
+            log.exception("failed to process a message on %s", topic)
+            reply = error_reply(p.msg_id_of(payload), "internal", "the hub could not process it")
+        if reply is not None and response_topic:
+            self.publisher.publish(response_topic, reply, correlation=correlation)
+
+    def _dispatch(self, kind: str, ident: str, payload: bytes) -> bytes | None:
+        if kind == "kiosk_issue":
+            return self._issue(p.decode(p.IssueRequest, payload), ident)
+        if kind == "counter_cmd":
+            return self._command(p.decode(p.CounterCommand, payload), ident)
+        if kind in ("device_status", "device_health"):
+            self._record_device(kind, ident, payload)
+            return None
+        update = p.decode(p.EServiceUpdate, payload)
+        raise p.ProtocolError(
+            "not_supported",
+            f"e-service update {update.msg_id} from {update.system} was not stored: "
+            "this hub version does not keep e-service applications yet",
+        )
+
+    def _issue(self, request: p.IssueRequest, kiosk: str) -> bytes:
+        engine = self.queue.engine
+        priority = Priority(request.priority) if request.priority else None
+        actor = f"kiosk:{kiosk}"
+
+        def decide(now: datetime) -> Change:
+            return engine.issue(
+                request.service, now, priority=priority, lang=request.lang, actor=actor
+            )
+
+        def answer(change: Change) -> p.Message:
+            ticket = change.subject
+            assert ticket is not None
+            estimate = engine.estimate(ticket)
+            return p.TicketReply(
+                msg_id=request.msg_id,
+                ticket_id=ticket.id,
+                number=ticket.number,
+                service=ticket.service,
+                people_ahead=estimate.people_ahead,
+                estimated_wait_s=estimate.estimated_wait_s,
+                issued_at=ticket.issued_at,
+            )
+
+        return self._once(actor, request, decide, answer)
+
+    def _command(self, command: p.CounterCommand, counter_id: str) -> bytes:
+        actor = f"counter:{counter_id}"
+
+        def decide(now: datetime) -> Change:
+            return self.queue.decide_counter_action(
+                counter_id,
+                command.action,
+                now,
+                actor=actor,
+                service=command.service,
+                ticket_id=command.ticket_id,
+            )
+
+        def answer(change: Change) -> p.Message:
+            counter = _latest_counter(change, counter_id) or self.queue.engine.counters[counter_id]
+            current = self._ticket_after(change, counter.current)
+            affected = change.subject
+            if affected is not None and affected.id == counter.current:
+                affected = None
+            return p.CommandReply(
+                msg_id=command.msg_id,
+                counter=counter_id,
+                state=counter.state.value,
+                ticket=ticket_info(current) if current else None,
+                affected=ticket_info(affected) if affected else None,
+            )
+
+        return self._once(actor, command, decide, answer)
+
+    def _once(
+        self,
+        sender: str,
+        request: p.Request,
+        decide: Callable[[datetime], Change],
+        answer: Callable[[Change], p.Message],
+    ) -> bytes:
+        """Run ``decide`` at most once per (sender, msg_id); the reply is kept with it."""
+
+        def reply(outcome: Change | QueueError) -> bytes:
+            if isinstance(outcome, QueueError):
+                return error_reply(request.msg_id, outcome.code, outcome.message)
+            return answer(outcome).encode()
+
+        payload, duplicate = self.queue.apply_once(sender, request.msg_id, decide, reply)
+        if duplicate:
+            log.info("%s resent %s; answered from its receipt", sender, request.msg_id)
+        return payload
+
+    def _ticket_after(self, change: Change, ticket_id: str | None) -> Ticket | None:
+        if ticket_id is None:
+            return None
+        try:
+            return change.ticket(ticket_id)
+        except KeyError:
+            return self.queue.engine.tickets.get(ticket_id)
+
+    def _record_device(self, kind: str, device_id: str, payload: bytes) -> None:
+        view = self.devices.get(device_id)
+        if view is None:
+            view = self.devices[device_id] = DeviceView(device_id)
+        if kind == "device_status":
+            view.status = p.decode(p.DeviceStatus, payload)
+        else:
+            view.health = p.decode(p.DeviceHealth, payload)
+        for listener in self._device_listeners:
+            listener(view)
+
+    # -- outbound ------------------------------------------------------------------
+
+    def publish_change(self, change: Change) -> None:
+        """Publish the calls a change made and the retained state it touched."""
+        engine = self.queue.engine
+        for event in change.events:
+            if event.action in CALL_ACTIONS and event.ticket_id and event.counter_id:
+                ticket = change.ticket(event.ticket_id)
+                counter = engine.counters[event.counter_id]
+                call = p.Call(
+                    ticket=ticket.number,
+                    ticket_id=ticket.id,
+                    counter=counter.id,
+                    counter_name=counter.name,
+                    service=ticket.service,
+                    called_at=event.at,
+                    recall=event.action is Action.RECALL,
+                    calls=ticket.calls,
+                )
+                self.publisher.publish(self.topics.calls(), call.encode())
+        services = {t.service for t in change.tickets}
+        counters = {c.id for c in change.counters}
+        counters |= {c.id for c in engine.counters.values() if services & set(c.services)}
+        if not change.tickets and not change.counters:
+            # A catalog change: everything may have changed.
+            services, counters = set(engine.services), set(engine.counters)
+        for code in sorted(services & set(engine.services)):
+            self._publish_queue(code)
+        for counter_id in sorted(counters & set(engine.counters)):
+            self._publish_counter(engine.counters[counter_id])
+
+    def publish_all(self) -> None:
+        """Publish every retained queue and counter state (at start and after reconnect)."""
+        for code in self.queue.engine.services:
+            self._publish_queue(code)
+        for counter in self.queue.engine.counters.values():
+            self._publish_counter(counter)
+
+    def _publish_queue(self, code: str) -> None:
+        engine = self.queue.engine
+        service = engine.services[code]
+        now = self.queue.clock()
+        estimate = engine.estimate_new(code)
+        state = p.QueueState(
+            service=code,
+            prefix=service.prefix,
+            names=dict(service.names),
+            open=service.open and service.hours.is_open(now.astimezone(engine.timezone)),
+            hours=service.hours.describe(),
+            waiting=len(engine.waiting(code)),
+            estimated_wait_s=estimate.estimated_wait_s,
+            issued_today=engine.issued_today(code),
+            daily_limit=service.daily_limit,
+            open_counters=len(engine.open_counters(code)),
+            at=now,
+        )
+        self.publisher.publish(self.topics.queue(code), state.encode(), retain=True)
+
+    def _publish_counter(self, counter: Counter) -> None:
+        engine = self.queue.engine
+        current = engine.tickets.get(counter.current) if counter.current else None
+        state = p.CounterState(
+            counter=counter.id,
+            name=counter.name,
+            state=counter.state.value,
+            services=list(counter.services),
+            ticket=ticket_info(current) if current else None,
+            waiting=sum(len(engine.waiting(code)) for code in counter.services),
+            at=self.queue.clock(),
+        )
+        self.publisher.publish(self.topics.counter_state(counter.id), state.encode(), retain=True)
+
+
+def error_reply(msg_id: str | None, code: str, message: str) -> bytes:
+    """The encoded reply to a refused request."""
+    return p.ErrorReply(msg_id=msg_id, error=p.ErrorBody(code=code, message=message)).encode()
+
+
+def ticket_info(ticket: Ticket) -> p.TicketInfo:
+    """A ticket as the protocol shows it to counters and displays."""
+    return p.TicketInfo(
+        ticket_id=ticket.id,
+        number=ticket.number,
+        service=ticket.service,
+        state=ticket.state.value,
+        calls=ticket.calls,
+        called_at=ticket.called_at,
+        issued_at=ticket.issued_at,
+    )
+
+
+def _latest_counter(change: Change, counter_id: str) -> Counter | None:
+    for counter in reversed(change.counters):
+        if counter.id == counter_id:
+            return counter
+    return None
