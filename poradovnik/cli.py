@@ -12,13 +12,16 @@ works on a kiosk that has no hub dependencies installed.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any, TypeVar
 
 import click
 
 from poradovnik import __version__
+from poradovnik.common.errors import PoradovnikError
 from poradovnik.common.logging import setup_logging
 from poradovnik.common.settings import (
     CONFIG_ENV_VAR,
@@ -79,6 +82,8 @@ class PoradovnikGroup(click.Group):
             return super().invoke(ctx)
         except SettingsError as exc:
             raise BadSettings(str(exc)) from None
+        except PoradovnikError as exc:
+            raise CliFailure(str(exc)) from None
 
 
 @dataclasses.dataclass
@@ -129,8 +134,12 @@ def _load(ctx: click.Context, *, role: Role | None = None) -> Settings:
     return settings
 
 
-def _hub_missing(exc: ImportError) -> NotAvailable:
-    return NotAvailable(f"{_HUB_MISSING}: {exc}")
+def _hub(module: str) -> ModuleType:
+    """Import ``poradovnik.hub.<module>``, or say that the hub is not installed here."""
+    try:
+        return importlib.import_module(f"poradovnik.hub.{module}")
+    except ImportError as exc:
+        raise NotAvailable(f"{_HUB_MISSING}: {exc}") from None
 
 
 def _not_built(role: str) -> NotAvailable:
@@ -184,11 +193,7 @@ def hub(ctx: click.Context) -> None:
     readiness and watchdog pings (Type=notify, WatchdogSec=).
     """
     settings = _load(ctx, role="hub")
-    try:
-        from poradovnik.hub.app import run_hub  # noqa: PLC0415
-    except ImportError as exc:
-        raise _hub_missing(exc) from None
-    run_hub(settings)
+    _hub("app").run_hub(settings)
 
 
 @main.command()
@@ -225,11 +230,7 @@ def demo(ctx: click.Context) -> None:
         _config(ctx), require_file=False, defaults={"role": "hub", "data": {"dir": "var/demo"}}
     )
     setup_logging(settings.logging.level)
-    try:
-        from poradovnik.hub.demo import run_demo  # noqa: PLC0415
-    except ImportError as exc:
-        raise _hub_missing(exc) from None
-    run_demo(settings)
+    _hub("demo").run_demo(settings)
 
 
 @main.command("check-config")
@@ -262,11 +263,7 @@ def upgrade(ctx: click.Context) -> None:
     [database] url, by default hub.sqlite3 in [data] dir.
     """
     settings = _load(ctx, role="hub")
-    try:
-        from poradovnik.hub.app import db_upgrade  # noqa: PLC0415
-    except ImportError as exc:
-        raise _hub_missing(exc) from None
-    click.echo(db_upgrade(settings))
+    click.echo(_hub("app").db_upgrade(settings))
 
 
 @db.command()
@@ -284,11 +281,87 @@ def seed(ctx: click.Context, demo_office: bool) -> None:
         msg = "say what to seed: --demo (the demo office) is the only seed data so far"
         raise click.UsageError(msg, ctx)
     settings = _load(ctx, role="hub")
-    try:
-        from poradovnik.hub.app import db_seed_demo  # noqa: PLC0415
-    except ImportError as exc:
-        raise _hub_missing(exc) from None
-    click.echo(db_seed_demo(settings))
+    click.echo(_hub("app").db_seed_demo(settings))
+
+
+@main.group(cls=PoradovnikGroup)
+def device() -> None:
+    """Manage the office's devices: their broker accounts (on the hub only).
+
+    After adding or removing one, run `poradovnik broker config` and reload
+    Mosquitto (systemctl reload mosquitto).
+    """
+
+
+@device.command("add")
+@click.argument("device_id")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["kiosk", "display", "counter", "backoffice"]),
+    help="What the device is; backoffice: a city system that sends e-service updates.",
+)
+@click.option(
+    "--counter",
+    "counters",
+    multiple=True,
+    metavar="ID",
+    help="A counter this panel acts for (repeat for several; counter panels only).",
+)
+@_config_option
+@click.pass_context
+def device_add(ctx: click.Context, device_id: str, role: str, counters: tuple[str, ...]) -> None:
+    """Create the broker account of DEVICE_ID and print its new password (shown once).
+
+    Adding an existing device replaces its account and password.
+    """
+    settings = _load(ctx, role="hub")
+    account, password = _hub("accounts").add_device(settings, device_id, role, counters)
+    click.echo(f"# [mqtt] settings of device {device_id} ({role}); the password is shown once")
+    click.echo(f'username = "{account.username}"')
+    click.echo(f'password = "{password}"')
+
+
+@device.command("list")
+@_config_option
+@click.pass_context
+def device_list(ctx: click.Context) -> None:
+    """List the devices that have broker accounts."""
+    settings = _load(ctx, role="hub")
+    for account in _hub("accounts").list_devices(settings):
+        counters = f" counters {','.join(account.counters)}" if account.counters else ""
+        click.echo(f"{account.username}\t{account.role}{counters}")
+
+
+@device.command("remove")
+@click.argument("device_id")
+@_config_option
+@click.pass_context
+def device_remove(ctx: click.Context, device_id: str) -> None:
+    """Delete DEVICE_ID's broker account."""
+    settings = _load(ctx, role="hub")
+    if not _hub("accounts").remove_device(settings, device_id):
+        raise CliFailure(f"no device {device_id!r} has a broker account")
+    click.echo(f"removed {device_id}")
+
+
+@main.group(cls=PoradovnikGroup)
+def broker() -> None:
+    """The office's Mosquitto broker (on the hub only)."""
+
+
+@broker.command("config")
+@_config_option
+@click.pass_context
+def broker_config(ctx: click.Context) -> None:
+    """Write Mosquitto's configuration, password file and ACL into [broker] dir.
+
+    One account per device (poradovnik device add) plus the hub's own ([mqtt]
+    username and password). Then point Mosquitto at mosquitto.conf and reload it.
+    """
+    settings = _load(ctx, role="hub")
+    files = _hub("accounts").write_broker_config(settings)
+    click.echo(f"wrote {files.config}, {files.password_file} and {files.acl_file}")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from poradovnik.common.errors import PoradovnikError
 from poradovnik.sync_agent.protocol import MAX_PAYLOAD_BYTES, Topics
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ HUB_DEVICE_ID = "hub"
 """The hub's own device id: its status is ``device/hub/status``."""
 
 
-class BrokerError(RuntimeError):
+class BrokerError(PoradovnikError):
     """Mosquitto could not be started or is not installed."""
 
 

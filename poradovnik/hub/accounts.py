@@ -1,0 +1,113 @@
+"""The office's broker accounts: one login per device, kept in the hub's database.
+
+``poradovnik device add|list|remove`` manage them, and ``poradovnik broker
+config`` writes Mosquitto's configuration, password file and ACL from them (see
+docs/broker.md). Only password hashes are stored; a new password is shown once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.settings import Settings
+from poradovnik.hub.app import open_store
+from poradovnik.hub.broker import (
+    HUB_DEVICE_ID,
+    Account,
+    BrokerError,
+    BrokerFiles,
+    Role,
+    TlsListener,
+    hash_password,
+    new_account,
+    write_broker_files,
+)
+
+
+class AccountError(PoradovnikError):
+    """An account operation that cannot be done; the message says why and what to do."""
+
+
+def add_device(
+    settings: Settings, device_id: str, role: Role, counters: tuple[str, ...] = ()
+) -> tuple[Account, str]:
+    """Create (or replace) the broker account of a device; return it and its new password.
+
+    A device's user name is its id. A back-office system (role ``backoffice``) has
+    no device id; its user name is the given id.
+    """
+    if device_id == HUB_DEVICE_ID or role == "hub":
+        raise AccountError("the hub's own account comes from its [mqtt] settings")
+    try:
+        account, password = new_account(
+            device_id,
+            role,
+            device_id=None if role == "backoffice" else device_id,
+            counters=counters,
+        )
+    except ValueError as bad:
+        raise AccountError(str(bad)) from None
+    store = open_store(settings)
+    try:
+        store.save_account(account, at=datetime.now(UTC))
+    finally:
+        store.close()
+    return account, password
+
+
+def remove_device(settings: Settings, username: str) -> bool:
+    """Delete a device's broker account; ``False`` if there was none."""
+    store = open_store(settings)
+    try:
+        return store.delete_account(username)
+    finally:
+        store.close()
+
+
+def list_devices(settings: Settings) -> list[Account]:
+    """Every device's broker account."""
+    store = open_store(settings)
+    try:
+        return store.accounts()
+    finally:
+        store.close()
+
+
+def hub_account(settings: Settings) -> Account:
+    """The hub's own account, from its ``[mqtt] username`` and ``password``."""
+    password = settings.mqtt.password
+    if password is None or not password.get_secret_value():
+        raise AccountError(
+            "[mqtt] password: the hub's own broker account needs one; set a long random "
+            "string there (the hub logs in with it)"
+        )
+    return Account(
+        settings.mqtt.username or HUB_DEVICE_ID,
+        "hub",
+        device_id=HUB_DEVICE_ID,
+        password_hash=hash_password(password.get_secret_value()),
+    )
+
+
+def write_broker_config(settings: Settings) -> BrokerFiles:
+    """Write Mosquitto's files for every account into ``[broker] dir``."""
+    broker = settings.broker
+    tls = None
+    if broker.tls_port is not None:
+        if broker.certfile is None or broker.keyfile is None:
+            raise AccountError("[broker] tls_port needs certfile and keyfile")
+        tls = TlsListener(broker.tls_port, broker.certfile, broker.keyfile)
+    accounts = [hub_account(settings), *list_devices(settings)]
+    try:
+        return write_broker_files(
+            broker.dir,
+            site=settings.site.id,
+            accounts=accounts,
+            port=broker.port,
+            bind=broker.bind,
+            tls=tls,
+            chown_to=broker.run_as,
+        )
+    except (ValueError, OSError, BrokerError) as bad:
+        raise AccountError(f"cannot write the broker's files in {broker.dir}: {bad}") from None
