@@ -685,7 +685,7 @@ def test_connection_hands_over_v5_request_properties(broker: Mosquitto) -> None:
     hub.start()
     try:
         assert hub.connected.wait(WAIT_S)
-        assert hub.try_publish(
+        assert hub.publish(
             TOPICS.counter_cmd("c1"), b"cmd", response_topic="where/to", correlation=b"c-1"
         )
         message = inbound.get(timeout=WAIT_S)
@@ -699,4 +699,4 @@ def test_connection_hands_over_v5_request_properties(broker: Mosquitto) -> None:
     finally:
         hub.stop()
     assert not hub.connected.is_set()
-    assert not hub.try_publish("some/topic", b"x")  # dropped, not raised, when not connected
+    assert not hub.publish("some/topic", b"x")  # dropped, not raised, when not connected

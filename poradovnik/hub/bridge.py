@@ -37,7 +37,7 @@ class Publisher(Protocol):
 
     def publish(
         self, topic: str, payload: bytes, *, retain: bool = False, correlation: bytes | None = None
-    ) -> None:
+    ) -> object:
         """Send ``payload`` on ``topic``; ``correlation`` marks a reply to a request."""
 
 

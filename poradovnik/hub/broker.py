@@ -423,6 +423,11 @@ MAX_PACKET_BYTES = 4 * MAX_PAYLOAD_BYTES
 Well above the protocol's payload limit, so every valid message fits with its topic
 and properties, yet small enough that no client can make the broker buffer megabytes."""
 
+MAX_QUEUED_MESSAGES = 10_000
+"""QoS 1 messages the broker holds for one client that is behind (Mosquitto's default:
+1000, beyond which it drops them). A hub catching up after a burst, or a display after a
+pause, must not lose calls; the bound still caps the broker's memory."""
+
 AUTOSAVE_INTERVAL_S = 300
 """How often Mosquitto writes its persistence file besides at a clean stop.
 
@@ -508,6 +513,7 @@ def render_config(
     lines += [
         "",
         f"max_packet_size {MAX_PACKET_BYTES}",
+        f"max_queued_messages {MAX_QUEUED_MESSAGES}",
         f"persistent_client_expiration {PERSISTENT_CLIENT_EXPIRATION}",
         "",
     ]

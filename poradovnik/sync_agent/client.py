@@ -27,7 +27,6 @@ delivers it. Nothing here raises into the caller because the broker is away.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import threading
@@ -52,7 +51,6 @@ from poradovnik.common.settings import MqttSettings
 from poradovnik.sync_agent.backoff import Backoff
 from poradovnik.sync_agent.outbox import Entry, Outbox
 from poradovnik.sync_agent.protocol import (
-    MAX_PAYLOAD_BYTES,
     CommandReply,
     DeviceHealth,
     DeviceStatus,
@@ -63,6 +61,7 @@ from poradovnik.sync_agent.protocol import (
     TicketReply,
     Topics,
     decode,
+    load_object,
 )
 
 __all__ = [
@@ -100,16 +99,7 @@ def decode_reply(payload: bytes) -> Reply:
     :class:`TicketReply`, with ``counter`` a :class:`CommandReply`. Raises
     :class:`ProtocolError` for anything else, as :func:`~protocol.decode` does.
     """
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ProtocolError(
-            "too_large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
-        )
-    try:
-        data: Any = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError("malformed", f"payload is not UTF-8 JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ProtocolError("malformed", "payload is not a JSON object")
+    data = load_object(payload)
     if "error" in data:
         return decode(ErrorReply, payload)
     if "number" in data:
@@ -282,7 +272,7 @@ class MqttConnection:
 
     # -- publishing ----------------------------------------------------------------
 
-    def try_publish(
+    def publish(
         self,
         topic: str,
         payload: bytes,
@@ -317,26 +307,6 @@ class MqttConnection:
             log.debug("could not publish to %s: %s", topic, paho.error_string(info.rc))
             return False
         return True
-
-    def publish(
-        self,
-        topic: str,
-        payload: bytes,
-        *,
-        retain: bool = False,
-        response_topic: str | None = None,
-        correlation: bytes | None = None,
-        expiry_s: int | None = None,
-    ) -> None:
-        """Publish at QoS 1 if connected, else drop it: :meth:`try_publish` without the answer."""
-        self.try_publish(
-            topic,
-            payload,
-            retain=retain,
-            response_topic=response_topic,
-            correlation=correlation,
-            expiry_s=expiry_s,
-        )
 
     def in_network_thread(self) -> bool:
         """Whether the caller runs in this connection's network thread (in a callback)."""
@@ -744,7 +714,7 @@ class DeviceLink:
     def _publish_request(
         self, topic: str, payload: bytes, msg_id: str, *, expiry_s: int | None
     ) -> bool:
-        return self.connection.try_publish(
+        return self.connection.publish(
             topic,
             payload,
             response_topic=self.reply_topic,

@@ -329,8 +329,8 @@ class Topics:
 M = TypeVar("M", bound=Message)
 
 
-def decode(model: type[M], payload: bytes) -> M:
-    """Check an inbound ``payload`` against ``model``; raise :class:`ProtocolError` if bad."""
+def load_object(payload: bytes) -> dict[str, Any]:
+    """Read an inbound payload as a JSON object; raise :class:`ProtocolError` if it is not."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(
             "too_large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
@@ -341,6 +341,12 @@ def decode(model: type[M], payload: bytes) -> M:
         raise ProtocolError("malformed", f"payload is not UTF-8 JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError("malformed", "payload is not a JSON object")
+    return data
+
+
+def decode(model: type[M], payload: bytes) -> M:
+    """Check an inbound ``payload`` against ``model``; raise :class:`ProtocolError` if bad."""
+    data = load_object(payload)
     version = data.get("v")
     if version != VERSION:
         raise ProtocolError(

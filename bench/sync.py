@@ -1,0 +1,515 @@
+"""Benchmark: a clerk's ``next`` press → the lobby's ``calls`` message, 20 counters at once.
+
+Run it from the checkout with the project's virtual environment::
+
+    .venv/bin/python bench/sync.py [--presses 50]
+
+It starts its own Mosquitto (generated configuration and accounts, in a temporary
+directory, on a free port of 127.0.0.1), the hub (the service layer on a temporary
+SQLite database, with its MQTT bridge) with one service served by 20 counters and
+enough waiting tickets that every press calls someone, a lobby display subscribed to
+``calls``, and 20 counter panels, each a :class:`DeviceLink` with its own account and
+durable outbox. One thread per counter plays its clerk: it presses ``next``
+``--presses`` times, each time waiting for the hub's reply before pressing again,
+and all 20 press at once. The latency of a press runs from just before
+:meth:`DeviceLink.send` (so it includes the outbox's synced write, as a real press
+does) to the moment the display receives the ``calls`` message of that press
+(matched per counter, in order, and checked against the ticket the reply named).
+
+The floor, measured in the same run through the same broker, is a raw MQTT round
+trip: one paho client publishes at QoS 1 to a topic another paho client is
+subscribed to, one message at a time, as many samples as presses. It prints the
+p50 and p99 of both, the ratio of the p99s, whether the targets are met, and one
+JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import logging
+import os
+import queue
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from pydantic import SecretStr
+
+from poradovnik.common.settings import DataSettings, MqttSettings, Settings, SiteSettings
+from poradovnik.hub import demo_office
+from poradovnik.hub.app import open_queue, start_bridge
+from poradovnik.hub.broker import (
+    HUB_DEVICE_ID,
+    Account,
+    Mosquitto,
+    free_port,
+    new_account,
+    own_files_user,
+    write_broker_files,
+)
+from poradovnik.hub.model import Counter
+from poradovnik.hub.service import QueueService
+from poradovnik.sync_agent import protocol as p
+from poradovnik.sync_agent.client import DeviceLink, Reply
+
+COUNTERS = 20
+"""Counters pressing ``next`` at the same time."""
+
+TARGET_RATIO = 10.0
+"""The press → call p99 must stay under this many times the raw round trip's p99."""
+
+TARGET_P99_MS = 20.0
+"""… and under this many milliseconds, on a 2-core machine."""
+
+WARMUP_PRESSES = 2
+"""Presses per counter before the measured ones (first connections, caches)."""
+
+SITE = "bench"
+DISPLAY = "bench-display"
+SERVICES = demo_office.SERVICES
+"""The demo office's four services; every counter serves all of them."""
+MAX_PRESSES = 190
+"""A service has 999 ticket numbers live at most: 4 × 999 tickets cover 20 × 190 presses."""
+WAIT_S = 10.0
+"""How long anything (a connection, a reply, a message) may take before the run fails."""
+
+log = logging.getLogger("bench.sync")
+
+
+class BenchError(RuntimeError):
+    """The run could not be measured (something did not connect, answer or arrive)."""
+
+
+def counter_ids() -> list[str]:
+    """The counters' ids: ``1`` … ``20``."""
+    return [str(n) for n in range(1, COUNTERS + 1)]
+
+
+def panel_name(counter: str) -> str:
+    """The user name and device id of the panel at ``counter``."""
+    return f"panel-{counter}"
+
+
+# -- the office: broker, hub, devices ------------------------------------------------
+
+
+@contextmanager
+def office_broker(directory: Path) -> Iterator[dict[str, MqttSettings]]:
+    """Run a Mosquitto with accounts for the hub, the display and every counter panel.
+
+    Yields the ``[mqtt]`` settings of each account, by user name.
+    """
+    roles: list[tuple[str, Any, dict[str, Any]]] = [
+        (HUB_DEVICE_ID, "hub", {"device_id": HUB_DEVICE_ID}),
+        (DISPLAY, "display", {"device_id": DISPLAY}),
+    ]
+    roles += [
+        (panel_name(c), "counter", {"device_id": panel_name(c), "counters": [c]})
+        for c in counter_ids()
+    ]
+    port = free_port()
+    accounts: list[Account] = []
+    settings: dict[str, MqttSettings] = {}
+    for username, role, extra in roles:
+        account, password = new_account(username, role, **extra)
+        accounts.append(account)
+        settings[username] = MqttSettings(
+            host="127.0.0.1", port=port, username=username, password=SecretStr(password)
+        )
+    files = write_broker_files(
+        directory, site=SITE, accounts=accounts, port=port, user=own_files_user()
+    )
+    broker = Mosquitto(files.config, port)
+    broker.start()
+    try:
+        yield settings
+    finally:
+        broker.stop()
+
+
+@contextmanager
+def running_hub(directory: Path, mqtt: MqttSettings, tickets: int) -> Iterator[QueueService]:
+    """The hub with its bridge on the broker: 4 services, 20 counters, ``tickets`` waiting.
+
+    Every counter serves every service, each counter starting with another one, and
+    the tickets are spread evenly over the services.
+    """
+    settings = Settings(
+        role="hub", site=SiteSettings(id=SITE), mqtt=mqtt, data=DataSettings(dir=directory)
+    )
+    queue_ = open_queue(settings)
+    try:
+        codes = [service.code for service in SERVICES]
+        for position, service in enumerate(SERVICES):
+            queue_.save_service(service, position)
+        for position, counter in enumerate(counter_ids()):
+            first = position % len(codes)
+            served = tuple(codes[first:] + codes[:first])
+            queue_.save_counter(Counter(counter, f"Okienko {counter}", served), position)
+        # Issued before the bridge exists: nothing to publish for each one.
+        for n in range(tickets):
+            queue_.issue(codes[n % len(codes)])
+        _, link = start_bridge(settings, queue_)
+        try:
+            if not link.connection.subscribed.wait(WAIT_S):
+                raise BenchError("the hub did not subscribe at the broker")
+            yield queue_
+        finally:
+            link.stop()
+    finally:
+        queue_.store.close()
+
+
+def connect(link: DeviceLink, stack: ExitStack) -> DeviceLink:
+    """Start ``link``, have ``stack`` stop it, and wait until its subscriptions stand."""
+    stack.callback(link.stop)
+    link.start()
+    if not link.connection.subscribed.wait(WAIT_S):
+        raise BenchError(f"device {link.device_id} did not connect and subscribe")
+    return link
+
+
+# -- press → call --------------------------------------------------------------------
+
+
+@dataclass
+class Press:
+    """One press of ``next``: when it was pressed, and when its call reached the display."""
+
+    index: int
+    pressed: float
+    called: float | None = None
+    ticket_id: str | None = None
+    """The ticket the ``calls`` message named."""
+
+
+@dataclass
+class CallClock:
+    """Times each press until the display hears its call, matched per counter in order.
+
+    A clerk waits for the reply before pressing again, and the hub publishes a
+    counter's calls in the order it handles its commands, so the n-th call of a
+    counter belongs to its n-th press; :meth:`check` then compares the ticket of
+    each call with the ticket the hub's reply named.
+    """
+
+    presses: dict[str, list[Press]] = field(default_factory=dict)
+    _waiting: dict[str, collections.deque[Press]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _heard: threading.Condition = field(init=False)
+    calls: int = 0
+    strays: list[str] = field(default_factory=list)
+    """Calls no press was waiting for (there must be none)."""
+
+    def __post_init__(self) -> None:
+        self._heard = threading.Condition(self._lock)
+        for counter in counter_ids():
+            self.presses[counter] = []
+            self._waiting[counter] = collections.deque()
+
+    def pressed(self, counter: str, index: int) -> None:
+        """A clerk is about to press ``next`` at ``counter`` (its ``index``-th press)."""
+        press = Press(index, time.perf_counter())
+        with self._lock:
+            self.presses[counter].append(press)
+            self._waiting[counter].append(press)
+
+    def on_call(self, _topic: str, payload: bytes) -> None:
+        """The display's subscription to ``calls`` (in its network thread)."""
+        now = time.perf_counter()
+        call = p.decode(p.Call, payload)
+        with self._lock:
+            waiting = self._waiting.get(call.counter)
+            if not waiting:
+                self.strays.append(f"{call.ticket} at counter {call.counter}")
+                return
+            press = waiting.popleft()
+            press.called = now
+            press.ticket_id = call.ticket_id
+            self.calls += 1
+            self._heard.notify_all()
+
+    def wait_for(self, calls: int, timeout_s: float) -> bool:
+        """Wait until the display has heard ``calls`` calls in all."""
+        with self._heard:
+            return self._heard.wait_for(lambda: self.calls >= calls, timeout_s)
+
+    def latencies_ms(self, skip: int) -> list[float]:
+        """Press → call of every press but each counter's first ``skip``, in ms."""
+        with self._lock:
+            return [
+                (press.called - press.pressed) * 1000
+                for presses in self.presses.values()
+                for press in presses
+                if press.index >= skip and press.called is not None
+            ]
+
+    def check(self, replied: dict[str, list[str]]) -> None:
+        """Raise :class:`BenchError` unless every call named the ticket its reply named."""
+        if self.strays:
+            raise BenchError(f"calls no press waited for: {', '.join(self.strays[:5])}")
+        for counter, presses in self.presses.items():
+            called = [press.ticket_id for press in presses]
+            if called != replied[counter]:
+                raise BenchError(
+                    f"counter {counter}: calls {called} but replies {replied[counter]}"
+                )
+
+
+def clerk(
+    link: DeviceLink,
+    counter: str,
+    presses: int,
+    clock: CallClock,
+    replied: list[str],
+    start: threading.Barrier,
+    stop: threading.Event,
+) -> None:
+    """Press ``next`` ``presses`` times at ``counter``, each after the previous reply."""
+    replies: queue.Queue[Reply] = queue.Queue()
+    link.on_reply(lambda _command, reply: replies.put(reply))
+    topic = link.topics.counter_cmd(counter)
+    start.wait()
+    for index in range(presses):
+        clock.pressed(counter, index)
+        link.send(topic, p.CounterCommand(msg_id=uuid.uuid4().hex, action="next"))
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            try:
+                reply = replies.get(timeout=0.1)
+                break
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                if time.monotonic() > deadline:
+                    raise BenchError(f"counter {counter}: no reply in {WAIT_S:.0f} s") from None
+        if not isinstance(reply, p.CommandReply) or reply.ticket is None:
+            raise BenchError(f"counter {counter}: the hub answered {reply!r}")
+        replied.append(reply.ticket.ticket_id)
+
+
+def press_to_call(
+    panels: dict[str, DeviceLink], clock: CallClock, presses: int, stop: threading.Event
+) -> tuple[float, dict[str, list[str]]]:
+    """Let every clerk press ``presses`` times at once; the seconds it took, the replies."""
+    replied: dict[str, list[str]] = {counter: [] for counter in panels}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(panels) + 1)
+
+    def run(counter: str) -> None:
+        try:
+            clerk(panels[counter], counter, presses, clock, replied[counter], start, stop)
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+
+    threads = [
+        threading.Thread(target=run, args=(counter,), name=f"clerk-{counter}", daemon=True)
+        for counter in panels
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        start.wait(WAIT_S)
+        began = time.perf_counter()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.2)
+        elapsed = time.perf_counter() - began
+    finally:
+        stop.set()  # on Ctrl+C (or an error) the other clerks stop pressing
+        for thread in threads:
+            thread.join(timeout=WAIT_S)
+    if errors:
+        raise errors[0]
+    if not clock.wait_for(len(panels) * presses, WAIT_S):
+        raise BenchError(f"the display heard {clock.calls} of {len(panels) * presses} calls")
+    return elapsed, replied
+
+
+# -- the floor: a raw MQTT round trip ------------------------------------------------
+
+
+def round_trips_ms(mqtt: MqttSettings, topic: str, samples: int, payload: bytes) -> list[float]:
+    """Publish → receipt of ``samples`` QoS 1 messages, one at a time, between two clients."""
+    received: queue.Queue[float] = queue.Queue()
+    subscribed = threading.Event()
+    clients: list[paho.Client] = []
+
+    def client(name: str) -> paho.Client:
+        made = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"bench-floor-{name}-{os.getpid()}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        password = mqtt.password.get_secret_value() if mqtt.password else None
+        made.username_pw_set(mqtt.username, password)
+        clients.append(made)
+        return made
+
+    subscriber = client("sub")
+    subscriber.on_message = lambda *_: received.put(time.perf_counter())
+    subscriber.on_subscribe = lambda *_: subscribed.set()
+    publisher = client("pub")
+    try:
+        for made in clients:
+            made.connect(mqtt.host, mqtt.port, keepalive=15)
+            made.loop_start()
+        subscriber.subscribe(topic, qos=1)
+        if not subscribed.wait(WAIT_S):
+            raise BenchError("the floor's subscriber did not subscribe")
+        times = []
+        for _ in range(samples + WARMUP_PRESSES * COUNTERS):
+            sent = time.perf_counter()
+            publisher.publish(topic, payload, qos=1)
+            try:
+                times.append((received.get(timeout=WAIT_S) - sent) * 1000)
+            except queue.Empty:
+                raise BenchError("a round trip's message did not arrive") from None
+        return times[WARMUP_PRESSES * COUNTERS :]
+    finally:
+        for made in clients:
+            made.disconnect()
+            made.loop_stop()
+
+
+# -- the run -------------------------------------------------------------------------
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    """The p50 and p99 of ``values``."""
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[49], cuts[98]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one run measured, in ms (and presses per second)."""
+
+    p50: float
+    p99: float
+    floor_p50: float
+    floor_p99: float
+    presses_per_s: float
+
+
+def measure(directory: Path, presses: int) -> Figures:
+    """Run the office, the clerks and the floor; stop everything, even on Ctrl+C."""
+    stop = threading.Event()
+    clock = CallClock()
+    counters = counter_ids()
+    with ExitStack() as stack:
+        stack.callback(stop.set)  # runs first: clerks still pressing give up
+        accounts = stack.enter_context(office_broker(directory / "broker"))
+        tickets = COUNTERS * (presses + WARMUP_PRESSES + 1)
+        stack.enter_context(running_hub(directory / "hub", accounts[HUB_DEVICE_ID], tickets))
+        display = DeviceLink(
+            mqtt=accounts[DISPLAY],
+            site=SITE,
+            device_id=DISPLAY,
+            role="display",
+            outbox_path=None,
+        )
+        display.subscribe(display.topics.calls(), clock.on_call)
+        connect(display, stack)
+        panels: dict[str, DeviceLink] = {}
+        for counter in counters:
+            name = panel_name(counter)
+            panels[counter] = connect(
+                DeviceLink(
+                    mqtt=accounts[name],
+                    site=SITE,
+                    device_id=name,
+                    role="counter",
+                    outbox_path=directory / "panels" / f"{name}.outbox.sqlite3",
+                ),
+                stack,
+            )
+        # The floor first, with everything connected and idle; a Call-sized payload.
+        sample = p.Call(
+            ticket="A123",
+            ticket_id=uuid.uuid4().hex,
+            counter="20",
+            counter_name="Okienko 20",
+            service=SERVICES[0].code,
+            called_at=datetime.now(UTC),
+            recall=False,
+            calls=1,
+        ).encode()
+        floor = round_trips_ms(
+            accounts[HUB_DEVICE_ID],
+            f"{p.Topics(SITE).base}/bench/floor",
+            COUNTERS * presses,
+            sample,
+        )
+        elapsed, replied = press_to_call(panels, clock, presses + WARMUP_PRESSES, stop)
+        clock.check(replied)
+        latencies = clock.latencies_ms(skip=WARMUP_PRESSES)
+    p50, p99 = percentiles(latencies)
+    floor_p50, floor_p99 = percentiles(floor)
+    return Figures(p50, p99, floor_p50, floor_p99, COUNTERS * (presses + WARMUP_PRESSES) / elapsed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presses", type=int, default=50, help="presses per counter")
+    args = parser.parse_args()
+    if not 1 <= args.presses <= MAX_PRESSES:
+        parser.error(f"--presses must be from 1 to {MAX_PRESSES}")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        with tempfile.TemporaryDirectory(prefix="poradovnik-bench-") as tmp:
+            figures = measure(Path(tmp), args.presses)
+    except KeyboardInterrupt:
+        print("interrupted; everything stopped", file=sys.stderr)
+        sys.exit(130)
+    except BenchError as failed:
+        print(f"the run failed: {failed}", file=sys.stderr)
+        sys.exit(1)
+    ratio = figures.p99 / figures.floor_p99
+    met = ratio < TARGET_RATIO and figures.p99 < TARGET_P99_MS
+    samples = COUNTERS * args.presses
+    print(
+        f"sync:  p50 {figures.p50:6.2f} ms  p99 {figures.p99:6.2f} ms  press → call on the "
+        f"display, {COUNTERS} counters × {args.presses} presses ({figures.presses_per_s:.0f}/s)"
+    )
+    print(
+        f"floor: p50 {figures.floor_p50:6.2f} ms  p99 {figures.floor_p99:6.2f} ms  raw MQTT "
+        f"QoS 1 publish → receipt through the same broker, {samples} one at a time"
+    )
+    print(
+        f"ratio: {ratio:6.2f}× the floor's p99; targets p99 < {TARGET_RATIO:.0f}× the floor "
+        f"and < {TARGET_P99_MS:.0f} ms: {'met' if met else 'NOT met'}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "sync",
+                "counters": COUNTERS,
+                "presses": args.presses,
+                "p50_ms": round(figures.p50, 3),
+                "p99_ms": round(figures.p99, 3),
+                "floor_p50_ms": round(figures.floor_p50, 3),
+                "floor_p99_ms": round(figures.floor_p99, 3),
+                "ratio_p99": round(ratio, 2),
+                "target_met": met,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
