@@ -126,12 +126,11 @@ def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, De
     # After every (re)connect the broker gets the whole retained state again.
     link.connection.on_connect(bridge.publish_all)
     link.connection.on_connection_change(
-        lambda up: log.log(
-            logging.INFO if up else logging.WARNING,
+        lambda up: log.info(
             "broker %s:%d %s",
             settings.mqtt.host,
             settings.mqtt.port,
-            "connected" if up else "lost; reconnecting",
+            "connected" if up else "disconnected",
         )
     )
     link.start()

@@ -115,6 +115,9 @@ class Mosquitto:
                 [binary, "-c", str(self.config)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl+C meant for us must not kill it before we
+                # have said goodbye through it; it still dies with us (below).
+                start_new_session=True,
                 # Safe despite threads: it only makes one system call, no Python locks.
                 preexec_fn=_die_with_parent,  # noqa: PLW1509
             )

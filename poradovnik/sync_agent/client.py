@@ -411,7 +411,9 @@ class MqttConnection:
             if not done:
                 log.warning("the broker did not acknowledge the last message before the stop")
         self._client.disconnect()
-        while time.monotonic() < deadline:
+        # Until paho has sent DISCONNECT and closed the socket (no later: a loop on a
+        # closed client only logs that it is not connected).
+        while time.monotonic() < deadline and self._client.socket() is not None:
             if self._client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 break
 
