@@ -36,6 +36,7 @@ from poradovnik.hub.model import (
 from poradovnik.hub.store import (
     HEAD_REVISION,
     SQLITE_PAGE_SIZE,
+    Receipt,
     Store,
     StoreError,
     UTCDateTime,
@@ -692,3 +693,13 @@ def test_two_stores_write_concurrently_without_lock_errors(
 
     assert first.count_tickets(DAY) == 100
     assert second.load_snapshot(DAY, WINDOW).last_seq == {"taxes": 50, "waste": 50}
+
+
+def test_a_receipt_is_written_with_its_change_and_read_back(store: Store) -> None:
+    assert store.receipt("kiosk:k1", "m1") is None
+    store.write(Change(), receipt=Receipt("kiosk:k1", "m1", T0, b'{"v": 1}'))
+    assert store.receipt("kiosk:k1", "m1") == b'{"v": 1}'
+    assert store.receipt("kiosk:k2", "m1") is None  # ids are unique per sender only
+    with pytest.raises(StoreError):
+        store.write(Change(), receipt=Receipt("kiosk:k1", "m1", T0, b"again"))
+    assert store.receipt("kiosk:k1", "m1") == b'{"v": 1}'

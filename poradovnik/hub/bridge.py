@@ -229,9 +229,10 @@ class HubBridge:
                     calls=ticket.calls,
                 )
                 self.publisher.publish(self.topics.calls(), call.encode())
+        # Only what changed: a service whose tickets moved, a counter that changed
+        # (its ticket or its state). Waiting counts travel in queue/<service> only.
         services = {t.service for t in change.tickets}
         counters = {c.id for c in change.counters}
-        counters |= {c.id for c in engine.counters.values() if services & set(c.services)}
         if not change.tickets and not change.counters:
             # A catalog change: everything may have changed.
             services, counters = set(engine.services), set(engine.counters)
@@ -258,7 +259,7 @@ class HubBridge:
             names=dict(service.names),
             open=service.open and service.hours.is_open(now.astimezone(engine.timezone)),
             hours=service.hours.describe(),
-            waiting=len(engine.waiting(code)),
+            waiting=engine.waiting_count(code),
             estimated_wait_s=estimate.estimated_wait_s,
             issued_today=engine.issued_today(code),
             daily_limit=service.daily_limit,
@@ -276,7 +277,6 @@ class HubBridge:
             state=counter.state.value,
             services=list(counter.services),
             ticket=ticket_info(current) if current else None,
-            waiting=sum(len(engine.waiting(code)) for code in counter.services),
             at=self.queue.clock(),
         )
         self.publisher.publish(self.topics.counter_state(counter.id), state.encode(), retain=True)

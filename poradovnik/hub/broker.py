@@ -517,6 +517,8 @@ def render_config(
         "",
         f"max_packet_size {MAX_PACKET_BYTES}",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+        "# Calls and answers are small and awaited: send each at once (no Nagle delay).",
+        "set_tcp_nodelay true",
         f"persistent_client_expiration {PERSISTENT_CLIENT_EXPIRATION}",
         "",
     ]

@@ -236,7 +236,7 @@ class QueueService:
             return [
                 ServiceStatus(
                     service=service,
-                    waiting=len(engine.waiting(service.code)),
+                    waiting=engine.waiting_count(service.code),
                     estimated_wait_s=engine.estimate_new(service.code).estimated_wait_s,
                     issued_today=engine.issued_today(service.code),
                     open_counters=len(engine.open_counters(service.code)),

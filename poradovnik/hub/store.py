@@ -390,6 +390,9 @@ _RECEIPT_COLUMNS: Final = tuple(column.name for column in _receipts.c)
 _INSERT_RECEIPT: Final = insert(_receipts).values(
     {name: bindparam(name) for name in _RECEIPT_COLUMNS}
 )
+_SELECT_RECEIPT: Final = select(_receipts.c.reply).where(
+    _receipts.c.sender == bindparam("sender"), _receipts.c.msg_id == bindparam("msg_id")
+)
 _EVENT_COLUMNS: Final = tuple(column.name for column in _events.c if column.name != "id")
 _INSERT_EVENT: Final = insert(_events).values({name: bindparam(name) for name in _EVENT_COLUMNS})
 
@@ -518,6 +521,14 @@ class _Writer:
         self.update_counter = _Statement(_UPDATE_COUNTER, update_counter, dialect)
         self.insert_event = _Statement(_INSERT_EVENT, _EVENT_COLUMNS, dialect)
         self.insert_receipt = _Statement(_INSERT_RECEIPT, _RECEIPT_COLUMNS, dialect)
+        self.select_receipt = _Statement(_SELECT_RECEIPT, ("sender", "msg_id"), dialect)
+
+    def receipt(self, sender: str, msg_id: str) -> bytes | None:
+        """Read a stored receipt's answer (and end the read's transaction, if any)."""
+        self.cursor.execute(self.select_receipt.sql, self.select_receipt.params((sender, msg_id)))
+        row = self.cursor.fetchone()
+        self.dbapi.rollback()
+        return None if row is None else bytes(row[0])
 
     def write(self, change: Change, receipt: Receipt | None) -> None:
         """Persist ``change`` in one transaction; the caller rolls back on an error."""
@@ -789,13 +800,18 @@ class Store:
         return day
 
     def receipt(self, sender: str, msg_id: str) -> bytes | None:
-        """The stored answer to ``sender``'s command ``msg_id``, if it was applied."""
-        query = select(_receipts.c.reply).where(
-            _receipts.c.sender == sender, _receipts.c.msg_id == msg_id
-        )
-        with self.db.connect() as conn:
-            reply: bytes | None = conn.execute(query).scalar()
-        return reply
+        """The stored answer to ``sender``'s command ``msg_id``, if it was applied.
+
+        Asked before every device command, so it takes the writer's fast path too.
+        """
+        with self._write_lock:
+            writer = self._open_writer()
+            try:
+                return writer.receipt(sender, msg_id)
+            except BaseException:
+                if not writer.rollback():
+                    self._drop_writer()
+                raise
 
     # -- broker accounts -----------------------------------------------------------
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -86,6 +87,9 @@ _LOOP_TIMEOUT_S = 0.2
 
 _CONNECT_TIMEOUT_S = 5.0
 """How long opening the TCP (and TLS) connection may take."""
+
+_MAX_INFLIGHT = 200
+"""Unacknowledged QoS 1 messages a connection may have on the wire at once."""
 
 _STABLE_AFTER_S = 10.0
 """A connection that lasted this long resets the backoff; a shorter one (say, two devices
@@ -214,6 +218,9 @@ class MqttConnection:
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         client.suppress_exceptions = True  # our callbacks catch their own; belt and braces
+        # A hub answers a command with a call, a reply and state: more than paho's
+        # default of 20 unacknowledged messages would hold it back.
+        client.max_inflight_messages_set(_MAX_INFLIGHT)
         client.enable_logger(logging.getLogger(f"{__name__}.paho"))
         client.connect_timeout = _CONNECT_TIMEOUT_S
         if mqtt.username is not None:
@@ -460,6 +467,10 @@ class MqttConnection:
             # Whatever paho still holds from the last connection would be resent now;
             # requests must not be (their callers gave up), and an outbox resends its own.
             client.drop_out_messages()
+            # Small messages that someone waits for: send each at once (no Nagle).
+            sock = client.socket()
+            if isinstance(sock, socket.socket):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 # SUBSCRIBE goes out before anything another thread may publish once
                 # `connected` is set, so no reply can reach the broker before the

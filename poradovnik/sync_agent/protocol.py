@@ -211,8 +211,6 @@ class CounterState(Message):
     state: Literal["open", "paused"]
     services: list[str]
     ticket: TicketInfo | None
-    waiting: int
-    """Tickets waiting for this counter's services."""
     at: AwareDatetime
 
 
