@@ -50,20 +50,11 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from pydantic import SecretStr
 
 from poradovnik.common.settings import DataSettings, MqttSettings, Settings, SiteSettings
 from poradovnik.hub import demo_office
 from poradovnik.hub.app import open_queue, start_bridge
-from poradovnik.hub.broker import (
-    HUB_DEVICE_ID,
-    Account,
-    Mosquitto,
-    free_port,
-    new_account,
-    own_files_user,
-    write_broker_files,
-)
+from poradovnik.hub.broker import HUB_DEVICE_ID, local_broker
 from poradovnik.hub.model import Counter
 from poradovnik.sync_agent import protocol as p
 from poradovnik.sync_agent.client import DeviceLink, Reply
@@ -135,24 +126,8 @@ def office_broker(directory: Path) -> Iterator[dict[str, MqttSettings]]:
         (panel_name(c), "counter", {"device_id": panel_name(c), "counters": [c]})
         for c in counter_ids()
     ]
-    port = free_port()
-    accounts: list[Account] = []
-    settings: dict[str, MqttSettings] = {}
-    for username, role, extra in roles:
-        account, password = new_account(username, role, **extra)
-        accounts.append(account)
-        settings[username] = MqttSettings(
-            host="127.0.0.1", port=port, username=username, password=SecretStr(password)
-        )
-    files = write_broker_files(
-        directory, site=SITE, accounts=accounts, port=port, user=own_files_user()
-    )
-    broker = Mosquitto(files.config, port)
-    broker.start()
-    try:
-        yield settings
-    finally:
-        broker.stop()
+    with local_broker(directory, SITE, roles) as broker:
+        yield broker.accounts
 
 
 @contextmanager

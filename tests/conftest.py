@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -18,13 +19,7 @@ from sqlalchemy.pool import NullPool
 from poradovnik.common.settings import DataSettings, MqttSettings, Settings, SiteSettings
 from poradovnik.hub.app import open_queue, seed_demo, start_bridge
 from poradovnik.hub.bridge import HubBridge
-from poradovnik.hub.broker import (
-    Mosquitto,
-    free_port,
-    new_account,
-    own_files_user,
-    write_broker_files,
-)
+from poradovnik.hub.broker import Mosquitto, Role, local_broker
 from poradovnik.hub.service import QueueService
 from poradovnik.hub.store import Store, sqlite_url
 from poradovnik.sync_agent.client import DeviceLink
@@ -117,7 +112,7 @@ def store(open_store: Callable[[], Store]) -> Store:
 # on it, and devices with their own credentials
 # =============================================================================
 
-ACCOUNTS = (
+ACCOUNTS: tuple[tuple[str, Role, dict[str, Any]], ...] = (
     ("hub", "hub", {"device_id": "hub"}),
     ("kiosk-k1", "kiosk", {"device_id": "k1"}),
     ("kiosk-k2", "kiosk", {"device_id": "k2"}),
@@ -154,23 +149,15 @@ class OfficeBroker:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[OfficeBroker]:
     """A real Mosquitto on a free port of 127.0.0.1, configured as the hub generates it."""
-    accounts, passwords = [], {}
-    for username, role, extra in ACCOUNTS:
-        account, password = new_account(username, role, **extra)  # type: ignore[arg-type]
-        accounts.append(account)
-        passwords[username] = password
-    port = free_port()
-    files = write_broker_files(
-        tmp_path / "broker",
-        site="office",
-        accounts=accounts,
-        port=port,
-        user=own_files_user(),
-    )
-    process = Mosquitto(files.config, port)
-    process.start()
-    yield OfficeBroker(process, passwords)
-    process.stop()
+    with local_broker(tmp_path / "broker", "office", ACCOUNTS) as running:
+        yield OfficeBroker(
+            running.process,
+            {
+                name: mqtt.password.get_secret_value()
+                for name, mqtt in running.accounts.items()
+                if mqtt.password is not None
+            },
+        )
 
 
 def hub_settings(broker: OfficeBroker, data_dir: Path) -> Settings:

@@ -33,12 +33,16 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
+
+from pydantic import SecretStr
 
 from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.settings import MqttSettings
 from poradovnik.sync_agent.protocol import MAX_PAYLOAD_BYTES, Topics
 
 log = logging.getLogger(__name__)
@@ -678,3 +682,41 @@ def _write_atomically(path: Path, text: str, mode: int, owner: tuple[int, int] |
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+@dataclass(frozen=True)
+class LocalBroker:
+    """A running broker of our own, and the ``[mqtt]`` settings of each of its accounts."""
+
+    process: Mosquitto
+    accounts: dict[str, MqttSettings]
+    """By user name: host, port, user name and the account's fresh password."""
+
+
+@contextmanager
+def local_broker(
+    directory: Path, site: str, logins: Iterable[tuple[str, Role, Mapping[str, Any]]]
+) -> Iterator[LocalBroker]:
+    """Run a Mosquitto on 127.0.0.1 for the demo, the tests and the benchmarks.
+
+    Each login is ``(username, role, extra)``, ``extra`` being :func:`new_account`'s
+    keyword arguments (``device_id``, ``counters``); every account gets a fresh
+    password. The files go to ``directory``; the broker stops on leaving.
+    """
+    port = free_port()
+    accounts, settings = [], {}
+    for username, role, extra in logins:
+        account, password = new_account(username, role, **extra)
+        accounts.append(account)
+        settings[username] = MqttSettings(
+            host="127.0.0.1", port=port, username=username, password=SecretStr(password)
+        )
+    files = write_broker_files(
+        directory, site=site, accounts=accounts, port=port, user=own_files_user()
+    )
+    process = Mosquitto(files.config, port)
+    process.start()
+    try:
+        yield LocalBroker(process, settings)
+    finally:
+        process.stop()

@@ -14,24 +14,13 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-
-from pydantic import SecretStr
+from contextlib import ExitStack
+from typing import Any
 
 from poradovnik.common.sdnotify import Notifier
-from poradovnik.common.settings import MqttSettings, Settings
+from poradovnik.common.settings import Settings
 from poradovnik.hub.app import open_queue, seed_demo, serve, start_bridge, stop_on_signals
-from poradovnik.hub.broker import (
-    HUB_DEVICE_ID,
-    Mosquitto,
-    free_port,
-    new_account,
-    own_files_user,
-    write_broker_files,
-)
+from poradovnik.hub.broker import HUB_DEVICE_ID, Role, local_broker
 from poradovnik.hub.demo_office import COUNTERS, SERVICES
 from poradovnik.sync_agent import protocol as p
 from poradovnik.sync_agent.client import DeviceLink
@@ -41,41 +30,14 @@ log = logging.getLogger("poradovnik.demo")
 KIOSK, PANEL, DISPLAY = "demo-kiosk", "demo-panel", "demo-display"
 
 
-@dataclass(frozen=True)
-class DemoBroker:
-    """The demo's running broker and the ``[mqtt]`` settings of each of its accounts."""
-
-    process: Mosquitto
-    accounts: dict[str, MqttSettings]
-
-
-@contextmanager
-def demo_broker(directory: Path, site: str) -> Iterator[DemoBroker]:
-    """Run a Mosquitto for the demo, with fresh credentials for the hub and each device."""
-    roles = {
-        HUB_DEVICE_ID: ("hub", {"device_id": HUB_DEVICE_ID}),
-        KIOSK: ("kiosk", {"device_id": KIOSK}),
-        PANEL: ("counter", {"device_id": PANEL, "counters": [c.id for c in COUNTERS]}),
-        DISPLAY: ("display", {"device_id": DISPLAY}),
-    }
-    port = free_port()
-    accounts, settings = [], {}
-    for username, (role, extra) in roles.items():
-        account, password = new_account(username, role, **extra)  # type: ignore[arg-type]
-        accounts.append(account)
-        settings[username] = MqttSettings(
-            host="127.0.0.1", port=port, username=username, password=SecretStr(password)
-        )
-    files = write_broker_files(
-        directory, site=site, accounts=accounts, port=port, user=own_files_user()
-    )
-    process = Mosquitto(files.config, port)
-    process.start()
-    log.info("broker listening on 127.0.0.1:%d (configuration in %s)", port, directory)
-    try:
-        yield DemoBroker(process, settings)
-    finally:
-        process.stop()
+def demo_logins() -> list[tuple[str, Role, dict[str, Any]]]:
+    """The demo's broker accounts: the hub and one simulated device of each kind."""
+    return [
+        (HUB_DEVICE_ID, "hub", {"device_id": HUB_DEVICE_ID}),
+        (KIOSK, "kiosk", {"device_id": KIOSK}),
+        (PANEL, "counter", {"device_id": PANEL, "counters": [c.id for c in COUNTERS]}),
+        (DISPLAY, "display", {"device_id": DISPLAY}),
+    ]
 
 
 class SimulatedOffice:
@@ -150,7 +112,10 @@ def run_demo(settings: Settings) -> None:
         seed_demo(queue)
     try:
         with ExitStack() as stack:
-            broker = stack.enter_context(demo_broker(data / "broker", settings.site.id))
+            broker = stack.enter_context(
+                local_broker(data / "broker", settings.site.id, demo_logins())
+            )
+            log.info("broker listening on 127.0.0.1:%d", broker.process.port)
             hub = settings.model_copy(update={"mqtt": broker.accounts[HUB_DEVICE_ID]})
             _, hub_link = start_bridge(hub, queue)
             stack.callback(hub_link.stop)
