@@ -142,6 +142,16 @@ class QueueMachine(RuleBasedStateMachine):
             assert self.engine.tickets[ticket_id].state in (TicketState.CALLED, TicketState.SERVING)
 
     @invariant()
+    def waiting_counts_match_the_tickets(self) -> None:
+        for service in SERVICES:
+            waiting = [
+                t
+                for t in self.engine.tickets.values()
+                if t.state is TicketState.WAITING and t.service == service.code
+            ]
+            assert self.engine.waiting_count(service.code) == len(waiting), service.code
+
+    @invariant()
     def recalls_never_exceed_the_limit(self) -> None:
         assert all(t.calls <= 2 for t in self.engine.tickets.values())
 

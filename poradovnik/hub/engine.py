@@ -128,6 +128,8 @@ class Engine:
         self._issued: dict[str, int] = {}
         self._durations: dict[str, deque[float]] = {}
         self._live_numbers: dict[str, str] = {}
+        self._waiting: dict[str, dict[str, Ticket]] = {}
+        """Waiting tickets by service, then id: what call-next and estimates look at."""
         for service in services:
             self.put_service(service)
         for counter in counters:
@@ -195,12 +197,8 @@ class Engine:
         return now.astimezone(self.timezone).date()
 
     def waiting_count(self, service: str) -> int:
-        """How many tickets wait for ``service`` (cheaper than ``len(waiting(…))``)."""
-        return sum(
-            1
-            for t in self.tickets.values()
-            if t.state is TicketState.WAITING and t.service == service
-        )
+        """How many tickets wait for ``service``."""
+        return len(self._waiting.get(service, ()))
 
     def issued_today(self, service: str) -> int:
         """How many tickets ``service`` has issued on the engine's business day."""
@@ -211,11 +209,8 @@ class Engine:
         mine = _rank_key(ticket)
         ahead = sum(
             1
-            for t in self.tickets.values()
-            if t.state is TicketState.WAITING
-            and t.service == ticket.service
-            and t.id != ticket.id
-            and _rank_key(t) < mine
+            for t in self._waiting.get(ticket.service, {}).values()
+            if t.id != ticket.id and _rank_key(t) < mine
         )
         return self._estimate(ticket.service, ahead)
 
@@ -474,7 +469,7 @@ class Engine:
             if ticket.state.live:
                 self._hold(ticket)
             else:
-                self.tickets.pop(ticket.id, None)
+                self._unwait(self.tickets.pop(ticket.id, None))
                 self._live_numbers.pop(ticket.number, None)
                 if ticket.state is TicketState.DONE and ticket.called_at and ticket.finished_at:
                     seconds = (ticket.finished_at - ticket.called_at).total_seconds()
@@ -485,8 +480,16 @@ class Engine:
     # -- internals -------------------------------------------------------------
 
     def _hold(self, ticket: Ticket) -> None:
+        self._unwait(self.tickets.get(ticket.id))
         self.tickets[ticket.id] = ticket
         self._live_numbers[ticket.number] = ticket.id
+        if ticket.state is TicketState.WAITING:
+            self._waiting.setdefault(ticket.service, {})[ticket.id] = ticket
+
+    def _unwait(self, old: Ticket | None) -> None:
+        """Take the previous version of a ticket out of the waiting index, if it was in."""
+        if old is not None and old.state is TicketState.WAITING:
+            self._waiting[old.service].pop(old.id, None)
 
     def _recent(self, service: str) -> deque[float]:
         recent = self._durations.get(service)
@@ -551,12 +554,12 @@ class Engine:
         order = {code: i for i, code in enumerate(counter.services)}
         best: Ticket | None = None
         best_key: tuple[object, ...] = ()
-        for ticket in self.tickets.values():
-            if ticket.state is not TicketState.WAITING or ticket.service not in order:
-                continue
-            key = call_order_key(ticket, now, self.services[ticket.service].weight, order)
-            if best is None or key < best_key:
-                best, best_key = ticket, key
+        for code in counter.services:
+            weight = self.services[code].weight
+            for ticket in self._waiting.get(code, {}).values():
+                key = call_order_key(ticket, now, weight, order)
+                if best is None or key < best_key:
+                    best, best_key = ticket, key
         return best
 
     def _set_counter_state(
