@@ -397,44 +397,39 @@ _EVENT_COLUMNS: Final = tuple(column.name for column in _events.c if column.name
 _INSERT_EVENT: Final = insert(_events).values({name: bindparam(name) for name in _EVENT_COLUMNS})
 
 
+def _ticket_values(t: Ticket) -> dict[str, Any]:
+    """A ticket's column values, by column name."""
+    return {
+        "id": t.id,
+        "number_service": t.number_service,
+        "business_day": t.business_day,
+        "seq": t.seq,
+        "number": t.number,
+        "service": t.service,
+        "issued_at": t.issued_at,
+        "arrived_at": t.arrived_at,
+        "state": t.state.value,
+        "priority": None if t.priority is None else t.priority.value,
+        "lang": t.lang,
+        "counter_id": t.counter,
+        "calls": t.calls,
+        "called_at": t.called_at,
+        "serving_at": t.serving_at,
+        "finished_at": t.finished_at,
+        "origin": t.origin,
+    }
+
+
 def _ticket_row(t: Ticket) -> tuple[Any, ...]:
     """``_INSERT_TICKET``'s parameters: every column, in the table's order."""
-    return (
-        t.id,
-        t.number_service,
-        t.business_day,
-        t.seq,
-        t.number,
-        t.service,
-        t.issued_at,
-        t.arrived_at,
-        t.state.value,
-        None if t.priority is None else t.priority.value,
-        t.lang,
-        t.counter,
-        t.calls,
-        t.called_at,
-        t.serving_at,
-        t.finished_at,
-        t.origin,
-    )
+    values = _ticket_values(t)
+    return tuple(values[name] for name in _TICKET_COLUMNS)
 
 
 def _ticket_changes(t: Ticket) -> tuple[Any, ...]:
     """``_UPDATE_TICKET``'s parameters: the :data:`_TICKET_CHANGES`, then the key."""
-    return (
-        t.service,
-        t.arrived_at,
-        t.state.value,
-        None if t.priority is None else t.priority.value,
-        t.lang,
-        t.counter,
-        t.calls,
-        t.called_at,
-        t.serving_at,
-        t.finished_at,
-        t.id,
-    )
+    values = _ticket_values(t)
+    return (*(values[name] for name in _TICKET_CHANGES), t.id)
 
 
 def _counter_changes(c: Counter) -> tuple[Any, ...]:
