@@ -267,3 +267,27 @@ def test_cli_and_settings_import_no_hub_dependencies() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout == "[]\n"
+
+
+@pytest.mark.parametrize(
+    ("database", "data_dir", "expected"),
+    [
+        (
+            "postgresql+psycopg://postgres@127.0.0.1:1/test",
+            "data",
+            "cannot open the database postgresql+psycopg://postgres@127.0.0.1:1/test",
+        ),
+        (None, "/proc/poradovnik-nope", "cannot create the database's folder /proc/poradovnik"),
+    ],
+    ids=["unreachable", "folder"],
+)
+def test_a_database_that_cannot_be_opened_is_reported_cleanly(
+    tmp_path: Path, database: str | None, data_dir: str, expected: str
+) -> None:
+    config = tmp_path / "hub.toml"
+    url = f'[database]\nurl = "{database}"\n' if database else ""
+    config.write_text(f'role = "hub"\n[data]\ndir = "{data_dir}"\n{url}')
+    result = run("--config", str(config), "db", "upgrade")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"poradovnik: {expected}")
+    assert "Traceback" not in result.output

@@ -104,11 +104,6 @@ class Mosquitto:
         self._process: subprocess.Popen[bytes] | None = None
         self._log = config.with_suffix(".log")
 
-    @property
-    def running(self) -> bool:
-        """Whether the broker process is alive."""
-        return self._process is not None and self._process.poll() is None
-
     def start(self) -> None:
         """Start the broker and wait until it accepts connections."""
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

@@ -12,9 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-LANGUAGES: tuple[str, ...] = ("sk", "cs", "uk", "en")
-"""The languages every service name and every citizen-facing text is kept in."""
-
 MAX_DISPLAY_NUMBER = 999
 """Displayed numbers run 001…999 per service and day, then wrap to 001."""
 

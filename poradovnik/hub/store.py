@@ -617,7 +617,12 @@ class Store:
                     "connections; use a file (a temporary directory will do)"
                 )
             if not database.startswith("file:"):
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(database).expanduser().parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    msg = f"cannot create the database's folder {folder}: {exc.strerror}"
+                    raise StoreError("unavailable", msg) from None
         self.db: Engine = create_engine(parsed)
         """The SQLAlchemy engine, for migrations, reports and tests."""
         if self.db.dialect.name == "sqlite":
@@ -643,16 +648,25 @@ class Store:
         self.db.dispose()
 
     def upgrade(self) -> None:
-        """Create the schema or bring it to the newest migration; safe to repeat."""
-        with self._write_db.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # Two hub processes starting at once must not both create the tables.
-                conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-                )
-            config = alembic_config(self.url)
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        """Create the schema or bring it to the newest migration; safe to repeat.
+
+        Raises :class:`StoreError` (code ``unavailable``) when the database cannot be
+        reached or opened: the hub's first contact with it, so the message says where.
+        """
+        try:
+            with self._write_db.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Two hub processes starting at once must not both create the tables.
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                    )
+                config = alembic_config(self.url)
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            where = make_url(self.url).render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StoreError("unavailable", f"cannot open the database {where}: {reason}") from None
 
     # -- the queue -----------------------------------------------------------------
 
