@@ -142,8 +142,13 @@ def _hub(module: str) -> ModuleType:
         raise NotAvailable(f"{_HUB_MISSING}: {exc}") from None
 
 
-def _not_built(role: str) -> NotAvailable:
-    return NotAvailable(f"the {role} role is not built yet in this version")
+def _role(role: str, package: str) -> ModuleType:
+    """Import ``poradovnik.<package>.app``, or say that the role is not installed here."""
+    try:
+        return importlib.import_module(f"poradovnik.{package}.app")
+    except ImportError as exc:
+        msg = f"the {role} is not installed here (pip install 'poradovnik[{role}]'): {exc}"
+        raise NotAvailable(msg) from None
 
 
 @click.group(
@@ -198,23 +203,41 @@ def hub(ctx: click.Context) -> None:
 
 @main.command()
 @_config_option
-def kiosk() -> None:
-    """Run a ticket kiosk: touch screen and thermal printer (not built yet)."""
-    raise _not_built("kiosk")
+@click.pass_context
+def kiosk(ctx: click.Context) -> None:
+    """Run a ticket kiosk: touch screen and thermal printer.
+
+    Needs role = "kiosk" in the settings and the kiosk installed
+    (pip install 'poradovnik[kiosk]'). Runs until stopped.
+    """
+    settings = _load(ctx, role="kiosk")
+    _role("kiosk", "kiosk").run(settings)
 
 
 @main.command()
 @_config_option
-def display() -> None:
-    """Run a lobby display: shows, chimes and speaks the calls (not built yet)."""
-    raise _not_built("display")
+@click.pass_context
+def display(ctx: click.Context) -> None:
+    """Run a lobby display: shows, chimes and speaks the calls, drives the LED boards.
+
+    Needs role = "display" in the settings and the display installed
+    (pip install 'poradovnik[display]'). Runs until stopped.
+    """
+    settings = _load(ctx, role="display")
+    _role("display", "display").run(settings)
 
 
 @main.command()
 @_config_option
-def counter() -> None:
-    """Run a counter panel: buttons, LEDs and LED boards of the counters (not built yet)."""
-    raise _not_built("counter")
+@click.pass_context
+def counter(ctx: click.Context) -> None:
+    """Run a counter panel: the clerks' buttons and status lights.
+
+    Needs role = "counter" in the settings and the panel installed
+    (pip install 'poradovnik[counter]'). Runs until stopped.
+    """
+    settings = _load(ctx, role="counter")
+    _role("counter", "counter_terminal").run(settings)
 
 
 @main.command()

@@ -35,12 +35,16 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from poradovnik.common.section import Section
+from poradovnik.counter_terminal.config import CounterSettings
+from poradovnik.display.config import DisplaySettings
+from poradovnik.kiosk.config import KioskSettings
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -143,13 +147,8 @@ def _host_slug() -> str:
     return slug or "device"
 
 
-_SECTION_CONFIG = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
-class SiteSettings(BaseModel):
+class SiteSettings(Section):
     """``[site]``: the office this device belongs to."""
-
-    model_config = _SECTION_CONFIG
 
     id: Slug = "office"
     """Short name of the office; it goes into MQTT topics, so all devices of one office share
@@ -178,10 +177,8 @@ class SiteSettings(BaseModel):
         return ZoneInfo(self.timezone)
 
 
-class MqttSettings(BaseModel):
+class MqttSettings(Section):
     """``[mqtt]``: the broker that links the hub and its devices."""
-
-    model_config = _SECTION_CONFIG
 
     host: str = Field(default="127.0.0.1", min_length=1)
     """Host name or address of the MQTT broker; on the hub itself usually 127.0.0.1."""
@@ -203,10 +200,8 @@ class MqttSettings(BaseModel):
     CAs. A relative path is relative to the settings file."""
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     """``[database]``: where the hub keeps the queue (hub only)."""
-
-    model_config = _SECTION_CONFIG
 
     url: Annotated[str | None, AfterValidator(_check_database_url)] = Field(
         default=None, repr=False
@@ -215,10 +210,8 @@ class DatabaseSettings(BaseModel):
     ``[data] dir``."""
 
 
-class WebSettings(BaseModel):
+class WebSettings(Section):
     """``[web]``: the hub's admin page, counter panel page and citizen portal (hub only)."""
-
-    model_config = _SECTION_CONFIG
 
     host: str = Field(default="127.0.0.1", min_length=1)
     """Address the web server listens on; 0.0.0.0 for every network interface."""
@@ -227,20 +220,16 @@ class WebSettings(BaseModel):
     """TCP port the web server listens on."""
 
 
-class DataSettings(BaseModel):
+class DataSettings(Section):
     """``[data]``: where a device keeps its state."""
-
-    model_config = _SECTION_CONFIG
 
     dir: Path = Path("/var/lib/poradovnik")
     """Directory for the device's state: the hub's SQLite database, a kiosk's offline number
     blocks, caches. A relative path is relative to the settings file."""
 
 
-class BrokerSettings(BaseModel):
+class BrokerSettings(Section):
     """``[broker]``: the office's Mosquitto, whose configuration the hub writes (hub only)."""
-
-    model_config = _SECTION_CONFIG
 
     dir: Path = Path("/etc/poradovnik/mosquitto")
     """Where ``poradovnik broker config`` writes mosquitto.conf, the password file and
@@ -266,10 +255,8 @@ class BrokerSettings(BaseModel):
     because Mosquitto 2 reads them after dropping root."""
 
 
-class QueueSettings(BaseModel):
+class QueueSettings(Section):
     """``[queue]``: the hub's queue policy (hub only)."""
-
-    model_config = _SECTION_CONFIG
 
     max_calls: int = Field(default=3, ge=1)
     """A ticket is called at most this many times (the call and its recalls); a further
@@ -283,19 +270,15 @@ class QueueSettings(BaseModel):
     """How many recent visits per service the wait estimate averages."""
 
 
-class LoggingSettings(BaseModel):
+class LoggingSettings(Section):
     """``[logging]``: how much the device writes to its log."""
-
-    model_config = _SECTION_CONFIG
 
     level: Annotated[LogLevel, BeforeValidator(_strip_upper)] = "INFO"
     """Lowest level logged: DEBUG, INFO, WARNING or ERROR."""
 
 
-class DeviceSettings(BaseModel):
+class DeviceSettings(Section):
     """``[device]``: this device among the office's devices (kiosk, display, counter)."""
-
-    model_config = _SECTION_CONFIG
 
     id: Slug = Field(default_factory=_host_slug)
     """Short name of this device, unique within the office; it goes into MQTT topics. The
@@ -343,6 +326,15 @@ class Settings(BaseSettings):
 
     device: DeviceSettings = Field(default_factory=DeviceSettings)
     """This device among the office's devices."""
+
+    kiosk: KioskSettings = KioskSettings()
+    """A ticket kiosk's screen and printer."""
+
+    display: DisplaySettings = DisplaySettings()
+    """A lobby display's screen, sound and LED boards."""
+
+    counter: CounterSettings = CounterSettings()
+    """A counter panel's buttons and lights."""
 
     @classmethod
     def settings_customise_sources(

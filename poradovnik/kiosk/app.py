@@ -1,0 +1,13 @@
+"""``poradovnik kiosk``: runs a ticket kiosk: its screen, its printer and offline issuing."""
+
+from __future__ import annotations
+
+from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.settings import Settings
+
+__all__ = ["run"]
+
+
+def run(settings: Settings) -> None:
+    """Run the role until it is stopped."""
+    raise PoradovnikError(f"the {settings.role} role is not built yet in this version")
