@@ -16,6 +16,7 @@ park, the wait estimate, day rollover) are documented in ``docs/queue.md``.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -130,6 +131,13 @@ class Engine:
         self._live_numbers: dict[str, str] = {}
         self._waiting: dict[str, dict[str, Ticket]] = {}
         """Waiting tickets by service, then id: what call-next and estimates look at."""
+        self._heads: dict[str, list[_HeadEntry]] = {}
+        """Per service, a heap of its waiting tickets in call order within the service; an
+        entry whose ticket no longer waits (or waits with another key) is dropped when it
+        reaches the top."""
+        self._oldest_day: date | None = None
+        """No live ticket is of an earlier business day than this (none: no live ticket
+        yet); :meth:`roll_over` looks for leftovers only when it is before today."""
         for service in services:
             self.put_service(service)
         for counter in counters:
@@ -257,6 +265,8 @@ class Engine:
         ``None`` when there is nothing to do.
         """
         today = self.local_day(now)
+        if today == self.day and (self._oldest_day is None or self._oldest_day >= today):
+            return None
         leftovers = sorted(
             (t for t in self.tickets.values() if t.business_day < today), key=_arrival_key
         )
@@ -476,6 +486,8 @@ class Engine:
                     self._recent(ticket.service).append(seconds)
         for counter in change.counters:
             self.counters[counter.id] = counter
+        if any(event.action is Action.EXPIRE for event in change.events):
+            self._oldest_day = min((t.business_day for t in self.tickets.values()), default=None)
 
     # -- internals -------------------------------------------------------------
 
@@ -483,8 +495,27 @@ class Engine:
         self._unwait(self.tickets.get(ticket.id))
         self.tickets[ticket.id] = ticket
         self._live_numbers[ticket.number] = ticket.id
+        if self._oldest_day is None or ticket.business_day < self._oldest_day:
+            self._oldest_day = ticket.business_day
         if ticket.state is TicketState.WAITING:
             self._waiting.setdefault(ticket.service, {})[ticket.id] = ticket
+            heapq.heappush(self._heads.setdefault(ticket.service, []), _head_entry(ticket))
+
+    def _head(self, service: str) -> Ticket | None:
+        """The waiting ticket of ``service`` that call-next would take from it first.
+
+        Within one service the call order (see :func:`call_order_key`) is priority, then
+        arrival, then number: the weighted wait grows with the wait itself.
+        """
+        heap = self._heads.get(service)
+        waiting = self._waiting.get(service, {})
+        while heap:
+            entry = heap[0]
+            ticket = waiting.get(entry[-1])
+            if ticket is not None and _head_entry(ticket) == entry:
+                return ticket
+            heapq.heappop(heap)
+        return None
 
     def _unwait(self, old: Ticket | None) -> None:
         """Take the previous version of a ticket out of the waiting index, if it was in."""
@@ -555,11 +586,12 @@ class Engine:
         best: Ticket | None = None
         best_key: tuple[object, ...] = ()
         for code in counter.services:
-            weight = self.services[code].weight
-            for ticket in self._waiting.get(code, {}).values():
-                key = call_order_key(ticket, now, weight, order)
-                if best is None or key < best_key:
-                    best, best_key = ticket, key
+            ticket = self._head(code)
+            if ticket is None:
+                continue
+            key = call_order_key(ticket, now, self.services[code].weight, order)
+            if best is None or key < best_key:
+                best, best_key = ticket, key
         return best
 
     def _set_counter_state(
@@ -594,6 +626,20 @@ def call_order_key(
         ticket.arrived_at,
         ticket.number_service,
         ticket.seq,
+    )
+
+
+_HeadEntry = tuple[bool, datetime, str, int, str]
+
+
+def _head_entry(ticket: Ticket) -> _HeadEntry:
+    """A waiting ticket's place in its service's heap: priority, arrival, number, id."""
+    return (
+        ticket.priority is None,
+        ticket.arrived_at,
+        ticket.number_service,
+        ticket.seq,
+        ticket.id,
     )
 
 
