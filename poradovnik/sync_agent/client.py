@@ -616,6 +616,9 @@ class DeviceLink:
         self._outbox = Outbox(outbox_path) if outbox_path is not None else None
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
+        self._early: dict[str, _Pending] = {}
+        """Commands :meth:`send` published ahead of their synced write, by ``msg_id``."""
+        self._send_lock = threading.Lock()
         self._health: bytes | None = None
         self._reply_hooks: list[Callable[[Request, Reply], None]] = []
         self._wake = threading.Event()
@@ -711,13 +714,50 @@ class DeviceLink:
         It is delivered after those queued before it, and sent again (same
         ``msg_id``) until the hub answers; then :meth:`on_reply` callbacks get the
         answer. The hub de-duplicates by ``msg_id``, so each takes effect once.
-        Raises :class:`RuntimeError` if the link has no outbox, or was stopped.
+        When nothing is queued before it and the link is up, the command goes on the
+        wire while it is being written to disk, so a press waits for one of the two,
+        not for both. Raises :class:`RuntimeError` if the link has no outbox, or was
+        stopped.
         """
         if self._outbox is None:
             raise RuntimeError("this DeviceLink has no outbox (outbox_path=None)")
-        msg_id = self._outbox.put(topic, payload)
+        with self._send_lock:  # the emptiness check and the write, one send at a time
+            early = self._send_early(topic, payload)
+            try:
+                msg_id = self._outbox.put(topic, payload)
+            except BaseException:
+                if early is not None:
+                    self._forget(payload.msg_id, early)
+                    with self._lock:
+                        self._early.pop(payload.msg_id, None)
+                raise
         self._wake.set()
         return msg_id
+
+    def _send_early(self, topic: str, payload: Request) -> _Pending | None:
+        """Publish a command ahead of its synced write if nothing is queued before it.
+
+        The outbox thread then waits for this publication's reply instead of
+        publishing the command itself; order is kept because the outbox is empty.
+        """
+        assert self._outbox is not None
+        msg_id = payload.msg_id
+        pending = _Pending()
+        with self._lock:
+            if (
+                not self.connected.is_set()
+                or self._closing.is_set()
+                or msg_id in self._pending
+                or len(self._outbox)
+            ):
+                return None
+            self._pending[msg_id] = self._early[msg_id] = pending
+        if self._publish_request(topic, payload.encode(), msg_id, expiry_s=None):
+            return pending
+        self._forget(msg_id, pending)
+        with self._lock:
+            self._early.pop(msg_id, None)
+        return None
 
     @property
     def queued(self) -> int:
@@ -800,17 +840,25 @@ class DeviceLink:
         assert self._outbox is not None
         self._wake.clear()
         entry = self._outbox.head()
-        pending = _Pending()
         with self._lock:
             ready = entry is not None and self.connected.is_set() and not self._closing.is_set()
+            early = self._early.pop(entry.msg_id, None) if entry is not None else None
+            lost = early is not None and early.done.is_set() and early.reply is None
+            if entry is not None and early is not None and (lost or not ready):
+                # Published, then the connection went: it is sent again once up.
+                if self._pending.get(entry.msg_id) is early:
+                    del self._pending[entry.msg_id]
+                early = None
+            pending = early or _Pending()
             if ready and entry is not None:
                 self._pending[entry.msg_id] = pending
         if not ready or entry is None:
             self._wake.wait()  # a send(), a connect, or stop() wakes us
             return
         try:
-            log.debug("sending %s (%s) to %s", entry.msg_id, entry.kind, entry.topic)
-            self._publish_request(entry.topic, entry.payload, entry.msg_id, expiry_s=None)
+            if early is None:
+                log.debug("sending %s (%s) to %s", entry.msg_id, entry.kind, entry.topic)
+                self._publish_request(entry.topic, entry.payload, entry.msg_id, expiry_s=None)
             # A lost connection or stop() ends the wait early (without a reply).
             pending.done.wait(self.reply_timeout_s)
         finally:
