@@ -1,18 +1,23 @@
-"""Benchmark: a clerk's ``next`` press → the lobby's ``calls`` message, 20 counters at once.
+"""Benchmark: a clerk's ``next`` press → the lobby's ``calls`` message, 20 counters.
 
 Run it from the checkout with the project's virtual environment::
 
-    .venv/bin/python bench/sync.py [--presses 50]
+    .venv/bin/python bench/sync.py [--presses 50] [--think-ms 200]
 
 It starts its own Mosquitto (generated configuration and accounts, in a temporary
-directory, on a free port of 127.0.0.1), the hub (the service layer on a temporary
-SQLite database, with its MQTT bridge) with the demo office's four services served
-by 20 counters and enough waiting tickets that every press calls someone, a lobby
-display subscribed to ``calls``, and 20 counter panels, each a
-:class:`~poradovnik.sync_agent.client.DeviceLink` with its own account and durable
-outbox. One thread per counter plays its clerk: it presses ``next`` ``--presses``
-times, each time waiting for the hub's reply before pressing again, and all 20
-press at once, without pause: the hub is kept busy throughout.
+directory, on a free port of 127.0.0.1) and ``poradovnik hub`` in a process of its
+own, on a temporary SQLite database holding the demo office's four services, 20
+counters and enough waiting tickets that every press calls someone. The benchmark's
+process plays the lobby display, subscribed to ``calls``; four processes play 20
+counter panels, each a :class:`~poradovnik.sync_agent.client.DeviceLink` with its
+own account and durable outbox, and a clerk thread at each.
+
+Office pace: each clerk presses ``next`` ``--presses`` times, waits for the hub's
+reply, then pauses a random time (exponential, ``--think-ms`` on average) before
+the next press, so the counters press independently and now and then together.
+The targets apply to this phase. Capacity: then every clerk presses again and again
+without pause; that phase reports presses per second (its latencies only measure
+the queue of 20 commands in front of the hub).
 
 The latency of a press runs from just before ``DeviceLink.send`` (so it includes
 the outbox's synced write, as a real press does) to the moment the display receives
@@ -20,19 +25,20 @@ the ``calls`` message of that press. Calls are matched to presses per counter, i
 order, and each is checked against the ticket the hub's reply to that press named.
 Each counter's first presses warm up and are not counted.
 
-The floor, measured in the same run through the same broker, is a raw MQTT round
-trip: one paho client publishes a call-sized message at QoS 1 to a topic another
-paho client is subscribed to, one at a time, as many samples as measured presses.
-It prints the p50 and p99 of both, the ratio of the p99s, whether the targets are
-met, what the hub spent per command and the panels per ``send``, and one JSON line.
+The floor, measured in the same run through the same broker before the panels
+start, is a raw MQTT round trip: a call-sized QoS 1 message published, echoed back
+by a second paho client from its message callback, and received, one at a time,
+as many samples as measured presses. It prints the p50 and p99 of both, the ratio
+of the p99s, whether the targets are met, the panels' time per ``send``, the
+capacity, and one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import logging
+import multiprocessing
 import os
 import queue
 import random
@@ -82,6 +88,9 @@ THINK_MS = 200.0
 counters pressing every 0.2 s on average make 100 presses a second, about a thousand
 times a busy office."""
 
+PANEL_PROCESSES = 4
+"""Processes the 20 panels run in, five each."""
+
 CAPACITY_PRESSES = 25
 """Presses per counter in the phase without pauses."""
 
@@ -93,6 +102,10 @@ DISPLAY = "bench-display"
 
 WAIT_S = 10.0
 """How long anything (a connection, a reply, a call) may take before the run fails."""
+
+
+START_S = 60.0
+"""How long the panel processes may take to start and connect."""
 
 
 class BenchError(RuntimeError):
@@ -231,88 +244,6 @@ def connect(link: DeviceLink, stack: ExitStack) -> DeviceLink:
 
 
 @dataclass
-class Press:
-    """One press of ``next``: when it was pressed, and when its call reached the display."""
-
-    index: int
-    pressed: float
-    called: float | None = None
-    ticket_id: str | None = None
-    """The ticket the ``calls`` message named."""
-
-
-@dataclass
-class CallClock:
-    """Times each press until the display hears its call, matched per counter in order.
-
-    A clerk waits for the reply before pressing again, and the hub publishes a
-    counter's calls in the order it handles its commands, so the n-th call of a
-    counter belongs to its n-th press; :meth:`check` then compares the ticket of
-    each call with the ticket the hub's reply to that press named.
-    """
-
-    presses: dict[str, list[Press]] = field(default_factory=dict)
-    calls: int = 0
-    strays: list[str] = field(default_factory=list)
-    """Calls no press was waiting for (there must be none)."""
-    _waiting: dict[str, collections.deque[Press]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _heard: threading.Condition = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._heard = threading.Condition(self._lock)
-        for counter in counter_ids():
-            self.presses[counter] = []
-            self._waiting[counter] = collections.deque()
-
-    def pressed(self, counter: str, index: int) -> None:
-        """A clerk is about to press ``next`` at ``counter`` (its ``index``-th press)."""
-        press = Press(index, time.perf_counter())
-        with self._lock:
-            self.presses[counter].append(press)
-            self._waiting[counter].append(press)
-
-    def on_call(self, _topic: str, payload: bytes) -> None:
-        """The display's subscription to ``calls`` (in its network thread)."""
-        heard = time.perf_counter()
-        call = p.decode(p.Call, payload)
-        with self._lock:
-            waiting = self._waiting.get(call.counter)
-            if not waiting:
-                self.strays.append(f"{call.ticket} at counter {call.counter}")
-                return
-            press = waiting.popleft()
-            press.called = heard
-            press.ticket_id = call.ticket_id
-            self.calls += 1
-            self._heard.notify_all()
-
-    def wait_for(self, calls: int, timeout_s: float) -> bool:
-        """Wait until the display has heard ``calls`` calls in all."""
-        with self._heard:
-            return self._heard.wait_for(lambda: self.calls >= calls, timeout_s)
-
-    def latencies(self, skip: int) -> list[float]:
-        """Press → call of every press but each counter's first ``skip``, in seconds."""
-        with self._lock:
-            return [
-                press.called - press.pressed
-                for presses in self.presses.values()
-                for press in presses
-                if press.index >= skip and press.called is not None
-            ]
-
-    def check(self, replied: dict[str, list[str]]) -> None:
-        """Raise :class:`BenchError` unless every call named the ticket its reply named."""
-        if self.strays:
-            raise BenchError(f"calls no press waited for: {', '.join(self.strays[:5])}")
-        for counter, presses in self.presses.items():
-            called = [press.ticket_id for press in presses]
-            if called != replied[counter]:
-                raise BenchError(f"counter {counter}: calls {called}, replies {replied[counter]}")
-
-
-@dataclass
 class Pace:
     """How the clerks press: ``think_s`` is each clerk's mean pause between presses.
 
@@ -323,7 +254,7 @@ class Pace:
 
     think_s: float
     stop: threading.Event
-    _rng: random.Random = field(default_factory=lambda: random.Random(42))
+    _rng: random.Random = field(default_factory=random.Random)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def pause(self) -> float:
@@ -332,22 +263,34 @@ class Pace:
             return self._rng.expovariate(1 / self.think_s)
 
 
+@dataclass(frozen=True)
+class Press:
+    """One press of ``next`` as its panel saw it; times from ``time.perf_counter``.
+
+    On Linux ``perf_counter`` is the system-wide monotonic clock, so the display's
+    process can compare its own times with these.
+    """
+
+    pressed: float
+    send_s: float
+    """How long ``DeviceLink.send`` took (the outbox's synced write)."""
+    ticket_id: str
+    """The ticket the hub's reply named."""
+
+
 @dataclass
 class Clerk:
     """One counter's clerk: presses ``next`` on its panel, each after the previous reply."""
 
     counter: str
     link: DeviceLink
-    replied: list[str] = field(default_factory=list)
-    """The ticket each reply named, in order."""
-    sends: list[float] = field(default_factory=list)
-    """How long each ``send`` took (the outbox's synced write), in seconds."""
+    presses: list[Press] = field(default_factory=list)
     _replies: queue.Queue[Reply] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
         self.link.on_reply(lambda _command, reply: self._replies.put(reply))
 
-    def press(self, presses: int, clock: CallClock, start: threading.Barrier, pace: Pace) -> None:
+    def press(self, presses: int, start: threading.Barrier, pace: Pace) -> None:
         """Press ``presses`` times once everyone is at ``start``, at ``pace``.
 
         Gives up when ``pace.stop`` is set.
@@ -358,16 +301,15 @@ class Clerk:
             if index and pace.think_s and pace.stop.wait(pace.pause()):
                 return
             command = p.CounterCommand(msg_id=uuid.uuid4().hex, action="next")
-            clock.pressed(self.counter, index)
-            began = time.perf_counter()
+            pressed = time.perf_counter()
             self.link.send(topic, command)
-            self.sends.append(time.perf_counter() - began)
+            send_s = time.perf_counter() - pressed
             reply = self._reply(pace.stop)
             if reply is None:
                 return
             if not isinstance(reply, p.CommandReply) or reply.ticket is None:
                 raise BenchError(f"counter {self.counter}: the hub answered {reply!r}")
-            self.replied.append(reply.ticket.ticket_id)
+            self.presses.append(Press(pressed, send_s, reply.ticket.ticket_id))
 
     def _reply(self, stop: threading.Event) -> Reply | None:
         deadline = time.monotonic() + WAIT_S
@@ -382,14 +324,18 @@ class Clerk:
         return None
 
 
-def press_all(clerks: list[Clerk], presses: int, clock: CallClock, pace: Pace) -> float:
-    """Let every clerk press ``presses`` times, all starting at once; return how long it took."""
+def press_all(clerks: list[Clerk], presses: int, think_s: float) -> tuple[float, float]:
+    """Let every clerk press ``presses`` times, all starting at once.
+
+    Returns when the first press began and when the last reply came.
+    """
     errors: list[BaseException] = []
     start = threading.Barrier(len(clerks) + 1)
+    pace = Pace(think_s, threading.Event())
 
     def run(clerk: Clerk) -> None:
         try:
-            clerk.press(presses, clock, start, pace)
+            clerk.press(presses, start, pace)
         except threading.BrokenBarrierError:
             pass  # the run was cut short before it began
         except BaseException as exc:
@@ -409,20 +355,64 @@ def press_all(clerks: list[Clerk], presses: int, clock: CallClock, pace: Pace) -
             raise BenchError("the clerks did not get ready to press") from None
         began = time.perf_counter()
         for thread in threads:
-            while thread.is_alive():  # short joins: Ctrl+C gets through
-                thread.join(timeout=0.2)
-        elapsed = time.perf_counter() - began
+            thread.join()
+        ended = time.perf_counter()
     finally:
         start.abort()
-        pace.stop.set()  # on Ctrl+C or an error, the other clerks stop pressing
-        for thread in threads:
-            thread.join(timeout=WAIT_S)
+        pace.stop.set()  # on an error, the other clerks stop pressing
     if errors:
         raise errors[0]
-    expected = len(clerks) * presses
-    if not clock.wait_for(expected, WAIT_S):
-        raise BenchError(f"the display heard {clock.calls} of {expected} calls")
-    return elapsed
+    return began, ended
+
+
+@dataclass(frozen=True)
+class PanelRun:
+    """What one panel process reports of a phase."""
+
+    presses: dict[str, list[Press]]
+    """Each counter's presses, in order."""
+    began: float
+    ended: float
+
+
+def panel_process(
+    accounts: dict[str, MqttSettings],
+    counters: list[str],
+    directory: Path,
+    phases: list[tuple[int, float]],
+    barrier: Any,
+    results: Any,
+) -> None:
+    """A process of counter panels: one panel per counter, one clerk at each.
+
+    Real panels are machines of their own; a few processes of a few panels each keep
+    the benchmark's own threads from queueing behind each other. For each phase
+    (presses, mean pause) it waits at ``barrier`` with the others, presses, and puts
+    a :class:`PanelRun` (or the error's text) on ``results``.
+    """
+    try:
+        with ExitStack() as stack:
+            clerks = []
+            for counter in counters:
+                name = panel_name(counter)
+                link = DeviceLink(
+                    mqtt=accounts[name],
+                    site=SITE,
+                    device_id=name,
+                    role="counter",
+                    outbox_path=directory / f"{name}.outbox.sqlite3",
+                )
+                clerks.append(Clerk(counter, connect(link, stack)))
+            for presses, think_s in phases:
+                barrier.wait(START_S)
+                for clerk in clerks:
+                    clerk.presses.clear()
+                began, ended = press_all(clerks, presses, think_s)
+                results.put(PanelRun({c.counter: list(c.presses) for c in clerks}, began, ended))
+    except threading.BrokenBarrierError:
+        results.put(f"panels {', '.join(counters)}: another process gave up")
+    except Exception as failed:  # reported to the main process, which stops the run
+        results.put(f"panels {', '.join(counters)}: {failed}")
 
 
 # -- the floor: a raw MQTT round trip ------------------------------------------------
@@ -524,48 +514,83 @@ class Figures:
     """The clerks pressing without pause: how many presses a second the hub takes (the
     latencies of this phase only measure the queue in front of the hub)."""
     floor: list[float]
-    """Raw publish → receipt of each floor sample, in seconds."""
+    """Raw round trip of each floor sample, in seconds."""
 
 
 @dataclass
 class Display:
-    """The lobby display: hands each call to the :class:`CallClock` of the running phase."""
+    """The lobby display: when it heard each counter's calls, and which ticket each named.
 
-    clock: CallClock = field(default_factory=CallClock)
+    The hub publishes a counter's calls in the order it handles its commands, and a
+    clerk presses only after the previous reply, so the n-th call of a counter
+    belongs to its n-th press.
+    """
+
+    calls: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    strays: list[str] = field(default_factory=list)
+    """Calls at a counter that is not the benchmark's (there must be none)."""
     counter_states: threading.Event = field(default_factory=threading.Event)
     """Set once the hub's retained counter states arrive: it is subscribed and serving."""
+    _heard: threading.Condition = field(default_factory=threading.Condition)
+    _count: int = 0
 
-    def on_call(self, topic: str, payload: bytes) -> None:
-        """The display's subscription to ``calls``."""
-        self.clock.on_call(topic, payload)
+    def __post_init__(self) -> None:
+        self.calls = {counter: [] for counter in counter_ids()}
+
+    def on_call(self, _topic: str, payload: bytes) -> None:
+        """The display's subscription to ``calls`` (in its network thread)."""
+        heard = time.perf_counter()
+        call = p.decode(p.Call, payload)
+        with self._heard:
+            if call.counter not in self.calls:
+                self.strays.append(f"{call.ticket} at counter {call.counter}")
+                return
+            self.calls[call.counter].append((heard, call.ticket_id))
+            self._count += 1
+            self._heard.notify_all()
 
     def on_counter_state(self, _topic: str, _payload: bytes) -> None:
         """The display's subscription to the counters' retained states."""
         self.counter_states.set()
 
+    def wait_for(self, calls: int) -> None:
+        """Wait until ``calls`` calls have been heard in all, or fail."""
+        with self._heard:
+            if not self._heard.wait_for(lambda: self._count >= calls, WAIT_S):
+                raise BenchError(f"the display heard {self._count} of {calls} calls")
 
-def run_phase(clerks: list[Clerk], display: Display, presses: int, think_s: float) -> Phase:
-    """Let the clerks press ``presses`` (after warm-up) each at ``think_s`` pace."""
-    clock = display.clock = CallClock()
-    for clerk in clerks:
-        clerk.replied.clear()
-        clerk.sends.clear()
-    all_presses = WARMUP_PRESSES + presses
-    elapsed = press_all(clerks, all_presses, clock, Pace(think_s, threading.Event()))
-    clock.check({clerk.counter: clerk.replied for clerk in clerks})
-    return Phase(
-        latencies=clock.latencies(skip=WARMUP_PRESSES),
-        sends=[t for clerk in clerks for t in clerk.sends[WARMUP_PRESSES:]],
-        elapsed=elapsed,
-        presses=COUNTERS * all_presses,
-    )
+    def phase(self, runs: list[PanelRun], skip: int) -> Phase:
+        """Match the presses of one phase with their calls; every ticket must agree."""
+        if self.strays:
+            raise BenchError(f"calls no press waited for: {', '.join(self.strays[:5])}")
+        latencies: list[float] = []
+        sends: list[float] = []
+        count = 0
+        with self._heard:
+            for run in runs:
+                for counter, presses in run.presses.items():
+                    heard = self.calls[counter][: len(presses)]
+                    del self.calls[counter][: len(presses)]
+                    called = [ticket for _, ticket in heard]
+                    replied = [press.ticket_id for press in presses]
+                    if called != replied:
+                        raise BenchError(f"counter {counter}: calls {called}, replies {replied}")
+                    count += len(presses)
+                    for press, (at, _) in list(zip(presses, heard, strict=True))[skip:]:
+                        latencies.append(at - press.pressed)
+                        sends.append(press.send_s)
+        began = min(run.began for run in runs)
+        ended = max(run.ended for run in runs)
+        return Phase(latencies, sends, ended - began, count)
 
 
 def measure(directory: Path, presses: int, think_s: float) -> Figures:
     """Run the office, the floor and both phases; stop everything, also on Ctrl+C."""
+    context = multiprocessing.get_context("spawn")
+    phases = [(WARMUP_PRESSES + presses, think_s), (WARMUP_PRESSES + CAPACITY_PRESSES, 0.0)]
     with ExitStack() as stack:
         accounts = stack.enter_context(office_broker(directory / "broker"))
-        tickets = COUNTERS * (2 * WARMUP_PRESSES + presses + CAPACITY_PRESSES + 1)
+        tickets = COUNTERS * (sum(n for n, _ in phases) + 1)
         stack.enter_context(running_hub(directory / "hub", accounts[HUB_DEVICE_ID], tickets))
         display = Display()
         link = DeviceLink(
@@ -576,17 +601,6 @@ def measure(directory: Path, presses: int, think_s: float) -> Figures:
         connect(link, stack)
         if not display.counter_states.wait(WAIT_S):
             raise BenchError("the hub published no counter state")
-        clerks = []
-        for counter in counter_ids():
-            name = panel_name(counter)
-            panel = DeviceLink(
-                mqtt=accounts[name],
-                site=SITE,
-                device_id=name,
-                role="counter",
-                outbox_path=directory / "panels" / f"{name}.outbox.sqlite3",
-            )
-            clerks.append(Clerk(counter, connect(panel, stack)))
         sample = p.Call(
             ticket="A123",
             ticket_id=uuid.uuid4().hex,
@@ -597,15 +611,47 @@ def measure(directory: Path, presses: int, think_s: float) -> Figures:
             recall=False,
             calls=1,
         ).encode()
+        # Before the panel processes start, whose start-up would disturb it.
         floor = round_trips(
-            accounts[HUB_DEVICE_ID],
-            f"{p.Topics(SITE).base}/bench",
-            COUNTERS * presses,
-            sample,
+            accounts[HUB_DEVICE_ID], f"{p.Topics(SITE).base}/bench", COUNTERS * presses, sample
         )
-        office = run_phase(clerks, display, presses, think_s)
-        capacity = run_phase(clerks, display, CAPACITY_PRESSES, 0.0)
-        return Figures(office=office, capacity=capacity, floor=floor)
+        barrier = context.Barrier(PANEL_PROCESSES + 1)
+        results = context.Queue()
+        groups = [counter_ids()[n::PANEL_PROCESSES] for n in range(PANEL_PROCESSES)]
+        for group in groups:
+            worker = context.Process(
+                target=panel_process,
+                args=(accounts, group, directory / "panels", phases, barrier, results),
+                daemon=True,
+            )
+            worker.start()
+            stack.callback(worker.join, WAIT_S)
+            stack.callback(worker.terminate)
+        stack.callback(barrier.abort)
+        measured = []
+        heard = 0
+        for count, _ in phases:
+            try:
+                barrier.wait(START_S)
+            except threading.BrokenBarrierError:
+                raise BenchError("the panels did not get ready to press") from None
+            runs = [_result(results) for _ in groups]
+            heard += COUNTERS * count
+            display.wait_for(heard)
+            measured.append(display.phase(runs, WARMUP_PRESSES))
+        return Figures(office=measured[0], capacity=measured[1], floor=floor)
+
+
+def _result(results: Any) -> PanelRun:
+    """The next panel process's report of a phase, or :class:`BenchError`."""
+    try:
+        run = results.get(timeout=WAIT_S * 10)
+    except queue.Empty:
+        raise BenchError("a panel process did not report") from None
+    if isinstance(run, str):
+        raise BenchError(run)
+    assert isinstance(run, PanelRun)
+    return run
 
 
 def report(figures: Figures, presses: int, think_s: float) -> None:
