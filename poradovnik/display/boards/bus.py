@@ -10,7 +10,7 @@ times before it gives up.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Literal, cast
 
 import serial
 import serial.rs485
@@ -29,7 +29,7 @@ def open_serial(
     baudrate: int,
     timeout_s: float,
     rs485: Literal["auto", "on", "off"] = "auto",
-) -> serial.SerialBase:
+) -> Port:
     """Open the bus's serial port (8N1), reads waiting at most ``timeout_s``.
 
     ``rs485``: ``on`` requires the kernel's RS-485 mode (raises if the port has none),
@@ -46,7 +46,7 @@ def open_serial(
             "and that the service user may use it (group dialout)"
         ) from None
     if rs485 == "off":
-        return port
+        return cast("Port", port)
     try:
         port.rs485_mode = serial.rs485.RS485Settings(rts_level_for_tx=True, rts_level_for_rx=False)
     except (ValueError, NotImplementedError, OSError) as exc:
@@ -60,7 +60,7 @@ def open_serial(
         log.info("%s has no kernel RS-485 mode; the adapter must switch direction itself", url)
     else:
         log.info("%s: kernel RS-485 mode on (RTS drives the transmitter)", url)
-    return port
+    return cast("Port", port)
 
 
 class BoardBus:

@@ -170,9 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     boards = EmulatedBoards(protocol(args.protocol), args.addresses)
-    with serial.Serial(args.port, args.baudrate, timeout=0.5) as port:
-        with contextlib.suppress(KeyboardInterrupt):
-            boards.serve(port, threading.Event())
+    with (
+        serial.Serial(args.port, args.baudrate, timeout=0.5) as port,
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        boards.serve(port, threading.Event())
 
 
 if __name__ == "__main__":
