@@ -180,10 +180,10 @@ class Display:
 
     # -- the main thread -----------------------------------------------------------
 
-    def _apply(self, item: _Inbound, now: float) -> None:
+    def _apply(self, item: _Inbound) -> None:
         message = item.message
         if isinstance(message, Call):
-            self.lobby.call(message, now)
+            self.lobby.call(message)
             self._call_to_counter_board(message)
         elif isinstance(message, QueueState):
             self.lobby.queue(message)
@@ -263,7 +263,7 @@ class Display:
         try:
             while not stop.is_set():
                 now = self.clock()
-                self._drain(now)
+                self._drain()
                 for call in self.lobby.advance(now):
                     self._shown(call)
                 self._frame(now)
@@ -276,13 +276,13 @@ class Display:
             notifier.stopping()
             self.close()
 
-    def _drain(self, now: float) -> None:
+    def _drain(self) -> None:
         while True:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            self._apply(item, now)
+            self._apply(item)
 
     def _sleep(self, now: float) -> None:
         """Sleep until a message comes or the scene changes by itself."""
@@ -295,7 +295,7 @@ class Display:
             item = self._inbox.get(timeout=timeout)
         except queue.Empty:
             return
-        self._apply(item, self.clock())
+        self._apply(item)
 
     def close(self) -> None:
         """Stop the sound, the boards and the link, and close the screen."""

@@ -126,7 +126,7 @@ class Lobby:
         self.languages = languages
         self.language_cycle_s = language_cycle_s
         self.current: ShownCall | None = None
-        self.history: deque[ShownCall] = deque(maxlen=max(history, 1))
+        self.history: deque[ShownCall] = deque(maxlen=history + 1)  # +1: the current ticket again
         self.pending: deque[ShownCall] = deque()
         """Calls waiting for their turn, oldest first."""
         self.services: dict[str, ServiceRow] = {}
@@ -136,8 +136,8 @@ class Lobby:
 
     # -- input ---------------------------------------------------------------------
 
-    def call(self, call: Call, now: float) -> None:
-        """A ``calls`` message arrived: it becomes current, or waits its turn.
+    def call(self, call: Call) -> None:
+        """A ``calls`` message arrived: it waits for its turn (see :meth:`advance`).
 
         A ticket called again while it still waits is not queued twice: the newer call
         (another counter, or a recall) takes its place in the line.
@@ -148,7 +148,6 @@ class Lobby:
                 self.pending[index] = replace(shown, recall=shown.recall or waiting.recall)
                 return
         self.pending.append(shown)
-        self.advance(now)
 
     def queue(self, state: QueueState) -> None:
         """A service's retained ``queue/<service>`` state arrived."""
@@ -238,10 +237,15 @@ class Lobby:
 
     def scene(self, now: float) -> Scene:
         """What the screen shows at ``now``."""
+        current = self.current
+        # A ticket called again is current, not also among the previous calls.
+        history = tuple(
+            call for call in self.history if current is None or call.ticket_id != current.ticket_id
+        )
         return Scene(
-            current=self.current,
+            current=current,
             lit=self.lit(now),
-            history=tuple(self.history)[: self.history_size],
+            history=history[: self.history_size],
             services=tuple(sorted(self.services.values(), key=lambda r: (r.prefix, r.service))),
             language=self.language(now),
             connected=self.connected,
