@@ -237,6 +237,8 @@ class Announcer:
     def start(self) -> None:
         """Start the announcer's thread."""
         if self._thread is None:
+            if self.with_chime:
+                chime()  # made once now, not at the first call
             self._thread = threading.Thread(target=self._run, name="announcer", daemon=True)
             self._thread.start()
 

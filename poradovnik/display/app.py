@@ -264,9 +264,10 @@ class Display:
             while not stop.is_set():
                 now = self.clock()
                 self._drain()
-                for call in self.lobby.advance(now):
-                    self._shown(call)
+                turned = self.lobby.advance(now)
                 self._frame(now)
+                for call in turned:  # shown first, then spoken: the sound waits for no frame
+                    self._shown(call)
                 self._window_events(stop)
                 if watchdog is not None and now - last_ping >= watchdog:
                     notifier.watchdog()
