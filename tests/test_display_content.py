@@ -38,7 +38,8 @@ def test_calls_together_each_stay_their_minimum_time() -> None:
     assert [c.ticket for c in lobby.advance(106.0)] == ["B001"]
     assert [c.ticket for c in lobby.advance(112.0)] == ["C001"]
     scene = lobby.scene(112.0)
-    assert scene.current is not None and scene.current.ticket == "C001"
+    assert scene.current is not None
+    assert scene.current.ticket == "C001"
     assert [c.ticket for c in scene.history] == ["B001", "A001"]
     assert lobby.next_change(130.0) is None  # nothing left to change by itself
 
