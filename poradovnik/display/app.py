@@ -1,13 +1,435 @@
-"""``poradovnik display``: runs a lobby display: its screen, its sound and its LED boards."""
+"""``poradovnik display``: runs a lobby display: its screen, its sound and its LED boards.
+
+The wiring: a read-only :class:`~poradovnik.sync_agent.client.DeviceLink` hears
+``calls``, the retained ``queue/<service>`` and ``counter/<id>/state``, and the hub's
+status. Its network thread only checks each message and hands it to the main thread
+through a queue. The main thread feeds the :class:`~poradovnik.display.content.Lobby`,
+draws what changed, and sleeps until the next message or the next change the scene
+makes by itself (a blink, a waiting call's turn, the clock). A call that becomes the
+current one is announced (:class:`~poradovnik.display.announcer.Announcer`, its own
+thread) and shown by the hall boards; a counter's board shows its ticket
+(:class:`~poradovnik.display.boards.driver.LedBoards`, its own thread). The boards'
+and the sound's faults become the device's retained health.
+"""
 
 from __future__ import annotations
 
-from poradovnik.common.errors import PoradovnikError
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+import pygame
+
+from poradovnik.common.sdnotify import Notifier, watchdog_interval
 from poradovnik.common.settings import Settings
+from poradovnik.display.announcer import (
+    Announcer,
+    AplayPlayer,
+    NullPlayer,
+    Player,
+    PygamePlayer,
+    WavPlayer,
+)
+from poradovnik.display.boards.bus import BoardBus, open_serial
+from poradovnik.display.boards.driver import LedBoards
+from poradovnik.display.boards.emulator import EmulatedBoards, SimulatedPort
+from poradovnik.display.boards.protocols import Port, protocol
+from poradovnik.display.catalog import Catalog, catalog
+from poradovnik.display.config import parse_quiet_hours
+from poradovnik.display.content import Lobby, Scene, ShownCall
+from poradovnik.display.screen import CallScreen, Fonts, counter_text, open_screen
+from poradovnik.display.sound import Speaker
+from poradovnik.sync_agent.client import DeviceLink
+from poradovnik.sync_agent.protocol import (
+    Call,
+    CounterState,
+    DeviceStatus,
+    Message,
+    PartHealth,
+    ProtocolError,
+    QueueState,
+    decode,
+)
 
-__all__ = ["run"]
+__all__ = ["Display", "build", "run"]
+
+log = logging.getLogger(__name__)
+
+HUB_DEVICE = "hub"
+"""The hub's device id: its retained status is ``device/hub/status``."""
+
+FrameHook = Callable[[Scene, list[pygame.Rect]], None]
+"""Told of every frame drawn: the scene and the regions that changed (benchmarks)."""
+
+_HOUSEKEEPING_S = 1.0
+"""The longest the main loop sleeps: the clock, the window's events and the watchdog."""
 
 
-def run(settings: Settings) -> None:
-    """Run the role until it is stopped."""
-    raise PoradovnikError(f"the {settings.role} role is not built yet in this version")
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    """A checked message from the hub, on its way to the main thread."""
+
+    kind: str
+    message: Message | None
+    """``None`` for a cleared retained state (of ``ident``)."""
+    ident: str = ""
+
+
+class Display:
+    """A lobby display: the link, the screen and its content, the sound and the boards.
+
+    Build it with :func:`build`; :meth:`run` serves until ``stop`` is set.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        link: DeviceLink,
+        screen: CallScreen,
+        announcer: Announcer | None,
+        boards: LedBoards | None,
+        on_frame: FrameHook | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        display = settings.display
+        self.settings = settings
+        self.link = link
+        self.screen = screen
+        self.announcer = announcer
+        self.boards = boards
+        self.on_frame = on_frame
+        self.clock = clock
+        self.lobby = Lobby(
+            history=display.history,
+            highlight_s=display.highlight_s,
+            min_show_s=display.min_show_s,
+            languages=settings.site.languages,
+            language_cycle_s=display.language_cycle_s,
+        )
+        self._inbox: queue.Queue[_Inbound] = queue.Queue()
+        self._health: dict[str, PartHealth] = {"screen": PartHealth(state="ok")}
+        self._health_lock = threading.Lock()
+        if announcer is not None:
+            announcer.on_health = self._sound_health
+            self._health["sound"] = PartHealth(state="ok")
+        if boards is not None:
+            boards.on_health = self._board_health
+            for address in boards.addresses:
+                self._health[f"board-{address}"] = PartHealth(state="unknown")
+        self._subscribe()
+
+    # -- the link (network thread) -------------------------------------------------
+
+    def _subscribe(self) -> None:
+        topics = self.link.topics
+        self.link.subscribe(topics.calls(), self._hear(Call, "call"))
+        self.link.subscribe(f"{topics.base}/queue/+", self._hear(QueueState, "queue"))
+        self.link.subscribe(topics.counter_state("+"), self._hear(CounterState, "counter"))
+        self.link.subscribe(topics.device_status(HUB_DEVICE), self._hear(DeviceStatus, "hub"))
+        self.link.on_connection_change(self._connection_changed)
+        self.link.connection.on_connect(self._publish_health)
+
+    def _hear(self, model: type[Message], kind: str) -> Callable[[str, bytes], None]:
+        def deliver(topic: str, payload: bytes) -> None:
+            ident = topic.rsplit("/", 2)[-2] if kind == "counter" else topic.rsplit("/", 1)[-1]
+            if not payload:  # a retained state was cleared
+                self._inbox.put(_Inbound(kind, None, ident))
+                return
+            try:
+                message = decode(model, payload)
+            except ProtocolError as exc:
+                log.warning("ignored a message on %s: %s: %s", topic, exc.code, exc.message)
+                return
+            self._inbox.put(_Inbound(kind, message, ident))
+
+        return deliver
+
+    def _connection_changed(self, up: bool) -> None:
+        if not up:
+            self._inbox.put(_Inbound("link", None))
+
+    # -- health (any thread) -------------------------------------------------------
+
+    def _set_health(self, part: str, health: PartHealth) -> None:
+        with self._health_lock:
+            if self._health.get(part) == health:
+                return
+            self._health[part] = health
+        self._publish_health()
+
+    def _publish_health(self) -> None:
+        with self._health_lock:
+            parts = dict(self._health)
+        self.link.publish_health(parts)
+
+    def _sound_health(self, ok: bool, detail: str | None) -> None:
+        self._set_health("sound", PartHealth(state="ok" if ok else "error", detail=detail))
+
+    def _board_health(self, address: int, problem: str | None) -> None:
+        state = "ok" if problem is None else "offline"
+        self._set_health(f"board-{address}", PartHealth(state=state, detail=problem))
+
+    # -- the main thread -----------------------------------------------------------
+
+    def _apply(self, item: _Inbound) -> None:
+        message = item.message
+        if isinstance(message, Call):
+            self.lobby.call(message)
+            self._call_to_counter_board(message)
+        elif isinstance(message, QueueState):
+            self.lobby.queue(message)
+        elif isinstance(message, CounterState):
+            self.lobby.counter(message)
+            self._counter_board(message.counter)
+        elif isinstance(message, DeviceStatus):
+            self.lobby.set_connected(message.state == "online")
+        elif item.kind == "link":
+            self.lobby.set_connected(False)
+        elif item.kind == "queue":
+            self.lobby.services.pop(item.ident, None)
+        elif item.kind == "counter":
+            self.lobby.counters.pop(item.ident, None)
+            self._counter_board(item.ident)
+        elif item.kind == "hub":
+            self.lobby.set_connected(False)
+
+    def _call_to_counter_board(self, call: Call) -> None:
+        if self.boards is not None:
+            for address in self.boards.for_counter(call.counter):
+                self.boards.show(address, call.ticket, blink=True)
+
+    def _counter_board(self, counter: str) -> None:
+        if self.boards is not None:
+            for address in self.boards.for_counter(counter):
+                self.boards.show(address, self.lobby.board_text(counter))
+
+    def _shown(self, call: ShownCall) -> None:
+        """A call became the current one: announce it, and show it on the hall boards."""
+        log.info(
+            "calling %s to %s%s", call.ticket, call.counter_name, " again" if call.recall else ""
+        )
+        if self.announcer is not None:
+            self.announcer.announce(call)
+        if self.boards is not None:
+            for address in self.boards.hall():
+                self.boards.show(address, f"{call.ticket} {counter_text(call)}", blink=True)
+
+    def _frame(self, now: float) -> None:
+        """Draw what changed and show it."""
+        scene = self.lobby.scene(now)
+        wall = datetime.now(self.settings.site.tzinfo)
+        changed = self.screen.draw(scene, wall, now)
+        if changed:
+            pygame.display.update(changed)
+            if self.on_frame is not None:
+                self.on_frame(scene, changed)
+
+    def _window_events(self, stop: threading.Event) -> None:
+        """Handle the window's events: closing it stops; uncovering it redraws."""
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT or (
+                event.type == pygame.KEYDOWN and event.key in (pygame.K_ESCAPE, pygame.K_q)
+            ):
+                stop.set()
+            elif event.type in (pygame.WINDOWEXPOSED, pygame.VIDEOEXPOSE):
+                self.screen.invalidate()
+
+    def wake(self) -> None:
+        """Wake the main loop (from any thread, or a signal handler)."""
+        self._inbox.put(_Inbound("wake", None))
+
+    def run(self, stop: threading.Event, notifier: Notifier | None = None) -> None:
+        """Serve until ``stop`` is set (call :meth:`wake` after setting it from elsewhere)."""
+        notifier = notifier or Notifier()
+        watchdog = watchdog_interval()
+        last_ping = self.clock()
+        self.link.start()
+        if self.announcer is not None:
+            self.announcer.start()
+        if self.boards is not None:
+            self.boards.start()
+        self._publish_health()
+        self.screen.invalidate()
+        notifier.ready("showing calls")
+        try:
+            while not stop.is_set():
+                now = self.clock()
+                self._drain()
+                turned = self.lobby.advance(now)
+                self._frame(now)
+                for call in turned:  # shown first, then spoken: the sound waits for no frame
+                    self._shown(call)
+                self._window_events(stop)
+                if watchdog is not None and now - last_ping >= watchdog:
+                    notifier.watchdog()
+                    last_ping = now
+                self._sleep(now)
+        finally:
+            notifier.stopping()
+            self.close()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            self._apply(item)
+
+    def _sleep(self, now: float) -> None:
+        """Sleep until a message comes or the scene changes by itself."""
+        wake = [now + _HOUSEKEEPING_S - (time.time() % 1.0)]  # the next whole second
+        for when in (self.lobby.next_change(now), self.screen.next_ticker_frame(now)):
+            if when is not None:
+                wake.append(when)
+        timeout = max(0.0, min(wake) - self.clock())
+        try:
+            item = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            return
+        self._apply(item)
+
+    def close(self) -> None:
+        """Stop the sound, the boards and the link, and close the screen."""
+        if self.announcer is not None:
+            self.announcer.stop()
+        if self.boards is not None:
+            self.boards.stop()
+            port: Any = self.boards.bus.port
+            if hasattr(port, "close"):
+                port.close()
+        self.link.stop()
+        pygame.display.quit()
+
+
+def _player(settings: Settings) -> Player:
+    display = settings.display
+    if display.sound == "pygame":
+        return PygamePlayer()
+    if display.sound == "aplay":
+        return AplayPlayer(display.alsa_device)
+    if display.sound == "wav":
+        return WavPlayer(display.sound_dir or settings.data.dir / "announcements")
+    return NullPlayer()
+
+
+def _announcer(settings: Settings) -> Announcer | None:
+    display = settings.display
+    if display.sound == "none" or not (display.chime or display.speech):
+        return None
+    catalogs = [catalog(lang) for lang in settings.site.languages]
+    speakers: dict[str, Speaker] = {}
+    if display.speech:
+        for texts in catalogs:
+            words = display.words_dir / texts.lang if display.words_dir is not None else None
+            speakers[texts.lang] = Speaker(texts.voice, rate=display.speech_rate, words_dir=words)
+    return Announcer(
+        player=_player(settings),
+        catalogs=catalogs,
+        speakers=speakers,
+        with_chime=display.chime,
+        volume=display.volume / 100,
+        quiet_hours=parse_quiet_hours(display.quiet_hours),
+        quiet_volume=display.quiet_volume / 100,
+        timezone=settings.site.tzinfo,
+    )
+
+
+def _boards(settings: Settings) -> LedBoards | None:
+    display = settings.display
+    if display.boards_backend == "none":
+        return None
+    if not display.boards:
+        log.warning(
+            "boards_backend is %r but no [[display.boards]] are listed", display.boards_backend
+        )
+        return None
+    frames = protocol(display.boards_protocol)
+    port: Port
+    if display.boards_backend == "simulated":
+        port = SimulatedPort(EmulatedBoards(frames, [b.address for b in display.boards]))
+    else:
+        port = open_serial(
+            display.boards_port,
+            baudrate=display.boards_baudrate,
+            timeout_s=display.boards_timeout_s,
+            rs485=display.boards_rs485,
+        )
+    return LedBoards(
+        BoardBus(frames, port=port, retries=display.boards_retries),
+        display.boards,
+        blink_s=display.boards_blink_s,
+        probe_s=display.boards_probe_s,
+    )
+
+
+def build(settings: Settings, *, on_frame: FrameHook | None = None) -> Display:
+    """Open the screen, the sound and the boards as the settings say, and link them up.
+
+    Raises :class:`PoradovnikError` when a part cannot be opened (each says why).
+    """
+    display = settings.display
+    fonts = Fonts(display.fonts_dir)
+    catalogs: dict[str, Catalog] = {lang: catalog(lang) for lang in settings.site.languages}
+    announcer = _announcer(settings)
+    boards = _boards(settings)
+    surface = open_screen(
+        driver=display.video_driver,
+        width=display.width,
+        height=display.height,
+        fullscreen=display.fullscreen,
+        title=f"Poradovník – {settings.site.name}",
+    )
+    screen = CallScreen(
+        surface,
+        fonts=fonts,
+        catalogs=catalogs,
+        office=settings.site.name,
+        history=display.history,
+        logo=display.logo,
+        ticker=display.ticker,
+    )
+    link = DeviceLink(
+        mqtt=settings.mqtt,
+        site=settings.site.id,
+        device_id=settings.device.id,
+        role="display",
+        outbox_path=None,
+    )
+    return Display(
+        settings, link=link, screen=screen, announcer=announcer, boards=boards, on_frame=on_frame
+    )
+
+
+@contextmanager
+def _stop_on_signals(display: Display) -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT, which also wakes the display's main loop."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+        display.wake()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(settings: Settings, *, on_frame: FrameHook | None = None) -> None:
+    """Run the role until it is stopped (SIGTERM, Ctrl+C, or its window closed)."""
+    display = build(settings, on_frame=on_frame)
+    with _stop_on_signals(display) as stop:
+        display.run(stop)

@@ -1,0 +1,93 @@
+"""What the lobby display says, per language: screen labels and announcement texts.
+
+Each language has a catalog file, ``locale/<lang>.toml`` beside this module, with the
+espeak-ng voice for the language, the screen's ``[labels]``, the announcement
+templates in ``[speech]`` and the spoken form of ticket letters in ``[letters]``.
+Only the standard library is needed, so the hub's web page can use the same texts.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+from poradovnik.common.errors import PoradovnikError
+
+__all__ = ["LABELS", "LANGUAGES", "Catalog", "catalog", "split_ticket"]
+
+LANGUAGES = ("sk", "cs", "uk", "en")
+"""The languages the display has catalogs for."""
+
+LABELS = (
+    "ticket",
+    "counter",
+    "now_calling",
+    "recall",
+    "last_calls",
+    "waiting",
+    "estimate",
+    "closed",
+    "no_calls",
+    "offline",
+)
+"""The screen's labels every catalog has."""
+
+SPEECH = ("call", "recall")
+"""The announcement templates every catalog has: a first call, and a recall."""
+
+_TICKET = re.compile(r"^(\D*)0*(\d+)$")
+
+
+def split_ticket(number: str) -> tuple[str, str]:
+    """Split a ticket number into its letters and its number without leading zeros.
+
+    ``A042`` gives ``("A", "42")``: espeak-ng would read ``042`` as "zero forty-two".
+    A number without digits is all letters.
+    """
+    match = _TICKET.match(number)
+    if match is None:
+        return number, ""
+    return match.group(1), match.group(2)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The texts of one language."""
+
+    lang: str
+    voice: str
+    """The espeak-ng voice."""
+    labels: dict[str, str]
+    speech: dict[str, str]
+    letters: dict[str, str] = field(default_factory=dict)
+
+    def label(self, key: str, **values: object) -> str:
+        """A screen label, with ``{placeholders}`` filled from ``values``."""
+        return self.labels[key].format(**values)
+
+    def announcement(self, ticket: str, counter: str, *, recall: bool) -> str:
+        """The sentence announcing ``ticket`` at ``counter``: ``Lístok A 42, okienko 3``."""
+        letters, number = split_ticket(ticket)
+        spoken = " ".join(self.letters.get(letter, letter) for letter in letters)
+        template = self.speech["recall" if recall else "call"]
+        return template.format(letter=spoken, number=number, counter=counter).strip()
+
+
+@cache
+def catalog(lang: str) -> Catalog:
+    """The catalog of ``lang``; raises :class:`PoradovnikError` if it is missing or broken."""
+    if lang not in LANGUAGES:
+        raise PoradovnikError(f"the display has no texts in language {lang!r}")
+    path = resources.files(__package__).joinpath("locale", f"{lang}.toml")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        labels = {key: str(data["labels"][key]) for key in LABELS}
+        speech = {key: str(data["speech"][key]) for key in SPEECH}
+        letters = {str(k): str(v) for k, v in data.get("letters", {}).items()}
+        return Catalog(lang, str(data["voice"]), labels, speech, letters)
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        msg = f"the display's {lang} texts ({path}) are unreadable or incomplete: {exc!r}"
+        raise PoradovnikError(msg) from None

@@ -1,0 +1,260 @@
+"""What a lobby display shows, apart from how: the content model of the call screen.
+
+:class:`Lobby` takes the hub's messages (``calls``, the retained ``queue/<service>``
+and ``counter/<id>/state``) and keeps what the waiting room should see: the current
+call, the previous ones, and the queue of each service. It sequences calls that come
+together (each stays current for a minimum time, the others wait their turn, so none
+flashes past), blinks a new call for a while, and marks recalls. :meth:`Lobby.scene`
+gives a frozen :class:`Scene` for any renderer; :meth:`Lobby.next_change` says when
+the scene will change by itself, so a renderer can sleep until then.
+
+It imports neither pygame nor serial, and keeps no clock of its own (every method
+takes ``now``, seconds on a monotonic clock), so the hub's web display page can reuse
+it as it is. It is not thread-safe: one thread feeds it and reads it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, replace
+
+from poradovnik.sync_agent.protocol import Call, CounterState, QueueState
+
+__all__ = ["BLINK_PERIOD_S", "Lobby", "Scene", "ServiceRow", "ShownCall"]
+
+BLINK_PERIOD_S = 0.5
+"""A highlighted call is lit for this long, then dark for as long, and again."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShownCall:
+    """A call as the screen shows it."""
+
+    ticket: str
+    """The ticket's number, such as ``A042``."""
+    ticket_id: str
+    counter: str
+    """The counter's id, such as ``3``."""
+    counter_name: str
+    """The counter's name, such as ``Okienko 3``."""
+    service: str
+    recall: bool
+    """Whether the ticket was called before (a recall, or the return of a parked ticket)."""
+    shown_at: float = 0.0
+    """When it became the current call (monotonic seconds)."""
+
+    @classmethod
+    def of(cls, call: Call) -> ShownCall:
+        """The shown form of a ``calls`` message."""
+        return cls(
+            ticket=call.ticket,
+            ticket_id=call.ticket_id,
+            counter=call.counter,
+            counter_name=call.counter_name,
+            service=call.service,
+            recall=call.recall or call.calls > 1,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRow:
+    """One service's queue as the screen shows it."""
+
+    service: str
+    prefix: str
+    names: dict[str, str]
+    """The service's name by language."""
+    open: bool
+    waiting: int
+    estimated_wait_s: int | None
+
+    def name(self, lang: str) -> str:
+        """The service's name in ``lang``, else in any language it has, else its code."""
+        return self.names.get(lang) or next(iter(self.names.values()), self.service)
+
+    @property
+    def estimated_minutes(self) -> int | None:
+        """The estimated wait in whole minutes, rounded up; ``None`` when unknown."""
+        if self.estimated_wait_s is None:
+            return None
+        return max(1, math.ceil(self.estimated_wait_s / 60))
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """Everything the screen shows at one moment; equal scenes look the same."""
+
+    current: ShownCall | None
+    lit: bool
+    """Whether the current call is drawn highlighted now (it blinks while it is new)."""
+    history: tuple[ShownCall, ...]
+    """Previous calls, newest first."""
+    services: tuple[ServiceRow, ...]
+    """The services' queues, by ticket prefix."""
+    language: str
+    """The language of the labels now."""
+    connected: bool
+    """Whether the display hears the hub (else the screen says so)."""
+    waiting_calls: int
+    """How many calls wait for their turn to be the current one."""
+
+
+class Lobby:
+    """The call screen's content, fed with the hub's messages and read as :class:`Scene`.
+
+    ``history`` is how many previous calls are kept; ``highlight_s`` how long a new
+    call blinks; ``min_show_s`` the least time a call stays current while others wait;
+    ``languages`` the labels' languages, switched every ``language_cycle_s`` (0: the
+    first only).
+    """
+
+    def __init__(
+        self,
+        *,
+        history: int = 5,
+        highlight_s: float = 4.0,
+        min_show_s: float = 6.0,
+        languages: tuple[str, ...] = ("sk",),
+        language_cycle_s: float = 0.0,
+    ) -> None:
+        if not languages:
+            raise ValueError("a lobby needs at least one language")
+        self.history_size = history
+        self.highlight_s = highlight_s
+        self.min_show_s = min_show_s
+        self.languages = languages
+        self.language_cycle_s = language_cycle_s
+        self.current: ShownCall | None = None
+        self.history: deque[ShownCall] = deque(maxlen=history + 1)  # +1: the current ticket again
+        self.pending: deque[ShownCall] = deque()
+        """Calls waiting for their turn, oldest first."""
+        self.services: dict[str, ServiceRow] = {}
+        self.counters: dict[str, CounterState] = {}
+        """The retained state of every counter heard of, by id."""
+        self.connected = False
+
+    # -- input ---------------------------------------------------------------------
+
+    def call(self, call: Call) -> None:
+        """A ``calls`` message arrived: it waits for its turn (see :meth:`advance`).
+
+        A ticket called again while it still waits is not queued twice: the newer call
+        (another counter, or a recall) takes its place in the line.
+        """
+        shown = ShownCall.of(call)
+        for index, waiting in enumerate(self.pending):
+            if waiting.ticket_id == shown.ticket_id:
+                self.pending[index] = replace(shown, recall=shown.recall or waiting.recall)
+                return
+        self.pending.append(shown)
+
+    def queue(self, state: QueueState) -> None:
+        """A service's retained ``queue/<service>`` state arrived."""
+        self.services[state.service] = ServiceRow(
+            service=state.service,
+            prefix=state.prefix,
+            names=dict(state.names),
+            open=state.open,
+            waiting=state.waiting,
+            estimated_wait_s=state.estimated_wait_s,
+        )
+
+    def counter(self, state: CounterState) -> None:
+        """A counter's retained ``counter/<id>/state`` arrived."""
+        self.counters[state.counter] = state
+
+    def set_connected(self, connected: bool) -> None:
+        """Whether the display hears the hub now."""
+        self.connected = connected
+
+    # -- time ----------------------------------------------------------------------
+
+    def advance(self, now: float) -> list[ShownCall]:
+        """Let waiting calls take their turn; return those that became current now.
+
+        A call stays current for at least ``min_show_s`` while others wait; then the
+        next one in line replaces it and the old one goes to the history.
+        """
+        shown: list[ShownCall] = []
+        while self.pending and (
+            self.current is None or now >= self.current.shown_at + self.min_show_s
+        ):
+            following = replace(self.pending.popleft(), shown_at=now)
+            if self.current is not None:
+                self._remember(self.current)
+            self.current = following
+            shown.append(following)
+            if self.min_show_s > 0:
+                break
+        return shown
+
+    def _remember(self, call: ShownCall) -> None:
+        if self.history_size == 0:
+            return
+        for old in list(self.history):
+            if old.ticket_id == call.ticket_id:
+                self.history.remove(old)
+        self.history.appendleft(call)
+
+    def next_change(self, now: float) -> float | None:
+        """When the scene changes by itself next (monotonic seconds), ``None`` if never.
+
+        That is the next blink of a new call, the turn of a waiting call, or the next
+        language of the labels.
+        """
+        times: list[float] = []
+        current = self.current
+        if current is not None:
+            age = now - current.shown_at
+            if age < self.highlight_s:
+                blink = (math.floor(age / BLINK_PERIOD_S) + 1) * BLINK_PERIOD_S
+                times.append(current.shown_at + min(blink, self.highlight_s))
+            if self.pending:
+                times.append(max(now, current.shown_at + self.min_show_s))
+        elif self.pending:
+            times.append(now)
+        if self.language_cycle_s > 0 and len(self.languages) > 1:
+            cycle = self.language_cycle_s
+            times.append((math.floor(now / cycle) + 1) * cycle)
+        return min(times) if times else None
+
+    # -- output --------------------------------------------------------------------
+
+    def language(self, now: float) -> str:
+        """The labels' language at ``now``."""
+        if self.language_cycle_s <= 0 or len(self.languages) == 1:
+            return self.languages[0]
+        return self.languages[int(now // self.language_cycle_s) % len(self.languages)]
+
+    def lit(self, now: float) -> bool:
+        """Whether the current call is drawn highlighted at ``now`` (blinking while new)."""
+        current = self.current
+        if current is None:
+            return False
+        age = now - current.shown_at
+        return 0 <= age < self.highlight_s and int(age // BLINK_PERIOD_S) % 2 == 0
+
+    def scene(self, now: float) -> Scene:
+        """What the screen shows at ``now``."""
+        current = self.current
+        # A ticket called again is current, not also among the previous calls.
+        history = tuple(
+            call for call in self.history if current is None or call.ticket_id != current.ticket_id
+        )
+        return Scene(
+            current=current,
+            lit=self.lit(now),
+            history=history[: self.history_size],
+            services=tuple(sorted(self.services.values(), key=lambda r: (r.prefix, r.service))),
+            language=self.language(now),
+            connected=self.connected,
+            waiting_calls=len(self.pending),
+        )
+
+    def board_text(self, counter: str) -> str:
+        """What a counter's LED board shows: its current ticket's number, or nothing."""
+        state = self.counters.get(counter)
+        if state is None or state.ticket is None:
+            return ""
+        return state.ticket.number
