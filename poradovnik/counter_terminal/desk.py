@@ -240,6 +240,12 @@ class CounterDesk:
                     self._expect_paused = None
                 self._notice = self._texts["refused"]
                 self.panel.failed()
+            elif self.state is not None:
+                # The reply is the newest word on the counter (the retained state is not
+                # republished for a recall, whose count the display shows).
+                self.state = self.state.model_copy(
+                    update={"state": reply.state, "ticket": reply.ticket}
+                )
             self._show()
             self.changed.notify_all()
             return True

@@ -81,7 +81,7 @@ class ButtonLogic:
     def poll(self, now: float) -> list[Event]:
         """Time is now ``now``: returns the gestures that became certain by then."""
         events: list[Event] = []
-        if self._raw != self.pressed and now - self._raw_since >= self.debounce_s:
+        if self._raw != self.pressed and now >= self._raw_since + self.debounce_s:
             self.pressed = self._raw
             if self.pressed:
                 self._pressed_at = self._raw_since
@@ -96,14 +96,17 @@ class ButtonLogic:
             self.pressed
             and self.long_press_s is not None
             and not self._long_done
-            and held_until - self._pressed_at >= self.long_press_s
+            and held_until >= self._pressed_at + self.long_press_s
         ):
             self._long_done = True
             events.append(Event(Gesture.LONG, self._pressed_at + self.long_press_s))
         return events
 
     def deadline(self) -> float | None:
-        """When :meth:`poll` may next report something, if nothing is fed before; or ``None``."""
+        """When :meth:`poll` may next report something, if nothing is fed before; or ``None``.
+
+        Polling at exactly this time settles what was pending (the same sums decide both).
+        """
         if self._raw != self.pressed:
             return self._raw_since + self.debounce_s
         if self.pressed and self.long_press_s is not None and not self._long_done:
