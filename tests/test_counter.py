@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import OfficeBroker, RunningHub
 from gpiozero.pins.mock import MockFactory
 
 from poradovnik.common.errors import PoradovnikError
@@ -22,7 +23,6 @@ from poradovnik.counter_terminal.simulated import SimulatedClerks
 from poradovnik.hub.model import TicketState
 from poradovnik.sync_agent import protocol as p
 from poradovnik.sync_agent.client import DeviceLink
-from conftest import OfficeBroker, RunningHub
 
 WAIT_S = 15.0
 
