@@ -123,6 +123,15 @@ def issue(hub: RunningHub, *services: str) -> list[str]:
     return [hub.queue.issue(service).ticket.number for service in services]
 
 
+def waiting(hub: RunningHub) -> list[str]:
+    tickets = hub.queue.engine.tickets.values()
+    return sorted(t.number for t in tickets if t.state is TicketState.WAITING)
+
+
+def in_state(state: str) -> Callable[[CounterDesk], bool]:
+    return lambda desk: desk.state is not None and desk.state.state == state and not desk.pending
+
+
 def test_next_calls_the_next_citizen_and_lights_the_panel(
     hub: RunningHub, start_terminal: Callable[..., Terminal]
 ) -> None:
@@ -168,10 +177,7 @@ def test_a_second_next_too_soon_is_refused_on_the_panel(
     assert [s.state for s in buzzer.pin.states][-2:] == [True, False]
     assert [s.state for s in office.light("1", "offline").pin.states][-2:] == [True, False]
     assert office.calls.empty()
-    waiting = [
-        t.number for t in hub.queue.engine.tickets.values() if t.state is TicketState.WAITING
-    ]
-    assert waiting == ["A002"]
+    assert waiting(hub) == ["A002"]
 
 
 def test_next_after_the_guard_window_is_sent(
@@ -227,15 +233,10 @@ def test_transfer_without_a_citizen_or_a_pick_is_refused(
 def test_pause_and_resume_toggle(hub: RunningHub, start_terminal: Callable[..., Terminal]) -> None:
     office = start_terminal()
     office.clerks.press("1", "pause")  # paused at the start of the day: resume
-    office.wait(
-        "1", lambda desk: desk.state is not None and desk.state.state == "open" and not desk.pending
-    )
+    office.wait("1", in_state("open"))
     assert office.light("1", "ready").mode is LightMode.ON
     office.clerks.press("1", "pause")
-    office.wait(
-        "1",
-        lambda desk: desk.state is not None and desk.state.state == "paused" and not desk.pending,
-    )
+    office.wait("1", in_state("paused"))
     assert office.light("1", "ready").mode is LightMode.BLINK
     assert office.display("1").lines[0] == "Paused"
     assert hub.queue.engine.counters["1"].state.value == "paused"
@@ -284,8 +285,7 @@ def test_presses_while_the_broker_is_away_are_applied_once_when_it_is_back(
     assert engine.counters["1"].current is not None
     first = engine.tickets[engine.counters["1"].current]
     assert (first.number, first.calls) == ("A001", 2)
-    waiting = [t.number for t in engine.tickets.values() if t.state is TicketState.WAITING]
-    assert waiting == ["A003"]
+    assert waiting(hub) == ["A003"]
     assert office.terminal.link.queued == 0
     recalls = [e for e in hub.queue.store.events(first.id) if e.action == "recall"]
     assert len(recalls) == 1
