@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import queue
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from poradovnik.common.settings import DataSettings, DeviceSettings, Settings, S
 from poradovnik.counter_terminal.app import CounterTerminal
 from poradovnik.counter_terminal.config import CounterSettings, PanelSettings
 from poradovnik.counter_terminal.desk import CounterDesk
-from poradovnik.counter_terminal.display import SimulatedDisplay
+from poradovnik.counter_terminal.display import LcdDisplay, SimulatedDisplay, to_lcd_charset
 from poradovnik.counter_terminal.hardware import LightMode
 from poradovnik.counter_terminal.simulated import SimulatedClerks
 from poradovnik.hub.model import TicketState
@@ -325,3 +328,74 @@ def test_a_pin_in_use_is_a_clear_error(broker: OfficeBroker, tmp_path: Path) -> 
             CounterTerminal(panel_settings(broker, tmp_path), pin_factory=factory)
     finally:
         first.stop()
+
+
+def test_lcd_text_is_folded_to_the_lcd_charset() -> None:
+    assert to_lcd_charset("Všeobecné informácie") == "Vseobecne informacie"
+    assert to_lcd_charset("Čeká: 3") == "Ceka: 3"
+    assert to_lcd_charset("Черга: 3") == "?????: 3"
+
+
+@pytest.mark.skipif(Path("/dev/i2c-1").exists(), reason="this machine has an I2C bus 1")
+def test_an_lcd_that_is_not_there_is_a_clear_error() -> None:
+    with pytest.raises(PoradovnikError, match=r"cannot open the LCD at I2C address 0x27"):
+        LcdDisplay(address=0x27, port=1)
+
+
+def test_the_counter_command_runs_simulated_clerks_on_mock_pins(
+    hub: RunningHub, broker: OfficeBroker, device: Callable[..., DeviceLink], tmp_path: Path
+) -> None:
+    issue(hub, *["taxes", "waste"] * 5)
+    display = device("display-d1")
+    calls: queue.Queue[p.Call] = queue.Queue()
+    display.subscribe(display.topics.calls(), lambda _t, data: calls.put(p.decode(p.Call, data)))
+    statuses: queue.Queue[p.DeviceStatus] = queue.Queue()
+    hub.link.subscribe(  # only the hub may read a device's status
+        display.topics.device_status("p1"),
+        lambda _t, data: statuses.put(p.decode(p.DeviceStatus, data)),
+    )
+    assert display.connection.subscribed.wait(WAIT_S)
+    config = tmp_path / "counter.toml"
+    config.write_text(
+        f'role = "counter"\n[site]\nid = "{broker.site}"\n'
+        f'[mqtt]\nport = {broker.port}\nusername = "panel-p1"\n'
+        f'password = "{broker.passwords["panel-p1"]}"\n'
+        f'[data]\ndir = "{tmp_path / "panel"}"\n[device]\nid = "p1"\n'
+        '[counter]\npin_factory = "mock"\ndisplay = "simulated"\nsimulate_clerks_s = 0.2\n'
+        '[[counter.panels]]\ncounter = "1"\nnext = 17\nrecall = 27\noffline_led = 19\n',
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "poradovnik.cli", "--config", str(config), "counter"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        call = calls.get(timeout=WAIT_S)
+        assert (call.counter, call.ticket) == ("1", "A001")
+        assert statuses.get(timeout=WAIT_S).state == "online"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=WAIT_S)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "counter 1: next" in stderr
+    # (Overlapping subscriptions of the hub may deliver a status twice.)
+    while statuses.get(timeout=WAIT_S).state != "offline":
+        pass
+
+
+def test_the_counter_command_without_panels_fails_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "counter.toml"
+    config.write_text('role = "counter"\n[counter]\npin_factory = "mock"\n', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "poradovnik.cli", "--config", str(config), "counter"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("poradovnik: no counter panel is set up")
+    assert len(done.stderr.splitlines()) == 1
