@@ -107,6 +107,7 @@ class CounterDesk:
         self._lang = lang
         self._clock = clock
         self._pending: dict[str, p.CounterAction] = {}
+        self._outgoing: list[p.CounterCommand] = []
         self._last_next: float | None = None
         self._expect_paused: bool | None = None
         self._choice: str | None = None
@@ -129,7 +130,13 @@ class CounterDesk:
                 self._next()
             elif button in ACTIONS:
                 self._command(ACTIONS[button])
+            outgoing, self._outgoing = self._outgoing, []
             self._show()
+        # Queued outside the lock: the outbox's synced write must not hold up the
+        # network thread, which takes the lock to show what the hub says.
+        for command in outgoing:
+            self._queue(command)
+        with self.changed:
             self.gestures += 1
             self.changed.notify_all()
 
@@ -194,20 +201,26 @@ class CounterDesk:
             self._choice_timer = None
 
     def _command(self, action: p.CounterAction, *, service: str | None = None) -> None:
+        """Decide to send ``action``: noted as pending now, queued once the lock is let go."""
         command = p.CounterCommand(
             msg_id=uuid.uuid4().hex, action=action, service=service, sent_at=datetime.now(UTC)
         )
         # Noted before it is queued: its answer can come before send() returns.
         self._pending[command.msg_id] = action
+        self._outgoing.append(command)
+
+    def _queue(self, command: p.CounterCommand) -> None:
+        action, service = command.action, command.service
         try:
             self._send(self.counter, command)
         except Exception:
-            del self._pending[command.msg_id]
             log.exception("counter %s: could not queue %s", self.counter, action)
-            self.panel.failed()
+            with self.changed:
+                self._pending.pop(command.msg_id, None)
+                self.panel.failed()
+                self._show()
             return
         log.info("counter %s: %s%s", self.counter, action, f" to {service}" if service else "")
-        self.changed.notify_all()
 
     # -- the hub -----------------------------------------------------------------------
 
