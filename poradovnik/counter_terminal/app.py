@@ -1,13 +1,308 @@
-"""``poradovnik counter``: runs a counter panel: its buttons, lights and optional panel display."""
+"""``poradovnik counter``: runs a counter panel: its buttons, lights and optional panel display.
+
+:class:`CounterTerminal` is the role: one :class:`~.desk.CounterDesk` per
+``[[counter.panels]]`` table, all on one pin factory and one
+:class:`~poradovnik.sync_agent.client.DeviceLink` (role ``counter``). Commands go
+through the link's durable outbox, so a press made while the hub or the broker is away
+waits on disk and is applied exactly once when they are back; the hub's retained
+``counter/<id>/state``, ``queue/<service>`` and ``device/hub/status`` drive the lights
+and displays. :func:`run` wires it to the settings, systemd and the signals.
+"""
 
 from __future__ import annotations
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.settings import Settings
+import logging
+import random
+import signal
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from types import FrameType, TracebackType
 
-__all__ = ["run"]
+from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.sdnotify import Notifier, watchdog_interval
+from poradovnik.common.settings import Settings
+from poradovnik.counter_terminal.config import CounterSettings, PanelSettings
+from poradovnik.counter_terminal.desk import CounterDesk, Office
+from poradovnik.counter_terminal.display import LcdDisplay, PanelDisplay, SimulatedDisplay
+from poradovnik.counter_terminal.hardware import PinFactory, pin_factory
+from poradovnik.counter_terminal.panel import CounterPanel
+from poradovnik.counter_terminal.simulated import SimulatedClerks
+from poradovnik.sync_agent import protocol as p
+from poradovnik.sync_agent.client import DeviceLink, Reply
+
+__all__ = ["CounterTerminal", "open_display", "run"]
+
+log = logging.getLogger(__name__)
+
+HUB_DEVICE = "hub"
+"""The hub's device id: its retained status is ``device/hub/status``."""
+
+OUTBOX_FILE = "counter-outbox.sqlite3"
+"""The outbox's file in ``[data] dir``."""
+
+
+def open_display(config: CounterSettings, panel: PanelSettings) -> PanelDisplay | None:
+    """The panel display of ``panel``'s counter that ``[counter] display`` asks for."""
+    if config.display == "lcd":
+        return LcdDisplay(
+            address=panel.lcd_address,
+            port=config.lcd_port,
+            expander=config.lcd_expander,
+            cols=config.lcd_cols,
+            rows=config.lcd_rows,
+        )
+    if config.display == "simulated":
+        return SimulatedDisplay(
+            name=f"counter {panel.counter}", cols=config.lcd_cols, rows=config.lcd_rows
+        )
+    return None
+
+
+def _device_link(settings: Settings) -> DeviceLink:
+    path = settings.data.dir / OUTBOX_FILE
+    try:
+        return DeviceLink(
+            mqtt=settings.mqtt,
+            site=settings.site.id,
+            device_id=settings.device.id,
+            role="counter",
+            outbox_path=path,
+        )
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        raise PoradovnikError(f"cannot open the outbox {path}: {exc}") from None
+
+
+class CounterTerminal:
+    """The counter panels of one Pi, linked to the hub.
+
+    ``pin_factory`` is the gpiozero pin factory (by default the one ``[counter]
+    pin_factory`` names); ``link`` the device's link to the hub (by default one from
+    ``[mqtt]``, ``[device] id`` and an outbox in ``[data] dir``); ``displays`` the panel
+    displays by counter (by default those ``[counter] display`` names).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pin_factory: PinFactory | None = None,
+        link: DeviceLink | None = None,
+        displays: Mapping[str, PanelDisplay | None] | None = None,
+    ) -> None:
+        config = settings.counter
+        if not config.panels:
+            raise PoradovnikError(
+                "no counter panel is set up: add a [[counter.panels]] table with the "
+                "counter's id and its buttons' GPIOs (see docs/config/counter.toml)"
+            )
+        self.settings = settings
+        self.factory = pin_factory if pin_factory is not None else _open_factory(config)
+        self.office = Office()
+        self.desks: dict[str, CounterDesk] = {}
+        self._lock = threading.Lock()
+        self._msg_desks: dict[str, CounterDesk] = {}
+        try:
+            for panel_settings in config.panels:
+                display = (
+                    displays.get(panel_settings.counter)
+                    if displays is not None
+                    else open_display(config, panel_settings)
+                )
+                self._add_desk(panel_settings, display)
+            self.link = link if link is not None else _device_link(settings)
+        except BaseException:
+            self._close_desks()
+            raise
+        topics = self.link.topics
+        for counter in self.desks:
+            self.link.subscribe(topics.counter_state(counter), self._on_counter_state)
+        self.link.subscribe(f"{topics.base}/queue/+", self._on_queue)
+        self.link.subscribe(topics.device_status(HUB_DEVICE), self._on_hub_status)
+        self.link.on_connection_change(self._on_connection)
+        self.link.on_reply(self._on_reply)
+
+    def _add_desk(self, panel_settings: PanelSettings, display: PanelDisplay | None) -> None:
+        config = self.settings.counter
+        panel = CounterPanel(
+            panel_settings,
+            config=config,
+            pin_factory=self.factory,
+            display=display,
+        )
+        desk = CounterDesk(
+            panel,
+            config=config,
+            office=self.office,
+            send=self._send,
+            lang=self.settings.site.languages[0],
+        )
+        self.desks[desk.counter] = desk
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Show the offline state, start the buttons, and connect (in the background)."""
+        for desk in self.desks.values():
+            desk.start()
+        self.link.start()
+
+    def stop(self) -> None:
+        """Disconnect (saying ``offline``), then release the pins and the displays.
+
+        Commands not yet answered stay in the outbox for the next start.
+        """
+        self.link.stop()
+        self._close_desks()
+
+    def _close_desks(self) -> None:
+        for desk in self.desks.values():
+            desk.close()
+
+    def __enter__(self) -> CounterTerminal:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- to the hub ----------------------------------------------------------------
+
+    def _send(self, counter: str, command: p.CounterCommand) -> None:
+        desk = self.desks[counter]
+        with self._lock:
+            self._msg_desks[command.msg_id] = desk
+        try:
+            self.link.send(self.link.topics.counter_cmd(counter), command)
+        except BaseException:
+            with self._lock:
+                self._msg_desks.pop(command.msg_id, None)
+            raise
+
+    # -- from the hub (network and outbox threads) -----------------------------------
+
+    def _on_reply(self, command: p.Request, reply: Reply) -> None:
+        with self._lock:
+            desk = self._msg_desks.pop(command.msg_id, None)
+        if isinstance(reply, p.TicketReply):
+            log.warning("a ticket reply to counter command %s", command.msg_id)
+            return
+        if desk is None or not desk.on_reply(command.msg_id, reply):
+            # Queued before a restart: its press is applied; nobody waits for it here.
+            what = reply.error.code if isinstance(reply, p.ErrorReply) else "done"
+            log.info("answer to an earlier command %s: %s", command.msg_id, what)
+
+    def _on_counter_state(self, topic: str, payload: bytes) -> None:
+        try:
+            state = p.decode(p.CounterState, payload)
+        except p.ProtocolError as exc:
+            log.warning("dropped a counter state on %s: %s", topic, exc.message)
+            return
+        desk = self.desks.get(state.counter)
+        if desk is None or topic != self.link.topics.counter_state(desk.counter):
+            log.warning("dropped a state of counter %s on %s", state.counter, topic)
+            return
+        desk.on_state(state)
+
+    def _on_queue(self, topic: str, payload: bytes) -> None:
+        try:
+            queue = p.decode(p.QueueState, payload)
+        except p.ProtocolError as exc:
+            log.warning("dropped a queue state on %s: %s", topic, exc.message)
+            return
+        self.office.queues[queue.service] = queue
+        self._refresh()
+
+    def _on_hub_status(self, topic: str, payload: bytes) -> None:
+        try:
+            status = p.decode(p.DeviceStatus, payload)
+        except p.ProtocolError as exc:
+            log.warning("dropped the hub's status on %s: %s", topic, exc.message)
+            return
+        online = status.state == "online"
+        if online != self.office.hub_online:
+            log.log(
+                logging.INFO if online else logging.WARNING,
+                "the hub is %s",
+                "online" if online else "offline: presses wait in the outbox",
+            )
+        self.office.hub_online = online
+        self._refresh()
+
+    def _on_connection(self, up: bool) -> None:
+        self.office.connected = up
+        if not up:
+            self.office.hub_online = False  # known again from its retained status
+        self._refresh()
+
+    def _refresh(self) -> None:
+        for desk in self.desks.values():
+            desk.refresh()
+
+    # -- simulated clerks ------------------------------------------------------------
+
+    def clerks(self, *, seed: int | None = None) -> SimulatedClerks:
+        """Simulated clerks pressing this terminal's mock pins (pin factory ``mock``)."""
+        return SimulatedClerks(self.desks, rng=random.Random(seed))
+
+
+def _open_factory(config: CounterSettings) -> PinFactory:
+    return pin_factory(config.pin_factory)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT, so the main loop can end cleanly."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(terminal: CounterTerminal, stop: threading.Event) -> None:
+    """The main loop: the watchdog's pings (and simulated clerks, if set) until ``stop``."""
+    notifier = Notifier()
+    interval = watchdog_interval() or 10.0
+    pace = terminal.settings.counter.simulate_clerks_s
+    worker: threading.Thread | None = None
+    if pace is not None:
+        clerks = terminal.clerks()
+        worker = threading.Thread(
+            target=clerks.run, args=(stop, pace), name="simulated-clerks", daemon=True
+        )
+        worker.start()
+    notifier.ready(f"serving counters {', '.join(terminal.desks)}")
+    while not stop.wait(interval):
+        notifier.watchdog()
+    notifier.stopping()
+    if worker is not None:
+        worker.join(timeout=5.0)
 
 
 def run(settings: Settings) -> None:
     """Run the role until it is stopped."""
-    raise PoradovnikError(f"the {settings.role} role is not built yet in this version")
+    terminal = CounterTerminal(settings)
+    log.info(
+        "counter panel %s for counters %s, pins from %s, broker %s:%d",
+        settings.device.id,
+        ", ".join(terminal.desks),
+        settings.counter.pin_factory,
+        settings.mqtt.host,
+        settings.mqtt.port,
+    )
+    with terminal, _stop_on_signals() as stop:
+        _serve(terminal, stop)

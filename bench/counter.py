@@ -1,0 +1,387 @@
+"""Benchmark: a Next button's pin pressed → the counter's retained state and the ``calls`` message.
+
+Run it from the checkout with the project's virtual environment::
+
+    .venv/bin/python bench/counter.py [--presses 50]
+
+It starts its own Mosquitto and hub as ``bench/sync.py`` does (and with its helpers):
+four services, 20 counters, enough waiting tickets that every press calls someone.
+Then 20 counter terminals, one per counter as on 20 Pis, each the real
+:class:`~poradovnik.counter_terminal.app.CounterTerminal` on gpiozero's
+``MockFactory`` with its own account, link and outbox, and an observer (the lobby
+display's account) subscribed to ``calls`` and ``counter/+/state``.
+
+One thread per counter plays its clerk: it drives the Next pin low (the press), holds
+it until the panel's debounce has taken it, lets go, and waits until the press is
+answered and observed before pressing again; all 20 press at once, without pause.
+A press's latency runs from just before the pin goes low to the moment the observer
+has both the counter's retained state naming the new ticket and the ``calls``
+message for it; both are reported on their own too. It includes the debounce
+(``[counter] debounce_ms``, 25 ms by default): a press counts only once the contact
+has stayed closed that long. Each counter's first presses warm up and are not counted.
+
+The floor, measured in the same run through the same broker, is the raw MQTT round
+trip of ``bench/sync.py``: a QoS 1 publish → receipt between two paho clients. It
+prints the p50 and p99 of each, the ratio of the p99s, and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory
+from sync import (
+    COUNTERS,
+    DISPLAY,
+    MAX_PRESSES,
+    SERVICES,
+    SITE,
+    WAIT_S,
+    WARMUP_PRESSES,
+    BenchError,
+    connect,
+    counter_ids,
+    ms,
+    office_broker,
+    panel_name,
+    percentiles,
+    round_trips,
+    running_hub,
+)
+
+from poradovnik.common.settings import (
+    DataSettings,
+    DeviceSettings,
+    MqttSettings,
+    Settings,
+    SiteSettings,
+)
+from poradovnik.counter_terminal.app import CounterTerminal
+from poradovnik.counter_terminal.config import CounterSettings, PanelSettings
+from poradovnik.counter_terminal.simulated import SimulatedClerks
+from poradovnik.hub.broker import HUB_DEVICE_ID
+from poradovnik.sync_agent import protocol as p
+from poradovnik.sync_agent.client import DeviceLink
+
+TARGET_P99_MS = 100.0
+"""Press → state and call p99, debounce included, on a 2-core machine with 20 counters."""
+
+DEBOUNCE_MS = CounterSettings().debounce_ms
+
+
+@dataclass
+class Counter:
+    """One counter's presses and what the observer saw of them, matched in order."""
+
+    pressed: list[float] = field(default_factory=list)
+    states: list[float] = field(default_factory=list)
+    calls: list[float] = field(default_factory=list)
+    called: list[str] = field(default_factory=list)
+    """The ticket id of each call."""
+    shown: list[str] = field(default_factory=list)
+    """The ticket id of each new state."""
+    last_ticket: str | None = None
+
+
+class Observer:
+    """The lobby's view: calls and retained counter states, timed as they arrive."""
+
+    def __init__(self) -> None:
+        self.counters = {c: Counter() for c in counter_ids()}
+        self._seen = threading.Condition()
+
+    def on_call(self, _topic: str, payload: bytes) -> None:
+        heard = time.perf_counter()
+        call = p.decode(p.Call, payload)
+        with self._seen:
+            counter = self.counters[call.counter]
+            counter.calls.append(heard)
+            counter.called.append(call.ticket_id)
+            self._seen.notify_all()
+
+    def on_state(self, _topic: str, payload: bytes) -> None:
+        heard = time.perf_counter()
+        state = p.decode(p.CounterState, payload)
+        ticket = state.ticket.ticket_id if state.ticket is not None else None
+        with self._seen:
+            counter = self.counters[state.counter]
+            if ticket is None or ticket == counter.last_ticket:
+                return
+            counter.last_ticket = ticket
+            counter.states.append(heard)
+            counter.shown.append(ticket)
+            self._seen.notify_all()
+
+    def wait_for(self, counter: str, presses: int) -> bool:
+        """Wait until ``counter``'s first ``presses`` presses have their call and state."""
+        seen = self.counters[counter]
+        with self._seen:
+            return self._seen.wait_for(
+                lambda: len(seen.calls) >= presses and len(seen.states) >= presses, WAIT_S
+            )
+
+
+def serve_hub(directory: Path, mqtt: MqttSettings, tickets: int, ready: Any, stop: Any) -> None:
+    """The hub of ``bench/sync.py``, in a process of its own until ``stop`` is set."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with running_hub(directory, mqtt, tickets):
+        ready.set()
+        stop.wait()
+
+
+@contextmanager
+def hub_process(directory: Path, mqtt: MqttSettings, tickets: int) -> Iterator[None]:
+    """Run the hub in a child process, as it runs on a machine of its own.
+
+    The 20 panels share this process's interpreter lock; the hub must not wait for it.
+    """
+    context = multiprocessing.get_context("spawn")
+    ready, stop = context.Event(), context.Event()
+    process = context.Process(
+        target=serve_hub, args=(directory, mqtt, tickets, ready, stop), name="hub"
+    )
+    process.start()
+    try:
+        if not ready.wait(60):
+            raise BenchError("the hub did not start")
+        yield
+    finally:
+        stop.set()
+        process.join(WAIT_S)
+        if process.is_alive():
+            process.kill()
+
+
+def terminal(mqtt: MqttSettings, counter: str, directory: Path) -> CounterTerminal:
+    """The counter terminal of ``counter`` on mock pins, with a Next button and a light."""
+    name = panel_name(counter)
+    settings = Settings(
+        role="counter",
+        site=SiteSettings(id=SITE),
+        mqtt=mqtt,
+        data=DataSettings(dir=directory / name),
+        device=DeviceSettings(id=name),
+        counter=CounterSettings(
+            pin_factory="mock",
+            next_guard_s=0.0,
+            panels=(PanelSettings(counter=counter, next=17, serving_led=13),),
+        ),
+    )
+    link = DeviceLink(
+        mqtt=mqtt,
+        site=SITE,
+        device_id=name,
+        role="counter",
+        outbox_path=directory / name / "outbox.sqlite3",
+    )
+    return CounterTerminal(settings, pin_factory=MockFactory(), link=link)
+
+
+def clerk(
+    counter: str,
+    running: CounterTerminal,
+    observer: Observer,
+    presses: int,
+    start: threading.Barrier,
+    errors: list[BaseException],
+) -> None:
+    """Press Next ``presses`` times, each once the previous one is answered and seen."""
+    clerks = SimulatedClerks(running.desks, timeout_s=WAIT_S)
+    desk = running.desks[counter]
+    seen = observer.counters[counter]
+    try:
+        start.wait()
+        for index in range(presses):
+            seen.pressed.append(time.perf_counter())
+            clerks.press(counter, "next")
+            with desk.changed:
+                if not desk.changed.wait_for(lambda: desk.pending == 0, WAIT_S):
+                    raise BenchError(f"counter {counter}: press {index} not answered")
+            if not observer.wait_for(counter, index + 1):
+                raise BenchError(f"counter {counter}: press {index} not seen in the lobby")
+    except BaseException as exc:
+        errors.append(exc)
+        start.abort()
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one run measured, in seconds."""
+
+    both: list[float]
+    states: list[float]
+    calls: list[float]
+    floor: list[float]
+    elapsed: float
+    presses: int
+
+
+def measure(directory: Path, presses: int) -> Figures:
+    """Run the office, the floor and the clerks at their pins; stop everything after."""
+    with ExitStack() as stack:
+        accounts = stack.enter_context(office_broker(directory / "broker"))
+        tickets = COUNTERS * (WARMUP_PRESSES + presses + 1)
+        stack.enter_context(hub_process(directory / "hub", accounts[HUB_DEVICE_ID], tickets))
+        observer = Observer()
+        lobby = DeviceLink(
+            mqtt=accounts[DISPLAY], site=SITE, device_id=DISPLAY, role="display", outbox_path=None
+        )
+        lobby.subscribe(lobby.topics.calls(), observer.on_call)
+        lobby.subscribe(lobby.topics.counter_state("+"), observer.on_state)
+        connect(lobby, stack)
+        terminals: dict[str, CounterTerminal] = {}
+        for counter in counter_ids():
+            running = terminal(accounts[panel_name(counter)], counter, directory / "panels")
+            stack.callback(running.stop)
+            running.start()
+            terminals[counter] = running
+        for counter, running in terminals.items():
+            desk = running.desks[counter]
+            with desk.changed:
+                if not desk.changed.wait_for(
+                    lambda desk=desk: desk.state is not None and desk.office.online, WAIT_S
+                ):
+                    raise BenchError(f"counter {counter}'s panel did not get its state")
+        sample = p.Call(
+            ticket="A123",
+            ticket_id=uuid.uuid4().hex,
+            counter="20",
+            counter_name="Okienko 20",
+            service=SERVICES[0].code,
+            called_at=datetime.now(UTC),
+            recall=False,
+            calls=1,
+        ).encode()
+        floor = round_trips(
+            accounts[HUB_DEVICE_ID],
+            f"{p.Topics(SITE).base}/bench/floor",
+            COUNTERS * presses,
+            sample,
+        )
+        all_presses = WARMUP_PRESSES + presses
+        errors: list[BaseException] = []
+        start = threading.Barrier(COUNTERS + 1)
+        threads = [
+            threading.Thread(
+                target=clerk,
+                args=(counter, running, observer, all_presses, start, errors),
+                name=f"clerk-{counter}",
+                daemon=True,
+            )
+            for counter, running in terminals.items()
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            start.wait(WAIT_S)
+        except threading.BrokenBarrierError:
+            raise BenchError("the clerks did not get ready to press") from None
+        began = time.perf_counter()
+        for thread in threads:
+            while thread.is_alive():  # short joins: Ctrl+C gets through
+                thread.join(timeout=0.2)
+        elapsed = time.perf_counter() - began
+        if errors:
+            raise errors[0]
+        return figures(observer, elapsed, floor)
+
+
+def figures(observer: Observer, elapsed: float, floor: list[float]) -> Figures:
+    """Match each press with its state and call; check they name the same tickets."""
+    both, states, calls = [], [], []
+    presses = 0
+    for counter, seen in observer.counters.items():
+        if seen.called[: len(seen.pressed)] != seen.shown[: len(seen.pressed)]:
+            raise BenchError(f"counter {counter}: the calls and the states name other tickets")
+        presses += len(seen.pressed)
+        for index, pressed in enumerate(seen.pressed):
+            if index < WARMUP_PRESSES:
+                continue
+            state, call = seen.states[index] - pressed, seen.calls[index] - pressed
+            states.append(state)
+            calls.append(call)
+            both.append(max(state, call))
+    return Figures(both, states, calls, floor, elapsed, presses)
+
+
+def report(figures: Figures, presses: int) -> None:
+    """Print the figures as text, then as one JSON line."""
+    p50, p99 = (ms(v) for v in percentiles(figures.both))
+    state_p50, state_p99 = (ms(v) for v in percentiles(figures.states))
+    call_p50, call_p99 = (ms(v) for v in percentiles(figures.calls))
+    floor_p50, floor_p99 = (ms(v) for v in percentiles(figures.floor))
+    ratio = p99 / floor_p99
+    rate = figures.presses / figures.elapsed
+    met = p99 < TARGET_P99_MS
+
+    def line(name: str, p50: float, p99: float, what: str) -> None:
+        print(f"{name:7} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  {what}")
+
+    line("press:", p50, p99, f"Next pin low → state and call, {COUNTERS} counters × {presses}")
+    line("state:", state_p50, state_p99, "→ the counter's retained state names the new ticket")
+    line("call:", call_p50, call_p99, "→ the calls message")
+    line("floor:", floor_p50, floor_p99, "raw MQTT QoS 1 publish → receipt, one by one")
+    print(
+        f"ratio: {ratio:.1f}× the floor's p99 ({DEBOUNCE_MS} ms of it the debounce); "
+        f"{rate:.0f} presses/s; target p99 < {TARGET_P99_MS:.0f} ms: "
+        f"{'met' if met else 'NOT met'}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "counter",
+                "counters": COUNTERS,
+                "presses": presses,
+                "debounce_ms": DEBOUNCE_MS,
+                "p50_ms": round(p50, 3),
+                "p99_ms": round(p99, 3),
+                "state_p50_ms": round(state_p50, 3),
+                "state_p99_ms": round(state_p99, 3),
+                "call_p50_ms": round(call_p50, 3),
+                "call_p99_ms": round(call_p99, 3),
+                "floor_p50_ms": round(floor_p50, 3),
+                "floor_p99_ms": round(floor_p99, 3),
+                "ratio_p99": round(ratio, 2),
+                "presses_per_s": round(rate, 1),
+                "target_p99_ms": TARGET_P99_MS,
+                "target_met": met,
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presses", type=int, default=50, help="presses per counter")
+    args = parser.parse_args()
+    if not 1 <= args.presses <= MAX_PRESSES:
+        parser.error(f"--presses must be from 1 to {MAX_PRESSES}")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        with tempfile.TemporaryDirectory(prefix="poradovnik-bench-") as tmp:
+            figures = measure(Path(tmp), args.presses)
+    except KeyboardInterrupt:
+        print("interrupted; the broker, the hub and the panels are stopped", file=sys.stderr)
+        sys.exit(130)
+    except BenchError as failed:
+        print(f"the run failed: {failed}", file=sys.stderr)
+        sys.exit(1)
+    report(figures, args.presses)
+
+
+if __name__ == "__main__":
+    main()
