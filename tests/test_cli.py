@@ -196,7 +196,7 @@ def test_bad_settings_file_is_clean_outside_the_test_runner(tmp_path: Path) -> N
 # --- the other commands ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", ["kiosk", "display", "counter"])
+@pytest.mark.parametrize("role", ["display", "counter"])
 def test_roles_not_built_yet(tmp_path: Path, role: str) -> None:
     path = write(tmp_path, f'role = "{role}"\n')
     stderr = failed(run(role, "--config", str(path)), 1)

@@ -90,8 +90,16 @@ class LoopbackPrinter:
 
     def close(self) -> None:
         """Stop listening and drop the connections."""
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         self._server.close()
-        for client in self._clients:
+        self._thread.join(timeout=5)
+        self.hang_up()
+
+    def hang_up(self) -> None:
+        """Drop every connection, as a printer switched off and on again does."""
+        clients, self._clients = self._clients, []
+        for client in clients:
             with contextlib.suppress(OSError):
                 client.shutdown(socket.SHUT_RDWR)
             client.close()

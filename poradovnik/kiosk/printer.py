@@ -167,6 +167,9 @@ class Transport(ABC):
                     break
                 answer += self._read(size - len(answer), remaining)
             return answer
+        except PrinterFault:
+            self.close()
+            raise
         except (OSError, EscposError) as exc:
             self.close()
             raise PrinterFault(f"printer on {self.description}: {exc}") from exc
