@@ -173,7 +173,7 @@ def test_a_printer_that_is_not_there() -> None:
         NetworkTransport(host="127.0.0.1", port=port, profile="TM-T20II", timeout_s=2)
     )
     assert printer.check().state == "offline"
-    with pytest.raises(PrinterFault, match="127.0.0.1"):
+    with pytest.raises(PrinterFault, match=r"127\.0\.0\.1"):
         printer.print(ticket("sk", "Parkovanie"))
 
 

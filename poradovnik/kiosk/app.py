@@ -69,7 +69,7 @@ class KioskApp:
         self.issued = 0
         """How many taps reached the kiosk (for tests and the log)."""
         self._results: queue.Queue[Outcome] = queue.Queue()
-        self._shown_at = clock()
+        self._shown_at = clock() - TAP_GUARD_S
         self._dirty = True
 
     # -- events --------------------------------------------------------------------

@@ -94,6 +94,7 @@ class Kiosk:
         self._published: str | None = None
         self._stopping = threading.Event()
         self._wake_blocks = threading.Event()
+        self._refreshing = threading.Lock()
         self._threads: list[threading.Thread] = []
         link.subscribe(f"{self.topics.base}/queue/+", self._on_queue)
         link.subscribe(self.topics.device_status("hub"), self._on_hub_status)
@@ -284,6 +285,10 @@ class Kiosk:
 
     def refresh_blocks(self) -> bool:
         """Ask the hub for a block of each service running low; whether it answered."""
+        with self._refreshing:
+            return self._refresh_blocks()
+
+    def _refresh_blocks(self) -> bool:
         today = self._today()
         self.book.forget_before(today)
         wanted = self.only or tuple(q.service for q in self.services())
