@@ -196,13 +196,6 @@ def test_bad_settings_file_is_clean_outside_the_test_runner(tmp_path: Path) -> N
 # --- the other commands ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", ["kiosk"])
-def test_roles_not_built_yet(tmp_path: Path, role: str) -> None:
-    path = write(tmp_path, f'role = "{role}"\n')
-    stderr = failed(run(role, "--config", str(path)), 1)
-    assert stderr == f"poradovnik: the {role} role is not built yet in this version\n"
-
-
 ROLE_COMMANDS = [["hub"], ["kiosk"], ["display"], ["counter"], ["db", "upgrade"]]
 
 

@@ -581,6 +581,7 @@ def test_audit_rows_for_every_transition(store: Store) -> None:
     hub.do(lambda e: e.pause("1", at(12), actor="admin:jana"))
     hub.do(lambda e: e.pause("2", at(12), actor="admin:jana"))
     hub.issue("taxes", at(13))
+    hub.do(lambda e: e.reserve("k1", "waste", 5, at(14), actor="kiosk:k1"))
     hub.do(lambda e: e.roll_over(at(24 * 60)))  # expires the last one
 
     stored = store.events()

@@ -190,8 +190,8 @@ class CounterTerminal:
     def _on_reply(self, command: p.Request, reply: Reply) -> None:
         with self._lock:
             desk = self._msg_desks.pop(command.msg_id, None)
-        if isinstance(reply, p.TicketReply):
-            log.warning("a ticket reply to counter command %s", command.msg_id)
+        if not isinstance(reply, p.ErrorReply | p.CommandReply):
+            log.warning("a %s to counter command %s", type(reply).__name__, command.msg_id)
             return
         if desk is None or not desk.on_reply(command.msg_id, reply):
             # Queued before a restart: its press is applied; nobody waits for it here.

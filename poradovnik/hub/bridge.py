@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from poradovnik.hub.engine import QueueError
-from poradovnik.hub.model import Action, Change, Counter, Priority, Ticket
+from poradovnik.hub.engine import Estimate, QueueError
+from poradovnik.hub.model import Action, Change, Counter, Priority, Ticket, TicketState
 from poradovnik.hub.service import QueueService
 from poradovnik.sync_agent import protocol as p
 
@@ -73,6 +73,8 @@ class HubBridge:
         base = self.topics.base
         return (
             f"{base}/kiosk/+/issue",
+            f"{base}/kiosk/+/blocks",
+            f"{base}/kiosk/+/offline",
             f"{base}/counter/+/cmd",
             f"{base}/device/+/status",
             f"{base}/device/+/health",
@@ -104,6 +106,10 @@ class HubBridge:
     def _dispatch(self, kind: str, ident: str, payload: bytes) -> bytes | None:
         if kind == "kiosk_issue":
             return self._issue(p.decode(p.IssueRequest, payload), ident)
+        if kind == "kiosk_blocks":
+            return self._reserve(p.decode(p.BlockRequest, payload), ident)
+        if kind == "kiosk_offline":
+            return self._offline(p.decode(p.OfflineTicket, payload), ident)
         if kind == "counter_cmd":
             return self._command(p.decode(p.CounterCommand, payload), ident)
         if kind in ("device_status", "device_health"):
@@ -126,12 +132,20 @@ class HubBridge:
                 request.service, now, priority=priority, lang=request.lang, actor=actor
             )
 
+        return self._once(actor, request, decide, self._ticket_reply(request.msg_id))
+
+    def _ticket_reply(self, msg_id: str) -> Callable[[Change], p.Message]:
+        """The answer to a request that issued (or recorded) the change's ticket."""
+
         def answer(change: Change) -> p.Message:
             ticket = change.subject
             assert ticket is not None
-            estimate = engine.estimate(ticket)
+            if ticket.state is TicketState.WAITING:
+                estimate = self.queue.engine.estimate(ticket)
+            else:  # recorded after its day: nobody is ahead of it any more
+                estimate = Estimate(0, None)
             return p.TicketReply(
-                msg_id=request.msg_id,
+                msg_id=msg_id,
                 ticket_id=ticket.id,
                 number=ticket.number,
                 service=ticket.service,
@@ -140,7 +154,61 @@ class HubBridge:
                 issued_at=ticket.issued_at,
             )
 
+        return answer
+
+    def _reserve(self, request: p.BlockRequest, kiosk: str) -> bytes:
+        actor = f"kiosk:{kiosk}"
+        refused: dict[str, p.ErrorBody] = {}
+
+        def decide(now: datetime) -> Change:
+            engine = self.queue.engine
+            refused.clear()
+            change = Change()
+            for service in dict.fromkeys(request.services):
+                try:
+                    change += engine.reserve(kiosk, service, request.size, now, actor=actor)
+                except QueueError as exc:
+                    refused[service] = p.ErrorBody(code=exc.code, message=exc.message)
+            return change
+
+        def answer(change: Change) -> p.Message:
+            blocks = [
+                p.BlockInfo(
+                    service=b.service,
+                    prefix=b.prefix,
+                    business_day=b.business_day,
+                    first_seq=b.first_seq,
+                    last_seq=b.last_seq,
+                )
+                for b in change.blocks
+            ]
+            return p.BlockReply(msg_id=request.msg_id, blocks=blocks, refused=dict(refused))
+
         return self._once(actor, request, decide, answer)
+
+    def _offline(self, request: p.OfflineTicket, kiosk: str) -> bytes:
+        store = self.queue.store
+        actor = f"kiosk:{kiosk}"
+        priority = Priority(request.priority) if request.priority else None
+        ticket = Ticket(
+            id=request.ticket_id,
+            number_service=request.service,
+            business_day=request.business_day,
+            seq=request.seq,
+            number=request.number,
+            service=request.service,
+            issued_at=request.issued_at,
+            arrived_at=request.issued_at,
+            priority=priority,
+            lang=request.lang,
+            origin=kiosk,
+        )
+
+        def decide(now: datetime) -> Change:
+            block = store.number_block(kiosk, request.service, request.business_day, request.seq)
+            return self.queue.engine.record_offline(block, ticket, now, actor=actor)
+
+        return self._once(actor, request, decide, self._ticket_reply(request.msg_id))
 
     def _command(self, command: p.CounterCommand, counter_id: str) -> bytes:
         actor = f"counter:{counter_id}"

@@ -374,7 +374,12 @@ def acl_rules(site: str, account: Account) -> list[tuple[Access, str]]:
     ]
     queues = f"{topics.base}/queue/#"
     if account.role == "kiosk":
-        rules += [("write", topics.kiosk_issue(device)), ("read", queues)]
+        rules += [
+            ("write", topics.kiosk_issue(device)),
+            ("write", topics.kiosk_blocks(device)),
+            ("write", topics.kiosk_offline(device)),
+            ("read", queues),
+        ]
     elif account.role == "display":
         rules += [("read", topics.calls()), ("read", queues), ("read", topics.counter_state("+"))]
     else:  # counter

@@ -19,7 +19,7 @@ import dataclasses
 import heapq
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -31,6 +31,7 @@ from poradovnik.hub.model import (
     Counter,
     CounterState,
     Event,
+    NumberBlock,
     Priority,
     Service,
     Ticket,
@@ -89,6 +90,14 @@ class Snapshot:
     """Per numbering service, how many tickets were issued on ``day``."""
     durations: dict[str, list[float]] = field(default_factory=dict)
     """Per service, recent visit durations in seconds, oldest first."""
+    blocks: list[NumberBlock] = field(default_factory=list)
+    """The number blocks reserved for kiosks on ``day``."""
+    delivered: set[tuple[str, int]] = field(default_factory=set)
+    """(numbering service, sequence) of the tickets kiosks issued offline on ``day``."""
+
+
+MAX_BLOCK_SIZE = 100
+"""The most numbers one block may hold."""
 
 
 def display_number(prefix: str, seq: int) -> str:
@@ -138,6 +147,8 @@ class Engine:
         self._oldest_day: date | None = None
         """No live ticket is of an earlier business day than this (none: no live ticket
         yet); :meth:`roll_over` looks for leftovers only when it is before today."""
+        self._reserved: dict[str, str] = {}
+        """Numbers of today's blocks not yet delivered as tickets, and the kiosk holding each."""
         for service in services:
             self.put_service(service)
         for counter in counters:
@@ -167,6 +178,8 @@ class Engine:
         engine._issued.update(snapshot.issued)
         for code, values in snapshot.durations.items():
             engine._recent(code).extend(values)
+        for block in snapshot.blocks:
+            engine._hold_block(block, skip=snapshot.delivered)
         return engine
 
     # -- catalog -------------------------------------------------------------
@@ -311,7 +324,7 @@ class Engine:
         for _ in range(MAX_DISPLAY_NUMBER):
             seq += 1
             number = display_number(svc.prefix, seq)
-            if number not in self._live_numbers:
+            if self._number_free(number):
                 break
         else:
             raise QueueError(
@@ -465,17 +478,125 @@ class Engine:
         """Open a paused counter again."""
         return self._set_counter_state(counter_id, now, actor, CounterState.OPEN)
 
+    def reserve(
+        self, device: str, service: str, size: int, now: datetime, *, actor: str = "system"
+    ) -> Change:
+        """Set ``size`` consecutive numbers of ``service`` aside for kiosk ``device``.
+
+        The numbers are today's next free ones; the engine never issues them itself.
+        The kiosk issues them while the hub does not answer and delivers each ticket
+        later (:meth:`record_offline`). A reservation is not an issue: it is allowed
+        for a closed service and does not count towards the daily limit.
+        """
+        self._check_day(now)
+        svc = self._service(service)
+        if not 1 <= size <= MAX_BLOCK_SIZE:
+            raise QueueError("invalid_size", f"a block holds 1 to {MAX_BLOCK_SIZE} numbers")
+        seq = self._last_seq.get(service, 0)
+        first = seq + 1
+        for _ in range(MAX_DISPLAY_NUMBER + size):
+            seq += 1
+            if not self._number_free(display_number(svc.prefix, seq)):
+                first = seq + 1  # the run must be unbroken: start again after it
+            elif seq - first + 1 == size:
+                break
+        else:
+            raise QueueError(
+                "numbers_exhausted", f"no {size} free numbers of {service} are left today"
+            )
+        block = NumberBlock(
+            id=self._new_id(),
+            device=device,
+            service=service,
+            prefix=svc.prefix,
+            business_day=self.day,
+            first_seq=first,
+            last_seq=seq,
+            reserved_at=now,
+        )
+        event = Event(
+            at=now,
+            action=Action.RESERVE,
+            actor=actor,
+            service=service,
+            to_state="reserved",
+            detail={"device": device, "block": block.id, "first_seq": first, "last_seq": seq},
+        )
+        return Change(events=(event,), blocks=(block,))
+
+    def record_offline(
+        self,
+        block: NumberBlock | None,
+        ticket: Ticket,
+        now: datetime,
+        *,
+        actor: str = "system",
+    ) -> Change:
+        """Take in a ticket a kiosk issued from its ``block`` while the hub was away.
+
+        ``ticket`` is as the kiosk printed it: its id, number, sequence, service and
+        issue time (``origin`` names the kiosk). It joins the queue by its issue time,
+        as if the hub had issued it then; a ticket of an earlier day is recorded as
+        expired. It is taken whatever the service's state or limit: the citizen holds it.
+        """
+        self._check_day(now)
+        svc = self._service(ticket.service)
+        if block is None or block.device != ticket.origin or block.service != svc.code:
+            raise QueueError(
+                "not_reserved",
+                f"{ticket.number} is not in a block of {ticket.service} reserved for "
+                f"{ticket.origin}",
+            )
+        expected = display_number(block.prefix, ticket.seq)
+        if not block.holds(ticket.seq) or ticket.business_day != block.business_day:
+            raise QueueError("not_reserved", f"sequence {ticket.seq} is not in block {block.id}")
+        if ticket.number != expected:
+            raise QueueError(
+                "invalid_number", f"sequence {ticket.seq} of block {block.id} is {expected}"
+            )
+        if ticket.id in self.tickets:
+            raise QueueError("duplicate_ticket", f"ticket {ticket.id} is already recorded")
+        if ticket.business_day > self.day:
+            raise QueueError("day_changed", f"ticket {ticket.number} is of a future day")
+        fresh = ticket.evolve(
+            number_service=svc.code,
+            arrived_at=ticket.issued_at,
+            state=TicketState.WAITING,
+            counter=None,
+            calls=0,
+            called_at=None,
+            serving_at=None,
+            finished_at=None,
+        )
+        detail = {"offline": True, "device": ticket.origin}
+        events = [_event(now, Action.ISSUE, actor, None, fresh, detail)]
+        final = fresh
+        if ticket.business_day < self.day:
+            # Delivered after its day ended: history only, it holds no number today.
+            final = fresh.evolve(state=TicketState.EXPIRED, finished_at=now)
+            events.append(_event(now, Action.EXPIRE, actor, fresh, final))
+        return Change(
+            tickets=(final,),
+            events=tuple(events),
+            new_ticket_ids=frozenset({ticket.id}),
+            subject=final,
+        )
+
     def apply(self, change: Change) -> None:
         """Make a persisted ``change`` the engine's state."""
         if change.day is not None and change.day != self.day:
             self.day = change.day
             self._last_seq.clear()
             self._issued.clear()
+            self._reserved.clear()
+        for block in change.blocks:
+            self._hold_block(block)
         for ticket in change.tickets:
             if ticket.id in change.new_ticket_ids and ticket.business_day == self.day:
                 code = ticket.number_service
                 self._last_seq[code] = max(self._last_seq.get(code, 0), ticket.seq)
                 self._issued[code] = self._issued.get(code, 0) + 1
+                self._reserved.pop(ticket.number, None)
             if ticket.state.live:
                 self._hold(ticket)
             else:
@@ -490,6 +611,20 @@ class Engine:
             self._oldest_day = min((t.business_day for t in self.tickets.values()), default=None)
 
     # -- internals -------------------------------------------------------------
+
+    def _number_free(self, number: str) -> bool:
+        """Whether ``number`` is neither held by a live ticket nor reserved for a kiosk."""
+        return number not in self._live_numbers and number not in self._reserved
+
+    def _hold_block(self, block: NumberBlock, skip: Container[tuple[str, int]] = ()) -> None:
+        """Keep a block's numbers (all but the ``skip``ped, delivered ones) from being issued."""
+        if block.business_day != self.day:
+            return
+        code = block.service
+        self._last_seq[code] = max(self._last_seq.get(code, 0), block.last_seq)
+        for seq in range(block.first_seq, block.last_seq + 1):
+            if (code, seq) not in skip:
+                self._reserved[display_number(block.prefix, seq)] = block.device
 
     def _hold(self, ticket: Ticket) -> None:
         self._unwait(self.tickets.get(ticket.id))

@@ -75,6 +75,8 @@ class Action(enum.StrEnum):
     EXPIRE = "expire"
     PAUSE = "pause"
     RESUME = "resume"
+    RESERVE = "reserve"
+    """A block of numbers set aside for a kiosk to issue while the hub is away."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +197,34 @@ class Ticket:
 
 
 @dataclass(frozen=True, slots=True)
+class NumberBlock:
+    """Day sequences of one service set aside for one kiosk to issue offline.
+
+    The engine never issues these numbers itself; the kiosk issues them while the
+    hub does not answer and delivers each ticket later (``docs/queue.md``).
+    """
+
+    id: str
+    """Globally unique identifier (a UUID in hex)."""
+    device: str
+    """The kiosk the block belongs to."""
+    service: str
+    """Code of the service whose day sequence the numbers come from."""
+    prefix: str
+    """The service's ticket letter when the block was reserved (printed on its tickets)."""
+    business_day: date
+    """The only day the block's numbers may be issued on."""
+    first_seq: int
+    last_seq: int
+    """The block is the sequences ``first_seq``…``last_seq``, both included."""
+    reserved_at: datetime
+
+    def holds(self, seq: int) -> bool:
+        """Whether ``seq`` is one of the block's sequences."""
+        return self.first_seq <= seq <= self.last_seq
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One audit row: who moved what from which state to which, and when."""
 
@@ -231,6 +261,8 @@ class Change:
     """The ticket the operation was about (issued, called…), if any."""
     day: date | None = None
     """Set by a day rollover: the business day the engine moves to."""
+    blocks: tuple[NumberBlock, ...] = ()
+    """Number blocks newly reserved for kiosks."""
 
     def ticket(self, ticket_id: str) -> Ticket:
         """Return the new version of ticket ``ticket_id`` from this change."""
@@ -247,4 +279,5 @@ class Change:
             new_ticket_ids=self.new_ticket_ids | other.new_ticket_ids,
             subject=other.subject or self.subject,
             day=other.day or self.day,
+            blocks=self.blocks + other.blocks,
         )

@@ -70,6 +70,7 @@ from poradovnik.hub.model import (
     Counter,
     CounterState,
     Event,
+    NumberBlock,
     OpeningHours,
     Priority,
     Service,
@@ -80,7 +81,7 @@ from poradovnik.hub.model import (
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0002_receipts_accounts"
+HEAD_REVISION: Final = "0004_number_blocks"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
 
 SQLITE_PAGE_SIZE: Final = 1024
@@ -333,6 +334,29 @@ class AccountRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class NumberBlockRow(Base):
+    """A row of ``number_blocks``: day sequences set aside for a kiosk to issue offline.
+
+    Written in the same transaction as the reservation's receipt; the engine never
+    issues a block's numbers itself (see :meth:`~.engine.Engine.reserve`).
+    """
+
+    __tablename__ = "number_blocks"
+    __table_args__ = (
+        UniqueConstraint("business_day", "service", "first_seq"),
+        Index("ix_number_blocks_business_day_device", "business_day", "device"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(64), ForeignKey("services.code"))
+    prefix: Mapped[str] = mapped_column(String(8))
+    business_day: Mapped[date] = mapped_column(Date)
+    first_seq: Mapped[int] = mapped_column(Integer)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    reserved_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 metadata: Final = Base.metadata
 """The tables as the models define them; the migrations must produce exactly this."""
 
@@ -342,6 +366,7 @@ _tickets: Final = metadata.tables["tickets"]
 _events: Final = metadata.tables["events"]
 _receipts: Final = metadata.tables["receipts"]
 _accounts: Final = metadata.tables["broker_accounts"]
+_blocks: Final = metadata.tables["number_blocks"]
 
 # -- the write fast path ----------------------------------------------------------
 #
@@ -395,6 +420,8 @@ _SELECT_RECEIPT: Final = select(_receipts.c.reply).where(
 )
 _EVENT_COLUMNS: Final = tuple(column.name for column in _events.c if column.name != "id")
 _INSERT_EVENT: Final = insert(_events).values({name: bindparam(name) for name in _EVENT_COLUMNS})
+_BLOCK_COLUMNS: Final = tuple(column.name for column in _blocks.c)
+_INSERT_BLOCK: Final = insert(_blocks).values({name: bindparam(name) for name in _BLOCK_COLUMNS})
 
 
 def _ticket_values(t: Ticket) -> dict[str, Any]:
@@ -430,6 +457,21 @@ def _ticket_changes(t: Ticket) -> tuple[Any, ...]:
     """``_UPDATE_TICKET``'s parameters: the :data:`_TICKET_CHANGES`, then the key."""
     values = _ticket_values(t)
     return (*(values[name] for name in _TICKET_CHANGES), t.id)
+
+
+def _block_row(b: NumberBlock) -> tuple[Any, ...]:
+    """``_INSERT_BLOCK``'s parameters: every column, in the table's order."""
+    values = {
+        "id": b.id,
+        "device": b.device,
+        "service": b.service,
+        "prefix": b.prefix,
+        "business_day": b.business_day,
+        "first_seq": b.first_seq,
+        "last_seq": b.last_seq,
+        "reserved_at": b.reserved_at,
+    }
+    return tuple(values[name] for name in _BLOCK_COLUMNS)
 
 
 def _counter_changes(c: Counter) -> tuple[Any, ...]:
@@ -517,6 +559,7 @@ class _Writer:
         self.insert_event = _Statement(_INSERT_EVENT, _EVENT_COLUMNS, dialect)
         self.insert_receipt = _Statement(_INSERT_RECEIPT, _RECEIPT_COLUMNS, dialect)
         self.select_receipt = _Statement(_SELECT_RECEIPT, ("sender", "msg_id"), dialect)
+        self.insert_block = _Statement(_INSERT_BLOCK, _BLOCK_COLUMNS, dialect)
 
     def receipt(self, sender: str, msg_id: str) -> bytes | None:
         """Read a stored receipt's answer (and end the read's transaction, if any)."""
@@ -537,6 +580,7 @@ class _Writer:
         ticket_updates = [self.update_ticket.params(_ticket_changes(t)) for t in updated]
         counter_updates = [self.update_counter.params(_counter_changes(c)) for c in counters]
         events = [self.insert_event.params(_event_row(e)) for e in change.events]
+        blocks = [self.insert_block.params(_block_row(b)) for b in change.blocks]
         receipts = [
             self.insert_receipt.params((r.sender, r.msg_id, r.at, r.reply))
             for r in ([receipt] if receipt is not None else [])
@@ -549,6 +593,7 @@ class _Writer:
         for counter, params in zip(counters, counter_updates, strict=True):
             self._update(self.update_counter.sql, params, "counter", counter.id)
         _execute(self.cursor, self.insert_event.sql, events)
+        _execute(self.cursor, self.insert_block.sql, blocks)
         _execute(self.cursor, self.insert_receipt.sql, receipts)
         self.dbapi.commit()
 
@@ -678,7 +723,7 @@ class Store:
         nothing) when the database refuses it, e.g. with code ``duplicate_number``
         when another writer already issued one of the new tickets' numbers.
         """
-        if not (change.tickets or change.counters or change.events or receipt):
+        if not (change.tickets or change.counters or change.events or change.blocks or receipt):
             return
         dbapi = self.db.dialect.loaded_dbapi
         with self._write_lock:
@@ -731,6 +776,7 @@ class Store:
                     recent = _recent_durations(conn, service.code, window)
                     if recent:
                         durations[service.code] = recent
+            blocks, delivered = _load_blocks(conn, day)
         return Snapshot(
             day=day,
             services=services,
@@ -739,7 +785,29 @@ class Store:
             last_seq={code: int(seq) for code, seq, _ in numbering},
             issued={code: int(count) for code, _, count in numbering},
             durations=durations,
+            blocks=blocks,
+            delivered=delivered,
         )
+
+    # -- number blocks -------------------------------------------------------------
+
+    def number_block(self, device: str, service: str, day: date, seq: int) -> NumberBlock | None:
+        """The block of ``device`` that holds sequence ``seq`` of ``service`` on ``day``."""
+        query = select(_blocks).where(
+            _blocks.c.business_day == day,
+            _blocks.c.device == device,
+            _blocks.c.service == service,
+            _blocks.c.first_seq <= seq,
+            _blocks.c.last_seq >= seq,
+        )
+        with self.db.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _block_from_row(row)
+
+    def number_blocks(self, day: date) -> list[NumberBlock]:
+        """Every block reserved for ``day``, in the order they were reserved."""
+        with self.db.connect() as conn:
+            return _load_blocks(conn, day)[0]
 
     # -- the catalog ---------------------------------------------------------------
 
@@ -1105,6 +1173,37 @@ def _event_from_row(row: Row[Any]) -> Event:
         to_state=row.to_state,
         detail=dict(row.detail or {}),
     )
+
+
+def _block_from_row(row: Row[Any]) -> NumberBlock:
+    return NumberBlock(
+        id=row.id,
+        device=row.device,
+        service=row.service,
+        prefix=row.prefix,
+        business_day=row.business_day,
+        first_seq=row.first_seq,
+        last_seq=row.last_seq,
+        reserved_at=row.reserved_at,
+    )
+
+
+def _load_blocks(conn: Connection, day: date) -> tuple[list[NumberBlock], set[tuple[str, int]]]:
+    """The blocks of ``day``, and (service, sequence) of the day's tickets issued offline."""
+    rows = conn.execute(
+        select(_blocks)
+        .where(_blocks.c.business_day == day)
+        .order_by(_blocks.c.reserved_at, _blocks.c.id)
+    ).all()
+    blocks = [_block_from_row(row) for row in rows]
+    if not blocks:
+        return blocks, set()
+    offline = conn.execute(
+        select(_tickets.c.number_service, _tickets.c.seq).where(
+            _tickets.c.business_day == day, _tickets.c.origin != "hub"
+        )
+    ).all()
+    return blocks, {(code, int(seq)) for code, seq in offline}
 
 
 def _load_services(conn: Connection) -> list[Service]:

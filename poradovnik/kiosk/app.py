@@ -1,13 +1,292 @@
-"""``poradovnik kiosk``: runs a ticket kiosk: its screen, its printer and offline issuing."""
+"""``poradovnik kiosk``: runs a ticket kiosk: its screen, its printer and offline issuing.
+
+:class:`KioskApp` is the screen's loop: it turns taps (mouse clicks or touches,
+as pygame events) into the kiosk's actions, runs each issue in a worker thread so
+the screen stays alive, shows the outcome and returns to the start screen.
+A citizen who taps twice gets one ticket: taps are ignored while a ticket is
+being issued, and those made meanwhile are dropped. :func:`run` wires the parts
+from the settings and pings the systemd watchdog.
+"""
 
 from __future__ import annotations
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.settings import Settings
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
 
-__all__ = ["run"]
+import pygame
+
+from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.sdnotify import Notifier
+from poradovnik.common.settings import Settings
+from poradovnik.kiosk.catalog import Catalog
+from poradovnik.kiosk.fonts import font_path
+from poradovnik.kiosk.kiosk import Kiosk, Outcome
+from poradovnik.kiosk.offline import OfflineBook
+from poradovnik.kiosk.printer import TicketPrinter, open_transport
+from poradovnik.kiosk.speech import Speaker
+from poradovnik.kiosk.ui import Screen
+from poradovnik.sync_agent.client import DeviceLink
+from poradovnik.sync_agent.protocol import QueueState
+
+__all__ = ["KioskApp", "build_kiosk", "run"]
+
+log = logging.getLogger(__name__)
+
+TAP_GUARD_S = 0.6
+"""After the screen changes, taps are ignored this long (a second tap of a double tap)."""
+
+TAPS = (pygame.MOUSEBUTTONDOWN, pygame.FINGERDOWN)
+
+
+class KioskApp:
+    """The kiosk's screen loop: taps in, screens out."""
+
+    def __init__(
+        self,
+        kiosk: Kiosk,
+        screen: Screen,
+        catalogs: dict[str, Catalog],
+        *,
+        languages: tuple[str, ...],
+        confirm_timeout_s: float = 12.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kiosk = kiosk
+        self.screen = screen
+        self.catalogs = catalogs
+        self.languages = languages
+        self.lang = languages[0]
+        self.confirm_timeout_s = confirm_timeout_s
+        self.clock = clock
+        self.state = "start"
+        """``start``, ``busy`` (a ticket is being issued) or ``outcome``."""
+        self.outcome: Outcome | None = None
+        self.issued = 0
+        """How many taps reached the kiosk (for tests and the log)."""
+        self._results: queue.Queue[Outcome] = queue.Queue()
+        self._shown_at = clock() - TAP_GUARD_S
+        self._dirty = True
+
+    # -- events --------------------------------------------------------------------
+
+    def step(self, wait_s: float = 0.0) -> None:
+        """Handle pending events, a finished issue, the confirmation's timeout; redraw.
+
+        While a ticket is being issued, waits up to ``wait_s`` for it to finish.
+        """
+        for event in pygame.event.get():
+            if event.type in TAPS:
+                self.tap(event)
+        if self.state == "busy":
+            try:
+                outcome = (
+                    self._results.get(timeout=wait_s) if wait_s else self._results.get_nowait()
+                )
+            except queue.Empty:
+                pass
+            else:
+                self._show("outcome", outcome)
+        elif self.state == "outcome" and self.clock() - self._shown_at > self.confirm_timeout_s:
+            self._show("start")
+        if self.kiosk.changed.is_set() and self.state == "start":
+            self.kiosk.changed.clear()
+            self._dirty = True
+        if self._dirty:
+            self.draw()
+
+    def tap(self, event: pygame.event.Event) -> None:
+        """Act on one tap: a mouse click (not one SDL made from a touch) or a touch."""
+        if event.type == pygame.MOUSEBUTTONDOWN:
+            if getattr(event, "touch", False) or event.button != 1:
+                return
+            pos = event.pos
+        else:
+            width, height = self.screen.surface.get_size()
+            pos = (event.x * width, event.y * height)
+        if self.state == "busy" or self.clock() - self._shown_at < TAP_GUARD_S:
+            return
+        button = self.screen.hit(pos)
+        if button is None:
+            return
+        if button.kind == "lang":
+            self.lang = button.value
+            self._dirty = True
+        elif button.kind == "back":
+            self._show("start")
+        elif button.kind == "service" and self.state == "start":
+            self._issue(button.value)
+
+    def _issue(self, service: str) -> None:
+        self.issued += 1
+        lang = self.lang
+        self._show("busy")
+        self.draw()
+
+        def work() -> None:
+            try:
+                outcome = self.kiosk.issue(service, lang)
+            except Exception:
+                log.exception("issuing a ticket of %s failed", service)
+                outcome = Outcome(service, refused="other")
+            self._results.put(outcome)
+
+        threading.Thread(target=work, name="kiosk-issue", daemon=True).start()
+
+    def _show(self, state: str, outcome: Outcome | None = None) -> None:
+        self.state = state
+        self.outcome = outcome
+        self._shown_at = self.clock()
+        self._dirty = True
+        pygame.event.clear(TAPS)  # taps made meanwhile are not for the new screen
+
+    # -- drawing -------------------------------------------------------------------
+
+    def draw(self) -> None:
+        """Draw the current screen."""
+        texts = self.catalogs[self.lang]
+        if self.state == "busy":
+            self.screen.busy(texts)
+        elif self.state == "outcome" and self.outcome is not None:
+            name = self.kiosk.service_name(self.outcome.service, self.lang)
+            self.screen.outcome(self.outcome, texts, name)
+        else:
+            self.screen.start(
+                self.kiosk.services(),
+                texts,
+                {lang: self.catalogs[lang].text("language.name") for lang in self.languages},
+                can_issue=self._why_off,
+                banner=self._banner(texts),
+                offline=not self.kiosk.online,
+            )
+        pygame.display.flip()
+        self._dirty = False
+
+    def _why_off(self, state: QueueState) -> str | None:
+        kiosk = self.kiosk
+        if not kiosk.printer_status.can_print and kiosk.stop_on_printer_fault:
+            return "start.unavailable"
+        if not state.open:
+            return "start.closed"
+        if state.daily_limit is not None and state.issued_today >= state.daily_limit:
+            return "start.limit"
+        if not kiosk.online and not kiosk.can_issue_offline(state.service):
+            return "start.unavailable"
+        return None
+
+    def _banner(self, texts: Catalog) -> str | None:
+        if self.kiosk.printer_status.can_print:
+            return None
+        return texts.text(
+            "banner.printer_stop" if self.kiosk.stop_on_printer_fault else "banner.printer_show"
+        )
+
+    # -- the loop --------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, notifier: Notifier, fps: int = 30) -> None:
+        """Run the screen until ``stop`` is set or the window is closed."""
+        ticker = pygame.time.Clock()
+        interval = notifier.watchdog_interval() or 10.0
+        pinged = self.clock()
+        notifier.ready("showing the start screen")
+        while not stop.is_set():
+            if pygame.event.peek(pygame.QUIT):
+                break
+            self.step()
+            if self.clock() - pinged >= interval:
+                notifier.watchdog()
+                pinged = self.clock()
+            ticker.tick(fps)
+        notifier.stopping()
+
+
+def build_kiosk(settings: Settings, catalogs: dict[str, Catalog]) -> Kiosk:
+    """The kiosk's parts from the settings: link, printer, offline book, voice."""
+    kiosk_settings = settings.kiosk
+    printer_settings = kiosk_settings.printer
+    data = settings.data.dir
+    printer = TicketPrinter(
+        transport=open_transport(printer_settings),
+        profile=printer_settings.profile,
+        catalogs=catalogs,
+        font=font_path(kiosk_settings.font_dir),
+        office=settings.site.name,
+        portal_url=kiosk_settings.portal_url,
+        footer=kiosk_settings.footer,
+        logo=printer_settings.logo,
+        status_timeout_s=printer_settings.status_timeout_s,
+    )
+    link = DeviceLink(
+        mqtt=settings.mqtt,
+        site=settings.site.id,
+        device_id=settings.device.id,
+        role="kiosk",
+        outbox_path=data / "kiosk-outbox.sqlite3",
+    )
+    return Kiosk(
+        link=link,
+        printer=printer,
+        book=OfflineBook(data / "kiosk-blocks.sqlite3"),
+        catalogs=catalogs,
+        timezone=settings.site.tzinfo,
+        services=kiosk_settings.services,
+        hub_timeout_s=kiosk_settings.hub_timeout_s,
+        block_size=kiosk_settings.block_size,
+        stop_on_printer_fault=kiosk_settings.on_printer_fault == "stop",
+        status_interval_s=printer_settings.status_interval_s,
+        speaker=Speaker() if kiosk_settings.speech else None,
+    )
+
+
+def open_screen(settings: Settings) -> pygame.Surface:
+    """Open the kiosk's window or full screen."""
+    kiosk = settings.kiosk
+    try:
+        pygame.display.init()
+        pygame.font.init()
+        flags = pygame.FULLSCREEN if kiosk.fullscreen else 0
+        surface = pygame.display.set_mode((kiosk.width, kiosk.height), flags)
+    except pygame.error as exc:
+        raise PoradovnikError(f"cannot open the kiosk's screen: {exc}") from None
+    pygame.display.set_caption(f"Poradovník – {settings.site.name}")
+    pygame.mouse.set_visible(not kiosk.fullscreen)
+    return surface
 
 
 def run(settings: Settings) -> None:
-    """Run the role until it is stopped."""
-    raise PoradovnikError(f"the {settings.role} role is not built yet in this version")
+    """Run the kiosk until SIGTERM, SIGINT or the window is closed."""
+    catalogs = Catalog.load_all(settings.site.languages)
+    kiosk = build_kiosk(settings, catalogs)
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handle)
+    surface = open_screen(settings)
+    try:
+        screen = Screen(surface, font_dir=settings.kiosk.font_dir, office=settings.site.name)
+        app = KioskApp(
+            kiosk,
+            screen,
+            catalogs,
+            languages=settings.site.languages,
+            confirm_timeout_s=settings.kiosk.confirm_timeout_s,
+        )
+        kiosk.start()
+        log.info(
+            "kiosk %s of site %s started, printer: %s",
+            settings.device.id,
+            settings.site.id,
+            kiosk.printer.transport.description,
+        )
+        app.run(stop, Notifier())
+    finally:
+        kiosk.stop()
+        pygame.quit()

@@ -6,10 +6,135 @@ without pulling in the role's hardware libraries.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
 from poradovnik.common.section import Section
 
-__all__ = ["KioskSettings"]
+__all__ = ["KioskSettings", "PrinterSettings"]
+
+PrinterBackend = Literal["usb", "serial", "network", "simulated"]
+"""How the ticket printer is reached."""
+
+PrinterState = Literal["ok", "paper_near_end", "paper_out", "cover_open", "offline", "unknown"]
+"""A printer condition, as the printer's real-time status reports it."""
+
+
+class PrinterSettings(Section):
+    """``[kiosk.printer]``: the ESC/POS ticket printer and how to reach it."""
+
+    backend: PrinterBackend = "simulated"
+    """How the printer is connected: "usb", "serial", "network", or "simulated" (no printer:
+    each ticket goes to the log and to simulated_file, for a laptop or a demo)."""
+
+    profile: str = "TM-T20II"
+    """The python-escpos printer profile: which code pages, QR support and paper width the
+    printer has (e.g. "TM-T20II", "TM-T88V", "default")."""
+
+    usb_vendor_id: int | None = Field(default=None, ge=0, le=0xFFFF)
+    """USB vendor id of the printer (e.g. 0x04b8 for Epson); backend "usb" only."""
+
+    usb_product_id: int | None = Field(default=None, ge=0, le=0xFFFF)
+    """USB product id of the printer (see lsusb); backend "usb" only."""
+
+    serial_device: Path | None = None
+    """The serial port, e.g. /dev/ttyUSB0 or /dev/serial0; backend "serial" only."""
+
+    serial_baudrate: int = Field(default=38400, ge=1200, le=921600)
+    """Serial speed in baud, as set on the printer (its DIP switches or setup)."""
+
+    host: str | None = None
+    """Host name or address of a network printer; backend "network" only."""
+
+    port: int = Field(default=9100, ge=1, le=65535)
+    """TCP port of a network printer (raw printing, usually 9100)."""
+
+    connect_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    """How long opening the printer's connection and writing a ticket may take."""
+
+    status_timeout_s: float = Field(default=0.3, gt=0, le=5)
+    """How long the printer has to answer a status query; silence means "unknown"."""
+
+    status_interval_s: float = Field(default=10.0, ge=1, le=3600)
+    """How often the printer's paper and cover are checked between tickets."""
+
+    simulated_file: Path | None = None
+    """Where the simulated printer appends each ticket as text (an absolute path); none means
+    only the log."""
+
+    simulated_state: PrinterState = "ok"
+    """What the simulated printer reports when asked for its status (to try the kiosk's
+    behaviour with no paper, say)."""
+
+    logo: Path | None = None
+    """A picture (PNG, an absolute path) printed at the top of each ticket, scaled down to the
+    paper's width; none for no logo."""
+
+    @model_validator(mode="after")
+    def _backend_needs_its_address(self) -> Self:
+        needed = {
+            "usb": ("usb_vendor_id", "usb_product_id"),
+            "serial": ("serial_device",),
+            "network": ("host",),
+            "simulated": (),
+        }[self.backend]
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            keys = " and ".join(missing)
+            msg = f'backend "{self.backend}" needs {keys} in [kiosk.printer]'
+            raise ValueError(msg)
+        return self
 
 
 class KioskSettings(Section):
     """``[kiosk]``: a ticket kiosk: its screen, its printer and offline issuing (kiosk only)."""
+
+    printer: PrinterSettings = PrinterSettings()
+    """The ticket printer."""
+
+    width: int = Field(default=0, ge=0, le=8192)
+    """Screen width in pixels; 0 means the screen's own (800×480 on the Pi's 7" touch screen,
+    1080×1920 on a portrait screen)."""
+
+    height: int = Field(default=0, ge=0, le=8192)
+    """Screen height in pixels; 0 means the screen's own."""
+
+    fullscreen: bool = True
+    """Fill the whole screen without a window frame (false for a window on a laptop)."""
+
+    services: tuple[str, ...] = ()
+    """Codes of the services this kiosk offers, in button order; empty means every service
+    the hub publishes, by ticket letter."""
+
+    portal_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/\S*)?$")
+    """Base address of the citizen portal, e.g. "https://poradovnik.kosice.sk"; each ticket's
+    QR code opens <portal_url>/t/<ticket id>. None prints no QR code."""
+
+    footer: str | None = Field(default=None, max_length=120)
+    """An extra line printed at the bottom of each ticket (the office's hours, say)."""
+
+    hub_timeout_s: float = Field(default=1.5, gt=0, le=30)
+    """How long a tap waits for the hub's number before the kiosk issues one of its own
+    reserved numbers instead."""
+
+    block_size: int = Field(default=20, ge=1, le=100)
+    """How many numbers per service the kiosk keeps reserved for issuing while the hub does
+    not answer; it asks for more when fewer than half are left."""
+
+    confirm_timeout_s: float = Field(default=12.0, ge=2, le=120)
+    """How long the confirmation with the number stays before the start screen returns."""
+
+    on_printer_fault: Literal["show_number", "stop"] = "show_number"
+    """When the printer cannot print (no paper, cover open, offline): "show_number" still
+    issues and shows the number on the screen; "stop" issues nothing and sends citizens to
+    the counter."""
+
+    speech: bool = False
+    """Speak the number and the counter's instructions aloud (espeak-ng) after each tap,
+    for citizens who cannot read the screen."""
+
+    font_dir: Path = Path("/usr/share/fonts/truetype/dejavu")
+    """Where the DejaVu fonts are (Debian package fonts-dejavu-core): they draw Slovak,
+    Czech and Ukrainian."""

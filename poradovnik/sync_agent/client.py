@@ -52,6 +52,7 @@ from poradovnik.common.settings import MqttSettings
 from poradovnik.sync_agent.backoff import Backoff
 from poradovnik.sync_agent.outbox import Entry, Outbox
 from poradovnik.sync_agent.protocol import (
+    BlockReply,
     CommandReply,
     DeviceHealth,
     DeviceStatus,
@@ -76,7 +77,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Reply = ErrorReply | TicketReply | CommandReply
+Reply = ErrorReply | TicketReply | CommandReply | BlockReply
 """What the hub answers a request with."""
 
 QOS = 1
@@ -100,7 +101,8 @@ def decode_reply(payload: bytes) -> Reply:
     """Check a reply from the hub and pick its model by its fields.
 
     A reply with ``error`` is an :class:`ErrorReply`, with ``number`` a
-    :class:`TicketReply`, with ``counter`` a :class:`CommandReply`. Raises
+    :class:`TicketReply`, with ``counter`` a :class:`CommandReply`, with ``blocks``
+    a :class:`BlockReply`. Raises
     :class:`ProtocolError` for anything else, as :func:`~protocol.decode` does.
     """
     data = load_object(payload)
@@ -110,8 +112,10 @@ def decode_reply(payload: bytes) -> Reply:
         return decode(TicketReply, payload)
     if "counter" in data:
         return decode(CommandReply, payload)
+    if "blocks" in data:
+        return decode(BlockReply, payload)
     raise ProtocolError(
-        "unknown_reply", "a reply has 'error', 'number' or 'counter'; this has none"
+        "unknown_reply", "a reply has 'error', 'number', 'counter' or 'blocks'; this has none"
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -84,6 +85,36 @@ class IssueRequest(Request):
     """``kiosk/<device>/issue``: a citizen asks for a ticket."""
 
     service: Id
+    priority: PriorityReason | None = None
+    lang: Lang = "sk"
+
+
+class BlockRequest(Request):
+    """``kiosk/<device>/blocks``: a kiosk asks for numbers to issue while the hub is away."""
+
+    services: list[Id] = Field(min_length=1, max_length=32)
+    """The services to reserve a block of each for."""
+    size: int = Field(ge=1, le=100)
+    """How many numbers each block holds."""
+
+
+class OfflineTicket(Request):
+    """``kiosk/<device>/offline``: a ticket the kiosk issued from one of its blocks.
+
+    Sent through the kiosk's durable outbox, in the order the tickets were issued;
+    the hub records each once and queues it by ``issued_at``.
+    """
+
+    ticket_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    """The ticket's id, made by the kiosk (a UUID in hex): the QR code links to it."""
+    service: Id
+    business_day: date
+    """The day of the block the number came from."""
+    seq: int = Field(ge=1)
+    """The number's day sequence, one of the block's."""
+    number: str = Field(min_length=2, max_length=16)
+    """The number as printed, e.g. ``A042``."""
+    issued_at: AwareDatetime
     priority: PriorityReason | None = None
     lang: Lang = "sk"
 
@@ -175,6 +206,31 @@ class TicketReply(Message):
     people_ahead: int
     estimated_wait_s: int | None
     issued_at: AwareDatetime
+
+
+class BlockInfo(BaseModel):
+    """One reserved block of numbers, as the kiosk keeps it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: str
+    prefix: str
+    """The letter the block's numbers are printed with."""
+    business_day: date
+    """The only day the numbers may be issued on."""
+    first_seq: int
+    last_seq: int
+    """The block's day sequences, ``first_seq``…``last_seq`` (number = prefix + seq, wrapped
+    at 999 as the hub's numbers are)."""
+
+
+class BlockReply(Message):
+    """The reply to a :class:`BlockRequest`: a block per service, or why not."""
+
+    msg_id: str
+    blocks: list[BlockInfo]
+    refused: dict[str, ErrorBody] = Field(default_factory=dict)
+    """Per service that got no block, the reason (``unknown_service``…)."""
 
 
 class TicketInfo(BaseModel):
@@ -280,6 +336,14 @@ class Topics:
         """A kiosk's ticket requests."""
         return f"{self.base}/kiosk/{device}/issue"
 
+    def kiosk_blocks(self, device: str) -> str:
+        """A kiosk's requests for offline number blocks."""
+        return f"{self.base}/kiosk/{device}/blocks"
+
+    def kiosk_offline(self, device: str) -> str:
+        """Tickets a kiosk issued offline, delivered through its outbox."""
+        return f"{self.base}/kiosk/{device}/offline"
+
     def counter_cmd(self, counter: str) -> str:
         """A counter's commands."""
         return f"{self.base}/counter/{counter}/cmd"
@@ -303,8 +367,8 @@ class Topics:
     def parse(self, topic: str) -> tuple[str, str | None]:
         """Split an inbound topic into its kind and its id.
 
-        Kinds: ``kiosk_issue``, ``counter_cmd``, ``device_status``,
-        ``device_health``, ``eservice_update`` (id ``None``). Raises
+        Kinds: ``kiosk_issue``, ``kiosk_blocks``, ``kiosk_offline``, ``counter_cmd``,
+        ``device_status``, ``device_health``, ``eservice_update`` (id ``None``). Raises
         :class:`ProtocolError` for anything else.
         """
         prefix = self.base + "/"
@@ -315,6 +379,8 @@ class Topics:
             return "eservice_update", None
         kinds = {
             ("kiosk", "issue"): "kiosk_issue",
+            ("kiosk", "blocks"): "kiosk_blocks",
+            ("kiosk", "offline"): "kiosk_offline",
             ("counter", "cmd"): "counter_cmd",
             ("device", "status"): "device_status",
             ("device", "health"): "device_health",

@@ -1,0 +1,353 @@
+"""What a kiosk does when a citizen taps, without its screen: ask, fall back, print, tell.
+
+:class:`Kiosk` ties the hub link, the printer and the offline book together:
+
+* it follows the hub's retained ``queue/<service>`` states (the buttons) and the
+  hub's own status;
+* :meth:`Kiosk.issue` gets a number from the hub within ``hub_timeout_s``, or
+  else from the kiosk's reserved blocks (the ticket goes to the hub later through
+  the durable outbox), prints the ticket and says what happened;
+* it keeps its blocks topped up and the printer's health published, each in a
+  thread of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from poradovnik.kiosk.catalog import Catalog, spoken_number
+from poradovnik.kiosk.offline import OfflineBook
+from poradovnik.kiosk.printer import PrinterFault, PrinterStatus, Ticket, TicketPrinter
+from poradovnik.kiosk.speech import Speaker
+from poradovnik.sync_agent import protocol as p
+from poradovnik.sync_agent.client import DeviceLink
+
+__all__ = ["Kiosk", "Outcome"]
+
+log = logging.getLogger(__name__)
+
+FALL_BACK_CODES = frozenset({"internal", "unavailable"})
+"""Hub answers after which the kiosk issues from its own blocks, as if it were silent."""
+
+BLOCKS_REQUEST = "blocks"
+"""The offline book's name for the pending block request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What came of a tap: a ticket (printed or not), or why there is none."""
+
+    service: str
+    ticket: Ticket | None = None
+    refused: str | None = None
+    """Why no ticket: a code with a text ``refused.<code>`` in the catalogs."""
+    printed: bool = False
+    printer: PrinterStatus | None = None
+    """The printer's condition after the tap."""
+
+
+class Kiosk:
+    """The kiosk's behaviour: the hub's services, issuing, printing, offline numbers."""
+
+    def __init__(
+        self,
+        *,
+        link: DeviceLink,
+        printer: TicketPrinter,
+        book: OfflineBook,
+        catalogs: dict[str, Catalog],
+        timezone: ZoneInfo,
+        services: tuple[str, ...] = (),
+        hub_timeout_s: float = 1.5,
+        block_size: int = 20,
+        stop_on_printer_fault: bool = False,
+        status_interval_s: float = 10.0,
+        speaker: Speaker | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.link = link
+        self.printer = printer
+        self.book = book
+        self.catalogs = catalogs
+        self.timezone = timezone
+        self.only = services
+        self.hub_timeout_s = hub_timeout_s
+        self.block_size = block_size
+        self.stop_on_printer_fault = stop_on_printer_fault
+        self.status_interval_s = status_interval_s
+        self.speaker = speaker
+        self.clock = clock
+        self.topics = link.topics
+        self.printer_status = PrinterStatus("unknown", "not checked yet")
+        self.hub_online = False
+        self.changed = threading.Event()
+        """Set whenever what the start screen shows may have changed."""
+        self._queues: dict[str, p.QueueState] = {}
+        self._offline_since: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._published: str | None = None
+        self._stopping = threading.Event()
+        self._wake_blocks = threading.Event()
+        self._refreshing = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        link.subscribe(f"{self.topics.base}/queue/+", self._on_queue)
+        link.subscribe(self.topics.device_status("hub"), self._on_hub_status)
+        link.on_connection_change(self._on_connection)
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect to the hub and start the printer and block keepers."""
+        self.link.start()
+        for name, target in (("printer", self._watch_printer), ("blocks", self._keep_blocks)):
+            thread = threading.Thread(target=target, name=f"kiosk-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop the threads, the link and the printer's connection."""
+        self._stopping.set()
+        self._wake_blocks.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.link.stop()
+        self.printer.close()
+        if self.speaker is not None:
+            self.speaker.stop()
+
+    # -- what the screen shows -----------------------------------------------------
+
+    def services(self) -> list[p.QueueState]:
+        """The services to offer, in button order (the settings' or by ticket letter)."""
+        with self._lock:
+            queues = dict(self._queues)
+        if self.only:
+            return [queues[code] for code in self.only if code in queues]
+        return sorted(queues.values(), key=lambda q: (q.prefix, q.service))
+
+    @property
+    def online(self) -> bool:
+        """Whether the hub can be asked right now."""
+        return self.link.connected.is_set() and self.hub_online
+
+    def can_issue_offline(self, service: str) -> bool:
+        """Whether a reserved number of ``service`` is left for today."""
+        return self.book.remaining(service, self._today()) > 0
+
+    # -- a tap ---------------------------------------------------------------------
+
+    def issue(self, service: str, lang: str) -> Outcome:
+        """Issue a ticket for ``service`` in ``lang``, print it, and say what happened.
+
+        Blocks for at most the hub timeout plus the printer's status and write
+        timeouts: call it from a worker thread, not the screen's loop.
+        """
+        status = self.check_printer()
+        if not status.can_print and self.stop_on_printer_fault:
+            return Outcome(service, refused="printer", printer=status)
+        request = p.IssueRequest(
+            msg_id=uuid.uuid4().hex,
+            service=service,
+            lang=lang,
+            sent_at=self.clock(),
+        )
+        reply = self.link.request(
+            self.topics.kiosk_issue(self.link.device_id), request, self.hub_timeout_s
+        )
+        if isinstance(reply, p.ErrorReply) and reply.error.code not in FALL_BACK_CODES:
+            code = reply.error.code
+            known = self.catalogs[lang].has(f"refused.{code}")
+            return Outcome(service, refused=code if known else "other", printer=status)
+        if isinstance(reply, p.TicketReply):
+            ticket = Ticket(
+                ticket_id=reply.ticket_id,
+                number=reply.number,
+                service_name=self.service_name(service, lang),
+                issued_at=reply.issued_at.astimezone(self.timezone),
+                people_ahead=reply.people_ahead,
+                estimated_wait_s=reply.estimated_wait_s,
+                lang=lang,
+            )
+        else:
+            if reply is not None:
+                log.warning("the hub failed to issue (%s); issuing offline", reply)
+            offline = self._issue_offline(service, lang)
+            if isinstance(offline, str):
+                return Outcome(service, refused=offline, printer=status)
+            ticket = offline
+        printed = False
+        if status.can_print:
+            try:
+                self.printer.print(ticket)
+                printed = True
+            except PrinterFault as fault:
+                log.error("ticket %s was not printed: %s", ticket.number, fault)
+        after = self.check_printer()
+        printed = printed and after.can_print
+        self._speak(ticket)
+        return Outcome(service, ticket=ticket, printed=printed, printer=after)
+
+    def _issue_offline(self, service: str, lang: str) -> Ticket | str:
+        """A ticket from the kiosk's own block, queued for the hub; or why there is none."""
+        with self._lock:
+            state = self._queues.get(service)
+        if state is not None and not state.open:
+            return "service_closed"
+        limit = state.daily_limit if state is not None else None
+        if state is not None and limit is not None and state.issued_today >= limit:
+            return "daily_limit"
+        now = self.clock()
+        taken = self.book.take(service, self._today())
+        if taken is None:
+            log.error("the hub is silent and no reserved number of %s is left", service)
+            return "unavailable"
+        ticket_id = uuid.uuid4().hex
+        self.link.send(
+            self.topics.kiosk_offline(self.link.device_id),
+            p.OfflineTicket(
+                msg_id=ticket_id,
+                ticket_id=ticket_id,
+                service=service,
+                business_day=taken.business_day,
+                seq=taken.seq,
+                number=taken.number,
+                issued_at=now,
+                lang=lang,
+            ),
+        )
+        with self._lock:
+            ahead = self._offline_since.get(service, 0)
+            self._offline_since[service] = ahead + 1
+        log.info("issued %s offline (the hub did not answer)", taken.number)
+        self._wake_blocks.set()
+        return Ticket(
+            ticket_id=ticket_id,
+            number=taken.number,
+            service_name=self.service_name(service, lang),
+            issued_at=now.astimezone(self.timezone),
+            people_ahead=(state.waiting if state else 0) + ahead,
+            estimated_wait_s=state.estimated_wait_s if state else None,
+            lang=lang,
+            offline=True,
+        )
+
+    def _speak(self, ticket: Ticket) -> None:
+        if self.speaker is None:
+            return
+        text = self.catalogs[ticket.lang].text(
+            "speech.confirm",
+            number=spoken_number(ticket.number),
+            service=ticket.service_name,
+            ahead=ticket.people_ahead,
+        )
+        self.speaker.say(text, ticket.lang)
+
+    def service_name(self, service: str, lang: str) -> str:
+        """The name of ``service`` in ``lang``, as the hub published it."""
+        with self._lock:
+            state = self._queues.get(service)
+        if state is None:
+            return service
+        return state.names.get(lang) or state.names.get("sk") or service
+
+    def _today(self) -> date:
+        return self.clock().astimezone(self.timezone).date()
+
+    # -- the printer's health ------------------------------------------------------
+
+    def check_printer(self) -> PrinterStatus:
+        """Ask the printer how it is and publish it as the device's health if it changed."""
+        status = self.printer.check()
+        self.printer_status = status
+        if status.state != self._published:
+            log.info("printer: %s (%s)", status.state, status.detail)
+            part = p.PartHealth(state=status.state, detail=status.detail)
+            self.link.publish_health({"printer": part})
+            self._published = status.state
+            self.changed.set()
+        return status
+
+    def _watch_printer(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.check_printer()
+            except Exception:
+                log.exception("checking the printer failed")
+            self._stopping.wait(self.status_interval_s)
+
+    # -- the offline blocks --------------------------------------------------------
+
+    def refresh_blocks(self) -> bool:
+        """Ask the hub for a block of each service running low; whether it answered."""
+        with self._refreshing:
+            return self._refresh_blocks()
+
+    def _refresh_blocks(self) -> bool:
+        today = self._today()
+        self.book.forget_before(today)
+        wanted = self.only or tuple(q.service for q in self.services())
+        low = [s for s in wanted if self.book.remaining(s, today) <= self.block_size // 2]
+        if not low:
+            return True
+        msg_id = self.book.pending_request(BLOCKS_REQUEST)
+        request = p.BlockRequest(msg_id=msg_id, services=low, size=self.block_size)
+        reply = self.link.request(self.topics.kiosk_blocks(self.link.device_id), request, 5.0)
+        if reply is None:
+            return False
+        if isinstance(reply, p.BlockReply):
+            self.book.add(reply.blocks)
+            for service, why in reply.refused.items():
+                log.warning("no block of %s: %s", service, why.message)
+        else:
+            log.error("the hub refused the kiosk's blocks: %s", reply)
+        self.book.answered(BLOCKS_REQUEST)
+        self.changed.set()
+        return True
+
+    def _keep_blocks(self) -> None:
+        while not self._stopping.is_set():
+            if self.link.connected.is_set():
+                try:
+                    self.refresh_blocks()
+                except Exception:
+                    log.exception("refreshing the number blocks failed")
+            self._wake_blocks.wait(60.0)
+            self._wake_blocks.clear()
+
+    # -- link callbacks (network thread) -------------------------------------------
+
+    def _on_queue(self, topic: str, payload: bytes) -> None:
+        if not payload:
+            return
+        try:
+            state = p.decode(p.QueueState, payload)
+        except p.ProtocolError as exc:
+            log.warning("ignored a bad queue state on %s: %s", topic, exc.message)
+            return
+        with self._lock:
+            self._queues[state.service] = state
+            self._offline_since.pop(state.service, None)
+        self._wake_blocks.set()
+        self.changed.set()
+
+    def _on_hub_status(self, _topic: str, payload: bytes) -> None:
+        try:
+            status = p.decode(p.DeviceStatus, payload)
+        except p.ProtocolError as exc:
+            log.warning("ignored a bad hub status: %s", exc.message)
+            return
+        self.hub_online = status.state == "online"
+        if self.hub_online:
+            self._wake_blocks.set()
+        self.changed.set()
+
+    def _on_connection(self, up: bool) -> None:
+        if not up:
+            self.hub_online = False
+        self.changed.set()

@@ -1,0 +1,296 @@
+"""The kiosk's touch screen, drawn with pygame: start, busy and confirmation screens.
+
+Laid out from the screen's size, for the Raspberry Pi's 7" touch screen (800×480,
+two columns of services) and a portrait screen (1080×1920, one column), scaling
+to others. Following EN 301 549 for self-service terminals: large touch targets
+(at least 80 px, ~15 mm, on the 7" screen), light text on dark ground with high
+contrast, a printer fault both in words and in colour, and optional speech.
+Every text comes from the message catalogs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygame
+
+from poradovnik.kiosk.catalog import Catalog, wait_minutes
+from poradovnik.kiosk.fonts import font_path
+from poradovnik.kiosk.kiosk import Outcome
+from poradovnik.kiosk.printer import wait_text
+from poradovnik.sync_agent.protocol import QueueState
+
+__all__ = ["Button", "Screen"]
+
+Color = tuple[int, int, int]
+
+BACKGROUND: Color = (12, 24, 52)
+BUTTON: Color = (24, 78, 160)
+BUTTON_EDGE: Color = (255, 255, 255)
+DISABLED: Color = (58, 62, 70)
+TEXT: Color = (255, 255, 255)
+DIM_TEXT: Color = (214, 218, 226)
+NUMBER: Color = (255, 214, 0)
+SELECTED: Color = (255, 214, 0)
+FAULT: Color = (176, 0, 32)
+OK_GREEN: Color = (0, 110, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A touch target: where it is and what it does (``service``, ``lang`` or ``back``)."""
+
+    rect: pygame.Rect
+    kind: str
+    value: str = ""
+
+
+class Screen:
+    """Draws the kiosk's screens on ``surface`` and tells which button a tap hit."""
+
+    def __init__(self, surface: pygame.Surface, *, font_dir: Path, office: str) -> None:
+        self.surface = surface
+        self.office = office
+        self.regular = font_path(font_dir)
+        self.bold = font_path(font_dir, bold=True)
+        self.buttons: list[Button] = []
+        self.drawn: list[tuple[str, pygame.Rect]] = []
+        """Every text of the last screen and where it went (for tests and diagnosis)."""
+        self._fonts: dict[tuple[int, bool], pygame.font.Font] = {}
+        width, height = surface.get_size()
+        self.unit = min(width, height) / 480
+        self.portrait = height > width
+
+    # -- drawing helpers -------------------------------------------------------------
+
+    def font(self, size: float, *, bold: bool = False) -> pygame.font.Font:
+        """DejaVu Sans at ``size`` units (1 unit is 1 px on a 480 px tall screen)."""
+        px = max(8, round(size * self.unit))
+        key = (px, bold)
+        font = self._fonts.get(key)
+        if font is None:
+            font = self._fonts[key] = pygame.font.Font(self.bold if bold else self.regular, px)
+        return font
+
+    def text(
+        self,
+        text: str,
+        size: float,
+        box: pygame.Rect,
+        *,
+        bold: bool = False,
+        color: Color = TEXT,
+        align: str = "center",
+    ) -> pygame.Rect:
+        """Draw ``text`` in ``box``, shrunk until it fits; return where it went."""
+        font = self.font(size, bold=bold)
+        while font.size(text)[0] > box.width and size > 6:
+            size *= 0.9
+            font = self.font(size, bold=bold)
+        image = font.render(text, True, color)
+        rect = image.get_rect()
+        rect.centery = box.centery
+        if align == "left":
+            rect.left = box.left
+        else:
+            rect.centerx = box.centerx
+        self.surface.blit(image, rect)
+        self.drawn.append((text, rect))
+        return rect
+
+    def wrapped(self, text: str, size: float, box: pygame.Rect, *, color: Color = TEXT) -> None:
+        """Draw ``text`` in ``box`` over as many centred lines as it needs."""
+        font = self.font(size)
+        lines: list[str] = []
+        for word in text.split():
+            if lines and font.size(f"{lines[-1]} {word}")[0] <= box.width:
+                lines[-1] += f" {word}"
+            else:
+                lines.append(word)
+        height = font.get_linesize()
+        top = box.centery - height * len(lines) / 2
+        for n, line in enumerate(lines):
+            row = pygame.Rect(box.left, round(top + n * height), box.width, height)
+            self.text(line, size, row, color=color)
+
+    def button(self, rect: pygame.Rect, kind: str, value: str, color: Color = BUTTON) -> None:
+        """Draw a button's ground and edge, and remember it as a touch target."""
+        radius = round(10 * self.unit)
+        pygame.draw.rect(self.surface, color, rect, border_radius=radius)
+        pygame.draw.rect(self.surface, BUTTON_EDGE, rect, max(2, round(2 * self.unit)), radius)
+        self.buttons.append(Button(rect, kind, value))
+
+    def _begin(self) -> pygame.Rect:
+        self.surface.fill(BACKGROUND)
+        self.buttons = []
+        self.drawn = []
+        return self.surface.get_rect().inflate(-round(24 * self.unit), -round(16 * self.unit))
+
+    def hit(self, pos: tuple[float, float]) -> Button | None:
+        """The button at ``pos``, if any."""
+        for button in self.buttons:
+            if button.rect.collidepoint(pos):
+                return button
+        return None
+
+    def save(self, path: Path) -> None:
+        """Save what is on the screen as a PNG file."""
+        pygame.image.save(self.surface, str(path))
+
+    # -- the screens -----------------------------------------------------------------
+
+    def start(
+        self,
+        services: list[QueueState],
+        texts: Catalog,
+        languages: dict[str, str],
+        *,
+        can_issue: Callable[[QueueState], str | None],
+        banner: str | None = None,
+        offline: bool = False,
+    ) -> None:
+        """The start screen: the services as buttons, the languages, any fault banner.
+
+        ``can_issue`` says why a service's button is off (a catalog key), or ``None``.
+        ``languages`` maps each offered language to its own name.
+        """
+        area = self._begin()
+        unit = self.unit
+        header = pygame.Rect(area.left, area.top, area.width, round(40 * unit))
+        self.text(self.office, 18, header, bold=True, color=DIM_TEXT, align="left")
+        title = pygame.Rect(area.left, header.bottom, area.width, round(44 * unit))
+        self.text(texts.text("start.title"), 30, title, bold=True)
+        bar = pygame.Rect(area.left, area.bottom - round(70 * unit), area.width, round(70 * unit))
+        self._languages(bar, languages, texts.lang)
+        bottom = bar.top - round(10 * unit)
+        if banner is not None:
+            strip = pygame.Rect(area.left, bottom - round(56 * unit), area.width, round(56 * unit))
+            pygame.draw.rect(self.surface, FAULT, strip, border_radius=round(8 * unit))
+            self.wrapped(banner, 17, strip.inflate(-round(16 * unit), 0))
+            bottom = strip.top - round(10 * unit)
+        if offline:
+            mark = pygame.Rect(area.right - round(160 * unit), area.top, round(160 * unit), 30)
+            self.text(texts.text("banner.offline"), 13, mark, color=DIM_TEXT)
+        grid = pygame.Rect(area.left, title.bottom + round(8 * unit), area.width, 0)
+        grid.height = bottom - grid.top
+        self._services(grid, services, texts, can_issue)
+
+    def _languages(self, bar: pygame.Rect, languages: dict[str, str], current: str) -> None:
+        gap = round(10 * self.unit)
+        width = (bar.width - gap * (len(languages) - 1)) / max(1, len(languages))
+        for n, (lang, name) in enumerate(languages.items()):
+            rect = pygame.Rect(
+                round(bar.left + n * (width + gap)), bar.top, round(width), bar.height
+            )
+            chosen = lang == current
+            self.button(rect, "lang", lang, SELECTED if chosen else BUTTON)
+            self.text(
+                name, 20, rect.inflate(-gap, 0), bold=chosen, color=BACKGROUND if chosen else TEXT
+            )
+
+    def _services(
+        self,
+        grid: pygame.Rect,
+        services: list[QueueState],
+        texts: Catalog,
+        can_issue: Callable[[QueueState], str | None],
+    ) -> None:
+        if not services:
+            self.wrapped(texts.text("start.unavailable"), 24, grid)
+            return
+        columns = 1 if self.portrait or len(services) == 1 else 2
+        rows = math.ceil(len(services) / columns)
+        gap = round(12 * self.unit)
+        width = (grid.width - gap * (columns - 1)) / columns
+        height = min((grid.height - gap * (rows - 1)) / rows, 200 * self.unit)
+        for n, state in enumerate(services):
+            row, column = divmod(n, columns)
+            rect = pygame.Rect(
+                round(grid.left + column * (width + gap)),
+                round(grid.top + row * (height + gap)),
+                round(width),
+                round(height),
+            )
+            why = can_issue(state)
+            self.button(
+                rect,
+                "service" if why is None else "off",
+                state.service,
+                BUTTON if why is None else DISABLED,
+            )
+            inner = rect.inflate(-round(20 * self.unit), -round(10 * self.unit))
+            name_box = pygame.Rect(inner.left, inner.top, inner.width, round(inner.height * 0.6))
+            name = state.names.get(texts.lang) or state.names.get("sk") or state.service
+            self.text(name, 26, name_box, bold=True, color=TEXT if why is None else DIM_TEXT)
+            detail_box = pygame.Rect(
+                inner.left, name_box.bottom, inner.width, inner.height - name_box.height
+            )
+            self.text(self._detail(state, texts, why), 17, detail_box, color=DIM_TEXT)
+
+    @staticmethod
+    def _detail(state: QueueState, texts: Catalog, why: str | None) -> str:
+        if why == "start.closed":
+            return (
+                f"{texts.text(why)} · {texts.text('start.hours', hours=texts.hours(state.hours))}"
+            )
+        if why is not None:
+            return texts.text(why)
+        waiting = texts.text("start.waiting", waiting=state.waiting)
+        if state.estimated_wait_s:
+            minutes = wait_minutes(state.estimated_wait_s)
+            return f"{waiting} · {texts.text('start.wait', minutes=minutes)}"
+        return waiting
+
+    def busy(self, texts: Catalog) -> None:
+        """The screen while the ticket is being issued and printed."""
+        area = self._begin()
+        self.wrapped(texts.text("busy.text"), 32, area)
+
+    def outcome(self, outcome: Outcome, texts: Catalog, service_name: str) -> None:
+        """The confirmation (number, service, people ahead, wait) or the refusal."""
+        area = self._begin()
+        unit = self.unit
+        back = pygame.Rect(0, 0, round(min(area.width, 320 * unit)), round(76 * unit))
+        back.midbottom = area.midbottom
+        ticket = outcome.ticket
+        if ticket is None:
+            title = pygame.Rect(area.left, area.top, area.width, round(70 * unit))
+            self.text(texts.text("refused.title"), 30, title, bold=True)
+            body = pygame.Rect(area.left, title.bottom, area.width, back.top - title.bottom)
+            self.wrapped(texts.text(f"refused.{outcome.refused}"), 24, body)
+        else:
+            rows: list[tuple[str, float, bool, Color, float]] = [
+                (texts.text("confirm.your_number"), 24, False, DIM_TEXT, 40),
+                (ticket.number, 110, True, NUMBER, 130),
+                (service_name, 28, True, TEXT, 44),
+                (texts.text("confirm.ahead", ahead=ticket.people_ahead), 22, False, TEXT, 34),
+                (
+                    wait_text(texts, "confirm", ticket.people_ahead, ticket.estimated_wait_s),
+                    22,
+                    False,
+                    TEXT,
+                    34,
+                ),
+            ]
+            if self.portrait:
+                rows = [(t, s * 1.4, b, c, h * 1.4) for t, s, b, c, h in rows]
+            top = float(area.top)
+            for text, size, bold, color, height in rows:
+                box = pygame.Rect(area.left, round(top), area.width, round(height * unit))
+                self.text(text, size, box, bold=bold, color=color)
+                top += height * unit
+            note = "confirm.take_ticket" if outcome.printed else "confirm.not_printed"
+            strip = pygame.Rect(
+                area.left, round(top + 6 * unit), area.width, back.top - round(top + 12 * unit)
+            )
+            if not outcome.printed:
+                pygame.draw.rect(self.surface, FAULT, strip, border_radius=round(8 * unit))
+            self.wrapped(texts.text(note), 20, strip.inflate(-round(16 * unit), 0))
+            if ticket.offline:
+                mark = pygame.Rect(area.left, area.top, round(200 * unit), 24)
+                self.text(texts.text("confirm.offline"), 12, mark, color=DIM_TEXT, align="left")
+        self.button(back, "back", "", OK_GREEN)
+        self.text(texts.text("confirm.back"), 26, back, bold=True)

@@ -1,0 +1,364 @@
+"""The kiosk role end to end: taps on a headless pygame screen, the real broker and hub,
+a loopback network printer; offline issuing, printer faults, languages, speech."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pygame
+import pytest
+from conftest import RunningHub
+from test_kiosk_printer import CUT, FONTS, REPLIES, make_printer, network
+
+from poradovnik.common.errors import PoradovnikError
+from poradovnik.kiosk.app import KioskApp
+from poradovnik.kiosk.catalog import LANGUAGES, Catalog, spoken_number
+from poradovnik.kiosk.escpos_text import decode
+from poradovnik.kiosk.kiosk import Kiosk
+from poradovnik.kiosk.loopback import LoopbackPrinter
+from poradovnik.kiosk.offline import OfflineBook
+from poradovnik.kiosk.speech import Speaker
+from poradovnik.kiosk.ui import Screen
+from poradovnik.sync_agent.client import DeviceLink
+
+TZ = "Europe/Bratislava"
+WAIT_S = 15.0
+
+
+@pytest.fixture(autouse=True)
+def headless(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    pygame.display.init()
+    pygame.font.init()
+    yield
+    pygame.quit()
+
+
+@dataclass
+class Office:
+    kiosk: Kiosk
+    app: KioskApp
+    printer: LoopbackPrinter
+    link: DeviceLink
+    now: list[float]
+
+    def later(self, seconds: float) -> None:
+        """Let the screen's clock run on (past the double-tap guard, a timeout)."""
+        self.now[0] += seconds
+
+    def tap(self, kind: str, value: str = "", *, touch: bool = False) -> None:
+        button = next(b for b in self.app.screen.buttons if (b.kind, b.value) == (kind, value))
+        if touch:
+            width, height = self.app.screen.surface.get_size()
+            x, y = button.rect.center
+            event = pygame.event.Event(pygame.FINGERDOWN, x=x / width, y=y / height, finger_id=0)
+        else:
+            event = pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=button.rect.center, button=1)
+        pygame.event.post(event)
+
+    def settle(self) -> None:
+        """Handle the taps, then wait for the ticket being issued (if any)."""
+        self.app.step()
+        self.app.step(wait_s=WAIT_S)
+
+
+def wait_until(kiosk: Kiosk, condition: Callable[[], bool]) -> None:
+    while not condition():
+        assert kiosk.changed.wait(WAIT_S), "the kiosk heard nothing more"
+        kiosk.changed.clear()
+
+
+def open_kiosk(
+    link: DeviceLink,
+    loopback: LoopbackPrinter,
+    tmp_path: Path,
+    size: tuple[int, int] = (800, 480),
+    **options: object,
+) -> Office:
+    catalogs = Catalog.load_all()
+    kiosk = Kiosk(
+        link=link,
+        printer=make_printer(network(loopback)),
+        book=OfflineBook(tmp_path / "blocks.sqlite3"),
+        catalogs=catalogs,
+        timezone=ZoneInfo(TZ),
+        hub_timeout_s=1.0,
+        block_size=4,
+        **options,  # type: ignore[arg-type]
+    )
+    screen = Screen(pygame.display.set_mode(size), font_dir=FONTS, office="Mestský úrad")
+    now = [1000.0]
+    app = KioskApp(
+        kiosk, screen, catalogs, languages=LANGUAGES, confirm_timeout_s=30, clock=lambda: now[0]
+    )
+    kiosk.start()
+    wait_until(kiosk, lambda: len(kiosk.services()) == 4 and kiosk.online)
+    assert kiosk.refresh_blocks()  # numbers 1-4 of each service are the kiosk's now
+    app.step()
+    return Office(kiosk, app, loopback, link, now)
+
+
+@pytest.fixture
+def office(hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path) -> Iterator[Office]:
+    with LoopbackPrinter(REPLIES["ok"]) as loopback:
+        opened = open_kiosk(device("kiosk-k1", start=False), loopback, tmp_path)
+        yield opened
+        opened.kiosk.stop()
+
+
+def text_at(screenshot: pygame.Surface, screen: Screen, text: str) -> bool:
+    """Whether ``text`` is drawn in the saved screenshot where the screen drew it."""
+    rect = next(r for t, r in screen.drawn if t == text)
+    drawn = screenshot.subsurface(rect)
+    ink = [(x, y) for x in range(rect.width) for y in range(rect.height)]
+    background = screenshot.get_at((rect.left - 1, rect.top))
+    differs = sum(1 for x, y in ink if drawn.get_at((x, y)) != background)
+    return differs > len(ink) // 20
+
+
+def screenshot(office: Office, path: Path) -> pygame.Surface:
+    office.app.screen.save(path)
+    return pygame.image.load(str(path))
+
+
+def test_a_tap_prints_the_ticket_and_shows_the_number(
+    office: Office, hub: RunningHub, tmp_path: Path
+) -> None:
+    office.tap("service", "taxes")
+    office.settle()
+    outcome = office.app.outcome
+    assert office.app.state == "outcome"
+    assert outcome is not None
+    assert outcome.ticket is not None
+    number = outcome.ticket.number
+    assert number == "A005"  # A001-A004 are reserved for offline use
+    assert outcome.printed
+    # The printer got the ticket: number, name, QR to the portal's page, cut.
+    assert office.printer.wait_for(CUT, WAIT_S)
+    printed = decode(office.printer.take(), "TM-T20II")
+    assert number in printed.texts
+    assert "Miestne dane" in printed.texts
+    assert printed.qr_codes == [f"https://poradovnik.example/t/{outcome.ticket.ticket_id}"]
+    stored = hub.queue.store.ticket(outcome.ticket.ticket_id)
+    assert stored is not None
+    assert stored.number == number
+    # The screen shows the number: in the saved screenshot, drawn in the number's colour.
+    shot = screenshot(office, tmp_path / "confirm.png")
+    rect = next(r for t, r in office.app.screen.drawn if t == number)
+    colours = {tuple(shot.get_at((x, rect.centery)))[:3] for x in range(rect.left, rect.right)}
+    assert (255, 214, 0) in colours
+    assert text_at(shot, office.app.screen, number)
+    # A tap right after the confirmation appeared is the second of a double tap: ignored.
+    office.tap("back")
+    office.app.step()
+    assert office.app.state == "outcome"
+    # Done returns to the start screen; so does the timeout.
+    office.later(1)
+    office.tap("back")
+    office.app.step()
+    assert office.app.state == "start"
+    office.later(1)
+    office.tap("service", "taxes")
+    office.settle()
+    assert office.app.state == "outcome"
+    office.later(31)
+    office.app.step()
+    assert office.app.state == "start"
+
+
+def test_a_double_tap_gives_one_ticket(office: Office, hub: RunningHub) -> None:
+    office.tap("service", "waste")
+    office.tap("service", "waste", touch=True)
+    office.tap("service", "waste")
+    office.settle()
+    office.app.step()
+    assert office.app.issued == 1
+    assert hub.queue.engine.issued_today("waste") == 1
+    assert office.printer.wait_for(CUT, WAIT_S)
+    assert office.printer.take().count(CUT) == 1
+
+
+def test_a_touch_also_issues(office: Office, hub: RunningHub) -> None:
+    office.tap("service", "parking", touch=True)
+    office.settle()
+    assert hub.queue.engine.issued_today("parking") == 1
+
+
+def test_the_language_changes_what_is_drawn(office: Office, tmp_path: Path) -> None:
+    screen = office.app.screen
+    slovak = screenshot(office, tmp_path / "sk.png")
+    assert text_at(slovak, screen, "Miestne dane")
+    assert "Vyberte si službu" in [t for t, _ in screen.drawn]
+    office.tap("lang", "uk")
+    office.app.step()
+    ukrainian = screenshot(office, tmp_path / "uk.png")
+    drawn = [t for t, _ in screen.drawn]
+    assert "Місцеві податки" in drawn
+    assert "Оберіть послугу" in drawn
+    assert "Miestne dane" not in drawn
+    assert text_at(ukrainian, screen, "Місцеві податки")
+    assert pygame.image.tobytes(slovak, "RGB") != pygame.image.tobytes(ukrainian, "RGB")
+    # A ticket taken now is printed in Ukrainian.
+    office.tap("service", "taxes")
+    office.settle()
+    assert office.printer.wait_for(CUT, WAIT_S)
+    data = office.printer.take()
+    assert "Місцеві податки".encode("cp1125") in data
+
+
+def test_a_portrait_screen_lays_out_one_column(
+    hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path
+) -> None:
+    with LoopbackPrinter(REPLIES["ok"]) as loopback:
+        office = open_kiosk(device("kiosk-k1", start=False), loopback, tmp_path, (1080, 1920))
+        try:
+            services = [b for b in office.app.screen.buttons if b.kind == "service"]
+            assert len({b.rect.left for b in services}) == 1
+            assert all(b.rect.height >= 80 for b in services)
+            office.tap("service", "info")
+            office.settle()
+            assert office.app.outcome is not None
+            assert office.app.outcome.ticket is not None
+        finally:
+            office.kiosk.stop()
+
+
+def test_offline_issuing_and_delivery(
+    office: Office, hub: RunningHub, start_hub: Callable[[], RunningHub]
+) -> None:
+    kiosk = office.kiosk
+    assert kiosk.refresh_blocks()
+    day = kiosk._today()
+    assert kiosk.book.remaining("taxes", day) == 4
+    assert hub.queue.issue("taxes").ticket.number == "A005"  # after the block
+    hub.stop()  # the hub goes away; the broker stays
+    wait_until(kiosk, lambda: not kiosk.online)
+    office.app.step()
+    office.tap("service", "taxes")
+    office.settle()
+    outcome = office.app.outcome
+    assert outcome is not None
+    assert outcome.ticket is not None
+    assert outcome.ticket.offline
+    assert outcome.ticket.number == "A001"
+    assert office.printer.wait_for(CUT, WAIT_S)
+    assert "vydané bez spojenia" in decode(office.printer.take(), "TM-T20II").texts
+    assert kiosk.book.remaining("taxes", day) == 3
+    # The hub comes back: the ticket is delivered, placed by its issue time.
+    delivered = threading.Event()
+    office.link.on_reply(lambda command, reply: delivered.set())
+    again = start_hub()
+    assert delivered.wait(WAIT_S)
+    stored = again.queue.store.ticket(outcome.ticket.ticket_id)
+    assert stored is not None
+    assert (stored.number, stored.origin, stored.state.value) == ("A001", "k1", "waiting")
+    waiting = sorted(again.queue.engine._waiting["taxes"].values(), key=lambda t: t.arrived_at)
+    assert [t.number for t in waiting] == ["A005", "A001"]
+    assert again.queue.issue("taxes").ticket.number == "A006"
+
+
+def test_paper_out_shows_the_number_and_tells_the_hub(
+    hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path
+) -> None:
+    heard = threading.Event()
+    hub.bridge.on_device(
+        lambda view: (
+            view.health is not None
+            and view.health.parts["printer"].state == "paper_out"
+            and heard.set()
+        )
+    )
+    with LoopbackPrinter(REPLIES["paper_out"]) as loopback:
+        office = open_kiosk(device("kiosk-k1", start=False), loopback, tmp_path)
+        try:
+            assert heard.wait(WAIT_S)
+            office.app.draw()
+            drawn = [t for t, _ in office.app.screen.drawn]
+            assert Catalog.load("sk").text("banner.printer_show") in " ".join(drawn)
+            office.tap("service", "info")
+            office.settle()
+            outcome = office.app.outcome
+            assert outcome is not None
+            assert outcome.ticket is not None
+            assert not outcome.printed
+            assert outcome.ticket.number in [t for t, _ in office.app.screen.drawn]
+            assert CUT not in loopback.take()  # nothing was sent to a printer without paper
+        finally:
+            office.kiosk.stop()
+
+
+def test_stop_issuing_when_the_printer_cannot_print(
+    hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path
+) -> None:
+    with LoopbackPrinter(REPLIES["cover_open"]) as loopback:
+        office = open_kiosk(
+            device("kiosk-k1", start=False), loopback, tmp_path, stop_on_printer_fault=True
+        )
+        try:
+            outcome = office.kiosk.issue("taxes", "en")
+            assert outcome.ticket is None
+            assert outcome.refused == "printer"
+            assert hub.queue.engine.issued_today("taxes") == 0
+            office.app.step()
+            assert all(b.kind != "service" for b in office.app.screen.buttons)
+        finally:
+            office.kiosk.stop()
+
+
+def test_a_closed_service_is_refused_and_shown_closed(office: Office, hub: RunningHub) -> None:
+    closed = dataclasses.replace(hub.queue.engine.services["parking"], open=False)
+    hub.queue.save_service(closed)
+    wait_until(
+        office.kiosk,
+        lambda: not next(q for q in office.kiosk.services() if q.service == "parking").open,
+    )
+    office.app.draw()
+    assert ("off", "parking") in [(b.kind, b.value) for b in office.app.screen.buttons]
+    assert any(t.startswith("Zatvorené") for t, _ in office.app.screen.drawn)
+    outcome = office.kiosk.issue("parking", "sk")
+    assert outcome.refused == "service_closed"
+
+
+# -- catalogs and speech --------------------------------------------------------------
+
+
+def test_every_language_has_every_text() -> None:
+    catalogs = Catalog.load_all()
+    keys = {lang: set(c.texts) for lang, c in catalogs.items()}
+    assert keys["sk"] == keys["cs"] == keys["uk"] == keys["en"]
+    for catalog in catalogs.values():
+        for code in ("service_closed", "outside_hours", "daily_limit", "printer", "unavailable"):
+            assert catalog.has(f"refused.{code}")
+    assert (
+        catalogs["uk"].hours("Mon 08:00-15:00; Fri 08:00-12:00") == "Пн 08:00-15:00; Пт 08:00-12:00"
+    )
+
+
+def test_spoken_numbers() -> None:
+    assert spoken_number("A042") == "A 42"
+    assert spoken_number("B100") == "B 100"
+
+
+@pytest.mark.parametrize("lang", ["sk", "uk"])
+def test_espeak_speaks_the_confirmation(tmp_path: Path, lang: str) -> None:
+    wav = tmp_path / f"{lang}.wav"
+    text = Catalog.load(lang).text("speech.confirm", number="A 42", service="X", ahead=3)
+    process = Speaker().say(text, lang, wav=wav)
+    assert process is not None, "espeak-ng is not installed"
+    assert process.wait(timeout=WAIT_S) == 0
+    data = wav.read_bytes()
+    assert data[:4] == b"RIFF"
+    assert len(data) > 10_000  # a few seconds of speech, not an empty file
+
+
+def test_no_screen_without_fonts(tmp_path: Path) -> None:
+    with pytest.raises(PoradovnikError, match="fonts-dejavu-core"):
+        Screen(pygame.display.set_mode((800, 480)), font_dir=tmp_path, office="x")
+    assert os.environ["SDL_VIDEODRIVER"] == "dummy"

@@ -1,0 +1,277 @@
+"""Number blocks for offline issuing: the engine's rules, the store, and the hub over MQTT."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import RunningHub
+from test_engine import TZ, at, issue, make_engine, run
+
+from poradovnik.hub.engine import Engine, QueueError
+from poradovnik.hub.model import Action, NumberBlock, Ticket, TicketState
+from poradovnik.hub.service import QueueService
+from poradovnik.hub.store import Store
+from poradovnik.sync_agent import protocol as p
+from poradovnik.sync_agent.client import DeviceLink
+
+
+def reserve(
+    engine: Engine, service: str, size: int, minute: float, device: str = "k1"
+) -> NumberBlock:
+    change = run(engine, engine.reserve(device, service, size, at(minute), actor=f"kiosk:{device}"))
+    (block,) = change.blocks
+    return block
+
+
+def offline_ticket(block: NumberBlock, seq: int, minute: float, **changes: object) -> Ticket:
+    number = f"{block.prefix}{(seq - 1) % 999 + 1:03d}"
+    ticket = Ticket(
+        id=uuid.uuid4().hex,
+        number_service=block.service,
+        business_day=block.business_day,
+        seq=seq,
+        number=number,
+        service=block.service,
+        issued_at=at(minute),
+        arrived_at=at(minute),
+        origin=block.device,
+    )
+    return ticket.evolve(**changes)
+
+
+# -- the engine ------------------------------------------------------------------------
+
+
+def test_a_block_is_the_next_numbers_and_the_engine_skips_them() -> None:
+    engine = make_engine()
+    assert issue(engine, "taxes", 0) == "A001"
+    block = reserve(engine, "taxes", 10, 1)
+    assert (block.first_seq, block.last_seq, block.prefix) == (2, 11, "A")
+    assert block.business_day == at(0).astimezone(TZ).date()
+    assert issue(engine, "taxes", 2) == "A012"
+    # A reservation is not an issue.
+    assert engine.issued_today("taxes") == 2
+    assert engine.waiting_count("taxes") == 2
+
+
+def test_a_reservation_is_audited_and_refuses_bad_sizes() -> None:
+    engine = make_engine()
+    change = engine.reserve("k1", "waste", 5, at(0), actor="kiosk:k1")
+    (event,) = change.events
+    assert event.action is Action.RESERVE
+    assert event.detail == {
+        "device": "k1",
+        "block": change.blocks[0].id,
+        "first_seq": 1,
+        "last_seq": 5,
+    }
+    for size in (0, 101):
+        with pytest.raises(QueueError) as refused:
+            engine.reserve("k1", "waste", size, at(0))
+        assert refused.value.code == "invalid_size"
+    with pytest.raises(QueueError) as unknown:
+        engine.reserve("k1", "nope", 5, at(0))
+    assert unknown.value.code == "unknown_service"
+
+
+def test_blocks_of_two_kiosks_do_not_overlap() -> None:
+    engine = make_engine()
+    first = reserve(engine, "info", 20, 0, "k1")
+    second = reserve(engine, "info", 20, 0, "k2")
+    assert first.last_seq < second.first_seq
+    assert issue(engine, "info", 1) == "D041"
+
+
+def test_a_block_never_holds_a_live_number_after_the_wrap() -> None:
+    engine = make_engine()
+    live = issue(engine, "parking", 0)  # C001 stays waiting
+    engine._last_seq["parking"] = 997  # late in a very busy day
+    block = reserve(engine, "parking", 5, 1)
+    # 998, 999 would do, but 1000 shows as C001, which is live: the run starts after it
+    # (C002…C006).
+    assert live == "C001"
+    assert (block.first_seq, block.last_seq) == (1001, 1005)
+    # And the engine's own numbers go around the block's too.
+    engine._last_seq["parking"] = 997
+    assert [issue(engine, "parking", 2 + n) for n in range(3)] == ["C998", "C999", "C007"]
+
+
+def test_an_offline_ticket_joins_the_queue_by_its_issue_time() -> None:
+    engine = make_engine()
+    block = reserve(engine, "taxes", 10, 0)
+    hub_ticket = issue(engine, "taxes", 5)
+    offline = offline_ticket(block, block.first_seq, 3)
+    change = run(engine, engine.record_offline(block, offline, at(20), actor="kiosk:k1"))
+    recorded = change.subject
+    assert recorded is not None
+    assert recorded.state is TicketState.WAITING
+    assert recorded.origin == "k1"
+    assert recorded.arrived_at == at(3)
+    assert change.events[0].detail == {"offline": True, "device": "k1"}
+    assert engine.issued_today("taxes") == 2
+    # Issued at minute 3, it is called before the hub's ticket of minute 5.
+    called = run(engine, engine.call_next("2", at(21))).subject
+    assert called is not None
+    assert called.number == "A001"
+    assert hub_ticket == "A011"
+
+
+def test_an_offline_ticket_must_come_from_the_kiosks_own_block() -> None:
+    engine = make_engine()
+    block = reserve(engine, "taxes", 5, 0, "k1")
+    cases = [
+        (None, offline_ticket(block, 1, 1), "not_reserved"),
+        (block, offline_ticket(block, 1, 1, origin="k2"), "not_reserved"),
+        (block, offline_ticket(block, 6, 1), "not_reserved"),
+        (block, offline_ticket(block, 2, 1, number="A007"), "invalid_number"),
+    ]
+    for given, ticket, code in cases:
+        with pytest.raises(QueueError) as refused:
+            engine.record_offline(given, ticket, at(2))
+        assert refused.value.code == code
+
+
+def test_an_offline_ticket_is_taken_even_when_the_service_closed_meanwhile() -> None:
+    engine = make_engine()
+    block = reserve(engine, "waste", 5, 0)
+    engine.put_service(dataclasses.replace(engine.services["waste"], open=False))
+    change = engine.record_offline(block, offline_ticket(block, 1, 1), at(2))
+    assert change.subject is not None
+    assert change.subject.state is TicketState.WAITING
+
+
+def test_an_offline_ticket_delivered_the_next_day_is_history() -> None:
+    engine = make_engine()
+    block = reserve(engine, "taxes", 5, 0)
+    ticket = offline_ticket(block, 1, 1)
+    tomorrow = at(24 * 60)
+    run(engine, engine.roll_over(tomorrow) or pytest.fail("no rollover"))
+    change = run(engine, engine.record_offline(block, ticket, tomorrow))
+    assert change.subject is not None
+    assert change.subject.state is TicketState.EXPIRED
+    assert [e.action for e in change.events] == [Action.ISSUE, Action.EXPIRE]
+    assert engine.waiting_count("taxes") == 0
+    # The new day numbers from 1 again: the old block holds nothing today.
+    assert issue(engine, "taxes", 24 * 60 + 1) == "A001"
+
+
+# -- the store -----------------------------------------------------------------------
+
+
+def test_blocks_survive_a_restart(store: Store) -> None:
+    clock = [at(0)]
+    queue = QueueService.open(store, timezone=TZ, clock=lambda: clock[0])
+    from poradovnik.hub.app import seed_demo
+
+    seed_demo(queue)
+    queue.issue("taxes")
+    change = queue.engine.reserve("k1", "taxes", 10, at(0), actor="kiosk:k1")
+    queue._commit(change)
+    (block,) = change.blocks
+    ticket = offline_ticket(block, block.first_seq, 0.5)
+    queue._commit(queue.engine.record_offline(block, ticket, at(1)))
+    day = at(0).astimezone(TZ).date()
+    assert store.number_blocks(day) == [block]
+    assert store.number_block("k1", "taxes", day, block.last_seq) == block
+    assert store.number_block("k2", "taxes", day, block.last_seq) is None
+    assert store.number_block("k1", "taxes", day, block.last_seq + 1) is None
+    stored = store.ticket(ticket.id)
+    assert stored is not None
+    assert stored.origin == "k1"
+    # A hub restarted the same day goes on after the block and keeps its unused numbers.
+    again = QueueService.open(store, timezone=TZ, clock=lambda: clock[0])
+    assert again.issue("taxes").ticket.number == "A012"
+    assert "A003" in again.engine._reserved
+    assert "A002" not in again.engine._reserved
+
+
+# -- the hub over MQTT ---------------------------------------------------------------
+
+
+def test_a_kiosk_reserves_issues_offline_and_delivers_exactly_once(
+    hub: RunningHub, device: Callable[..., DeviceLink]
+) -> None:
+    kiosk = device("kiosk-k1")
+    topics = kiosk.topics
+    ask = p.BlockRequest(msg_id="blocks-1", services=["taxes", "nope"], size=5)
+    reply = kiosk.request(topics.kiosk_blocks("k1"), ask, timeout_s=10)
+    assert isinstance(reply, p.BlockReply), reply
+    (block,) = reply.blocks
+    assert (block.service, block.prefix, block.first_seq, block.last_seq) == ("taxes", "A", 1, 5)
+    assert reply.refused["nope"].code == "unknown_service"
+    # Asked again with the same msg_id (a lost reply): the same block, no new one.
+    again = kiosk.request(topics.kiosk_blocks("k1"), ask, timeout_s=10)
+    assert again == reply
+    # The hub's own tickets go around the block.
+    issued = kiosk.request(
+        topics.kiosk_issue("k1"), p.IssueRequest(msg_id="i1", service="taxes"), 10
+    )
+    assert isinstance(issued, p.TicketReply)
+    assert issued.number == "A006"
+
+    answers: list[tuple[p.Request, object]] = []
+    done = threading.Event()
+
+    def on_reply(command: p.Request, answer: object) -> None:
+        answers.append((command, answer))
+        if len(answers) == 2:
+            done.set()
+
+    kiosk.on_reply(on_reply)
+    earlier = datetime.now(UTC) - timedelta(minutes=5)
+    tickets = [
+        p.OfflineTicket(
+            msg_id=f"off-{seq}",
+            ticket_id=uuid.uuid4().hex,
+            service="taxes",
+            business_day=block.business_day,
+            seq=seq,
+            number=f"A{seq:03d}",
+            issued_at=earlier + timedelta(seconds=seq),
+            lang="uk",
+        )
+        for seq in (1, 2)
+    ]
+    for ticket in tickets:
+        kiosk.send(topics.kiosk_offline("k1"), ticket)
+    assert done.wait(20), answers
+    numbers = [a.number for _, a in answers if isinstance(a, p.TicketReply)]
+    assert numbers == ["A001", "A002"]
+    assert [a.ticket_id for _, a in answers] == [t.ticket_id for t in tickets]  # type: ignore[union-attr]
+    # Delivered again (a reply lost on the way): answered from the receipt, recorded once.
+    repeated = kiosk.request(topics.kiosk_offline("k1"), tickets[0], timeout_s=10)
+    assert repeated == answers[0][1]
+    assert hub.queue.store.count_tickets() == 3
+    # Placed by issue time: both offline tickets wait ahead of the hub's A006.
+    engine = hub.queue.engine
+    waiting = sorted(engine._waiting["taxes"].values(), key=lambda t: t.arrived_at)
+    assert [t.number for t in waiting] == ["A001", "A002", "A006"]
+    assert [t.origin for t in waiting] == ["k1", "k1", "hub"]
+
+
+def test_another_kiosk_cannot_deliver_into_my_block(
+    hub: RunningHub, device: Callable[..., DeviceLink]
+) -> None:
+    mine, other = device("kiosk-k1"), device("kiosk-k2")
+    reply = mine.request(
+        mine.topics.kiosk_blocks("k1"), p.BlockRequest(msg_id="b", services=["info"], size=3), 10
+    )
+    assert isinstance(reply, p.BlockReply)
+    (block,) = reply.blocks
+    forged = p.OfflineTicket(
+        msg_id="forged",
+        ticket_id=uuid.uuid4().hex,
+        service="info",
+        business_day=block.business_day,
+        seq=block.first_seq,
+        number=f"D{block.first_seq:03d}",
+        issued_at=datetime.now(UTC),
+    )
+    answer = other.request(other.topics.kiosk_offline("k2"), forged, timeout_s=10)
+    assert isinstance(answer, p.ErrorReply)
+    assert answer.error.code == "not_reserved"
