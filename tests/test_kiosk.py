@@ -185,6 +185,28 @@ def test_a_double_tap_gives_one_ticket(office: Office, hub: RunningHub) -> None:
     assert office.printer.take().count(CUT) == 1
 
 
+def test_simulated_citizens_tap_a_service(office: Office, hub: RunningHub) -> None:
+    app = KioskApp(
+        office.kiosk,
+        office.app.screen,
+        office.app.catalogs,
+        languages=LANGUAGES,
+        simulate_citizens_s=1.0,
+        clock=lambda: office.now[0],
+    )
+    app.step()
+    assert app.issued == 0  # nobody has come yet
+    office.later(1000)  # far beyond any citizen's pause
+    app.step()
+    app.step(wait_s=WAIT_S)
+    assert app.issued == 1
+    assert app.state == "outcome"
+    assert app.outcome is not None
+    assert app.outcome.ticket is not None
+    assert sum(hub.queue.engine.issued_today(code) for code in hub.queue.engine.services) == 1
+    assert office.printer.wait_for(CUT, WAIT_S)
+
+
 def test_a_touch_also_issues(office: Office, hub: RunningHub) -> None:
     office.tap("service", "parking", touch=True)
     office.settle()

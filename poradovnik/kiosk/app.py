@@ -11,7 +11,9 @@ from the settings and pings the systemd watchdog.
 from __future__ import annotations
 
 import logging
+import math
 import queue
+import random
 import signal
 import threading
 import time
@@ -54,6 +56,7 @@ class KioskApp:
         *,
         languages: tuple[str, ...],
         confirm_timeout_s: float = 12.0,
+        simulate_citizens_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kiosk = kiosk
@@ -71,6 +74,9 @@ class KioskApp:
         self._results: queue.Queue[Outcome] = queue.Queue()
         self._shown_at = clock() - TAP_GUARD_S
         self._dirty = True
+        self._citizens_s = simulate_citizens_s
+        self._rng = random.Random()
+        self._next_citizen = clock() + self._citizen_pause()
 
     # -- events --------------------------------------------------------------------
 
@@ -79,6 +85,7 @@ class KioskApp:
 
         While a ticket is being issued, waits up to ``wait_s`` for it to finish.
         """
+        self._simulated_citizen()
         for event in pygame.event.get():
             if event.type in TAPS:
                 self.tap(event)
@@ -185,6 +192,21 @@ class KioskApp:
             "banner.printer_stop" if self.kiosk.stop_on_printer_fault else "banner.printer_show"
         )
 
+    def _citizen_pause(self) -> float:
+        if self._citizens_s is None:
+            return math.inf
+        return self._rng.expovariate(1 / self._citizens_s)
+
+    def _simulated_citizen(self) -> None:
+        """In demo mode, a simulated citizen taps a service as a finger would (an event)."""
+        if self.clock() < self._next_citizen or self.state != "start":
+            return
+        self._next_citizen = self.clock() + self._citizen_pause()
+        services = [b for b in self.screen.buttons if b.kind == "service"]
+        if services:
+            target = self._rng.choice(services).rect.center
+            pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=target, button=1))
+
     # -- the loop --------------------------------------------------------------------
 
     def run(self, stop: threading.Event, notifier: Notifier, fps: int = 30) -> None:
@@ -278,6 +300,7 @@ def run(settings: Settings) -> None:
             catalogs,
             languages=settings.site.languages,
             confirm_timeout_s=settings.kiosk.confirm_timeout_s,
+            simulate_citizens_s=settings.kiosk.simulate_citizens_s,
         )
         kiosk.start()
         log.info(

@@ -138,3 +138,7 @@ class KioskSettings(Section):
     font_dir: Path = Path("/usr/share/fonts/truetype/dejavu")
     """Where the DejaVu fonts are (Debian package fonts-dejavu-core): they draw Slovak,
     Czech and Ukrainian."""
+
+    simulate_citizens_s: float | None = Field(default=None, gt=0.0)
+    """For demos and showrooms: simulated citizens tap a random service on the start
+    screen, on average this many seconds apart (none: only real fingers)."""
