@@ -1,111 +1,211 @@
 """``poradovnik demo``: the whole office on one machine, with simulated people.
 
 The demo starts the office's own Mosquitto (with generated per-device
-credentials) and the hub with its bridge, then connects simulated devices over
-MQTT exactly as real ones do: a kiosk where simulated citizens take tickets, a
-counter panel where simulated clerks press buttons (through its durable
-outbox), and a lobby display that narrates every call in the log. Each role
-replaces its simulated stand-in here, with simulated hardware, as it lands.
+credentials) and the hub with its bridge. Each device role runs as a process of
+its own, as on its own Pi, from a settings file the demo writes into its data
+directory, with simulated hardware:
+
+- the kiosk, with a simulated printer (each ticket in the log and in
+  ``kiosk-printed.txt``) and simulated citizens tapping its services;
+- the counter panel of all five counters on gpiozero's mock pins, with
+  simulated clerks pressing its buttons;
+- the lobby display, with emulated LED boards.
+
+The kiosk and the display open windows where there is a desktop, and draw on
+SDL's dummy driver where there is none. Every call is narrated in the log.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import threading
-import uuid
-from contextlib import ExitStack
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from poradovnik.common.sdnotify import Notifier
-from poradovnik.common.settings import Settings
+from poradovnik.common.settings import MqttSettings, Settings
 from poradovnik.hub.app import open_queue, seed_demo, serve, start_bridge, stop_on_signals
 from poradovnik.hub.broker import HUB_DEVICE_ID, Role, local_broker
-from poradovnik.hub.demo_office import COUNTERS, SERVICES
+from poradovnik.hub.demo_office import COUNTERS
 from poradovnik.sync_agent import protocol as p
 from poradovnik.sync_agent.client import DeviceLink
 
 log = logging.getLogger("poradovnik.demo")
 
-KIOSK, PANEL, DISPLAY = "demo-kiosk", "demo-panel", "demo-display"
+KIOSK, DISPLAY = "demo-kiosk", "demo-display"
+
+PANELS = {"demo-panel-a": ("1", "2"), "demo-panel-b": ("3", "4", "5")}
+"""The demo's two counter panels (Pis) and the counters each serves: a Pi has 28
+GPIOs, enough for three counters' buttons and lights."""
+
+STOP_TIMEOUT_S = 10.0
+"""How long a device process may take to stop before it is killed."""
+
+CITIZENS_S = 4.0
+"""Simulated citizens come to the kiosk about this many seconds apart."""
+
+CLERKS_S = 3.0
+"""Simulated clerks press a button about this many seconds apart."""
+
+PANEL_PARTS = (
+    "next",
+    "recall",
+    "no_show",
+    "done",
+    "transfer",
+    "pause",
+    "ready_led",
+    "serving_led",
+    "offline_led",
+)
+"""The parts fitted for each counter on the demo's (mock) counter panels."""
 
 
 def demo_logins() -> list[tuple[str, Role, dict[str, Any]]]:
-    """The demo's broker accounts: the hub and one simulated device of each kind."""
+    """The demo's broker accounts: the hub, its kiosk, its two counter panels, its display."""
     return [
         (HUB_DEVICE_ID, "hub", {"device_id": HUB_DEVICE_ID}),
         (KIOSK, "kiosk", {"device_id": KIOSK}),
-        (PANEL, "counter", {"device_id": PANEL, "counters": [c.id for c in COUNTERS]}),
+        *(
+            (name, "counter", {"device_id": name, "counters": list(ids)})
+            for name, ids in PANELS.items()
+        ),
         (DISPLAY, "display", {"device_id": DISPLAY}),
     ]
 
 
-class SimulatedOffice:
-    """Citizens at the kiosk and clerks at the counter panel, at a brisk demo pace.
-
-    ``pace_s`` is the mean time between two things happening in the office.
-    """
-
-    def __init__(
-        self, kiosk: DeviceLink, panel: DeviceLink, *, seed: int | None = None, pace_s: float = 1.5
-    ) -> None:
-        self.kiosk = kiosk
-        self.panel = panel
-        self.pace_s = pace_s
-        self._rng = random.Random(seed)
-
-    def step(self) -> None:
-        """Let one thing happen: a citizen takes a ticket, or a clerk presses a button."""
-        rng = self._rng
-        services = [s.code for s in SERVICES]
-        if rng.random() < 0.45:
-            request = p.IssueRequest(
-                msg_id=uuid.uuid4().hex,
-                service=rng.choice(services),
-                priority="age" if rng.random() < 0.05 else None,
-                lang=rng.choice(["sk", "sk", "cs", "uk", "en"]),
-            )
-            reply = self.kiosk.request(self.kiosk.topics.kiosk_issue(KIOSK), request, 1.5)
-            if isinstance(reply, p.TicketReply):
-                log.info(
-                    "kiosk: ticket %s, %d ahead, about %d min",
-                    reply.number,
-                    reply.people_ahead,
-                    round((reply.estimated_wait_s or 0) / 60),
-                )
-            return
-        counter = rng.choice(COUNTERS).id
-        action = rng.choices(["next", "recall", "no_show", "transfer"], [80, 10, 5, 5])[0]
-        command = p.CounterCommand(
-            msg_id=uuid.uuid4().hex,
-            action=action,
-            service=rng.choice(services) if action == "transfer" else None,
-        )
-        self.panel.send(self.panel.topics.counter_cmd(counter), command)
-
-    def run(self, stop: threading.Event) -> None:
-        """Keep the office busy until ``stop`` is set."""
-        while not stop.wait(self._rng.expovariate(1 / self.pace_s)):
-            self.step()
-
-
-def narrate_calls(display: DeviceLink) -> None:
+def narrate_calls(link: DeviceLink) -> None:
     """Log each call the way the lobby would see and hear it."""
 
     def on_call(_topic: str, payload: bytes) -> None:
         try:
             call = p.decode(p.Call, payload)
         except p.ProtocolError as bad:
-            log.warning("display: unreadable call: %s", bad.message)
+            log.warning("lobby: unreadable call: %s", bad.message)
             return
         again = " (again)" if call.recall else ""
-        log.info("display: %s → %s%s", call.ticket, call.counter_name, again)
+        log.info("lobby: %s → %s%s", call.ticket, call.counter_name, again)
 
-    display.subscribe(display.topics.calls(), on_call)
+    link.subscribe(link.topics.calls(), on_call)
+
+
+def screen_attached() -> bool:
+    """Whether this computer shows windows: an X11 or Wayland desktop is running."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def kiosk_section(data: Path) -> dict[str, Any]:
+    """``[kiosk]`` of the demo's kiosk: a 800×480 window, a simulated printer, citizens."""
+    return {
+        "fullscreen": False,
+        "width": 800,
+        "height": 480,
+        "simulate_citizens_s": CITIZENS_S,
+        "printer": {
+            "backend": "simulated",
+            "simulated_file": str((data / "kiosk-printed.txt").resolve()),
+        },
+    }
+
+
+def counter_section(counters: tuple[str, ...]) -> dict[str, Any]:
+    """``[counter]`` of a demo panel: its counters on mock pins, simulated clerks."""
+    width = len(PANEL_PARTS)
+    panels = [
+        {"counter": counter, **{part: width * n + i for i, part in enumerate(PANEL_PARTS)}}
+        for n, counter in enumerate(counters)
+    ]
+    return {
+        "pin_factory": "mock",
+        "display": "simulated",
+        "simulate_clerks_s": CLERKS_S,
+        "panels": panels,
+    }
+
+
+def display_section(screen: bool) -> dict[str, Any]:
+    """``[display]`` of the demo's lobby display: a 1280×720 window, emulated boards."""
+    boards: list[dict[str, Any]] = [
+        {"address": n, "counter": counter.id} for n, counter in enumerate(COUNTERS, 1)
+    ]
+    boards.append({"address": len(COUNTERS) + 1, "hall": True})
+    return {
+        "video_driver": "auto" if screen else "dummy",
+        "fullscreen": False,
+        "width": 1280,
+        "height": 720,
+        "sound": "pygame" if screen else "none",
+        "boards_backend": "simulated",
+        "boards": boards,
+    }
+
+
+def device_settings(
+    settings: Settings, device: str, role: str, mqtt: MqttSettings, section: dict[str, Any]
+) -> dict[str, Any]:
+    """The settings file of one demo device, as a device in the office would have it."""
+    password = mqtt.password.get_secret_value() if mqtt.password is not None else ""
+    site = settings.site
+    return {
+        "role": role,
+        "site": {
+            "id": site.id,
+            "name": site.name,
+            "timezone": site.timezone,
+            "languages": list(site.languages),
+        },
+        "mqtt": {
+            "host": mqtt.host,
+            "port": mqtt.port,
+            "username": mqtt.username or "",
+            "password": password,
+        },
+        "data": {"dir": str((settings.data.dir / device).resolve())},
+        "device": {"id": device},
+        "logging": {"level": settings.logging.level},
+        role: section,
+    }
+
+
+@contextmanager
+def device_process(name: str, role: str, config: dict[str, Any], path: Path) -> Iterator[None]:
+    """Run ``poradovnik <role>`` with the settings ``config`` (written to ``path``).
+
+    Its log goes to the demo's terminal. On leaving, it gets SIGTERM, then SIGKILL
+    if it has not stopped within :data:`STOP_TIMEOUT_S`.
+    """
+    path.write_text(tomli_w.dumps(config), encoding="utf-8")
+    path.chmod(0o600)  # it holds the device's broker password
+    env = dict(os.environ)
+    if not screen_attached():
+        env.setdefault("SDL_VIDEODRIVER", "dummy")
+        env.setdefault("SDL_AUDIODRIVER", "dummy")
+    command = [sys.executable, "-m", "poradovnik.cli", role, "--config", str(path)]
+    process = subprocess.Popen(command, env=env)
+    log.info("%s: started `poradovnik %s` (pid %d, settings %s)", name, role, process.pid, path)
+    try:
+        yield
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s; killing it", name, STOP_TIMEOUT_S)
+                process.kill()
+                process.wait()
+        if process.returncode not in (0, -15):
+            log.warning("%s ended with exit status %s", name, process.returncode)
 
 
 def run_demo(settings: Settings) -> None:
-    """Run the broker, the hub and simulated devices until interrupted."""
+    """Run the broker, the hub, the device processes and simulated people until interrupted."""
     data = settings.data.dir
     queue = open_queue(settings)
     if not queue.engine.services:
@@ -119,25 +219,18 @@ def run_demo(settings: Settings) -> None:
             hub = settings.model_copy(update={"mqtt": broker.accounts[HUB_DEVICE_ID]})
             _, hub_link = start_bridge(hub, queue)
             stack.callback(hub_link.stop)
-            links = {}
-            for name, role in ((KIOSK, "kiosk"), (PANEL, "counter"), (DISPLAY, "display")):
-                link = DeviceLink(
-                    mqtt=broker.accounts[name],
-                    site=settings.site.id,
-                    device_id=name,
-                    role=role,
-                    outbox_path=data / f"{name}.outbox.sqlite3" if role == "counter" else None,
-                )
-                stack.callback(link.stop)
-                link.start()
-                links[name] = link
-            narrate_calls(links[DISPLAY])
+            narrate_calls(hub_link)
+            screen = screen_attached()
+            devices = [
+                (KIOSK, "kiosk", kiosk_section(data)),
+                *((name, "counter", counter_section(ids)) for name, ids in PANELS.items()),
+                (DISPLAY, "display", display_section(screen)),
+            ]
+            for name, role, section in devices:
+                config = device_settings(settings, name, role, broker.accounts[name], section)
+                stack.enter_context(device_process(name, role, config, data / f"{name}.toml"))
             log.info("demo office %r is open; press Ctrl+C to close it", settings.site.name)
             with stop_on_signals() as stop:
-                office = SimulatedOffice(links[KIOSK], links[PANEL])
-                worker = threading.Thread(target=office.run, args=(stop,), name="office")
-                worker.start()
                 serve(queue, stop, Notifier())
-                worker.join()
     finally:
         queue.store.close()
