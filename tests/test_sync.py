@@ -123,6 +123,12 @@ def test_counter_next_calls_the_lobby_and_updates_its_state(
     state = states.wait_for(lambda t, d: t.endswith("/1/state") and d["ticket"] is not None)
     assert state["ticket"]["number"] == "B001"
 
+    # A recall changes only the ticket (its calls), and the counter's state follows.
+    panel.send(panel.topics.counter_cmd("1"), p.CounterCommand(msg_id=new_id(), action="recall"))
+    assert isinstance(replies.get(timeout=WAIT_S), p.CommandReply)
+    assert calls.wait_for(lambda _t, d: d["ticket"] == "B001")["recall"] is True
+    states.wait_for(lambda t, d: t.endswith("/1/state") and d["ticket"]["calls"] == 2)
+
 
 def test_a_command_delivered_twice_is_applied_once(hub: RunningHub, broker: OfficeBroker) -> None:
     raw = RawClient(broker, "kiosk-k1")

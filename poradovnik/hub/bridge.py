@@ -298,9 +298,14 @@ class HubBridge:
                 )
                 self.publisher.publish(self.topics.calls(), call.encode())
         # Only what changed: a service whose tickets moved, a counter that changed
-        # (its ticket or its state). Waiting counts travel in queue/<service> only.
+        # (its ticket or its state) or whose ticket changed (a recall counts its calls).
+        # Waiting counts travel in queue/<service> only.
         services = {t.service for t in change.tickets}
-        counters = {c.id for c in change.counters}
+        counters = {c.id for c in change.counters} | {
+            t.counter
+            for t in change.tickets
+            if t.counter in engine.counters and engine.counters[t.counter].current == t.id
+        }
         if not change.tickets and not change.counters:
             # A catalog change: everything may have changed.
             services, counters = set(engine.services), set(engine.counters)
