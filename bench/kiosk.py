@@ -85,8 +85,7 @@ def kiosk_process(settings_json: str, tickets: int) -> None:
     """Run the kiosk and tap ``tickets`` times; one line per ticket, then the peak RSS."""
     os.environ["SDL_VIDEODRIVER"] = "dummy"
     os.environ["SDL_AUDIODRIVER"] = "dummy"
-    import pygame  # noqa: PLC0415 (after the SDL drivers are chosen)
-
+    from poradovnik.common.sdl import pygame  # noqa: PLC0415 (after the SDL drivers are chosen)
     from poradovnik.kiosk.app import KioskApp, build_kiosk, open_screen  # noqa: PLC0415
     from poradovnik.kiosk.catalog import Catalog  # noqa: PLC0415
     from poradovnik.kiosk.ui import Screen  # noqa: PLC0415

@@ -139,7 +139,7 @@ class PygamePlayer:
     """Plays through SDL's audio (pygame's mixer), opened at start."""
 
     def __init__(self) -> None:
-        import pygame  # noqa: PLC0415  (only this player needs SDL's audio)
+        from poradovnik.common.sdl import pygame  # noqa: PLC0415  (only this player needs SDL's audio)
 
         self._pygame = pygame
         try:

@@ -26,8 +26,7 @@ from datetime import datetime
 from types import FrameType
 from typing import Any
 
-import pygame
-
+from poradovnik.common.sdl import pygame
 from poradovnik.common.sdnotify import Notifier, watchdog_interval
 from poradovnik.common.settings import Settings
 from poradovnik.display.announcer import (

@@ -19,9 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
-import pygame
-
 from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.sdl import pygame
 from poradovnik.display.catalog import Catalog
 from poradovnik.display.config import VideoDriver
 from poradovnik.display.content import Scene, ShownCall

@@ -20,9 +20,8 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-import pygame
-
 from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.sdl import pygame
 from poradovnik.common.sdnotify import Notifier
 from poradovnik.common.settings import Settings
 from poradovnik.kiosk.catalog import Catalog

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pygame
-
+from poradovnik.common.sdl import pygame
 from poradovnik.kiosk.catalog import Catalog, wait_minutes
 from poradovnik.kiosk.fonts import font_path
 from poradovnik.kiosk.kiosk import Outcome
