@@ -478,8 +478,6 @@ def _range() -> tuple[date, date]:
         )
     except ValueError:
         abort(400)
-    if start > end or (end - start).days > 366:
-        abort(400)
     return start, end
 
 
