@@ -71,7 +71,6 @@
           var before = state();
           root.innerHTML = html;
           var after = state();
-          root.setAttribute("data-version-seen", "1");
           if (after === "called" && before !== "called") {
             alertCalled();
           }
@@ -87,17 +86,13 @@
       });
   }
 
-  var first = true;
   var source = new EventSource(root.getAttribute("data-live"));
   source.addEventListener("version", function () {
     // The first event says the stream is open: refresh once, in case the page is older.
-    first = false;
+    root.setAttribute("data-stream", "open");
     refresh();
   });
   source.addEventListener("error", function () {
     root.setAttribute("data-stream", "reconnecting");
-  });
-  source.addEventListener("open", function () {
-    root.setAttribute("data-stream", first ? "connecting" : "open");
   });
 })();
