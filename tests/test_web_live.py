@@ -110,3 +110,27 @@ def test_live_pages_beyond_the_limit_are_turned_away(
         assert get(server.port, "/healthz")[0] == 200
     finally:
         server.stop()
+
+
+def test_replayed_pages_follow_the_queue_and_keep_their_headers(
+    web_server: WebServer, web_queue: QueueService
+) -> None:
+    def count(path: str) -> tuple[bytes, dict[str, str]]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{web_server.port}{path}", headers={"Accept-Language": "en"}
+        )
+        with urllib.request.urlopen(request, timeout=WAIT_S) as answer:
+            body = answer.read()
+            headers = {k.lower(): v for k, v in answer.headers.items()}
+        return body, headers
+
+    first, headers = count("/queue/fragment")
+    again, replayed = count("/queue/fragment")
+    assert again == first
+    assert b'<strong class="count">0</strong>' in first
+    for seen in (headers, replayed):
+        assert "content-security-policy" in seen
+        assert "x-poradovnik-cacheable" not in seen
+    web_queue.issue("taxes")
+    after, _ = count("/queue/fragment")
+    assert b'<strong class="count">1</strong>' in after

@@ -30,6 +30,7 @@ from poradovnik.hub.eservice import EServices
 from poradovnik.hub.service import QueueService
 from poradovnik.hub.users import ApiTokens, Users
 from poradovnik.hub.web import i18n
+from poradovnik.hub.web.cache import CACHEABLE
 from poradovnik.hub.web.context import EXTENSION, Hub, hub
 from poradovnik.hub.web.extensions import babel, csrf, limiter, login_manager
 from poradovnik.hub.web.live import SECURITY_HEADERS, LiveFeed
@@ -189,4 +190,4 @@ def _template_globals() -> dict[str, Any]:
 
 def _healthz() -> Response:
     """A trivial response from the full stack: for load balancers and the benchmark's floor."""
-    return Response(b"ok\n", mimetype="text/plain")
+    return Response(b"ok\n", mimetype="text/plain", headers={CACHEABLE: "1"})

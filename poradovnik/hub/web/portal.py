@@ -19,7 +19,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from poradovnik.hub.web.cache import PageCache
+from poradovnik.hub.web.cache import CACHEABLE, PageCache
 from poradovnik.hub.web.context import hub
 from poradovnik.hub.web.extensions import limiter
 from poradovnik.hub.web.i18n import select_locale
@@ -66,6 +66,7 @@ def _cached(key: tuple[str, ...], render: Callable[[str], str]) -> Response:
     response = Response(body, content_type=_HTML)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Vary"] = "Accept-Language, Cookie"
+    response.headers[CACHEABLE] = "1"
     return response
 
 
