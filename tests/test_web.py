@@ -409,3 +409,14 @@ def test_statistics_and_csv_come_from_the_history(
     assert len(csv) == 4
     assert sorted(line.split(",")[4] for line in csv[1:]) == ["done", "no_show", "waiting"]
     assert admin.get("/admin/statistics?from=2026-13-01").status_code == 400
+
+
+def test_lookups_on_the_page_and_the_api_share_one_budget(
+    client: FlaskClient, web_queue: QueueService
+) -> None:
+    _application(web_queue)
+    for _ in range(5):
+        _lookup(client, "MS-2026-0042", "000000")
+    answer = client.post("/api/v1/eservice/lookup", json={"reference": "X", "pin": "1234"})
+    assert answer.status_code == 429
+    assert answer.get_json()["error"]["code"] == "too_many_requests"

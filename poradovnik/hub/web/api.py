@@ -28,6 +28,7 @@ from poradovnik.hub.users import Scope
 from poradovnik.hub.web import stats
 from poradovnik.hub.web.context import hub
 from poradovnik.hub.web.extensions import csrf, limiter
+from poradovnik.hub.web.portal import LOOKUP_SCOPE
 from poradovnik.hub.web.views import TICKET_ID_RE, queue_rows, ticket_view
 from poradovnik.sync_agent.protocol import (
     CounterAction,
@@ -438,7 +439,7 @@ def eservice_update() -> Any:
 
 
 @bp.post("/eservice/lookup")
-@limiter.limit(lambda: hub().settings.web.lookup_limit)
+@limiter.shared_limit(lambda: hub().settings.web.lookup_limit, LOOKUP_SCOPE)
 @spec.validate(
     json=LookupIn,
     resp=responses(HTTP_200=ApplicationOut, HTTP_422=ValidationFailure, HTTP_429=Error),

@@ -32,6 +32,9 @@ LIVE_URL: Final = "/live/queue"
 
 _HTML: Final = "text/html; charset=utf-8"
 
+LOOKUP_SCOPE: Final = "eservice-lookup"
+"""The portal's form and the API share one lookup budget per address."""
+
 
 def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
@@ -117,7 +120,7 @@ def ticket_fragment(ticket_id: str) -> Response:
 
 
 @bp.route("/eservice", methods=["GET", "POST"])
-@limiter.limit(lambda: hub().settings.web.lookup_limit, methods=["POST"])
+@limiter.shared_limit(lambda: hub().settings.web.lookup_limit, LOOKUP_SCOPE, methods=["POST"])
 def eservice() -> str | tuple[str, int]:
     """An application's status from its reference and PIN; one message for any mismatch."""
     form = LookupForm()

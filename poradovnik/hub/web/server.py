@@ -149,6 +149,8 @@ class WebServer:
             log_config=None,
             access_log=False,
             server_header=False,
+            # Forwarded headers are trusted only as [web] proxy_hops says (ProxyFix).
+            proxy_headers=False,
             timeout_keep_alive=20,
             timeout_graceful_shutdown=2,
         )
