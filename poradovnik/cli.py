@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Any, TypeVar
@@ -366,6 +367,91 @@ def device_remove(ctx: click.Context, device_id: str) -> None:
     if not _hub("accounts").remove_device(settings, device_id):
         raise CliFailure(f"no device {device_id!r} has a broker account")
     click.echo(f"removed {device_id}")
+
+
+@main.group(cls=PoradovnikGroup)
+def user() -> None:
+    """Manage the people who sign in to the hub's admin pages (on the hub only)."""
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[Any]:
+    """The hub's store, upgraded, closed afterwards."""
+    store = _hub("app").open_store(settings)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@user.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "clerk"]),
+    default="admin",
+    show_default=True,
+    help="admin: everything; clerk: the dashboard and statistics.",
+)
+@click.password_option(
+    "--password",
+    prompt="Password",
+    help="The password (asked for, twice, when not given; at least 10 characters).",
+)
+@_config_option
+@click.pass_context
+def user_add(ctx: click.Context, username: str, role: str, password: str) -> None:
+    """Create USERNAME, or reset their password and role; the first admin starts here."""
+    settings = _load(ctx, role="hub")
+    with _store(settings) as store:
+        _hub("users").Users(store).add(username, password, role)
+    click.echo(f"user {username} ({role}) can sign in at /admin")
+
+
+@user.command("list")
+@_config_option
+@click.pass_context
+def user_list(ctx: click.Context) -> None:
+    """List the users, their roles and whether they may sign in."""
+    settings = _load(ctx, role="hub")
+    with _store(settings) as store:
+        for found in _hub("users").Users(store).all():
+            state = "" if found.active else "\tdisabled"
+            click.echo(f"{found.username}\t{found.role}{state}")
+
+
+@user.command("remove")
+@click.argument("username")
+@_config_option
+@click.pass_context
+def user_remove(ctx: click.Context, username: str) -> None:
+    """Delete USERNAME (the last active admin cannot be removed)."""
+    settings = _load(ctx, role="hub")
+    with _store(settings) as store:
+        if not _hub("users").Users(store).remove(username):
+            raise CliFailure(f"no user {username!r}")
+    click.echo(f"removed {username}")
+
+
+@main.command("api-token")
+@click.argument("system")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["eservice", "counters", "statistics"]),
+    help="What the token may do (repeat for several).",
+)
+@_config_option
+@click.pass_context
+def api_token(ctx: click.Context, system: str, scopes: tuple[str, ...]) -> None:
+    """Create (or replace) the REST API token of SYSTEM and print it (shown once)."""
+    settings = _load(ctx, role="hub")
+    with _store(settings) as store:
+        token = _hub("users").ApiTokens(store).issue(system, scopes)
+    click.echo(f"# REST API token of {system} ({', '.join(scopes)}); it is shown once")
+    click.echo(token)
 
 
 @main.group(cls=PoradovnikGroup)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,17 +12,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from poradovnik.common.settings import DataSettings, MqttSettings, Settings, SiteSettings
+from poradovnik.cli import main
+from poradovnik.common.settings import (
+    DataSettings,
+    MqttSettings,
+    Settings,
+    SiteSettings,
+    WebSettings,
+)
 from poradovnik.hub.app import open_queue, seed_demo, start_bridge
 from poradovnik.hub.bridge import HubBridge
 from poradovnik.hub.broker import Mosquitto, Role, local_broker
 from poradovnik.hub.service import QueueService
 from poradovnik.hub.store import Store, sqlite_url
+from poradovnik.hub.users import Users
+from poradovnik.hub.web import create_app
+from poradovnik.hub.web.server import WebServer, serve_web
 from poradovnik.sync_agent.client import DeviceLink
 
 # =============================================================================
@@ -236,3 +250,91 @@ def device(broker: OfficeBroker, tmp_path: Path) -> Iterator[Callable[..., Devic
     yield connect
     for link in links:
         link.stop()
+
+
+# =============================================================================
+# Web fixtures (poradovnik.hub.web): the Flask app on a real queue and store, its
+# test client, the command line on the same database, and the real server
+# =============================================================================
+
+ADMIN_PASSWORD = "correct horse battery"
+
+
+def web_settings_for(data_dir: Path, **web: Any) -> Settings:
+    """Settings of a hub whose web side runs on 127.0.0.1 in plain HTTP."""
+    return Settings(
+        role="hub",
+        data=DataSettings(dir=data_dir),
+        web=WebSettings(host="127.0.0.1", secure_cookies=False, **web),
+    )
+
+
+@pytest.fixture
+def web_settings(tmp_path: Path) -> Settings:
+    """The web tests' hub settings (SQLite in tmp_path)."""
+    return web_settings_for(tmp_path / "hub", lookup_limit="5/minute")
+
+
+@pytest.fixture
+def web_queue(web_settings: Settings) -> Iterator[QueueService]:
+    """The demo office's queue for the web tests."""
+    queue = open_queue(web_settings)
+    seed_demo(queue)
+    yield queue
+    queue.store.close()
+
+
+@pytest.fixture
+def app(web_settings: Settings, web_queue: QueueService) -> Flask:
+    """The web app (CSRF, rate limits and all), as create_app builds it for the hub."""
+    return create_app(web_settings, web_queue, config={"TESTING": True})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A browser without JavaScript: Flask's test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(web_settings: Settings, tmp_path: Path) -> Callable[..., Result]:
+    """Run ``poradovnik ...`` against the web tests' hub database."""
+    config = tmp_path / "hub.toml"
+    config.write_text(f'role = "hub"\n[data]\ndir = "{web_settings.data.dir.as_posix()}"\n')
+    cli = CliRunner()
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return cli.invoke(main, ["--config", str(config), *args], input=input)
+
+    return run
+
+
+def csrf_token(client: FlaskClient, url: str) -> str:
+    """The CSRF token of the form on page ``url``."""
+    page = client.get(url).get_data(as_text=True)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page
+    )
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
+
+
+@pytest.fixture
+def admin(app: Flask, client: FlaskClient, web_queue: QueueService) -> FlaskClient:
+    """The test client signed in as the admin ``admin``."""
+    Users(web_queue.store).add("admin", ADMIN_PASSWORD, "admin")
+    token = csrf_token(client, "/admin/login")
+    answer = client.post(
+        "/admin/login",
+        data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token},
+    )
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return client
+
+
+@pytest.fixture
+def web_server(web_settings: Settings, web_queue: QueueService) -> Iterator[WebServer]:
+    """The real web server (uvicorn, thread pool, event streams) on a free port."""
+    server = serve_web(web_settings, web_queue, port=0)
+    yield server
+    server.stop()

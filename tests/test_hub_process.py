@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,10 +48,18 @@ def receive_until(sock: socket.socket, wanted: str) -> list[str]:
     return messages
 
 
-def hub_config(path: Path, broker: OfficeBroker, data: Path) -> Path:
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def hub_config(path: Path, broker: OfficeBroker, data: Path, web_port: int) -> Path:
     path.write_text(
         f'role = "hub"\n[data]\ndir = "{data}"\n'
         f'[mqtt]\nport = {broker.port}\nusername = "hub"\npassword = "{broker.passwords["hub"]}"\n'
+        f"[web]\nport = {web_port}\n"
     )
     return path
 
@@ -58,7 +67,8 @@ def hub_config(path: Path, broker: OfficeBroker, data: Path) -> Path:
 def test_hub_notifies_systemd_and_stops_on_sigterm(
     tmp_path: Path, notify_socket: socket.socket, broker: OfficeBroker
 ) -> None:
-    config = hub_config(tmp_path / "poradovnik.toml", broker, tmp_path / "data")
+    web_port = free_port()
+    config = hub_config(tmp_path / "poradovnik.toml", broker, tmp_path / "data", web_port)
     hub = poradovnik(
         "--config",
         str(config),
@@ -68,6 +78,9 @@ def test_hub_notifies_systemd_and_stops_on_sigterm(
     )
     try:
         messages = receive_until(notify_socket, "READY=1")
+        # The web side serves beside the bridge, in the same process.
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/healthz", timeout=POLL_S) as r:
+            assert r.read() == b"ok\n"
         messages += receive_until(notify_socket, "WATCHDOG=1")
         hub.send_signal(signal.SIGTERM)
         messages += receive_until(notify_socket, "STOPPING=1")

@@ -182,20 +182,46 @@ def test_bad_payloads_get_clear_error_replies(hub: RunningHub, broker: OfficeBro
     raw.close()
 
 
-def test_eservice_updates_are_validated_and_refused_honestly(
+def test_eservice_updates_over_mqtt_are_stored_once_and_in_their_own_order(
     hub: RunningHub, broker: OfficeBroker
 ) -> None:
     raw = RawClient(broker, "imesto")
-    update = p.EServiceUpdate(
-        msg_id=new_id(),
-        system="imesto",
-        reference="BB-2026-1",
-        status="received",
-        at="2026-03-02T08:00:00+00:00",  # type: ignore[arg-type]
-    )
-    raw.send(p.Topics(broker.site).eservice_update(), update.encode())
-    assert raw.reply()[1]["error"]["code"] == "not_supported"
+    topic = p.Topics(broker.site).eservice_update()
+
+    def update(msg_id: str, status: str, at: str, pin: str | None = None) -> bytes:
+        return p.EServiceUpdate(
+            msg_id=msg_id,
+            system="imesto",
+            reference="BB-2026-1",
+            status=status,  # type: ignore[arg-type]
+            at=at,  # type: ignore[arg-type]
+            pin=pin,
+        ).encode()
+
+    raw.send(topic, update("u1", "received", "2026-03-02T08:00:00+00:00", pin="4711"))
+    assert raw.reply()[1] | {"v": 1} == {
+        "v": 1,
+        "msg_id": "u1",
+        "reference": "BB-2026-1",
+        "duplicate": False,
+        "current": True,
+        "status": "received",
+    }
+    raw.send(topic, update("u3", "decided", "2026-03-04T08:00:00+00:00"))
+    assert raw.reply()[1]["status"] == "decided"
+    # A late, older update joins the timeline but does not replace the status.
+    raw.send(topic, update("u2", "in_progress", "2026-03-03T08:00:00+00:00"))
+    late = raw.reply()[1]
+    assert (late["current"], late["status"]) == (False, "decided")
+    raw.send(topic, update("u3", "decided", "2026-03-04T08:00:00+00:00"))
+    assert raw.reply()[1]["duplicate"] is True
+    raw.send(topic, b'{"v": 1, "msg_id": "u4", "system": "imesto"}')
+    assert raw.reply()[1]["error"]["code"] == "invalid"
     raw.close()
+    found = hub.bridge.eservices.lookup("bb-2026-1", "4711")
+    assert found is not None
+    assert found.status == "decided"
+    assert [step.status for step in found.steps] == ["received", "in_progress", "decided"]
 
 
 def test_a_display_cannot_issue_and_a_panel_cannot_act_for_another_counter(

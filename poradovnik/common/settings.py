@@ -128,6 +128,28 @@ def _check_database_url(value: str | None) -> str | None:
     return value
 
 
+def _check_public_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
+        msg = "must be an address such as 'https://poradovnik.example.sk' (no query or fragment)"
+        raise ValueError(msg)
+    return value.rstrip("/")
+
+
+_RATE_LIMIT_RE = re.compile(
+    r"\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*"
+    r"([;,]\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*)*"
+)
+
+
+def _check_rate_limit(value: str) -> str:
+    if not _RATE_LIMIT_RE.fullmatch(value):
+        msg = "must be rate limits such as '10/minute' or '10/minute;50/hour'"
+        raise ValueError(msg)
+    return value
+
+
 def _strip_lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -218,6 +240,46 @@ class WebSettings(Section):
 
     port: int = Field(default=8080, ge=1, le=65535)
     """TCP port the web server listens on."""
+
+    public_url: Annotated[str | None, AfterValidator(_check_public_url)] = None
+    """The portal's address as citizens reach it, e.g. https://poradovnik.kosice.sk; the
+    kiosk prints it with /t/<ticket> in the ticket's QR code. None: the address each
+    request came in on."""
+
+    secret_key_file: Path | None = None
+    """File holding the key that signs session cookies; created (readable by its owner
+    only) at first start. None: web-secret.key in [data] dir. A relative path is relative
+    to the settings file."""
+
+    secure_cookies: bool = True
+    """Send the login cookie over HTTPS only. Browsers accept such cookies over plain HTTP
+    from localhost only: set false for a plain-HTTP lab or demo on another address."""
+
+    proxy_hops: int = Field(default=0, ge=0, le=5)
+    """How many reverse proxies (nginx…) stand in front of the hub; their
+    X-Forwarded-For/-Proto headers are trusted that many hops deep (for rate limits and
+    HTTPS detection). 0 when browsers reach the hub directly."""
+
+    lookup_limit: Annotated[str, AfterValidator(_check_rate_limit)] = "10/minute;50/hour"
+    """How many e-service status lookups one address may make, as rate limits such as
+    "10/minute;50/hour": a wrong reference or PIN counts too."""
+
+    login_limit: Annotated[str, AfterValidator(_check_rate_limit)] = "10/minute"
+    """How many admin login attempts one address may make."""
+
+    issue_limit: Annotated[str, AfterValidator(_check_rate_limit)] = "5/hour"
+    """How many tickets one address may take through the REST API."""
+
+    target_wait_min: int = Field(default=15, ge=1, le=600)
+    """The wait the office aims at, in minutes: the statistics show the share of citizens
+    called within it."""
+
+    workers: int = Field(default=8, ge=1, le=64)
+    """Threads that run page and API requests; live pages (server-sent events) need none."""
+
+    live_max_clients: int = Field(default=1000, ge=1, le=100_000)
+    """At most this many live pages (queue, my ticket, dashboard) are pushed updates at
+    once; more get 503 and fall back to reloading."""
 
 
 class DataSettings(Section):

@@ -1,9 +1,9 @@
 """The hub role: opens the queue, keeps it running, and tells systemd it is alive.
 
 This is the wiring of the hub process: settings in, the store upgraded, the
-service layer resumed from the database, then a main loop that pings the systemd
-watchdog and rolls the queue over at midnight. The MQTT bridge and the web join
-this loop as they land.
+service layer resumed from the database, the MQTT bridge and the web server
+started beside it (each on its own threads), then a main loop that pings the
+systemd watchdog and rolls the queue over at midnight.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from poradovnik.common.sdnotify import Notifier, watchdog_interval
 from poradovnik.common.settings import Settings, redact_url
@@ -24,6 +25,9 @@ from poradovnik.hub.engine import QueuePolicy
 from poradovnik.hub.service import QueueService
 from poradovnik.hub.store import Store
 from poradovnik.sync_agent.client import DeviceLink, Inbound
+
+if TYPE_CHECKING:
+    from poradovnik.hub.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +141,15 @@ def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, De
     return bridge, link
 
 
+def start_web(settings: Settings, queue: QueueService, bridge: HubBridge | None) -> WebServer:
+    """Start the web side (admin, portal, API) on ``[web] host`` and ``port``."""
+    from poradovnik.hub.web.server import serve_web  # noqa: PLC0415 (Flask only where served)
+
+    server = serve_web(settings, queue, bridge=bridge)
+    log.info("web pages on http://%s:%d/", settings.web.host, server.port)
+    return server
+
+
 def serve(queue: QueueService, stop: threading.Event, notifier: Notifier) -> None:
     """The hub's main loop: watchdog pings and the midnight rollover until ``stop``."""
     interval = min(watchdog_interval() or HOUSEKEEPING_S, HOUSEKEEPING_S)
@@ -161,10 +174,14 @@ def run_hub(settings: Settings) -> None:
     )
     if not engine.services:
         log.warning("no services are defined yet; try 'poradovnik db seed --demo'")
-    _, link = start_bridge(settings, queue)
+    bridge, link = start_bridge(settings, queue)
+    web = None
     try:
+        web = start_web(settings, queue, bridge)
         with stop_on_signals() as stop:
             serve(queue, stop, Notifier())
     finally:
+        if web is not None:
+            web.stop()
         link.stop()
         queue.store.close()

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from poradovnik.hub.engine import Estimate, QueueError
+from poradovnik.hub.eservice import EServiceError, EServices
 from poradovnik.hub.model import Action, Change, Counter, Priority, Ticket, TicketState
 from poradovnik.hub.service import QueueService
 from poradovnik.sync_agent import protocol as p
@@ -48,6 +49,8 @@ class DeviceView:
     device_id: str
     status: p.DeviceStatus | None = None
     health: p.DeviceHealth | None = None
+    last_seen: datetime | None = None
+    """When the hub last heard the device's status or health."""
 
 
 class HubBridge:
@@ -59,6 +62,8 @@ class HubBridge:
         self.publisher = publisher
         self.devices: dict[str, DeviceView] = {}
         """Every device heard of, by id (the admin page shows them)."""
+        self.eservices = EServices(queue.store)
+        """Where ``eservice/update`` messages are stored."""
         self._device_listeners: list[Callable[[DeviceView], None]] = []
         queue.subscribe(self.publish_change)
 
@@ -116,11 +121,10 @@ class HubBridge:
             self._record_device(kind, ident, payload)
             return None
         update = p.decode(p.EServiceUpdate, payload)
-        raise p.ProtocolError(
-            "not_supported",
-            f"e-service update {update.msg_id} from {update.system} was not stored: "
-            "this hub version does not keep e-service applications yet",
-        )
+        try:
+            return self.eservices.apply(update, now=self.queue.clock()).encode()
+        except EServiceError as refused:
+            raise p.ProtocolError(refused.code, refused.message) from None
 
     def _issue(self, request: p.IssueRequest, kiosk: str) -> bytes:
         engine = self.queue.engine
@@ -274,6 +278,7 @@ class HubBridge:
             view.status = p.decode(p.DeviceStatus, payload)
         else:
             view.health = p.decode(p.DeviceHealth, payload)
+        view.last_seen = self.queue.clock()
         for listener in self._device_listeners:
             listener(view)
 

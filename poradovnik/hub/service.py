@@ -14,14 +14,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from poradovnik.hub.engine import Engine, Estimate, QueueError, QueuePolicy
-from poradovnik.hub.model import Change, Counter, Priority, Service, Ticket
+from poradovnik.hub.model import Change, Counter, Priority, Service, Ticket, TicketState
 from poradovnik.hub.store import Receipt, Store, StoreError
 from poradovnik.sync_agent.protocol import COUNTER_ACTIONS
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Listener = Callable[[Change], None]
 """Called with every change after it is persisted and applied."""
@@ -50,6 +53,17 @@ class ServiceStatus:
     """What a citizen taking a ticket now would be told."""
     issued_today: int
     open_counters: int
+
+
+@dataclass(frozen=True, slots=True)
+class TicketStatus:
+    """A ticket as its holder sees it: where it is, and where to go once called."""
+
+    ticket: Ticket
+    estimate: Estimate | None
+    """People ahead and the expected wait, while the ticket waits."""
+    counter_name: str | None
+    """The counter that called or serves it."""
 
 
 class QueueService:
@@ -243,6 +257,30 @@ class QueueService:
                 )
                 for service in engine.services.values()
             ]
+
+    def read(self, look: Callable[[Engine], T]) -> T:
+        """Run ``look`` on the engine under the lock: a consistent view for reports."""
+        with self._lock:
+            return look(self.engine)
+
+    def ticket_status(self, ticket_id: str) -> TicketStatus | None:
+        """Ticket ``ticket_id`` now: live from the queue, finished from the store."""
+        with self._lock:
+            engine = self.engine
+            ticket = engine.tickets.get(ticket_id)
+            if ticket is not None:
+                waiting = ticket.state is TicketState.WAITING
+                counter = engine.counters.get(ticket.counter) if ticket.counter else None
+                return TicketStatus(
+                    ticket,
+                    engine.estimate(ticket) if waiting else None,
+                    counter.name if counter else None,
+                )
+        stored = self.store.ticket(ticket_id)
+        if stored is None:
+            return None
+        counter = self.engine.counters.get(stored.counter) if stored.counter else None
+        return TicketStatus(stored, None, counter.name if counter else None)
 
     # -- internals -------------------------------------------------------------
 

@@ -357,6 +357,72 @@ class NumberBlockRow(Base):
     reserved_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class UserRow(Base):
+    """A row of ``users``: a person who signs in to the admin pages (admin or clerk)."""
+
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiTokenRow(Base):
+    """A row of ``api_tokens``: a city system's key to the REST API (kept hashed)."""
+
+    __tablename__ = "api_tokens"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """The system's name; for e-service updates it is the ``system`` they must carry."""
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApplicationRow(Base):
+    """A row of ``eservice_applications``: an application's current status."""
+
+    __tablename__ = "eservice_applications"
+
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    system: Mapped[str] = mapped_column(String(64))
+    pin_hash: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    status_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    department: Mapped[str | None] = mapped_column(String(120))
+    waiting_position: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApplicationUpdateRow(Base):
+    """A row of ``eservice_updates``: every status update received, once per message id."""
+
+    __tablename__ = "eservice_updates"
+    __table_args__ = (Index("ix_eservice_updates_reference", "reference"),)
+
+    system: Mapped[str] = mapped_column(String(64), primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    department: Mapped[str | None] = mapped_column(String(120))
+    clerk: Mapped[str | None] = mapped_column(String(120))
+    waiting_position: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SiteConfigRow(Base):
+    """A row of ``site_config``: one of the admin's site-wide choices (branding, languages)."""
+
+    __tablename__ = "site_config"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
 metadata: Final = Base.metadata
 """The tables as the models define them; the migrations must produce exactly this."""
 
@@ -938,6 +1004,14 @@ class Store:
             query = query.where(_tickets.c.business_day == day)
         with self.db.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def transaction(self) -> contextlib.AbstractContextManager[Connection]:
+        """A write transaction on the writer's connection, for tables beside the queue.
+
+        Users, API tokens, e-service applications and site settings are written
+        here, one at a time with the queue's own writes.
+        """
+        return self._transaction()
 
     # -- internals -------------------------------------------------------------------
 

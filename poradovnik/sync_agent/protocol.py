@@ -175,6 +175,22 @@ class EServiceUpdate(Request):
     clerk: str | None = Field(default=None, max_length=120)
     waiting_position: int | None = Field(default=None, ge=0)
     note: str | None = Field(default=None, max_length=500)
+    pin: str | None = Field(default=None, min_length=4, max_length=32, pattern=r"^[A-Za-z0-9]+$")
+    """The PIN printed on the citizen's receipt, with which they look the application up;
+    sent with the first update (or to change it). The hub keeps only its hash."""
+
+
+class EServiceAck(Message):
+    """The reply to an :class:`EServiceUpdate`: stored, and the application's status now."""
+
+    msg_id: str
+    reference: str
+    duplicate: bool
+    """The update had been received before (same system and ``msg_id``): nothing changed."""
+    current: bool
+    """The update is the application's newest: its status is the current one."""
+    status: str
+    """The application's current status (a newer one wins over a late, older update)."""
 
 
 # -- hub → devices ------------------------------------------------------------------

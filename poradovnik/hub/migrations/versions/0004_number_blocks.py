@@ -1,7 +1,7 @@
 """Number blocks that kiosks issue from while the hub does not answer.
 
 Revision ID: 0004_number_blocks
-Revises: 0002_receipts_accounts
+Revises: 0003_web
 Create Date: 2026-11-29
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision: str = "0004_number_blocks"
-down_revision: str | None = "0002_receipts_accounts"
+down_revision: str | None = "0003_web"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

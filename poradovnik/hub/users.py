@@ -1,0 +1,235 @@
+"""People and systems allowed into the hub's web side: users with roles, and API tokens.
+
+Users sign in to the admin pages; their passwords are kept as argon2id hashes
+(argon2-cffi). An *admin* manages everything; a *clerk* sees the dashboard and
+the statistics. City systems use the REST API with a bearer token each; only
+the token's SHA-256 is stored (a token is 256 random bits, so a fast hash is
+enough), and each token carries the scopes it may use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Literal, get_args
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from poradovnik.common.errors import PoradovnikError
+from poradovnik.hub.store import Store, metadata
+
+UserRole = Literal["admin", "clerk"]
+"""What a user may do: an admin everything, a clerk the dashboard and statistics."""
+
+USER_ROLES: Final = get_args(UserRole)
+
+Scope = Literal["eservice", "counters", "statistics"]
+"""What an API token may do: send e-service updates, act at counters, read statistics."""
+
+SCOPES: Final = get_args(Scope)
+
+MIN_PASSWORD_LENGTH: Final = 10
+"""Shorter passwords are refused."""
+
+_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+_users: Final = metadata.tables["users"]
+_tokens: Final = metadata.tables["api_tokens"]
+
+hasher: Final = PasswordHasher()
+"""argon2id with argon2-cffi's recommended parameters (RFC 9106's low-memory profile)."""
+
+_DUMMY_HASH: Final = hasher.hash(secrets.token_hex(16))
+
+
+class AccountError(PoradovnikError):
+    """A user or token cannot be created or changed as asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who signs in to the admin pages."""
+
+    username: str
+    role: UserRole
+    active: bool = True
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the user may change the office's set-up."""
+        return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A city system's access to the REST API."""
+
+    name: str
+    scopes: tuple[Scope, ...]
+
+
+def check_name(name: str, what: str = "user name") -> str:
+    """Return ``name`` if it is a usable user or system name, else raise AccountError."""
+    if not _NAME_RE.fullmatch(name):
+        raise AccountError(
+            f"{what} {name!r}: use 1-64 letters, digits and . _ @ - (starting with a letter "
+            "or digit)"
+        )
+    return name
+
+
+def verify_secret(stored_hash: str | None, secret: str) -> bool:
+    """Check ``secret`` against an argon2 hash, taking as long when there is no hash.
+
+    The same work for an unknown name as for a wrong secret: the time of a
+    refusal does not tell which part was wrong.
+    """
+    try:
+        return hasher.verify(stored_hash or _DUMMY_HASH, secret) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class Users:
+    """The ``users`` table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add(self, username: str, password: str, role: UserRole) -> User:
+        """Create a user, or reset an existing one's password and role (and reactivate it)."""
+        check_name(username)
+        if role not in USER_ROLES:
+            raise AccountError(f"role {role!r}: choose one of {', '.join(USER_ROLES)}")
+        _check_password(password)
+        values = {"role": role, "password_hash": hasher.hash(password), "active": True}
+        with self.store.transaction() as conn:
+            found = conn.execute(
+                update(_users).where(_users.c.username == username).values(values)
+            ).rowcount
+            if not found:
+                conn.execute(
+                    insert(_users).values(username=username, created_at=datetime.now(UTC), **values)
+                )
+        return User(username, role)
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The active user with this name and password, else ``None`` (same time either way)."""
+        with self.store.db.connect() as conn:
+            row = conn.execute(select(_users).where(_users.c.username == username)).first()
+        stored = row.password_hash if row is not None and row.active else None
+        if not verify_secret(stored, password) or row is None:
+            return None
+        if hasher.check_needs_rehash(row.password_hash):
+            with self.store.transaction() as conn:
+                conn.execute(
+                    update(_users)
+                    .where(_users.c.username == username)
+                    .values(password_hash=hasher.hash(password))
+                )
+        return User(row.username, row.role, row.active)
+
+    def get(self, username: str) -> User | None:
+        """The user ``username``, active or not."""
+        with self.store.db.connect() as conn:
+            row = conn.execute(select(_users).where(_users.c.username == username)).first()
+        return None if row is None else User(row.username, row.role, row.active)
+
+    def all(self) -> list[User]:
+        """Every user, by name."""
+        with self.store.db.connect() as conn:
+            rows = conn.execute(select(_users).order_by(_users.c.username)).all()
+        return [User(row.username, row.role, row.active) for row in rows]
+
+    def set_role(self, username: str, role: UserRole, *, active: bool) -> None:
+        """Change a user's role and whether they may sign in."""
+        if role not in USER_ROLES:
+            raise AccountError(f"role {role!r}: choose one of {', '.join(USER_ROLES)}")
+        with self.store.transaction() as conn:
+            self._refuse_last_admin(conn, username, keeps_admin=role == "admin" and active)
+            conn.execute(
+                update(_users).where(_users.c.username == username).values(role=role, active=active)
+            )
+
+    def set_password(self, username: str, password: str) -> None:
+        """Give a user a new password."""
+        _check_password(password)
+        with self.store.transaction() as conn:
+            conn.execute(
+                update(_users)
+                .where(_users.c.username == username)
+                .values(password_hash=hasher.hash(password))
+            )
+
+    def remove(self, username: str) -> bool:
+        """Delete a user; ``False`` if there was none. The last active admin stays."""
+        with self.store.transaction() as conn:
+            self._refuse_last_admin(conn, username, keeps_admin=False)
+            return bool(conn.execute(delete(_users).where(_users.c.username == username)).rowcount)
+
+    @staticmethod
+    def _refuse_last_admin(conn: Connection, username: str, *, keeps_admin: bool) -> None:
+        if keeps_admin:
+            return
+        admins = {
+            name
+            for (name,) in conn.execute(
+                select(_users.c.username).where(_users.c.role == "admin", _users.c.active)
+            )
+        }
+        if admins == {username}:
+            raise AccountError(f"{username} is the only active admin; make another admin first")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def token_digest(token: str) -> str:
+    """The stored form of an API token: its SHA-256 in hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiTokens:
+    """The ``api_tokens`` table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def issue(self, name: str, scopes: tuple[Scope, ...]) -> str:
+        """Create (or replace) the token of system ``name``; returns the token, shown once."""
+        check_name(name, "system name")
+        unknown = [s for s in scopes if s not in SCOPES]
+        if not scopes or unknown:
+            raise AccountError(f"scopes: choose from {', '.join(SCOPES)}")
+        token = secrets.token_urlsafe(32)
+        values = {"token_hash": token_digest(token), "scopes": sorted(set(scopes))}
+        with self.store.transaction() as conn:
+            conn.execute(delete(_tokens).where(_tokens.c.name == name))
+            conn.execute(insert(_tokens).values(name=name, created_at=datetime.now(UTC), **values))
+        return token
+
+    def find(self, token: str) -> ApiToken | None:
+        """The system a presented token belongs to, if any."""
+        with self.store.db.connect() as conn:
+            row = conn.execute(
+                select(_tokens).where(_tokens.c.token_hash == token_digest(token))
+            ).first()
+        return None if row is None else ApiToken(row.name, tuple(row.scopes))
+
+    def all(self) -> list[ApiToken]:
+        """Every token's system and scopes (never the tokens), by name."""
+        with self.store.db.connect() as conn:
+            rows = conn.execute(select(_tokens).order_by(_tokens.c.name)).all()
+        return [ApiToken(row.name, tuple(row.scopes)) for row in rows]
+
+    def revoke(self, name: str) -> bool:
+        """Delete system ``name``'s token; ``False`` if it had none."""
+        with self.store.transaction() as conn:
+            return bool(conn.execute(delete(_tokens).where(_tokens.c.name == name)).rowcount)

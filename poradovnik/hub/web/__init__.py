@@ -1,0 +1,193 @@
+"""The hub's web side: admin pages, the citizen portal and the REST API, as one Flask app.
+
+:func:`create_app` builds the app around the hub's running parts, as Flask's
+application-factory pattern does: one blueprint per audience (``portal`` for
+citizens at ``/``, ``admin`` at ``/admin``, ``api`` at ``/api/v1``), the
+extensions bound with ``init_app``, Jinja templates and message catalogs in this
+package. :mod:`poradovnik.hub.web.server` serves it; the live pages' event
+streams live in :mod:`poradovnik.hub.web.live`.
+
+To add a page set (say, the lobby display or the clerks' panel), write a module
+with a :class:`flask.Blueprint` and add it to :func:`blueprints`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.settings import Settings
+from poradovnik.hub.eservice import EServices
+from poradovnik.hub.service import QueueService
+from poradovnik.hub.users import ApiTokens, Users
+from poradovnik.hub.web import i18n
+from poradovnik.hub.web.cache import CACHEABLE
+from poradovnik.hub.web.context import EXTENSION, Hub, hub
+from poradovnik.hub.web.extensions import babel, csrf, limiter, login_manager
+from poradovnik.hub.web.live import SECURITY_HEADERS, LiveFeed
+from poradovnik.hub.web.siteconfig import SiteConfig
+
+if TYPE_CHECKING:
+    from poradovnik.hub.bridge import HubBridge
+
+__all__ = ["blueprints", "create_app", "hub"]
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def blueprints() -> list[Blueprint]:
+    """Every page set of the web side, in registration order."""
+    from poradovnik.hub.web import admin, api, portal  # noqa: PLC0415 (after extensions)
+
+    return [portal.bp, admin.bp, api.bp]
+
+
+def create_app(
+    settings: Settings,
+    queue: QueueService,
+    *,
+    bridge: HubBridge | None = None,
+    config: dict[str, Any] | None = None,
+    extra: Iterable[Blueprint] = (),
+) -> Flask:
+    """Build the web app on the hub's ``queue`` (and ``bridge``, for the devices page).
+
+    ``config`` overrides Flask settings (tests set ``TESTING`` and friends).
+    """
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    web = settings.web
+    app.config.update(
+        SECRET_KEY=_secret_key(settings),
+        SESSION_COOKIE_NAME="poradovnik_session",
+        SESSION_COOKIE_SECURE=web.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=12 * 3600,
+        BABEL_DEFAULT_LOCALE=settings.site.default_language,
+        BABEL_DEFAULT_TIMEZONE=settings.site.timezone,
+        BABEL_TRANSLATION_DIRECTORIES=str(PACKAGE_DIR / "translations"),
+        MAX_CONTENT_LENGTH=64 * 1024,
+        JSON_SORT_KEYS=False,
+        SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
+        RATELIMIT_ENABLED=True,
+    )
+    app.config.update(config or {})
+    if web.proxy_hops:
+        hops = web.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    feed = LiveFeed()
+    queue.subscribe(feed.changed)
+    app.extensions[EXTENSION] = Hub(
+        settings=settings,
+        queue=queue,
+        feed=feed,
+        users=Users(queue.store),
+        tokens=ApiTokens(queue.store),
+        eservices=bridge.eservices if bridge is not None else EServices(queue.store),
+        config=SiteConfig(queue.store, settings),
+        bridge=bridge,
+    )
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    limiter.init_app(app)
+
+    for blueprint in [*blueprints(), *extra]:
+        app.register_blueprint(blueprint)
+    from poradovnik.hub.web import api  # noqa: PLC0415 (after the blueprints)
+
+    api.register(app)
+
+    app.after_request(_security_headers)
+    app.after_request(i18n.remember_choice)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(PoradovnikError, _refused)
+    app.context_processor(_template_globals)
+    app.add_url_rule("/healthz", "healthz", _healthz)
+    return app
+
+
+def _secret_key(settings: Settings) -> bytes:
+    """The session-signing key, from its file (created, owner-only, at first start)."""
+    path = settings.web.secret_key_file or settings.data.dir / "web-secret.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise PoradovnikError(f"cannot read the web secret key {path}: {exc.strerror}") from None
+    key = secrets.token_bytes(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(key)
+    except FileExistsError:
+        return path.read_bytes()  # another process created it first
+    except OSError as exc:
+        raise PoradovnikError(f"cannot create the web secret key {path}: {exc.strerror}") from None
+    return key
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    for name, value in SECURITY_HEADERS:
+        headers.setdefault(name, value)
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def wants_json() -> bool:
+    """Whether the current request is the API's (errors answer in JSON there)."""
+    return request.path.startswith("/api/")
+
+
+def error_json(status: int, code: str, message: str) -> tuple[Response, int]:
+    """The API's error body: ``{"error": {"code": …, "message": …}}``."""
+    return jsonify(error={"code": code, "message": message}), status
+
+
+def _http_error(exc: HTTPException) -> Any:
+    status = exc.code or 500
+    code = (exc.name or "error").lower().replace(" ", "_")
+    if wants_json():
+        response, status = error_json(status, code, exc.description or exc.name)
+        if status == 405 and exc.response is None:
+            valid = getattr(exc, "valid_methods", None)
+            if valid:
+                response.headers["Allow"] = ", ".join(valid)
+        return response, status
+    return render_template("error.html", status=status, error=exc), status
+
+
+def _refused(exc: PoradovnikError) -> Any:
+    if wants_json():
+        return error_json(409, getattr(exc, "code", "refused"), str(exc))
+    return render_template("error.html", status=409, error=exc), 409
+
+
+def _template_globals() -> dict[str, Any]:
+    current = hub()
+    return {
+        "branding": current.config.branding(),
+        "languages": current.config.branding().languages,
+        "lang": i18n.select_locale(),
+    }
+
+
+def _healthz() -> Response:
+    """A trivial response from the full stack: for load balancers and the benchmark's floor."""
+    return Response(b"ok\n", mimetype="text/plain", headers={CACHEABLE: "1"})

@@ -1,0 +1,561 @@
+"""The office's admin pages at ``/admin``: sign-in, dashboard, set-up and statistics.
+
+Admins manage services, counters, devices' accounts, users, API tokens and
+branding; clerks see the dashboard and the statistics. Every form carries a
+CSRF token (Flask-WTF); passwords are argon2 hashes (:mod:`poradovnik.hub.users`).
+Changes to the queue's catalog go through the service layer, which also
+publishes them to the devices.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from functools import wraps
+from typing import Any, Final, TypeVar, cast
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import UserMixin, current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers.response import Response as BaseResponse
+from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+
+from poradovnik.common.errors import PoradovnikError
+from poradovnik.hub.bridge import DeviceView
+from poradovnik.hub.engine import QueueError
+from poradovnik.hub.model import Counter, OpeningHours, Service, TicketState
+from poradovnik.hub.users import SCOPES, USER_ROLES, User, UserRole
+from poradovnik.hub.web import stats
+from poradovnik.hub.web.context import hub
+from poradovnik.hub.web.extensions import limiter, login_manager
+from poradovnik.hub.web.siteconfig import Branding
+from poradovnik.hub.web.views import queue_rows
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+F = TypeVar("F", bound=Callable[..., Any])
+Page = str | BaseResponse | tuple[str, int]
+
+_ID: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_SPAN_RE: Final = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
+LANGS: Final = ("sk", "cs", "uk", "en")
+
+
+class LoginUser(UserMixin):
+    """A signed-in user as Flask-Login sees it."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+        self.id = user.username
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the user may change the set-up."""
+        return self.user.is_admin
+
+
+@login_manager.user_loader
+def _load_user(username: str) -> LoginUser | None:
+    user = hub().users.get(username)
+    return LoginUser(user) if user is not None and user.active else None
+
+
+login_manager.login_view = "admin.login"
+login_manager.session_protection = "strong"
+
+
+def admin_required(view: F) -> F:
+    """Let only admins in (clerks get 403)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+# -- sign-in ---------------------------------------------------------------------
+
+
+class LoginForm(FlaskForm):
+    """User name and password."""
+
+    username = StringField("User name", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: hub().settings.web.login_limit, methods=["POST"])
+def login() -> Page:
+    """Sign in; a wrong name or password gets one message for both."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        assert form.username.data is not None
+        assert form.password.data is not None
+        user = hub().users.authenticate(form.username.data, form.password.data)
+        if user is not None:
+            login_user(LoginUser(user))
+            return redirect(url_for("admin.dashboard"))
+        return render_template("admin/login.html", form=form, failed=True), 401
+    return render_template("admin/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> BaseResponse:
+    """Sign out (a POST with the CSRF token, so no link can sign anyone out)."""
+    logout_user()
+    return redirect(url_for("admin.login"))
+
+
+# -- dashboard ---------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def dashboard() -> str:
+    """Waiting per service, the longest current wait, the counters open: live."""
+    return render_template("admin/dashboard.html", **_dashboard(), live="/live/queue")
+
+
+@bp.get("/dashboard/fragment")
+@login_required
+def dashboard_fragment() -> str:
+    """The dashboard's live part, for live.js."""
+    return render_template("admin/_dashboard.html", **_dashboard())
+
+
+def _dashboard() -> dict[str, Any]:
+    queue = hub().queue
+    now = queue.clock()
+
+    def look(engine: Any) -> tuple[dict[str, float], list[tuple[Counter, str | None]]]:
+        longest: dict[str, float] = {}
+        for ticket in engine.tickets.values():
+            if ticket.state is TicketState.WAITING:
+                waited = (now - ticket.arrived_at).total_seconds()
+                longest[ticket.service] = max(longest.get(ticket.service, 0.0), waited)
+        counters = [
+            (c, engine.tickets[c.current].number if c.current in engine.tickets else None)
+            for c in engine.counters.values()
+        ]
+        return longest, counters
+
+    longest, counters = queue.read(look)
+    rows = queue_rows(queue, "sk")
+    return {
+        "rows": rows,
+        "longest_min": {code: int(s // 60) for code, s in longest.items()},
+        "counters": counters,
+        "open_count": sum(1 for c, _ in counters if c.state.value == "open"),
+        "waiting_total": sum(r.waiting for r in rows),
+    }
+
+
+# -- services ----------------------------------------------------------------------
+
+
+class ServiceForm(FlaskForm):
+    """A service's definition."""
+
+    code = StringField("Code", validators=[DataRequired(), Length(max=64), Regexp(_ID)])
+    prefix = StringField("Prefix", validators=[DataRequired(), Length(max=8), Regexp(r"^[A-Z]+$")])
+    name_sk = StringField("Name (sk)", validators=[DataRequired(), Length(max=120)])
+    name_cs = StringField("Name (cs)", validators=[Optional(), Length(max=120)])
+    name_uk = StringField("Name (uk)", validators=[Optional(), Length(max=120)])
+    name_en = StringField("Name (en)", validators=[Optional(), Length(max=120)])
+    hours = StringField(
+        "Opening hours", validators=[DataRequired(), Length(max=400)], default="always"
+    )
+    daily_limit = IntegerField("Daily limit", validators=[Optional(), NumberRange(1, 999)])
+    service_time_min = IntegerField(
+        "Usual visit (min)", validators=[DataRequired(), NumberRange(1, 240)], default=5
+    )
+    open = BooleanField("Issuing tickets", default=True)
+
+
+def parse_hours(text: str) -> OpeningHours:
+    """Read hours as the pages show them: ``always``, or ``Mon 08:00-12:00 13:00-15:00; Tue …``."""
+    text = text.strip()
+    if text.lower() == "always":
+        return OpeningHours()
+    days: dict[int, tuple[tuple[time, time], ...]] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, _, spans_text = part.partition(" ")
+        if name.capitalize() not in _DAYS:
+            raise ValueError(f"{name!r} is not a weekday ({', '.join(_DAYS)})")
+        spans = []
+        for span in spans_text.split():
+            match = _SPAN_RE.fullmatch(span)
+            if not match:
+                raise ValueError(f"{span!r} is not a span like 08:00-12:00")
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            try:
+                start, end = time(h1, m1), time(h2, m2)
+            except ValueError:
+                raise ValueError(f"{span!r} is not a time of day") from None
+            if start >= end:
+                raise ValueError(f"{span!r} ends before it starts")
+            spans.append((start, end))
+        if not spans:
+            raise ValueError(f"{name} has no opening span")
+        days[_DAYS.index(name.capitalize())] = tuple(spans)
+    return OpeningHours(days=days, always=False)
+
+
+@bp.get("/services")
+@admin_required
+def services() -> str:
+    """Every service, with a link to change it."""
+    return render_template("admin/services.html", rows=queue_rows(hub().queue, "sk"))
+
+
+@bp.route("/services/new", methods=["GET", "POST"], endpoint="service_new")
+@bp.route("/services/<code>", methods=["GET", "POST"])
+@admin_required
+def service(code: str | None = None) -> Page:
+    """Create or change a service; it reaches the kiosks and displays at once."""
+    queue = hub().queue
+    current = queue.engine.services.get(code) if code else None
+    if code and current is None:
+        abort(404)
+    form = ServiceForm(obj=_service_fields(current) if current else None)
+    if form.validate_on_submit():
+        try:
+            hours = parse_hours(form.hours.data or "")
+        except ValueError as exc:
+            form.hours.errors = [str(exc)]
+        else:
+            names = {
+                lang: value
+                for lang in LANGS
+                if (value := (getattr(form, f"name_{lang}").data or "").strip())
+            }
+            edited = Service(
+                code=current.code if current else (form.code.data or ""),
+                prefix=form.prefix.data or "",
+                names=names,
+                hours=hours,
+                daily_limit=form.daily_limit.data,
+                open=bool(form.open.data),
+                weight=current.weight if current else 1.0,
+                default_service_time_s=(form.service_time_min.data or 5) * 60,
+            )
+            try:
+                queue.save_service(edited)
+            except (QueueError, PoradovnikError) as exc:
+                flash(str(exc), "error")
+            else:
+                flash(f"Saved service {edited.code}.", "notice")
+                return redirect(url_for("admin.services"))
+    return render_template("admin/service.html", form=form, current=current)
+
+
+def _service_fields(service: Service) -> Any:
+    class Fields:
+        code = service.code
+        prefix = service.prefix
+        hours = service.hours.describe()
+        daily_limit = service.daily_limit
+        service_time_min = max(1, service.default_service_time_s // 60)
+        open = service.open
+
+    for lang in LANGS:
+        setattr(Fields, f"name_{lang}", service.names.get(lang, ""))
+    return Fields
+
+
+# -- counters ----------------------------------------------------------------------
+
+
+class CounterForm(FlaskForm):
+    """A counter's name and the services it serves, in order of preference."""
+
+    id = StringField("Id", validators=[DataRequired(), Length(max=64), Regexp(_ID)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=128)])
+    services = StringField("Services", validators=[DataRequired(), Length(max=400)])
+
+
+@bp.get("/counters")
+@admin_required
+def counters() -> str:
+    """Every counter with its state."""
+    engine = hub().queue.engine
+    return render_template("admin/counters.html", counters=list(engine.counters.values()))
+
+
+@bp.route("/counters/new", methods=["GET", "POST"], endpoint="counter_new")
+@bp.route("/counters/<counter_id>", methods=["GET", "POST"])
+@admin_required
+def counter(counter_id: str | None = None) -> Page:
+    """Create or change a counter (its queue state is kept)."""
+    queue = hub().queue
+    current = queue.engine.counters.get(counter_id) if counter_id else None
+    if counter_id and current is None:
+        abort(404)
+    form = CounterForm(
+        data={"id": current.id, "name": current.name, "services": ", ".join(current.services)}
+        if current
+        else None
+    )
+    if form.validate_on_submit():
+        codes = tuple(c.strip() for c in (form.services.data or "").split(",") if c.strip())
+        edited = Counter(
+            id=current.id if current else (form.id.data or ""),
+            name=form.name.data or "",
+            services=codes,
+        )
+        try:
+            queue.save_counter(edited)
+        except (QueueError, PoradovnikError) as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"Saved counter {edited.id}.", "notice")
+            return redirect(url_for("admin.counters"))
+    return render_template("admin/counter.html", form=form, current=current)
+
+
+# -- devices -----------------------------------------------------------------------
+
+
+@bp.get("/devices")
+@admin_required
+def devices() -> str:
+    """The devices with broker accounts and what they last reported over MQTT."""
+    current = hub()
+    seen = dict(current.bridge.devices) if current.bridge is not None else {}
+    accounts = current.queue.store.accounts()
+    rows: list[tuple[str, str | None, tuple[str, ...], DeviceView | None]] = []
+    for account in accounts:
+        device_id = account.device_id or account.username
+        rows.append((account.username, account.role, account.counters, seen.pop(device_id, None)))
+    rows += [(view.device_id, None, (), view) for view in seen.values()]
+    return render_template("admin/devices.html", rows=rows)
+
+
+# -- users and tokens ---------------------------------------------------------------
+
+
+class UserForm(FlaskForm):
+    """A user's name, role and (new) password."""
+
+    username = StringField("User name", validators=[DataRequired(), Length(max=64)])
+    role = SelectField("Role", choices=list(USER_ROLES))
+    password = PasswordField("New password", validators=[Optional(), Length(min=10, max=256)])
+    active = BooleanField("May sign in", default=True)
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@admin_required
+def users() -> Page:
+    """List users; add one or change one's role, password or access."""
+    current = hub()
+    form = UserForm()
+    if form.validate_on_submit():
+        username = form.username.data or ""
+        role = cast(UserRole, form.role.data)
+        try:
+            existing = current.users.get(username)
+            if existing is None:
+                if not form.password.data:
+                    raise PoradovnikError("a new user needs a password")
+                current.users.add(username, form.password.data, role)
+            elif form.password.data:
+                current.users.set_password(username, form.password.data)
+            current.users.set_role(username, role, active=bool(form.active.data))
+        except PoradovnikError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"Saved user {username}.", "notice")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/users.html", form=form, users=current.users.all())
+
+
+class TokenForm(FlaskForm):
+    """A city system's name and what its token may do."""
+
+    name = StringField("System", validators=[DataRequired(), Length(max=64)])
+    eservice = BooleanField("eservice")
+    counters = BooleanField("counters")
+    statistics = BooleanField("statistics")
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@admin_required
+def tokens() -> Page:
+    """API tokens of city systems; a new token is shown once."""
+    current = hub()
+    form = TokenForm()
+    token = None
+    if form.validate_on_submit():
+        scopes = tuple(s for s in SCOPES if getattr(form, s).data)
+        try:
+            token = current.tokens.issue(form.name.data or "", scopes)
+        except PoradovnikError as exc:
+            flash(str(exc), "error")
+    return render_template("admin/tokens.html", form=form, tokens=current.tokens.all(), token=token)
+
+
+@bp.post("/tokens/<name>/revoke")
+@admin_required
+def revoke_token(name: str) -> BaseResponse:
+    """Take a system's token away."""
+    FlaskForm().validate_on_submit() or abort(400)
+    hub().tokens.revoke(name)
+    flash(f"Revoked the token of {name}.", "notice")
+    return redirect(url_for("admin.tokens"))
+
+
+# -- branding ----------------------------------------------------------------------
+
+
+class BrandingForm(FlaskForm):
+    """How the portal presents the office."""
+
+    office_name = StringField("Office name", validators=[DataRequired(), Length(max=80)])
+    accent_color = StringField("Accent colour", validators=[Regexp(r"^#[0-9a-fA-F]{6}$")])
+    languages = StringField("Languages", validators=[DataRequired(), Length(max=20)])
+    footer = StringField("Footer", validators=[Optional(), Length(max=200)])
+
+
+@bp.route("/branding", methods=["GET", "POST"])
+@admin_required
+def branding() -> Page:
+    """The office's name, colour, languages and footer on the portal."""
+    config = hub().config
+    now = config.branding()
+    form = BrandingForm(
+        data={
+            "office_name": now.office_name,
+            "accent_color": now.accent_color,
+            "languages": ", ".join(now.languages),
+            "footer": now.footer,
+        }
+    )
+    if form.validate_on_submit():
+        langs = tuple(x.strip() for x in (form.languages.data or "").split(",") if x.strip())
+        try:
+            config.save(
+                Branding(
+                    office_name=(form.office_name.data or "").strip(),
+                    accent_color=form.accent_color.data or "",
+                    languages=langs,
+                    footer=(form.footer.data or "").strip(),
+                )
+            )
+        except PoradovnikError as exc:
+            flash(str(exc), "error")
+        else:
+            flash("Saved the branding.", "notice")
+            return redirect(url_for("admin.branding"))
+    return render_template("admin/branding.html", form=form)
+
+
+# -- statistics ----------------------------------------------------------------------
+
+
+def _range() -> tuple[date, date]:
+    today = hub().queue.clock().astimezone(hub().queue.engine.timezone).date()
+    try:
+        end = date.fromisoformat(request.args.get("to") or today.isoformat())
+        start = date.fromisoformat(
+            request.args.get("from") or (end - timedelta(days=6)).isoformat()
+        )
+    except ValueError:
+        abort(400)
+    return start, end
+
+
+@bp.get("/statistics")
+@login_required
+def statistics() -> str:
+    """Waiting and service times, the target share and no-shows, with charts."""
+    current = hub()
+    start, end = _range()
+    figures = stats.compute(
+        current.queue.store,
+        start,
+        end,
+        timezone=current.queue.engine.timezone,
+        target_wait_s=current.settings.web.target_wait_min * 60,
+    )
+    engine = current.queue.engine
+    names = {code: s.name("sk") for code, s in engine.services.items()}
+    counter_names = {cid: c.name for cid, c in engine.counters.items()}
+
+    def points(
+        groups: list[stats.Group], value: Callable[[stats.Group], float | None], labels: Any
+    ) -> list[tuple[str, float]]:
+        return [(labels.get(g.key, g.key), (value(g) or 0.0)) for g in groups]
+
+    def in_min(seconds: float | None) -> float | None:
+        return None if seconds is None else seconds / 60
+
+    charts = {
+        "service_wait": points(figures.per_service, lambda g: in_min(g.mean_wait_s), names),
+        "service_time": points(figures.per_service, lambda g: in_min(g.mean_service_s), names),
+        "counter_time": points(
+            figures.per_counter, lambda g: in_min(g.mean_service_s), counter_names
+        ),
+        "hour_tickets": points(figures.per_hour, lambda g: g.tickets, {}),
+        "hour_wait": points(figures.per_hour, lambda g: in_min(g.mean_wait_s), {}),
+    }
+    return render_template(
+        "admin/statistics.html",
+        s=figures,
+        names=names,
+        counter_names=counter_names,
+        charts=charts,
+    )
+
+
+@bp.get("/statistics.csv")
+@login_required
+def statistics_csv() -> Response:
+    """Every ticket of the range as CSV, for a spreadsheet."""
+    start, end = _range()
+    body = stats.to_csv(stats.visits(hub().queue.store, start, end))
+    return Response(
+        body,
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="tickets-{start}-{end}.csv"'},
+    )
+
+
+@bp.app_template_filter("minutes")
+def minutes_filter(seconds: float | None) -> str:
+    """Seconds as ``m:ss`` (or an en dash when unknown)."""
+    if seconds is None:
+        return "–"
+    total = round(seconds)
+    return f"{total // 60}:{total % 60:02d}"
+
+
+@bp.app_template_filter("percent")
+def percent_filter(share: float | None) -> str:
+    """A share as a whole percentage (or an en dash when unknown)."""
+    return "–" if share is None else f"{round(share * 100)} %"
+
+
+@bp.app_template_filter("since")
+def since_filter(at: datetime | None) -> str:
+    """How long ago ``at`` was, for the devices page."""
+    if at is None:
+        return "–"
+    seconds = int((hub().queue.clock() - at).total_seconds())
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"

@@ -1,0 +1,527 @@
+"""The REST API at ``/api/v1``, described by the OpenAPI document at ``/api/v1/openapi.json``.
+
+The document is generated from the pydantic models and routes here (spectree).
+Requests are validated against the models; every refusal is a 4xx with a JSON
+body ``{"error": {"code": …, "message": …}}``. Writes of city systems carry a
+bearer token (:class:`~poradovnik.hub.users.ApiTokens`) with the right scope;
+reading an application's status needs its reference and PIN.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, timedelta
+from functools import wraps
+from typing import Any, Final, Literal, TypeVar, cast
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+from spectree import Response as Responses
+from spectree import SecurityScheme, SpecTree
+from spectree.models import SecureType, SecuritySchemeData
+
+from poradovnik.hub.engine import QueueError
+from poradovnik.hub.eservice import EServiceError
+from poradovnik.hub.model import Priority
+from poradovnik.hub.users import Scope
+from poradovnik.hub.web import stats
+from poradovnik.hub.web.context import hub
+from poradovnik.hub.web.extensions import csrf, limiter
+from poradovnik.hub.web.portal import LOOKUP_SCOPE
+from poradovnik.hub.web.views import TICKET_ID_RE, queue_rows, ticket_view
+from poradovnik.sync_agent.protocol import (
+    CounterAction,
+    EServiceAck,
+    EServiceUpdate,
+    Id,
+    Lang,
+    PriorityReason,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+NOT_FOUND_CODES: Final = frozenset({"unknown_service", "unknown_counter", "unknown_ticket"})
+
+
+class Model(BaseModel):
+    """Base of the API's bodies: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class ErrorBody(Model):
+    """Why a request was refused."""
+
+    code: str
+    message: str
+
+
+class Error(Model):
+    """Every 4xx answer."""
+
+    error: ErrorBody
+
+
+class ValidationFailure(Model):
+    """A body, query or path that does not match the schema (422)."""
+
+    error: ErrorBody
+
+
+class ServiceOut(Model):
+    """A service and its live state."""
+
+    code: str
+    prefix: str
+    name: str
+    """In the language asked for with ``lang``."""
+    open: bool
+    """Whether tickets are issued now (the admin's switch and opening hours)."""
+    hours: str
+    waiting: int
+    estimated_wait_min: int | None
+    """For a ticket taken now; ``null`` when no counter serves the service."""
+    open_counters: int
+    issued_today: int
+    daily_limit: int | None
+
+
+class Queue(RootModel[list[ServiceOut]]):
+    """Every service, in catalog order."""
+
+
+class LangQuery(Model):
+    """The language of names in the answer."""
+
+    lang: Lang = "sk"
+
+
+class IssueIn(Model):
+    """A ticket request."""
+
+    service: Id
+    lang: Lang = "sk"
+    priority: PriorityReason | None = None
+
+
+class TicketOut(Model):
+    """A ticket as its holder sees it."""
+
+    id: str
+    number: str
+    service: str
+    service_name: str
+    state: str
+    people_ahead: int | None
+    estimated_wait_min: int | None
+    counter: str | None
+    counter_name: str | None
+    issued_at: AwareDatetime
+    called_at: AwareDatetime | None
+    url: str
+    """The my-ticket page (what the printed QR code holds)."""
+
+
+class ActionIn(Model):
+    """A clerk's action at a counter."""
+
+    action: CounterAction
+    service: Id | None = None
+    """The target service of a ``transfer``."""
+    ticket_id: Id | None = None
+    """With ``next``: bring back this parked ticket."""
+
+
+class CounterOut(Model):
+    """A counter after an action."""
+
+    id: str
+    name: str
+    state: Literal["open", "paused"]
+    ticket: TicketOut | None
+
+
+class LookupIn(Model):
+    """An application's reference and PIN from the citizen's receipt."""
+
+    reference: str = Field(min_length=1, max_length=64)
+    pin: str = Field(min_length=4, max_length=32)
+
+
+class StepOut(Model):
+    """One entry of an application's timeline."""
+
+    status: str
+    at: AwareDatetime
+    department: str | None
+    note: str | None
+
+
+class ApplicationOut(Model):
+    """An application's status and timeline."""
+
+    reference: str
+    status: str
+    status_at: AwareDatetime
+    department: str | None
+    waiting_position: int | None
+    steps: list[StepOut]
+
+
+class StatisticsQuery(Model):
+    """A range of business days (default: the 7 days to today; ``from`` after ``to`` is empty)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    start: date | None = Field(default=None, alias="from")
+    end: date | None = Field(default=None, alias="to")
+
+
+class GroupOut(Model):
+    """Figures of a service, counter or hour of day."""
+
+    key: str
+    tickets: int
+    served: int
+    no_shows: int
+    mean_wait_s: float | None
+    mean_service_s: float | None
+    within_target_share: float | None
+    no_show_rate: float | None
+
+
+class StatisticsOut(Model):
+    """The figures of a range of business days."""
+
+    start: date
+    end: date
+    target_wait_s: int
+    total: GroupOut
+    per_service: list[GroupOut]
+    per_counter: list[GroupOut]
+    per_hour: list[GroupOut]
+
+
+def _validation_failed(
+    _req: Any, resp: Any, req_validation_error: Any, _instance: Any, *_args: Any
+) -> None:
+    """Give spectree's 422 the API's error shape."""
+    if req_validation_error is None or resp is None:
+        return
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err.get('loc', ())) or 'body'}: {err.get('msg')}"
+        for err in req_validation_error.errors()[:5]
+    )
+    resp.set_data(json.dumps({"error": {"code": "invalid", "message": problems}}))
+    resp.mimetype = "application/json"
+
+
+spec = SpecTree(
+    "flask",
+    title="Poradovník hub API",
+    version="1",
+    # spectree leaves its own path out of the document: it serves a copy there, and
+    # the document's address is /api/v1/openapi.json (see openapi()).
+    path="api/v1/doc",
+    filename="openapi.json",
+    mode="strict",
+    page_templates={},
+    annotations=False,
+    validation_error_model=ValidationFailure,
+    before=_validation_failed,
+    security_schemes=[
+        SecurityScheme(
+            name="token", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer")
+        ),
+    ],
+)
+
+_RESPONSES_4XX: Final = {"HTTP_400": Error, "HTTP_404": Error, "HTTP_405": Error}
+
+
+def responses(**codes: type[BaseModel] | None) -> Responses:
+    """The documented answers: ``codes`` plus the 4xx every route can give."""
+    return Responses(**{**_RESPONSES_4XX, **codes})
+
+
+def error(status: int, code: str, message: str) -> Response:
+    """A JSON error answer."""
+    response = jsonify(error={"code": code, "message": message})
+    response.status_code = status
+    return response
+
+
+def token_required(scope: Scope) -> Callable[[F], F]:
+    """Let in only requests with a bearer token that has ``scope``."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            kind, _, token = header.partition(" ")
+            found = hub().tokens.find(token.strip()) if kind.lower() == "bearer" else None
+            if found is None:
+                response = error(401, "unauthorized", "a valid bearer token is needed")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="poradovnik"'
+                return response
+            if scope not in found.scopes:
+                return error(403, "forbidden", f"the token of {found.name} may not {scope}")
+            g.api_client = found.name
+            return view(*args, **kwargs)
+
+        return cast(F, wrapped)
+
+    return decorate
+
+
+def _ticket_out(ticket_id: str, lang: str) -> TicketOut | None:
+    view = ticket_view(hub().queue, ticket_id, lang)
+    if view is None:
+        return None
+    base = hub().settings.web.public_url or request.host_url.rstrip("/")
+    return TicketOut(
+        id=view.id,
+        number=view.number,
+        service=view.service,
+        service_name=view.service_name,
+        state=view.state,
+        people_ahead=view.people_ahead,
+        estimated_wait_min=view.wait_min,
+        counter=view.counter,
+        counter_name=view.counter_name,
+        issued_at=view.issued_at,
+        called_at=view.called_at,
+        url=f"{base}/t/{view.id}",
+    )
+
+
+def _refused(exc: QueueError) -> Response:
+    status = 404 if exc.code in NOT_FOUND_CODES else 409
+    return error(status, exc.code, exc.message)
+
+
+@bp.get("/services")
+@spec.validate(query=LangQuery, resp=responses(HTTP_200=Queue, HTTP_422=ValidationFailure))
+def services() -> Queue:
+    """The services and their live queues (the same as ``/queue``)."""
+    return _queue()
+
+
+@bp.get("/queue")
+@spec.validate(query=LangQuery, resp=responses(HTTP_200=Queue, HTTP_422=ValidationFailure))
+def queue() -> Queue:
+    """Every service's live queue: waiting, expected wait, counters open."""
+    return _queue()
+
+
+def _queue() -> Queue:
+    lang = request.args.get("lang", "sk")
+    return Queue(
+        [
+            ServiceOut(
+                code=r.code,
+                prefix=r.prefix,
+                name=r.name,
+                open=r.open,
+                hours=r.hours,
+                waiting=r.waiting,
+                estimated_wait_min=r.wait_min,
+                open_counters=r.open_counters,
+                issued_today=r.issued_today,
+                daily_limit=r.daily_limit,
+            )
+            for r in queue_rows(hub().queue, lang)
+        ]
+    )
+
+
+@bp.post("/tickets")
+@limiter.limit(lambda: hub().settings.web.issue_limit)
+@spec.validate(
+    json=IssueIn,
+    resp=responses(
+        HTTP_201=TicketOut,
+        HTTP_409=Error,
+        HTTP_415=Error,
+        HTTP_422=ValidationFailure,
+        HTTP_429=Error,
+    ),
+)
+def issue() -> Any:
+    """Take a ticket (rate-limited per address); 409 when the service issues none now."""
+    body = IssueIn.model_validate(request.get_json(silent=True))
+    priority = Priority(body.priority) if body.priority else None
+    try:
+        issued = hub().queue.issue(body.service, priority=priority, lang=body.lang, actor="api")
+    except QueueError as exc:
+        return _refused(exc)
+    out = _ticket_out(issued.ticket.id, body.lang)
+    assert out is not None
+    return out, 201
+
+
+@bp.get("/tickets/<ticket_id>")
+@spec.validate(
+    query=LangQuery,
+    resp=responses(HTTP_200=TicketOut, HTTP_422=ValidationFailure),
+    path_parameter_descriptions={"ticket_id": "The ticket's id (32 hex digits)"},
+)
+def ticket(ticket_id: str) -> Any:
+    """A ticket's state, position and expected wait."""
+    if not TICKET_ID_RE.fullmatch(ticket_id):
+        return error(404, "unknown_ticket", "no such ticket")
+    out = _ticket_out(ticket_id, request.args.get("lang", "sk"))
+    return out if out is not None else error(404, "unknown_ticket", "no such ticket")
+
+
+@bp.post("/counters/<counter_id>/actions")
+@token_required("counters")
+@spec.validate(
+    json=ActionIn,
+    resp=responses(
+        HTTP_200=CounterOut,
+        HTTP_401=Error,
+        HTTP_403=Error,
+        HTTP_409=Error,
+        HTTP_422=ValidationFailure,
+    ),
+    security={"token": []},
+)
+def counter_action(counter_id: str) -> Any:
+    """Do a clerk's action at a counter (token scope ``counters``)."""
+    body = ActionIn.model_validate(request.get_json(silent=True))
+    current = hub()
+    try:
+        current.queue.counter_action(
+            counter_id,
+            body.action,
+            actor=f"api:{g.api_client}",
+            service=body.service,
+            ticket_id=body.ticket_id,
+        )
+    except QueueError as exc:
+        return _refused(exc)
+    counter = current.queue.engine.counters[counter_id]
+    ticket = _ticket_out(counter.current, "sk") if counter.current else None
+    return CounterOut(id=counter.id, name=counter.name, state=counter.state.value, ticket=ticket)
+
+
+@bp.post("/eservice/updates")
+@token_required("eservice")
+@spec.validate(
+    json=EServiceUpdate,
+    resp=responses(
+        HTTP_200=EServiceAck,
+        HTTP_401=Error,
+        HTTP_403=Error,
+        HTTP_409=Error,
+        HTTP_422=ValidationFailure,
+    ),
+    security={"token": []},
+)
+def eservice_update() -> Any:
+    """Report an application's status (token scope ``eservice``; ``system`` is the token's).
+
+    Idempotent by ``msg_id``; an update older than the current status joins the
+    timeline without replacing it.
+    """
+    body = EServiceUpdate.model_validate(request.get_json(silent=True))
+    if body.system != g.api_client:
+        return error(403, "forbidden", f"this token sends for {g.api_client}, not {body.system}")
+    try:
+        return hub().eservices.apply(body)
+    except EServiceError as exc:
+        return error(409, exc.code, exc.message)
+
+
+@bp.post("/eservice/lookup")
+@limiter.shared_limit(lambda: hub().settings.web.lookup_limit, LOOKUP_SCOPE)
+@spec.validate(
+    json=LookupIn,
+    resp=responses(HTTP_200=ApplicationOut, HTTP_422=ValidationFailure, HTTP_429=Error),
+)
+def eservice_lookup() -> Any:
+    """An application's status and timeline, from its reference and PIN (rate-limited).
+
+    A wrong reference and a wrong PIN get the same 404.
+    """
+    body = LookupIn.model_validate(request.get_json(silent=True))
+    found = hub().eservices.lookup(body.reference, body.pin)
+    if found is None:
+        return error(404, "not_found", "no application with this reference and PIN")
+    return ApplicationOut(
+        reference=found.reference,
+        status=found.status,
+        status_at=found.status_at,
+        department=found.department,
+        waiting_position=found.waiting_position,
+        steps=[
+            StepOut(status=s.status, at=s.at, department=s.department, note=s.note)
+            for s in found.steps
+        ],
+    )
+
+
+@bp.get("/statistics")
+@token_required("statistics")
+@spec.validate(
+    query=StatisticsQuery,
+    resp=responses(
+        HTTP_200=StatisticsOut, HTTP_401=Error, HTTP_403=Error, HTTP_422=ValidationFailure
+    ),
+    security={"token": []},
+)
+def statistics() -> Any:
+    """Waiting and service times per service, counter and hour (token scope ``statistics``)."""
+    query = StatisticsQuery.model_validate(request.args.to_dict())
+    current = hub()
+    today = current.queue.clock().astimezone(current.queue.engine.timezone).date()
+    end = query.end or today
+    start = query.start or end - timedelta(days=6)
+    figures = stats.compute(
+        current.queue.store,
+        start,
+        end,
+        timezone=current.queue.engine.timezone,
+        target_wait_s=current.settings.web.target_wait_min * 60,
+    )
+
+    def out(group: stats.Group) -> GroupOut:
+        return GroupOut(
+            key=group.key,
+            tickets=group.tickets,
+            served=group.served,
+            no_shows=group.no_shows,
+            mean_wait_s=group.mean_wait_s,
+            mean_service_s=group.mean_service_s,
+            within_target_share=group.within_target_share,
+            no_show_rate=group.no_show_rate,
+        )
+
+    return StatisticsOut(
+        start=start,
+        end=end,
+        target_wait_s=figures.target_wait_s,
+        total=out(figures.total),
+        per_service=[out(x) for x in figures.per_service],
+        per_counter=[out(x) for x in figures.per_counter],
+        per_hour=[out(x) for x in figures.per_hour],
+    )
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI document of this API, generated from its routes and models."""
+    return jsonify(spec.spec)
+
+
+def register(app: Flask) -> None:
+    """Let the OpenAPI document describe ``app``'s API routes."""
+    spec.register(app)
+
+
+__all__ = ["bp", "register", "spec"]

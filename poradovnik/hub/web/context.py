@@ -1,0 +1,45 @@
+"""What the web side's views share: the hub's parts, reached from the current app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+
+from poradovnik.common.settings import Settings
+from poradovnik.hub.eservice import EServices
+from poradovnik.hub.service import QueueService
+from poradovnik.hub.users import ApiTokens, Users
+from poradovnik.hub.web.live import LiveFeed
+from poradovnik.hub.web.siteconfig import SiteConfig
+
+if TYPE_CHECKING:
+    from poradovnik.hub.bridge import HubBridge
+
+EXTENSION = "poradovnik"
+"""The key of the :class:`Hub` in ``app.extensions``."""
+
+
+@dataclass
+class Hub:
+    """The hub's parts as the web side uses them."""
+
+    settings: Settings
+    queue: QueueService
+    feed: LiveFeed
+    """Tells live pages and page caches that the queue changed."""
+    users: Users
+    tokens: ApiTokens
+    eservices: EServices
+    config: SiteConfig
+    bridge: HubBridge | None = None
+    """The MQTT bridge, for the devices' status; ``None`` in a hub without one."""
+    pages: dict[str, object] = field(default_factory=dict)
+    """Per-blueprint state (such as page caches), by blueprint name."""
+
+
+def hub(app: Flask | None = None) -> Hub:
+    """The :class:`Hub` of ``app`` (default: the current app)."""
+    found: Hub = (app or current_app).extensions[EXTENSION]
+    return found

@@ -1,0 +1,159 @@
+"""The citizen portal at ``/``: live queue, my ticket (from the ticket's QR code), e-services.
+
+Pages are mobile-first and work without JavaScript (a ``<noscript>`` refresh
+keeps the live ones current); with it, ``static/live.js`` listens to the event
+stream and swaps in the page's fragment when the queue changes. The queue page
+and the ticket pages are rendered once per queue change and language
+(:class:`~poradovnik.hub.web.cache.PageCache`) and carry nothing personal, so
+one rendering serves every reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, Regexp
+
+from poradovnik.hub.web.cache import CACHEABLE, PageCache
+from poradovnik.hub.web.context import hub
+from poradovnik.hub.web.extensions import limiter
+from poradovnik.hub.web.i18n import select_locale
+from poradovnik.hub.web.views import TICKET_ID_RE, queue_rows, ticket_view
+
+bp = Blueprint("portal", __name__)
+
+LIVE_URL: Final = "/live/queue"
+"""The event stream every live page listens to."""
+
+_HTML: Final = "text/html; charset=utf-8"
+
+LOOKUP_SCOPE: Final = "eservice-lookup"
+"""The portal's form and the API share one lookup budget per address."""
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+class LookupForm(FlaskForm):
+    """The e-service lookup: reference and PIN from the application's receipt."""
+
+    reference = StringField(
+        "reference", validators=[DataRequired(), Length(max=64)], filters=[_strip]
+    )
+    pin = StringField(
+        "pin",
+        validators=[DataRequired(), Length(min=4, max=32), Regexp(r"^[A-Za-z0-9 ]+$")],
+        filters=[_strip],
+    )
+
+
+def _cache() -> PageCache:
+    current = hub()
+    cache = current.pages.get("portal")
+    if cache is None:
+        cache = current.pages["portal"] = PageCache(current.feed, current.config)
+    assert isinstance(cache, PageCache)
+    return cache
+
+
+def _cached(key: tuple[str, ...], render: Callable[[str], str]) -> Response:
+    """The page ``key`` in the request's language, rendered by ``render(lang)`` if stale."""
+    lang = select_locale()
+    body = _cache().get((*key, lang), lambda: render(lang).encode())
+    response = Response(body, content_type=_HTML)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    response.headers[CACHEABLE] = "1"
+    return response
+
+
+@bp.get("/")
+def queue() -> Response:
+    """The live queue: each service's waiting count, expected wait and open counters."""
+    return _cached(
+        ("queue",),
+        lambda lang: render_template(
+            "portal/queue.html", rows=queue_rows(hub().queue, lang), live=LIVE_URL
+        ),
+    )
+
+
+@bp.get("/queue/fragment")
+def queue_fragment() -> Response:
+    """The queue page's live part, for live.js."""
+    return _cached(
+        ("queue-fragment",),
+        lambda lang: render_template("portal/_queue.html", rows=queue_rows(hub().queue, lang)),
+    )
+
+
+def _ticket_page(template: str, ticket_id: str, **context: object) -> Callable[[str], str]:
+    def render(lang: str) -> str:
+        view = ticket_view(hub().queue, ticket_id, lang) or abort(404)
+        return render_template(template, ticket=view, **context)
+
+    return render
+
+
+@bp.get("/t/<ticket_id>")
+def ticket(ticket_id: str) -> Response:
+    """My ticket, reached from the ticket's QR code: position, expected wait, counter."""
+    if not TICKET_ID_RE.fullmatch(ticket_id):
+        abort(404)
+    return _cached(
+        ("ticket", ticket_id), _ticket_page("portal/ticket.html", ticket_id, live=LIVE_URL)
+    )
+
+
+@bp.get("/t/<ticket_id>/fragment")
+def ticket_fragment(ticket_id: str) -> Response:
+    """The ticket page's live part, for live.js."""
+    if not TICKET_ID_RE.fullmatch(ticket_id):
+        abort(404)
+    return _cached(("ticket-fragment", ticket_id), _ticket_page("portal/_ticket.html", ticket_id))
+
+
+@bp.route("/eservice", methods=["GET", "POST"])
+@limiter.shared_limit(lambda: hub().settings.web.lookup_limit, LOOKUP_SCOPE, methods=["POST"])
+def eservice() -> str | tuple[str, int]:
+    """An application's status from its reference and PIN; one message for any mismatch."""
+    form = LookupForm()
+    application = None
+    if request.method == "POST":
+        if form.validate_on_submit():
+            assert form.reference.data is not None
+            assert form.pin.data is not None
+            application = hub().eservices.lookup(form.reference.data, form.pin.data)
+        if application is None:
+            message = _("We found no application with this reference and PIN.")
+            return render_template("portal/eservice.html", form=form, error=message), 404
+    return render_template(
+        "portal/eservice.html", form=form, application=application, status_names=status_names()
+    )
+
+
+def status_names() -> dict[str, str]:
+    """An application's statuses in the citizen's language."""
+    return {
+        "received": _("Received"),
+        "in_progress": _("In progress"),
+        "waiting_for_documents": _("Waiting for documents"),
+        "decided": _("Decided"),
+        "ready_for_pickup": _("Ready for pickup"),
+        "closed": _("Closed"),
+    }
+
+
+@bp.get("/branding.css")
+def branding_css() -> Response:
+    """The office's accent colour as a style sheet (no inline styles under the CSP)."""
+    color = hub().config.branding().accent_color
+    response = Response(f":root {{ --accent: {color}; }}\n", content_type="text/css")
+    response.headers["Cache-Control"] = "no-cache"
+    return response

@@ -1,0 +1,198 @@
+"""Statistics from the kept history: waiting and service times, target share, no-shows.
+
+Computed from the ``tickets`` table for a range of business days, per service,
+per counter and per hour of the day (in the office's time zone). *Wait* is from
+a ticket's arrival in its queue to its call; *service time* from the call to
+the end of the visit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from poradovnik.hub.store import Store, metadata
+
+_tickets: Final = metadata.tables["tickets"]
+
+CSV_COLUMNS: Final = (
+    "business_day",
+    "number",
+    "service",
+    "counter",
+    "state",
+    "priority",
+    "issued_at",
+    "called_at",
+    "finished_at",
+    "wait_s",
+    "service_s",
+)
+
+
+@dataclass
+class Group:
+    """Figures of one service, counter or hour."""
+
+    key: str
+    tickets: int = 0
+    served: int = 0
+    no_shows: int = 0
+    waits: list[float] = field(default_factory=list)
+    services: list[float] = field(default_factory=list)
+    within_target: int = 0
+
+    @property
+    def mean_wait_s(self) -> float | None:
+        """Mean wait of the called tickets."""
+        return sum(self.waits) / len(self.waits) if self.waits else None
+
+    @property
+    def mean_service_s(self) -> float | None:
+        """Mean duration of the finished visits."""
+        return sum(self.services) / len(self.services) if self.services else None
+
+    @property
+    def within_target_share(self) -> float | None:
+        """Share of the called tickets called within the target wait."""
+        return self.within_target / len(self.waits) if self.waits else None
+
+    @property
+    def no_show_rate(self) -> float | None:
+        """Share of the called citizens who did not come."""
+        ended = self.served + self.no_shows
+        return self.no_shows / ended if ended else None
+
+
+@dataclass
+class Statistics:
+    """The figures for a range of business days."""
+
+    start: date
+    end: date
+    target_wait_s: int
+    total: Group
+    per_service: list[Group]
+    per_counter: list[Group]
+    per_hour: list[Group]
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One ticket of the history, with its wait and service time."""
+
+    business_day: date
+    number: str
+    service: str
+    counter: str | None
+    state: str
+    priority: str | None
+    issued_at: datetime
+    called_at: datetime | None
+    finished_at: datetime | None
+    wait_s: float | None
+    service_s: float | None
+
+
+def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
+    """Every ticket issued on business days ``start`` … ``end``, in issue order."""
+    query = (
+        select(_tickets)
+        .where(_tickets.c.business_day >= start, _tickets.c.business_day <= end)
+        .order_by(_tickets.c.issued_at, _tickets.c.id)
+    )
+    with store.db.connect() as conn:
+        for row in conn.execute(query):
+            called = row.called_at
+            wait = (called - row.arrived_at).total_seconds() if called else None
+            served = (
+                (row.finished_at - called).total_seconds()
+                if called and row.finished_at and row.state == "done"
+                else None
+            )
+            yield Visit(
+                row.business_day,
+                row.number,
+                row.service,
+                row.counter_id,
+                row.state,
+                row.priority,
+                row.issued_at,
+                called,
+                row.finished_at,
+                wait,
+                served,
+            )
+
+
+def compute(
+    store: Store, start: date, end: date, *, timezone: ZoneInfo, target_wait_s: int
+) -> Statistics:
+    """The statistics of business days ``start`` … ``end``."""
+    total = Group("total")
+    services: dict[str, Group] = {}
+    counters: dict[str, Group] = {}
+    hours: dict[int, Group] = defaultdict(lambda: Group(""))
+    for visit in visits(store, start, end):
+        hour = visit.issued_at.astimezone(timezone).hour
+        groups: list[Group] = [
+            total,
+            services.setdefault(visit.service, Group(visit.service)),
+            hours[hour],
+        ]
+        if visit.counter is not None:
+            groups.append(counters.setdefault(visit.counter, Group(visit.counter)))
+        for group in groups:
+            _count(group, visit, target_wait_s)
+    per_hour = []
+    for hour in sorted(hours):
+        group = hours[hour]
+        group.key = f"{hour:02d}:00"
+        per_hour.append(group)
+    return Statistics(
+        start=start,
+        end=end,
+        target_wait_s=target_wait_s,
+        total=total,
+        per_service=list(services.values()),
+        per_counter=sorted(counters.values(), key=lambda g: g.key),
+        per_hour=per_hour,
+    )
+
+
+def _count(group: Group, visit: Visit, target_wait_s: int) -> None:
+    group.tickets += 1
+    if visit.state == "done":
+        group.served += 1
+    elif visit.state == "no_show":
+        group.no_shows += 1
+    if visit.wait_s is not None:
+        group.waits.append(visit.wait_s)
+        if visit.wait_s <= target_wait_s:
+            group.within_target += 1
+    if visit.service_s is not None:
+        group.services.append(visit.service_s)
+
+
+def to_csv(rows: Iterable[Visit]) -> str:
+    """The visits as CSV (one header line, timestamps in ISO 8601 UTC)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for visit in rows:
+        values: list[Any] = [getattr(visit, name) for name in CSV_COLUMNS]
+        writer.writerow(
+            [
+                v.isoformat() if isinstance(v, date | datetime) else ("" if v is None else v)
+                for v in values
+            ]
+        )
+    return out.getvalue()

@@ -1,0 +1,109 @@
+"""What pages and the API show, computed from the queue: shared by every blueprint."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from poradovnik.hub.model import TicketState
+from poradovnik.hub.service import QueueService, TicketStatus
+
+TICKET_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
+"""Ticket ids are UUIDs in hex; anything else is not looked up."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One service's line on the queue-status page."""
+
+    code: str
+    prefix: str
+    name: str
+    open: bool
+    """Whether tickets are issued now (the admin's switch and the opening hours)."""
+    hours: str
+    waiting: int
+    wait_min: int | None
+    """Estimated wait for a new ticket in whole minutes (rounded up); ``None``: unknown."""
+    open_counters: int
+    issued_today: int
+    daily_limit: int | None
+
+
+def minutes(seconds: int | None) -> int | None:
+    """Seconds as whole minutes, rounded up (a citizen would rather wait less than told)."""
+    return None if seconds is None else math.ceil(seconds / 60)
+
+
+def queue_rows(queue: QueueService, lang: str) -> list[QueueRow]:
+    """Every service's live state in ``lang``, in catalog order."""
+    local = queue.clock().astimezone(queue.engine.timezone)
+    return [
+        QueueRow(
+            code=s.service.code,
+            prefix=s.service.prefix,
+            name=s.service.name(lang),
+            open=s.service.open and s.service.hours.is_open(local),
+            hours=s.service.hours.describe(),
+            waiting=s.waiting,
+            wait_min=minutes(s.estimated_wait_s),
+            open_counters=s.open_counters,
+            issued_today=s.issued_today,
+            daily_limit=s.service.daily_limit,
+        )
+        for s in queue.status()
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class TicketView:
+    """A ticket as its holder's page shows it."""
+
+    id: str
+    number: str
+    service: str
+    service_name: str
+    state: str
+    people_ahead: int | None
+    wait_min: int | None
+    counter: str | None
+    counter_name: str | None
+    issued_at: datetime
+    called_at: datetime | None
+
+    @property
+    def live(self) -> bool:
+        """Whether the ticket can still change (the page keeps listening)."""
+        return TicketState(self.state).live
+
+
+def ticket_view(queue: QueueService, ticket_id: str, lang: str) -> TicketView | None:
+    """Ticket ``ticket_id`` for its holder, or ``None`` if there is no such ticket."""
+    if not TICKET_ID_RE.fullmatch(ticket_id):
+        return None
+    status = queue.ticket_status(ticket_id)
+    if status is None:
+        return None
+    return _view(queue, status, lang)
+
+
+def _view(queue: QueueService, status: TicketStatus, lang: str) -> TicketView:
+    ticket = status.ticket
+    service = queue.engine.services.get(ticket.service)
+    estimate = status.estimate
+    return TicketView(
+        id=ticket.id,
+        number=ticket.number,
+        service=ticket.service,
+        service_name=service.name(lang) if service else ticket.service,
+        state=ticket.state.value,
+        people_ahead=estimate.people_ahead if estimate else None,
+        wait_min=minutes(estimate.estimated_wait_s) if estimate else None,
+        counter=ticket.counter,
+        counter_name=status.counter_name,
+        issued_at=ticket.issued_at,
+        called_at=ticket.called_at,
+    )

@@ -1,0 +1,41 @@
+"""The admin's devices page shows what the devices report over MQTT (real broker and hub)."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable
+
+from conftest import ADMIN_PASSWORD, RunningHub, csrf_token
+
+from poradovnik.common.settings import Settings
+from poradovnik.hub.bridge import DeviceView
+from poradovnik.hub.users import Users
+from poradovnik.hub.web import create_app
+from poradovnik.sync_agent import protocol as p
+from poradovnik.sync_agent.client import DeviceLink
+
+WAIT_S = 10.0
+
+
+def test_the_devices_page_shows_status_and_printer_paper(
+    hub: RunningHub, device: Callable[..., DeviceLink], web_settings: Settings
+) -> None:
+    heard: queue.Queue[DeviceView] = queue.Queue()
+    hub.bridge.on_device(heard.put)
+    kiosk = device("kiosk-k1")
+    kiosk.publish_health({"printer": p.PartHealth(state="paper_near_end")})
+    while True:
+        view = heard.get(timeout=WAIT_S)
+        if view.device_id == "k1" and view.health is not None and view.status is not None:
+            break
+    app = create_app(web_settings, hub.queue, bridge=hub.bridge, config={"TESTING": True})
+    client = app.test_client()
+    Users(hub.queue.store).add("admin", ADMIN_PASSWORD, "admin")
+    token = csrf_token(client, "/admin/login")
+    client.post(
+        "/admin/login", data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token}
+    )
+    page = client.get("/admin/devices").get_data(as_text=True)
+    row = next(line for line in page.split("<tr>") if "k1" in line)
+    assert '<span class="online">online</span>' in row
+    assert "printer: paper_near_end" in row
