@@ -251,7 +251,10 @@ def demo(ctx: click.Context) -> None:
     demo keeps its data in ./var/demo under the current directory.
     """
     settings = load_settings(
-        _config(ctx), require_file=False, defaults={"role": "hub", "data": {"dir": "var/demo"}}
+        _config(ctx),
+        require_file=False,
+        # Plain HTTP on this computer: the sign-in cookie must not require HTTPS.
+        defaults={"role": "hub", "data": {"dir": "var/demo"}, "web": {"secure_cookies": False}},
     )
     setup_logging(settings.logging.level)
     _hub("demo").run_demo(settings)

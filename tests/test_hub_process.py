@@ -97,13 +97,15 @@ def test_hub_notifies_systemd_and_stops_on_sigterm(
 
 def test_demo_runs_an_office_until_interrupted(tmp_path: Path) -> None:
     # Headless: the kiosk and the display draw on SDL's dummy driver.
-    env = {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
+    port = free_port()
+    env = {"DISPLAY": "", "WAYLAND_DISPLAY": "", "PORADOVNIK_WEB__PORT": str(port)}
     demo = poradovnik("demo", env=env, cwd=tmp_path)
     seen: list[str] = []
     wanted = {
         "a ticket printed": lambda line: "simulated printer: " in line,
         "a call": lambda line: "lobby: " in line and " → " in line,
         "an LED board showing a number": lambda line: "shows '" in line and "shows ''" not in line,
+        "the admin's password": lambda line: "/admin as admin, password " in line,
     }
     assert demo.stderr is not None
     try:
@@ -114,6 +116,8 @@ def test_demo_runs_an_office_until_interrupted(tmp_path: Path) -> None:
                 line = demo.stderr.readline()
                 assert line, f"the demo ended early: {''.join(seen)}"
                 seen.append(line)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=POLL_S) as page:
+            assert "Miestne dane" in page.read().decode()  # the portal lists the services
         demo.send_signal(signal.SIGINT)
         _, rest = demo.communicate(timeout=POLL_S)
     finally:

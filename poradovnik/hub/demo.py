@@ -12,13 +12,16 @@ directory, with simulated hardware:
 - the lobby display, with emulated LED boards.
 
 The kiosk and the display open windows where there is a desktop, and draw on
-SDL's dummy driver where there is none. Every call is narrated in the log.
+SDL's dummy driver where there is none. The hub's web pages (portal, admin, API)
+are served as by ``poradovnik hub``; the demo's ``admin`` gets a new password at
+every start, printed in the log. Every call is narrated in the log.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,9 +33,18 @@ import tomli_w
 
 from poradovnik.common.sdnotify import Notifier
 from poradovnik.common.settings import MqttSettings, Settings
-from poradovnik.hub.app import open_queue, seed_demo, serve, start_bridge, stop_on_signals
+from poradovnik.hub.app import (
+    open_queue,
+    seed_demo,
+    serve,
+    start_bridge,
+    start_web,
+    stop_on_signals,
+)
 from poradovnik.hub.broker import HUB_DEVICE_ID, Role, local_broker
 from poradovnik.hub.demo_office import COUNTERS
+from poradovnik.hub.service import QueueService
+from poradovnik.hub.users import Users
 from poradovnik.sync_agent import protocol as p
 from poradovnik.sync_agent.client import DeviceLink
 
@@ -46,6 +58,9 @@ GPIOs, enough for three counters' buttons and lights."""
 
 STOP_TIMEOUT_S = 10.0
 """How long a device process may take to stop before it is killed."""
+
+ADMIN = "admin"
+"""The demo's admin user."""
 
 CITIZENS_S = 4.0
 """Simulated citizens come to the kiosk about this many seconds apart."""
@@ -100,9 +115,21 @@ def screen_attached() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def kiosk_section(data: Path) -> dict[str, Any]:
+def demo_admin(queue: QueueService) -> str:
+    """Give the demo's ``admin`` a new password (creating the user once); return it."""
+    users = Users(queue.store)
+    password = secrets.token_urlsafe(9)
+    if users.get(ADMIN) is None:
+        users.add(ADMIN, password, "admin")
+    else:
+        users.set_password(ADMIN, password)
+    return password
+
+
+def kiosk_section(data: Path, portal_url: str) -> dict[str, Any]:
     """``[kiosk]`` of the demo's kiosk: a 800×480 window, a simulated printer, citizens."""
     return {
+        "portal_url": portal_url,
         "fullscreen": False,
         "width": 800,
         "height": 480,
@@ -217,12 +244,16 @@ def run_demo(settings: Settings) -> None:
             )
             log.info("broker listening on 127.0.0.1:%d", broker.process.port)
             hub = settings.model_copy(update={"mqtt": broker.accounts[HUB_DEVICE_ID]})
-            _, hub_link = start_bridge(hub, queue)
+            bridge, hub_link = start_bridge(hub, queue)
             stack.callback(hub_link.stop)
             narrate_calls(hub_link)
+            web = start_web(hub, queue, bridge)
+            stack.callback(web.stop)
+            portal = settings.web.public_url or f"http://{settings.web.host}:{web.port}"
+            log.info("sign in at %s/admin as %s, password %s", portal, ADMIN, demo_admin(queue))
             screen = screen_attached()
             devices = [
-                (KIOSK, "kiosk", kiosk_section(data)),
+                (KIOSK, "kiosk", kiosk_section(data, portal)),
                 *((name, "counter", counter_section(ids)) for name, ids in PANELS.items()),
                 (DISPLAY, "display", display_section(screen)),
             ]
