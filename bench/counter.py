@@ -2,27 +2,30 @@
 
 Run it from the checkout with the project's virtual environment::
 
-    .venv/bin/python bench/counter.py [--presses 50]
+    .venv/bin/python bench/counter.py [--presses 50] [--think-ms 200]
 
-It starts its own Mosquitto and hub as ``bench/sync.py`` does (and with its helpers):
-four services, 20 counters, enough waiting tickets that every press calls someone.
-Then 20 counter terminals, one per counter as on 20 Pis, each the real
+It starts its own Mosquitto and ``poradovnik hub`` as ``bench/sync.py`` does (and with
+its helpers): four services, 20 counters, enough waiting tickets that every press
+calls someone. Then 20 counter terminals, one per counter as on 20 Pis, each the real
 :class:`~poradovnik.counter_terminal.app.CounterTerminal` on gpiozero's
-``MockFactory`` with its own account, link and outbox, and an observer (the lobby
-display's account) subscribed to ``calls`` and ``counter/+/state``.
+``MockFactory`` with its own account, link and outbox, five to a process in four
+processes (real terminals are machines of their own), and in the benchmark's own
+process an observer (the lobby display's account) subscribed to ``calls`` and
+``counter/+/state``.
 
 One thread per counter plays its clerk: it drives the Next pin low (the press), holds
-it until the panel's debounce has taken it, lets go, and waits until the press is
-answered and observed before pressing again; all 20 press at once, without pause.
-A press's latency runs from just before the pin goes low to the moment the observer
-has both the counter's retained state naming the new ticket and the ``calls``
-message for it; both are reported on their own too. It includes the debounce
-(``[counter] debounce_ms``, 25 ms by default): a press counts only once the contact
-has stayed closed that long. Each counter's first presses warm up and are not counted.
+it until the panel's debounce has taken it, lets go, waits until the hub has answered,
+then pauses a random time (exponential, ``--think-ms`` on average, as in
+``bench/sync.py``) before the next press. A press's latency runs from just before the
+pin goes low to the moment the observer has both the counter's retained state naming
+the new ticket and the ``calls`` message for it; both are reported on their own too.
+It includes the debounce (``[counter] debounce_ms``, 25 ms by default): a press counts
+only once the contact has stayed closed that long. Each counter's first presses warm
+up and are not counted.
 
-The floor, measured in the same run through the same broker, is the raw MQTT round
-trip of ``bench/sync.py``: a QoS 1 publish → receipt between two paho clients. It
-prints the p50 and p99 of each, the ratio of the p99s, and one JSON line.
+The floor, measured in the same run through the same broker before the terminals
+start, is the raw MQTT round trip of ``bench/sync.py`` (published, echoed, received).
+It prints the p50 and p99 of each, the ratio of the p99s, and one JSON line.
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ import argparse
 import json
 import logging
 import multiprocessing
+import queue
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,11 +51,15 @@ from sync import (
     COUNTERS,
     DISPLAY,
     MAX_PRESSES,
+    PANEL_PROCESSES,
     SERVICES,
     SITE,
+    START_S,
+    THINK_MS,
     WAIT_S,
     WARMUP_PRESSES,
     BenchError,
+    Pace,
     connect,
     counter_ids,
     ms,
@@ -72,6 +79,7 @@ from poradovnik.common.settings import (
 )
 from poradovnik.counter_terminal.app import CounterTerminal
 from poradovnik.counter_terminal.config import CounterSettings, PanelSettings
+from poradovnik.counter_terminal.desk import CounterDesk
 from poradovnik.counter_terminal.simulated import SimulatedClerks
 from poradovnik.hub.broker import HUB_DEVICE_ID
 from poradovnik.sync_agent import protocol as p
@@ -135,37 +143,6 @@ class Observer:
             )
 
 
-def serve_hub(directory: Path, mqtt: MqttSettings, tickets: int, ready: Any, stop: Any) -> None:
-    """The hub of ``bench/sync.py``, in a process of its own until ``stop`` is set."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    with running_hub(directory, mqtt, tickets):
-        ready.set()
-        stop.wait()
-
-
-@contextmanager
-def hub_process(directory: Path, mqtt: MqttSettings, tickets: int) -> Iterator[None]:
-    """Run the hub in a child process, as it runs on a machine of its own.
-
-    The 20 panels share this process's interpreter lock; the hub must not wait for it.
-    """
-    context = multiprocessing.get_context("spawn")
-    ready, stop = context.Event(), context.Event()
-    process = context.Process(
-        target=serve_hub, args=(directory, mqtt, tickets, ready, stop), name="hub"
-    )
-    process.start()
-    try:
-        if not ready.wait(60):
-            raise BenchError("the hub did not start")
-        yield
-    finally:
-        stop.set()
-        process.join(WAIT_S)
-        if process.is_alive():
-            process.kill()
-
-
 def terminal(mqtt: MqttSettings, counter: str, directory: Path) -> CounterTerminal:
     """The counter terminal of ``counter`` on mock pins, with a Next button and a light."""
     name = panel_name(counter)
@@ -191,31 +168,77 @@ def terminal(mqtt: MqttSettings, counter: str, directory: Path) -> CounterTermin
     return CounterTerminal(settings, pin_factory=MockFactory(), link=link)
 
 
-def clerk(
-    counter: str,
-    running: CounterTerminal,
-    observer: Observer,
-    presses: int,
-    start: threading.Barrier,
-    errors: list[BaseException],
-) -> None:
-    """Press Next ``presses`` times, each once the previous one is answered and seen."""
+def clerk(counter: str, running: CounterTerminal, presses: int, pace: Pace) -> list[float]:
+    """Press Next ``presses`` times at ``pace``, each once the previous one is answered.
+
+    Returns when each press began (``time.perf_counter``, the system-wide monotonic
+    clock on Linux, so the observer's process can compare).
+    """
     clerks = SimulatedClerks(running.desks, timeout_s=WAIT_S)
     desk = running.desks[counter]
-    seen = observer.counters[counter]
+    pressed: list[float] = []
+    for index in range(presses):
+        if index and pace.stop.wait(pace.pause()):
+            break
+        pressed.append(time.perf_counter())
+        clerks.press(counter, "next")
+        with desk.changed:
+            if not desk.changed.wait_for(lambda: desk.pending == 0, WAIT_S):
+                raise BenchError(f"counter {counter}: press {index} not answered")
+    return pressed
+
+
+def ready(desk: CounterDesk) -> bool:
+    """Wait until ``desk`` knows its counter's state and the hub is online."""
+    with desk.changed:
+        return desk.changed.wait_for(lambda: desk.state is not None and desk.office.online, WAIT_S)
+
+
+def terminals_process(
+    accounts: dict[str, MqttSettings],
+    counters: list[str],
+    directory: Path,
+    presses: int,
+    think_s: float,
+    start: Any,
+    results: Any,
+) -> None:
+    """A process of counter terminals: start them, press at their pins, report.
+
+    Puts ``{counter: [press times]}`` on ``results``, or the error's text.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    pace = Pace(think_s, threading.Event())
+    outcome: dict[str, list[float]] = {}
+    errors: list[str] = []
     try:
-        start.wait()
-        for index in range(presses):
-            seen.pressed.append(time.perf_counter())
-            clerks.press(counter, "next")
-            with desk.changed:
-                if not desk.changed.wait_for(lambda: desk.pending == 0, WAIT_S):
-                    raise BenchError(f"counter {counter}: press {index} not answered")
-            if not observer.wait_for(counter, index + 1):
-                raise BenchError(f"counter {counter}: press {index} not seen in the lobby")
-    except BaseException as exc:
-        errors.append(exc)
-        start.abort()
+        with ExitStack() as stack:
+            terminals: dict[str, CounterTerminal] = {}
+            for counter in counters:
+                running = terminal(accounts[panel_name(counter)], counter, directory)
+                stack.callback(running.stop)
+                running.start()
+                terminals[counter] = running
+            for counter, running in terminals.items():
+                if not ready(running.desks[counter]):
+                    raise BenchError(f"counter {counter}'s panel did not get its state")
+
+            def run(counter: str) -> None:
+                try:
+                    outcome[counter] = clerk(counter, terminals[counter], presses, pace)
+                except Exception as exc:
+                    errors.append(f"counter {counter}: {exc!r}")
+                    pace.stop.set()
+
+            threads = [threading.Thread(target=run, args=(c,), daemon=True) for c in counters]
+            start.wait(START_S)  # all processes' terminals are up: press
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    except Exception as exc:  # reported to the main process, which stops the run
+        errors.append(str(exc))
+    results.put(errors[0] if errors else outcome)
 
 
 @dataclass(frozen=True)
@@ -230,12 +253,14 @@ class Figures:
     presses: int
 
 
-def measure(directory: Path, presses: int) -> Figures:
+def measure(directory: Path, presses: int, think_s: float) -> Figures:
     """Run the office, the floor and the clerks at their pins; stop everything after."""
+    context = multiprocessing.get_context("spawn")
+    all_presses = WARMUP_PRESSES + presses
     with ExitStack() as stack:
         accounts = stack.enter_context(office_broker(directory / "broker"))
-        tickets = COUNTERS * (WARMUP_PRESSES + presses + 1)
-        stack.enter_context(hub_process(directory / "hub", accounts[HUB_DEVICE_ID], tickets))
+        tickets = COUNTERS * (all_presses + 1)
+        stack.enter_context(running_hub(directory / "hub", accounts[HUB_DEVICE_ID], tickets))
         observer = Observer()
         lobby = DeviceLink(
             mqtt=accounts[DISPLAY], site=SITE, device_id=DISPLAY, role="display", outbox_path=None
@@ -243,19 +268,6 @@ def measure(directory: Path, presses: int) -> Figures:
         lobby.subscribe(lobby.topics.calls(), observer.on_call)
         lobby.subscribe(lobby.topics.counter_state("+"), observer.on_state)
         connect(lobby, stack)
-        terminals: dict[str, CounterTerminal] = {}
-        for counter in counter_ids():
-            running = terminal(accounts[panel_name(counter)], counter, directory / "panels")
-            stack.callback(running.stop)
-            running.start()
-            terminals[counter] = running
-        for counter, running in terminals.items():
-            desk = running.desks[counter]
-            with desk.changed:
-                if not desk.changed.wait_for(
-                    lambda desk=desk: desk.state is not None and desk.office.online, WAIT_S
-                ):
-                    raise BenchError(f"counter {counter}'s panel did not get its state")
         sample = p.Call(
             ticket="A123",
             ticket_id=uuid.uuid4().hex,
@@ -267,36 +279,39 @@ def measure(directory: Path, presses: int) -> Figures:
             calls=1,
         ).encode()
         floor = round_trips(
-            accounts[HUB_DEVICE_ID],
-            f"{p.Topics(SITE).base}/bench/floor",
-            COUNTERS * presses,
-            sample,
+            accounts[HUB_DEVICE_ID], f"{p.Topics(SITE).base}/bench", COUNTERS * presses, sample
         )
-        all_presses = WARMUP_PRESSES + presses
-        errors: list[BaseException] = []
-        start = threading.Barrier(COUNTERS + 1)
-        threads = [
-            threading.Thread(
-                target=clerk,
-                args=(counter, running, observer, all_presses, start, errors),
-                name=f"clerk-{counter}",
+        start = context.Barrier(PANEL_PROCESSES + 1)
+        results = context.Queue()
+        groups = [counter_ids()[n::PANEL_PROCESSES] for n in range(PANEL_PROCESSES)]
+        for group in groups:
+            worker = context.Process(
+                target=terminals_process,
+                args=(accounts, group, directory / "panels", all_presses, think_s, start, results),
                 daemon=True,
             )
-            for counter, running in terminals.items()
-        ]
-        for thread in threads:
-            thread.start()
+            worker.start()
+            stack.callback(worker.join, WAIT_S)
+            stack.callback(worker.terminate)
+        stack.callback(start.abort)
         try:
-            start.wait(WAIT_S)
+            start.wait(START_S)
         except threading.BrokenBarrierError:
-            raise BenchError("the clerks did not get ready to press") from None
+            raise BenchError("the terminals did not get ready to press") from None
         began = time.perf_counter()
-        for thread in threads:
-            while thread.is_alive():  # short joins: Ctrl+C gets through
-                thread.join(timeout=0.2)
+        for _ in groups:
+            try:
+                outcome = results.get(timeout=WAIT_S * 10)
+            except queue.Empty:
+                raise BenchError("a terminals process did not report") from None
+            if isinstance(outcome, str):
+                raise BenchError(outcome)
+            for counter, pressed in outcome.items():
+                observer.counters[counter].pressed = pressed
         elapsed = time.perf_counter() - began
-        if errors:
-            raise errors[0]
+        for counter in counter_ids():
+            if not observer.wait_for(counter, all_presses):
+                raise BenchError(f"counter {counter}: not every press was seen in the lobby")
         return figures(observer, elapsed, floor)
 
 
@@ -334,7 +349,7 @@ def report(figures: Figures, presses: int) -> None:
     line("press:", p50, p99, f"Next pin low → state and call, {COUNTERS} counters × {presses}")
     line("state:", state_p50, state_p99, "→ the counter's retained state names the new ticket")
     line("call:", call_p50, call_p99, "→ the calls message")
-    line("floor:", floor_p50, floor_p99, "raw MQTT QoS 1 publish → receipt, one by one")
+    line("floor:", floor_p50, floor_p99, "raw MQTT QoS 1 round trip, one by one")
     print(
         f"ratio: {ratio:.1f}× the floor's p99 ({DEBOUNCE_MS} ms of it the debounce); "
         f"{rate:.0f} presses/s; target p99 < {TARGET_P99_MS:.0f} ms: "
@@ -366,14 +381,19 @@ def report(figures: Figures, presses: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presses", type=int, default=50, help="presses per counter")
+    parser.add_argument("--presses", type=int, default=50, help="measured presses per counter")
+    parser.add_argument(
+        "--think-ms", type=float, default=THINK_MS, help="each clerk's mean pause, in ms"
+    )
     args = parser.parse_args()
+    if args.think_ms <= 0:
+        parser.error("--think-ms must be more than 0")
     if not 1 <= args.presses <= MAX_PRESSES:
         parser.error(f"--presses must be from 1 to {MAX_PRESSES}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         with tempfile.TemporaryDirectory(prefix="poradovnik-bench-") as tmp:
-            figures = measure(Path(tmp), args.presses)
+            figures = measure(Path(tmp), args.presses, args.think_ms / 1000)
     except KeyboardInterrupt:
         print("interrupted; the broker, the hub and the panels are stopped", file=sys.stderr)
         sys.exit(130)
