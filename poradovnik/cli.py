@@ -310,6 +310,37 @@ def check_config(ctx: click.Context, file: Path | None) -> None:
     click.echo(f"ok: {path} (role {settings.role}, site {settings.site.id})")
 
 
+@main.command()
+@click.option(
+    "--from",
+    "boot_file",
+    type=_CONFIG_TYPE,
+    default=Path("/boot/firmware/poradovnik.toml"),
+    show_default=True,
+    help="The per-device file on the boot partition.",
+)
+@click.option(
+    "--to",
+    "settings_file",
+    type=_CONFIG_TYPE,
+    default=DEFAULT_CONFIG_PATH,
+    show_default=True,
+    help="The settings file to write.",
+)
+def setup(boot_file: Path, settings_file: Path) -> None:
+    """Write this device's settings file from the boot partition's poradovnik.toml.
+
+    Run at first boot by poradovnik-firstboot.service. Prints role=ROLE and
+    hostname=NAME (empty: keep it) for that service. A bad boot file changes nothing
+    and exits 2 naming its problems.
+    """
+    from poradovnik.common.bootfile import write_settings  # noqa: PLC0415 (appliance only)
+
+    boot, settings = write_settings(boot_file, settings_file)
+    click.echo(f"role={settings.role}")
+    click.echo(f"hostname={boot.hostname or boot.device_id or ''}")
+
+
 @main.group(cls=PoradovnikGroup)
 def db() -> None:
     """Manage the hub's database (on the hub only)."""

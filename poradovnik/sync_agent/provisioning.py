@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 import queue
 import secrets
-import tempfile
 import threading
 import tomllib
 import uuid
@@ -41,6 +39,7 @@ from pydantic import SecretStr
 
 from poradovnik import __version__
 from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.files import write_private_file
 from poradovnik.common.settings import Settings, SettingsError, load_settings
 from poradovnik.hub.broker import (
     PROVISION_PASSWORD,
@@ -339,28 +338,3 @@ class DevicePairing:
             raise PairingFailed(f"the paired settings do not validate:\n{exc}") from None
         except OSError as exc:
             raise PairingFailed(f"{path}: cannot write the settings file: {exc}") from None
-
-
-def write_private_file(
-    path: Path, text: str, *, check: Callable[[Path], object] | None = None
-) -> None:
-    """Replace ``path`` with ``text`` (mode 0600), through a checked temporary file.
-
-    The temporary file sits beside ``path`` (so relative paths in it mean the same),
-    is synced, given to ``check`` (which raises to refuse it), then renamed over
-    ``path``: a power cut leaves the old file or the new one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        if check is not None:
-            check(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
