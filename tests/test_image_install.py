@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,7 +64,7 @@ def _debootstrap(target: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Iterator[Path]:
+def image(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
     """A root with the install steps done: all roles, as the image ships."""
     target = tmp_path_factory.mktemp("rootfs")
     options: list[str] = ["--no-apt"]
@@ -75,7 +74,7 @@ def image(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Iterato
         (target / "etc/resolv.conf").write_text(Path("/etc/resolv.conf").read_text())
     run(INSTALL, "--root", target, *options, "--wheelhouse", wheelhouse,
         "--units", ROOT / "systemd")  # fmt: skip
-    yield target
+    return target
 
 
 def in_image(image: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
