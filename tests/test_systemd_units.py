@@ -172,3 +172,15 @@ def test_each_role_gets_only_its_hardwares_groups_and_devices(
         assert devices <= allowed
     screens = role in {"kiosk", "display"}
     assert ("SDL_VIDEODRIVER=kmsdrm" in service.get("Environment", "")) == screens
+
+
+@needs_analyze
+def test_the_first_boot_unit_verifies(tmp_path: Path) -> None:
+    filesystem = ROOT / "image-build/modules/poradovnik/filesystem/root"
+    unit = "poradovnik-firstboot.service"
+    text = (filesystem / "etc/systemd/system" / unit).read_text(encoding="utf-8")
+    script = "/usr/local/sbin/poradovnik-firstboot"
+    (tmp_path / unit).write_text(text.replace(script, str(filesystem / script.lstrip("/"))))
+    result = analyze("verify", "--man=no", str(tmp_path / unit))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout + result.stderr == ""
