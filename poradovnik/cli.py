@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,9 @@ import click
 
 from poradovnik import __version__
 from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.lifecycle import stop_on_signals
 from poradovnik.common.logging import setup_logging
+from poradovnik.common.sdnotify import Notifier
 from poradovnik.common.settings import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_PATH,
@@ -33,6 +36,7 @@ from poradovnik.common.settings import (
     load_settings,
     resolve_config_path,
 )
+from poradovnik.sync_agent import provisioning
 
 __all__ = [
     "EXIT_BAD_SETTINGS",
@@ -152,6 +156,41 @@ def _role(role: str, package: str) -> ModuleType:
         raise NotAvailable(msg) from None
 
 
+def _run_role(ctx: click.Context, role: Role, package: str) -> None:
+    """Run a device role; a device without a broker account is paired with the hub first."""
+    settings = _load(ctx, role=role)
+    app = _role(role, package)
+    if _pair_with_hub(ctx, settings, app):
+        app.run(_load(ctx, role=role))
+
+
+def _pair_with_hub(ctx: click.Context, settings: Settings, app: ModuleType) -> bool:
+    """Pair an unpaired device (its settings have no [mqtt] account); ``False`` if stopped.
+
+    The role's app module may define ``show_pairing(settings, pairing, stop)`` to show
+    the code on its screen while the pairing runs in another thread (docs/appliance.md);
+    otherwise the code is logged, and shown by ``systemctl status``.
+    """
+    if not provisioning.needs_pairing(settings):
+        return True
+    pairing = provisioning.DevicePairing(settings, resolve_config_path(_config(ctx)))
+    code = provisioning.format_code(pairing.code)
+    with Notifier() as notifier, stop_on_signals() as stop:
+        pairing.on_change(lambda state: notifier.status(f"not paired: code {code} ({state})"))
+        notifier.ready(f"not paired: code {code} (waiting)")
+        show = getattr(app, "show_pairing", None)
+        if show is None:
+            return pairing.run(stop, tick=notifier.watchdog)
+        worker = threading.Thread(
+            target=pairing.run, args=(stop,), kwargs={"tick": notifier.watchdog}, daemon=True
+        )
+        worker.start()
+        show(settings, pairing, stop)
+        stop.set()
+        worker.join()
+        return pairing.done.is_set()
+
+
 @click.group(
     cls=PoradovnikGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -209,10 +248,10 @@ def kiosk(ctx: click.Context) -> None:
     """Run a ticket kiosk: touch screen and thermal printer.
 
     Needs role = "kiosk" in the settings and the kiosk installed
-    (pip install 'poradovnik[kiosk]'). Runs until stopped.
+    (pip install 'poradovnik[kiosk]'). Runs until stopped. Without a broker
+    account in the settings, it is paired with the hub first (it shows a code).
     """
-    settings = _load(ctx, role="kiosk")
-    _role("kiosk", "kiosk").run(settings)
+    _run_role(ctx, "kiosk", "kiosk")
 
 
 @main.command()
@@ -222,10 +261,10 @@ def display(ctx: click.Context) -> None:
     """Run a lobby display: shows, chimes and speaks the calls, drives the LED boards.
 
     Needs role = "display" in the settings and the display installed
-    (pip install 'poradovnik[display]'). Runs until stopped.
+    (pip install 'poradovnik[display]'). Runs until stopped. Without a broker
+    account in the settings, it is paired with the hub first (it shows a code).
     """
-    settings = _load(ctx, role="display")
-    _role("display", "display").run(settings)
+    _run_role(ctx, "display", "display")
 
 
 @main.command()
@@ -235,10 +274,10 @@ def counter(ctx: click.Context) -> None:
     """Run a counter panel: the clerks' buttons and status lights.
 
     Needs role = "counter" in the settings and the panel installed
-    (pip install 'poradovnik[counter]'). Runs until stopped.
+    (pip install 'poradovnik[counter]'). Runs until stopped. Without a broker
+    account in the settings, it is paired with the hub first (it logs a code).
     """
-    settings = _load(ctx, role="counter")
-    _role("counter", "counter_terminal").run(settings)
+    _run_role(ctx, "counter", "counter_terminal")
 
 
 @main.command()
@@ -273,6 +312,37 @@ def check_config(ctx: click.Context, file: Path | None) -> None:
     path = resolve_config_path(file or _config(ctx))
     settings = load_settings(path)
     click.echo(f"ok: {path} (role {settings.role}, site {settings.site.id})")
+
+
+@main.command()
+@click.option(
+    "--from",
+    "boot_file",
+    type=_CONFIG_TYPE,
+    default=Path("/boot/firmware/poradovnik.toml"),
+    show_default=True,
+    help="The per-device file on the boot partition.",
+)
+@click.option(
+    "--to",
+    "settings_file",
+    type=_CONFIG_TYPE,
+    default=DEFAULT_CONFIG_PATH,
+    show_default=True,
+    help="The settings file to write.",
+)
+def setup(boot_file: Path, settings_file: Path) -> None:
+    """Write this device's settings file from the boot partition's poradovnik.toml.
+
+    Run at first boot by poradovnik-firstboot.service. Prints role=ROLE and
+    hostname=NAME (empty: keep it) for that service. A bad boot file changes nothing
+    and exits 2 naming its problems.
+    """
+    from poradovnik.common.bootfile import write_settings  # noqa: PLC0415 (appliance only)
+
+    boot, settings = write_settings(boot_file, settings_file)
+    click.echo(f"role={settings.role}")
+    click.echo(f"hostname={boot.hostname or boot.device_id or ''}")
 
 
 @main.group(cls=PoradovnikGroup)
@@ -347,6 +417,56 @@ def device_add(ctx: click.Context, device_id: str, role: str, counters: tuple[st
     click.echo(f"# [mqtt] settings of device {device_id} ({role}); the password is shown once")
     click.echo(f'username = "{account.username}"')
     click.echo(f'password = "{password}"')
+
+
+@device.command("pair")
+@click.argument("code")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["kiosk", "display", "counter"]),
+    help="What the device is (it must be what its boot file says).",
+)
+@click.option(
+    "--counter",
+    "counters",
+    multiple=True,
+    metavar="ID",
+    help="A counter this panel acts for (repeat for several; counter panels only).",
+)
+@click.option(
+    "--device-id",
+    metavar="ID",
+    help="The device's id; the id of a broken device replaces it. Default: what it proposes.",
+)
+@_config_option
+@click.pass_context
+def device_pair(
+    ctx: click.Context,
+    code: str,
+    role: str,
+    counters: tuple[str, ...],
+    device_id: str | None,
+) -> None:
+    """Pair the new device that shows CODE: give it its broker account and role.
+
+    The device keeps asking while it shows the code; this creates its account,
+    rewrites the broker's files (Mosquitto reloads them by itself on the appliance)
+    and waits until the device is online. Pairing a device with the id of an existing
+    one replaces it: the old one's account stops working.
+    """
+    settings = _load(ctx, role="hub")
+    paired = _hub("provisioning").pair_device(
+        settings, code, role=role, counters=counters, device_id=device_id
+    )
+    account = paired.account
+    if paired.online:
+        click.echo(f"paired {account.device_id} ({role}): it is online")
+    else:
+        click.echo(
+            f"paired {account.device_id} ({role}), but it has not come online yet; "
+            "see its screen or log, and `systemctl status poradovnik-broker-reload` here"
+        )
 
 
 @device.command("list")

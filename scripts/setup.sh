@@ -66,7 +66,7 @@ setup_venv() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "installing the project and its dependencies ($extras)"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[$extras]"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "${ROOT}[$extras]"
     printf '%s' "$want" >"$stamp"
   fi
 }

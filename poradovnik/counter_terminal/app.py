@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import logging
 import random
-import signal
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from types import FrameType, TracebackType
+from collections.abc import Mapping
+from types import TracebackType
 
 from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.lifecycle import stop_on_signals
 from poradovnik.common.sdnotify import Notifier, watchdog_interval
 from poradovnik.common.settings import Settings
 from poradovnik.counter_terminal.config import CounterSettings, PanelSettings
@@ -256,23 +255,6 @@ def _open_factory(config: CounterSettings) -> PinFactory:
     return pin_factory(config.pin_factory)
 
 
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """An event set by SIGTERM or SIGINT, so the main loop can end cleanly."""
-    stop = threading.Event()
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _serve(terminal: CounterTerminal, stop: threading.Event) -> None:
     """The main loop: the watchdog's pings (and simulated clerks, if set) until ``stop``."""
     notifier = Notifier()
@@ -304,5 +286,5 @@ def run(settings: Settings) -> None:
         settings.mqtt.host,
         settings.mqtt.port,
     )
-    with terminal, _stop_on_signals() as stop:
+    with terminal, stop_on_signals() as stop:
         _serve(terminal, stop)

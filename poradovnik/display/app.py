@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import logging
 import queue
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from types import FrameType
 from typing import Any
 
+from poradovnik.common.lifecycle import stop_on_signals
 from poradovnik.common.sdl import pygame
 from poradovnik.common.sdnotify import Notifier, watchdog_interval
 from poradovnik.common.settings import Settings
@@ -409,26 +407,8 @@ def build(settings: Settings, *, on_frame: FrameHook | None = None) -> Display:
     )
 
 
-@contextmanager
-def _stop_on_signals(display: Display) -> Iterator[threading.Event]:
-    """An event set by SIGTERM or SIGINT, which also wakes the display's main loop."""
-    stop = threading.Event()
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-        display.wake()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def run(settings: Settings, *, on_frame: FrameHook | None = None) -> None:
     """Run the role until it is stopped (SIGTERM, Ctrl+C, or its window closed)."""
     display = build(settings, on_frame=on_frame)
-    with _stop_on_signals(display) as stop:
+    with stop_on_signals(wake=display.wake) as stop:
         display.run(stop)

@@ -14,6 +14,8 @@ from poradovnik.common.settings import Settings
 from poradovnik.hub.app import open_store
 from poradovnik.hub.broker import (
     HUB_DEVICE_ID,
+    PROVISION_PASSWORD,
+    PROVISION_USERNAME,
     Account,
     BrokerError,
     BrokerFiles,
@@ -39,6 +41,8 @@ def add_device(
     """
     if device_id == HUB_DEVICE_ID or role == "hub":
         raise AccountError("the hub's own account comes from its [mqtt] settings")
+    if device_id == PROVISION_USERNAME or role == "provision":
+        raise AccountError(f"{PROVISION_USERNAME!r} is the account of devices waiting to be paired")
     try:
         account, password = new_account(
             device_id,
@@ -90,15 +94,20 @@ def hub_account(settings: Settings) -> Account:
     )
 
 
+def provision_account() -> Account:
+    """The account devices waiting to be paired share; it may only ask to be paired."""
+    return Account(PROVISION_USERNAME, "provision", password_hash=hash_password(PROVISION_PASSWORD))
+
+
 def write_broker_config(settings: Settings) -> BrokerFiles:
-    """Write Mosquitto's files for every account into ``[broker] dir``."""
+    """Write Mosquitto's files for every account, and the pairing one, into ``[broker] dir``."""
     broker = settings.broker
     tls = None
     if broker.tls_port is not None:
         if broker.certfile is None or broker.keyfile is None:
             raise AccountError("[broker] tls_port needs certfile and keyfile")
         tls = TlsListener(broker.tls_port, broker.certfile, broker.keyfile)
-    accounts = [hub_account(settings), *list_devices(settings)]
+    accounts = [hub_account(settings), provision_account(), *list_devices(settings)]
     try:
         return write_broker_files(
             broker.dir,

@@ -9,13 +9,10 @@ systemd watchdog and rolls the queue over at midnight.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 from typing import TYPE_CHECKING
 
+from poradovnik.common.lifecycle import stop_on_signals
 from poradovnik.common.sdnotify import Notifier, watchdog_interval
 from poradovnik.common.settings import Settings, redact_url
 from poradovnik.hub import demo_office
@@ -84,23 +81,6 @@ def seed_demo(queue: QueueService) -> None:
         queue.save_service(service, position)
     for position, counter in enumerate(demo_office.COUNTERS):
         queue.save_counter(counter, position)
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """An event set by SIGTERM or SIGINT, so the main loop can end cleanly."""
-    stop = threading.Event()
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, DeviceLink]:

@@ -169,15 +169,26 @@ class Mosquitto:
 
 # -- accounts and passwords ---------------------------------------------------------
 
-Role = Literal["hub", "kiosk", "display", "counter", "backoffice"]
-"""Who logs in to the broker: the hub, a device of one of the three kinds, or a
-back-office system that pushes e-service updates."""
+Role = Literal["hub", "kiosk", "display", "counter", "backoffice", "provision"]
+"""Who logs in to the broker: the hub, a device of one of the three kinds, a
+back-office system that pushes e-service updates, or the shared account of devices
+waiting to be paired (``provision``: it may only ask to be paired)."""
 
 ROLES: tuple[Role, ...] = get_args(Role)
 """Every role, in the order the generated files list their accounts."""
 
 DEVICE_ROLES: frozenset[Role] = frozenset({"kiosk", "display", "counter"})
 """Roles that are devices and must name their device id."""
+
+PROVISION_USERNAME = "provision"
+"""The broker account every device that is not paired yet logs in with."""
+
+PROVISION_PASSWORD = "poradovnik-pairing"
+"""The ``provision`` account's password: the same on every appliance, and no secret.
+
+The account may only publish pairing requests and read their answers, which carry
+no secret (a device sends the *hash* of the password it chose for itself; see
+docs/protocol.md, "Pairing"). Knowing it lets nobody read or change the queue."""
 
 PASSWORD_ITERATIONS = 101
 """PBKDF2 rounds of a ``$7$`` hash: what ``mosquitto_passwd`` 2.0 writes.
@@ -233,8 +244,8 @@ class Account:
             raise ValueError(f"account {self.username}: device id {self.device_id!r} invalid")
         if self.role in DEVICE_ROLES and self.device_id is None:
             raise ValueError(f"account {self.username}: a {self.role} needs a device id")
-        if self.role == "backoffice" and self.device_id is not None:
-            raise ValueError(f"account {self.username}: a back-office account has no device id")
+        if self.role in {"backoffice", "provision"} and self.device_id is not None:
+            raise ValueError(f"account {self.username}: a {self.role} account has no device id")
         for counter in self.counters:
             if not _TOPIC_ID.fullmatch(counter):
                 raise ValueError(f"account {self.username}: counter id {counter!r} invalid")
@@ -362,6 +373,12 @@ def acl_rules(site: str, account: Account) -> list[tuple[Access, str]]:
         return [
             ("write", topics.eservice_update()),
             ("read", topics.device_reply(account.username)),
+        ]
+    if account.role == "provision":
+        # Answers carry no secret: a waiting device may read any of them.
+        return [
+            ("write", topics.provision_request("+")),
+            ("read", topics.provision_reply("+")),
         ]
     device = account.device_id
     assert device is not None  # checked by Account
@@ -611,8 +628,14 @@ def write_broker_files(
     this process is root, the password file, the ACL file and the data directory are
     given to that user and its group, because Mosquitto 2 reads those files only after
     dropping root. The configuration stays root's: Mosquitto reads it as root, and
-    the broker's user should not be able to change it. When not root, ``chown_to`` is
-    skipped with a warning. Other arguments are those of :func:`render_config`.
+    the broker's user should not be able to change it.
+
+    Not root (the hub's own service user on the appliance), the files go to
+    ``chown_to``'s *group* instead, when this process is a member of it: the password
+    and ACL files become readable by that group (0640) and a new data directory
+    writable by it (0770); Mosquitto, running as that user, reads them through the
+    group. Otherwise ``chown_to`` is skipped with a warning. Other arguments are those
+    of :func:`render_config`.
     """
     accounts = list(accounts)
     directory = directory.absolute()
@@ -636,30 +659,45 @@ def write_broker_files(
         user=user,
     )
     owner = _owner(chown_to)
+    secret_mode, dir_mode = (
+        (0o640, 0o770) if owner is not None and owner[0] == -1 else (0o600, 0o700)
+    )
     directory.mkdir(parents=True, exist_ok=True)
-    if persistence:
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if persistence and not data_dir.is_dir():
+        data_dir.mkdir(parents=True)
+        data_dir.chmod(dir_mode)
         if owner is not None:
             os.chown(data_dir, *owner)
-    _write_atomically(files.password_file, passwords, 0o600, owner)
+    elif persistence and owner is not None and owner[0] != -1:
+        os.chown(data_dir, *owner)
+    _write_atomically(files.password_file, passwords, secret_mode, owner)
     _write_atomically(files.acl_file, acl, 0o640, owner)
     _write_atomically(files.config, config, 0o640, None)
     return files
 
 
 def _owner(user: str | None) -> tuple[int, int] | None:
-    """The uid and gid to give the broker's files to, or ``None`` to leave them."""
+    """The uid and gid to give the broker's files to, or ``None`` to leave them.
+
+    A uid of -1 keeps the file's owner and gives it only to the group: what a process
+    that is not root but a member of the broker user's group can do.
+    """
     if user is None:
         return None
     try:
         entry = pwd.getpwnam(user)
     except KeyError:
         raise BrokerError(f"no user {user!r} to give the broker's files to") from None
-    if os.geteuid() != 0:
-        if entry.pw_uid != os.geteuid():
-            log.warning("not root: the broker's files are not given to user %s", user)
+    if os.geteuid() == 0:
+        return entry.pw_uid, entry.pw_gid
+    if entry.pw_uid == os.geteuid():
         return None
-    return entry.pw_uid, entry.pw_gid
+    if entry.pw_gid in os.getgroups() or entry.pw_gid == os.getegid():
+        return -1, entry.pw_gid
+    log.warning(
+        "neither root nor in the group of user %s: the broker's files are not given to it", user
+    )
+    return None
 
 
 def _write_atomically(path: Path, text: str, mode: int, owner: tuple[int, int] | None) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 import tomli_w
 
+from poradovnik.common.lifecycle import stop_on_signals
 from poradovnik.common.sdnotify import Notifier
 from poradovnik.common.settings import MqttSettings, Settings
 from poradovnik.hub.app import (
@@ -39,7 +40,6 @@ from poradovnik.hub.app import (
     serve,
     start_bridge,
     start_web,
-    stop_on_signals,
 )
 from poradovnik.hub.broker import HUB_DEVICE_ID, Role, local_broker
 from poradovnik.hub.demo_office import COUNTERS

@@ -14,13 +14,12 @@ import logging
 import math
 import queue
 import random
-import signal
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType
 
 from poradovnik.common.errors import PoradovnikError
+from poradovnik.common.lifecycle import stop_on_signals
 from poradovnik.common.sdl import pygame
 from poradovnik.common.sdnotify import Notifier
 from poradovnik.common.settings import Settings
@@ -282,14 +281,6 @@ def run(settings: Settings) -> None:
     """Run the kiosk until SIGTERM, SIGINT or the window is closed."""
     catalogs = Catalog.load_all(settings.site.languages)
     kiosk = build_kiosk(settings, catalogs)
-    stop = threading.Event()
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, handle)
     surface = open_screen(settings)
     try:
         screen = Screen(surface, font_dir=settings.kiosk.font_dir, office=settings.site.name)
@@ -308,7 +299,8 @@ def run(settings: Settings) -> None:
             settings.site.id,
             kiosk.printer.transport.description,
         )
-        app.run(stop, Notifier())
+        with stop_on_signals() as stop:
+            app.run(stop, Notifier())
     finally:
         kiosk.stop()
         pygame.quit()

@@ -193,6 +193,33 @@ class EServiceAck(Message):
     """The application's current status (a newer one wins over a late, older update)."""
 
 
+PAIRING_CODE_DIGITS = 6
+"""How many digits a pairing code has: what a person reads off a screen and types."""
+
+PASSWORD_HASH_PATTERN = r"^\$7\$[1-9][0-9]{0,8}\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==$"
+"""A Mosquitto ``$7$`` password hash (PBKDF2-SHA512, 12-byte salt, 64-byte hash)."""
+
+
+class PairingRequest(Request):
+    """``provision/<token>/request``: a device that has no account asks to be paired.
+
+    It repeats the request every few seconds until answered, with the same ``msg_id``.
+    ``token`` is random, chosen by the device for this pairing; ``code`` is what its
+    screen (or log) shows and what the office's admin types in on the hub. The device
+    chose its broker password itself and sends only the password's hash.
+    """
+
+    code: Annotated[str, Field(pattern=rf"^[0-9]{{{PAIRING_CODE_DIGITS}}}$")]
+    role: Literal["kiosk", "display", "counter"]
+    """What the device was set up to be (its boot file)."""
+    device_id: Id
+    """The device id it proposes (its boot file or host name); the admin may choose another."""
+    password_hash: Annotated[str, Field(pattern=PASSWORD_HASH_PATTERN)]
+    """The hash of the broker password the device chose; the password never travels."""
+    version: str | None = Field(default=None, max_length=40)
+    """The device's Poradovník version."""
+
+
 # -- hub → devices ------------------------------------------------------------------
 
 
@@ -273,6 +300,24 @@ class CommandReply(Message):
     """The counter's current ticket after the action (``None`` when free)."""
     affected: TicketInfo | None = None
     """The ticket the action was about, when it left the counter (done, transfer…)."""
+
+
+class PairingReply(Message):
+    """``provision/<token>/reply``: the hub paired the device; its account is ready.
+
+    Nothing here is secret: the password stays the one whose hash the device sent.
+    """
+
+    msg_id: str
+    code: str
+    role: Literal["kiosk", "display", "counter"]
+    site: Id
+    device_id: Id
+    """The device's id in topics from now on (a replacement takes its predecessor's)."""
+    username: Id
+    """The broker user name to log in with, with the device's own password."""
+    counters: list[Id] = Field(default_factory=list, max_length=64)
+    """The counters a counter panel acts for."""
 
 
 class CounterState(Message):
@@ -379,6 +424,14 @@ class Topics:
     def eservice_update(self) -> str:
         """Status updates of e-service applications from back-office systems."""
         return f"{self.base}/eservice/update"
+
+    def provision_request(self, token: str) -> str:
+        """Where a device waiting to be paired asks for it (``+``: every such device)."""
+        return f"{self.base}/provision/{token}/request"
+
+    def provision_reply(self, token: str) -> str:
+        """Where the hub answers a pairing request (``+``: every answer)."""
+        return f"{self.base}/provision/{token}/reply"
 
     def parse(self, topic: str) -> tuple[str, str | None]:
         """Split an inbound topic into its kind and its id.
