@@ -388,7 +388,12 @@ def test_the_counter_command_runs_simulated_clerks_on_mock_pins(
 
 def test_the_counter_command_without_panels_fails_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "counter.toml"
-    config.write_text('role = "counter"\n[counter]\npin_factory = "mock"\n', encoding="utf-8")
+    # With a broker account: a device without one is paired with the hub first.
+    config.write_text(
+        'role = "counter"\n[mqtt]\nusername = "p"\npassword = "p"\n'
+        '[counter]\npin_factory = "mock"\n',
+        encoding="utf-8",
+    )
     done = subprocess.run(
         [sys.executable, "-m", "poradovnik.cli", "--config", str(config), "counter"],
         capture_output=True,
