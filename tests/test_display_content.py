@@ -120,7 +120,9 @@ def test_the_content_model_needs_neither_pygame_nor_serial() -> None:
 def test_a_display_without_fonts_fails_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "display.toml"
     config.write_text(
-        f'role = "display"\n[display]\nfonts_dir = "{tmp_path}"\nvideo_driver = "dummy"\n'
+        # With a broker account: a device without one is paired with the hub first.
+        f'role = "display"\n[mqtt]\nusername = "d"\npassword = "d"\n'
+        f'[display]\nfonts_dir = "{tmp_path}"\nvideo_driver = "dummy"\n'
     )
     done = subprocess.run(
         [sys.executable, "-m", "poradovnik.cli", "--config", str(config), "display"],
