@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from poradovnik.hub.eservice import EServices
 from poradovnik.hub.service import QueueService
@@ -23,15 +24,20 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=HEADLESS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -112,3 +118,71 @@ def test_my_ticket_page_shows_the_call_as_it_happens(page: Page, web_queue: Queu
     web_queue.counter_action("1", "next")
     expect(page.get_by_text("Please go to Okienko 1.")).to_be_visible()
     expect(page.locator("[data-state]")).to_have_attribute("data-state", "called")
+
+
+def called_at(queue: QueueService, counter: str, service: str) -> str:
+    """Issue a ticket for ``service`` and call the next one at ``counter``: its number."""
+    queue.issue(service)
+    queue.counter_action(counter, "resume")
+    change = queue.counter_action(counter, "next")
+    return next(t.number for t in change.tickets if t.counter == counter)
+
+
+def test_the_lobby_display_shows_and_chimes_each_call(page: Page, web_queue: QueueService) -> None:
+    page.goto("/display?lang=en")
+    expect(page.locator("#lobby")).to_have_attribute("data-stream", "open")
+    expect(page.get_by_text("Please wait for your number")).to_be_visible()
+    sound = page.get_by_role("button", name="Turn on the sound")
+    sound.click()  # browsers allow sound after a gesture
+    expect(page.locator("body")).to_have_attribute("data-sound", "on")
+    expect(sound).to_be_hidden()
+    number = called_at(web_queue, "3", "waste")
+    expect(page.locator(".lobby-ticket")).to_have_text(number)
+    expect(page.locator(".lobby-counter")).to_have_text("3")
+    expect(page.locator(".lobby-call")).to_have_class(re.compile(r"\bfresh\b"))
+    expect(page.locator("body")).to_have_attribute("data-chimes", "1")
+    # A change that is no call refreshes the page without a chime.
+    web_queue.issue("taxes")
+    expect(page.locator(".lobby-service").first).to_contain_text("1 waiting")
+    expect(page.locator("body")).to_have_attribute("data-chimes", "1")
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720)])
+def test_the_lobby_display_fits_a_tv(
+    page: Page, web_queue: QueueService, size: tuple[int, int]
+) -> None:
+    width, height = size
+    page.set_viewport_size({"width": width, "height": height})
+    for counter, service in (("1", "waste"), ("2", "taxes"), ("3", "parking"), ("4", "info")):
+        called_at(web_queue, counter, service)
+    page.goto("/display?lang=sk")
+    expect(page.locator(".lobby-ticket")).to_be_visible()
+    boxes = {}
+    for selector in (".lobby-ticket", ".lobby-counter", ".lobby-time", ".lobby-service >> nth=-1"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None
+        boxes[selector] = box
+        assert box["x"] >= 0, selector
+        assert box["y"] >= 0, selector
+        assert box["x"] + box["width"] <= width, selector  # nothing cut off on the TV
+        assert box["y"] + box["height"] <= height, selector
+    assert boxes[".lobby-ticket"]["height"] > height / 6  # large type, read across the room
+
+
+def test_a_tv_that_allows_autoplay_chimes_without_a_gesture(
+    playwright: Playwright, web_server: WebServer, web_queue: QueueService
+) -> None:
+    autoplay = [*HEADLESS, "--autoplay-policy=no-user-gesture-required"]
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=autoplay)
+    try:
+        page = browser.new_page(base_url=f"http://127.0.0.1:{web_server.port}")
+        page.set_default_timeout(WAIT_MS)
+        page.goto("/display?lang=en")
+        expect(page.locator("body")).to_have_attribute("data-sound", "on", timeout=WAIT_MS)
+        expect(page.get_by_role("button", name="Turn on the sound")).to_be_hidden()
+        expect(page.locator("#lobby")).to_have_attribute("data-stream", "open", timeout=WAIT_MS)
+        number = called_at(web_queue, "5", "info")
+        expect(page.locator(".lobby-ticket")).to_have_text(number, timeout=WAIT_MS)
+        expect(page.locator("body")).to_have_attribute("data-chimes", "1", timeout=WAIT_MS)
+    finally:
+        browser.close()

@@ -44,6 +44,11 @@ class ShownCall:
     shown_at: float = 0.0
     """When it became the current call (monotonic seconds)."""
 
+    @property
+    def place(self) -> str:
+        """Where to go, as screens name it: the counter's number, or its name if it has none."""
+        return self.counter if self.counter.isdigit() else self.counter_name
+
     @classmethod
     def of(cls, call: Call) -> ShownCall:
         """The shown form of a ``calls`` message."""

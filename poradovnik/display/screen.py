@@ -477,4 +477,4 @@ class CallScreen:
 
 def counter_text(call: ShownCall) -> str:
     """How the screen names a call's counter: its number, or its name if it has none."""
-    return call.counter if call.counter.isdigit() else call.counter_name
+    return call.place

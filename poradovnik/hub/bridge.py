@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from poradovnik.hub.engine import Estimate, QueueError
+from poradovnik.hub.engine import Engine, Estimate, QueueError
 from poradovnik.hub.eservice import EServiceError, EServices
 from poradovnik.hub.model import Action, Change, Counter, Priority, Ticket, TicketState
 from poradovnik.hub.service import QueueService
@@ -287,21 +287,8 @@ class HubBridge:
     def publish_change(self, change: Change) -> None:
         """Publish the calls a change made and the retained state it touched."""
         engine = self.queue.engine
-        for event in change.events:
-            if event.action in CALL_ACTIONS and event.ticket_id and event.counter_id:
-                ticket = change.ticket(event.ticket_id)
-                counter = engine.counters[event.counter_id]
-                call = p.Call(
-                    ticket=ticket.number,
-                    ticket_id=ticket.id,
-                    counter=counter.id,
-                    counter_name=counter.name,
-                    service=ticket.service,
-                    called_at=event.at,
-                    recall=event.action is Action.RECALL,
-                    calls=ticket.calls,
-                )
-                self.publisher.publish(self.topics.calls(), call.encode())
+        for call in calls_of(change, engine):
+            self.publisher.publish(self.topics.calls(), call.encode())
         # Only what changed: a service whose tickets moved, a counter that changed
         # (its ticket or its state) or whose ticket changed (a recall counts its calls).
         # Waiting counts travel in queue/<service> only.
@@ -327,23 +314,7 @@ class HubBridge:
             self._publish_counter(counter)
 
     def _publish_queue(self, code: str) -> None:
-        engine = self.queue.engine
-        service = engine.services[code]
-        now = self.queue.clock()
-        estimate = engine.estimate_new(code)
-        state = p.QueueState(
-            service=code,
-            prefix=service.prefix,
-            names=dict(service.names),
-            open=service.open and service.hours.is_open(now.astimezone(engine.timezone)),
-            hours=service.hours.describe(),
-            waiting=engine.waiting_count(code),
-            estimated_wait_s=estimate.estimated_wait_s,
-            issued_today=engine.issued_today(code),
-            daily_limit=service.daily_limit,
-            open_counters=len(engine.open_counters(code)),
-            at=now,
-        )
+        state = queue_state(self.queue.engine, code, self.queue.clock())
         self.publisher.publish(self.topics.queue(code), state.encode(), retain=True)
 
     def _publish_counter(self, counter: Counter) -> None:
@@ -358,6 +329,49 @@ class HubBridge:
             at=self.queue.clock(),
         )
         self.publisher.publish(self.topics.counter_state(counter.id), state.encode(), retain=True)
+
+
+def calls_of(change: Change, engine: Engine) -> list[p.Call]:
+    """The ``calls`` messages of a change: one per ticket it called, recalled or unparked.
+
+    ``engine`` is the queue after the change (it names the counters).
+    """
+    calls = []
+    for event in change.events:
+        if event.action in CALL_ACTIONS and event.ticket_id and event.counter_id:
+            ticket = change.ticket(event.ticket_id)
+            counter = engine.counters[event.counter_id]
+            calls.append(
+                p.Call(
+                    ticket=ticket.number,
+                    ticket_id=ticket.id,
+                    counter=counter.id,
+                    counter_name=counter.name,
+                    service=ticket.service,
+                    called_at=event.at,
+                    recall=event.action is Action.RECALL,
+                    calls=ticket.calls,
+                )
+            )
+    return calls
+
+
+def queue_state(engine: Engine, code: str, now: datetime) -> p.QueueState:
+    """Service ``code``'s retained ``queue/<service>`` state at ``now``."""
+    service = engine.services[code]
+    return p.QueueState(
+        service=code,
+        prefix=service.prefix,
+        names=dict(service.names),
+        open=service.open and service.hours.is_open(now.astimezone(engine.timezone)),
+        hours=service.hours.describe(),
+        waiting=engine.waiting_count(code),
+        estimated_wait_s=engine.estimate_new(code).estimated_wait_s,
+        issued_today=engine.issued_today(code),
+        daily_limit=service.daily_limit,
+        open_counters=len(engine.open_counters(code)),
+        at=now,
+    )
 
 
 def error_reply(msg_id: str | None, code: str, message: str) -> bytes:

@@ -2,12 +2,13 @@
 
 :func:`create_app` builds the app around the hub's running parts, as Flask's
 application-factory pattern does: one blueprint per audience (``portal`` for
-citizens at ``/``, ``admin`` at ``/admin``, ``api`` at ``/api/v1``), the
+citizens at ``/``, ``lobby`` for the waiting room's TV at ``/display``, ``admin``
+at ``/admin``, ``api`` at ``/api/v1``), the
 extensions bound with ``init_app``, Jinja templates and message catalogs in this
 package. :mod:`poradovnik.hub.web.server` serves it; the live pages' event
 streams live in :mod:`poradovnik.hub.web.live`.
 
-To add a page set (say, the lobby display or the clerks' panel), write a module
+To add a page set (say, the clerks' panel), write a module
 with a :class:`flask.Blueprint` and add it to :func:`blueprints`.
 """
 
@@ -26,6 +27,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from poradovnik.common.errors import PoradovnikError
 from poradovnik.common.settings import Settings
+from poradovnik.hub.callboard import CallBoard
 from poradovnik.hub.eservice import EServices
 from poradovnik.hub.service import QueueService
 from poradovnik.hub.users import ApiTokens, Users
@@ -46,9 +48,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 def blueprints() -> list[Blueprint]:
     """Every page set of the web side, in registration order."""
-    from poradovnik.hub.web import admin, api, portal  # noqa: PLC0415 (after extensions)
+    from poradovnik.hub.web import admin, api, lobby, portal  # noqa: PLC0415 (after extensions)
 
-    return [portal.bp, admin.bp, api.bp]
+    return [portal.bp, lobby.bp, admin.bp, api.bp]
 
 
 def create_app(
@@ -87,11 +89,21 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     feed = LiveFeed()
+    display = settings.display
+    board = CallBoard(
+        queue,
+        history=display.history,
+        highlight_s=display.highlight_s,
+        min_show_s=display.min_show_s,
+        on_turn=feed.changed,
+    )
+    queue.subscribe(board.changed)  # before the feed: a page woken by it sees the new call
     queue.subscribe(feed.changed)
     app.extensions[EXTENSION] = Hub(
         settings=settings,
         queue=queue,
         feed=feed,
+        board=board,
         users=Users(queue.store),
         tokens=ApiTokens(queue.store),
         eservices=bridge.eservices if bridge is not None else EServices(queue.store),

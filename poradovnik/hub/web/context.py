@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 
 from poradovnik.common.settings import Settings
+from poradovnik.hub.callboard import CallBoard
 from poradovnik.hub.eservice import EServices
 from poradovnik.hub.service import QueueService
 from poradovnik.hub.users import ApiTokens, Users
@@ -29,6 +30,8 @@ class Hub:
     queue: QueueService
     feed: LiveFeed
     """Tells live pages and page caches that the queue changed."""
+    board: CallBoard
+    """The calls as the lobby display shows them (for the web display page)."""
     users: Users
     tokens: ApiTokens
     eservices: EServices

@@ -138,6 +138,7 @@ class WebServer:
 
     def __init__(self, app: Flask, live: LiveEvents, *, host: str, port: int, workers: int) -> None:
         self.router = Router(app, live, workers=workers)
+        self.board = hub(app).board
         self.socket = _listen(host, port)
         self.port: int = self.socket.getsockname()[1]
         """The port it listens on (the chosen one when asked for port 0)."""
@@ -174,6 +175,7 @@ class WebServer:
         self._thread.join(STOP_TIMEOUT_S)
         self.socket.close()
         self.router.flask.executor.shutdown(wait=False, cancel_futures=True)
+        self.board.close()
 
 
 def serve_web(

@@ -52,6 +52,26 @@
     });
   }
 
+  // Put the fresh fragment in. A top-level part with a data-key that is the same as
+  // before stays as it is, so its running animation (a new call blinking) goes on.
+  function swap(html) {
+    var next = document.createElement("div");
+    next.innerHTML = html;
+    var olds = root.children;
+    var news = Array.prototype.slice.call(next.children);
+    if (olds.length !== news.length) {
+      root.innerHTML = html;
+      return;
+    }
+    for (var i = news.length - 1; i >= 0; i--) {
+      var old = olds[i];
+      var key = news[i].getAttribute("data-key");
+      if (key === null || key !== old.getAttribute("data-key")) {
+        root.replaceChild(news[i], old);
+      }
+    }
+  }
+
   var fragment = root.getAttribute("data-fragment");
   var busy = false;
   var again = false;
@@ -69,11 +89,14 @@
       .then(function (html) {
         if (html !== null) {
           var before = state();
-          root.innerHTML = html;
+          swap(html);
           var after = state();
           if (after === "called" && before !== "called") {
             alertCalled();
           }
+          var updated = document.createEvent("Event");
+          updated.initEvent("live:updated", false, false);
+          root.dispatchEvent(updated);
         }
       })
       .catch(function () {})
