@@ -250,6 +250,7 @@ def run_demo(settings: Settings) -> None:
             web = start_web(hub, queue, bridge)
             stack.callback(web.stop)
             portal = settings.web.public_url or f"http://{settings.web.host}:{web.port}"
+            log.info("citizens' portal at %s/, lobby display page at %s/display", portal, portal)
             log.info("sign in at %s/admin as %s, password %s", portal, ADMIN, demo_admin(queue))
             screen = screen_attached()
             devices = [
