@@ -14,6 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from conftest import ADMIN_PASSWORD, csrf_token
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import SecretStr
 
@@ -23,12 +24,15 @@ from poradovnik.common.settings import (
     MqttSettings,
     Settings,
     SiteSettings,
+    WebSettings,
     load_settings,
 )
 from poradovnik.hub.accounts import list_devices, provision_account, write_broker_config
 from poradovnik.hub.app import open_queue, seed_demo, start_bridge
 from poradovnik.hub.broker import PROVISION_PASSWORD, Mosquitto, acl_rules, free_port
 from poradovnik.hub.provisioning import Paired, PairingError, normalize_code, pair_device
+from poradovnik.hub.users import Users
+from poradovnik.hub.web import create_app
 from poradovnik.sync_agent.client import DeviceLink
 from poradovnik.sync_agent.protocol import IssueRequest, TicketReply, Topics
 from poradovnik.sync_agent.provisioning import DevicePairing, PairingState, needs_pairing
@@ -255,3 +259,66 @@ def test_the_provision_account_may_only_ask_and_read_answers(office: Office) -> 
         update={"username": "provision", "password": SecretStr(PROVISION_PASSWORD)}
     )
     assert connack(provision) == 0
+
+
+def reload_on_change(office: Office, stop: threading.Event) -> None:
+    """What poradovnik-broker-reload.path does on the appliance: reload on a new config."""
+    config = office.hub.broker.dir / "mosquitto.conf"
+    seen = config.stat().st_mtime_ns
+    while not stop.wait(0.05):
+        changed = config.stat().st_mtime_ns
+        if changed != seen:
+            seen = changed
+            office.broker.reload()
+
+
+def test_the_admin_pairs_a_device_on_the_devices_page(
+    office: Office, waiting: Callable[..., DevicePairing]
+) -> None:
+    pairing = waiting("display-hall", "display")
+    settings = office.hub.model_copy(
+        update={"web": WebSettings(host="127.0.0.1", secure_cookies=False)}
+    )
+    queue = open_queue(settings)  # the running hub's database
+    stop = threading.Event()
+    watcher = threading.Thread(target=reload_on_change, args=(office, stop), daemon=True)
+    watcher.start()
+    try:
+        client = create_app(settings, queue, config={"TESTING": True}).test_client()
+        Users(queue.store).add("admin", ADMIN_PASSWORD, "admin")
+        client.post(
+            "/admin/login",
+            data={
+                "username": "admin",
+                "password": ADMIN_PASSWORD,
+                "csrf_token": csrf_token(client, "/admin/login"),
+            },
+        )
+        wrong = client.post(
+            "/admin/devices",
+            data={
+                "code": "000 000",
+                "role": "display",
+                "csrf_token": csrf_token(client, "/admin/devices"),
+            },
+        )
+        assert wrong.status_code == 200  # the form again, with the reason
+        answer = client.post(
+            "/admin/devices",
+            data={
+                "code": pairing.code,
+                "role": "display",
+                "csrf_token": csrf_token(client, "/admin/devices"),
+            },
+        )
+        assert answer.status_code == 302, answer.get_data(as_text=True)
+        page = client.get("/admin/devices").get_data(as_text=True)
+        assert "Paired display-hall as display; it is online." in page
+        assert pairing.done.wait(WAIT_S)
+        assert pairing.state is PairingState.PAIRED
+        [account] = list_devices(office.hub)
+        assert (account.username, account.role) == ("display-hall", "display")
+    finally:
+        stop.set()
+        watcher.join(WAIT_S)
+        queue.store.close()

@@ -33,8 +33,10 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 
 from poradovnik.common.errors import PoradovnikError
 from poradovnik.hub.bridge import DeviceView
+from poradovnik.hub.broker import Role
 from poradovnik.hub.engine import QueueError
 from poradovnik.hub.model import Counter, OpeningHours, Service, TicketState
+from poradovnik.hub.provisioning import pair_device
 from poradovnik.hub.users import SCOPES, USER_ROLES, User, UserRole
 from poradovnik.hub.web import stats
 from poradovnik.hub.web.context import hub
@@ -45,6 +47,9 @@ from poradovnik.hub.web.views import queue_rows
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+PAIRING_ONLINE_WAIT_S: Final = 10.0
+"""How long the devices page waits for a paired device to log in before it answers."""
 Page = str | BaseResponse | tuple[str, int]
 
 _ID: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
@@ -333,11 +338,48 @@ def counter(counter_id: str | None = None) -> Page:
 # -- devices -----------------------------------------------------------------------
 
 
-@bp.get("/devices")
+class PairForm(FlaskForm):
+    """The code a new device shows, and what it becomes."""
+
+    code = StringField(
+        "Pairing code shown by the device", validators=[DataRequired(), Length(max=16)]
+    )
+    role = SelectField("Role", choices=["kiosk", "display", "counter"])
+    counters = StringField(
+        "Counters it acts for (counter panels; ids separated by commas)",
+        validators=[Optional(), Length(max=200)],
+    )
+    device_id = StringField(
+        "Replaces the device (its id; leave empty for a new device)",
+        validators=[Optional(), Length(max=63)],
+    )
+
+
+@bp.route("/devices", methods=["GET", "POST"])
 @admin_required
-def devices() -> str:
-    """The devices with broker accounts and what they last reported over MQTT."""
+def devices() -> Page:
+    """The devices with broker accounts and what they last reported over MQTT; pairing."""
     current = hub()
+    form = PairForm()
+    if form.validate_on_submit():
+        role = cast(Role, form.role.data)
+        counters = [c.strip() for c in (form.counters.data or "").split(",") if c.strip()]
+        try:
+            paired = pair_device(
+                current.settings,
+                form.code.data or "",
+                role=role,
+                counters=counters,
+                device_id=form.device_id.data or None,
+                online_wait_s=PAIRING_ONLINE_WAIT_S,
+            )
+        except PoradovnikError as exc:
+            flash(str(exc), "error")
+        else:
+            name = paired.account.username
+            state = "it is online" if paired.online else "it will come online in a moment"
+            flash(f"Paired {name} as {form.role.data}; {state}.", "notice")
+            return redirect(url_for("admin.devices"))
     seen = dict(current.bridge.devices) if current.bridge is not None else {}
     accounts = current.queue.store.accounts()
     rows: list[tuple[str, str | None, tuple[str, ...], DeviceView | None]] = []
@@ -345,7 +387,7 @@ def devices() -> str:
         device_id = account.device_id or account.username
         rows.append((account.username, account.role, account.counters, seen.pop(device_id, None)))
     rows += [(view.device_id, None, (), view) for view in seen.values()]
-    return render_template("admin/devices.html", rows=rows)
+    return render_template("admin/devices.html", rows=rows, form=form)
 
 
 # -- users and tokens ---------------------------------------------------------------
