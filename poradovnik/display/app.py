@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from poradovnik.common.lifecycle import stop_on_signals
+from poradovnik.common.pairing_screen import PairingTexts, show_pairing_code
 from poradovnik.common.sdl import pygame
 from poradovnik.common.sdnotify import Notifier, watchdog_interval
 from poradovnik.common.settings import Settings
@@ -55,6 +56,7 @@ from poradovnik.sync_agent.protocol import (
     QueueState,
     decode,
 )
+from poradovnik.sync_agent.provisioning import DevicePairing, PairingState
 
 __all__ = ["Display", "build", "run"]
 
@@ -369,6 +371,30 @@ def _boards(settings: Settings) -> LedBoards | None:
     )
 
 
+def _open_screen(settings: Settings) -> pygame.Surface:
+    display = settings.display
+    return open_screen(
+        driver=display.video_driver,
+        width=display.width,
+        height=display.height,
+        fullscreen=display.fullscreen,
+        title=f"Poradovník – {settings.site.name}",
+    )
+
+
+def show_pairing(settings: Settings, pairing: DevicePairing, stop: threading.Event) -> None:
+    """Show the pairing code on the lobby screen until the display is paired."""
+    texts = catalog(settings.site.default_language)
+    states = {state: texts.label(f"pairing_{state.value}") for state in PairingState}
+    show_pairing_code(
+        _open_screen(settings),
+        pairing,
+        PairingTexts(texts.label("pairing_title"), states),
+        stop,
+        font_dir=settings.display.fonts_dir,
+    )
+
+
 def build(settings: Settings, *, on_frame: FrameHook | None = None) -> Display:
     """Open the screen, the sound and the boards as the settings say, and link them up.
 
@@ -379,13 +405,7 @@ def build(settings: Settings, *, on_frame: FrameHook | None = None) -> Display:
     catalogs: dict[str, Catalog] = {lang: catalog(lang) for lang in settings.site.languages}
     announcer = _announcer(settings)
     boards = _boards(settings)
-    surface = open_screen(
-        driver=display.video_driver,
-        width=display.width,
-        height=display.height,
-        fullscreen=display.fullscreen,
-        title=f"Poradovník – {settings.site.name}",
-    )
+    surface = _open_screen(settings)
     screen = CallScreen(
         surface,
         fonts=fonts,

@@ -32,8 +32,13 @@ LABELS = (
     "closed",
     "no_calls",
     "offline",
+    "pairing_title",
+    "pairing_waiting",
+    "pairing_no_broker",
+    "pairing_checking",
+    "pairing_paired",
 )
-"""The screen's labels every catalog has."""
+"""The screen's labels every catalog has (the pairing screen's among them)."""
 
 SPEECH = ("call", "recall")
 """The announcement templates every catalog has: a first call, and a recall."""

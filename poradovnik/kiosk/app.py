@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from poradovnik.common.errors import PoradovnikError
 from poradovnik.common.lifecycle import stop_on_signals
+from poradovnik.common.pairing_screen import PairingTexts, show_pairing_code
 from poradovnik.common.sdl import pygame
 from poradovnik.common.sdnotify import Notifier
 from poradovnik.common.settings import Settings
@@ -32,6 +33,7 @@ from poradovnik.kiosk.speech import Speaker
 from poradovnik.kiosk.ui import Screen
 from poradovnik.sync_agent.client import DeviceLink
 from poradovnik.sync_agent.protocol import QueueState
+from poradovnik.sync_agent.provisioning import DevicePairing, PairingState
 
 __all__ = ["KioskApp", "build_kiosk", "run"]
 
@@ -275,6 +277,19 @@ def open_screen(settings: Settings) -> pygame.Surface:
     pygame.display.set_caption(f"Poradovník – {settings.site.name}")
     pygame.mouse.set_visible(not kiosk.fullscreen)
     return surface
+
+
+def show_pairing(settings: Settings, pairing: DevicePairing, stop: threading.Event) -> None:
+    """Show the pairing code on the kiosk's screen until the kiosk is paired."""
+    texts = Catalog.load(settings.site.default_language)
+    states = {state: texts.text(f"pairing.{state.value}") for state in PairingState}
+    show_pairing_code(
+        open_screen(settings),
+        pairing,
+        PairingTexts(texts.text("pairing.title"), states),
+        stop,
+        font_dir=settings.kiosk.font_dir,
+    )
 
 
 def run(settings: Settings) -> None:

@@ -1,0 +1,79 @@
+"""The pairing screen of the kiosk and the lobby display: the code a new device shows."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from poradovnik.common.pairing_screen import PairingFonts, PairingTexts, draw_pairing
+from poradovnik.common.sdl import pygame
+from poradovnik.common.settings import load_settings
+from poradovnik.display import app as display_app
+from poradovnik.display.catalog import catalog
+from poradovnik.kiosk import app as kiosk_app
+from poradovnik.kiosk.catalog import LANGUAGES, Catalog
+from poradovnik.sync_agent.provisioning import DevicePairing, PairingState
+
+FONTS = Path("/usr/share/fonts/truetype/dejavu")
+
+
+@pytest.fixture(autouse=True)
+def headless(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    pygame.display.init()
+    pygame.font.init()
+    yield
+    pygame.quit()
+
+
+def inked(surface: pygame.Surface, rect: pygame.Rect) -> bool:
+    """Whether something other than the background is drawn in ``rect``."""
+    background = surface.get_at((0, 0))
+    return any(
+        surface.get_at((x, y)) != background
+        for x in range(rect.left, rect.right, 2)
+        for y in range(rect.top, rect.bottom, 2)
+    )
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_code_and_the_state_are_drawn_in_every_language(lang: str) -> None:
+    kiosk_texts = Catalog.load(lang)
+    display_texts = catalog(lang)
+    for state in PairingState:  # both roles have every text
+        assert kiosk_texts.has(f"pairing.{state.value}")
+        assert display_texts.label(f"pairing_{state.value}")
+    states = {state: kiosk_texts.text(f"pairing.{state.value}") for state in PairingState}
+    texts = PairingTexts(kiosk_texts.text("pairing.title"), states)
+    surface = pygame.Surface((800, 480))
+    placed = draw_pairing(
+        surface, PairingFonts(FONTS, 480), texts, PairingState.NO_BROKER, "483127"
+    )
+    assert [text for text, _ in placed] == [texts.title, "483 127", states[PairingState.NO_BROKER]]
+    for _, rect in placed:
+        assert surface.get_rect().contains(rect)  # nothing cut off at 800×480
+        assert inked(surface, rect)
+
+
+@pytest.mark.parametrize(
+    ("module", "section"),
+    [
+        (kiosk_app, "[kiosk]\nfullscreen = false\nwidth = 800\nheight = 480\n"),
+        (display_app, '[display]\nvideo_driver = "dummy"\nfullscreen = false\n'),
+    ],
+)
+def test_a_role_shows_its_code_until_it_is_paired(
+    tmp_path: Path, module: object, section: str
+) -> None:
+    role = "kiosk" if module is kiosk_app else "display"
+    path = tmp_path / "device.toml"
+    path.write_text(f'role = "{role}"\n[data]\ndir = "{tmp_path}"\n{section}')
+    settings = load_settings(path, env={})
+    pairing = DevicePairing(settings, path)
+    pairing.done.set()  # the pairing has ended: the screen hands back at once
+    module.show_pairing(settings, pairing, threading.Event())  # type: ignore[attr-defined]
+    assert pygame.display.get_surface() is not None  # the role's screen was opened
