@@ -70,6 +70,7 @@
         if (html !== null) {
           var before = state();
           root.innerHTML = html;
+          root.dispatchEvent(new CustomEvent("live:updated"));
           var after = state();
           if (after === "called" && before !== "called") {
             alertCalled();
