@@ -45,6 +45,7 @@ def clerk(unguarded: Flask, web_queue: QueueService) -> FlaskClient:
     answer = client.post("/clerk/counter", data={"counter": "1", "csrf_token": token})
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/clerk/"
+    client.get("/clerk/?lang=en")  # the language cookie: messages in English
     return client
 
 
@@ -295,7 +296,7 @@ def test_a_second_next_right_after_the_first_is_refused(
     client: FlaskClient, web_queue: QueueService
 ) -> None:
     sign_in(client, web_queue)
-    token = csrf_token(client, "/clerk/counter")
+    token = csrf_token(client, "/clerk/counter?lang=en")
     client.post("/clerk/counter", data={"counter": "1", "csrf_token": token})
     web_queue.issue("taxes")
     web_queue.issue("taxes")
