@@ -186,3 +186,37 @@ def test_a_tv_that_allows_autoplay_chimes_without_a_gesture(
         expect(page.locator("body")).to_have_attribute("data-chimes", "1", timeout=WAIT_MS)
     finally:
         browser.close()
+
+
+def test_a_clerk_calls_with_the_keyboard_and_the_panel_follows_the_counter(
+    page: Page, web_queue: QueueService
+) -> None:
+    Users(web_queue.store).add("jana", "correct horse battery", "clerk")
+    first = web_queue.issue("taxes").ticket
+    web_queue.issue("waste")
+    page.goto("/clerk/?lang=en")
+    page.get_by_label("User name").fill("jana")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Choose your counter")).to_be_visible()
+    page.get_by_role("button", name="Okienko 1").click()
+    expect(page.get_by_role("heading", name="Okienko 1")).to_be_visible()
+    expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open")
+    page.keyboard.press("n")
+    expect(page.locator("[data-current]")).to_have_text("A001")
+    expect(page.get_by_role("status")).to_have_text("Called A001.")
+    assert web_queue.engine.tickets[first.id].counter == "1"
+    expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open")
+    # The counter's button panel (the same service path as its MQTT commands) acts:
+    # the open page follows without a reload.
+    web_queue.counter_action("1", "done", actor="counter:1")
+    web_queue.counter_action("1", "next", actor="counter:1")
+    expect(page.locator("[data-current]")).to_have_text("B001")
+    expect(page.locator('[data-waiting="taxes"]')).to_have_text("0")
+    page.keyboard.press("t")
+    expect(page.get_by_label("Transfer to")).to_be_focused()
+    page.get_by_label("Transfer to").select_option("parking")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("B001 now waits for Parking.")
+    moved = [t for t in web_queue.engine.tickets.values() if t.number == "B001"]
+    assert [(t.service, t.state.value) for t in moved] == [("parking", "waiting")]

@@ -15,7 +15,7 @@ import poradovnik.hub.web
 
 WEB = Path(poradovnik.hub.web.__file__).parent
 LANGS = ("sk", "cs", "uk", "en")
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)}
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
 
 

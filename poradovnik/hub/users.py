@@ -25,7 +25,7 @@ from poradovnik.common.errors import PoradovnikError
 from poradovnik.hub.store import Store, metadata
 
 UserRole = Literal["admin", "clerk"]
-"""What a user may do: an admin everything, a clerk the dashboard and statistics."""
+"""What a user may do: an admin everything, a clerk the dashboard, statistics and counter panel."""
 
 USER_ROLES: Final = get_args(UserRole)
 

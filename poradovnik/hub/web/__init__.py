@@ -3,12 +3,13 @@
 :func:`create_app` builds the app around the hub's running parts, as Flask's
 application-factory pattern does: one blueprint per audience (``portal`` for
 citizens at ``/``, ``lobby`` for the waiting room's TV at ``/display``, ``admin``
-at ``/admin``, ``api`` at ``/api/v1``), the
+at ``/admin``, ``clerk`` (the clerks' counter panel) at ``/clerk``, ``api`` at
+``/api/v1``), the
 extensions bound with ``init_app``, Jinja templates and message catalogs in this
 package. :mod:`poradovnik.hub.web.server` serves it; the live pages' event
 streams live in :mod:`poradovnik.hub.web.live`.
 
-To add a page set (say, the clerks' panel), write a module
+To add a page set, write a module
 with a :class:`flask.Blueprint` and add it to :func:`blueprints`.
 """
 
@@ -48,9 +49,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 def blueprints() -> list[Blueprint]:
     """Every page set of the web side, in registration order."""
-    from poradovnik.hub.web import admin, api, lobby, portal  # noqa: PLC0415 (after extensions)
+    from poradovnik.hub.web import admin, api, clerk, lobby, portal  # noqa: PLC0415 (after extensions)
 
-    return [portal.bp, lobby.bp, admin.bp, api.bp]
+    return [portal.bp, lobby.bp, admin.bp, clerk.bp, api.bp]
 
 
 def create_app(

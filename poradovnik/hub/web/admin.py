@@ -35,14 +35,14 @@ from poradovnik.common.errors import PoradovnikError
 from poradovnik.hub.bridge import DeviceView
 from poradovnik.hub.broker import Role
 from poradovnik.hub.engine import QueueError
-from poradovnik.hub.model import Counter, OpeningHours, Service, TicketState
+from poradovnik.hub.model import Counter, OpeningHours, Service
 from poradovnik.hub.provisioning import pair_device
 from poradovnik.hub.users import SCOPES, USER_ROLES, User, UserRole
 from poradovnik.hub.web import stats
 from poradovnik.hub.web.context import hub
 from poradovnik.hub.web.extensions import limiter, login_manager
 from poradovnik.hub.web.siteconfig import Branding
-from poradovnik.hub.web.views import queue_rows
+from poradovnik.hub.web.views import longest_waits, queue_rows
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -115,9 +115,17 @@ def login() -> Page:
         user = hub().users.authenticate(form.username.data, form.password.data)
         if user is not None:
             login_user(LoginUser(user))
-            return redirect(url_for("admin.dashboard"))
+            return redirect(_next_page() or url_for("admin.dashboard"))
         return render_template("admin/login.html", form=form, failed=True), 401
     return render_template("admin/login.html", form=form)
+
+
+def _next_page() -> str | None:
+    """The page that sent the user to sign in (``?next=``), if it is a path on this site."""
+    wanted = request.args.get("next", "")
+    if wanted.startswith("/") and not wanted.startswith("//") and "\\" not in wanted:
+        return wanted
+    return None
 
 
 @bp.post("/logout")
@@ -150,11 +158,7 @@ def _dashboard() -> dict[str, Any]:
     now = queue.clock()
 
     def look(engine: Any) -> tuple[dict[str, float], list[tuple[Counter, str | None]]]:
-        longest: dict[str, float] = {}
-        for ticket in engine.tickets.values():
-            if ticket.state is TicketState.WAITING:
-                waited = (now - ticket.arrived_at).total_seconds()
-                longest[ticket.service] = max(longest.get(ticket.service, 0.0), waited)
+        longest = longest_waits(engine, now)
         counters = [
             (c, engine.tickets[c.current].number if c.current in engine.tickets else None)
             for c in engine.counters.values()

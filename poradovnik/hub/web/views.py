@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from poradovnik.hub.engine import Engine
 from poradovnik.hub.model import TicketState
 from poradovnik.hub.service import QueueService, TicketStatus
 
@@ -56,6 +57,19 @@ def queue_rows(queue: QueueService, lang: str) -> list[QueueRow]:
         )
         for s in queue.status()
     ]
+
+
+def longest_waits(engine: Engine, now: datetime) -> dict[str, float]:
+    """The longest current wait in seconds per service that has anyone waiting.
+
+    Call it under the queue's lock (:meth:`QueueService.read`).
+    """
+    longest: dict[str, float] = {}
+    for ticket in engine.tickets.values():
+        if ticket.state is TicketState.WAITING:
+            waited = (now - ticket.arrived_at).total_seconds()
+            longest[ticket.service] = max(longest.get(ticket.service, 0.0), waited)
+    return longest
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,309 @@
+"""The clerks' web panel at ``/clerk``: a counter's buttons in the browser.
+
+For counters without a button panel. A signed-in clerk (or admin) picks a
+counter, kept in the session, and acts on it with POST forms (CSRF, no
+JavaScript needed): Next, Recall, No-show, Done, Transfer, Park, Pause and
+Resume, and calling a parked ticket back. Each action goes through
+:meth:`QueueService.counter_action`, the path of the button panels' MQTT
+commands and the REST API, audited as ``web:<user name>``. The page's live part
+follows the queue through the event stream, so whatever another device does at
+the same counter shows at once; ``static/clerk.js`` adds keyboard shortcuts.
+
+Two guards keep a citizen from being skipped by accident, as on the button
+panel: a Next within ``[counter] next_guard_s`` of the current ticket's call is
+refused, and every action names the ticket the clerk saw, so an action on a
+page that another device has overtaken is refused rather than applied to a
+ticket the clerk has not seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
+from flask_babel import gettext, lazy_gettext
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from werkzeug.wrappers.response import Response as BaseResponse
+from wtforms import HiddenField, StringField
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
+
+from poradovnik.hub.engine import Engine, QueueError
+from poradovnik.hub.model import Change, Counter, Ticket, TicketState
+from poradovnik.hub.web.context import hub
+from poradovnik.hub.web.i18n import select_locale
+from poradovnik.hub.web.portal import LIVE_URL
+from poradovnik.hub.web.views import longest_waits, minutes
+from poradovnik.sync_agent.protocol import COUNTER_ACTIONS
+
+bp = Blueprint("clerk", __name__, url_prefix="/clerk")
+
+SESSION_KEY: Final = "clerk_counter"
+"""The counter the signed-in clerk works at."""
+
+REFUSALS: Final = {
+    "no_ticket": lazy_gettext("There is no ticket at this counter."),
+    "invalid_transition": lazy_gettext("This is not possible for the current ticket now."),
+    "counter_busy": lazy_gettext("Finish the current ticket first."),
+    "already_open": lazy_gettext("The counter is already open."),
+    "already_paused": lazy_gettext("The counter is already paused."),
+    "not_parked": lazy_gettext("That ticket is no longer parked."),
+    "same_service": lazy_gettext("The ticket already waits for that service."),
+    "missing_service": lazy_gettext("Choose the service to transfer the ticket to."),
+    "unknown_service": lazy_gettext("Choose the service to transfer the ticket to."),
+    "unknown_counter": lazy_gettext("This counter no longer exists."),
+    "day_changed": lazy_gettext("A new business day has begun; please try again."),
+}
+"""What the clerk is told when the queue refuses an action, by :class:`QueueError` code."""
+
+
+def _(text: str, **values: Any) -> str:
+    """``text`` in the page's language, with ``values`` put in."""
+    return str(gettext(text, **values))
+
+
+class ActionForm(FlaskForm):
+    """One press of a button: the action, the counter and the ticket the clerk saw."""
+
+    counter = HiddenField(validators=[DataRequired(), Length(max=64)])
+    action = StringField(validators=[AnyOf(COUNTER_ACTIONS)])
+    seen = HiddenField(validators=[Optional(), Length(max=64)])
+    """The id of the current ticket the page showed (empty: none)."""
+    service = StringField(validators=[Optional(), Length(max=64)])
+    """The target of a transfer."""
+    ticket_id = HiddenField(validators=[Optional(), Length(max=64)])
+    """With ``next``: the parked ticket to call back."""
+
+
+class ChooseForm(FlaskForm):
+    """The counter the clerk works at."""
+
+    counter = HiddenField(validators=[DataRequired(), Length(max=64)])
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLine:
+    """One service's queue as the panel shows it."""
+
+    code: str
+    prefix: str
+    name: str
+    waiting: int
+    longest_min: int | None
+    """The longest current wait, in whole minutes; ``None`` when nobody waits."""
+    served_here: bool
+    """Whether this counter serves the service (its tickets come here)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """What the clerk's panel shows of one counter, read in one consistent view."""
+
+    counter: Counter
+    ticket: Ticket | None
+    service_name: str | None
+    """The current ticket's service, in the page's language."""
+    waited_min: int | None
+    """How long the current ticket waited before it was called."""
+    parked: list[Ticket]
+    """Tickets set aside at this counter, to call back."""
+    services: list[ServiceLine]
+    waiting_here: int
+    """Tickets waiting for this counter's services."""
+
+    @property
+    def called(self) -> bool:
+        """Whether the current ticket is called and its citizen not yet served."""
+        return self.ticket is not None and self.ticket.state is TicketState.CALLED
+
+    @property
+    def transfer_targets(self) -> list[ServiceLine]:
+        """The services the current ticket can be sent to."""
+        current = self.ticket.service if self.ticket else None
+        return [s for s in self.services if s.code != current]
+
+
+def _panel(counter_id: str) -> Panel | None:
+    queue = hub().queue
+    lang = select_locale()
+    now = queue.clock()
+
+    def look(engine: Engine) -> Panel | None:
+        counter = engine.counters.get(counter_id)
+        if counter is None:
+            return None
+        ticket = engine.tickets.get(counter.current) if counter.current else None
+        longest = longest_waits(engine, now)
+        services = [
+            ServiceLine(
+                code=s.code,
+                prefix=s.prefix,
+                name=s.name(lang),
+                waiting=engine.waiting_count(s.code),
+                longest_min=minutes(int(longest[s.code])) if s.code in longest else None,
+                served_here=s.code in counter.services,
+            )
+            for s in engine.services.values()
+        ]
+        parked = [
+            t
+            for t in engine.tickets.values()
+            if t.state is TicketState.PARKED and t.counter == counter.id
+        ]
+        service = engine.services.get(ticket.service) if ticket else None
+        waited = None
+        if ticket is not None:
+            waited = minutes(int(((ticket.called_at or now) - ticket.issued_at).total_seconds()))
+        return Panel(
+            counter=counter,
+            ticket=ticket,
+            service_name=service.name(lang) if service else None,
+            waited_min=waited,
+            parked=sorted(parked, key=lambda t: t.number),
+            services=services,
+            waiting_here=sum(s.waiting for s in services if s.served_here),
+        )
+
+    return queue.read(look)
+
+
+def _counter_or_choose() -> str | None:
+    counter_id = session.get(SESSION_KEY)
+    if isinstance(counter_id, str) and counter_id in hub().queue.engine.counters:
+        return counter_id
+    return None
+
+
+@bp.get("/")
+@login_required
+def panel() -> str | BaseResponse:
+    """The panel of the clerk's counter (or the choice of counter, the first time)."""
+    counter_id = _counter_or_choose()
+    if counter_id is None:
+        return redirect(url_for("clerk.choose"))
+    view = _panel(counter_id)
+    assert view is not None
+    return render_template(
+        "clerk/panel.html",
+        panel=view,
+        live=LIVE_URL,
+        fragment=url_for("clerk.fragment", counter_id=counter_id),
+    )
+
+
+@bp.get("/fragment/<counter_id>")
+@login_required
+def fragment(counter_id: str) -> Any:
+    """The panel's live part, for live.js (never cached: it carries a CSRF token)."""
+    view = _panel(counter_id)
+    if view is None:
+        abort(404)
+    return render_template("clerk/_panel.html", panel=view), {"Cache-Control": "no-store"}
+
+
+@bp.route("/counter", methods=["GET", "POST"])
+@login_required
+def choose() -> str | BaseResponse:
+    """Pick the counter to work at; it is remembered for the session."""
+    form = ChooseForm()
+    engine = hub().queue.engine
+    if form.validate_on_submit():
+        if form.counter.data in engine.counters:
+            session[SESSION_KEY] = form.counter.data
+            return redirect(url_for("clerk.panel"))
+        flash(str(REFUSALS["unknown_counter"]), "error")
+    counters = hub().queue.read(lambda e: list(e.counters.values()))
+    return render_template("clerk/choose.html", counters=counters, chosen=session.get(SESSION_KEY))
+
+
+@bp.post("/act")
+@login_required
+def act() -> BaseResponse:
+    """Do one action at a counter, then show the panel again (post/redirect/get)."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    counter_id = form.counter.data or ""
+    action = form.action.data or ""
+    queue = hub().queue
+    counter = queue.engine.counters.get(counter_id)
+    if counter is None:
+        abort(404)
+    session[SESSION_KEY] = counter_id
+    try:
+        _check_guards(counter, action, form.seen.data or None, form.ticket_id.data or None)
+        change = queue.counter_action(
+            counter_id,
+            action,
+            actor=f"web:{current_user.id}",
+            service=form.service.data or None,
+            ticket_id=form.ticket_id.data or None,
+        )
+    except QueueError as refused:
+        flash(str(REFUSALS.get(refused.code, refused.message)), "error")
+    else:
+        flash(_done_message(action, change), "notice")
+    return redirect(url_for("clerk.panel"), code=303)
+
+
+def _check_guards(counter: Counter, action: str, seen: str | None, recall: str | None) -> None:
+    """Refuse an action that could skip a citizen the clerk has not seen."""
+    if seen != counter.current:
+        raise QueueError(
+            "stale_page",
+            _("The counter changed meanwhile (another device acted); check the ticket and retry."),
+        )
+    if action != "next" or recall is not None or counter.current is None:
+        return
+    queue = hub().queue
+    ticket = queue.engine.tickets.get(counter.current)
+    guard_s = hub().settings.counter.next_guard_s
+    if ticket is None or ticket.state is not TicketState.CALLED or ticket.called_at is None:
+        return
+    if (queue.clock() - ticket.called_at).total_seconds() < guard_s:
+        raise QueueError(
+            "next_guard",
+            _(
+                "%(number)s was called just now. Wait a few seconds before calling the next "
+                "citizen, so that nobody is skipped.",
+                number=ticket.number,
+            ),
+        )
+
+
+def _done_message(action: str, change: Change) -> str:
+    """What the clerk is told after an action went through."""
+    subject = change.subject
+    if subject is None:
+        if action == "pause":
+            return _("The counter is paused.")
+        if action == "resume":
+            return _("The counter is open.")
+        return _("Nobody is waiting for this counter's services.")
+    number = subject.number
+    if subject.state is TicketState.NO_SHOW:
+        return _("%(number)s did not come.", number=number)
+    if subject.state is TicketState.DONE:
+        return _("%(number)s is done.", number=number)
+    if subject.state is TicketState.PARKED:
+        return _("%(number)s is set aside.", number=number)
+    if subject.state is TicketState.WAITING:
+        service = hub().queue.engine.services.get(subject.service)
+        name = service.name(select_locale()) if service else subject.service
+        return _("%(number)s now waits for %(service)s.", number=number, service=name)
+    if action == "recall":
+        return _("%(number)s called again (%(calls)s×).", number=number, calls=subject.calls)
+    return _("Called %(number)s.", number=number)
+
+
+@bp.app_template_filter("clock")
+def clock_filter(at: datetime | None) -> str:
+    """A time of today in the office's time zone, as ``10:02``."""
+    if at is None:
+        return "–"
+    return at.astimezone(hub().queue.engine.timezone).strftime("%H:%M")
+
+
+__all__ = ["bp"]
