@@ -35,8 +35,6 @@ import json
 import logging
 import multiprocessing
 import queue
-import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -47,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from gpiozero.pins.mock import MockFactory
+from harness import BenchError, ms, percentiles, run_in_tempdir
 from sync import (
     COUNTERS,
     DISPLAY,
@@ -58,14 +57,11 @@ from sync import (
     THINK_MS,
     WAIT_S,
     WARMUP_PRESSES,
-    BenchError,
     Pace,
     connect,
     counter_ids,
-    ms,
     office_broker,
     panel_name,
-    percentiles,
     round_trips,
     running_hub,
 )
@@ -391,15 +387,10 @@ def main() -> None:
     if not 1 <= args.presses <= MAX_PRESSES:
         parser.error(f"--presses must be from 1 to {MAX_PRESSES}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with tempfile.TemporaryDirectory(prefix="poradovnik-bench-") as tmp:
-            figures = measure(Path(tmp), args.presses, args.think_ms / 1000)
-    except KeyboardInterrupt:
-        print("interrupted; the broker, the hub and the panels are stopped", file=sys.stderr)
-        sys.exit(130)
-    except BenchError as failed:
-        print(f"the run failed: {failed}", file=sys.stderr)
-        sys.exit(1)
+    figures = run_in_tempdir(
+        lambda tmp: measure(tmp, args.presses, args.think_ms / 1000),
+        "the broker, the hub and the panels",
+    )
     report(figures, args.presses)
 
 

@@ -45,7 +45,6 @@ import os
 import queue
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -54,12 +53,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sync import percentiles, round_trips  # bench/sync.py: the same floor and statistics
+from harness import BenchError, percentiles, run_in_tempdir
+from sync import round_trips  # bench/sync.py: the same floor
 
 from poradovnik.common.settings import MqttSettings
 from poradovnik.hub import demo_office
-from poradovnik.hub.broker import HUB_DEVICE_ID, local_broker
+from poradovnik.hub.broker import HUB_DEVICE_ID, Role, local_broker
 from poradovnik.sync_agent import protocol as p
 from poradovnik.sync_agent.client import MqttConnection
 
@@ -74,10 +75,6 @@ TARGET_IDLE_CPU = 0.03
 TARGET_RSS_MB = 100.0
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class BenchError(RuntimeError):
-    """The run could not be measured."""
 
 
 # -- the display process ----------------------------------------------------------------
@@ -304,7 +301,7 @@ def bare_frames(samples: int) -> list[float]:
 
 
 def measure(directory: Path, seconds: float) -> dict[str, object]:
-    logins = [
+    logins: list[tuple[str, Role, dict[str, Any]]] = [
         (HUB_DEVICE_ID, "hub", {"device_id": HUB_DEVICE_ID}),
         (DISPLAY, "display", {"device_id": DISPLAY}),
     ]
@@ -395,15 +392,7 @@ def main() -> None:
     if args.seconds < 5:
         parser.error("--seconds must be at least 5")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with tempfile.TemporaryDirectory(prefix="poradovnik-bench-") as tmp:
-            figures = measure(Path(tmp), args.seconds)
-    except KeyboardInterrupt:
-        print("interrupted; the broker and the display are stopped", file=sys.stderr)
-        sys.exit(130)
-    except BenchError as failed:
-        print(f"the run failed: {failed}", file=sys.stderr)
-        sys.exit(1)
+    figures = run_in_tempdir(lambda tmp: measure(tmp, args.seconds), "the broker and the display")
     report(figures)
 
 

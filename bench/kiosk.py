@@ -33,16 +33,16 @@ import json
 import logging
 import os
 import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from harness import BenchError, percentiles, run_in_tempdir
 
 from poradovnik.common.settings import (
     DataSettings,
@@ -65,16 +65,6 @@ TARGET_RSS_MB = 80.0
 WAIT_S = 15.0
 CUT = b"\x1dV\x00"
 OK_REPLIES = {1: 0x16, 2: 0x12, 4: 0x12}
-
-
-class BenchError(RuntimeError):
-    """The run could not be measured."""
-
-
-def percentiles(values: list[float]) -> tuple[float, float]:
-    """The p50 and p99 of ``values``."""
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return cuts[49], cuts[98]
 
 
 # -- the kiosk process ---------------------------------------------------------------
@@ -328,15 +318,9 @@ def main() -> None:
         return
     if not 10 <= args.tickets <= 2000:
         parser.error("--tickets must be from 10 to 2000")
-    try:
-        with tempfile.TemporaryDirectory(prefix="poradovnik-bench-") as tmp:
-            figures = measure(Path(tmp), args.tickets)
-    except KeyboardInterrupt:
-        print("interrupted; the broker, the hub and the kiosk are stopped", file=sys.stderr)
-        sys.exit(130)
-    except BenchError as failed:
-        print(f"the run failed: {failed}", file=sys.stderr)
-        sys.exit(1)
+    figures = run_in_tempdir(
+        lambda tmp: measure(tmp, args.tickets), "the broker, the hub and the kiosk"
+    )
     report(figures, args.tickets)
 
 

@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import json
 import logging
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,21 +48,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import BenchError, percentiles
+
 TARGET_RPS = 800.0
 TARGET_P99_MS = 100.0
 FLOOR_SECONDS = 10.0
 WAIT_S = 30.0
 """How long connecting may take before the run fails."""
-
-
-class BenchError(RuntimeError):
-    """The run could not be measured."""
-
-
-def percentiles(values: list[float]) -> tuple[float, float]:
-    """The p50 and p99 of ``values`` (in the values' unit)."""
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return cuts[49], cuts[98]
 
 
 # -- the load generator (a separate process) -----------------------------------------

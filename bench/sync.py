@@ -43,10 +43,8 @@ import os
 import queue
 import random
 import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -58,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+from harness import BenchError, ms, percentiles, run_in_tempdir
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from poradovnik.common.settings import MqttSettings, Settings, load_settings
@@ -108,10 +107,6 @@ START_S = 60.0
 """How long the panel processes may take to start and connect."""
 
 
-class BenchError(RuntimeError):
-    """The run could not be measured (something did not connect, answer or arrive)."""
-
-
 def counter_ids() -> list[str]:
     """The counters' ids: ``1`` … ``20``."""
     return [str(n) for n in range(1, COUNTERS + 1)]
@@ -120,17 +115,6 @@ def counter_ids() -> list[str]:
 def panel_name(counter: str) -> str:
     """The user name and device id of the panel at ``counter``."""
     return f"panel-{counter}"
-
-
-def ms(seconds: float) -> float:
-    """Seconds in milliseconds."""
-    return seconds * 1000
-
-
-def percentiles(values: list[float]) -> tuple[float, float]:
-    """The p50 and p99 of ``values``."""
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return cuts[49], cuts[98]
 
 
 # -- the office: broker, hub, devices ------------------------------------------------
@@ -723,15 +707,9 @@ def main() -> None:
         parser.error("--think-ms must be more than 0")
     think_s = args.think_ms / 1000
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with tempfile.TemporaryDirectory(prefix="poradovnik-bench-") as tmp:
-            figures = measure(Path(tmp), args.presses, think_s)
-    except KeyboardInterrupt:
-        print("interrupted; the broker, the hub and the devices are stopped", file=sys.stderr)
-        sys.exit(130)
-    except BenchError as failed:
-        print(f"the run failed: {failed}", file=sys.stderr)
-        sys.exit(1)
+    figures = run_in_tempdir(
+        lambda tmp: measure(tmp, args.presses, think_s), "the broker, the hub and the devices"
+    )
     report(figures, args.presses, think_s)
 
 
