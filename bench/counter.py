@@ -37,10 +37,8 @@ import multiprocessing
 import queue
 import threading
 import time
-import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,21 +46,20 @@ from gpiozero.pins.mock import MockFactory
 from harness import BenchError, ms, percentiles, run_in_tempdir
 from sync import (
     COUNTERS,
-    DISPLAY,
     MAX_PRESSES,
     PANEL_PROCESSES,
-    SERVICES,
     SITE,
     START_S,
     THINK_MS,
     WAIT_S,
     WARMUP_PRESSES,
     Pace,
-    connect,
+    call_round_trips,
     counter_ids,
+    lobby,
     office_broker,
+    panel_groups,
     panel_name,
-    round_trips,
     running_hub,
 )
 
@@ -258,28 +255,11 @@ def measure(directory: Path, presses: int, think_s: float) -> Figures:
         tickets = COUNTERS * (all_presses + 1)
         stack.enter_context(running_hub(directory / "hub", accounts[HUB_DEVICE_ID], tickets))
         observer = Observer()
-        lobby = DeviceLink(
-            mqtt=accounts[DISPLAY], site=SITE, device_id=DISPLAY, role="display", outbox_path=None
-        )
-        lobby.subscribe(lobby.topics.calls(), observer.on_call)
-        lobby.subscribe(lobby.topics.counter_state("+"), observer.on_state)
-        connect(lobby, stack)
-        sample = p.Call(
-            ticket="A123",
-            ticket_id=uuid.uuid4().hex,
-            counter="20",
-            counter_name="Okienko 20",
-            service=SERVICES[0].code,
-            called_at=datetime.now(UTC),
-            recall=False,
-            calls=1,
-        ).encode()
-        floor = round_trips(
-            accounts[HUB_DEVICE_ID], f"{p.Topics(SITE).base}/bench", COUNTERS * presses, sample
-        )
+        lobby(accounts, stack, observer.on_call, observer.on_state)
+        floor = call_round_trips(accounts, COUNTERS * presses)
         start = context.Barrier(PANEL_PROCESSES + 1)
         results = context.Queue()
-        groups = [counter_ids()[n::PANEL_PROCESSES] for n in range(PANEL_PROCESSES)]
+        groups = panel_groups()
         for group in groups:
             worker = context.Process(
                 target=terminals_process,

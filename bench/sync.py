@@ -466,6 +466,41 @@ def round_trips(mqtt: MqttSettings, base: str, samples: int, payload: bytes) -> 
             made.loop_stop()
 
 
+def call_round_trips(accounts: dict[str, MqttSettings], samples: int) -> list[float]:
+    """The floor: raw round trips of a call-sized message through the office's broker."""
+    sample = p.Call(
+        ticket="A123",
+        ticket_id=uuid.uuid4().hex,
+        counter="20",
+        counter_name="Okienko 20",
+        service=SERVICES[0].code,
+        called_at=datetime.now(UTC),
+        recall=False,
+        calls=1,
+    ).encode()
+    return round_trips(accounts[HUB_DEVICE_ID], f"{p.Topics(SITE).base}/bench", samples, sample)
+
+
+def lobby(
+    accounts: dict[str, MqttSettings],
+    stack: ExitStack,
+    on_call: Callable[[str, bytes], None],
+    on_counter_state: Callable[[str, bytes], None],
+) -> DeviceLink:
+    """The lobby display's link, hearing the calls and the counters' states."""
+    link = DeviceLink(
+        mqtt=accounts[DISPLAY], site=SITE, device_id=DISPLAY, role="display", outbox_path=None
+    )
+    link.subscribe(link.topics.calls(), on_call)
+    link.subscribe(link.topics.counter_state("+"), on_counter_state)
+    return connect(link, stack)
+
+
+def panel_groups() -> list[list[str]]:
+    """The counters of each panel process."""
+    return [counter_ids()[n::PANEL_PROCESSES] for n in range(PANEL_PROCESSES)]
+
+
 # -- the run -------------------------------------------------------------------------
 
 
@@ -577,31 +612,14 @@ def measure(directory: Path, presses: int, think_s: float) -> Figures:
         tickets = COUNTERS * (sum(n for n, _ in phases) + 1)
         stack.enter_context(running_hub(directory / "hub", accounts[HUB_DEVICE_ID], tickets))
         display = Display()
-        link = DeviceLink(
-            mqtt=accounts[DISPLAY], site=SITE, device_id=DISPLAY, role="display", outbox_path=None
-        )
-        link.subscribe(link.topics.calls(), display.on_call)
-        link.subscribe(link.topics.counter_state("+"), display.on_counter_state)
-        connect(link, stack)
+        lobby(accounts, stack, display.on_call, display.on_counter_state)
         if not display.counter_states.wait(WAIT_S):
             raise BenchError("the hub published no counter state")
-        sample = p.Call(
-            ticket="A123",
-            ticket_id=uuid.uuid4().hex,
-            counter="20",
-            counter_name="Okienko 20",
-            service=SERVICES[0].code,
-            called_at=datetime.now(UTC),
-            recall=False,
-            calls=1,
-        ).encode()
         # Before the panel processes start, whose start-up would disturb it.
-        floor = round_trips(
-            accounts[HUB_DEVICE_ID], f"{p.Topics(SITE).base}/bench", COUNTERS * presses, sample
-        )
+        floor = call_round_trips(accounts, COUNTERS * presses)
         barrier = context.Barrier(PANEL_PROCESSES + 1)
         results = context.Queue()
-        groups = [counter_ids()[n::PANEL_PROCESSES] for n in range(PANEL_PROCESSES)]
+        groups = panel_groups()
         for group in groups:
             worker = context.Process(
                 target=panel_process,
