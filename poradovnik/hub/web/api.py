@@ -10,13 +10,14 @@ reading an application's status needs its reference and PIN.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import wraps
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import Annotated, Any, Final, Literal, TypeVar, cast
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, RootModel
 from spectree import Response as Responses
 from spectree import SecurityScheme, SpecTree
 from spectree.models import SecureType, SecuritySchemeData
@@ -172,13 +173,30 @@ class ApplicationOut(Model):
     steps: list[StepOut]
 
 
+def _iso_day(value: object) -> object:
+    """Let only a calendar date as YYYY-MM-DD through.
+
+    pydantic alone would also read a number as a Unix time: ``from=-8.9e-41`` would
+    become 1970-01-01.
+    """
+    if isinstance(value, date) or (isinstance(value, str) and ISO_DAY_RE.fullmatch(value)):
+        return value
+    raise ValueError("a date as YYYY-MM-DD")
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+"""A day in a query: ``2026-11-22``."""
+
+ISO_DAY_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 class StatisticsQuery(Model):
     """A range of business days (default: the 7 days to today; ``from`` after ``to`` is empty)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    start: date | None = Field(default=None, alias="from")
-    end: date | None = Field(default=None, alias="to")
+    start: IsoDay | None = Field(default=None, alias="from")
+    end: IsoDay | None = Field(default=None, alias="to")
 
 
 class GroupOut(Model):
