@@ -365,7 +365,7 @@ def report(figures: dict[str, object]) -> None:
     )
     print(
         f"floor:   p50 {f['floor_mqtt_p50_ms']:7.3f} ms  p99 {f['floor_mqtt_p99_ms']:7.3f} ms  "
-        "raw MQTT QoS 1 publish → receipt"
+        "raw MQTT QoS 1 round trip"
     )
     print(
         f"floor:   p50 {f['floor_frame_p50_ms']:7.2f} ms  p99 {f['floor_frame_p99_ms']:7.2f} ms  "

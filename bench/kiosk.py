@@ -280,7 +280,7 @@ def report(figures: Figures, tickets: int) -> None:
 
     line("kiosk:", p50, p99, f"tap → last ticket byte at the printer, {tickets} tickets")
     line("tcp:", tcp50, tcp99, "raw TCP write of a ticket → its last byte (floor)")
-    line("mqtt:", mq50, mq99, "raw MQTT QoS 1 publish → receipt (floor)")
+    line("mqtt:", mq50, mq99, "raw MQTT QoS 1 round trip (floor)")
     print(f"memory: kiosk process peak RSS {figures.peak_rss_mb:.1f} MB")
     print(
         f"ratio: {ratio:.1f}× the floors' p99 (tcp + mqtt); targets p99 ≤ {TARGET_P99_MS:.0f} ms "
