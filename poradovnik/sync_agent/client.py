@@ -317,6 +317,11 @@ class MqttConnection:
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.debug("could not publish to %s: %s", topic, paho.error_string(info.rc))
             return False
+        if self.in_network_thread():
+            # From inside a callback paho only queues; write now, not once the callback
+            # (a hub command: its call, then its reply and states) has run to its end.
+            # Only this thread writes while a callback runs.
+            self._client.loop_write()
         return True
 
     def in_network_thread(self) -> bool:
