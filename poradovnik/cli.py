@@ -514,7 +514,7 @@ def _store(settings: Settings) -> Iterator[Any]:
     type=click.Choice(["admin", "clerk"]),
     default="admin",
     show_default=True,
-    help="admin: everything; clerk: the dashboard and statistics.",
+    help="admin: everything; clerk: the counter panel, the dashboard and statistics.",
 )
 @click.password_option(
     "--password",
