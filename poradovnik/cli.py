@@ -241,43 +241,36 @@ def hub(ctx: click.Context) -> None:
     _hub("app").run_hub(settings)
 
 
-@main.command()
-@_config_option
-@click.pass_context
-def kiosk(ctx: click.Context) -> None:
-    """Run a ticket kiosk: touch screen and thermal printer.
+DEVICE_ROLES: tuple[tuple[Role, str, str], ...] = (
+    ("kiosk", "kiosk", "a ticket kiosk: touch screen and thermal printer"),
+    (
+        "display",
+        "display",
+        "a lobby display: shows, chimes and speaks the calls, drives the LED boards",
+    ),
+    ("counter", "counter_terminal", "a counter panel: the clerks' buttons and status lights"),
+)
+"""The device roles: command (and role) name, package, and what it runs."""
 
-    Needs role = "kiosk" in the settings and the kiosk installed
-    (pip install 'poradovnik[kiosk]'). Runs until stopped. Without a broker
-    account in the settings, it is paired with the hub first (it shows a code).
+
+def _device_command(role: Role, package: str, what: str) -> click.Command:
+    """The ``poradovnik <role>`` command, which runs ``poradovnik.<package>.app``."""
+
+    @click.pass_context
+    def command(ctx: click.Context) -> None:
+        _run_role(ctx, role, package)
+
+    command.__doc__ = f"""Run {what}.
+
+    Needs role = "{role}" in the settings and the {role} installed
+    (pip install 'poradovnik[{role}]'). Runs until stopped. Without a broker
+    account in the settings, it is paired with the hub first (it shows or logs a code).
     """
-    _run_role(ctx, "kiosk", "kiosk")
+    return main.command(role)(_config_option(command))
 
 
-@main.command()
-@_config_option
-@click.pass_context
-def display(ctx: click.Context) -> None:
-    """Run a lobby display: shows, chimes and speaks the calls, drives the LED boards.
-
-    Needs role = "display" in the settings and the display installed
-    (pip install 'poradovnik[display]'). Runs until stopped. Without a broker
-    account in the settings, it is paired with the hub first (it shows a code).
-    """
-    _run_role(ctx, "display", "display")
-
-
-@main.command()
-@_config_option
-@click.pass_context
-def counter(ctx: click.Context) -> None:
-    """Run a counter panel: the clerks' buttons and status lights.
-
-    Needs role = "counter" in the settings and the panel installed
-    (pip install 'poradovnik[counter]'). Runs until stopped. Without a broker
-    account in the settings, it is paired with the hub first (it logs a code).
-    """
-    _run_role(ctx, "counter", "counter_terminal")
+for _role_name, _package, _what in DEVICE_ROLES:
+    _device_command(_role_name, _package, _what)
 
 
 @main.command()
