@@ -107,6 +107,8 @@ def start_terminal(
     assert display.connection.subscribed.wait(WAIT_S)
 
     def start(**counter: Any) -> Terminal:
+        # The lobby hears every call the terminal causes (also after a broker restart).
+        assert display.connection.subscribed.wait(WAIT_S)
         settings = panel_settings(broker, tmp_path, **counter)
         link = device("panel-p1", start=False)
         terminal = CounterTerminal(settings, pin_factory=MockFactory(), link=link)
