@@ -59,6 +59,14 @@ def test_the_code_and_the_state_are_drawn_in_every_language(lang: str) -> None:
         assert inked(surface, rect)
 
 
+class OneFrame(threading.Event):
+    """A stop event that the screen's first wait sets: exactly one frame is drawn."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.set()
+        return True
+
+
 @pytest.mark.parametrize(
     ("module", "section"),
     [
@@ -66,14 +74,27 @@ def test_the_code_and_the_state_are_drawn_in_every_language(lang: str) -> None:
         (display_app, '[display]\nvideo_driver = "dummy"\nfullscreen = false\n'),
     ],
 )
-def test_a_role_shows_its_code_until_it_is_paired(
-    tmp_path: Path, module: object, section: str
-) -> None:
+def test_a_role_shows_its_code_on_its_screen(tmp_path: Path, module: object, section: str) -> None:
     role = "kiosk" if module is kiosk_app else "display"
     path = tmp_path / "device.toml"
     path.write_text(f'role = "{role}"\n[data]\ndir = "{tmp_path}"\n{section}')
     settings = load_settings(path, env={})
     pairing = DevicePairing(settings, path)
-    pairing.done.set()  # the pairing has ended: the screen hands back at once
-    module.show_pairing(settings, pairing, threading.Event())  # type: ignore[attr-defined]
-    assert pygame.display.get_surface() is not None  # the role's screen was opened
+    module.show_pairing(settings, pairing, OneFrame())  # type: ignore[attr-defined]
+    screen = pygame.display.get_surface()
+    assert screen is not None  # the role's own screen was opened
+    width, height = screen.get_size()
+    code_band = pygame.Rect(width // 4, height * 2 // 5, width // 2, height // 5)
+    assert inked(screen, code_band)  # the code, in large type across the middle
+
+
+def test_nothing_is_drawn_once_the_pairing_is_done(tmp_path: Path) -> None:
+    path = tmp_path / "device.toml"
+    path.write_text(f'role = "kiosk"\n[data]\ndir = "{tmp_path}"\n[kiosk]\nfullscreen = false\n')
+    settings = load_settings(path, env={})
+    pairing = DevicePairing(settings, path)
+    pairing.done.set()
+    kiosk_app.show_pairing(settings, pairing, OneFrame())
+    screen = pygame.display.get_surface()
+    assert screen is not None
+    assert not inked(screen, screen.get_rect())
