@@ -327,8 +327,8 @@ def check_config(ctx: click.Context, file: Path | None) -> None:
 def setup(boot_file: Path, settings_file: Path) -> None:
     """Write this device's settings file from the boot partition's poradovnik.toml.
 
-    Run at first boot by poradovnik-firstboot.service. Prints role=ROLE and
-    hostname=NAME (empty: keep it) for that service. A bad boot file changes nothing
+    Run at first boot by poradovnik-firstboot.service. Prints role=ROLE,
+    hostname=NAME (empty: keep it) and read_only=true|false for that service. A bad boot file changes nothing
     and exits 2 naming its problems.
     """
     from poradovnik.common.bootfile import write_settings  # noqa: PLC0415 (appliance only)
@@ -336,6 +336,7 @@ def setup(boot_file: Path, settings_file: Path) -> None:
     boot, settings = write_settings(boot_file, settings_file)
     click.echo(f"role={settings.role}")
     click.echo(f"hostname={boot.hostname or boot.device_id or ''}")
+    click.echo(f"read_only={str(boot.read_only).lower()}")
 
 
 @main.group(cls=PoradovnikGroup)

@@ -1,28 +1,37 @@
 """The image's install steps, run into a temporary root, then first boot for each role.
 
-By default the steps run into a staging directory (no Debian packages, the host's
-Python builds the venv): fast enough for every run. With PORADOVNIK_TEST_DEBOOTSTRAP=1
-they run into a Debian bookworm root made with debootstrap (a few minutes; needs root,
-debootstrap and deb.debian.org), packages and all, inside it with chroot.
+The steps run into a Debian bookworm root made with debootstrap, packages and all,
+inside it with chroot, as the image build runs them: where this runs as root with
+debootstrap and deb.debian.org (or PORADOVNIK_TEST_MIRROR) at hand, about two
+minutes. Elsewhere, or with PORADOVNIK_TEST_DEBOOTSTRAP=0, they run into a staging
+directory: no Debian packages, the host's Python builds the venv. Either way the
+project comes from a wheelhouse made by image-build/build-image, so the venv is
+installed without an index, as on a device.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from disk_helpers import attached_card, mounted, needs_disks
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "image-build" / "modules" / "poradovnik"
 FILESYSTEM = MODULE / "filesystem"
 INSTALL = FILESYSTEM / "tools" / "install-poradovnik"
 FIRSTBOOT = "usr/local/sbin/poradovnik-firstboot"
-DEBOOTSTRAP = os.environ.get("PORADOVNIK_TEST_DEBOOTSTRAP") == "1"
+DEBOOTSTRAP = (
+    os.environ.get("PORADOVNIK_TEST_DEBOOTSTRAP", "1") == "1"
+    and os.geteuid() == 0
+    and shutil.which("debootstrap") is not None
+)
 MIRROR = os.environ.get("PORADOVNIK_TEST_MIRROR", "http://deb.debian.org/debian")
 ROLES = ("hub", "kiosk", "display", "counter")
 
@@ -50,15 +59,14 @@ def run(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This checkout built as a wheel, once per session."""
+    """This checkout's wheel and its dependencies' wheels, as the image build makes them
+    (for this machine instead of arm64), once per session."""
     directory = tmp_path_factory.mktemp("wheelhouse")
-    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", directory, ROOT)
+    run(ROOT / "image-build/build-image", "--native", "--wheelhouse", directory)
     return directory
 
 
 def _debootstrap(target: Path) -> None:
-    if os.geteuid() != 0 or shutil.which("debootstrap") is None:
-        pytest.skip("PORADOVNIK_TEST_DEBOOTSTRAP=1 needs root and debootstrap")
     run("debootstrap", "--variant=minbase", "--include=systemd,python3,python3-venv",
         "bookworm", target, MIRROR)  # fmt: skip
 
@@ -78,11 +86,83 @@ def image(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
 
 
 def in_image(image: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run a command of the image: inside it (debootstrap), or from the staging tree."""
+    """Run a command of an image or device tree: inside it (debootstrap), or from the
+    staging tree."""
     if DEBOOTSTRAP:
         return run("chroot", image, *args)
     first, *rest = args
     return run(image / str(first).lstrip("/"), *rest)
+
+
+def seen_from(tree: Path, path: str) -> str:
+    """``path`` of ``tree`` as :func:`in_image`'s commands see it."""
+    return path if DEBOOTSTRAP else f"{tree}{path}"
+
+
+@pytest.fixture(scope="module")
+def new_device(
+    image: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], Path]]:
+    """Makes device trees from the image, each a writable copy of its own: an overlay
+    mount of a Debian root (with /dev, /proc and /sys for its disks), or on a staging
+    tree copies of /etc, /boot and /opt beside links to the rest."""
+    with contextlib.ExitStack() as mounts:
+
+        def make(name: str) -> Path:
+            base = tmp_path_factory.mktemp(f"device-{name}")
+            device = base / "root"
+            device.mkdir()
+            if DEBOOTSTRAP:
+                (base / "upper").mkdir()
+                (base / "work").mkdir()
+                options = f"lowerdir={image},upperdir={base / 'upper'},workdir={base / 'work'}"
+                run("mount", "-t", "overlay", "overlay", "-o", options, device)
+                mounts.callback(run, "umount", device)
+                for system in ("dev", "proc", "sys"):
+                    run("mount", "--bind", f"/{system}", device / system)
+                    mounts.callback(run, "umount", device / system)
+                return device
+            for part in ("etc", "boot", "opt", "lib", "usr"):
+                if part in {"etc", "boot", "opt"}:
+                    shutil.copytree(image / part, device / part, symlinks=True)
+                elif (image / part).exists():
+                    (device / part).symlink_to(image / part)
+            return device
+
+        yield make
+
+
+def first_boot(
+    image: Path, device: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs the image's first boot on a device tree: inside it, or on it from outside."""
+    if DEBOOTSTRAP:
+        command: list[str | Path] = [
+            "chroot",
+            device,
+            "env",
+            *[f"{k}={v}" for k, v in (env or {}).items()],
+            f"/{FIRSTBOOT}",
+            "--root",
+            "/",
+        ]
+    else:
+        command = [
+            "env",
+            *[f"{k}={v}" for k, v in (env or {}).items()],
+            image / FIRSTBOOT,
+            "--root",
+            device,
+        ]
+    return subprocess.run(
+        [str(part) for part in command], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def boot_file(role: str, extra: str = "") -> str:
+    """The example boot file, made a device of ``role``, with ``extra`` top-level keys."""
+    example = (FILESYSTEM / "boot/poradovnik.toml").read_text()
+    return example.replace('role = "kiosk"', f'role = "{role}"\n{extra}')
 
 
 def test_the_venv_runs_the_project(image: Path) -> None:
@@ -112,22 +192,14 @@ def test_units_rules_and_user_are_in_place(image: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def first_boots(image: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The example boot file, made one device of each role, applied in its own copy of
-    the image's /etc and /boot (the venv is shared)."""
-    example = (FILESYSTEM / "boot/poradovnik.toml").read_text()
+def first_boots(image: Path, new_device: Callable[[str], Path]) -> dict[str, Path]:
+    """The example boot file, made one device of each role, applied on its own device."""
     devices: dict[str, Path] = {}
     for role in ROLES:
-        device = tmp_path_factory.mktemp(f"device-{role}")
-        for part in ("etc", "boot", "opt", "lib", "usr"):
-            source = image / part
-            if part in {"etc", "boot"}:
-                shutil.copytree(source, device / part, symlinks=True)
-            elif source.exists():
-                (device / part).symlink_to(source)
-        text = example.replace('role = "kiosk"', f'role = "{role}"')
-        (device / "boot/firmware/poradovnik.toml").write_text(text)
-        run(image / FIRSTBOOT, "--root", device)
+        device = new_device(role)
+        (device / "boot/firmware/poradovnik.toml").write_text(boot_file(role))
+        booted = first_boot(image, device)
+        assert booted.returncode == 0, booted.stderr
         devices[role] = device
     return devices
 
@@ -138,8 +210,9 @@ def test_first_boot_writes_valid_settings_and_enables_the_role(
 ) -> None:
     device = first_boots[role]
     settings_file = device / "etc/poradovnik/poradovnik.toml"
-    checked = run(image / "opt/poradovnik/venv/bin/poradovnik", "check-config", settings_file)
-    assert checked.stdout == f"ok: {settings_file} (role {role}, site kosice-centrum)\n"
+    seen = seen_from(device, "/etc/poradovnik/poradovnik.toml")
+    checked = in_image(device, "/opt/poradovnik/venv/bin/poradovnik", "check-config", seen)
+    assert checked.stdout == f"ok: {seen} (role {role}, site kosice-centrum)\n"
     settings = tomllib.loads(settings_file.read_text())
     assert settings["site"]["name"] == "Magistrát mesta Košice – Klientske centrum"
     wants = device / "etc/systemd/system/poradovnik.target.wants"
@@ -165,19 +238,40 @@ def test_first_boot_writes_valid_settings_and_enables_the_role(
 
 
 def test_a_bad_boot_file_changes_nothing_and_says_why(
-    image: Path, tmp_path_factory: pytest.TempPathFactory
+    image: Path, new_device: Callable[[str], Path]
 ) -> None:
-    device = tmp_path_factory.mktemp("device-bad")
-    shutil.copytree(image / "etc", device / "etc", symlinks=True)
-    shutil.copytree(image / "boot", device / "boot", symlinks=True)
-    (device / "opt").symlink_to(image / "opt")
+    device = new_device("bad")
     (device / "boot/firmware/poradovnik.toml").write_text('role = "kiosk"\nsite = "Bad Site"\n')
-    failed = subprocess.run(
-        [image / FIRSTBOOT, "--root", device], capture_output=True, text=True, check=False
-    )
+    failed = first_boot(image, device)
     assert failed.returncode == 1
     error = (device / "boot/firmware/poradovnik-error.txt").read_text()
     assert "site" in error
     assert "hub: missing" in error or "lowercase" in error
     assert not (device / "etc/poradovnik/poradovnik.toml").exists()
     assert not (device / "etc/systemd/system/poradovnik.target.wants").exists()
+    assert (device / "boot/firmware/poradovnik.toml").exists()
+
+
+@needs_disks
+def test_a_read_only_kiosk_gets_its_data_partition_and_an_overlay_from_its_next_start(
+    image: Path, new_device: Callable[[str], Path], tmp_path: Path
+) -> None:
+    device = new_device("read-only")
+    cmdline = "console=tty1 root=PARTUUID=4e639091-02 rootwait\n"
+    (device / "boot/firmware/cmdline.txt").write_text(cmdline)
+    (device / "boot/firmware/poradovnik.toml").write_text(boot_file("kiosk", "read_only = true"))
+    with attached_card(tmp_path / "card.img", size_mib=600, root_mib=256) as disk:
+        booted = first_boot(image, device, {"PORADOVNIK_DATA_DISK": disk})
+        assert booted.returncode == 0, booted.stderr
+        assert "restarting to make its root read-only" in booted.stderr
+        assert (device / "boot/firmware/cmdline.txt").read_text() == "overlayroot=tmpfs " + cmdline
+        fstab = (device / "etc/fstab").read_text()
+        assert "LABEL=poradovnik-data  /srv/poradovnik  ext4" in fstab
+        assert list((device / "etc/poradovnik").iterdir()) == []
+        with mounted(f"{disk}p3", tmp_path / "data") as data:
+            settings = tomllib.loads((data / "etc/poradovnik.toml").read_text())
+            assert settings["role"] == "kiosk"
+            assert (data / "opt/venv").is_symlink()
+    wants = device / "etc/systemd/system/poradovnik.target.wants"
+    assert (wants / "poradovnik-kiosk.service").is_symlink()
+    assert (device / "boot/firmware/poradovnik-applied.toml").exists()

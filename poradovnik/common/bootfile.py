@@ -50,6 +50,11 @@ class BootFile(Section):
     """Pair with the hub at start (the device shows a code). Default: pair unless the
     device is already paired for the same site and device id."""
 
+    read_only: bool = False
+    """Make the root file system read-only, for a device switched off at the wall: what
+    Poradovník keeps goes to a data partition of its own, everything else is reset at
+    each start. Turned on and off at first boot, with one more restart."""
+
     settings: dict[str, Any] = Field(default_factory=dict)
     """Further settings, as in the settings file (``[settings.kiosk]``, ``[settings.site]``...)."""
 
