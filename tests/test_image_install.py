@@ -16,11 +16,14 @@ import os
 import shutil
 import subprocess
 import tomllib
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from disk_helpers import attached_card, mounted, needs_disks
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "image-build" / "modules" / "poradovnik"
@@ -275,3 +278,30 @@ def test_a_read_only_kiosk_gets_its_data_partition_and_an_overlay_from_its_next_
     wants = device / "etc/systemd/system/poradovnik.target.wants"
     assert (wants / "poradovnik-kiosk.service").is_symlink()
     assert (device / "boot/firmware/poradovnik-applied.toml").exists()
+
+
+def test_the_arm64_wheelhouse_holds_every_wheel_a_raspberry_pi_needs(tmp_path: Path) -> None:
+    """The image's wheelhouse (from PyPI): what a Pi installs without an index, with the
+    requirements decided for the Pi (aarch64), not for the machine that builds it."""
+    wheelhouse = tmp_path / "wheelhouse"
+    run(ROOT / "image-build/build-image", "--wheelhouse", wheelhouse)
+    wheels = {path.name for path in wheelhouse.glob("*.whl")}
+    assert not [name for name in wheels if "x86_64" in name]
+    names = {canonicalize_name(name.split("-")[0]) for name in wheels}
+    (project,) = wheelhouse.glob("poradovnik-*.whl")
+    with zipfile.ZipFile(project) as archive:
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        requires = [
+            Requirement(line.removeprefix("Requires-Dist:").strip())
+            for line in archive.read(metadata).decode().splitlines()
+            if line.startswith("Requires-Dist:")
+        ]
+    pi = {"platform_machine": "aarch64", "sys_platform": "linux", "python_version": "3.11"}
+    needed = {
+        canonicalize_name(requirement.name)
+        for requirement in requires
+        for role in ROLES
+        if requirement.marker is None or requirement.marker.evaluate({**pi, "extra": role})
+    }
+    assert "lgpio" in needed
+    assert needed <= names, needed - names
