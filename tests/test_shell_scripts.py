@@ -20,7 +20,13 @@ SCRIPTS = sorted(
 
 def test_there_are_scripts_to_check() -> None:
     names = {path.name for path in SCRIPTS}
-    assert {"install-poradovnik", "poradovnik-firstboot", "poradovnik-update"} <= names
+    assert {
+        "install-poradovnik",
+        "poradovnik-firstboot",
+        "poradovnik-storage",
+        "poradovnik-update",
+        "poradovnik-update-office",
+    } <= names
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="Debian package 'shellcheck'")

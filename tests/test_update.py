@@ -5,8 +5,11 @@ commands given in the environment, so no systemd is needed."""
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -110,3 +113,109 @@ def test_a_wheel_that_does_not_install_changes_nothing(installed: Path, tmp_path
     assert "nothing changed" in result.stderr
     assert os.readlink(installed / "venv") == "venv-1.0"
     assert not log.exists()
+
+
+OFFICE = UPDATE.with_name("poradovnik-update-office")
+
+
+@pytest.fixture
+def device_ssh(tmp_path: Path) -> Iterator[str]:
+    """A real sshd on a free port of 127.0.0.1, letting root in with a key of its own, as
+    a device lets its hub in; returns the ssh command (PORADOVNIK_SSH) that reaches it."""
+    if shutil.which("sshd", path="/usr/sbin:/usr/bin") is None:
+        pytest.skip("Debian package 'openssh-server'")
+    keys = tmp_path / "ssh"
+    keys.mkdir()
+    for name in ("host", "hub"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", keys / name], check=True
+        )
+    shutil.copy(keys / "hub.pub", keys / "authorized_keys")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (keys / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host'}\n"
+        f"AuthorizedKeysFile {keys / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+        f"StrictModes no\nPidFile {keys / 'sshd.pid'}\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # its privilege separation directory
+    sshd = subprocess.Popen(
+        ["/usr/sbin/sshd", "-D", "-e", "-f", keys / "sshd_config"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sshd.stderr is not None
+        first = sshd.stderr.readline()  # "Server listening on 127.0.0.1 port …"
+        assert "listening" in first, first
+        yield (
+            f"ssh -p {port} -i {keys / 'hub'} -o BatchMode=yes -o StrictHostKeyChecking=no"
+            " -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 -l root"
+        )
+    finally:
+        sshd.terminate()
+        sshd.wait(timeout=30)
+
+
+def update_office(
+    ssh: str, prefix: Path, wheelhouse: Path, *hosts: str, healthy: bool
+) -> subprocess.CompletedProcess[str]:
+    """poradovnik-update-office on ``hosts``, each updating ``prefix`` on this machine."""
+    remote = (
+        f"env PORADOVNIK_UPDATE_RESTART=true PORADOVNIK_UPDATE_HEALTH={str(healthy).lower()} "
+        f"{UPDATE} --prefix {prefix} --unit poradovnik-kiosk.service"
+    )
+    env = {
+        **os.environ,
+        "PORADOVNIK_SSH": ssh,
+        "PORADOVNIK_UPDATE_REMOTE": remote,
+        "PORADOVNIK_CONFIG": str(prefix / "no-settings-here.toml"),  # not a hub
+    }
+    return subprocess.run(
+        [OFFICE, wheelhouse, *hosts],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_office_update_updates_each_device_it_reaches_and_names_the_others(
+    installed: Path, tmp_path: Path, device_ssh: str
+) -> None:
+    wheelhouse = make_wheel(tmp_path / "wheelhouse", "2.0").parent
+    # 127.0.0.2 answers nothing: a device that is switched off.
+    result = update_office(
+        device_ssh, installed, wheelhouse, "127.0.0.2", "127.0.0.1", healthy=True
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "127.0.0.2: NOT updated (it runs its previous version, or it was not reached)",
+        "127.0.0.1: updated",
+    ]
+    assert os.readlink(installed / "venv") == "venv-2.0"
+    assert "Traceback" not in result.stderr
+
+
+def test_the_office_update_reports_a_device_that_rolled_back(
+    installed: Path, tmp_path: Path, device_ssh: str
+) -> None:
+    wheelhouse = make_wheel(tmp_path / "wheelhouse", "2.0").parent
+    result = update_office(device_ssh, installed, wheelhouse, "127.0.0.1", healthy=False)
+    assert result.returncode == 1
+    assert result.stdout.startswith("127.0.0.1: NOT updated")
+    assert "127.0.0.1: poradovnik-update: 2.0 is not healthy: going back to venv-1.0" in (
+        result.stderr
+    )
+    assert os.readlink(installed / "venv") == "venv-1.0"
+
+
+def test_the_office_update_refuses_a_directory_without_the_wheel(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [OFFICE, tmp_path, "127.0.0.1"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert "holds no poradovnik-*.whl" in result.stderr
