@@ -328,8 +328,8 @@ def setup(boot_file: Path, settings_file: Path) -> None:
     """Write this device's settings file from the boot partition's poradovnik.toml.
 
     Run at first boot by poradovnik-firstboot.service. Prints role=ROLE,
-    hostname=NAME (empty: keep it) and read_only=true|false for that service. A bad boot file changes nothing
-    and exits 2 naming its problems.
+    hostname=NAME (empty: keep it) and read_only=true|false for that service. A bad
+    boot file changes nothing and exits 2 naming its problems.
     """
     from poradovnik.common.bootfile import write_settings  # noqa: PLC0415 (appliance only)
 
