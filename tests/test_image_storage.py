@@ -135,3 +135,24 @@ def test_read_only_on_and_off_set_the_next_start(disk: str, tree: Path) -> None:
     assert (off.returncode, off.stdout) == (0, "changed\n")
     assert cmdline.read_text() == CMDLINE
     assert storage("read-only", "off", "--root", tree).stdout == "unchanged\n"
+
+
+def test_a_data_partition_left_by_an_interrupted_run_is_used_again(
+    disk: str, tree: Path, tmp_path: Path
+) -> None:
+    subprocess.run(
+        ["sfdisk", "--quiet", "--append", "--no-reread", "--no-tell-kernel", disk],
+        input=",+,L\n",
+        text=True,
+        check=True,
+    )
+    sh("partx", "--update", "--nr", "3", disk)
+    sh("mkfs.ext4", "-q", "-F", "-L", "poradovnik-data", f"{disk}p3")
+
+    made = storage("data", "--disk", disk, "--root", tree)
+    assert made.returncode == 0, made.stderr
+    assert f"using the data partition {disk}p3 made before" in made.stderr
+    assert len(partitions(disk)) == 3
+    with mounted(f"{disk}p3", tmp_path / "mnt") as data:
+        assert (data / "etc/poradovnik.toml").read_text() == 'role = "hub"\n'
+    assert "LABEL=poradovnik-data" in (tree / "etc/fstab").read_text()
