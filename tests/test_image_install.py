@@ -147,24 +147,10 @@ def first_boot(
     image: Path, device: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Runs the image's first boot on a device tree: inside it, or on it from outside."""
-    if DEBOOTSTRAP:
-        command: list[str | Path] = [
-            "chroot",
-            device,
-            "env",
-            *[f"{k}={v}" for k, v in (env or {}).items()],
-            f"/{FIRSTBOOT}",
-            "--root",
-            "/",
-        ]
-    else:
-        command = [
-            "env",
-            *[f"{k}={v}" for k, v in (env or {}).items()],
-            image / FIRSTBOOT,
-            "--root",
-            device,
-        ]
+    variables = [f"{k}={v}" for k, v in (env or {}).items()]
+    inside = ["chroot", device, "env", *variables, f"/{FIRSTBOOT}", "--root", "/"]
+    outside = ["env", *variables, image / FIRSTBOOT, "--root", device]
+    command = inside if DEBOOTSTRAP else outside
     return subprocess.run(
         [str(part) for part in command], capture_output=True, text=True, timeout=300, check=False
     )
@@ -277,6 +263,7 @@ def test_a_read_only_kiosk_gets_its_data_partition_and_an_overlay_from_its_next_
         booted = first_boot(image, device, {"PORADOVNIK_DATA_DISK": disk})
         assert booted.returncode == 0, booted.stderr
         assert "restarting to make its root read-only" in booted.stderr
+        assert f"the data partition {disk}p3 holds /etc/poradovnik" in booted.stderr
         assert (device / "boot/firmware/cmdline.txt").read_text() == "overlayroot=tmpfs " + cmdline
         fstab = (device / "etc/fstab").read_text()
         assert "LABEL=poradovnik-data  /srv/poradovnik  ext4" in fstab
