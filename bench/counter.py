@@ -7,7 +7,7 @@ Run it from the checkout with the project's virtual environment::
 It starts its own Mosquitto and ``poradovnik hub`` as ``bench/sync.py`` does (and with
 its helpers): four services, 20 counters, enough waiting tickets that every press
 calls someone. Then 20 counter terminals, one per counter as on 20 Pis, each the real
-:class:`~poradovnik.counter_terminal.app.CounterTerminal` on gpiozero's
+:class:`~counter_terminal.app.CounterTerminal` on gpiozero's
 ``MockFactory`` with its own account, link and outbox, five to a process in four
 processes (real terminals are machines of their own), and in the benchmark's own
 process an observer (the lobby display's account) subscribed to ``calls`` and
@@ -63,20 +63,20 @@ from sync import (
     running_hub,
 )
 
-from poradovnik.common.settings import (
+from common.settings import (
     DataSettings,
     DeviceSettings,
     MqttSettings,
     Settings,
     SiteSettings,
 )
-from poradovnik.counter_terminal.app import CounterTerminal
-from poradovnik.counter_terminal.config import CounterSettings, PanelSettings
-from poradovnik.counter_terminal.desk import CounterDesk
-from poradovnik.counter_terminal.simulated import SimulatedClerks
-from poradovnik.hub.broker import HUB_DEVICE_ID
-from poradovnik.sync_agent import protocol as p
-from poradovnik.sync_agent.client import DeviceLink
+from counter_terminal.app import CounterTerminal
+from counter_terminal.config import CounterSettings, PanelSettings
+from counter_terminal.desk import CounterDesk
+from counter_terminal.simulated import SimulatedClerks
+from hub.broker import HUB_DEVICE_ID
+from sync_agent import protocol as p
+from sync_agent.client import DeviceLink
 
 TARGET_P99_MS = 100.0
 """Press → state and call p99, debounce included, on a 2-core machine with 20 counters."""

@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from poradovnik.hub import demo_office
-from poradovnik.hub.app import seed_demo
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.store import SQLITE_PAGE_SIZE, Store, sqlite_url
+from hub import demo_office
+from hub.app import seed_demo
+from hub.service import QueueService
+from hub.store import SQLITE_PAGE_SIZE, Store, sqlite_url
 
 TARGET = 2000
 """Full cycles per second the hub must sustain on a 2-core machine."""

@@ -222,9 +222,9 @@ def client_main(args: argparse.Namespace) -> None:
 def serve_and_measure(directory: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run the hub's web side, start the load process, return its figures."""
     # Here, not at the top: the load process imports none of the hub.
-    from poradovnik.common.settings import DataSettings, Settings, WebSettings  # noqa: PLC0415
-    from poradovnik.hub.app import open_queue, seed_demo  # noqa: PLC0415
-    from poradovnik.hub.web.server import serve_web  # noqa: PLC0415
+    from common.settings import DataSettings, Settings, WebSettings  # noqa: PLC0415
+    from hub.app import open_queue, seed_demo  # noqa: PLC0415
+    from hub.web.server import serve_web  # noqa: PLC0415
 
     settings = Settings(
         role="hub",

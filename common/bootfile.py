@@ -18,9 +18,9 @@ from typing import Any
 import tomli_w
 from pydantic import Field, ValidationError
 
-from poradovnik.common.files import write_private_file
-from poradovnik.common.section import Section
-from poradovnik.common.settings import Role, Settings, SettingsError, Slug, load_settings
+from common.files import write_private_file
+from common.section import Section
+from common.settings import Role, Settings, SettingsError, Slug, load_settings
 
 __all__ = ["BootFile", "read_boot_file", "settings_from_boot_file", "write_settings"]
 

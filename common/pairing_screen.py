@@ -1,7 +1,7 @@
 """The screen a kiosk or a lobby display shows until it is paired with the hub.
 
 A new device has no broker account yet; ``poradovnik kiosk|display`` then pair it
-first (:mod:`poradovnik.sync_agent.provisioning`) and call the role's
+first (:mod:`sync_agent.provisioning`) and call the role's
 ``show_pairing``, which opens the role's screen and hands it to :func:`show_pairing_code`
 with the texts from the role's own catalog. The code is what the admin types on the
 hub's Devices page.
@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from poradovnik.common.sdl import pygame
-from poradovnik.sync_agent.provisioning import DevicePairing, PairingState, format_code
+from common.sdl import pygame
+from sync_agent.provisioning import DevicePairing, PairingState, format_code
 
 __all__ = ["PairingFonts", "PairingTexts", "draw_pairing", "show_pairing_code"]
 

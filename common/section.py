@@ -1,8 +1,8 @@
 """The base of every ``[section]`` of a device's settings file.
 
-It lives apart from :mod:`poradovnik.common.settings` so that each role can keep its
-own section next to its code (``poradovnik.kiosk.config`` and so on) while the settings
-module gathers them all into one :class:`~poradovnik.common.settings.Settings`.
+It lives apart from :mod:`common.settings` so that each role can keep its
+own section next to its code (``kiosk.config`` and so on) while the settings
+module gathers them all into one :class:`~common.settings.Settings`.
 This module needs only pydantic.
 """
 

@@ -41,10 +41,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from poradovnik.common.section import Section
-from poradovnik.counter_terminal.config import CounterSettings
-from poradovnik.display.config import DisplaySettings
-from poradovnik.kiosk.config import KioskSettings
+from common.section import Section
+from counter_terminal.config import CounterSettings
+from display.config import DisplaySettings
+from kiosk.config import KioskSettings
 
 __all__ = [
     "CONFIG_ENV_VAR",

@@ -2,7 +2,7 @@
 
 :class:`CounterTerminal` is the role: one :class:`~.desk.CounterDesk` per
 ``[[counter.panels]]`` table, all on one pin factory and one
-:class:`~poradovnik.sync_agent.client.DeviceLink` (role ``counter``). Commands go
+:class:`~sync_agent.client.DeviceLink` (role ``counter``). Commands go
 through the link's durable outbox, so a press made while the hub or the broker is away
 waits on disk and is applied exactly once when they are back; the hub's retained
 ``counter/<id>/state``, ``queue/<service>`` and ``device/hub/status`` drive the lights
@@ -18,18 +18,18 @@ import threading
 from collections.abc import Mapping
 from types import TracebackType
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.lifecycle import stop_on_signals
-from poradovnik.common.sdnotify import Notifier, watchdog_interval
-from poradovnik.common.settings import Settings
-from poradovnik.counter_terminal.config import CounterSettings, PanelSettings
-from poradovnik.counter_terminal.desk import CounterDesk, Office
-from poradovnik.counter_terminal.display import LcdDisplay, PanelDisplay, SimulatedDisplay
-from poradovnik.counter_terminal.hardware import PinFactory, pin_factory
-from poradovnik.counter_terminal.panel import CounterPanel
-from poradovnik.counter_terminal.simulated import SimulatedClerks
-from poradovnik.sync_agent import protocol as p
-from poradovnik.sync_agent.client import DeviceLink, Reply
+from common.errors import PoradovnikError
+from common.lifecycle import stop_on_signals
+from common.sdnotify import Notifier, watchdog_interval
+from common.settings import Settings
+from counter_terminal.config import CounterSettings, PanelSettings
+from counter_terminal.desk import CounterDesk, Office
+from counter_terminal.display import LcdDisplay, PanelDisplay, SimulatedDisplay
+from counter_terminal.hardware import PinFactory, pin_factory
+from counter_terminal.panel import CounterPanel
+from counter_terminal.simulated import SimulatedClerks
+from sync_agent import protocol as p
+from sync_agent.client import DeviceLink, Reply
 
 __all__ = ["CounterTerminal", "open_display", "run"]
 

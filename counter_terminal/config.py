@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from poradovnik.common.section import Section
+from common.section import Section
 
 __all__ = ["BUTTONS", "LIGHTS", "CounterSettings", "PanelSettings"]
 

@@ -29,12 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from poradovnik.counter_terminal.config import CounterSettings
-from poradovnik.counter_terminal.display import messages
-from poradovnik.counter_terminal.gestures import Event, Gesture
-from poradovnik.counter_terminal.hardware import LightMode
-from poradovnik.counter_terminal.panel import CounterPanel, PanelView
-from poradovnik.sync_agent import protocol as p
+from counter_terminal.config import CounterSettings
+from counter_terminal.display import messages
+from counter_terminal.gestures import Event, Gesture
+from counter_terminal.hardware import LightMode
+from counter_terminal.panel import CounterPanel, PanelView
+from sync_agent import protocol as p
 
 __all__ = ["CounterDesk", "Office"]
 

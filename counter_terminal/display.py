@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
-from poradovnik.common.errors import PoradovnikError
+from common.errors import PoradovnikError
 
 __all__ = [
     "LcdDisplay",

@@ -25,8 +25,8 @@ from typing import Any
 from gpiozero import LED, Buzzer, Device, DigitalInputDevice
 from gpiozero.exc import GPIOZeroError
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.counter_terminal.gestures import ButtonLogic, Event
+from common.errors import PoradovnikError
+from counter_terminal.gestures import ButtonLogic, Event
 
 __all__ = ["Beeper", "Buttons", "Light", "LightMode", "pin_factory"]
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from poradovnik.counter_terminal.config import BUTTONS, CounterSettings, PanelSettings
-from poradovnik.counter_terminal.display import PanelDisplay
-from poradovnik.counter_terminal.gestures import Event
-from poradovnik.counter_terminal.hardware import Beeper, Buttons, Light, LightMode, PinFactory
+from counter_terminal.config import BUTTONS, CounterSettings, PanelSettings
+from counter_terminal.display import PanelDisplay
+from counter_terminal.gestures import Event
+from counter_terminal.hardware import Beeper, Buttons, Light, LightMode, PinFactory
 
 __all__ = ["CounterPanel", "PanelView"]
 

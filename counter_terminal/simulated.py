@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from poradovnik.counter_terminal.desk import CounterDesk
+    from counter_terminal.desk import CounterDesk
 
 __all__ = ["PressFailed", "SimulatedClerks"]
 

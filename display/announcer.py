@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.display.catalog import Catalog
-from poradovnik.display.config import QuietHours
-from poradovnik.display.content import ShownCall
-from poradovnik.display.sound import RATE, Clip, Speaker, SpeechError, chime
+from common.errors import PoradovnikError
+from display.catalog import Catalog
+from display.config import QuietHours
+from display.content import ShownCall
+from display.sound import RATE, Clip, Speaker, SpeechError, chime
 
 __all__ = [
     "Announcement",
@@ -139,7 +139,7 @@ class PygamePlayer:
     """Plays through SDL's audio (pygame's mixer), opened at start."""
 
     def __init__(self) -> None:
-        from poradovnik.common.sdl import pygame  # noqa: PLC0415  (only this player needs SDL's audio)
+        from common.sdl import pygame  # noqa: PLC0415  (only this player needs SDL's audio)
 
         self._pygame = pygame
         try:

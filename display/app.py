@@ -1,14 +1,14 @@
 """``poradovnik display``: runs a lobby display: its screen, its sound and its LED boards.
 
-The wiring: a read-only :class:`~poradovnik.sync_agent.client.DeviceLink` hears
+The wiring: a read-only :class:`~sync_agent.client.DeviceLink` hears
 ``calls``, the retained ``queue/<service>`` and ``counter/<id>/state``, and the hub's
 status. Its network thread only checks each message and hands it to the main thread
-through a queue. The main thread feeds the :class:`~poradovnik.display.content.Lobby`,
+through a queue. The main thread feeds the :class:`~display.content.Lobby`,
 draws what changed, and sleeps until the next message or the next change the scene
 makes by itself (a blink, a waiting call's turn, the clock). A call that becomes the
-current one is announced (:class:`~poradovnik.display.announcer.Announcer`, its own
+current one is announced (:class:`~display.announcer.Announcer`, its own
 thread) and shown by the hall boards; a counter's board shows its ticket
-(:class:`~poradovnik.display.boards.driver.LedBoards`, its own thread). The boards'
+(:class:`~display.boards.driver.LedBoards`, its own thread). The boards'
 and the sound's faults become the device's retained health.
 """
 
@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from poradovnik.common.lifecycle import stop_on_signals
-from poradovnik.common.pairing_screen import PairingTexts, show_pairing_code
-from poradovnik.common.sdl import pygame
-from poradovnik.common.sdnotify import Notifier, watchdog_interval
-from poradovnik.common.settings import Settings
-from poradovnik.display.announcer import (
+from common.lifecycle import stop_on_signals
+from common.pairing_screen import PairingTexts, show_pairing_code
+from common.sdl import pygame
+from common.sdnotify import Notifier, watchdog_interval
+from common.settings import Settings
+from display.announcer import (
     Announcer,
     AplayPlayer,
     NullPlayer,
@@ -36,17 +36,17 @@ from poradovnik.display.announcer import (
     PygamePlayer,
     WavPlayer,
 )
-from poradovnik.display.boards.bus import BoardBus, open_serial
-from poradovnik.display.boards.driver import LedBoards
-from poradovnik.display.boards.emulator import EmulatedBoards, SimulatedPort
-from poradovnik.display.boards.protocols import Port, protocol
-from poradovnik.display.catalog import Catalog, catalog
-from poradovnik.display.config import parse_quiet_hours
-from poradovnik.display.content import Lobby, Scene, ShownCall
-from poradovnik.display.screen import CallScreen, Fonts, counter_text, open_screen
-from poradovnik.display.sound import Speaker
-from poradovnik.sync_agent.client import DeviceLink
-from poradovnik.sync_agent.protocol import (
+from display.boards.bus import BoardBus, open_serial
+from display.boards.driver import LedBoards
+from display.boards.emulator import EmulatedBoards, SimulatedPort
+from display.boards.protocols import Port, protocol
+from display.catalog import Catalog, catalog
+from display.config import parse_quiet_hours
+from display.content import Lobby, Scene, ShownCall
+from display.screen import CallScreen, Fonts, counter_text, open_screen
+from display.sound import Speaker
+from sync_agent.client import DeviceLink
+from sync_agent.protocol import (
     Call,
     CounterState,
     DeviceStatus,
@@ -56,7 +56,7 @@ from poradovnik.sync_agent.protocol import (
     QueueState,
     decode,
 )
-from poradovnik.sync_agent.provisioning import DevicePairing, PairingState
+from sync_agent.provisioning import DevicePairing, PairingState
 
 __all__ = ["Display", "build", "run"]
 

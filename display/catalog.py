@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
-from poradovnik.common.errors import PoradovnikError
+from common.errors import PoradovnikError
 
 __all__ = ["LABELS", "LANGUAGES", "Catalog", "catalog", "split_ticket"]
 

@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from poradovnik.common.section import Section
+from common.section import Section
 
 __all__ = ["BoardSettings", "DisplaySettings", "QuietHours", "parse_quiet_hours"]
 

@@ -19,7 +19,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 
-from poradovnik.sync_agent.protocol import Call, CounterState, QueueState
+from sync_agent.protocol import Call, CounterState, QueueState
 
 __all__ = ["BLINK_PERIOD_S", "Lobby", "Scene", "ServiceRow", "ShownCall"]
 

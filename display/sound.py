@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from poradovnik.common.errors import PoradovnikError
+from common.errors import PoradovnikError
 
 __all__ = ["RATE", "Clip", "Speaker", "SpeechError", "chime"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.settings import Settings
-from poradovnik.hub.app import open_store
-from poradovnik.hub.broker import (
+from common.errors import PoradovnikError
+from common.settings import Settings
+from hub.app import open_store
+from hub.broker import (
     HUB_DEVICE_ID,
     PROVISION_PASSWORD,
     PROVISION_USERNAME,

@@ -12,19 +12,19 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from poradovnik.common.lifecycle import stop_on_signals
-from poradovnik.common.sdnotify import Notifier, watchdog_interval
-from poradovnik.common.settings import Settings, redact_url
-from poradovnik.hub import demo_office
-from poradovnik.hub.bridge import HubBridge
-from poradovnik.hub.broker import HUB_DEVICE_ID
-from poradovnik.hub.engine import QueuePolicy
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.store import Store
-from poradovnik.sync_agent.client import DeviceLink, Inbound
+from common.lifecycle import stop_on_signals
+from common.sdnotify import Notifier, watchdog_interval
+from common.settings import Settings, redact_url
+from hub import demo_office
+from hub.bridge import HubBridge
+from hub.broker import HUB_DEVICE_ID
+from hub.engine import QueuePolicy
+from hub.service import QueueService
+from hub.store import Store
+from sync_agent.client import DeviceLink, Inbound
 
 if TYPE_CHECKING:
-    from poradovnik.hub.web.server import WebServer
+    from hub.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, De
 
 def start_web(settings: Settings, queue: QueueService, bridge: HubBridge | None) -> WebServer:
     """Start the web side (admin, portal, API) on ``[web] host`` and ``port``."""
-    from poradovnik.hub.web.server import serve_web  # noqa: PLC0415 (Flask only where served)
+    from hub.web.server import serve_web  # noqa: PLC0415 (Flask only where served)
 
     server = serve_web(settings, queue, bridge=bridge)
     log.info("web pages on http://%s:%d/", settings.web.host, server.port)

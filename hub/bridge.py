@@ -3,7 +3,7 @@
 :class:`HubBridge` turns each inbound message into one service-layer operation
 and publishes what the queue became. It is written against :class:`Publisher`,
 a single ``publish`` method, so the MQTT connection stays in
-:mod:`poradovnik.sync_agent.client` and the bridge's logic can be read without
+:mod:`sync_agent.client` and the bridge's logic can be read without
 it.
 
 Exactly once: every command carries a ``msg_id``. The reply to it is written to
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from poradovnik.hub.engine import Engine, Estimate, QueueError
-from poradovnik.hub.eservice import EServiceError, EServices
-from poradovnik.hub.model import Action, Change, Counter, Priority, Ticket, TicketState
-from poradovnik.hub.service import QueueService
-from poradovnik.sync_agent import protocol as p
+from hub.engine import Engine, Estimate, QueueError
+from hub.eservice import EServiceError, EServices
+from hub.model import Action, Change, Counter, Priority, Ticket, TicketState
+from hub.service import QueueService
+from sync_agent import protocol as p
 
 log = logging.getLogger(__name__)
 

@@ -31,22 +31,22 @@ from typing import Any
 
 import tomli_w
 
-from poradovnik.common.lifecycle import stop_on_signals
-from poradovnik.common.sdnotify import Notifier
-from poradovnik.common.settings import MqttSettings, Settings
-from poradovnik.hub.app import (
+from common.lifecycle import stop_on_signals
+from common.sdnotify import Notifier
+from common.settings import MqttSettings, Settings
+from hub.app import (
     open_queue,
     seed_demo,
     serve,
     start_bridge,
     start_web,
 )
-from poradovnik.hub.broker import HUB_DEVICE_ID, Role, local_broker
-from poradovnik.hub.demo_office import COUNTERS
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.users import Users
-from poradovnik.sync_agent import protocol as p
-from poradovnik.sync_agent.client import DeviceLink
+from hub.broker import HUB_DEVICE_ID, Role, local_broker
+from hub.demo_office import COUNTERS
+from hub.service import QueueService
+from hub.users import Users
+from sync_agent import protocol as p
+from sync_agent.client import DeviceLink
 
 log = logging.getLogger("poradovnik.demo")
 

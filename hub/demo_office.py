@@ -6,7 +6,7 @@ so that everyone looks at the same office.
 
 from __future__ import annotations
 
-from poradovnik.hub.model import Counter, Service
+from hub.model import Counter, Service
 
 SERVICES: tuple[Service, ...] = (
     Service(

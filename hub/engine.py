@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from poradovnik.hub.model import (
+from hub.model import (
     MAX_DISPLAY_NUMBER,
     Action,
     Change,

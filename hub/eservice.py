@@ -20,10 +20,10 @@ from typing import Final, get_args
 
 from sqlalchemy import insert, select, update
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.hub.store import Store, metadata
-from poradovnik.hub.users import hasher, verify_secret
-from poradovnik.sync_agent.protocol import EServiceAck, EServiceUpdate
+from common.errors import PoradovnikError
+from hub.store import Store, metadata
+from hub.users import hasher, verify_secret
+from sync_agent.protocol import EServiceAck, EServiceUpdate
 
 STATUSES: Final[tuple[str, ...]] = get_args(EServiceUpdate.model_fields["status"].annotation)
 """An application's statuses in their usual order: received … closed."""

@@ -1,7 +1,7 @@
 """The queue's domain: services, counters, tickets and the changes between them.
 
-Everything here is plain data with no I/O. The engine (:mod:`poradovnik.hub.engine`)
-decides changes; the store (:mod:`poradovnik.hub.store`) persists them.
+Everything here is plain data with no I/O. The engine (:mod:`hub.engine`)
+decides changes; the store (:mod:`hub.store`) persists them.
 """
 
 from __future__ import annotations

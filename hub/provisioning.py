@@ -1,7 +1,7 @@
 """Pairing a new device with the office's hub: the hub's side.
 
 A device that is not paired shows a six-digit code and keeps asking over MQTT (see
-:mod:`poradovnik.sync_agent.provisioning`). :func:`pair_device` is what the admin's
+:mod:`sync_agent.provisioning`). :func:`pair_device` is what the admin's
 "pair" does, from ``poradovnik device pair CODE`` or the admin page: it listens for the
 request with that code, creates the device's broker account from the password hash
 the device sent (replacing any account of that device id: this is how a broken device
@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.settings import Settings
-from poradovnik.hub.accounts import write_broker_config
-from poradovnik.hub.app import open_store
-from poradovnik.hub.broker import HUB_DEVICE_ID, PROVISION_USERNAME, Account, Role
-from poradovnik.sync_agent.client import Inbound, MqttConnection
-from poradovnik.sync_agent.protocol import (
+from common.errors import PoradovnikError
+from common.settings import Settings
+from hub.accounts import write_broker_config
+from hub.app import open_store
+from hub.broker import HUB_DEVICE_ID, PROVISION_USERNAME, Account, Role
+from sync_agent.client import Inbound, MqttConnection
+from sync_agent.protocol import (
     PAIRING_CODE_DIGITS,
     DeviceStatus,
     PairingReply,
@@ -36,7 +36,7 @@ from poradovnik.sync_agent.protocol import (
     Topics,
     decode,
 )
-from poradovnik.sync_agent.provisioning import REQUEST_INTERVAL_S
+from sync_agent.provisioning import REQUEST_INTERVAL_S
 
 __all__ = ["Paired", "PairingError", "normalize_code", "pair_device"]
 
@@ -102,7 +102,7 @@ def pair_device(
     the files change. Raises :class:`PairingError`.
 
     Blocks for a few seconds (the device repeats its request every
-    :data:`~poradovnik.sync_agent.provisioning.REQUEST_INTERVAL_S`), then up to
+    :data:`~sync_agent.provisioning.REQUEST_INTERVAL_S`), then up to
     ``online_wait_s`` for the device to log in; ``online_wait_s=0`` does not wait.
     """
     code = normalize_code(code)

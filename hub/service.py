@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from poradovnik.hub.engine import Engine, Estimate, QueueError, QueuePolicy
-from poradovnik.hub.model import Change, Counter, Priority, Service, Ticket, TicketState
-from poradovnik.hub.store import Receipt, Store, StoreError
-from poradovnik.sync_agent.protocol import COUNTER_ACTIONS
+from hub.engine import Engine, Estimate, QueueError, QueuePolicy
+from hub.model import Change, Counter, Priority, Service, Ticket, TicketState
+from hub.store import Receipt, Store, StoreError
+from sync_agent.protocol import COUNTER_ACTIONS
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The hub's store: the queue's tables, their migrations, and fast transactional writes.
 
-The engine (:mod:`poradovnik.hub.engine`) decides a :class:`~.model.Change`; the
+The engine (:mod:`hub.engine`) decides a :class:`~.model.Change`; the
 service layer hands it to :meth:`Store.write`, which persists it in one database
 transaction, and only then applies it to the engine. After a restart
 :meth:`Store.load_snapshot` gives the engine back everything it needs.
@@ -8,7 +8,7 @@ transaction, and only then applies it to the engine. After a restart
 Two databases are supported: SQLite (the appliance default, one file on the hub's
 SD card or SSD, in WAL mode) and PostgreSQL through psycopg 3 (a city's server).
 The schema is created and upgraded by the Alembic migrations shipped in
-``poradovnik/hub/migrations``, run programmatically by :meth:`Store.upgrade`.
+``hub/migrations``, run programmatically by :meth:`Store.upgrade`.
 
 All datetimes are stored in UTC and always come back as aware UTC datetimes,
 whatever the database returns. History (tickets and events) is never deleted.
@@ -60,10 +60,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.hub.broker import Account
-from poradovnik.hub.engine import Snapshot
-from poradovnik.hub.model import (
+from common.errors import PoradovnikError
+from hub.broker import Account
+from hub.engine import Snapshot
+from hub.model import (
     LIVE_STATES,
     Action,
     Change,

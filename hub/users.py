@@ -21,8 +21,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.hub.store import Store, metadata
+from common.errors import PoradovnikError
+from hub.store import Store, metadata
 
 UserRole = Literal["admin", "clerk"]
 """What a user may do: an admin everything, a clerk the dashboard, statistics and counter panel."""

@@ -18,22 +18,22 @@ import threading
 import time
 from collections.abc import Callable
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.lifecycle import stop_on_signals
-from poradovnik.common.pairing_screen import PairingTexts, show_pairing_code
-from poradovnik.common.sdl import pygame
-from poradovnik.common.sdnotify import Notifier
-from poradovnik.common.settings import Settings
-from poradovnik.kiosk.catalog import Catalog
-from poradovnik.kiosk.fonts import font_path
-from poradovnik.kiosk.kiosk import Kiosk, Outcome
-from poradovnik.kiosk.offline import OfflineBook
-from poradovnik.kiosk.printer import TicketPrinter, open_transport
-from poradovnik.kiosk.speech import Speaker
-from poradovnik.kiosk.ui import Screen
-from poradovnik.sync_agent.client import DeviceLink
-from poradovnik.sync_agent.protocol import QueueState
-from poradovnik.sync_agent.provisioning import DevicePairing, PairingState
+from common.errors import PoradovnikError
+from common.lifecycle import stop_on_signals
+from common.pairing_screen import PairingTexts, show_pairing_code
+from common.sdl import pygame
+from common.sdnotify import Notifier
+from common.settings import Settings
+from kiosk.catalog import Catalog
+from kiosk.fonts import font_path
+from kiosk.kiosk import Kiosk, Outcome
+from kiosk.offline import OfflineBook
+from kiosk.printer import TicketPrinter, open_transport
+from kiosk.speech import Speaker
+from kiosk.ui import Screen
+from sync_agent.client import DeviceLink
+from sync_agent.protocol import QueueState
+from sync_agent.provisioning import DevicePairing, PairingState
 
 __all__ = ["KioskApp", "build_kiosk", "run"]
 

@@ -1,7 +1,7 @@
 """The kiosk's texts in Slovak, Czech, Ukrainian and English, from its message catalogs.
 
 Every text a citizen sees or hears (screen, ticket, voice) comes from
-``poradovnik/kiosk/messages/<lang>.toml``: one TOML file per language, with the same
+``kiosk/messages/<lang>.toml``: one TOML file per language, with the same
 keys in each (a test checks that). Texts may hold ``{placeholders}``.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from poradovnik.common.errors import PoradovnikError
+from common.errors import PoradovnikError
 
 __all__ = ["LANGUAGES", "Catalog", "spoken_number", "wait_minutes"]
 

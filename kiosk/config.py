@@ -11,7 +11,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from poradovnik.common.section import Section
+from common.section import Section
 
 __all__ = ["KioskSettings", "PrinterSettings"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from poradovnik.common.errors import PoradovnikError
+from common.errors import PoradovnikError
 
 __all__ = ["font_path"]
 

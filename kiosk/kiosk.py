@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from poradovnik.kiosk.catalog import Catalog, spoken_number
-from poradovnik.kiosk.offline import OfflineBook
-from poradovnik.kiosk.printer import PrinterFault, PrinterStatus, Ticket, TicketPrinter
-from poradovnik.kiosk.speech import Speaker
-from poradovnik.sync_agent import protocol as p
-from poradovnik.sync_agent.client import DeviceLink
+from kiosk.catalog import Catalog, spoken_number
+from kiosk.offline import OfflineBook
+from kiosk.printer import PrinterFault, PrinterStatus, Ticket, TicketPrinter
+from kiosk.speech import Speaker
+from sync_agent import protocol as p
+from sync_agent.client import DeviceLink
 
 __all__ = ["Kiosk", "Outcome"]
 

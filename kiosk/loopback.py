@@ -3,7 +3,7 @@
 It listens on 127.0.0.1 like a printer's raw port (9100) and answers each real-time
 status query ``DLE EOT n`` with the byte its ``replies`` give for ``n``, or stays
 silent when ``replies`` is ``None`` (as a printer that does not answer). The tests
-and ``bench/kiosk.py`` point python-escpos's ``Network`` printer at it; it also lets
+and ``bench/kiosk_print.py`` point python-escpos's ``Network`` printer at it; it also lets
 one try a kiosk's network printing without a printer.
 """
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.hub.engine import display_number
-from poradovnik.sync_agent.protocol import BlockInfo
+from common.errors import PoradovnikError
+from hub.engine import display_number
+from sync_agent.protocol import BlockInfo
 
 __all__ = ["OfflineBook", "OfflineNumber"]
 

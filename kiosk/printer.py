@@ -38,10 +38,10 @@ from escpos.exceptions import Error as EscposError
 from escpos.printer import Dummy, Network, Serial, Usb
 from PIL import Image, ImageDraw, ImageFont
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.kiosk.catalog import Catalog, wait_minutes
-from poradovnik.kiosk.config import PrinterSettings
-from poradovnik.kiosk.escpos_text import decode
+from common.errors import PoradovnikError
+from kiosk.catalog import Catalog, wait_minutes
+from kiosk.config import PrinterSettings
+from kiosk.escpos_text import decode
 
 __all__ = [
     "CANNOT_PRINT",

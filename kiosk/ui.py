@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from poradovnik.common.sdl import pygame
-from poradovnik.kiosk.catalog import Catalog, wait_minutes
-from poradovnik.kiosk.fonts import font_path
-from poradovnik.kiosk.kiosk import Outcome
-from poradovnik.kiosk.printer import wait_text
-from poradovnik.sync_agent.protocol import QueueState
+from common.sdl import pygame
+from kiosk.catalog import Catalog, wait_minutes
+from kiosk.fonts import font_path
+from kiosk.kiosk import Outcome
+from kiosk.printer import wait_text
+from sync_agent.protocol import QueueState
 
 __all__ = ["Button", "Screen"]
 

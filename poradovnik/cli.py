@@ -22,12 +22,11 @@ from typing import IO, Any, TypeVar
 
 import click
 
-from poradovnik import __version__
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.lifecycle import stop_on_signals
-from poradovnik.common.logging import setup_logging
-from poradovnik.common.sdnotify import Notifier
-from poradovnik.common.settings import (
+from common.errors import PoradovnikError
+from common.lifecycle import stop_on_signals
+from common.logging import setup_logging
+from common.sdnotify import Notifier
+from common.settings import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_PATH,
     Role,
@@ -36,7 +35,8 @@ from poradovnik.common.settings import (
     load_settings,
     resolve_config_path,
 )
-from poradovnik.sync_agent import provisioning
+from poradovnik import __version__
+from sync_agent import provisioning
 
 __all__ = [
     "EXIT_BAD_SETTINGS",
@@ -140,17 +140,17 @@ def _load(ctx: click.Context, *, role: Role | None = None) -> Settings:
 
 
 def _hub(module: str) -> ModuleType:
-    """Import ``poradovnik.hub.<module>``, or say that the hub is not installed here."""
+    """Import ``hub.<module>``, or say that the hub is not installed here."""
     try:
-        return importlib.import_module(f"poradovnik.hub.{module}")
+        return importlib.import_module(f"hub.{module}")
     except ImportError as exc:
         raise NotAvailable(f"{_HUB_MISSING}: {exc}") from None
 
 
 def _role(role: str, package: str) -> ModuleType:
-    """Import ``poradovnik.<package>.app``, or say that the role is not installed here."""
+    """Import ``<package>.app``, or say that the role is not installed here."""
     try:
-        return importlib.import_module(f"poradovnik.{package}.app")
+        return importlib.import_module(f"{package}.app")
     except ImportError as exc:
         msg = f"the {role} is not installed here (pip install 'poradovnik[{role}]'): {exc}"
         raise NotAvailable(msg) from None
@@ -254,7 +254,7 @@ DEVICE_ROLES: tuple[tuple[Role, str, str], ...] = (
 
 
 def _device_command(role: Role, package: str, what: str) -> click.Command:
-    """The ``poradovnik <role>`` command, which runs ``poradovnik.<package>.app``."""
+    """The ``poradovnik <role>`` command, which runs ``<package>.app``."""
 
     @click.pass_context
     def command(ctx: click.Context) -> None:
@@ -331,7 +331,7 @@ def setup(boot_file: Path, settings_file: Path) -> None:
     hostname=NAME (empty: keep it) and read_only=true|false for that service. A bad
     boot file changes nothing and exits 2 naming its problems.
     """
-    from poradovnik.common.bootfile import write_settings  # noqa: PLC0415 (appliance only)
+    from common.bootfile import write_settings  # noqa: PLC0415 (appliance only)
 
     boot, settings = write_settings(boot_file, settings_file)
     click.echo(f"role={settings.role}")

@@ -4,7 +4,7 @@ Two layers:
 
 :class:`MqttConnection`
     One reconnecting MQTT v5 connection (paho-mqtt 2): credentials and TLS from
-    :class:`~poradovnik.common.settings.MqttSettings`, a retained last will,
+    :class:`~common.settings.MqttSettings`, a retained last will,
     reconnects with capped exponential backoff and full jitter (paho's built-in
     reconnect has no jitter), subscriptions re-made after every reconnect, and a
     last word confirmed by the broker before a clean disconnect. It knows nothing
@@ -14,7 +14,7 @@ Two layers:
     What kiosks, counter panels and displays use: the device's retained
     online/offline status and health, :meth:`~DeviceLink.request` (answered or
     ``None`` within a timeout, never queued) and :meth:`~DeviceLink.send` (put in
-    the durable :class:`~poradovnik.sync_agent.outbox.Outbox` first, then
+    the durable :class:`~sync_agent.outbox.Outbox` first, then
     delivered in order, one at a time, until the hub answers).
 
 Threads: each :class:`MqttConnection` runs one network thread, which also runs
@@ -47,11 +47,11 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from common.settings import MqttSettings
 from poradovnik import __version__
-from poradovnik.common.settings import MqttSettings
-from poradovnik.sync_agent.backoff import Backoff
-from poradovnik.sync_agent.outbox import Entry, Outbox
-from poradovnik.sync_agent.protocol import (
+from sync_agent.backoff import Backoff
+from sync_agent.outbox import Entry, Outbox
+from sync_agent.protocol import (
     BlockReply,
     CommandReply,
     DeviceHealth,
@@ -168,7 +168,7 @@ class MqttConnection:
     """One MQTT v5 connection to the broker that keeps itself up, for any role.
 
     :meth:`start` returns at once; a network thread of its own connects, waits a
-    :class:`~poradovnik.sync_agent.backoff.Backoff` delay after each failure or
+    :class:`~sync_agent.backoff.Backoff` delay after each failure or
     loss, and connects again until :meth:`stop`. The delays grow until a connection
     has lasted a while (a broker that accepts and at once drops us is no success).
     After every connect it re-makes all subscriptions (so retained state arrives
@@ -575,7 +575,7 @@ class DeviceLink:
     """One device's link to the hub: status, health, subscriptions, requests, durable sends.
 
     ``role`` is the device's role (``kiosk``, ``display``, ``counter``, or ``hub``).
-    With ``outbox_path`` the link keeps an :class:`~poradovnik.sync_agent.outbox.Outbox`
+    With ``outbox_path`` the link keeps an :class:`~sync_agent.outbox.Outbox`
     in that SQLite file and :meth:`send` works; without, only :meth:`request` does.
     ``reply_timeout_s`` is how long a sent command waits for its reply before it is
     sent again, and the default for :meth:`request`. ``backoff_base_s`` and

@@ -6,7 +6,7 @@ SD card) cannot talk to the hub. It pairs first:
 1. It picks a six-digit **pairing code** and a broker password of its own, and logs in
    to the hub's broker with the shared ``provision`` account, which may only ask to be
    paired (see docs/broker.md).
-2. It repeats a :class:`~poradovnik.sync_agent.protocol.PairingRequest` (the code, its
+2. It repeats a :class:`~sync_agent.protocol.PairingRequest` (the code, its
    role, the device id it proposes and the *hash* of its password) every few seconds.
    Headless devices log the code; screen roles show it (:class:`DevicePairing` is the
    API they use, see docs/appliance.md).
@@ -37,18 +37,18 @@ from typing import Any
 import tomli_w
 from pydantic import SecretStr
 
-from poradovnik import __version__
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.files import write_private_file
-from poradovnik.common.settings import Settings, SettingsError, load_settings
-from poradovnik.hub.broker import (
+from common.errors import PoradovnikError
+from common.files import write_private_file
+from common.settings import Settings, SettingsError, load_settings
+from hub.broker import (
     PROVISION_PASSWORD,
     PROVISION_USERNAME,
     hash_password,
     new_password,
 )
-from poradovnik.sync_agent.client import DeviceLink, Inbound, MqttConnection
-from poradovnik.sync_agent.protocol import (
+from poradovnik import __version__
+from sync_agent.client import DeviceLink, Inbound, MqttConnection
+from sync_agent.protocol import (
     PAIRING_CODE_DIGITS,
     PairingReply,
     PairingRequest,

@@ -20,26 +20,26 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from poradovnik.cli import main
-from poradovnik.common.settings import (
+from common.settings import (
     DataSettings,
     MqttSettings,
     Settings,
     SiteSettings,
     WebSettings,
 )
-from poradovnik.hub.app import open_queue, seed_demo, start_bridge
-from poradovnik.hub.bridge import HubBridge
-from poradovnik.hub.broker import Mosquitto, Role, local_broker
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.store import Store, sqlite_url
-from poradovnik.hub.users import Users
-from poradovnik.hub.web import create_app
-from poradovnik.hub.web.server import WebServer, serve_web
-from poradovnik.sync_agent.client import DeviceLink
+from hub.app import open_queue, seed_demo, start_bridge
+from hub.bridge import HubBridge
+from hub.broker import Mosquitto, Role, local_broker
+from hub.service import QueueService
+from hub.store import Store, sqlite_url
+from hub.users import Users
+from hub.web import create_app
+from hub.web.server import WebServer, serve_web
+from poradovnik.cli import main
+from sync_agent.client import DeviceLink
 
 # =============================================================================
-# Store fixtures (poradovnik.hub.store): a database URL per backend, and stores
+# Store fixtures (hub.store): a database URL per backend, and stores
 # =============================================================================
 
 POSTGRES_URL_ENV = "PORADOVNIK_TEST_POSTGRES_URL"
@@ -253,7 +253,7 @@ def device(broker: OfficeBroker, tmp_path: Path) -> Iterator[Callable[..., Devic
 
 
 # =============================================================================
-# Web fixtures (poradovnik.hub.web): the Flask app on a real queue and store, its
+# Web fixtures (hub.web): the Flask app on a real queue and store, its
 # test client, the command line on the same database, and the real server
 # =============================================================================
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pygame
 
-from poradovnik.common.settings import DataSettings, DeviceSettings, Settings, SiteSettings
-from poradovnik.display.app import Display, build
-from poradovnik.display.config import DisplaySettings
-from poradovnik.display.content import Scene
-from poradovnik.display.screen import CallScreen
+from common.settings import DataSettings, DeviceSettings, Settings, SiteSettings
+from display.app import Display, build
+from display.config import DisplaySettings
+from display.content import Scene
+from display.screen import CallScreen
 
 WAIT_S = 10.0
 

@@ -217,10 +217,10 @@ def test_hub_commands_refuse_another_role(tmp_path: Path, command: list[str]) ->
 @pytest.mark.parametrize(
     ("command", "module"),
     [
-        (["hub"], "poradovnik.hub.app"),
-        (["db", "upgrade"], "poradovnik.hub.app"),
-        (["db", "seed", "--demo"], "poradovnik.hub.app"),
-        (["demo"], "poradovnik.hub.demo"),
+        (["hub"], "hub.app"),
+        (["db", "upgrade"], "hub.app"),
+        (["db", "seed", "--demo"], "hub.app"),
+        (["demo"], "hub.demo"),
     ],
 )
 def test_hub_not_installed(
@@ -256,8 +256,8 @@ def test_unknown_command_is_a_usage_error() -> None:
 def test_cli_and_settings_import_no_hub_dependencies() -> None:
     """A kiosk has no SQLAlchemy or Flask: the command must load without them."""
     code = (
-        "import sys, poradovnik.cli, poradovnik.common.settings; "
-        "print(sorted(m for m in ('sqlalchemy', 'alembic', 'flask', 'poradovnik.hub.app') "
+        "import sys, poradovnik.cli, common.settings; "
+        "print(sorted(m for m in ('sqlalchemy', 'alembic', 'flask', 'hub.app') "
         "if m in sys.modules))"
     )
     done = subprocess.run(

@@ -15,17 +15,17 @@ import pytest
 from conftest import OfficeBroker, RunningHub
 from gpiozero.pins.mock import MockFactory
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.settings import DataSettings, DeviceSettings, Settings, SiteSettings
-from poradovnik.counter_terminal.app import CounterTerminal
-from poradovnik.counter_terminal.config import CounterSettings, PanelSettings
-from poradovnik.counter_terminal.desk import CounterDesk
-from poradovnik.counter_terminal.display import LcdDisplay, SimulatedDisplay, to_lcd_charset
-from poradovnik.counter_terminal.hardware import LightMode
-from poradovnik.counter_terminal.simulated import SimulatedClerks
-from poradovnik.hub.model import TicketState
-from poradovnik.sync_agent import protocol as p
-from poradovnik.sync_agent.client import DeviceLink
+from common.errors import PoradovnikError
+from common.settings import DataSettings, DeviceSettings, Settings, SiteSettings
+from counter_terminal.app import CounterTerminal
+from counter_terminal.config import CounterSettings, PanelSettings
+from counter_terminal.desk import CounterDesk
+from counter_terminal.display import LcdDisplay, SimulatedDisplay, to_lcd_charset
+from counter_terminal.hardware import LightMode
+from counter_terminal.simulated import SimulatedClerks
+from hub.model import TicketState
+from sync_agent import protocol as p
+from sync_agent.client import DeviceLink
 
 WAIT_S = 15.0
 
@@ -253,7 +253,7 @@ def test_a_command_the_hub_refuses_blinks_and_is_logged(
     office = start_terminal()
     offline = office.light("1", "offline")
     offline.pin.clear_states()
-    with caplog.at_level(logging.WARNING, logger="poradovnik.counter_terminal"):
+    with caplog.at_level(logging.WARNING, logger="counter_terminal"):
         office.clerks.press("1", "recall")  # nobody to recall
         office.wait("1", lambda desk: desk.pending == 0)
     assert "the hub refused recall" in caplog.text

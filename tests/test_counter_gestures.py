@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from poradovnik.counter_terminal.gestures import ButtonLogic, Event, Gesture
+from counter_terminal.gestures import ButtonLogic, Event, Gesture
 
 DEBOUNCE = 0.02
 LONG = 1.0

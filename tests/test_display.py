@@ -13,13 +13,13 @@ import pytest
 from conftest import OfficeBroker, RunningHub
 from display_helpers import WAIT_S, RunningDisplay, display_settings, shows, start_display
 
-from poradovnik.display.announcer import Announcement
-from poradovnik.display.boards.emulator import EmulatedBoards, SimulatedPort
-from poradovnik.display.config import BoardSettings
-from poradovnik.display.sound import chime
-from poradovnik.hub.bridge import DeviceView
-from poradovnik.sync_agent import protocol as p
-from poradovnik.sync_agent.client import DeviceLink
+from display.announcer import Announcement
+from display.boards.emulator import EmulatedBoards, SimulatedPort
+from display.config import BoardSettings
+from display.sound import chime
+from hub.bridge import DeviceView
+from sync_agent import protocol as p
+from sync_agent.client import DeviceLink
 
 
 @pytest.fixture(autouse=True)

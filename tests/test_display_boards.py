@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import serial
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.display.boards.bus import BoardBus, open_serial
-from poradovnik.display.boards.driver import LedBoards
-from poradovnik.display.boards.emulator import EmulatedBoards, SimulatedPort
-from poradovnik.display.boards.protocols import Command, FrameError, protocol, protocol_names
-from poradovnik.display.boards.protocols.poradovnik import checksum
-from poradovnik.display.config import BoardSettings
+from common.errors import PoradovnikError
+from display.boards.bus import BoardBus, open_serial
+from display.boards.driver import LedBoards
+from display.boards.emulator import EmulatedBoards, SimulatedPort
+from display.boards.protocols import Command, FrameError, protocol, protocol_names
+from display.boards.protocols.poradovnik import checksum
+from display.config import BoardSettings
 
 WAIT_S = 10.0
 FRAMES = protocol("poradovnik")

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from poradovnik.display.announcer import PAUSE_S, Announcement, Announcer, WavPlayer, in_quiet_hours
-from poradovnik.display.catalog import catalog
-from poradovnik.display.config import parse_quiet_hours
-from poradovnik.display.content import ShownCall
-from poradovnik.display.sound import RATE, Clip, Speaker, chime
+from display.announcer import PAUSE_S, Announcement, Announcer, WavPlayer, in_quiet_hours
+from display.catalog import catalog
+from display.config import parse_quiet_hours
+from display.content import ShownCall
+from display.sound import RATE, Clip, Speaker, chime
 
 WAIT_S = 10.0
 CALL = ShownCall("A042", "t1", "3", "Okienko 3", "taxes", recall=False)
@@ -189,7 +189,7 @@ def test_recorded_words_are_joined_and_espeak_speaks_the_missing(
 
 
 def test_without_espeak_the_error_says_what_to_install() -> None:
-    from poradovnik.common.errors import PoradovnikError
+    from common.errors import PoradovnikError
 
     with pytest.raises(PoradovnikError, match="apt install espeak-ng"):
         Speaker("sk", espeak="espeak-ng-not-here")

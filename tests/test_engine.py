@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from poradovnik.hub import demo_office
-from poradovnik.hub.engine import Engine, QueueError, QueuePolicy, Snapshot, display_number
-from poradovnik.hub.model import (
+from hub import demo_office
+from hub.engine import Engine, QueueError, QueuePolicy, Snapshot, display_number
+from hub.model import (
     Action,
     Change,
     Counter,

@@ -10,9 +10,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from poradovnik.hub import demo_office
-from poradovnik.hub.engine import Engine, QueueError, QueuePolicy
-from poradovnik.hub.model import Change, Priority, Service, Ticket, TicketState
+from hub import demo_office
+from hub.engine import Engine, QueueError, QueuePolicy
+from hub.model import Change, Priority, Service, Ticket, TicketState
 
 TZ = ZoneInfo("Europe/Bratislava")
 START = datetime(2026, 3, 2, 7, 0, tzinfo=TZ).astimezone(UTC)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from statistics import mean
 from zoneinfo import ZoneInfo
 
-from poradovnik.hub.engine import Engine
-from poradovnik.hub.model import Counter, Service
+from hub.engine import Engine
+from hub.model import Counter, Service
 
 TZ = ZoneInfo("Europe/Bratislava")
 OPENING = datetime(2026, 3, 2, 8, 0, tzinfo=TZ).astimezone(UTC)

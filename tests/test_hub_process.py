@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import OfficeBroker
 
-from poradovnik.hub.store import Store, sqlite_url
+from hub.store import Store, sqlite_url
 
 POLL_S = 30.0  # an upper bound for waiting, never a pause
 

@@ -170,7 +170,7 @@ def test_the_venv_runs_the_project(image: Path) -> None:
     assert version.startswith("poradovnik ")
     imported = in_image(
         image, "/opt/poradovnik/venv/bin/python", "-c",
-        "import poradovnik.cli, poradovnik.hub.app, poradovnik.sync_agent.provisioning",
+        "import poradovnik.cli, hub.app, sync_agent.provisioning",
     )  # fmt: skip
     assert imported.stderr == ""
 

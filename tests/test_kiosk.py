@@ -16,16 +16,16 @@ import pytest
 from conftest import RunningHub
 from test_kiosk_printer import CUT, FONTS, REPLIES, make_printer, network
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.kiosk.app import KioskApp
-from poradovnik.kiosk.catalog import LANGUAGES, Catalog, spoken_number
-from poradovnik.kiosk.escpos_text import decode
-from poradovnik.kiosk.kiosk import Kiosk
-from poradovnik.kiosk.loopback import LoopbackPrinter
-from poradovnik.kiosk.offline import OfflineBook
-from poradovnik.kiosk.speech import Speaker
-from poradovnik.kiosk.ui import Screen
-from poradovnik.sync_agent.client import DeviceLink
+from common.errors import PoradovnikError
+from kiosk.app import KioskApp
+from kiosk.catalog import LANGUAGES, Catalog, spoken_number
+from kiosk.escpos_text import decode
+from kiosk.kiosk import Kiosk
+from kiosk.loopback import LoopbackPrinter
+from kiosk.offline import OfflineBook
+from kiosk.speech import Speaker
+from kiosk.ui import Screen
+from sync_agent.client import DeviceLink
 
 TZ = "Europe/Bratislava"
 WAIT_S = 15.0

@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import serial
 
-from poradovnik.kiosk.catalog import Catalog
-from poradovnik.kiosk.escpos_text import decode
-from poradovnik.kiosk.fonts import font_path
-from poradovnik.kiosk.loopback import LoopbackPrinter
-from poradovnik.kiosk.printer import (
+from kiosk.catalog import Catalog
+from kiosk.escpos_text import decode
+from kiosk.fonts import font_path
+from kiosk.loopback import LoopbackPrinter
+from kiosk.printer import (
     NetworkTransport,
     PrinterFault,
     SerialTransport,

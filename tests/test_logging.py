@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from poradovnik.common.logging import LineFormatter, setup_logging, stderr_is_journal
+from common.logging import LineFormatter, setup_logging, stderr_is_journal
 
 
 @pytest.fixture(autouse=True)
@@ -23,14 +23,13 @@ def _restore_root_logger() -> Iterator[None]:
 
 def test_one_plain_line_per_record(capsys: pytest.CaptureFixture[str]) -> None:
     setup_logging("info")
-    log = logging.getLogger("poradovnik.hub.bridge")
+    log = logging.getLogger("hub.bridge")
     log.debug("not shown")
     log.info("connected to %s", "127.0.0.1:1883")
     log.warning("two\nlines")
     err = capsys.readouterr().err
     assert err == (
-        "INFO poradovnik.hub.bridge: connected to 127.0.0.1:1883\n"
-        "WARNING poradovnik.hub.bridge: two | lines\n"
+        "INFO hub.bridge: connected to 127.0.0.1:1883\nWARNING hub.bridge: two | lines\n"
     )
 
 
@@ -39,10 +38,10 @@ def test_traceback_stays_on_the_line(capsys: pytest.CaptureFixture[str]) -> None
     try:
         raise RuntimeError("printer on fire")
     except RuntimeError:
-        logging.getLogger("poradovnik.kiosk").exception("cannot print")
+        logging.getLogger("kiosk").exception("cannot print")
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("ERROR poradovnik.kiosk: cannot print | Traceback")
+    assert lines[0].startswith("ERROR kiosk: cannot print | Traceback")
     assert lines[0].endswith("RuntimeError: printer on fire")
 
 

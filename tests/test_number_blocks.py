@@ -12,12 +12,12 @@ import pytest
 from conftest import RunningHub
 from test_engine import TZ, at, issue, make_engine, run
 
-from poradovnik.hub.engine import Engine, QueueError
-from poradovnik.hub.model import Action, NumberBlock, Ticket, TicketState
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.store import Store
-from poradovnik.sync_agent import protocol as p
-from poradovnik.sync_agent.client import DeviceLink
+from hub.engine import Engine, QueueError
+from hub.model import Action, NumberBlock, Ticket, TicketState
+from hub.service import QueueService
+from hub.store import Store
+from sync_agent import protocol as p
+from sync_agent.client import DeviceLink
 
 
 def reserve(
@@ -166,7 +166,7 @@ def test_an_offline_ticket_delivered_the_next_day_is_history() -> None:
 def test_blocks_survive_a_restart(store: Store) -> None:
     clock = [at(0)]
     queue = QueueService.open(store, timezone=TZ, clock=lambda: clock[0])
-    from poradovnik.hub.app import seed_demo
+    from hub.app import seed_demo
 
     seed_demo(queue)
     queue.issue("taxes")

@@ -1,4 +1,4 @@
-"""The durable outbox (poradovnik.sync_agent.outbox) and the reconnect backoff."""
+"""The durable outbox (sync_agent.outbox) and the reconnect backoff."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from poradovnik.sync_agent.backoff import Backoff
-from poradovnik.sync_agent.outbox import Entry, Outbox
-from poradovnik.sync_agent.protocol import CounterCommand, IssueRequest, ProtocolError, Topics
+from sync_agent.backoff import Backoff
+from sync_agent.outbox import Entry, Outbox
+from sync_agent.protocol import CounterCommand, IssueRequest, ProtocolError, Topics
 
 TOPICS = Topics("test")
 

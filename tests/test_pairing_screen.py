@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from poradovnik.common.pairing_screen import PairingFonts, PairingTexts, draw_pairing
-from poradovnik.common.sdl import pygame
-from poradovnik.common.settings import load_settings
-from poradovnik.display import app as display_app
-from poradovnik.display.catalog import catalog
-from poradovnik.kiosk import app as kiosk_app
-from poradovnik.kiosk.catalog import LANGUAGES, Catalog
-from poradovnik.sync_agent.provisioning import DevicePairing, PairingState
+from common.pairing_screen import PairingFonts, PairingTexts, draw_pairing
+from common.sdl import pygame
+from common.settings import load_settings
+from display import app as display_app
+from display.catalog import catalog
+from kiosk import app as kiosk_app
+from kiosk.catalog import LANGUAGES, Catalog
+from sync_agent.provisioning import DevicePairing, PairingState
 
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
 

@@ -18,7 +18,7 @@ from conftest import ADMIN_PASSWORD, csrf_token
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import SecretStr
 
-from poradovnik.common.settings import (
+from common.settings import (
     BrokerSettings,
     DataSettings,
     MqttSettings,
@@ -27,15 +27,15 @@ from poradovnik.common.settings import (
     WebSettings,
     load_settings,
 )
-from poradovnik.hub.accounts import list_devices, provision_account, write_broker_config
-from poradovnik.hub.app import open_queue, seed_demo, start_bridge
-from poradovnik.hub.broker import PROVISION_PASSWORD, Mosquitto, acl_rules, free_port
-from poradovnik.hub.provisioning import Paired, PairingError, normalize_code, pair_device
-from poradovnik.hub.users import Users
-from poradovnik.hub.web import create_app
-from poradovnik.sync_agent.client import DeviceLink
-from poradovnik.sync_agent.protocol import IssueRequest, TicketReply, Topics
-from poradovnik.sync_agent.provisioning import DevicePairing, PairingState, needs_pairing
+from hub.accounts import list_devices, provision_account, write_broker_config
+from hub.app import open_queue, seed_demo, start_bridge
+from hub.broker import PROVISION_PASSWORD, Mosquitto, acl_rules, free_port
+from hub.provisioning import Paired, PairingError, normalize_code, pair_device
+from hub.users import Users
+from hub.web import create_app
+from sync_agent.client import DeviceLink
+from sync_agent.protocol import IssueRequest, TicketReply, Topics
+from sync_agent.provisioning import DevicePairing, PairingState, needs_pairing
 
 SITE = "office"
 WAIT_S = 15.0

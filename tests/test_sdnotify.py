@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from poradovnik.common.sdnotify import Notifier, watchdog_interval
+from common.sdnotify import Notifier, watchdog_interval
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from poradovnik.hub.app import seed_demo
-from poradovnik.hub.engine import QueueError
-from poradovnik.hub.model import Action, Change, TicketState
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.store import Store, StoreError, sqlite_url
+from hub.app import seed_demo
+from hub.engine import QueueError
+from hub.model import Action, Change, TicketState
+from hub.service import QueueService
+from hub.store import Store, StoreError, sqlite_url
 
 TZ = ZoneInfo("Europe/Bratislava")
 

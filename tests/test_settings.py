@@ -10,7 +10,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from poradovnik.common.settings import (
+from common.settings import (
     DEFAULT_CONFIG_PATH,
     Settings,
     SettingsError,

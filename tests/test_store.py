@@ -20,8 +20,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 
-from poradovnik.hub.engine import Engine
-from poradovnik.hub.model import (
+from hub.engine import Engine
+from hub.model import (
     Action,
     Change,
     Counter,
@@ -33,7 +33,7 @@ from poradovnik.hub.model import (
     Ticket,
     TicketState,
 )
-from poradovnik.hub.store import (
+from hub.store import (
     HEAD_REVISION,
     SQLITE_PAGE_SIZE,
     Receipt,

@@ -15,10 +15,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from poradovnik.hub.bridge import DeviceView
-from poradovnik.hub.model import Action
-from poradovnik.sync_agent import protocol as p
-from poradovnik.sync_agent.client import DeviceLink
+from hub.bridge import DeviceView
+from hub.model import Action
+from sync_agent import protocol as p
+from sync_agent.client import DeviceLink
 
 WAIT_S = 10.0
 

@@ -24,10 +24,10 @@ import pytest
 from conftest import OfficeBroker, RunningHub
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from poradovnik.hub.model import TicketState
-from poradovnik.hub.store import Store, sqlite_url
-from poradovnik.sync_agent import protocol as p
-from poradovnik.sync_agent.client import DeviceLink, Reply
+from hub.model import TicketState
+from hub.store import Store, sqlite_url
+from sync_agent import protocol as p
+from sync_agent.client import DeviceLink, Reply
 
 WAIT_S = 60.0
 OUTAGE_S = float(os.environ.get("PORADOVNIK_TEST_OUTAGE_S", "30"))

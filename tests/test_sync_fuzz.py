@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from poradovnik.sync_agent import protocol as p
+from sync_agent import protocol as p
 
 WAIT_S = 60.0
 REQUEST_KINDS = ("kiosk/k1/issue", "counter/1/cmd", "eservice/update")

@@ -11,10 +11,10 @@ from conftest import ADMIN_PASSWORD, csrf_token
 from flask import Flask
 from flask.testing import FlaskClient
 
-from poradovnik.hub.eservice import EServices
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.users import Users
-from poradovnik.sync_agent.protocol import EServiceUpdate
+from hub.eservice import EServices
+from hub.service import QueueService
+from hub.users import Users
+from sync_agent.protocol import EServiceUpdate
 
 PAGES = ["/", "/queue/fragment", "/eservice", "/admin/login", "/healthz", "/branding.css"]
 

@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.users import ApiTokens
-from poradovnik.hub.web.api import spec
+from hub.service import QueueService
+from hub.users import ApiTokens
+from hub.web.api import spec
 
 API = "/api/v1"
 

@@ -9,12 +9,12 @@ from conftest import ADMIN_PASSWORD, csrf_token
 from flask import Flask
 from flask.testing import FlaskClient
 
-from poradovnik.common.settings import Settings
-from poradovnik.counter_terminal.config import CounterSettings
-from poradovnik.hub.model import CounterState, TicketState
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.users import Users
-from poradovnik.hub.web import create_app
+from common.settings import Settings
+from counter_terminal.config import CounterSettings
+from hub.model import CounterState, TicketState
+from hub.service import QueueService
+from hub.users import Users
+from hub.web import create_app
 
 CLERK = "jana"
 

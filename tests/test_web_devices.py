@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 from conftest import ADMIN_PASSWORD, RunningHub, csrf_token
 
-from poradovnik.common.settings import Settings
-from poradovnik.hub.bridge import DeviceView
-from poradovnik.hub.users import Users
-from poradovnik.hub.web import create_app
-from poradovnik.sync_agent import protocol as p
-from poradovnik.sync_agent.client import DeviceLink
+from common.settings import Settings
+from hub.bridge import DeviceView
+from hub.users import Users
+from hub.web import create_app
+from sync_agent import protocol as p
+from sync_agent.client import DeviceLink
 
 WAIT_S = 10.0
 

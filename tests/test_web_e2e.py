@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
-from poradovnik.hub.eservice import EServices
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.users import Users
-from poradovnik.hub.web.server import WebServer
-from poradovnik.sync_agent.protocol import EServiceUpdate
+from hub.eservice import EServices
+from hub.service import QueueService
+from hub.users import Users
+from hub.web.server import WebServer
+from sync_agent.protocol import EServiceUpdate
 
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 15_000  # an upper bound for waiting, never a pause

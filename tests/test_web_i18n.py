@@ -11,9 +11,9 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
-import poradovnik.hub.web
+import hub.web
 
-WEB = Path(poradovnik.hub.web.__file__).parent
+WEB = Path(hub.web.__file__).parent
 LANGS = ("sk", "cs", "uk", "en")
 KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)}
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]

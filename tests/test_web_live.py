@@ -7,9 +7,9 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from poradovnik.common.settings import Settings
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.web.server import WebServer, serve_web
+from common.settings import Settings
+from hub.service import QueueService
+from hub.web.server import WebServer, serve_web
 
 WAIT_S = 10.0  # an upper bound for waiting, never a pause
 

@@ -11,12 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from test_web_live import WAIT_S, Stream
 
-from poradovnik.common.settings import Settings
-from poradovnik.display.config import DisplaySettings
-from poradovnik.hub.callboard import CallBoard
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.web.context import hub
-from poradovnik.hub.web.server import serve_web
+from common.settings import Settings
+from display.config import DisplaySettings
+from hub.callboard import CallBoard
+from hub.service import QueueService
+from hub.web.context import hub
+from hub.web.server import serve_web
 
 
 class Clock:

@@ -15,8 +15,8 @@ from typing import Literal, cast
 import serial
 import serial.rs485
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.display.boards.protocols import BoardProtocol, Command, FrameError, Port
+from common.errors import PoradovnikError
+from display.boards.protocols import BoardProtocol, Command, FrameError, Port
 
 __all__ = ["BoardBus", "open_serial"]
 

@@ -2,7 +2,7 @@
 
 :class:`LedBoards` remembers what each board should show, blinks a newly called number
 for a while, and sends each board only what changed, through a
-:class:`~poradovnik.display.boards.bus.BoardBus`. A board that stops acknowledging is
+:class:`~display.boards.bus.BoardBus`. A board that stops acknowledging is
 reported (``on_health``) and tried again every ``probe_s``; when it answers again it gets
 its brightness and its text again (it may have lost power).
 """
@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from poradovnik.display.boards.bus import BoardBus
-from poradovnik.display.boards.protocols import Command
-from poradovnik.display.config import BoardSettings
+from display.boards.bus import BoardBus
+from display.boards.protocols import Command
+from display.config import BoardSettings
 
 __all__ = ["LedBoards"]
 

@@ -8,7 +8,7 @@ board can be told to stop answering, as a broken one does.
 They serve either a :class:`SimulatedPort` (``[display] boards_backend =
 "simulated"``: the display talks to them in its own process) or a real serial port
 (:meth:`EmulatedBoards.serve`, used over a socat pty pair in the tests, and by
-``python -m poradovnik.display.boards.emulator PORT ADDRESS…`` to stand in for a bus).
+``python -m display.boards.emulator PORT ADDRESS…`` to stand in for a bus).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from poradovnik.display.boards.protocols import BoardProtocol, Command, FrameError, Port, protocol
+from display.boards.protocols import BoardProtocol, Command, FrameError, Port, protocol
 
 __all__ = ["BoardFace", "EmulatedBoards", "SimulatedPort"]
 
@@ -159,7 +159,7 @@ class SimulatedPort:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Emulate boards on a serial port: ``python -m poradovnik.display.boards.emulator``."""
+    """Emulate boards on a serial port: ``python -m display.boards.emulator``."""
     import serial  # noqa: PLC0415  (only the command needs a real port)
 
     parser = argparse.ArgumentParser(description="Emulate LED boards on a serial port.")

@@ -1,6 +1,6 @@
 """Alembic environment of the hub's store, driven from code by :meth:`Store.upgrade`.
 
-There is no ``alembic.ini``: :func:`poradovnik.hub.store.alembic_config` builds the
+There is no ``alembic.ini``: :func:`hub.store.alembic_config` builds the
 configuration. When the caller passes an open connection in
 ``config.attributes["connection"]`` (as the store does, inside its own transaction),
 the migrations run on it; otherwise an engine is created from ``sqlalchemy.url``.
@@ -16,7 +16,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
-from poradovnik.hub.store import UTCDateTime, metadata
+from hub.store import UTCDateTime, metadata
 
 config = context.config
 

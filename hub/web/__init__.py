@@ -6,8 +6,8 @@ citizens at ``/``, ``lobby`` for the waiting room's TV at ``/display``, ``admin`
 at ``/admin``, ``clerk`` (the clerks' counter panel) at ``/clerk``, ``api`` at
 ``/api/v1``), the
 extensions bound with ``init_app``, Jinja templates and message catalogs in this
-package. :mod:`poradovnik.hub.web.server` serves it; the live pages' event
-streams live in :mod:`poradovnik.hub.web.live`.
+package. :mod:`hub.web.server` serves it; the live pages' event
+streams live in :mod:`hub.web.live`.
 
 To add a page set, write a module
 with a :class:`flask.Blueprint` and add it to :func:`blueprints`.
@@ -26,21 +26,21 @@ from flask import Blueprint, Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.settings import Settings
-from poradovnik.hub.callboard import CallBoard
-from poradovnik.hub.eservice import EServices
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.users import ApiTokens, Users
-from poradovnik.hub.web import i18n
-from poradovnik.hub.web.cache import CACHEABLE
-from poradovnik.hub.web.context import EXTENSION, Hub, hub
-from poradovnik.hub.web.extensions import babel, csrf, limiter, login_manager
-from poradovnik.hub.web.live import SECURITY_HEADERS, LiveFeed
-from poradovnik.hub.web.siteconfig import SiteConfig
+from common.errors import PoradovnikError
+from common.settings import Settings
+from hub.callboard import CallBoard
+from hub.eservice import EServices
+from hub.service import QueueService
+from hub.users import ApiTokens, Users
+from hub.web import i18n
+from hub.web.cache import CACHEABLE
+from hub.web.context import EXTENSION, Hub, hub
+from hub.web.extensions import babel, csrf, limiter, login_manager
+from hub.web.live import SECURITY_HEADERS, LiveFeed
+from hub.web.siteconfig import SiteConfig
 
 if TYPE_CHECKING:
-    from poradovnik.hub.bridge import HubBridge
+    from hub.bridge import HubBridge
 
 __all__ = ["blueprints", "create_app", "hub"]
 
@@ -49,7 +49,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 def blueprints() -> list[Blueprint]:
     """Every page set of the web side, in registration order."""
-    from poradovnik.hub.web import admin, api, clerk, lobby, portal  # noqa: PLC0415 (after extensions)
+    from hub.web import admin, api, clerk, lobby, portal  # noqa: PLC0415 (after extensions)
 
     return [portal.bp, lobby.bp, admin.bp, clerk.bp, api.bp]
 
@@ -119,7 +119,7 @@ def create_app(
 
     for blueprint in [*blueprints(), *extra]:
         app.register_blueprint(blueprint)
-    from poradovnik.hub.web import api  # noqa: PLC0415 (after the blueprints)
+    from hub.web import api  # noqa: PLC0415 (after the blueprints)
 
     api.register(app)
 

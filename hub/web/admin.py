@@ -2,7 +2,7 @@
 
 Admins manage services, counters, devices' accounts, users, API tokens and
 branding; clerks see the dashboard and the statistics. Every form carries a
-CSRF token (Flask-WTF); passwords are argon2 hashes (:mod:`poradovnik.hub.users`).
+CSRF token (Flask-WTF); passwords are argon2 hashes (:mod:`hub.users`).
 Changes to the queue's catalog go through the service layer, which also
 publishes them to the devices.
 """
@@ -31,18 +31,18 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.hub.bridge import DeviceView
-from poradovnik.hub.broker import Role
-from poradovnik.hub.engine import QueueError
-from poradovnik.hub.model import Counter, OpeningHours, Service
-from poradovnik.hub.provisioning import pair_device
-from poradovnik.hub.users import SCOPES, USER_ROLES, User, UserRole
-from poradovnik.hub.web import stats
-from poradovnik.hub.web.context import hub
-from poradovnik.hub.web.extensions import limiter, login_manager
-from poradovnik.hub.web.siteconfig import Branding
-from poradovnik.hub.web.views import longest_waits, queue_rows
+from common.errors import PoradovnikError
+from hub.bridge import DeviceView
+from hub.broker import Role
+from hub.engine import QueueError
+from hub.model import Counter, OpeningHours, Service
+from hub.provisioning import pair_device
+from hub.users import SCOPES, USER_ROLES, User, UserRole
+from hub.web import stats
+from hub.web.context import hub
+from hub.web.extensions import limiter, login_manager
+from hub.web.siteconfig import Branding
+from hub.web.views import longest_waits, queue_rows
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

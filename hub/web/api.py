@@ -3,7 +3,7 @@
 The document is generated from the pydantic models and routes here (spectree).
 Requests are validated against the models; every refusal is a 4xx with a JSON
 body ``{"error": {"code": …, "message": …}}``. Writes of city systems carry a
-bearer token (:class:`~poradovnik.hub.users.ApiTokens`) with the right scope;
+bearer token (:class:`~hub.users.ApiTokens`) with the right scope;
 reading an application's status needs its reference and PIN.
 """
 
@@ -22,16 +22,16 @@ from spectree import Response as Responses
 from spectree import SecurityScheme, SpecTree
 from spectree.models import SecureType, SecuritySchemeData
 
-from poradovnik.hub.engine import QueueError
-from poradovnik.hub.eservice import EServiceError
-from poradovnik.hub.model import Priority
-from poradovnik.hub.users import Scope
-from poradovnik.hub.web import stats
-from poradovnik.hub.web.context import hub
-from poradovnik.hub.web.extensions import csrf, limiter
-from poradovnik.hub.web.portal import LOOKUP_SCOPE
-from poradovnik.hub.web.views import TICKET_ID_RE, queue_rows, ticket_view
-from poradovnik.sync_agent.protocol import (
+from hub.engine import QueueError
+from hub.eservice import EServiceError
+from hub.model import Priority
+from hub.users import Scope
+from hub.web import stats
+from hub.web.context import hub
+from hub.web.extensions import csrf, limiter
+from hub.web.portal import LOOKUP_SCOPE
+from hub.web.views import TICKET_ID_RE, queue_rows, ticket_view
+from sync_agent.protocol import (
     CounterAction,
     EServiceAck,
     EServiceUpdate,

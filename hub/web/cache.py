@@ -2,12 +2,12 @@
 
 The queue-status page and the my-ticket pages change only when the queue does
 (and, for opening hours, with time). Two caches keep them, each entry stamped
-with the :class:`~poradovnik.hub.web.live.LiveFeed` version and the branding
+with the :class:`~hub.web.live.LiveFeed` version and the branding
 version it was made at, and dropped when either moved or ``ttl_s`` passed:
 
 * :class:`PageCache`, in the Flask views: one rendering per page and language;
 * :class:`ResponseCache`, in front of the WSGI thread pool (see
-  :mod:`poradovnik.hub.web.server`): the whole answer to a request, replayed on
+  :mod:`hub.web.server`): the whole answer to a request, replayed on
   the event loop without a thread or Flask, for the responses that a view
   marks with :data:`CACHEABLE` (they depend only on the path, the query, the
   ``lang`` cookie and ``Accept-Language``, and set no cookie).
@@ -21,8 +21,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Final, Generic, TypeVar
 
-from poradovnik.hub.web.live import LiveFeed
-from poradovnik.hub.web.siteconfig import SiteConfig
+from hub.web.live import LiveFeed
+from hub.web.siteconfig import SiteConfig
 
 V = TypeVar("V")
 

@@ -30,13 +30,13 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from wtforms import HiddenField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
-from poradovnik.hub.engine import Engine, QueueError
-from poradovnik.hub.model import Change, Counter, Ticket, TicketState
-from poradovnik.hub.web.context import hub
-from poradovnik.hub.web.i18n import select_locale
-from poradovnik.hub.web.portal import LIVE_URL
-from poradovnik.hub.web.views import longest_waits, minutes
-from poradovnik.sync_agent.protocol import COUNTER_ACTIONS
+from hub.engine import Engine, QueueError
+from hub.model import Change, Counter, Ticket, TicketState
+from hub.web.context import hub
+from hub.web.i18n import select_locale
+from hub.web.portal import LIVE_URL
+from hub.web.views import longest_waits, minutes
+from sync_agent.protocol import COUNTER_ACTIONS
 
 bp = Blueprint("clerk", __name__, url_prefix="/clerk")
 

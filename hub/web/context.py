@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-from poradovnik.common.settings import Settings
-from poradovnik.hub.callboard import CallBoard
-from poradovnik.hub.eservice import EServices
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.users import ApiTokens, Users
-from poradovnik.hub.web.live import LiveFeed
-from poradovnik.hub.web.siteconfig import SiteConfig
+from common.settings import Settings
+from hub.callboard import CallBoard
+from hub.eservice import EServices
+from hub.service import QueueService
+from hub.users import ApiTokens, Users
+from hub.web.live import LiveFeed
+from hub.web.siteconfig import SiteConfig
 
 if TYPE_CHECKING:
-    from poradovnik.hub.bridge import HubBridge
+    from hub.bridge import HubBridge
 
 EXTENSION = "poradovnik"
 """The key of the :class:`Hub` in ``app.extensions``."""

@@ -6,7 +6,7 @@ from typing import Final
 
 from flask import Response, g, request
 
-from poradovnik.hub.web.context import hub
+from hub.web.context import hub
 
 COOKIE: Final = "lang"
 """Remembers the citizen's choice for a year."""

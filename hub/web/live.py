@@ -18,7 +18,7 @@ import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
-from poradovnik.hub.model import Change
+from hub.model import Change
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Pages are mobile-first and work without JavaScript (a ``<noscript>`` refresh
 keeps the live ones current); with it, ``static/live.js`` listens to the event
 stream and swaps in the page's fragment when the queue changes. The queue page
 and the ticket pages are rendered once per queue change and language
-(:class:`~poradovnik.hub.web.cache.PageCache`) and carry nothing personal, so
+(:class:`~hub.web.cache.PageCache`) and carry nothing personal, so
 one rendering serves every reader.
 """
 
@@ -19,11 +19,11 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from poradovnik.hub.web.cache import CACHEABLE, PageCache
-from poradovnik.hub.web.context import hub
-from poradovnik.hub.web.extensions import limiter
-from poradovnik.hub.web.i18n import select_locale
-from poradovnik.hub.web.views import TICKET_ID_RE, queue_rows, ticket_view
+from hub.web.cache import CACHEABLE, PageCache
+from hub.web.context import hub
+from hub.web.extensions import limiter
+from hub.web.i18n import select_locale
+from hub.web.views import TICKET_ID_RE, queue_rows, ticket_view
 
 bp = Blueprint("portal", __name__)
 

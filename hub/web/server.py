@@ -2,11 +2,11 @@
 
 One uvicorn server (a production ASGI server, with the httptools parser) runs
 in a thread of the hub process, next to the MQTT bridge, so that the pages and
-the API act through the same :class:`~poradovnik.hub.service.QueueService`.
+the API act through the same :class:`~hub.service.QueueService`.
 Requests for ``/live/…`` (server-sent events) are served by
-:class:`~poradovnik.hub.web.live.LiveEvents` on the event loop itself, and so are
+:class:`~hub.web.live.LiveEvents` on the event loop itself, and so are
 answers that the Flask views marked cacheable and that are still current (the
-queue page, the my-ticket pages: see :mod:`poradovnik.hub.web.cache`); every
+queue page, the my-ticket pages: see :mod:`hub.web.cache`); every
 other request goes to the Flask app through a2wsgi's WSGI adapter, which runs it
 on a bounded pool of ``[web] workers`` threads. Open live pages therefore hold
 no worker thread: a thread-per-connection server would give each open phone a
@@ -28,14 +28,14 @@ import uvicorn
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.settings import Settings
-from poradovnik.hub.bridge import HubBridge
-from poradovnik.hub.service import QueueService
-from poradovnik.hub.web import create_app
-from poradovnik.hub.web.cache import CACHEABLE, VersionedCache
-from poradovnik.hub.web.context import hub
-from poradovnik.hub.web.live import LiveEvents, Message, Receive, Scope, Send
+from common.errors import PoradovnikError
+from common.settings import Settings
+from hub.bridge import HubBridge
+from hub.service import QueueService
+from hub.web import create_app
+from hub.web.cache import CACHEABLE, VersionedCache
+from hub.web.context import hub
+from hub.web.live import LiveEvents, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Any, Final
 
 from sqlalchemy import delete, insert, select
 
-from poradovnik.common.errors import PoradovnikError
-from poradovnik.common.settings import Settings
-from poradovnik.hub.store import Store, metadata
+from common.errors import PoradovnikError
+from common.settings import Settings
+from hub.store import Store, metadata
 
 _table: Final = metadata.tables["site_config"]
 _KEY: Final = "branding"

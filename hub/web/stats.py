@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from poradovnik.hub.store import Store, metadata
+from hub.store import Store, metadata
 
 _tickets: Final = metadata.tables["tickets"]
 

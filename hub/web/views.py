@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from poradovnik.hub.engine import Engine
-from poradovnik.hub.model import TicketState
-from poradovnik.hub.service import QueueService, TicketStatus
+from hub.engine import Engine
+from hub.model import TicketState
+from hub.service import QueueService, TicketStatus
 
 TICKET_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
 """Ticket ids are UUIDs in hex; anything else is not looked up."""

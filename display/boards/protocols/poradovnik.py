@@ -22,7 +22,7 @@ from __future__ import annotations
 from functools import reduce
 from typing import ClassVar
 
-from poradovnik.display.boards.protocols import (
+from display.boards.protocols import (
     BoardProtocol,
     Command,
     CommandKind,

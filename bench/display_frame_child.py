@@ -1,4 +1,4 @@
-"""The display process of ``bench/display.py``: ``poradovnik display`` with a frame hook.
+"""The display process of ``bench/display_frame.py``: ``poradovnik display`` with a frame hook.
 
 It imports only what a display Pi has (no hub, no benchmark code), so that its memory
 is the display's. Each frame whose current ticket changed is reported on stdout as
@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from poradovnik.common.settings import load_settings
-from poradovnik.display import app
-from poradovnik.display.content import Scene
+from common.settings import load_settings
+from display import app
+from display.content import Scene
 
 
 def main(config: Path) -> None:

@@ -2,18 +2,18 @@
 
 Run it from the checkout with the project's virtual environment::
 
-    .venv/bin/python bench/display.py [--seconds 60]
+    .venv/bin/python bench/display_frame.py [--seconds 60]
 
 It starts its own Mosquitto (generated configuration and accounts, in a temporary
 directory, on a free port of 127.0.0.1) and the display as a process of its own, as
-``poradovnik display`` runs it (``poradovnik.display.app``), with SDL's dummy video
+``poradovnik display`` runs it (``display.app``), with SDL's dummy video
 driver at 1920×1080, sound written to WAV files (chime and espeak-ng speech, sk and
 en) and two emulated LED boards. The benchmark plays the hub: it publishes the hub's
 retained ``online`` status and the four services' queue states, then ``calls``.
 
-The display process (``bench/display_child.py``, which imports only what a display
+The display process (``bench/display_frame_child.py``, which imports only what a display
 Pi has) reports each frame it draws through the frame hook of
-:func:`poradovnik.display.app.run` (no sleeps, no polling of the screen): one line
+:func:`display.app.run` (no sleeps, no polling of the screen): one line
 on its stdout with the ticket now shown and ``time.monotonic()``, which is one clock
 for both processes. Latency runs from just before the benchmark publishes a call to
 the end of ``pygame.display.update`` of the first frame showing that number.
@@ -58,11 +58,11 @@ from typing import Any
 from harness import BenchError, percentiles, run_in_tempdir
 from sync import round_trips  # bench/sync.py: the same floor
 
-from poradovnik.common.settings import MqttSettings
-from poradovnik.hub import demo_office
-from poradovnik.hub.broker import HUB_DEVICE_ID, Role, local_broker
-from poradovnik.sync_agent import protocol as p
-from poradovnik.sync_agent.client import MqttConnection
+from common.settings import MqttSettings
+from hub import demo_office
+from hub.broker import HUB_DEVICE_ID, Role, local_broker
+from sync_agent import protocol as p
+from sync_agent.client import MqttConnection
 
 SITE = "bench"
 DISPLAY = "bench-display"
@@ -154,7 +154,7 @@ class Child:
 def display_process(config: Path) -> Iterator[Child]:
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("display_child.py")), str(config)],
+        [sys.executable, str(Path(__file__).with_name("display_frame_child.py")), str(config)],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

@@ -2,12 +2,12 @@
 
 Run it from the checkout with the project's virtual environment::
 
-    .venv/bin/python bench/kiosk.py [--tickets 200]
+    .venv/bin/python bench/kiosk_print.py [--tickets 200]
 
 It starts its own Mosquitto (generated configuration and accounts, in a temporary
 directory, on a free port of 127.0.0.1), the hub (service layer on a temporary SQLite
 database with its MQTT bridge, the demo office), a loopback network printer on
-127.0.0.1 (:class:`~poradovnik.kiosk.loopback.LoopbackPrinter`, answering status
+127.0.0.1 (:class:`~kiosk.loopback.LoopbackPrinter`, answering status
 queries as a printer with paper), and the kiosk in a process of its own: the real
 role (``build_kiosk``: device link with its outbox, offline book, python-escpos's
 ``Network`` printer) on SDL's dummy screen.
@@ -44,15 +44,15 @@ from typing import Any
 
 from harness import BenchError, percentiles, run_in_tempdir
 
-from poradovnik.common.settings import (
+from common.settings import (
     DataSettings,
     DeviceSettings,
     MqttSettings,
     Settings,
     SiteSettings,
 )
-from poradovnik.kiosk.config import KioskSettings, PrinterSettings
-from poradovnik.kiosk.loopback import LoopbackPrinter
+from kiosk.config import KioskSettings, PrinterSettings
+from kiosk.loopback import LoopbackPrinter
 
 SERVICES = ("taxes", "waste", "parking", "info")
 """The demo office's services, tapped in turn."""
@@ -74,10 +74,10 @@ def kiosk_process(settings_json: str, tickets: int) -> None:
     """Run the kiosk and tap ``tickets`` times; one line per ticket, then the peak RSS."""
     os.environ["SDL_VIDEODRIVER"] = "dummy"
     os.environ["SDL_AUDIODRIVER"] = "dummy"
-    from poradovnik.common.sdl import pygame  # noqa: PLC0415 (after the SDL drivers are chosen)
-    from poradovnik.kiosk.app import KioskApp, build_kiosk, open_screen  # noqa: PLC0415
-    from poradovnik.kiosk.catalog import Catalog  # noqa: PLC0415
-    from poradovnik.kiosk.ui import Screen  # noqa: PLC0415
+    from common.sdl import pygame  # noqa: PLC0415 (after the SDL drivers are chosen)
+    from kiosk.app import KioskApp, build_kiosk, open_screen  # noqa: PLC0415
+    from kiosk.catalog import Catalog  # noqa: PLC0415
+    from kiosk.ui import Screen  # noqa: PLC0415
 
     settings = Settings.model_validate_json(settings_json)
     catalogs = Catalog.load_all(settings.site.languages)
@@ -182,9 +182,9 @@ def tcp_floor(port: int, ticket: bytes, samples: int, printer: LoopbackPrinter) 
 
 def sample_ticket() -> bytes:
     """A rendered ticket like the kiosk's, for the TCP floor."""
-    from poradovnik.kiosk.catalog import Catalog  # noqa: PLC0415
-    from poradovnik.kiosk.fonts import font_path  # noqa: PLC0415
-    from poradovnik.kiosk.printer import SimulatedTransport, Ticket, TicketPrinter  # noqa: PLC0415
+    from kiosk.catalog import Catalog  # noqa: PLC0415
+    from kiosk.fonts import font_path  # noqa: PLC0415
+    from kiosk.printer import SimulatedTransport, Ticket, TicketPrinter  # noqa: PLC0415
 
     settings = KioskSettings()
     printer = TicketPrinter(
@@ -205,8 +205,8 @@ def measure(directory: Path, tickets: int) -> Figures:
     # load SQLAlchemy and the rest, or its memory would not be a kiosk's.
     from sync import round_trips  # noqa: PLC0415 (bench/sync.py: the raw MQTT round trip)
 
-    from poradovnik.hub.app import open_queue, seed_demo, start_bridge  # noqa: PLC0415
-    from poradovnik.hub.broker import HUB_DEVICE_ID, local_broker  # noqa: PLC0415
+    from hub.app import open_queue, seed_demo, start_bridge  # noqa: PLC0415
+    from hub.broker import HUB_DEVICE_ID, local_broker  # noqa: PLC0415
 
     roles: list[tuple[str, Any, dict[str, Any]]] = [
         (HUB_DEVICE_ID, "hub", {"device_id": HUB_DEVICE_ID}),
