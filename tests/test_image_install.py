@@ -46,6 +46,9 @@ ARCH = os.environ.get("PORADOVNIK_TEST_ARCH")
 
 pytestmark = [
     pytest.mark.slow,
+    # The first test builds the wheelhouse and a Debian root from the network: minutes on
+    # a busy machine, far beyond the suite's default per-test limit.
+    pytest.mark.timeout(1200),
     pytest.mark.skipif(
         shutil.which("systemd-sysusers") is None or shutil.which("systemctl") is None,
         reason="systemd's tools are missing (Debian package 'systemd')",
