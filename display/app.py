@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from common.display_settings import parse_quiet_hours
 from common.lifecycle import stop_on_signals
 from common.pairing_screen import PairingTexts, show_pairing_code
 from common.sdl import pygame
@@ -41,7 +42,6 @@ from display.boards.driver import LedBoards
 from display.boards.emulator import EmulatedBoards, SimulatedPort
 from display.boards.protocols import Port, protocol
 from display.catalog import Catalog, catalog
-from display.config import parse_quiet_hours
 from display.content import Lobby, Scene, ShownCall
 from display.screen import CallScreen, Fonts, counter_text, open_screen
 from display.sound import Speaker

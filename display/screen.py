@@ -19,10 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
+from common.display_settings import VideoDriver
 from common.errors import PoradovnikError
 from common.sdl import pygame
 from display.catalog import Catalog
-from display.config import VideoDriver
 from display.content import Scene, ShownCall
 
 __all__ = ["CallScreen", "Fonts", "Theme", "open_screen"]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from common.display_settings import parse_quiet_hours
 from display.announcer import PAUSE_S, Announcement, Announcer, WavPlayer, in_quiet_hours
 from display.catalog import catalog
-from display.config import parse_quiet_hours
 from display.content import ShownCall
 from display.sound import RATE, Clip, Speaker, chime
 
