@@ -25,7 +25,6 @@ from typing import Any
 
 from common.display_settings import parse_quiet_hours
 from common.lifecycle import stop_on_signals
-from common.pairing_screen import PairingTexts, show_pairing_code
 from common.sdl import pygame
 from common.sdnotify import Notifier, watchdog_interval
 from common.settings import Settings
@@ -46,6 +45,7 @@ from display.content import Lobby, Scene, ShownCall
 from display.screen import CallScreen, Fonts, counter_text, open_screen
 from display.sound import Speaker
 from sync_agent.client import DeviceLink
+from sync_agent.pairing_screen import PairingTexts, show_pairing_code
 from sync_agent.protocol import (
     Call,
     CounterState,
