@@ -27,9 +27,9 @@ from zoneinfo import ZoneInfo
 
 from common.display_settings import QuietHours
 from common.errors import PoradovnikError
-from display.catalog import Catalog
-from display.content import ShownCall
 from display.sound import RATE, Clip, Speaker, SpeechError, chime
+from lobby.catalog import Catalog
+from lobby.content import ShownCall
 
 __all__ = [
     "Announcement",

@@ -14,8 +14,8 @@ import pygame
 from common.display_settings import DisplaySettings
 from common.settings import DataSettings, DeviceSettings, Settings, SiteSettings
 from display.app import Display, build
-from display.content import Scene
 from display.screen import CallScreen
+from lobby.content import Scene
 
 WAIT_S = 10.0
 
