@@ -41,7 +41,7 @@ from common.errors import PoradovnikError
 from common.files import write_private_file
 from common.settings import Settings, SettingsError, load_settings
 from common.version import __version__
-from hub.broker import (
+from sync_agent.broker_accounts import (
     PROVISION_PASSWORD,
     PROVISION_USERNAME,
     hash_password,
