@@ -63,6 +63,7 @@ from sync import (
     running_hub,
 )
 
+from common.counter_settings import CounterSettings, PanelSettings
 from common.settings import (
     DataSettings,
     DeviceSettings,
@@ -71,7 +72,6 @@ from common.settings import (
     SiteSettings,
 )
 from counter_terminal.app import CounterTerminal
-from counter_terminal.config import CounterSettings, PanelSettings
 from counter_terminal.desk import CounterDesk
 from counter_terminal.simulated import SimulatedClerks
 from hub.broker import HUB_DEVICE_ID

@@ -60,8 +60,9 @@ from sync import round_trips  # bench/sync.py: the same floor
 
 from common.settings import MqttSettings
 from hub import demo_office
-from hub.broker import HUB_DEVICE_ID, Role, local_broker
+from hub.broker import HUB_DEVICE_ID, local_broker
 from sync_agent import protocol as p
+from sync_agent.broker_accounts import Role
 from sync_agent.client import MqttConnection
 
 SITE = "bench"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from common.settings import load_settings
 from display import app
-from display.content import Scene
+from lobby.content import Scene
 
 
 def main(config: Path) -> None:

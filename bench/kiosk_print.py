@@ -44,6 +44,7 @@ from typing import Any
 
 from harness import BenchError, percentiles, run_in_tempdir
 
+from common.kiosk_settings import KioskSettings, PrinterSettings
 from common.settings import (
     DataSettings,
     DeviceSettings,
@@ -51,7 +52,6 @@ from common.settings import (
     Settings,
     SiteSettings,
 )
-from kiosk.config import KioskSettings, PrinterSettings
 from kiosk.loopback import LoopbackPrinter
 
 SERVICES = ("taxes", "waste", "parking", "info")

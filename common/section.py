@@ -1,7 +1,7 @@
 """The base of every ``[section]`` of a device's settings file.
 
-It lives apart from :mod:`common.settings` so that each role can keep its
-own section next to its code (``kiosk.config`` and so on) while the settings
+It lives apart from :mod:`common.settings` so that the larger role sections can
+have modules of their own (:mod:`common.kiosk_settings` and so on) while the settings
 module gathers them all into one :class:`~common.settings.Settings`.
 This module needs only pydantic.
 """

@@ -41,10 +41,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from common.counter_settings import CounterSettings
+from common.display_settings import DisplaySettings
+from common.kiosk_settings import KioskSettings
 from common.section import Section
-from counter_terminal.config import CounterSettings
-from display.config import DisplaySettings
-from kiosk.config import KioskSettings
 
 __all__ = [
     "CONFIG_ENV_VAR",

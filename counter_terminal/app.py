@@ -18,11 +18,11 @@ import threading
 from collections.abc import Mapping
 from types import TracebackType
 
+from common.counter_settings import CounterSettings, PanelSettings
 from common.errors import PoradovnikError
 from common.lifecycle import stop_on_signals
 from common.sdnotify import Notifier, watchdog_interval
 from common.settings import Settings
-from counter_terminal.config import CounterSettings, PanelSettings
 from counter_terminal.desk import CounterDesk, Office
 from counter_terminal.display import LcdDisplay, PanelDisplay, SimulatedDisplay
 from counter_terminal.hardware import PinFactory, pin_factory

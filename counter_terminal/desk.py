@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from counter_terminal.config import CounterSettings
+from common.counter_settings import CounterSettings
 from counter_terminal.display import messages
 from counter_terminal.gestures import Event, Gesture
 from counter_terminal.hardware import LightMode

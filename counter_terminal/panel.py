@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from counter_terminal.config import BUTTONS, CounterSettings, PanelSettings
+from common.counter_settings import BUTTONS, CounterSettings, PanelSettings
 from counter_terminal.display import PanelDisplay
 from counter_terminal.gestures import Event
 from counter_terminal.hardware import Beeper, Buttons, Light, LightMode, PinFactory

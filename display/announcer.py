@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from common.display_settings import QuietHours
 from common.errors import PoradovnikError
-from display.catalog import Catalog
-from display.config import QuietHours
-from display.content import ShownCall
 from display.sound import RATE, Clip, Speaker, SpeechError, chime
+from lobby.catalog import Catalog
+from lobby.content import ShownCall
 
 __all__ = [
     "Announcement",

@@ -3,7 +3,7 @@
 The wiring: a read-only :class:`~sync_agent.client.DeviceLink` hears
 ``calls``, the retained ``queue/<service>`` and ``counter/<id>/state``, and the hub's
 status. Its network thread only checks each message and hands it to the main thread
-through a queue. The main thread feeds the :class:`~display.content.Lobby`,
+through a queue. The main thread feeds the :class:`~lobby.content.Lobby`,
 draws what changed, and sleeps until the next message or the next change the scene
 makes by itself (a blink, a waiting call's turn, the clock). A call that becomes the
 current one is announced (:class:`~display.announcer.Announcer`, its own
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from common.display_settings import parse_quiet_hours
 from common.lifecycle import stop_on_signals
-from common.pairing_screen import PairingTexts, show_pairing_code
 from common.sdl import pygame
 from common.sdnotify import Notifier, watchdog_interval
 from common.settings import Settings
@@ -40,12 +40,12 @@ from display.boards.bus import BoardBus, open_serial
 from display.boards.driver import LedBoards
 from display.boards.emulator import EmulatedBoards, SimulatedPort
 from display.boards.protocols import Port, protocol
-from display.catalog import Catalog, catalog
-from display.config import parse_quiet_hours
-from display.content import Lobby, Scene, ShownCall
 from display.screen import CallScreen, Fonts, counter_text, open_screen
 from display.sound import Speaker
+from lobby.catalog import Catalog, catalog
+from lobby.content import Lobby, Scene, ShownCall
 from sync_agent.client import DeviceLink
+from sync_agent.pairing_screen import PairingTexts, show_pairing_code
 from sync_agent.protocol import (
     Call,
     CounterState,

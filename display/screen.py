@@ -1,4 +1,4 @@
-"""The call screen in pygame: draws a :class:`~display.content.Scene`.
+"""The call screen in pygame: draws a :class:`~lobby.content.Scene`.
 
 The screen is cut into regions (header, clock, current call, previous calls, services,
 ticker). Each region is drawn from its own part of the scene and redrawn only when that
@@ -19,11 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
+from common.display_settings import VideoDriver
 from common.errors import PoradovnikError
 from common.sdl import pygame
-from display.catalog import Catalog
-from display.config import VideoDriver
-from display.content import Scene, ShownCall
+from lobby.catalog import Catalog
+from lobby.content import Scene, ShownCall
 
 __all__ = ["CallScreen", "Fonts", "Theme", "open_screen"]
 

@@ -11,19 +11,15 @@ from datetime import UTC, datetime
 
 from common.errors import PoradovnikError
 from common.settings import Settings
-from hub.app import open_store
-from hub.broker import (
-    HUB_DEVICE_ID,
+from hub.broker import HUB_DEVICE_ID, BrokerError, BrokerFiles, TlsListener, write_broker_files
+from hub.database import open_store
+from sync_agent.broker_accounts import (
     PROVISION_PASSWORD,
     PROVISION_USERNAME,
     Account,
-    BrokerError,
-    BrokerFiles,
     Role,
-    TlsListener,
     hash_password,
     new_account,
-    write_broker_files,
 )
 
 

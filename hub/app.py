@@ -18,9 +18,9 @@ from common.settings import Settings, redact_url
 from hub import demo_office
 from hub.bridge import HubBridge
 from hub.broker import HUB_DEVICE_ID
+from hub.database import open_store
 from hub.engine import QueuePolicy
 from hub.service import QueueService
-from hub.store import Store
 from sync_agent.client import DeviceLink, Inbound
 
 if TYPE_CHECKING:
@@ -39,13 +39,6 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         transfer_keeps_arrival=settings.queue.transfer_keeps_arrival,
         service_time_window=settings.queue.service_time_window,
     )
-
-
-def open_store(settings: Settings) -> Store:
-    """Open the hub's database and bring its schema up to date."""
-    store = Store(settings.database_url)
-    store.upgrade()
-    return store
 
 
 def open_queue(settings: Settings) -> QueueService:

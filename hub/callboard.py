@@ -1,6 +1,6 @@
 """The hub's own lobby display content: what the web display page shows, call by call.
 
-The lobby TVs get calls over MQTT and keep a :class:`~display.content.Lobby`
+The lobby TVs get calls over MQTT and keep a :class:`~lobby.content.Lobby`
 each. The hub's web display page (``/display``) shows the same content, so the hub
 keeps :class:`Lobby` objects too, in a :class:`CallBoard` fed by a queue-service
 listener: calls that come together take turns there, each current for at least
@@ -21,11 +21,11 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from display.content import Lobby, Scene
 from hub.bridge import calls_of, queue_state
 from hub.engine import Engine
 from hub.model import Change
 from hub.service import QueueService
+from lobby.content import Lobby, Scene
 from sync_agent.protocol import Call, QueueState
 
 __all__ = ["CallBoard", "Counters"]
@@ -41,7 +41,7 @@ class CallBoard:
     """Lobbies fed by the queue (its :meth:`changed` is a queue listener), read as scenes.
 
     ``history``, ``highlight_s`` and ``min_show_s`` are those of
-    :class:`~display.content.Lobby`; ``on_turn`` is called (from the timer's
+    :class:`~lobby.content.Lobby`; ``on_turn`` is called (from the timer's
     thread, without the board's lock) when a waiting call became current; ``clock`` is
     monotonic seconds.
     """

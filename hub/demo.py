@@ -41,11 +41,12 @@ from hub.app import (
     start_bridge,
     start_web,
 )
-from hub.broker import HUB_DEVICE_ID, Role, local_broker
+from hub.broker import HUB_DEVICE_ID, local_broker
 from hub.demo_office import COUNTERS
 from hub.service import QueueService
 from hub.users import Users
 from sync_agent import protocol as p
+from sync_agent.broker_accounts import Role
 from sync_agent.client import DeviceLink
 
 log = logging.getLogger("poradovnik.demo")

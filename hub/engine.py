@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from common.numbering import MAX_DISPLAY_NUMBER, display_number
 from hub.model import (
-    MAX_DISPLAY_NUMBER,
     Action,
     Change,
     Counter,
@@ -98,11 +98,6 @@ class Snapshot:
 
 MAX_BLOCK_SIZE = 100
 """The most numbers one block may hold."""
-
-
-def display_number(prefix: str, seq: int) -> str:
-    """Turn a day sequence into what the citizen sees: ``A001``…``A999``, then ``A001``."""
-    return f"{prefix}{(seq - 1) % MAX_DISPLAY_NUMBER + 1:03d}"
 
 
 def _new_id() -> str:

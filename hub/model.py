@@ -12,9 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-MAX_DISPLAY_NUMBER = 999
-"""Displayed numbers run 001…999 per service and day, then wrap to 001."""
-
 
 class TicketState(enum.StrEnum):
     """Where a ticket is in its life."""

@@ -24,8 +24,9 @@ from datetime import UTC, datetime
 from common.errors import PoradovnikError
 from common.settings import Settings
 from hub.accounts import write_broker_config
-from hub.app import open_store
-from hub.broker import HUB_DEVICE_ID, PROVISION_USERNAME, Account, Role
+from hub.broker import HUB_DEVICE_ID
+from hub.database import open_store
+from sync_agent.broker_accounts import PROVISION_USERNAME, Account, Role
 from sync_agent.client import Inbound, MqttConnection
 from sync_agent.protocol import (
     PAIRING_CODE_DIGITS,

@@ -61,7 +61,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from common.errors import PoradovnikError
-from hub.broker import Account
 from hub.engine import Snapshot
 from hub.model import (
     LIVE_STATES,
@@ -77,6 +76,7 @@ from hub.model import (
     Ticket,
     TicketState,
 )
+from sync_agent.broker_accounts import Account
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""

@@ -20,7 +20,6 @@ from collections.abc import Callable
 
 from common.errors import PoradovnikError
 from common.lifecycle import stop_on_signals
-from common.pairing_screen import PairingTexts, show_pairing_code
 from common.sdl import pygame
 from common.sdnotify import Notifier
 from common.settings import Settings
@@ -32,6 +31,7 @@ from kiosk.printer import TicketPrinter, open_transport
 from kiosk.speech import Speaker
 from kiosk.ui import Screen
 from sync_agent.client import DeviceLink
+from sync_agent.pairing_screen import PairingTexts, show_pairing_code
 from sync_agent.protocol import QueueState
 from sync_agent.provisioning import DevicePairing, PairingState
 

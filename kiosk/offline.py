@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from common.errors import PoradovnikError
-from hub.engine import display_number
+from common.numbering import display_number
 from sync_agent.protocol import BlockInfo
 
 __all__ = ["OfflineBook", "OfflineNumber"]

@@ -39,8 +39,8 @@ from escpos.printer import Dummy, Network, Serial, Usb
 from PIL import Image, ImageDraw, ImageFont
 
 from common.errors import PoradovnikError
+from common.kiosk_settings import PrinterSettings
 from kiosk.catalog import Catalog, wait_minutes
-from kiosk.config import PrinterSettings
 from kiosk.escpos_text import decode
 
 __all__ = [

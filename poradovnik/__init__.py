@@ -1,3 +1,5 @@
 """Poradovník: firmware for a queue-management appliance for city offices."""
 
-__version__ = "0.1.0.dev0"
+from common.version import __version__
+
+__all__ = ["__version__"]

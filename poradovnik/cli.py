@@ -494,7 +494,7 @@ def user() -> None:
 @contextmanager
 def _store(settings: Settings) -> Iterator[Any]:
     """The hub's store, upgraded, closed afterwards."""
-    store = _hub("app").open_store(settings)
+    store = _hub("database").open_store(settings)
     try:
         yield store
     finally:

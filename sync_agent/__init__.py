@@ -1,1 +1,1 @@
-"""The MQTT link between the devices and the hub."""
+"""The MQTT link between the devices and the hub, and a new device's pairing with the hub."""

@@ -48,7 +48,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from common.settings import MqttSettings
-from poradovnik import __version__
+from common.version import __version__
 from sync_agent.backoff import Backoff
 from sync_agent.outbox import Entry, Outbox
 from sync_agent.protocol import (

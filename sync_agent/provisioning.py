@@ -40,13 +40,13 @@ from pydantic import SecretStr
 from common.errors import PoradovnikError
 from common.files import write_private_file
 from common.settings import Settings, SettingsError, load_settings
-from hub.broker import (
+from common.version import __version__
+from sync_agent.broker_accounts import (
     PROVISION_PASSWORD,
     PROVISION_USERNAME,
     hash_password,
     new_password,
 )
-from poradovnik import __version__
 from sync_agent.client import DeviceLink, Inbound, MqttConnection
 from sync_agent.protocol import (
     PAIRING_CODE_DIGITS,

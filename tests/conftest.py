@@ -29,13 +29,14 @@ from common.settings import (
 )
 from hub.app import open_queue, seed_demo, start_bridge
 from hub.bridge import HubBridge
-from hub.broker import Mosquitto, Role, local_broker
+from hub.broker import Mosquitto, local_broker
 from hub.service import QueueService
 from hub.store import Store, sqlite_url
 from hub.users import Users
 from hub.web import create_app
 from hub.web.server import WebServer, serve_web
 from poradovnik.cli import main
+from sync_agent.broker_accounts import Role
 from sync_agent.client import DeviceLink
 
 # =============================================================================

@@ -11,11 +11,11 @@ from typing import Any
 
 import pygame
 
+from common.display_settings import DisplaySettings
 from common.settings import DataSettings, DeviceSettings, Settings, SiteSettings
 from display.app import Display, build
-from display.config import DisplaySettings
-from display.content import Scene
 from display.screen import CallScreen
+from lobby.content import Scene
 
 WAIT_S = 10.0
 

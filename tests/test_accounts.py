@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hub.broker import verify_password
 from poradovnik.cli import main
+from sync_agent.broker_accounts import verify_password
 
 
 @pytest.fixture

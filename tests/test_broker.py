@@ -33,20 +33,22 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.broker import (
     MAX_PACKET_BYTES,
-    Account,
     BrokerError,
     BrokerFiles,
     Mosquitto,
     TlsListener,
     free_port,
-    hash_password,
-    new_account,
-    new_password,
     render_acl,
     render_config,
     render_password_file,
-    verify_password,
     write_broker_files,
+)
+from sync_agent.broker_accounts import (
+    Account,
+    hash_password,
+    new_account,
+    new_password,
+    verify_password,
 )
 from sync_agent.protocol import MAX_PAYLOAD_BYTES, Topics
 

@@ -15,10 +15,10 @@ import pytest
 from conftest import OfficeBroker, RunningHub
 from gpiozero.pins.mock import MockFactory
 
+from common.counter_settings import CounterSettings, PanelSettings
 from common.errors import PoradovnikError
 from common.settings import DataSettings, DeviceSettings, Settings, SiteSettings
 from counter_terminal.app import CounterTerminal
-from counter_terminal.config import CounterSettings, PanelSettings
 from counter_terminal.desk import CounterDesk
 from counter_terminal.display import LcdDisplay, SimulatedDisplay, to_lcd_charset
 from counter_terminal.hardware import LightMode

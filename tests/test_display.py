@@ -13,9 +13,9 @@ import pytest
 from conftest import OfficeBroker, RunningHub
 from display_helpers import WAIT_S, RunningDisplay, display_settings, shows, start_display
 
+from common.display_settings import BoardSettings
 from display.announcer import Announcement
 from display.boards.emulator import EmulatedBoards, SimulatedPort
-from display.config import BoardSettings
 from display.sound import chime
 from hub.bridge import DeviceView
 from sync_agent import protocol as p

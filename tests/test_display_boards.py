@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import serial
 
+from common.display_settings import BoardSettings
 from common.errors import PoradovnikError
 from display.boards.bus import BoardBus, open_serial
 from display.boards.driver import LedBoards
 from display.boards.emulator import EmulatedBoards, SimulatedPort
 from display.boards.protocols import Command, FrameError, protocol, protocol_names
 from display.boards.protocols.poradovnik import checksum
-from display.config import BoardSettings
 
 WAIT_S = 10.0
 FRAMES = protocol("poradovnik")

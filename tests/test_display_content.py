@@ -7,8 +7,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from display.catalog import LABELS, LANGUAGES, catalog, split_ticket
-from display.content import BLINK_PERIOD_S, Lobby
+from lobby.catalog import LABELS, LANGUAGES, catalog, split_ticket
+from lobby.content import BLINK_PERIOD_S, Lobby
 from sync_agent.protocol import Call, QueueState
 
 
@@ -110,7 +110,7 @@ def test_every_catalog_has_every_text() -> None:
 
 def test_the_content_model_needs_neither_pygame_nor_serial() -> None:
     code = (
-        "import sys, display.content, display.catalog; "
+        "import sys, lobby.content, lobby.catalog; "
         "print(sorted(m for m in ('pygame', 'serial') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from common.display_settings import parse_quiet_hours
 from display.announcer import PAUSE_S, Announcement, Announcer, WavPlayer, in_quiet_hours
-from display.catalog import catalog
-from display.config import parse_quiet_hours
-from display.content import ShownCall
 from display.sound import RATE, Clip, Speaker, chime
+from lobby.catalog import catalog
+from lobby.content import ShownCall
 
 WAIT_S = 10.0
 CALL = ShownCall("A042", "t1", "3", "Okienko 3", "taxes", recall=False)

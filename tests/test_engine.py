@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from common.numbering import display_number
 from hub import demo_office
-from hub.engine import Engine, QueueError, QueuePolicy, Snapshot, display_number
+from hub.engine import Engine, QueueError, QueuePolicy, Snapshot
 from hub.model import (
     Action,
     Change,

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from common.pairing_screen import PairingFonts, PairingTexts, draw_pairing
 from common.sdl import pygame
 from common.settings import load_settings
 from display import app as display_app
-from display.catalog import catalog
 from kiosk import app as kiosk_app
 from kiosk.catalog import LANGUAGES, Catalog
+from lobby.catalog import catalog
+from sync_agent.pairing_screen import PairingFonts, PairingTexts, draw_pairing
 from sync_agent.provisioning import DevicePairing, PairingState
 
 FONTS = Path("/usr/share/fonts/truetype/dejavu")

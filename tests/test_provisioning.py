@@ -29,10 +29,11 @@ from common.settings import (
 )
 from hub.accounts import list_devices, provision_account, write_broker_config
 from hub.app import open_queue, seed_demo, start_bridge
-from hub.broker import PROVISION_PASSWORD, Mosquitto, acl_rules, free_port
+from hub.broker import Mosquitto, acl_rules, free_port
 from hub.provisioning import Paired, PairingError, normalize_code, pair_device
 from hub.users import Users
 from hub.web import create_app
+from sync_agent.broker_accounts import PROVISION_PASSWORD
 from sync_agent.client import DeviceLink
 from sync_agent.protocol import IssueRequest, TicketReply, Topics
 from sync_agent.provisioning import DevicePairing, PairingState, needs_pairing

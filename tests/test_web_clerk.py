@@ -9,8 +9,8 @@ from conftest import ADMIN_PASSWORD, csrf_token
 from flask import Flask
 from flask.testing import FlaskClient
 
+from common.counter_settings import CounterSettings
 from common.settings import Settings
-from counter_terminal.config import CounterSettings
 from hub.model import CounterState, TicketState
 from hub.service import QueueService
 from hub.users import Users

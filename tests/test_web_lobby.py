@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from test_web_live import WAIT_S, Stream
 
+from common.display_settings import DisplaySettings
 from common.settings import Settings
-from display.config import DisplaySettings
 from hub.callboard import CallBoard
 from hub.service import QueueService
 from hub.web.context import hub

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from common.display_settings import BoardSettings
 from display.boards.bus import BoardBus
 from display.boards.protocols import Command
-from display.config import BoardSettings
 
 __all__ = ["LedBoards"]
 

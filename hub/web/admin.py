@@ -33,7 +33,6 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 
 from common.errors import PoradovnikError
 from hub.bridge import DeviceView
-from hub.broker import Role
 from hub.engine import QueueError
 from hub.model import Counter, OpeningHours, Service
 from hub.provisioning import pair_device
@@ -43,6 +42,7 @@ from hub.web.context import hub
 from hub.web.extensions import limiter, login_manager
 from hub.web.siteconfig import Branding
 from hub.web.views import longest_waits, queue_rows
+from sync_agent.broker_accounts import Role
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -1,9 +1,9 @@
 """The lobby display as a web page at ``/display``, for a smart TV's browser.
 
 It shows what the HDMI call screen shows, from the same content model
-(:class:`~display.content.Lobby`, kept by the hub's
+(:class:`~lobby.content.Lobby`, kept by the hub's
 :class:`~hub.callboard.CallBoard`) and the same labels (the display's
-catalogs, :mod:`display.catalog`): the current call in large type, the
+catalogs, :mod:`lobby.catalog`): the current call in large type, the
 previous calls, each service's waiting count and estimated wait, the clock and the
 office's name. Calls that come together take turns, each current for the display's
 ``min_show_s``. The page needs no sign-in, like the TV in the lobby.
@@ -24,11 +24,11 @@ from typing import Any, Final
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
-from display.catalog import catalog
 from hub.callboard import Counters
 from hub.web.context import hub
 from hub.web.i18n import select_locale
 from hub.web.portal import LIVE_URL
+from lobby.catalog import catalog
 
 bp = Blueprint("lobby", __name__)
 

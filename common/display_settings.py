@@ -1,7 +1,8 @@
 """``[display]``: the settings of a lobby display: its screen, its sound and its LED boards.
 
-Only pydantic is imported here, so that the settings module can gather this section
-without pulling in the role's hardware libraries.
+It lives in :mod:`common` with the other sections, because :class:`~common.settings.Settings`
+holds every role's section (the command line checks any device's file); like them, it
+imports only pydantic, so no role's hardware libraries come with it.
 
 The screen and sound keys sit directly in ``[display]`` (so that each can be set from
 the environment, ``PORADOVNIK_DISPLAY__VOLUME=60``); the LED boards on the RS-485 bus

@@ -4,7 +4,7 @@ A new device has no broker account yet; ``poradovnik kiosk|display`` then pair i
 first (:mod:`sync_agent.provisioning`) and call the role's
 ``show_pairing``, which opens the role's screen and hands it to :func:`show_pairing_code`
 with the texts from the role's own catalog. The code is what the admin types on the
-hub's Devices page.
+hub's Devices page. Only the screen roles import this module (it needs pygame).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``[counter]``: the settings of a counter panel: its buttons, lights and optional panel display.
 
-Only pydantic is imported here, so that the settings module can gather this section
-without pulling in the role's hardware libraries.
+It lives in :mod:`common` with the other sections, because :class:`~common.settings.Settings`
+holds every role's section (the command line checks any device's file); like them, it
+imports only pydantic, so no role's hardware libraries come with it.
 
 One Pi can serve several counters: each ``[[counter.panels]]`` table maps one
 counter's buttons, lights and buzzer to GPIO pins (BCM numbers, as printed on pinout

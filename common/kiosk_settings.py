@@ -1,7 +1,8 @@
 """``[kiosk]``: the settings of a ticket kiosk: its screen, its printer and offline issuing.
 
-Only pydantic is imported here, so that the settings module can gather this section
-without pulling in the role's hardware libraries.
+It lives in :mod:`common` with the other sections, because :class:`~common.settings.Settings`
+holds every role's section (the command line checks any device's file); like them, it
+imports only pydantic, so no role's hardware libraries come with it.
 """
 
 from __future__ import annotations
