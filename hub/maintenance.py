@@ -134,12 +134,12 @@ class Maintenance:
 # -- the command line's ``poradovnik db`` -----------------------------------------
 
 
-def db_backup(settings: Settings, directory: Path | None = None) -> Path:
+def db_backup(settings: Settings, directory: Path | None = None, *, label: str = "") -> Path:
     """``poradovnik db backup``: a backup now, beside the nightly ones or in ``directory``.
 
-    Works while the hub runs. Returns the new file.
+    Works while the hub runs. ``label`` goes into the file's name. Returns the new file.
     """
-    return backup.make_backup(settings.database_url, directory or settings.backup_dir)
+    return backup.make_backup(settings.database_url, directory or settings.backup_dir, label=label)
 
 
 def db_restore(settings: Settings, file: Path) -> str:

@@ -383,16 +383,26 @@ def seed(ctx: click.Context, demo_office: bool) -> None:
     metavar="DIR",
     help="Folder for the backup  [default: [backup] dir, else backups in [data] dir]",
 )
+@click.option(
+    "--label",
+    default="",
+    metavar="TEXT",
+    help="Added to the file's name, e.g. before-update-1.2 (a-z, 0-9, '.', '-').",
+)
 @_config_option
 @click.pass_context
-def db_backup(ctx: click.Context, directory: Path | None) -> None:
+def db_backup(ctx: click.Context, directory: Path | None, label: str) -> None:
     """Copy the hub's database into a new backup file, while the hub runs.
 
     SQLite: its online backup; PostgreSQL: pg_dump (custom format). The file is
     readable by its owner only; its path is printed.
     """
     settings = _load(ctx, role="hub")
-    click.echo(_hub("maintenance").db_backup(settings, directory))
+    try:
+        made = _hub("maintenance").db_backup(settings, directory, label=label)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param_hint="--label") from None
+    click.echo(made)
 
 
 @db.command("restore")
