@@ -4,9 +4,11 @@ backup, and the lock that keeps a restore away from a running hub."""
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import socket
 import stat
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -197,15 +199,23 @@ def test_a_second_hub_and_a_restore_are_refused_while_a_hub_process_runs(
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify"))
     notify.settimeout(POLL_S)
+    # The daily chores are due at once; the old ticket (expired at start) is history.
+    chores = {
+        "PORADOVNIK_BACKUP__AT": "00:00",
+        "PORADOVNIK_RETENTION__PRUNE_AT": "00:00",
+        "PORADOVNIK_RETENTION__HISTORY_DAYS": "1",
+    }
     hub = poradovnik(
         "--config",
         str(config),
         "hub",
-        env={"NOTIFY_SOCKET": str(tmp_path / "notify")},
+        env={"NOTIFY_SOCKET": str(tmp_path / "notify"), **chores},
         cwd=tmp_path,
     )
     try:
         receive_until(notify, "READY=1")
+        said = read_until(hub, "pruned 1 tickets", "nightly backup")
+        assert [b.path.parent for b in backups(data / "backups")] == [data / "backups"], said
         second = poradovnik("--config", str(config), "hub", env={}, cwd=tmp_path)
         _, second_err = second.communicate(timeout=POLL_S)
         assert second.returncode == 1, second_err
@@ -230,7 +240,21 @@ def test_a_second_hub_and_a_restore_are_refused_while_a_hub_process_runs(
     assert restored.returncode == 0, err
     assert f"restored {backup}" in out
     with Store(url) as store:
-        assert store.count_tickets() == 1
+        assert store.count_tickets() == 1  # as it was backed up, before it was pruned
+
+
+def read_until(process: subprocess.Popen[str], *wanted: str) -> str:
+    """What ``process`` logged until each of ``wanted`` appeared."""
+    assert process.stderr is not None
+    seen: list[str] = []
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stderr, selectors.EVENT_READ)
+        while missing := [w for w in wanted if not any(w in line for line in seen)]:
+            assert selector.select(POLL_S), f"not within {POLL_S}s: {missing}; {''.join(seen)}"
+            line = process.stderr.readline()
+            assert line, f"the hub ended: {''.join(seen)}"
+            seen.append(line)
+    return "".join(seen)
 
 
 def test_db_backup_command_writes_where_it_is_told(tmp_path: Path) -> None:
