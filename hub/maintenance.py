@@ -85,15 +85,16 @@ class Maintenance:
         now = self.clock()
         local = now.astimezone(self.settings.site.tzinfo)
         if self._due("prune", now, local, self.settings.retention.prune_at, self._pruned):
-            done.append(self._attempt("prune", now, lambda: self._prune(now)))
-            self._pruned = local.date()
+            pruned = self._attempt("prune", now, lambda: self._prune(now))
+            if pruned:
+                self._pruned = local.date()
+                done.append(pruned)
         config = self.settings.backup
-        if config.nightly:
-            last = backup.newest(self.settings.backup_dir)
-            last_day = last.at.astimezone(local.tzinfo).date() if last else None
-            if self._due("backup", now, local, config.at, last_day):
-                done.append(self._attempt("backup", now, lambda: self._backup(now)))
-        return [entry for entry in done if entry]
+        if config.nightly and self._due("backup", now, local, config.at, None):
+            made = self._attempt("backup", now, lambda: self._backup(now, local))
+            if made:
+                done.append(made)
+        return done
 
     def _due(self, chore: str, now: datetime, local: datetime, at: time, last: date | None) -> bool:
         retry = self._retry_at.get(chore)
@@ -109,14 +110,19 @@ class Maintenance:
             self._retry_at[chore] = now + timedelta(seconds=RETRY_S)
             return ""
         self._retry_at.pop(chore, None)
-        log.info("%s", result)
+        if result:
+            log.info("%s", result)
         return result
 
     def _prune(self, now: datetime) -> str:
         return str(prune_now(self.settings, self.store, now, self._stop))
 
-    def _backup(self, now: datetime) -> str:
+    def _backup(self, now: datetime, local: datetime) -> str:
+        """Make today's backup unless there is one already; "" when there is."""
         directory = self.settings.backup_dir
+        last = backup.newest(directory)
+        if last is not None and last.at.astimezone(local.tzinfo).date() >= local.date():
+            return ""
         made = backup.make_backup(self.store.url, directory, now=now)
         removed = backup.rotate(directory, self.settings.backup.keep)
         return f"nightly backup {made}" + (f"; removed {len(removed)} older" if removed else "")

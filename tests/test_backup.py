@@ -28,7 +28,7 @@ from hub.app import open_queue, seed_demo
 from hub.backup import BackupError, HubLock, HubRunning, backups, make_backup, restore, rotate
 from hub.maintenance import Maintenance
 from hub.model import Action
-from hub.store import Store, metadata, sqlite_url
+from hub.store import HEAD_REVISION, Store, metadata, sqlite_url
 
 POLL_S = 30.0  # an upper bound for waiting, never a pause
 
@@ -273,3 +273,42 @@ def test_db_backup_command_writes_where_it_is_told(tmp_path: Path) -> None:
     assert made.is_file()
     assert [b.path for b in backups(tmp_path / "usb")] == [made]
     assert os.stat(made).st_mode & 0o077 == 0
+
+
+def test_a_failed_nightly_backup_is_tried_again_an_hour_later(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "data" / "hub.sqlite3")
+    blocked = tmp_path / "usb"
+    blocked.write_text("not a folder: the stick is not mounted")
+    settings = settings_for(url, tmp_path, at=time(2, 30), dir=blocked)
+    now = [datetime(2026, 12, 6, 3, 0, tzinfo=TZ)]
+    with Store(url) as store:
+        store.upgrade()
+        chores = Maintenance(settings, store, clock=lambda: now[0])
+        assert not any("backup" in done for done in chores.run_due())
+        blocked.unlink()  # mounted now, but it is not tried again before the hour
+        now[0] += timedelta(minutes=30)
+        assert not any("backup" in done for done in chores.run_due())
+        now[0] += timedelta(minutes=31)
+        assert any("nightly backup" in done for done in chores.run_due())
+    assert len(backups(blocked)) == 1
+
+
+def test_db_downgrade_names_a_revision_it_does_not_know(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "hub.toml"
+    config.write_text(f'role = "hub"\n[data]\ndir = "{data}"\n')
+    with Store(sqlite_url(data / "hub.sqlite3")) as store:
+        store.upgrade()
+    run = poradovnik(
+        "--config", str(config), "db", "downgrade", "0999_future", env={}, cwd=tmp_path
+    )
+    _, err = run.communicate(timeout=POLL_S)
+    assert run.returncode == 1
+    assert "cannot downgrade to 0999_future" in err
+    assert "Traceback" not in err
+    same = poradovnik(
+        "--config", str(config), "db", "downgrade", HEAD_REVISION, env={}, cwd=tmp_path
+    )
+    out, err = same.communicate(timeout=POLL_S)
+    assert same.returncode == 0, err
+    assert f"at revision {HEAD_REVISION} already" in out
