@@ -330,17 +330,20 @@ def path_env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 
 
-def update_hub(hub: HubInstall, wheel: Path, log: Path) -> subprocess.CompletedProcess[str]:
-    """poradovnik-update on the hub, which is unhealthy: each "restart" starts the
-    version the symlink points at as far as the hub does before serving (its database
-    upgrade), and logs what it said."""
+def update_hub(
+    hub: HubInstall, wheel: Path, log: Path, *, healthy: bool = False, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """poradovnik-update on the hub: each "restart" starts the version the symlink
+    points at as far as the hub does before serving (its database upgrade), and logs
+    what it said; the health check says ``healthy``."""
     start = f"'{hub.prefix}/venv/bin/poradovnik' db upgrade"
     env = {
         **path_env(),
         "PORADOVNIK_CONFIG": str(hub.config),
         "PORADOVNIK_UPDATE_RESTART": f"{start} >> '{log}' 2>&1",
         "PORADOVNIK_UPDATE_STOP": "true",
-        "PORADOVNIK_UPDATE_HEALTH": "false",
+        "PORADOVNIK_UPDATE_HEALTH": str(healthy).lower(),
+        **env,
     }
     return subprocess.run(
         [UPDATE, "--prefix", hub.prefix, "--unit", "poradovnik-hub.service", wheel],
@@ -394,3 +397,21 @@ def test_a_schema_that_cannot_go_back_is_restored_from_the_backup(
     # The database the restore replaced (2.0's) was kept too.
     names = [b.path.name for b in backups(hub.backups)]
     assert any(name.endswith("-before-restore.sqlite3") for name in names), names
+
+
+def test_a_hub_whose_database_cannot_be_backed_up_stays_on_its_version(
+    hub_installed: HubInstall, tmp_path: Path
+) -> None:
+    hub = hub_installed
+    log = tmp_path / "restarts.log"
+    nowhere = tmp_path / "usb"
+    nowhere.write_text("not a folder: the stick is not mounted")
+    wheel = product_wheel(tmp_path / "new", "2.0", migration('op.drop_table("update_test")'))
+    result = update_hub(hub, wheel, log, healthy=True, PORADOVNIK_BACKUP__DIR=str(nowhere))
+    assert result.returncode == 1, result.stderr
+    assert "could not back up the database: staying on venv-1.0" in result.stderr
+    assert os.readlink(hub.prefix / "venv") == "venv-1.0"
+    assert sorted(p.name for p in hub.prefix.glob("venv-*")) == ["venv-1.0"]
+    assert log.read_text().count("is up to date") == 1, log.read_text()  # 1.0 again
+    with Store(hub.url) as store:
+        assert store.revision() == HEAD_REVISION
