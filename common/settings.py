@@ -26,6 +26,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
+from datetime import time
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,6 +51,7 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_PATH",
     "ENV_PREFIX",
+    "BackupSettings",
     "DataSettings",
     "DatabaseSettings",
     "DeviceSettings",
@@ -58,6 +60,7 @@ __all__ = [
     "LoggingSettings",
     "MqttSettings",
     "QueueSettings",
+    "RetentionSettings",
     "Role",
     "Settings",
     "SettingsError",
@@ -290,6 +293,50 @@ class DataSettings(Section):
     blocks, caches. A relative path is relative to the settings file."""
 
 
+class RetentionSettings(Section):
+    """``[retention]``: how long the hub keeps what it records (hub only).
+
+    Pruning runs once a day in the hub, in small transactions between the queue's own
+    writes; today's tickets are never pruned. docs/operations.md lists the personal
+    data each kind of record holds.
+    """
+
+    history_days: int = Field(default=400, ge=1, le=36_500)
+    """Days the queue's history is kept: finished tickets (by their business day), the
+    audit log of every transition, and the timelines of closed e-service applications
+    (clerk names, notes). Statistics reach back this far."""
+
+    working_days: int = Field(default=7, ge=1, le=365)
+    """Days working records are kept: the answers to devices' commands (which make a
+    resent command apply once only), kiosks' reserved number blocks, and delivered
+    messages. A device offline longer than this must not resend older commands."""
+
+    prune_at: time = time(2, 0)
+    """Local time of day (in [site] timezone) the daily pruning starts; a hub that was
+    off at that time prunes when it next runs that day."""
+
+    batch: int = Field(default=500, ge=1, le=10_000)
+    """Rows deleted per transaction: each batch is short, so the queue never waits long."""
+
+
+class BackupSettings(Section):
+    """``[backup]``: the hub's nightly copies of its database (hub only)."""
+
+    nightly: bool = True
+    """Whether the hub makes a backup every night, at [backup] at."""
+
+    at: time = time(2, 30)
+    """Local time of day (in [site] timezone) of the nightly backup; a hub that was off
+    at that time makes it when it next runs that day."""
+
+    dir: Path | None = None
+    """Directory for the backups, e.g. a USB stick or a network share; none means
+    backups in [data] dir. A relative path is relative to the settings file."""
+
+    keep: int = Field(default=14, ge=1, le=1000)
+    """How many nightly backups are kept; older ones are deleted after each backup."""
+
+
 class BrokerSettings(Section):
     """``[broker]``: the office's Mosquitto, whose configuration the hub writes (hub only)."""
 
@@ -386,6 +433,12 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     """Logging."""
 
+    retention: RetentionSettings = RetentionSettings()
+    """How long the hub keeps its records."""
+
+    backup: BackupSettings = BackupSettings()
+    """The hub's nightly backups."""
+
     device: DeviceSettings = Field(default_factory=DeviceSettings)
     """This device among the office's devices."""
 
@@ -416,6 +469,11 @@ class Settings(BaseSettings):
         if self.database.url is not None:
             return self.database.url
         return f"sqlite:///{(self.data.dir / 'hub.sqlite3').as_posix()}"
+
+    @property
+    def backup_dir(self) -> Path:
+        """Where the hub's backups go: ``[backup] dir``, else ``backups`` in ``[data] dir``."""
+        return self.backup.dir if self.backup.dir is not None else self.data.dir / "backups"
 
 
 class SettingsError(Exception):

@@ -1,9 +1,10 @@
 """The hub role: opens the queue, keeps it running, and tells systemd it is alive.
 
 This is the wiring of the hub process: settings in, the store upgraded, the
-service layer resumed from the database, the MQTT bridge and the web server
-started beside it (each on its own threads), then a main loop that pings the
-systemd watchdog and rolls the queue over at midnight.
+service layer resumed from the database, the MQTT bridge, the web server and the
+daily chores (pruning, the nightly backup) started beside it (each on its own
+threads), then a main loop that pings the systemd watchdog and rolls the queue
+over at midnight.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from common.lifecycle import stop_on_signals
 from common.sdnotify import Notifier, watchdog_interval
 from common.settings import Settings, redact_url
 from hub import demo_office
+from hub.backup import HubLock
 from hub.bridge import HubBridge
 from hub.broker import HUB_DEVICE_ID
 from hub.database import open_store
 from hub.engine import QueuePolicy
+from hub.maintenance import Maintenance
 from hub.service import QueueService
 from sync_agent.client import DeviceLink, Inbound
 
@@ -135,7 +138,16 @@ def serve(queue: QueueService, stop: threading.Event, notifier: Notifier) -> Non
 
 
 def run_hub(settings: Settings) -> None:
-    """``poradovnik hub``: run the hub until it is told to stop."""
+    """``poradovnik hub``: run the hub until it is told to stop.
+
+    The hub holds the database's :class:`~hub.backup.HubLock` while it runs: a second
+    hub on the same database, or a restore, is refused.
+    """
+    with HubLock(settings.database_url):
+        _run_hub(settings)
+
+
+def _run_hub(settings: Settings) -> None:
     queue = open_queue(settings)
     engine = queue.engine
     log.info(
@@ -148,12 +160,15 @@ def run_hub(settings: Settings) -> None:
     if not engine.services:
         log.warning("no services are defined yet; try 'poradovnik db seed --demo'")
     bridge, link = start_bridge(settings, queue)
+    chores = Maintenance(settings, queue.store)
     web = None
     try:
+        chores.start()
         web = start_web(settings, queue, bridge)
         with stop_on_signals() as stop:
             serve(queue, stop, Notifier())
     finally:
+        chores.stop()
         if web is not None:
             web.stop()
         link.stop()

@@ -11,7 +11,8 @@ The schema is created and upgraded by the Alembic migrations shipped in
 ``hub/migrations``, run programmatically by :meth:`Store.upgrade`.
 
 All datetimes are stored in UTC and always come back as aware UTC datetimes,
-whatever the database returns. History (tickets and events) is never deleted.
+whatever the database returns. History (tickets and events) is deleted only by
+:mod:`hub.retention`, once it is older than the office keeps it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any, Final, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -778,6 +781,27 @@ class Store:
             where = make_url(self.url).render_as_string(hide_password=True)
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StoreError("unavailable", f"cannot open the database {where}: {reason}") from None
+
+    def revision(self) -> str | None:
+        """The database's schema revision (``None`` before the first upgrade)."""
+        with self.db.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def downgrade(self, revision: str) -> None:
+        """Take the schema back to ``revision`` (an older version's head), with its data.
+
+        For going back to an older version of the hub, whose code does not know this
+        version's migrations. What only the newer schema holds is lost. Raises
+        :class:`StoreError` (code ``unknown_revision``) when ``revision`` is not one of
+        this version's migrations.
+        """
+        try:
+            with self._write_db.begin() as conn:
+                config = alembic_config(self.url)
+                config.attributes["connection"] = conn
+                command.downgrade(config, revision)
+        except CommandError as exc:
+            raise StoreError("unknown_revision", f"cannot downgrade to {revision}: {exc}") from None
 
     # -- the queue -----------------------------------------------------------------
 

@@ -375,6 +375,75 @@ def seed(ctx: click.Context, demo_office: bool) -> None:
     click.echo(_hub("app").db_seed_demo(settings))
 
 
+@db.command("backup")
+@click.option(
+    "--to",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Folder for the backup  [default: [backup] dir, else backups in [data] dir]",
+)
+@click.option(
+    "--label",
+    default="",
+    metavar="TEXT",
+    help="Added to the file's name, e.g. before-update-1.2 (a-z, 0-9, '.', '-').",
+)
+@_config_option
+@click.pass_context
+def db_backup(ctx: click.Context, directory: Path | None, label: str) -> None:
+    """Copy the hub's database into a new backup file, while the hub runs.
+
+    SQLite: its online backup; PostgreSQL: pg_dump (custom format). The file is
+    readable by its owner only; its path is printed.
+    """
+    settings = _load(ctx, role="hub")
+    try:
+        made = _hub("maintenance").db_backup(settings, directory, label=label)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param_hint="--label") from None
+    click.echo(made)
+
+
+@db.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_config_option
+@click.pass_context
+def db_restore(ctx: click.Context, file: Path) -> None:
+    """Replace the hub's database with the backup FILE.
+
+    Refused while a hub runs on the database (stop it first). The database it
+    replaces is saved as a backup first. Start the hub afterwards: it brings the
+    schema up to date.
+    """
+    settings = _load(ctx, role="hub")
+    click.echo(_hub("maintenance").db_restore(settings, file))
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@_config_option
+@click.pass_context
+def db_downgrade(ctx: click.Context, revision: str) -> None:
+    """Take the database's schema back to REVISION, for an older version to run on it.
+
+    Run it with the newer version (it knows the migrations to undo), while no hub
+    runs. What only the newer schema holds is lost; poradovnik-update does this
+    when it goes back to the previous version.
+    """
+    settings = _load(ctx, role="hub")
+    click.echo(_hub("maintenance").db_downgrade(settings, revision))
+
+
+@db.command("prune")
+@_config_option
+@click.pass_context
+def db_prune(ctx: click.Context) -> None:
+    """Delete now what [retention] no longer keeps (the hub also does it daily)."""
+    settings = _load(ctx, role="hub")
+    click.echo(_hub("maintenance").db_prune(settings))
+
+
 @main.group(cls=PoradovnikGroup)
 def device() -> None:
     """Manage the office's devices: their broker accounts (on the hub only).

@@ -66,7 +66,18 @@ def test_every_example_is_there_and_has_a_comment_for_every_key() -> None:
 
 def test_hub_example_sets_every_hub_section() -> None:
     text = (EXAMPLES / "hub.toml").read_text(encoding="utf-8")
-    for section in ("site", "mqtt", "database", "web", "data", "queue", "logging"):
+    sections = (
+        "site",
+        "mqtt",
+        "database",
+        "web",
+        "data",
+        "queue",
+        "logging",
+        "retention",
+        "backup",
+    )
+    for section in sections:
         assert f"[{section}]" in text
 
 
@@ -127,7 +138,7 @@ def test_every_field_has_a_description() -> None:
     for info in Settings.model_fields.values():
         if isinstance(info.annotation, type) and issubclass(info.annotation, pydantic.BaseModel):
             models.append(info.annotation)
-    assert len(models) == 13  # Settings and its twelve sections
+    assert len(models) == 15  # Settings and its fourteen sections
     for model in models:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no docstring"

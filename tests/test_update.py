@@ -8,11 +8,20 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
+import sysconfig
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
+
+from common.settings import load_settings
+from hub.app import open_queue, seed_demo
+from hub.backup import backups
+from hub.store import HEAD_REVISION, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 UPDATE = ROOT / "image-build/modules/poradovnik/filesystem/root/usr/local/sbin/poradovnik-update"
@@ -219,3 +228,190 @@ def test_the_office_update_refuses_a_directory_without_the_wheel(tmp_path: Path)
     )
     assert result.returncode == 2
     assert "holds no poradovnik-*.whl" in result.stderr
+
+
+# -- the hub: its database is backed up before the new version migrates it, and put
+# back for the previous version when the new one is rolled back ---------------------
+
+PACKAGES = ("poradovnik", "common", "hub", "kiosk", "display", "counter_terminal", "sync_agent")
+NEW_REVISION = "0099_update_test"
+
+
+def product_wheel(directory: Path, version: str, migration: str | None = None) -> Path:
+    """This checkout's code as poradovnik ``version``, plus ``migration`` (a revision
+    after this code's head). Its dependencies come from this test's environment (a .pth
+    file), so it installs without an index."""
+    directory.mkdir(parents=True, exist_ok=True)
+    wheel = directory / f"poradovnik-{version}-py3-none-any.whl"
+    info = f"poradovnik-{version}.dist-info"
+    files = {
+        path.relative_to(ROOT).as_posix(): path.read_bytes()
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    if migration is not None:
+        files[f"hub/migrations/versions/{NEW_REVISION}.py"] = migration.encode()
+        head = f'HEAD_REVISION: Final = "{HEAD_REVISION}"'.encode()
+        assert head in files["hub/store.py"]
+        files["hub/store.py"] = files["hub/store.py"].replace(
+            head, f'HEAD_REVISION: Final = "{NEW_REVISION}"'.encode()
+        )
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+        archive.writestr("poradovnik_test_dependencies.pth", sysconfig.get_paths()["purelib"])
+        archive.writestr(
+            f"{info}/METADATA", f"Metadata-Version: 2.1\nName: poradovnik\nVersion: {version}\n"
+        )
+        archive.writestr(
+            f"{info}/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        archive.writestr(
+            f"{info}/entry_points.txt", "[console_scripts]\nporadovnik = poradovnik.cli:main\n"
+        )
+        archive.writestr(f"{info}/RECORD", "")
+    return wheel
+
+
+def migration(downgrade: str) -> str:
+    """A revision after this code's head that adds a table; ``downgrade`` is its body."""
+    return (
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        f'revision = "{NEW_REVISION}"\ndown_revision = "{HEAD_REVISION}"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade() -> None:\n"
+        '    op.create_table("update_test", sa.Column("id", sa.Integer, primary_key=True))\n\n\n'
+        f"def downgrade() -> None:\n    {downgrade}\n"
+    )
+
+
+@dataclass
+class HubInstall:
+    """A hub installed in a temporary /opt/poradovnik, with its settings and database."""
+
+    prefix: Path
+    config: Path
+    url: str
+    backups: Path
+
+
+@pytest.fixture
+def hub_installed(tmp_path: Path) -> HubInstall:
+    """Version 1.0 (this code) installed, its database created with a day's tickets."""
+    prefix = tmp_path / "opt/poradovnik"
+    wheel = product_wheel(tmp_path / "wheels", "1.0")
+    result = subprocess.run(
+        [UPDATE, "--prefix", prefix, "--install-only", wheel],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=path_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    data = tmp_path / "data"
+    config = tmp_path / "poradovnik.toml"
+    config.write_text(f'role = "hub"\n[data]\ndir = "{data}"\n')
+    settings = load_settings(config, env={})
+    queue = open_queue(settings)
+    try:
+        seed_demo(queue)
+        for _ in range(5):
+            queue.issue("taxes")
+    finally:
+        queue.store.close()
+    return HubInstall(prefix, config, settings.database_url, settings.backup_dir)
+
+
+def path_env() -> dict[str, str]:
+    """The environment with this test's Python first: the venvs are made from it."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def update_hub(
+    hub: HubInstall, wheel: Path, log: Path, *, healthy: bool = False, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """poradovnik-update on the hub: each "restart" starts the version the symlink
+    points at as far as the hub does before serving (its database upgrade), and logs
+    what it said; the health check says ``healthy``."""
+    start = f"'{hub.prefix}/venv/bin/poradovnik' db upgrade"
+    env = {
+        **path_env(),
+        "PORADOVNIK_CONFIG": str(hub.config),
+        "PORADOVNIK_UPDATE_RESTART": f"{start} >> '{log}' 2>&1",
+        "PORADOVNIK_UPDATE_STOP": "true",
+        "PORADOVNIK_UPDATE_HEALTH": str(healthy).lower(),
+        **env,
+    }
+    return subprocess.run(
+        [UPDATE, "--prefix", hub.prefix, "--unit", "poradovnik-hub.service", wheel],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_rolled_back_hub_runs_its_previous_version_on_a_downgraded_database(
+    hub_installed: HubInstall, tmp_path: Path
+) -> None:
+    hub = hub_installed
+    log = tmp_path / "restarts.log"
+    down = 'op.drop_table("update_test")'
+    result = update_hub(hub, product_wheel(tmp_path / "new", "2.0", migration(down)), log)
+    assert result.returncode == 1, result.stderr
+    assert "backed up the database to" in result.stderr
+    assert "going back to venv-1.0" in result.stderr
+    assert "failed" not in result.stderr
+    assert os.readlink(hub.prefix / "venv") == "venv-1.0"
+    # 2.0 migrated the database when it started; 1.0 started on it again afterwards
+    # (without the downgrade: "Can't locate revision identified by '0099_update_test'").
+    assert log.read_text().count("is up to date") == 2, log.read_text()
+    with Store(hub.url) as store:
+        assert store.revision() == HEAD_REVISION
+        assert "update_test" not in inspect(store.db).get_table_names()
+        assert store.count_tickets() == 5
+    assert [b.path.name.split("-", 2)[2] for b in backups(hub.backups)] == [
+        "before-update-2.0.sqlite3"
+    ]
+
+
+def test_a_schema_that_cannot_go_back_is_restored_from_the_backup(
+    hub_installed: HubInstall, tmp_path: Path
+) -> None:
+    hub = hub_installed
+    log = tmp_path / "restarts.log"
+    down = 'raise NotImplementedError("this migration cannot be undone")'
+    result = update_hub(hub, product_wheel(tmp_path / "new", "2.0", migration(down)), log)
+    assert result.returncode == 1, result.stderr
+    assert "restoring" in result.stderr
+    assert os.readlink(hub.prefix / "venv") == "venv-1.0"
+    assert log.read_text().count("is up to date") == 2, log.read_text()
+    with Store(hub.url) as store:
+        assert store.revision() == HEAD_REVISION
+        assert "update_test" not in inspect(store.db).get_table_names()
+        assert store.count_tickets() == 5
+    # The database the restore replaced (2.0's) was kept too.
+    names = [b.path.name for b in backups(hub.backups)]
+    assert any(name.endswith("-before-restore.sqlite3") for name in names), names
+
+
+def test_a_hub_whose_database_cannot_be_backed_up_stays_on_its_version(
+    hub_installed: HubInstall, tmp_path: Path
+) -> None:
+    hub = hub_installed
+    log = tmp_path / "restarts.log"
+    nowhere = tmp_path / "usb"
+    nowhere.write_text("not a folder: the stick is not mounted")
+    wheel = product_wheel(tmp_path / "new", "2.0", migration('op.drop_table("update_test")'))
+    result = update_hub(hub, wheel, log, healthy=True, PORADOVNIK_BACKUP__DIR=str(nowhere))
+    assert result.returncode == 1, result.stderr
+    assert "could not back up the database: staying on venv-1.0" in result.stderr
+    assert os.readlink(hub.prefix / "venv") == "venv-1.0"
+    assert sorted(p.name for p in hub.prefix.glob("venv-*")) == ["venv-1.0"]
+    assert log.read_text().count("is up to date") == 1, log.read_text()  # 1.0 again
+    with Store(hub.url) as store:
+        assert store.revision() == HEAD_REVISION
