@@ -1,0 +1,49 @@
+"""JSON request bodies read with bounds: nesting depth, on top of the size limit.
+
+Python's json module recurses once per level: a body of 30,000 ``[`` raises
+RecursionError, which no caller expects. :class:`BoundedJSONProvider` measures the
+nesting before parsing and refuses a deeper body with ValueError, which Flask turns
+into a 400 (and the API into its ``invalid`` error). Bodies are at most
+``MAX_CONTENT_LENGTH`` (64 KiB), so the measuring costs little.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from flask.json.provider import DefaultJSONProvider
+
+__all__ = ["MAX_JSON_DEPTH", "BoundedJSONProvider", "json_depth"]
+
+MAX_JSON_DEPTH: Final = 32
+"""The deepest nesting of arrays and objects a body may have (the API's need at most 3)."""
+
+_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET: Final = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deep arrays and objects nest in the JSON ``text`` (counted up to ``limit + 1``).
+
+    Brackets inside strings do not count. The text need not be valid JSON.
+    """
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub(b"", data)):
+        depth += 1 if match[0] in b"[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                break
+    return deepest
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing bodies nested deeper than :data:`MAX_JSON_DEPTH`."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse ``s``; ValueError when it is nested too deep (or not JSON)."""
+        if json_depth(s) > MAX_JSON_DEPTH:
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return super().loads(s, **kwargs)
