@@ -175,5 +175,9 @@ def test_ticket_links_ignore_x_forwarded_host(tmp_path: Path) -> None:
             "/api/v1/tickets", json={"service": "taxes"}, headers={"Host": "evil.example"}
         )
         assert other.status_code == 400
+        for page in ["/", "/admin/login", "/healthz"]:
+            assert client.get(page, headers={"Host": "evil.example"}).status_code == 400
+            assert client.get(page, headers={"Host": "portal.example.sk"}).status_code == 200
+            assert client.get(page, headers={"Host": "127.0.0.1:8080"}).status_code == 200
     finally:
         queue.store.close()

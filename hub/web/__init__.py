@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.errors import PoradovnikError
@@ -169,11 +169,18 @@ def _secret_key(settings: Settings) -> bytes:
     return key
 
 
+LOCAL_HOSTS: Final = ("localhost", "127.0.0.1", "::1", "[::1]")
+"""Host names always answered (health checks on the hub itself)."""
+
+
 def _trusted_hosts(settings: Settings) -> list[str] | None:
-    """Flask's TRUSTED_HOSTS: ``[web] allowed_hosts`` and public_url's host (None: any)."""
-    hosts = list(settings.web.allowed_hosts)
-    if not hosts:
+    """Flask's TRUSTED_HOSTS: ``[web] allowed_hosts``, public_url's host and loopback.
+
+    ``None`` (any host) when ``allowed_hosts`` is empty.
+    """
+    if not settings.web.allowed_hosts:
         return None
+    hosts = [*settings.web.allowed_hosts, *LOCAL_HOSTS]
     public = settings.web.public_url
     if public is not None and (name := urlsplit(public).hostname):
         hosts.append(name)
@@ -215,6 +222,9 @@ def error_json(status: int, code: str, message: str) -> tuple[Response, int]:
 def _http_error(exc: HTTPException) -> Any:
     status = exc.code or 500
     code = (exc.name or "error").lower().replace(" ", "_")
+    if isinstance(exc, SecurityError):
+        # A host outside [web] allowed_hosts: no page links can be built for it.
+        return Response("400 Bad Request: unknown host name\n", 400, mimetype="text/plain")
     if wants_json():
         response, status = error_json(status, code, exc.description or exc.name)
         if status == 405 and exc.response is None:

@@ -290,7 +290,7 @@ def _json_object_body() -> Response | None:
         body = request.get_json()
     except BadRequest:
         return error(
-            400, "invalid", f"the body is not JSON nested at most {MAX_JSON_DEPTH} levels deep"
+            400, "invalid", f"the body is not JSON, or nests deeper than {MAX_JSON_DEPTH} levels"
         )
     if not isinstance(body, dict):
         return error(400, "invalid", "the body must be a JSON object")
