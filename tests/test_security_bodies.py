@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from hub.service import QueueService
 from hub.users import ApiTokens
-from hub.web.jsonbody import MAX_JSON_DEPTH, json_depth
+from hub.web.jsonbody import MAX_JSON_DEPTH, too_deep
 
 ROUTES = [
     "/api/v1/tickets",
@@ -96,18 +96,34 @@ def test_an_ordinary_body_still_works(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "depth"),
+    ("text", "deep"),
     [
-        ("{}", 1),
-        ('{"a": [1, {"b": []}]}', 4),
-        ('{"a": "[[[[[[{{{{"}', 1),
-        ('["\\"[[[", [[]]]', 3),
-        ("1", 0),
-        ("[" * 100, MAX_JSON_DEPTH + 1),
+        ("{}", False),
+        ('{"a": [1, {"b": []}]}', False),
+        ('{"a": "' + "[" * 100 + '"}', False),  # brackets in a string do not count
+        ('["\\"' + "[" * 100 + '", [[]]]', False),  # nor after an escaped quote
+        ("1", False),
+        ("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, False),
+        ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), True),
+        ("[" * 100, True),
+        ("]", True),
     ],
 )
-def test_json_depth_skips_brackets_in_strings(text: str, depth: int) -> None:
-    assert json_depth(text) == depth
+def test_the_nesting_is_measured_outside_strings(text: str, deep: bool) -> None:
+    assert too_deep(text) is deep
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "body",
+    [b'"' + b'\\"' * 32_000, b"[]" * 32_000, b"[" * 32_000 + b"]" * 32_000, b'"' * 64_000],
+    ids=["escaped quotes", "many arrays", "deep", "quotes"],
+)
+def test_measuring_64_kib_is_linear(client: FlaskClient, body: bytes) -> None:
+    """The first of these cost 48 s of CPU each with a pattern that backtracked."""
+    for _ in range(10):
+        answer = client.post("/api/v1/tickets", data=body, content_type=JSON)
+        assert answer.status_code == 400
 
 
 # -- hypothesis: arbitrary bodies on every route ------------------------------------------
