@@ -1,13 +1,29 @@
-"""Writing a device's own files safely: whole or not at all, private to the service."""
+"""Writing a device's own files safely: whole or not at all, private to the service.
+
+Files that hold secrets or personal data (settings with passwords, databases,
+outboxes) are created owner-only (0600) whatever the process's umask.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["write_private_file"]
+__all__ = ["create_private_file", "write_private_file"]
+
+
+def create_private_file(path: Path) -> Path:
+    """Create ``path`` empty and owner-only (0600) unless it exists; return it.
+
+    For files that another library opens and fills, such as an SQLite database:
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    return path
 
 
 def write_private_file(

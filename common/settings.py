@@ -18,6 +18,7 @@ This module needs only pydantic and pydantic-settings: every role imports it.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -39,6 +40,8 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -51,6 +54,7 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_PATH",
     "ENV_PREFIX",
+    "MIN_PASSWORD_LENGTH",
     "BackupSettings",
     "DataSettings",
     "DatabaseSettings",
@@ -66,6 +70,7 @@ __all__ = [
     "SettingsError",
     "SiteSettings",
     "WebSettings",
+    "is_local_listener",
     "load_settings",
     "redact_url",
     "resolve_config_path",
@@ -153,6 +158,51 @@ def _check_rate_limit(value: str) -> str:
     return value
 
 
+MIN_PASSWORD_LENGTH = 12
+"""Shorter broker passwords are refused: ``broker config`` gives the hub's account all rights."""
+
+PLACEHOLDER_PASSWORDS = frozenset(
+    {"change-me", "changeme", "change_me", "password", "secret", "poradovnik", "admin", "mqtt"}
+)
+"""Passwords of examples and habits, refused whatever their length."""
+
+
+def _check_password(value: SecretStr | None) -> SecretStr | None:
+    if value is None:
+        return None
+    password = value.get_secret_value()
+    if password.strip().lower() in PLACEHOLDER_PASSWORDS:
+        msg = (
+            "is a placeholder from an example; set the account's own password (for the hub, "
+            "a long random one such as the output of `openssl rand -base64 24`)"
+        )
+        raise ValueError(msg)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        msg = f"is too short; use at least {MIN_PASSWORD_LENGTH} characters (better: random ones)"
+        raise ValueError(msg)
+    return value
+
+
+def is_local_listener(host: str) -> bool:
+    """Whether ``host`` (``[web] host``) is reachable from this machine only.
+
+    True for a loopback address, ``localhost`` and a Unix socket (``unix:/path`` or a path).
+    """
+    if host == "localhost" or host.startswith(("unix:", "/")):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_host_name(value: str) -> str:
+    if not re.fullmatch(r"(\.?[A-Za-z0-9-]+)(\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\]", value):
+        msg = "must be a host name such as 'poradovnik.kosice.sk' (no scheme, port or path)"
+        raise ValueError(msg)
+    return value.lower()
+
+
 def _strip_lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -214,8 +264,9 @@ class MqttSettings(Section):
     username: str | None = None
     """User name to log in to the broker with; none means anonymous."""
 
-    password: SecretStr | None = None
-    """Password for the broker user; never printed or logged."""
+    password: Annotated[SecretStr | None, AfterValidator(_check_password)] = None
+    """Password for the broker user; never printed or logged. At least 12 characters, and
+    not a placeholder such as change-me."""
 
     tls: bool = False
     """Whether to talk to the broker over TLS."""
@@ -249,6 +300,10 @@ class WebSettings(Section):
     kiosk prints it with /t/<ticket> in the ticket's QR code. None: the address each
     request came in on."""
 
+    allowed_hosts: tuple[Annotated[str, AfterValidator(_check_host_name)], ...] = ()
+    """Host names the web side answers to (besides public_url's); a request for another
+    host gets 400. A leading dot allows every subdomain. Empty: any host name."""
+
     secret_key_file: Path | None = None
     """File holding the key that signs session cookies; created (readable by its owner
     only) at first start. None: web-secret.key in [data] dir. A relative path is relative
@@ -261,7 +316,8 @@ class WebSettings(Section):
     proxy_hops: int = Field(default=0, ge=0, le=5)
     """How many reverse proxies (nginx…) stand in front of the hub; their
     X-Forwarded-For/-Proto headers are trusted that many hops deep (for rate limits and
-    HTTPS detection). 0 when browsers reach the hub directly."""
+    HTTPS detection). 0 when browsers reach the hub directly. More than 0 needs host on
+    a loopback address (or a Unix socket), and public_url or allowed_hosts."""
 
     lookup_limit: Annotated[str, AfterValidator(_check_rate_limit)] = "10/minute;50/hour"
     """How many e-service status lookups one address may make, as rate limits such as
@@ -273,6 +329,17 @@ class WebSettings(Section):
     issue_limit: Annotated[str, AfterValidator(_check_rate_limit)] = "5/hour"
     """How many tickets one address may take through the REST API."""
 
+    lockout_attempts: int = Field(default=5, ge=1, le=100)
+    """Wrong PINs of one e-service reference, or wrong passwords of one user name, from any
+    addresses, after which it is locked for lockout_min."""
+
+    lockout_window_min: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    """The window, in minutes, in which lockout_attempts wrong attempts lock a reference or
+    user name."""
+
+    lockout_min: int = Field(default=15, ge=1, le=7 * 24 * 60)
+    """How long, in minutes, a locked reference or user name answers 429 to every attempt."""
+
     target_wait_min: int = Field(default=15, ge=1, le=600)
     """The wait the office aims at, in minutes: the statistics show the share of citizens
     called within it."""
@@ -283,6 +350,29 @@ class WebSettings(Section):
     live_max_clients: int = Field(default=1000, ge=1, le=100_000)
     """At most this many live pages (queue, my ticket, dashboard) are pushed updates at
     once; more get 503 and fall back to reloading."""
+
+    @field_validator("proxy_hops")
+    @classmethod
+    def _proxies_only_in_front(cls, hops: int, info: ValidationInfo) -> int:
+        """Trust forwarded headers only when nothing but the proxy can reach the hub."""
+        if not hops:
+            return hops
+        host = info.data.get("host")
+        if isinstance(host, str) and not is_local_listener(host):
+            msg = (
+                f"trusts X-Forwarded-For, but [web] host = {host!r} lets clients reach the "
+                "hub around the proxy and forge it; listen on 127.0.0.1 (or a Unix socket) "
+                "behind the proxy, or set proxy_hops = 0"
+            )
+            raise ValueError(msg)
+        configured = info.data.get("public_url") or info.data.get("allowed_hosts")
+        if "public_url" in info.data and not configured:
+            msg = (
+                "behind a proxy, the portal's address must be configured: set public_url "
+                "(or allowed_hosts)"
+            )
+            raise ValueError(msg)
+        return hops
 
 
 class DataSettings(Section):

@@ -31,6 +31,7 @@ from typing import Any
 
 import tomli_w
 
+from common.files import write_private_file
 from common.lifecycle import stop_on_signals
 from common.sdnotify import Notifier
 from common.settings import MqttSettings, Settings
@@ -208,8 +209,7 @@ def device_process(name: str, role: str, config: dict[str, Any], path: Path) -> 
     Its log goes to the demo's terminal. On leaving, it gets SIGTERM, then SIGKILL
     if it has not stopped within :data:`STOP_TIMEOUT_S`.
     """
-    path.write_text(tomli_w.dumps(config), encoding="utf-8")
-    path.chmod(0o600)  # it holds the device's broker password
+    write_private_file(path, tomli_w.dumps(config))  # it holds the device's broker password
     env = dict(os.environ)
     if not screen_attached():
         env.setdefault("SDL_VIDEODRIVER", "dummy")

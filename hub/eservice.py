@@ -9,7 +9,9 @@ joins the application's timeline but does not replace its status.
 A citizen looks an application up with the reference and PIN printed on their
 receipt (:meth:`EServices.lookup`). The PIN is kept as an argon2 hash, and a wrong
 reference costs as much time as a wrong PIN, so a refusal never tells which of
-the two was wrong.
+the two was wrong. An update whose PIN is shorter than :data:`MIN_PIN_LENGTH` is
+refused (``weak_pin``): the web side locks a reference after a few wrong PINs, and
+the PIN must be long enough for those few guesses to be hopeless.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from sync_agent.protocol import EServiceAck, EServiceUpdate
 
 STATUSES: Final[tuple[str, ...]] = get_args(EServiceUpdate.model_fields["status"].annotation)
 """An application's statuses in their usual order: received … closed."""
+
+MIN_PIN_LENGTH: Final = 6
+"""The shortest PIN an update may set (docs/protocol.md says what back-office systems
+should use: at least 8 random letters and digits)."""
 
 _applications: Final = metadata.tables["eservice_applications"]
 _updates: Final = metadata.tables["eservice_updates"]
@@ -79,6 +85,12 @@ class EServices:
         reference = normalize_reference(message.reference)
         if not reference:
             raise EServiceError("invalid", "the reference is empty")
+        if message.pin is not None and len(message.pin.strip()) < MIN_PIN_LENGTH:
+            raise EServiceError(
+                "weak_pin",
+                f"the PIN of {reference} is shorter than {MIN_PIN_LENGTH} characters; "
+                "use at least 8 random letters and digits",
+            )
         received = now or datetime.now(UTC)
         # Hashing takes tens of milliseconds: before the transaction, not inside it.
         pin_hash = hasher.hash(message.pin) if message.pin else None

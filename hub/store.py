@@ -64,6 +64,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from common.errors import PoradovnikError
+from common.files import create_private_file
 from hub.engine import Snapshot
 from hub.model import (
     LIVE_STATES,
@@ -84,7 +85,7 @@ from sync_agent.broker_accounts import Account
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0004_number_blocks"
+HEAD_REVISION: Final = "0005_sessions_lockouts"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
 
 SQLITE_PAGE_SIZE: Final = 1024
@@ -370,6 +371,24 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    session_key: Mapped[str] = mapped_column(String(64))
+    """Part of every session cookie of the user; a new one (at sign-out or a new
+    password) ends every session signed in before."""
+
+
+class LockoutRow(Base):
+    """A row of ``lockouts``: recent wrong attempts at one secret (a PIN, a password).
+
+    Keyed by a digest of what was guessed at (an e-service reference, a user name), so
+    the table holds no names; rows of past windows are deleted as new attempts come.
+    """
+
+    __tablename__ = "lockouts"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ApiTokenRow(Base):
@@ -733,9 +752,15 @@ class Store:
             if not database.startswith("file:"):
                 folder = Path(database).expanduser().parent
                 try:
-                    folder.mkdir(parents=True, exist_ok=True)
+                    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
                 except OSError as exc:
                     msg = f"cannot create the database's folder {folder}: {exc.strerror}"
+                    raise StoreError("unavailable", msg) from None
+                try:
+                    # Owner-only whatever the umask; SQLite gives -wal and -shm its mode.
+                    create_private_file(Path(database).expanduser())
+                except OSError as exc:
+                    msg = f"cannot create the database {database}: {exc.strerror}"
                     raise StoreError("unavailable", msg) from None
         self.db: Engine = create_engine(parsed)
         """The SQLAlchemy engine, for migrations, reports and tests."""

@@ -1,10 +1,12 @@
 """People and systems allowed into the hub's web side: users with roles, and API tokens.
 
 Users sign in to the admin pages; their passwords are kept as argon2id hashes
-(argon2-cffi). An *admin* manages everything; a *clerk* sees the dashboard and
-the statistics. City systems use the REST API with a bearer token each; only
-the token's SHA-256 is stored (a token is 256 random bits, so a fast hash is
-enough), and each token carries the scopes it may use.
+(argon2-cffi). Each user has a session key, part of every session cookie of theirs:
+a new key (at sign-out, or with a new password) ends every session signed in before.
+An *admin* manages everything; a *clerk* sees the dashboard and the statistics.
+City systems use the REST API with a bearer token each; only the token's SHA-256
+is stored (a token is 256 random bits, so a fast hash is enough), and each token
+carries the scopes it may use.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from common.errors import PoradovnikError
@@ -58,6 +60,8 @@ class User:
     username: str
     role: UserRole
     active: bool = True
+    session_key: str = field(default="", repr=False)
+    """What the user's sessions must carry to count (see :meth:`Users.end_sessions`)."""
 
     @property
     def is_admin(self) -> bool:
@@ -107,7 +111,12 @@ class Users:
         if role not in USER_ROLES:
             raise AccountError(f"role {role!r}: choose one of {', '.join(USER_ROLES)}")
         _check_password(password)
-        values = {"role": role, "password_hash": hasher.hash(password), "active": True}
+        values = {
+            "role": role,
+            "password_hash": hasher.hash(password),
+            "active": True,
+            "session_key": _new_session_key(),
+        }
         with self.store.transaction() as conn:
             found = conn.execute(
                 update(_users).where(_users.c.username == username).values(values)
@@ -116,7 +125,7 @@ class Users:
                 conn.execute(
                     insert(_users).values(username=username, created_at=datetime.now(UTC), **values)
                 )
-        return User(username, role)
+        return User(username, role, session_key=str(values["session_key"]))
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The active user with this name and password, else ``None`` (same time either way)."""
@@ -132,19 +141,19 @@ class Users:
                     .where(_users.c.username == username)
                     .values(password_hash=hasher.hash(password))
                 )
-        return User(row.username, row.role, row.active)
+        return _user(row)
 
     def get(self, username: str) -> User | None:
         """The user ``username``, active or not."""
         with self.store.db.connect() as conn:
             row = conn.execute(select(_users).where(_users.c.username == username)).first()
-        return None if row is None else User(row.username, row.role, row.active)
+        return None if row is None else _user(row)
 
     def all(self) -> list[User]:
         """Every user, by name."""
         with self.store.db.connect() as conn:
             rows = conn.execute(select(_users).order_by(_users.c.username)).all()
-        return [User(row.username, row.role, row.active) for row in rows]
+        return [_user(row) for row in rows]
 
     def set_role(self, username: str, role: UserRole, *, active: bool) -> None:
         """Change a user's role and whether they may sign in."""
@@ -157,13 +166,22 @@ class Users:
             )
 
     def set_password(self, username: str, password: str) -> None:
-        """Give a user a new password."""
+        """Give a user a new password; every session signed in with the old one ends."""
         _check_password(password)
         with self.store.transaction() as conn:
             conn.execute(
                 update(_users)
                 .where(_users.c.username == username)
-                .values(password_hash=hasher.hash(password))
+                .values(password_hash=hasher.hash(password), session_key=_new_session_key())
+            )
+
+    def end_sessions(self, username: str) -> None:
+        """End every session of the user (on every browser): at sign-out."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                update(_users)
+                .where(_users.c.username == username)
+                .values(session_key=_new_session_key())
             )
 
     def remove(self, username: str) -> bool:
@@ -184,6 +202,14 @@ class Users:
         }
         if admins == {username}:
             raise AccountError(f"{username} is the only active admin; make another admin first")
+
+
+def _user(row: Row[Any]) -> User:
+    return User(row.username, row.role, row.active, row.session_key)
+
+
+def _new_session_key() -> str:
+    return secrets.token_hex(16)
 
 
 def _check_password(password: str) -> None:

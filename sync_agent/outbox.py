@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from common.files import create_private_file
 from sync_agent.protocol import ProtocolError, Request, decode
 
 __all__ = ["Entry", "Outbox"]
@@ -89,6 +90,7 @@ class Outbox:
         self.path = path
         """The SQLite file."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)  # requests may carry personal data: owner-only
         self._lock = threading.Lock()
         # Autocommit mode (isolation_level=None): each statement below is its own
         # transaction, committed (and, with synchronous=FULL, synced) when it returns.

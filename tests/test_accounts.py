@@ -19,7 +19,7 @@ def config(tmp_path: Path) -> Path:
     path = tmp_path / "hub.toml"
     path.write_text(
         'role = "hub"\n[site]\nid = "mesto"\n[data]\ndir = "data"\n'
-        '[mqtt]\npassword = "hub-secret"\n[broker]\ndir = "broker"\n' + run_as
+        '[mqtt]\npassword = "hub-secret-for-tests"\n[broker]\ndir = "broker"\n' + run_as
     )
     return path
 
@@ -45,7 +45,7 @@ def test_add_list_remove_and_write_the_broker_files(config: Path) -> None:
         if line and not line.startswith("#")
     )
     assert verify_password(password, hashes["p1"])
-    assert verify_password("hub-secret", hashes["hub"])
+    assert verify_password("hub-secret-for-tests", hashes["hub"])
     acl = (broker / "acl").read_text()
     assert "topic write poradovnik/v1/mesto/counter/1/cmd" in acl
     assert run(config, "device", "remove", "lobby") == (0, "removed lobby\n")

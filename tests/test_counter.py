@@ -392,7 +392,7 @@ def test_the_counter_command_without_panels_fails_in_one_line(tmp_path: Path) ->
     config = tmp_path / "counter.toml"
     # With a broker account: a device without one is paired with the hub first.
     config.write_text(
-        'role = "counter"\n[mqtt]\nusername = "p"\npassword = "p"\n'
+        'role = "counter"\n[mqtt]\nusername = "p"\npassword = "panel-password"\n'
         '[counter]\npin_factory = "mock"\n',
         encoding="utf-8",
     )

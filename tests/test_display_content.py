@@ -121,7 +121,7 @@ def test_a_display_without_fonts_fails_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "display.toml"
     config.write_text(
         # With a broker account: a device without one is paired with the hub first.
-        f'role = "display"\n[mqtt]\nusername = "d"\npassword = "d"\n'
+        f'role = "display"\n[mqtt]\nusername = "d"\npassword = "display-password"\n'
         f'[display]\nfonts_dir = "{tmp_path}"\nvideo_driver = "dummy"\n'
     )
     done = subprocess.run(

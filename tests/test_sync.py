@@ -198,7 +198,7 @@ def test_eservice_updates_over_mqtt_are_stored_once_and_in_their_own_order(
             pin=pin,
         ).encode()
 
-    raw.send(topic, update("u1", "received", "2026-03-02T08:00:00+00:00", pin="4711"))
+    raw.send(topic, update("u1", "received", "2026-03-02T08:00:00+00:00", pin="471100"))
     assert raw.reply()[1] | {"v": 1} == {
         "v": 1,
         "msg_id": "u1",
@@ -218,7 +218,7 @@ def test_eservice_updates_over_mqtt_are_stored_once_and_in_their_own_order(
     raw.send(topic, b'{"v": 1, "msg_id": "u4", "system": "imesto"}')
     assert raw.reply()[1]["error"]["code"] == "invalid"
     raw.close()
-    found = hub.bridge.eservices.lookup("bb-2026-1", "4711")
+    found = hub.bridge.eservices.lookup("bb-2026-1", "471100")
     assert found is not None
     assert found.status == "decided"
     assert [step.status for step in found.steps] == ["received", "in_progress", "decided"]

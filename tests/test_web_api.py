@@ -86,7 +86,7 @@ def test_refusals_are_4xx_json(
 ) -> None:
     cases = [
         (client.post(f"{API}/tickets", json={"service": "nope"}), 404, "unknown_service"),
-        (client.post(f"{API}/tickets", data="not json"), 422, "invalid"),
+        (client.post(f"{API}/tickets", data="not json"), 400, "invalid"),
         (client.post(f"{API}/tickets", json={"service": "taxes", "x": 1}), 422, "invalid"),
         (client.get(f"{API}/tickets/{'0' * 32}"), 404, "unknown_ticket"),
         (client.delete(f"{API}/queue"), 405, "method_not_allowed"),
@@ -133,7 +133,7 @@ def test_eservice_updates_over_rest_are_idempotent_and_ordered(
 ) -> None:
     imesto = bearer(tokens["imesto"])
     first = client.post(
-        f"{API}/eservice/updates", json=update("a", "received", 2, pin="5555"), headers=imesto
+        f"{API}/eservice/updates", json=update("a", "received", 2, pin="555555"), headers=imesto
     )
     assert first.get_json()["current"] is True
     client.post(f"{API}/eservice/updates", json=update("c", "decided", 9), headers=imesto)
@@ -143,13 +143,13 @@ def test_eservice_updates_over_rest_are_idempotent_and_ordered(
     assert (late.get_json()["current"], late.get_json()["status"]) == (False, "decided")
     again = client.post(f"{API}/eservice/updates", json=update("c", "decided", 9), headers=imesto)
     assert again.get_json()["duplicate"] is True
-    found = client.post(f"{API}/eservice/lookup", json={"reference": "ms-7", "pin": "5555"})
+    found = client.post(f"{API}/eservice/lookup", json={"reference": "ms-7", "pin": "555555"})
     assert found.status_code == 200
     body = found.get_json()
     assert body["status"] == "decided"
     assert [s["status"] for s in body["steps"]] == ["received", "in_progress", "decided"]
-    wrong_pin = client.post(f"{API}/eservice/lookup", json={"reference": "MS-7", "pin": "0000"})
-    wrong_ref = client.post(f"{API}/eservice/lookup", json={"reference": "MS-8", "pin": "5555"})
+    wrong_pin = client.post(f"{API}/eservice/lookup", json={"reference": "MS-7", "pin": "000000"})
+    wrong_ref = client.post(f"{API}/eservice/lookup", json={"reference": "MS-8", "pin": "555555"})
     assert wrong_pin.status_code == wrong_ref.status_code == 404
     assert wrong_pin.get_json() == wrong_ref.get_json()
 

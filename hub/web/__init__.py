@@ -20,22 +20,25 @@ import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.errors import PoradovnikError
 from common.settings import Settings
 from hub.callboard import CallBoard
 from hub.eservice import EServices
+from hub.lockout import Lockout
 from hub.service import QueueService
 from hub.users import ApiTokens, Users
 from hub.web import i18n
 from hub.web.cache import CACHEABLE
 from hub.web.context import EXTENSION, Hub, hub
 from hub.web.extensions import babel, csrf, limiter, login_manager
+from hub.web.jsonbody import BoundedJSONProvider
 from hub.web.live import SECURITY_HEADERS, LiveFeed
 from hub.web.siteconfig import SiteConfig
 
@@ -67,6 +70,7 @@ def create_app(
     ``config`` overrides Flask settings (tests set ``TESTING`` and friends).
     """
     app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.json = BoundedJSONProvider(app)
     web = settings.web
     app.config.update(
         SECRET_KEY=_secret_key(settings),
@@ -83,11 +87,14 @@ def create_app(
         JSON_SORT_KEYS=False,
         SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
         RATELIMIT_ENABLED=True,
+        TRUSTED_HOSTS=_trusted_hosts(settings),
     )
     app.config.update(config or {})
     if web.proxy_hops:
         hops = web.proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+        # X-Forwarded-Host is never trusted: the host comes from the request (and must
+        # be one of [web] allowed_hosts when they are set).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)  # type: ignore[method-assign]
 
     feed = LiveFeed()
     display = settings.display
@@ -109,6 +116,13 @@ def create_app(
         tokens=ApiTokens(queue.store),
         eservices=bridge.eservices if bridge is not None else EServices(queue.store),
         config=SiteConfig(queue.store, settings),
+        lockout=Lockout(
+            queue.store,
+            attempts=web.lockout_attempts,
+            window=timedelta(minutes=web.lockout_window_min),
+            duration=timedelta(minutes=web.lockout_min),
+            clock=queue.clock,
+        ),
         bridge=bridge,
     )
 
@@ -124,6 +138,7 @@ def create_app(
     api.register(app)
 
     app.after_request(_security_headers)
+    app.after_request(_private_pages_not_stored)
     app.after_request(i18n.remember_choice)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(PoradovnikError, _refused)
@@ -154,6 +169,37 @@ def _secret_key(settings: Settings) -> bytes:
     return key
 
 
+LOCAL_HOSTS: Final = ("localhost", "127.0.0.1", "::1", "[::1]")
+"""Host names always answered (health checks on the hub itself)."""
+
+
+def _trusted_hosts(settings: Settings) -> list[str] | None:
+    """Flask's TRUSTED_HOSTS: ``[web] allowed_hosts``, public_url's host and loopback.
+
+    ``None`` (any host) when ``allowed_hosts`` is empty.
+    """
+    if not settings.web.allowed_hosts:
+        return None
+    hosts = [*settings.web.allowed_hosts, *LOCAL_HOSTS]
+    public = settings.web.public_url
+    if public is not None and (name := urlsplit(public).hostname):
+        hosts.append(name)
+    return hosts
+
+
+PRIVATE_BLUEPRINTS: Final = frozenset({"admin", "clerk"})
+"""Page sets for signed-in users only: no cache (browser's or proxy's) may keep them."""
+
+PRIVATE_ENDPOINTS: Final = frozenset({"portal.eservice", "api.eservice_lookup"})
+"""Pages of the public side that show someone's own data (an application's status)."""
+
+
+def _private_pages_not_stored(response: Response) -> Response:
+    if request.blueprint in PRIVATE_BLUEPRINTS or request.endpoint in PRIVATE_ENDPOINTS:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _security_headers(response: Response) -> Response:
     headers = response.headers
     for name, value in SECURITY_HEADERS:
@@ -176,6 +222,9 @@ def error_json(status: int, code: str, message: str) -> tuple[Response, int]:
 def _http_error(exc: HTTPException) -> Any:
     status = exc.code or 500
     code = (exc.name or "error").lower().replace(" ", "_")
+    if isinstance(exc, SecurityError):
+        # A host outside [web] allowed_hosts: no page links can be built for it.
+        return Response("400 Bad Request: unknown host name\n", 400, mimetype="text/plain")
     if wants_json():
         response, status = error_json(status, code, exc.description or exc.name)
         if status == 405 and exc.response is None:

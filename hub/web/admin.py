@@ -9,11 +9,13 @@ publishes them to the devices.
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from functools import wraps
 from typing import Any, Final, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -34,6 +36,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from common.errors import PoradovnikError
 from hub.bridge import DeviceView
 from hub.engine import QueueError
+from hub.lockout import Locked
 from hub.model import Counter, OpeningHours, Service
 from hub.provisioning import pair_device
 from hub.users import SCOPES, USER_ROLES, User, UserRole
@@ -65,6 +68,14 @@ class LoginUser(UserMixin):
         self.user = user
         self.id = user.username
 
+    def get_id(self) -> str:
+        """What the session cookie holds: the user name and the user's session key.
+
+        A new key in the database (sign-out, new password) ends the sessions that
+        carry the old one, wherever their cookies are.
+        """
+        return f"{self.user.username}:{self.user.session_key}"
+
     @property
     def is_admin(self) -> bool:
         """Whether the user may change the set-up."""
@@ -72,9 +83,12 @@ class LoginUser(UserMixin):
 
 
 @login_manager.user_loader
-def _load_user(username: str) -> LoginUser | None:
-    user = hub().users.get(username)
-    return LoginUser(user) if user is not None and user.active else None
+def _load_user(session_id: str) -> LoginUser | None:
+    username, _, key = session_id.rpartition(":")
+    user = hub().users.get(username) if username else None
+    if user is None or not user.active or not hmac.compare_digest(key, user.session_key):
+        return None
+    return LoginUser(user)
 
 
 login_manager.login_view = "admin.login"
@@ -104,15 +118,32 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
 
 
+LOGIN_SCOPE: Final = "login"
+"""The lockout scope of user names (:class:`~hub.lockout.Lockout`)."""
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: hub().settings.web.login_limit, methods=["POST"])
-def login() -> Page:
-    """Sign in; a wrong name or password gets one message for both."""
+def login() -> Page | tuple[str, int, dict[str, str]]:
+    """Sign in; a wrong name or password gets one message for both.
+
+    After a few wrong passwords for a user name (from any address), it is locked
+    for a while: 429, whether the user exists or not.
+    """
     form = LoginForm()
     if form.validate_on_submit():
-        assert form.username.data is not None
-        assert form.password.data is not None
-        user = hub().users.authenticate(form.username.data, form.password.data)
+        username = form.username.data
+        password = form.password.data
+        assert username is not None
+        assert password is not None
+        current = hub()
+        try:
+            user = current.lockout.check(
+                LOGIN_SCOPE, username, lambda: current.users.authenticate(username, password)
+            )
+        except Locked as locked:
+            page = render_template("admin/login.html", form=form, locked=True)
+            return page, 429, {"Retry-After": str(locked.retry_after_s)}
         if user is not None:
             login_user(LoginUser(user))
             return redirect(_next_page() or url_for("admin.dashboard"))
@@ -121,17 +152,31 @@ def login() -> Page:
 
 
 def _next_page() -> str | None:
-    """The page that sent the user to sign in (``?next=``), if it is a path on this site."""
+    """The page that sent the user to sign in (``?next=``), if it is a path on this site.
+
+    A path has one leading slash and no backslash or control character (browsers drop
+    tabs and newlines, so a tab between two slashes would make a link to another site).
+    """
     wanted = request.args.get("next", "")
-    if wanted.startswith("/") and not wanted.startswith("//") and "\\" not in wanted:
-        return wanted
-    return None
+    if (
+        not wanted.startswith("/")
+        or wanted.startswith("//")
+        or "\\" in wanted
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in wanted)
+    ):
+        return None
+    parts = urlsplit(wanted)
+    return wanted if not parts.scheme and not parts.netloc else None
 
 
 @bp.post("/logout")
 @login_required
 def logout() -> BaseResponse:
-    """Sign out (a POST with the CSRF token, so no link can sign anyone out)."""
+    """Sign out: end every session of the user, on every browser.
+
+    A POST with the CSRF token, so no link can sign anyone out.
+    """
+    hub().users.end_sessions(current_user.user.username)
     logout_user()
     return redirect(url_for("admin.login"))
 
@@ -424,6 +469,11 @@ def users() -> Page:
             elif form.password.data:
                 current.users.set_password(username, form.password.data)
             current.users.set_role(username, role, active=bool(form.active.data))
+            if username == current_user.user.username:
+                # A new password ended this session too: keep the admin signed in.
+                changed = current.users.get(username)
+                if changed is not None and changed.active:
+                    login_user(LoginUser(changed))
         except PoradovnikError as exc:
             flash(str(exc), "error")
         else:

@@ -2,7 +2,10 @@
 
 The document is generated from the pydantic models and routes here (spectree).
 Requests are validated against the models; every refusal is a 4xx with a JSON
-body ``{"error": {"code": …, "message": …}}``. Writes of city systems carry a
+body ``{"error": {"code": …, "message": …}}``. A body must be a JSON object
+(``Content-Type: application/json``), at most 64 KiB and nested at most
+:data:`~hub.web.jsonbody.MAX_JSON_DEPTH` deep; any other is refused with 400
+``invalid`` before a route sees it. Writes of city systems carry a
 bearer token (:class:`~hub.users.ApiTokens`) with the right scope;
 reading an application's status needs its reference and PIN.
 """
@@ -21,15 +24,18 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 from spectree import Response as Responses
 from spectree import SecurityScheme, SpecTree
 from spectree.models import SecureType, SecuritySchemeData
+from werkzeug.exceptions import BadRequest
 
 from hub.engine import QueueError
 from hub.eservice import EServiceError
+from hub.lockout import Locked
 from hub.model import Priority
 from hub.users import Scope
 from hub.web import stats
 from hub.web.context import hub
 from hub.web.extensions import csrf, limiter
-from hub.web.portal import LOOKUP_SCOPE
+from hub.web.jsonbody import MAX_JSON_DEPTH
+from hub.web.portal import LOOKUP_SCOPE, lookup_application
 from hub.web.views import TICKET_ID_RE, queue_rows, ticket_view
 from sync_agent.protocol import (
     CounterAction,
@@ -273,6 +279,24 @@ def error(status: int, code: str, message: str) -> Response:
     return response
 
 
+@bp.before_request
+def _json_object_body() -> Response | None:
+    """Let through only requests whose body, if any, is one JSON object (else 400)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    if not request.is_json:
+        return error(400, "invalid", "send the body as JSON (Content-Type: application/json)")
+    try:
+        body = request.get_json()
+    except BadRequest:
+        return error(
+            400, "invalid", f"the body is not JSON, or nests deeper than {MAX_JSON_DEPTH} levels"
+        )
+    if not isinstance(body, dict):
+        return error(400, "invalid", "the body must be a JSON object")
+    return None
+
+
 def token_required(scope: Scope) -> Callable[[F], F]:
     """Let in only requests with a bearer token that has ``scope``."""
 
@@ -465,10 +489,19 @@ def eservice_update() -> Any:
 def eservice_lookup() -> Any:
     """An application's status and timeline, from its reference and PIN (rate-limited).
 
-    A wrong reference and a wrong PIN get the same 404.
+    A wrong reference and a wrong PIN get the same 404. After a few wrong PINs for a
+    reference (from any address), it answers 429 ``too_many_attempts`` for a while,
+    whether it exists or not.
     """
     body = LookupIn.model_validate(request.get_json(silent=True))
-    found = hub().eservices.lookup(body.reference, body.pin)
+    try:
+        found = lookup_application(body.reference, body.pin)
+    except Locked as locked:
+        response = error(
+            429, "too_many_attempts", "too many wrong PINs for this reference; try again later"
+        )
+        response.headers["Retry-After"] = str(locked.retry_after_s)
+        return response
     if found is None:
         return error(404, "not_found", "no application with this reference and PIN")
     return ApplicationOut(

@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from common.settings import Settings
 from hub.callboard import CallBoard
 from hub.eservice import EServices
+from hub.lockout import Lockout
 from hub.service import QueueService
 from hub.users import ApiTokens, Users
 from hub.web.live import LiveFeed
@@ -36,6 +37,8 @@ class Hub:
     tokens: ApiTokens
     eservices: EServices
     config: SiteConfig
+    lockout: Lockout
+    """Counts wrong PINs per reference and wrong passwords per user name."""
     bridge: HubBridge | None = None
     """The MQTT bridge, for the devices' status; ``None`` in a hub without one."""
     pages: dict[str, object] = field(default_factory=dict)

@@ -19,6 +19,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
+from hub.eservice import Application, normalize_reference
+from hub.lockout import Locked
 from hub.web.cache import CACHEABLE, PageCache
 from hub.web.context import hub
 from hub.web.extensions import limiter
@@ -34,6 +36,22 @@ _HTML: Final = "text/html; charset=utf-8"
 
 LOOKUP_SCOPE: Final = "eservice-lookup"
 """The portal's form and the API share one lookup budget per address."""
+
+PIN_SCOPE: Final = "pin"
+"""The lockout scope of e-service references (:class:`~hub.lockout.Lockout`)."""
+
+
+def lookup_application(reference: str, pin: str) -> Application | None:
+    """The application with this reference and PIN, counting the attempt at the reference.
+
+    The portal's form and the API share the count. Raises
+    :class:`~hub.lockout.Locked` after too many wrong PINs for the reference, whether
+    it exists or not.
+    """
+    current = hub()
+    return current.lockout.check(
+        PIN_SCOPE, normalize_reference(reference), lambda: current.eservices.lookup(reference, pin)
+    )
 
 
 def _strip(value: str | None) -> str | None:
@@ -121,7 +139,7 @@ def ticket_fragment(ticket_id: str) -> Response:
 
 @bp.route("/eservice", methods=["GET", "POST"])
 @limiter.shared_limit(lambda: hub().settings.web.lookup_limit, LOOKUP_SCOPE, methods=["POST"])
-def eservice() -> str | tuple[str, int]:
+def eservice() -> str | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """An application's status from its reference and PIN; one message for any mismatch."""
     form = LookupForm()
     application = None
@@ -129,7 +147,12 @@ def eservice() -> str | tuple[str, int]:
         if form.validate_on_submit():
             assert form.reference.data is not None
             assert form.pin.data is not None
-            application = hub().eservices.lookup(form.reference.data, form.pin.data)
+            try:
+                application = lookup_application(form.reference.data, form.pin.data)
+            except Locked as locked:
+                message = _("Too many wrong PINs were entered for this reference. Try again later.")
+                page = render_template("portal/eservice.html", form=form, error=message)
+                return page, 429, {"Retry-After": str(locked.retry_after_s)}
         if application is None:
             message = _("We found no application with this reference and PIN.")
             return render_template("portal/eservice.html", form=form, error=message), 404
