@@ -233,6 +233,13 @@ class HubBridge:
         actor = f"counter:{counter_id}"
 
         def decide(now: datetime) -> Change:
+            today = self.queue.engine.day
+            if command.business_day is not None and command.business_day < today:
+                raise QueueError(
+                    "stale_day",
+                    f"the press was made on {command.business_day.isoformat()}, "
+                    f"the office's day is now {today.isoformat()}",
+                )
             return self.queue.decide_counter_action(
                 counter_id,
                 command.action,
@@ -365,6 +372,7 @@ class HubBridge:
             services=list(counter.services),
             ticket=ticket_info(current) if current else None,
             at=self.queue.clock(),
+            business_day=engine.day,
         )
         self.publisher.publish(self.topics.counter_state(counter.id), state.encode(), retain=True)
 

@@ -245,5 +245,3 @@ def _publication(entry: Entry) -> Publication | None:
         log.error("dropped a %s in the hub's outbox", entry.kind)
         return None
     return publication
-
-

@@ -136,6 +136,11 @@ class CounterCommand(Request):
     """The target service of a ``transfer``."""
     ticket_id: Id | None = None
     """With ``next``: bring back this parked ticket instead of the next one."""
+    business_day: date | None = None
+    """The hub's business day in the last ``counter/<id>/state`` the device saw when the
+    clerk pressed (an addition to v1: devices that omit it get their commands applied as
+    before). The hub refuses a command of an earlier day with ``stale_day``: a press
+    queued offline yesterday must not act on today's queue."""
 
 
 class DeviceStatus(Message):
@@ -338,6 +343,9 @@ class CounterState(Message):
     services: list[str]
     ticket: TicketInfo | None
     at: AwareDatetime
+    business_day: date | None = None
+    """The hub's business day when it published the state (an addition to v1): a
+    counter panel stamps its commands with it."""
 
 
 class Call(Message):

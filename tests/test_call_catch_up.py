@@ -94,7 +94,8 @@ def test_a_web_call_during_an_outage_is_announced_once_when_the_broker_is_back(
     broker.process.start()
 
     frame = shown.running.wait_for(lambda s: s.current is not None and s.current.ticket == first)
-    assert frame.scene.current is not None and frame.scene.current.counter == "1"
+    assert frame.scene.current is not None
+    assert frame.scene.current.counter == "1"
     assert shown.next_announced() == first
     # The call came twice (live and retained); a second announcement of it would come
     # before that of the next call.
