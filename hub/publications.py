@@ -94,7 +94,8 @@ class HubLink(DeviceLink):
             outbox_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             outbox_path.touch(mode=0o600, exist_ok=True)
             outbox_path.chmod(0o600)  # its journal files take the same mode
-            self.publications = Outbox(outbox_path)
+            # As durable as the hub's database: its commits do not wait for the disk.
+            self.publications = Outbox(outbox_path, sync_commits=False)
             """Durable publications not yet acknowledged by the broker, oldest first."""
         except (OSError, sqlite3.Error, RuntimeError) as exc:
             raise PoradovnikError(f"cannot open the hub's outbox {outbox_path}: {exc}") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import queue
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -18,6 +19,7 @@ from conftest import OfficeBroker, RunningHub
 from display_helpers import WAIT_S, RunningDisplay, display_settings, start_display
 
 from display.announcer import Announcement
+from hub.publications import OUTBOX_FILE
 from hub.service import utc_now
 from sync_agent import protocol as p
 from sync_agent.client import DeviceLink
@@ -136,8 +138,11 @@ def test_a_call_waits_in_the_hubs_outbox_across_a_hub_restart(
     start_hub: Callable[[], RunningHub],
     broker: OfficeBroker,
     device: Callable[..., DeviceLink],
+    tmp_path: Path,
 ) -> None:
     hub = start_hub()
+    outbox = tmp_path / "hub" / OUTBOX_FILE
+    assert stat.S_IMODE(outbox.stat().st_mode) == 0o600  # it holds the office's calls
     hub.queue.issue("waste")
     down = link_down(hub)
     broker.process.stop()
