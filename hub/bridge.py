@@ -325,8 +325,8 @@ class HubBridge:
             for t in change.tickets
             if t.counter in engine.counters and engine.counters[t.counter].current == t.id
         }
-        if not change.tickets and not change.counters:
-            # A catalog change: everything may have changed.
+        if change.day is not None or (not change.tickets and not change.counters):
+            # A new day (every counter state carries it) or a catalog change: everything.
             services, counters = set(engine.services), set(engine.counters)
         for code in sorted(services & set(engine.services)):
             self._publish_queue(code)

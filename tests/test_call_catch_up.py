@@ -164,3 +164,20 @@ def test_a_call_waits_in_the_hubs_outbox_across_a_hub_restart(
         display.topics.counter_call("1"), lambda _t, data: late.put(p.decode(p.Call, data))
     )
     assert late.get(timeout=WAIT_S).ticket == number
+
+
+def test_a_new_day_clears_the_last_calls(
+    hub: RunningHub, device: Callable[..., DeviceLink]
+) -> None:
+    hub.queue.issue("taxes")
+    number = call_next(hub, "1")
+    display = device("display-d1")
+    last: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    display.subscribe(display.topics.counter_call("+"), lambda t, data: last.put((t, data)))
+    topic, data = last.get(timeout=WAIT_S)
+    assert (topic, p.decode(p.Call, data).ticket) == (display.topics.counter_call("1"), number)
+
+    hub.queue.clock = lambda: utc_now() + timedelta(days=1)
+    assert hub.queue.roll_over() is not None
+    cleared = {last.get(timeout=WAIT_S) for _ in range(len(hub.queue.engine.counters))}
+    assert cleared == {(display.topics.counter_call(c), b"") for c in hub.queue.engine.counters}

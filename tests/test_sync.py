@@ -18,6 +18,7 @@ from paho.mqtt.properties import Properties
 
 from hub.bridge import DeviceView
 from hub.model import Action
+from hub.service import utc_now
 from sync_agent import protocol as p
 from sync_agent.client import DeviceLink
 
@@ -299,3 +300,17 @@ def test_a_command_of_an_earlier_business_day_is_refused_and_not_applied(
     assert isinstance(again, p.CommandReply)
     assert again.ticket is not None
     assert again.ticket.calls == 2
+
+
+def test_a_new_day_reaches_every_counters_state(
+    hub: RunningHub, device: Callable[..., DeviceLink]
+) -> None:
+    hub.queue.issue("taxes")  # left waiting: the new day expires it
+    panel = device("panel-p1")
+    states = Watcher(panel, panel.topics.counter_state("2"))  # paused, free all along
+    today = hub.queue.engine.day
+    assert states.wait_for(lambda _t, d: True)["business_day"] == today.isoformat()
+    hub.queue.clock = lambda: utc_now() + timedelta(days=1)
+    assert hub.queue.roll_over() is not None
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    states.wait_for(lambda _t, d: d["business_day"] == tomorrow)
