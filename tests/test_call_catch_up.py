@@ -19,6 +19,7 @@ from conftest import OfficeBroker, RunningHub
 from display_helpers import WAIT_S, RunningDisplay, display_settings, start_display
 
 from display.announcer import Announcement
+from display.app import call_age_s
 from hub.publications import OUTBOX_FILE
 from hub.service import utc_now
 from sync_agent import protocol as p
@@ -181,3 +182,22 @@ def test_a_new_day_clears_the_last_calls(
     assert hub.queue.roll_over() is not None
     cleared = {last.get(timeout=WAIT_S) for _ in range(len(hub.queue.engine.counters))}
     assert cleared == {(display.topics.counter_call(c), b"") for c in hub.queue.engine.counters}
+
+
+def test_a_calls_age_comes_from_its_expiry_left_else_from_the_clock() -> None:
+    called_at = utc_now() - timedelta(seconds=90)
+    call = p.Call(
+        ticket="A001",
+        ticket_id="t1",
+        counter="1",
+        counter_name="Okienko 1",
+        service="taxes",
+        called_at=called_at,
+        recall=False,
+        calls=1,
+    )
+    # The broker's countdown wins over called_at (this Pi's clock may be far off).
+    assert call_age_s(call, p.CALL_LIFETIME_S - 5) == 5.0
+    assert call_age_s(call, p.CALL_LIFETIME_S + 3) == 0.0
+    # Without an expiry (a hub of an earlier version): the display's clock.
+    assert 90.0 <= call_age_s(call, None) < 90.0 + WAIT_S
