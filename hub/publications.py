@@ -10,11 +10,12 @@ offices) in an :class:`~sync_agent.outbox.Outbox`, a SQLite file in ``[data] dir
 until the broker has acknowledged it, and delivers the outbox in order, one message
 at a time, after every reconnect.
 
-A durable publication with nothing queued before it goes to the broker at once, while
-it is written to disk, so a call on a healthy link waits for neither the disk nor the
-delivery thread. A message may reach the broker twice (the acknowledgement lost with
-the connection): receivers tell a repeat by its content (a call by its ticket, counter
-and time).
+While the link is up and the outbox has been sent on it, a durable publication goes
+to the broker at once and is written beside it; the delivery thread only forgets
+what the broker acknowledged. After a reconnect it sends the whole outbox again,
+oldest first, and new publications queue behind it until it has. A message may reach
+the broker twice (the acknowledgement lost with the connection): receivers tell a
+repeat by its content (a call by its ticket, counter and time).
 """
 
 from __future__ import annotations
@@ -99,13 +100,20 @@ class HubLink(DeviceLink):
             """Durable publications not yet acknowledged by the broker, oldest first."""
         except (OSError, sqlite3.Error, RuntimeError) as exc:
             raise PoradovnikError(f"cannot open the hub's outbox {outbox_path}: {exc}") from None
-        self._publish_lock = threading.Lock()
-        self._early_publications: dict[str, Delivery] = {}
-        """Publications sent before their write to disk, by ``msg_id``."""
+        self._lock = threading.Lock()
+        """Orders durable publications: held while one is published and written."""
+        self._in_step = False
+        """Whether every outbox entry has gone out on the current connection: a new
+        durable publication then goes out at once (after all of them, on the same
+        connection), else it waits for the delivery thread."""
+        self._sent: dict[str, Delivery] = {}
+        """The outbox entries published on the current connection, by ``msg_id``."""
+        self._generation = 0
+        """Counts connections; what was sent on an earlier one no longer counts."""
         self._pub_wake = threading.Event()
         self._pub_closing = threading.Event()
         self._pub_worker: threading.Thread | None = None
-        self.connection.on_connection_change(self._wake_on_connect)
+        self.connection.on_connection_change(self._connection_changed)
 
     # -- publishing ----------------------------------------------------------------
 
@@ -140,17 +148,19 @@ class HubLink(DeviceLink):
             correlation=correlation.hex() if correlation is not None else None,
             expires_at=now + timedelta(seconds=expiry_s) if expiry_s is not None else None,
         )
-        with self._publish_lock:  # the emptiness check and the write, one at a time
-            if not len(self.publications):
+        with self._lock:
+            if self._in_step:
                 delivery = self.connection.publish_tracked(
                     topic, payload, retain=retain, correlation=correlation, expiry_s=expiry_s
                 )
-                if delivery is not None:
-                    self._early_publications[publication.msg_id] = delivery
+                if delivery is None:  # the connection is going: the outbox sends it later
+                    self._in_step = False
+                else:
+                    self._sent[publication.msg_id] = delivery
             try:
                 self.publications.put(topic, publication)
             except BaseException:
-                self._early_publications.pop(publication.msg_id, None)
+                self._sent.pop(publication.msg_id, None)
                 raise
         self._pub_wake.set()
 
@@ -161,51 +171,97 @@ class HubLink(DeviceLink):
 
     # -- the delivery thread -------------------------------------------------------
 
-    def _wake_on_connect(self, up: bool) -> None:
+    def _connection_changed(self, up: bool) -> None:
+        with self._lock:  # whatever went out before must go out again on the new one
+            self._generation += 1
+            self._in_step = False
+            self._sent.clear()
         if up:
             self._pub_wake.set()
 
     def _deliver_publications(self) -> None:
-        """Deliver the outbox's head until acknowledged, then the next; until stop()."""
+        """Send the outbox on each connection, and forget what the broker acknowledged."""
         while not self._pub_closing.is_set():
             try:
-                self._deliver_one()
+                self._deliver_step()
             except Exception:
                 if self._pub_closing.is_set():
                     return
                 log.exception("delivering the hub's outbox failed; trying again")
                 self._pub_closing.wait(1.0)
 
-    def _deliver_one(self) -> None:
+    def _deliver_step(self) -> None:
         self._pub_wake.clear()
+        if not self.connected.is_set():
+            self._pub_wake.wait()  # a connect or stop() wakes us
+            return
+        with self._lock:
+            in_step, generation = self._in_step, self._generation
+        if not in_step:
+            self._send_all(generation)
+            return
         entry = self.publications.head()
-        with self._publish_lock:
-            early = self._early_publications.pop(entry.msg_id, None) if entry is not None else None
-        if entry is None or (early is None and not self.connected.is_set()):
-            self._pub_wake.wait()  # a durable publish, a connect, or stop() wakes us
+        if entry is None:
+            self._pub_wake.wait()  # a durable publish, a connection change or stop()
             return
-        publication = _publication(entry)
-        if publication is None:
-            self.publications.remove(entry.msg_id)
-            return
-        delivery = early
-        if delivery is None:
-            expiry_s = self._expiry_left(publication)
-            if expiry_s is not None and expiry_s <= 0:
-                log.warning("dropped a message for %s: it expired undelivered", entry.topic)
-                self.publications.remove(entry.msg_id)
-                return
-            delivery = self.connection.publish_tracked(
-                entry.topic,
-                publication.payload.encode(),
-                retain=publication.retain,
-                correlation=bytes.fromhex(publication.correlation)
-                if publication.correlation is not None
-                else None,
-                expiry_s=expiry_s,
-            )
+        with self._lock:
+            delivery = self._sent.get(entry.msg_id)
         if delivery is not None and delivery.wait(self.ack_timeout_s):
             self.publications.remove(entry.msg_id)
+            with self._lock:
+                self._sent.pop(entry.msg_id, None)
+            return
+        with self._lock:
+            if self._generation == generation and self.connected.is_set():
+                if delivery is not None:
+                    log.warning("the broker did not acknowledge a message in time; resending")
+                self._in_step = False  # send the whole outbox again
+
+    def _send_all(self, generation: int) -> None:
+        """Publish every entry of the outbox, oldest first, then go in step.
+
+        Durable publications made meanwhile join the outbox's end and are sent in
+        turn; once none is left, new ones go out at once.
+        """
+        sent_up_to = 0
+        while not self._pub_closing.is_set():
+            with self._lock:
+                if self._generation != generation:
+                    return
+                waiting = [e for e in self.publications.entries() if e.seq > sent_up_to]
+                if not waiting:
+                    self._in_step = True
+                    return
+            for entry in waiting:
+                delivery = self._send(entry)
+                with self._lock:
+                    if self._generation != generation:
+                        return
+                    if delivery is not None:
+                        self._sent[entry.msg_id] = delivery
+                sent_up_to = entry.seq
+
+    def _send(self, entry: Entry) -> Delivery | None:
+        """Publish an outbox entry; ``None`` if it was not published.
+
+        An unreadable or expired entry is dropped from the outbox; one that meets a
+        lost connection goes out again after the reconnect, with the whole outbox.
+        """
+        publication = _publication(entry)
+        expiry_s = self._expiry_left(publication) if publication is not None else None
+        if publication is None or (expiry_s is not None and expiry_s <= 0):
+            if publication is not None:
+                log.warning("dropped a message for %s: it expired undelivered", entry.topic)
+            self.publications.remove(entry.msg_id)
+            return None
+        correlation = publication.correlation
+        return self.connection.publish_tracked(
+            entry.topic,
+            publication.payload.encode(),
+            retain=publication.retain,
+            correlation=bytes.fromhex(correlation) if correlation is not None else None,
+            expiry_s=expiry_s,
+        )
 
     def _expiry_left(self, publication: Publication) -> int | None:
         """The MQTT message expiry left to ``publication`` now, whole seconds rounded up."""
