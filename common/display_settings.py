@@ -120,6 +120,11 @@ class DisplaySettings(Section):
     """The least time each call stays the current one when several come at once, in
     seconds, so that none flashes past; the others wait their turn."""
 
+    catch_up_s: float = Field(default=60.0, ge=0, le=3600)
+    """A call the display hears late (after an outage, or at its start) is announced
+    only if it is younger than this, in seconds; an older one joins the previous calls
+    silently. Ages come from the broker, not the display's clock."""
+
     language_cycle_s: float = Field(default=10.0, ge=0, le=600)
     """Seconds between switches of the screen's language through ``[site] languages``;
     0 keeps the first language."""

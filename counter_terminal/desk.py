@@ -17,6 +17,9 @@ retained state into lights and display lines. The rules a clerk relies on live h
   is called or served; red: the hub or the broker is unreachable (and presses wait
   in the outbox). A command the hub refuses gives three beeps and three red flashes,
   and is logged with the hub's reason.
+- **A press is of its day.** Each command carries the hub's business day from the
+  counter's last retained state; a press that waited in the outbox past the end of
+  that day is refused by the hub (``stale_day``), and the display says so.
 """
 
 from __future__ import annotations
@@ -203,7 +206,11 @@ class CounterDesk:
     def _command(self, action: p.CounterAction, *, service: str | None = None) -> None:
         """Decide to send ``action``: noted as pending now, queued once the lock is let go."""
         command = p.CounterCommand(
-            msg_id=uuid.uuid4().hex, action=action, service=service, sent_at=datetime.now(UTC)
+            msg_id=uuid.uuid4().hex,
+            action=action,
+            service=service,
+            sent_at=datetime.now(UTC),
+            business_day=self.state.business_day if self.state is not None else None,
         )
         # Noted before it is queued: its answer can come before send() returns.
         self._pending[command.msg_id] = action
@@ -251,7 +258,8 @@ class CounterDesk:
                 )
                 if action in ("pause", "resume"):
                     self._expect_paused = None
-                self._notice = self._texts["refused"]
+                stale = reply.error.code == "stale_day"
+                self._notice = self._texts["stale" if stale else "refused"]
                 self.panel.failed()
             elif self.state is not None:
                 # The reply is the newest word on the counter (the retained state is not

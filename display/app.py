@@ -1,13 +1,17 @@
 """``poradovnik display``: runs a lobby display: its screen, its sound and its LED boards.
 
 The wiring: a read-only :class:`~sync_agent.client.DeviceLink` hears
-``calls``, the retained ``queue/<service>`` and ``counter/<id>/state``, and the hub's
-status. Its network thread only checks each message and hands it to the main thread
-through a queue. The main thread feeds the :class:`~lobby.content.Lobby`,
-draws what changed, and sleeps until the next message or the next change the scene
-makes by itself (a blink, a waiting call's turn, the clock). A call that becomes the
+``calls``, the retained ``queue/<service>``, ``counter/<id>/state`` and
+``counter/<id>/call`` (each counter's last call), and the hub's status. Its network
+thread only checks each message and hands it to the main thread through a queue. The
+main thread feeds the :class:`~lobby.content.Lobby`, draws what changed, and sleeps
+until the next message or the next change the scene makes by itself (a blink, a
+waiting call's turn, the clock). A call that becomes the
 current one is announced (:class:`~display.announcer.Announcer`, its own
-thread) and shown by the hall boards; a counter's board shows its ticket
+thread) and shown by the hall boards. A call is taken once, however often it comes
+(live and retained, or again after a reconnect); one heard later than ``[display]
+catch_up_s`` after it was made (the broker tells its age) joins the previous calls
+silently; a counter's board shows its ticket
 (:class:`~display.boards.driver.LedBoards`, its own thread). The boards'
 and the sound's faults become the device's retained health.
 """
@@ -18,9 +22,10 @@ import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from common.display_settings import parse_quiet_hours
@@ -44,9 +49,10 @@ from display.screen import CallScreen, Fonts, counter_text, open_screen
 from display.sound import Speaker
 from lobby.catalog import Catalog, catalog
 from lobby.content import Lobby, Scene, ShownCall
-from sync_agent.client import DeviceLink
+from sync_agent.client import DeviceLink, Inbound
 from sync_agent.pairing_screen import PairingTexts, show_pairing_code
 from sync_agent.protocol import (
+    CALL_LIFETIME_S,
     Call,
     CounterState,
     DeviceStatus,
@@ -71,6 +77,9 @@ FrameHook = Callable[[Scene, list[pygame.Rect]], None]
 _HOUSEKEEPING_S = 1.0
 """The longest the main loop sleeps: the clock, the window's events and the watchdog."""
 
+_REMEMBERED_CALLS = 512
+"""How many calls the display remembers, to take each only once."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Inbound:
@@ -80,6 +89,20 @@ class _Inbound:
     message: Message | None
     """``None`` for a cleared retained state (of ``ident``)."""
     ident: str = ""
+    age_s: float = 0.0
+    """A call's age when it arrived, in seconds."""
+
+
+def call_age_s(call: Call, expiry_s: int | None) -> float:
+    """How old ``call`` is, from the message expiry the broker left it.
+
+    The hub publishes calls with an expiry of :data:`~sync_agent.protocol.CALL_LIFETIME_S`
+    minus their age, and the broker counts it down, so no clock of this Pi is needed.
+    Without an expiry (a hub of an earlier version), the display's clock has to do.
+    """
+    if expiry_s is not None:
+        return float(max(0, CALL_LIFETIME_S - expiry_s))
+    return max(0.0, (datetime.now(UTC) - call.called_at).total_seconds())
 
 
 class Display:
@@ -115,6 +138,8 @@ class Display:
             language_cycle_s=display.language_cycle_s,
         )
         self._inbox: queue.Queue[_Inbound] = queue.Queue()
+        self._heard: OrderedDict[tuple[str, str, datetime], None] = OrderedDict()
+        """The calls taken so far (ticket, counter, time), oldest first."""
         self._health: dict[str, PartHealth] = {"screen": PartHealth(state="ok")}
         self._health_lock = threading.Lock()
         if announcer is not None:
@@ -130,7 +155,8 @@ class Display:
 
     def _subscribe(self) -> None:
         topics = self.link.topics
-        self.link.subscribe(topics.calls(), self._hear(Call, "call"))
+        self.link.connection.subscribe(topics.calls(), self._hear_call)
+        self.link.connection.subscribe(topics.counter_call("+"), self._hear_call)
         self.link.subscribe(f"{topics.base}/queue/+", self._hear(QueueState, "queue"))
         self.link.subscribe(topics.counter_state("+"), self._hear(CounterState, "counter"))
         self.link.subscribe(topics.device_status(HUB_DEVICE), self._hear(DeviceStatus, "hub"))
@@ -151,6 +177,16 @@ class Display:
             self._inbox.put(_Inbound(kind, message, ident))
 
         return deliver
+
+    def _hear_call(self, message: Inbound) -> None:
+        if not message.payload:  # a counter's last call cleared (a new day)
+            return
+        try:
+            call = decode(Call, message.payload)
+        except ProtocolError as exc:
+            log.warning("ignored a call on %s: %s: %s", message.topic, exc.code, exc.message)
+            return
+        self._inbox.put(_Inbound("call", call, age_s=call_age_s(call, message.expiry_s)))
 
     def _connection_changed(self, up: bool) -> None:
         if not up:
@@ -182,8 +218,7 @@ class Display:
     def _apply(self, item: _Inbound) -> None:
         message = item.message
         if isinstance(message, Call):
-            self.lobby.call(message)
-            self._call_to_counter_board(message)
+            self._take_call(message, item.age_s)
         elif isinstance(message, QueueState):
             self.lobby.queue(message)
         elif isinstance(message, CounterState):
@@ -200,6 +235,26 @@ class Display:
             self._counter_board(item.ident)
         elif item.kind == "hub":
             self.lobby.set_connected(False)
+
+    def _take_call(self, call: Call, age_s: float) -> None:
+        """Show a call once: announced if it is fresh, else among the previous calls."""
+        key = (call.ticket_id, call.counter, call.called_at)
+        if key in self._heard:
+            return
+        self._heard[key] = None
+        while len(self._heard) > _REMEMBERED_CALLS:
+            self._heard.popitem(last=False)
+        if age_s > self.settings.display.catch_up_s:
+            log.info(
+                "%s at %s was called %.0f s ago: listed, not announced",
+                call.ticket,
+                call.counter_name,
+                age_s,
+            )
+            self.lobby.past(call)
+            return
+        self.lobby.call(call)
+        self._call_to_counter_board(call)
 
     def _call_to_counter_board(self, call: Call) -> None:
         if self.boards is not None:

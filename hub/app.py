@@ -19,12 +19,12 @@ from common.settings import Settings, redact_url
 from hub import demo_office
 from hub.backup import HubLock
 from hub.bridge import HubBridge
-from hub.broker import HUB_DEVICE_ID
 from hub.database import open_store
 from hub.engine import QueuePolicy
 from hub.maintenance import Maintenance
+from hub.publications import OUTBOX_FILE, HubLink
 from hub.service import QueueService
-from sync_agent.client import DeviceLink, Inbound
+from sync_agent.client import Inbound
 
 if TYPE_CHECKING:
     from hub.web.server import WebServer
@@ -79,17 +79,19 @@ def seed_demo(queue: QueueService) -> None:
         queue.save_counter(counter, position)
 
 
-def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, DeviceLink]:
-    """Connect the queue to the office's broker; the link keeps itself connected."""
-    link = DeviceLink(
+def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, HubLink]:
+    """Connect the queue to the office's broker; the link keeps itself connected.
+
+    What the hub must not lose (calls, acknowledgements) waits in its outbox,
+    ``[data] dir``/``hub-outbox.sqlite3``, until the broker has it.
+    """
+    link = HubLink(
         mqtt=settings.mqtt,
         site=settings.site.id,
-        device_id=HUB_DEVICE_ID,
-        role="hub",
-        outbox_path=None,
+        outbox_path=settings.data.dir / OUTBOX_FILE,
     )
     topics = link.topics
-    bridge = HubBridge(queue, topics, link.connection)
+    bridge = HubBridge(queue, topics, link)
 
     def deliver(message: Inbound) -> None:
         if message.retain and not message.payload:

@@ -16,6 +16,7 @@ nothing, even across hub restarts.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,12 +35,24 @@ CALL_ACTIONS = frozenset({Action.CALL, Action.RECALL, Action.UNPARK})
 
 
 class Publisher(Protocol):
-    """Where the bridge sends messages: an MQTT connection, QoS 1."""
+    """Where the bridge sends messages: the hub's link to the broker, QoS 1."""
 
     def publish(
-        self, topic: str, payload: bytes, *, retain: bool = False, correlation: bytes | None = None
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        correlation: bytes | None = None,
+        expiry_s: int | None = None,
+        durable: bool = False,
     ) -> object:
-        """Send ``payload`` on ``topic``; ``correlation`` marks a reply to a request."""
+        """Send ``payload`` on ``topic``; ``correlation`` marks a reply to a request.
+
+        ``expiry_s`` is the MQTT message expiry; a ``durable`` message is kept until the
+        broker has it, and durable messages arrive in order (see
+        :class:`~hub.publications.HubLink`).
+        """
 
 
 @dataclass
@@ -106,7 +119,9 @@ class HubBridge:
             log.exception("failed to process a message on %s", topic)
             reply = error_reply(p.msg_id_of(payload), "internal", "the hub could not process it")
         if reply is not None and response_topic:
-            self.publisher.publish(response_topic, reply, correlation=correlation)
+            # A back office does not ask again: its acknowledgement must not be lost.
+            durable = topic == self.topics.eservice_update()
+            self.publisher.publish(response_topic, reply, correlation=correlation, durable=durable)
 
     def _dispatch(self, kind: str, ident: str, payload: bytes) -> bytes | None:
         if kind == "kiosk_issue":
@@ -218,6 +233,13 @@ class HubBridge:
         actor = f"counter:{counter_id}"
 
         def decide(now: datetime) -> Change:
+            today = self.queue.engine.day
+            if command.business_day is not None and command.business_day < today:
+                raise QueueError(
+                    "stale_day",
+                    f"the press was made on {command.business_day.isoformat()}, "
+                    f"the office's day is now {today.isoformat()}",
+                )
             return self.queue.decide_counter_action(
                 counter_id,
                 command.action,
@@ -287,8 +309,13 @@ class HubBridge:
     def publish_change(self, change: Change) -> None:
         """Publish the calls a change made and the retained state it touched."""
         engine = self.queue.engine
+        if change.day is not None:
+            # A new day: yesterday's last calls are no news for a display starting now.
+            for counter_id in sorted(engine.counters):
+                topic = self.topics.counter_call(counter_id)
+                self.publisher.publish(topic, b"", retain=True, durable=True)
         for call in calls_of(change, engine):
-            self.publisher.publish(self.topics.calls(), call.encode())
+            self._publish_call(call)
         # Only what changed: a service whose tickets moved, a counter that changed
         # (its ticket or its state) or whose ticket changed (a recall counts its calls).
         # Waiting counts travel in queue/<service> only.
@@ -298,8 +325,8 @@ class HubBridge:
             for t in change.tickets
             if t.counter in engine.counters and engine.counters[t.counter].current == t.id
         }
-        if not change.tickets and not change.counters:
-            # A catalog change: everything may have changed.
+        if change.day is not None or (not change.tickets and not change.counters):
+            # A new day (every counter state carries it) or a catalog change: everything.
             services, counters = set(engine.services), set(engine.counters)
         for code in sorted(services & set(engine.services)):
             self._publish_queue(code)
@@ -312,6 +339,24 @@ class HubBridge:
             self._publish_queue(code)
         for counter in self.queue.engine.counters.values():
             self._publish_counter(counter)
+
+    def _publish_call(self, call: p.Call) -> None:
+        """Publish ``call`` on ``calls`` and as its counter's retained last call.
+
+        Both go through the durable outbox (in order, after an outage too), with the
+        message expiry that tells receivers the call's age (``CALL_LIFETIME_S``).
+        """
+        age_s = (self.queue.clock() - call.called_at).total_seconds()
+        expiry_s = max(1, p.CALL_LIFETIME_S - math.floor(max(0.0, age_s)))
+        payload = call.encode()
+        self.publisher.publish(self.topics.calls(), payload, expiry_s=expiry_s, durable=True)
+        self.publisher.publish(
+            self.topics.counter_call(call.counter),
+            payload,
+            retain=True,
+            expiry_s=expiry_s,
+            durable=True,
+        )
 
     def _publish_queue(self, code: str) -> None:
         state = queue_state(self.queue.engine, code, self.queue.clock())
@@ -327,6 +372,7 @@ class HubBridge:
             services=list(counter.services),
             ticket=ticket_info(current) if current else None,
             at=self.queue.clock(),
+            business_day=engine.day,
         )
         self.publisher.publish(self.topics.counter_state(counter.id), state.encode(), retain=True)
 

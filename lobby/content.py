@@ -1,6 +1,6 @@
 """What a lobby display shows, apart from how: the content model of the call screen.
 
-:class:`Lobby` takes the hub's messages (``calls``, the retained ``queue/<service>``
+:class:`Lobby` takes the hub's messages (calls, the retained ``queue/<service>``
 and ``counter/<id>/state``) and keeps what the waiting room should see: the current
 call, the previous ones, and the queue of each service. It sequences calls that come
 together (each stays current for a minimum time, the others wait their turn, so none
@@ -153,6 +153,10 @@ class Lobby:
                 self.pending[index] = replace(shown, recall=shown.recall or waiting.recall)
                 return
         self.pending.append(shown)
+
+    def past(self, call: Call) -> None:
+        """A call heard too late to announce: it joins the previous calls, silently."""
+        self._remember(ShownCall.of(call))
 
     def queue(self, state: QueueState) -> None:
         """A service's retained ``queue/<service>`` state arrived."""

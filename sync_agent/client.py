@@ -67,6 +67,7 @@ from sync_agent.protocol import (
 )
 
 __all__ = [
+    "Delivery",
     "DeviceLink",
     "Inbound",
     "LastWill",
@@ -131,6 +132,9 @@ class Inbound:
     """MQTT v5 response topic: where the sender wants the answer."""
     correlation: bytes | None = None
     """MQTT v5 correlation data: to be returned with the answer."""
+    expiry_s: int | None = None
+    """MQTT v5 message expiry left, in seconds, as the broker counted it down (``None``:
+    the message has none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +305,31 @@ class MqttConnection:
         the message expiry interval (the broker drops it undelivered after that).
         Raises :class:`ValueError` only for an invalid topic.
         """
+        delivery = self.publish_tracked(
+            topic,
+            payload,
+            retain=retain,
+            response_topic=response_topic,
+            correlation=correlation,
+            expiry_s=expiry_s,
+        )
+        return delivery is not None
+
+    def publish_tracked(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
+        expiry_s: int | None = None,
+    ) -> Delivery | None:
+        """:meth:`publish`, and follow the message: ``None`` if it was dropped.
+
+        The :class:`Delivery` tells when the broker has acknowledged the message (for
+        a durable outbox, which may forget a message only then).
+        """
         properties: Properties | None = None
         if response_topic is not None or correlation is not None or expiry_s is not None:
             properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
@@ -312,17 +341,17 @@ class MqttConnection:
                 properties.MessageExpiryInterval = expiry_s
         if not self.connected.is_set():
             log.debug("not connected; dropped a message for %s", topic)
-            return False
+            return None
         info = self._client.publish(topic, payload, qos=QOS, retain=retain, properties=properties)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.debug("could not publish to %s: %s", topic, paho.error_string(info.rc))
-            return False
+            return None
         if self.in_network_thread():
             # From inside a callback paho only queues; write now, not once the callback
             # (a hub command: its call, then its reply and states) has run to its end.
             # Only this thread writes while a callback runs.
             self._client.loop_write()
-        return True
+        return Delivery(info, self.connected)
 
     def in_network_thread(self) -> bool:
         """Whether the caller runs in this connection's network thread (in a callback)."""
@@ -545,6 +574,7 @@ class MqttConnection:
                 retain=bool(message.retain),
                 response_topic=getattr(properties, "ResponseTopic", None),
                 correlation=getattr(properties, "CorrelationData", None),
+                expiry_s=getattr(properties, "MessageExpiryInterval", None),
             )
             with self._lock:
                 callbacks = [
@@ -561,6 +591,34 @@ class MqttConnection:
                 callback(inbound)
             except Exception:
                 log.exception("the callback for a message on %s failed", inbound.topic)
+
+
+class Delivery:
+    """A QoS 1 message on its way to the broker (see :meth:`MqttConnection.publish_tracked`)."""
+
+    _POLL_S = 0.1
+    """How often :meth:`wait` looks whether the connection it went out on is still up."""
+
+    def __init__(self, info: paho.MQTTMessageInfo, connected: threading.Event) -> None:
+        self._info = info
+        self._connected = connected
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait until the broker has acknowledged the message; ``False`` if not.
+
+        ``False`` comes after ``timeout_s``, or as soon as the connection is lost; the
+        message must then be sent again.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            done = _published(self._info)
+            if done:
+                return True
+            left = deadline - time.monotonic()
+            if done is None or left <= 0 or not self._connected.is_set():
+                return False
+            with contextlib.suppress(RuntimeError, ValueError):
+                self._info.wait_for_publish(min(self._POLL_S, left))
 
 
 @dataclass(eq=False)

@@ -12,7 +12,10 @@ Durability settings: ``journal_mode=WAL`` with ``synchronous=FULL``. In WAL mode
 (``NORMAL`` survives a crash of the process but may lose the last commits when the
 power goes). WAL needs one sync per commit where the rollback journal needs
 several, and readers never wait for the writer. The volume is a few presses a
-minute, so the cost of syncing is irrelevant, and the file stays tiny.
+minute, so the cost of syncing is irrelevant, and the file stays tiny. The hub's own
+outbox uses ``NORMAL`` (``sync_commits=False``), as its database does: what it keeps is
+no more durable than the queue change it reports, and its commits never wait for the
+disk.
 """
 
 from __future__ import annotations
@@ -83,10 +86,12 @@ class Outbox:
     """A durable FIFO of requests in the SQLite file ``path``, safe to use from any thread.
 
     Entries keep their insertion order and survive a restart of the process (or of
-    the device). The file and its directory are created when missing.
+    the device). The file and its directory are created when missing. With
+    ``sync_commits=False`` an entry survives a crash of the process but maybe not a
+    power cut, and :meth:`put` never waits for the disk.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, sync_commits: bool = True) -> None:
         self.path = path
         """The SQLite file."""
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +104,7 @@ class Outbox:
         )
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if sync_commits else 'NORMAL'}")
             self._db.execute(_SCHEMA)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:

@@ -28,6 +28,15 @@ ROOT = f"poradovnik/v{VERSION}"
 MAX_PAYLOAD_BYTES = 16 * 1024
 """Inbound payloads larger than this are refused unread."""
 
+CALL_LIFETIME_S = 12 * 3600
+"""How long a call message lives on the broker, counted from the call.
+
+The hub publishes every ``Call`` (on ``calls`` and retained on ``counter/<id>/call``)
+with the MQTT v5 message expiry set to this minus the call's age on the hub's clock.
+The broker counts the expiry down while it holds the message, so a receiver learns a
+call's age from the expiry left, ``CALL_LIFETIME_S - expiry``, without trusting its
+own clock (a Pi has no real-time clock). A call older than this is gone."""
+
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 """Identifiers that travel in topics or as message ids: no ``/``, ``+``, ``#`` or spaces."""
 
@@ -127,6 +136,11 @@ class CounterCommand(Request):
     """The target service of a ``transfer``."""
     ticket_id: Id | None = None
     """With ``next``: bring back this parked ticket instead of the next one."""
+    business_day: date | None = None
+    """The hub's business day in the last ``counter/<id>/state`` the device saw when the
+    clerk pressed (an addition to v1: devices that omit it get their commands applied as
+    before). The hub refuses a command of an earlier day with ``stale_day``: a press
+    queued offline yesterday must not act on today's queue."""
 
 
 class DeviceStatus(Message):
@@ -329,6 +343,9 @@ class CounterState(Message):
     services: list[str]
     ticket: TicketInfo | None
     at: AwareDatetime
+    business_day: date | None = None
+    """The hub's business day when it published the state (an addition to v1): a
+    counter panel stamps its commands with it."""
 
 
 class Call(Message):
@@ -416,6 +433,10 @@ class Topics:
     def calls(self) -> str:
         """Calls and recalls, not retained."""
         return f"{self.base}/calls"
+
+    def counter_call(self, counter: str) -> str:
+        """Retained: the latest call of a counter (``+``: every counter's)."""
+        return f"{self.base}/counter/{counter}/call"
 
     def queue(self, service: str) -> str:
         """Retained state of a service's queue."""

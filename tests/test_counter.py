@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from counter_terminal.display import LcdDisplay, SimulatedDisplay, to_lcd_charse
 from counter_terminal.hardware import LightMode
 from counter_terminal.simulated import SimulatedClerks
 from hub.model import TicketState
+from hub.service import utc_now
 from sync_agent import protocol as p
 from sync_agent.client import DeviceLink
 
@@ -406,3 +408,37 @@ def test_the_counter_command_without_panels_fails_in_one_line(tmp_path: Path) ->
     assert done.returncode == 1
     assert done.stderr.startswith("poradovnik: no counter panel is set up")
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_a_press_queued_offline_until_the_next_day_is_refused_and_the_panel_says_so(
+    hub: RunningHub, broker: OfficeBroker, start_terminal: Callable[..., Terminal]
+) -> None:
+    issue(hub, "taxes")
+    office = start_terminal(next_guard_s=0.0)
+    today = hub.queue.engine.day
+    assert office.desk("1").state is not None
+    assert office.desk("1").state.business_day == today
+    broker.process.stop()
+    office.wait("1", lambda desk: not desk.office.online)
+    office.clerks.press("1", "next")  # stamped with today; it waits in the outbox
+    # The office closes for the day; the panel is still offline the next morning.
+    hub.queue.clock = lambda: utc_now() + timedelta(days=1)
+    assert hub.queue.roll_over() is not None
+    broker.process.start()
+
+    refused = office.replies.get(timeout=WAIT_S)
+    assert isinstance(refused, p.ErrorReply)
+    assert refused.error.code == "stale_day"
+    office.wait("1", lambda desk: desk.pending == 0 and desk.view().lines[1] == "Outdated press")
+    assert office.desk("1").panel.wait_until_steady(WAIT_S)
+    flashes = [s.state for s in office.light("1", "offline").pin.states]
+    assert flashes[-7:] == [False, True, False, True, False, True, False]
+    assert hub.queue.engine.counters["1"].current is None
+    assert office.calls.empty()
+
+    # Once the panel has heard the new day, a press is applied.
+    office.wait("1", lambda desk: desk.state is not None and desk.state.business_day > today)
+    (number,) = issue(hub, "taxes")
+    office.clerks.press("1", "next")
+    assert office.call().ticket == number
+    office.wait_ticket("1", number)

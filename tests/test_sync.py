@@ -7,6 +7,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -17,6 +18,7 @@ from paho.mqtt.properties import Properties
 
 from hub.bridge import DeviceView
 from hub.model import Action
+from hub.service import utc_now
 from sync_agent import protocol as p
 from sync_agent.client import DeviceLink
 
@@ -262,3 +264,53 @@ def test_devices_status_and_health_reach_the_hub(
             break
     assert view.status.state == "online"
     assert view.health.parts["printer"].state == "paper_near_end"
+
+
+def test_a_command_of_an_earlier_business_day_is_refused_and_not_applied(
+    hub: RunningHub, device: Callable[..., DeviceLink]
+) -> None:
+    hub.queue.issue("taxes")
+    panel = device("panel-p1")
+    states = Watcher(panel, panel.topics.counter_state("1"))
+    today = hub.queue.engine.day
+    # The retained counter state tells a panel the hub's business day.
+    assert states.wait_for(lambda _t, d: True)["business_day"] == today.isoformat()
+    replies: queue.Queue[p.Message] = queue.Queue()
+    panel.on_reply(lambda _cmd, reply: replies.put(reply))
+    topic = panel.topics.counter_cmd("1")
+
+    yesterday = today - timedelta(days=1)
+    panel.send(topic, p.CounterCommand(msg_id=new_id(), action="next", business_day=yesterday))
+    refused = replies.get(timeout=WAIT_S)
+    assert isinstance(refused, p.ErrorReply)
+    assert refused.error.code == "stale_day"
+    assert yesterday.isoformat() in refused.error.message
+    assert hub.queue.engine.counters["1"].current is None
+    assert hub.queue.engine.waiting_count("taxes") == 1
+
+    # Without the field (a device of an earlier version) it is applied as before; with
+    # today's day too.
+    panel.send(topic, p.CounterCommand(msg_id=new_id(), action="next"))
+    first = replies.get(timeout=WAIT_S)
+    assert isinstance(first, p.CommandReply)
+    assert first.ticket is not None
+    assert first.ticket.number == "A001"
+    panel.send(topic, p.CounterCommand(msg_id=new_id(), action="recall", business_day=today))
+    again = replies.get(timeout=WAIT_S)
+    assert isinstance(again, p.CommandReply)
+    assert again.ticket is not None
+    assert again.ticket.calls == 2
+
+
+def test_a_new_day_reaches_every_counters_state(
+    hub: RunningHub, device: Callable[..., DeviceLink]
+) -> None:
+    hub.queue.issue("taxes")  # left waiting: the new day expires it
+    panel = device("panel-p1")
+    states = Watcher(panel, panel.topics.counter_state("2"))  # paused, free all along
+    today = hub.queue.engine.day
+    assert states.wait_for(lambda _t, d: True)["business_day"] == today.isoformat()
+    hub.queue.clock = lambda: utc_now() + timedelta(days=1)
+    assert hub.queue.roll_over() is not None
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    states.wait_for(lambda _t, d: d["business_day"] == tomorrow)
