@@ -6,8 +6,8 @@ model. ``docs/protocol.md`` describes the same protocol for people.
 
 Every payload is a JSON object with ``"v": 1``. Inbound payloads are checked
 with :func:`decode`, which refuses (with :class:`ProtocolError`, never another
-exception) anything oversized, not JSON, of another version, or not matching
-the schema.
+exception) anything oversized, nested too deep, not JSON, of another version, or
+not matching the schema.
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ ROOT = f"poradovnik/v{VERSION}"
 
 MAX_PAYLOAD_BYTES = 16 * 1024
 """Inbound payloads larger than this are refused unread."""
+
+MAX_DEPTH = 16
+"""Inbound payloads whose objects and arrays nest deeper than this are refused unparsed.
+
+The deepest payload of protocol v1 nests 3 levels (a health's parts); without a bound,
+a few kilobytes of brackets make the JSON parser recurse until it fails."""
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 """Identifiers that travel in topics or as message ids: no ``/``, ``+``, ``#`` or spaces."""
@@ -462,12 +468,42 @@ class Topics:
 M = TypeVar("M", bound=Message)
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"?')
+"""A JSON string, escapes and all: brackets inside one do not nest. An unterminated one
+runs to the end, so the search never starts over inside it (which would be quadratic)."""
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def nesting_depth(payload: bytes) -> int:
+    """How deep the objects and arrays of a JSON text nest, found without parsing it.
+
+    Linear in the payload's length. A bracket in a string does not count. Only for a
+    text that is not JSON can the count be off, and the parser refuses that anyway.
+    """
+    depth = deepest = 0
+    for bracket in _JSON_STRING.sub(b"", payload).translate(None, _NOT_BRACKETS):
+        if bracket in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
 def load_object(payload: bytes) -> dict[str, Any]:
-    """Read an inbound payload as a JSON object; raise :class:`ProtocolError` if it is not."""
+    """Read an inbound payload as a JSON object; raise :class:`ProtocolError` if it is not.
+
+    Every inbound payload passes here, so its bounds hold everywhere: at most
+    :data:`MAX_PAYLOAD_BYTES` long (``too_large``) and :data:`MAX_DEPTH` deep
+    (``invalid``), checked before the JSON parser runs.
+    """
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(
             "too_large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
         )
+    if (depth := nesting_depth(payload)) > MAX_DEPTH:
+        raise ProtocolError("invalid", f"payload nests {depth} levels deep; at most {MAX_DEPTH}")
     try:
         data: Any = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -496,10 +532,12 @@ def decode(model: type[M], payload: bytes) -> M:
 
 
 def msg_id_of(payload: bytes) -> str | None:
-    """The ``msg_id`` of a payload, if it has a usable one, for error replies."""
+    """The ``msg_id`` of a payload, if it has a usable one, for error replies.
+
+    Never raises: it reads the payload within the same bounds as :func:`load_object`.
+    """
     try:
-        data = json.loads(payload[:MAX_PAYLOAD_BYTES])
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = load_object(payload).get("msg_id")
+    except ProtocolError:
         return None
-    value = data.get("msg_id") if isinstance(data, dict) else None
     return value if isinstance(value, str) and len(value) <= 64 else None
