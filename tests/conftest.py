@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from common.settings import (
 )
 from hub.app import open_queue, seed_demo, start_bridge
 from hub.bridge import HubBridge
-from hub.broker import Mosquitto, Role, local_broker
+from hub.broker import Account, Mosquitto, Role, local_broker
 from hub.service import QueueService
 from hub.store import Store, sqlite_url
 from hub.users import Users
@@ -144,6 +145,8 @@ class OfficeBroker:
 
     process: Mosquitto
     passwords: dict[str, str]
+    accounts: tuple[Account, ...] = ()
+    """The accounts, as the hub's store keeps them (the hub answers devices by them)."""
     site: str = "office"
 
     @property
@@ -171,6 +174,7 @@ def broker(tmp_path: Path) -> Iterator[OfficeBroker]:
                 for name, mqtt in running.accounts.items()
                 if mqtt.password is not None
             },
+            running.logins,
         )
 
 
@@ -206,6 +210,8 @@ def start_hub(broker: OfficeBroker, tmp_path: Path) -> Iterator[Callable[[], Run
         settings = hub_settings(broker, tmp_path / "hub")
         queue = open_queue(settings)
         seed_demo(queue)
+        for account in broker.accounts:
+            queue.store.save_account(account, at=datetime.now(UTC))
         bridge, link = start_bridge(settings, queue)
         assert link.connection.subscribed.wait(10), "the hub did not subscribe at the broker"
         hub = RunningHub(queue, bridge, link)
