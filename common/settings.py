@@ -331,6 +331,13 @@ class QueueSettings(Section):
     service_time_window: int = Field(default=20, ge=1)
     """How many recent visits per service the wait estimate averages."""
 
+    max_kiosk_blocks: int = Field(default=2, ge=1, le=20)
+    """How many blocks of numbers for offline issuing one kiosk may hold per service and
+    day while any of their numbers has not come back to the hub as a ticket. A kiosk asks
+    for a new block when its current one runs low, so 2 lets it always have one ready; a
+    further request is refused (``too_many_blocks``), so no kiosk can reserve every
+    number of a service."""
+
 
 class LoggingSettings(Section):
     """``[logging]``: how much the device writes to its log."""
