@@ -66,6 +66,7 @@ __all__ = [
     "load_settings",
     "redact_url",
     "resolve_config_path",
+    "settings_warnings",
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/poradovnik/poradovnik.toml")
@@ -481,6 +482,23 @@ def load_settings(
         loader.merge(file_data, str(file), base=file.absolute().parent)
     loader.merge_env(environ)
     return loader.validate()
+
+
+def settings_warnings(settings: Settings) -> list[str]:
+    """What in ``settings`` is allowed but probably wrong, one sentence each.
+
+    ``poradovnik check-config`` prints them as warnings; none stops a device.
+    """
+    warnings = []
+    username = settings.mqtt.username
+    if settings.role != "hub" and username is not None and username != settings.device.id:
+        warnings.append(
+            f"[device] id {settings.device.id!r} differs from [mqtt] username {username!r}: "
+            "the broker lets an account use only the topics of the device id it was made "
+            "for (poradovnik device add gives both the same name), so it may refuse "
+            "everything this device sends"
+        )
+    return warnings
 
 
 def _read_toml(file: Path, *, required: bool) -> dict[str, Any] | None:

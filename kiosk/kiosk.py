@@ -106,6 +106,8 @@ class Kiosk:
         link.subscribe(f"{self.topics.base}/queue/+", self._on_queue)
         link.subscribe(self.topics.device_status("hub"), self._on_hub_status)
         link.on_connection_change(self._on_connection)
+        # The link's problem (the broker refusing its account) goes on the screen.
+        link.connection.on_refused(lambda _action, _topic, _reason: self.changed.set())
 
     # -- life cycle ----------------------------------------------------------------
 
@@ -212,7 +214,8 @@ class Kiosk:
         now = self.clock()
         taken = self.book.take(service, self._today())
         if taken is None:
-            log.error("the hub is silent and no reserved number of %s is left", service)
+            why = self.link.problem or "the hub is silent"
+            log.error("%s, and no reserved number of %s is left", why, service)
             return "unavailable"
         ticket_id = uuid.uuid4().hex
         self.link.send(
