@@ -633,8 +633,8 @@ class MqttConnection:
             self._refusals.log(
                 logging.ERROR,
                 (action, topic),
-                "the MQTT broker refuses account %r to %s %s: %s; an account may use only "
-                "the topics of its own device id",
+                "the MQTT broker refuses account %r to %s %s: %s; its ACL lets an account "
+                "use only the topics of the device (and counters) it was made for",
                 self.settings.username,
                 action,
                 topic,
@@ -962,7 +962,7 @@ class DeviceLink:
         """The broker refused ``topic``: say why, once, in :attr:`problem` and the health."""
         username = self.connection.settings.username
         problem = (
-            f"the broker refuses account {username!r} to {action} {topic} ({reason}): "
+            f"the broker refuses account {username!r} to {action} {topic}: {reason}; "
             f"is this device's [device] id {self.device_id!r} the device id of that account?"
         )
         with self._lock:

@@ -502,7 +502,8 @@ def load_object(payload: bytes) -> dict[str, Any]:
         raise ProtocolError(
             "too_large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
         )
-    if (depth := nesting_depth(payload)) > MAX_DEPTH:
+    opening = payload.count(b"{") + payload.count(b"[")  # few: cannot nest too deep
+    if opening > MAX_DEPTH and (depth := nesting_depth(payload)) > MAX_DEPTH:
         raise ProtocolError("invalid", f"payload nests {depth} levels deep; at most {MAX_DEPTH}")
     try:
         data: Any = json.loads(payload)

@@ -26,10 +26,11 @@ from conftest import OfficeBroker, RunningHub
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.broker import new_account
 from sync_agent import protocol as p
-from sync_agent.client import LINK_PART, DeviceLink
+from sync_agent.client import LINK_PART, DeviceLink, _Acks
 
 WAIT_S = 10.0
 NOT_AUTHORIZED = 0x87
@@ -420,3 +421,20 @@ def test_a_refusal_shows_in_the_devices_health(
     assert refused in part.detail
     assert "'panel-p1'" in part.detail
     assert view.health.parts["lcd"].state == "ok"
+
+
+def test_refusals_are_named_even_when_the_answer_comes_first() -> None:
+    """The broker may answer before the publishing thread noted the packet's topic."""
+    acks = _Acks()
+    denied = ReasonCode(PacketTypes.PUBACK, identifier=NOT_AUTHORIZED)
+    granted = ReasonCode(PacketTypes.SUBACK, identifier=1)
+    refused = ReasonCode(PacketTypes.SUBACK, identifier=0x80)
+    assert acks.sent(1, "a/issue") == []
+    assert acks.acked(1, [denied]) == [("a/issue", denied)]
+    assert acks.acked(2, [denied]) == []  # not named yet...
+    assert acks.sent(2, "b/health") == [("b/health", denied)]  # ... now it is
+    assert acks.sent(3, "c/reply", "c/queue") == []
+    assert acks.acked(3, [granted, refused]) == [("c/queue", refused)]
+    assert acks.acked(4, [granted]) == []
+    assert acks.sent(4, "d/ok") == []  # an early success is not kept
+    assert acks.acked(4, [granted]) == []
