@@ -126,21 +126,20 @@ class HubBridge:
             log.exception("failed to process a message on %s", topic)
             reply = error_reply(p.msg_id_of(payload), "internal", "the hub could not process it")
         if reply is not None and response_topic:
-            self._answer(topic, payload, response_topic, reply, correlation)
+            self._answer(topic, response_topic, reply, correlation)
 
     def _answer(
         self,
         topic: str,
-        payload: bytes,
         response_topic: str,
         reply: bytes,
         correlation: bytes | None,
     ) -> None:
         """Publish ``reply`` on ``response_topic`` if that is the sender's reply topic."""
         try:
-            allowed = self.reply_topics(topic, payload)
+            allowed = self.reply_topics(topic)
             if response_topic not in allowed:
-                allowed = self.reply_topics(topic, payload, reload=True)
+                allowed = self.reply_topics(topic, reload=True)
             if response_topic not in allowed:
                 self._refusals.log(
                     logging.WARNING,
@@ -156,15 +155,15 @@ class HubBridge:
         except Exception:
             log.exception("failed to answer a message on %s", topic)
 
-    def reply_topics(self, topic: str, payload: bytes, *, reload: bool = False) -> frozenset[str]:
+    def reply_topics(self, topic: str, *, reload: bool = False) -> frozenset[str]:
         """Where a request that came on ``topic`` may be answered: its sender's reply topic.
 
-        The sender is the one the broker's ACL lets publish on ``topic``: the kiosk of
-        ``kiosk/<device>/…``, the counter panel whose account lists the counter of
-        ``counter/<counter>/cmd``, and for ``eservice/update`` the back-office account
-        named in the update's ``system``. Nothing else is ever answered, so a device
-        cannot make the hub publish where it may not itself. ``reload`` reads the
-        accounts from the store again (a device paired since).
+        The sender is an account the broker's ACL lets publish on ``topic``: the kiosk
+        of ``kiosk/<device>/…``, the counter panel whose account lists the counter of
+        ``counter/<counter>/cmd``, a back-office account for ``eservice/update``.
+        Nothing else is ever answered, so a device cannot make the hub publish where
+        it may not itself. ``reload`` reads the accounts from the store again (a
+        device paired since).
         """
         try:
             kind, ident = self.topics.parse(topic)
@@ -179,14 +178,10 @@ class HubBridge:
                 if a.role == "counter" and a.device_id and ident in a.counters
             )
         if kind == "eservice_update":
-            try:
-                system = p.load_object(payload).get("system")
-            except p.ProtocolError:
-                return frozenset()
             return frozenset(
                 self.topics.device_reply(a.username)
                 for a in self._broker_accounts(reload)
-                if a.role == "backoffice" and a.username == system
+                if a.role == "backoffice"
             )
         return frozenset()
 

@@ -323,11 +323,11 @@ def test_a_device_paired_while_the_hub_runs_is_answered(
 ) -> None:
     topics = p.Topics(broker.site)
     command = topics.counter_cmd("9")
-    assert hub.bridge.reply_topics(command, b"{}") == frozenset()
+    assert hub.bridge.reply_topics(command) == frozenset()
     panel, _ = new_account("panel-p9", "counter", device_id="p9", counters=["9"])
     hub.queue.store.save_account(panel, at=datetime.now(UTC))
     # Read again when a reply topic is not among the known ones.
-    assert hub.bridge.reply_topics(command, b"{}", reload=True) == {topics.device_reply("p9")}
+    assert hub.bridge.reply_topics(command, reload=True) == {topics.device_reply("p9")}
 
 
 # -- number blocks -------------------------------------------------------------------------
