@@ -74,7 +74,6 @@ from common.settings import (
 from counter_terminal.app import CounterTerminal
 from counter_terminal.desk import CounterDesk
 from counter_terminal.simulated import SimulatedClerks
-from hub.broker import HUB_DEVICE_ID
 from sync_agent import protocol as p
 from sync_agent.client import DeviceLink
 
@@ -251,9 +250,10 @@ def measure(directory: Path, presses: int, think_s: float) -> Figures:
     context = multiprocessing.get_context("spawn")
     all_presses = WARMUP_PRESSES + presses
     with ExitStack() as stack:
-        accounts = stack.enter_context(office_broker(directory / "broker"))
+        broker = stack.enter_context(office_broker(directory / "broker"))
+        accounts = broker.accounts
         tickets = COUNTERS * (all_presses + 1)
-        stack.enter_context(running_hub(directory / "hub", accounts[HUB_DEVICE_ID], tickets))
+        stack.enter_context(running_hub(directory / "hub", broker, tickets))
         observer = Observer()
         lobby(accounts, stack, observer.on_call, observer.on_state)
         floor = call_round_trips(accounts, COUNTERS * presses)

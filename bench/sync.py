@@ -48,7 +48,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,9 +62,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from common.settings import MqttSettings, Settings, load_settings
 from hub import demo_office
 from hub.app import open_queue
-from hub.broker import HUB_DEVICE_ID, local_broker
+from hub.broker import HUB_DEVICE_ID, LocalBroker, local_broker
 from hub.model import Counter
 from sync_agent import protocol as p
+from sync_agent.broker_accounts import Account
 from sync_agent.client import DeviceLink, Reply
 
 COUNTERS = 20
@@ -121,10 +122,10 @@ def panel_name(counter: str) -> str:
 
 
 @contextmanager
-def office_broker(directory: Path) -> Iterator[dict[str, MqttSettings]]:
+def office_broker(directory: Path) -> Iterator[LocalBroker]:
     """Run a Mosquitto with accounts for the hub, the display and every counter panel.
 
-    Yields the ``[mqtt]`` settings of each account, by user name.
+    Yields the broker: the accounts, and the ``[mqtt]`` settings of each by user name.
     """
     roles: list[tuple[str, Any, dict[str, Any]]] = [
         (HUB_DEVICE_ID, "hub", {"device_id": HUB_DEVICE_ID}),
@@ -135,11 +136,12 @@ def office_broker(directory: Path) -> Iterator[dict[str, MqttSettings]]:
         for c in counter_ids()
     ]
     with local_broker(directory, SITE, roles) as broker:
-        yield broker.accounts
+        yield broker
 
 
-def seed_office(settings: Settings, tickets: int) -> None:
-    """Write the office into the hub's database: 4 services, 20 counters, ``tickets`` waiting.
+def seed_office(settings: Settings, tickets: int, accounts: Iterable[Account]) -> None:
+    """Write the office into the hub's database: 4 services, 20 counters, ``tickets`` waiting,
+    and the broker ``accounts`` (the hub answers each panel on its account's reply topic).
 
     Every counter serves every service, each counter preferring another one first, and
     the tickets are spread evenly over the services.
@@ -155,6 +157,8 @@ def seed_office(settings: Settings, tickets: int) -> None:
             queue_.save_counter(Counter(counter, f"Okienko {counter}", served), position)
         for n in range(tickets):
             queue_.issue(codes[n % len(codes)])
+        for account in accounts:
+            queue_.store.save_account(account, at=datetime.now(UTC))
     finally:
         queue_.store.close()
 
@@ -181,7 +185,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_hub(directory: Path, mqtt: MqttSettings, tickets: int) -> Iterator[None]:
+def running_hub(directory: Path, broker: LocalBroker, tickets: int) -> Iterator[None]:
     """Run ``poradovnik hub`` in its own process, as on the office's hub machine.
 
     The office (see :func:`seed_office`) is written first; the context is entered once
@@ -189,8 +193,8 @@ def running_hub(directory: Path, mqtt: MqttSettings, tickets: int) -> Iterator[N
     subscriptions and retained states follow; :func:`measure` waits for those.
     """
     directory.mkdir(parents=True)
-    config = hub_settings_file(directory, mqtt)
-    seed_office(load_settings(config), tickets)
+    config = hub_settings_file(directory, broker.accounts[HUB_DEVICE_ID])
+    seed_office(load_settings(config), tickets, broker.logins)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(directory / "notify"))
     notify.settimeout(WAIT_S)
@@ -608,9 +612,10 @@ def measure(directory: Path, presses: int, think_s: float) -> Figures:
     context = multiprocessing.get_context("spawn")
     phases = [(WARMUP_PRESSES + presses, think_s), (WARMUP_PRESSES + CAPACITY_PRESSES, 0.0)]
     with ExitStack() as stack:
-        accounts = stack.enter_context(office_broker(directory / "broker"))
+        broker = stack.enter_context(office_broker(directory / "broker"))
+        accounts = broker.accounts
         tickets = COUNTERS * (sum(n for n, _ in phases) + 1)
-        stack.enter_context(running_hub(directory / "hub", accounts[HUB_DEVICE_ID], tickets))
+        stack.enter_context(running_hub(directory / "hub", broker, tickets))
         display = Display()
         lobby(accounts, stack, display.on_call, display.on_counter_state)
         if not display.counter_states.wait(WAIT_S):

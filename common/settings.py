@@ -74,6 +74,7 @@ __all__ = [
     "load_settings",
     "redact_url",
     "resolve_config_path",
+    "settings_warnings",
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/poradovnik/poradovnik.toml")
@@ -468,6 +469,13 @@ class QueueSettings(Section):
     service_time_window: int = Field(default=20, ge=1)
     """How many recent visits per service the wait estimate averages."""
 
+    max_kiosk_blocks: int = Field(default=2, ge=1, le=20)
+    """How many blocks of numbers for offline issuing one kiosk may hold per service and
+    day while any of their numbers has not come back to the hub as a ticket. A kiosk asks
+    for a new block when its current one runs low, so 2 lets it always have one ready; a
+    further request is refused (``too_many_blocks``), so no kiosk can reserve every
+    number of a service."""
+
 
 class LoggingSettings(Section):
     """``[logging]``: how much the device writes to its log."""
@@ -622,6 +630,23 @@ def load_settings(
         loader.merge(file_data, str(file), base=file.absolute().parent)
     loader.merge_env(environ)
     return loader.validate()
+
+
+def settings_warnings(settings: Settings) -> list[str]:
+    """What in ``settings`` is allowed but probably wrong, one sentence each.
+
+    ``poradovnik check-config`` prints them as warnings; none stops a device.
+    """
+    warnings = []
+    username = settings.mqtt.username
+    if settings.role != "hub" and username is not None and username != settings.device.id:
+        warnings.append(
+            f"[device] id {settings.device.id!r} differs from [mqtt] username {username!r}: "
+            "the broker lets an account use only the topics of the device id it was made "
+            "for (poradovnik device add gives both the same name), so it may refuse "
+            "everything this device sends"
+        )
+    return warnings
 
 
 def _read_toml(file: Path, *, required: bool) -> dict[str, Any] | None:

@@ -41,6 +41,7 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         max_calls=settings.queue.max_calls,
         transfer_keeps_arrival=settings.queue.transfer_keeps_arrival,
         service_time_window=settings.queue.service_time_window,
+        max_kiosk_blocks=settings.queue.max_kiosk_blocks,
     )
 
 

@@ -6,6 +6,10 @@ a single ``publish`` method, so the MQTT connection stays in
 :mod:`sync_agent.client` and the bridge's logic can be read without
 it.
 
+Replies go only to the sender's own ``device/<sender>/reply``, whatever response
+topic a request names (see :meth:`HubBridge.reply_topics`): a device cannot make
+the hub publish where the device itself may not.
+
 Exactly once: every command carries a ``msg_id``. The reply to it is written to
 the database in the same transaction as the queue change it caused (the
 *receipt*), so a command delivered again (a device resending after a timeout, a
@@ -22,11 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from common.logthrottle import ThrottledLog
 from hub.engine import Engine, Estimate, QueueError
 from hub.eservice import EServiceError, EServices
 from hub.model import Action, Change, Counter, Priority, Ticket, TicketState
 from hub.service import QueueService
 from sync_agent import protocol as p
+from sync_agent.broker_accounts import Account
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,9 @@ class HubBridge:
         self.eservices = EServices(queue.store)
         """Where ``eservice/update`` messages are stored."""
         self._device_listeners: list[Callable[[DeviceView], None]] = []
+        self._accounts: list[Account] | None = None
+        """The broker accounts, as last read from the store (who may be answered where)."""
+        self._refusals = ThrottledLog(log)
         queue.subscribe(self.publish_change)
 
     def on_device(self, listener: Callable[[DeviceView], None]) -> None:
@@ -107,21 +116,94 @@ class HubBridge:
         response_topic: str | None = None,
         correlation: bytes | None = None,
     ) -> None:
-        """Process one inbound message; never raises for anything a sender can do."""
+        """Process one inbound message; never raises for anything a sender can do.
+
+        A refused message is logged (at most once a minute per topic and reason, with a
+        count) and answered with an error, on the sender's own reply topic only.
+        """
         try:
             kind, ident = self.topics.parse(topic)
             reply = self._dispatch(kind, ident or "", payload)
         except p.ProtocolError as refused:
-            log.warning("refused message on %s: %s (%s)", topic, refused.message, refused.code)
+            self._refusals.log(
+                logging.WARNING,
+                (topic, refused.code),
+                "refused message on %s: %s (%s)",
+                topic,
+                refused.message,
+                refused.code,
+            )
             reply = error_reply(p.msg_id_of(payload), refused.code, refused.message)
         except Exception:
             # A bug or a database failure must not take the link down; say so.
             log.exception("failed to process a message on %s", topic)
             reply = error_reply(p.msg_id_of(payload), "internal", "the hub could not process it")
         if reply is not None and response_topic:
+            self._answer(topic, response_topic, reply, correlation)
+
+    def _answer(
+        self,
+        topic: str,
+        response_topic: str,
+        reply: bytes,
+        correlation: bytes | None,
+    ) -> None:
+        """Publish ``reply`` on ``response_topic`` if that is the sender's reply topic."""
+        try:
+            allowed = self.reply_topics(topic)
+            if response_topic not in allowed:
+                allowed = self.reply_topics(topic, reload=True)
+            if response_topic not in allowed:
+                self._refusals.log(
+                    logging.WARNING,
+                    (topic, "response_topic"),
+                    "refused to answer a message on %s at %r: replies go only to %s",
+                    topic,
+                    response_topic[:200],
+                    " or ".join(sorted(allowed))
+                    or "nowhere: no broker account in the hub's database may send it",
+                )
+                return
             # A back office does not ask again: its acknowledgement must not be lost.
             durable = topic == self.topics.eservice_update()
             self.publisher.publish(response_topic, reply, correlation=correlation, durable=durable)
+        except Exception:
+            log.exception("failed to answer a message on %s", topic)
+
+    def reply_topics(self, topic: str, *, reload: bool = False) -> frozenset[str]:
+        """Where a request that came on ``topic`` may be answered: its sender's reply topic.
+
+        The sender is an account the broker's ACL lets publish on ``topic``: the kiosk
+        of ``kiosk/<device>/…``, the counter panel whose account lists the counter of
+        ``counter/<counter>/cmd``, a back-office account for ``eservice/update``.
+        Nothing else is ever answered, so a device cannot make the hub publish where
+        it may not itself. ``reload`` reads the accounts from the store again (a
+        device paired since).
+        """
+        try:
+            kind, ident = self.topics.parse(topic)
+        except p.ProtocolError:
+            return frozenset()
+        if kind in ("kiosk_issue", "kiosk_blocks", "kiosk_offline") and ident:
+            return frozenset({self.topics.device_reply(ident)})
+        if kind == "counter_cmd":
+            return frozenset(
+                self.topics.device_reply(a.device_id)
+                for a in self._broker_accounts(reload)
+                if a.role == "counter" and a.device_id and ident in a.counters
+            )
+        if kind == "eservice_update":
+            return frozenset(
+                self.topics.device_reply(a.username)
+                for a in self._broker_accounts(reload)
+                if a.role == "backoffice"
+            )
+        return frozenset()
+
+    def _broker_accounts(self, reload: bool) -> list[Account]:
+        if self._accounts is None or reload:
+            self._accounts = self.queue.store.accounts()
+        return self._accounts
 
     def _dispatch(self, kind: str, ident: str, payload: bytes) -> bytes | None:
         if kind == "kiosk_issue":

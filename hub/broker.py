@@ -564,6 +564,8 @@ class LocalBroker:
     process: Mosquitto
     accounts: dict[str, MqttSettings]
     """By user name: host, port, user name and the account's fresh password."""
+    logins: tuple[Account, ...] = ()
+    """The accounts themselves: a hub answers devices by them (save them in its store)."""
 
 
 @contextmanager
@@ -590,6 +592,6 @@ def local_broker(
     process = Mosquitto(files.config, port)
     process.start()
     try:
-        yield LocalBroker(process, settings)
+        yield LocalBroker(process, settings, tuple(accounts))
     finally:
         process.stop()

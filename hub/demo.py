@@ -26,6 +26,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +245,8 @@ def run_demo(settings: Settings) -> None:
                 local_broker(data / "broker", settings.site.id, demo_logins())
             )
             log.info("broker listening on 127.0.0.1:%d", broker.process.port)
+            for account in broker.logins:  # the hub answers each device by its account
+                queue.store.save_account(account, at=datetime.now(UTC))
             hub = settings.model_copy(update={"mqtt": broker.accounts[HUB_DEVICE_ID]})
             bridge, hub_link = start_bridge(hub, queue)
             stack.callback(hub_link.stop)

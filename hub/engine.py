@@ -62,6 +62,9 @@ class QueuePolicy:
     """A transferred ticket keeps its place by original arrival (else joins at the back)."""
     service_time_window: int = 20
     """How many recent visits per service the wait estimate averages."""
+    max_kiosk_blocks: int = 2
+    """How many blocks of one service a kiosk may hold on a day while any of their numbers
+    has not come back as a ticket; a further request is refused (``too_many_blocks``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,8 @@ class Engine:
         yet); :meth:`roll_over` looks for leftovers only when it is before today."""
         self._reserved: dict[str, str] = {}
         """Numbers of today's blocks not yet delivered as tickets, and the kiosk holding each."""
+        self._blocks: list[NumberBlock] = []
+        """Today's blocks, in the order they were reserved."""
         for service in services:
             self.put_service(service)
         for counter in counters:
@@ -481,12 +486,21 @@ class Engine:
         The numbers are today's next free ones; the engine never issues them itself.
         The kiosk issues them while the hub does not answer and delivers each ticket
         later (:meth:`record_offline`). A reservation is not an issue: it is allowed
-        for a closed service and does not count towards the daily limit.
+        for a closed service and does not count towards the daily limit. A kiosk holds
+        at most :attr:`QueuePolicy.max_kiosk_blocks` blocks of a service with numbers
+        not yet delivered, so one kiosk cannot take every number of the day.
         """
         self._check_day(now)
         svc = self._service(service)
         if not 1 <= size <= MAX_BLOCK_SIZE:
             raise QueueError("invalid_size", f"a block holds 1 to {MAX_BLOCK_SIZE} numbers")
+        held = self.unused_blocks(device, service)
+        if held >= self.policy.max_kiosk_blocks:
+            raise QueueError(
+                "too_many_blocks",
+                f"kiosk {device} already holds {held} blocks of {service} whose numbers have "
+                f"not all come back as tickets (at most {self.policy.max_kiosk_blocks})",
+            )
         seq = self._last_seq.get(service, 0)
         first = seq + 1
         for _ in range(MAX_DISPLAY_NUMBER + size):
@@ -584,6 +598,7 @@ class Engine:
             self._last_seq.clear()
             self._issued.clear()
             self._reserved.clear()
+            self._blocks.clear()
         for block in change.blocks:
             self._hold_block(block)
         for ticket in change.tickets:
@@ -607,6 +622,22 @@ class Engine:
 
     # -- internals -------------------------------------------------------------
 
+    def unused_blocks(self, device: str, service: str) -> int:
+        """How many of today's blocks of ``service`` kiosk ``device`` holds unused.
+
+        A block is unused while any of its numbers has not been delivered as a ticket.
+        """
+        return sum(
+            1
+            for b in self._blocks
+            if b.device == device
+            and b.service == service
+            and any(
+                self._reserved.get(display_number(b.prefix, seq)) == device
+                for seq in range(b.first_seq, b.last_seq + 1)
+            )
+        )
+
     def _number_free(self, number: str) -> bool:
         """Whether ``number`` is neither held by a live ticket nor reserved for a kiosk."""
         return number not in self._live_numbers and number not in self._reserved
@@ -615,6 +646,7 @@ class Engine:
         """Keep a block's numbers (all but the ``skip``ped, delivered ones) from being issued."""
         if block.business_day != self.day:
             return
+        self._blocks.append(block)
         code = block.service
         self._last_seq[code] = max(self._last_seq.get(code, 0), block.last_seq)
         for seq in range(block.first_seq, block.last_seq + 1):

@@ -186,6 +186,8 @@ class KioskApp:
         return None
 
     def _banner(self, texts: Catalog) -> str | None:
+        if self.kiosk.link.problem is not None:
+            return texts.text("banner.account")
         if self.kiosk.printer_status.can_print:
             return None
         return texts.text(

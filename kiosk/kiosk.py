@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kiosk.catalog import Catalog, spoken_number
@@ -37,6 +37,11 @@ FALL_BACK_CODES = frozenset({"internal", "unavailable"})
 
 BLOCKS_REQUEST = "blocks"
 """The offline book's name for the pending block request."""
+
+BLOCK_RETRY = timedelta(minutes=1)
+"""How long the kiosk waits before asking again for a service's block after the hub said
+it holds enough of them (``too_many_blocks``): by then its offline tickets have usually
+reached the hub, which frees a block."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +100,14 @@ class Kiosk:
         self._stopping = threading.Event()
         self._wake_blocks = threading.Event()
         self._refreshing = threading.Lock()
+        self._held_back: dict[str, datetime] = {}
+        """Services the hub gives no more blocks to now, and when to ask again."""
         self._threads: list[threading.Thread] = []
         link.subscribe(f"{self.topics.base}/queue/+", self._on_queue)
         link.subscribe(self.topics.device_status("hub"), self._on_hub_status)
         link.on_connection_change(self._on_connection)
+        # The link's problem (the broker refusing its account) goes on the screen.
+        link.connection.on_refused(lambda _action, _topic, _reason: self.changed.set())
 
     # -- life cycle ----------------------------------------------------------------
 
@@ -205,7 +214,8 @@ class Kiosk:
         now = self.clock()
         taken = self.book.take(service, self._today())
         if taken is None:
-            log.error("the hub is silent and no reserved number of %s is left", service)
+            why = self.link.problem or "the hub is silent"
+            log.error("%s, and no reserved number of %s is left", why, service)
             return "unavailable"
         ticket_id = uuid.uuid4().hex
         self.link.send(
@@ -292,7 +302,13 @@ class Kiosk:
         today = self._today()
         self.book.forget_before(today)
         wanted = self.only or tuple(q.service for q in self.services())
-        low = [s for s in wanted if self.book.remaining(s, today) <= self.block_size // 2]
+        now = self.clock()
+        low = [
+            s
+            for s in wanted
+            if self.book.remaining(s, today) <= self.block_size // 2
+            and self._held_back.get(s, now) <= now
+        ]
         if not low:
             return True
         msg_id = self.book.pending_request(BLOCKS_REQUEST)
@@ -303,7 +319,17 @@ class Kiosk:
         if isinstance(reply, p.BlockReply):
             self.book.add(reply.blocks)
             for service, why in reply.refused.items():
-                log.warning("no block of %s: %s", service, why.message)
+                if why.code == "too_many_blocks":
+                    # Not a fault: the kiosk issues from the blocks it has, asks later.
+                    self._held_back[service] = now + BLOCK_RETRY
+                    log.info(
+                        "no new block of %s yet (%s); %d reserved numbers are left",
+                        service,
+                        why.message,
+                        self.book.remaining(service, today),
+                    )
+                else:
+                    log.warning("no block of %s: %s", service, why.message)
         else:
             log.error("the hub refused the kiosk's blocks: %s", reply)
         self.book.answered(BLOCKS_REQUEST)

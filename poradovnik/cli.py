@@ -34,6 +34,7 @@ from common.settings import (
     SettingsError,
     load_settings,
     resolve_config_path,
+    settings_warnings,
 )
 from poradovnik import __version__
 from sync_agent import provisioning
@@ -301,9 +302,13 @@ def check_config(ctx: click.Context, file: Path | None) -> None:
 
     FILE defaults to --config, then PORADOVNIK_CONFIG, then the default path. Prints
     "ok: FILE (role ROLE, site ID)" and exits 0, or lists every problem and exits 2.
+    What is allowed but probably wrong is printed as a warning before "ok"; it does
+    not change the exit status.
     """
     path = resolve_config_path(file or _config(ctx))
     settings = load_settings(path)
+    for warning in settings_warnings(settings):
+        click.echo(f"warning: {path}: {warning}", err=True)
     click.echo(f"ok: {path} (role {settings.role}, site {settings.site.id})")
 
 

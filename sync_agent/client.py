@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import queue
 import socket
 import threading
 import time
@@ -47,6 +48,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from common.logthrottle import ThrottledLog
 from common.settings import MqttSettings
 from common.version import __version__
 from sync_agent.backoff import Backoff
@@ -83,6 +85,9 @@ Reply = ErrorReply | TicketReply | CommandReply | BlockReply
 
 QOS = 1
 """Every message of the protocol goes at least once."""
+
+LINK_PART = "mqtt"
+"""The part of a device's health that tells what the broker refuses it, if anything."""
 
 _LOOP_TIMEOUT_S = 0.2
 """The longest the network thread waits in ``select``; bounds how soon it notices stop()."""
@@ -156,6 +161,56 @@ def _check_filter(topic_filter: str) -> None:
         raise ValueError(f"invalid MQTT topic filter {topic_filter!r}")
 
 
+class _Acks:
+    """What each packet awaiting the broker's acknowledgement carried, to name refusals.
+
+    A PUBACK or SUBACK carries only the packet id and reason codes; this remembers the
+    topic of each publication and the filters of each subscription by packet id, so a
+    refusal ("Not authorized") can name them. An acknowledgement may come before
+    :meth:`sent` (another thread published, the network thread read the answer first):
+    its refusals wait here until :meth:`sent` names them. Thread-safe.
+    """
+
+    _MAX_EARLY = 256
+    """Refusals of packets never named (a farewell) kept at most; older are forgotten."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._names: dict[int, tuple[str, ...]] = {}
+        self._early: dict[int, list[ReasonCode]] = {}
+
+    def sent(self, mid: int, *names: str) -> list[tuple[str, ReasonCode]]:
+        """Packet ``mid`` carries ``names``; returns what of it was already refused."""
+        with self._lock:
+            codes = self._early.pop(mid, None)
+            if codes is None:
+                self._names[mid] = names
+                return []
+        return _refused(names, codes)
+
+    def acked(self, mid: int, codes: list[ReasonCode]) -> list[tuple[str, ReasonCode]]:
+        """The broker answered packet ``mid`` with ``codes``: the names it refused."""
+        with self._lock:
+            names = self._names.pop(mid, None)
+            if names is None:
+                if any(code.is_failure for code in codes):
+                    if len(self._early) >= self._MAX_EARLY:
+                        self._early.clear()
+                    self._early[mid] = codes
+                return []
+        return _refused(names, codes)
+
+    def clear(self) -> None:
+        """Forget everything: a new connection starts with no packet awaiting an answer."""
+        with self._lock:
+            self._names.clear()
+            self._early.clear()
+
+
+def _refused(names: tuple[str, ...], codes: list[ReasonCode]) -> list[tuple[str, ReasonCode]]:
+    return [(name, code) for name, code in zip(names, codes, strict=False) if code.is_failure]
+
+
 def _ignore(*_args: Any) -> None:
     """Stands in for paho's external-loop write hook (see :class:`MqttConnection`)."""
 
@@ -212,6 +267,10 @@ class MqttConnection:
         self._subscriptions: dict[str, list[Callable[[Inbound], None]]] = {}
         self._connect_hooks: list[Callable[[], None]] = []
         self._change_hooks: list[Callable[[bool], None]] = []
+        self._refusal_hooks: list[Callable[[str, str, str], None]] = []
+        self._acks = _Acks()
+        self._refused: queue.SimpleQueue[tuple[str, str, ReasonCode]] = queue.SimpleQueue()
+        self._refusals = ThrottledLog(log)
         self._closing = threading.Event()
         self._farewell: LastWill | None = None
         self._connected_at: float | None = None
@@ -242,6 +301,7 @@ class MqttConnection:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_publish = self._on_publish
         # We run paho's loop in our own thread (to have jittered reconnects), not with
         # loop_start(). Without a registered write hook paho would then write to the
         # socket from whichever thread publishes, racing the network thread. With one,
@@ -266,7 +326,9 @@ class MqttConnection:
             callbacks.append(callback)
             now = len(callbacks) == 1 and self.connected.is_set()
         if now:
-            self._client.subscribe(topic_filter, options=SubscribeOptions(qos=QOS))
+            _, mid = self._client.subscribe(topic_filter, options=SubscribeOptions(qos=QOS))
+            if mid is not None:
+                self._tell_refused("subscribe to", self._acks.sent(mid, topic_filter))
 
     def on_connect(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after every (re)connect, once the subscriptions are made.
@@ -284,6 +346,19 @@ class MqttConnection:
         """
         with self._lock:
             self._change_hooks.append(callback)
+
+    def on_refused(self, callback: Callable[[str, str, str], None]) -> None:
+        """Call ``callback(action, topic, reason)`` when the broker refuses something.
+
+        ``action`` is ``"publish on"`` (a PUBACK with a failure reason code, such as
+        Mosquitto's 0x87 *Not authorized* when its ACL denies the topic; the message is
+        dropped) or ``"subscribe to"`` (a SUBACK refusing a filter). Every refusal is
+        also logged, at most once a minute per topic. The callback runs in the network
+        thread (soon after the answer, outside paho's callbacks, so it may publish),
+        must not block, and its exceptions are logged.
+        """
+        with self._lock:
+            self._refusal_hooks.append(callback)
 
     # -- publishing ----------------------------------------------------------------
 
@@ -346,6 +421,7 @@ class MqttConnection:
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.debug("could not publish to %s: %s", topic, paho.error_string(info.rc))
             return None
+        self._tell_refused("publish on", self._acks.sent(info.mid, topic))
         if self.in_network_thread():
             # From inside a callback paho only queues; write now, not once the callback
             # (a hub command: its call, then its reply and states) has run to its end.
@@ -441,7 +517,9 @@ class MqttConnection:
             if self._closing.is_set():
                 self._say_goodbye()
                 return
-            if self._client.loop(timeout=_LOOP_TIMEOUT_S) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            served = self._client.loop(timeout=_LOOP_TIMEOUT_S)
+            self._report_refusals()
+            if served != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return
 
     def _say_goodbye(self) -> None:
@@ -505,6 +583,7 @@ class MqttConnection:
             # Whatever paho still holds from the last connection would be resent now;
             # requests must not be (their callers gave up), and an outbox resends its own.
             client.drop_out_messages()
+            self._acks.clear()
             # Small messages that someone waits for: send each at once (no Nagle).
             sock = client.socket()
             if isinstance(sock, socket.socket):
@@ -518,6 +597,8 @@ class MqttConnection:
                     _, self._subscribe_mid = client.subscribe(
                         [(f, SubscribeOptions(qos=QOS)) for f in filters]
                     )
+                    if self._subscribe_mid is not None:
+                        self._acks.sent(self._subscribe_mid, *filters)
                 else:
                     self.subscribed.set()
                 self.connected.set()
@@ -544,11 +625,55 @@ class MqttConnection:
         reason_codes: list[ReasonCode],
         properties: Properties | None,
     ) -> None:
-        if mid == self._subscribe_mid:
-            refused = [str(code) for code in reason_codes if code.is_failure]
-            if refused:
-                log.warning("the broker refused subscriptions: %s", ", ".join(refused))
-            self.subscribed.set()
+        try:
+            self._tell_refused("subscribe to", self._acks.acked(mid, reason_codes))
+        finally:
+            if mid == self._subscribe_mid:
+                self.subscribed.set()
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._tell_refused("publish on", self._acks.acked(mid, [reason_code]))
+
+    def _tell_refused(self, action: str, refused: list[tuple[str, ReasonCode]]) -> None:
+        """Note refusals for :meth:`_report_refusals`.
+
+        Called inside paho's callbacks (which hold paho's locks) or by a publishing
+        thread: the hooks run later, in the network thread, where they may publish.
+        """
+        for topic, code in refused:
+            self._refused.put((action, topic, code))
+
+    def _report_refusals(self) -> None:
+        """Log each noted refusal (throttled per topic) and tell the :meth:`on_refused` hooks."""
+        if self._refused.empty():
+            return
+        with self._lock:
+            hooks = list(self._refusal_hooks)
+        while not self._refused.empty():
+            action, topic, code = self._refused.get_nowait()
+            reason = f"{code.getName()} (0x{code.value:02x})"
+            self._refusals.log(
+                logging.ERROR,
+                (action, topic),
+                "the MQTT broker refuses account %r to %s %s: %s; its ACL lets an account "
+                "use only the topics of the device (and counters) it was made for",
+                self.settings.username,
+                action,
+                topic,
+                reason,
+            )
+            for hook in hooks:
+                try:
+                    hook(action, topic, reason)
+                except Exception:
+                    log.exception("a refusal callback failed")
 
     def _on_disconnect(
         self,
@@ -686,7 +811,16 @@ class DeviceLink:
         self._early: dict[str, _Pending] = {}
         """Commands :meth:`send` published ahead of their synced write, by ``msg_id``."""
         self._send_lock = threading.Lock()
+        self._parts: dict[str, PartHealth] = {}
+        """The device's hardware health as last given to :meth:`publish_health`."""
         self._health: bytes | None = None
+        """The health as last published (``None``: nothing yet, or to be built again)."""
+        self._health_problem: str | None = None
+        """The :attr:`problem` the published health tells of."""
+        self.problem: str | None = None
+        """Why the broker refuses this device something (its account does not fit its
+        ``[device] id``, say): one sentence naming the topic and the account, for the
+        device's screen, log and health; ``None`` while nothing was refused."""
         self._reply_hooks: list[Callable[[Request, Reply], None]] = []
         self._wake = threading.Event()
         self._closing = threading.Event()
@@ -695,6 +829,7 @@ class DeviceLink:
         self.connection.subscribe(self.reply_topic, self._on_reply_message)
         self.connection.on_connect(self._announce)
         self.connection.on_connection_change(self._connection_changed)
+        self.connection.on_refused(self._refused)
 
     def _status(self, state: str, *, at: datetime | None) -> bytes:
         data: dict[str, Any] = {"state": state, "role": self.role}
@@ -736,11 +871,33 @@ class DeviceLink:
     # -- publishing ----------------------------------------------------------------
 
     def publish_health(self, parts: Mapping[str, PartHealth]) -> None:
-        """Publish the device's hardware health, retained; it is re-published on reconnect."""
-        health = DeviceHealth(parts=dict(parts), at=datetime.now(UTC)).encode()
+        """Publish the device's hardware health, retained; it is re-published on reconnect.
+
+        While the broker refuses the device something (:attr:`problem`), the health
+        also has the part ``mqtt`` in state ``error`` saying what.
+        """
         with self._lock:
-            self._health = health
-            self.connection.publish(self.topics.device_health(self.device_id), health, retain=True)
+            self._parts = dict(parts)
+            self._health = None
+            self._publish_health()
+
+    def _publish_health(self) -> None:
+        """Publish the health given and the link's own part, retained; under ``_lock``.
+
+        The message is built again only when something in it changed, so after a
+        reconnect the same message is published again.
+        """
+        if self._health is None or self._health_problem != self.problem:
+            if self._health is None and not self._parts and self.problem is None:
+                return  # nothing to say yet
+            parts = dict(self._parts)
+            if self.problem is not None:
+                parts[LINK_PART] = PartHealth(state="error", detail=self.problem[:200])
+            self._health = DeviceHealth(parts=parts, at=datetime.now(UTC)).encode()
+            self._health_problem = self.problem
+        self.connection.publish(
+            self.topics.device_health(self.device_id), self._health, retain=True
+        )
 
     def request(self, topic: str, payload: Request, timeout_s: float | None = None) -> Reply | None:
         """Ask the hub and wait for the answer; ``None`` if none within ``timeout_s``.
@@ -852,11 +1009,26 @@ class DeviceLink:
     def _announce(self) -> None:
         """After each connect: say online, and repeat the latest health."""
         online = self._status("online", at=datetime.now(UTC))
+        with self._lock:
+            # What the broker refused is found again on this connection, if it still is.
+            self.problem = None
         self.connection.publish(self.status_topic, online, retain=True)
         with self._lock:
-            if self._health is not None:
-                topic = self.topics.device_health(self.device_id)
-                self.connection.publish(topic, self._health, retain=True)
+            self._publish_health()
+
+    def _refused(self, action: str, topic: str, reason: str) -> None:
+        """The broker refused ``topic``: say why, once, in :attr:`problem` and the health."""
+        username = self.connection.settings.username
+        problem = (
+            f"the broker refuses account {username!r} to {action} {topic}: {reason}; "
+            f"is this device's [device] id {self.device_id!r} the device id of that account?"
+        )
+        with self._lock:
+            if self.problem == problem:
+                return
+            self.problem = problem
+            if topic != self.topics.device_health(self.device_id):
+                self._publish_health()
 
     def _connection_changed(self, up: bool) -> None:
         if up:

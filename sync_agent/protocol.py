@@ -6,8 +6,8 @@ model. ``docs/protocol.md`` describes the same protocol for people.
 
 Every payload is a JSON object with ``"v": 1``. Inbound payloads are checked
 with :func:`decode`, which refuses (with :class:`ProtocolError`, never another
-exception) anything oversized, not JSON, of another version, or not matching
-the schema.
+exception) anything oversized, nested too deep, not JSON, of another version, or
+not matching the schema.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from datetime import date
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from common.jsonbounds import too_deep
 
 VERSION = 1
 """The protocol version in every topic (``poradovnik/v1/…``) and payload (``"v": 1``)."""
@@ -36,6 +38,12 @@ with the MQTT v5 message expiry set to this minus the call's age on the hub's cl
 The broker counts the expiry down while it holds the message, so a receiver learns a
 call's age from the expiry left, ``CALL_LIFETIME_S - expiry``, without trusting its
 own clock (a Pi has no real-time clock). A call older than this is gone."""
+
+MAX_DEPTH = 16
+"""Inbound payloads whose objects and arrays nest deeper than this are refused unparsed.
+
+The deepest payload of protocol v1 nests 3 levels (a health's parts); without a bound,
+a few kilobytes of brackets make the JSON parser recurse until it fails."""
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 """Identifiers that travel in topics or as message ids: no ``/``, ``+``, ``#`` or spaces."""
@@ -484,11 +492,18 @@ M = TypeVar("M", bound=Message)
 
 
 def load_object(payload: bytes) -> dict[str, Any]:
-    """Read an inbound payload as a JSON object; raise :class:`ProtocolError` if it is not."""
+    """Read an inbound payload as a JSON object; raise :class:`ProtocolError` if it is not.
+
+    Every inbound payload passes here, so its bounds hold everywhere: at most
+    :data:`MAX_PAYLOAD_BYTES` long (``too_large``) and :data:`MAX_DEPTH` deep
+    (``invalid``), checked before the JSON parser runs.
+    """
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(
             "too_large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
         )
+    if too_deep(payload, MAX_DEPTH):
+        raise ProtocolError("invalid", f"payload nests deeper than {MAX_DEPTH} levels")
     try:
         data: Any = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -517,10 +532,12 @@ def decode(model: type[M], payload: bytes) -> M:
 
 
 def msg_id_of(payload: bytes) -> str | None:
-    """The ``msg_id`` of a payload, if it has a usable one, for error replies."""
+    """The ``msg_id`` of a payload, if it has a usable one, for error replies.
+
+    Never raises: it reads the payload within the same bounds as :func:`load_object`.
+    """
     try:
-        data = json.loads(payload[:MAX_PAYLOAD_BYTES])
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = load_object(payload).get("msg_id")
+    except ProtocolError:
         return None
-    value = data.get("msg_id") if isinstance(data, dict) else None
     return value if isinstance(value, str) and len(value) <= 64 else None

@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from hub.users import Users
 from hub.web import create_app
 from hub.web.server import WebServer, serve_web
 from poradovnik.cli import main
-from sync_agent.broker_accounts import Role
+from sync_agent.broker_accounts import Account, Role
 from sync_agent.client import DeviceLink
 
 # =============================================================================
@@ -145,6 +146,8 @@ class OfficeBroker:
 
     process: Mosquitto
     passwords: dict[str, str]
+    accounts: tuple[Account, ...] = ()
+    """The accounts, as the hub's store keeps them (the hub answers devices by them)."""
     site: str = "office"
 
     @property
@@ -172,6 +175,7 @@ def broker(tmp_path: Path) -> Iterator[OfficeBroker]:
                 for name, mqtt in running.accounts.items()
                 if mqtt.password is not None
             },
+            running.logins,
         )
 
 
@@ -207,6 +211,8 @@ def start_hub(broker: OfficeBroker, tmp_path: Path) -> Iterator[Callable[[], Run
         settings = hub_settings(broker, tmp_path / "hub")
         queue = open_queue(settings)
         seed_demo(queue)
+        for account in broker.accounts:
+            queue.store.save_account(account, at=datetime.now(UTC))
         bridge, link = start_bridge(settings, queue)
         assert link.connection.subscribed.wait(10), "the hub did not subscribe at the broker"
         hub = RunningHub(queue, bridge, link)

@@ -108,6 +108,22 @@ def test_check_config_finds_the_file_every_way(tmp_path: Path) -> None:
     assert run("--config", str(other), "check-config", str(path)).stdout == expected
 
 
+def test_check_config_warns_when_device_id_and_mqtt_username_differ(tmp_path: Path) -> None:
+    path = write(tmp_path, 'role = "kiosk"\n[device]\nid = "k9"\n[mqtt]\nusername = "kiosk-k1"\n')
+    result = run("check-config", str(path))
+    assert result.exit_code == 0  # a warning, not a refusal
+    assert result.stdout == f"ok: {path} (role kiosk, site office)\n"
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith(f"warning: {path}: [device] id 'k9' differs from [mqtt] username")
+    assert "'kiosk-k1'" in warning
+    # The same names, or the hub (whose device id is its own), give no warning.
+    same = 'role = "kiosk"\n[device]\nid = "k1"\n[mqtt]\nusername = "k1"\n'
+    same_file = write(tmp_path, same, "same.toml")
+    hub_file = write(tmp_path, 'role = "hub"\n[mqtt]\nusername = "hub-account"\n', "hub.toml")
+    for quiet in (same_file, hub_file):
+        assert run("check-config", str(quiet)).stderr == ""
+
+
 def test_check_config_env_wins(tmp_path: Path) -> None:
     path = write(tmp_path, 'role = "hub"\n[site]\nid = "a"\n')
     env = {"PORADOVNIK_ROLE": "counter", "PORADOVNIK_SITE__ID": "b"}

@@ -4,23 +4,25 @@ a loopback network printer; offline issuing, printer faults, languages, speech."
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pygame
 import pytest
-from conftest import RunningHub
+from conftest import OfficeBroker, RunningHub
 from test_kiosk_printer import CUT, FONTS, REPLIES, make_printer, network
 
 from common.errors import PoradovnikError
 from kiosk.app import KioskApp
 from kiosk.catalog import LANGUAGES, Catalog, spoken_number
 from kiosk.escpos_text import decode
-from kiosk.kiosk import Kiosk
+from kiosk.kiosk import BLOCK_RETRY, Kiosk
 from kiosk.loopback import LoopbackPrinter
 from kiosk.offline import OfflineBook
 from kiosk.speech import Speaker
@@ -80,6 +82,8 @@ def open_kiosk(
     loopback: LoopbackPrinter,
     tmp_path: Path,
     size: tuple[int, int] = (800, 480),
+    *,
+    blocks: bool = True,
     **options: object,
 ) -> Office:
     catalogs = Catalog.load_all()
@@ -100,7 +104,8 @@ def open_kiosk(
     )
     kiosk.start()
     wait_until(kiosk, lambda: len(kiosk.services()) == 4 and kiosk.online)
-    assert kiosk.refresh_blocks()  # numbers 1-4 of each service are the kiosk's now
+    if blocks:
+        assert kiosk.refresh_blocks()  # numbers 1-4 of each service are the kiosk's now
     app.step()
     return Office(kiosk, app, loopback, link, now)
 
@@ -284,6 +289,74 @@ def test_offline_issuing_and_delivery(
     waiting = sorted(again.queue.engine._waiting["taxes"].values(), key=lambda t: t.arrived_at)
     assert [t.number for t in waiting] == ["A005", "A001"]
     assert again.queue.issue("taxes").ticket.number == "A006"
+
+
+def test_a_kiosk_holding_enough_blocks_keeps_them_and_asks_later(
+    hub: RunningHub,
+    device: Callable[..., DeviceLink],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [datetime.now(UTC)]
+    with LoopbackPrinter(REPLIES["ok"]) as loopback:
+        office = open_kiosk(
+            device("kiosk-k1", start=False), loopback, tmp_path, clock=lambda: now[0]
+        )
+        kiosk = office.kiosk
+        try:
+            day = kiosk._today()
+            # Numbers issued offline that have not reached the hub yet: the kiosk's
+            # first block (A001-A004) still counts as unused there.
+            for _ in range(2):
+                assert kiosk.book.take("taxes", day) is not None
+            assert kiosk.refresh_blocks()
+            assert kiosk.book.remaining("taxes", day) == 6  # a second block: A005-A008
+            for _ in range(4):
+                assert kiosk.book.take("taxes", day) is not None
+            with caplog.at_level(logging.INFO, logger="kiosk.kiosk"):
+                assert kiosk.refresh_blocks()  # refused: two unused blocks are the cap
+                assert kiosk.refresh_blocks()  # not asked again so soon
+                refusals = [r for r in caplog.records if "no new block of taxes" in r.message]
+                assert len(refusals) == 1
+                assert refusals[0].levelno == logging.INFO
+                assert kiosk.book.remaining("taxes", day) == 2  # kept, still issued from
+                now[0] += BLOCK_RETRY + timedelta(seconds=1)
+                assert kiosk.refresh_blocks()  # a minute later it asks again
+            assert len([r for r in caplog.records if "no new block of taxes" in r.message]) == 2
+            assert kiosk.book.take("taxes", day) is not None
+        finally:
+            kiosk.stop()
+
+
+def test_a_kiosk_on_another_devices_account_says_so(
+    hub: RunningHub, broker: OfficeBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # [device] id "k9" with the account of k1: the broker refuses all the kiosk sends.
+    link = DeviceLink(
+        mqtt=broker.mqtt("kiosk-k1"),
+        site=broker.site,
+        device_id="k9",
+        role="kiosk",
+        outbox_path=tmp_path / "k9.sqlite3",
+    )
+    with LoopbackPrinter(REPLIES["ok"]) as loopback:
+        office = open_kiosk(link, loopback, tmp_path, blocks=False)
+        try:
+            wait_until(office.kiosk, lambda: link.problem is not None)
+            office.app.draw()
+            drawn = " ".join(t for t, _ in office.app.screen.drawn)
+            assert Catalog.load("sk").text("banner.account") in drawn
+            with caplog.at_level(logging.ERROR, logger="kiosk.kiosk"):
+                office.tap("service", "taxes")
+                office.settle()
+            assert office.app.outcome is not None
+            assert office.app.outcome.refused == "unavailable"
+            (logged,) = [r.getMessage() for r in caplog.records if r.name == "kiosk.kiosk"]
+            assert "'kiosk-k1'" in logged
+            assert "'k9'" in logged
+            assert "hub is silent" not in logged
+        finally:
+            office.kiosk.stop()
 
 
 def test_paper_out_shows_the_number_and_tells_the_hub(

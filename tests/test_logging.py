@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from common.logging import LineFormatter, setup_logging, stderr_is_journal
+from common.logthrottle import ThrottledLog
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +82,32 @@ def test_stderr_is_journal(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr("sys.stderr", devnull)
         assert stderr_is_journal({"JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}"})
         assert not stderr_is_journal({"JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino + 1}"})
+
+
+def test_a_repeated_event_is_logged_once_per_interval_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    throttled = ThrottledLog(
+        logging.getLogger("test.throttle"), interval_s=60, clock=lambda: now[0]
+    )
+    with caplog.at_level(logging.WARNING, logger="test.throttle"):
+        for _ in range(1000):
+            throttled.log(logging.WARNING, "refused", "refused %s", "x")
+        throttled.log(logging.WARNING, "other", "another kind")
+        now[0] = 61.0
+        throttled.log(logging.WARNING, "refused", "refused %s", "y")
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused x",
+        "another kind",
+        "refused y (and 999 more like it since the last such line)",
+    ]
+
+
+def test_throttled_keys_are_bounded() -> None:
+    throttled = ThrottledLog(logging.getLogger("test.throttle"), max_keys=3, clock=lambda: 0.0)
+    for key in range(10):
+        assert throttled.log(logging.DEBUG, key, "event")
+    # The oldest keys were forgotten: an event of one of them is logged again.
+    assert throttled.log(logging.DEBUG, 0, "event")
+    assert not throttled.log(logging.DEBUG, 9, "event")

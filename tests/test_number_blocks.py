@@ -12,7 +12,7 @@ import pytest
 from conftest import RunningHub
 from test_engine import TZ, at, issue, make_engine, run
 
-from hub.engine import Engine, QueueError
+from hub.engine import Engine, QueueError, QueuePolicy
 from hub.model import Action, NumberBlock, Ticket, TicketState
 from hub.service import QueueService
 from hub.store import Store
@@ -99,6 +99,46 @@ def test_a_block_never_holds_a_live_number_after_the_wrap() -> None:
     # And the engine's own numbers go around the block's too.
     engine._last_seq["parking"] = 997
     assert [issue(engine, "parking", 2 + n) for n in range(3)] == ["C998", "C999", "C007"]
+
+
+def test_a_kiosk_holds_at_most_max_kiosk_blocks_unused_per_service_and_day() -> None:
+    engine = make_engine(QueuePolicy(max_kiosk_blocks=2))
+    first = reserve(engine, "taxes", 3, 0)
+    reserve(engine, "taxes", 3, 1)
+    with pytest.raises(QueueError) as refused:
+        engine.reserve("k1", "taxes", 3, at(2))
+    assert refused.value.code == "too_many_blocks"
+    assert "k1" in refused.value.message
+    # Per kiosk and per service.
+    reserve(engine, "taxes", 3, 3, "k2")
+    reserve(engine, "waste", 3, 3)
+    # A block whose numbers have all come back as tickets no longer counts...
+    for seq in range(first.first_seq, first.last_seq):
+        run(engine, engine.record_offline(first, offline_ticket(first, seq, 4), at(5)))
+    with pytest.raises(QueueError):
+        engine.reserve("k1", "taxes", 3, at(6))
+    last = offline_ticket(first, first.last_seq, 4)
+    run(engine, engine.record_offline(first, last, at(6)))
+    assert engine.unused_blocks("k1", "taxes") == 1
+    reserve(engine, "taxes", 3, 7)
+    # ... and a new day starts with none.
+    run(engine, engine.roll_over(at(24 * 60 + 1)))
+    assert engine.unused_blocks("k1", "taxes") == 0
+    reserve(engine, "taxes", 3, 24 * 60 + 2)
+
+
+def test_the_block_cap_holds_after_a_restart(store: Store) -> None:
+    queue = QueueService.open(store, timezone=TZ, clock=lambda: at(0))
+    from hub.app import seed_demo
+
+    seed_demo(queue)
+    for _ in range(2):
+        queue._commit(queue.engine.reserve("k1", "taxes", 5, at(0), actor="kiosk:k1"))
+    again = QueueService.open(store, timezone=TZ, clock=lambda: at(0))
+    assert again.engine.unused_blocks("k1", "taxes") == 2
+    with pytest.raises(QueueError) as refused:
+        again.engine.reserve("k1", "taxes", 5, at(1))
+    assert refused.value.code == "too_many_blocks"
 
 
 def test_an_offline_ticket_joins_the_queue_by_its_issue_time() -> None:

@@ -15,9 +15,10 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.jsonbounds import too_deep
 from hub.service import QueueService
 from hub.users import ApiTokens
-from hub.web.jsonbody import MAX_JSON_DEPTH, too_deep
+from hub.web.jsonbody import MAX_JSON_DEPTH
 
 ROUTES = [
     "/api/v1/tickets",
@@ -110,7 +111,7 @@ def test_an_ordinary_body_still_works(client: FlaskClient) -> None:
     ],
 )
 def test_the_nesting_is_measured_outside_strings(text: str, deep: bool) -> None:
-    assert too_deep(text) is deep
+    assert too_deep(text, MAX_JSON_DEPTH) is deep
 
 
 @pytest.mark.timeout(30)

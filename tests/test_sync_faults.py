@@ -163,6 +163,12 @@ def test_hub_killed_mid_stream_applies_everything_once(
         check=True,
         capture_output=True,
     )
+    store = Store(sqlite_url(tmp_path / "hub" / "hub.sqlite3"))
+    try:  # the hub answers each device on its account's reply topic
+        for account in broker.accounts:
+            store.save_account(account, at=datetime.now(UTC))
+    finally:
+        store.close()
 
     def start_hub() -> subprocess.Popen[bytes]:
         return subprocess.Popen(

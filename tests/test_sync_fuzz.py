@@ -58,7 +58,12 @@ class Fuzzer:
 
     def __init__(self, broker: OfficeBroker) -> None:
         self.topics = p.Topics(broker.site)
-        self.reply_topic = self.topics.device_reply("fuzzer")
+        # The hub answers only on the reply topic of an account that may send the request.
+        self.reply_topics = {
+            "kiosk/k1/issue": self.topics.device_reply("k1"),
+            "counter/1/cmd": self.topics.device_reply("p1"),
+            "eservice/update": self.topics.device_reply("imesto"),
+        }
         self.answers: queue.Queue[tuple[bytes, bytes]] = queue.Queue()
         self.client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -73,14 +78,14 @@ class Fuzzer:
         )
         self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
-        self.client.subscribe(self.reply_topic, qos=1)
+        self.client.subscribe([(topic, 1) for topic in self.reply_topics.values()])
         assert subscribed.wait(WAIT_S)
         self.requests = 0
 
     def send(self, kind: str, payload: bytes) -> None:
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         if kind in REQUEST_KINDS:
-            props.ResponseTopic = self.reply_topic
+            props.ResponseTopic = self.reply_topics[kind]
             props.CorrelationData = str(self.requests).encode()
             self.requests += 1
         self.client.publish(f"{self.topics.base}/{kind}", payload, qos=1, properties=props)

@@ -30,7 +30,7 @@ from hub.engine import QueueError
 from hub.eservice import EServiceError
 from hub.lockout import Locked
 from hub.model import Priority
-from hub.users import Scope
+from hub.users import ApiToken, Scope
 from hub.web import stats
 from hub.web.context import hub
 from hub.web.extensions import csrf, limiter
@@ -297,15 +297,19 @@ def _json_object_body() -> Response | None:
     return None
 
 
+def bearer_token() -> ApiToken | None:
+    """The API token the request presents (``Authorization: Bearer …``), if it is valid."""
+    kind, _, token = request.headers.get("Authorization", "").partition(" ")
+    return hub().tokens.find(token.strip()) if kind.lower() == "bearer" else None
+
+
 def token_required(scope: Scope) -> Callable[[F], F]:
     """Let in only requests with a bearer token that has ``scope``."""
 
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            header = request.headers.get("Authorization", "")
-            kind, _, token = header.partition(" ")
-            found = hub().tokens.find(token.strip()) if kind.lower() == "bearer" else None
+            found = bearer_token()
             if found is None:
                 response = error(401, "unauthorized", "a valid bearer token is needed")
                 response.headers["WWW-Authenticate"] = 'Bearer realm="poradovnik"'
@@ -387,6 +391,7 @@ def _queue() -> Queue:
     json=IssueIn,
     resp=responses(
         HTTP_201=TicketOut,
+        HTTP_403=Error,
         HTTP_409=Error,
         HTTP_415=Error,
         HTTP_422=ValidationFailure,
@@ -394,8 +399,19 @@ def _queue() -> Queue:
     ),
 )
 def issue() -> Any:
-    """Take a ticket (rate-limited per address); 409 when the service issues none now."""
+    """Take a ticket (rate-limited per address); 409 when the service issues none now.
+
+    A ``priority`` needs a token with scope ``counters`` (a clerks' system): anyone
+    else gets 403 ``priority_not_allowed``. Kiosks give priority over MQTT.
+    """
     body = IssueIn.model_validate(request.get_json(silent=True))
+    giver = bearer_token() if body.priority is not None else None
+    if body.priority is not None and (giver is None or "counters" not in giver.scopes):
+        return error(
+            403,
+            "priority_not_allowed",
+            "only a kiosk or a clerk gives a ticket priority (a token with scope counters)",
+        )
     priority = Priority(body.priority) if body.priority else None
     try:
         issued = hub().queue.issue(body.service, priority=priority, lang=body.lang, actor="api")
