@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from common.settings import WebSettings
+from hub.web.connections import RESERVED_FILES
+
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "systemd"
 INSTALLED_COMMAND = "/opt/poradovnik/venv/bin/poradovnik"
@@ -148,6 +151,12 @@ def test_role_units_share_one_hardening() -> None:
     first, *rest = ROLE_UNITS
     for name in rest:
         assert hardening(name) == hardening(first), name
+
+
+def test_the_hub_may_open_files_for_every_live_page_and_more() -> None:
+    service = read_unit(UNITS / "poradovnik-hub.service")["Service"]
+    connections = int(service["LimitNOFILE"]) - RESERVED_FILES
+    assert connections >= 4 * WebSettings().live_max_clients
 
 
 @pytest.mark.parametrize(

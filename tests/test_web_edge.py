@@ -1,0 +1,164 @@
+"""The web side facing hostile clients: idle sockets, busy sockets, huge request heads.
+
+Each test replays an attack on a real server: ``poradovnik hub`` under a low open-file
+limit for the connection floods, the in-process server for the request heads.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from contextlib import ExitStack
+from pathlib import Path
+
+from conftest import OfficeBroker
+from edge_helpers import WAIT_S, Stream, get, hub_process, idle_sockets, wait_closed
+
+from common.settings import Settings
+from hub.service import QueueService
+from hub.web.connections import MAX_HEAD_BYTES
+from hub.web.i18n import ACCEPT_LANGUAGE_CHARS, negotiate
+from hub.web.server import WebServer, serve_web
+
+NOFILE = 512
+"""The hub's open-file limit in the flood tests (systemd's default is 1024)."""
+
+
+def quiet_log(lines: list[str]) -> None:
+    """The hub said what happened, once per kind, and never ran out of files."""
+    assert not [line for line in lines if "Too many open files" in line], lines[-5:]
+    assert len(lines) < 40, "\n".join(lines[-40:])
+
+
+def test_idle_sockets_beyond_the_file_limit_leave_the_pages_served(
+    tmp_path: Path, broker: OfficeBroker
+) -> None:
+    with hub_process(tmp_path, broker, nofile=NOFILE, web="head_timeout_s = 1.0") as hub:
+        with idle_sockets(hub.port, NOFILE + 100) as idle:
+            for path in ("/healthz", "/", "/display"):
+                assert get(hub.port, path)[0] == 200, path
+            assert wait_closed(idle) == []  # none holds a place for long
+        assert get(hub.port, "/healthz")[0] == 200
+        lines = hub.log_lines()
+    quiet_log(lines)
+    assert any("the web server is full" in line for line in lines)
+
+
+def test_live_pages_at_their_limit_and_idle_sockets_leave_the_pages_served(
+    tmp_path: Path, broker: OfficeBroker
+) -> None:
+    web = "head_timeout_s = 1.0\nlive_max_clients = 1000"
+    with (
+        hub_process(tmp_path, broker, nofile=1536, web=web) as hub,
+        ExitStack() as streams,
+    ):
+        pages = []
+        for _ in range(1000):
+            page = Stream(hub.port)
+            streams.callback(page.close)
+            pages.append(page)
+        assert {page.status for page in pages} == {200}
+        first = {page.version() for page in pages}
+        with idle_sockets(hub.port, 600) as idle:
+            assert get(hub.port, "/healthz")[0] == 200
+            assert get(hub.port, "/display")[0] == 200
+            status, body = get(
+                hub.port,
+                "/api/v1/tickets",
+                method="POST",
+                body=json.dumps({"service": "taxes"}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            assert status == 201, body
+            # Every live page is still open and hears of the new ticket.
+            after = {page.version() for page in pages}
+            assert len(after) == 1
+            assert after.pop() > max(first)
+            assert wait_closed(idle) == []
+        lines = hub.log_lines()
+    quiet_log(lines)
+
+
+def test_past_the_bound_with_every_connection_busy_a_new_one_is_refused_at_once(
+    web_settings: Settings, web_queue: QueueService
+) -> None:
+    settings = web_settings.model_copy(
+        update={"web": web_settings.web.model_copy(update={"max_connections": 32})}
+    )
+    server = serve_web(settings, web_queue, port=0)
+    try:
+        with ExitStack() as stack:
+            held = []
+            for _ in range(32):
+                busy = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S)
+                stack.callback(busy.close)
+                # A request, and behind it a head without its body: once the first is
+                # answered, the second is in progress, for as long as the client likes.
+                busy.sendall(
+                    b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n"
+                    b"POST /admin/logout HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n"
+                    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\r\n"
+                )
+                assert busy.recv(4096).startswith(b"HTTP/1.1 200 ")
+                held.append(busy)
+            with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S) as late:
+                assert late.recv(4096).startswith(b"HTTP/1.1 503 ")
+            for busy in held:
+                busy.sendall(b"csrf=none")
+            for busy in held:
+                while busy.recv(65536):
+                    pass  # until the server closed it: its place is free
+        assert server.guard.refused >= 1
+        assert get(server.port, "/healthz")[0] == 200  # the places are free again
+    finally:
+        server.stop()
+
+
+def test_a_request_head_beyond_the_limit_gets_431(web_server: WebServer) -> None:
+    status, body = get(web_server.port, "/healthz", headers={"X-Padding": "x" * MAX_HEAD_BYTES})
+    assert status == 431
+    assert b"too large" in body
+    assert get(web_server.port, "/healthz")[0] == 200
+
+
+def test_a_16_mb_header_is_refused_without_reading_it_all(web_server: WebServer) -> None:
+    with socket.create_connection(("127.0.0.1", web_server.port), timeout=WAIT_S) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: hub\r\nX-Big: ")
+        try:
+            for _ in range(16 * 16):
+                sock.sendall(b"x" * 65536)
+            sock.sendall(b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed it: also a refusal
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 431 ") or answer == b""
+    assert get(web_server.port, "/healthz")[0] == 200
+
+
+def test_a_megabyte_of_accept_language_is_refused(web_server: WebServer) -> None:
+    accept = "en;q=0.9, " + "x" * (1024 * 1024)
+    status, _ = get(web_server.port, "/", headers={"Accept-Language": accept})
+    assert status == 431
+
+
+def test_the_page_cache_keeps_one_answer_per_page_and_language(web_server: WebServer) -> None:
+    # 25 distinct large Accept-Language headers, and query strings: one entry.
+    for i in range(25):
+        accept = f"en;q=0.9, {'x' * 8000}{i}"
+        status, body = get(web_server.port, f"/?v={i}", headers={"Accept-Language": accept})
+        assert status == 200
+        assert b"Local taxes" in body  # the page speaks English
+    assert len(web_server.router.cache) == 1
+    for _ in range(2):
+        status, body = get(web_server.port, "/", headers={"Accept-Language": "sk"})
+        assert b"Miestne dane" in body
+    assert len(web_server.router.cache) == 2
+
+
+def test_the_language_is_negotiated_from_the_start_of_accept_language() -> None:
+    offered = ("sk", "en")
+    assert negotiate(offered, None, "de, en;q=0.5") == "en"
+    assert negotiate(offered, "en", "sk") == "en"
+    assert negotiate(offered, "zz", "") == "sk"
+    padded = "de, " * (ACCEPT_LANGUAGE_CHARS // 4) + "en"
+    assert negotiate(offered, None, padded) == "sk"  # "en" is past what is read
