@@ -96,6 +96,26 @@ def hub_process(
                 process.kill()
 
 
+def unverified() -> ssl.SSLContext:
+    """A TLS client context that takes any certificate (the front's is self-signed)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def connect(
+    port: int, *, tls: bool = False, source: str = "127.0.0.1"
+) -> http.client.HTTPConnection:
+    """A keep-alive HTTP connection to 127.0.0.1 from ``source``, over TLS if asked."""
+    address = (source, 0)
+    if tls:
+        return http.client.HTTPSConnection(
+            "127.0.0.1", port, timeout=WAIT_S, context=unverified(), source_address=address
+        )
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT_S, source_address=address)
+
+
 def get(
     port: int,
     path: str,
@@ -104,20 +124,13 @@ def get(
     tls: bool = False,
     method: str = "GET",
     body: bytes | None = None,
-) -> tuple[int, bytes]:
-    """One request on a new connection: status and body."""
-    connection: http.client.HTTPConnection
-    if tls:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=WAIT_S, context=context)
-    else:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT_S)
+) -> tuple[int, bytes, dict[str, str]]:
+    """One request on a new connection: status, body and headers (names in lower case)."""
+    connection = connect(port, tls=tls)
     try:
         connection.request(method, path, body=body, headers=headers or {})
         answer = connection.getresponse()
-        return answer.status, answer.read()
+        return answer.status, answer.read(), {k.lower(): v for k, v in answer.getheaders()}
     finally:
         connection.close()
 
@@ -160,8 +173,14 @@ def wait_closed(sockets: list[socket.socket], timeout: float = WAIT_S) -> list[s
 class Stream:
     """A live page's event stream, read from a raw connection."""
 
-    def __init__(self, port: int, path: str = "/live/queue") -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
+    def __init__(
+        self, port: int, path: str = "/live/queue", *, tls: bool = False, source: str = "127.0.0.1"
+    ) -> None:
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=WAIT_S, source_address=(source, 0)
+        )
+        if tls:
+            self.sock = unverified().wrap_socket(self.sock)
         self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: hub\r\n\r\n".encode())
         self.buffer = b""
         head = self._until(b"\r\n\r\n")

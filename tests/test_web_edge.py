@@ -62,7 +62,7 @@ def test_live_pages_at_their_limit_and_idle_sockets_leave_the_pages_served(
         with idle_sockets(hub.port, 600) as idle:
             assert get(hub.port, "/healthz")[0] == 200
             assert get(hub.port, "/display")[0] == 200
-            status, body = get(
+            status, body, _ = get(
                 hub.port,
                 "/api/v1/tickets",
                 method="POST",
@@ -115,7 +115,7 @@ def test_past_the_bound_with_every_connection_busy_a_new_one_is_refused_at_once(
 
 
 def test_a_request_head_beyond_the_limit_gets_431(web_server: WebServer) -> None:
-    status, body = get(web_server.port, "/healthz", headers={"X-Padding": "x" * MAX_HEAD_BYTES})
+    status, body, _ = get(web_server.port, "/healthz", headers={"X-Padding": "x" * MAX_HEAD_BYTES})
     assert status == 431
     assert b"too large" in body
     assert get(web_server.port, "/healthz")[0] == 200
@@ -137,7 +137,7 @@ def test_a_16_mb_header_is_refused_without_reading_it_all(web_server: WebServer)
 
 def test_a_megabyte_of_accept_language_is_refused(web_server: WebServer) -> None:
     accept = "en;q=0.9, " + "x" * (1024 * 1024)
-    status, _ = get(web_server.port, "/", headers={"Accept-Language": accept})
+    status, _, _ = get(web_server.port, "/", headers={"Accept-Language": accept})
     assert status == 431
 
 
@@ -145,12 +145,12 @@ def test_the_page_cache_keeps_one_answer_per_page_and_language(web_server: WebSe
     # 25 distinct large Accept-Language headers, and query strings: one entry.
     for i in range(25):
         accept = f"en;q=0.9, {'x' * 8000}{i}"
-        status, body = get(web_server.port, f"/?v={i}", headers={"Accept-Language": accept})
+        status, body, _ = get(web_server.port, f"/?v={i}", headers={"Accept-Language": accept})
         assert status == 200
         assert b"Local taxes" in body  # the page speaks English
     assert len(web_server.router.cache) == 1
     for _ in range(2):
-        status, body = get(web_server.port, "/", headers={"Accept-Language": "sk"})
+        status, body, _ = get(web_server.port, "/", headers={"Accept-Language": "sk"})
         assert b"Miestne dane" in body
     assert len(web_server.router.cache) == 2
 
