@@ -7,10 +7,12 @@ limit for the connection floods, the in-process server for the request heads.
 from __future__ import annotations
 
 import json
+import resource
 import socket
 from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
 from conftest import OfficeBroker
 from edge_helpers import WAIT_S, Stream, get, hub_process, idle_sockets, wait_closed
 
@@ -18,7 +20,7 @@ from common.settings import Settings
 from hub.service import QueueService
 from hub.web.connections import MAX_HEAD_BYTES
 from hub.web.i18n import ACCEPT_LANGUAGE_CHARS, negotiate
-from hub.web.server import WebServer, serve_web
+from hub.web.server import WebError, WebServer, serve_web
 
 NOFILE = 512
 """The hub's open-file limit in the flood tests (systemd's default is 1024)."""
@@ -162,3 +164,14 @@ def test_the_language_is_negotiated_from_the_start_of_accept_language() -> None:
     assert negotiate(offered, "zz", "") == "sk"
     padded = "de, " * (ACCEPT_LANGUAGE_CHARS // 4) + "en"
     assert negotiate(offered, None, padded) == "sk"  # "en" is past what is read
+
+
+def test_a_file_limit_too_low_for_the_connections_is_refused_at_start(
+    web_settings: Settings, web_queue: QueueService
+) -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    settings = web_settings.model_copy(
+        update={"web": web_settings.web.model_copy(update={"max_connections": soft})}
+    )
+    with pytest.raises(WebError, match=r"max_connections = \d+ needs an open-file limit"):
+        serve_web(settings, web_queue, port=0)

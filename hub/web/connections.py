@@ -98,9 +98,8 @@ def connection_limit(configured: int | None) -> int:
     limit = allowed if configured is None else configured
     if limit < MIN_CONNECTIONS:
         raise ConnectionLimitError(
-            f"the open-file limit of {soft} leaves the web server {limit} connections: "
-            f"raise it to {MIN_CONNECTIONS + RESERVED_FILES} or more "
-            "(LimitNOFILE= in the unit, ulimit -n)"
+            f"the open-file limit of {soft} is too low for the web server: raise it to "
+            f"{MIN_CONNECTIONS + RESERVED_FILES} or more (LimitNOFILE= in the unit, ulimit -n)"
         )
     return limit
 
