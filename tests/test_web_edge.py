@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import resource
 import socket
+import subprocess
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -175,3 +177,42 @@ def test_a_file_limit_too_low_for_the_connections_is_refused_at_start(
     )
     with pytest.raises(WebError, match=r"max_connections = \d+ needs an open-file limit"):
         serve_web(settings, web_queue, port=0)
+
+
+FULL_FILE_TABLE = """
+import errno, os, resource, socket
+from hub.web.connections import ConnectionGuard, listen
+listener = listen("127.0.0.1", 0, ConnectionGuard(64, head_timeout_s=1.0))
+client = socket.create_connection(listener.getsockname())
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(map(int, os.listdir("/proc/self/fd"))) + 1, hard))
+try:
+    while True:
+        os.dup(0)
+except OSError:
+    pass  # the file table is full
+seen = []
+for _ in range(3):
+    try:
+        listener.accept()
+        seen.append("accepted")
+    except BlockingIOError:
+        seen.append("paused")
+    except OSError as exc:
+        seen.append(errno.errorcode[exc.errno])
+print(" ".join(seen))
+"""
+
+
+def test_a_full_file_table_pauses_accepting_instead_of_failing_at_once_again() -> None:
+    # asyncio's accept loop calls accept() up to its backlog in a row, and logged each
+    # failure: after the first, the listener says there is nothing to accept for now.
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_FILE_TABLE],
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["EMFILE", "paused", "paused"]
