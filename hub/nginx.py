@@ -174,10 +174,7 @@ def render_config(web: WebSettings, front: Front = Front()) -> str:
         f"        location = {LOBBY_STREAM} {{",
         *_stream_directives(),
         "        }",
-        "        location /static/ {",
-        f"            alias {static}/;",
-        "            expires 1h;",
-        "        }",
+        *_static_files(static),
         "        location / {",
         "            return 301 https://$host$request_uri;",
         "        }",
@@ -187,11 +184,7 @@ def render_config(web: WebSettings, front: Front = Front()) -> str:
         *_listen(front, front.https_port, " ssl http2"),
         f"        ssl_certificate {_value(front.certificate, 'certificate')};",
         f"        ssl_certificate_key {_value(front.key, 'key')};",
-        "        location /static/ {",
-        f"            alias {static}/;",
-        "            expires 1h;",
-        "            add_header X-Content-Type-Options nosniff;",
-        "        }",
+        *_static_files(static),
         "        location /live/ {",
         *_stream_directives(),
         "        }",
@@ -202,6 +195,17 @@ def render_config(web: WebSettings, front: Front = Front()) -> str:
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _static_files(directory: str) -> list[str]:
+    """The hub's static files, served by nginx itself."""
+    return [
+        "        location /static/ {",
+        f"            alias {directory}/;",
+        "            expires 1h;",
+        "            add_header X-Content-Type-Options nosniff;",
+        "        }",
+    ]
 
 
 def _stream_directives() -> list[str]:
