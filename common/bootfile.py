@@ -109,7 +109,10 @@ def settings_from_boot_file(boot: BootFile, current: Settings | None = None) -> 
         old = current.mqtt.password if current is not None and current.role == "hub" else None
         mqtt.update(host="127.0.0.1", username=HUB_USERNAME)
         mqtt["password"] = old.get_secret_value() if old else secrets.token_urlsafe(24)
-        data.setdefault("web", {}).setdefault("host", "0.0.0.0")
+        # Behind the image's nginx (TLS, limits): on loopback only, one proxy to trust.
+        web = data.setdefault("web", {})
+        web.setdefault("host", "127.0.0.1")
+        web.setdefault("proxy_hops", 1)
     else:
         assert boot.hub is not None  # checked by read_boot_file
         host, _, port = boot.hub.partition(":")

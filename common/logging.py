@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from typing import TextIO
 
-__all__ = ["LineFormatter", "setup_logging", "stderr_is_journal"]
+__all__ = ["LineFormatter", "RepeatFilter", "setup_logging", "stderr_is_journal"]
 
 _FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -45,6 +48,53 @@ class LineFormatter(logging.Formatter):
         return f"<{_DEBUG_PRIORITY if priority is None else priority}>{text}"
 
 
+class RepeatFilter(logging.Filter):
+    """Lets a repeated warning or error through once per ``interval_s``, with a count.
+
+    Under attack or when a resource runs out, one cause can raise the same record
+    thousands of times a second (a full file table makes every accept fail). The first
+    record of a kind passes; the same one (same logger, level and message) is then
+    held back until ``interval_s`` have passed, and the next one to pass says how many
+    were held back. Records below WARNING are never held back.
+    """
+
+    def __init__(
+        self,
+        interval_s: float = 10.0,
+        *,
+        kinds: int = 256,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.kinds = kinds
+        """How many different records are remembered (the oldest are forgotten)."""
+        self.clock = clock
+        self._seen: OrderedDict[tuple[str, int, str], tuple[float, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` is shown; one shown after others were held back counts them."""
+        if record.levelno < logging.WARNING:
+            return True
+        message = record.getMessage()
+        key = (record.name, record.levelno, message)
+        now = self.clock()
+        with self._lock:
+            since, held = self._seen.get(key, (now - self.interval_s, 0))
+            if now - since < self.interval_s:
+                self._seen[key] = (since, held + 1)
+                return False
+            self._seen[key] = (now, 0)
+            self._seen.move_to_end(key)
+            while len(self._seen) > self.kinds:
+                self._seen.popitem(last=False)
+        if held:
+            record.msg = f"{message} (and {held} more like it in the last {now - since:.0f} s)"
+            record.args = None
+        return True
+
+
 class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stderr`` is at the time, so redirections made later count."""
 
@@ -71,6 +121,9 @@ _CHATTY_LIBRARIES = ("alembic",)
 def setup_logging(level: str) -> None:
     """Send log records at *level* (DEBUG, INFO, WARNING, ERROR) and above to stderr.
 
+    A warning or error repeated within 10 s is shown once, with a count
+    (:class:`RepeatFilter`).
+
     Calling it again replaces the earlier setup instead of adding a second handler.
     Raises :class:`ValueError` for an unknown level.
     """
@@ -84,6 +137,7 @@ def setup_logging(level: str) -> None:
         root.removeHandler(handler)
     handler = _StderrHandler(sys.stderr)
     handler.setFormatter(LineFormatter(journal=stderr_is_journal()))
+    handler.addFilter(RepeatFilter())
     root.addHandler(handler)
     root.setLevel(numeric)
     # Libraries' step-by-step chatter (Alembic lists every plugin it loads) only

@@ -350,7 +350,20 @@ class WebSettings(Section):
 
     live_max_clients: int = Field(default=1000, ge=1, le=100_000)
     """At most this many live pages (queue, my ticket, dashboard) are pushed updates at
-    once; more get 503 and fall back to reloading."""
+    once; more get 503 and fall back to reloading. Lowered at start (with a warning) when
+    the web server admits too few connections for them (max_connections)."""
+
+    head_timeout_s: float = Field(default=5.0, ge=0.5, le=60.0)
+    """A connection must send a complete request head within this many seconds of
+    opening (and a kept-alive one within this many seconds of the head's first byte);
+    otherwise it is closed, so that idle sockets cannot hold the server's places."""
+
+    max_connections: int | None = Field(default=None, ge=32, le=1_000_000)
+    """Open connections at most (live pages included); past it a new connection takes
+    the place of the one that has waited longest for a request head, or is answered 503
+    when none waits. None: the process's open-file limit (LimitNOFILE) less 256 for the
+    rest of the hub. The hub refuses to start when the file limit cannot hold the
+    number given here."""
 
     @field_validator("proxy_hops")
     @classmethod

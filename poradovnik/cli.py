@@ -23,6 +23,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from common.errors import PoradovnikError
+from common.files import write_private_file
 from common.lifecycle import stop_on_signals
 from common.logging import setup_logging
 from common.sdnotify import Notifier
@@ -662,6 +663,54 @@ def broker_config(ctx: click.Context) -> None:
     settings = _load(ctx, role="hub")
     files = _hub("accounts").write_broker_config(settings)
     click.echo(f"wrote {files.config}, {files.password_file} and {files.acl_file}")
+
+
+@main.group(cls=PoradovnikGroup)
+def nginx() -> None:
+    """The portal's nginx front: TLS, static files, limits (on the hub image)."""
+
+
+@nginx.command("config")
+@_config_option
+@click.option(
+    "--to",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/etc/poradovnik/nginx.conf"),
+    show_default=True,
+    help="The file to write; - for standard output.",
+)
+@click.option(
+    "--certificate",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/etc/poradovnik/tls/portal.crt"),
+    show_default=True,
+    help="The portal's certificate (PEM, intermediates after it).",
+)
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/etc/poradovnik/tls/portal.key"),
+    show_default=True,
+    help="The certificate's private key (PEM).",
+)
+@click.pass_context
+def nginx_config(ctx: click.Context, target: Path, certificate: Path, key: Path) -> None:
+    """Write nginx's configuration for the front of this hub's web server.
+
+    TLS on 443 with the given certificate, plain HTTP on 80 for the lobby display and a
+    redirect, the static files, limits per client address, and the hub at [web] host
+    and port behind it (which should be 127.0.0.1, with [web] proxy_hops = 1). The
+    appliance's nginx.service reads it; reload nginx after writing it.
+    """
+    settings = _load(ctx, role="hub")
+    module = _hub("nginx")
+    text = module.render_config(settings.web, module.Front(certificate=certificate, key=key))
+    if str(target) == "-":
+        click.echo(text, nl=False)
+        return
+    write_private_file(target, text)
+    click.echo(f"wrote {target}")
 
 
 if __name__ == "__main__":

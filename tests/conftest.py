@@ -7,6 +7,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,10 +165,10 @@ class OfficeBroker:
         )
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[OfficeBroker]:
+@contextmanager
+def office_broker(directory: Path) -> Iterator[OfficeBroker]:
     """A real Mosquitto on a free port of 127.0.0.1, configured as the hub generates it."""
-    with local_broker(tmp_path / "broker", "office", ACCOUNTS) as running:
+    with local_broker(directory, "office", ACCOUNTS) as running:
         yield OfficeBroker(
             running.process,
             {
@@ -177,6 +178,13 @@ def broker(tmp_path: Path) -> Iterator[OfficeBroker]:
             },
             running.logins,
         )
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[OfficeBroker]:
+    """The test office's broker (:func:`office_broker`), for one test."""
+    with office_broker(tmp_path / "broker") as running:
+        yield running
 
 
 def hub_settings(broker: OfficeBroker, data_dir: Path) -> Settings:

@@ -223,12 +223,23 @@ def test_first_boot_writes_valid_settings_and_enables_the_role(
     ]
     multi_user = device / "etc/systemd/system/multi-user.target.wants"
     assert (multi_user / "poradovnik.target").is_symlink()
+    front = device / "etc/poradovnik/nginx.conf"
     if role == "hub":
         assert settings["mqtt"]["username"] == "hub"
         assert len(settings["mqtt"]["password"]) >= 24
+        # Behind nginx: on loopback, trusting one proxy; a certificate made for its name.
+        assert settings["web"] == {"host": "127.0.0.1", "proxy_hops": 1}
+        assert "ssl_certificate /etc/poradovnik/tls/portal.crt;" in front.read_text()
+        assert (device / "etc/poradovnik/tls/portal.key").stat().st_mode & 0o777 == 0o600
+        names = run("openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
+                    device / "etc/poradovnik/tls/portal.crt").stdout  # fmt: skip
+        assert "DNS:kiosk-vstup, DNS:kiosk-vstup.local" in names  # the example's device_id
         if DEBOOTSTRAP:  # a staging tree has no Debian packages
             assert (multi_user / "mosquitto.service").is_symlink()
+            assert (multi_user / "nginx.service").is_symlink()
+            in_image(device, "nginx", "-t", "-q", "-c", "/etc/poradovnik/nginx.conf")
     else:
+        assert not front.exists()
         # Not paired yet: it will show a code and ask the hub.
         assert "username" not in settings["mqtt"]
         assert settings["mqtt"]["host"] == "poradovnik-hub.local"

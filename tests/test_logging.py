@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.logging import LineFormatter, setup_logging, stderr_is_journal
+from common.logging import LineFormatter, RepeatFilter, setup_logging, stderr_is_journal
 from common.logthrottle import ThrottledLog
 
 
@@ -111,3 +111,28 @@ def test_throttled_keys_are_bounded() -> None:
     # The oldest keys were forgotten: an event of one of them is logged again.
     assert throttled.log(logging.DEBUG, 0, "event")
     assert not throttled.log(logging.DEBUG, 9, "event")
+
+
+def test_a_repeated_warning_is_shown_once_per_interval_with_a_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    now = [0.0]
+    setup_logging("info")
+    (handler,) = [h for h in logging.getLogger().handlers if h.filters]
+    handler.filters[:] = [RepeatFilter(10.0, clock=lambda: now[0])]
+    log = logging.getLogger("asyncio")
+    for _ in range(1000):
+        log.error("socket.accept() out of system resource")
+    log.warning("another warning")
+    log.info("connected")
+    log.info("connected")
+    now[0] = 12.0
+    log.error("socket.accept() out of system resource")
+    assert capsys.readouterr().err.splitlines() == [
+        "ERROR asyncio: socket.accept() out of system resource",
+        "WARNING asyncio: another warning",
+        "INFO asyncio: connected",
+        "INFO asyncio: connected",
+        "ERROR asyncio: socket.accept() out of system resource (and 999 more like it in the"
+        " last 12 s)",
+    ]

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from common.settings import WebSettings
+from hub.web.connections import RESERVED_FILES
+
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "systemd"
 INSTALLED_COMMAND = "/opt/poradovnik/venv/bin/poradovnik"
@@ -85,21 +88,22 @@ def test_unit_verifies_without_a_word(unit_dir: Path, name: str) -> None:
 
 
 @needs_analyze
-def test_the_mosquitto_drop_in_verifies(tmp_path: Path) -> None:
-    if not Path("/lib/systemd/system/mosquitto.service").exists():
-        pytest.skip("Debian's mosquitto.service is not installed here (package 'mosquitto')")
-    drop_in = tmp_path / "mosquitto.service.d"
+@pytest.mark.parametrize("service", ["mosquitto", "nginx"])
+def test_the_drop_in_verifies(tmp_path: Path, service: str) -> None:
+    if not Path(f"/lib/systemd/system/{service}.service").exists():
+        pytest.skip(f"Debian's {service}.service is not installed here (package '{service}')")
+    drop_in = tmp_path / f"{service}.service.d"
     drop_in.mkdir()
-    shutil.copy(UNITS / "mosquitto.service.d" / "poradovnik.conf", drop_in)
+    shutil.copy(UNITS / f"{service}.service.d" / "poradovnik.conf", drop_in)
     # A trailing ':' keeps the standard search path after ours, as systemd documents.
     env = {"SYSTEMD_UNIT_PATH": f"{tmp_path}:"}
-    result = analyze("verify", "--man=no", "mosquitto.service", env=env)
+    result = analyze("verify", "--man=no", f"{service}.service", env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout + result.stderr == ""
     # The same check does read the drop-in: a flaw in it is reported.
     with (drop_in / "poradovnik.conf").open("a") as conf:
         conf.write("NoSuchSetting=1\n")
-    flawed = analyze("verify", "--man=no", "mosquitto.service", env=env)
+    flawed = analyze("verify", "--man=no", f"{service}.service", env=env)
     assert "poradovnik.conf" in flawed.stderr
 
 
@@ -148,6 +152,12 @@ def test_role_units_share_one_hardening() -> None:
     first, *rest = ROLE_UNITS
     for name in rest:
         assert hardening(name) == hardening(first), name
+
+
+def test_the_hub_may_open_files_for_every_live_page_and_more() -> None:
+    service = read_unit(UNITS / "poradovnik-hub.service")["Service"]
+    connections = int(service["LimitNOFILE"]) - RESERVED_FILES
+    assert connections >= 4 * WebSettings().live_max_clients
 
 
 @pytest.mark.parametrize(

@@ -2,47 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+
+from edge_helpers import Stream
 
 from common.settings import Settings
 from hub.service import QueueService
 from hub.web.server import WebServer, serve_web
 
 WAIT_S = 10.0  # an upper bound for waiting, never a pause
-
-
-class Stream:
-    """A raw HTTP connection reading a server-sent event stream."""
-
-    def __init__(self, port: int, path: str = "/live/queue") -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
-        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: hub\r\n\r\n".encode())
-        self.buffer = b""
-        head = self._until(b"\r\n\r\n")
-        self.status = int(head.split(b" ", 2)[1])
-        self.headers = head.decode("latin-1").lower()
-
-    def _until(self, marker: bytes) -> bytes:
-        while marker not in self.buffer:
-            data = self.sock.recv(65536)
-            assert data, "the server closed the stream"
-            self.buffer += data
-        part, _, self.buffer = self.buffer.partition(marker)
-        return part
-
-    def version(self) -> int:
-        """The version of the next event (heartbeats skipped)."""
-        while True:
-            event = self._until(b"\n\n").decode()
-            for line in event.splitlines():
-                if line.startswith("data: "):
-                    return int(line.removeprefix("data: "))
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @contextmanager

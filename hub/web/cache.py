@@ -9,8 +9,9 @@ version it was made at, and dropped when either moved or ``ttl_s`` passed:
 * :class:`ResponseCache`, in front of the WSGI thread pool (see
   :mod:`hub.web.server`): the whole answer to a request, replayed on
   the event loop without a thread or Flask, for the responses that a view
-  marks with :data:`CACHEABLE` (they depend only on the path, the query, the
-  ``lang`` cookie and ``Accept-Language``, and set no cookie).
+  marks with :data:`CACHEABLE` (they depend only on the path, the page's language
+  and HTTPS, and set no cookie). It is keyed by the negotiated language, not by the
+  raw headers, so clients cannot grow it with variants of them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class VersionedCache(Generic[V]):
         self.ttl_s = ttl_s
         self._entries: OrderedDict[Hashable, tuple[Stamp, float, V]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many entries are kept (current or not)."""
+        return len(self._entries)
 
     def stamp(self) -> Stamp:
         """The versions now: take it before computing a value to :meth:`put`."""

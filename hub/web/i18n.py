@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Final
 
 from flask import Response, g, request
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from hub.web.context import hub
 
 COOKIE: Final = "lang"
 """Remembers the citizen's choice for a year."""
+
+ACCEPT_LANGUAGE_CHARS: Final = 256
+"""Only this much of ``Accept-Language`` is read: real browsers send a few dozen
+characters, and parsing an attacker's long one costs CPU for nothing."""
 
 
 def languages() -> tuple[str, ...]:
@@ -22,13 +28,24 @@ def select_locale() -> str:
     cached: str | None = g.get("lang")
     if cached is not None:
         return cached
-    offered = languages()
     wanted = request.args.get("lang") or request.cookies.get(COOKIE)
-    lang = (
-        wanted if wanted in offered else request.accept_languages.best_match(offered) or offered[0]
-    )
+    lang = negotiate(languages(), wanted, request.headers.get("Accept-Language", ""))
     g.lang = lang
     return lang
+
+
+def negotiate(offered: tuple[str, ...], wanted: str | None, accept: str) -> str:
+    """The language of a page, from what the request says and the languages ``offered``.
+
+    ``wanted`` (``?lang=`` or the cookie) if offered, else the best of the first
+    :data:`ACCEPT_LANGUAGE_CHARS` of ``Accept-Language``, else the default (the first
+    offered).
+    """
+    if wanted is not None and wanted in offered:
+        return wanted
+    if len(accept) > ACCEPT_LANGUAGE_CHARS:
+        accept = accept[:ACCEPT_LANGUAGE_CHARS].rpartition(",")[0]
+    return parse_accept_header(accept, LanguageAccept).best_match(offered) or offered[0]
 
 
 def remember_choice(response: Response) -> Response:

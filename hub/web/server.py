@@ -18,23 +18,31 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import parse_qsl
 
 import uvicorn
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 
 from common.errors import PoradovnikError
-from common.settings import Settings
+from common.settings import Settings, WebSettings
 from hub.bridge import HubBridge
 from hub.service import QueueService
 from hub.web import create_app
 from hub.web.cache import CACHEABLE, VersionedCache
+from hub.web.connections import (
+    ConnectionGuard,
+    ConnectionLimitError,
+    GuardedConfig,
+    connection_limit,
+    listen,
+)
 from hub.web.context import hub
+from hub.web.i18n import negotiate
 from hub.web.live import LiveEvents, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,13 @@ LIVE_PREFIX: Final = "/live/"
 """Paths served as event streams on the loop."""
 
 STOP_TIMEOUT_S: Final = 10.0
+
+KEEP_ALIVE_S: Final = 20
+"""A kept-alive connection with no next request is closed after this many seconds."""
+
+MIN_FREE_CONNECTIONS: Final = 16
+"""Connections kept for pages when live pages take their maximum (at least this, or an
+eighth of all)."""
 
 
 class WebError(PoradovnikError):
@@ -61,10 +76,12 @@ class Cached:
 class Router:
     """The ASGI app: event streams and cached pages on the loop, the rest to Flask's pool."""
 
-    def __init__(self, app: Flask, live: LiveEvents, *, workers: int) -> None:
+    def __init__(self, app: Flask, live: LiveEvents, *, workers: int, proxy_hops: int) -> None:
         self.flask = WSGIMiddleware(app, workers=workers)  # type: ignore[arg-type]
         self.live = live
+        self.proxy_hops = proxy_hops
         current = hub(app)
+        self.config = current.config
         self.cache: VersionedCache[Cached] = VersionedCache(current.feed, current.config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,7 +92,7 @@ class Router:
         if scope["path"].startswith(LIVE_PREFIX):
             await self.live(scope, receive, send)
             return
-        key = _cache_key(scope)
+        key = self.cache_key(scope)
         if key is None:
             await self.flask(scope, receive, send)  # type: ignore[arg-type]
             return
@@ -90,23 +107,51 @@ class Router:
         recorder = _Recorder(send, lambda answer: self.cache.put(key, stamp, answer))
         await self.flask(scope, receive, recorder)  # type: ignore[arg-type]
 
+    def cache_key(self, scope: Scope) -> tuple[str, str, bool] | None:
+        """What a cacheable answer depends on: the path, the page's language, HTTPS.
+
+        The language is negotiated here as the views negotiate it
+        (:func:`~hub.web.i18n.negotiate`), so a client cannot fill the cache with
+        variants of its query string or headers: one entry per page and language.
+        """
+        if scope["method"] != "GET":
+            return None
+        cookie = accept = proto = b""
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                cookie = value
+            elif name == b"accept-language":
+                accept = value
+            elif name == b"x-forwarded-proto":
+                proto = value
+        wanted = _query_lang(scope["query_string"]) or _cookie_lang(cookie)
+        offered = self.config.branding().languages
+        lang = negotiate(offered, wanted, accept.decode("latin-1"))
+        return (scope["path"], lang, scope["scheme"] == "https" or self._forwarded_https(proto))
+
+    def _forwarded_https(self, proto: bytes) -> bool:
+        """Whether ProxyFix, trusting ``proxy_hops`` proxies, takes the request as HTTPS."""
+        if not self.proxy_hops:
+            return False
+        values = proto.split(b",")
+        return len(values) >= self.proxy_hops and values[-self.proxy_hops].strip() == b"https"
+
 
 _MARKER: Final = CACHEABLE.lower().encode()
 _LANG_COOKIE: Final = re.compile(rb"(?:^|;)\s*lang=([^;]*)")
 
 
-def _cache_key(scope: Scope) -> tuple[object, ...] | None:
-    """What a cacheable answer depends on: path, query, scheme, ``lang`` cookie, languages."""
-    if scope["method"] != "GET":
-        return None
-    lang = accept = b""
-    for name, value in scope["headers"]:
-        if name == b"cookie":
-            match = _LANG_COOKIE.search(value)
-            lang = match.group(1) if match else b""
-        elif name == b"accept-language":
-            accept = value
-    return (scope["path"], scope["query_string"], scope["scheme"], lang, accept)
+def _query_lang(query: bytes) -> str | None:
+    """The first ``lang`` of a query string, as ``request.args.get("lang")`` reads it."""
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name == "lang":
+            return value
+    return None
+
+
+def _cookie_lang(cookie: bytes) -> str | None:
+    match = _LANG_COOKIE.search(cookie)
+    return match.group(1).decode("latin-1").strip() if match else None
 
 
 class _Recorder:
@@ -136,23 +181,32 @@ class _Recorder:
 class WebServer:
     """The hub's web server on its own thread; :meth:`stop` ends it."""
 
-    def __init__(self, app: Flask, live: LiveEvents, *, host: str, port: int, workers: int) -> None:
-        self.router = Router(app, live, workers=workers)
+    def __init__(
+        self, app: Flask, live: LiveEvents, *, web: WebSettings, guard: ConnectionGuard, port: int
+    ) -> None:
+        self.router = Router(app, live, workers=web.workers, proxy_hops=web.proxy_hops)
         self.board = hub(app).board
-        self.socket = _listen(host, port)
+        self.guard = guard
+        """The connections' bounds (see :mod:`hub.web.connections`)."""
+        try:
+            self.socket = listen(web.host, port, guard)
+        except OSError as exc:
+            msg = f"the web server cannot listen on {web.host}:{port}: {exc.strerror}"
+            raise WebError(msg) from None
         self.port: int = self.socket.getsockname()[1]
         """The port it listens on (the chosen one when asked for port 0)."""
-        config = uvicorn.Config(
+        config = GuardedConfig(
             self.router,
-            http="httptools",
+            guard=guard,
             loop="asyncio",
+            ws="none",
             lifespan="off",
             log_config=None,
             access_log=False,
             server_header=False,
             # Forwarded headers are trusted only as [web] proxy_hops says (ProxyFix).
             proxy_headers=False,
-            timeout_keep_alive=20,
+            timeout_keep_alive=KEEP_ALIVE_S,
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
@@ -188,27 +242,26 @@ def serve_web(
     """Build the web app on the hub's parts and serve it on ``[web] host`` and ``port``.
 
     ``port`` overrides the settings' (0 picks a free one, as tests and benchmarks do).
+    Raises :class:`WebError` when it cannot listen, or when the open-file limit is too
+    low for ``[web] max_connections``.
     """
-    app = create_app(settings, queue, bridge=bridge)
-    live = LiveEvents(hub(app).feed, max_clients=settings.web.live_max_clients)
-    return WebServer(
-        app,
-        live,
-        host=settings.web.host,
-        port=settings.web.port if port is None else port,
-        workers=settings.web.workers,
-    ).start()
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    web = settings.web
     try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise WebError(f"the web server cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
+        limit = connection_limit(web.max_connections)
+    except ConnectionLimitError as exc:
+        raise WebError(str(exc)) from None
+    live_limit = min(web.live_max_clients, limit - max(MIN_FREE_CONNECTIONS, limit // 8))
+    if live_limit < web.live_max_clients:
+        log.warning(
+            "live pages are limited to %d, not [web] live_max_clients = %d: the web server "
+            "admits %d connections (the open-file limit allows no more; LimitNOFILE=)",
+            live_limit,
+            web.live_max_clients,
+            limit,
+        )
+    app = create_app(settings, queue, bridge=bridge)
+    live = LiveEvents(hub(app).feed, max_clients=live_limit)
+    guard = ConnectionGuard(limit, head_timeout_s=web.head_timeout_s)
+    return WebServer(
+        app, live, web=web, guard=guard, port=web.port if port is None else port
+    ).start()
