@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import re
+import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
+from process_helpers import Process
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -37,6 +39,69 @@ from hub.web import create_app
 from hub.web.server import WebServer, serve_web
 from poradovnik.cli import main
 from sync_agent.client import DeviceLink
+
+# =============================================================================
+# Programs the tests start, and the default ports they must not rely on
+# =============================================================================
+
+_PROCESSES = pytest.StashKey[list[Process]]()
+
+HELD_PORTS = (8080, 1883)
+"""The hub's default web port and MQTT's: held for the whole run (when free), so a
+test server that does not ask for a free port fails here as it would on a busy machine."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_ports_taken() -> Iterator[tuple[int, ...]]:
+    """Bind 127.0.0.1 on :data:`HELD_PORTS` for the session; the ports held by us.
+
+    The sockets do not listen: a server cannot bind there, and a client that
+    connects there by mistake is refused at once. A port some other program holds
+    already is just as taken.
+    """
+    held: list[socket.socket] = []
+    for port in HELD_PORTS:
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        held.append(sock)
+    yield tuple(sock.getsockname()[1] for sock in held)
+    for sock in held:
+        sock.close()
+
+
+@pytest.fixture
+def processes(request: pytest.FixtureRequest) -> Iterator[Callable[..., Process]]:
+    """Start programs (see :class:`process_helpers.Process`); all are killed afterwards.
+
+    A failed test's report shows the output of every program it started.
+    """
+    started = request.node.stash.setdefault(_PROCESSES, [])
+
+    def start(*args: Any, **options: Any) -> Process:
+        process = Process(*args, **options)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Add the output of the programs a failed test started to its report."""
+    report: pytest.TestReport = yield
+    if report.failed:
+        for process in item.stash.get(_PROCESSES, []):
+            report.sections.append((f"output of {process.name}", process.describe()))
+    return report
+
 
 # =============================================================================
 # Store fixtures (hub.store): a database URL per backend, and stores
