@@ -54,7 +54,7 @@ def test_hub_notifies_systemd_and_stops_on_sigterm(
     hub = processes(
         poradovnik_args("--config", str(config), "hub"),
         name="hub",
-        env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "2000000"},
+        env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "4000000"},
         cwd=tmp_path,
     )
     messages = receive_until(notify_socket, "READY=1")
