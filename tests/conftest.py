@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
+from postgres_cluster import ClusterError, throwaway_cluster
 from process_helpers import Process
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
@@ -95,8 +96,15 @@ def processes(request: pytest.FixtureRequest) -> Iterator[Callable[..., Process]
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Add the output of the programs a failed test started to its report."""
+    """Add the output of the programs a failed test started to its report; fail a
+    PostgreSQL test that skipped where PostgreSQL must be tested."""
     report: pytest.TestReport = yield
+    if report.skipped and item.get_closest_marker("postgres") and postgres_required():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = (
+            f"a PostgreSQL test may not skip here (CI=true or {POSTGRES_REQUIRED_ENV}=1): {reason}"
+        )
     if report.failed:
         for process in item.stash.get(_PROCESSES, []):
             report.sections.append((f"output of {process.name}", process.describe()))
@@ -109,11 +117,14 @@ def pytest_runtest_makereport(
 
 POSTGRES_URL_ENV = "PORADOVNIK_TEST_POSTGRES_URL"
 POSTGRES_URL_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_REQUIRED_ENV = "PORADOVNIK_TEST_POSTGRES_REQUIRED"
 
 
-def postgres_base_url() -> str:
-    """The PostgreSQL server the tests use (each test gets its own schema in it)."""
-    return os.environ.get(POSTGRES_URL_ENV, POSTGRES_URL_DEFAULT)
+def postgres_required() -> bool:
+    """Whether a PostgreSQL test must run rather than skip: under CI (``CI=true``) or
+    ``scripts/test`` (``PORADOVNIK_TEST_POSTGRES_REQUIRED=1``)."""
+    ci = os.environ.get("CI", "").lower() in ("true", "1")
+    return ci or os.environ.get(POSTGRES_REQUIRED_ENV, "") == "1"
 
 
 @functools.cache
@@ -130,12 +141,38 @@ def _postgres_unreachable(url: str) -> str | None:
     return None
 
 
-def _postgres_schema_url() -> Iterator[str]:
-    base = postgres_base_url()
-    shown = make_url(base).render_as_string(hide_password=True)
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The PostgreSQL server of this run (each test gets its own schema in it).
+
+    The one ``PORADOVNIK_TEST_POSTGRES_URL`` names; without it, the one at the
+    default URL if it answers, else a throwaway cluster started for the run
+    (``postgres_cluster.py``). Skips with the reason when there is none (fails
+    instead where PostgreSQL must be tested: see :func:`postgres_required`).
+    """
+    configured = os.environ.get(POSTGRES_URL_ENV)
+    base = configured or POSTGRES_URL_DEFAULT
     reason = _postgres_unreachable(base)
-    if reason is not None:
-        pytest.skip(f"PostgreSQL not reachable at {shown}: {reason}")
+    if reason is None:
+        yield base
+        return
+    if configured:
+        pytest.skip(f"PostgreSQL not reachable at {_shown(base)} ({POSTGRES_URL_ENV}): {reason}")
+    try:
+        with throwaway_cluster() as url:
+            yield url
+    except ClusterError as exc:
+        pytest.skip(
+            f"PostgreSQL not reachable at {_shown(base)} ({reason}), and no throwaway "
+            f"cluster: {exc}"
+        )
+
+
+def _postgres_schema_url(base: str) -> Iterator[str]:
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
@@ -157,11 +194,11 @@ def _postgres_schema_url() -> Iterator[str]:
 )
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database: a SQLite file (in a directory not yet created), or a fresh
-    PostgreSQL schema (dropped afterwards; skipped with the reason when no server)."""
+    PostgreSQL schema (dropped afterwards; see ``postgres_server``)."""
     if request.param == "sqlite":
         yield sqlite_url(tmp_path / "hub" / "hub.db")
     else:
-        yield from _postgres_schema_url()
+        yield from _postgres_schema_url(request.getfixturevalue("postgres_server"))
 
 
 @pytest.fixture
