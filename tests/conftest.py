@@ -45,7 +45,8 @@ from sync_agent.client import DeviceLink
 # Programs the tests start, and the default ports they must not rely on
 # =============================================================================
 
-_PROCESSES = pytest.StashKey[list[Process]]()
+_OUTPUTS = pytest.StashKey[list[tuple[str, Callable[[], str]]]]()
+"""What the servers a test started have said: name, and how to read it."""
 
 HELD_PORTS = (8080, 1883)
 """The hub's default web port and MQTT's: held for the whole run (when free), so a
@@ -74,17 +75,23 @@ def default_ports_taken() -> Iterator[tuple[int, ...]]:
         sock.close()
 
 
+def report_output(node: pytest.Item, name: str, read: Callable[[], str]) -> None:
+    """Show what ``read`` returns (a server's output) in the report, if the test fails."""
+    node.stash.setdefault(_OUTPUTS, []).append((name, read))
+
+
 @pytest.fixture
 def processes(request: pytest.FixtureRequest) -> Iterator[Callable[..., Process]]:
     """Start programs (see :class:`process_helpers.Process`); all are killed afterwards.
 
     A failed test's report shows the output of every program it started.
     """
-    started = request.node.stash.setdefault(_PROCESSES, [])
+    started: list[Process] = []
 
     def start(*args: Any, **options: Any) -> Process:
         process = Process(*args, **options)
         started.append(process)
+        report_output(request.node, f"output of {process.name}", process.describe)
         return process
 
     yield start
@@ -106,8 +113,8 @@ def pytest_runtest_makereport(
             f"a PostgreSQL test may not skip here (CI=true or {POSTGRES_REQUIRED_ENV}=1): {reason}"
         )
     if report.failed:
-        for process in item.stash.get(_PROCESSES, []):
-            report.sections.append((f"output of {process.name}", process.describe()))
+        for name, read in item.stash.get(_OUTPUTS, []):
+            report.sections.append((name, read()))
     return report
 
 
@@ -263,9 +270,13 @@ class OfficeBroker:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[OfficeBroker]:
-    """A real Mosquitto on a free port of 127.0.0.1, configured as the hub generates it."""
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OfficeBroker]:
+    """A real Mosquitto on a free port of 127.0.0.1, configured as the hub generates it.
+
+    Its log is in the report of a failed test.
+    """
     with local_broker(tmp_path / "broker", "office", ACCOUNTS) as running:
+        report_output(request.node, "log of mosquitto", lambda: running.process.tail(60))
         yield OfficeBroker(
             running.process,
             {
