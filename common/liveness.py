@@ -67,8 +67,6 @@ class Watchdog:
         self,
         notifier: Notifier,
         heartbeats: Iterable[Heartbeat] = (),
-        *,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.notifier = notifier
         self.heartbeats = list(heartbeats)
@@ -77,7 +75,6 @@ class Watchdog:
         self.max_silence_s = interval
         """How long a loop may go without a beat (half of ``WatchdogSec``); ``None``
         without a watchdog."""
-        self._clock = clock
         self._status: str | None = None
         self._stalled: tuple[str, ...] = ()
         self._stop = threading.Event()

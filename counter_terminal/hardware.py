@@ -137,6 +137,7 @@ class Buttons:
     def start(self, on_event: Callable[[str, Event], None]) -> None:
         """Start reporting gestures to ``on_event``."""
         self._on_event = on_event
+        self.heartbeat.beat()  # its time to start counts from now, not from __init__
         self._thread.start()
 
     def close(self) -> None:

@@ -345,6 +345,7 @@ class MqttConnection:
             self._thread = threading.Thread(
                 target=self._run, name=f"mqtt-{self.client_id}", daemon=True
             )
+        self.heartbeat.beat()  # its time to start counts from now, not from __init__
         self._thread.start()
 
     def stop(self, farewell: LastWill | None = None) -> None:
