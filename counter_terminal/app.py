@@ -21,7 +21,8 @@ from types import TracebackType
 from common.counter_settings import CounterSettings, PanelSettings
 from common.errors import PoradovnikError
 from common.lifecycle import stop_on_signals
-from common.sdnotify import Notifier, watchdog_interval
+from common.liveness import Heartbeat, Watchdog
+from common.sdnotify import Notifier
 from common.settings import Settings
 from counter_terminal.desk import CounterDesk, Office
 from counter_terminal.display import LcdDisplay, PanelDisplay, SimulatedDisplay
@@ -155,6 +156,14 @@ class CounterTerminal:
         self.link.stop()
         self._close_desks()
 
+    def heartbeats(self) -> list[Heartbeat]:
+        """The loops that must progress for the panel to be alive.
+
+        Each panel's button thread, and the MQTT network thread.
+        """
+        buttons = [desk.panel.buttons.heartbeat for desk in self.desks.values()]
+        return [*buttons, self.link.connection.heartbeat]
+
     def _close_desks(self) -> None:
         for desk in self.desks.values():
             desk.close()
@@ -255,10 +264,12 @@ def _open_factory(config: CounterSettings) -> PinFactory:
     return pin_factory(config.pin_factory)
 
 
-def _serve(terminal: CounterTerminal, stop: threading.Event) -> None:
-    """The main loop: the watchdog's pings (and simulated clerks, if set) until ``stop``."""
-    notifier = Notifier()
-    interval = watchdog_interval() or 10.0
+def serve(terminal: CounterTerminal, stop: threading.Event, notifier: Notifier) -> None:
+    """Serve until ``stop``, with simulated clerks if set.
+
+    The button and network threads do the work; the systemd watchdog is pinged while
+    they all make progress (:meth:`CounterTerminal.heartbeats`).
+    """
     pace = terminal.settings.counter.simulate_clerks_s
     worker: threading.Thread | None = None
     if pace is not None:
@@ -267,9 +278,9 @@ def _serve(terminal: CounterTerminal, stop: threading.Event) -> None:
             target=clerks.run, args=(stop, pace), name="simulated-clerks", daemon=True
         )
         worker.start()
-    notifier.ready(f"serving counters {', '.join(terminal.desks)}")
-    while not stop.wait(interval):
-        notifier.watchdog()
+    with Watchdog(notifier, terminal.heartbeats()) as watchdog:
+        watchdog.ready(f"serving counters {', '.join(terminal.desks)}")
+        stop.wait()
     notifier.stopping()
     if worker is not None:
         worker.join(timeout=5.0)
@@ -287,4 +298,4 @@ def run(settings: Settings) -> None:
         settings.mqtt.port,
     )
     with terminal, stop_on_signals() as stop:
-        _serve(terminal, stop)
+        serve(terminal, stop, Notifier())

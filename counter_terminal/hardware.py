@@ -7,9 +7,10 @@ as gpiozero's devices do.
 
 :class:`Buttons` reads gpiozero :class:`~gpiozero.DigitalInputDevice` inputs (without
 ``bounce_time``) through the project's own :class:`~.gestures.ButtonLogic`, in one
-thread that reports each button's gestures in order. :class:`Light` is an LED with a
-steady mode (off, on, slow blink) and short flashes on top; :class:`Beeper` an
-optional buzzer.
+thread that reports each button's gestures in order (and beats a
+:class:`~common.liveness.Heartbeat`, so a hung button thread stops the watchdog).
+:class:`Light` is an LED with a steady mode (off, on, slow blink) and short flashes on
+top; :class:`Beeper` an optional buzzer.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gpiozero import LED, Buzzer, Device, DigitalInputDevice
 from gpiozero.exc import GPIOZeroError
 
 from common.errors import PoradovnikError
+from common.liveness import BEAT_S, Heartbeat
 from counter_terminal.gestures import ButtonLogic, Event
 
 __all__ = ["Beeper", "Buttons", "Light", "LightMode", "pin_factory"]
@@ -99,6 +101,9 @@ class Buttons:
         self._changed = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.heartbeat = Heartbeat(f"{name} thread")
+        """Beaten by the button thread at least every :data:`~common.liveness.BEAT_S`,
+        idle or not; silent while it hangs (in ``on_event``, say)."""
 
     def add(self, name: str, pin: int, *, long_press_s: float | None = None) -> None:
         """Watch the button ``name`` on GPIO ``pin``; with ``long_press_s``, short and long."""
@@ -132,6 +137,7 @@ class Buttons:
     def start(self, on_event: Callable[[str, Event], None]) -> None:
         """Start reporting gestures to ``on_event``."""
         self._on_event = on_event
+        self.heartbeat.beat()  # its time to start counts from now, not from __init__
         self._thread.start()
 
     def close(self) -> None:
@@ -157,6 +163,7 @@ class Buttons:
         while True:
             with self._changed:
                 while True:
+                    self.heartbeat.beat()
                     if self._closing:
                         return
                     now = time.monotonic()
@@ -170,8 +177,10 @@ class Buttons:
                     deadlines = [
                         d for logic in self._logic.values() if (d := logic.deadline()) is not None
                     ]
-                    # A millisecond at least: rounding must not make this spin.
-                    self._changed.wait(max(min(deadlines) - now, 0.001) if deadlines else None)
+                    # A millisecond at least: rounding must not make this spin; a beat
+                    # at least every BEAT_S.
+                    wait = min([*deadlines, now + BEAT_S]) - now
+                    self._changed.wait(max(wait, 0.001))
                 due, self._due = self._due, []
             for name, event in due:
                 try:

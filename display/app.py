@@ -30,8 +30,9 @@ from typing import Any
 
 from common.display_settings import parse_quiet_hours
 from common.lifecycle import stop_on_signals
+from common.liveness import Heartbeat, Watchdog
 from common.sdl import pygame
-from common.sdnotify import Notifier, watchdog_interval
+from common.sdnotify import Notifier
 from common.settings import Settings
 from display.announcer import (
     Announcer,
@@ -75,7 +76,7 @@ FrameHook = Callable[[Scene, list[pygame.Rect]], None]
 """Told of every frame drawn: the scene and the regions that changed (benchmarks)."""
 
 _HOUSEKEEPING_S = 1.0
-"""The longest the main loop sleeps: the clock, the window's events and the watchdog."""
+"""The longest the main loop sleeps: the clock, the window's events and its heartbeat."""
 
 _REMEMBERED_CALLS = 512
 """How many calls the display remembers, to take each only once."""
@@ -302,10 +303,14 @@ class Display:
         self._inbox.put(_Inbound("wake", None))
 
     def run(self, stop: threading.Event, notifier: Notifier | None = None) -> None:
-        """Serve until ``stop`` is set (call :meth:`wake` after setting it from elsewhere)."""
+        """Serve until ``stop`` is set (call :meth:`wake` after setting it from elsewhere).
+
+        The systemd watchdog is pinged while this main loop and the MQTT network thread
+        both make progress.
+        """
         notifier = notifier or Notifier()
-        watchdog = watchdog_interval()
-        last_ping = self.clock()
+        main = Heartbeat("display's main loop")
+        watchdog = Watchdog(notifier, [main, self.link.connection.heartbeat])
         self.link.start()
         if self.announcer is not None:
             self.announcer.start()
@@ -313,9 +318,10 @@ class Display:
             self.boards.start()
         self._publish_health()
         self.screen.invalidate()
-        notifier.ready("showing calls")
+        watchdog.ready("showing calls")
         try:
             while not stop.is_set():
+                main.beat()
                 now = self.clock()
                 self._drain()
                 turned = self.lobby.advance(now)
@@ -323,11 +329,9 @@ class Display:
                 for call in turned:  # shown first, then spoken: the sound waits for no frame
                     self._shown(call)
                 self._window_events(stop)
-                if watchdog is not None and now - last_ping >= watchdog:
-                    notifier.watchdog()
-                    last_ping = now
                 self._sleep(now)
         finally:
+            watchdog.stop()
             notifier.stopping()
             self.close()
 

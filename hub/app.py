@@ -3,18 +3,21 @@
 This is the wiring of the hub process: settings in, the store upgraded, the
 service layer resumed from the database, the MQTT bridge, the web server and the
 daily chores (pruning, the nightly backup) started beside it (each on its own
-threads), then a main loop that pings the systemd watchdog and rolls the queue
-over at midnight.
+threads), then a main loop that rolls the queue over at midnight. The systemd
+watchdog is pinged while both the main loop and the MQTT network thread make
+progress (:mod:`common.liveness`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from common.lifecycle import stop_on_signals
-from common.sdnotify import Notifier, watchdog_interval
+from common.liveness import BEAT_S, Heartbeat, Watchdog
+from common.sdnotify import Notifier
 from common.settings import Settings, redact_url
 from hub import demo_office
 from hub.backup import HubLock
@@ -30,9 +33,6 @@ if TYPE_CHECKING:
     from hub.web.server import WebServer
 
 log = logging.getLogger(__name__)
-
-HOUSEKEEPING_S = 30.0
-"""How often the idle hub checks for a new business day."""
 
 
 def queue_policy(settings: Settings) -> QueuePolicy:
@@ -129,14 +129,26 @@ def start_web(settings: Settings, queue: QueueService, bridge: HubBridge | None)
     return server
 
 
-def serve(queue: QueueService, stop: threading.Event, notifier: Notifier) -> None:
-    """The hub's main loop: watchdog pings and the midnight rollover until ``stop``."""
-    interval = min(watchdog_interval() or HOUSEKEEPING_S, HOUSEKEEPING_S)
-    waiting = sum(status.waiting for status in queue.status())
-    notifier.ready(f"serving {len(queue.engine.services)} services, {waiting} waiting")
-    while not stop.wait(interval):
-        queue.roll_over()
-        notifier.watchdog()
+def serve(
+    queue: QueueService,
+    stop: threading.Event,
+    notifier: Notifier,
+    watched: Iterable[Heartbeat] = (),
+) -> None:
+    """The hub's main loop: the midnight rollover until ``stop``.
+
+    It checks for a new business day every :data:`~common.liveness.BEAT_S`, which
+    also proves the queue is not stuck (the check takes the queue's lock), and beats
+    its heartbeat. The watchdog is pinged while it and the ``watched`` loops (the MQTT
+    network thread) all make progress.
+    """
+    main = Heartbeat("hub's main loop")
+    with Watchdog(notifier, [main, *watched]) as watchdog:
+        waiting = sum(status.waiting for status in queue.status())
+        watchdog.ready(f"serving {len(queue.engine.services)} services, {waiting} waiting")
+        while not stop.wait(BEAT_S):
+            queue.roll_over()
+            main.beat()
     notifier.stopping()
 
 
@@ -169,7 +181,7 @@ def _run_hub(settings: Settings) -> None:
         chores.start()
         web = start_web(settings, queue, bridge)
         with stop_on_signals() as stop:
-            serve(queue, stop, Notifier())
+            serve(queue, stop, Notifier(), [link.connection.heartbeat])
     finally:
         chores.stop()
         if web is not None:

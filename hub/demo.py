@@ -267,6 +267,6 @@ def run_demo(settings: Settings) -> None:
                 stack.enter_context(device_process(name, role, config, data / f"{name}.toml"))
             log.info("demo office %r is open; press Ctrl+C to close it", settings.site.name)
             with stop_on_signals() as stop:
-                serve(queue, stop, Notifier())
+                serve(queue, stop, Notifier(), [hub_link.connection.heartbeat])
     finally:
         queue.store.close()

@@ -5,7 +5,8 @@ as pygame events) into the kiosk's actions, runs each issue in a worker thread s
 the screen stays alive, shows the outcome and returns to the start screen.
 A citizen who taps twice gets one ticket: taps are ignored while a ticket is
 being issued, and those made meanwhile are dropped. :func:`run` wires the parts
-from the settings and pings the systemd watchdog.
+from the settings; the systemd watchdog is pinged while the screen loop and
+the MQTT network thread both make progress.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 from common.errors import PoradovnikError
 from common.lifecycle import stop_on_signals
+from common.liveness import Heartbeat, Watchdog
 from common.sdl import pygame
 from common.sdnotify import Notifier
 from common.settings import Settings
@@ -212,19 +214,21 @@ class KioskApp:
     # -- the loop --------------------------------------------------------------------
 
     def run(self, stop: threading.Event, notifier: Notifier, fps: int = 30) -> None:
-        """Run the screen until ``stop`` is set or the window is closed."""
+        """Run the screen until ``stop`` is set or the window is closed.
+
+        The systemd watchdog is pinged while this loop and the kiosk's MQTT network
+        thread both make progress.
+        """
         ticker = pygame.time.Clock()
-        interval = notifier.watchdog_interval() or 10.0
-        pinged = self.clock()
-        notifier.ready("showing the start screen")
-        while not stop.is_set():
-            if pygame.event.peek(pygame.QUIT):
-                break
-            self.step()
-            if self.clock() - pinged >= interval:
-                notifier.watchdog()
-                pinged = self.clock()
-            ticker.tick(fps)
+        main = Heartbeat("kiosk's screen loop")
+        with Watchdog(notifier, [main, self.kiosk.link.connection.heartbeat]) as watchdog:
+            watchdog.ready("showing the start screen")
+            while not stop.is_set():
+                main.beat()
+                if pygame.event.peek(pygame.QUIT):
+                    break
+                self.step()
+                ticker.tick(fps)
         notifier.stopping()
 
 

@@ -48,6 +48,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from common.liveness import BEAT_S, Heartbeat
 from common.logthrottle import ThrottledLog
 from common.settings import MqttSettings
 from common.version import __version__
@@ -278,6 +279,10 @@ class MqttConnection:
         """When the broker accepted the current connection (monotonic clock)."""
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self.heartbeat = Heartbeat("MQTT network thread")
+        """Beaten by the network thread at least every :data:`~common.liveness.BEAT_S`
+        while it runs: connected, connecting or waiting to reconnect; silent when it
+        hangs (in a callback, say). A role's watchdog watches it."""
 
         client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -445,6 +450,7 @@ class MqttConnection:
             self._thread = threading.Thread(
                 target=self._run, name=f"mqtt-{self.client_id}", daemon=True
             )
+        self.heartbeat.beat()  # its time to start counts from now, not from __init__
         self._thread.start()
 
     def stop(self, farewell: LastWill | None = None) -> None:
@@ -472,6 +478,7 @@ class MqttConnection:
     def _run(self) -> None:
         """Connect, serve the connection until it ends, wait, again; until stop()."""
         while not self._closing.is_set():
+            self.heartbeat.beat()
             self._connected_at = None
             try:
                 if self._connect():
@@ -487,8 +494,16 @@ class MqttConnection:
                 break
             delay = self._backoff.next_delay()
             log.debug("next connection attempt in %.2f s", delay)
-            self._closing.wait(delay)
+            self._pause(delay)
         self._drop_socket()  # only open if stop() could not end the connection in time
+
+    def _pause(self, delay: float) -> None:
+        """Wait ``delay`` seconds, or until stop(), beating the heartbeat meanwhile."""
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            self.heartbeat.beat()
+            if self._closing.wait(min(left, BEAT_S)):
+                return
 
     def _connect(self) -> bool:
         """Open the connection and send CONNECT; ``False`` (logged) when that fails."""
@@ -514,6 +529,7 @@ class MqttConnection:
     def _serve(self) -> None:
         """Run paho's loop until the connection ends, or stop() asks to end it."""
         while True:
+            self.heartbeat.beat()
             if self._closing.is_set():
                 self._say_goodbye()
                 return

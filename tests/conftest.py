@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import re
+import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
+from postgres_cluster import ClusterError, throwaway_cluster
+from process_helpers import Process
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -42,16 +45,96 @@ from sync_agent.broker_accounts import Account, Role
 from sync_agent.client import DeviceLink
 
 # =============================================================================
+# Programs the tests start, and the default ports they must not rely on
+# =============================================================================
+
+_OUTPUTS = pytest.StashKey[list[tuple[str, Callable[[], str]]]]()
+"""What the servers a test started have said: name, and how to read it."""
+
+HELD_PORTS = (8080, 1883)
+"""The hub's default web port and MQTT's: held for the whole run (when free), so a
+test server that does not ask for a free port fails here as it would on a busy machine."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_ports_taken() -> Iterator[tuple[int, ...]]:
+    """Bind 127.0.0.1 on :data:`HELD_PORTS` for the session; the ports held by us.
+
+    The sockets do not listen: a server cannot bind there, and a client that
+    connects there by mistake is refused at once. A port some other program holds
+    already is just as taken.
+    """
+    held: list[socket.socket] = []
+    for port in HELD_PORTS:
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        held.append(sock)
+    yield tuple(sock.getsockname()[1] for sock in held)
+    for sock in held:
+        sock.close()
+
+
+def report_output(node: pytest.Item, name: str, read: Callable[[], str]) -> None:
+    """Show what ``read`` returns (a server's output) in the report, if the test fails."""
+    node.stash.setdefault(_OUTPUTS, []).append((name, read))
+
+
+@pytest.fixture
+def processes(request: pytest.FixtureRequest) -> Iterator[Callable[..., Process]]:
+    """Start programs (see :class:`process_helpers.Process`); all are killed afterwards.
+
+    A failed test's report shows the output of every program it started.
+    """
+    started: list[Process] = []
+
+    def start(*args: Any, **options: Any) -> Process:
+        process = Process(*args, **options)
+        started.append(process)
+        report_output(request.node, f"output of {process.name}", process.describe)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Add the output of the programs a failed test started to its report; fail a
+    PostgreSQL test that skipped where PostgreSQL must be tested."""
+    report: pytest.TestReport = yield
+    if report.skipped and item.get_closest_marker("postgres") and postgres_required():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = (
+            f"a PostgreSQL test may not skip here (CI=true or {POSTGRES_REQUIRED_ENV}=1): {reason}"
+        )
+    if report.failed:
+        for name, read in item.stash.get(_OUTPUTS, []):
+            report.sections.append((name, read()))
+    return report
+
+
+# =============================================================================
 # Store fixtures (hub.store): a database URL per backend, and stores
 # =============================================================================
 
 POSTGRES_URL_ENV = "PORADOVNIK_TEST_POSTGRES_URL"
 POSTGRES_URL_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_REQUIRED_ENV = "PORADOVNIK_TEST_POSTGRES_REQUIRED"
 
 
-def postgres_base_url() -> str:
-    """The PostgreSQL server the tests use (each test gets its own schema in it)."""
-    return os.environ.get(POSTGRES_URL_ENV, POSTGRES_URL_DEFAULT)
+def postgres_required() -> bool:
+    """Whether a PostgreSQL test must run rather than skip: under CI (``CI=true``) or
+    ``scripts/test`` (``PORADOVNIK_TEST_POSTGRES_REQUIRED=1``)."""
+    ci = os.environ.get("CI", "").lower() in ("true", "1")
+    return ci or os.environ.get(POSTGRES_REQUIRED_ENV, "") == "1"
 
 
 @functools.cache
@@ -68,12 +151,38 @@ def _postgres_unreachable(url: str) -> str | None:
     return None
 
 
-def _postgres_schema_url() -> Iterator[str]:
-    base = postgres_base_url()
-    shown = make_url(base).render_as_string(hide_password=True)
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The PostgreSQL server of this run (each test gets its own schema in it).
+
+    The one ``PORADOVNIK_TEST_POSTGRES_URL`` names; without it, the one at the
+    default URL if it answers, else a throwaway cluster started for the run
+    (``postgres_cluster.py``). Skips with the reason when there is none (fails
+    instead where PostgreSQL must be tested: see :func:`postgres_required`).
+    """
+    configured = os.environ.get(POSTGRES_URL_ENV)
+    base = configured or POSTGRES_URL_DEFAULT
     reason = _postgres_unreachable(base)
-    if reason is not None:
-        pytest.skip(f"PostgreSQL not reachable at {shown}: {reason}")
+    if reason is None:
+        yield base
+        return
+    if configured:
+        pytest.skip(f"PostgreSQL not reachable at {_shown(base)} ({POSTGRES_URL_ENV}): {reason}")
+    try:
+        with throwaway_cluster() as url:
+            yield url
+    except ClusterError as exc:
+        pytest.skip(
+            f"PostgreSQL not reachable at {_shown(base)} ({reason}), and no throwaway "
+            f"cluster: {exc}"
+        )
+
+
+def _postgres_schema_url(base: str) -> Iterator[str]:
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
@@ -95,11 +204,11 @@ def _postgres_schema_url() -> Iterator[str]:
 )
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database: a SQLite file (in a directory not yet created), or a fresh
-    PostgreSQL schema (dropped afterwards; skipped with the reason when no server)."""
+    PostgreSQL schema (dropped afterwards; see ``postgres_server``)."""
     if request.param == "sqlite":
         yield sqlite_url(tmp_path / "hub" / "hub.db")
     else:
-        yield from _postgres_schema_url()
+        yield from _postgres_schema_url(request.getfixturevalue("postgres_server"))
 
 
 @pytest.fixture
@@ -181,9 +290,13 @@ def office_broker(directory: Path) -> Iterator[OfficeBroker]:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[OfficeBroker]:
-    """The test office's broker (:func:`office_broker`), for one test."""
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OfficeBroker]:
+    """The test office's broker (:func:`office_broker`), for one test.
+
+    Its log is in the report of a failed test.
+    """
     with office_broker(tmp_path / "broker") as running:
+        report_output(request.node, "log of mosquitto", lambda: running.process.tail(60))
         yield running
 
 

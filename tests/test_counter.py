@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from conftest import OfficeBroker, RunningHub
 from gpiozero.pins.mock import MockFactory
+from process_helpers import Process, poradovnik_args
 
 from common.counter_settings import CounterSettings, PanelSettings
 from common.errors import PoradovnikError
@@ -347,7 +348,11 @@ def test_an_lcd_that_is_not_there_is_a_clear_error() -> None:
 
 
 def test_the_counter_command_runs_simulated_clerks_on_mock_pins(
-    hub: RunningHub, broker: OfficeBroker, device: Callable[..., DeviceLink], tmp_path: Path
+    hub: RunningHub,
+    broker: OfficeBroker,
+    device: Callable[..., DeviceLink],
+    processes: Callable[..., Process],
+    tmp_path: Path,
 ) -> None:
     issue(hub, *["taxes", "waste"] * 5)
     display = device("display-d1")
@@ -369,22 +374,14 @@ def test_the_counter_command_runs_simulated_clerks_on_mock_pins(
         '[[counter.panels]]\ncounter = "1"\nnext = 17\nrecall = 27\noffline_led = 19\n',
         encoding="utf-8",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "poradovnik.cli", "--config", str(config), "counter"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        call = calls.get(timeout=WAIT_S)
-        assert (call.counter, call.ticket) == ("1", "A001")
-        assert statuses.get(timeout=WAIT_S).state == "online"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=WAIT_S)
-    assert process.returncode == 0, stderr
-    assert "Traceback" not in stderr
-    assert "counter 1: next" in stderr
+    process = processes(poradovnik_args("--config", str(config), "counter"), name="counter")
+    call = calls.get(timeout=WAIT_S)
+    assert (call.counter, call.ticket) == ("1", "A001")
+    assert statuses.get(timeout=WAIT_S).state == "online"
+    assert process.stop(signal.SIGTERM, timeout=WAIT_S) == 0, process.describe()
+    output = process.output()
+    assert "Traceback" not in output
+    assert "counter 1: next" in output
     # (Overlapping subscriptions of the hub may deliver a status twice.)
     while statuses.get(timeout=WAIT_S).state != "offline":
         pass

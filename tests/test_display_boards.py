@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import queue
 import re
-import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import serial
+from process_helpers import Process
 
 from common.display_settings import BoardSettings
 from common.errors import PoradovnikError
@@ -64,27 +64,15 @@ def test_protocols_are_found_by_name() -> None:
 
 
 @pytest.fixture
-def pty_pair(tmp_path: Path) -> Iterator[tuple[str, str]]:
+def pty_pair(tmp_path: Path, processes: Callable[..., Process]) -> Iterator[tuple[str, str]]:
     """Two serial ports joined by socat: what one end writes, the other reads."""
     a, b = tmp_path / "display-end", tmp_path / "boards-end"
-    process = subprocess.Popen(
-        ["socat", "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
-        stderr=subprocess.PIPE,
-        text=True,
+    socat = processes(["socat", "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"])
+    socat.wait_for_line(  # socat says when both ends stand
+        lambda line: "starting data transfer loop" in line, WAIT_S, what="that it runs"
     )
-    assert process.stderr is not None
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(
-        target=lambda: [lines.put(line) for line in process.stderr], daemon=True
-    ).start()  # type: ignore[union-attr]
-    while True:  # socat says when both ends stand
-        if "starting data transfer loop" in lines.get(timeout=WAIT_S):
-            break
-    try:
-        yield str(a), str(b)
-    finally:
-        process.terminate()
-        process.wait(timeout=WAIT_S)
+    yield str(a), str(b)
+    socat.stop(timeout=WAIT_S)
 
 
 @pytest.fixture

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import selectors
 import signal
 import socket
-import subprocess
-import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from conftest import OfficeBroker
+from process_helpers import Process, poradovnik_args
 
+from hub.broker import free_port
 from hub.store import Store, sqlite_url
 
 POLL_S = 30.0  # an upper bound for waiting, never a pause
-
-
-def poradovnik(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "poradovnik.cli", *args],
-        env={**os.environ, **env},
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 @pytest.fixture
@@ -48,13 +34,6 @@ def receive_until(sock: socket.socket, wanted: str) -> list[str]:
     return messages
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def hub_config(path: Path, broker: OfficeBroker, data: Path, web_port: int) -> Path:
     path.write_text(
         f'role = "hub"\n[data]\ndir = "{data}"\n'
@@ -65,65 +44,53 @@ def hub_config(path: Path, broker: OfficeBroker, data: Path, web_port: int) -> P
 
 
 def test_hub_notifies_systemd_and_stops_on_sigterm(
-    tmp_path: Path, notify_socket: socket.socket, broker: OfficeBroker
+    tmp_path: Path,
+    notify_socket: socket.socket,
+    broker: OfficeBroker,
+    processes: Callable[..., Process],
 ) -> None:
     web_port = free_port()
     config = hub_config(tmp_path / "poradovnik.toml", broker, tmp_path / "data", web_port)
-    hub = poradovnik(
-        "--config",
-        str(config),
-        "hub",
-        env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "2000000"},
+    hub = processes(
+        poradovnik_args("--config", str(config), "hub"),
+        name="hub",
+        env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "4000000"},
         cwd=tmp_path,
     )
-    try:
-        messages = receive_until(notify_socket, "READY=1")
-        # The web side serves beside the bridge, in the same process.
-        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/healthz", timeout=POLL_S) as r:
-            assert r.read() == b"ok\n"
-        messages += receive_until(notify_socket, "WATCHDOG=1")
-        hub.send_signal(signal.SIGTERM)
-        messages += receive_until(notify_socket, "STOPPING=1")
-        _, stderr = hub.communicate(timeout=POLL_S)
-    finally:
-        hub.kill()
-    assert hub.returncode == 0, stderr
-    assert "Traceback" not in stderr
-    assert "poradovnik db seed --demo" in stderr  # an empty office says what to do
+    messages = receive_until(notify_socket, "READY=1")
+    # The web side serves beside the bridge, in the same process.
+    with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/healthz", timeout=POLL_S) as r:
+        assert r.read() == b"ok\n"
+    messages += receive_until(notify_socket, "WATCHDOG=1")
+    assert hub.stop(signal.SIGTERM, timeout=POLL_S) == 0, hub.describe()
+    messages += receive_until(notify_socket, "STOPPING=1")
+    output = hub.output()
+    assert "Traceback" not in output
+    assert "poradovnik db seed --demo" in output  # an empty office says what to do
     # The database was created and migrated on the way up.
     with Store(sqlite_url(tmp_path / "data" / "hub.sqlite3")) as store:
         assert store.count_tickets() == 0
 
 
-def test_demo_runs_an_office_until_interrupted(tmp_path: Path) -> None:
+def test_demo_runs_an_office_until_interrupted(
+    tmp_path: Path, processes: Callable[..., Process]
+) -> None:
     # Headless: the kiosk and the display draw on SDL's dummy driver.
     port = free_port()
     env = {"DISPLAY": "", "WAYLAND_DISPLAY": "", "PORADOVNIK_WEB__PORT": str(port)}
-    demo = poradovnik("demo", env=env, cwd=tmp_path)
-    seen: list[str] = []
+    demo = processes(poradovnik_args("demo"), name="demo", env=env, cwd=tmp_path)
     wanted = {
         "a ticket printed": lambda line: "simulated printer: " in line,
         "a call": lambda line: "lobby: " in line and " → " in line,
         "an LED board showing a number": lambda line: "shows '" in line and "shows ''" not in line,
         "the admin's password": lambda line: "/admin as admin, password " in line,
     }
-    assert demo.stderr is not None
-    try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(demo.stderr, selectors.EVENT_READ)
-            while missing := [what for what, test in wanted.items() if not any(map(test, seen))]:
-                assert selector.select(POLL_S * 3), f"not within {POLL_S * 3}s: {missing}"
-                line = demo.stderr.readline()
-                assert line, f"the demo ended early: {''.join(seen)}"
-                seen.append(line)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=POLL_S) as page:
-            assert "Miestne dane" in page.read().decode()  # the portal lists the services
-        demo.send_signal(signal.SIGINT)
-        _, rest = demo.communicate(timeout=POLL_S)
-    finally:
-        demo.kill()
-    assert demo.returncode == 0, rest
-    output = "".join(seen) + rest
+    for what, test in wanted.items():
+        demo.wait_for_line(test, POLL_S * 3, what=what)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=POLL_S) as page:
+        assert "Miestne dane" in page.read().decode()  # the portal lists the services
+    assert demo.stop(signal.SIGINT, timeout=POLL_S) == 0, demo.describe()
+    output = demo.output()
     assert "Traceback" not in output
     for role in ("kiosk", "counter", "display"):
         assert f"started `poradovnik {role}`" in output

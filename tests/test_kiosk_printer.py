@@ -8,15 +8,15 @@ cut, and the real-time status answers (or their absence).
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import serial
+from process_helpers import Process
 
 from kiosk.catalog import Catalog
 from kiosk.escpos_text import decode
@@ -201,32 +201,17 @@ def test_the_simulated_printer_writes_text(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def serial_pair(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+def serial_pair(tmp_path: Path, processes: Callable[..., Process]) -> Iterator[tuple[Path, Path]]:
     """Two linked pseudo-terminals from socat: the kiosk's end and the printer's."""
     if shutil.which("socat") is None:
         pytest.fail("socat is not installed (scripts/test installs it)")
     kiosk_end, printer_end = tmp_path / "kiosk-tty", tmp_path / "printer-tty"
-    process = subprocess.Popen(
-        [
-            "socat",
-            "-d",
-            "-d",
-            f"pty,raw,echo=0,link={kiosk_end}",
-            f"pty,raw,echo=0,link={printer_end}",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    ready = 0
-    for line in process.stderr:  # socat says when each end exists, then when it is running
-        if "starting data transfer loop" in line:
-            ready += 1
-            break
-    assert ready, "socat did not start"
+    ends = [f"pty,raw,echo=0,link={kiosk_end}", f"pty,raw,echo=0,link={printer_end}"]
+    socat = processes(["socat", "-d", "-d", *ends])
+    # socat says when each end exists, then when it is running
+    socat.wait_for_line(lambda line: "starting data transfer loop" in line, 10, what="that it runs")
     yield kiosk_end, printer_end
-    process.terminate()
-    process.wait(timeout=10)
+    socat.stop(timeout=10)
 
 
 class SerialPrinterEnd:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -23,7 +21,9 @@ import paho.mqtt.client as paho
 import pytest
 from conftest import OfficeBroker, RunningHub
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from process_helpers import Process, poradovnik_args
 
+from hub.broker import free_port
 from hub.model import TicketState
 from hub.store import Store, sqlite_url
 from sync_agent import protocol as p
@@ -151,18 +151,24 @@ def test_broker_away_for_a_while_loses_nothing(
 
 
 def test_hub_killed_mid_stream_applies_everything_once(
-    broker: OfficeBroker, device: Callable[..., DeviceLink], tmp_path: Path
+    broker: OfficeBroker,
+    device: Callable[..., DeviceLink],
+    processes: Callable[..., Process],
+    tmp_path: Path,
 ) -> None:
     config = tmp_path / "hub.toml"
     config.write_text(
         f'role = "hub"\n[data]\ndir = "{tmp_path / "hub"}"\n'
         f'[mqtt]\nport = {broker.port}\nusername = "hub"\npassword = "{broker.passwords["hub"]}"\n'
+        f"[web]\nport = {free_port()}\n"
     )
-    subprocess.run(
-        [sys.executable, "-m", "poradovnik.cli", "--config", str(config), "db", "seed", "--demo"],
-        check=True,
+    seed = subprocess.run(
+        poradovnik_args("--config", str(config), "db", "seed", "--demo"),
         capture_output=True,
+        text=True,
+        check=False,
     )
+    assert seed.returncode == 0, seed.stdout + seed.stderr
     store = Store(sqlite_url(tmp_path / "hub" / "hub.sqlite3"))
     try:  # the hub answers each device on its account's reply topic
         for account in broker.accounts:
@@ -170,12 +176,10 @@ def test_hub_killed_mid_stream_applies_everything_once(
     finally:
         store.close()
 
-    def start_hub() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "poradovnik.cli", "--config", str(config), "hub"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    def start_hub() -> Process:
+        hub = processes(poradovnik_args("--config", str(config), "hub"), name="hub")
+        hub.wait_for_line(lambda line: "web pages on http" in line, WAIT_S)
+        return hub
 
     replies = Replies()
     kiosk, panel = device("kiosk-k1"), device("panel-p1")
@@ -187,13 +191,11 @@ def test_hub_killed_mid_stream_applies_everything_once(
         for _ in range(20):
             sent += [issue(kiosk), press(panel, "1")]
         replies.wait_for(10)
-        hub.send_signal(signal.SIGKILL)
-        hub.wait()
+        hub.kill()
         hub = start_hub()
         replies.wait_for(len(sent))
     finally:
-        hub.terminate()
-        hub.wait()
+        hub.stop()
     assert sorted(replies.got) == sorted(sent)
     check_consistent(broker, tmp_path / "hub" / "hub.sqlite3", replies, issued=20)
 

@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from process_helpers import Process
 from sqlalchemy import inspect
 
 from common.settings import load_settings
 from hub.app import open_queue, seed_demo
 from hub.backup import backups
+from hub.broker import free_port
 from hub.store import HEAD_REVISION, Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,7 +129,7 @@ OFFICE = UPDATE.with_name("poradovnik-update-office")
 
 
 @pytest.fixture
-def device_ssh(tmp_path: Path) -> Iterator[str]:
+def device_ssh(tmp_path: Path, processes: Callable[..., Process]) -> Iterator[str]:
     """A real sshd on a free port of 127.0.0.1, letting root in with a key of its own, as
     a device lets its hub in; returns the ssh command (PORADOVNIK_SSH) that reaches it."""
     if shutil.which("sshd", path="/usr/sbin:/usr/bin") is None:
@@ -140,9 +141,7 @@ def device_ssh(tmp_path: Path) -> Iterator[str]:
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", keys / name], check=True
         )
     shutil.copy(keys / "hub.pub", keys / "authorized_keys")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     (keys / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host'}\n"
         f"AuthorizedKeysFile {keys / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
@@ -150,22 +149,14 @@ def device_ssh(tmp_path: Path) -> Iterator[str]:
         f"StrictModes no\nPidFile {keys / 'sshd.pid'}\n"
     )
     Path("/run/sshd").mkdir(exist_ok=True)  # its privilege separation directory
-    sshd = subprocess.Popen(
-        ["/usr/sbin/sshd", "-D", "-e", "-f", keys / "sshd_config"],
-        stderr=subprocess.PIPE,
-        text=True,
+    sshd = processes(["/usr/sbin/sshd", "-D", "-e", "-f", keys / "sshd_config"], name="sshd")
+    # "Server listening on 127.0.0.1 port …"
+    sshd.wait_for_line(lambda line: "listening" in line, 30, what="that it listens")
+    yield (
+        f"ssh -p {port} -i {keys / 'hub'} -o BatchMode=yes -o StrictHostKeyChecking=no"
+        " -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 -l root"
     )
-    try:
-        assert sshd.stderr is not None
-        first = sshd.stderr.readline()  # "Server listening on 127.0.0.1 port …"
-        assert "listening" in first, first
-        yield (
-            f"ssh -p {port} -i {keys / 'hub'} -o BatchMode=yes -o StrictHostKeyChecking=no"
-            " -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 -l root"
-        )
-    finally:
-        sshd.terminate()
-        sshd.wait(timeout=30)
+    sshd.stop()
 
 
 def update_office(
