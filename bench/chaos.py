@@ -913,31 +913,69 @@ class Latencies:
     """Counter 20's presses while its panel was offline."""
 
 
-def latencies(day: Day) -> Latencies:
-    """Sort each answered call's press → call time by the faults it overlapped."""
-    shared = [w for w in day.windows if w.kind != "panel"]
-    offline_windows = []
-    for window in (w for w in day.windows if w.kind == "panel"):
-        back = [
-            c.answered
-            for c in day.commands
-            if c.counter == OFFLINE_COUNTER and c.answered is not None and c.answered > window.end
-        ]
-        offline_windows.append(Window(window.kind, window.start, min(back, default=math.inf)))
+def fault_windows(day: Day) -> list[Window]:
+    """The day's faults; the offline panel's lasts until its first answer after it is back."""
+    windows = []
+    for window in day.windows:
+        if window.kind == "panel":
+            back = [
+                c.answered
+                for c in day.commands
+                if c.counter == OFFLINE_COUNTER
+                and c.answered is not None
+                and c.answered > window.end
+            ]
+            windows.append(Window(window.kind, window.start, min(back, default=math.inf)))
+        else:
+            windows.append(window)
+    return windows
+
+
+def fault_of(windows: list[Window], command: Command, end: float) -> str | None:
+    """The fault a command overlapped from its press to ``end``, if any.
+
+    The offline panel's fault counts for its own counter's commands only.
+    """
+    for window in sorted(windows, key=lambda w: w.kind != "panel"):
+        mine = window.kind != "panel" or command.counter == OFFLINE_COUNTER
+        if mine and window.overlaps(command.pressed, end):
+            return window.kind
+    return None
+
+
+def latencies(day: Day, windows: list[Window]) -> Latencies:
+    """Sort each heard call's press → call time by the faults it overlapped."""
     outside, during, offline = [], [], []
     for command in day.commands:
         heard = day.heard.get(command.called) if command.called is not None else None
         if heard is None:
             continue
-        span = (command.pressed, heard)
         latency = heard - command.pressed
-        if command.counter == OFFLINE_COUNTER and any(w.overlaps(*span) for w in offline_windows):
-            offline.append(latency)
-        elif any(w.overlaps(*span) for w in shared):
-            during.append(latency)
-        else:
+        fault = fault_of(windows, command, heard)
+        if fault is None:
             outside.append(latency)
+        elif fault == "panel":
+            offline.append(latency)
+        else:
+            during.append(latency)
     return Latencies(outside, during, offline)
+
+
+def lost_calls(day: Day, windows: list[Window], lost: set[tuple[str, int]]) -> dict[str, int]:
+    """How many calls were lost during each kind of fault (``none``: outside them all).
+
+    ``unknown``: a call the hub recorded for a command no panel saw answered.
+    """
+    by_call = {c.called: c for c in day.commands if c.called is not None}
+    tally: Tally[str] = Tally()
+    for call in lost:
+        command = by_call.get(call)
+        if command is None:
+            tally["unknown"] += 1
+            continue
+        end = command.answered if command.answered is not None else command.pressed
+        tally[fault_of(windows, command, end) or "none"] += 1
+    return dict(tally)
 
 
 def p99_ms(values: list[float]) -> float | None:
@@ -953,7 +991,8 @@ def figures(day: Day, scale: float) -> dict[str, Any]:
     numbers: dict[tuple[str, date, str], set[str]] = {}
     for ticket in issued:
         numbers.setdefault((ticket.service, ticket.day, ticket.number), set()).add(ticket.ticket_id)
-    lat = latencies(day)
+    windows = fault_windows(day)
+    lat = latencies(day, windows)
     floor_p50, floor_p99 = (ms(v) for v in percentiles(day.floor))
     outside_p99 = p99_ms(lat.outside)
     database = day.database
@@ -979,6 +1018,7 @@ def figures(day: Day, scale: float) -> dict[str, Any]:
         "calls_published": len(database.published),
         "calls_shown": len(shown),
         "calls_lost": len(database.published) - len(shown),
+        "calls_lost_by_fault": lost_calls(day, windows, database.published - shown),
         "calls_heard_again": day.repeats,
         "tickets_issued": len(issued),
         "tickets_issued_offline": sum(t.offline for t in issued),
@@ -1004,19 +1044,14 @@ def figures(day: Day, scale: float) -> dict[str, Any]:
 
 def missed(results: dict[str, Any]) -> list[str]:
     """The targets the run missed, in words."""
-    misses = []
-    if results["commands_unanswered"]:
-        misses.append(f"{results['commands_unanswered']} commands unanswered")
-    unapplied = results["commands_sent"] - results["commands_applied"]
-    if unapplied:
-        misses.append(f"{unapplied} commands not applied")
-    if results["calls_lost"]:
-        misses.append(f"{results['calls_lost']} calls lost")
-    if results["tickets_lost"]:
-        misses.append(f"{results['tickets_lost']} tickets lost")
-    if results["numbers_issued_twice"]:
-        misses.append(f"{results['numbers_issued_twice']} numbers issued twice")
-    return misses
+    counts = {
+        "commands unanswered": results["commands_unanswered"],
+        "commands not applied": results["commands_sent"] - results["commands_applied"],
+        "calls lost": results["calls_lost"],
+        "tickets lost": results["tickets_lost"],
+        "numbers issued twice": results["numbers_issued_twice"],
+    }
+    return [f"{what}: {count}" for what, count in counts.items() if count]
 
 
 def report(results: dict[str, Any]) -> list[str]:
@@ -1039,7 +1074,8 @@ def report(results: dict[str, Any]) -> list[str]:
     )
     print(
         f"calls:    {r['calls_published']} published (the hub's database), "
-        f"{r['calls_shown']} shown on the display, {r['calls_lost']} lost, "
+        f"{r['calls_shown']} shown on the display, {r['calls_lost']} lost "
+        f"(by fault: {r['calls_lost_by_fault'] or 'none'}), "
         f"{r['calls_heard_again']} heard again"
     )
     print(
