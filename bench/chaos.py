@@ -307,9 +307,8 @@ class Clerk:
             pressed = time.perf_counter()
             self.link.send(topic, command)
             reply = self._reply(command.msg_id, give_up)
-            pressing = Command(self.counter, command.msg_id, action, pressed)
             if reply is None:
-                self.commands.append(pressing)
+                self.commands.append(Command(self.counter, command.msg_id, action, pressed))
                 return
             answered = time.perf_counter()
             if isinstance(reply, p.CommandReply):
@@ -366,16 +365,21 @@ def panels_process(
                 )
                 clerks.append(Clerk(counter, connect(link, stack)))
             pace = Pace(think_s, threading.Event())
+            errors: list[str] = []
+
+            def work(clerk: Clerk) -> None:
+                try:
+                    clerk.work(pace, day_over, give_up)
+                except Exception as failed:
+                    errors.append(f"counter {clerk.counter}: {failed!r}")
+
             ready.wait(START_S)
-            threads = [
-                threading.Thread(target=clerk.work, args=(pace, day_over, give_up), daemon=True)
-                for clerk in clerks
-            ]
+            threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in clerks]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
-            results.put([command for clerk in clerks for command in clerk.commands])
+            results.put(errors[0] if errors else [c for clerk in clerks for c in clerk.commands])
     except threading.BrokenBarrierError:
         results.put(f"panels {', '.join(counters)}: another process gave up")
     except Exception as failed:  # reported to the main process, which stops the run
@@ -389,7 +393,6 @@ def panels_process(
 class Issued:
     """A ticket a kiosk gave a citizen."""
 
-    kiosk: str
     ticket_id: str
     service: str
     day: date
@@ -452,7 +455,6 @@ def kiosks_process(
             ticket = outcome.ticket
             day.issued.append(
                 Issued(
-                    kiosk.link.device_id,
                     ticket.ticket_id,
                     service,
                     ticket.issued_at.date(),
@@ -461,9 +463,14 @@ def kiosks_process(
                 )
             )
 
+    errors: list[str] = []
+
     def citizens(kiosk: Kiosk, pace: Pace) -> None:
-        while not day_over.wait(pace.pause()):
-            tap(kiosk, rng.choice(codes))
+        try:
+            while not day_over.wait(pace.pause()):
+                tap(kiosk, rng.choice(codes))
+        except Exception as failed:
+            errors.append(f"{kiosk.link.device_id}: {failed!r}")
 
     def can_issue(kiosk: Kiosk) -> bool:
         """Online, with the services and offline blocks of each."""
@@ -498,7 +505,7 @@ def kiosks_process(
             for kiosk in kiosks:
                 _await(partial(delivered, kiosk), SETTLE_S * 2)
             day.undelivered = sum(kiosk.link.queued for kiosk in kiosks)
-            results.put(day)
+            results.put(f"kiosks: {errors[0]}" if errors else day)
     except threading.BrokenBarrierError:
         results.put("kiosks: another process gave up")
     except Exception as failed:  # reported to the main process, which stops the run
