@@ -53,7 +53,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import paho.mqtt.client as paho
 from harness import BenchError, ms, percentiles, run_in_tempdir
@@ -121,11 +121,10 @@ def panel_name(counter: str) -> str:
 # -- the office: broker, hub, devices ------------------------------------------------
 
 
-@contextmanager
-def office_broker(directory: Path) -> Iterator[LocalBroker]:
-    """Run a Mosquitto with accounts for the hub, the display and every counter panel.
+def office_logins() -> list[tuple[str, Any, dict[str, Any]]]:
+    """The broker accounts of the hub, the display and every counter panel.
 
-    Yields the broker: the accounts, and the ``[mqtt]`` settings of each by user name.
+    As :func:`~hub.broker.local_broker` takes them: ``(username, role, extra)``.
     """
     roles: list[tuple[str, Any, dict[str, Any]]] = [
         (HUB_DEVICE_ID, "hub", {"device_id": HUB_DEVICE_ID}),
@@ -135,7 +134,16 @@ def office_broker(directory: Path) -> Iterator[LocalBroker]:
         (panel_name(c), "counter", {"device_id": panel_name(c), "counters": [c]})
         for c in counter_ids()
     ]
-    with local_broker(directory, SITE, roles) as broker:
+    return roles
+
+
+@contextmanager
+def office_broker(directory: Path) -> Iterator[LocalBroker]:
+    """Run a Mosquitto with accounts for the hub, the display and every counter panel.
+
+    Yields the broker: the accounts, and the ``[mqtt]`` settings of each by user name.
+    """
+    with local_broker(directory, SITE, office_logins()) as broker:
         yield broker
 
 
@@ -184,6 +192,59 @@ def free_port() -> int:
         return port
 
 
+@dataclass
+class HubProcess:
+    """``poradovnik hub`` running in a process of its own, and the notify socket it talks to.
+
+    The socket stays open while the hub runs, as systemd's does, so that its later
+    notifications (watchdog, status, stopping) arrive somewhere.
+    """
+
+    process: subprocess.Popen[bytes]
+    notify: socket.socket
+
+    def stop(self) -> None:
+        """Stop the hub as systemd does (SIGTERM, then SIGKILL) and wait for it."""
+        self.process.terminate()
+        try:
+            self.process.wait(WAIT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.notify.close()
+
+
+def start_hub(config: Path, notify: Path, output: IO[bytes] | None = None) -> HubProcess:
+    """Start ``poradovnik hub --config config``; return once it is ready.
+
+    Ready is what the hub tells its (systemd) notify socket, made at ``notify`` (which
+    must not exist yet). ``output`` takes the hub's output (by default it goes to
+    ours). The hub's subscriptions and retained states follow readiness.
+    """
+    listening = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listening.bind(str(notify))
+    listening.settimeout(WAIT_S)
+    hub = HubProcess(
+        subprocess.Popen(
+            [sys.executable, "-m", "poradovnik.cli", "hub", "--config", str(config)],
+            env={**os.environ, "NOTIFY_SOCKET": str(notify)},
+            stdout=output,
+            stderr=output,
+        ),
+        listening,
+    )
+    try:
+        while b"READY=1" not in listening.recv(4096).split(b"\n"):
+            pass
+    except TimeoutError:
+        hub.stop()
+        raise BenchError("the hub did not get ready") from None
+    except BaseException:
+        hub.stop()
+        raise
+    return hub
+
+
 @contextmanager
 def running_hub(directory: Path, broker: LocalBroker, tickets: int) -> Iterator[None]:
     """Run ``poradovnik hub`` in its own process, as on the office's hub machine.
@@ -195,28 +256,11 @@ def running_hub(directory: Path, broker: LocalBroker, tickets: int) -> Iterator[
     directory.mkdir(parents=True)
     config = hub_settings_file(directory, broker.accounts[HUB_DEVICE_ID])
     seed_office(load_settings(config), tickets, broker.logins)
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(directory / "notify"))
-    notify.settimeout(WAIT_S)
-    hub = subprocess.Popen(
-        [sys.executable, "-m", "poradovnik.cli", "hub", "--config", str(config)],
-        env={**os.environ, "NOTIFY_SOCKET": str(directory / "notify")},
-    )
+    hub = start_hub(config, directory / "notify")
     try:
-        try:
-            while b"READY=1" not in notify.recv(4096).split(b"\n"):
-                pass
-        except TimeoutError:
-            raise BenchError("the hub did not get ready") from None
         yield
     finally:
-        hub.terminate()
-        try:
-            hub.wait(WAIT_S)
-        except subprocess.TimeoutExpired:
-            hub.kill()
-            hub.wait()
-        notify.close()
+        hub.stop()
 
 
 def connect(link: DeviceLink, stack: ExitStack) -> DeviceLink:
