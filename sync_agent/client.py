@@ -430,8 +430,11 @@ class MqttConnection:
         if self.in_network_thread():
             # From inside a callback paho only queues; write now, not once the callback
             # (a hub command: its call, then its reply and states) has run to its end.
-            # Only this thread writes while a callback runs.
-            self._client.loop_write()
+            # Only this thread writes while a callback runs. Not through loop_write():
+            # on a write error it runs paho's disconnect handling, which waits for the
+            # callback lock this thread holds (a hang for good). A broken connection
+            # is found again, and handled, by the loop once the callback has returned.
+            self._client._packet_write()
         return Delivery(info, self.connected)
 
     def in_network_thread(self) -> bool:

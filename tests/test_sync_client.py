@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import random
+import socket
 import subprocess
 import sys
 import threading
@@ -700,3 +701,42 @@ def test_connection_hands_over_v5_request_properties(broker: Mosquitto) -> None:
         hub.stop()
     assert not hub.connected.is_set()
     assert not hub.publish("some/topic", b"x")  # dropped, not raised, when not connected
+
+
+def test_a_failed_write_inside_a_message_callback_does_not_hang_the_link(
+    broker: Mosquitto,
+) -> None:
+    """What a callback publishes is written at once; when that write finds the
+    connection broken, the network thread must go on and reconnect. paho's own
+    error handling of the write waits for the callback lock the thread holds, and a
+    hub once hung that way for good after a broker restart."""
+    connection = MqttConnection(
+        mqtt=MqttSettings(host="127.0.0.1", port=broker.port),
+        client_id="writer",
+        backoff=Backoff(0.02, 0.2),
+    )
+    changes: queue.Queue[bool] = queue.Queue()
+    connection.on_connection_change(changes.put)
+    answered = threading.Event()
+    calls: list[str] = []
+
+    def answer(message: Inbound) -> None:
+        calls.append(message.topic)
+        if len(calls) == 1:
+            # The broker goes away under the callback, as at a restart: the next
+            # write fails.
+            connection._client.socket().shutdown(socket.SHUT_WR)
+        connection.publish("t/answer", b"x")
+        answered.set()
+
+    connection.subscribe("t/ask", answer)
+    connection.start()
+    try:
+        assert connection.subscribed.wait(WAIT_S), "the connection did not subscribe"
+        assert changes.get(timeout=WAIT_S) is True
+        connection.publish("t/ask", b"?")
+        assert answered.wait(WAIT_S), "the publish inside the callback did not return"
+        wait_change(changes, False)
+        wait_change(changes, True)  # the network thread lives on: it reconnects
+    finally:
+        connection.stop()
