@@ -4,23 +4,23 @@ backup, and the lock that keeps a restore away from a running hub."""
 from __future__ import annotations
 
 import os
-import selectors
 import signal
 import socket
 import stat
 import subprocess
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import OfficeBroker, _postgres_unreachable, postgres_base_url
+from conftest import OfficeBroker
+from process_helpers import Process, poradovnik_args
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
-from test_hub_process import free_port, hub_config, poradovnik, receive_until
+from test_hub_process import free_port, hub_config, receive_until
 from test_store import TAXES, TZ, WASTE, make_ticket, new
 
 from common.settings import BackupSettings, DatabaseSettings, DataSettings, Settings
@@ -45,10 +45,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield sqlite_url(tmp_path / "data" / "hub.sqlite3")
         return
-    base = postgres_base_url()
-    reason = _postgres_unreachable(base)
-    if reason is not None:
-        pytest.skip(f"PostgreSQL not reachable: {reason}")
+    base = request.getfixturevalue("postgres_server")
     name = f"test_backup_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
@@ -185,7 +182,7 @@ def test_the_nightly_backup_runs_once_a_day_and_keeps_its_number(tmp_path: Path)
 
 
 def test_a_second_hub_and_a_restore_are_refused_while_a_hub_process_runs(
-    tmp_path: Path, broker: OfficeBroker
+    tmp_path: Path, broker: OfficeBroker, processes: Callable[..., Process]
 ) -> None:
     data = tmp_path / "data"
     config = hub_config(tmp_path / "hub.toml", broker, data, free_port())
@@ -205,56 +202,39 @@ def test_a_second_hub_and_a_restore_are_refused_while_a_hub_process_runs(
         "PORADOVNIK_RETENTION__PRUNE_AT": "00:00",
         "PORADOVNIK_RETENTION__HISTORY_DAYS": "1",
     }
-    hub = poradovnik(
-        "--config",
-        str(config),
-        "hub",
+    hub = processes(
+        poradovnik_args("--config", str(config), "hub"),
+        name="hub",
         env={"NOTIFY_SOCKET": str(tmp_path / "notify"), **chores},
         cwd=tmp_path,
     )
     try:
         receive_until(notify, "READY=1")
-        said = read_until(hub, "pruned 1 tickets", "nightly backup")
-        assert [b.path.parent for b in backups(data / "backups")] == [data / "backups"], said
-        second = poradovnik("--config", str(config), "hub", env={}, cwd=tmp_path)
-        _, second_err = second.communicate(timeout=POLL_S)
-        assert second.returncode == 1, second_err
-        assert f"a hub (process {hub.pid}) is running on" in second_err
-        refused = poradovnik(
-            "--config", str(config), "db", "restore", str(backup), env={}, cwd=tmp_path
-        )
-        _, refused_err = refused.communicate(timeout=POLL_S)
+        for wanted in ("pruned 1 tickets", "nightly backup"):
+            hub.wait_for_line(lambda line, w=wanted: w in line, POLL_S, what=wanted)
+        assert [b.path.parent for b in backups(data / "backups")] == [data / "backups"]
+        second = poradovnik("--config", str(config), "hub", cwd=tmp_path)
+        assert second.returncode == 1, second.stderr
+        assert f"a hub (process {hub.pid}) is running on" in second.stderr
+        refused = poradovnik("--config", str(config), "db", "restore", str(backup), cwd=tmp_path)
         assert refused.returncode == 1
-        assert "stop it first" in refused_err
-        assert "Traceback" not in refused_err
-        hub.send_signal(signal.SIGTERM)
-        _, hub_err = hub.communicate(timeout=POLL_S)
-        assert hub.returncode == 0, hub_err
+        assert "stop it first" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert hub.stop(signal.SIGTERM, timeout=POLL_S) == 0, hub.describe()
     finally:
-        hub.kill()
         notify.close()
-    restored = poradovnik(
-        "--config", str(config), "db", "restore", str(backup), env={}, cwd=tmp_path
-    )
-    out, err = restored.communicate(timeout=POLL_S)
-    assert restored.returncode == 0, err
-    assert f"restored {backup}" in out
+    restored = poradovnik("--config", str(config), "db", "restore", str(backup), cwd=tmp_path)
+    assert restored.returncode == 0, restored.stderr
+    assert f"restored {backup}" in restored.stdout
     with Store(url) as store:
         assert store.count_tickets() == 1  # as it was backed up, before it was pruned
 
 
-def read_until(process: subprocess.Popen[str], *wanted: str) -> str:
-    """What ``process`` logged until each of ``wanted`` appeared."""
-    assert process.stderr is not None
-    seen: list[str] = []
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stderr, selectors.EVENT_READ)
-        while missing := [w for w in wanted if not any(w in line for line in seen)]:
-            assert selector.select(POLL_S), f"not within {POLL_S}s: {missing}; {''.join(seen)}"
-            line = process.stderr.readline()
-            assert line, f"the hub ended: {''.join(seen)}"
-            seen.append(line)
-    return "".join(seen)
+def poradovnik(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the command ``poradovnik ARGS`` (not a server) to its end."""
+    return subprocess.run(
+        poradovnik_args(*args), cwd=cwd, capture_output=True, text=True, timeout=POLL_S, check=False
+    )
 
 
 def test_db_backup_command_writes_where_it_is_told(tmp_path: Path) -> None:
@@ -264,9 +244,9 @@ def test_db_backup_command_writes_where_it_is_told(tmp_path: Path) -> None:
     with Store(sqlite_url(data / "hub.sqlite3")) as store:
         store.upgrade()
     run = poradovnik(
-        "--config", str(config), "db", "backup", "--to", str(tmp_path / "usb"), env={}, cwd=tmp_path
+        "--config", str(config), "db", "backup", "--to", str(tmp_path / "usb"), cwd=tmp_path
     )
-    out, err = run.communicate(timeout=POLL_S)
+    out, err = run.stdout, run.stderr
     assert run.returncode == 0, err
     made = Path(out.strip())
     assert made.parent == tmp_path / "usb"
@@ -299,16 +279,12 @@ def test_db_downgrade_names_a_revision_it_does_not_know(tmp_path: Path) -> None:
     config.write_text(f'role = "hub"\n[data]\ndir = "{data}"\n')
     with Store(sqlite_url(data / "hub.sqlite3")) as store:
         store.upgrade()
-    run = poradovnik(
-        "--config", str(config), "db", "downgrade", "0999_future", env={}, cwd=tmp_path
-    )
-    _, err = run.communicate(timeout=POLL_S)
+    run = poradovnik("--config", str(config), "db", "downgrade", "0999_future", cwd=tmp_path)
+    _, err = run.stdout, run.stderr
     assert run.returncode == 1
     assert "cannot downgrade to 0999_future" in err
     assert "Traceback" not in err
-    same = poradovnik(
-        "--config", str(config), "db", "downgrade", HEAD_REVISION, env={}, cwd=tmp_path
-    )
-    out, err = same.communicate(timeout=POLL_S)
+    same = poradovnik("--config", str(config), "db", "downgrade", HEAD_REVISION, cwd=tmp_path)
+    out, err = same.stdout, same.stderr
     assert same.returncode == 0, err
     assert f"at revision {HEAD_REVISION} already" in out
