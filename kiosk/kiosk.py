@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from common.i18n import service_name
 from kiosk.catalog import Catalog, spoken_number
 from kiosk.offline import OfflineBook
 from kiosk.printer import PrinterFault, PrinterStatus, Ticket, TicketPrinter
@@ -264,7 +265,7 @@ class Kiosk:
             state = self._queues.get(service)
         if state is None:
             return service
-        return state.names.get(lang) or state.names.get("sk") or service
+        return service_name(state.names, lang, service)
 
     def _today(self) -> date:
         return self.clock().astimezone(self.timezone).date()
