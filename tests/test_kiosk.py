@@ -20,13 +20,13 @@ from i18n_helpers import catalog_ids
 from test_kiosk_printer import CUT, FONTS, REPLIES, make_printer, network
 
 from common.errors import PoradovnikError
+from common.speech import Speaker
 from kiosk.app import KioskApp
 from kiosk.catalog import LANGUAGES, Catalog, spoken_number
 from kiosk.escpos_text import decode
 from kiosk.kiosk import BLOCK_RETRY, Kiosk
 from kiosk.loopback import LoopbackPrinter
 from kiosk.offline import OfflineBook
-from kiosk.speech import Speaker
 from kiosk.ui import Screen
 from sync_agent.client import DeviceLink
 
@@ -450,7 +450,7 @@ def test_spoken_numbers() -> None:
 def test_espeak_speaks_the_confirmation(tmp_path: Path, lang: str) -> None:
     wav = tmp_path / f"{lang}.wav"
     text = Catalog.load(lang).text("speech.confirm", number="A 42", service="X", ahead=3)
-    process = Speaker().say(text, lang, wav=wav)
+    process = Speaker(lang).speak(text, wav=wav)
     assert process is not None, "espeak-ng is not installed"
     assert process.wait(timeout=WAIT_S) == 0
     data = wav.read_bytes()
