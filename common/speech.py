@@ -9,8 +9,8 @@ once, in the background, through espeak-ng's own sound output (the kiosk).
 How speech fails, the same on every role:
 
 - espeak-ng missing, or without the voice: :class:`PoradovnikError` when the speaker is
-  made, one line saying what to install; the role logs it, reports it as its health
-  and goes on without speech.
+  made, one line saying what to install; the role logs it and goes on without that
+  language's speech (the display also reports it as its health part ``speech``).
 - Every run of espeak-ng is bounded by ``timeout_s``: one that fails or takes longer is
   stopped; :meth:`Speaker.say` raises :class:`SpeechError`, :meth:`Speaker.speak` logs
   it. Speech never stops a role, and never holds it up.
