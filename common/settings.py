@@ -47,6 +47,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from common.counter_settings import CounterSettings
 from common.display_settings import DisplaySettings
+from common.i18n import LANGUAGES, Language
 from common.kiosk_settings import KioskSettings
 from common.section import Section
 
@@ -90,9 +91,6 @@ _ENV_DELIMITER = "__"
 
 Role = Literal["hub", "kiosk", "display", "counter"]
 """What a device is: the hub keeps the queue, the others are its devices."""
-
-Language = Literal["sk", "cs", "uk", "en"]
-"""A language the appliance speaks and prints: Slovak, Czech, Ukrainian, English."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 """How much a device logs."""
@@ -239,7 +237,7 @@ class SiteSettings(Section):
 
     languages: Annotated[
         tuple[Language, ...], Field(min_length=1), AfterValidator(_check_languages)
-    ] = ("sk", "cs", "uk", "en")
+    ] = LANGUAGES
     """Languages offered to citizens, from sk, cs, uk and en; the first one is the default."""
 
     @property

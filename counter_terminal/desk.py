@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from common.counter_settings import CounterSettings
-from counter_terminal.display import messages
+from common.i18n import messages, service_name
 from counter_terminal.gestures import Event, Gesture
 from counter_terminal.hardware import LightMode
 from counter_terminal.panel import CounterPanel, PanelView
@@ -106,7 +106,7 @@ class CounterDesk:
         self.changed = threading.Condition()
         """Notified after every change of :attr:`state` or of the pending commands."""
         self._send = send
-        self._texts = messages(lang)
+        self._texts = messages("counter_terminal", lang)
         self._lang = lang
         self._clock = clock
         self._pending: dict[str, p.CounterAction] = {}
@@ -150,7 +150,7 @@ class CounterDesk:
         if unanswered or recent:
             why = "the previous one is not answered yet" if unanswered else "pressed too soon"
             log.info("counter %s: a second Next refused: %s", self.counter, why)
-            self._notice = self._texts["wait"]
+            self._notice = self._texts.text("wait")
             self.panel.refused()
             return
         self._last_next = now
@@ -259,7 +259,7 @@ class CounterDesk:
                 if action in ("pause", "resume"):
                     self._expect_paused = None
                 stale = reply.error.code == "stale_day"
-                self._notice = self._texts["stale" if stale else "refused"]
+                self._notice = self._texts.text("stale" if stale else "refused")
                 self.panel.failed()
             elif self.state is not None:
                 # The reply is the newest word on the counter (the retained state is not
@@ -304,15 +304,15 @@ class CounterDesk:
         elif state is None:
             first = "-"
         else:
-            first = texts["paused"] if paused else texts["free"]
+            first = texts.text("paused") if paused else texts.text("free")
         if self._choice is not None:
-            second = texts["transfer"].format(service=self._service_name(self._choice))
+            second = texts.text("transfer", service=self._service_name(self._choice))
         elif self._notice is not None:
             second = self._notice
         elif not self.office.online:
-            second = texts["offline"]
+            second = texts.text("offline")
         else:
-            second = texts["waiting"].format(count=self._waiting())
+            second = texts.text("waiting", count=self._waiting())
         return PanelView(
             ready=ready,
             serving=LightMode.ON if ticket is not None else LightMode.OFF,
@@ -328,7 +328,7 @@ class CounterDesk:
         queue = self.office.queues.get(service)
         if queue is None:
             return service
-        return queue.names.get(self._lang) or queue.names.get("en") or service
+        return service_name(queue.names, self._lang, service)
 
     def _show(self) -> None:
         self.panel.show(self.view())

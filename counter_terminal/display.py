@@ -3,18 +3,15 @@
 Behind one small interface, :class:`PanelDisplay`, two backends chosen by ``[counter]
 display``: :class:`LcdDisplay`, an HD44780 character LCD on an I2C backpack through
 RPLCD, and :class:`SimulatedDisplay`, which keeps its text and logs it (for a laptop, a
-demo and the tests). The texts come from the catalogs in ``messages/<lang>.toml``.
+demo and the tests).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import tomllib
 import unicodedata
 from collections.abc import Callable, Sequence
-from functools import cache
-from importlib import resources
 from typing import Any, Protocol
 
 from common.errors import PoradovnikError
@@ -24,18 +21,10 @@ __all__ = [
     "PanelDisplay",
     "SimulatedDisplay",
     "fit",
-    "messages",
     "to_lcd_charset",
 ]
 
 log = logging.getLogger(__name__)
-
-
-@cache
-def messages(lang: str) -> dict[str, str]:
-    """The panel display's texts in ``lang`` (sk, cs, uk or en)."""
-    text = resources.files(__package__).joinpath("messages", f"{lang}.toml").read_text("utf-8")
-    return {key: str(value) for key, value in tomllib.loads(text).items()}
 
 
 def fit(lines: Sequence[str], cols: int, rows: int) -> tuple[str, ...]:

@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 from common.display_settings import QuietHours
 from common.errors import PoradovnikError
-from display.sound import RATE, Clip, Speaker, SpeechError, chime
+from common.speech import RATE, Clip, Speaker, SpeechError
+from display.sound import chime
 from lobby.catalog import Catalog
 from lobby.content import ShownCall
 
@@ -195,7 +196,8 @@ class Announcer:
     them (by language; none: no speech). ``volume`` and ``quiet_volume`` are 0.0-1.0;
     ``quiet_hours`` are ranges of the day in ``timezone``. ``on_done(announcement)`` is
     told of each one played; ``on_health(ok, detail)`` when playing starts or stops
-    failing. Both run in the announcer's thread.
+    failing. Both run in the announcer's thread. ``speech_problem`` says why a language
+    has no speaker, for the device's health.
     """
 
     def __init__(
@@ -211,6 +213,7 @@ class Announcer:
         timezone: ZoneInfo | None = None,
         on_done: Callable[[Announcement], None] | None = None,
         on_health: Callable[[bool, str | None], None] | None = None,
+        speech_problem: str | None = None,
     ) -> None:
         self.player = player
         self.catalogs = catalogs
@@ -222,6 +225,8 @@ class Announcer:
         self.timezone = timezone
         self.on_done = on_done
         self.on_health = on_health
+        self.speech_problem = speech_problem
+        """Why a language has no speaker (espeak-ng or its voice missing), for the health."""
         self._queue: queue.Queue[ShownCall | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -29,11 +29,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from common.display_settings import parse_quiet_hours
+from common.errors import PoradovnikError
 from common.lifecycle import stop_on_signals
 from common.liveness import Heartbeat, Watchdog
 from common.sdl import pygame
 from common.sdnotify import Notifier
 from common.settings import Settings
+from common.speech import Speaker
 from display.announcer import (
     Announcer,
     AplayPlayer,
@@ -47,7 +49,6 @@ from display.boards.driver import LedBoards
 from display.boards.emulator import EmulatedBoards, SimulatedPort
 from display.boards.protocols import Port, protocol
 from display.screen import CallScreen, Fonts, counter_text, open_screen
-from display.sound import Speaker
 from lobby.catalog import Catalog, catalog
 from lobby.content import Lobby, Scene, ShownCall
 from sync_agent.client import DeviceLink, Inbound
@@ -146,6 +147,9 @@ class Display:
         if announcer is not None:
             announcer.on_health = self._sound_health
             self._health["sound"] = PartHealth(state="ok")
+            if announcer.speech_problem is not None:
+                detail = announcer.speech_problem[:200]
+                self._health["speech"] = PartHealth(state="error", detail=detail)
         if boards is not None:
             boards.on_health = self._board_health
             for address in boards.addresses:
@@ -386,10 +390,17 @@ def _announcer(settings: Settings) -> Announcer | None:
         return None
     catalogs = [catalog(lang) for lang in settings.site.languages]
     speakers: dict[str, Speaker] = {}
+    problem: str | None = None
     if display.speech:
         for texts in catalogs:
             words = display.words_dir / texts.lang if display.words_dir is not None else None
-            speakers[texts.lang] = Speaker(texts.voice, rate=display.speech_rate, words_dir=words)
+            try:
+                speakers[texts.lang] = Speaker(
+                    texts.voice, rate=display.speech_rate, words_dir=words
+                )
+            except PoradovnikError as exc:
+                log.error("the display will not speak %s ([display] speech): %s", texts.lang, exc)
+                problem = str(exc)
     return Announcer(
         player=_player(settings),
         catalogs=catalogs,
@@ -399,6 +410,7 @@ def _announcer(settings: Settings) -> Announcer | None:
         quiet_hours=parse_quiet_hours(display.quiet_hours),
         quiet_volume=display.quiet_volume / 100,
         timezone=settings.site.tzinfo,
+        speech_problem=problem,
     )
 
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
+from common.i18n import service_name
+
 
 class TicketState(enum.StrEnum):
     """Where a ticket is in its life."""
@@ -130,8 +132,8 @@ class Service:
     """Assumed duration of one visit until enough real visits are measured."""
 
     def name(self, lang: str) -> str:
-        """Return the name in ``lang``, falling back to Slovak, then the code."""
-        return self.names.get(lang) or self.names.get("sk") or self.code
+        """The name in ``lang``, by the rule of :func:`common.i18n.service_name`."""
+        return service_name(self.names, lang, self.code)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,12 @@ from common.liveness import Heartbeat, Watchdog
 from common.sdl import pygame
 from common.sdnotify import Notifier
 from common.settings import Settings
+from common.speech import Speaker
 from kiosk.catalog import Catalog
 from kiosk.fonts import font_path
 from kiosk.kiosk import Kiosk, Outcome
 from kiosk.offline import OfflineBook
 from kiosk.printer import TicketPrinter, open_transport
-from kiosk.speech import Speaker
 from kiosk.ui import Screen
 from sync_agent.client import DeviceLink
 from sync_agent.pairing_screen import PairingTexts, show_pairing_code
@@ -266,8 +266,22 @@ def build_kiosk(settings: Settings, catalogs: dict[str, Catalog]) -> Kiosk:
         block_size=kiosk_settings.block_size,
         stop_on_printer_fault=kiosk_settings.on_printer_fault == "stop",
         status_interval_s=printer_settings.status_interval_s,
-        speaker=Speaker() if kiosk_settings.speech else None,
+        speakers=_speakers(settings.site.languages) if kiosk_settings.speech else {},
     )
+
+
+def _speakers(languages: tuple[str, ...]) -> dict[str, Speaker]:
+    """A speaker for each language espeak-ng can speak (its voice is the language's code).
+
+    A language it cannot speak is logged and stays silent: the kiosk works without speech.
+    """
+    speakers: dict[str, Speaker] = {}
+    for lang in languages:
+        try:
+            speakers[lang] = Speaker(lang)
+        except PoradovnikError as exc:
+            log.error("the kiosk will not speak %s ([kiosk] speech): %s", lang, exc)
+    return speakers
 
 
 def open_screen(settings: Settings) -> pygame.Surface:

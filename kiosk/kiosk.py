@@ -16,15 +16,16 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from common.i18n import service_name
+from common.speech import Speaker
 from kiosk.catalog import Catalog, spoken_number
 from kiosk.offline import OfflineBook
 from kiosk.printer import PrinterFault, PrinterStatus, Ticket, TicketPrinter
-from kiosk.speech import Speaker
 from sync_agent import protocol as p
 from sync_agent.client import DeviceLink
 
@@ -73,7 +74,7 @@ class Kiosk:
         block_size: int = 20,
         stop_on_printer_fault: bool = False,
         status_interval_s: float = 10.0,
-        speaker: Speaker | None = None,
+        speakers: Mapping[str, Speaker] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.link = link
@@ -86,7 +87,8 @@ class Kiosk:
         self.block_size = block_size
         self.stop_on_printer_fault = stop_on_printer_fault
         self.status_interval_s = status_interval_s
-        self.speaker = speaker
+        self.speakers = speakers or {}
+        """Who says the confirmation, by language (none: the kiosk is silent)."""
         self.clock = clock
         self.topics = link.topics
         self.printer_status = PrinterStatus("unknown", "not checked yet")
@@ -127,8 +129,8 @@ class Kiosk:
             thread.join(timeout=10)
         self.link.stop()
         self.printer.close()
-        if self.speaker is not None:
-            self.speaker.stop()
+        for speaker in self.speakers.values():
+            speaker.stop()
 
     # -- what the screen shows -----------------------------------------------------
 
@@ -248,7 +250,8 @@ class Kiosk:
         )
 
     def _speak(self, ticket: Ticket) -> None:
-        if self.speaker is None:
+        speaker = self.speakers.get(ticket.lang)
+        if speaker is None:
             return
         text = self.catalogs[ticket.lang].text(
             "speech.confirm",
@@ -256,7 +259,7 @@ class Kiosk:
             service=ticket.service_name,
             ahead=ticket.people_ahead,
         )
-        self.speaker.say(text, ticket.lang)
+        speaker.speak(text)
 
     def service_name(self, service: str, lang: str) -> str:
         """The name of ``service`` in ``lang``, as the hub published it."""
@@ -264,7 +267,7 @@ class Kiosk:
             state = self._queues.get(service)
         if state is None:
             return service
-        return state.names.get(lang) or state.names.get("sk") or service
+        return service_name(state.names, lang, service)
 
     def _today(self) -> date:
         return self.clock().astimezone(self.timezone).date()

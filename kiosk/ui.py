@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.i18n import service_name
 from common.sdl import pygame
 from kiosk.catalog import Catalog, wait_minutes
 from kiosk.fonts import font_path
@@ -222,7 +223,7 @@ class Screen:
             )
             inner = rect.inflate(-round(20 * self.unit), -round(10 * self.unit))
             name_box = pygame.Rect(inner.left, inner.top, inner.width, round(inner.height * 0.6))
-            name = state.names.get(texts.lang) or state.names.get("sk") or state.service
+            name = service_name(state.names, texts.lang, state.service)
             self.text(name, 26, name_box, bold=True, color=TEXT if why is None else DIM_TEXT)
             detail_box = pygame.Rect(
                 inner.left, name_box.bottom, inner.width, inner.height - name_box.height

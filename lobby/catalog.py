@@ -1,25 +1,24 @@
 """What the lobby display says, per language: screen labels and announcement texts.
 
-Each language has a catalog file, ``locale/<lang>.toml`` beside this module, with the
-espeak-ng voice for the language, the screen's ``[labels]``, the announcement
-templates in ``[speech]`` and the spoken form of ticket letters in ``[letters]``.
-Only the standard library is needed, so the hub's web page can use the same texts.
+Each language has a gettext catalog, ``lobby/translations/<lang>/LC_MESSAGES/messages.po``
+(read through :mod:`common.i18n`), with the espeak-ng voice for the language
+(``voice``), the screen's labels (``labels.<key>``), the announcement templates
+(``speech.call`` and ``speech.recall``) and the spoken form of ticket letters
+(``letters.<letter>``, only where the voice gets a letter wrong). Only the standard
+library is needed, so the hub's web page can use the same texts.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
+import string
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 
 from common.errors import PoradovnikError
+from common.i18n import LANGUAGES, messages
 
 __all__ = ["LABELS", "LANGUAGES", "Catalog", "catalog", "split_ticket"]
-
-LANGUAGES = ("sk", "cs", "uk", "en")
-"""The languages the display has catalogs for."""
 
 LABELS = (
     "ticket",
@@ -84,15 +83,17 @@ class Catalog:
 @cache
 def catalog(lang: str) -> Catalog:
     """The catalog of ``lang``; raises :class:`PoradovnikError` if it is missing or broken."""
-    if lang not in LANGUAGES:
-        raise PoradovnikError(f"the display has no texts in language {lang!r}")
-    path = resources.files(__package__).joinpath("locale", f"{lang}.toml")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        labels = {key: str(data["labels"][key]) for key in LABELS}
-        speech = {key: str(data["speech"][key]) for key in SPEECH}
-        letters = {str(k): str(v) for k, v in data.get("letters", {}).items()}
-        return Catalog(lang, str(data["voice"]), labels, speech, letters)
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
-        msg = f"the display's {lang} texts ({path}) are unreadable or incomplete: {exc!r}"
-        raise PoradovnikError(msg) from None
+    texts = messages("lobby", lang)
+    wanted = ["voice", *(f"labels.{key}" for key in LABELS), *(f"speech.{key}" for key in SPEECH)]
+    missing = [key for key in wanted if not texts.has(key)]
+    if missing:
+        raise PoradovnikError(f"the display's {lang} texts lack {', '.join(missing)}")
+    # Ticket letters are A-Z (the admin's prefix); a catalog names only those it respells.
+    letters = {c: text for c in string.ascii_uppercase if (text := texts.get(f"letters.{c}"))}
+    return Catalog(
+        lang,
+        texts.text("voice"),
+        {key: texts.text(f"labels.{key}") for key in LABELS},
+        {key: texts.text(f"speech.{key}") for key in SPEECH},
+        letters,
+    )

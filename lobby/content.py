@@ -19,6 +19,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 
+from common.i18n import service_name
 from sync_agent.protocol import Call, CounterState, QueueState
 
 __all__ = ["BLINK_PERIOD_S", "Lobby", "Scene", "ServiceRow", "ShownCall"]
@@ -75,8 +76,8 @@ class ServiceRow:
     estimated_wait_s: int | None
 
     def name(self, lang: str) -> str:
-        """The service's name in ``lang``, else in any language it has, else its code."""
-        return self.names.get(lang) or next(iter(self.names.values()), self.service)
+        """The service's name in ``lang``, by the rule of :func:`common.i18n.service_name`."""
+        return service_name(self.names, lang, self.service)
 
     @property
     def estimated_minutes(self) -> int | None:

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from common.i18n import Language
 from common.jsonbounds import too_deep
 
 VERSION = 1
@@ -48,7 +49,8 @@ a few kilobytes of brackets make the JSON parser recurse until it fails."""
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 """Identifiers that travel in topics or as message ids: no ``/``, ``+``, ``#`` or spaces."""
 
-Lang = Literal["sk", "cs", "uk", "en"]
+Lang = Language
+"""A citizen's language (:data:`common.i18n.LANGUAGES`)."""
 
 CounterAction = Literal[
     "next", "recall", "start", "done", "no_show", "transfer", "park", "pause", "resume"

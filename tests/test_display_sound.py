@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from common.display_settings import parse_quiet_hours
+from common.speech import RATE, Clip, Speaker
 from display.announcer import PAUSE_S, Announcement, Announcer, WavPlayer, in_quiet_hours
-from display.sound import RATE, Clip, Speaker, chime
+from display.sound import chime
 from lobby.catalog import catalog
 from lobby.content import ShownCall
 

@@ -16,16 +16,17 @@ from zoneinfo import ZoneInfo
 import pygame
 import pytest
 from conftest import OfficeBroker, RunningHub
+from i18n_helpers import catalog_ids
 from test_kiosk_printer import CUT, FONTS, REPLIES, make_printer, network
 
 from common.errors import PoradovnikError
+from common.speech import Speaker
 from kiosk.app import KioskApp
 from kiosk.catalog import LANGUAGES, Catalog, spoken_number
 from kiosk.escpos_text import decode
 from kiosk.kiosk import BLOCK_RETRY, Kiosk
 from kiosk.loopback import LoopbackPrinter
 from kiosk.offline import OfflineBook
-from kiosk.speech import Speaker
 from kiosk.ui import Screen
 from sync_agent.client import DeviceLink
 
@@ -430,7 +431,7 @@ def test_a_closed_service_is_refused_and_shown_closed(office: Office, hub: Runni
 
 def test_every_language_has_every_text() -> None:
     catalogs = Catalog.load_all()
-    keys = {lang: set(c.texts) for lang, c in catalogs.items()}
+    keys = {lang: catalog_ids("kiosk", lang) for lang in catalogs}
     assert keys["sk"] == keys["cs"] == keys["uk"] == keys["en"]
     for catalog in catalogs.values():
         for code in ("service_closed", "outside_hours", "daily_limit", "printer", "unavailable"):
@@ -449,7 +450,7 @@ def test_spoken_numbers() -> None:
 def test_espeak_speaks_the_confirmation(tmp_path: Path, lang: str) -> None:
     wav = tmp_path / f"{lang}.wav"
     text = Catalog.load(lang).text("speech.confirm", number="A 42", service="X", ahead=3)
-    process = Speaker().say(text, lang, wav=wav)
+    process = Speaker(lang).speak(text, wav=wav)
     assert process is not None, "espeak-ng is not installed"
     assert process.wait(timeout=WAIT_S) == 0
     data = wav.read_bytes()

@@ -34,6 +34,7 @@ from wtforms import BooleanField, IntegerField, PasswordField, SelectField, Stri
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from common.errors import PoradovnikError
+from common.i18n import LANGUAGES
 from hub.bridge import DeviceView
 from hub.engine import QueueError
 from hub.lockout import Locked
@@ -58,7 +59,6 @@ Page = str | BaseResponse | tuple[str, int]
 _ID: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _SPAN_RE: Final = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
-LANGS: Final = ("sk", "cs", "uk", "en")
 
 
 class LoginUser(UserMixin):
@@ -295,9 +295,9 @@ def service(code: str | None = None) -> Page:
         except ValueError as exc:
             form.hours.errors = [str(exc)]
         else:
-            names = {
+            names: dict[str, str] = {
                 lang: value
-                for lang in LANGS
+                for lang in LANGUAGES
                 if (value := (getattr(form, f"name_{lang}").data or "").strip())
             }
             edited = Service(
@@ -329,7 +329,7 @@ def _service_fields(service: Service) -> Any:
         service_time_min = max(1, service.default_service_time_s // 60)
         open = service.open
 
-    for lang in LANGS:
+    for lang in LANGUAGES:
         setattr(Fields, f"name_{lang}", service.names.get(lang, ""))
     return Fields
 

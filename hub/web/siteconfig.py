@@ -10,13 +10,13 @@ from typing import Any, Final
 from sqlalchemy import delete, insert, select
 
 from common.errors import PoradovnikError
+from common.i18n import LANGUAGES
 from common.settings import Settings
 from hub.store import Store, metadata
 
 _table: Final = metadata.tables["site_config"]
 _KEY: Final = "branding"
 _COLOR_RE: Final = re.compile(r"#[0-9a-fA-F]{6}")
-LANGUAGES: Final = ("sk", "cs", "uk", "en")
 
 
 class ConfigError(PoradovnikError):
