@@ -659,12 +659,12 @@ def load_settings(
     try:
         settings = Settings()
     except ValidationError as exc:
-        blame = _Blame(
-            environment.origins,
-            [(str(file), toml.init_kwargs), ("built-in default", builtin.init_kwargs)],
-            fallback=str(file) if toml.found else f"{file} (not found)",
+        origins = _origins(
+            [("built-in default", builtin.init_kwargs), (str(file), toml.init_kwargs)]
         )
-        raise SettingsError([*environment.problems, *blame.describe(exc)]) from None
+        origins.update(environment.origins)
+        fallback = str(file) if toml.found else f"{file} (not found)"
+        raise SettingsError([*environment.problems, *_problems(exc, origins, fallback)]) from None
     finally:
         _LOADING.reset(token)
     if environment.problems:
@@ -870,76 +870,57 @@ def _env_problem(rest: str, value: str) -> str | None:
     return None
 
 
-class _Blame:
-    """Turns validation errors into problems that name the file or variable that set the value.
+def _origins(layers: list[tuple[str, Mapping[str, Any]]]) -> dict[_Loc, str]:
+    """Which layer (a file, the defaults) set each section and key; a later layer wins."""
+    origins: dict[_Loc, str] = {}
+    for origin, data in layers:
+        for key, value in data.items():
+            origins[(key,)] = origin
+            if isinstance(value, Mapping):
+                origins.update(dict.fromkeys([(key, name) for name in value], origin))
+    return origins
 
-    The environment's variables, then each layer's values (highest first) are asked about
-    the key, then about its section; *fallback* is blamed for what no layer set, such as
-    a missing ``role``.
+
+def _problems(exc: ValidationError, origins: Mapping[_Loc, str], fallback: str) -> list[str]:
+    """One line per error, naming who set the value: by its key, else by its section.
+
+    *fallback* is named for what nobody set, such as a missing ``role``.
     """
+    errors = exc.errors()
+    # A list with a bad item also "has too few items": keep the specific one.
+    locs = [tuple(error["loc"]) for error in errors]
+    problems = []
+    for error, loc in zip(errors, locs, strict=True):
+        if any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs):
+            continue
+        heads = (loc[:end] for end in range(len(loc), 0, -1))
+        origin = next((origins[head] for head in heads if head in origins), fallback)
+        problems.append(f"{origin}: {_describe(error)}")
+    return problems
 
-    def __init__(
-        self,
-        env_origins: Mapping[_Loc, str],
-        layers: list[tuple[str, Mapping[str, Any]]],
-        *,
-        fallback: str,
-    ) -> None:
-        self.env_origins = env_origins
-        self.layers = layers
-        self.fallback = fallback
 
-    def describe(self, exc: ValidationError) -> list[str]:
-        errors = exc.errors()
-        # A list with a bad item also "has too few items": keep the specific one.
-        locs = [tuple(error["loc"]) for error in errors]
-        return [
-            self._describe(error)
-            for error, loc in zip(errors, locs, strict=True)
-            if not any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs)
-        ]
-
-    def _origin(self, loc: _Loc) -> str:
-        for end in range(len(loc), 0, -1):
-            head = loc[:end]
-            if head in self.env_origins:
-                return self.env_origins[head]
-            for origin, data in self.layers:
-                if _holds(data, head):
-                    return origin
-        return self.fallback
-
-    def _describe(self, error: Any) -> str:
-        loc: _Loc = tuple(error["loc"])
-        kind: str = error["type"]
-        message: str = error["msg"].removeprefix("Value error, ")
-        show_input = (
-            kind not in {"missing", "extra_forbidden", "model_type", "model_attributes_type"}
-            and tuple(loc[:2]) not in _SECRET_FIELDS
+def _describe(error: Any) -> str:
+    loc: _Loc = tuple(error["loc"])
+    kind: str = error["type"]
+    message: str = error["msg"].removeprefix("Value error, ")
+    show_input = (
+        kind not in {"missing", "extra_forbidden", "model_type", "model_attributes_type"}
+        and tuple(loc[:2]) not in _SECRET_FIELDS
+    )
+    if kind == "missing" and loc == ("role",):
+        message = (
+            'missing; every settings file says what the device is: role = "hub", '
+            '"kiosk", "display" or "counter", before the first [section]'
         )
-        if kind == "missing" and loc == ("role",):
-            message = (
-                'missing; every settings file says what the device is: role = "hub", '
-                '"kiosk", "display" or "counter", before the first [section]'
-            )
-        elif kind == "missing":
-            message = "missing"
-        elif kind == "extra_forbidden":
-            message = _unknown(loc, error.get("input"))
-        elif kind in {"model_type", "model_attributes_type"} and len(loc) == 1:
-            message = f"must be a section (a [{loc[0]}] table), not a single value"
-        got = f" (got {_show(error.get('input'))})" if show_input else ""
-        table = kind == "extra_forbidden" and isinstance(error.get("input"), Mapping)
-        return f"{self._origin(loc)}: {_key(loc, table=table)}: {message}{got}"
-
-
-def _holds(data: Any, loc: _Loc) -> bool:
-    """Whether *data* (nested tables) has a value at *loc*."""
-    for part in loc:
-        if not isinstance(data, Mapping) or part not in data:
-            return False
-        data = data[part]
-    return True
+    elif kind == "missing":
+        message = "missing"
+    elif kind == "extra_forbidden":
+        message = _unknown(loc, error.get("input"))
+    elif kind in {"model_type", "model_attributes_type"} and len(loc) == 1:
+        message = f"must be a section (a [{loc[0]}] table), not a single value"
+    got = f" (got {_show(error.get('input'))})" if show_input else ""
+    table = kind == "extra_forbidden" and isinstance(error.get("input"), Mapping)
+    return f"{_key(loc, table=table)}: {message}{got}"
 
 
 def _unknown(loc: _Loc, value: Any) -> str:
