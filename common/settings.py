@@ -6,14 +6,14 @@ Every key can also be set in the environment as ``PORADOVNIK_<SECTION>__<KEY>``
 (``PORADOVNIK_WEB__PORT=8081``), top-level keys as ``PORADOVNIK_<KEY>``
 (``PORADOVNIK_ROLE=display``). The environment wins over the file.
 
-:func:`load_settings` is the one way in. It reads them through pydantic-settings' own
-TOML and environment sources, handed to :class:`Settings` by its
-``settings_customise_sources``; the sources here only add what a device needs on top:
-they remember where each value came from, so that when a value is wrong,
-:class:`SettingsError` names the file or the variable that set it, the key as
-``[section] key``, and the problem, one problem a line. :class:`Settings` made directly
-only validates what it is given, so ``Settings(role="hub")`` in a test never picks up
-the developer's environment.
+:func:`load_settings` is the one way in. It reads the file and the environment through
+pydantic-settings' own TOML and environment sources, which :class:`Settings`'
+``settings_customise_sources`` puts in place while it runs. The sources add what a
+device needs on top of the library's: they remember where each value came from, so
+that when a value is wrong, :class:`SettingsError` names the file or the variable that
+set it, the key as ``[section] key``, and the problem, one problem a line.
+:class:`Settings` made directly only validates what it is given, so
+``Settings(role="hub")`` in a test never picks up the developer's environment.
 
 This module needs only pydantic and pydantic-settings: every role imports it.
 """
@@ -517,7 +517,11 @@ class DeviceSettings(Section):
 
 
 _LOADING: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar("_LOADING", default=())
-"""The sources :func:`load_settings` has built for the :class:`Settings` it is making."""
+"""The sources :func:`load_settings` has built for the :class:`Settings` it is making.
+
+``settings_customise_sources`` is a class method that pydantic-settings calls with no
+arguments of the caller's, so the file and environment of this one load reach it here.
+"""
 
 
 class Settings(BaseSettings):
