@@ -6,12 +6,14 @@ Every key can also be set in the environment as ``PORADOVNIK_<SECTION>__<KEY>``
 (``PORADOVNIK_WEB__PORT=8081``), top-level keys as ``PORADOVNIK_<KEY>``
 (``PORADOVNIK_ROLE=display``). The environment wins over the file.
 
-:func:`load_settings` is the one way in. It reads the file and the environment itself,
-not through pydantic-settings' own sources, because it remembers where each value came
-from: when a value is wrong, :class:`SettingsError` names the file or the variable that
+:func:`load_settings` is the one way in. It reads the file and the environment through
+pydantic-settings' own TOML and environment sources, which :class:`Settings`'
+``settings_customise_sources`` puts in place while it runs. The sources add what a
+device needs on top of the library's: they remember where each value came from, so
+that when a value is wrong, :class:`SettingsError` names the file or the variable that
 set it, the key as ``[section] key``, and the problem, one problem a line.
-:class:`Settings` itself only validates what it is given, so ``Settings(role="hub")`` in
-a test never picks up the developer's environment.
+:class:`Settings` made directly only validates what it is given, so
+``Settings(role="hub")`` in a test never picks up the developer's environment.
 
 This module needs only pydantic and pydantic-settings: every role imports it.
 """
@@ -27,6 +29,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import time
 from difflib import get_close_matches
 from pathlib import Path
@@ -43,7 +46,15 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from common.counter_settings import CounterSettings
 from common.display_settings import DisplaySettings
@@ -503,6 +514,14 @@ class DeviceSettings(Section):
     default is the host name, lowercased."""
 
 
+_LOADING: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar("_LOADING", default=())
+"""The sources :func:`load_settings` has built for the :class:`Settings` it is making.
+
+``settings_customise_sources`` is a class method that pydantic-settings calls with no
+arguments of the caller's, so the file and environment of this one load reach it here.
+"""
+
+
 class Settings(BaseSettings):
     """Everything one device is configured with; read it with :func:`load_settings`."""
 
@@ -512,6 +531,7 @@ class Settings(BaseSettings):
         use_attribute_docstrings=True,
         env_prefix=ENV_PREFIX,
         env_nested_delimiter=_ENV_DELIMITER,
+        env_nested_max_split=1,  # PORADOVNIK_<SECTION>__<KEY>: no deeper
         case_sensitive=False,
     )
 
@@ -569,8 +589,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Validate only what the caller gives; :func:`load_settings` reads file and env."""
-        return (init_settings,)
+        """The environment, the file and the defaults while :func:`load_settings` reads them.
+
+        Otherwise only what the caller gives: ``Settings(role="hub")`` in a test never
+        picks up the developer's environment.
+        """
+        return _LOADING.get() or (init_settings,)
 
     @property
     def database_url(self) -> str:
@@ -630,17 +654,24 @@ def load_settings(
     named = path is not None or bool(environ.get(CONFIG_ENV_VAR))
     file = resolve_config_path(path, env=environ)
 
-    loader = _Loader()
-    if defaults:
-        loader.merge(dict(defaults), "built-in default", base=Path.cwd())
-    file_data = _read_toml(file, required=require_file or named)
-    if file_data is None:
-        loader.fallback_origin = f"{file} (not found)"
-    else:
-        loader.fallback_origin = str(file)
-        loader.merge(file_data, str(file), base=file.absolute().parent)
-    loader.merge_env(environ)
-    return loader.validate()
+    environment = _EnvSource(Settings, environ)
+    toml = _FileSource(Settings, file, required=require_file or named)
+    builtin = InitSettingsSource(Settings, _with_absolute_paths(defaults or {}, Path.cwd()))
+    token = _LOADING.set((environment, toml, builtin))
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        origins = _origins(
+            [("built-in default", builtin.init_kwargs), (str(file), toml.init_kwargs)]
+        )
+        origins.update(environment.origins)
+        fallback = str(file) if toml.found else f"{file} (not found)"
+        raise SettingsError([*environment.problems, *_problems(exc, origins, fallback)]) from None
+    finally:
+        _LOADING.reset(token)
+    if environment.problems:
+        raise SettingsError(environment.problems)
+    return settings
 
 
 def settings_warnings(settings: Settings) -> list[str]:
@@ -658,33 +689,6 @@ def settings_warnings(settings: Settings) -> list[str]:
             "everything this device sends"
         )
     return warnings
-
-
-def _read_toml(file: Path, *, required: bool) -> dict[str, Any] | None:
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        if not required:
-            return None
-        msg = (
-            f"{file}: settings file not found; name another one with --config FILE or "
-            f"{CONFIG_ENV_VAR} (commented examples: docs/config/*.toml)"
-        )
-        raise SettingsError([msg]) from None
-    except IsADirectoryError:
-        raise SettingsError([f"{file}: is a directory, not a settings file"]) from None
-    except OSError as exc:
-        problem = exc.strerror or str(exc)
-        raise SettingsError([f"{file}: cannot read the settings file: {problem}"]) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        msg = f"{file}: not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
-        raise SettingsError([msg]) from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError([f"{file}: TOML syntax error: {exc}"]) from None
 
 
 _Loc = tuple[str | int, ...]
@@ -706,14 +710,16 @@ def _annotation_types(annotation: Any) -> tuple[Any, ...]:
     return (annotation,)
 
 
+def _is_of_type(annotation: Any, kind: Any) -> bool:
+    return any(t is kind or typing.get_origin(t) is kind for t in _annotation_types(annotation))
+
+
 def _fields_of_type(kind: Any) -> frozenset[tuple[str, str]]:
     return frozenset(
         (section, name)
         for section, model in _SECTIONS.items()
         for name, info in model.model_fields.items()
-        if any(
-            t is kind or typing.get_origin(t) is kind for t in _annotation_types(info.annotation)
-        )
+        if _is_of_type(info.annotation, kind)
     )
 
 
@@ -723,155 +729,216 @@ _LIST_FIELDS = _fields_of_type(tuple)
 _SECRET_FIELDS = _fields_of_type(SecretStr) | {("database", "url")}
 
 
-class _Loader:
-    """Merges layers of raw values, remembering which file or variable set each one."""
+def _with_absolute_paths(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """*data* with each relative path of a path key taken relative to *base*."""
+    return {
+        key: {name: _absolute(key, name, item, base) for name, item in value.items()}
+        if isinstance(value, Mapping) and key in _SECTIONS
+        else value
+        for key, value in data.items()
+    }
 
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.origins: dict[_Loc, str] = {}
+
+def _absolute(section: str, name: str, value: Any, base: Path) -> Any:
+    if (section, name) in _PATH_FIELDS and isinstance(value, str | Path):
+        path = Path(value)
+        return path if path.is_absolute() else base / path
+    return value
+
+
+class _FileSource(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source for one settings file, failing with messages that name it.
+
+    It reads the file itself: the library's reader skips a file that is missing or not a
+    regular one and lets other errors out as they are, where a device needs to be told
+    why its file cannot be used. Relative paths in the file are relative to its directory.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], file: Path, *, required: bool) -> None:
+        self.file = file
+        self.required = required
+        self.found = False
+        """Whether the file was there; a missing one not required gives no values."""
+        super().__init__(settings_cls, toml_file=file)
+
+    def _read_files(self, files: Any, deep_merge: bool = False) -> dict[str, Any]:
+        file = self.file
+        try:
+            raw = file.read_bytes()
+        except FileNotFoundError:
+            if not self.required:
+                return {}
+            msg = (
+                f"{file}: settings file not found; name another one with --config FILE or "
+                f"{CONFIG_ENV_VAR} (commented examples: docs/config/*.toml)"
+            )
+            raise SettingsError([msg]) from None
+        except IsADirectoryError:
+            raise SettingsError([f"{file}: is a directory, not a settings file"]) from None
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+            raise SettingsError([f"{file}: cannot read the settings file: {problem}"]) from None
+        self.found = True
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            msg = f"{file}: not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
+            raise SettingsError([msg]) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError([f"{file}: TOML syntax error: {exc}"]) from None
+        return _with_absolute_paths(data, file.absolute().parent)
+
+
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping, remembering each variable.
+
+    Prefix, ``__`` between section and key, and matching names in any case come from
+    :class:`Settings`' configuration. Before the library reads the variables, each name
+    is checked: one that cannot be right (an unknown section, a whole section, a list
+    that is not one, one underscore for two) becomes a problem of its own and is not read.
+    Relative paths are relative to the working directory.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self.environ = environ
         self.problems: list[str] = []
-        self.fallback_origin = "settings"
-        """Blamed for problems no layer set a value for, such as a missing ``role``."""
+        """What is wrong with the variables, beyond their values."""
+        self.origins: dict[_Loc, str] = {}
+        """``environment VAR`` for each section and key a variable sets."""
+        super().__init__(settings_cls)
 
-    def merge(self, layer: Mapping[str, Any], origin: str, *, base: Path) -> None:
-        for key, value in layer.items():
-            if isinstance(value, Mapping) and key in _SECTIONS:
-                section = self.data.get(key)
-                if not isinstance(section, dict):
-                    section = self.data[key] = {}
-                self.origins[(key,)] = origin
-                for name, item in value.items():
-                    section[name] = self._absolute(key, name, item, base)
-                    self.origins[(key, name)] = origin
-            else:
-                self.data[key] = value
-                self.origins[(key,)] = origin
-
-    @staticmethod
-    def _absolute(section: str, name: str, value: Any, base: Path) -> Any:
-        if (section, name) in _PATH_FIELDS and isinstance(value, str | Path):
-            path = Path(value)
-            return path if path.is_absolute() else base / path
-        return value
-
-    def merge_env(self, environ: Mapping[str, str]) -> None:
-        for var in sorted(environ):
-            value = environ[var]
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        """The usable ``PORADOVNIK_*`` variables of the mapping; empty ones are not set."""
+        usable: dict[str, str | None] = {}
+        for var in sorted(self.environ):
+            value = self.environ[var]
             if not var.upper().startswith(ENV_PREFIX) or value == "":
                 continue
             rest = var[len(ENV_PREFIX) :].lower()
-            origin = f"environment {var}"
-            if _ENV_DELIMITER in rest:
-                section, name = rest.split(_ENV_DELIMITER, 1)
-                if section not in _SECTIONS:
-                    hint = _did_you_mean(section, _SECTIONS)
-                    self.problems.append(f"{origin}: [{section}]: unknown section{hint}")
-                    continue
-                item: Any = value
-                if (section, name) in _LIST_FIELDS:
-                    item = self._env_list(origin, section, name, value)
-                    if item is None:
-                        continue
-                self.merge({section: {name: item}}, origin, base=Path.cwd())
-            elif rest in _TOP_LEVEL:
-                self.merge({rest: value}, origin, base=Path.cwd())
-            elif rest in _SECTIONS:
-                example = f"{ENV_PREFIX}{rest.upper()}{_ENV_DELIMITER}<KEY>"
-                self.problems.append(
-                    f"{origin}: [{rest}]: a whole section cannot be set at once; "
-                    f"set its keys one by one as {example}"
-                )
-            else:
-                self._check_single_underscore(origin, rest)
+            problem = _env_problem(rest, value)
+            if problem is not None:
+                self.problems.append(f"environment {var}: {problem}")
+                continue
+            usable[var.lower()] = value
+            loc: _Loc = tuple(rest.split(_ENV_DELIMITER, 1))
+            self.origins[loc[:1]] = self.origins[loc] = f"environment {var}"
+        return usable
 
-    def _env_list(self, origin: str, section: str, name: str, value: str) -> list[Any] | None:
-        if not value.lstrip().startswith("["):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, list):
-            self.problems.append(
-                f"{origin}: [{section}] {name}: not a list; write it as sk,en "
-                f'or as JSON ["sk", "en"] (got {_show(value)})'
-            )
-            return None
-        return parsed
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        """A list is JSON or ``sk,en``; other values go to validation as they are.
 
-    def _check_single_underscore(self, origin: str, rest: str) -> None:
-        """Flag ``PORADOVNIK_WEB_PORT``: almost surely meant ``PORADOVNIK_WEB__PORT``."""
-        for section, model in _SECTIONS.items():
-            name = rest.removeprefix(f"{section}_")
-            if name != rest and name in model.model_fields:
-                meant = f"{ENV_PREFIX}{section.upper()}{_ENV_DELIMITER}{name.upper()}"
-                self.problems.append(
-                    f"{origin}: not a settings variable; did you mean {meant} (two underscores)?"
-                )
-                return
+        A sub-table such as ``[kiosk.printer]`` is not set from the environment.
+        """
+        if not _is_of_type(field.annotation, tuple):
+            return value
+        if value.lstrip().startswith("["):
+            return super().decode_complex_value(field_name, field, value)
+        return [part.strip() for part in value.split(",") if part.strip()]
 
-    def validate(self) -> Settings:
-        settings: Settings | None = None
-        try:
-            settings = Settings.model_validate(self.data)
-        except ValidationError as exc:
-            errors = exc.errors()
-            # A list with a bad item also "has too few items": keep the specific one.
-            locs = [tuple(error["loc"]) for error in errors]
-            self.problems.extend(
-                self._describe(error)
-                for error, loc in zip(errors, locs, strict=True)
-                if not any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs)
-            )
-        if self.problems or settings is None:
-            raise SettingsError(self.problems)
-        return settings
+    def __call__(self) -> dict[str, Any]:
+        return _with_absolute_paths(super().__call__(), Path.cwd())
 
-    def _origin(self, loc: _Loc) -> str:
-        for end in range(len(loc), 0, -1):
-            origin = self.origins.get(loc[:end])
-            if origin is not None:
-                return origin
-        return self.fallback_origin
 
-    def _describe(self, error: Any) -> str:
-        loc: _Loc = tuple(error["loc"])
-        kind: str = error["type"]
-        message: str = error["msg"].removeprefix("Value error, ")
-        show_input = (
-            kind not in {"missing", "extra_forbidden", "model_type", "model_attributes_type"}
-            and tuple(loc[:2]) not in _SECRET_FIELDS
-        )
-        if kind == "missing" and loc == ("role",):
-            message = (
-                'missing; every settings file says what the device is: role = "hub", '
-                '"kiosk", "display" or "counter", before the first [section]'
-            )
-        elif kind == "missing":
-            message = "missing"
-        elif kind == "extra_forbidden":
-            message = self._unknown(loc, error.get("input"))
-        elif kind in {"model_type", "model_attributes_type"} and len(loc) == 1:
-            message = f"must be a section (a [{loc[0]}] table), not a single value"
-        got = f" (got {_show(error.get('input'))})" if show_input else ""
-        table = kind == "extra_forbidden" and isinstance(error.get("input"), Mapping)
-        return f"{self._origin(loc)}: {_key(loc, table=table)}: {message}{got}"
-
-    @staticmethod
-    def _unknown(loc: _Loc, value: Any) -> str:
-        name = str(loc[-1])
-        if len(loc) == 1:
-            if isinstance(value, Mapping):
-                return "unknown section" + _did_you_mean(name, _SECTIONS)
-            holders = [f"[{s}]" for s, model in _SECTIONS.items() if name in model.model_fields]
-            if holders:
+def _env_problem(rest: str, value: str) -> str | None:
+    """What is wrong with ``PORADOVNIK_<rest>`` before its value is read, if anything."""
+    if _ENV_DELIMITER in rest:
+        section, name = rest.split(_ENV_DELIMITER, 1)
+        if section not in _SECTIONS:
+            return f"[{section}]: unknown section{_did_you_mean(section, _SECTIONS)}"
+        if (section, name) in _LIST_FIELDS and value.lstrip().startswith("["):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, list):
                 return (
-                    f"unknown top-level key; did you mean it under {' or '.join(holders)}? "
-                    "(keys above the first [section] header are top-level)"
+                    f"[{section}] {name}: not a list; write it as sk,en "
+                    f'or as JSON ["sk", "en"] (got {_show(value)})'
                 )
-            return "unknown key" + _did_you_mean(name, _TOP_LEVEL)
-        model = _SECTIONS.get(str(loc[0]))
-        return "unknown key" + (_did_you_mean(name, model.model_fields) if model else "")
+        return None
+    if rest in _SECTIONS:
+        example = f"{ENV_PREFIX}{rest.upper()}{_ENV_DELIMITER}<KEY>"
+        return (
+            f"[{rest}]: a whole section cannot be set at once; set its keys one by one as {example}"
+        )
+    # PORADOVNIK_WEB_PORT almost surely meant PORADOVNIK_WEB__PORT.
+    for section, model in _SECTIONS.items():
+        name = rest.removeprefix(f"{section}_")
+        if name != rest and name in model.model_fields:
+            meant = f"{ENV_PREFIX}{section.upper()}{_ENV_DELIMITER}{name.upper()}"
+            return f"not a settings variable; did you mean {meant} (two underscores)?"
+    return None
+
+
+def _origins(layers: list[tuple[str, Mapping[str, Any]]]) -> dict[_Loc, str]:
+    """Which layer (a file, the defaults) set each section and key; a later layer wins."""
+    origins: dict[_Loc, str] = {}
+    for origin, data in layers:
+        for key, value in data.items():
+            origins[(key,)] = origin
+            if isinstance(value, Mapping):
+                origins.update(dict.fromkeys([(key, name) for name in value], origin))
+    return origins
+
+
+def _problems(exc: ValidationError, origins: Mapping[_Loc, str], fallback: str) -> list[str]:
+    """One line per error, naming who set the value: by its key, else by its section.
+
+    *fallback* is named for what nobody set, such as a missing ``role``.
+    """
+    errors = exc.errors()
+    # A list with a bad item also "has too few items": keep the specific one.
+    locs = [tuple(error["loc"]) for error in errors]
+    problems = []
+    for error, loc in zip(errors, locs, strict=True):
+        if any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs):
+            continue
+        heads = (loc[:end] for end in range(len(loc), 0, -1))
+        origin = next((origins[head] for head in heads if head in origins), fallback)
+        problems.append(f"{origin}: {_describe(error)}")
+    return problems
+
+
+def _describe(error: Any) -> str:
+    loc: _Loc = tuple(error["loc"])
+    kind: str = error["type"]
+    message: str = error["msg"].removeprefix("Value error, ")
+    show_input = (
+        kind not in {"missing", "extra_forbidden", "model_type", "model_attributes_type"}
+        and tuple(loc[:2]) not in _SECRET_FIELDS
+    )
+    if kind == "missing" and loc == ("role",):
+        message = (
+            'missing; every settings file says what the device is: role = "hub", '
+            '"kiosk", "display" or "counter", before the first [section]'
+        )
+    elif kind == "missing":
+        message = "missing"
+    elif kind == "extra_forbidden":
+        message = _unknown(loc, error.get("input"))
+    elif kind in {"model_type", "model_attributes_type"} and len(loc) == 1:
+        message = f"must be a section (a [{loc[0]}] table), not a single value"
+    got = f" (got {_show(error.get('input'))})" if show_input else ""
+    table = kind == "extra_forbidden" and isinstance(error.get("input"), Mapping)
+    return f"{_key(loc, table=table)}: {message}{got}"
+
+
+def _unknown(loc: _Loc, value: Any) -> str:
+    name = str(loc[-1])
+    if len(loc) == 1:
+        if isinstance(value, Mapping):
+            return "unknown section" + _did_you_mean(name, _SECTIONS)
+        holders = [f"[{s}]" for s, model in _SECTIONS.items() if name in model.model_fields]
+        if holders:
+            return (
+                f"unknown top-level key; did you mean it under {' or '.join(holders)}? "
+                "(keys above the first [section] header are top-level)"
+            )
+        return "unknown key" + _did_you_mean(name, _TOP_LEVEL)
+    model = _SECTIONS.get(str(loc[0]))
+    return "unknown key" + (_did_you_mean(name, model.model_fields) if model else "")
 
 
 def _did_you_mean(name: str, choices: typing.Iterable[str]) -> str:
