@@ -115,6 +115,7 @@ from sync import (
     start_hub,
 )
 
+from common.identity import HUB_DEVICE_ID
 from common.settings import (
     DataSettings,
     DeviceSettings,
@@ -123,7 +124,7 @@ from common.settings import (
     SiteSettings,
     load_settings,
 )
-from hub.broker import HUB_DEVICE_ID, LocalBroker, local_broker
+from hub.broker import LocalBroker, local_broker
 from hub.database import open_store
 from hub.model import Action
 from sync_agent import protocol as p
@@ -588,7 +589,7 @@ def listening_lobby(mqtt: MqttSettings, lobby: Lobby) -> Iterator[None]:
     """The display's link, subscribed to everything of the site its account may read."""
     with ExitStack() as stack:
         link = DeviceLink(mqtt=mqtt, site=SITE, device_id=DISPLAY, role="display", outbox_path=None)
-        link.subscribe(f"{link.topics.base}/#", lobby.on_message)
+        link.subscribe(link.topics.all(), lobby.on_message)
         connect(link, stack)
         yield
 

@@ -44,6 +44,7 @@ from typing import Any
 
 from harness import BenchError, percentiles, run_in_tempdir
 
+from common.identity import HUB_DEVICE_ID
 from common.kiosk_settings import KioskSettings, PrinterSettings
 from common.settings import (
     DataSettings,
@@ -206,7 +207,7 @@ def measure(directory: Path, tickets: int) -> Figures:
     from sync import round_trips  # noqa: PLC0415 (bench/sync.py: the raw MQTT round trip)
 
     from hub.app import open_queue, seed_demo, start_bridge  # noqa: PLC0415
-    from hub.broker import HUB_DEVICE_ID, local_broker  # noqa: PLC0415
+    from hub.broker import local_broker  # noqa: PLC0415
 
     roles: list[tuple[str, Any, dict[str, Any]]] = [
         (HUB_DEVICE_ID, "hub", {"device_id": HUB_DEVICE_ID}),

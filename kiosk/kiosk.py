@@ -103,8 +103,8 @@ class Kiosk:
         self._held_back: dict[str, datetime] = {}
         """Services the hub gives no more blocks to now, and when to ask again."""
         self._threads: list[threading.Thread] = []
-        link.subscribe(f"{self.topics.base}/queue/+", self._on_queue)
-        link.subscribe(self.topics.device_status("hub"), self._on_hub_status)
+        link.subscribe(self.topics.queue(p.ANY), self._on_queue)
+        link.subscribe(self.topics.hub_status(), self._on_hub_status)
         link.on_connection_change(self._on_connection)
         # The link's problem (the broker refusing its account) goes on the screen.
         link.connection.on_refused(lambda _action, _topic, _reason: self.changed.set())
