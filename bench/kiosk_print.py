@@ -185,7 +185,7 @@ def sample_ticket() -> bytes:
     """A rendered ticket like the kiosk's, for the TCP floor."""
     from kiosk.catalog import Catalog  # noqa: PLC0415
     from kiosk.fonts import font_path  # noqa: PLC0415
-    from kiosk.printer import SimulatedTransport, Ticket, TicketPrinter  # noqa: PLC0415
+    from kiosk.printer import PrintedTicket, SimulatedTransport, TicketPrinter  # noqa: PLC0415
 
     settings = KioskSettings()
     printer = TicketPrinter(
@@ -196,7 +196,7 @@ def sample_ticket() -> bytes:
         office="Mestský úrad",
         portal_url="https://portal.example",
     )
-    ticket = Ticket("0" * 32, "A042", "Miestne dane", datetime.now(UTC), 3, 840, "sk")
+    ticket = PrintedTicket("0" * 32, "A042", "Miestne dane", datetime.now(UTC), 3, 840, "sk")
     return printer.render(ticket)
 
 

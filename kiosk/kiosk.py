@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk.catalog import Catalog, spoken_number
 from kiosk.offline import OfflineBook
-from kiosk.printer import PrinterFault, PrinterStatus, Ticket, TicketPrinter
+from kiosk.printer import PrintedTicket, PrinterFault, PrinterStatus, TicketPrinter
 from kiosk.speech import Speaker
 from sync_agent import protocol as p
 from sync_agent.client import DeviceLink
@@ -49,7 +49,7 @@ class Outcome:
     """What came of a tap: a ticket (printed or not), or why there is none."""
 
     service: str
-    ticket: Ticket | None = None
+    ticket: PrintedTicket | None = None
     refused: str | None = None
     """Why no ticket: a code with a text ``refused.<code>`` in the catalogs."""
     printed: bool = False
@@ -174,7 +174,7 @@ class Kiosk:
             known = self.catalogs[lang].has(f"refused.{code}")
             return Outcome(service, refused=code if known else "other", printer=status)
         if isinstance(reply, p.TicketReply):
-            ticket = Ticket(
+            ticket = PrintedTicket(
                 ticket_id=reply.ticket_id,
                 number=reply.number,
                 service_name=self.service_name(service, lang),
@@ -202,7 +202,7 @@ class Kiosk:
         self._speak(ticket)
         return Outcome(service, ticket=ticket, printed=printed, printer=after)
 
-    def _issue_offline(self, service: str, lang: str) -> Ticket | str:
+    def _issue_offline(self, service: str, lang: str) -> PrintedTicket | str:
         """A ticket from the kiosk's own block, queued for the hub; or why there is none."""
         with self._lock:
             state = self._queues.get(service)
@@ -236,7 +236,7 @@ class Kiosk:
             self._offline_since[service] = ahead + 1
         log.info("issued %s offline (the hub did not answer)", taken.number)
         self._wake_blocks.set()
-        return Ticket(
+        return PrintedTicket(
             ticket_id=ticket_id,
             number=taken.number,
             service_name=self.service_name(service, lang),
@@ -247,7 +247,7 @@ class Kiosk:
             offline=True,
         )
 
-    def _speak(self, ticket: Ticket) -> None:
+    def _speak(self, ticket: PrintedTicket) -> None:
         if self.speaker is None:
             return
         text = self.catalogs[ticket.lang].text(
