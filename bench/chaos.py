@@ -12,7 +12,7 @@ The office, as ``bench/sync.py`` starts it (and with its helpers): its own Mosqu
 in a process of its own on a temporary SQLite database with the demo office's four
 services and 20 counters, and no ticket yet. Then:
 
-* two kiosks, each the real :class:`~kiosk.kiosk.Kiosk` (device link with its outbox,
+* two kiosks, each the real :class:`~kiosk.dispenser.Kiosk` (device link with its outbox,
   offline number blocks, simulated printer) in one process, where simulated citizens
   tap a random service every ``--tap-ms`` on average (exponential pauses). They first
   issue a head start of 40 tickets so that the counters have someone to call;
@@ -449,7 +449,7 @@ def kiosks_process(
     quiet_logging()
     from kiosk.app import build_kiosk  # noqa: PLC0415 (the kiosk's process only)
     from kiosk.catalog import Catalog  # noqa: PLC0415
-    from kiosk.kiosk import Kiosk  # noqa: PLC0415
+    from kiosk.dispenser import Kiosk  # noqa: PLC0415
 
     day = KioskDay()
     lock = threading.Lock()

@@ -25,8 +25,8 @@ from common.liveness import Heartbeat, Watchdog
 from common.sdnotify import Notifier
 from common.settings import Settings
 from counter_terminal.desk import CounterDesk, Office
-from counter_terminal.display import LcdDisplay, PanelDisplay, SimulatedDisplay
 from counter_terminal.hardware import PinFactory, pin_factory
+from counter_terminal.lcd import LcdDisplay, PanelDisplay, SimulatedDisplay
 from counter_terminal.panel import CounterPanel
 from counter_terminal.simulated import SimulatedClerks
 from sync_agent import protocol as p

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from common.counter_settings import CounterSettings
-from counter_terminal.display import messages
 from counter_terminal.gestures import Event, Gesture
 from counter_terminal.hardware import LightMode
+from counter_terminal.lcd import messages
 from counter_terminal.panel import CounterPanel, PanelView
 from sync_agent import protocol as p
 
