@@ -282,6 +282,13 @@ def test_devices_status_and_health_reach_the_hub(
     assert view.health.parts["printer"].state == "paper_near_end"
 
 
+def test_a_refused_device_status_lists_no_device(hub: RunningHub) -> None:
+    topics = hub.bridge.topics
+    hub.bridge.handle(topics.device_status("k9"), b"not json")
+    hub.bridge.handle(topics.device_health("k9"), b'{"v": 1, "parts": {}}')
+    assert "k9" not in hub.bridge.devices
+
+
 def test_a_command_of_an_earlier_business_day_is_refused_and_not_applied(
     hub: RunningHub, device: Callable[..., DeviceLink]
 ) -> None:
