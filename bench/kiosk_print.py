@@ -54,6 +54,7 @@ from common.settings import (
     SiteSettings,
 )
 from kiosk.loopback import LoopbackPrinter
+from sync_agent.protocol import Topics
 
 SERVICES = ("taxes", "waste", "parking", "info")
 """The demo office's services, tapped in turn."""
@@ -233,7 +234,7 @@ def measure(directory: Path, tickets: int) -> Figures:
         floor_tcp = tcp_floor(printer.port, sample_ticket(), tickets, printer)
         payload = json.dumps({"v": 1, "sample": "x" * 200}).encode()
         floor_mqtt = round_trips(
-            accounts[HUB_DEVICE_ID], f"poradovnik/v1/{SITE}/bench", tickets, payload
+            accounts[HUB_DEVICE_ID], f"{Topics(SITE).base}/bench", tickets, payload
         )
         child = subprocess.Popen(
             [sys.executable, __file__, "--kiosk-process", str(WARMUP + tickets)],
