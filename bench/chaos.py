@@ -12,7 +12,7 @@ The office, as ``bench/sync.py`` starts it (and with its helpers): its own Mosqu
 in a process of its own on a temporary SQLite database with the demo office's four
 services and 20 counters, and no ticket yet. Then:
 
-* two kiosks, each the real :class:`~kiosk.kiosk.Kiosk` (device link with its outbox,
+* two kiosks, each the real :class:`~kiosk.dispenser.Kiosk` (device link with its outbox,
   offline number blocks, simulated printer) in one process, where simulated citizens
   tap a random service every ``--tap-ms`` on average (exponential pauses). They first
   issue a head start of 40 tickets so that the counters have someone to call;
@@ -115,6 +115,7 @@ from sync import (
     start_hub,
 )
 
+from common.identity import HUB_DEVICE_ID
 from common.settings import (
     DataSettings,
     DeviceSettings,
@@ -123,7 +124,7 @@ from common.settings import (
     SiteSettings,
     load_settings,
 )
-from hub.broker import HUB_DEVICE_ID, LocalBroker, local_broker
+from hub.broker import LocalBroker, local_broker
 from hub.database import open_store
 from hub.model import Action
 from sync_agent import protocol as p
@@ -448,7 +449,7 @@ def kiosks_process(
     quiet_logging()
     from kiosk.app import build_kiosk  # noqa: PLC0415 (the kiosk's process only)
     from kiosk.catalog import Catalog  # noqa: PLC0415
-    from kiosk.kiosk import Kiosk  # noqa: PLC0415
+    from kiosk.dispenser import Kiosk  # noqa: PLC0415
 
     day = KioskDay()
     lock = threading.Lock()
@@ -588,7 +589,7 @@ def listening_lobby(mqtt: MqttSettings, lobby: Lobby) -> Iterator[None]:
     """The display's link, subscribed to everything of the site its account may read."""
     with ExitStack() as stack:
         link = DeviceLink(mqtt=mqtt, site=SITE, device_id=DISPLAY, role="display", outbox_path=None)
-        link.subscribe(f"{link.topics.base}/#", lobby.on_message)
+        link.subscribe(link.topics.all(), lobby.on_message)
         connect(link, stack)
         yield
 

@@ -58,9 +58,10 @@ from typing import Any
 from harness import BenchError, percentiles, run_in_tempdir
 from sync import round_trips  # bench/sync.py: the same floor
 
+from common.identity import HUB_DEVICE_ID
 from common.settings import MqttSettings
 from hub import demo_office
-from hub.broker import HUB_DEVICE_ID, local_broker
+from hub.broker import local_broker
 from sync_agent import protocol as p
 from sync_agent.broker_accounts import Role
 from sync_agent.client import MqttConnection

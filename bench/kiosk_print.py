@@ -44,6 +44,7 @@ from typing import Any
 
 from harness import BenchError, percentiles, run_in_tempdir
 
+from common.identity import HUB_DEVICE_ID
 from common.kiosk_settings import KioskSettings, PrinterSettings
 from common.settings import (
     DataSettings,
@@ -53,6 +54,7 @@ from common.settings import (
     SiteSettings,
 )
 from kiosk.loopback import LoopbackPrinter
+from sync_agent.protocol import Topics
 
 SERVICES = ("taxes", "waste", "parking", "info")
 """The demo office's services, tapped in turn."""
@@ -184,7 +186,7 @@ def sample_ticket() -> bytes:
     """A rendered ticket like the kiosk's, for the TCP floor."""
     from kiosk.catalog import Catalog  # noqa: PLC0415
     from kiosk.fonts import font_path  # noqa: PLC0415
-    from kiosk.printer import SimulatedTransport, Ticket, TicketPrinter  # noqa: PLC0415
+    from kiosk.printer import PrintedTicket, SimulatedTransport, TicketPrinter  # noqa: PLC0415
 
     settings = KioskSettings()
     printer = TicketPrinter(
@@ -195,7 +197,7 @@ def sample_ticket() -> bytes:
         office="Mestský úrad",
         portal_url="https://portal.example",
     )
-    ticket = Ticket("0" * 32, "A042", "Miestne dane", datetime.now(UTC), 3, 840, "sk")
+    ticket = PrintedTicket("0" * 32, "A042", "Miestne dane", datetime.now(UTC), 3, 840, "sk")
     return printer.render(ticket)
 
 
@@ -206,7 +208,7 @@ def measure(directory: Path, tickets: int) -> Figures:
     from sync import round_trips  # noqa: PLC0415 (bench/sync.py: the raw MQTT round trip)
 
     from hub.app import open_queue, seed_demo, start_bridge  # noqa: PLC0415
-    from hub.broker import HUB_DEVICE_ID, local_broker  # noqa: PLC0415
+    from hub.broker import local_broker  # noqa: PLC0415
 
     roles: list[tuple[str, Any, dict[str, Any]]] = [
         (HUB_DEVICE_ID, "hub", {"device_id": HUB_DEVICE_ID}),
@@ -232,7 +234,7 @@ def measure(directory: Path, tickets: int) -> Figures:
         floor_tcp = tcp_floor(printer.port, sample_ticket(), tickets, printer)
         payload = json.dumps({"v": 1, "sample": "x" * 200}).encode()
         floor_mqtt = round_trips(
-            accounts[HUB_DEVICE_ID], f"poradovnik/v1/{SITE}/bench", tickets, payload
+            accounts[HUB_DEVICE_ID], f"{Topics(SITE).base}/bench", tickets, payload
         )
         child = subprocess.Popen(
             [sys.executable, __file__, "--kiosk-process", str(WARMUP + tickets)],

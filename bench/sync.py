@@ -59,10 +59,11 @@ import paho.mqtt.client as paho
 from harness import BenchError, ms, percentiles, run_in_tempdir
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from common.identity import HUB_DEVICE_ID
 from common.settings import MqttSettings, Settings, load_settings
 from hub import demo_office
 from hub.app import open_queue
-from hub.broker import HUB_DEVICE_ID, LocalBroker, local_broker
+from hub.broker import LocalBroker, local_broker
 from hub.model import Counter
 from sync_agent import protocol as p
 from sync_agent.broker_accounts import Account

@@ -19,13 +19,11 @@ import tomli_w
 from pydantic import Field, ValidationError
 
 from common.files import write_private_file
+from common.identity import HUB_DEVICE_ID
 from common.section import Section
 from common.settings import Role, Settings, SettingsError, Slug, load_settings
 
 __all__ = ["BootFile", "read_boot_file", "settings_from_boot_file", "write_settings"]
-
-HUB_USERNAME = "hub"
-"""The hub's own broker account."""
 
 
 class BootFile(Section):
@@ -107,7 +105,8 @@ def settings_from_boot_file(boot: BootFile, current: Settings | None = None) -> 
     mqtt: dict[str, Any] = dict(data.get("mqtt", {}))
     if boot.role == "hub":
         old = current.mqtt.password if current is not None and current.role == "hub" else None
-        mqtt.update(host="127.0.0.1", username=HUB_USERNAME)
+        # The hub's own broker account is named by its device id.
+        mqtt.update(host="127.0.0.1", username=HUB_DEVICE_ID)
         mqtt["password"] = old.get_secret_value() if old else secrets.token_urlsafe(24)
         # Behind the image's nginx (TLS, limits): on loopback only, one proxy to trust.
         web = data.setdefault("web", {})

@@ -25,8 +25,8 @@ from common.liveness import Heartbeat, Watchdog
 from common.sdnotify import Notifier
 from common.settings import Settings
 from counter_terminal.desk import CounterDesk, Office
-from counter_terminal.display import LcdDisplay, PanelDisplay, SimulatedDisplay
 from counter_terminal.hardware import PinFactory, pin_factory
+from counter_terminal.lcd import LcdDisplay, PanelDisplay, SimulatedDisplay
 from counter_terminal.panel import CounterPanel
 from counter_terminal.simulated import SimulatedClerks
 from sync_agent import protocol as p
@@ -35,9 +35,6 @@ from sync_agent.client import DeviceLink, Reply
 __all__ = ["CounterTerminal", "open_display", "run"]
 
 log = logging.getLogger(__name__)
-
-HUB_DEVICE = "hub"
-"""The hub's device id: its retained status is ``device/hub/status``."""
 
 OUTBOX_FILE = "counter-outbox.sqlite3"
 """The outbox's file in ``[data] dir``."""
@@ -118,8 +115,8 @@ class CounterTerminal:
         topics = self.link.topics
         for counter in self.desks:
             self.link.subscribe(topics.counter_state(counter), self._on_counter_state)
-        self.link.subscribe(f"{topics.base}/queue/+", self._on_queue)
-        self.link.subscribe(topics.device_status(HUB_DEVICE), self._on_hub_status)
+        self.link.subscribe(topics.queue(p.ANY), self._on_queue)
+        self.link.subscribe(topics.hub_status(), self._on_hub_status)
         self.link.on_connection_change(self._on_connection)
         self.link.on_reply(self._on_reply)
 

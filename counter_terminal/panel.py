@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.counter_settings import BUTTONS, CounterSettings, PanelSettings
-from counter_terminal.display import PanelDisplay
 from counter_terminal.gestures import Event
 from counter_terminal.hardware import Beeper, Buttons, Light, LightMode, PinFactory
+from counter_terminal.lcd import PanelDisplay
 
 __all__ = ["CounterPanel", "PanelView"]
 

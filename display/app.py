@@ -54,6 +54,7 @@ from lobby.content import Lobby, Scene, ShownCall
 from sync_agent.client import DeviceLink, Inbound
 from sync_agent.pairing_screen import PairingTexts, show_pairing_code
 from sync_agent.protocol import (
+    ANY,
     CALL_LIFETIME_S,
     Call,
     CounterState,
@@ -69,9 +70,6 @@ from sync_agent.provisioning import DevicePairing, PairingState
 __all__ = ["Display", "build", "run"]
 
 log = logging.getLogger(__name__)
-
-HUB_DEVICE = "hub"
-"""The hub's device id: its retained status is ``device/hub/status``."""
 
 FrameHook = Callable[[Scene, list[pygame.Rect]], None]
 """Told of every frame drawn: the scene and the regions that changed (benchmarks)."""
@@ -161,10 +159,10 @@ class Display:
     def _subscribe(self) -> None:
         topics = self.link.topics
         self.link.connection.subscribe(topics.calls(), self._hear_call)
-        self.link.connection.subscribe(topics.counter_call("+"), self._hear_call)
-        self.link.subscribe(f"{topics.base}/queue/+", self._hear(QueueState, "queue"))
-        self.link.subscribe(topics.counter_state("+"), self._hear(CounterState, "counter"))
-        self.link.subscribe(topics.device_status(HUB_DEVICE), self._hear(DeviceStatus, "hub"))
+        self.link.connection.subscribe(topics.counter_call(ANY), self._hear_call)
+        self.link.subscribe(topics.queue(ANY), self._hear(QueueState, "queue"))
+        self.link.subscribe(topics.counter_state(ANY), self._hear(CounterState, "counter"))
+        self.link.subscribe(topics.hub_status(), self._hear(DeviceStatus, "hub"))
         self.link.on_connection_change(self._connection_changed)
         self.link.connection.on_connect(self._publish_health)
 

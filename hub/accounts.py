@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from common.errors import PoradovnikError
+from common.identity import HUB_DEVICE_ID
 from common.settings import Settings
-from hub.broker import HUB_DEVICE_ID, BrokerError, BrokerFiles, TlsListener, write_broker_files
+from hub.broker import BrokerError, BrokerFiles, TlsListener, write_broker_files
 from hub.database import open_store
 from sync_agent.broker_accounts import (
     PROVISION_PASSWORD,

@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from common.logthrottle import ThrottledLog
 from hub.engine import Engine, Estimate, QueueError
@@ -96,17 +96,8 @@ class HubBridge:
     # -- inbound -------------------------------------------------------------------
 
     def inbound_filters(self) -> tuple[str, ...]:
-        """The topic filters the hub subscribes to."""
-        base = self.topics.base
-        return (
-            f"{base}/kiosk/+/issue",
-            f"{base}/kiosk/+/blocks",
-            f"{base}/kiosk/+/offline",
-            f"{base}/counter/+/cmd",
-            f"{base}/device/+/status",
-            f"{base}/device/+/health",
-            self.topics.eservice_update(),
-        )
+        """The topic filters the hub subscribes to: one per kind it handles."""
+        return tuple(self.topics.inbound(kind) for kind in HANDLERS)
 
     def handle(
         self,
@@ -206,18 +197,10 @@ class HubBridge:
         return self._accounts
 
     def _dispatch(self, kind: str, ident: str, payload: bytes) -> bytes | None:
-        if kind == "kiosk_issue":
-            return self._issue(p.decode(p.IssueRequest, payload), ident)
-        if kind == "kiosk_blocks":
-            return self._reserve(p.decode(p.BlockRequest, payload), ident)
-        if kind == "kiosk_offline":
-            return self._offline(p.decode(p.OfflineTicket, payload), ident)
-        if kind == "counter_cmd":
-            return self._command(p.decode(p.CounterCommand, payload), ident)
-        if kind in ("device_status", "device_health"):
-            self._record_device(kind, ident, payload)
-            return None
-        update = p.decode(p.EServiceUpdate, payload)
+        """Check ``payload`` against its kind's schema and hand it to the kind's handler."""
+        return HANDLERS[kind](self, p.decode(p.INBOUND[kind].model, payload), ident)
+
+    def _eservice(self, update: p.EServiceUpdate, _ident: str) -> bytes:
         try:
             return self.eservices.apply(update, now=self.queue.clock()).encode()
         except EServiceError as refused:
@@ -374,14 +357,23 @@ class HubBridge:
         except KeyError:
             return self.queue.engine.tickets.get(ticket_id)
 
-    def _record_device(self, kind: str, device_id: str, payload: bytes) -> None:
+    def _status(self, status: p.DeviceStatus, device_id: str) -> None:
+        view = self._device(device_id)
+        view.status = status
+        self._heard(view)
+
+    def _health(self, health: p.DeviceHealth, device_id: str) -> None:
+        view = self._device(device_id)
+        view.health = health
+        self._heard(view)
+
+    def _device(self, device_id: str) -> DeviceView:
         view = self.devices.get(device_id)
         if view is None:
             view = self.devices[device_id] = DeviceView(device_id)
-        if kind == "device_status":
-            view.status = p.decode(p.DeviceStatus, payload)
-        else:
-            view.health = p.decode(p.DeviceHealth, payload)
+        return view
+
+    def _heard(self, view: DeviceView) -> None:
         view.last_seen = self.queue.clock()
         for listener in self._device_listeners:
             listener(view)
@@ -457,6 +449,24 @@ class HubBridge:
             business_day=engine.day,
         )
         self.publisher.publish(self.topics.counter_state(counter.id), state.encode(), retain=True)
+
+
+Handler = Callable[[HubBridge, Any, str], bytes | None]
+"""What the bridge does with one inbound message: given the checked payload (of the
+kind's :data:`~sync_agent.protocol.INBOUND` schema) and the topic's id, the encoded reply
+or ``None``."""
+
+HANDLERS: dict[str, Handler] = {
+    "kiosk_issue": HubBridge._issue,
+    "kiosk_blocks": HubBridge._reserve,
+    "kiosk_offline": HubBridge._offline,
+    "counter_cmd": HubBridge._command,
+    "device_status": HubBridge._status,
+    "device_health": HubBridge._health,
+    "eservice_update": HubBridge._eservice,
+}
+"""The handler of each inbound kind; the topics and schemas are the protocol's
+:data:`~sync_agent.protocol.INBOUND`, of which every kind must be here."""
 
 
 def calls_of(change: Change, engine: Engine) -> list[p.Call]:

@@ -37,16 +37,12 @@ from pydantic import SecretStr
 from common.errors import PoradovnikError
 from common.settings import MqttSettings
 from sync_agent.broker_accounts import ROLES, TOPIC_ID, Account, Role, new_account
-from sync_agent.protocol import MAX_PAYLOAD_BYTES, Topics
+from sync_agent.protocol import ANY, MAX_PAYLOAD_BYTES, Topics
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 10.0
 """How long Mosquitto may take to accept connections after it starts."""
-
-
-HUB_DEVICE_ID = "hub"
-"""The hub's own device id: its status is ``device/hub/status``."""
 
 
 class BrokerError(PoradovnikError):
@@ -211,8 +207,8 @@ def acl_rules(site: str, account: Account) -> list[tuple[Access, str]]:
     if account.role == "provision":
         # Answers carry no secret: a waiting device may read any of them.
         return [
-            ("write", topics.provision_request("+")),
-            ("read", topics.provision_reply("+")),
+            ("write", topics.provision_request(ANY)),
+            ("read", topics.provision_reply(ANY)),
         ]
     device = account.device_id
     assert device is not None  # checked by Account
@@ -221,9 +217,9 @@ def acl_rules(site: str, account: Account) -> list[tuple[Access, str]]:
         ("write", topics.device_health(device)),
         ("read", topics.device_reply(device)),
         # Every device may tell whether the hub is up (to show "offline" itself).
-        ("read", topics.device_status(HUB_DEVICE_ID)),
+        ("read", topics.hub_status()),
     ]
-    queues = f"{topics.base}/queue/#"
+    queues = topics.queue("#")
     if account.role == "kiosk":
         rules += [
             ("write", topics.kiosk_issue(device)),
@@ -232,8 +228,8 @@ def acl_rules(site: str, account: Account) -> list[tuple[Access, str]]:
             ("read", queues),
         ]
     elif account.role == "display":
-        rules += [("read", topics.calls()), ("read", queues), ("read", topics.counter_state("+"))]
-        rules += [("read", topics.counter_call("+"))]
+        rules += [("read", topics.calls()), ("read", queues), ("read", topics.counter_state(ANY))]
+        rules += [("read", topics.counter_call(ANY))]
     else:  # counter
         rules += [("write", topics.counter_cmd(c)) for c in account.counters]
         rules += [("read", topics.counter_state(c)) for c in account.counters]

@@ -33,6 +33,7 @@ from typing import Any
 import tomli_w
 
 from common.files import write_private_file
+from common.identity import HUB_DEVICE_ID
 from common.lifecycle import stop_on_signals
 from common.sdnotify import Notifier
 from common.settings import MqttSettings, Settings
@@ -43,7 +44,7 @@ from hub.app import (
     start_bridge,
     start_web,
 )
-from hub.broker import HUB_DEVICE_ID, local_broker
+from hub.broker import local_broker
 from hub.demo_office import COUNTERS
 from hub.service import QueueService
 from hub.users import Users

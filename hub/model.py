@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from common.i18n import service_name
+from common.identity import HUB_DEVICE_ID
 
 
 class TicketState(enum.StrEnum):
@@ -187,8 +188,9 @@ class Ticket:
     """When service started (the citizen arrived at the counter)."""
     finished_at: datetime | None = None
     """When the ticket reached a terminal state."""
-    origin: str = "hub"
-    """Who issued it: ``hub``, or a device id for numbers issued offline."""
+    origin: str = HUB_DEVICE_ID
+    """Who issued it: the hub (:data:`~common.identity.HUB_DEVICE_ID`), or a kiosk's device
+    id for numbers issued offline."""
 
     def evolve(self, **changes: object) -> Ticket:
         """Return a copy with ``changes`` applied."""

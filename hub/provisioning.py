@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from common.errors import PoradovnikError
+from common.identity import HUB_DEVICE_ID
 from common.settings import Settings
 from hub.accounts import write_broker_config
-from hub.broker import HUB_DEVICE_ID
 from hub.database import open_store
 from sync_agent.broker_accounts import PROVISION_USERNAME, Account, Role
 from sync_agent.client import Inbound, MqttConnection
 from sync_agent.protocol import (
+    ANY,
     PAIRING_CODE_DIGITS,
     DeviceStatus,
     PairingReply,
@@ -138,8 +139,8 @@ def pair_device(
     connection = MqttConnection(
         mqtt=settings.mqtt, client_id=f"{HUB_DEVICE_ID}-pairing-{secrets.token_hex(4)}"
     )
-    connection.subscribe(topics.provision_request("+"), on_request)
-    connection.subscribe(topics.device_status("+"), on_status)
+    connection.subscribe(topics.provision_request(ANY), on_request)
+    connection.subscribe(topics.device_status(ANY), on_status)
     connection.start()
     try:
         if not connection.subscribed.wait(CONNECT_TIMEOUT_S):

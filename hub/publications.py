@@ -32,8 +32,8 @@ from pathlib import Path
 from pydantic import AwareDatetime
 
 from common.errors import PoradovnikError
+from common.identity import HUB_DEVICE_ID
 from common.settings import MqttSettings
-from hub.broker import HUB_DEVICE_ID
 from hub.service import utc_now
 from sync_agent import protocol as p
 from sync_agent.client import Delivery, DeviceLink

@@ -31,10 +31,10 @@ UserRole = Literal["admin", "clerk"]
 
 USER_ROLES: Final = get_args(UserRole)
 
-Scope = Literal["eservice", "counters", "statistics"]
+TokenScope = Literal["eservice", "counters", "statistics"]
 """What an API token may do: send e-service updates, act at counters, read statistics."""
 
-SCOPES: Final = get_args(Scope)
+SCOPES: Final = get_args(TokenScope)
 
 MIN_PASSWORD_LENGTH: Final = 10
 """Shorter passwords are refused."""
@@ -74,7 +74,7 @@ class ApiToken:
     """A city system's access to the REST API."""
 
     name: str
-    scopes: tuple[Scope, ...]
+    scopes: tuple[TokenScope, ...]
 
 
 def check_name(name: str, what: str = "user name") -> str:
@@ -228,7 +228,7 @@ class ApiTokens:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def issue(self, name: str, scopes: tuple[Scope, ...]) -> str:
+    def issue(self, name: str, scopes: tuple[TokenScope, ...]) -> str:
         """Create (or replace) the token of system ``name``; returns the token, shown once."""
         check_name(name, "system name")
         unknown = [s for s in scopes if s not in SCOPES]

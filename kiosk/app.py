@@ -27,8 +27,8 @@ from common.sdnotify import Notifier
 from common.settings import Settings
 from common.speech import Speaker
 from kiosk.catalog import Catalog
+from kiosk.dispenser import Kiosk, Outcome
 from kiosk.fonts import font_path
-from kiosk.kiosk import Kiosk, Outcome
 from kiosk.offline import OfflineBook
 from kiosk.printer import TicketPrinter, open_transport
 from kiosk.ui import Screen

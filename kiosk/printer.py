@@ -47,11 +47,11 @@ __all__ = [
     "CANNOT_PRINT",
     "STATUS_QUERY",
     "NetworkTransport",
+    "PrintedTicket",
     "PrinterFault",
     "PrinterStatus",
     "SerialTransport",
     "SimulatedTransport",
-    "Ticket",
     "TicketPrinter",
     "Transport",
     "UsbTransport",
@@ -337,7 +337,7 @@ def open_transport(settings: PrinterSettings) -> Transport:
 
 
 @dataclass(frozen=True, slots=True)
-class Ticket:
+class PrintedTicket:
     """What a printed ticket says."""
 
     ticket_id: str
@@ -407,7 +407,7 @@ class TicketPrinter:
 
     # -- rendering -------------------------------------------------------------------
 
-    def render(self, ticket: Ticket) -> bytes:
+    def render(self, ticket: PrintedTicket) -> bytes:
         """The ESC/POS bytes of ``ticket``, ending with a cut."""
         out = Dummy(profile=self.profile, magic_encode_args={"encoder": self._encoder})
         texts = self.catalogs[ticket.lang]
@@ -480,7 +480,7 @@ class TicketPrinter:
 
     # -- the printer -----------------------------------------------------------------
 
-    def print(self, ticket: Ticket) -> None:
+    def print(self, ticket: PrintedTicket) -> None:
         """Print ``ticket``; :class:`PrinterFault` when the printer cannot be reached."""
         data = self.render(ticket)
         with self._lock:

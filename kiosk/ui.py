@@ -18,8 +18,8 @@ from pathlib import Path
 from common.i18n import service_name
 from common.sdl import pygame
 from kiosk.catalog import Catalog, wait_minutes
+from kiosk.dispenser import Outcome
 from kiosk.fonts import font_path
-from kiosk.kiosk import Outcome
 from kiosk.printer import wait_text
 from sync_agent.protocol import QueueState
 

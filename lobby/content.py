@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from common.i18n import service_name
 from sync_agent.protocol import Call, CounterState, QueueState
 
-__all__ = ["BLINK_PERIOD_S", "Lobby", "Scene", "ServiceRow", "ShownCall"]
+__all__ = ["BLINK_PERIOD_S", "Lobby", "Scene", "ShownCall", "ShownService"]
 
 BLINK_PERIOD_S = 0.5
 """A highlighted call is lit for this long, then dark for as long, and again."""
@@ -64,7 +64,7 @@ class ShownCall:
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceRow:
+class ShownService:
     """One service's queue as the screen shows it."""
 
     service: str
@@ -96,7 +96,7 @@ class Scene:
     """Whether the current call is drawn highlighted now (it blinks while it is new)."""
     history: tuple[ShownCall, ...]
     """Previous calls, newest first."""
-    services: tuple[ServiceRow, ...]
+    services: tuple[ShownService, ...]
     """The services' queues, by ticket prefix."""
     language: str
     """The language of the labels now."""
@@ -135,7 +135,7 @@ class Lobby:
         self.history: deque[ShownCall] = deque(maxlen=history + 1)  # +1: the current ticket again
         self.pending: deque[ShownCall] = deque()
         """Calls waiting for their turn, oldest first."""
-        self.services: dict[str, ServiceRow] = {}
+        self.services: dict[str, ShownService] = {}
         self.counters: dict[str, CounterState] = {}
         """The retained state of every counter heard of, by id."""
         self.connected = False
@@ -161,7 +161,7 @@ class Lobby:
 
     def queue(self, state: QueueState) -> None:
         """A service's retained ``queue/<service>`` state arrived."""
-        self.services[state.service] = ServiceRow(
+        self.services[state.service] = ShownService(
             service=state.service,
             prefix=state.prefix,
             names=dict(state.names),

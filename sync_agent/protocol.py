@@ -21,12 +21,14 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from common.i18n import Language
+from common.identity import HUB_DEVICE_ID
 from common.jsonbounds import too_deep
 
 VERSION = 1
 """The protocol version in every topic (``poradovnik/v1/…``) and payload (``"v": 1``)."""
 
 ROOT = f"poradovnik/v{VERSION}"
+"""Where every topic of protocol v1 starts; a site's topics follow as ``ROOT/<site>/…``."""
 
 MAX_PAYLOAD_BYTES = 16 * 1024
 """Inbound payloads larger than this are refused unread."""
@@ -392,10 +394,43 @@ class QueueState(Message):
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
+ANY = "+"
+"""The wildcard for one topic level: ``Topics.queue(ANY)`` is every service's queue."""
+
+_ID = "{id}"
+"""Where a sender's device or counter id goes in an :data:`INBOUND` topic."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundKind:
+    """A kind of message the hub receives: the topic it comes on and what it carries."""
+
+    path: str
+    """The topic below the site's root, with ``{id}`` for the device or counter it is of."""
+    model: type[Message]
+    """The payload's schema."""
+
+
+INBOUND: dict[str, InboundKind] = {
+    "kiosk_issue": InboundKind(f"kiosk/{_ID}/issue", IssueRequest),
+    "kiosk_blocks": InboundKind(f"kiosk/{_ID}/blocks", BlockRequest),
+    "kiosk_offline": InboundKind(f"kiosk/{_ID}/offline", OfflineTicket),
+    "counter_cmd": InboundKind(f"counter/{_ID}/cmd", CounterCommand),
+    "device_status": InboundKind(f"device/{_ID}/status", DeviceStatus),
+    "device_health": InboundKind(f"device/{_ID}/health", DeviceHealth),
+    "eservice_update": InboundKind("eservice/update", EServiceUpdate),
+}
+"""Every message the hub receives, by kind: the one list that :meth:`Topics.parse`, the
+topic builders of these kinds and the hub's dispatch (``hub.bridge.HANDLERS``, which
+subscribes to each kind's topic and checks its payload by this schema) all follow."""
+
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    """The topic names of one site (``poradovnik/v1/<site>/…``)."""
+    """The topic names of one site (``poradovnik/v1/<site>/…``): the only place they are made.
+
+    Methods that take an id give a filter for all of them with :data:`ANY` (``+``).
+    """
 
     site: str
 
@@ -408,13 +443,21 @@ class Topics:
         """Filter for everything of the site."""
         return f"{self.base}/#"
 
+    def inbound(self, kind: str, ident: str = ANY) -> str:
+        """The topic of an :data:`INBOUND` ``kind`` of device (or counter) ``ident``."""
+        return f"{self.base}/{INBOUND[kind].path.replace(_ID, ident)}"
+
     def device_status(self, device: str) -> str:
         """Retained online/offline of a device (its last will)."""
-        return f"{self.base}/device/{device}/status"
+        return self.inbound("device_status", device)
+
+    def hub_status(self) -> str:
+        """Retained online/offline of the hub, which every device watches."""
+        return self.device_status(HUB_DEVICE_ID)
 
     def device_health(self, device: str) -> str:
         """Retained hardware health of a device."""
-        return f"{self.base}/device/{device}/health"
+        return self.inbound("device_health", device)
 
     def device_reply(self, device: str) -> str:
         """Where the hub answers a device's requests (the MQTT v5 response topic)."""
@@ -422,19 +465,19 @@ class Topics:
 
     def kiosk_issue(self, device: str) -> str:
         """A kiosk's ticket requests."""
-        return f"{self.base}/kiosk/{device}/issue"
+        return self.inbound("kiosk_issue", device)
 
     def kiosk_blocks(self, device: str) -> str:
         """A kiosk's requests for offline number blocks."""
-        return f"{self.base}/kiosk/{device}/blocks"
+        return self.inbound("kiosk_blocks", device)
 
     def kiosk_offline(self, device: str) -> str:
         """Tickets a kiosk issued offline, delivered through its outbox."""
-        return f"{self.base}/kiosk/{device}/offline"
+        return self.inbound("kiosk_offline", device)
 
     def counter_cmd(self, counter: str) -> str:
         """A counter's commands."""
-        return f"{self.base}/counter/{counter}/cmd"
+        return self.inbound("counter_cmd", counter)
 
     def counter_state(self, counter: str) -> str:
         """Retained state of a counter."""
@@ -445,48 +488,44 @@ class Topics:
         return f"{self.base}/calls"
 
     def counter_call(self, counter: str) -> str:
-        """Retained: the latest call of a counter (``+``: every counter's)."""
+        """Retained: the latest call of a counter."""
         return f"{self.base}/counter/{counter}/call"
 
     def queue(self, service: str) -> str:
-        """Retained state of a service's queue."""
+        """Retained state of a service's queue (``#`` in an ACL: every queue topic)."""
         return f"{self.base}/queue/{service}"
 
     def eservice_update(self) -> str:
         """Status updates of e-service applications from back-office systems."""
-        return f"{self.base}/eservice/update"
+        return self.inbound("eservice_update")
 
     def provision_request(self, token: str) -> str:
-        """Where a device waiting to be paired asks for it (``+``: every such device)."""
+        """Where a device waiting to be paired asks for it."""
         return f"{self.base}/provision/{token}/request"
 
     def provision_reply(self, token: str) -> str:
-        """Where the hub answers a pairing request (``+``: every answer)."""
+        """Where the hub answers a pairing request."""
         return f"{self.base}/provision/{token}/reply"
 
     def parse(self, topic: str) -> tuple[str, str | None]:
-        """Split an inbound topic into its kind and its id.
+        """Split an inbound topic into its :data:`INBOUND` kind and its id.
 
-        Kinds: ``kiosk_issue``, ``kiosk_blocks``, ``kiosk_offline``, ``counter_cmd``,
-        ``device_status``, ``device_health``, ``eservice_update`` (id ``None``). Raises
+        The id is ``None`` for a kind without one (``eservice_update``). Raises
         :class:`ProtocolError` for anything else.
         """
         prefix = self.base + "/"
         if not topic.startswith(prefix):
             raise ProtocolError("unknown_topic", f"topic {topic!r} is not of site {self.site}")
-        parts = topic[len(prefix) :].split("/")
-        if parts == ["eservice", "update"]:
-            return "eservice_update", None
-        kinds = {
-            ("kiosk", "issue"): "kiosk_issue",
-            ("kiosk", "blocks"): "kiosk_blocks",
-            ("kiosk", "offline"): "kiosk_offline",
-            ("counter", "cmd"): "counter_cmd",
-            ("device", "status"): "device_status",
-            ("device", "health"): "device_health",
-        }
-        if len(parts) == 3 and (parts[0], parts[2]) in kinds and _SEGMENT.match(parts[1]):
-            return kinds[parts[0], parts[2]], parts[1]
+        levels = topic[len(prefix) :].split("/")
+        for kind, inbound in INBOUND.items():
+            pattern = inbound.path.split("/")
+            if len(levels) != len(pattern):
+                continue
+            pairs = list(zip(levels, pattern, strict=True))
+            ids = [level for level, expected in pairs if expected == _ID]
+            fixed = all(level == expected for level, expected in pairs if expected != _ID)
+            if fixed and all(_SEGMENT.match(ident) for ident in ids):
+                return kind, ids[0] if ids else None
         raise ProtocolError("unknown_topic", f"no inbound topic {topic!r} in protocol v1")
 
 

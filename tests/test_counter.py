@@ -22,8 +22,8 @@ from common.errors import PoradovnikError
 from common.settings import DataSettings, DeviceSettings, Settings, SiteSettings
 from counter_terminal.app import CounterTerminal
 from counter_terminal.desk import CounterDesk
-from counter_terminal.display import LcdDisplay, SimulatedDisplay, to_lcd_charset
 from counter_terminal.hardware import LightMode
+from counter_terminal.lcd import LcdDisplay, SimulatedDisplay, to_lcd_charset
 from counter_terminal.simulated import SimulatedClerks
 from hub.model import TicketState
 from hub.service import utc_now

@@ -23,8 +23,8 @@ from common.errors import PoradovnikError
 from common.speech import Speaker
 from kiosk.app import KioskApp
 from kiosk.catalog import LANGUAGES, Catalog, spoken_number
+from kiosk.dispenser import BLOCK_RETRY, Kiosk
 from kiosk.escpos_text import decode
-from kiosk.kiosk import BLOCK_RETRY, Kiosk
 from kiosk.loopback import LoopbackPrinter
 from kiosk.offline import OfflineBook
 from kiosk.ui import Screen
@@ -314,7 +314,7 @@ def test_a_kiosk_holding_enough_blocks_keeps_them_and_asks_later(
             assert kiosk.book.remaining("taxes", day) == 6  # a second block: A005-A008
             for _ in range(4):
                 assert kiosk.book.take("taxes", day) is not None
-            with caplog.at_level(logging.INFO, logger="kiosk.kiosk"):
+            with caplog.at_level(logging.INFO, logger="kiosk.dispenser"):
                 assert kiosk.refresh_blocks()  # refused: two unused blocks are the cap
                 assert kiosk.refresh_blocks()  # not asked again so soon
                 refusals = [r for r in caplog.records if "no new block of taxes" in r.message]
@@ -347,7 +347,7 @@ def test_a_kiosk_on_another_devices_account_says_so(
             office.app.draw()
             drawn = " ".join(t for t, _ in office.app.screen.drawn)
             assert Catalog.load("sk").text("banner.account") in drawn
-            with caplog.at_level(logging.ERROR, logger="kiosk.kiosk"):
+            with caplog.at_level(logging.ERROR, logger="kiosk.dispenser"):
                 office.tap("service", "taxes")
                 office.settle()
             assert office.app.outcome is not None
@@ -355,7 +355,7 @@ def test_a_kiosk_on_another_devices_account_says_so(
             (logged,) = [
                 r.getMessage()
                 for r in caplog.records
-                if r.name == "kiosk.kiosk" and r.levelno >= logging.ERROR
+                if r.name == "kiosk.dispenser" and r.levelno >= logging.ERROR
             ]
             assert "'kiosk-k1'" in logged
             assert "'k9'" in logged

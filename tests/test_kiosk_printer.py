@@ -24,10 +24,10 @@ from kiosk.fonts import font_path
 from kiosk.loopback import LoopbackPrinter
 from kiosk.printer import (
     NetworkTransport,
+    PrintedTicket,
     PrinterFault,
     SerialTransport,
     SimulatedTransport,
-    Ticket,
     TicketPrinter,
     Transport,
     parse_status,
@@ -59,7 +59,7 @@ def make_printer(transport: Transport, profile: str = "TM-T20II") -> TicketPrint
     )
 
 
-def ticket(lang: str, service: str, number: str = "A042", **changes: object) -> Ticket:
+def ticket(lang: str, service: str, number: str = "A042", **changes: object) -> PrintedTicket:
     fields: dict[str, object] = {
         "ticket_id": "0123456789abcdef0123456789abcdef",
         "number": number,
@@ -70,7 +70,7 @@ def ticket(lang: str, service: str, number: str = "A042", **changes: object) -> 
         "lang": lang,
     }
     fields.update(changes)
-    return Ticket(**fields)  # type: ignore[arg-type]
+    return PrintedTicket(**fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def network(loopback: LoopbackPrinter, profile: str = "TM-T20II") -> NetworkTran
     return NetworkTransport(host="127.0.0.1", port=loopback.port, profile=profile, timeout_s=5)
 
 
-def print_and_read(loopback: LoopbackPrinter, printer: TicketPrinter, what: Ticket) -> bytes:
+def print_and_read(loopback: LoopbackPrinter, printer: TicketPrinter, what: PrintedTicket) -> bytes:
     printer.print(what)
     assert loopback.wait_for(CUT, WAIT_S), "the ticket's cut did not arrive"
     return loopback.take()

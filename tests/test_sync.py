@@ -11,12 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import paho.mqtt.client as paho
+import pytest
 from conftest import ACCOUNTS, OfficeBroker, RunningHub
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from hub.bridge import DeviceView
+from hub.bridge import HANDLERS, DeviceView
 from hub.model import Action
 from hub.service import utc_now
 from sync_agent import protocol as p
@@ -89,6 +90,21 @@ class RawClient:
 
 def issue_request(service: str = "taxes", msg_id: str | None = None) -> p.IssueRequest:
     return p.IssueRequest(msg_id=msg_id or new_id(), service=service)
+
+
+def test_every_inbound_kind_has_a_handler_and_its_topics_parse_back() -> None:
+    topics = p.Topics("office-1")
+    assert list(HANDLERS) == list(p.INBOUND)
+    for kind, inbound in p.INBOUND.items():
+        ident = "dev-1" if "{id}" in inbound.path else None
+        assert topics.parse(topics.inbound(kind, "dev-1")) == (kind, ident)
+    outbound = [topics.calls(), topics.queue("taxes"), topics.device_reply("k1")]
+    outbound += [topics.counter_state("c1"), topics.kiosk_issue(p.ANY), topics.all()]
+    outbound += [p.Topics("office-2").kiosk_issue("k1"), topics.kiosk_issue("k1") + "/x"]
+    for topic in outbound:
+        with pytest.raises(p.ProtocolError) as refused:
+            topics.parse(topic)
+        assert refused.value.code == "unknown_topic", topic
 
 
 def test_kiosk_gets_a_ticket_and_the_queue_state_follows(
@@ -264,6 +280,13 @@ def test_devices_status_and_health_reach_the_hub(
             break
     assert view.status.state == "online"
     assert view.health.parts["printer"].state == "paper_near_end"
+
+
+def test_a_refused_device_status_lists_no_device(hub: RunningHub) -> None:
+    topics = hub.bridge.topics
+    hub.bridge.handle(topics.device_status("k9"), b"not json")
+    hub.bridge.handle(topics.device_health("k9"), b'{"v": 1, "parts": {}}')
+    assert "k9" not in hub.bridge.devices
 
 
 def test_a_command_of_an_earlier_business_day_is_refused_and_not_applied(

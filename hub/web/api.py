@@ -30,7 +30,7 @@ from hub.engine import QueueError
 from hub.eservice import EServiceError
 from hub.lockout import Locked
 from hub.model import Priority
-from hub.users import ApiToken, Scope
+from hub.users import ApiToken, TokenScope
 from hub.web import stats
 from hub.web.context import hub
 from hub.web.extensions import csrf, limiter
@@ -303,7 +303,7 @@ def bearer_token() -> ApiToken | None:
     return hub().tokens.find(token.strip()) if kind.lower() == "bearer" else None
 
 
-def token_required(scope: Scope) -> Callable[[F], F]:
+def token_required(scope: TokenScope) -> Callable[[F], F]:
     """Let in only requests with a bearer token that has ``scope``."""
 
     def decorate(view: F) -> F:

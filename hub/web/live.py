@@ -22,7 +22,7 @@ from hub.model import Change
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
+AsgiScope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -106,7 +106,7 @@ class LiveEvents:
             self._next = self._loop.create_future()
         return self._next
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         """Serve one stream: the current version, then one event per (coalesced) change."""
         if scope["method"] != "GET":
             await _plain(send, 405, b"only GET")

@@ -43,7 +43,7 @@ from hub.web.connections import (
 )
 from hub.web.context import hub
 from hub.web.i18n import negotiate
-from hub.web.live import LiveEvents, Message, Receive, Scope, Send
+from hub.web.live import AsgiScope, LiveEvents, Message, Receive, Send
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Router:
         self.config = current.config
         self.cache: VersionedCache[Cached] = VersionedCache(current.feed, current.config)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         """Route one connection's request."""
         if scope["type"] != "http":
             await self.flask(scope, receive, send)  # type: ignore[arg-type]
@@ -107,7 +107,7 @@ class Router:
         recorder = _Recorder(send, lambda answer: self.cache.put(key, stamp, answer))
         await self.flask(scope, receive, recorder)  # type: ignore[arg-type]
 
-    def cache_key(self, scope: Scope) -> tuple[str, str, bool] | None:
+    def cache_key(self, scope: AsgiScope) -> tuple[str, str, bool] | None:
         """What a cacheable answer depends on: the path, the page's language, HTTPS.
 
         The language is negotiated here as the views negotiate it

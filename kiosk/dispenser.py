@@ -25,7 +25,7 @@ from common.i18n import service_name
 from common.speech import Speaker
 from kiosk.catalog import Catalog, spoken_number
 from kiosk.offline import OfflineBook
-from kiosk.printer import PrinterFault, PrinterStatus, Ticket, TicketPrinter
+from kiosk.printer import PrintedTicket, PrinterFault, PrinterStatus, TicketPrinter
 from sync_agent import protocol as p
 from sync_agent.client import DeviceLink
 
@@ -50,7 +50,7 @@ class Outcome:
     """What came of a tap: a ticket (printed or not), or why there is none."""
 
     service: str
-    ticket: Ticket | None = None
+    ticket: PrintedTicket | None = None
     refused: str | None = None
     """Why no ticket: a code with a text ``refused.<code>`` in the catalogs."""
     printed: bool = False
@@ -105,8 +105,8 @@ class Kiosk:
         self._held_back: dict[str, datetime] = {}
         """Services the hub gives no more blocks to now, and when to ask again."""
         self._threads: list[threading.Thread] = []
-        link.subscribe(f"{self.topics.base}/queue/+", self._on_queue)
-        link.subscribe(self.topics.device_status("hub"), self._on_hub_status)
+        link.subscribe(self.topics.queue(p.ANY), self._on_queue)
+        link.subscribe(self.topics.hub_status(), self._on_hub_status)
         link.on_connection_change(self._on_connection)
         # The link's problem (the broker refusing its account) goes on the screen.
         link.connection.on_refused(lambda _action, _topic, _reason: self.changed.set())
@@ -176,7 +176,7 @@ class Kiosk:
             known = self.catalogs[lang].has(f"refused.{code}")
             return Outcome(service, refused=code if known else "other", printer=status)
         if isinstance(reply, p.TicketReply):
-            ticket = Ticket(
+            ticket = PrintedTicket(
                 ticket_id=reply.ticket_id,
                 number=reply.number,
                 service_name=self.service_name(service, lang),
@@ -204,7 +204,7 @@ class Kiosk:
         self._speak(ticket)
         return Outcome(service, ticket=ticket, printed=printed, printer=after)
 
-    def _issue_offline(self, service: str, lang: str) -> Ticket | str:
+    def _issue_offline(self, service: str, lang: str) -> PrintedTicket | str:
         """A ticket from the kiosk's own block, queued for the hub; or why there is none."""
         with self._lock:
             state = self._queues.get(service)
@@ -238,7 +238,7 @@ class Kiosk:
             self._offline_since[service] = ahead + 1
         log.info("issued %s offline (the hub did not answer)", taken.number)
         self._wake_blocks.set()
-        return Ticket(
+        return PrintedTicket(
             ticket_id=ticket_id,
             number=taken.number,
             service_name=self.service_name(service, lang),
@@ -249,7 +249,7 @@ class Kiosk:
             offline=True,
         )
 
-    def _speak(self, ticket: Ticket) -> None:
+    def _speak(self, ticket: PrintedTicket) -> None:
         speaker = self.speakers.get(ticket.lang)
         if speaker is None:
             return
