@@ -11,6 +11,7 @@ image-build/modules/poradovnik/filesystem/boot/poradovnik.toml.
 from __future__ import annotations
 
 import secrets
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,12 @@ def settings_from_boot_file(boot: BootFile, current: Settings | None = None) -> 
         web = data.setdefault("web", {})
         web.setdefault("host", "127.0.0.1")
         web.setdefault("proxy_hops", 1)
+        if not web.get("public_url") and not web.get("allowed_hosts"):
+            # The names the office's phones reach it by (its certificate's too): the
+            # host name, and on the LAN through mDNS. A city's own address goes in
+            # [settings.web] public_url.
+            name = boot.hostname or boot.device_id or socket.gethostname()
+            web["allowed_hosts"] = [name, f"{name}.local"]
     else:
         assert boot.hub is not None  # checked by read_boot_file
         host, _, port = boot.hub.partition(":")

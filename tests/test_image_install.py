@@ -228,7 +228,11 @@ def test_first_boot_writes_valid_settings_and_enables_the_role(
         assert settings["mqtt"]["username"] == "hub"
         assert len(settings["mqtt"]["password"]) >= 24
         # Behind nginx: on loopback, trusting one proxy; a certificate made for its name.
-        assert settings["web"] == {"host": "127.0.0.1", "proxy_hops": 1}
+        assert settings["web"] == {
+            "host": "127.0.0.1",
+            "proxy_hops": 1,
+            "allowed_hosts": ["kiosk-vstup", "kiosk-vstup.local"],
+        }
         assert "ssl_certificate /etc/poradovnik/tls/portal.crt;" in front.read_text()
         assert (device / "etc/poradovnik/tls/portal.key").stat().st_mode & 0o777 == 0o600
         names = run("openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",

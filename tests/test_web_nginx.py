@@ -63,7 +63,10 @@ def test_the_appliance_configuration_passes_nginx_t(
     tmp_path: Path, certificate: tuple[Path, Path]
 ) -> None:
     settings = tmp_path / "hub.toml"
-    settings.write_text(f'role = "hub"\n[data]\ndir = "{tmp_path}"\n[web]\nproxy_hops = 1\n')
+    settings.write_text(
+        f'role = "hub"\n[data]\ndir = "{tmp_path}"\n'
+        '[web]\nproxy_hops = 1\nallowed_hosts = ["poradovnik.example"]\n'
+    )
     conf = tmp_path / "nginx.conf"
     crt, key = certificate
     written = subprocess.run(
@@ -105,7 +108,12 @@ def front(
     hub_dir = tmp_path_factory.mktemp("hub")
     with (
         office_broker(tmp_path_factory.mktemp("broker")) as broker,
-        hub_process(hub_dir, broker, nofile=1024, web="proxy_hops = 1") as hub,
+        hub_process(
+            hub_dir,
+            broker,
+            nofile=1024,
+            web='proxy_hops = 1\nallowed_hosts = ["poradovnik.example"]',
+        ) as hub,
     ):
         layout = Front(
             certificate=crt,
@@ -118,7 +126,12 @@ def front(
             client_timeout_s=2,
         )
         conf = state / "nginx.conf"
-        conf.write_text(render_config(WebSettings(port=hub.port, proxy_hops=1), layout))
+        conf.write_text(
+            render_config(
+                WebSettings(port=hub.port, proxy_hops=1, allowed_hosts=("poradovnik.example",)),
+                layout,
+            )
+        )
         log = state / "error.log"
         nginx = subprocess.Popen(
             [str(NGINX), "-c", str(conf), "-p", str(state), "-e", str(log), "-g", "daemon off;"],
