@@ -3,7 +3,7 @@
 :class:`HubBridge` turns each inbound message into one service-layer operation
 and publishes what the queue became. It is written against :class:`Publisher`,
 a single ``publish`` method, so the MQTT connection stays in
-:mod:`sync_agent.client` and the bridge's logic can be read without
+:mod:`hub.publications` and the bridge's logic can be read without
 it.
 
 Replies go only to the sender's own ``device/<sender>/reply``, whatever response

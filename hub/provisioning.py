@@ -27,7 +27,7 @@ from hub.accounts import write_broker_config
 from hub.broker import HUB_DEVICE_ID
 from hub.database import open_store
 from sync_agent.broker_accounts import PROVISION_USERNAME, Account, Role
-from sync_agent.client import Inbound, MqttConnection
+from sync_agent.connection import Inbound, MqttConnection
 from sync_agent.protocol import (
     PAIRING_CODE_DIGITS,
     DeviceStatus,

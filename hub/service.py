@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,20 @@ from hub.engine import Engine, Estimate, QueueError, QueuePolicy
 from hub.model import Change, Counter, Priority, Service, Ticket, TicketState
 from hub.store import Receipt, Store, StoreError
 from sync_agent.protocol import COUNTER_ACTIONS
+
+__all__ = [
+    "Engine",
+    "Issued",
+    "Listener",
+    "QueueError",
+    "QueueService",
+    "ServiceStatus",
+    "TicketStatus",
+    "utc_now",
+]
+"""The service layer's interface: what the web and the bridge use. ``QueueError`` is
+how an operation is refused, and ``Engine`` the view that :meth:`QueueService.read`
+hands to its callers."""
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +256,40 @@ class QueueService:
             self._notify(Change(counters=(self.engine.counters[counter.id],)))
 
     # -- reading -------------------------------------------------------------
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The office's time zone: a business day is a local date in it."""
+        return self.engine.timezone
+
+    def today(self) -> date:
+        """Today's local date in the office's time zone (by the service's clock)."""
+        return self.clock().astimezone(self.engine.timezone).date()
+
+    def service(self, code: str) -> Service | None:
+        """The service ``code`` of the catalog, or ``None``."""
+        with self._lock:
+            return self.engine.services.get(code)
+
+    def services(self) -> list[Service]:
+        """Every service of the catalog, in catalog order."""
+        with self._lock:
+            return list(self.engine.services.values())
+
+    def counter(self, counter_id: str) -> Counter | None:
+        """Counter ``counter_id`` with its live state, or ``None``."""
+        with self._lock:
+            return self.engine.counters.get(counter_id)
+
+    def counters(self) -> list[Counter]:
+        """Every counter with its live state, in catalog order."""
+        with self._lock:
+            return list(self.engine.counters.values())
+
+    def live_ticket(self, ticket_id: str) -> Ticket | None:
+        """Ticket ``ticket_id`` if it is live in today's queue (finished ones: ``None``)."""
+        with self._lock:
+            return self.engine.tickets.get(ticket_id)
 
     def status(self) -> list[ServiceStatus]:
         """Every service's live state, in catalog order."""

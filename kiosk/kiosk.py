@@ -26,7 +26,7 @@ from kiosk.offline import OfflineBook
 from kiosk.printer import PrinterFault, PrinterStatus, Ticket, TicketPrinter
 from kiosk.speech import Speaker
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 __all__ = ["Kiosk", "Outcome"]
 
