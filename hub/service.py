@@ -196,6 +196,43 @@ class QueueService:
             return change
         raise QueueError("unknown_action", f"no counter action {action!r}")
 
+    def decide_issue(
+        self,
+        service: str,
+        now: datetime,
+        *,
+        priority: Priority | None = None,
+        lang: str = "sk",
+        actor: str = "system",
+    ) -> Change:
+        """Ask the engine what issuing a ticket for ``service`` would change.
+
+        Nothing is done: :meth:`apply_once` commits what its ``decide`` returns.
+        """
+        return self.engine.issue(service, now, priority=priority, lang=lang, actor=actor)
+
+    def decide_reserve(
+        self, device: str, service: str, size: int, now: datetime, *, actor: str = "system"
+    ) -> Change:
+        """Ask the engine what reserving ``size`` numbers of ``service`` would change.
+
+        The block is for kiosk ``device`` to issue offline; as :meth:`decide_issue`.
+        """
+        return self.engine.reserve(device, service, size, now, actor=actor)
+
+    def decide_offline(
+        self, device: str, ticket: Ticket, now: datetime, *, actor: str = "system"
+    ) -> Change:
+        """Ask the engine what recording a ticket issued offline would change.
+
+        ``ticket`` was issued by kiosk ``device`` from one of its blocks (looked up
+        here); as :meth:`decide_issue`.
+        """
+        block = self.store.number_block(
+            device, ticket.number_service, ticket.business_day, ticket.seq
+        )
+        return self.engine.record_offline(block, ticket, now, actor=actor)
+
     def apply_once(
         self,
         sender: str,
@@ -256,6 +293,20 @@ class QueueService:
             self._notify(Change(counters=(self.engine.counters[counter.id],)))
 
     # -- reading -------------------------------------------------------------
+
+    @property
+    def day(self) -> date:
+        """The business day the queue is on."""
+        return self.engine.day
+
+    def estimate(self, ticket: Ticket) -> Estimate:
+        """People ahead of ``ticket`` and its expected wait, while it waits.
+
+        Once it no longer waits (recorded after its day, say): nobody ahead, no wait.
+        """
+        if ticket.state is TicketState.WAITING:
+            return self.engine.estimate(ticket)
+        return Estimate(0, None)
 
     @property
     def timezone(self) -> ZoneInfo:
