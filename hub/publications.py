@@ -74,7 +74,7 @@ class HubLink:
     Like a device, the hub has a retained ``device/hub/status`` (``online`` after every
     connect, ``offline`` at a stop or, from the broker, when it dies) and health
     (:class:`~sync_agent.presence.Presence`). Unlike a device it sends no requests:
-    it hears commands through :meth:`subscribe` and publishes through
+    it hears commands through :meth:`receive` and publishes through
     :meth:`publish`, the bridge's :class:`~hub.bridge.Publisher`.
 
     ``outbox_path`` is the SQLite file of the outbox (created owner-only when
