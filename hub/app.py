@@ -101,7 +101,7 @@ def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, Hu
         outbox_path=settings.data.dir / OUTBOX_FILE,
     )
     topics = link.topics
-    bridge = HubBridge(queue, topics, link)
+    bridge = HubBridge(queue, topics, link, EServices(queue.store))
 
     def deliver(message: Inbound) -> None:
         if message.retain and not message.payload:

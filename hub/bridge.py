@@ -72,13 +72,15 @@ class DeviceView:
 class HubBridge:
     """Applies devices' commands through the service layer and publishes the queue."""
 
-    def __init__(self, queue: QueueService, topics: p.Topics, publisher: Publisher) -> None:
+    def __init__(
+        self, queue: QueueService, topics: p.Topics, publisher: Publisher, eservices: EServices
+    ) -> None:
         self.queue = queue
         self.topics = topics
         self.publisher = publisher
         self.devices: dict[str, DeviceView] = {}
         """Every device heard of, by id (the admin page shows them)."""
-        self.eservices = EServices(queue.store)
+        self.eservices = eservices
         """Where ``eservice/update`` messages are stored."""
         self._device_listeners: list[Callable[[DeviceView], None]] = []
         self._accounts: list[Account] | None = None
@@ -199,7 +201,7 @@ class HubBridge:
 
     def _broker_accounts(self, reload: bool) -> list[Account]:
         if self._accounts is None or reload:
-            self._accounts = self.queue.store.accounts()
+            self._accounts = self.queue.broker_accounts()
         return self._accounts
 
     def _dispatch(self, kind: str, ident: str, payload: bytes) -> bytes | None:

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from hub import stats
 from hub.engine import Engine, Estimate, QueueError, QueuePolicy
 from hub.model import Change, Counter, Priority, Service, Ticket, TicketState
+from hub.stats import Statistics, Visit
 from hub.store import Receipt, Store, StoreError
+from sync_agent.broker_accounts import Account
 from sync_agent.protocol import COUNTER_ACTIONS
 
 __all__ = [
@@ -293,6 +296,20 @@ class QueueService:
             self._notify(Change(counters=(self.engine.counters[counter.id],)))
 
     # -- reading -------------------------------------------------------------
+
+    def broker_accounts(self) -> list[Account]:
+        """The office broker's accounts that the hub keeps, by user name."""
+        return self.store.accounts()
+
+    def statistics(self, start: date, end: date, *, target_wait_s: int) -> Statistics:
+        """The statistics of business days ``start`` … ``end`` (see :mod:`hub.stats`)."""
+        return stats.compute(
+            self.store, start, end, timezone=self.engine.timezone, target_wait_s=target_wait_s
+        )
+
+    def visits(self, start: date, end: date) -> Iterator[Visit]:
+        """Every ticket issued on business days ``start`` … ``end``, in issue order."""
+        return stats.visits(self.store, start, end)
 
     @property
     def day(self) -> date:

@@ -429,7 +429,7 @@ def devices() -> Page:
             flash(f"Paired {name} as {form.role.data}; {state}.", "notice")
             return redirect(url_for("admin.devices"))
     seen = dict(current.bridge.devices) if current.bridge is not None else {}
-    accounts = current.queue.store.accounts()
+    accounts = current.queue.broker_accounts()
     rows: list[tuple[str, str | None, tuple[str, ...], DeviceView | None]] = []
     for account in accounts:
         device_id = account.device_id or account.username
@@ -582,12 +582,8 @@ def statistics() -> str:
     """Waiting and service times, the target share and no-shows, with charts."""
     current = hub()
     start, end = _range()
-    figures = stats.compute(
-        current.queue.store,
-        start,
-        end,
-        timezone=current.queue.timezone,
-        target_wait_s=current.settings.web.target_wait_min * 60,
+    figures = current.queue.statistics(
+        start, end, target_wait_s=current.settings.web.target_wait_min * 60
     )
     names = {s.code: s.name("sk") for s in current.queue.services()}
     counter_names = {c.id: c.name for c in current.queue.counters()}
@@ -623,7 +619,7 @@ def statistics() -> str:
 def statistics_csv() -> Response:
     """Every ticket of the range as CSV, for a spreadsheet."""
     start, end = _range()
-    body = stats.to_csv(stats.visits(hub().queue.store, start, end))
+    body = stats.to_csv(hub().queue.visits(start, end))
     return Response(
         body,
         content_type="text/csv; charset=utf-8",

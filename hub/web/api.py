@@ -551,12 +551,8 @@ def statistics() -> Any:
     today = current.queue.today()
     end = query.end or today
     start = query.start or end - timedelta(days=6)
-    figures = stats.compute(
-        current.queue.store,
-        start,
-        end,
-        timezone=current.queue.timezone,
-        target_wait_s=current.settings.web.target_wait_min * 60,
+    figures = current.queue.statistics(
+        start, end, target_wait_s=current.settings.web.target_wait_min * 60
     )
 
     def out(group: stats.Group) -> GroupOut:
