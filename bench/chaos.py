@@ -16,7 +16,7 @@ services and 20 counters, and no ticket yet. Then:
   offline number blocks, simulated printer) in one process, where simulated citizens
   tap a random service every ``--tap-ms`` on average (exponential pauses). They first
   issue a head start of 40 tickets so that the counters have someone to call;
-* 20 counter panels, each a :class:`~sync_agent.client.DeviceLink` with its own
+* 20 counter panels, each a :class:`~sync_agent.link.DeviceLink` with its own
   account and durable outbox, five to a process as in ``bench/sync.py``; at each, a
   clerk presses ``next``, waits for the hub's answer, pauses (exponential,
   ``--think-ms`` on average), presses ``done``, pauses, and so on. A clerk presses
@@ -128,7 +128,7 @@ from hub.broker import LocalBroker, local_broker
 from hub.database import open_store
 from hub.model import Action
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink, Reply
+from sync_agent.link import DeviceLink, Reply
 
 DAY_S = 90.0
 """The office day at ``--scale 1``."""
@@ -525,7 +525,7 @@ def kiosks_process(
 def quiet_logging() -> None:
     """Log errors only, and not the MQTT library's about connections the faults break."""
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("sync_agent.client.paho").setLevel(logging.CRITICAL)
+    logging.getLogger("sync_agent.connection.paho").setLevel(logging.CRITICAL)
 
 
 def _await(condition: Callable[[], bool], timeout_s: float) -> None:

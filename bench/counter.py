@@ -75,7 +75,7 @@ from counter_terminal.app import CounterTerminal
 from counter_terminal.desk import CounterDesk
 from counter_terminal.simulated import SimulatedClerks
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 TARGET_P99_MS = 100.0
 """Press → state and call p99, debounce included, on a 2-core machine with 20 counters."""

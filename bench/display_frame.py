@@ -64,7 +64,7 @@ from hub import demo_office
 from hub.broker import local_broker
 from sync_agent import protocol as p
 from sync_agent.broker_accounts import Role
-from sync_agent.client import MqttConnection
+from sync_agent.connection import MqttConnection
 
 SITE = "bench"
 DISPLAY = "bench-display"

@@ -167,8 +167,11 @@ def serve_and_measure(directory: Path, args: argparse.Namespace) -> dict[str, An
     """Run the hub's web side, then the three phases against it; return their figures."""
     # Here, not at the top: the probe and the attackers import none of the hub.
     from common.settings import DataSettings, Settings, WebSettings  # noqa: PLC0415
-    from hub.app import open_queue, seed_demo  # noqa: PLC0415
-    from hub.web.server import serve_web  # noqa: PLC0415
+    from hub.app import (  # noqa: PLC0415
+        open_queue,
+        seed_demo,
+        serve_web,
+    )
 
     settings = Settings(
         role="hub",

@@ -223,8 +223,7 @@ def serve_and_measure(directory: Path, args: argparse.Namespace) -> dict[str, An
     """Run the hub's web side, start the load process, return its figures."""
     # Here, not at the top: the load process imports none of the hub.
     from common.settings import DataSettings, Settings, WebSettings  # noqa: PLC0415
-    from hub.app import open_queue, seed_demo  # noqa: PLC0415
-    from hub.web.server import serve_web  # noqa: PLC0415
+    from hub.app import open_queue, seed_demo, serve_web  # noqa: PLC0415
 
     settings = Settings(
         role="hub",

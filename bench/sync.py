@@ -9,7 +9,7 @@ directory, on a free port of 127.0.0.1) and ``poradovnik hub`` in a process of i
 own, on a temporary SQLite database holding the demo office's four services, 20
 counters and enough waiting tickets that every press calls someone. The benchmark's
 process plays the lobby display, subscribed to ``calls``; four processes play 20
-counter panels, each a :class:`~sync_agent.client.DeviceLink` with its
+counter panels, each a :class:`~sync_agent.link.DeviceLink` with its
 own account and durable outbox, and a clerk thread at each.
 
 Office pace: each clerk presses ``next`` ``--presses`` times, waits for the hub's
@@ -67,7 +67,7 @@ from hub.broker import LocalBroker, local_broker
 from hub.model import Counter
 from sync_agent import protocol as p
 from sync_agent.broker_accounts import Account
-from sync_agent.client import DeviceLink, Reply
+from sync_agent.link import DeviceLink, Reply
 
 COUNTERS = 20
 """Counters pressing ``next`` at the same time."""

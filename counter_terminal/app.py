@@ -2,7 +2,7 @@
 
 :class:`CounterTerminal` is the role: one :class:`~.desk.CounterDesk` per
 ``[[counter.panels]]`` table, all on one pin factory and one
-:class:`~sync_agent.client.DeviceLink` (role ``counter``). Commands go
+:class:`~sync_agent.link.DeviceLink` (role ``counter``). Commands go
 through the link's durable outbox, so a press made while the hub or the broker is away
 waits on disk and is applied exactly once when they are back; the hub's retained
 ``counter/<id>/state``, ``queue/<service>`` and ``device/hub/status`` drive the lights
@@ -30,7 +30,7 @@ from counter_terminal.lcd import LcdDisplay, PanelDisplay, SimulatedDisplay
 from counter_terminal.panel import CounterPanel
 from counter_terminal.simulated import SimulatedClerks
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink, Reply
+from sync_agent.link import DeviceLink, Reply
 
 __all__ = ["CounterTerminal", "open_display", "run"]
 

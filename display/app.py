@@ -1,6 +1,6 @@
 """``poradovnik display``: runs a lobby display: its screen, its sound and its LED boards.
 
-The wiring: a read-only :class:`~sync_agent.client.DeviceLink` hears
+The wiring: a read-only :class:`~sync_agent.link.DeviceLink` hears
 ``calls``, the retained ``queue/<service>``, ``counter/<id>/state`` and
 ``counter/<id>/call`` (each counter's last call), and the hub's status. Its network
 thread only checks each message and hands it to the main thread through a queue. The
@@ -51,7 +51,8 @@ from display.boards.protocols import Port, protocol
 from display.screen import CallScreen, Fonts, counter_text, open_screen
 from lobby.catalog import Catalog, catalog
 from lobby.content import Lobby, Scene, ShownCall
-from sync_agent.client import DeviceLink, Inbound
+from sync_agent.connection import Inbound
+from sync_agent.link import DeviceLink
 from sync_agent.pairing_screen import PairingTexts, show_pairing_code
 from sync_agent.protocol import (
     ANY,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from common.lifecycle import stop_on_signals
 from common.liveness import BEAT_S, Heartbeat, Watchdog
@@ -22,14 +23,22 @@ from common.settings import Settings, redact_url
 from hub import demo_office
 from hub.backup import HubLock
 from hub.bridge import HubBridge
+from hub.callboard import CallBoard
 from hub.database import open_store
 from hub.engine import QueuePolicy
+from hub.eservice import EServices
+from hub.lockout import Lockout
 from hub.maintenance import Maintenance
 from hub.publications import OUTBOX_FILE, HubLink
 from hub.service import QueueService
-from sync_agent.client import Inbound
+from hub.siteconfig import SiteConfig
+from hub.users import ApiTokens, Users
+from sync_agent.connection import Inbound
 
 if TYPE_CHECKING:
+    from flask import Blueprint, Flask
+
+    from hub.web import Hub
     from hub.web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -92,7 +101,7 @@ def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, Hu
         outbox_path=settings.data.dir / OUTBOX_FILE,
     )
     topics = link.topics
-    bridge = HubBridge(queue, topics, link)
+    bridge = HubBridge(queue, topics, link, EServices(queue.store))
 
     def deliver(message: Inbound) -> None:
         if message.retain and not message.payload:
@@ -105,10 +114,10 @@ def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, Hu
         )
 
     for topic_filter in bridge.inbound_filters():
-        link.connection.subscribe(topic_filter, deliver)
+        link.receive(topic_filter, deliver)
     # After every (re)connect the broker gets the whole retained state again.
-    link.connection.on_connect(bridge.publish_all)
-    link.connection.on_connection_change(
+    link.on_connect(bridge.publish_all)
+    link.on_connection_change(
         lambda up: log.info(
             "broker %s:%d %s",
             settings.mqtt.host,
@@ -120,10 +129,87 @@ def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, Hu
     return bridge, link
 
 
+# The web side is imported only where it is served: Flask is no part of the other
+# commands (``poradovnik db …``).
+
+
+def web_parts(settings: Settings, queue: QueueService, bridge: HubBridge | None = None) -> Hub:
+    """Build the hub's parts that the web side uses, and subscribe them to ``queue``.
+
+    ``bridge`` (for the devices page) is ``None`` in a hub without MQTT.
+    """
+    from hub.web import Hub  # noqa: PLC0415 (Flask only where served)
+    from hub.web.live import LiveFeed  # noqa: PLC0415
+
+    web = settings.web
+    feed = LiveFeed()
+    display = settings.display
+    board = CallBoard(
+        queue,
+        history=display.history,
+        highlight_s=display.highlight_s,
+        min_show_s=display.min_show_s,
+        on_turn=feed.changed,
+    )
+    queue.subscribe(board.changed)  # before the feed: a page woken by it sees the new call
+    queue.subscribe(feed.changed)
+    return Hub(
+        settings=settings,
+        queue=queue,
+        feed=feed,
+        board=board,
+        users=Users(queue.store),
+        tokens=ApiTokens(queue.store),
+        eservices=bridge.eservices if bridge is not None else EServices(queue.store),
+        config=SiteConfig(queue.store, settings),
+        lockout=Lockout(
+            queue.store,
+            attempts=web.lockout_attempts,
+            window=timedelta(minutes=web.lockout_window_min),
+            duration=timedelta(minutes=web.lockout_min),
+            clock=queue.clock,
+        ),
+        bridge=bridge,
+    )
+
+
+def web_app(
+    settings: Settings,
+    queue: QueueService,
+    *,
+    bridge: HubBridge | None = None,
+    config: dict[str, Any] | None = None,
+    extra: Iterable[Blueprint] = (),
+) -> Flask:
+    """The web app on the hub's ``queue`` (and ``bridge``, for the devices page).
+
+    ``config`` overrides Flask settings (tests set ``TESTING`` and friends).
+    """
+    from hub.web import create_app  # noqa: PLC0415 (Flask only where served)
+
+    return create_app(web_parts(settings, queue, bridge), config=config, extra=extra)
+
+
+def serve_web(
+    settings: Settings,
+    queue: QueueService,
+    *,
+    bridge: HubBridge | None = None,
+    port: int | None = None,
+) -> WebServer:
+    """Build the web app on the hub's parts and serve it on ``[web] host`` and ``port``.
+
+    ``port`` overrides the settings' (0 picks a free one, as tests and benchmarks do).
+    Raises :class:`~hub.web.server.WebError` when it cannot listen, or when the
+    open-file limit is too low for ``[web] max_connections``.
+    """
+    from hub.web.server import serve as serve_app  # noqa: PLC0415 (Flask only where served)
+
+    return serve_app(web_app(settings, queue, bridge=bridge), port=port)
+
+
 def start_web(settings: Settings, queue: QueueService, bridge: HubBridge | None) -> WebServer:
     """Start the web side (admin, portal, API) on ``[web] host`` and ``port``."""
-    from hub.web.server import serve_web  # noqa: PLC0415 (Flask only where served)
-
     server = serve_web(settings, queue, bridge=bridge)
     log.info("web pages on http://%s:%d/", settings.web.host, server.port)
     return server
@@ -181,7 +267,7 @@ def _run_hub(settings: Settings) -> None:
         chores.start()
         web = start_web(settings, queue, bridge)
         with stop_on_signals() as stop:
-            serve(queue, stop, Notifier(), [link.connection.heartbeat])
+            serve(queue, stop, Notifier(), [link.heartbeat])
     finally:
         chores.stop()
         if web is not None:

@@ -3,7 +3,7 @@
 :class:`HubBridge` turns each inbound message into one service-layer operation
 and publishes what the queue became. It is written against :class:`Publisher`,
 a single ``publish`` method, so the MQTT connection stays in
-:mod:`sync_agent.client` and the bridge's logic can be read without
+:mod:`hub.publications` and the bridge's logic can be read without
 it.
 
 Replies go only to the sender's own ``device/<sender>/reply``, whatever response
@@ -27,17 +27,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from common.logthrottle import ThrottledLog
-from hub.engine import Engine, Estimate, QueueError
 from hub.eservice import EServiceError, EServices
-from hub.model import Action, Change, Counter, Priority, Ticket, TicketState
-from hub.service import QueueService
+from hub.messages import calls_of, queue_state
+from hub.model import Change, Counter, Priority, Ticket
+from hub.service import QueueError, QueueService
 from sync_agent import protocol as p
 from sync_agent.broker_accounts import Account
 
 log = logging.getLogger(__name__)
-
-CALL_ACTIONS = frozenset({Action.CALL, Action.RECALL, Action.UNPARK})
-"""Transitions that make the lobby call a ticket."""
 
 
 class Publisher(Protocol):
@@ -75,13 +72,15 @@ class DeviceView:
 class HubBridge:
     """Applies devices' commands through the service layer and publishes the queue."""
 
-    def __init__(self, queue: QueueService, topics: p.Topics, publisher: Publisher) -> None:
+    def __init__(
+        self, queue: QueueService, topics: p.Topics, publisher: Publisher, eservices: EServices
+    ) -> None:
         self.queue = queue
         self.topics = topics
         self.publisher = publisher
         self.devices: dict[str, DeviceView] = {}
         """Every device heard of, by id (the admin page shows them)."""
-        self.eservices = EServices(queue.store)
+        self.eservices = eservices
         """Where ``eservice/update`` messages are stored."""
         self._device_listeners: list[Callable[[DeviceView], None]] = []
         self._accounts: list[Account] | None = None
@@ -193,7 +192,7 @@ class HubBridge:
 
     def _broker_accounts(self, reload: bool) -> list[Account]:
         if self._accounts is None or reload:
-            self._accounts = self.queue.store.accounts()
+            self._accounts = self.queue.broker_accounts()
         return self._accounts
 
     def _dispatch(self, kind: str, ident: str, payload: bytes) -> bytes | None:
@@ -207,12 +206,11 @@ class HubBridge:
             raise p.ProtocolError(refused.code, refused.message) from None
 
     def _issue(self, request: p.IssueRequest, kiosk: str) -> bytes:
-        engine = self.queue.engine
         priority = Priority(request.priority) if request.priority else None
         actor = f"kiosk:{kiosk}"
 
         def decide(now: datetime) -> Change:
-            return engine.issue(
+            return self.queue.decide_issue(
                 request.service, now, priority=priority, lang=request.lang, actor=actor
             )
 
@@ -224,10 +222,7 @@ class HubBridge:
         def answer(change: Change) -> p.Message:
             ticket = change.subject
             assert ticket is not None
-            if ticket.state is TicketState.WAITING:
-                estimate = self.queue.engine.estimate(ticket)
-            else:  # recorded after its day: nobody is ahead of it any more
-                estimate = Estimate(0, None)
+            estimate = self.queue.estimate(ticket)
             return p.TicketReply(
                 msg_id=msg_id,
                 ticket_id=ticket.id,
@@ -245,12 +240,13 @@ class HubBridge:
         refused: dict[str, p.ErrorBody] = {}
 
         def decide(now: datetime) -> Change:
-            engine = self.queue.engine
             refused.clear()
             change = Change()
             for service in dict.fromkeys(request.services):
                 try:
-                    change += engine.reserve(kiosk, service, request.size, now, actor=actor)
+                    change += self.queue.decide_reserve(
+                        kiosk, service, request.size, now, actor=actor
+                    )
                 except QueueError as exc:
                     refused[service] = p.ErrorBody(code=exc.code, message=exc.message)
             return change
@@ -271,7 +267,6 @@ class HubBridge:
         return self._once(actor, request, decide, answer)
 
     def _offline(self, request: p.OfflineTicket, kiosk: str) -> bytes:
-        store = self.queue.store
         actor = f"kiosk:{kiosk}"
         priority = Priority(request.priority) if request.priority else None
         ticket = Ticket(
@@ -289,8 +284,7 @@ class HubBridge:
         )
 
         def decide(now: datetime) -> Change:
-            block = store.number_block(kiosk, request.service, request.business_day, request.seq)
-            return self.queue.engine.record_offline(block, ticket, now, actor=actor)
+            return self.queue.decide_offline(kiosk, ticket, now, actor=actor)
 
         return self._once(actor, request, decide, self._ticket_reply(request.msg_id))
 
@@ -298,7 +292,7 @@ class HubBridge:
         actor = f"counter:{counter_id}"
 
         def decide(now: datetime) -> Change:
-            today = self.queue.engine.day
+            today = self.queue.day
             if command.business_day is not None and command.business_day < today:
                 raise QueueError(
                     "stale_day",
@@ -315,7 +309,8 @@ class HubBridge:
             )
 
         def answer(change: Change) -> p.Message:
-            counter = _latest_counter(change, counter_id) or self.queue.engine.counters[counter_id]
+            counter = _latest_counter(change, counter_id) or self.queue.counter(counter_id)
+            assert counter is not None  # the engine decided an action at it
             current = self._ticket_after(change, counter.current)
             affected = change.subject
             if affected is not None and affected.id == counter.current:
@@ -355,7 +350,7 @@ class HubBridge:
         try:
             return change.ticket(ticket_id)
         except KeyError:
-            return self.queue.engine.tickets.get(ticket_id)
+            return self.queue.live_ticket(ticket_id)
 
     def _status(self, status: p.DeviceStatus, device_id: str) -> None:
         view = self._device(device_id)
@@ -467,49 +462,6 @@ HANDLERS: dict[str, Handler] = {
 }
 """The handler of each inbound kind; the topics and schemas are the protocol's
 :data:`~sync_agent.protocol.INBOUND`, of which every kind must be here."""
-
-
-def calls_of(change: Change, engine: Engine) -> list[p.Call]:
-    """The ``calls`` messages of a change: one per ticket it called, recalled or unparked.
-
-    ``engine`` is the queue after the change (it names the counters).
-    """
-    calls = []
-    for event in change.events:
-        if event.action in CALL_ACTIONS and event.ticket_id and event.counter_id:
-            ticket = change.ticket(event.ticket_id)
-            counter = engine.counters[event.counter_id]
-            calls.append(
-                p.Call(
-                    ticket=ticket.number,
-                    ticket_id=ticket.id,
-                    counter=counter.id,
-                    counter_name=counter.name,
-                    service=ticket.service,
-                    called_at=event.at,
-                    recall=event.action is Action.RECALL,
-                    calls=ticket.calls,
-                )
-            )
-    return calls
-
-
-def queue_state(engine: Engine, code: str, now: datetime) -> p.QueueState:
-    """Service ``code``'s retained ``queue/<service>`` state at ``now``."""
-    service = engine.services[code]
-    return p.QueueState(
-        service=code,
-        prefix=service.prefix,
-        names=dict(service.names),
-        open=service.open and service.hours.is_open(now.astimezone(engine.timezone)),
-        hours=service.hours.describe(),
-        waiting=engine.waiting_count(code),
-        estimated_wait_s=engine.estimate_new(code).estimated_wait_s,
-        issued_today=engine.issued_today(code),
-        daily_limit=service.daily_limit,
-        open_counters=len(engine.open_counters(code)),
-        at=now,
-    )
 
 
 def error_reply(msg_id: str | None, code: str, message: str) -> bytes:

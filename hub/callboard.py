@@ -21,8 +21,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from hub.bridge import calls_of, queue_state
 from hub.engine import Engine
+from hub.messages import calls_of, queue_state
 from hub.model import Change
 from hub.service import QueueService
 from lobby.content import Lobby, Scene

@@ -46,11 +46,11 @@ from hub.app import (
 )
 from hub.broker import local_broker
 from hub.demo_office import COUNTERS
+from hub.publications import HubLink
 from hub.service import QueueService
 from hub.users import Users
 from sync_agent import protocol as p
 from sync_agent.broker_accounts import Role
-from sync_agent.client import DeviceLink
 
 log = logging.getLogger("poradovnik.demo")
 
@@ -99,7 +99,7 @@ def demo_logins() -> list[tuple[str, Role, dict[str, Any]]]:
     ]
 
 
-def narrate_calls(link: DeviceLink) -> None:
+def narrate_calls(link: HubLink) -> None:
     """Log each call the way the lobby would see and hear it."""
 
     def on_call(_topic: str, payload: bytes) -> None:
@@ -268,6 +268,6 @@ def run_demo(settings: Settings) -> None:
                 stack.enter_context(device_process(name, role, config, data / f"{name}.toml"))
             log.info("demo office %r is open; press Ctrl+C to close it", settings.site.name)
             with stop_on_signals() as stop:
-                serve(queue, stop, Notifier(), [hub_link.connection.heartbeat])
+                serve(queue, stop, Notifier(), [hub_link.heartbeat])
     finally:
         queue.store.close()

@@ -27,7 +27,7 @@ from common.settings import Settings
 from hub.accounts import write_broker_config
 from hub.database import open_store
 from sync_agent.broker_accounts import PROVISION_USERNAME, Account, Role
-from sync_agent.client import Inbound, MqttConnection
+from sync_agent.connection import Inbound, MqttConnection
 from sync_agent.protocol import (
     ANY,
     PAIRING_CODE_DIGITS,

@@ -36,8 +36,9 @@ from common.identity import HUB_DEVICE_ID
 from common.settings import MqttSettings
 from hub.service import utc_now
 from sync_agent import protocol as p
-from sync_agent.client import Delivery, DeviceLink
+from sync_agent.connection import Delivery, Inbound, MqttConnection
 from sync_agent.outbox import Entry, Outbox
+from sync_agent.presence import Presence
 
 __all__ = ["OUTBOX_FILE", "HubLink", "Publication"]
 
@@ -67,12 +68,17 @@ class Publication(p.Request):
     expiry left until then, and dropped undelivered after it."""
 
 
-class HubLink(DeviceLink):
-    """The hub's :class:`~sync_agent.client.DeviceLink`, with a durable outbox of its own.
+class HubLink:
+    """The hub's link to the broker: its connection, its presence, its durable outbox.
 
-    :meth:`publish` is the bridge's :class:`~hub.bridge.Publisher`. ``outbox_path`` is
-    the SQLite file of the outbox (created owner-only when missing);
-    ``ack_timeout_s`` how long a delivered message waits for the broker's
+    Like a device, the hub has a retained ``device/hub/status`` (``online`` after every
+    connect, ``offline`` at a stop or, from the broker, when it dies) and health
+    (:class:`~sync_agent.presence.Presence`). Unlike a device it sends no requests:
+    it hears commands through :meth:`receive` and publishes through
+    :meth:`publish`, the bridge's :class:`~hub.bridge.Publisher`.
+
+    ``outbox_path`` is the SQLite file of the outbox (created owner-only when
+    missing); ``ack_timeout_s`` how long a delivered message waits for the broker's
     acknowledgement before it is sent again; ``clock`` is the hub's clock, by which a
     waiting message's expiry runs down.
     """
@@ -86,9 +92,22 @@ class HubLink(DeviceLink):
         ack_timeout_s: float = _ACK_TIMEOUT_S,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        super().__init__(
-            mqtt=mqtt, site=site, device_id=HUB_DEVICE_ID, role="hub", outbox_path=None
+        self.topics = p.Topics(site)
+        """The site's topic names."""
+        self.presence = Presence(topics=self.topics, device_id=HUB_DEVICE_ID, role="hub")
+        """The hub's retained status and health."""
+        self.connection = MqttConnection(
+            mqtt=mqtt,
+            client_id=f"poradovnik-{site}-{HUB_DEVICE_ID}",
+            will=self.presence.will,
         )
+        """The underlying connection (tests and diagnostics; the hub uses the methods)."""
+        self.connected: threading.Event = self.connection.connected
+        """Set while connected to the broker."""
+        self.subscribed: threading.Event = self.connection.subscribed
+        """Set once the broker has acknowledged the subscriptions: commands reach the hub."""
+        self.heartbeat = self.connection.heartbeat
+        """The network thread's heartbeat, for the hub's watchdog."""
         self.ack_timeout_s = ack_timeout_s
         self.clock = clock
         try:
@@ -113,7 +132,39 @@ class HubLink(DeviceLink):
         self._pub_wake = threading.Event()
         self._pub_closing = threading.Event()
         self._pub_worker: threading.Thread | None = None
+        self.presence.attach(self.connection)
         self.connection.on_connection_change(self._connection_changed)
+
+    # -- hooks and subscriptions ---------------------------------------------------
+
+    def receive(self, topic_filter: str, callback: Callable[[Inbound], None]) -> None:
+        """Deliver every message matching ``topic_filter`` to ``callback``, whole.
+
+        With its MQTT v5 properties (response topic, correlation data) and retain
+        flag: the bridge answers commands with them. As
+        :meth:`sync_agent.connection.MqttConnection.subscribe`: made again after every
+        reconnect; ``callback`` runs in the network thread.
+        """
+        self.connection.subscribe(topic_filter, callback)
+
+    def subscribe(self, topic_filter: str, callback: Callable[[str, bytes], None]) -> None:
+        """Call ``callback(topic, payload)`` for every message matching ``topic_filter``.
+
+        As :meth:`receive`, for who needs only the topic and the payload.
+        """
+
+        def deliver(message: Inbound) -> None:
+            callback(message.topic, message.payload)
+
+        self.receive(topic_filter, deliver)
+
+    def on_connect(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after every (re)connect, once the hub said it is online."""
+        self.connection.on_connect(callback)
+
+    def on_connection_change(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(connected)`` on every connect and loss (network thread)."""
+        self.connection.on_connection_change(callback)
 
     # -- publishing ----------------------------------------------------------------
 
@@ -273,7 +324,7 @@ class HubLink(DeviceLink):
 
     def start(self) -> None:
         """Connect (in the background) and start delivering the outbox."""
-        super().start()
+        self.connection.start()
         if self._pub_worker is None:
             self._pub_worker = threading.Thread(
                 target=self._deliver_publications, name="outbox-hub", daemon=True
@@ -281,12 +332,15 @@ class HubLink(DeviceLink):
             self._pub_worker.start()
 
     def stop(self) -> None:
-        """Stop delivering (what is not delivered stays on disk), then stop the link."""
+        """Stop delivering (what is not delivered stays on disk), then disconnect.
+
+        The hub says ``offline`` first (retained, acknowledged, bounded wait).
+        """
         self._pub_closing.set()
         self._pub_wake.set()
         if self._pub_worker is not None:
             self._pub_worker.join(timeout=self.ack_timeout_s + 5.0)
-        super().stop()
+        self.connection.stop(farewell=self.presence.farewell())
         if self._pub_worker is None or not self._pub_worker.is_alive():
             self.publications.close()
 

@@ -11,16 +11,33 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from hub import stats
 from hub.engine import Engine, Estimate, QueueError, QueuePolicy
 from hub.model import Change, Counter, Priority, Service, Ticket, TicketState
+from hub.stats import Statistics, Visit
 from hub.store import Receipt, Store, StoreError
+from sync_agent.broker_accounts import Account
 from sync_agent.protocol import COUNTER_ACTIONS
+
+__all__ = [
+    "Engine",
+    "Issued",
+    "Listener",
+    "QueueError",
+    "QueueService",
+    "ServiceStatus",
+    "TicketStatus",
+    "utc_now",
+]
+"""The service layer's interface: what the web and the bridge use. ``QueueError`` is
+how an operation is refused, and ``Engine`` the view that :meth:`QueueService.read`
+hands to its callers."""
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +199,43 @@ class QueueService:
             return change
         raise QueueError("unknown_action", f"no counter action {action!r}")
 
+    def decide_issue(
+        self,
+        service: str,
+        now: datetime,
+        *,
+        priority: Priority | None = None,
+        lang: str = "sk",
+        actor: str = "system",
+    ) -> Change:
+        """Ask the engine what issuing a ticket for ``service`` would change.
+
+        Nothing is done: :meth:`apply_once` commits what its ``decide`` returns.
+        """
+        return self.engine.issue(service, now, priority=priority, lang=lang, actor=actor)
+
+    def decide_reserve(
+        self, device: str, service: str, size: int, now: datetime, *, actor: str = "system"
+    ) -> Change:
+        """Ask the engine what reserving ``size`` numbers of ``service`` would change.
+
+        The block is for kiosk ``device`` to issue offline; as :meth:`decide_issue`.
+        """
+        return self.engine.reserve(device, service, size, now, actor=actor)
+
+    def decide_offline(
+        self, device: str, ticket: Ticket, now: datetime, *, actor: str = "system"
+    ) -> Change:
+        """Ask the engine what recording a ticket issued offline would change.
+
+        ``ticket`` was issued by kiosk ``device`` from one of its blocks (looked up
+        here); as :meth:`decide_issue`.
+        """
+        block = self.store.number_block(
+            device, ticket.number_service, ticket.business_day, ticket.seq
+        )
+        return self.engine.record_offline(block, ticket, now, actor=actor)
+
     def apply_once(
         self,
         sender: str,
@@ -242,6 +296,68 @@ class QueueService:
             self._notify(Change(counters=(self.engine.counters[counter.id],)))
 
     # -- reading -------------------------------------------------------------
+
+    def broker_accounts(self) -> list[Account]:
+        """The office broker's accounts that the hub keeps, by user name."""
+        return self.store.accounts()
+
+    def statistics(self, start: date, end: date, *, target_wait_s: int) -> Statistics:
+        """The statistics of business days ``start`` … ``end`` (see :mod:`hub.stats`)."""
+        return stats.compute(
+            self.store, start, end, timezone=self.engine.timezone, target_wait_s=target_wait_s
+        )
+
+    def visits(self, start: date, end: date) -> Iterator[Visit]:
+        """Every ticket issued on business days ``start`` … ``end``, in issue order."""
+        return stats.visits(self.store, start, end)
+
+    @property
+    def day(self) -> date:
+        """The business day the queue is on."""
+        return self.engine.day
+
+    def estimate(self, ticket: Ticket) -> Estimate:
+        """People ahead of ``ticket`` and its expected wait, while it waits.
+
+        Once it no longer waits (recorded after its day, say): nobody ahead, no wait.
+        """
+        if ticket.state is TicketState.WAITING:
+            return self.engine.estimate(ticket)
+        return Estimate(0, None)
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The office's time zone: a business day is a local date in it."""
+        return self.engine.timezone
+
+    def today(self) -> date:
+        """Today's local date in the office's time zone (by the service's clock)."""
+        return self.clock().astimezone(self.engine.timezone).date()
+
+    def service(self, code: str) -> Service | None:
+        """The service ``code`` of the catalog, or ``None``."""
+        with self._lock:
+            return self.engine.services.get(code)
+
+    def services(self) -> list[Service]:
+        """Every service of the catalog, in catalog order."""
+        with self._lock:
+            return list(self.engine.services.values())
+
+    def counter(self, counter_id: str) -> Counter | None:
+        """Counter ``counter_id`` with its live state, or ``None``."""
+        with self._lock:
+            return self.engine.counters.get(counter_id)
+
+    def counters(self) -> list[Counter]:
+        """Every counter with its live state, in catalog order."""
+        with self._lock:
+            return list(self.engine.counters.values())
+
+    def live_ticket(self, ticket_id: str) -> Ticket | None:
+        """Ticket ``ticket_id`` if it is live in today's queue (finished ones: ``None``)."""
+        with self._lock:
+            return self.engine.tickets.get(ticket_id)
 
     def status(self) -> list[ServiceStatus]:
         """Every service's live state, in catalog order."""

@@ -32,7 +32,7 @@ from kiosk.fonts import font_path
 from kiosk.offline import OfflineBook
 from kiosk.printer import TicketPrinter, open_transport
 from kiosk.ui import Screen
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 from sync_agent.pairing_screen import PairingTexts, show_pairing_code
 from sync_agent.protocol import QueueState
 from sync_agent.provisioning import DevicePairing, PairingState

@@ -27,7 +27,7 @@ from kiosk.catalog import Catalog, spoken_number
 from kiosk.offline import OfflineBook
 from kiosk.printer import PrintedTicket, PrinterFault, PrinterStatus, TicketPrinter
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 __all__ = ["Kiosk", "Outcome"]
 

@@ -4,7 +4,7 @@ A clerk's button press must reach the hub even when the broker is away, and even
 when the device loses power before it does. :class:`Outbox` is a FIFO in a small
 SQLite database (stdlib :mod:`sqlite3`; devices do not install SQLAlchemy):
 :meth:`Outbox.put` has committed the entry to disk when it returns, and
-:class:`~sync_agent.client.DeviceLink` removes an entry only once the
+:class:`~sync_agent.link.DeviceLink` removes an entry only once the
 hub has answered it.
 
 Durability settings: ``journal_mode=WAL`` with ``synchronous=FULL``. In WAL mode

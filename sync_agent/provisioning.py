@@ -47,7 +47,8 @@ from sync_agent.broker_accounts import (
     hash_password,
     new_password,
 )
-from sync_agent.client import DeviceLink, Inbound, MqttConnection
+from sync_agent.connection import Inbound, MqttConnection
+from sync_agent.link import DeviceLink
 from sync_agent.protocol import (
     PAIRING_CODE_DIGITS,
     PairingReply,

@@ -32,17 +32,16 @@ from common.settings import (
     SiteSettings,
     WebSettings,
 )
-from hub.app import open_queue, seed_demo, start_bridge
+from hub.app import open_queue, seed_demo, serve_web, start_bridge, web_app
 from hub.bridge import HubBridge
 from hub.broker import Mosquitto, local_broker
 from hub.service import QueueService
 from hub.store import Store, sqlite_url
 from hub.users import Users
-from hub.web import create_app
-from hub.web.server import WebServer, serve_web
+from hub.web.server import WebServer
 from poradovnik.cli import main
 from sync_agent.broker_accounts import Account, Role
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 # =============================================================================
 # Programs the tests start, and the default ports they must not rely on
@@ -414,8 +413,8 @@ def web_queue(web_settings: Settings) -> Iterator[QueueService]:
 
 @pytest.fixture
 def app(web_settings: Settings, web_queue: QueueService) -> Flask:
-    """The web app (CSRF, rate limits and all), as create_app builds it for the hub."""
-    return create_app(web_settings, web_queue, config={"TESTING": True})
+    """The web app (CSRF, rate limits and all), as the hub builds it."""
+    return web_app(web_settings, web_queue, config={"TESTING": True})
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from display.app import call_age_s
 from hub.publications import OUTBOX_FILE
 from hub.service import utc_now
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ from counter_terminal.simulated import SimulatedClerks
 from hub.model import TicketState
 from hub.service import utc_now
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 WAIT_S = 15.0
 

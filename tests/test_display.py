@@ -19,7 +19,7 @@ from display.boards.emulator import EmulatedBoards, SimulatedPort
 from display.sound import chime
 from hub.bridge import DeviceView
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 
 @pytest.fixture(autouse=True)

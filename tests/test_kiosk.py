@@ -28,7 +28,7 @@ from kiosk.escpos_text import decode
 from kiosk.loopback import LoopbackPrinter
 from kiosk.offline import OfflineBook
 from kiosk.ui import Screen
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 TZ = "Europe/Bratislava"
 WAIT_S = 15.0

@@ -36,7 +36,8 @@ from hub.app import serve as serve_hub
 from hub.broker import free_port
 from kiosk.loopback import LoopbackPrinter
 from sync_agent.backoff import Backoff
-from sync_agent.client import DeviceLink, MqttConnection
+from sync_agent.connection import MqttConnection
+from sync_agent.link import DeviceLink
 
 WATCHDOG_S = 4.0
 """The test units' ``WatchdogSec``: a loop may be silent 2 s, checked every second."""

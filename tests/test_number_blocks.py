@@ -17,7 +17,7 @@ from hub.model import Action, NumberBlock, Ticket, TicketState
 from hub.service import QueueService
 from hub.store import Store
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 
 def reserve(

@@ -28,13 +28,12 @@ from common.settings import (
     load_settings,
 )
 from hub.accounts import list_devices, provision_account, write_broker_config
-from hub.app import open_queue, seed_demo, start_bridge
+from hub.app import open_queue, seed_demo, start_bridge, web_app
 from hub.broker import Mosquitto, acl_rules, free_port
 from hub.provisioning import Paired, PairingError, normalize_code, pair_device
 from hub.users import Users
-from hub.web import create_app
 from sync_agent.broker_accounts import PROVISION_PASSWORD
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 from sync_agent.protocol import IssueRequest, TicketReply, Topics
 from sync_agent.provisioning import DevicePairing, PairingState, needs_pairing
 
@@ -285,7 +284,7 @@ def test_the_admin_pairs_a_device_on_the_devices_page(
     watcher = threading.Thread(target=reload_on_change, args=(office, stop), daemon=True)
     watcher.start()
     try:
-        client = create_app(settings, queue, config={"TESTING": True}).test_client()
+        client = web_app(settings, queue, config={"TESTING": True}).test_client()
         Users(queue.store).add("admin", ADMIN_PASSWORD, "admin")
         client.post(
             "/admin/login",

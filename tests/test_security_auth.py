@@ -19,11 +19,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from common.settings import Settings
+from hub.app import web_app
 from hub.eservice import EServiceError, EServices
 from hub.lockout import Locked, Lockout
 from hub.service import QueueService
 from hub.users import ApiTokens, Users
-from hub.web import create_app
 from hub.web.server import WebServer
 from sync_agent.protocol import EServiceUpdate
 
@@ -116,7 +116,7 @@ def test_the_reference_stays_locked_across_a_restart(
     source = addresses(10)
     for n in range(5):
         api_guess(client, application, f"{n:06d}", next(source))
-    restarted = create_app(web_settings, web_queue, config={"TESTING": True}).test_client()
+    restarted = web_app(web_settings, web_queue, config={"TESTING": True}).test_client()
     assert api_guess(restarted, application, PIN, next(source))[0] == 429
 
 

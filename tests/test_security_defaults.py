@@ -18,9 +18,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from common.settings import Settings, WebSettings
-from hub.app import open_queue, seed_demo
+from hub.app import open_queue, seed_demo, web_app
 from hub.store import Store, sqlite_url
-from hub.web import create_app
 from poradovnik.cli import main
 from sync_agent.outbox import Outbox
 from sync_agent.protocol import CounterCommand
@@ -163,7 +162,7 @@ def test_ticket_links_ignore_x_forwarded_host(tmp_path: Path) -> None:
     queue = open_queue(settings)
     seed_demo(queue)
     try:
-        client = create_app(settings, queue, config={"TESTING": True}).test_client()
+        client = web_app(settings, queue, config={"TESTING": True}).test_client()
         forged = client.post(
             "/api/v1/tickets",
             json={"service": "taxes"},

@@ -31,7 +31,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from common.jsonbounds import too_deep
 from hub.broker import new_account
 from sync_agent import protocol as p
-from sync_agent.client import LINK_PART, DeviceLink, _Acks
+from sync_agent.connection import _Acks
+from sync_agent.link import DeviceLink
+from sync_agent.presence import LINK_PART
 
 WAIT_S = 10.0
 NOT_AUTHORIZED = 0x87
@@ -376,7 +378,7 @@ def test_a_device_on_the_wrong_account_names_the_topic_and_the_account(
         reply_timeout_s=2.0,
     )
     issue_topic = link.topics.kiosk_issue("k9")
-    with caplog.at_level(logging.ERROR, logger="sync_agent.client"):
+    with caplog.at_level(logging.ERROR, logger="sync_agent.connection"):
         link.start()
         try:
             assert link.connected.wait(WAIT_S)

@@ -17,7 +17,7 @@ from hub.model import Priority
 from hub.service import QueueService
 from hub.users import ApiTokens
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 API = "/api/v1"
 

@@ -21,7 +21,7 @@ from hub.bridge import HANDLERS, DeviceView
 from hub.model import Action
 from hub.service import utc_now
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 WAIT_S = 10.0
 

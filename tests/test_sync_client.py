@@ -1,4 +1,4 @@
-"""The device side of the MQTT link (sync_agent.client) against a real Mosquitto.
+"""The device side of the MQTT link (connection and device link) against a real Mosquitto.
 
 A tiny responder (a plain paho client) stands in for the hub's bridge: it answers
 requests on their MQTT v5 response topic with their correlation data. Every wait
@@ -32,7 +32,8 @@ from common.settings import MqttSettings
 from hub.broker import BrokerError, Mosquitto, free_port
 from poradovnik import __version__
 from sync_agent.backoff import Backoff
-from sync_agent.client import DeviceLink, Inbound, MqttConnection, decode_reply
+from sync_agent.connection import Inbound, MqttConnection
+from sync_agent.link import DeviceLink, decode_reply
 from sync_agent.outbox import Outbox
 from sync_agent.protocol import (
     CommandReply,
@@ -325,7 +326,7 @@ def test_clean_stop_publishes_offline_retained(
 _CRASHING_DEVICE = """
 import sys
 from common.settings import MqttSettings
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 link = DeviceLink(
     mqtt=MqttSettings(host="127.0.0.1", port=int(sys.argv[1])),
@@ -437,7 +438,7 @@ def test_malformed_replies_are_logged_and_dropped(
         b'{"v": 1, "msg_id": "issue-1"}',
     ]
     link = started(make_link(role="kiosk", device_id="kiosk1"))
-    with caplog.at_level(logging.WARNING, logger="sync_agent.client"):
+    with caplog.at_level(logging.WARNING, logger="sync_agent.link"):
         reply = link.request(
             TOPICS.kiosk_issue("kiosk1"), IssueRequest(msg_id="issue-1", service="A"), WAIT_S
         )
@@ -641,7 +642,7 @@ def test_a_failing_callback_does_not_stop_the_link(
     link.subscribe(TOPICS.calls(), lambda topic, payload: got.put(payload))
     link.on_connection_change(lambda up: explode("", b""))
     started(link)
-    with caplog.at_level(logging.ERROR, logger="sync_agent.client"):
+    with caplog.at_level(logging.ERROR, logger="sync_agent.connection"):
         for n in (b"1", b"2"):
             link.connection.publish(TOPICS.calls(), n)
             assert got.get(timeout=WAIT_S) == n

@@ -27,7 +27,7 @@ from hub.broker import free_port
 from hub.model import TicketState
 from hub.store import Store, sqlite_url
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink, Reply
+from sync_agent.link import DeviceLink, Reply
 
 WAIT_S = 60.0
 OUTAGE_S = float(os.environ.get("PORADOVNIK_TEST_OUTAGE_S", "30"))

@@ -244,8 +244,8 @@ def product_wheel(directory: Path, version: str, migration: str | None = None) -
     if migration is not None:
         files[f"hub/migrations/versions/{NEW_REVISION}.py"] = migration.encode()
         head = f'HEAD_REVISION: Final = "{HEAD_REVISION}"'.encode()
-        assert head in files["hub/store.py"]
-        files["hub/store.py"] = files["hub/store.py"].replace(
+        assert head in files["hub/store/core.py"]
+        files["hub/store/core.py"] = files["hub/store/core.py"].replace(
             head, f'HEAD_REVISION: Final = "{NEW_REVISION}"'.encode()
         )
     with zipfile.ZipFile(wheel, "w") as archive:

@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 
 from common.counter_settings import CounterSettings
 from common.settings import Settings
+from hub.app import web_app
 from hub.model import CounterState, TicketState
 from hub.service import QueueService
 from hub.users import Users
-from hub.web import create_app
 
 CLERK = "jana"
 
@@ -33,7 +33,7 @@ def sign_in(client: FlaskClient, queue: QueueService, username: str = CLERK) -> 
 def unguarded(web_settings: Settings, web_queue: QueueService) -> Flask:
     """The web app without the second-Next window, so two Nexts in a row go through."""
     settings = web_settings.model_copy(update={"counter": CounterSettings(next_guard_s=0)})
-    return create_app(settings, web_queue, config={"TESTING": True})
+    return web_app(settings, web_queue, config={"TESTING": True})
 
 
 @pytest.fixture

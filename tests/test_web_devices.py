@@ -8,11 +8,11 @@ from collections.abc import Callable
 from conftest import ADMIN_PASSWORD, RunningHub, csrf_token
 
 from common.settings import Settings
+from hub.app import web_app
 from hub.bridge import DeviceView
 from hub.users import Users
-from hub.web import create_app
 from sync_agent import protocol as p
-from sync_agent.client import DeviceLink
+from sync_agent.link import DeviceLink
 
 WAIT_S = 10.0
 
@@ -28,7 +28,7 @@ def test_the_devices_page_shows_status_and_printer_paper(
         view = heard.get(timeout=WAIT_S)
         if view.device_id == "k1" and view.health is not None and view.status is not None:
             break
-    app = create_app(web_settings, hub.queue, bridge=hub.bridge, config={"TESTING": True})
+    app = web_app(web_settings, hub.queue, bridge=hub.bridge, config={"TESTING": True})
     client = app.test_client()
     Users(hub.queue.store).add("admin", ADMIN_PASSWORD, "admin")
     token = csrf_token(client, "/admin/login")

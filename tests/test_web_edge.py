@@ -19,10 +19,11 @@ from conftest import OfficeBroker
 from edge_helpers import WAIT_S, Stream, get, hub_process, idle_sockets, wait_closed
 
 from common.settings import Settings
+from hub.app import serve_web
 from hub.service import QueueService
 from hub.web.connections import MAX_HEAD_BYTES
 from hub.web.i18n import ACCEPT_LANGUAGE_CHARS, negotiate
-from hub.web.server import WebError, WebServer, serve_web
+from hub.web.server import WebError, WebServer
 
 NOFILE = 512
 """The hub's open-file limit in the flood tests (systemd's default is 1024)."""

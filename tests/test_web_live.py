@@ -9,8 +9,9 @@ from contextlib import ExitStack, contextmanager
 from edge_helpers import Stream
 
 from common.settings import Settings
+from hub.app import serve_web
 from hub.service import QueueService
-from hub.web.server import WebServer, serve_web
+from hub.web.server import WebServer
 
 WAIT_S = 10.0  # an upper bound for waiting, never a pause
 

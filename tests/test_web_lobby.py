@@ -13,10 +13,10 @@ from test_web_live import WAIT_S, Stream
 
 from common.display_settings import DisplaySettings
 from common.settings import Settings
+from hub.app import serve_web
 from hub.callboard import CallBoard
 from hub.service import QueueService
 from hub.web.context import hub
-from hub.web.server import serve_web
 
 
 class Clock:

@@ -1,7 +1,8 @@
 """The hub's web side: admin pages, the citizen portal and the REST API, as one Flask app.
 
-:func:`create_app` builds the app around the hub's running parts, as Flask's
-application-factory pattern does: one blueprint per audience (``portal`` for
+:func:`create_app` builds the app around the hub's running parts (a :class:`Hub`,
+which the hub's wiring, :func:`hub.app.web_parts`, builds and subscribes to the
+queue), as Flask's application-factory pattern does: one blueprint per audience (``portal`` for
 citizens at ``/``, ``lobby`` for the waiting room's TV at ``/display``, ``admin``
 at ``/admin``, ``clerk`` (the clerks' counter panel) at ``/clerk``, ``api`` at
 ``/api/v1``), the
@@ -20,7 +21,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, jsonify, render_template, request
@@ -29,23 +30,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.errors import PoradovnikError
 from common.settings import Settings
-from hub.callboard import CallBoard
-from hub.eservice import EServices
-from hub.lockout import Lockout
-from hub.service import QueueService
-from hub.users import ApiTokens, Users
 from hub.web import i18n
 from hub.web.cache import CACHEABLE
 from hub.web.context import EXTENSION, Hub, hub
 from hub.web.extensions import babel, csrf, limiter, login_manager
 from hub.web.jsonbody import BoundedJSONProvider
-from hub.web.live import SECURITY_HEADERS, LiveFeed
-from hub.web.siteconfig import SiteConfig
+from hub.web.live import SECURITY_HEADERS
 
-if TYPE_CHECKING:
-    from hub.bridge import HubBridge
-
-__all__ = ["blueprints", "create_app", "hub"]
+__all__ = ["Hub", "blueprints", "create_app", "hub"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -58,17 +50,17 @@ def blueprints() -> list[Blueprint]:
 
 
 def create_app(
-    settings: Settings,
-    queue: QueueService,
+    parts: Hub,
     *,
-    bridge: HubBridge | None = None,
     config: dict[str, Any] | None = None,
     extra: Iterable[Blueprint] = (),
 ) -> Flask:
-    """Build the web app on the hub's ``queue`` (and ``bridge``, for the devices page).
+    """Build the web app on the hub's ``parts`` (see :func:`hub.app.web_parts`).
 
-    ``config`` overrides Flask settings (tests set ``TESTING`` and friends).
+    ``config`` overrides Flask settings (tests set ``TESTING`` and friends);
+    ``extra`` blueprints are registered after the web side's own.
     """
+    settings = parts.settings
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.json = BoundedJSONProvider(app)
     web = settings.web
@@ -96,35 +88,7 @@ def create_app(
         # be one of [web] allowed_hosts when they are set).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)  # type: ignore[method-assign]
 
-    feed = LiveFeed()
-    display = settings.display
-    board = CallBoard(
-        queue,
-        history=display.history,
-        highlight_s=display.highlight_s,
-        min_show_s=display.min_show_s,
-        on_turn=feed.changed,
-    )
-    queue.subscribe(board.changed)  # before the feed: a page woken by it sees the new call
-    queue.subscribe(feed.changed)
-    app.extensions[EXTENSION] = Hub(
-        settings=settings,
-        queue=queue,
-        feed=feed,
-        board=board,
-        users=Users(queue.store),
-        tokens=ApiTokens(queue.store),
-        eservices=bridge.eservices if bridge is not None else EServices(queue.store),
-        config=SiteConfig(queue.store, settings),
-        lockout=Lockout(
-            queue.store,
-            attempts=web.lockout_attempts,
-            window=timedelta(minutes=web.lockout_window_min),
-            duration=timedelta(minutes=web.lockout_min),
-            clock=queue.clock,
-        ),
-        bridge=bridge,
-    )
+    app.extensions[EXTENSION] = parts
 
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -35,16 +35,16 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 
 from common.errors import PoradovnikError
 from common.i18n import LANGUAGES
+from hub import stats
 from hub.bridge import DeviceView
-from hub.engine import QueueError
 from hub.lockout import Locked
 from hub.model import Counter, OpeningHours, Service
 from hub.provisioning import pair_device
+from hub.service import QueueError
+from hub.siteconfig import Branding
 from hub.users import SCOPES, USER_ROLES, User, UserRole
-from hub.web import stats
 from hub.web.context import hub
 from hub.web.extensions import limiter, login_manager
-from hub.web.siteconfig import Branding
 from hub.web.views import longest_waits, queue_rows
 from sync_agent.broker_accounts import Role
 
@@ -285,7 +285,7 @@ def services() -> str:
 def service(code: str | None = None) -> Page:
     """Create or change a service; it reaches the kiosks and displays at once."""
     queue = hub().queue
-    current = queue.engine.services.get(code) if code else None
+    current = queue.service(code) if code else None
     if code and current is None:
         abort(404)
     form = ServiceForm(obj=_service_fields(current) if current else None)
@@ -349,8 +349,7 @@ class CounterForm(FlaskForm):
 @admin_required
 def counters() -> str:
     """Every counter with its state."""
-    engine = hub().queue.engine
-    return render_template("admin/counters.html", counters=list(engine.counters.values()))
+    return render_template("admin/counters.html", counters=hub().queue.counters())
 
 
 @bp.route("/counters/new", methods=["GET", "POST"], endpoint="counter_new")
@@ -359,7 +358,7 @@ def counters() -> str:
 def counter(counter_id: str | None = None) -> Page:
     """Create or change a counter (its queue state is kept)."""
     queue = hub().queue
-    current = queue.engine.counters.get(counter_id) if counter_id else None
+    current = queue.counter(counter_id) if counter_id else None
     if counter_id and current is None:
         abort(404)
     form = CounterForm(
@@ -430,7 +429,7 @@ def devices() -> Page:
             flash(f"Paired {name} as {form.role.data}; {state}.", "notice")
             return redirect(url_for("admin.devices"))
     seen = dict(current.bridge.devices) if current.bridge is not None else {}
-    accounts = current.queue.store.accounts()
+    accounts = current.queue.broker_accounts()
     rows: list[tuple[str, str | None, tuple[str, ...], DeviceView | None]] = []
     for account in accounts:
         device_id = account.device_id or account.username
@@ -566,7 +565,7 @@ def branding() -> Page:
 
 
 def _range() -> tuple[date, date]:
-    today = hub().queue.clock().astimezone(hub().queue.engine.timezone).date()
+    today = hub().queue.today()
     try:
         end = date.fromisoformat(request.args.get("to") or today.isoformat())
         start = date.fromisoformat(
@@ -583,16 +582,11 @@ def statistics() -> str:
     """Waiting and service times, the target share and no-shows, with charts."""
     current = hub()
     start, end = _range()
-    figures = stats.compute(
-        current.queue.store,
-        start,
-        end,
-        timezone=current.queue.engine.timezone,
-        target_wait_s=current.settings.web.target_wait_min * 60,
+    figures = current.queue.statistics(
+        start, end, target_wait_s=current.settings.web.target_wait_min * 60
     )
-    engine = current.queue.engine
-    names = {code: s.name("sk") for code, s in engine.services.items()}
-    counter_names = {cid: c.name for cid, c in engine.counters.items()}
+    names = {s.code: s.name("sk") for s in current.queue.services()}
+    counter_names = {c.id: c.name for c in current.queue.counters()}
 
     def points(
         groups: list[stats.Group], value: Callable[[stats.Group], float | None], labels: Any
@@ -625,7 +619,7 @@ def statistics() -> str:
 def statistics_csv() -> Response:
     """Every ticket of the range as CSV, for a spreadsheet."""
     start, end = _range()
-    body = stats.to_csv(stats.visits(hub().queue.store, start, end))
+    body = stats.to_csv(hub().queue.visits(start, end))
     return Response(
         body,
         content_type="text/csv; charset=utf-8",

@@ -26,12 +26,12 @@ from spectree import SecurityScheme, SpecTree
 from spectree.models import SecureType, SecuritySchemeData
 from werkzeug.exceptions import BadRequest
 
-from hub.engine import QueueError
+from hub import stats
 from hub.eservice import EServiceError
 from hub.lockout import Locked
 from hub.model import Priority
+from hub.service import QueueError
 from hub.users import ApiToken, TokenScope
-from hub.web import stats
 from hub.web.context import hub
 from hub.web.extensions import csrf, limiter
 from hub.web.jsonbody import MAX_JSON_DEPTH
@@ -463,7 +463,9 @@ def counter_action(counter_id: str) -> Any:
         )
     except QueueError as exc:
         return _refused(exc)
-    counter = current.queue.engine.counters[counter_id]
+    counter = current.queue.counter(counter_id)
+    if counter is None:  # removed meanwhile
+        return error(404, "unknown_counter", "no such counter")
     ticket = _ticket_out(counter.current, "sk") if counter.current else None
     return CounterOut(id=counter.id, name=counter.name, state=counter.state.value, ticket=ticket)
 
@@ -546,15 +548,11 @@ def statistics() -> Any:
     """Waiting and service times per service, counter and hour (token scope ``statistics``)."""
     query = StatisticsQuery.model_validate(request.args.to_dict())
     current = hub()
-    today = current.queue.clock().astimezone(current.queue.engine.timezone).date()
+    today = current.queue.today()
     end = query.end or today
     start = query.start or end - timedelta(days=6)
-    figures = stats.compute(
-        current.queue.store,
-        start,
-        end,
-        timezone=current.queue.engine.timezone,
-        target_wait_s=current.settings.web.target_wait_min * 60,
+    figures = current.queue.statistics(
+        start, end, target_wait_s=current.settings.web.target_wait_min * 60
     )
 
     def out(group: stats.Group) -> GroupOut:

@@ -22,8 +22,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Final, Generic, TypeVar
 
+from hub.siteconfig import SiteConfig
 from hub.web.live import LiveFeed
-from hub.web.siteconfig import SiteConfig
 
 V = TypeVar("V")
 

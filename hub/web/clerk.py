@@ -30,8 +30,8 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from wtforms import HiddenField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
-from hub.engine import Engine, QueueError
 from hub.model import Change, Counter, Ticket, TicketState
+from hub.service import Engine, QueueError
 from hub.web.context import hub
 from hub.web.i18n import select_locale
 from hub.web.portal import LIVE_URL
@@ -171,7 +171,7 @@ def _panel(counter_id: str) -> Panel | None:
 
 def _counter_or_choose() -> str | None:
     counter_id = session.get(SESSION_KEY)
-    if isinstance(counter_id, str) and counter_id in hub().queue.engine.counters:
+    if isinstance(counter_id, str) and hub().queue.counter(counter_id) is not None:
         return counter_id
     return None
 
@@ -208,13 +208,13 @@ def fragment(counter_id: str) -> Any:
 def choose() -> str | BaseResponse:
     """Pick the counter to work at; it is remembered for the session."""
     form = ChooseForm()
-    engine = hub().queue.engine
+    queue = hub().queue
     if form.validate_on_submit():
-        if form.counter.data in engine.counters:
+        if form.counter.data and queue.counter(form.counter.data) is not None:
             session[SESSION_KEY] = form.counter.data
             return redirect(url_for("clerk.panel"))
         flash(str(REFUSALS["unknown_counter"]), "error")
-    counters = hub().queue.read(lambda e: list(e.counters.values()))
+    counters = queue.counters()
     return render_template("clerk/choose.html", counters=counters, chosen=session.get(SESSION_KEY))
 
 
@@ -228,7 +228,7 @@ def act() -> BaseResponse:
     counter_id = form.counter.data or ""
     action = form.action.data or ""
     queue = hub().queue
-    counter = queue.engine.counters.get(counter_id)
+    counter = queue.counter(counter_id)
     if counter is None:
         abort(404)
     session[SESSION_KEY] = counter_id
@@ -258,7 +258,7 @@ def _check_guards(counter: Counter, action: str, seen: str | None, recall: str |
     if action != "next" or recall is not None or counter.current is None:
         return
     queue = hub().queue
-    ticket = queue.engine.tickets.get(counter.current)
+    ticket = queue.live_ticket(counter.current)
     guard_s = hub().settings.counter.next_guard_s
     if ticket is None or ticket.state is not TicketState.CALLED or ticket.called_at is None:
         return
@@ -290,7 +290,7 @@ def _done_message(action: str, change: Change) -> str:
     if subject.state is TicketState.PARKED:
         return _("%(number)s is set aside.", number=number)
     if subject.state is TicketState.WAITING:
-        service = hub().queue.engine.services.get(subject.service)
+        service = hub().queue.service(subject.service)
         name = service.name(select_locale()) if service else subject.service
         return _("%(number)s now waits for %(service)s.", number=number, service=name)
     if action == "recall":
@@ -303,7 +303,7 @@ def clock_filter(at: datetime | None) -> str:
     """A time of today in the office's time zone, as ``10:02``."""
     if at is None:
         return "–"
-    return at.astimezone(hub().queue.engine.timezone).strftime("%H:%M")
+    return at.astimezone(hub().queue.timezone).strftime("%H:%M")
 
 
 __all__ = ["bp"]

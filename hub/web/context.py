@@ -12,9 +12,9 @@ from hub.callboard import CallBoard
 from hub.eservice import EServices
 from hub.lockout import Lockout
 from hub.service import QueueService
+from hub.siteconfig import SiteConfig
 from hub.users import ApiTokens, Users
 from hub.web.live import LiveFeed
-from hub.web.siteconfig import SiteConfig
 
 if TYPE_CHECKING:
     from hub.bridge import HubBridge

@@ -29,10 +29,7 @@ from a2wsgi import WSGIMiddleware
 from flask import Flask
 
 from common.errors import PoradovnikError
-from common.settings import Settings, WebSettings
-from hub.bridge import HubBridge
-from hub.service import QueueService
-from hub.web import create_app
+from common.settings import WebSettings
 from hub.web.cache import CACHEABLE, VersionedCache
 from hub.web.connections import (
     ConnectionGuard,
@@ -232,20 +229,14 @@ class WebServer:
         self.board.close()
 
 
-def serve_web(
-    settings: Settings,
-    queue: QueueService,
-    *,
-    bridge: HubBridge | None = None,
-    port: int | None = None,
-) -> WebServer:
-    """Build the web app on the hub's parts and serve it on ``[web] host`` and ``port``.
+def serve(app: Flask, *, port: int | None = None) -> WebServer:
+    """Serve ``app`` (built by :func:`~hub.web.create_app`) on ``[web] host`` and ``port``.
 
     ``port`` overrides the settings' (0 picks a free one, as tests and benchmarks do).
     Raises :class:`WebError` when it cannot listen, or when the open-file limit is too
     low for ``[web] max_connections``.
     """
-    web = settings.web
+    web = hub(app).settings.web
     try:
         limit = connection_limit(web.max_connections)
     except ConnectionLimitError as exc:
@@ -259,7 +250,6 @@ def serve_web(
             web.live_max_clients,
             limit,
         )
-    app = create_app(settings, queue, bridge=bridge)
     live = LiveEvents(hub(app).feed, max_clients=live_limit)
     guard = ConnectionGuard(limit, head_timeout_s=web.head_timeout_s)
     return WebServer(

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from hub.engine import Engine
 from hub.model import TicketState
-from hub.service import QueueService, TicketStatus
+from hub.service import Engine, QueueService, TicketStatus
 
 TICKET_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
 """Ticket ids are UUIDs in hex; anything else is not looked up."""
@@ -41,7 +40,7 @@ def minutes(seconds: int | None) -> int | None:
 
 def queue_rows(queue: QueueService, lang: str) -> list[QueueRow]:
     """Every service's live state in ``lang``, in catalog order."""
-    local = queue.clock().astimezone(queue.engine.timezone)
+    local = queue.clock().astimezone(queue.timezone)
     return [
         QueueRow(
             code=s.service.code,
@@ -106,7 +105,7 @@ def ticket_view(queue: QueueService, ticket_id: str, lang: str) -> TicketView | 
 
 def _view(queue: QueueService, status: TicketStatus, lang: str) -> TicketView:
     ticket = status.ticket
-    service = queue.engine.services.get(ticket.service)
+    service = queue.service(ticket.service)
     estimate = status.estimate
     return TicketView(
         id=ticket.id,

@@ -1,44 +1,29 @@
-"""The device side of the MQTT link: one MQTT v5 connection of a device to the hub.
+"""One MQTT v5 connection that keeps itself up: reconnects, backoff, acknowledgements.
 
-Two layers:
-
-:class:`MqttConnection`
-    One reconnecting MQTT v5 connection (paho-mqtt 2): credentials and TLS from
-    :class:`~common.settings.MqttSettings`, a retained last will,
-    reconnects with capped exponential backoff and full jitter (paho's built-in
-    reconnect has no jitter), subscriptions re-made after every reconnect, and a
-    last word confirmed by the broker before a clean disconnect. It knows nothing
-    of the protocol's payloads, so the hub's bridge can use it too.
-
-:class:`DeviceLink`
-    What kiosks, counter panels and displays use: the device's retained
-    online/offline status and health, :meth:`~DeviceLink.request` (answered or
-    ``None`` within a timeout, never queued) and :meth:`~DeviceLink.send` (put in
-    the durable :class:`~sync_agent.outbox.Outbox` first, then
-    delivered in order, one at a time, until the hub answers).
+:class:`MqttConnection` is one reconnecting MQTT v5 connection (paho-mqtt 2):
+credentials and TLS from :class:`~common.settings.MqttSettings`, a retained last
+will, reconnects with capped exponential backoff and full jitter (paho's built-in
+reconnect has no jitter), subscriptions re-made after every reconnect, and a last
+word confirmed by the broker before a clean disconnect. It knows nothing of the
+protocol's payloads: a device's link (:mod:`sync_agent.link`) and the hub's
+(:mod:`hub.publications`) are built on it. :class:`Delivery` follows one message
+until the broker acknowledges it.
 
 Threads: each :class:`MqttConnection` runs one network thread, which also runs
-every callback (subscriptions, hooks); a callback must not block, and must not
-call :meth:`DeviceLink.request` (its answer would arrive on the very thread that
-waits for it). A :class:`DeviceLink` with an outbox runs one more thread that
-delivers it. Nothing here raises into the caller because the broker is away.
+every callback (subscriptions, hooks); a callback must not block. Nothing here
+raises into the caller because the broker is away.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from random import Random
-from types import TracebackType
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -51,44 +36,14 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from common.liveness import BEAT_S, Heartbeat
 from common.logthrottle import ThrottledLog
 from common.settings import MqttSettings
-from common.version import __version__
 from sync_agent.backoff import Backoff
-from sync_agent.outbox import Entry, Outbox
-from sync_agent.protocol import (
-    BlockReply,
-    CommandReply,
-    DeviceHealth,
-    DeviceStatus,
-    ErrorReply,
-    PartHealth,
-    ProtocolError,
-    Request,
-    TicketReply,
-    Topics,
-    decode,
-    load_object,
-)
 
-__all__ = [
-    "Delivery",
-    "DeviceLink",
-    "Inbound",
-    "LastWill",
-    "MqttConnection",
-    "Reply",
-    "decode_reply",
-]
+__all__ = ["QOS", "Delivery", "Inbound", "LastWill", "MqttConnection"]
 
 log = logging.getLogger(__name__)
 
-Reply = ErrorReply | TicketReply | CommandReply | BlockReply
-"""What the hub answers a request with."""
-
 QOS = 1
 """Every message of the protocol goes at least once."""
-
-LINK_PART = "mqtt"
-"""The part of a device's health that tells what the broker refuses it, if anything."""
 
 _LOOP_TIMEOUT_S = 0.2
 """The longest the network thread waits in ``select``; bounds how soon it notices stop()."""
@@ -102,28 +57,6 @@ _MAX_INFLIGHT = 200
 _STABLE_AFTER_S = 10.0
 """A connection that lasted this long resets the backoff; a shorter one (say, two devices
 fighting over one client id) lets the delays keep growing."""
-
-
-def decode_reply(payload: bytes) -> Reply:
-    """Check a reply from the hub and pick its model by its fields.
-
-    A reply with ``error`` is an :class:`ErrorReply`, with ``number`` a
-    :class:`TicketReply`, with ``counter`` a :class:`CommandReply`, with ``blocks``
-    a :class:`BlockReply`. Raises
-    :class:`ProtocolError` for anything else, as :func:`~protocol.decode` does.
-    """
-    data = load_object(payload)
-    if "error" in data:
-        return decode(ErrorReply, payload)
-    if "number" in data:
-        return decode(TicketReply, payload)
-    if "counter" in data:
-        return decode(CommandReply, payload)
-    if "blocks" in data:
-        return decode(BlockReply, payload)
-    raise ProtocolError(
-        "unknown_reply", "a reply has 'error', 'number', 'counter' or 'blocks'; this has none"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -763,424 +696,3 @@ class Delivery:
                 return False
             with contextlib.suppress(RuntimeError, ValueError):
                 self._info.wait_for_publish(min(self._POLL_S, left))
-
-
-@dataclass(eq=False)
-class _Pending:
-    """A request waiting for its reply: set ``done`` with ``reply``, or without on give-up."""
-
-    done: threading.Event = field(default_factory=threading.Event)
-    reply: Reply | None = None
-
-
-class DeviceLink:
-    """One device's link to the hub: status, health, subscriptions, requests, durable sends.
-
-    ``role`` is the device's role (``kiosk``, ``display``, ``counter``, or ``hub``).
-    With ``outbox_path`` the link keeps an :class:`~sync_agent.outbox.Outbox`
-    in that SQLite file and :meth:`send` works; without, only :meth:`request` does.
-    ``reply_timeout_s`` is how long a sent command waits for its reply before it is
-    sent again, and the default for :meth:`request`. ``backoff_base_s`` and
-    ``backoff_cap_s`` shape the reconnect delays (``rng`` seeds their jitter).
-
-    The retained ``device/<id>/status`` says ``online`` after every connect and
-    ``offline`` after :meth:`stop`, or from the broker (the last will) when the
-    device dies. ``client_id`` defaults to ``poradovnik-<site>-<device_id>``.
-    """
-
-    def __init__(
-        self,
-        *,
-        mqtt: MqttSettings,
-        site: str,
-        device_id: str,
-        role: str,
-        outbox_path: Path | None,
-        reply_timeout_s: float = 5.0,
-        backoff_base_s: float = 0.5,
-        backoff_cap_s: float = 30.0,
-        rng: Random | None = None,
-        keepalive_s: int = 15,
-        stop_timeout_s: float = 2.0,
-        client_id: str | None = None,
-    ) -> None:
-        self.topics = Topics(site)
-        """The site's topic names."""
-        self.device_id = device_id
-        self.role = role
-        self.reply_timeout_s = reply_timeout_s
-        self.status_topic = self.topics.device_status(device_id)
-        self.reply_topic = self.topics.device_reply(device_id)
-        will = self._status("offline", at=None)  # also checks the role
-        self.connection = MqttConnection(
-            mqtt=mqtt,
-            client_id=client_id or f"poradovnik-{site}-{device_id}",
-            will=LastWill(self.status_topic, will),
-            keepalive_s=keepalive_s,
-            backoff=Backoff(backoff_base_s, backoff_cap_s, rng=rng),
-            stop_timeout_s=stop_timeout_s,
-        )
-        """The underlying connection (for hooks and raw publishing)."""
-        self.connected: threading.Event = self.connection.connected
-        """Set while connected to the broker."""
-
-        self._outbox = Outbox(outbox_path) if outbox_path is not None else None
-        self._lock = threading.Lock()
-        self._pending: dict[str, _Pending] = {}
-        self._early: dict[str, _Pending] = {}
-        """Commands :meth:`send` published ahead of their synced write, by ``msg_id``."""
-        self._send_lock = threading.Lock()
-        self._parts: dict[str, PartHealth] = {}
-        """The device's hardware health as last given to :meth:`publish_health`."""
-        self._health: bytes | None = None
-        """The health as last published (``None``: nothing yet, or to be built again)."""
-        self._health_problem: str | None = None
-        """The :attr:`problem` the published health tells of."""
-        self.problem: str | None = None
-        """Why the broker refuses this device something (its account does not fit its
-        ``[device] id``, say): one sentence naming the topic and the account, for the
-        device's screen, log and health; ``None`` while nothing was refused."""
-        self._reply_hooks: list[Callable[[Request, Reply], None]] = []
-        self._wake = threading.Event()
-        self._closing = threading.Event()
-        self._worker: threading.Thread | None = None
-
-        self.connection.subscribe(self.reply_topic, self._on_reply_message)
-        self.connection.on_connect(self._announce)
-        self.connection.on_connection_change(self._connection_changed)
-        self.connection.on_refused(self._refused)
-
-    def _status(self, state: str, *, at: datetime | None) -> bytes:
-        data: dict[str, Any] = {"state": state, "role": self.role}
-        if at is not None:
-            data.update(version=__version__, at=at)
-        return DeviceStatus.model_validate(data).encode()
-
-    # -- hooks and subscriptions ---------------------------------------------------
-
-    def on_connection_change(self, callback: Callable[[bool], None]) -> None:
-        """Call ``callback(connected)`` on every connect and loss (an offline LED, say).
-
-        It runs in the network thread, must not block, and its exceptions are logged.
-        """
-        self.connection.on_connection_change(callback)
-
-    def on_reply(self, callback: Callable[[Request, Reply], None]) -> None:
-        """Call ``callback(command, reply)`` when a command from :meth:`send` is answered.
-
-        The reply may be an :class:`ErrorReply`: that too is an answer, and ends the
-        command. It runs in the outbox thread; its exceptions are logged.
-        """
-        with self._lock:
-            self._reply_hooks.append(callback)
-
-    def subscribe(self, topic_filter: str, callback: Callable[[str, bytes], None]) -> None:
-        """Call ``callback(topic, payload)`` for every message matching ``topic_filter``.
-
-        Subscriptions are made again after every reconnect, so retained state
-        (``queue/…``, ``counter/…/state``) arrives again. The callback runs in the
-        network thread, must not block, and its exceptions are logged.
-        """
-
-        def deliver(message: Inbound) -> None:
-            callback(message.topic, message.payload)
-
-        self.connection.subscribe(topic_filter, deliver)
-
-    # -- publishing ----------------------------------------------------------------
-
-    def publish_health(self, parts: Mapping[str, PartHealth]) -> None:
-        """Publish the device's hardware health, retained; it is re-published on reconnect.
-
-        While the broker refuses the device something (:attr:`problem`), the health
-        also has the part ``mqtt`` in state ``error`` saying what.
-        """
-        with self._lock:
-            self._parts = dict(parts)
-            self._health = None
-            self._publish_health()
-
-    def _publish_health(self) -> None:
-        """Publish the health given and the link's own part, retained; under ``_lock``.
-
-        The message is built again only when something in it changed, so after a
-        reconnect the same message is published again.
-        """
-        if self._health is None or self._health_problem != self.problem:
-            if self._health is None and not self._parts and self.problem is None:
-                return  # nothing to say yet
-            parts = dict(self._parts)
-            if self.problem is not None:
-                parts[LINK_PART] = PartHealth(state="error", detail=self.problem[:200])
-            self._health = DeviceHealth(parts=parts, at=datetime.now(UTC)).encode()
-            self._health_problem = self.problem
-        self.connection.publish(
-            self.topics.device_health(self.device_id), self._health, retain=True
-        )
-
-    def request(self, topic: str, payload: Request, timeout_s: float | None = None) -> Reply | None:
-        """Ask the hub and wait for the answer; ``None`` if none within ``timeout_s``.
-
-        Not durable: nothing is queued. ``None`` also comes at once when not
-        connected, or as soon as the connection is lost while waiting, so a kiosk can
-        fall back to issuing offline without delay. The request carries an MQTT v5
-        message expiry of ``timeout_s`` (rounded up), so a broker does not hand it to
-        the hub after the caller gave up. Default timeout: ``reply_timeout_s``.
-
-        Raises :class:`RuntimeError` when called from a callback of this link: the
-        reply would have to arrive on the thread that waits for it.
-        """
-        if self.connection.in_network_thread():
-            raise RuntimeError("request() cannot wait for a reply inside a callback of its link")
-        timeout = self.reply_timeout_s if timeout_s is None else timeout_s
-        msg_id = payload.msg_id
-        pending = _Pending()
-        with self._lock:
-            if not self.connected.is_set() or self._closing.is_set():
-                return None
-            if msg_id in self._pending:
-                raise ValueError(f"a request with msg_id {msg_id!r} is already waiting")
-            self._pending[msg_id] = pending
-        try:
-            sent = self._publish_request(
-                topic, payload.encode(), msg_id, expiry_s=max(1, math.ceil(timeout))
-            )
-            if sent:
-                pending.done.wait(timeout)
-        finally:
-            self._forget(msg_id, pending)
-        return pending.reply
-
-    def send(self, topic: str, payload: Request) -> str:
-        """Queue a command durably and return its ``msg_id`` once it is on disk.
-
-        It is delivered after those queued before it, and sent again (same
-        ``msg_id``) until the hub answers; then :meth:`on_reply` callbacks get the
-        answer. The hub de-duplicates by ``msg_id``, so each takes effect once.
-        When nothing is queued before it and the link is up, the command goes on the
-        wire while it is being written to disk, so a press waits for one of the two,
-        not for both. Raises :class:`RuntimeError` if the link has no outbox, or was
-        stopped.
-        """
-        if self._outbox is None:
-            raise RuntimeError("this DeviceLink has no outbox (outbox_path=None)")
-        with self._send_lock:  # the emptiness check and the write, one send at a time
-            early = self._send_early(topic, payload)
-            try:
-                msg_id = self._outbox.put(topic, payload)
-            except BaseException:
-                if early is not None:
-                    self._forget(payload.msg_id, early)
-                    with self._lock:
-                        self._early.pop(payload.msg_id, None)
-                raise
-        self._wake.set()
-        return msg_id
-
-    def _send_early(self, topic: str, payload: Request) -> _Pending | None:
-        """Publish a command ahead of its synced write if nothing is queued before it.
-
-        The outbox thread then waits for this publication's reply instead of
-        publishing the command itself; order is kept because the outbox is empty.
-        """
-        assert self._outbox is not None
-        msg_id = payload.msg_id
-        pending = _Pending()
-        with self._lock:
-            if (
-                not self.connected.is_set()
-                or self._closing.is_set()
-                or msg_id in self._pending
-                or len(self._outbox)
-            ):
-                return None
-            self._pending[msg_id] = self._early[msg_id] = pending
-        if self._publish_request(topic, payload.encode(), msg_id, expiry_s=None):
-            return pending
-        self._forget(msg_id, pending)
-        with self._lock:
-            self._early.pop(msg_id, None)
-        return None
-
-    @property
-    def queued(self) -> int:
-        """How many sent commands still wait for their answer (0 without an outbox)."""
-        return 0 if self._outbox is None else len(self._outbox)
-
-    def _publish_request(
-        self, topic: str, payload: bytes, msg_id: str, *, expiry_s: int | None
-    ) -> bool:
-        return self.connection.publish(
-            topic,
-            payload,
-            response_topic=self.reply_topic,
-            correlation=msg_id.encode(),
-            expiry_s=expiry_s,
-        )
-
-    def _forget(self, msg_id: str, pending: _Pending) -> None:
-        with self._lock:
-            if self._pending.get(msg_id) is pending:
-                del self._pending[msg_id]
-
-    # -- network thread callbacks --------------------------------------------------
-
-    def _announce(self) -> None:
-        """After each connect: say online, and repeat the latest health."""
-        online = self._status("online", at=datetime.now(UTC))
-        with self._lock:
-            # What the broker refused is found again on this connection, if it still is.
-            self.problem = None
-        self.connection.publish(self.status_topic, online, retain=True)
-        with self._lock:
-            self._publish_health()
-
-    def _refused(self, action: str, topic: str, reason: str) -> None:
-        """The broker refused ``topic``: say why, once, in :attr:`problem` and the health."""
-        username = self.connection.settings.username
-        problem = (
-            f"the broker refuses account {username!r} to {action} {topic}: {reason}; "
-            f"is this device's [device] id {self.device_id!r} the device id of that account?"
-        )
-        with self._lock:
-            if self.problem == problem:
-                return
-            self.problem = problem
-            if topic != self.topics.device_health(self.device_id):
-                self._publish_health()
-
-    def _connection_changed(self, up: bool) -> None:
-        if up:
-            self._wake.set()
-            return
-        with self._lock:  # the waiting requests will get no reply on this connection
-            for pending in self._pending.values():
-                pending.done.set()
-
-    def _on_reply_message(self, message: Inbound) -> None:
-        try:
-            reply = decode_reply(message.payload)
-        except ProtocolError as exc:
-            log.warning("dropped a reply on %s: %s: %s", message.topic, exc.code, exc.message)
-            return
-        if message.correlation is not None:
-            key: str | None = message.correlation.decode("utf-8", "replace")
-        else:
-            key = reply.msg_id
-        if key is None:
-            log.warning("dropped a reply without correlation data or msg_id")
-            return
-        if reply.msg_id is not None and reply.msg_id != key:
-            log.warning("dropped a reply for msg_id %r with correlation data %r", reply.msg_id, key)
-            return
-        with self._lock:
-            pending = self._pending.get(key)
-            if pending is None:
-                log.debug("a reply to %s came when nothing waited for it (late or repeated)", key)
-                return
-            pending.reply = reply
-            pending.done.set()
-
-    # -- the outbox thread ---------------------------------------------------------
-
-    def _deliver(self) -> None:
-        """Send the outbox's head until answered, then the next; until stop()."""
-        while not self._closing.is_set():
-            try:
-                self._deliver_head()
-            except Exception:
-                if self._closing.is_set():
-                    return
-                log.exception("delivering the outbox failed; trying again")
-                self._closing.wait(self.reply_timeout_s)
-
-    def _deliver_head(self) -> None:
-        assert self._outbox is not None
-        self._wake.clear()
-        entry = self._outbox.head()
-        with self._lock:
-            ready = entry is not None and self.connected.is_set() and not self._closing.is_set()
-            early = self._early.pop(entry.msg_id, None) if entry is not None else None
-            lost = early is not None and early.done.is_set() and early.reply is None
-            if entry is not None and early is not None and (lost or not ready):
-                # Published, then the connection went: it is sent again once up.
-                if self._pending.get(entry.msg_id) is early:
-                    del self._pending[entry.msg_id]
-                early = None
-            pending = early or _Pending()
-            if ready and entry is not None:
-                self._pending[entry.msg_id] = pending
-        if not ready or entry is None:
-            self._wake.wait()  # a send(), a connect, or stop() wakes us
-            return
-        try:
-            if early is None:
-                log.debug("sending %s (%s) to %s", entry.msg_id, entry.kind, entry.topic)
-                self._publish_request(entry.topic, entry.payload, entry.msg_id, expiry_s=None)
-            # A lost connection or stop() ends the wait early (without a reply).
-            pending.done.wait(self.reply_timeout_s)
-        finally:
-            self._forget(entry.msg_id, pending)
-        if pending.reply is None:
-            if self.connected.is_set() and not self._closing.is_set():
-                log.info(
-                    "no reply to %s in %.1f s; sending it again", entry.msg_id, self.reply_timeout_s
-                )
-            return
-        self._outbox.remove(entry.msg_id)
-        self._complete(entry, pending.reply)
-
-    def _complete(self, entry: Entry, reply: Reply) -> None:
-        try:
-            command = entry.request()
-        except ProtocolError as exc:
-            log.error("answered command %s cannot be read back: %s", entry.msg_id, exc.message)
-            return
-        with self._lock:
-            hooks = list(self._reply_hooks)
-        for hook in hooks:
-            try:
-                hook(command, reply)
-            except Exception:
-                log.exception("an on-reply callback failed for %s", entry.msg_id)
-
-    # -- life cycle ----------------------------------------------------------------
-
-    def start(self) -> None:
-        """Connect (in the background) and start delivering the outbox."""
-        self.connection.start()
-        if self._outbox is not None and self._worker is None:
-            self._worker = threading.Thread(
-                target=self._deliver, name=f"outbox-{self.device_id}", daemon=True
-            )
-            self._worker.start()
-
-    def stop(self) -> None:
-        """Say ``offline`` (retained, acknowledged, bounded wait), disconnect, close the outbox.
-
-        Unanswered commands stay in the outbox file for the next start. Stopping twice
-        is harmless.
-        """
-        self._closing.set()
-        self._wake.set()
-        with self._lock:
-            for pending in self._pending.values():
-                pending.done.set()
-        if self._worker is not None:
-            self._worker.join(timeout=5.0)
-        offline = self._status("offline", at=datetime.now(UTC))
-        self.connection.stop(farewell=LastWill(self.status_topic, offline))
-        if self._outbox is not None and (self._worker is None or not self._worker.is_alive()):
-            self._outbox.close()
-
-    def __enter__(self) -> DeviceLink:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
