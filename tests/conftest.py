@@ -1,46 +1,41 @@
-"""Shared pytest fixtures."""
+"""Fixtures shared by the tests of every role; each role's own are in its directory.
+
+The tests are sorted by role: ``hub/``, ``kiosk/``, ``display/``, ``counter_terminal/``,
+``sync_agent/``, ``common/`` (settings, logging, texts, speech, the command line) and
+``appliance/`` (systemd units, the image's install and storage, updates, the watchdog,
+shell scripts). Each directory has a ``conftest.py`` with the fixtures only its tests
+use. This one keeps the shared ones: the default ports held, the programs a test
+starts, and the test office's broker, hub and devices.
+
+How the test modules are imported: pytest's default ``prepend`` mode, with no
+``__init__.py`` in ``tests/`` or below. Each test file's directory goes on
+``sys.path``, and so does ``tests/`` (for this file). So:
+
+* Test files' names are unique across directories (each is a top-level module).
+* Tests import shared helpers from plain modules here (``office_helpers``,
+  ``process_helpers``, ``display_helpers``, ...) or beside them in their directory,
+  never from a ``conftest.py`` (there are several) and never from a test module of
+  another directory.
+* ``tests/hub`` and the others, on ``sys.path`` as directories without
+  ``__init__.py``, would be found as namespace packages ``hub``, ``display`` ... before
+  the installed packages; pyproject's ``pythonpath = ["."]`` puts the checkout's
+  real packages ahead of them.
+"""
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 import socket
-import uuid
 from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from flask import Flask
-from flask.testing import FlaskClient
-from postgres_cluster import ClusterError, throwaway_cluster
+from office_helpers import ACCOUNTS, OfficeBroker, RunningHub, hub_settings, office_broker
 from process_helpers import Process
-from pydantic import SecretStr
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
-from common.settings import (
-    DataSettings,
-    MqttSettings,
-    Settings,
-    SiteSettings,
-    WebSettings,
-)
-from hub.app import open_queue, seed_demo, serve_web, start_bridge, web_app
-from hub.bridge import HubBridge
-from hub.broker import Mosquitto, local_broker
-from hub.service import QueueService
-from hub.store import Store, sqlite_url
-from hub.users import Users
-from hub.web.server import WebServer
-from poradovnik.cli import main
-from sync_agent.broker_accounts import Account, Role
+from hub.app import open_queue, seed_demo, start_bridge
 from sync_agent.link import DeviceLink
 
 # =============================================================================
@@ -120,12 +115,6 @@ def pytest_runtest_makereport(
     return report
 
 
-# =============================================================================
-# Store fixtures (hub.store): a database URL per backend, and stores
-# =============================================================================
-
-POSTGRES_URL_ENV = "PORADOVNIK_TEST_POSTGRES_URL"
-POSTGRES_URL_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 POSTGRES_REQUIRED_ENV = "PORADOVNIK_TEST_POSTGRES_REQUIRED"
 
 
@@ -136,190 +125,22 @@ def postgres_required() -> bool:
     return ci or os.environ.get(POSTGRES_REQUIRED_ENV, "") == "1"
 
 
-@functools.cache
-def _postgres_unreachable(url: str) -> str | None:
-    """Why the server at ``url`` cannot be used, or ``None`` when it answers (cached)."""
-    engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 2})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure means: skip, and say why
-        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
-    finally:
-        engine.dispose()
-    return None
-
-
-def _shown(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The PostgreSQL server of this run (each test gets its own schema in it).
-
-    The one ``PORADOVNIK_TEST_POSTGRES_URL`` names; without it, the one at the
-    default URL if it answers, else a throwaway cluster started for the run
-    (``postgres_cluster.py``). Skips with the reason when there is none (fails
-    instead where PostgreSQL must be tested: see :func:`postgres_required`).
-    """
-    configured = os.environ.get(POSTGRES_URL_ENV)
-    base = configured or POSTGRES_URL_DEFAULT
-    reason = _postgres_unreachable(base)
-    if reason is None:
-        yield base
-        return
-    if configured:
-        pytest.skip(f"PostgreSQL not reachable at {_shown(base)} ({POSTGRES_URL_ENV}): {reason}")
-    try:
-        with throwaway_cluster() as url:
-            yield url
-    except ClusterError as exc:
-        pytest.skip(
-            f"PostgreSQL not reachable at {_shown(base)} ({reason}), and no throwaway "
-            f"cluster: {exc}"
-        )
-
-
-def _postgres_schema_url(base: str) -> Iterator[str]:
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file (in a directory not yet created), or a fresh
-    PostgreSQL schema (dropped afterwards; see ``postgres_server``)."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "hub" / "hub.db")
-    else:
-        yield from _postgres_schema_url(request.getfixturevalue("postgres_server"))
-
-
-@pytest.fixture
-def open_store(store_url: str) -> Iterator[Callable[[], Store]]:
-    """Open (and upgrade) more stores on ``store_url``; all are closed afterwards."""
-    opened: list[Store] = []
-
-    def open_() -> Store:
-        store = Store(store_url)
-        opened.append(store)
-        store.upgrade()
-        return store
-
-    yield open_
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
-def store(open_store: Callable[[], Store]) -> Store:
-    """An upgraded, empty store on each backend."""
-    return open_store()
-
-
 # =============================================================================
 # MQTT fixtures: a real Mosquitto with the hub's generated configuration, the hub
 # on it, and devices with their own credentials
 # =============================================================================
 
-ACCOUNTS: tuple[tuple[str, Role, dict[str, Any]], ...] = (
-    ("hub", "hub", {"device_id": "hub"}),
-    ("kiosk-k1", "kiosk", {"device_id": "k1"}),
-    ("kiosk-k2", "kiosk", {"device_id": "k2"}),
-    ("display-d1", "display", {"device_id": "d1"}),
-    ("panel-p1", "counter", {"device_id": "p1", "counters": ("1", "2")}),
-    ("panel-p2", "counter", {"device_id": "p2", "counters": ("3", "4", "5")}),
-    ("imesto", "backoffice", {}),
-)
-"""Who the test office's broker lets in: user name, role, and what the account is for."""
-
-
-@dataclass
-class OfficeBroker:
-    """A running Mosquitto of the test office, with the password of every account."""
-
-    process: Mosquitto
-    passwords: dict[str, str]
-    accounts: tuple[Account, ...] = ()
-    """The accounts, as the hub's store keeps them (the hub answers devices by them)."""
-    site: str = "office"
-
-    @property
-    def port(self) -> int:
-        return self.process.port
-
-    def mqtt(self, username: str) -> MqttSettings:
-        """The ``[mqtt]`` settings a device with this account would have."""
-        return MqttSettings(
-            host="127.0.0.1",
-            port=self.port,
-            username=username,
-            password=SecretStr(self.passwords[username]),
-        )
-
-
-@contextmanager
-def office_broker(directory: Path) -> Iterator[OfficeBroker]:
-    """A real Mosquitto on a free port of 127.0.0.1, configured as the hub generates it."""
-    with local_broker(directory, "office", ACCOUNTS) as running:
-        yield OfficeBroker(
-            running.process,
-            {
-                name: mqtt.password.get_secret_value()
-                for name, mqtt in running.accounts.items()
-                if mqtt.password is not None
-            },
-            running.logins,
-        )
-
 
 @pytest.fixture
 def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OfficeBroker]:
-    """The test office's broker (:func:`office_broker`), for one test.
+    """The test office's broker (:func:`office_helpers.office_broker`), for one test.
 
-    Its log is in the report of a failed test.
+    A missing Mosquitto fails the test with the command that installs it. Its log
+    is in the report of a failed test.
     """
     with office_broker(tmp_path / "broker") as running:
         report_output(request.node, "log of mosquitto", lambda: running.process.tail(60))
         yield running
-
-
-def hub_settings(broker: OfficeBroker, data_dir: Path) -> Settings:
-    """Settings of a hub on the test broker, keeping its database in ``data_dir``."""
-    return Settings(
-        role="hub",
-        site=SiteSettings(id=broker.site),
-        mqtt=broker.mqtt("hub"),
-        data=DataSettings(dir=data_dir),
-    )
-
-
-@dataclass
-class RunningHub:
-    """The hub's queue and bridge, connected to the test broker."""
-
-    queue: QueueService
-    bridge: HubBridge
-    link: DeviceLink
-
-    def stop(self) -> None:
-        self.link.stop()
-        self.queue.store.close()
 
 
 @pytest.fixture
@@ -377,91 +198,3 @@ def device(broker: OfficeBroker, tmp_path: Path) -> Iterator[Callable[..., Devic
     yield connect
     for link in links:
         link.stop()
-
-
-# =============================================================================
-# Web fixtures (hub.web): the Flask app on a real queue and store, its
-# test client, the command line on the same database, and the real server
-# =============================================================================
-
-ADMIN_PASSWORD = "correct horse battery"
-
-
-def web_settings_for(data_dir: Path, **web: Any) -> Settings:
-    """Settings of a hub whose web side runs on 127.0.0.1 in plain HTTP."""
-    return Settings(
-        role="hub",
-        data=DataSettings(dir=data_dir),
-        web=WebSettings(host="127.0.0.1", secure_cookies=False, **web),
-    )
-
-
-@pytest.fixture
-def web_settings(tmp_path: Path) -> Settings:
-    """The web tests' hub settings (SQLite in tmp_path)."""
-    return web_settings_for(tmp_path / "hub", lookup_limit="5/minute")
-
-
-@pytest.fixture
-def web_queue(web_settings: Settings) -> Iterator[QueueService]:
-    """The demo office's queue for the web tests."""
-    queue = open_queue(web_settings)
-    seed_demo(queue)
-    yield queue
-    queue.store.close()
-
-
-@pytest.fixture
-def app(web_settings: Settings, web_queue: QueueService) -> Flask:
-    """The web app (CSRF, rate limits and all), as the hub builds it."""
-    return web_app(web_settings, web_queue, config={"TESTING": True})
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    """A browser without JavaScript: Flask's test client."""
-    return app.test_client()
-
-
-@pytest.fixture
-def runner(web_settings: Settings, tmp_path: Path) -> Callable[..., Result]:
-    """Run ``poradovnik ...`` against the web tests' hub database."""
-    config = tmp_path / "hub.toml"
-    config.write_text(f'role = "hub"\n[data]\ndir = "{web_settings.data.dir.as_posix()}"\n')
-    cli = CliRunner()
-
-    def run(*args: str, input: str | None = None) -> Result:
-        return cli.invoke(main, ["--config", str(config), *args], input=input)
-
-    return run
-
-
-def csrf_token(client: FlaskClient, url: str) -> str:
-    """The CSRF token of the form on page ``url``."""
-    page = client.get(url).get_data(as_text=True)
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', page
-    )
-    assert match, f"no CSRF token on {url}"
-    return match.group(1)
-
-
-@pytest.fixture
-def admin(app: Flask, client: FlaskClient, web_queue: QueueService) -> FlaskClient:
-    """The test client signed in as the admin ``admin``."""
-    Users(web_queue.store).add("admin", ADMIN_PASSWORD, "admin")
-    token = csrf_token(client, "/admin/login")
-    answer = client.post(
-        "/admin/login",
-        data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token},
-    )
-    assert answer.status_code == 302, answer.get_data(as_text=True)
-    return client
-
-
-@pytest.fixture
-def web_server(web_settings: Settings, web_queue: QueueService) -> Iterator[WebServer]:
-    """The real web server (uvicorn, thread pool, event streams) on a free port."""
-    server = serve_web(web_settings, web_queue, port=0)
-    yield server
-    server.stop()

@@ -68,7 +68,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         processor, which formats through a dict) costs twice as much, and the write
         path converts about ten timestamps per issue→call→done cycle. The text is
         that processor's default storage format, which its result processor reads
-        back; ``tests/test_store.py`` checks that both produce the same text.
+        back; ``tests/hub/test_store.py`` checks that both produce the same text.
         """
         if dialect.name == "sqlite":
             return _sqlite_utc_text
@@ -137,7 +137,7 @@ class TicketRow(Base):
     # Every index costs each write that touches it a page in the WAL (see
     # SQLITE_PAGE_SIZE), so there are just two besides the primary key. They serve
     # every query of the store but load_snapshot's search for live tickets
-    # (tests/test_store.py checks the query plans on SQLite).
+    # (tests/hub/test_store.py checks the query plans on SQLite).
     __table_args__ = (
         # Numbers are unique. Day first, so that it also serves every per-day query:
         # the day's numbering in load_snapshot, count_tickets, last_business_day.

@@ -29,7 +29,7 @@ from disk_helpers import attached_card, mounted, needs_disks
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "image-build" / "modules" / "poradovnik"
 FILESYSTEM = MODULE / "filesystem"
 INSTALL = FILESYSTEM / "tools" / "install-poradovnik"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from disk_helpers import attached_card, mounted, needs_disks, partitions, sh
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STORAGE = ROOT / "image-build/modules/poradovnik/filesystem/root/usr/local/sbin/poradovnik-storage"
 CMDLINE = "console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootwait quiet\n"
 

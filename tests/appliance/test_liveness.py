@@ -20,12 +20,11 @@ from typing import Any
 
 import pygame
 import pytest
-from conftest import OfficeBroker, RunningHub
+from counter_helpers import panel_settings
 from display_helpers import display_settings
 from gpiozero.pins.mock import MockFactory
-from test_counter import panel_settings
-from test_kiosk import open_kiosk
-from test_kiosk_printer import REPLIES
+from kiosk_helpers import REPLIES, open_kiosk
+from office_helpers import OfficeBroker, RunningHub
 
 from common.liveness import BEAT_S, Heartbeat, Watchdog
 from common.sdnotify import Notifier

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(
     path
     for path in [*ROOT.glob("scripts/*"), *ROOT.glob("image-build/**/*"), *ROOT.glob(".ci/*")]

@@ -15,7 +15,7 @@ import pytest
 from common.settings import WebSettings
 from hub.web.connections import RESERVED_FILES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
 INSTALLED_COMMAND = "/opt/poradovnik/venv/bin/poradovnik"
 ROLES = ("hub", "kiosk", "display", "counter")

@@ -24,7 +24,7 @@ from hub.backup import backups
 from hub.broker import free_port
 from hub.store import HEAD_REVISION, Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UPDATE = ROOT / "image-build/modules/poradovnik/filesystem/root/usr/local/sbin/poradovnik-update"
 
 pytestmark = pytest.mark.slow

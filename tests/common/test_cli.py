@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from poradovnik import __version__
 from poradovnik.cli import main
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "config"
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "config"
 
 
 @pytest.fixture(autouse=True)

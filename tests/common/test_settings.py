@@ -19,7 +19,7 @@ from common.settings import (
     resolve_config_path,
 )
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "config"
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "config"
 
 
 def write(tmp_path: Path, text: str, name: str = "poradovnik.toml") -> Path:

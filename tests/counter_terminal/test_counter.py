@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OfficeBroker, RunningHub
+from counter_helpers import panel_settings
 from gpiozero.pins.mock import MockFactory
+from office_helpers import OfficeBroker, RunningHub
 from process_helpers import Process, poradovnik_args
 
-from common.counter_settings import CounterSettings, PanelSettings
 from common.errors import PoradovnikError
-from common.settings import DataSettings, DeviceSettings, Settings, SiteSettings
 from counter_terminal.app import CounterTerminal
 from counter_terminal.desk import CounterDesk
 from counter_terminal.hardware import LightMode
@@ -31,22 +30,6 @@ from sync_agent import protocol as p
 from sync_agent.link import DeviceLink
 
 WAIT_S = 15.0
-
-FULL = PanelSettings(
-    counter="1",
-    next=17,
-    recall=27,
-    no_show=22,
-    done=23,
-    transfer=24,
-    park=25,
-    pause=5,
-    ready_led=6,
-    serving_led=13,
-    offline_led=19,
-    buzzer=26,
-)
-SMALL = PanelSettings(counter="2", next=16, recall=20, offline_led=12, serving_led=21)
 
 
 class Terminal:
@@ -84,18 +67,6 @@ class Terminal:
         display = self.desk(counter).panel.display
         assert isinstance(display, SimulatedDisplay)
         return display
-
-
-def panel_settings(broker: OfficeBroker, tmp_path: Path, **counter: Any) -> Settings:
-    config = {"pin_factory": "mock", "display": "simulated", "panels": (FULL, SMALL), **counter}
-    return Settings(
-        role="counter",
-        site=SiteSettings(id=broker.site, languages=("en", "sk")),
-        mqtt=broker.mqtt("panel-p1"),
-        data=DataSettings(dir=tmp_path / "panel"),
-        device=DeviceSettings(id="p1"),
-        counter=CounterSettings(**config),
-    )
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import OfficeBroker, RunningHub
 from display_helpers import WAIT_S, RunningDisplay, display_settings, start_display
+from office_helpers import OfficeBroker, RunningHub
 
 from display.announcer import Announcement
 from display.app import call_age_s
@@ -25,11 +25,7 @@ from hub.service import utc_now
 from sync_agent import protocol as p
 from sync_agent.link import DeviceLink
 
-
-@pytest.fixture(autouse=True)
-def _headless(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+pytestmark = pytest.mark.usefixtures("headless")
 
 
 class Lobby:

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import OfficeBroker, RunningHub
 from display_helpers import WAIT_S, RunningDisplay, display_settings, shows, start_display
+from office_helpers import OfficeBroker, RunningHub
 
 from common.display_settings import BoardSettings
 from display.announcer import Announcement
@@ -21,11 +21,7 @@ from hub.bridge import DeviceView
 from sync_agent import protocol as p
 from sync_agent.link import DeviceLink
 
-
-@pytest.fixture(autouse=True)
-def _headless(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+pytestmark = pytest.mark.usefixtures("headless")
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import OfficeBroker
+from office_helpers import OfficeBroker
 
 WAIT_S = 30.0  # an upper bound for waiting, never a pause
 

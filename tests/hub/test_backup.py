@@ -15,7 +15,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import OfficeBroker
+from office_helpers import OfficeBroker
 from process_helpers import Process, poradovnik_args
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url

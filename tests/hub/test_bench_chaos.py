@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-CHAOS = Path(__file__).resolve().parent.parent / "bench" / "chaos.py"
+CHAOS = Path(__file__).resolve().parents[2] / "bench" / "chaos.py"
 
 FIGURES = {
     "commands_sent",

@@ -26,6 +26,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from office_helpers import require_mosquitto
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -51,11 +52,6 @@ from sync_agent.broker_accounts import (
     verify_password,
 )
 from sync_agent.protocol import MAX_PAYLOAD_BYTES, Topics
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists(),
-    reason="mosquitto is not installed (Debian package 'mosquitto')",
-)
 
 WAIT_S = 10.0  # an upper bound for waiting, never a pause
 SITE = "kosice-centrum"
@@ -225,6 +221,7 @@ def office(tmp_path: Path) -> Iterator[Office]:
     files = write_broker_files(
         tmp_path / "broker", site=SITE, accounts=accounts, port=port, user=TEST_USER
     )
+    require_mosquitto()
     broker = Mosquitto(files.config, port)
     broker.start()
     office = Office(broker, files, passwords, accounts)
@@ -276,9 +273,7 @@ def test_hash_password_has_mosquitto_passwd_format() -> None:
 
 
 def test_hash_password_equals_mosquitto_passwd_for_the_same_salt(tmp_path: Path) -> None:
-    tool = shutil.which("mosquitto_passwd")
-    if tool is None:
-        pytest.skip("mosquitto_passwd is not installed")
+    tool = require_mosquitto("mosquitto_passwd")
     file = tmp_path / "passwd"
     subprocess.run([tool, "-c", "-b", str(file), "user", "pässwörd-1"], check=True)
     line = file.read_text().strip()
@@ -488,6 +483,7 @@ def test_write_broker_files_refuses_an_unknown_owner(tmp_path: Path) -> None:
 
 
 def _broker_user() -> str:
+    require_mosquitto()  # its Debian package makes the user
     try:
         pwd.getpwnam("mosquitto")
     except KeyError:
@@ -785,6 +781,7 @@ def test_tls_listener_takes_the_same_accounts(
     files = write_broker_files(
         tmp_path / "broker", site=SITE, accounts=accounts, port=port, tls=tls, user=TEST_USER
     )
+    require_mosquitto()
     broker = Mosquitto(files.config, tls_port)
     broker.start()
     peers: list[Peer] = []
@@ -821,6 +818,7 @@ def test_mosquitto_dropping_root_needs_the_files_chowned(readable_dir: Path) -> 
         files = write_broker_files(
             readable_dir, site=SITE, accounts=accounts, port=port, chown_to=chown_to
         )
+        require_mosquitto()
         broker = Mosquitto(files.config, port)
         broker.start()
         return broker

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import OfficeBroker
+from office_helpers import OfficeBroker
 from process_helpers import Process, poradovnik_args
 
 from hub.broker import free_port

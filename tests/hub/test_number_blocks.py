@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import RunningHub
+from office_helpers import RunningHub
 from test_engine import TZ, at, issue, make_engine, run
 
 from hub.engine import Engine, QueueError, QueuePolicy

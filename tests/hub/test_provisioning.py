@@ -14,9 +14,10 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from conftest import ADMIN_PASSWORD, csrf_token
+from office_helpers import require_mosquitto
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import SecretStr
+from web_helpers import ADMIN_PASSWORD, csrf_token
 
 from common.settings import (
     BrokerSettings,
@@ -81,6 +82,7 @@ def office() -> Iterator[Office]:
         broker=BrokerSettings(dir=root / "broker", port=port, bind="127.0.0.1"),
     )
     files = write_broker_config(hub)
+    require_mosquitto()
     broker = Mosquitto(files.config, port)
     broker.start()
     queue = open_queue(hub)

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ADMIN_PASSWORD, csrf_token
 from flask import Flask
 from flask.testing import FlaskClient
+from web_helpers import ADMIN_PASSWORD, csrf_token
 
 from common.settings import Settings
 from hub.app import web_app

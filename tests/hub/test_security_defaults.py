@@ -24,7 +24,7 @@ from poradovnik.cli import main
 from sync_agent.outbox import Outbox
 from sync_agent.protocol import CounterCommand
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "config"
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "config"
 
 
 @pytest.fixture(autouse=True)

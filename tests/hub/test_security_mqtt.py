@@ -22,7 +22,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from conftest import OfficeBroker, RunningHub
+from office_helpers import OfficeBroker, RunningHub
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties

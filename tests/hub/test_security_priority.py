@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conftest import RunningHub
 from flask.testing import FlaskClient
+from office_helpers import RunningHub
 
 from hub.model import Priority
 from hub.service import QueueService

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 from click.testing import Result
-from conftest import ADMIN_PASSWORD, csrf_token
 from flask import Flask
 from flask.testing import FlaskClient
+from web_helpers import ADMIN_PASSWORD, csrf_token
 
 from hub.eservice import EServices
 from hub.service import QueueService

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ADMIN_PASSWORD, csrf_token
 from flask import Flask
 from flask.testing import FlaskClient
+from web_helpers import ADMIN_PASSWORD, csrf_token
 
 from common.counter_settings import CounterSettings
 from common.settings import Settings

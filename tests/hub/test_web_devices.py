@@ -5,7 +5,8 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable
 
-from conftest import ADMIN_PASSWORD, RunningHub, csrf_token
+from office_helpers import RunningHub
+from web_helpers import ADMIN_PASSWORD, csrf_token
 
 from common.settings import Settings
 from hub.app import web_app

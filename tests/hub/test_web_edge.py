@@ -15,8 +15,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from conftest import OfficeBroker
 from edge_helpers import WAIT_S, Stream, get, hub_process, idle_sockets, wait_closed
+from office_helpers import OfficeBroker
 
 from common.settings import Settings
 from hub.app import serve_web

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import office_broker
 from edge_helpers import (
     WAIT_S,
     HubProcess,
@@ -29,6 +28,7 @@ from edge_helpers import (
     unverified,
     wait_closed,
 )
+from office_helpers import office_broker
 
 from common.settings import WebSettings
 from hub.nginx import STATIC_DIR, Front, render_config

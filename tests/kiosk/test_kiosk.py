@@ -8,30 +8,24 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pygame
 import pytest
-from conftest import OfficeBroker, RunningHub
 from i18n_helpers import catalog_ids
-from test_kiosk_printer import CUT, FONTS, REPLIES, make_printer, network
+from kiosk_helpers import CUT, REPLIES, WAIT_S, Office, open_kiosk, wait_until
+from office_helpers import OfficeBroker, RunningHub
 
 from common.errors import PoradovnikError
 from common.speech import Speaker
 from kiosk.app import KioskApp
 from kiosk.catalog import LANGUAGES, Catalog, spoken_number
-from kiosk.dispenser import BLOCK_RETRY, Kiosk
+from kiosk.dispenser import BLOCK_RETRY
 from kiosk.escpos_text import decode
 from kiosk.loopback import LoopbackPrinter
-from kiosk.offline import OfflineBook
 from kiosk.ui import Screen
 from sync_agent.link import DeviceLink
-
-TZ = "Europe/Bratislava"
-WAIT_S = 15.0
 
 
 @pytest.fixture(autouse=True)
@@ -42,73 +36,6 @@ def headless(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     pygame.font.init()
     yield
     pygame.quit()
-
-
-@dataclass
-class Office:
-    kiosk: Kiosk
-    app: KioskApp
-    printer: LoopbackPrinter
-    link: DeviceLink
-    now: list[float]
-
-    def later(self, seconds: float) -> None:
-        """Let the screen's clock run on (past the double-tap guard, a timeout)."""
-        self.now[0] += seconds
-
-    def tap(self, kind: str, value: str = "", *, touch: bool = False) -> None:
-        button = next(b for b in self.app.screen.buttons if (b.kind, b.value) == (kind, value))
-        if touch:
-            width, height = self.app.screen.surface.get_size()
-            x, y = button.rect.center
-            event = pygame.event.Event(pygame.FINGERDOWN, x=x / width, y=y / height, finger_id=0)
-        else:
-            event = pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=button.rect.center, button=1)
-        pygame.event.post(event)
-
-    def settle(self) -> None:
-        """Handle the taps, then wait for the ticket being issued (if any)."""
-        self.app.step()
-        self.app.step(wait_s=WAIT_S)
-
-
-def wait_until(kiosk: Kiosk, condition: Callable[[], bool]) -> None:
-    while not condition():
-        assert kiosk.changed.wait(WAIT_S), "the kiosk heard nothing more"
-        kiosk.changed.clear()
-
-
-def open_kiosk(
-    link: DeviceLink,
-    loopback: LoopbackPrinter,
-    tmp_path: Path,
-    size: tuple[int, int] = (800, 480),
-    *,
-    blocks: bool = True,
-    **options: object,
-) -> Office:
-    catalogs = Catalog.load_all()
-    kiosk = Kiosk(
-        link=link,
-        printer=make_printer(network(loopback)),
-        book=OfflineBook(tmp_path / "blocks.sqlite3"),
-        catalogs=catalogs,
-        timezone=ZoneInfo(TZ),
-        hub_timeout_s=1.0,
-        block_size=4,
-        **options,  # type: ignore[arg-type]
-    )
-    screen = Screen(pygame.display.set_mode(size), font_dir=FONTS, office="Mestský úrad")
-    now = [1000.0]
-    app = KioskApp(
-        kiosk, screen, catalogs, languages=LANGUAGES, confirm_timeout_s=30, clock=lambda: now[0]
-    )
-    kiosk.start()
-    wait_until(kiosk, lambda: len(kiosk.services()) == 4 and kiosk.online)
-    if blocks:
-        assert kiosk.refresh_blocks()  # numbers 1-4 of each service are the kiosk's now
-    app.step()
-    return Office(kiosk, app, loopback, link, now)
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import serial
+from kiosk_helpers import CUT, REPLIES, make_printer, network
 from process_helpers import Process
 
 from kiosk.catalog import Catalog
 from kiosk.escpos_text import decode
-from kiosk.fonts import font_path
 from kiosk.loopback import LoopbackPrinter
 from kiosk.printer import (
     NetworkTransport,
@@ -29,34 +29,10 @@ from kiosk.printer import (
     SerialTransport,
     SimulatedTransport,
     TicketPrinter,
-    Transport,
     parse_status,
 )
 
-FONTS = Path("/usr/share/fonts/truetype/dejavu")
-CUT = b"\x1dV\x00"
 WAIT_S = 10.0
-
-# What an Epson printer answers to DLE EOT 1, 2 and 4 in each condition.
-REPLIES = {
-    "ok": {1: 0x16, 2: 0x12, 4: 0x12},
-    "paper_near_end": {1: 0x16, 2: 0x12, 4: 0x1E},
-    "paper_out": {1: 0x1E, 2: 0x32, 4: 0x72},
-    "cover_open": {1: 0x1E, 2: 0x16, 4: 0x12},
-}
-
-
-def make_printer(transport: Transport, profile: str = "TM-T20II") -> TicketPrinter:
-    return TicketPrinter(
-        transport=transport,
-        profile=profile,
-        catalogs=Catalog.load_all(),
-        font=font_path(FONTS),
-        office="Magistrát mesta Košice",
-        portal_url="https://poradovnik.example/",
-        footer="Po–Pi 8:00–15:00",
-        status_timeout_s=0.3,
-    )
 
 
 def ticket(lang: str, service: str, number: str = "A042", **changes: object) -> PrintedTicket:
@@ -77,10 +53,6 @@ def ticket(lang: str, service: str, number: str = "A042", **changes: object) -> 
 def loopback() -> Iterator[LoopbackPrinter]:
     with LoopbackPrinter(REPLIES["ok"]) as printer:
         yield printer
-
-
-def network(loopback: LoopbackPrinter, profile: str = "TM-T20II") -> NetworkTransport:
-    return NetworkTransport(host="127.0.0.1", port=loopback.port, profile=profile, timeout_s=5)
 
 
 def print_and_read(loopback: LoopbackPrinter, printer: TicketPrinter, what: PrintedTicket) -> bytes:

@@ -12,7 +12,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from conftest import ACCOUNTS, OfficeBroker, RunningHub
+from office_helpers import ACCOUNTS, OfficeBroker, RunningHub
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties

@@ -24,12 +24,13 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from office_helpers import require_mosquitto
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from common.settings import MqttSettings
-from hub.broker import BrokerError, Mosquitto, free_port
+from hub.broker import Mosquitto, free_port
 from poradovnik import __version__
 from sync_agent.backoff import Backoff
 from sync_agent.connection import Inbound, MqttConnection
@@ -71,11 +72,9 @@ def _broker(tmp_path: Path, *, persistent: bool = False) -> Mosquitto:
         lines.append("persistence false")
     config = tmp_path / f"mosquitto-{port}.conf"
     config.write_text("\n".join(lines) + "\n")
+    require_mosquitto()
     broker = Mosquitto(config, port)
-    try:
-        broker.start()
-    except BrokerError as exc:
-        pytest.skip(str(exc))
+    broker.start()
     return broker
 
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as paho
 import pytest
-from conftest import OfficeBroker, RunningHub
+from office_helpers import OfficeBroker, RunningHub
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from process_helpers import Process, poradovnik_args
 

@@ -9,9 +9,9 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as paho
-from conftest import OfficeBroker, RunningHub
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from office_helpers import OfficeBroker, RunningHub
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
