@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -224,7 +225,13 @@ def test_the_office_update_refuses_a_directory_without_the_wheel(tmp_path: Path)
 # -- the hub: its database is backed up before the new version migrates it, and put
 # back for the previous version when the new one is rolled back ---------------------
 
-PACKAGES = ("poradovnik", "common", "hub", "kiosk", "display", "counter_terminal", "sync_agent")
+PACKAGES = tuple(
+    pattern.rstrip("*")
+    for pattern in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+)
+"""The distribution's packages, as pyproject.toml lists them for the real wheel."""
 NEW_REVISION = "0099_update_test"
 
 
