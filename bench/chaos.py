@@ -110,6 +110,7 @@ from sync import (
     hub_settings_file,
     office_logins,
     panel_groups,
+    panel_link,
     panel_name,
     seed_office,
     start_hub,
@@ -363,17 +364,10 @@ def panels_process(
     quiet_logging()
     try:
         with ExitStack() as stack:
-            clerks = []
-            for counter in counters:
-                name = panel_name(counter)
-                link = DeviceLink(
-                    mqtt=accounts[name],
-                    site=SITE,
-                    device_id=name,
-                    role="counter",
-                    outbox_path=directory / f"{name}.outbox.sqlite3",
-                )
-                clerks.append(Clerk(counter, connect(link, stack)))
+            clerks = [
+                Clerk(counter, panel_link(counter, accounts, directory, stack))
+                for counter in counters
+            ]
             pace = Pace(think_s, threading.Event())
             errors: list[str] = []
 

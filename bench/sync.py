@@ -273,6 +273,22 @@ def connect(link: DeviceLink, stack: ExitStack) -> DeviceLink:
     return link
 
 
+def panel_link(
+    counter: str, accounts: dict[str, MqttSettings], directory: Path, stack: ExitStack
+) -> DeviceLink:
+    """Counter ``counter``'s panel on the broker, its outbox in ``directory``; connected,
+    and stopped by ``stack``."""
+    name = panel_name(counter)
+    link = DeviceLink(
+        mqtt=accounts[name],
+        site=SITE,
+        device_id=name,
+        role="counter",
+        outbox_path=directory / f"{name}.outbox.sqlite3",
+    )
+    return connect(link, stack)
+
+
 # -- press → call --------------------------------------------------------------------
 
 
@@ -425,17 +441,10 @@ def panel_process(
     """
     try:
         with ExitStack() as stack:
-            clerks = []
-            for counter in counters:
-                name = panel_name(counter)
-                link = DeviceLink(
-                    mqtt=accounts[name],
-                    site=SITE,
-                    device_id=name,
-                    role="counter",
-                    outbox_path=directory / f"{name}.outbox.sqlite3",
-                )
-                clerks.append(Clerk(counter, connect(link, stack)))
+            clerks = [
+                Clerk(counter, panel_link(counter, accounts, directory, stack))
+                for counter in counters
+            ]
             for presses, think_s in phases:
                 barrier.wait(START_S)
                 for clerk in clerks:
