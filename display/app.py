@@ -160,7 +160,7 @@ class Display:
     def _subscribe(self) -> None:
         topics = self.link.topics
         self.link.connection.subscribe(topics.calls(), self._hear_call)
-        self.link.connection.subscribe(topics.counter_call(ANY), self._hear_call)
+        self.link.connection.subscribe(topics.counter_call(ANY, ANY), self._hear_call)
         self.link.subscribe(topics.queue(ANY), self._hear(QueueState, "queue"))
         self.link.subscribe(topics.counter_state(ANY), self._hear(CounterState, "counter"))
         self.link.subscribe(topics.hub_status(), self._hear(DeviceStatus, "hub"))

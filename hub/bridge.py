@@ -83,6 +83,8 @@ class HubBridge:
         self.eservices = eservices
         """Where ``eservice/update`` messages are stored."""
         self._device_listeners: list[Callable[[DeviceView], None]] = []
+        self._call_slots: dict[str, int] = {}
+        """The retained slot each counter's next call takes (see ``p.CALL_SLOTS``)."""
         self._accounts: list[Account] | None = None
         """The broker accounts, as last read from the store (who may be answered where)."""
         self._refusals = ThrottledLog(log)
@@ -381,8 +383,10 @@ class HubBridge:
         if change.day is not None:
             # A new day: yesterday's last calls are no news for a display starting now.
             for counter_id in sorted(engine.counters):
-                topic = self.topics.counter_call(counter_id)
-                self.publisher.publish(topic, b"", retain=True, durable=True)
+                for slot in range(p.CALL_SLOTS):
+                    topic = self.topics.counter_call(counter_id, str(slot))
+                    self.publisher.publish(topic, b"", retain=True, durable=True)
+            self._call_slots.clear()
         for call in calls_of(change, engine):
             self._publish_call(call)
         # Only what changed: a service whose tickets moved, a counter that changed
@@ -410,7 +414,7 @@ class HubBridge:
             self._publish_counter(counter)
 
     def _publish_call(self, call: p.Call) -> None:
-        """Publish ``call`` on ``calls`` and as its counter's retained last call.
+        """Publish ``call`` on ``calls`` and retained in its counter's next call slot.
 
         Both go through the durable outbox (in order, after an outage too), with the
         message expiry that tells receivers the call's age (``CALL_LIFETIME_S``).
@@ -419,8 +423,10 @@ class HubBridge:
         expiry_s = max(1, p.CALL_LIFETIME_S - math.floor(max(0.0, age_s)))
         payload = call.encode()
         self.publisher.publish(self.topics.calls(), payload, expiry_s=expiry_s, durable=True)
+        slot = self._call_slots.get(call.counter, 0)
+        self._call_slots[call.counter] = (slot + 1) % p.CALL_SLOTS
         self.publisher.publish(
-            self.topics.counter_call(call.counter),
+            self.topics.counter_call(call.counter, str(slot)),
             payload,
             retain=True,
             expiry_s=expiry_s,

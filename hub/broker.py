@@ -229,7 +229,7 @@ def acl_rules(site: str, account: Account) -> list[tuple[Access, str]]:
         ]
     elif account.role == "display":
         rules += [("read", topics.calls()), ("read", queues), ("read", topics.counter_state(ANY))]
-        rules += [("read", topics.counter_call(ANY))]
+        rules += [("read", topics.counter_call(ANY, ANY))]
     else:  # counter
         rules += [("write", topics.counter_cmd(c)) for c in account.counters]
         rules += [("read", topics.counter_state(c)) for c in account.counters]

@@ -33,6 +33,12 @@ ROOT = f"poradovnik/v{VERSION}"
 MAX_PAYLOAD_BYTES = 16 * 1024
 """Inbound payloads larger than this are refused unread."""
 
+CALL_SLOTS = 4
+"""How many of each counter's latest calls stay retained, each on a slot of its own
+(``counter/<id>/call/<slot>``, the slots taken in turn): a display that was away, or
+that starts, learns every one of them, not only the last (two calls of one counter
+while a display reconnects after a broker restart are not rare)."""
+
 CALL_LIFETIME_S = 12 * 3600
 """How long a call message lives on the broker, counted from the call.
 
@@ -487,9 +493,9 @@ class Topics:
         """Calls and recalls, not retained."""
         return f"{self.base}/calls"
 
-    def counter_call(self, counter: str) -> str:
-        """Retained: the latest call of a counter."""
-        return f"{self.base}/counter/{counter}/call"
+    def counter_call(self, counter: str, slot: str) -> str:
+        """Retained: one of a counter's latest calls, ``slot`` ``0``… (``+``: every slot)."""
+        return f"{self.base}/counter/{counter}/call/{slot}"
 
     def queue(self, service: str) -> str:
         """Retained state of a service's queue (``#`` in an ACL: every queue topic)."""

@@ -159,9 +159,26 @@ def test_a_call_waits_in_the_hubs_outbox_across_a_hub_restart(
     # The retained copy is there for a display that starts later.
     late: queue.Queue[p.Call] = queue.Queue()
     display.subscribe(
-        display.topics.counter_call("1"), lambda _t, data: late.put(p.decode(p.Call, data))
+        display.topics.counter_call("1", "+"), lambda _t, data: late.put(p.decode(p.Call, data))
     )
     assert late.get(timeout=WAIT_S).ticket == made[-1][0]
+
+
+def test_a_display_learns_every_recent_call_of_a_counter_not_only_the_last(
+    hub: RunningHub, device: Callable[..., DeviceLink]
+) -> None:
+    # Counter 1 calls five tickets while no display listens: the last four stay.
+    for _ in range(5):
+        hub.queue.issue("taxes")
+    made = [call_next(hub, "1") for _ in range(5)]
+    display = device("display-d1")
+    retained: queue.Queue[p.Call] = queue.Queue()
+    display.subscribe(
+        display.topics.counter_call("1", "+"),
+        lambda _t, data: retained.put(p.decode(p.Call, data)),
+    )
+    heard = {retained.get(timeout=WAIT_S).ticket for _ in range(p.CALL_SLOTS)}
+    assert heard == set(made[-p.CALL_SLOTS :])
 
 
 def test_a_new_day_clears_the_last_calls(
@@ -171,14 +188,19 @@ def test_a_new_day_clears_the_last_calls(
     number = call_next(hub, "1")
     display = device("display-d1")
     last: queue.Queue[tuple[str, bytes]] = queue.Queue()
-    display.subscribe(display.topics.counter_call("+"), lambda t, data: last.put((t, data)))
+    display.subscribe(display.topics.counter_call("+", "+"), lambda t, data: last.put((t, data)))
     topic, data = last.get(timeout=WAIT_S)
-    assert (topic, p.decode(p.Call, data).ticket) == (display.topics.counter_call("1"), number)
+    assert (topic, p.decode(p.Call, data).ticket) == (display.topics.counter_call("1", "0"), number)
 
     hub.queue.clock = lambda: utc_now() + timedelta(days=1)
     assert hub.queue.roll_over() is not None
-    cleared = {last.get(timeout=WAIT_S) for _ in range(len(hub.queue.engine.counters))}
-    assert cleared == {(display.topics.counter_call(c), b"") for c in hub.queue.engine.counters}
+    counters = hub.queue.engine.counters
+    cleared = {last.get(timeout=WAIT_S) for _ in range(len(counters) * p.CALL_SLOTS)}
+    assert cleared == {
+        (display.topics.counter_call(c, str(slot)), b"")
+        for c in counters
+        for slot in range(p.CALL_SLOTS)
+    }
 
 
 def test_a_calls_age_comes_from_its_expiry_left_else_from_the_clock() -> None:

@@ -572,7 +572,7 @@ def test_display_receives_only_what_it_may_read(office: Office) -> None:
     # Mosquitto grants the subscription and filters each message by the ACL's read rules.
     assert display.subscribe(T.all()) == [1]
     hub = office.login("hub")
-    readable = [T.calls(), T.queue("A"), T.counter_state("3"), T.counter_call("3")]
+    readable = [T.calls(), T.queue("A"), T.counter_state("3"), T.counter_call("3", "0")]
     readable += [T.device_reply("lobby")]
     hidden = [T.counter_cmd("1"), T.kiosk_issue("kiosk-1"), T.device_reply("kiosk-1")]
     hidden += [T.device_status("kiosk-1"), T.eservice_update()]
