@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TextIO
+
+from common.logthrottle import Throttle
 
 __all__ = ["LineFormatter", "RepeatFilter", "setup_logging", "stderr_is_journal"]
 
@@ -66,31 +66,19 @@ class RepeatFilter(logging.Filter):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
-        self.interval_s = interval_s
-        self.kinds = kinds
-        """How many different records are remembered (the oldest are forgotten)."""
-        self.clock = clock
-        self._seen: OrderedDict[tuple[str, int, str], tuple[float, int]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._throttle = Throttle(interval_s, max_keys=kinds, clock=clock)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Whether ``record`` is shown; one shown after others were held back counts them."""
         if record.levelno < logging.WARNING:
             return True
         message = record.getMessage()
-        key = (record.name, record.levelno, message)
-        now = self.clock()
-        with self._lock:
-            since, held = self._seen.get(key, (now - self.interval_s, 0))
-            if now - since < self.interval_s:
-                self._seen[key] = (since, held + 1)
-                return False
-            self._seen[key] = (now, 0)
-            self._seen.move_to_end(key)
-            while len(self._seen) > self.kinds:
-                self._seen.popitem(last=False)
+        admitted = self._throttle.admit((record.name, record.levelno, message))
+        if admitted is None:
+            return False
+        held, since_s = admitted
         if held:
-            record.msg = f"{message} (and {held} more like it in the last {now - since:.0f} s)"
+            record.msg = f"{message} (and {held} more like it in the last {since_s:.0f} s)"
             record.args = None
         return True
 

@@ -14,7 +14,49 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-__all__ = ["ThrottledLog"]
+__all__ = ["Throttle", "ThrottledLog"]
+
+
+class Throttle:
+    """Lets one event per key through each ``interval_s``, counting those held back.
+
+    The bookkeeping of every throttled log line here (:class:`ThrottledLog` by an
+    explicit key, :class:`common.logging.RepeatFilter` by a record's text). At most
+    ``max_keys`` keys are remembered (the oldest are forgotten first), so events
+    choosing new keys cannot grow it without bound. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        interval_s: float,
+        *,
+        max_keys: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval_s = interval_s
+        self.max_keys = max_keys
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._seen: OrderedDict[Hashable, tuple[float, int]] = OrderedDict()
+        """By key: when one was last let through, and how many were held back since."""
+
+    def admit(self, key: Hashable) -> tuple[int, float] | None:
+        """Let an event of ``key`` through, or hold it back (``None``) and count it.
+
+        When let through: how many were held back, and the seconds since the last one
+        let through (0 for the first of its key).
+        """
+        now = self.clock()
+        with self._lock:
+            last = self._seen.get(key)
+            if last is not None and now - last[0] < self.interval_s:
+                self._seen[key] = (last[0], last[1] + 1)
+                return None
+            self._seen[key] = (now, 0)
+            self._seen.move_to_end(key)
+            while len(self._seen) > self.max_keys:
+                self._seen.popitem(last=False)
+        return (0, 0.0) if last is None else (last[1], now - last[0])
 
 
 class ThrottledLog:
@@ -22,9 +64,7 @@ class ThrottledLog:
 
     A key names the kind of event (say, a refusal code and the sender). Events of a key
     within the interval after a logged one are only counted; the next one logged after
-    the interval says how many were left out. At most ``max_keys`` keys are
-    remembered (the oldest are forgotten first), so senders choosing new keys cannot
-    grow it without bound. Thread-safe.
+    the interval says how many were left out (see :class:`Throttle`).
     """
 
     def __init__(
@@ -36,29 +76,17 @@ class ThrottledLog:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.logger = logger
-        self.interval_s = interval_s
-        self.max_keys = max_keys
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._seen: OrderedDict[Hashable, tuple[float, int]] = OrderedDict()
-        """By key: when it was last logged, and how many events were left out since."""
+        self._throttle = Throttle(interval_s, max_keys=max_keys, clock=clock)
 
     def log(self, level: int, key: Hashable, message: str, *args: object) -> bool:
         """Log ``message % args`` at ``level`` unless ``key`` was logged within the interval.
 
         Returns whether the line was written.
         """
-        now = self._clock()
-        with self._lock:
-            last = self._seen.get(key)
-            if last is not None and now - last[0] < self.interval_s:
-                self._seen[key] = (last[0], last[1] + 1)
-                return False
-            skipped = last[1] if last is not None else 0
-            self._seen[key] = (now, 0)
-            self._seen.move_to_end(key)
-            while len(self._seen) > self.max_keys:
-                self._seen.popitem(last=False)
+        admitted = self._throttle.admit(key)
+        if admitted is None:
+            return False
+        skipped, _ = admitted
         if skipped:
             message += " (and %d more like it since the last such line)"
             args = (*args, skipped)
