@@ -63,7 +63,7 @@ from common.identity import HUB_DEVICE_ID
 from common.settings import MqttSettings, Settings, load_settings
 from hub import demo_office
 from hub.app import open_queue
-from hub.broker import LocalBroker, local_broker
+from hub.broker import LocalBroker, free_port, local_broker
 from hub.model import Counter
 from sync_agent import protocol as p
 from sync_agent.broker_accounts import Account
@@ -183,14 +183,6 @@ def hub_settings_file(directory: Path, mqtt: MqttSettings) -> Path:
         f'[web]\nport = {free_port()}\n[logging]\nlevel = "WARNING"\n'
     )
     return path
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -23,14 +23,9 @@ from pathlib import Path
 
 from office_helpers import OfficeBroker
 
+from hub.broker import free_port
+
 WAIT_S = 30.0  # an upper bound for waiting, never a pause
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @dataclass
