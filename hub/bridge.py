@@ -207,6 +207,10 @@ class HubBridge:
         except EServiceError as refused:
             raise p.ProtocolError(refused.code, refused.message) from None
 
+    def _checkin(self, request: p.CheckInRequest, _kiosk: str) -> bytes:
+        # Bookings are not taken yet: no code can be known.
+        raise p.ProtocolError("unknown_booking", f"no booking has the code {request.code}")
+
     def _issue(self, request: p.IssueRequest, kiosk: str) -> bytes:
         priority = Priority(request.priority) if request.priority else None
         actor = f"kiosk:{kiosk}"
@@ -461,6 +465,7 @@ HANDLERS: dict[str, Handler] = {
     "kiosk_issue": HubBridge._issue,
     "kiosk_blocks": HubBridge._reserve,
     "kiosk_offline": HubBridge._offline,
+    "kiosk_checkin": HubBridge._checkin,
     "counter_cmd": HubBridge._command,
     "device_status": HubBridge._status,
     "device_health": HubBridge._health,

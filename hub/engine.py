@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from common.numbering import MAX_DISPLAY_NUMBER, display_number
+from hub.calendar import OfficeCalendar
 from hub.model import (
     Action,
     Change,
@@ -123,9 +124,12 @@ class Engine:
         counters: Iterable[Counter] = (),
         day: date | None = None,
         new_id: Callable[[], str] = _new_id,
+        calendar: OfficeCalendar | None = None,
     ) -> None:
         self.timezone = timezone
         self.policy = policy or QueuePolicy()
+        self.calendar = calendar or OfficeCalendar()
+        """Holidays and closures that narrow the services' weekly hours."""
         self.services: dict[str, Service] = {}
         self.counters: dict[str, Counter] = {}
         self.tickets: dict[str, Ticket] = {}
@@ -162,11 +166,13 @@ class Engine:
         timezone: ZoneInfo,
         policy: QueuePolicy | None = None,
         new_id: Callable[[], str] = _new_id,
+        calendar: OfficeCalendar | None = None,
     ) -> Engine:
         """Rebuild the engine from what the store kept."""
         engine = cls(
             timezone=timezone,
             policy=policy,
+            calendar=calendar,
             services=snapshot.services,
             counters=snapshot.counters,
             day=snapshot.day,
@@ -313,7 +319,7 @@ class Engine:
         svc = self._service(service)
         if not svc.open:
             raise QueueError("service_closed", f"service {service} is closed")
-        if not svc.hours.is_open(now.astimezone(self.timezone)):
+        if not self.calendar.is_open(svc.hours, now.astimezone(self.timezone), service):
             raise QueueError("outside_hours", f"service {service} is open {svc.hours.describe()}")
         issued = self._issued.get(service, 0)
         if svc.daily_limit is not None and issued >= svc.daily_limit:

@@ -50,7 +50,8 @@ def queue_state(engine: Engine, code: str, now: datetime) -> p.QueueState:
         service=code,
         prefix=service.prefix,
         names=dict(service.names),
-        open=service.open and service.hours.is_open(now.astimezone(engine.timezone)),
+        open=service.open
+        and engine.calendar.is_open(service.hours, now.astimezone(engine.timezone), service.code),
         hours=service.hours.describe(),
         waiting=engine.waiting_count(code),
         estimated_wait_s=engine.estimate_new(code).estimated_wait_s,

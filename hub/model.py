@@ -225,6 +225,47 @@ class NumberBlock:
         return self.first_seq <= seq <= self.last_seq
 
 
+class AppointmentState(enum.StrEnum):
+    """Where a booking is in its life (its check-in is the ticket that names it)."""
+
+    HELD = "held"
+    """The slot is kept for a citizen who is still filling in the form; it lapses."""
+    BOOKED = "booked"
+    """Confirmed: the slot is the citizen's."""
+    CANCELLED = "cancelled"
+    """Given up by the citizen or the admin, or a hold that lapsed: the slot is free."""
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    """A citizen's booked time with a service.
+
+    Checking in at a kiosk issues a ticket whose ``appointment`` is this id; the
+    appointment itself is not changed by it.
+    """
+
+    id: str
+    """Globally unique identifier (a UUID in hex)."""
+    code: str
+    """The booking code the citizen keeps (in the QR code, typed on the kiosk's keypad)."""
+    service: str
+    """Code of the service booked."""
+    starts_at: datetime
+    """The slot's start (UTC)."""
+    ends_at: datetime
+    """The slot's end (UTC)."""
+    name: str
+    """The name, or initials, the citizen gave; the clerk greets them with it."""
+    email: str | None
+    """Where the confirmation went, if the citizen gave an address."""
+    lang: str
+    """The citizen's language, for the ticket and the messages."""
+    state: AppointmentState
+    created_at: datetime
+    hold_until: datetime | None = None
+    """When a :attr:`AppointmentState.HELD` slot lapses."""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One audit row: who moved what from which state to which, and when."""

@@ -424,7 +424,9 @@ class QueueService:
         snapshot = self.store.load_snapshot(
             engine.local_day(self.clock()), engine.policy.service_time_window
         )
-        self.engine = Engine.from_snapshot(snapshot, timezone=engine.timezone, policy=engine.policy)
+        self.engine = Engine.from_snapshot(
+            snapshot, timezone=engine.timezone, policy=engine.policy, calendar=engine.calendar
+        )
 
     def _notify(self, change: Change) -> None:
         for listener in self._listeners:

@@ -116,6 +116,22 @@ class IssueRequest(Request):
     lang: Lang = "sk"
 
 
+BOOKING_CODE_PATTERN = r"^[0-9]{8}$"
+"""A booking code: eight digits, so a kiosk's keypad can take it."""
+
+
+class CheckInRequest(Request):
+    """``kiosk/<device>/checkin``: a citizen with a booking arrives (its QR, or the keypad).
+
+    Answered with a :class:`TicketReply` (its ``appointment_at`` set), or an
+    :class:`ErrorReply`: ``unknown_booking``, ``too_early``, ``too_late``,
+    ``checked_in`` (already), ``cancelled``.
+    """
+
+    code: Annotated[str, Field(pattern=BOOKING_CODE_PATTERN)]
+    lang: Lang = "sk"
+
+
 class BlockRequest(Request):
     """``kiosk/<device>/blocks``: a kiosk asks for numbers to issue while the hub is away."""
 
@@ -281,6 +297,8 @@ class TicketReply(Message):
     people_ahead: int
     estimated_wait_s: int | None
     issued_at: AwareDatetime
+    appointment_at: AwareDatetime | None = None
+    """The booked slot's start, for a ticket issued by a check-in (an addition to v1)."""
 
 
 class BlockInfo(BaseModel):
@@ -377,6 +395,8 @@ class Call(Message):
     called_at: AwareDatetime
     recall: bool
     calls: int
+    appointment: bool = False
+    """Whether the ticket is a booked appointment, marked on screens (an addition to v1)."""
 
 
 class QueueState(Message):
@@ -421,6 +441,7 @@ INBOUND: dict[str, InboundKind] = {
     "kiosk_issue": InboundKind(f"kiosk/{_ID}/issue", IssueRequest),
     "kiosk_blocks": InboundKind(f"kiosk/{_ID}/blocks", BlockRequest),
     "kiosk_offline": InboundKind(f"kiosk/{_ID}/offline", OfflineTicket),
+    "kiosk_checkin": InboundKind(f"kiosk/{_ID}/checkin", CheckInRequest),
     "counter_cmd": InboundKind(f"counter/{_ID}/cmd", CounterCommand),
     "device_status": InboundKind(f"device/{_ID}/status", DeviceStatus),
     "device_health": InboundKind(f"device/{_ID}/health", DeviceHealth),
