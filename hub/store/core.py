@@ -27,6 +27,7 @@ from common.files import create_private_file
 from hub.engine import Snapshot
 from hub.model import (
     LIVE_STATES,
+    Appointment,
     Change,
     Counter,
     CounterState,
@@ -38,6 +39,7 @@ from hub.model import (
 from hub.store.errors import StoreError
 from hub.store.rows import (
     Receipt,
+    appointment_from_row,
     block_from_row,
     event_from_row,
     hours_from_json,
@@ -45,14 +47,23 @@ from hub.store.rows import (
     ticket_from_row,
 )
 from hub.store.sqlite import BEGIN_OPTION, Checkpointer, configure_sqlite
-from hub.store.tables import ACCOUNTS, BLOCKS, COUNTERS, DONE_CONDITION, EVENTS, SERVICES, TICKETS
+from hub.store.tables import (
+    ACCOUNTS,
+    APPOINTMENTS,
+    BLOCKS,
+    COUNTERS,
+    DONE_CONDITION,
+    EVENTS,
+    SERVICES,
+    TICKETS,
+)
 from hub.store.writer import Writer, integrity_error
 from sync_agent.broker_accounts import Account
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0005_sessions_lockouts"
+HEAD_REVISION: Final = "0006_appointments"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
 
 
@@ -300,6 +311,15 @@ class Store:
         """Every counter with its live state, in display order."""
         with self.db.connect() as conn:
             return _load_counters(conn)
+
+    # -- appointments --------------------------------------------------------------
+
+    def appointment_by_code(self, code: str) -> Appointment | None:
+        """The appointment whose booking code is ``code`` (in any state), or ``None``."""
+        query = select(APPOINTMENTS).where(APPOINTMENTS.c.code == code)
+        with self.db.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else appointment_from_row(row)
 
     # -- queries -------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from sqlalchemy import Row
 
 from hub.model import (
     Action,
+    Appointment,
+    AppointmentState,
     Counter,
     Event,
     NumberBlock,
@@ -205,4 +207,21 @@ def block_from_row(row: Row[Any]) -> NumberBlock:
         first_seq=row.first_seq,
         last_seq=row.last_seq,
         reserved_at=row.reserved_at,
+    )
+
+
+def appointment_from_row(row: Row[Any]) -> Appointment:
+    """An appointment from its row of ``appointments``."""
+    return Appointment(
+        id=row.id,
+        code=row.code,
+        service=row.service,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        name=row.name,
+        email=row.email,
+        lang=row.lang,
+        state=AppointmentState(row.state),
+        created_at=row.created_at,
+        hold_until=row.hold_until,
     )

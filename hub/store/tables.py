@@ -31,10 +31,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from hub.model import TicketState
+from hub.model import AppointmentState, TicketState
 
 DONE_CONDITION: Final = f"state = '{TicketState.DONE.value}'"
 """The finished tickets, as SQL: the partial index's condition, spelled the same in queries."""
+
+ACTIVE_APPOINTMENT_CONDITION: Final = (
+    f"state IN ('{AppointmentState.HELD.value}', '{AppointmentState.BOOKED.value}')"
+)
+"""The appointments that hold their seat, as SQL (the seat index's condition)."""
 
 
 NAMING_CONVENTION: Final[dict[str, str]] = {
@@ -256,6 +261,42 @@ class NumberBlockRow(Base):
     reserved_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class AppointmentRow(Base):
+    """A row of ``appointments``: a citizen's booked (or held) slot of a service.
+
+    A slot with room for several citizens at once has that many seats; the partial
+    unique index lets a seat be held or booked once, so two citizens booking the last
+    seat at the same moment cannot both get it, on SQLite and PostgreSQL alike.
+    """
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        Index(
+            "ux_appointments_seat",
+            "service",
+            "starts_at",
+            "seat",
+            unique=True,
+            sqlite_where=text(ACTIVE_APPOINTMENT_CONDITION),
+            postgresql_where=text(ACTIVE_APPOINTMENT_CONDITION),
+        ),
+        Index("ix_appointments_starts_at", "starts_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    service: Mapped[str] = mapped_column(String(64), ForeignKey("services.code"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    seat: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(80))
+    email: Mapped[str | None] = mapped_column(String(254))
+    lang: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class UserRow(Base):
     """A row of ``users``: a person who signs in to the admin pages (admin or clerk)."""
 
@@ -350,3 +391,4 @@ EVENTS: Final = metadata.tables["events"]
 RECEIPTS: Final = metadata.tables["receipts"]
 ACCOUNTS: Final = metadata.tables["broker_accounts"]
 BLOCKS: Final = metadata.tables["number_blocks"]
+APPOINTMENTS: Final = metadata.tables["appointments"]
