@@ -234,6 +234,8 @@ class AppointmentState(enum.StrEnum):
     """Confirmed: the slot is the citizen's."""
     CANCELLED = "cancelled"
     """Given up by the citizen or the admin, or a hold that lapsed: the slot is free."""
+    NO_SHOW = "no_show"
+    """Booked, but nobody checked in before the slot's grace time ran out."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,6 +119,20 @@ class IssueRequest(Request):
 BOOKING_CODE_PATTERN = r"^[0-9]{8}$"
 """A booking code: eight digits, so a kiosk's keypad can take it."""
 
+BOOKING_QR_PREFIX = "poradovnik:appointment:"
+"""What a booking's QR code holds before its code; a kiosk's scanner reads it."""
+
+
+def booking_qr(code: str) -> str:
+    """The text of the QR code of booking ``code``."""
+    return f"{BOOKING_QR_PREFIX}{code}"
+
+
+def parse_booking_qr(text: str) -> str | None:
+    """The booking code in a scanned QR text (or a bare code), or ``None`` if it holds none."""
+    code = text.strip().removeprefix(BOOKING_QR_PREFIX)
+    return code if re.fullmatch(BOOKING_CODE_PATTERN, code) else None
+
 
 class CheckInRequest(Request):
     """``kiosk/<device>/checkin``: a citizen with a booking arrives (its QR, or the keypad).
