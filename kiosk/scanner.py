@@ -25,7 +25,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from common.errors import PoradovnikError
 from common.kiosk_settings import KioskSettings
@@ -53,8 +53,11 @@ RETRY_S: Final = 5.0
 OnScan = Callable[[str], None]
 """What a scanner calls with each line it read (in its own thread)."""
 
-OnHealth = Callable[[str, str], None]
-"""What a scanner calls with its state (``ok`` or ``offline``) and a detail when it changes."""
+ScannerState = Literal["ok", "offline"]
+"""A scanner's condition, as its device health part ``scanner`` tells it."""
+
+OnHealth = Callable[[ScannerState, str], None]
+"""What a scanner calls with its state and a detail when it changes."""
 
 
 class ScanDecoder:
