@@ -36,6 +36,7 @@ LABELS = (
     "pairing_no_broker",
     "pairing_checking",
     "pairing_paired",
+    "appointment",
 )
 """The screen's labels every catalog has (the pairing screen's among them)."""
 

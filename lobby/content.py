@@ -53,6 +53,11 @@ class ShownCall:
     """Whether the ticket is a booked appointment's (marked with :data:`APPOINTMENT_MARK`)."""
 
     @property
+    def mark(self) -> str:
+        """The mark shown beside the number: :data:`APPOINTMENT_MARK` for an appointment."""
+        return APPOINTMENT_MARK if self.appointment else ""
+
+    @property
     def place(self) -> str:
         """Where to go, as screens name it: the counter's number, or its name if it has none."""
         return self.counter if self.counter.isdigit() else self.counter_name
