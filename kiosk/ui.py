@@ -176,7 +176,7 @@ class Screen:
         self._languages(bar, languages, texts.lang)
         bottom = bar.top - round(10 * unit)
         if appointments:
-            row = pygame.Rect(area.left, bottom - round(64 * unit), area.width, round(64 * unit))
+            row = pygame.Rect(area.left, bottom - round(70 * unit), area.width, round(70 * unit))
             self._appointment_row(row, texts, scanner)
             bottom = row.top - round(10 * unit)
         if banner is not None:

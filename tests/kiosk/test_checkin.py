@@ -21,7 +21,7 @@ import pygame
 import pytest
 from kiosk_helpers import CUT, REPLIES, TZ, WAIT_S, Office, make_printer, network, open_kiosk
 from kiosk_helpers import wait_until as wait_for_kiosk
-from office_helpers import RunningHub
+from office_helpers import OfficeBroker, RunningHub
 
 from hub.bridge import HANDLERS, HubBridge
 from kiosk.app import KEYPAD_IDLE_S
@@ -318,6 +318,29 @@ def test_a_foreign_or_hostile_scan_never_reaches_the_hub(
     assert bookings.asked == []
 
 
+def test_a_kiosk_cannot_check_in_under_another_kiosks_id(
+    hub: RunningHub, bookings: Bookings, broker: OfficeBroker, tmp_path: Path
+) -> None:
+    # [device] id "k9" with the account of k1: the broker refuses the check-in unread.
+    link = DeviceLink(
+        mqtt=broker.mqtt("kiosk-k1"),
+        site=broker.site,
+        device_id="k9",
+        role="kiosk",
+        outbox_path=tmp_path / "k9.sqlite3",
+    )
+    with LoopbackPrinter(REPLIES["ok"]) as loopback:
+        office = open_kiosk(link, loopback, tmp_path, blocks=False)
+        try:
+            outcome = office.kiosk.check_in("12345678", "sk")
+            assert outcome.refused == "checkin_offline"
+            assert bookings.asked == []
+            assert link.problem is not None
+            assert "'k9'" in link.problem
+        finally:
+            office.kiosk.stop()
+
+
 def test_the_hubs_own_handler_knows_no_such_booking(
     hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path
 ) -> None:
@@ -368,4 +391,4 @@ def test_the_start_screen_says_to_scan_when_a_scanner_is_there(office: Office) -
     office.app.draw()
     assert Catalog.load("sk").text("start.scan") in drawn(office)
     button = next(b for b in office.app.screen.buttons if b.kind == "appointment")
-    assert button.rect.height >= 60  # a finger's target on the 7" screen
+    assert button.rect.height >= 70  # a finger's target on the 7" screen, as the languages
