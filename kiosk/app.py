@@ -4,9 +4,12 @@
 as pygame events) into the kiosk's actions, runs each issue in a worker thread so
 the screen stays alive, shows the outcome and returns to the start screen.
 A citizen who taps twice gets one ticket: taps are ignored while a ticket is
-being issued, and those made meanwhile are dropped. :func:`run` wires the parts
-from the settings; the systemd watchdog is pinged while the screen loop and
-the MQTT network thread both make progress.
+being issued, and those made meanwhile are dropped. A booked appointment is
+checked in from its code typed on the keypad screen or its QR code scanned (the
+scanner's thread hands each scan over through :meth:`KioskApp.scanned`), in a
+worker thread like an issue. :func:`run` wires the parts from the settings; the
+systemd watchdog is pinged while the screen loop and the MQTT network thread both
+make progress.
 """
 
 from __future__ import annotations
