@@ -63,7 +63,7 @@ from sync_agent.broker_accounts import Account
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0006_appointments"
+HEAD_REVISION: Final = "0009_ticket_appointment"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
 
 
@@ -240,6 +240,12 @@ class Store:
                     if recent:
                         durations[service.code] = recent
             blocks, delivered = _load_blocks(conn, day)
+            checked_in = conn.execute(
+                select(TICKETS.c.appointment).where(
+                    TICKETS.c.business_day == day, TICKETS.c.appointment.is_not(None)
+                )
+            ).scalars()
+            checked_in_ids = set(checked_in)
         return Snapshot(
             day=day,
             services=services,
@@ -250,6 +256,7 @@ class Store:
             durations=durations,
             blocks=blocks,
             delivered=delivered,
+            checked_in=checked_in_ids,
         )
 
     # -- number blocks -------------------------------------------------------------
