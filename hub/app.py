@@ -51,6 +51,12 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         transfer_keeps_arrival=settings.queue.transfer_keeps_arrival,
         service_time_window=settings.queue.service_time_window,
         max_kiosk_blocks=settings.queue.max_kiosk_blocks,
+        checkin_early_s=settings.queue.checkin_early_min * 60,
+        checkin_grace_s=settings.queue.checkin_grace_min * 60,
+        call_window_s=settings.queue.appointment_call_window_min * 60,
+        walk_in_target_wait_s=settings.web.target_wait_min * 60,
+        appointment_share=settings.queue.appointment_share,
+        share_window=settings.queue.appointment_share_window,
     )
 
 
@@ -223,7 +229,8 @@ def serve(
 ) -> None:
     """The hub's main loop: the midnight rollover until ``stop``.
 
-    It checks for a new business day every :data:`~common.liveness.BEAT_S`, which
+    It checks for a new business day (and for bookings nobody checked in, which become
+    no-shows) every :data:`~common.liveness.BEAT_S`, which
     also proves the queue is not stuck (the check takes the queue's lock), and beats
     its heartbeat. The watchdog is pinged while it and the ``watched`` loops (the MQTT
     network thread) all make progress.
@@ -234,6 +241,7 @@ def serve(
         watchdog.ready(f"serving {len(queue.engine.services)} services, {waiting} waiting")
         while not stop.wait(BEAT_S):
             queue.roll_over()
+            queue.sweep_no_shows()
             main.beat()
     notifier.stopping()
 

@@ -176,7 +176,7 @@ class HubBridge:
             kind, ident = self.topics.parse(topic)
         except p.ProtocolError:
             return frozenset()
-        if kind in ("kiosk_issue", "kiosk_blocks", "kiosk_offline") and ident:
+        if kind in ("kiosk_issue", "kiosk_blocks", "kiosk_offline", "kiosk_checkin") and ident:
             return frozenset({self.topics.device_reply(ident)})
         if kind == "counter_cmd":
             return frozenset(
@@ -207,9 +207,13 @@ class HubBridge:
         except EServiceError as refused:
             raise p.ProtocolError(refused.code, refused.message) from None
 
-    def _checkin(self, request: p.CheckInRequest, _kiosk: str) -> bytes:
-        # Bookings are not taken yet: no code can be known.
-        raise p.ProtocolError("unknown_booking", f"no booking has the code {request.code}")
+    def _checkin(self, request: p.CheckInRequest, kiosk: str) -> bytes:
+        actor = f"kiosk:{kiosk}"
+
+        def decide(now: datetime) -> Change:
+            return self.queue.decide_check_in(request.code, now, lang=request.lang, actor=actor)
+
+        return self._once(actor, request, decide, self._ticket_reply(request.msg_id))
 
     def _issue(self, request: p.IssueRequest, kiosk: str) -> bytes:
         priority = Priority(request.priority) if request.priority else None
@@ -237,6 +241,7 @@ class HubBridge:
                 people_ahead=estimate.people_ahead,
                 estimated_wait_s=estimate.estimated_wait_s,
                 issued_at=ticket.issued_at,
+                appointment_at=ticket.slot_at,
             )
 
         return answer
@@ -490,6 +495,7 @@ def ticket_info(ticket: Ticket) -> p.TicketInfo:
         calls=ticket.calls,
         called_at=ticket.called_at,
         issued_at=ticket.issued_at,
+        appointment_at=ticket.slot_at,
     )
 
 

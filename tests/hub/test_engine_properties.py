@@ -7,11 +7,11 @@ from itertools import count
 from typing import cast
 from zoneinfo import ZoneInfo
 
+from appointment_helpers import make_appointment
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from appointment_helpers import make_appointment
 from hub import demo_office
 from hub.engine import Engine, QueueError, QueuePolicy
 from hub.model import Action, Appointment, Change, Priority, Service, Ticket, TicketState
