@@ -360,10 +360,11 @@ class Store:
                 select(TICKETS.c.appointment).where(TICKETS.c.appointment.is_not(None))
             ),
         )
+        with self.db.connect() as conn:
+            if conn.execute(lapsed.limit(1)).first() is None:
+                return []  # the usual case, without taking the write lock
         with self._transaction() as conn:
             found = [appointment_from_row(row) for row in conn.execute(lapsed)]
-            if not found:
-                return []
             ids = [a.id for a in found]
             conn.execute(
                 update(APPOINTMENTS)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from appointment_helpers import insert_appointment, make_appointment
 from office_helpers import OfficeBroker, RunningHub
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from test_security_mqtt import Client
 from test_service import Clock, open_queue
 
@@ -176,6 +178,28 @@ def test_a_kiosk_checks_in_over_the_broker(
     # Another message with the same booking: refused, clearly.
     refused = p.ErrorReply.model_validate(check_in(kiosk, broker, uuid.uuid4().hex, code))
     assert refused.error.code == "checked_in"
+
+
+def test_a_retained_check_in_is_applied_once_across_a_hub_restart(
+    start_hub: Callable[[], RunningHub], broker: OfficeBroker, kiosk: Client
+) -> None:
+    hub = start_hub()
+    code = book(hub.queue.store, datetime.now(UTC) + timedelta(minutes=10))
+    topics = p.Topics(broker.site)
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    props.ResponseTopic = topics.device_reply("k1")
+    props.CorrelationData = b"kept"
+    request = p.CheckInRequest(msg_id="kept-1", code=code)
+    kiosk.client.publish(
+        topics.kiosk_checkin("k1"), request.encode(), qos=1, retain=True, properties=props
+    )
+    first = kiosk.receive()
+    assert p.TicketReply.model_validate_json(first.payload).number == "A001"
+    hub.stop()
+    again = start_hub()  # subscribes anew: the broker hands it the retained check-in
+    second = kiosk.receive()
+    assert second.payload == first.payload
+    assert again.queue.store.count_tickets() == 1
 
 
 @pytest.mark.parametrize(
