@@ -268,13 +268,14 @@ class Engine:
         return self._issued.get(service, 0)
 
     def estimate(self, ticket: Ticket) -> Estimate:
-        """People ahead of a waiting ``ticket`` and its expected wait (see docs/queue.md)."""
+        """People ahead of a waiting ``ticket`` and its expected wait (see docs/queue.md).
+
+        A checked-in appointment is called at its slot ahead of walk-ins: only the
+        appointments of earlier slots are ahead of it.
+        """
         mine = _rank_key(ticket)
-        ahead = sum(
-            1
-            for t in self._waiting.get(ticket.service, {}).values()
-            if t.id != ticket.id and _rank_key(t) < mine
-        )
+        rivals = (self._booked if ticket.booked else self._waiting).get(ticket.service, {})
+        ahead = sum(1 for t in rivals.values() if t.id != ticket.id and _rank_key(t) < mine)
         return self._estimate(ticket.service, ahead)
 
     def estimate_new(self, service: str) -> Estimate:

@@ -181,12 +181,16 @@ def test_the_day_rollover_forgets_checked_in_bookings() -> None:
     assert not engine.is_checked_in(booked.appointment or "")
 
 
-def test_estimate_counts_a_booked_ticket_from_its_slot() -> None:
+def test_only_earlier_slots_are_ahead_of_a_booked_ticket() -> None:
     engine = make_engine(counters=ONE_COUNTER)
-    booked = check_in(engine, 20, 0)
-    walk_in(engine, 5)
-    assert engine.estimate(booked).people_ahead == 1
-    assert engine.estimate_new("taxes").people_ahead == 2
+    walk_in(engine, 0)
+    later = check_in(engine, 30, 1)
+    earlier = check_in(engine, 20, 2)
+    assert engine.estimate(earlier).people_ahead == 0
+    assert engine.estimate(later).people_ahead == 1
+    # A walk-in who comes after a slot started waits behind that appointment.
+    assert engine.estimate(walk_in(engine, 25)).people_ahead == 2
+    assert engine.estimate_new("taxes").people_ahead == 4
 
 
 def test_checking_in_needs_the_same_business_day() -> None:
