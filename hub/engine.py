@@ -873,19 +873,27 @@ class Engine:
         """
         order = {code: i for i, code in enumerate(counter.services)}
         window = self.policy.call_window_s
-        keyed: list[tuple[tuple[object, ...], Ticket]] = []
+        best: Ticket | None = None
+        best_key: tuple[object, ...] = ()
+        walk_in: Ticket | None = None
+        walk_in_key: tuple[object, ...] = ()
         for code in counter.services:
-            for ticket in (self._head(code), self._booked_head(code)):
-                if ticket is not None:
-                    weight = self.services[code].weight
-                    keyed.append((call_order_key(ticket, now, weight, order, window), ticket))
-        if not keyed:
-            return None
-        best = min(keyed, key=lambda pair: pair[0])[1]
-        if best.booked and self.appointments_capped(counter, now):
-            walk_ins = [pair for pair in keyed if not pair[1].booked]
-            if walk_ins:
-                best = min(walk_ins, key=lambda pair: pair[0])[1]
+            weight = self.services[code].weight
+            ticket = self._head(code)
+            if ticket is not None:
+                key = call_order_key(ticket, now, weight, order, window)
+                if walk_in is None or key < walk_in_key:
+                    walk_in, walk_in_key = ticket, key
+            if self._booked.get(code):
+                ticket = self._booked_head(code)
+                assert ticket is not None
+                key = call_order_key(ticket, now, weight, order, window)
+                if best is None or key < best_key:
+                    best, best_key = ticket, key
+        if walk_in is not None and (best is None or walk_in_key < best_key):
+            return walk_in
+        if best is not None and walk_in is not None and self.appointments_capped(counter, now):
+            return walk_in
         return best
 
     def appointments_capped(self, counter: Counter, now: datetime) -> bool:
