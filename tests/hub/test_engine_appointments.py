@@ -8,6 +8,8 @@ import pytest
 from appointment_helpers import make_appointment
 from test_engine import at, make_engine, run
 
+from common.settings import QueueSettings, Settings, WebSettings
+from hub.app import queue_policy
 from hub.engine import Engine, QueueError, QueuePolicy, Snapshot
 from hub.model import Action, AppointmentState, Counter, Priority, Ticket, TicketState
 
@@ -200,3 +202,25 @@ def test_checking_in_needs_the_same_business_day() -> None:
         engine.check_in(booking, at(10), lang="sk")
     assert refused.value.code == "too_early"
     assert timedelta(0) < booking.starts_at - at(10)
+
+
+def test_the_policy_comes_from_the_queue_and_web_settings() -> None:
+    settings = Settings(
+        role="hub",
+        queue=QueueSettings(
+            checkin_early_min=20,
+            checkin_grace_min=5,
+            appointment_call_window_min=1,
+            appointment_share=0.25,
+            appointment_share_window=8,
+        ),
+        web=WebSettings(target_wait_min=12),
+    )
+    policy = queue_policy(settings)
+    assert (policy.checkin_early_s, policy.checkin_grace_s, policy.call_window_s) == (
+        1200,
+        300,
+        60,
+    )
+    assert (policy.appointment_share, policy.share_window) == (0.25, 8)
+    assert policy.walk_in_target_wait_s == 12 * 60
