@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from hub.web.server import WebServer
 
 log = logging.getLogger(__name__)
+
+NO_SHOW_SWEEP_S = 60.0
+"""How often the main loop marks the bookings nobody checked in as no-shows."""
 
 
 def queue_policy(settings: Settings) -> QueuePolicy:
@@ -229,8 +233,8 @@ def serve(
 ) -> None:
     """The hub's main loop: the midnight rollover until ``stop``.
 
-    It checks for a new business day (and for bookings nobody checked in, which become
-    no-shows) every :data:`~common.liveness.BEAT_S`, which
+    It checks for a new business day every :data:`~common.liveness.BEAT_S` (and every
+    :data:`NO_SHOW_SWEEP_S` for bookings nobody checked in, which become no-shows), which
     also proves the queue is not stuck (the check takes the queue's lock), and beats
     its heartbeat. The watchdog is pinged while it and the ``watched`` loops (the MQTT
     network thread) all make progress.
@@ -239,11 +243,22 @@ def serve(
     with Watchdog(notifier, [main, *watched]) as watchdog:
         waiting = sum(status.waiting for status in queue.status())
         watchdog.ready(f"serving {len(queue.engine.services)} services, {waiting} waiting")
+        next_sweep = 0.0
         while not stop.wait(BEAT_S):
             queue.roll_over()
-            queue.sweep_no_shows()
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + NO_SHOW_SWEEP_S
+                _sweep_no_shows(queue)
             main.beat()
     notifier.stopping()
+
+
+def _sweep_no_shows(queue: QueueService) -> None:
+    """Mark lapsed bookings; a failure is logged and tried again at the next sweep."""
+    try:
+        queue.sweep_no_shows()
+    except Exception:
+        log.exception("could not mark the bookings nobody checked in as no-shows")
 
 
 def run_hub(settings: Settings) -> None:
