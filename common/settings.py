@@ -352,7 +352,8 @@ class WebSettings(Section):
 
     target_wait_min: int = Field(default=15, ge=1, le=600)
     """The wait the office aims at, in minutes: the statistics show the share of citizens
-    called within it."""
+    called within it, and while a walk-in has waited longer, appointments take at most
+    ``[queue] appointment_share`` of the calls."""
 
     workers: int = Field(default=8, ge=1, le=64)
     """Threads that run page and API requests; live pages (server-sent events) need none."""
@@ -497,6 +498,27 @@ class QueueSettings(Section):
     for a new block when its current one runs low, so 2 lets it always have one ready; a
     further request is refused (``too_many_blocks``), so no kiosk can reserve every
     number of a service."""
+
+    checkin_early_min: int = Field(default=30, ge=0, le=24 * 60)
+    """How many minutes before its slot a citizen with a booking may check in at a kiosk;
+    earlier, the kiosk says when check-in opens (``too_early``)."""
+
+    checkin_grace_min: int = Field(default=10, ge=0, le=24 * 60)
+    """How many minutes after its slot starts a booking may still be checked in. Later the
+    kiosk offers an ordinary ticket instead (``too_late``), and a booking nobody checked
+    in by then is marked a no-show."""
+
+    appointment_call_window_min: int = Field(default=2, ge=0, le=120)
+    """How many minutes before its slot a checked-in appointment starts being called ahead
+    of walk-ins. Until then it waits as a walk-in who arrived at the slot's start."""
+
+    appointment_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    """While a walk-in has waited longer than ``[web] target_wait_min``, the largest share
+    of the office's recent calls that may go to appointments (0.5: every other call), so
+    walk-ins are never starved by a day full of bookings."""
+
+    appointment_share_window: int = Field(default=10, ge=1, le=1000)
+    """How many of the office's most recent calls ``appointment_share`` is measured over."""
 
 
 class LoggingSettings(Section):

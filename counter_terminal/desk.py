@@ -17,6 +17,9 @@ retained state into lights and display lines. The rules a clerk relies on live h
   is called or served; red: the hub or the broker is unreachable (and presses wait
   in the outbox). A command the hub refuses gives three beeps and three red flashes,
   and is logged with the hub's reason.
+- **An appointment is marked.** A citizen who checked in with a booking shows with a
+  mark after the number on the display (``A001 Booked``), so the clerk knows the visit
+  was booked.
 - **A press is of its day.** Each command carries the hub's business day from the
   counter's last retained state; a press that waited in the outbox past the end of
   that day is refused by the hub (``stale_day``), and the display says so.
@@ -301,6 +304,8 @@ class CounterDesk:
             ready = LightMode.BLINK if paused else LightMode.ON
         if ticket is not None:
             first = ticket.number + (f" ({ticket.calls}x)" if ticket.calls > 1 else "")
+            if ticket.appointment_at is not None:
+                first += " " + texts.text("booked")
         elif state is None:
             first = "-"
         else:

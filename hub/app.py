@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+NO_SHOW_SWEEP_S = 60.0
+"""How often the main loop marks the bookings nobody checked in as no-shows."""
+
 
 def queue_policy(settings: Settings) -> QueuePolicy:
     """The engine's policy from the ``[queue]`` settings."""
@@ -51,6 +55,12 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         transfer_keeps_arrival=settings.queue.transfer_keeps_arrival,
         service_time_window=settings.queue.service_time_window,
         max_kiosk_blocks=settings.queue.max_kiosk_blocks,
+        checkin_early_s=settings.queue.checkin_early_min * 60,
+        checkin_grace_s=settings.queue.checkin_grace_min * 60,
+        call_window_s=settings.queue.appointment_call_window_min * 60,
+        walk_in_target_wait_s=settings.web.target_wait_min * 60,
+        appointment_share=settings.queue.appointment_share,
+        share_window=settings.queue.appointment_share_window,
     )
 
 
@@ -223,7 +233,8 @@ def serve(
 ) -> None:
     """The hub's main loop: the midnight rollover until ``stop``.
 
-    It checks for a new business day every :data:`~common.liveness.BEAT_S`, which
+    It checks for a new business day every :data:`~common.liveness.BEAT_S` (and every
+    :data:`NO_SHOW_SWEEP_S` for bookings nobody checked in, which become no-shows), which
     also proves the queue is not stuck (the check takes the queue's lock), and beats
     its heartbeat. The watchdog is pinged while it and the ``watched`` loops (the MQTT
     network thread) all make progress.
@@ -232,10 +243,22 @@ def serve(
     with Watchdog(notifier, [main, *watched]) as watchdog:
         waiting = sum(status.waiting for status in queue.status())
         watchdog.ready(f"serving {len(queue.engine.services)} services, {waiting} waiting")
+        next_sweep = 0.0
         while not stop.wait(BEAT_S):
             queue.roll_over()
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + NO_SHOW_SWEEP_S
+                _sweep_no_shows(queue)
             main.beat()
     notifier.stopping()
+
+
+def _sweep_no_shows(queue: QueueService) -> None:
+    """Mark lapsed bookings; a failure is logged and tried again at the next sweep."""
+    try:
+        queue.sweep_no_shows()
+    except Exception:
+        log.exception("could not mark the bookings nobody checked in as no-shows")
 
 
 def run_hub(settings: Settings) -> None:

@@ -207,9 +207,13 @@ class HubBridge:
         except EServiceError as refused:
             raise p.ProtocolError(refused.code, refused.message) from None
 
-    def _checkin(self, request: p.CheckInRequest, _kiosk: str) -> bytes:
-        # Bookings are not taken yet: no code can be known.
-        raise p.ProtocolError("unknown_booking", f"no booking has the code {request.code}")
+    def _checkin(self, request: p.CheckInRequest, kiosk: str) -> bytes:
+        actor = f"kiosk:{kiosk}"
+
+        def decide(now: datetime) -> Change:
+            return self.queue.decide_check_in(request.code, now, lang=request.lang, actor=actor)
+
+        return self._once(actor, request, decide, self._ticket_reply(request.msg_id))
 
     def _issue(self, request: p.IssueRequest, kiosk: str) -> bytes:
         priority = Priority(request.priority) if request.priority else None
@@ -237,6 +241,7 @@ class HubBridge:
                 people_ahead=estimate.people_ahead,
                 estimated_wait_s=estimate.estimated_wait_s,
                 issued_at=ticket.issued_at,
+                appointment_at=ticket.slot_at,
             )
 
         return answer
@@ -342,7 +347,9 @@ class HubBridge:
 
         def reply(outcome: Change | QueueError) -> bytes:
             if isinstance(outcome, QueueError):
-                return error_reply(request.msg_id, outcome.code, outcome.message)
+                return error_reply(
+                    request.msg_id, outcome.code, outcome.message, service=outcome.service
+                )
             return answer(outcome).encode()
 
         payload, duplicate = self.queue.apply_once(sender, request.msg_id, decide, reply)
@@ -475,9 +482,12 @@ HANDLERS: dict[str, Handler] = {
 :data:`~sync_agent.protocol.INBOUND`, of which every kind must be here."""
 
 
-def error_reply(msg_id: str | None, code: str, message: str) -> bytes:
-    """The encoded reply to a refused request."""
-    return p.ErrorReply(msg_id=msg_id, error=p.ErrorBody(code=code, message=message)).encode()
+def error_reply(
+    msg_id: str | None, code: str, message: str, *, service: str | None = None
+) -> bytes:
+    """The encoded reply to a refused request (``service``: one the device may offer instead)."""
+    error = p.ErrorBody(code=code, message=message, service=service)
+    return p.ErrorReply(msg_id=msg_id, error=error).encode()
 
 
 def ticket_info(ticket: Ticket) -> p.TicketInfo:
@@ -490,6 +500,7 @@ def ticket_info(ticket: Ticket) -> p.TicketInfo:
         calls=ticket.calls,
         called_at=ticket.called_at,
         issued_at=ticket.issued_at,
+        appointment_at=ticket.slot_at,
     )
 
 

@@ -10,7 +10,8 @@ Time is always passed in (``now``, an aware :class:`~datetime.datetime`); the
 engine never reads a clock, which keeps it deterministic and testable.
 
 The rules themselves (numbering, call-next policy, recall and no-show, transfer,
-park, the wait estimate, day rollover) are documented in ``docs/queue.md``.
+park, the wait estimate, day rollover, appointments' check-in and their fair merging
+with walk-ins) are documented in ``docs/queue.md``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from common.numbering import MAX_DISPLAY_NUMBER, display_number
 from hub.calendar import OfficeCalendar
 from hub.model import (
     Action,
+    Appointment,
+    AppointmentState,
     Change,
     Counter,
     CounterState,
@@ -47,10 +50,13 @@ class QueueError(Exception):
     and the API return so that devices can translate it.
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, service: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.service = service
+        """The service the refusal is about, where the device can offer it instead (a
+        late check-in's booked service)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +72,28 @@ class QueuePolicy:
     max_kiosk_blocks: int = 2
     """How many blocks of one service a kiosk may hold on a day while any of their numbers
     has not come back as a ticket; a further request is refused (``too_many_blocks``)."""
+    checkin_early_s: int = 1800
+    """How long before its slot starts a booking may be checked in; earlier is refused
+    (``too_early``)."""
+    checkin_grace_s: int = 600
+    """How long after its slot starts a booking may still be checked in; later is refused
+    (``too_late``: the kiosk offers a walk-in ticket), and a booking nobody checked in by
+    then becomes a no-show."""
+    call_window_s: int = 120
+    """How long before its slot a checked-in appointment becomes *due*: from then on it is
+    called ahead of walk-ins (within :attr:`appointment_share`). Before that it ranks as a
+    walk-in who arrived at the slot's start, so it is called early only when nobody else
+    waits for the counter."""
+    walk_in_target_wait_s: int = 900
+    """The walk-ins' target wait: while a walk-in the counter serves has waited longer,
+    due appointments take at most :attr:`appointment_share` of the calls."""
+    appointment_share: float = 0.5
+    """The largest share of the office's last :attr:`share_window` calls that may go to
+    appointments while a walk-in waits past :attr:`walk_in_target_wait_s`; a call that
+    would exceed it goes to the longest-waiting walk-in instead."""
+    share_window: int = 10
+    """How many of the office's most recent calls, the one being decided included,
+    :attr:`appointment_share` is measured over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +126,8 @@ class Snapshot:
     """The number blocks reserved for kiosks on ``day``."""
     delivered: set[tuple[str, int]] = field(default_factory=set)
     """(numbering service, sequence) of the tickets kiosks issued offline on ``day``."""
+    checked_in: set[str] = field(default_factory=set)
+    """The appointments checked in on ``day`` (the ``appointment`` of its tickets)."""
 
 
 MAX_BLOCK_SIZE = 100
@@ -153,6 +183,14 @@ class Engine:
         """Numbers of today's blocks not yet delivered as tickets, and the kiosk holding each."""
         self._blocks: list[NumberBlock] = []
         """Today's blocks, in the order they were reserved."""
+        self._booked: dict[str, dict[str, Ticket]] = {}
+        """Per service, its waiting checked-in appointments (:attr:`Ticket.booked`) by id;
+        they are ordered by their slot rather than in the service's heap."""
+        self._checked_in: set[str] = set()
+        """The appointments checked in today: each is checked in once."""
+        self._recent_calls: deque[bool] = deque(maxlen=max(0, self.policy.share_window - 1))
+        """The office's latest calls but one, oldest first: whether each went to an
+        appointment (with the call being decided, they make the share's window)."""
         for service in services:
             self.put_service(service)
         for counter in counters:
@@ -186,6 +224,7 @@ class Engine:
             engine._recent(code).extend(values)
         for block in snapshot.blocks:
             engine._hold_block(block, skip=snapshot.delivered)
+        engine._checked_in.update(snapshot.checked_in)
         return engine
 
     # -- catalog -------------------------------------------------------------
@@ -232,13 +271,14 @@ class Engine:
         return self._issued.get(service, 0)
 
     def estimate(self, ticket: Ticket) -> Estimate:
-        """People ahead of a waiting ``ticket`` and its expected wait (see docs/queue.md)."""
+        """People ahead of a waiting ``ticket`` and its expected wait (see docs/queue.md).
+
+        A checked-in appointment is called at its slot ahead of walk-ins: only the
+        appointments of earlier slots are ahead of it.
+        """
         mine = _rank_key(ticket)
-        ahead = sum(
-            1
-            for t in self._waiting.get(ticket.service, {}).values()
-            if t.id != ticket.id and _rank_key(t) < mine
-        )
+        rivals = (self._booked if ticket.booked else self._waiting).get(ticket.service, {})
+        ahead = sum(1 for t in rivals.values() if t.id != ticket.id and _rank_key(t) < mine)
         return self._estimate(ticket.service, ahead)
 
     def estimate_new(self, service: str) -> Estimate:
@@ -326,7 +366,76 @@ class Engine:
             raise QueueError(
                 "daily_limit", f"service {service} has issued its {svc.daily_limit} tickets today"
             )
-        seq = self._last_seq.get(service, 0)
+        return self._new_ticket(svc, now, actor, priority=priority, lang=lang)
+
+    def check_in(
+        self, appointment: Appointment, now: datetime, *, lang: str, actor: str = "system"
+    ) -> Change:
+        """Issue the ticket of a citizen with a booking who has arrived.
+
+        The ticket takes the booked service's next number and carries the appointment
+        and its slot, which order its call (see docs/queue.md). Refused with
+        ``cancelled``, ``unknown_booking`` (not confirmed), ``checked_in`` (already),
+        ``too_early`` (before the slot less :attr:`QueuePolicy.checkin_early_s`) or
+        ``too_late`` (after the slot plus :attr:`QueuePolicy.checkin_grace_s`, or a
+        booking already marked a no-show). A booked seat is honoured whatever the
+        service's switch, hours or daily limit; the ticket counts towards the limit.
+        """
+        self._check_day(now)
+        svc = self._service(appointment.service)
+        slot = appointment.starts_at
+        opens = slot - timedelta(seconds=self.policy.checkin_early_s)
+        closes = slot + timedelta(seconds=self.policy.checkin_grace_s)
+        if appointment.state is AppointmentState.CANCELLED:
+            raise QueueError("cancelled", f"booking {appointment.code} was cancelled")
+        if appointment.id in self._checked_in:
+            raise QueueError("checked_in", f"booking {appointment.code} is already checked in")
+        if appointment.state is AppointmentState.NO_SHOW:
+            raise QueueError(
+                "too_late",
+                f"booking {appointment.code} lapsed as a no-show",
+                service=appointment.service,
+            )
+        if appointment.state is not AppointmentState.BOOKED:
+            raise QueueError("unknown_booking", f"booking {appointment.code} is not confirmed")
+        if now < opens or self.local_day(slot) > self.day:
+            local = opens.astimezone(self.timezone)
+            raise QueueError(
+                "too_early",
+                f"check-in opens at {local:%Y-%m-%d %H:%M}",
+                service=appointment.service,
+            )
+        if now > closes or self.local_day(slot) < self.day:
+            local = closes.astimezone(self.timezone)
+            raise QueueError(
+                "too_late",
+                f"check-in closed at {local:%Y-%m-%d %H:%M}",
+                service=appointment.service,
+            )
+        return self._new_ticket(
+            svc,
+            now,
+            actor,
+            lang=lang,
+            appointment=appointment.id,
+            slot_at=slot,
+            detail={"appointment": appointment.id},
+        )
+
+    def _new_ticket(
+        self,
+        svc: Service,
+        now: datetime,
+        actor: str,
+        *,
+        lang: str,
+        priority: Priority | None = None,
+        appointment: str | None = None,
+        slot_at: datetime | None = None,
+        detail: Mapping[str, object] | None = None,
+    ) -> Change:
+        """Issue a ticket with the next free number of ``svc``'s day sequence."""
+        seq = self._last_seq.get(svc.code, 0)
         for _ in range(MAX_DISPLAY_NUMBER):
             seq += 1
             number = display_number(svc.prefix, seq)
@@ -334,21 +443,23 @@ class Engine:
                 break
         else:
             raise QueueError(
-                "numbers_exhausted", f"all {MAX_DISPLAY_NUMBER} numbers of {service} are in use"
+                "numbers_exhausted", f"all {MAX_DISPLAY_NUMBER} numbers of {svc.code} are in use"
             )
         ticket = Ticket(
             id=self._new_id(),
-            number_service=service,
+            number_service=svc.code,
             business_day=self.day,
             seq=seq,
             number=number,
-            service=service,
+            service=svc.code,
             issued_at=now,
             arrived_at=now,
             priority=priority,
             lang=lang,
+            appointment=appointment,
+            slot_at=slot_at,
         )
-        event = _event(now, Action.ISSUE, actor, None, ticket)
+        event = _event(now, Action.ISSUE, actor, None, ticket, detail)
         return Change(
             tickets=(ticket,),
             events=(event,),
@@ -605,6 +716,8 @@ class Engine:
             self._issued.clear()
             self._reserved.clear()
             self._blocks.clear()
+            self._checked_in.clear()
+            self._recent_calls.clear()
         for block in change.blocks:
             self._hold_block(block)
         for ticket in change.tickets:
@@ -613,6 +726,8 @@ class Engine:
                 self._last_seq[code] = max(self._last_seq.get(code, 0), ticket.seq)
                 self._issued[code] = self._issued.get(code, 0) + 1
                 self._reserved.pop(ticket.number, None)
+                if ticket.appointment is not None:
+                    self._checked_in.add(ticket.appointment)
             if ticket.state.live:
                 self._hold(ticket)
             else:
@@ -623,6 +738,9 @@ class Engine:
                     self._recent(ticket.service).append(seconds)
         for counter in change.counters:
             self.counters[counter.id] = counter
+        for event in change.events:
+            if event.action is Action.CALL and event.ticket_id is not None:
+                self._recent_calls.append(change.ticket(event.ticket_id).booked)
         if any(event.action is Action.EXPIRE for event in change.events):
             self._oldest_day = min((t.business_day for t in self.tickets.values()), default=None)
 
@@ -667,10 +785,17 @@ class Engine:
             self._oldest_day = ticket.business_day
         if ticket.state is TicketState.WAITING:
             self._waiting.setdefault(ticket.service, {})[ticket.id] = ticket
-            heapq.heappush(self._heads.setdefault(ticket.service, []), _head_entry(ticket))
+            if ticket.booked:
+                self._booked.setdefault(ticket.service, {})[ticket.id] = ticket
+            else:
+                heapq.heappush(self._heads.setdefault(ticket.service, []), _head_entry(ticket))
+
+    def is_checked_in(self, appointment: str) -> bool:
+        """Whether ``appointment`` was checked in today."""
+        return appointment in self._checked_in
 
     def _head(self, service: str) -> Ticket | None:
-        """The waiting ticket of ``service`` that call-next would take from it first.
+        """The waiting walk-in of ``service`` that call-next would take from it first.
 
         Within one service the call order (see :func:`call_order_key`) is priority, then
         arrival, then number: the weighted wait grows with the wait itself.
@@ -685,10 +810,16 @@ class Engine:
             heapq.heappop(heap)
         return None
 
+    def _booked_head(self, service: str) -> Ticket | None:
+        """The waiting checked-in appointment of ``service`` with the earliest slot."""
+        booked = self._booked.get(service)
+        return min(booked.values(), key=_rank_key) if booked else None
+
     def _unwait(self, old: Ticket | None) -> None:
         """Take the previous version of a ticket out of the waiting index, if it was in."""
         if old is not None and old.state is TicketState.WAITING:
             self._waiting[old.service].pop(old.id, None)
+            self._booked.get(old.service, {}).pop(old.id, None)
 
     def _recent(self, service: str) -> deque[float]:
         recent = self._durations.get(service)
@@ -750,17 +881,53 @@ class Engine:
         )
 
     def _choose(self, counter: Counter, now: datetime) -> Ticket | None:
+        """The ticket call-next takes at ``counter`` (see docs/queue.md).
+
+        The smallest call-order key, unless that is a due appointment that the share cap
+        holds back: then the first walk-in.
+        """
         order = {code: i for i, code in enumerate(counter.services)}
+        window = self.policy.call_window_s
         best: Ticket | None = None
         best_key: tuple[object, ...] = ()
+        walk_in: Ticket | None = None
+        walk_in_key: tuple[object, ...] = ()
         for code in counter.services:
+            weight = self.services[code].weight
             ticket = self._head(code)
-            if ticket is None:
-                continue
-            key = call_order_key(ticket, now, self.services[code].weight, order)
-            if best is None or key < best_key:
-                best, best_key = ticket, key
+            if ticket is not None:
+                key = call_order_key(ticket, now, weight, order, window)
+                if walk_in is None or key < walk_in_key:
+                    walk_in, walk_in_key = ticket, key
+            if self._booked.get(code):
+                ticket = self._booked_head(code)
+                assert ticket is not None
+                key = call_order_key(ticket, now, weight, order, window)
+                if best is None or key < best_key:
+                    best, best_key = ticket, key
+        if walk_in is not None and (best is None or walk_in_key < best_key):
+            return walk_in
+        if best is not None and walk_in is not None and self.appointments_capped(counter, now):
+            return walk_in
         return best
+
+    def appointments_capped(self, counter: Counter, now: datetime) -> bool:
+        """Whether a call of an appointment at ``counter`` now would starve walk-ins.
+
+        True when a walk-in of the counter's services has waited longer than
+        :attr:`QueuePolicy.walk_in_target_wait_s` and one more appointment call would
+        raise their share of the recent calls above :attr:`QueuePolicy.appointment_share`.
+        """
+        recent = self._recent_calls
+        share = (sum(recent) + 1) / (len(recent) + 1)
+        if share <= self.policy.appointment_share:
+            return False
+        target = timedelta(seconds=self.policy.walk_in_target_wait_s)
+        return any(
+            not t.booked and now - t.arrived_at > target
+            for code in counter.services
+            for t in self._waiting.get(code, {}).values()
+        )
 
     def _set_counter_state(
         self, counter_id: str, now: datetime, actor: str, state: CounterState
@@ -779,22 +946,40 @@ class Engine:
 
 
 def call_order_key(
-    ticket: Ticket, now: datetime, weight: float, order: Mapping[str, int]
+    ticket: Ticket,
+    now: datetime,
+    weight: float,
+    order: Mapping[str, int],
+    call_window_s: float = 0,
 ) -> tuple[object, ...]:
     """The call-next sort key: the smallest key is called first (see docs/queue.md).
 
-    Priority tickets come first; then the longest weighted wait; ties go to the
-    counter's preferred service, then the earlier arrival, then the lower sequence.
+    Due appointments (checked in, their slot less ``call_window_s`` reached) come first,
+    the earliest slot first; then priority tickets; then the longest weighted wait,
+    an appointment not yet due counting its wait from its slot (so it comes after every
+    walk-in); ties go to the counter's preferred service, then the earlier arrival,
+    then the lower sequence.
     """
-    waited = (now - ticket.arrived_at).total_seconds() * weight
+    since = _since(ticket)
+    due = ticket.booked and now >= since - timedelta(seconds=call_window_s)
+    waited = (now - since).total_seconds() * weight
     return (
+        not due,
         ticket.priority is None,
+        since if due else datetime.min.replace(tzinfo=UTC),
         -waited,
         order[ticket.service],
-        ticket.arrived_at,
+        since,
         ticket.number_service,
         ticket.seq,
     )
+
+
+def _since(ticket: Ticket) -> datetime:
+    """When a ticket's wait counts from: its slot for a booked one, else its arrival."""
+    if ticket.booked and ticket.slot_at is not None:
+        return ticket.slot_at
+    return ticket.arrived_at
 
 
 _HeadEntry = tuple[bool, datetime, str, int, str]
@@ -815,8 +1000,12 @@ def _arrival_key(ticket: Ticket) -> tuple[datetime, str, int]:
     return (ticket.arrived_at, ticket.number_service, ticket.seq)
 
 
-def _rank_key(ticket: Ticket) -> tuple[bool, datetime, str, int]:
-    return (ticket.priority is None, *_arrival_key(ticket))
+def _rank_key(ticket: Ticket) -> tuple[bool, datetime, datetime, str, int]:
+    """The order of one service's waiting tickets, for the estimate.
+
+    Priority, then when the wait counts from (a booked ticket's slot), arrival, number.
+    """
+    return (ticket.priority is None, _since(ticket), *_arrival_key(ticket))
 
 
 def _with(counter: Counter, **changes: object) -> Counter:

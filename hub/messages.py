@@ -38,6 +38,7 @@ def calls_of(change: Change, engine: Engine) -> list[p.Call]:
                     called_at=event.at,
                     recall=event.action is Action.RECALL,
                     calls=ticket.calls,
+                    appointment=ticket.appointment is not None,
                 )
             )
     return calls

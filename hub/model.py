@@ -191,6 +191,21 @@ class Ticket:
     origin: str = HUB_DEVICE_ID
     """Who issued it: the hub (:data:`~common.identity.HUB_DEVICE_ID`), or a kiosk's device
     id for numbers issued offline."""
+    appointment: str | None = None
+    """The id of the :class:`Appointment` whose check-in issued the ticket; ``None`` for a
+    walk-in. A booking is checked in at most once (the store enforces it)."""
+    slot_at: datetime | None = None
+    """The booked slot's start (UTC) for a checked-in appointment: the call order puts
+    the ticket at that time (``docs/queue.md``)."""
+
+    @property
+    def booked(self) -> bool:
+        """Whether the ticket waits for its booked slot.
+
+        True for a checked-in appointment that was not transferred to another service
+        (a transferred one waits there as a walk-in).
+        """
+        return self.slot_at is not None and self.service == self.number_service
 
     def evolve(self, **changes: object) -> Ticket:
         """Return a copy with ``changes`` applied."""

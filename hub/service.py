@@ -13,13 +13,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from hub import stats
 from hub.engine import Engine, Estimate, QueueError, QueuePolicy
-from hub.model import Change, Counter, Priority, Service, Ticket, TicketState
+from hub.model import Appointment, Change, Counter, Priority, Service, Ticket, TicketState
 from hub.stats import Statistics, Visit
 from hub.store import Receipt, Store, StoreError
 from sync_agent.broker_accounts import Account
@@ -42,6 +42,10 @@ hands to its callers."""
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+NO_SHOW_SWEEP_DAYS = 31
+"""How far back the no-show sweep looks for bookings nobody checked in: a hub that was
+off longer leaves older ones booked (statistics count them as no-shows all the same)."""
 
 Listener = Callable[[Change], None]
 """Called with every change after it is persisted and applied."""
@@ -151,6 +155,46 @@ class QueueService:
             )
             assert change.subject is not None
             return Issued(change.subject, self.engine.estimate(change.subject))
+
+    def check_in(self, code: str, *, lang: str = "sk", actor: str = "system") -> Issued:
+        """Check in the booking with ``code``: issue its ticket (see :meth:`decide_check_in`)."""
+        with self._lock:
+            now = self._today()
+            change = self._commit(self.decide_check_in(code, now, lang=lang, actor=actor))
+            assert change.subject is not None
+            return Issued(change.subject, self.engine.estimate(change.subject))
+
+    def decide_check_in(
+        self, code: str, now: datetime, *, lang: str = "sk", actor: str = "system"
+    ) -> Change:
+        """Ask the engine what checking in the booking with ``code`` would change.
+
+        The booking is looked up in the store; an unknown code is refused with
+        ``unknown_booking``. As :meth:`decide_issue`, nothing is done.
+        """
+        appointment = self.store.appointment_by_code(code)
+        if appointment is None:
+            raise QueueError("unknown_booking", f"no booking has the code {code}")
+        return self.engine.check_in(appointment, now, lang=lang, actor=actor)
+
+    def sweep_no_shows(self) -> list[Appointment]:
+        """Mark the bookings nobody checked in by their slot plus the grace as no-shows.
+
+        Run by the hub's housekeeping (with the day rollover), under the queue's lock so
+        that no check-in runs meanwhile. Returns the appointments marked.
+        """
+        with self._lock:
+            now = self.clock()
+            deadline = now - timedelta(seconds=self.engine.policy.checkin_grace_s)
+            since = deadline - timedelta(days=NO_SHOW_SWEEP_DAYS)
+            lapsed = self.store.mark_no_shows(deadline, now, since=since)
+        for appointment in lapsed:
+            log.info("booking %s of %s lapsed as a no-show", appointment.code, appointment.service)
+        return lapsed
+
+    def appointment(self, appointment_id: str) -> Appointment | None:
+        """Appointment ``appointment_id`` as the store keeps it (the clerk greets its name)."""
+        return self.store.appointment(appointment_id)
 
     def counter_action(
         self,

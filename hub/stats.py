@@ -4,6 +4,11 @@ Computed from the ``tickets`` table for a range of business days, per service,
 per counter and per hour of the day (in the office's time zone). *Wait* is from
 a ticket's arrival in its queue to its call; *service time* from the call to
 the end of the visit.
+
+Appointments are set against walk-ins (the same figures for the tickets of check-ins
+and for the others), with their punctuality (check-in time against the slot's start:
+early, on time within :data:`ON_TIME_S` either side, late) and the bookings nobody
+checked in (from the ``appointments`` table, by the slot's local day).
 """
 
 from __future__ import annotations
@@ -13,15 +18,20 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from hub.model import AppointmentState
 from hub.store import Store, metadata
 
 _tickets: Final = metadata.tables["tickets"]
+_appointments: Final = metadata.tables["appointments"]
+
+ON_TIME_S: Final = 300
+"""A check-in within this many seconds of the slot's start, either side, is on time."""
 
 CSV_COLUMNS: Final = (
     "business_day",
@@ -35,6 +45,8 @@ CSV_COLUMNS: Final = (
     "finished_at",
     "wait_s",
     "service_s",
+    "slot_at",
+    "checkin_offset_s",
 )
 
 
@@ -73,6 +85,35 @@ class Group:
 
 
 @dataclass
+class Punctuality:
+    """When citizens with a booking checked in, against their slot's start."""
+
+    early: int = 0
+    """Checked in more than :data:`ON_TIME_S` before the slot."""
+    on_time: int = 0
+    """Checked in within :data:`ON_TIME_S` of the slot, either side."""
+    late: int = 0
+    """Checked in more than :data:`ON_TIME_S` after the slot started."""
+    offsets: list[float] = field(default_factory=list)
+    """Each check-in's seconds from the slot's start (negative: before it)."""
+
+    @property
+    def mean_offset_s(self) -> float | None:
+        """The mean check-in time against the slot (negative: early on average)."""
+        return sum(self.offsets) / len(self.offsets) if self.offsets else None
+
+    def count(self, offset_s: float) -> None:
+        """Count one check-in ``offset_s`` seconds from its slot's start."""
+        self.offsets.append(offset_s)
+        if offset_s < -ON_TIME_S:
+            self.early += 1
+        elif offset_s > ON_TIME_S:
+            self.late += 1
+        else:
+            self.on_time += 1
+
+
+@dataclass
 class Statistics:
     """The figures for a range of business days."""
 
@@ -83,6 +124,19 @@ class Statistics:
     per_service: list[Group]
     per_counter: list[Group]
     per_hour: list[Group]
+    appointments: Group = field(default_factory=lambda: Group("appointment"))
+    """The tickets of check-ins: citizens who came with a booking."""
+    walk_ins: Group = field(default_factory=lambda: Group("walk_in"))
+    """The other tickets."""
+    punctuality: Punctuality = field(default_factory=Punctuality)
+    booked_no_shows: int = 0
+    """Bookings of the range's days nobody checked in (marked no-show)."""
+
+    @property
+    def booked_no_show_rate(self) -> float | None:
+        """Share of the bookings that nobody checked in, of those due in the range."""
+        due = self.appointments.tickets + self.booked_no_shows
+        return self.booked_no_shows / due if due else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +154,10 @@ class Visit:
     finished_at: datetime | None
     wait_s: float | None
     service_s: float | None
+    slot_at: datetime | None = None
+    """The booked slot's start for a ticket of a check-in; ``None`` for a walk-in."""
+    checkin_offset_s: float | None = None
+    """For a check-in: when it was issued, in seconds from the slot's start."""
 
 
 def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
@@ -130,6 +188,8 @@ def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
                 row.finished_at,
                 wait,
                 served,
+                row.slot_at,
+                (row.issued_at - row.slot_at).total_seconds() if row.slot_at else None,
             )
 
 
@@ -138,6 +198,7 @@ def compute(
 ) -> Statistics:
     """The statistics of business days ``start`` … ``end``."""
     total = Group("total")
+    appointments, walk_ins, punctuality = Group("appointment"), Group("walk_in"), Punctuality()
     services: dict[str, Group] = {}
     counters: dict[str, Group] = {}
     hours: dict[int, Group] = defaultdict(lambda: Group(""))
@@ -147,7 +208,10 @@ def compute(
             total,
             services.setdefault(visit.service, Group(visit.service)),
             hours[hour],
+            walk_ins if visit.slot_at is None else appointments,
         ]
+        if visit.checkin_offset_s is not None:
+            punctuality.count(visit.checkin_offset_s)
         if visit.counter is not None:
             groups.append(counters.setdefault(visit.counter, Group(visit.counter)))
         for group in groups:
@@ -165,7 +229,24 @@ def compute(
         per_service=list(services.values()),
         per_counter=sorted(counters.values(), key=lambda g: g.key),
         per_hour=per_hour,
+        appointments=appointments,
+        walk_ins=walk_ins,
+        punctuality=punctuality,
+        booked_no_shows=booked_no_shows(store, start, end, timezone=timezone),
     )
+
+
+def booked_no_shows(store: Store, start: date, end: date, *, timezone: ZoneInfo) -> int:
+    """How many bookings with a slot on local days ``start`` … ``end`` were no-shows."""
+    since = datetime.combine(start, time.min, tzinfo=timezone)
+    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=timezone)
+    query = select(func.count()).where(
+        _appointments.c.state == AppointmentState.NO_SHOW.value,
+        _appointments.c.starts_at >= since,
+        _appointments.c.starts_at < until,
+    )
+    with store.db.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def _count(group: Group, visit: Visit, target_wait_s: int) -> None:

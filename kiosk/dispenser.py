@@ -207,7 +207,7 @@ class Kiosk:
         request = p.CheckInRequest(
             msg_id=uuid.uuid4().hex, code=code, lang=lang, sent_at=self.clock()
         )
-        topic = self.topics.inbound("kiosk_checkin", self.link.device_id)
+        topic = self.topics.kiosk_checkin(self.link.device_id)
         reply = self.link.request(topic, request, self.hub_timeout_s)
         if isinstance(reply, p.TicketReply):
             return self._hand_out(reply.service, self._ticket(reply, lang), status, checkin=True)

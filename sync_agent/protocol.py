@@ -355,6 +355,9 @@ class TicketInfo(BaseModel):
     calls: int
     called_at: AwareDatetime | None
     issued_at: AwareDatetime
+    appointment_at: AwareDatetime | None = None
+    """The booked slot's start when the citizen checked in with a booking, so the
+    clerk's panel marks the appointment (an addition to v1)."""
 
 
 class CommandReply(Message):
@@ -518,6 +521,10 @@ class Topics:
     def kiosk_offline(self, device: str) -> str:
         """Tickets a kiosk issued offline, delivered through its outbox."""
         return self.inbound("kiosk_offline", device)
+
+    def kiosk_checkin(self, device: str) -> str:
+        """A kiosk's check-ins of citizens with a booking."""
+        return self.inbound("kiosk_checkin", device)
 
     def counter_cmd(self, counter: str) -> str:
         """A counter's commands."""

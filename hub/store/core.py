@@ -8,6 +8,7 @@ and the row mapping (:mod:`~hub.store.rows`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,9 @@ from common.files import create_private_file
 from hub.engine import Snapshot
 from hub.model import (
     LIVE_STATES,
+    Action,
     Appointment,
+    AppointmentState,
     Change,
     Counter,
     CounterState,
@@ -38,10 +41,12 @@ from hub.model import (
 )
 from hub.store.errors import StoreError
 from hub.store.rows import (
+    EVENT_COLUMNS,
     Receipt,
     appointment_from_row,
     block_from_row,
     event_from_row,
+    event_row,
     hours_from_json,
     hours_to_json,
     ticket_from_row,
@@ -63,7 +68,7 @@ from sync_agent.broker_accounts import Account
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0006_appointments"
+HEAD_REVISION: Final = "0009_ticket_appointment"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
 
 
@@ -240,6 +245,12 @@ class Store:
                     if recent:
                         durations[service.code] = recent
             blocks, delivered = _load_blocks(conn, day)
+            checked_in = conn.execute(
+                select(TICKETS.c.appointment).where(
+                    TICKETS.c.business_day == day, TICKETS.c.appointment.is_not(None)
+                )
+            ).scalars()
+            checked_in_ids = set(checked_in)
         return Snapshot(
             day=day,
             services=services,
@@ -250,6 +261,7 @@ class Store:
             durations=durations,
             blocks=blocks,
             delivered=delivered,
+            checked_in=checked_in_ids,
         )
 
     # -- number blocks -------------------------------------------------------------
@@ -320,6 +332,62 @@ class Store:
         with self.db.connect() as conn:
             row = conn.execute(query).first()
         return None if row is None else appointment_from_row(row)
+
+    def appointment(self, appointment_id: str) -> Appointment | None:
+        """Appointment ``appointment_id`` (in any state), or ``None``."""
+        query = select(APPOINTMENTS).where(APPOINTMENTS.c.id == appointment_id)
+        with self.db.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else appointment_from_row(row)
+
+    def mark_no_shows(
+        self, deadline: datetime, now: datetime, *, since: datetime, actor: str = "system"
+    ) -> list[Appointment]:
+        """Mark the bookings of slots ``since`` … ``deadline`` that nobody checked in no-shows.
+
+        A booking whose slot started before ``deadline`` (the slot plus the check-in
+        grace has passed) and which no ticket names becomes
+        :attr:`~hub.model.AppointmentState.NO_SHOW`, with an audit row (``no_show``, its
+        id in the detail), in one transaction. ``since`` bounds the search, so the
+        sweep reads only recent slots. Returns the appointments marked.
+        """
+        booked = AppointmentState.BOOKED.value
+        lapsed = select(APPOINTMENTS).where(
+            APPOINTMENTS.c.state == booked,
+            APPOINTMENTS.c.starts_at >= since,
+            APPOINTMENTS.c.starts_at < deadline,
+            APPOINTMENTS.c.id.not_in(
+                select(TICKETS.c.appointment).where(TICKETS.c.appointment.is_not(None))
+            ),
+        )
+        with self.db.connect() as conn:
+            if conn.execute(lapsed.limit(1)).first() is None:
+                return []  # the usual case, without taking the write lock
+        with self._transaction() as conn:
+            found = [appointment_from_row(row) for row in conn.execute(lapsed)]
+            ids = [a.id for a in found]
+            conn.execute(
+                update(APPOINTMENTS)
+                .where(APPOINTMENTS.c.id.in_(ids), APPOINTMENTS.c.state == booked)
+                .values(state=AppointmentState.NO_SHOW.value)
+            )
+            events = [
+                Event(
+                    at=now,
+                    action=Action.NO_SHOW,
+                    actor=actor,
+                    service=a.service,
+                    from_state=booked,
+                    to_state=AppointmentState.NO_SHOW.value,
+                    detail={"appointment": a.id},
+                )
+                for a in found
+            ]
+            conn.execute(
+                insert(EVENTS),
+                [dict(zip(EVENT_COLUMNS, event_row(e), strict=True)) for e in events],
+            )
+        return [dataclasses.replace(a, state=AppointmentState.NO_SHOW) for a in found]
 
     # -- queries -------------------------------------------------------------------
 

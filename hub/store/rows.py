@@ -82,6 +82,8 @@ def ticket_values(t: Ticket) -> dict[str, Any]:
         "serving_at": t.serving_at,
         "finished_at": t.finished_at,
         "origin": t.origin,
+        "appointment": t.appointment,
+        "slot_at": t.slot_at,
     }
 
 
@@ -178,6 +180,8 @@ def ticket_from_row(row: Row[Any]) -> Ticket:
         serving_at=row.serving_at,
         finished_at=row.finished_at,
         origin=row.origin,
+        appointment=row.appointment,
+        slot_at=row.slot_at,
     )
 
 

@@ -36,6 +36,9 @@ from hub.model import AppointmentState, TicketState
 DONE_CONDITION: Final = f"state = '{TicketState.DONE.value}'"
 """The finished tickets, as SQL: the partial index's condition, spelled the same in queries."""
 
+APPOINTMENT_CONDITION: Final = "appointment IS NOT NULL"
+"""The tickets issued by a check-in, as SQL (the partial index's condition)."""
+
 ACTIVE_APPOINTMENT_CONDITION: Final = (
     f"state IN ('{AppointmentState.HELD.value}', '{AppointmentState.BOOKED.value}')"
 )
@@ -140,9 +143,10 @@ class TicketRow(Base):
 
     __tablename__ = "tickets"
     # Every index costs each write that touches it a page in the WAL (see
-    # SQLITE_PAGE_SIZE), so there are just two besides the primary key. They serve
-    # every query of the store but load_snapshot's search for live tickets
-    # (tests/hub/test_store.py checks the query plans on SQLite).
+    # SQLITE_PAGE_SIZE), so there are just two besides the primary key (and a partial
+    # one that a walk-in's writes never touch). They serve every query of the store
+    # but load_snapshot's search for live tickets (tests/hub/test_store.py checks the
+    # query plans on SQLite).
     __table_args__ = (
         # Numbers are unique. Day first, so that it also serves every per-day query:
         # the day's numbering in load_snapshot, count_tickets, last_business_day.
@@ -157,6 +161,15 @@ class TicketRow(Base):
             "business_day",
             sqlite_where=text(DONE_CONDITION),
             postgresql_where=text(DONE_CONDITION),
+        ),
+        # A booking is checked in once, whatever the hub remembers. Partial: a walk-in's
+        # insert (appointment NULL) does not touch it.
+        Index(
+            "ux_tickets_appointment",
+            "appointment",
+            unique=True,
+            sqlite_where=text(APPOINTMENT_CONDITION),
+            postgresql_where=text(APPOINTMENT_CONDITION),
         ),
     )
 
@@ -177,6 +190,8 @@ class TicketRow(Base):
     serving_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     origin: Mapped[str] = mapped_column(String(64))
+    appointment: Mapped[str | None] = mapped_column(String(32))
+    slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class CounterRow(Base):

@@ -611,6 +611,7 @@ def statistics() -> str:
         names=names,
         counter_names=counter_names,
         charts=charts,
+        on_time_min=stats.ON_TIME_S // 60,
     )
 
 

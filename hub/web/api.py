@@ -218,6 +218,17 @@ class GroupOut(Model):
     no_show_rate: float | None
 
 
+class PunctualityOut(Model):
+    """When citizens with a booking checked in, against their slot's start."""
+
+    early: int
+    on_time: int
+    """Within ``stats.ON_TIME_S`` (5 minutes) of the slot's start, either side."""
+    late: int
+    mean_offset_s: float | None
+    """The mean check-in time from the slot's start (negative: before it)."""
+
+
 class StatisticsOut(Model):
     """The figures of a range of business days."""
 
@@ -228,6 +239,14 @@ class StatisticsOut(Model):
     per_service: list[GroupOut]
     per_counter: list[GroupOut]
     per_hour: list[GroupOut]
+    appointments: GroupOut
+    """The tickets of citizens who checked in with a booking."""
+    walk_ins: GroupOut
+    """The other tickets."""
+    punctuality: PunctualityOut
+    booked_no_shows: int
+    """Bookings of the range nobody checked in."""
+    booked_no_show_rate: float | None
 
 
 def _validation_failed(
@@ -575,6 +594,16 @@ def statistics() -> Any:
         per_service=[out(x) for x in figures.per_service],
         per_counter=[out(x) for x in figures.per_counter],
         per_hour=[out(x) for x in figures.per_hour],
+        appointments=out(figures.appointments),
+        walk_ins=out(figures.walk_ins),
+        punctuality=PunctualityOut(
+            early=figures.punctuality.early,
+            on_time=figures.punctuality.on_time,
+            late=figures.punctuality.late,
+            mean_offset_s=figures.punctuality.mean_offset_s,
+        ),
+        booked_no_shows=figures.booked_no_shows,
+        booked_no_show_rate=figures.booked_no_show_rate,
     )
 
 

@@ -3,7 +3,8 @@
 For counters without a button panel. A signed-in clerk (or admin) picks a
 counter, kept in the session, and acts on it with POST forms (CSRF, no
 JavaScript needed): Next, Recall, No-show, Done, Transfer, Park, Pause and
-Resume, and calling a parked ticket back. Each action goes through
+Resume, and calling a parked ticket back. A citizen who checked in with a booking
+is marked with the slot's time and the name they booked with. Each action goes through
 :meth:`QueueService.counter_action`, the path of the button panels' MQTT
 commands and the REST API, audited as ``web:<user name>``. The page's live part
 follows the queue through the event stream, so whatever another device does at
@@ -18,6 +19,7 @@ ticket the clerk has not seen.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -112,6 +114,9 @@ class Panel:
     services: list[ServiceLine]
     waiting_here: int
     """Tickets waiting for this counter's services."""
+    booked_name: str | None = None
+    """The name the citizen booked with, when the current ticket is a checked-in
+    appointment (the clerk greets them with it)."""
 
     @property
     def called(self) -> bool:
@@ -166,7 +171,13 @@ def _panel(counter_id: str) -> Panel | None:
             waiting_here=sum(s.waiting for s in services if s.served_here),
         )
 
-    return queue.read(look)
+    view = queue.read(look)
+    appointment_id = view.ticket.appointment if view and view.ticket else None
+    if view is not None and appointment_id is not None:
+        appointment = queue.appointment(appointment_id)
+        if appointment is not None:
+            view = dataclasses.replace(view, booked_name=appointment.name)
+    return view
 
 
 def _counter_or_choose() -> str | None:

@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from appointment_helpers import insert_appointment, make_appointment
 from counter_helpers import panel_settings
 from gpiozero.pins.mock import MockFactory
 from office_helpers import OfficeBroker, RunningHub
@@ -109,6 +110,20 @@ def waiting(hub: RunningHub) -> list[str]:
 
 def in_state(state: str) -> Callable[[CounterDesk], bool]:
     return lambda desk: desk.state is not None and desk.state.state == state and not desk.pending
+
+
+def test_a_checked_in_appointment_is_marked_on_the_display(
+    hub: RunningHub, start_terminal: Callable[..., Terminal]
+) -> None:
+    slot = datetime.now(UTC) + timedelta(minutes=5)
+    booking = insert_appointment(hub.queue.store, make_appointment("taxes", slot))
+    hub.queue.check_in(booking.code)
+    office = start_terminal()
+    office.clerks.press("1", "next")
+    call = office.call()
+    assert (call.ticket, call.appointment) == ("A001", True)
+    office.wait_ticket("1", "A001")
+    assert office.display("1").lines[0] == "A001 Booked"
 
 
 def test_next_calls_the_next_citizen_and_lights_the_panel(

@@ -623,6 +623,15 @@ def test_kiosk_publishes_only_its_own_issue_topic(office: Office, watcher: Peer)
         assert_refused(kiosk, topic, office, watcher)
 
 
+def test_only_a_kiosk_publishes_check_ins_and_only_its_own(office: Office, watcher: Peer) -> None:
+    assert_allowed(office.login("kiosk-1"), T.kiosk_checkin("kiosk-1"), watcher)
+    assert_refused(office.login("kiosk-1"), T.kiosk_checkin("kiosk-2"), office, watcher)
+    for username in ("lobby", "panel-a", "imesto"):
+        account = office.login(username)
+        assert_refused(account, T.kiosk_checkin(username), office, watcher)
+        assert_refused(account, T.kiosk_checkin("kiosk-1"), office, watcher)
+
+
 def test_kiosk_reads_queues_and_only_its_own_replies(office: Office) -> None:
     kiosk = office.login("kiosk-1")
     assert kiosk.subscribe(f"{T.base}/device/+/reply", f"{T.base}/queue/#") == [1, 1]

@@ -182,6 +182,9 @@ def test_statistics_need_their_token(
     answer = client.get(f"{API}/statistics", headers=bearer(tokens["bi"]))
     assert answer.status_code == 200
     assert answer.get_json()["total"]["tickets"] == 1
+    assert answer.get_json()["walk_ins"]["tickets"] == 1
+    assert answer.get_json()["appointments"]["tickets"] == 0
+    assert answer.get_json()["punctuality"]["mean_offset_s"] is None
     reversed_range = client.get(
         f"{API}/statistics?from=2026-03-09&to=2026-03-01", headers=bearer(tokens["bi"])
     )

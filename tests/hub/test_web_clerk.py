@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
+from appointment_helpers import insert_appointment, make_appointment
 from flask import Flask
 from flask.testing import FlaskClient
 from web_helpers import ADMIN_PASSWORD, csrf_token
@@ -331,3 +333,21 @@ def test_the_panel_has_no_inline_scripts_or_styles(clerk: FlaskClient) -> None:
         assert "<script>" not in page
         assert "<script " not in page.replace('<script src="', "")
         assert "style=" not in page
+
+
+def test_a_checked_in_appointment_shows_its_slot_and_name(
+    clerk: FlaskClient, web_queue: QueueService
+) -> None:
+    slot = datetime.now(UTC).replace(second=0, microsecond=0)
+    booking = make_appointment("taxes", slot, name="<b>Ján</b> K.")
+    insert_appointment(web_queue.store, booking)
+    web_queue.issue("taxes")
+    web_queue.check_in(booking.code)
+    page = act(clerk, "next")
+    assert current(web_queue) == "A002"  # a due appointment goes first
+    local = slot.astimezone(web_queue.timezone)
+    assert f"Appointment at {local:%H:%M} · &lt;b&gt;Ján&lt;/b&gt; K." in page
+    assert "<b>Ján</b>" not in page
+    page = act(clerk, "next")
+    assert current(web_queue) == "A001"
+    assert "data-appointment" not in page
