@@ -51,13 +51,19 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         transfer_keeps_arrival=settings.queue.transfer_keeps_arrival,
         service_time_window=settings.queue.service_time_window,
         max_kiosk_blocks=settings.queue.max_kiosk_blocks,
+        cut_off_margin_s=settings.queue.cut_off_margin_min * 60,
     )
 
 
 def open_queue(settings: Settings) -> QueueService:
     """Open the store and resume the queue where it stopped."""
+    site = settings.site
     return QueueService.open(
-        open_store(settings), timezone=settings.site.tzinfo, policy=queue_policy(settings)
+        open_store(settings),
+        timezone=site.tzinfo,
+        policy=queue_policy(settings),
+        country=site.country,
+        holiday_lang=site.default_language,
     )
 
 

@@ -36,6 +36,10 @@ LABELS = (
     "pairing_no_broker",
     "pairing_checking",
     "pairing_paired",
+    "cut_off",
+    "opens_today",
+    "opens_on",
+    "date",
 )
 """The screen's labels every catalog has (the pairing screen's among them)."""
 
