@@ -92,7 +92,8 @@ class Availability:
     """When it is not issuing: the next local time it opens (``None``: not known, or not
     within the calendar's horizon)."""
     closes_at: datetime | None = None
-    """When it is open: the local time the current opening ends (``None``: not soon)."""
+    """When it is open with hours: the local time the current opening ends (``None``: not
+    within the calendar's horizon, or a service open always)."""
 
     @property
     def issuing(self) -> bool:
@@ -302,9 +303,11 @@ class Engine:
         calendar = self.calendar
         if not calendar.is_open(svc.hours, local, service):
             return Availability("outside_hours", calendar.next_opening(svc.hours, local, service))
+        if svc.hours.always:
+            return Availability(None)  # round the clock: never cut off
         closes_at = calendar.closing(svc.hours, local, service)
-        if closes_at is None or svc.hours.always:
-            return Availability(None, closes_at=closes_at)
+        if closes_at is None:
+            return Availability(None)
         wait_s = self.estimate_new(service).estimated_wait_s
         margin = timedelta(seconds=self.policy.cut_off_margin_s)
         if wait_s is not None and local + timedelta(seconds=wait_s) + margin > closes_at:

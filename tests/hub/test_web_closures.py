@@ -161,6 +161,8 @@ def test_a_closed_service_says_when_it_opens_everywhere(
     day = midnight.strftime("%b ") + str(midnight.day)
     assert f"Opens {midnight:%a}, {day} at 00:00" in page
     assert "Otvára" in client.get("/?lang=sk").get_data(as_text=True)
+    lobby = client.get("/display/fragment?lang=en").get_data(as_text=True)
+    assert f"closed · opens {midnight.day}/{midnight.month} at 00:00" in lobby
 
 
 def test_the_cut_off_is_a_409_with_the_reason(
