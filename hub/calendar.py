@@ -103,6 +103,25 @@ class OfficeCalendar:
             start <= now < end for start, end in self.open_spans(hours, local.date(), service)
         )
 
+    def closed_for(
+        self, hours: OpeningHours, local: datetime, service: str | None = None
+    ) -> str | None:
+        """Why the calendar closes a service with ``hours`` at ``local``, in words.
+
+        The holiday's name, or the reason of the closure that covers ``local``;
+        ``None`` when nothing in the calendar closes it then (or the closure gives
+        no reason).
+        """
+        day = local.date()
+        if not hours.always and day in self.holidays:
+            return self.holidays[day]
+        now = local.time().replace(tzinfo=None)
+        for closure in self.closures:
+            start, end = closure.span()
+            if closure.day == day and closure.covers(service) and start <= now < end:
+                return closure.reason or None
+        return None
+
     def next_opening(
         self, hours: OpeningHours, local: datetime, service: str | None = None
     ) -> datetime | None:

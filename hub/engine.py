@@ -91,6 +91,8 @@ class Availability:
     opens_at: datetime | None = None
     """When it is not issuing: the next local time it opens (``None``: not known, or not
     within the calendar's horizon)."""
+    closed_for: str | None = None
+    """When the calendar closes it: the holiday's name or the closure's reason."""
     closes_at: datetime | None = None
     """When it is open with hours: the local time the current opening ends (``None``: not
     within the calendar's horizon, or a service open always)."""
@@ -302,7 +304,11 @@ class Engine:
         local = now.astimezone(self.timezone)
         calendar = self.calendar
         if not calendar.is_open(svc.hours, local, service):
-            return Availability("outside_hours", calendar.next_opening(svc.hours, local, service))
+            return Availability(
+                "outside_hours",
+                calendar.next_opening(svc.hours, local, service),
+                calendar.closed_for(svc.hours, local, service),
+            )
         if svc.hours.always:
             return Availability(None)  # round the clock: never cut off
         closes_at = calendar.closing(svc.hours, local, service)
@@ -312,7 +318,7 @@ class Engine:
         margin = timedelta(seconds=self.policy.cut_off_margin_s)
         if wait_s is not None and local + timedelta(seconds=wait_s) + margin > closes_at:
             opens_at = calendar.next_opening(svc.hours, closes_at, service)
-            return Availability("cut_off", opens_at, closes_at)
+            return Availability("cut_off", opens_at, closes_at=closes_at)
         return Availability(None, closes_at=closes_at)
 
     def mean_service_time(self, service: str) -> float:

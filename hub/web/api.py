@@ -94,6 +94,9 @@ class ServiceOut(Model):
     opens_at: AwareDatetime | None
     """When it is not open: the next time it opens, in the office's zone (``null``: not
     known)."""
+    closed_for: str | None
+    """Why the office calendar closes it now: a public holiday's name (in the office's
+    language) or the reason the admin gave for a closure."""
     hours: str
     waiting: int
     estimated_wait_min: int | None
@@ -400,6 +403,7 @@ def _queue() -> Queue:
                 open=r.open,
                 cut_off=r.cut_off,
                 opens_at=r.opens_at,
+                closed_for=r.closed_for,
                 hours=r.hours,
                 waiting=r.waiting,
                 estimated_wait_min=r.wait_min,

@@ -29,6 +29,8 @@ class QueueRow:
     """Open, but taking no more tickets in this opening (those waiting fill it)."""
     opens_at: datetime | None
     """When it is not open: the next time it opens, in the site's zone (``None``: not known)."""
+    closed_for: str | None
+    """Why the calendar closes it now: a holiday's name or the admin's reason."""
     hours: str
     waiting: int
     wait_min: int | None
@@ -53,6 +55,7 @@ def queue_rows(queue: QueueService, lang: str) -> list[QueueRow]:
             open=s.availability.issuing,
             cut_off=s.availability.refused == "cut_off",
             opens_at=s.availability.opens_at,
+            closed_for=s.availability.closed_for,
             hours=s.service.hours.describe(),
             waiting=s.waiting,
             wait_min=minutes(s.estimated_wait_s),

@@ -82,6 +82,23 @@ def test_a_partial_closure_cuts_a_hole_in_the_day() -> None:
     assert calendar.next_opening(WEEKDAYS, local(monday, 10)) == local(monday, 13, 30)
 
 
+def test_the_calendar_says_why_it_closes() -> None:
+    monday = date(2026, 3, 2)
+    calendar = OfficeCalendar(
+        holidays={monday: "Sviatok"},
+        closures=(
+            Closure(monday, time(10), time(11), "Porada", ("taxes",)),
+            Closure(date(2026, 3, 3), time(10), time(11)),
+        ),
+    )
+    assert calendar.closed_for(WEEKDAYS, local(monday, 9)) == "Sviatok"
+    # A service open always keeps holidays, but not closures.
+    assert calendar.closed_for(OpeningHours(), local(monday, 9), "taxes") is None
+    assert calendar.closed_for(OpeningHours(), local(monday, 10, 30), "taxes") == "Porada"
+    assert calendar.closed_for(OpeningHours(), local(monday, 10, 30), "waste") is None
+    assert calendar.closed_for(WEEKDAYS, local(date(2026, 3, 3), 10, 30)) is None  # no reason
+
+
 def test_a_closure_open_ended_on_one_side_runs_to_the_edge_of_the_day() -> None:
     monday = date(2026, 3, 2)
     afternoon = OfficeCalendar(closures=(Closure(monday, start=time(11)),))

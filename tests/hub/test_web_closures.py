@@ -150,6 +150,7 @@ def test_a_closed_service_says_when_it_opens_everywhere(
     taxes = services["taxes"]
     midnight = datetime.combine(today + timedelta(days=1), time.min, tzinfo=web_queue.timezone)
     assert (taxes["open"], taxes["cut_off"]) == (False, False)
+    assert taxes["closed_for"] == "Sťahovanie"
     assert datetime.fromisoformat(taxes["opens_at"]) == midnight
     assert services["waste"]["open"]
     assert services["waste"]["opens_at"] is None
@@ -158,6 +159,7 @@ def test_a_closed_service_says_when_it_opens_everywhere(
     assert refused.get_json()["error"]["code"] == "outside_hours"
     page = client.get("/?lang=en").get_data(as_text=True)
     assert "Closed now" in page
+    assert "Sťahovanie" in page
     day = midnight.strftime("%b ") + str(midnight.day)
     assert f"Opens {midnight:%a}, {day} at 00:00" in page
     assert "Otvára" in client.get("/?lang=sk").get_data(as_text=True)
