@@ -165,7 +165,7 @@ def test_a_closed_service_says_when_it_opens_in_each_language() -> None:
     later_today = shown(datetime(2026, 12, 7, 18, 30, tzinfo=zone))
     assert later_today.closed_text(catalog("sk")) == "zatvorené · otvára o 18:30"
     tomorrow = shown(datetime(2026, 12, 8, 8, 0, tzinfo=zone), cut_off=True)
-    assert tomorrow.closed_text(catalog("en")) == "no more tickets today · opens 8/12 at 08:00"
-    assert tomorrow.closed_text(catalog("cs")) == "dnes už bez lístků · otevírá 8. 12. v 08:00"
+    assert tomorrow.closed_text(catalog("en")) == "no more tickets now · opens 8/12 at 08:00"
+    assert tomorrow.closed_text(catalog("cs")) == "lístky se už nevydávají · otevírá 8. 12. v 08:00"
     assert tomorrow.closed_text(catalog("uk")).endswith("відчиняється 8.12 о 08:00")
     assert shown(None).closed_text(catalog("sk")) == "zatvorené"
