@@ -19,6 +19,9 @@ __all__ = ["KioskSettings", "PrinterSettings"]
 PrinterBackend = Literal["usb", "serial", "network", "simulated"]
 """How the ticket printer is reached."""
 
+ScannerBackend = Literal["none", "evdev", "simulated"]
+"""How booking QR codes are scanned."""
+
 PrinterState = Literal["ok", "paper_near_end", "paper_out", "cover_open", "offline", "unknown"]
 """A printer condition, as the printer's real-time status reports it."""
 
@@ -143,3 +146,23 @@ class KioskSettings(Section):
     simulate_citizens_s: float | None = Field(default=None, gt=0.0)
     """For demos and showrooms: simulated citizens tap a random service on the start
     screen, on average this many seconds apart (none: only real fingers)."""
+
+    appointments: bool = True
+    """Offer check-in for booked appointments: an "I have an appointment" button for typing the
+    booking's code, and the QR scanner if there is one (false: walk-in tickets only)."""
+
+    scanner: ScannerBackend = "none"
+    """The QR scanner for bookings' codes: "none", "evdev" (a USB 2D barcode scanner that types
+    like a keyboard, read through evdev and grabbed so its keys reach nothing else), or
+    "simulated" (each line written to the FIFO scanner_device is a scan, for a laptop or a
+    demo)."""
+
+    scanner_device: Path | None = None
+    """The scanner's event device for "evdev", e.g. /dev/input/by-id/usb-…-event-kbd (the user
+    in group input); the FIFO for "simulated" (none: kiosk-scanner in [data] dir)."""
+
+    @model_validator(mode="after")
+    def _evdev_needs_its_device(self) -> Self:
+        if self.scanner == "evdev" and self.scanner_device is None:
+            raise ValueError('scanner "evdev" needs scanner_device in [kiosk]')
+        return self

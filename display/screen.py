@@ -285,6 +285,24 @@ class CallScreen:
         self.surface.blit(image, place)
         return place
 
+    def ticket(
+        self, call: ShownCall, box: pygame.Rect, *, color: Color, background: Color
+    ) -> pygame.Rect:
+        """Draw a call's number in ``box``; return where it went.
+
+        An appointment's number has its mark (:data:`~lobby.content.APPOINTMENT_MARK`, as on
+        its ticket), small, at its top right.
+        """
+        if not call.appointment:
+            return self.text(call.ticket, box, color=color, background=background, bold=True)
+        mark_w = box.height // 3
+        number_box = pygame.Rect(box.left, box.top, box.width - mark_w, box.height)
+        place = self.text(call.ticket, number_box, color=color, background=background, bold=True)
+        font = self.fonts.get(max(place.height * 2 // 5, 6), bold=True)
+        mark = self.render(call.mark, font, color, background)
+        self.surface.blit(mark, mark.get_rect(left=place.right + mark_w // 6, top=place.top))
+        return place
+
     @staticmethod
     def render(
         text: str, font: pygame.font.Font, color: Color, background: Color
@@ -369,7 +387,7 @@ class CallScreen:
         self.text(
             catalog.label("counter"), boxes["counter_label"], color=label_ink, background=fill
         )
-        self.text(call.ticket, boxes["ticket"], color=ink, background=fill, bold=True)
+        self.ticket(call, boxes["ticket"], color=ink, background=fill)
         self.text(
             counter_text(call),
             boxes["counter"],
@@ -401,7 +419,7 @@ class CallScreen:
             inner = row.inflate(0, -row_h // 4)
             left = pygame.Rect(inner.left, inner.top, inner.width * 6 // 10, inner.height)
             right = pygame.Rect(left.right, inner.top, inner.width - left.width, inner.height)
-            self.text(call.ticket, left, color=theme.text, background=theme.panel, bold=True)
+            self.ticket(call, left, color=theme.text, background=theme.panel)
             self.text(
                 f"→ {counter_text(call)}",
                 right,

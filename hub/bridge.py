@@ -176,7 +176,7 @@ class HubBridge:
             kind, ident = self.topics.parse(topic)
         except p.ProtocolError:
             return frozenset()
-        if kind in ("kiosk_issue", "kiosk_blocks", "kiosk_offline") and ident:
+        if kind in ("kiosk_issue", "kiosk_blocks", "kiosk_offline", "kiosk_checkin") and ident:
             return frozenset({self.topics.device_reply(ident)})
         if kind == "counter_cmd":
             return frozenset(

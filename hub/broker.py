@@ -225,6 +225,7 @@ def acl_rules(site: str, account: Account) -> list[tuple[Access, str]]:
             ("write", topics.kiosk_issue(device)),
             ("write", topics.kiosk_blocks(device)),
             ("write", topics.kiosk_offline(device)),
+            ("write", topics.inbound("kiosk_checkin", device)),
             ("read", queues),
         ]
     elif account.role == "display":

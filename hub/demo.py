@@ -131,9 +131,15 @@ def demo_admin(queue: QueueService) -> str:
 
 
 def kiosk_section(data: Path, portal_url: str) -> dict[str, Any]:
-    """``[kiosk]`` of the demo's kiosk: a 800×480 window, a simulated printer, citizens."""
+    """``[kiosk]`` of the demo's kiosk: a 800×480 window, a simulated printer, citizens.
+
+    Its simulated QR scanner is a FIFO in the demo's data: ``echo 12345678 >
+    <data>/kiosk-scanner`` scans a booking.
+    """
     return {
         "portal_url": portal_url,
+        "scanner": "simulated",
+        "scanner_device": str((data / "kiosk-scanner").resolve()),
         "fullscreen": False,
         "width": 800,
         "height": 480,

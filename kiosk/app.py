@@ -4,9 +4,12 @@
 as pygame events) into the kiosk's actions, runs each issue in a worker thread so
 the screen stays alive, shows the outcome and returns to the start screen.
 A citizen who taps twice gets one ticket: taps are ignored while a ticket is
-being issued, and those made meanwhile are dropped. :func:`run` wires the parts
-from the settings; the systemd watchdog is pinged while the screen loop and
-the MQTT network thread both make progress.
+being issued, and those made meanwhile are dropped. A booked appointment is
+checked in from its code typed on the keypad screen or its QR code scanned (the
+scanner's thread hands each scan over through :meth:`KioskApp.scanned`), in a
+worker thread like an issue. :func:`run` wires the parts from the settings; the
+systemd watchdog is pinged while the screen loop and the MQTT network thread both
+make progress.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ from kiosk.dispenser import Kiosk, Outcome
 from kiosk.fonts import font_path
 from kiosk.offline import OfflineBook
 from kiosk.printer import TicketPrinter, open_transport
+from kiosk.scanner import MAX_SCAN_CHARS, open_scanner
 from kiosk.ui import Screen
 from sync_agent.link import DeviceLink
 from sync_agent.pairing_screen import PairingTexts, show_pairing_code
-from sync_agent.protocol import QueueState
+from sync_agent.protocol import QueueState, parse_booking_qr
 from sync_agent.provisioning import DevicePairing, PairingState
 
 __all__ = ["KioskApp", "build_kiosk", "run"]
@@ -45,6 +49,15 @@ TAP_GUARD_S = 0.6
 """After the screen changes, taps are ignored this long (a second tap of a double tap)."""
 
 TAPS = (pygame.MOUSEBUTTONDOWN, pygame.FINGERDOWN)
+
+CODE_LENGTH = 8
+"""How many digits a booking's code has (:data:`sync_agent.protocol.BOOKING_CODE_PATTERN`)."""
+
+KEYPAD_IDLE_S = 30.0
+"""The keypad goes back to the start screen when nobody touched it this long."""
+
+SCAN_BACKLOG = 4
+"""Scans waiting for the screen's loop beyond this are dropped (a scanner gone wild)."""
 
 
 class KioskApp:
@@ -59,6 +72,8 @@ class KioskApp:
         languages: tuple[str, ...],
         confirm_timeout_s: float = 12.0,
         simulate_citizens_s: float | None = None,
+        appointments: bool = True,
+        scanner: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kiosk = kiosk
@@ -67,13 +82,23 @@ class KioskApp:
         self.languages = languages
         self.lang = languages[0]
         self.confirm_timeout_s = confirm_timeout_s
+        self.appointments = appointments
+        """Whether bookings are checked in here (the button, the keypad, scans)."""
+        self.scanner = scanner
+        """Whether a QR scanner is attached (the start screen says to use it)."""
         self.clock = clock
         self.state = "start"
-        """``start``, ``busy`` (a ticket is being issued) or ``outcome``."""
+        """``start``, ``keypad`` (a booking's code is being typed), ``busy`` (a ticket is
+        being issued or a booking checked in) or ``outcome``."""
         self.outcome: Outcome | None = None
         self.issued = 0
         """How many taps reached the kiosk (for tests and the log)."""
+        self.code = ""
+        """The digits typed on the keypad so far."""
+        self._busy_text = "busy.text"
         self._results: queue.Queue[Outcome] = queue.Queue()
+        self._scans: queue.Queue[str] = queue.Queue(maxsize=SCAN_BACKLOG)
+        self._touched_at = clock()
         self._shown_at = clock() - TAP_GUARD_S
         self._dirty = True
         self._citizens_s = simulate_citizens_s
@@ -91,6 +116,7 @@ class KioskApp:
         for event in pygame.event.get():
             if event.type in TAPS:
                 self.tap(event)
+        self._take_scans()
         if self.state == "busy":
             try:
                 outcome = (
@@ -102,6 +128,8 @@ class KioskApp:
                 self._show("outcome", outcome)
         elif self.state == "outcome" and self.clock() - self._shown_at > self.confirm_timeout_s:
             self._show("start")
+        elif self.state == "keypad" and self.clock() - self._touched_at > KEYPAD_IDLE_S:
+            self._show("start")  # the citizen walked away
         if self.kiosk.changed.is_set() and self.state == "start":
             self.kiosk.changed.clear()
             self._dirty = True
@@ -127,24 +155,89 @@ class KioskApp:
             self._dirty = True
         elif button.kind == "back":
             self._show("start")
-        elif button.kind == "service" and self.state == "start":
+        elif (button.kind, self.state) in (("service", "start"), ("walk_in", "outcome")):
             self._issue(button.value)
+        elif button.kind == "appointment" and self.state == "start":
+            self.code = ""
+            self._touched_at = self.clock()
+            self._show("keypad")
+        elif button.kind == "key" and self.state == "keypad":
+            self._key(button.value)
+
+    def _key(self, key: str) -> None:
+        """A key of the keypad: a digit, ``del`` (correct), ``ok`` or ``cancel``."""
+        self._touched_at = self.clock()
+        if key == "cancel":
+            self._show("start")
+        elif key == "ok":
+            if len(self.code) == CODE_LENGTH:
+                self._check_in(self.code)
+        elif key == "del":
+            self.code = self.code[:-1]
+        elif key.isdigit() and len(self.code) < CODE_LENGTH:
+            self.code += key
+        self._dirty = True
+
+    def scanned(self, text: str) -> None:
+        """A QR code was scanned (any thread): it is checked in at the next :meth:`step`."""
+        try:
+            self._scans.put_nowait(text)
+        except queue.Full:
+            log.warning("dropped a scan: %d are waiting already", SCAN_BACKLOG)
+
+    def _take_scans(self) -> None:
+        while True:
+            try:
+                text = self._scans.get_nowait()
+            except queue.Empty:
+                return
+            if not self.appointments or self.state == "busy":
+                log.info(
+                    "ignored a scan: %s", "no check-in here" if not self.appointments else "busy"
+                )
+                continue
+            code = parse_booking_qr(text[:MAX_SCAN_CHARS])
+            if code is None:
+                log.info("a scanned code is no booking: %r", text[:60])
+                self._show("outcome", Outcome("", refused="not_a_booking", checkin=True))
+            else:
+                self._check_in(code)
 
     def _issue(self, service: str) -> None:
         self.issued += 1
         lang = self.lang
+
+        def work() -> Outcome:
+            return self.kiosk.issue(service, lang)
+
+        self._work(
+            "busy.text", work, Outcome(service, refused="other"), f"issuing a ticket of {service}"
+        )
+
+    def _check_in(self, code: str) -> None:
+        lang = self.lang
+
+        def work() -> Outcome:
+            return self.kiosk.check_in(code, lang)
+
+        failed = Outcome("", refused="other", checkin=True)
+        self._work("busy.checkin", work, failed, f"checking in booking {code}")
+
+    def _work(self, busy: str, work: Callable[[], Outcome], failed: Outcome, what: str) -> None:
+        """Show the busy screen (saying ``busy``) and run ``work`` in a worker thread."""
+        self._busy_text = busy
         self._show("busy")
         self.draw()
 
-        def work() -> None:
+        def run() -> None:
             try:
-                outcome = self.kiosk.issue(service, lang)
+                outcome = work()
             except Exception:
-                log.exception("issuing a ticket of %s failed", service)
-                outcome = Outcome(service, refused="other")
+                log.exception("%s failed", what)
+                outcome = failed
             self._results.put(outcome)
 
-        threading.Thread(target=work, name="kiosk-issue", daemon=True).start()
+        threading.Thread(target=run, name="kiosk-work", daemon=True).start()
 
     def _show(self, state: str, outcome: Outcome | None = None) -> None:
         self.state = state
@@ -159,7 +252,9 @@ class KioskApp:
         """Draw the current screen."""
         texts = self.catalogs[self.lang]
         if self.state == "busy":
-            self.screen.busy(texts)
+            self.screen.busy(texts, self._busy_text)
+        elif self.state == "keypad":
+            self.screen.keypad(texts, self.code, CODE_LENGTH)
         elif self.state == "outcome" and self.outcome is not None:
             service = self.outcome.service
             name = self.kiosk.service_name(service, self.lang)
@@ -172,6 +267,8 @@ class KioskApp:
                 can_issue=self._why_off,
                 banner=self._banner(texts),
                 offline=not self.kiosk.online,
+                appointments=self.appointments,
+                scanner=self.scanner,
             )
         pygame.display.flip()
         self._dirty = False
@@ -322,6 +419,8 @@ def run(settings: Settings) -> None:
     surface = open_screen(settings)
     try:
         screen = Screen(surface, font_dir=settings.kiosk.font_dir, office=settings.site.name)
+        appointments = settings.kiosk.appointments
+        scanner = open_scanner(settings.kiosk, settings.data.dir) if appointments else None
         app = KioskApp(
             kiosk,
             screen,
@@ -329,16 +428,25 @@ def run(settings: Settings) -> None:
             languages=settings.site.languages,
             confirm_timeout_s=settings.kiosk.confirm_timeout_s,
             simulate_citizens_s=settings.kiosk.simulate_citizens_s,
+            appointments=appointments,
+            scanner=scanner is not None,
         )
         kiosk.start()
+        if scanner is not None:
+            scanner.start(app.scanned, kiosk.scanner_health)
         log.info(
-            "kiosk %s of site %s started, printer: %s",
+            "kiosk %s of site %s started, printer: %s, scanner: %s",
             settings.device.id,
             settings.site.id,
             kiosk.printer.transport.description,
+            scanner.description if scanner is not None else "none",
         )
-        with stop_on_signals() as stop:
-            app.run(stop, Notifier())
+        try:
+            with stop_on_signals() as stop:
+                app.run(stop, Notifier())
+        finally:
+            if scanner is not None:
+                scanner.stop()
     finally:
         kiosk.stop()
         pygame.quit()

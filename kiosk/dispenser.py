@@ -56,6 +56,10 @@ class Outcome:
     printed: bool = False
     printer: PrinterStatus | None = None
     """The printer's condition after the tap."""
+    walk_in: str | None = None
+    """A service the citizen may take a walk-in ticket of instead (a late appointment)."""
+    checkin: bool = False
+    """The outcome of checking in a booking, not of a service's button."""
 
 
 class Kiosk:
@@ -99,6 +103,8 @@ class Kiosk:
         self._offline_since: dict[str, int] = {}
         self._lock = threading.Lock()
         self._published: str | None = None
+        self._health: dict[str, p.PartHealth] = {}
+        """The device's hardware health by part (printer, scanner), published whole."""
         self._stopping = threading.Event()
         self._wake_blocks = threading.Event()
         self._refreshing = threading.Lock()
@@ -181,15 +187,7 @@ class Kiosk:
             known = self.catalogs[lang].has(f"refused.{code}")
             return Outcome(service, refused=code if known else "other", printer=status)
         if isinstance(reply, p.TicketReply):
-            ticket = PrintedTicket(
-                ticket_id=reply.ticket_id,
-                number=reply.number,
-                service_name=self.service_name(service, lang),
-                issued_at=reply.issued_at.astimezone(self.timezone),
-                people_ahead=reply.people_ahead,
-                estimated_wait_s=reply.estimated_wait_s,
-                lang=lang,
-            )
+            ticket = self._ticket(reply, lang)
         else:
             if reply is not None:
                 log.warning("the hub failed to issue (%s); issuing offline", reply)
@@ -197,6 +195,70 @@ class Kiosk:
             if isinstance(offline, str):
                 return Outcome(service, refused=offline, printer=status)
             ticket = offline
+        return self._hand_out(service, ticket, status)
+
+    def check_in(self, code: str, lang: str) -> Outcome:
+        """Check in the booking ``code`` (eight digits) in ``lang``: its ticket, or why not.
+
+        An appointment is checked in by the hub only: when it does not answer within
+        the hub timeout the outcome is ``checkin_offline`` (the citizen is told to take
+        a walk-in ticket or ask at a counter). A late citizen's outcome offers a walk-in
+        ticket of the booked service (``walk_in``) when the hub names it and it can be
+        issued. Blocks like :meth:`issue`: call it from a worker thread.
+        """
+        status = self.check_printer()
+        if not status.can_print and self.stop_on_printer_fault:
+            return Outcome("", refused="printer", printer=status, checkin=True)
+        request = p.CheckInRequest(
+            msg_id=uuid.uuid4().hex, code=code, lang=lang, sent_at=self.clock()
+        )
+        topic = self.topics.inbound("kiosk_checkin", self.link.device_id)
+        reply = self.link.request(topic, request, self.hub_timeout_s)
+        if isinstance(reply, p.TicketReply):
+            return self._hand_out(reply.service, self._ticket(reply, lang), status, checkin=True)
+        if not isinstance(reply, p.ErrorReply) or reply.error.code in FALL_BACK_CODES:
+            why = self.link.problem or (str(reply) if reply else "the hub is silent")
+            log.warning("booking %s cannot be checked in now: %s", code, why)
+            return Outcome("", refused="checkin_offline", printer=status, checkin=True)
+        error = reply.error
+        known = self.catalogs[lang].has(f"refused.{error.code}")
+        service = error.service or ""
+        log.info("booking %s not checked in: %s (%s)", code, error.code, error.message)
+        walk_in = service if error.code == "too_late" and self._walk_in_open(service) else None
+        return Outcome(
+            service,
+            refused=error.code if known else "other",
+            printer=status,
+            walk_in=walk_in,
+            checkin=True,
+        )
+
+    def _walk_in_open(self, service: str) -> bool:
+        """Whether a walk-in ticket of ``service`` can be asked for now (it is offered here)."""
+        offered = {state.service: state for state in self.services()}
+        state = offered.get(service)
+        if state is None or not state.open:
+            return False
+        return state.daily_limit is None or state.issued_today < state.daily_limit
+
+    def _ticket(self, reply: p.TicketReply, lang: str) -> PrintedTicket:
+        """What a ticket the hub issued says, in ``lang``."""
+        at = reply.appointment_at
+        return PrintedTicket(
+            ticket_id=reply.ticket_id,
+            number=reply.number,
+            service_name=self.service_name(reply.service, lang),
+            issued_at=reply.issued_at.astimezone(self.timezone),
+            people_ahead=reply.people_ahead,
+            estimated_wait_s=reply.estimated_wait_s,
+            lang=lang,
+            appointment_at=at.astimezone(self.timezone) if at is not None else None,
+        )
+
+    def _hand_out(
+        self, service: str, ticket: PrintedTicket, status: PrinterStatus, *, checkin: bool = False
+    ) -> Outcome:
+        """Print ``ticket`` if the printer can, say it, and tell what came of it."""
         printed = False
         if status.can_print:
             try:
@@ -207,7 +269,7 @@ class Kiosk:
         after = self.check_printer()
         printed = printed and after.can_print
         self._speak(ticket)
-        return Outcome(service, ticket=ticket, printed=printed, printer=after)
+        return Outcome(service, ticket=ticket, printed=printed, printer=after, checkin=checkin)
 
     def _issue_offline(self, service: str, lang: str) -> PrintedTicket | str:
         """A ticket from the kiosk's own block, queued for the hub; or why there is none."""
@@ -285,11 +347,20 @@ class Kiosk:
         self.printer_status = status
         if status.state != self._published:
             log.info("printer: %s (%s)", status.state, status.detail)
-            part = p.PartHealth(state=status.state, detail=status.detail)
-            self.link.publish_health({"printer": part})
+            self._publish_part("printer", p.PartHealth(state=status.state, detail=status.detail))
             self._published = status.state
             self.changed.set()
         return status
+
+    def scanner_health(self, state: p.PartState, detail: str) -> None:
+        """The QR scanner's condition changed: publish it as the health part ``scanner``."""
+        self._publish_part("scanner", p.PartHealth(state=state, detail=detail[:200]))
+
+    def _publish_part(self, name: str, part: p.PartHealth) -> None:
+        with self._lock:
+            self._health[name] = part
+            parts = dict(self._health)
+        self.link.publish_health(parts)
 
     def _watch_printer(self) -> None:
         while not self._stopping.is_set():

@@ -42,6 +42,7 @@ from common.errors import PoradovnikError
 from common.kiosk_settings import PrinterSettings
 from kiosk.catalog import Catalog, wait_minutes
 from kiosk.escpos_text import decode
+from lobby.content import APPOINTMENT_MARK
 
 __all__ = [
     "CANNOT_PRINT",
@@ -350,6 +351,8 @@ class PrintedTicket:
     lang: str
     offline: bool = False
     """Issued from the kiosk's own block while the hub did not answer."""
+    appointment_at: datetime | None = None
+    """The booked slot's start (office's time zone) of a ticket issued by a check-in."""
 
 
 class TicketPrinter:
@@ -420,12 +423,25 @@ class TicketPrinter:
         self._line(out, self.office)
         out.set(bold=False)
         self._line(out, texts.text("ticket.number"))
-        scale = max(1, min(8, self.width_dots // (_CHAR_DOTS * max(1, len(ticket.number)))))
+        appointment = ticket.appointment_at is not None
+        size = len(ticket.number) + (2 if appointment else 0)
+        scale = max(1, min(8, self.width_dots // (_CHAR_DOTS * size)))
         out.set(custom_size=True, width=scale, height=scale, bold=True)
-        self._line(out, ticket.number, scale)
+        if appointment:
+            # The mark beside the number, smaller, on the same line (ESC/POS sizes are per
+            # character; the line takes the tallest).
+            self._line(out, ticket.number, scale, end="")
+            small = scale // 3 + 1
+            out.set(custom_size=True, width=small, height=small, bold=True)
+            self._line(out, f" {APPOINTMENT_MARK}", small)
+        else:
+            self._line(out, ticket.number, scale)
         out.set(normal_textsize=True, bold=False)
         out.set(double_height=True)
         self._line(out, ticket.service_name, 2)
+        if ticket.appointment_at is not None:
+            at = f"{ticket.appointment_at:%H:%M}"
+            self._line(out, f"{APPOINTMENT_MARK} {texts.text('ticket.appointment', time=at)}", 2)
         out.set(normal_textsize=True)
         self._line(out, texts.text("ticket.issued", time=f"{ticket.issued_at:%d.%m.%Y %H:%M}"))
         self._line(out, texts.text("ticket.ahead", ahead=ticket.people_ahead))
@@ -448,19 +464,20 @@ class TicketPrinter:
         data: bytes = out.output
         return data
 
-    def _line(self, out: Dummy, text: str, scale: int = 1) -> None:
+    def _line(self, out: Dummy, text: str, scale: int = 1, *, end: str = "\n") -> None:
         """One line of text in a code page of the profile that has all its characters.
 
         python-escpos's encoder says which pages can; the line goes in the first of
         the page already selected, :data:`PREFERRED_CODEPAGES`, then the profile's
-        others. With none, the line is printed as a picture.
+        others. With none, the line is printed as a picture. ``end=""`` leaves the
+        line open for more text (in another size, say).
         """
         encoder = out.magic.encoder
         pages = [p for p in encoder.codepages if p != "Unknown"]
         order = [out.magic.encoding, *PREFERRED_CODEPAGES, *pages]
         for page in dict.fromkeys(p for p in order if p in pages):
             if all(encoder.can_encode(page, char) for char in text):
-                out.magic.write_with_encoding(page, text + "\n")
+                out.magic.write_with_encoding(page, text + end)
                 return
         with _quiet():
             out.image(self._picture(text, scale))

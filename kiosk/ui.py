@@ -1,4 +1,4 @@
-"""The kiosk's touch screen, drawn with pygame: start, busy and confirmation screens.
+"""The kiosk's touch screen, drawn with pygame: start, keypad, busy and confirmation screens.
 
 Laid out from the screen's size, for the Raspberry Pi's 7" touch screen (800×480,
 two columns of services) and a portrait screen (1080×1920, one column), scaling
@@ -21,6 +21,7 @@ from kiosk.catalog import Catalog, wait_minutes
 from kiosk.dispenser import Outcome
 from kiosk.fonts import font_path
 from kiosk.printer import wait_text
+from lobby.content import APPOINTMENT_MARK
 from sync_agent.protocol import QueueState
 
 __all__ = ["Button", "Screen"]
@@ -52,7 +53,12 @@ def opening(state: QueueState, texts: Catalog) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    """A touch target: where it is and what it does (``service``, ``lang`` or ``back``)."""
+    """A touch target: where it is and what it does.
+
+    Kinds: ``service``, ``lang``, ``back``, ``appointment`` (the keypad), ``key`` (a key of
+    the keypad: a digit, ``del``, ``ok`` or ``cancel``), ``walk_in`` (a service's ticket
+    instead of a late appointment), ``off`` (a button that is off).
+    """
 
     rect: pygame.Rect
     kind: str
@@ -162,11 +168,14 @@ class Screen:
         can_issue: Callable[[QueueState], str | None],
         banner: str | None = None,
         offline: bool = False,
+        appointments: bool = False,
+        scanner: bool = False,
     ) -> None:
         """The start screen: the services as buttons, the languages, any fault banner.
 
         ``can_issue`` says why a service's button is off (a catalog key), or ``None``.
-        ``languages`` maps each offered language to its own name.
+        ``languages`` maps each offered language to its own name. ``appointments`` adds
+        the "I have an appointment" button (and, with a ``scanner``, a hint to scan).
         """
         area = self._begin()
         unit = self.unit
@@ -177,6 +186,10 @@ class Screen:
         bar = pygame.Rect(area.left, area.bottom - round(70 * unit), area.width, round(70 * unit))
         self._languages(bar, languages, texts.lang)
         bottom = bar.top - round(10 * unit)
+        if appointments:
+            row = pygame.Rect(area.left, bottom - round(70 * unit), area.width, round(70 * unit))
+            self._appointment_row(row, texts, scanner)
+            bottom = row.top - round(10 * unit)
         if banner is not None:
             strip = pygame.Rect(area.left, bottom - round(56 * unit), area.width, round(56 * unit))
             pygame.draw.rect(self.surface, FAULT, strip, border_radius=round(8 * unit))
@@ -188,6 +201,27 @@ class Screen:
         grid = pygame.Rect(area.left, title.bottom + round(8 * unit), area.width, 0)
         grid.height = bottom - grid.top
         self._services(grid, services, texts, can_issue)
+
+    def _appointment_row(self, row: pygame.Rect, texts: Catalog, scanner: bool) -> None:
+        """The "I have an appointment" button; with a scanner, the hint to scan beside it."""
+        rect = row.copy()
+        if scanner and self.portrait:
+            rect.height = round(row.height * 0.65)
+        elif scanner:
+            rect.width = round(row.width * 0.5)
+        self.button(rect, "appointment", "", OK_GREEN)
+        label = texts.text("start.appointment")
+        self.text(label, 22, rect.inflate(-round(16 * self.unit), 0), bold=True)
+        if scanner:
+            gap = round(12 * self.unit)
+            hint = (
+                pygame.Rect(row.left, rect.bottom, row.width, row.bottom - rect.bottom)
+                if self.portrait
+                else pygame.Rect(
+                    rect.right + gap, row.top, row.right - rect.right - gap, row.height
+                )
+            )
+            self.wrapped(texts.text("start.scan"), 16, hint, color=DIM_TEXT)
 
     def _languages(self, bar: pygame.Rect, languages: dict[str, str], current: str) -> None:
         gap = round(10 * self.unit)
@@ -253,10 +287,70 @@ class Screen:
             return f"{waiting} · {texts.text('start.wait', minutes=minutes)}"
         return waiting
 
-    def busy(self, texts: Catalog) -> None:
-        """The screen while the ticket is being issued and printed."""
+    def _mark(self, number: pygame.Rect) -> None:
+        """The appointment's mark, small, at the top right of its drawn ``number``."""
+        size = number.height * 0.55 / self.unit
+        box = pygame.Rect(number.right + round(6 * self.unit), number.top, number.height, 0)
+        box.height = round(number.height * 0.6)
+        self.text(APPOINTMENT_MARK, size, box, color=NUMBER, align="left")
+
+    def busy(self, texts: Catalog, key: str = "busy.text") -> None:
+        """The screen while the ticket is being issued and printed (``key``: what it says)."""
         area = self._begin()
-        self.wrapped(texts.text("busy.text"), 32, area)
+        self.wrapped(texts.text(key), 32, area)
+
+    def keypad(self, texts: Catalog, code: str, length: int) -> None:
+        """The on-screen keypad for a booking's code: digits, correct, confirm, cancel.
+
+        ``code`` is what was typed so far; "confirm" is on once it has ``length`` digits.
+        Landscape: the code on the left, the keys on the right; portrait: the keys below.
+        """
+        area = self._begin()
+        unit = self.unit
+        gap = round(10 * unit)
+        if self.portrait:
+            left = pygame.Rect(area.left, area.top, area.width, round(area.height * 0.3))
+            keys = pygame.Rect(
+                area.left, left.bottom + gap, area.width, area.bottom - left.bottom - gap
+            )
+        else:
+            left = pygame.Rect(area.left, area.top, round(area.width * 0.42), area.height)
+            keys = pygame.Rect(
+                left.right + gap * 2, area.top, area.right - left.right - gap * 2, area.height
+            )
+        cancel = pygame.Rect(
+            left.left, left.bottom - round(76 * unit), left.width, round(76 * unit)
+        )
+        title = pygame.Rect(left.left, left.top, left.width, round(left.height * 0.3))
+        self.wrapped(texts.text("keypad.title"), 24, title)
+        shown = " ".join(code[n] if n < len(code) else "_" for n in range(length))
+        field = pygame.Rect(left.left, title.bottom, left.width, cancel.top - title.bottom - gap)
+        self.text(shown, 40, field, bold=True, color=NUMBER)
+        self.button(cancel, "key", "cancel", DISABLED)
+        self.text(texts.text("keypad.cancel"), 24, cancel, bold=True)
+        rows = [["1", "2", "3"], ["4", "5", "6"], ["7", "8", "9"], ["del", "0", "ok"]]
+        width = (keys.width - gap * 2) / 3
+        height = (keys.height - gap * 3) / 4
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                rect = pygame.Rect(
+                    round(keys.left + c * (width + gap)),
+                    round(keys.top + r * (height + gap)),
+                    round(width),
+                    round(height),
+                )
+                if value == "ok":
+                    ready = len(code) == length
+                    self.button(
+                        rect, "key" if ready else "off", value, OK_GREEN if ready else DISABLED
+                    )
+                    self.text(texts.text("keypad.ok"), 22, rect.inflate(-gap, 0), bold=True)
+                elif value == "del":
+                    self.button(rect, "key", value)
+                    self.text(texts.text("keypad.correct"), 22, rect.inflate(-gap, 0), bold=True)
+                else:
+                    self.button(rect, "key", value)
+                    self.text(value, 40, rect, bold=True)
 
     def outcome(
         self,
@@ -277,8 +371,18 @@ class Screen:
         ticket = outcome.ticket
         if ticket is None:
             title = pygame.Rect(area.left, area.top, area.width, round(70 * unit))
-            self.text(texts.text("refused.title"), 30, title, bold=True)
-            body = pygame.Rect(area.left, title.bottom, area.width, back.top - title.bottom)
+            heading = "checkin.title" if outcome.checkin else "refused.title"
+            self.text(texts.text(heading), 30, title, bold=True)
+            bottom = back.top
+            if outcome.walk_in is not None:
+                walk_in = back.copy()
+                walk_in.width = round(min(area.width, 560 * unit))
+                walk_in.midbottom = (area.centerx, back.top - round(12 * unit))
+                self.button(walk_in, "walk_in", outcome.walk_in)
+                label = texts.text("checkin.walk_in", service=service_name)
+                self.text(label, 24, walk_in.inflate(-round(16 * unit), 0), bold=True)
+                bottom = walk_in.top
+            body = pygame.Rect(area.left, title.bottom, area.width, bottom - title.bottom)
             why = texts.text(f"refused.{outcome.refused}")
             if outcome.refused in CLOSED_CODES and state is not None:
                 why = f"{why} {opening(state, texts)}."
@@ -297,12 +401,18 @@ class Screen:
                     34,
                 ),
             ]
+            if ticket.appointment_at is not None:
+                at = f"{ticket.appointment_at:%H:%M}"
+                line = f"{APPOINTMENT_MARK} {texts.text('confirm.appointment', time=at)}"
+                rows.insert(3, (line, 22, True, NUMBER, 34))
             if self.portrait:
                 rows = [(t, s * 1.4, b, c, h * 1.4) for t, s, b, c, h in rows]
             top = float(area.top)
             for text, size, bold, color, height in rows:
                 box = pygame.Rect(area.left, round(top), area.width, round(height * unit))
-                self.text(text, size, box, bold=bold, color=color)
+                where = self.text(text, size, box, bold=bold, color=color)
+                if text == ticket.number and ticket.appointment_at is not None:
+                    self._mark(where)
                 top += height * unit
             note = "confirm.take_ticket" if outcome.printed else "confirm.not_printed"
             strip = pygame.Rect(

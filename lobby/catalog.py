@@ -36,6 +36,7 @@ LABELS = (
     "pairing_no_broker",
     "pairing_checking",
     "pairing_paired",
+    "appointment",
     "cut_off",
     "opens_today",
     "opens_on",

@@ -24,10 +24,15 @@ from common.i18n import service_name
 from lobby.catalog import Catalog
 from sync_agent.protocol import Call, CounterState, QueueState
 
-__all__ = ["BLINK_PERIOD_S", "Lobby", "Scene", "ShownCall", "ShownService"]
+__all__ = ["APPOINTMENT_MARK", "BLINK_PERIOD_S", "Lobby", "Scene", "ShownCall", "ShownService"]
 
 BLINK_PERIOD_S = 0.5
 """A highlighted call is lit for this long, then dark for as long, and again."""
+
+APPOINTMENT_MARK = "■"
+"""The mark beside the number of a booked appointment's ticket: printed on the ticket (every
+ESC/POS code page has it, so it prints as text at any size), on the kiosk's confirmation,
+the call screen and the hub's /display page, so a citizen sees the same sign everywhere."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,13 @@ class ShownCall:
     """Whether the ticket was called before (a recall, or the return of a parked ticket)."""
     shown_at: float = 0.0
     """When it became the current call (monotonic seconds)."""
+    appointment: bool = False
+    """Whether the ticket is a booked appointment's (marked with :data:`APPOINTMENT_MARK`)."""
+
+    @property
+    def mark(self) -> str:
+        """The mark shown beside the number: :data:`APPOINTMENT_MARK` for an appointment."""
+        return APPOINTMENT_MARK if self.appointment else ""
 
     @property
     def place(self) -> str:
@@ -62,6 +74,7 @@ class ShownCall:
             counter_name=call.counter_name,
             service=call.service,
             recall=call.recall or call.calls > 1,
+            appointment=call.appointment,
         )
 
 

@@ -292,6 +292,9 @@ class ErrorBody(BaseModel):
 
     code: str
     message: str
+    service: str | None = None
+    """The booked service, with a check-in's ``too_late`` or ``too_early``: a kiosk offers a
+    walk-in ticket of it to a late citizen (an addition to v1)."""
 
 
 class ErrorReply(Message):
