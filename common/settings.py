@@ -68,6 +68,7 @@ __all__ = [
     "ENV_PREFIX",
     "MIN_PASSWORD_LENGTH",
     "BackupSettings",
+    "Country",
     "DataSettings",
     "DatabaseSettings",
     "DeviceSettings",
@@ -105,6 +106,9 @@ Role = Literal["hub", "kiosk", "display", "counter"]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 """How much a device logs."""
+
+Country = Literal["SK", "CZ", "UA"]
+"""A country whose offices the appliance serves: it decides the public holidays."""
 
 _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _SLUG_MAX = 63
@@ -250,6 +254,10 @@ class SiteSettings(Section):
         tuple[Language, ...], Field(min_length=1), AfterValidator(_check_languages)
     ] = LANGUAGES
     """Languages offered to citizens, from sk, cs, uk and en; the first one is the default."""
+
+    country: Annotated[Country, BeforeValidator(_strip_upper)] = "SK"
+    """The office's country, SK, CZ or UA: its public holidays close every service for the
+    day (the hub reads them from the ``holidays`` package)."""
 
     @property
     def default_language(self) -> Language:
@@ -491,6 +499,11 @@ class QueueSettings(Section):
 
     service_time_window: int = Field(default=20, ge=1)
     """How many recent visits per service the wait estimate averages."""
+
+    cut_off_margin_min: int = Field(default=5, ge=0, le=240)
+    """A service stops issuing walk-in tickets for the rest of its opening span when a new
+    ticket would be called later than this many minutes before the span closes (judged
+    from the wait estimate); services open always never stop."""
 
     max_kiosk_blocks: int = Field(default=2, ge=1, le=20)
     """How many blocks of numbers for offline issuing one kiosk may hold per service and

@@ -452,7 +452,7 @@ class CallScreen:
             lower = pygame.Rect(inner.left, inner.top + third, inner.width, inner.height - third)
             if not row.open:
                 self.text(
-                    catalog.label("closed"),
+                    row.closed_text(catalog),
                     lower.inflate(0, -third),
                     color=theme.dim,
                     background=theme.panel,

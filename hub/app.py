@@ -61,13 +61,19 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         walk_in_target_wait_s=settings.web.target_wait_min * 60,
         appointment_share=settings.queue.appointment_share,
         share_window=settings.queue.appointment_share_window,
+        cut_off_margin_s=settings.queue.cut_off_margin_min * 60,
     )
 
 
 def open_queue(settings: Settings) -> QueueService:
     """Open the store and resume the queue where it stopped."""
+    site = settings.site
     return QueueService.open(
-        open_store(settings), timezone=settings.site.tzinfo, policy=queue_policy(settings)
+        open_store(settings),
+        timezone=site.tzinfo,
+        policy=queue_policy(settings),
+        country=site.country,
+        holiday_lang=site.default_language,
     )
 
 

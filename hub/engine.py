@@ -94,6 +94,9 @@ class QueuePolicy:
     share_window: int = 10
     """How many of the office's most recent calls, the one being decided included,
     :attr:`appointment_share` is measured over."""
+    cut_off_margin_s: int = 300
+    """A service stops issuing walk-in tickets when a new one would be called later than
+    this before its opening closes (``cut_off``; see docs/queue.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,28 @@ class Estimate:
     """Waiting tickets of the same service that will be called first."""
     estimated_wait_s: int | None
     """Seconds until the call; ``None`` when no counter serves the service."""
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """Whether a service issues walk-in tickets now, and if not, why and until when."""
+
+    refused: str | None
+    """Why no ticket is issued now: ``service_closed`` (the admin's switch),
+    ``outside_hours`` (hours, holidays, closures) or ``cut_off``; ``None``: it issues."""
+    opens_at: datetime | None = None
+    """When it is not issuing: the next local time it opens (``None``: not known, or not
+    within the calendar's horizon)."""
+    closed_for: str | None = None
+    """When the calendar closes it: the holiday's name or the closure's reason."""
+    closes_at: datetime | None = None
+    """When it is open with hours: the local time the current opening ends (``None``: not
+    within the calendar's horizon, or a service open always)."""
+
+    @property
+    def issuing(self) -> bool:
+        """Whether a walk-in ticket can be taken now."""
+        return self.refused is None
 
 
 @dataclass(slots=True)
@@ -307,6 +332,35 @@ class Engine:
         residual = mean / 2 if idle == 0 else 0.0
         return Estimate(ahead, round(ahead * mean / capacity + residual))
 
+    def availability(self, service: str, now: datetime) -> Availability:
+        """Whether ``service`` issues walk-in tickets at ``now``, and if not, why.
+
+        By the admin's switch, the calendar and the cut-off (see docs/queue.md); the
+        times are in the site's zone.
+        """
+        svc = self._service(service)
+        if not svc.open:
+            return Availability("service_closed")
+        local = now.astimezone(self.timezone)
+        calendar = self.calendar
+        if not calendar.is_open(svc.hours, local, service):
+            return Availability(
+                "outside_hours",
+                calendar.next_opening(svc.hours, local, service),
+                calendar.closed_for(svc.hours, local, service),
+            )
+        if svc.hours.always:
+            return Availability(None)  # round the clock: never cut off
+        closes_at = calendar.closing(svc.hours, local, service)
+        if closes_at is None:
+            return Availability(None)
+        wait_s = self.estimate_new(service).estimated_wait_s
+        margin = timedelta(seconds=self.policy.cut_off_margin_s)
+        if wait_s is not None and local + timedelta(seconds=wait_s) + margin > closes_at:
+            opens_at = calendar.next_opening(svc.hours, closes_at, service)
+            return Availability("cut_off", opens_at, closes_at=closes_at)
+        return Availability(None, closes_at=closes_at)
+
     def mean_service_time(self, service: str) -> float:
         """Mean of the recent visit durations, or the service's default without any."""
         recent = self._durations.get(service)
@@ -357,10 +411,9 @@ class Engine:
         """Issue a new ticket for ``service``; the change's ``subject`` is the ticket."""
         self._check_day(now)
         svc = self._service(service)
-        if not svc.open:
-            raise QueueError("service_closed", f"service {service} is closed")
-        if not self.calendar.is_open(svc.hours, now.astimezone(self.timezone), service):
-            raise QueueError("outside_hours", f"service {service} is open {svc.hours.describe()}")
+        availability = self.availability(service, now)
+        if availability.refused is not None:
+            raise QueueError(availability.refused, _refusal(svc, availability))
         issued = self._issued.get(service, 0)
         if svc.daily_limit is not None and issued >= svc.daily_limit:
             raise QueueError(
@@ -943,6 +996,24 @@ class Engine:
         return Change(
             counters=(new,), events=(_counter_event(now, action, actor, new, counter.state),)
         )
+
+
+def _refusal(service: Service, availability: Availability) -> str:
+    """Why ``service`` issues no ticket, for the log and the API's message."""
+    opens = availability.opens_at
+    then = f"; it opens {opens.isoformat(timespec='minutes')}" if opens else ""
+    match availability.refused:
+        case "service_closed":
+            return f"service {service.code} is closed"
+        case "cut_off":
+            closes = availability.closes_at
+            assert closes is not None
+            return (
+                f"service {service.code} takes no more tickets: those waiting fill the time "
+                f"until it closes at {closes.strftime('%H:%M')}{then}"
+            )
+        case _:
+            return f"service {service.code} is open {service.hours.describe()}{then}"
 
 
 def call_order_key(

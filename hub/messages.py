@@ -47,12 +47,14 @@ def calls_of(change: Change, engine: Engine) -> list[p.Call]:
 def queue_state(engine: Engine, code: str, now: datetime) -> p.QueueState:
     """Service ``code``'s retained ``queue/<service>`` state at ``now``."""
     service = engine.services[code]
+    availability = engine.availability(code, now)
     return p.QueueState(
         service=code,
         prefix=service.prefix,
         names=dict(service.names),
-        open=service.open
-        and engine.calendar.is_open(service.hours, now.astimezone(engine.timezone), service.code),
+        open=availability.issuing,
+        opens_at=availability.opens_at,
+        cut_off=availability.refused == "cut_off",
         hours=service.hours.describe(),
         waiting=engine.waiting_count(code),
         estimated_wait_s=engine.estimate_new(code).estimated_wait_s,

@@ -9,16 +9,19 @@ leaves the engine untouched, so memory and database never disagree.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TypeVar
+from typing import Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from hub import stats
-from hub.engine import Engine, Estimate, QueueError, QueuePolicy
+from hub.calendar import Closure, OfficeCalendar, public_holidays
+from hub.engine import Availability, Engine, Estimate, QueueError, QueuePolicy
 from hub.model import Appointment, Change, Counter, Priority, Service, Ticket, TicketState
 from hub.stats import Statistics, Visit
 from hub.store import Receipt, Store, StoreError
@@ -26,6 +29,8 @@ from sync_agent.broker_accounts import Account
 from sync_agent.protocol import COUNTER_ACTIONS
 
 __all__ = [
+    "Availability",
+    "Closure",
     "Engine",
     "Issued",
     "Listener",
@@ -38,6 +43,12 @@ __all__ = [
 """The service layer's interface: what the web and the bridge use. ``QueueError`` is
 how an operation is refused, and ``Engine`` the view that :meth:`QueueService.read`
 hands to its callers."""
+
+CLOSURE_HORIZON_DAYS: Final = 2 * 366
+"""How far ahead a closure may be entered."""
+
+MAX_CLOSURE_REASON: Final = 200
+"""The longest reason a closure may give (the store's column)."""
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +85,8 @@ class ServiceStatus:
     """What a citizen taking a ticket now would be told."""
     issued_today: int
     open_counters: int
+    availability: Availability
+    """Whether it issues walk-in tickets now; if not, why and when it opens."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +109,21 @@ class QueueService:
         engine: Engine,
         *,
         clock: Callable[[], datetime] = utc_now,
+        country: str | None = None,
+        holiday_lang: str = "sk",
     ) -> None:
         self.store = store
         self.engine = engine
         self.clock = clock
+        self.country = country
+        """The office's country, whose public holidays the calendar holds (``None``:
+        the engine's calendar keeps the holidays it was built with)."""
+        self.holiday_lang = holiday_lang
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
+        self._availability: dict[str, Availability] = {}
+        """What the listeners last heard of each service's availability (see
+        :meth:`roll_over`)."""
 
     @classmethod
     def open(
@@ -111,8 +133,14 @@ class QueueService:
         timezone: ZoneInfo,
         policy: QueuePolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
+        country: str | None = None,
+        holiday_lang: str = "sk",
     ) -> QueueService:
-        """Resume the queue from the store (already upgraded) for today."""
+        """Resume the queue from the store (already upgraded) for today.
+
+        The engine's calendar gets the admin's closures and, with a ``country``, its
+        public holidays of this year and the next (names in ``holiday_lang``).
+        """
         policy = policy or QueuePolicy()
         today = clock().astimezone(timezone).date()
         # Resume on the day the queue stopped, then roll over to today, so that a
@@ -120,7 +148,8 @@ class QueueService:
         day = min(store.last_business_day() or today, today)
         snapshot = store.load_snapshot(day, policy.service_time_window)
         engine = Engine.from_snapshot(snapshot, timezone=timezone, policy=policy)
-        service = cls(store, engine, clock=clock)
+        service = cls(store, engine, clock=clock, country=country, holiday_lang=holiday_lang)
+        service._refresh_calendar(today)
         service.roll_over()
         return service
 
@@ -132,11 +161,24 @@ class QueueService:
     # -- operations ----------------------------------------------------------
 
     def roll_over(self) -> Change | None:
-        """Start a new business day now if one has begun (also done before every operation)."""
+        """Start a new business day now if one has begun (also done before every operation).
+
+        The hub's main loop calls it every few seconds; the listeners also hear (of an
+        empty change) when a service starts or stops issuing tickets as time passes (it
+        opens, closes, or reaches its cut-off).
+        """
         with self._lock:
-            change = self.engine.roll_over(self.clock())
+            now = self.clock()
+            change = self.engine.roll_over(now)
             if change is not None:
                 self._commit(change)
+                self._refresh_calendar(self.engine.local_day(now))
+            availability = {
+                code: self.engine.availability(code, now) for code in self.engine.services
+            }
+            if self._availability and availability != self._availability and change is None:
+                self._notify(Change())
+            self._availability = availability
             return change
 
     def issue(
@@ -339,7 +381,73 @@ class QueueService:
                 raise
             self._notify(Change(counters=(self.engine.counters[counter.id],)))
 
+    # -- the calendar -----------------------------------------------------------
+
+    @property
+    def calendar(self) -> OfficeCalendar:
+        """The office's calendar: public holidays and the admin's closures.
+
+        What narrows every service's weekly hours (``calendar.open_spans(service.hours,
+        day, service.code)``); it changes when closures do and at a new day.
+        """
+        with self._lock:
+            return self.engine.calendar
+
+    def closures(self) -> list[Closure]:
+        """The admin's closures of today and later, by day and start."""
+        return self.store.closures(since=self.today())
+
+    def add_closure(self, closure: Closure) -> Closure:
+        """Close the office, or some services, for a day or part of one; the stored closure.
+
+        Refused (``invalid_closure``, ``unknown_service``) for a day that has passed or
+        lies more than :data:`CLOSURE_HORIZON_DAYS` ahead, an end not after the start, a
+        reason over :data:`MAX_CLOSURE_REASON` characters, or an unknown service.
+        """
+        with self._lock:
+            today = self.today()
+            problem = _closure_problem(closure, today)
+            if problem is not None:
+                raise QueueError("invalid_closure", problem)
+            unknown = [code for code in closure.services if code not in self.engine.services]
+            if unknown:
+                raise QueueError("unknown_service", f"no service {', '.join(unknown)}")
+            stored = dataclasses.replace(closure, id=uuid.uuid4().hex)
+            self.store.add_closure(stored, at=self.clock())
+            self._refresh_calendar(today)
+            self._notify(Change())
+            return stored
+
+    def remove_closure(self, closure_id: str) -> bool:
+        """Remove a closure; ``False`` if there is none with that id."""
+        with self._lock:
+            if not self.store.delete_closure(closure_id):
+                return False
+            self._refresh_calendar(self.today())
+            self._notify(Change())
+            return True
+
+    def _refresh_calendar(self, today: date) -> None:
+        """Give the engine the closures from ``today`` on, and the holidays.
+
+        With a country, the holidays of ``today``'s year and the next.
+        """
+        calendar = dataclasses.replace(
+            self.engine.calendar, closures=tuple(self.store.closures(since=today))
+        )
+        if self.country is not None:
+            years = (today.year, today.year + 1)
+            calendar = dataclasses.replace(
+                calendar, holidays=public_holidays(self.country, years, self.holiday_lang)
+            )
+        self.engine.calendar = calendar
+
     # -- reading -------------------------------------------------------------
+
+    def availability(self, service: str) -> Availability:
+        """Whether ``service`` issues walk-in tickets now, and if not, why and until when."""
+        with self._lock:
+            return self.engine.availability(service, self.clock())
 
     def broker_accounts(self) -> list[Account]:
         """The office broker's accounts that the hub keeps, by user name."""
@@ -407,6 +515,7 @@ class QueueService:
         """Every service's live state, in catalog order."""
         with self._lock:
             engine = self.engine
+            now = self.clock()
             return [
                 ServiceStatus(
                     service=service,
@@ -414,6 +523,7 @@ class QueueService:
                     estimated_wait_s=engine.estimate_new(service.code).estimated_wait_s,
                     issued_today=engine.issued_today(service.code),
                     open_counters=len(engine.open_counters(service.code)),
+                    availability=engine.availability(service.code, now),
                 )
                 for service in engine.services.values()
             ]
@@ -449,6 +559,7 @@ class QueueService:
         rollover = self.engine.roll_over(now)
         if rollover is not None:
             self._commit(rollover)
+            self._refresh_calendar(self.engine.local_day(now))
         return now
 
     def _commit(self, change: Change, receipt: Receipt | None = None) -> Change:
@@ -485,3 +596,16 @@ class QueueService:
             self.engine.services.pop(code, None)
         else:
             self.engine.services[code] = previous
+
+
+def _closure_problem(closure: Closure, today: date) -> str | None:
+    """What is wrong with a closure to be entered on ``today``, or ``None``."""
+    if closure.day < today:
+        return f"{closure.day} has passed"
+    if closure.day > today + timedelta(days=CLOSURE_HORIZON_DAYS):
+        return f"{closure.day} is more than {CLOSURE_HORIZON_DAYS} days ahead"
+    if closure.start is not None and closure.end is not None and closure.end <= closure.start:
+        return "the closure must end after it starts"
+    if len(closure.reason) > MAX_CLOSURE_REASON:
+        return f"the reason is longer than {MAX_CLOSURE_REASON} characters"
+    return None

@@ -256,8 +256,9 @@ class KioskApp:
         elif self.state == "keypad":
             self.screen.keypad(texts, self.code, CODE_LENGTH)
         elif self.state == "outcome" and self.outcome is not None:
-            name = self.kiosk.service_name(self.outcome.service, self.lang)
-            self.screen.outcome(self.outcome, texts, name)
+            service = self.outcome.service
+            name = self.kiosk.service_name(service, self.lang)
+            self.screen.outcome(self.outcome, texts, name, self.kiosk.queue_state(service))
         else:
             self.screen.start(
                 self.kiosk.services(),
@@ -276,6 +277,8 @@ class KioskApp:
         kiosk = self.kiosk
         if not kiosk.printer_status.can_print and kiosk.stop_on_printer_fault:
             return "start.unavailable"
+        if state.cut_off:
+            return "start.cut_off"
         if not state.open:
             return "start.closed"
         if state.daily_limit is not None and state.issued_today >= state.daily_limit:

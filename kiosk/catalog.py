@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 
 from common.i18n import LANGUAGES, Messages, messages
 
@@ -53,6 +54,19 @@ class Catalog:
             lambda m: self.text(f"days.{_DAYS[m.group(1)]}"),
             described,
         )
+
+    def opening(self, opens_at: datetime, now: datetime) -> str:
+        """When a closed service opens, as ``Opens at 13:00`` today, else with the day.
+
+        ``opens_at`` is in the site's zone (as the hub sends it); ``now`` decides what
+        today is.
+        """
+        clock = opens_at.strftime("%H:%M")
+        if now.astimezone(opens_at.tzinfo).date() == opens_at.date():
+            return self.text("start.opens_today", time=clock)
+        day = self.text(f"days.{_DAYS[opens_at.strftime('%a')]}")
+        date = self.text("start.date", day=opens_at.day, month=opens_at.month)
+        return self.text("start.opens_on", day=day, date=date, time=clock)
 
 
 def wait_minutes(seconds: int) -> int:

@@ -148,6 +148,11 @@ class Kiosk:
             return [queues[code] for code in self.only if code in queues]
         return sorted(queues.values(), key=lambda q: (q.prefix, q.service))
 
+    def queue_state(self, service: str) -> p.QueueState | None:
+        """The last queue state the hub published for ``service``, if any."""
+        with self._lock:
+            return self._queues.get(service)
+
     @property
     def online(self) -> bool:
         """Whether the hub can be asked right now."""
@@ -271,7 +276,7 @@ class Kiosk:
         with self._lock:
             state = self._queues.get(service)
         if state is not None and not state.open:
-            return "service_closed"
+            return "cut_off" if state.cut_off else "service_closed"
         limit = state.daily_limit if state is not None else None
         if state is not None and limit is not None and state.issued_today >= limit:
             return "daily_limit"

@@ -40,6 +40,17 @@ FAULT: Color = (176, 0, 32)
 OK_GREEN: Color = (0, 110, 60)
 
 
+CLOSED_CODES = frozenset({"service_closed", "outside_hours", "cut_off"})
+"""Refusals after which the screen says when the service opens next."""
+
+
+def opening(state: QueueState, texts: Catalog) -> str:
+    """When a closed service opens next; its hours when the hub does not say."""
+    if state.opens_at is not None:
+        return texts.opening(state.opens_at, state.at)
+    return texts.text("start.hours", hours=texts.hours(state.hours))
+
+
 @dataclass(frozen=True, slots=True)
 class Button:
     """A touch target: where it is and what it does.
@@ -266,10 +277,8 @@ class Screen:
 
     @staticmethod
     def _detail(state: QueueState, texts: Catalog, why: str | None) -> str:
-        if why == "start.closed":
-            return (
-                f"{texts.text(why)} · {texts.text('start.hours', hours=texts.hours(state.hours))}"
-            )
+        if why in ("start.closed", "start.cut_off"):
+            return f"{texts.text(why)} · {opening(state, texts)}"
         if why is not None:
             return texts.text(why)
         waiting = texts.text("start.waiting", waiting=state.waiting)
@@ -343,8 +352,18 @@ class Screen:
                     self.button(rect, "key", value)
                     self.text(value, 40, rect, bold=True)
 
-    def outcome(self, outcome: Outcome, texts: Catalog, service_name: str) -> None:
-        """The confirmation (number, service, people ahead, wait) or the refusal."""
+    def outcome(
+        self,
+        outcome: Outcome,
+        texts: Catalog,
+        service_name: str,
+        state: QueueState | None = None,
+    ) -> None:
+        """The confirmation (number, service, people ahead, wait) or the refusal.
+
+        ``state`` is the service's last queue state: a refusal because it is closed or
+        cut off says when it opens next.
+        """
         area = self._begin()
         unit = self.unit
         back = pygame.Rect(0, 0, round(min(area.width, 320 * unit)), round(76 * unit))
@@ -364,7 +383,10 @@ class Screen:
                 self.text(label, 24, walk_in.inflate(-round(16 * unit), 0), bold=True)
                 bottom = walk_in.top
             body = pygame.Rect(area.left, title.bottom, area.width, bottom - title.bottom)
-            self.wrapped(texts.text(f"refused.{outcome.refused}"), 24, body)
+            why = texts.text(f"refused.{outcome.refused}")
+            if outcome.refused in CLOSED_CODES and state is not None:
+                why = f"{why} {opening(state, texts)}."
+            self.wrapped(why, 24, body)
         else:
             rows: list[tuple[str, float, bool, Color, float]] = [
                 (texts.text("confirm.your_number"), 24, False, DIM_TEXT, 40),

@@ -37,6 +37,10 @@ LABELS = (
     "pairing_checking",
     "pairing_paired",
     "appointment",
+    "cut_off",
+    "opens_today",
+    "opens_on",
+    "date",
 )
 """The screen's labels every catalog has (the pairing screen's among them)."""
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from common.i18n import service_name
+from lobby.catalog import Catalog
 from sync_agent.protocol import Call, CounterState, QueueState
 
 __all__ = ["APPOINTMENT_MARK", "BLINK_PERIOD_S", "Lobby", "Scene", "ShownCall", "ShownService"]
@@ -87,10 +89,28 @@ class ShownService:
     open: bool
     waiting: int
     estimated_wait_s: int | None
+    cut_off: bool = False
+    """Open, but taking no more tickets in this opening."""
+    opens_at: datetime | None = None
+    """When it is not open: the next time it opens, in the site's zone."""
+    at: datetime | None = None
+    """When the hub described it (its clock decides what "today" is)."""
 
     def name(self, lang: str) -> str:
         """The service's name in ``lang``, by the rule of :func:`common.i18n.service_name`."""
         return service_name(self.names, lang, self.service)
+
+    def closed_text(self, texts: Catalog) -> str:
+        """What the screen says of it while it is not open: why, and when it opens next."""
+        why = texts.label("cut_off" if self.cut_off else "closed")
+        opens = self.opens_at
+        if opens is None:
+            return why
+        clock = opens.strftime("%H:%M")
+        if self.at is not None and self.at.astimezone(opens.tzinfo).date() == opens.date():
+            return f"{why} · {texts.label('opens_today', time=clock)}"
+        day = texts.label("date", day=opens.day, month=opens.month)
+        return f"{why} · {texts.label('opens_on', date=day, time=clock)}"
 
     @property
     def estimated_minutes(self) -> int | None:
@@ -181,6 +201,9 @@ class Lobby:
             open=state.open,
             waiting=state.waiting,
             estimated_wait_s=state.estimated_wait_s,
+            cut_off=state.cut_off,
+            opens_at=state.opens_at,
+            at=state.at,
         )
 
     def counter(self, state: CounterState) -> None:

@@ -426,7 +426,7 @@ class QueueState(Message):
     prefix: str
     names: dict[str, str]
     open: bool
-    """Whether a ticket can be issued now (switch and hours)."""
+    """Whether a ticket can be issued now (switch, hours, holidays, closures, cut-off)."""
     hours: str
     waiting: int
     estimated_wait_s: int | None
@@ -434,6 +434,12 @@ class QueueState(Message):
     daily_limit: int | None
     open_counters: int
     at: AwareDatetime
+    opens_at: AwareDatetime | None = None
+    """When it is not open: the next time it opens, in the site's zone (``None``: not
+    known, e.g. the admin switched it off)."""
+    cut_off: bool = False
+    """It is open but takes no more tickets in this opening: those waiting fill the time
+    until it closes."""
 
 
 # -- topics -------------------------------------------------------------------------

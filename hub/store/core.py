@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from common.files import create_private_file
+from hub.calendar import Closure
 from hub.engine import Snapshot
 from hub.model import (
     LIVE_STATES,
@@ -56,6 +57,7 @@ from hub.store.tables import (
     ACCOUNTS,
     APPOINTMENTS,
     BLOCKS,
+    CLOSURES,
     COUNTERS,
     DONE_CONDITION,
     EVENTS,
@@ -388,6 +390,48 @@ class Store:
                 [dict(zip(EVENT_COLUMNS, event_row(e), strict=True)) for e in events],
             )
         return [dataclasses.replace(a, state=AppointmentState.NO_SHOW) for a in found]
+
+    # -- closures ------------------------------------------------------------------
+
+    def closures(self, since: date | None = None) -> list[Closure]:
+        """The admin's closures (those of ``since`` and later), by day and start."""
+        query = select(CLOSURES).order_by(CLOSURES.c.day, CLOSURES.c.start, CLOSURES.c.id)
+        if since is not None:
+            query = query.where(CLOSURES.c.day >= since)
+        with self.db.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Closure(
+                day=row.day,
+                start=row.start,
+                end=row.end,
+                reason=row.reason,
+                services=tuple(row.services),
+                id=row.id,
+            )
+            for row in rows
+        ]
+
+    def add_closure(self, closure: Closure, *, at: datetime) -> None:
+        """Keep a new closure (its ``id`` must be set)."""
+        with self._transaction() as conn:
+            conn.execute(
+                insert(CLOSURES).values(
+                    id=closure.id,
+                    day=closure.day,
+                    start=closure.start,
+                    end=closure.end,
+                    reason=closure.reason,
+                    services=list(closure.services),
+                    created_at=at,
+                )
+            )
+
+    def delete_closure(self, closure_id: str) -> bool:
+        """Remove a closure; ``False`` if there was none with that id."""
+        with self._transaction() as conn:
+            deleted = conn.execute(delete(CLOSURES).where(CLOSURES.c.id == closure_id)).rowcount
+        return bool(deleted)
 
     # -- queries -------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ what the store's queries and its write path are built from.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -25,6 +25,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Time,
     TypeDecorator,
     UniqueConstraint,
     text,
@@ -312,6 +313,25 @@ class AppointmentRow(Base):
     hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class ClosureRow(Base):
+    """A row of ``closures``: a day, or part of one, when the office or some services close."""
+
+    __tablename__ = "closures"
+    __table_args__ = (Index("ix_closures_day", "day"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    """The site-local day."""
+    start: Mapped[time | None] = mapped_column(Time)
+    """Local time the closure begins; null: the start of the day."""
+    end: Mapped[time | None] = mapped_column(Time)
+    """Local time the closure ends; null: the end of the day."""
+    reason: Mapped[str] = mapped_column(String(200))
+    services: Mapped[list[str]] = mapped_column(JSON)
+    """The services closed; empty: every service."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class UserRow(Base):
     """A row of ``users``: a person who signs in to the admin pages (admin or clerk)."""
 
@@ -407,3 +427,4 @@ RECEIPTS: Final = metadata.tables["receipts"]
 ACCOUNTS: Final = metadata.tables["broker_accounts"]
 BLOCKS: Final = metadata.tables["number_blocks"]
 APPOINTMENTS: Final = metadata.tables["appointments"]
+CLOSURES: Final = metadata.tables["closures"]

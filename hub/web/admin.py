@@ -1,7 +1,7 @@
 """The office's admin pages at ``/admin``: sign-in, dashboard, set-up and statistics.
 
-Admins manage services, counters, devices' accounts, users, API tokens and
-branding; clerks see the dashboard and the statistics. Every form carries a
+Admins manage services, counters, the office's closures, devices' accounts,
+users, API tokens and branding; clerks see the dashboard and the statistics. Every form carries a
 CSRF token (Flask-WTF); passwords are argon2 hashes (:mod:`hub.users`).
 Changes to the queue's catalog go through the service layer, which also
 publishes them to the devices.
@@ -30,8 +30,17 @@ from flask import (
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers.response import Response as BaseResponse
-from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from common.errors import PoradovnikError
 from common.i18n import LANGUAGES
@@ -40,7 +49,7 @@ from hub.bridge import DeviceView
 from hub.lockout import Locked
 from hub.model import Counter, OpeningHours, Service
 from hub.provisioning import pair_device
-from hub.service import QueueError
+from hub.service import MAX_CLOSURE_REASON, Closure, QueueError
 from hub.siteconfig import Branding
 from hub.users import SCOPES, USER_ROLES, User, UserRole
 from hub.web.context import hub
@@ -381,6 +390,92 @@ def counter(counter_id: str | None = None) -> Page:
             flash(f"Saved counter {edited.id}.", "notice")
             return redirect(url_for("admin.counters"))
     return render_template("admin/counter.html", form=form, current=current)
+
+
+# -- closures ----------------------------------------------------------------------
+
+CLOSURE_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
+"""Closure ids are UUIDs in hex; anything else is not looked up."""
+
+
+class ClosureForm(FlaskForm):
+    """A day, or part of one, when the office or some of its services close."""
+
+    day = DateField("Day", validators=[DataRequired(message="Give the day as YYYY-MM-DD.")])
+    start = TimeField("From (empty: the start of the day)", validators=[Optional()])
+    end = TimeField("Until (empty: the end of the day)", validators=[Optional()])
+    reason = StringField(
+        "Reason (shown to citizens)", validators=[Optional(), Length(max=MAX_CLOSURE_REASON)]
+    )
+    services = SelectMultipleField("Services closed (none chosen: the whole office)")
+
+    def validate_end(self, field: TimeField) -> None:
+        """A part of a day ends after it starts."""
+        if field.data is not None and self.start.data is not None and field.data <= self.start.data:
+            raise ValidationError("The closure must end after it starts.")
+
+
+@bp.route("/closures", methods=["GET", "POST"])
+@admin_required
+def closures() -> Page:
+    """The office's closures from today on; add one (a whole day or part of one).
+
+    A form that does not validate, or a closure the queue refuses (a day that has
+    passed, say), is answered 400 with the reason on the page.
+    """
+    queue = hub().queue
+    form = ClosureForm()
+    form.services.choices = [(s.code, s.name("sk")) for s in queue.services()]
+    status = 200
+    if form.is_submitted():
+        status = 400
+        if form.validate():
+            closure = Closure(
+                day=form.day.data,
+                start=form.start.data,
+                end=form.end.data,
+                reason=(form.reason.data or "").strip(),
+                services=tuple(form.services.data or ()),
+            )
+            try:
+                queue.add_closure(closure)
+            except QueueError as exc:
+                form.day.errors = [exc.message]
+            else:
+                flash(f"Closed {_closure_text(closure)}.", "notice")
+                return redirect(url_for("admin.closures"))
+    page = render_template(
+        "admin/closures.html",
+        form=form,
+        closures=queue.closures(),
+        names={s.code: s.name("sk") for s in queue.services()},
+    )
+    return page, status
+
+
+@bp.post("/closures/<closure_id>/remove")
+@admin_required
+def remove_closure(closure_id: str) -> BaseResponse:
+    """Take a closure away: the services open again as their hours say."""
+    FlaskForm().validate_on_submit() or abort(400)
+    if not CLOSURE_ID_RE.fullmatch(closure_id) or not hub().queue.remove_closure(closure_id):
+        abort(404)
+    flash("Removed the closure.", "notice")
+    return redirect(url_for("admin.closures"))
+
+
+def _closure_text(closure: Closure) -> str:
+    if closure.start is None and closure.end is None:
+        return f"{closure.day} all day"
+    start = closure.start.strftime("%H:%M") if closure.start else "00:00"
+    end = closure.end.strftime("%H:%M") if closure.end else "24:00"
+    return f"{closure.day} {start}–{end}"
+
+
+@bp.app_template_filter("closure_time")
+def closure_time_filter(closure: Closure) -> str:
+    """A closure's part of the day, as the closures page lists it."""
+    return _closure_text(closure).partition(" ")[2]
 
 
 # -- devices -----------------------------------------------------------------------

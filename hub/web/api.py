@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from functools import wraps
 from typing import Annotated, Any, Final, Literal, TypeVar, cast
 
@@ -87,7 +87,16 @@ class ServiceOut(Model):
     name: str
     """In the language asked for with ``lang``."""
     open: bool
-    """Whether tickets are issued now (the admin's switch and opening hours)."""
+    """Whether tickets are issued now (the admin's switch, the opening hours narrowed by
+    public holidays and closures, the cut-off)."""
+    cut_off: bool
+    """Open, but taking no more tickets in this opening: those waiting fill it."""
+    opens_at: AwareDatetime | None
+    """When it is not open: the next time it opens, in the office's zone (``null``: not
+    known)."""
+    closed_for: str | None
+    """Why the office calendar closes it now: a public holiday's name (in the office's
+    language) or the reason the admin gave for a closure."""
     hours: str
     waiting: int
     estimated_wait_min: int | None
@@ -99,6 +108,25 @@ class ServiceOut(Model):
 
 class Queue(RootModel[list[ServiceOut]]):
     """Every service, in catalog order."""
+
+
+class ClosureOut(Model):
+    """A day, or part of one, when the office or some of its services close."""
+
+    id: str
+    day: date
+    """The office's local day."""
+    start: time | None
+    """Local time it begins; ``null``: the start of the day."""
+    end: time | None
+    """Local time it ends; ``null``: the end of the day."""
+    reason: str
+    services: list[str]
+    """The services closed; empty: every service."""
+
+
+class Closures(RootModel[list[ClosureOut]]):
+    """The closures of today and later, by day and start."""
 
 
 class LangQuery(Model):
@@ -392,6 +420,9 @@ def _queue() -> Queue:
                 prefix=r.prefix,
                 name=r.name,
                 open=r.open,
+                cut_off=r.cut_off,
+                opens_at=r.opens_at,
+                closed_for=r.closed_for,
                 hours=r.hours,
                 waiting=r.waiting,
                 estimated_wait_min=r.wait_min,
@@ -400,6 +431,25 @@ def _queue() -> Queue:
                 daily_limit=r.daily_limit,
             )
             for r in queue_rows(hub().queue, lang)
+        ]
+    )
+
+
+@bp.get("/closures")
+@spec.validate(resp=responses(HTTP_200=Closures))
+def closures() -> Closures:
+    """The office's closures of today and later (public holidays are not listed)."""
+    return Closures(
+        [
+            ClosureOut(
+                id=c.id,
+                day=c.day,
+                start=c.start,
+                end=c.end,
+                reason=c.reason,
+                services=list(c.services),
+            )
+            for c in hub().queue.closures()
         ]
     )
 
@@ -419,6 +469,10 @@ def _queue() -> Queue:
 )
 def issue() -> Any:
     """Take a ticket (rate-limited per address); 409 when the service issues none now.
+
+    The 409's code says why: ``service_closed`` (switched off), ``outside_hours``
+    (hours, a public holiday or a closure) or ``cut_off`` (those waiting fill the time
+    until it closes); its message says when it opens next.
 
     A ``priority`` needs a token with scope ``counters`` (a clerks' system): anyone
     else gets 403 ``priority_not_allowed``. Kiosks give priority over MQTT.

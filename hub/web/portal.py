@@ -11,9 +11,12 @@ one rendering serves every reader.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Final
 
+from babel.dates import format_skeleton
 from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import StringField
@@ -100,6 +103,20 @@ def queue() -> Response:
             "portal/queue.html", rows=queue_rows(hub().queue, lang), live=LIVE_URL
         ),
     )
+
+
+@bp.app_template_filter("opening")
+def opening_filter(at: datetime) -> str:
+    """When a closed service opens next, in the page's language: ``Opens Tue, Dec 8 at 08:00``.
+
+    ``at`` is in the site's zone (as the queue gives it).
+    """
+    locale = get_locale()
+    clock = format_skeleton("Hm", at, tzinfo=at.tzinfo, locale=locale)
+    if at.date() == hub().queue.today():
+        return str(_("Opens today at %(time)s", time=clock))
+    day = format_skeleton("MMMEd", at, tzinfo=at.tzinfo, locale=locale)
+    return str(_("Opens %(day)s at %(time)s", day=day, time=clock))
 
 
 @bp.get("/queue/fragment")

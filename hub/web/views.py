@@ -23,7 +23,14 @@ class QueueRow:
     prefix: str
     name: str
     open: bool
-    """Whether tickets are issued now (the admin's switch and the opening hours)."""
+    """Whether tickets are issued now (the admin's switch, the hours narrowed by the
+    office calendar, the cut-off)."""
+    cut_off: bool
+    """Open, but taking no more tickets in this opening (those waiting fill it)."""
+    opens_at: datetime | None
+    """When it is not open: the next time it opens, in the site's zone (``None``: not known)."""
+    closed_for: str | None
+    """Why the calendar closes it now: a holiday's name or the admin's reason."""
     hours: str
     waiting: int
     wait_min: int | None
@@ -40,13 +47,15 @@ def minutes(seconds: int | None) -> int | None:
 
 def queue_rows(queue: QueueService, lang: str) -> list[QueueRow]:
     """Every service's live state in ``lang``, in catalog order."""
-    local = queue.clock().astimezone(queue.timezone)
     return [
         QueueRow(
             code=s.service.code,
             prefix=s.service.prefix,
             name=s.service.name(lang),
-            open=s.service.open and s.service.hours.is_open(local),
+            open=s.availability.issuing,
+            cut_off=s.availability.refused == "cut_off",
+            opens_at=s.availability.opens_at,
+            closed_for=s.availability.closed_for,
             hours=s.service.hours.describe(),
             waiting=s.waiting,
             wait_min=minutes(s.estimated_wait_s),

@@ -452,3 +452,10 @@ def test_several_problems_from_file_and_env_each_on_a_line(tmp_path: Path) -> No
     assert len(lines) == 3
     assert sum(line.startswith(f"{path}: ") for line in lines) == 2
     assert sum(line.startswith("environment PORADOVNIK_WEB__PORT: ") for line in lines) == 1
+
+
+def test_the_country_decides_the_holidays_and_forgives_case(tmp_path: Path) -> None:
+    path = write(tmp_path, 'role = "hub"\n[site]\ncountry = "cz"\n')
+    assert load_settings(path, env={}).site.country == "CZ"
+    message = problems(write(tmp_path, 'role = "hub"\n[site]\ncountry = "PL"\n'))
+    assert message.startswith(f"{path}: [site] country: Input should be 'SK', 'CZ' or 'UA'")

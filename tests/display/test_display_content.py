@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from lobby.catalog import LABELS, LANGUAGES, catalog, split_ticket
-from lobby.content import BLINK_PERIOD_S, Lobby
+from lobby.content import BLINK_PERIOD_S, Lobby, ShownService
 from sync_agent.protocol import Call, QueueState
 
 
@@ -135,3 +135,37 @@ def test_a_display_without_fonts_fails_in_one_line(tmp_path: Path) -> None:
     assert done.stderr.startswith(f"poradovnik: font not found: {tmp_path}/DejaVuSans.ttf")
     assert "fonts-dejavu-core" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_closed_service_says_when_it_opens_in_each_language() -> None:
+    zone = timezone(timedelta(hours=1))
+    now = datetime(2026, 12, 7, 16, 0, tzinfo=UTC)
+    lobby = Lobby()
+
+    def shown(opens_at: datetime | None, *, cut_off: bool = False) -> ShownService:
+        lobby.queue(
+            QueueState(
+                service="taxes",
+                prefix="A",
+                names={"sk": "Dane"},
+                open=False,
+                hours="Mon 08:00-12:00",
+                waiting=0,
+                estimated_wait_s=None,
+                issued_today=0,
+                daily_limit=None,
+                open_counters=0,
+                at=now,
+                opens_at=opens_at,
+                cut_off=cut_off,
+            )
+        )
+        return lobby.scene(0.0).services[0]
+
+    later_today = shown(datetime(2026, 12, 7, 18, 30, tzinfo=zone))
+    assert later_today.closed_text(catalog("sk")) == "zatvorené · otvára o 18:30"
+    tomorrow = shown(datetime(2026, 12, 8, 8, 0, tzinfo=zone), cut_off=True)
+    assert tomorrow.closed_text(catalog("en")) == "no more tickets now · opens 8/12 at 08:00"
+    assert tomorrow.closed_text(catalog("cs")) == "lístky se už nevydávají · otevírá 8. 12. v 08:00"
+    assert tomorrow.closed_text(catalog("uk")).endswith("відчиняється 8.12 о 08:00")
+    assert shown(None).closed_text(catalog("sk")) == "zatvorené"

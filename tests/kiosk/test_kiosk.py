@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pygame
@@ -19,6 +19,8 @@ from office_helpers import OfficeBroker, RunningHub
 
 from common.errors import PoradovnikError
 from common.speech import Speaker
+from hub.calendar import Closure
+from hub.model import OpeningHours
 from kiosk.app import KioskApp
 from kiosk.catalog import LANGUAGES, Catalog, spoken_number
 from kiosk.dispenser import BLOCK_RETRY
@@ -26,6 +28,7 @@ from kiosk.escpos_text import decode
 from kiosk.loopback import LoopbackPrinter
 from kiosk.ui import Screen
 from sync_agent.link import DeviceLink
+from sync_agent.protocol import QueueState
 
 
 @pytest.fixture(autouse=True)
@@ -361,7 +364,14 @@ def test_every_language_has_every_text() -> None:
     keys = {lang: catalog_ids("kiosk", lang) for lang in catalogs}
     assert keys["sk"] == keys["cs"] == keys["uk"] == keys["en"]
     for catalog in catalogs.values():
-        for code in ("service_closed", "outside_hours", "daily_limit", "printer", "unavailable"):
+        for code in (
+            "service_closed",
+            "outside_hours",
+            "cut_off",
+            "daily_limit",
+            "printer",
+            "unavailable",
+        ):
             assert catalog.has(f"refused.{code}")
     assert (
         catalogs["uk"].hours("Mon 08:00-15:00; Fri 08:00-12:00") == "Пн 08:00-15:00; Пт 08:00-12:00"
@@ -389,3 +399,47 @@ def test_no_screen_without_fonts(tmp_path: Path) -> None:
     with pytest.raises(PoradovnikError, match="fonts-dejavu-core"):
         Screen(pygame.display.set_mode((800, 480)), font_dir=tmp_path, office="x")
     assert os.environ["SDL_VIDEODRIVER"] == "dummy"
+
+
+def test_a_closure_and_the_cut_off_are_explained_with_the_next_opening(
+    office: Office, hub: RunningHub
+) -> None:
+    queue = hub.queue
+    today = queue.today()
+
+    def parking() -> QueueState:
+        return next(q for q in office.kiosk.services() if q.service == "parking")
+
+    # The admin closes parking for today: an "always" service opens again at midnight.
+    closure = queue.add_closure(Closure(today, reason="Inventúra", services=("parking",)))
+    wait_until(office.kiosk, lambda: parking().opens_at is not None)
+    office.app.draw()
+    assert ("off", "parking") in [(b.kind, b.value) for b in office.app.screen.buttons]
+    texts = office.app.catalogs["sk"]
+    opening = texts.opening(parking().opens_at, parking().at)  # type: ignore[arg-type]
+    assert opening.startswith("Otvára ")
+    assert f"{texts.text('start.closed')} · {opening}" in [t for t, _ in office.app.screen.drawn]
+    outcome = office.kiosk.issue("parking", "sk")
+    assert outcome.refused == "outside_hours"
+    queue.remove_closure(closure.id)
+
+    # Parking now opens today only, and those waiting would fill the time to midnight.
+    queue.engine.policy = dataclasses.replace(queue.engine.policy, cut_off_margin_s=86_400)
+    hours = OpeningHours({today.weekday(): ((time.min, time.max),)}, always=False)
+    queue.save_service(dataclasses.replace(queue.engine.services["parking"], hours=hours))
+    wait_until(office.kiosk, lambda: parking().cut_off)
+    assert parking().opens_at == datetime.combine(
+        today + timedelta(days=7), time.min, tzinfo=queue.timezone
+    )
+    office.app.lang = "en"
+    office.app.draw()
+    english = office.app.catalogs["en"]
+    assert any(t.startswith("No more tickets now · Opens ") for t, _ in office.app.screen.drawn)
+    outcome = office.kiosk.issue("parking", "en")
+    assert outcome.refused == "cut_off"
+    office.app.outcome = outcome
+    office.app.state = "outcome"
+    office.app.draw()
+    said = " ".join(t for t, _ in office.app.screen.drawn)
+    assert "people already waiting" in said
+    assert english.opening(parking().opens_at, parking().at) in said  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """Tickets know their appointment: the booking a check-in issued them for, and its slot.
 
 Revision ID: 0009_ticket_appointment
-Revises: 0006_appointments
+Revises: 0007_closures
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision: str = "0009_ticket_appointment"
-down_revision: str | None = "0006_appointments"
+down_revision: str | None = "0007_closures"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
