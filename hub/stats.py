@@ -2,8 +2,11 @@
 
 Computed from the ``tickets`` table for a range of business days, per service,
 per counter and per hour of the day (in the office's time zone). *Wait* is from
-a ticket's arrival in its queue to its call; *service time* from the call to
-the end of the visit.
+taking the ticket to its first call; *service time* from the first call in the
+service that ended the visit to its end, less the time the ticket was parked.
+A transferred ticket counts in every service it waited for: its wait in the
+first, its end (served or no-show) and service time in the last; the audit log
+(``events``) tells its route. docs/web.md has the details.
 """
 
 from __future__ import annotations
@@ -18,10 +21,15 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
+from hub.model import Action
 from hub.store import Store, metadata
 
 _tickets: Final = metadata.tables["tickets"]
+_events: Final = metadata.tables["events"]
+_ROUTE_ACTIONS: Final = (Action.ISSUE, Action.TRANSFER, Action.CALL, Action.PARK, Action.UNPARK)
+"""What tells a ticket's route and times when it was transferred or parked."""
 
 CSV_COLUMNS: Final = (
     "business_day",
@@ -35,6 +43,7 @@ CSV_COLUMNS: Final = (
     "finished_at",
     "wait_s",
     "service_s",
+    "services",
 )
 
 
@@ -100,6 +109,62 @@ class Visit:
     finished_at: datetime | None
     wait_s: float | None
     service_s: float | None
+    route: tuple[str, ...]
+    """Every service the ticket waited for, in order (one unless it was transferred)."""
+
+    @property
+    def services(self) -> str:
+        """The route as the CSV shows it: ``taxes waste`` for a ticket sent on to waste."""
+        return " ".join(self.route)
+
+
+@dataclass(slots=True)
+class _Route:
+    """A transferred or parked ticket's route and times, from its audit trail."""
+
+    services: list[str] = field(default_factory=list)
+    first_call: datetime | None = None
+    last_leg_call: datetime | None = None
+    """The first call in the ticket's current service."""
+    parked_s: float = 0.0
+    """Seconds parked since ``last_leg_call``."""
+    parked_at: datetime | None = None
+
+    def add(self, action: str, at: datetime, service: str | None) -> None:
+        """Follow one event of the ticket."""
+        if action in (Action.ISSUE, Action.TRANSFER) and service is not None:
+            self.services.append(service)
+            self.last_leg_call, self.parked_s = None, 0.0
+        elif action in (Action.CALL, Action.UNPARK):
+            self.first_call = self.first_call or at
+            self.last_leg_call = self.last_leg_call or at
+            if self.parked_at is not None:
+                self.parked_s += (at - self.parked_at).total_seconds()
+                self.parked_at = None
+        elif action == Action.PARK:
+            self.parked_at = at
+
+
+def _routes(conn: Connection, start: date, end: date) -> dict[str, _Route]:
+    """The routes of the range's tickets that were transferred or parked (a few)."""
+    moves = _events.alias("moves")
+    moved = (
+        select(moves.c.id)
+        .where(moves.c.ticket_id == _tickets.c.id)
+        .where(moves.c.action.in_((Action.TRANSFER, Action.PARK)))
+        .exists()
+    )
+    query = (
+        select(_events.c.ticket_id, _events.c.action, _events.c.at, _events.c.service)
+        .join(_tickets, _tickets.c.id == _events.c.ticket_id)
+        .where(_tickets.c.business_day >= start, _tickets.c.business_day <= end, moved)
+        .where(_events.c.action.in_(_ROUTE_ACTIONS))
+        .order_by(_events.c.id)
+    )
+    routes: dict[str, _Route] = defaultdict(_Route)
+    for ticket_id, action, at, service in conn.execute(query):
+        routes[ticket_id].add(action, at, service)
+    return routes
 
 
 def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
@@ -110,12 +175,14 @@ def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
         .order_by(_tickets.c.issued_at, _tickets.c.id)
     )
     with store.db.connect() as conn:
+        routes = _routes(conn, start, end)
         for row in conn.execute(query):
-            called = row.called_at
-            wait = (called - row.arrived_at).total_seconds() if called else None
+            route = routes.get(row.id) or _Route([row.service], row.called_at, row.called_at)
+            called = route.first_call
+            wait = (called - row.issued_at).total_seconds() if called else None
             served = (
-                (row.finished_at - called).total_seconds()
-                if called and row.finished_at and row.state == "done"
+                (row.finished_at - route.last_leg_call).total_seconds() - route.parked_s
+                if route.last_leg_call and row.finished_at and row.state == "done"
                 else None
             )
             yield Visit(
@@ -130,6 +197,7 @@ def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
                 row.finished_at,
                 wait,
                 served,
+                tuple(route.services or [row.service]),
             )
 
 
@@ -143,15 +211,15 @@ def compute(
     hours: dict[int, Group] = defaultdict(lambda: Group(""))
     for visit in visits(store, start, end):
         hour = visit.issued_at.astimezone(timezone).hour
-        groups: list[Group] = [
-            total,
-            services.setdefault(visit.service, Group(visit.service)),
-            hours[hour],
-        ]
+        groups: list[Group] = [total, hours[hour]]
         if visit.counter is not None:
             groups.append(counters.setdefault(visit.counter, Group(visit.counter)))
         for group in groups:
             _count(group, visit, target_wait_s)
+        route = visit.route
+        for code in dict.fromkeys(route):
+            group = services.setdefault(code, Group(code))
+            _count(group, visit, target_wait_s, wait=code == route[0], end=code == route[-1])
     per_hour = []
     for hour in sorted(hours):
         group = hours[hour]
@@ -168,17 +236,20 @@ def compute(
     )
 
 
-def _count(group: Group, visit: Visit, target_wait_s: int) -> None:
+def _count(
+    group: Group, visit: Visit, target_wait_s: int, *, wait: bool = True, end: bool = True
+) -> None:
+    """Count ``visit`` in ``group``: its ``wait``, and its ``end`` and service time."""
     group.tickets += 1
-    if visit.state == "done":
+    if end and visit.state == "done":
         group.served += 1
-    elif visit.state == "no_show":
+    elif end and visit.state == "no_show":
         group.no_shows += 1
-    if visit.wait_s is not None:
+    if wait and visit.wait_s is not None:
         group.waits.append(visit.wait_s)
         if visit.wait_s <= target_wait_s:
             group.within_target += 1
-    if visit.service_s is not None:
+    if end and visit.service_s is not None:
         group.services.append(visit.service_s)
 
 
