@@ -16,7 +16,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -146,20 +146,24 @@ class _Route:
 
 
 def _routes(conn: Connection, start: date, end: date) -> dict[str, _Route]:
-    """The routes of the range's tickets that were transferred or parked (a few)."""
-    moves = _events.alias("moves")
-    moved = (
-        select(moves.c.id)
-        .where(moves.c.ticket_id == _tickets.c.id)
-        .where(moves.c.action.in_((Action.TRANSFER, Action.PARK)))
-        .exists()
+    """The routes of the tickets transferred or parked around ``start`` … ``end`` (a few).
+
+    A ticket is transferred or parked on its business day, which lies within a day of
+    the UTC date whatever the office's time zone; a neighbouring day's routes are read
+    too, and not looked at.
+    """
+    since = datetime.combine(start - timedelta(days=1), time(), UTC)
+    until = datetime.combine(end + timedelta(days=2), time(), UTC)
+    moved = select(_events.c.ticket_id).where(
+        _events.c.action.in_((Action.TRANSFER, Action.PARK)),
+        _events.c.at >= since,
+        _events.c.at < until,
     )
+    trail = _events.alias("trail")
     query = (
-        select(_events.c.ticket_id, _events.c.action, _events.c.at, _events.c.service)
-        .join(_tickets, _tickets.c.id == _events.c.ticket_id)
-        .where(_tickets.c.business_day >= start, _tickets.c.business_day <= end, moved)
-        .where(_events.c.action.in_(_ROUTE_ACTIONS))
-        .order_by(_events.c.id)
+        select(trail.c.ticket_id, trail.c.action, trail.c.at, trail.c.service)
+        .where(trail.c.ticket_id.in_(moved), trail.c.action.in_(_ROUTE_ACTIONS))
+        .order_by(trail.c.id)
     )
     routes: dict[str, _Route] = defaultdict(_Route)
     for ticket_id, action, at, service in conn.execute(query):
