@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -63,8 +63,8 @@ from flask.testing import FlaskClient
 from common.settings import Settings
 from hub import stats
 from hub.app import queue_policy, seed_demo
-from hub.database import open_store
 from hub.service import QueueService
+from hub.store import Store
 from hub.users import ApiTokens
 from hub.web.admin import chart_data
 
@@ -94,17 +94,19 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def web_queue(web_settings: Settings, clock: Clock) -> Iterator[QueueService]:
-    """The demo office's queue on the test's clock (replaces the web tests' one)."""
+def web_queue(
+    web_settings: Settings, open_store: Callable[[], Store], clock: Clock
+) -> QueueService:
+    """The demo office's queue on the test's clock, on SQLite and PostgreSQL (replaces
+    the web tests' one)."""
     queue = QueueService.open(
-        open_store(web_settings),
+        open_store(),
         timezone=web_settings.site.tzinfo,
         policy=queue_policy(web_settings),
         clock=clock,
     )
     seed_demo(queue)
-    yield queue
-    queue.store.close()
+    return queue
 
 
 def play(queue: QueueService, clock: Clock) -> None:
