@@ -14,7 +14,7 @@ from test_engine import TZ, at, issue, make_engine, run
 
 from common.numbering import OFFLINE_SEQ_TOP as TOP
 from common.numbering import ONLINE_SEQ_LAST
-from hub.engine import Engine, QueueError, QueuePolicy
+from hub.engine import Engine, QueueError, QueuePolicy, Snapshot
 from hub.model import Action, NumberBlock, Ticket, TicketState
 from hub.service import QueueService
 from hub.store import Store
@@ -123,6 +123,32 @@ def test_the_hub_never_takes_the_offline_sequences() -> None:
     block = reserve(fresh, "taxes", 3, 0)
     run(fresh, fresh.record_offline(block, offline_ticket(block, TOP, 0), at(1)))
     assert issue(fresh, "taxes", 2) == "A001"
+
+
+def test_a_block_reserved_among_the_hub_numbers_before_an_upgrade_still_works() -> None:
+    before = make_engine()
+    old = dataclasses.replace(reserve(before, "taxes", 5, 0), first_seq=1, last_seq=5)
+    delivered = offline_ticket(old, 2, 0)
+    snapshot = Snapshot(
+        day=old.business_day,
+        services=list(before.services.values()),
+        counters=list(before.counters.values()),
+        tickets=[delivered],
+        last_seq={"taxes": 2},
+        issued={"taxes": 1},
+        blocks=[old],
+        delivered={("taxes", 2)},
+    )
+    engine = Engine.from_snapshot(snapshot, timezone=TZ)
+    # The hub goes on after the highest sequence of the day and skips the numbers still
+    # out (A003…A005).
+    assert [issue(engine, "taxes", 1 + n) for n in range(2)] == ["A006", "A007"]
+    late = offline_ticket(old, 1, 0.5)
+    assert run(engine, engine.record_offline(old, late, at(3))).subject == late.evolve(
+        state=TicketState.WAITING
+    )
+    # New blocks come from the top.
+    assert reserve(engine, "taxes", 5, 4).last_seq == TOP
 
 
 def test_a_number_is_delivered_once() -> None:
