@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from common.numbering import MAX_DISPLAY_NUMBER, display_number
+from common.numbering import (
+    MAX_DISPLAY_NUMBER,
+    OFFLINE_SEQ_TOP,
+    ONLINE_SEQ_LAST,
+    display_number,
+)
 from hub.calendar import OfficeCalendar
 from hub.model import (
     Action,
@@ -142,7 +147,8 @@ class Snapshot:
     tickets: list[Ticket] = field(default_factory=list)
     """Every live ticket, whatever its day."""
     last_seq: dict[str, int] = field(default_factory=dict)
-    """Per numbering service, the highest sequence issued on ``day``."""
+    """Per numbering service, the highest sequence the hub issued on ``day`` (offline
+    sequences, above ``ONLINE_SEQ_LAST``, left out)."""
     issued: dict[str, int] = field(default_factory=dict)
     """Per numbering service, how many tickets were issued on ``day``."""
     durations: dict[str, list[float]] = field(default_factory=dict)
@@ -498,6 +504,8 @@ class Engine:
             raise QueueError(
                 "numbers_exhausted", f"all {MAX_DISPLAY_NUMBER} numbers of {svc.code} are in use"
             )
+        if _offline(seq):
+            raise QueueError("numbers_exhausted", f"{svc.code} has issued every number of today")
         ticket = Ticket(
             id=self._new_id(),
             number_service=svc.code,
@@ -653,7 +661,9 @@ class Engine:
     ) -> Change:
         """Set ``size`` consecutive numbers of ``service`` aside for kiosk ``device``.
 
-        The numbers are today's next free ones; the engine never issues them itself.
+        The numbers come from the top of the day's sequence space, below the blocks
+        reserved before, so the hub's own numbers still run 001, 002, … from the first;
+        none is held by a live ticket, and the engine never issues them itself.
         The kiosk issues them while the hub does not answer and delivers each ticket
         later (:meth:`record_offline`). A reservation is not an issue: it is allowed
         for a closed service and does not count towards the daily limit. A kiosk holds
@@ -671,18 +681,27 @@ class Engine:
                 f"kiosk {device} already holds {held} blocks of {service} whose numbers have "
                 f"not all come back as tickets (at most {self.policy.max_kiosk_blocks})",
             )
-        seq = self._last_seq.get(service, 0)
-        first = seq + 1
+        # Offline sequences count down from the top of the day's sequence space, below
+        # the blocks already reserved; the hub's own count up from 1 (docs/queue.md).
+        seq = min(
+            (b.first_seq for b in self._blocks if b.service == service and _offline(b.first_seq)),
+            default=OFFLINE_SEQ_TOP + 1,
+        )
+        last = seq - 1
         for _ in range(MAX_DISPLAY_NUMBER + size):
-            seq += 1
-            if not self._number_free(display_number(svc.prefix, seq)):
-                first = seq + 1  # the run must be unbroken: start again after it
-            elif seq - first + 1 == size:
+            seq -= 1
+            if not _offline(seq):
                 break
-        else:
+            if not self._number_free(display_number(svc.prefix, seq)):
+                last = seq - 1  # the run must be unbroken: start again below it
+            elif last - seq + 1 == size:
+                break
+        if not _offline(seq) or last - seq + 1 != size:
             raise QueueError(
                 "numbers_exhausted", f"no {size} free numbers of {service} are left today"
             )
+        first = seq
+        seq = last
         block = NumberBlock(
             id=self._new_id(),
             device=device,
@@ -733,8 +752,10 @@ class Engine:
             raise QueueError(
                 "invalid_number", f"sequence {ticket.seq} of block {block.id} is {expected}"
             )
-        if ticket.id in self.tickets:
-            raise QueueError("duplicate_ticket", f"ticket {ticket.id} is already recorded")
+        if ticket.id in self.tickets or (
+            ticket.business_day == self.day and self._reserved.get(ticket.number) != block.device
+        ):
+            raise QueueError("duplicate_ticket", f"ticket {ticket.number} is already recorded")
         if ticket.business_day > self.day:
             raise QueueError("day_changed", f"ticket {ticket.number} is of a future day")
         fresh = ticket.evolve(
@@ -776,7 +797,8 @@ class Engine:
         for ticket in change.tickets:
             if ticket.id in change.new_ticket_ids and ticket.business_day == self.day:
                 code = ticket.number_service
-                self._last_seq[code] = max(self._last_seq.get(code, 0), ticket.seq)
+                if not _offline(ticket.seq):
+                    self._last_seq[code] = max(self._last_seq.get(code, 0), ticket.seq)
                 self._issued[code] = self._issued.get(code, 0) + 1
                 self._reserved.pop(ticket.number, None)
                 if ticket.appointment is not None:
@@ -824,10 +846,8 @@ class Engine:
         if block.business_day != self.day:
             return
         self._blocks.append(block)
-        code = block.service
-        self._last_seq[code] = max(self._last_seq.get(code, 0), block.last_seq)
         for seq in range(block.first_seq, block.last_seq + 1):
-            if (code, seq) not in skip:
+            if (block.service, seq) not in skip:
                 self._reserved[display_number(block.prefix, seq)] = block.device
 
     def _hold(self, ticket: Ticket) -> None:
@@ -1065,6 +1085,11 @@ def _head_entry(ticket: Ticket) -> _HeadEntry:
         ticket.seq,
         ticket.id,
     )
+
+
+def _offline(seq: int) -> bool:
+    """Whether ``seq`` is in the band of the day's sequences kept for offline blocks."""
+    return seq > ONLINE_SEQ_LAST
 
 
 def _arrival_key(ticket: Ticket) -> tuple[datetime, str, int]:

@@ -2,8 +2,11 @@
 
 Computed from the ``tickets`` table for a range of business days, per service,
 per counter and per hour of the day (in the office's time zone). *Wait* is from
-a ticket's arrival in its queue to its call; *service time* from the call to
-the end of the visit.
+taking the ticket to its first call; *service time* from the first call in the
+service that ended the visit to its end, less the time the ticket was parked.
+A transferred ticket counts in every service it waited for: its wait in the
+first, its end (served or no-show) and service time in the last; the audit log
+(``events``) tells its route. docs/web.md has the details.
 
 Appointments are set against walk-ins (the same figures for the tickets of check-ins
 and for the others), with their punctuality (check-in time against the slot's start:
@@ -18,17 +21,21 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
-from hub.model import AppointmentState
+from hub.model import Action, AppointmentState
 from hub.store import Store, metadata
 
 _tickets: Final = metadata.tables["tickets"]
+_events: Final = metadata.tables["events"]
 _appointments: Final = metadata.tables["appointments"]
+_ROUTE_ACTIONS: Final = (Action.ISSUE, Action.TRANSFER, Action.CALL, Action.PARK, Action.UNPARK)
+"""What tells a ticket's route and times when it was transferred or parked."""
 
 ON_TIME_S: Final = 300
 """A check-in within this many seconds of the slot's start, either side, is on time."""
@@ -45,6 +52,7 @@ CSV_COLUMNS: Final = (
     "finished_at",
     "wait_s",
     "service_s",
+    "services",
     "slot_at",
     "checkin_offset_s",
 )
@@ -154,10 +162,70 @@ class Visit:
     finished_at: datetime | None
     wait_s: float | None
     service_s: float | None
+    route: tuple[str, ...]
+    """Every service the ticket waited for, in order (one unless it was transferred)."""
     slot_at: datetime | None = None
     """The booked slot's start for a ticket of a check-in; ``None`` for a walk-in."""
     checkin_offset_s: float | None = None
     """For a check-in: when it was issued, in seconds from the slot's start."""
+
+    @property
+    def services(self) -> str:
+        """The route as the CSV shows it: ``taxes waste`` for a ticket sent on to waste."""
+        return " ".join(self.route)
+
+
+@dataclass(slots=True)
+class _Route:
+    """A transferred or parked ticket's route and times, from its audit trail."""
+
+    services: list[str] = field(default_factory=list)
+    first_call: datetime | None = None
+    last_leg_call: datetime | None = None
+    """The first call in the ticket's current service."""
+    parked_s: float = 0.0
+    """Seconds parked since ``last_leg_call``."""
+    parked_at: datetime | None = None
+
+    def add(self, action: str, at: datetime, service: str | None) -> None:
+        """Follow one event of the ticket."""
+        if action in (Action.ISSUE, Action.TRANSFER) and service is not None:
+            self.services.append(service)
+            self.last_leg_call, self.parked_s = None, 0.0
+        elif action in (Action.CALL, Action.UNPARK):
+            self.first_call = self.first_call or at
+            self.last_leg_call = self.last_leg_call or at
+            if self.parked_at is not None:
+                self.parked_s += (at - self.parked_at).total_seconds()
+                self.parked_at = None
+        elif action == Action.PARK:
+            self.parked_at = at
+
+
+def _routes(conn: Connection, start: date, end: date) -> dict[str, _Route]:
+    """The routes of the tickets transferred or parked around ``start`` … ``end`` (a few).
+
+    A ticket is transferred or parked on its business day, which lies within a day of
+    the UTC date whatever the office's time zone; a neighbouring day's routes are read
+    too, and not looked at.
+    """
+    since = datetime.combine(start - timedelta(days=1), time(), UTC)
+    until = datetime.combine(end + timedelta(days=2), time(), UTC)
+    moved = select(_events.c.ticket_id).where(
+        _events.c.action.in_((Action.TRANSFER, Action.PARK)),
+        _events.c.at >= since,
+        _events.c.at < until,
+    )
+    trail = _events.alias("trail")
+    query = (
+        select(trail.c.ticket_id, trail.c.action, trail.c.at, trail.c.service)
+        .where(trail.c.ticket_id.in_(moved), trail.c.action.in_(_ROUTE_ACTIONS))
+        .order_by(trail.c.id)
+    )
+    routes: dict[str, _Route] = defaultdict(_Route)
+    for ticket_id, action, at, service in conn.execute(query):
+        routes[ticket_id].add(action, at, service)
+    return routes
 
 
 def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
@@ -168,12 +236,14 @@ def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
         .order_by(_tickets.c.issued_at, _tickets.c.id)
     )
     with store.db.connect() as conn:
+        routes = _routes(conn, start, end)
         for row in conn.execute(query):
-            called = row.called_at
-            wait = (called - row.arrived_at).total_seconds() if called else None
+            route = routes.get(row.id) or _Route([row.service], row.called_at, row.called_at)
+            called = route.first_call
+            wait = (called - row.issued_at).total_seconds() if called else None
             served = (
-                (row.finished_at - called).total_seconds()
-                if called and row.finished_at and row.state == "done"
+                (row.finished_at - route.last_leg_call).total_seconds() - route.parked_s
+                if route.last_leg_call and row.finished_at and row.state == "done"
                 else None
             )
             yield Visit(
@@ -188,6 +258,7 @@ def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
                 row.finished_at,
                 wait,
                 served,
+                tuple(route.services or [row.service]),
                 row.slot_at,
                 (row.issued_at - row.slot_at).total_seconds() if row.slot_at else None,
             )
@@ -206,7 +277,6 @@ def compute(
         hour = visit.issued_at.astimezone(timezone).hour
         groups: list[Group] = [
             total,
-            services.setdefault(visit.service, Group(visit.service)),
             hours[hour],
             walk_ins if visit.slot_at is None else appointments,
         ]
@@ -216,6 +286,10 @@ def compute(
             groups.append(counters.setdefault(visit.counter, Group(visit.counter)))
         for group in groups:
             _count(group, visit, target_wait_s)
+        route = visit.route
+        for code in dict.fromkeys(route):
+            group = services.setdefault(code, Group(code))
+            _count(group, visit, target_wait_s, wait=code == route[0], end=code == route[-1])
     per_hour = []
     for hour in sorted(hours):
         group = hours[hour]
@@ -249,17 +323,20 @@ def booked_no_shows(store: Store, start: date, end: date, *, timezone: ZoneInfo)
         return int(conn.execute(query).scalar_one())
 
 
-def _count(group: Group, visit: Visit, target_wait_s: int) -> None:
+def _count(
+    group: Group, visit: Visit, target_wait_s: int, *, wait: bool = True, end: bool = True
+) -> None:
+    """Count ``visit`` in ``group``: its ``wait``, and its ``end`` and service time."""
     group.tickets += 1
-    if visit.state == "done":
+    if end and visit.state == "done":
         group.served += 1
-    elif visit.state == "no_show":
+    elif end and visit.state == "no_show":
         group.no_shows += 1
-    if visit.wait_s is not None:
+    if wait and visit.wait_s is not None:
         group.waits.append(visit.wait_s)
         if visit.wait_s <= target_wait_s:
             group.within_target += 1
-    if visit.service_s is not None:
+    if end and visit.service_s is not None:
         group.services.append(visit.service_s)
 
 

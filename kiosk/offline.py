@@ -95,7 +95,8 @@ class OfflineBook:
                 row = db.execute(
                     "SELECT first_seq, prefix, next_seq FROM blocks "
                     "WHERE service = ? AND business_day = ? AND next_seq <= last_seq "
-                    "ORDER BY first_seq LIMIT 1",
+                    # The hub reserves a day's blocks downwards: the oldest one first.
+                    "ORDER BY first_seq DESC LIMIT 1",
                     (service, day.isoformat()),
                 ).fetchone()
                 if row is None:

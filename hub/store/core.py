@@ -20,11 +20,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
-from sqlalchemy import create_engine, delete, func, insert, select, text, update
+from sqlalchemy import case, create_engine, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from common.files import create_private_file
+from common.numbering import ONLINE_SEQ_LAST
 from hub.calendar import Closure
 from hub.engine import Snapshot
 from hub.model import (
@@ -236,7 +237,12 @@ class Store:
             )
             tickets = [ticket_from_row(row) for row in live]
             numbering = conn.execute(
-                select(TICKETS.c.number_service, func.max(TICKETS.c.seq), func.count())
+                select(
+                    TICKETS.c.number_service,
+                    # The hub's own numbering; offline sequences lie above it.
+                    func.max(case((TICKETS.c.seq <= ONLINE_SEQ_LAST, TICKETS.c.seq))),
+                    func.count(),
+                )
                 .where(TICKETS.c.business_day == day)
                 .group_by(TICKETS.c.number_service)
             ).all()
@@ -258,7 +264,7 @@ class Store:
             services=services,
             counters=counters,
             tickets=tickets,
-            last_seq={code: int(seq) for code, seq, _ in numbering},
+            last_seq={code: int(seq) for code, seq, _ in numbering if seq is not None},
             issued={code: int(count) for code, _, count in numbering},
             durations=durations,
             blocks=blocks,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from functools import wraps
 from typing import Any, Final, TypeVar, cast
@@ -682,16 +682,37 @@ def statistics() -> str:
     )
     names = {s.code: s.name("sk") for s in current.queue.services()}
     counter_names = {c.id: c.name for c in current.queue.counters()}
+    return render_template(
+        "admin/statistics.html",
+        s=figures,
+        names=names,
+        counter_names=counter_names,
+        charts=chart_data(figures, names, counter_names),
+        on_time_min=stats.ON_TIME_S // 60,
+    )
+
+
+def chart_data(
+    figures: stats.Statistics, names: Mapping[str, str], counter_names: Mapping[str, str]
+) -> dict[str, list[tuple[str, float]]]:
+    """The bars of the statistics page's charts: (label, value) in minutes or tickets.
+
+    A group without the figure (a service nobody was called for yet) gets no bar: a
+    bar of 0 would claim a wait or visit of no time.
+    """
 
     def points(
-        groups: list[stats.Group], value: Callable[[stats.Group], float | None], labels: Any
+        groups: list[stats.Group],
+        value: Callable[[stats.Group], float | None],
+        labels: Mapping[str, str],
     ) -> list[tuple[str, float]]:
-        return [(labels.get(g.key, g.key), (value(g) or 0.0)) for g in groups]
+        bars = ((labels.get(g.key, g.key), value(g)) for g in groups)
+        return [(label, v) for label, v in bars if v is not None]
 
     def in_min(seconds: float | None) -> float | None:
         return None if seconds is None else seconds / 60
 
-    charts = {
+    return {
         "service_wait": points(figures.per_service, lambda g: in_min(g.mean_wait_s), names),
         "service_time": points(figures.per_service, lambda g: in_min(g.mean_service_s), names),
         "counter_time": points(
@@ -700,14 +721,6 @@ def statistics() -> str:
         "hour_tickets": points(figures.per_hour, lambda g: g.tickets, {}),
         "hour_wait": points(figures.per_hour, lambda g: in_min(g.mean_wait_s), {}),
     }
-    return render_template(
-        "admin/statistics.html",
-        s=figures,
-        names=names,
-        counter_names=counter_names,
-        charts=charts,
-        on_time_min=stats.ON_TIME_S // 60,
-    )
 
 
 @bp.get("/statistics.csv")

@@ -1,7 +1,12 @@
-"""Property-based tests: the queue's invariants hold under any sequence of operations."""
+"""Property-based tests: the queue's invariants hold under any sequence of operations.
+
+Kiosks take part too: they reserve blocks, issue from them while the hub is away and
+deliver those tickets later, in any order, and the hub restarts from what a store keeps.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import cast
@@ -12,9 +17,20 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from common.numbering import ONLINE_SEQ_LAST, display_number
 from hub import demo_office
-from hub.engine import Engine, QueueError, QueuePolicy
-from hub.model import Action, Appointment, Change, Priority, Service, Ticket, TicketState
+from hub.engine import Engine, QueueError, QueuePolicy, Snapshot
+from hub.model import (
+    HUB_DEVICE_ID,
+    Action,
+    Appointment,
+    Change,
+    NumberBlock,
+    Priority,
+    Service,
+    Ticket,
+    TicketState,
+)
 
 TZ = ZoneInfo("Europe/Bratislava")
 START = datetime(2026, 3, 2, 7, 0, tzinfo=TZ).astimezone(UTC)
@@ -22,6 +38,7 @@ SERVICES = (*demo_office.SERVICES, Service("vip", "V", {"sk": "VIP"}, weight=2.5
 COUNTERS = demo_office.COUNTERS
 counter_ids = st.sampled_from([c.id for c in COUNTERS])
 service_codes = st.sampled_from([s.code for s in SERVICES])
+kiosk_ids = st.sampled_from(["k1", "k2"])
 POLICY = QueuePolicy(
     max_calls=2,
     checkin_early_s=30 * 60,
@@ -38,7 +55,7 @@ class QueueMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        ids = count(1)
+        self.ids = count(1)
         self.now = START
         self.engine = Engine(
             timezone=TZ,
@@ -46,7 +63,7 @@ class QueueMachine(RuleBasedStateMachine):
             services=SERVICES,
             counters=COUNTERS,
             day=START.astimezone(TZ).date(),
-            new_id=lambda: f"t{next(ids)}",
+            new_id=self.new_id,
         )
         self.finished: dict[str, TicketState] = {}
         self.seen: set[tuple[str, object, int]] = set()
@@ -58,6 +75,21 @@ class QueueMachine(RuleBasedStateMachine):
         """Today's calls from the queue, in order: whether each went to an appointment."""
         self.booked_calls: dict[str, int] = {}
         self.transfers: dict[str, int] = {}
+        self.stored: dict[str, Ticket] = {}
+        """Every ticket's latest version, as the store keeps it."""
+        self.blocks: list[NumberBlock] = []
+        """Every block reserved, as the store keeps them."""
+        self.taken: dict[str, int] = {}
+        """Per block id, how many of its numbers its kiosk has issued offline."""
+        self.outbox: list[Ticket] = []
+        """Tickets kiosks issued offline and have not delivered yet."""
+        self.printed: dict[str, Ticket] = {}
+        """Every ticket kiosks issued offline, as printed."""
+        self.recorded: Counter[str] = Counter()
+        """How often the hub took in each offline ticket."""
+
+    def new_id(self) -> str:
+        return f"t{next(self.ids)}"
 
     def commit(self, change: Change) -> None:
         for ticket in change.tickets:
@@ -71,6 +103,12 @@ class QueueMachine(RuleBasedStateMachine):
                 if ticket.appointment is not None:
                     assert ticket.appointment not in self.checked_in, "a slot checked in twice"
                     self.checked_in[ticket.appointment] = ticket.id
+                if ticket.origin == HUB_DEVICE_ID:
+                    self.check_next_online_number(ticket)
+                else:
+                    self.recorded[ticket.id] += 1
+            self.stored[ticket.id] = ticket
+        self.blocks.extend(change.blocks)
         if change.day is not None and change.day != self.engine.day:
             self.calls.clear()
         for event in change.events:
@@ -84,6 +122,18 @@ class QueueMachine(RuleBasedStateMachine):
             elif event.action is Action.TRANSFER:
                 self.transfers[ticket.id] = self.transfers.get(ticket.id, 0) + 1
         self.engine.apply(change)
+
+    def check_next_online_number(self, ticket: Ticket) -> None:
+        """The hub's own tickets of a day are 001, 002, 003… in order of issue."""
+        before = sum(
+            1
+            for t in self.stored.values()
+            if t.origin == HUB_DEVICE_ID
+            and t.business_day == ticket.business_day
+            and t.number_service == ticket.number_service
+        )
+        assert ticket.seq == before + 1, f"{ticket.number} is not online number {before + 1}"
+        assert ticket.number == display_number(ticket.number[0], before + 1)
 
     def attempt(self, operation: object, *args: object) -> Change | None:
         try:
@@ -107,7 +157,13 @@ class QueueMachine(RuleBasedStateMachine):
         priority=st.none() | st.sampled_from(Priority),
     )
     def citizen_takes_a_ticket(self, service: str, priority: Priority | None) -> None:
-        self.attempt(lambda s, now: self.engine.issue(s, now, priority=priority), service)
+        try:
+            change = self.engine.issue(service, self.now, priority=priority)
+        except QueueError as refused:
+            # A day this short never runs out of numbers, whatever the kiosks reserved.
+            assert refused.code != "numbers_exhausted", refused.message
+            return
+        self.commit(change)
 
     @rule(
         service=service_codes,
@@ -199,6 +255,103 @@ class QueueMachine(RuleBasedStateMachine):
     def clerk_returns_a_parked_ticket(self, counter: str, data: st.DataObject) -> None:
         ticket = data.draw(st.sampled_from(self.parked()))
         self.attempt(lambda c, now: self.engine.unpark(c, ticket, now), counter)
+
+    @rule(device=kiosk_ids, service=service_codes, size=st.integers(min_value=1, max_value=30))
+    def kiosk_reserves_a_block(self, device: str, service: str, size: int) -> None:
+        self.attempt(lambda s, now: self.engine.reserve(device, s, size, now), service)
+
+    def usable_blocks(self) -> list[NumberBlock]:
+        return [
+            b
+            for b in self.blocks
+            if b.business_day == self.engine.day
+            and self.taken.get(b.id, 0) < b.last_seq - b.first_seq + 1
+        ]
+
+    @precondition(lambda self: self.usable_blocks())
+    @rule(data=st.data())
+    def kiosk_issues_offline(self, data: st.DataObject) -> None:
+        """A kiosk whose hub does not answer takes the next number of one of its blocks."""
+        block = data.draw(st.sampled_from(self.usable_blocks()))
+        seq = block.first_seq + self.taken.get(block.id, 0)
+        self.taken[block.id] = self.taken.get(block.id, 0) + 1
+        printed = Ticket(
+            id=self.new_id(),
+            number_service=block.service,
+            business_day=block.business_day,
+            seq=seq,
+            number=display_number(block.prefix, seq),
+            service=block.service,
+            issued_at=self.now,
+            arrived_at=self.now,
+            origin=block.device,
+        )
+        self.printed[printed.id] = printed
+        self.outbox.append(printed)
+
+    def block_of(self, ticket: Ticket) -> NumberBlock:
+        return next(
+            b
+            for b in self.blocks
+            if b.device == ticket.origin
+            and b.service == ticket.number_service
+            and b.business_day == ticket.business_day
+            and b.holds(ticket.seq)
+        )
+
+    @precondition(lambda self: self.outbox)
+    @rule(data=st.data())
+    def kiosk_delivers(self, data: st.DataObject) -> None:
+        """The outbox delivers an offline ticket, in any order; the hub always takes it."""
+        ticket = self.outbox.pop(data.draw(st.integers(0, len(self.outbox) - 1)))
+        self.commit(self.engine.record_offline(self.block_of(ticket), ticket, self.now))
+
+    @precondition(
+        lambda self: any(self.stored[t].business_day == self.engine.day for t in self.recorded)
+    )
+    @rule(data=st.data())
+    def kiosk_delivers_again(self, data: st.DataObject) -> None:
+        """A ticket of today delivered again (say, from a restored outbox) is refused."""
+        today = sorted(t for t in self.recorded if self.stored[t].business_day == self.engine.day)
+        ticket = self.printed[data.draw(st.sampled_from(today))]
+        try:
+            self.engine.record_offline(self.block_of(ticket), ticket, self.now)
+        except QueueError as refused:
+            assert refused.code == "duplicate_ticket", refused.message
+        else:
+            raise AssertionError(f"{ticket.number} was taken in twice")
+
+    @rule()
+    def hub_restarts(self) -> None:
+        """The hub resumes from what the store kept, as ``Store.snapshot`` reads it."""
+        day = self.engine.day
+        of_day = [t for t in self.stored.values() if t.business_day == day]
+        last_seq: dict[str, int] = {}
+        issued: Counter[str] = Counter()
+        for t in of_day:
+            issued[t.number_service] += 1
+            if t.seq <= ONLINE_SEQ_LAST:
+                last_seq[t.number_service] = max(last_seq.get(t.number_service, 0), t.seq)
+        snapshot = Snapshot(
+            day=day,
+            services=list(self.engine.services.values()),
+            counters=list(self.engine.counters.values()),
+            tickets=sorted(
+                (t for t in self.stored.values() if t.state.live), key=lambda t: t.issued_at
+            ),
+            last_seq=last_seq,
+            issued=dict(issued),
+            blocks=[b for b in self.blocks if b.business_day == day],
+            delivered={(t.number_service, t.seq) for t in of_day if t.origin != HUB_DEVICE_ID},
+            checked_in={t.appointment for t in of_day if t.appointment is not None},
+        )
+        self.engine = Engine.from_snapshot(snapshot, timezone=TZ, policy=POLICY, new_id=self.new_id)
+        self.calls.clear()  # the appointments' share is counted afresh after a restart
+
+    @invariant()
+    def offline_tickets_are_taken_in_exactly_once(self) -> None:
+        assert all(n == 1 for n in self.recorded.values())
+        assert not set(self.recorded) & {t.id for t in self.outbox}
 
     def parked(self) -> list[str]:
         return sorted(t.id for t in self.engine.tickets.values() if t.state is TicketState.PARKED)

@@ -12,7 +12,9 @@ import pytest
 from office_helpers import RunningHub
 from test_engine import TZ, at, issue, make_engine, run
 
-from hub.engine import Engine, QueueError, QueuePolicy
+from common.numbering import OFFLINE_SEQ_TOP as TOP
+from common.numbering import ONLINE_SEQ_LAST
+from hub.engine import Engine, QueueError, QueuePolicy, Snapshot
 from hub.model import Action, NumberBlock, Ticket, TicketState
 from hub.service import QueueService
 from hub.store import Store
@@ -47,16 +49,24 @@ def offline_ticket(block: NumberBlock, seq: int, minute: float, **changes: objec
 # -- the engine ------------------------------------------------------------------------
 
 
-def test_a_block_is_the_next_numbers_and_the_engine_skips_them() -> None:
+def test_blocks_come_from_the_top_and_the_hub_numbers_from_001() -> None:
     engine = make_engine()
-    assert issue(engine, "taxes", 0) == "A001"
-    block = reserve(engine, "taxes", 10, 1)
-    assert (block.first_seq, block.last_seq, block.prefix) == (2, 11, "A")
-    assert block.business_day == at(0).astimezone(TZ).date()
-    assert issue(engine, "taxes", 2) == "A012"
+    first = reserve(engine, "taxes", 10, 0)
+    # The day's first block is the top of its sequences, shown as A990…A999.
+    assert (first.first_seq, first.last_seq, first.prefix) == (TOP - 9, TOP, "A")
+    assert first.business_day == at(0).astimezone(TZ).date()
+    assert [offline_ticket(first, seq, 0).number for seq in (first.first_seq, TOP)] == [
+        "A990",
+        "A999",
+    ]
+    assert issue(engine, "taxes", 1) == "A001"
+    # The next block lies below the first, whoever asks; the hub goes on in order.
+    second = reserve(engine, "taxes", 5, 2, "k2")
+    assert (second.first_seq, second.last_seq) == (TOP - 14, TOP - 10)
+    assert [issue(engine, "taxes", 3 + n) for n in range(2)] == ["A002", "A003"]
     # A reservation is not an issue.
-    assert engine.issued_today("taxes") == 2
-    assert engine.waiting_count("taxes") == 2
+    assert engine.issued_today("taxes") == 3
+    assert engine.waiting_count("taxes") == 3
 
 
 def test_a_reservation_is_audited_and_refuses_bad_sizes() -> None:
@@ -67,8 +77,8 @@ def test_a_reservation_is_audited_and_refuses_bad_sizes() -> None:
     assert event.detail == {
         "device": "k1",
         "block": change.blocks[0].id,
-        "first_seq": 1,
-        "last_seq": 5,
+        "first_seq": TOP - 4,
+        "last_seq": TOP,
     }
     for size in (0, 101):
         with pytest.raises(QueueError) as refused:
@@ -83,22 +93,75 @@ def test_blocks_of_two_kiosks_do_not_overlap() -> None:
     engine = make_engine()
     first = reserve(engine, "info", 20, 0, "k1")
     second = reserve(engine, "info", 20, 0, "k2")
-    assert first.last_seq < second.first_seq
-    assert issue(engine, "info", 1) == "D041"
+    assert second.last_seq < first.first_seq
+    assert issue(engine, "info", 1) == "D001"
 
 
-def test_a_block_never_holds_a_live_number_after_the_wrap() -> None:
+def test_a_block_never_holds_a_live_number_and_the_hub_goes_around_blocks() -> None:
     engine = make_engine()
-    live = issue(engine, "parking", 0)  # C001 stays waiting
-    engine._last_seq["parking"] = 997  # late in a very busy day
+    engine._last_seq["parking"] = 995  # late in a very busy day
+    live = [issue(engine, "parking", 0) for _ in range(3)]  # C996…C998 stay waiting
+    assert live == ["C996", "C997", "C998"]
     block = reserve(engine, "parking", 5, 1)
-    # 998, 999 would do, but 1000 shows as C001, which is live: the run starts after it
-    # (C002…C006).
-    assert live == "C001"
-    assert (block.first_seq, block.last_seq) == (1001, 1005)
-    # And the engine's own numbers go around the block's too.
-    engine._last_seq["parking"] = 997
-    assert [issue(engine, "parking", 2 + n) for n in range(3)] == ["C998", "C999", "C007"]
+    # C999 would do, but C998…C996 are live: the run starts below them (C991…C995).
+    assert (block.first_seq, block.last_seq) == (TOP - 8, TOP - 4)
+    assert offline_ticket(block, block.first_seq, 1).number == "C991"
+    # The engine's own numbers wrap and go around the block's.
+    engine._last_seq["parking"] = 989
+    assert [issue(engine, "parking", 2 + n) for n in range(4)] == ["C990", "C999", "C001", "C002"]
+
+
+def test_the_hub_never_takes_the_offline_sequences() -> None:
+    engine = make_engine()
+    engine._last_seq["taxes"] = ONLINE_SEQ_LAST - 1
+    assert issue(engine, "taxes", 0) == "A999"
+    with pytest.raises(QueueError) as refused:
+        engine.issue("taxes", at(1))
+    assert refused.value.code == "numbers_exhausted"
+    # An offline ticket does not move the hub's own numbering.
+    fresh = make_engine()
+    block = reserve(fresh, "taxes", 3, 0)
+    run(fresh, fresh.record_offline(block, offline_ticket(block, TOP, 0), at(1)))
+    assert issue(fresh, "taxes", 2) == "A001"
+
+
+def test_a_block_reserved_among_the_hub_numbers_before_an_upgrade_still_works() -> None:
+    before = make_engine()
+    old = dataclasses.replace(reserve(before, "taxes", 5, 0), first_seq=1, last_seq=5)
+    delivered = offline_ticket(old, 2, 0)
+    snapshot = Snapshot(
+        day=old.business_day,
+        services=list(before.services.values()),
+        counters=list(before.counters.values()),
+        tickets=[delivered],
+        last_seq={"taxes": 2},
+        issued={"taxes": 1},
+        blocks=[old],
+        delivered={("taxes", 2)},
+    )
+    engine = Engine.from_snapshot(snapshot, timezone=TZ)
+    # The hub goes on after the highest sequence of the day and skips the numbers still
+    # out (A003…A005).
+    assert [issue(engine, "taxes", 1 + n) for n in range(2)] == ["A006", "A007"]
+    late = offline_ticket(old, 1, 0.5)
+    assert run(engine, engine.record_offline(old, late, at(3))).subject == late.evolve(
+        state=TicketState.WAITING
+    )
+    # New blocks come from the top.
+    assert reserve(engine, "taxes", 5, 4).last_seq == TOP
+
+
+def test_a_number_is_delivered_once() -> None:
+    engine = make_engine()
+    block = reserve(engine, "taxes", 3, 0)
+    ticket = offline_ticket(block, TOP, 0)
+    run(engine, engine.record_offline(block, ticket, at(1)))
+    run(engine, engine.call_next("2", at(2)))
+    run(engine, engine.done("2", at(3)))  # no longer live, but its number came back
+    for again in (ticket, offline_ticket(block, TOP, 0)):
+        with pytest.raises(QueueError) as refused:
+            engine.record_offline(block, again, at(4))
+        assert refused.value.code == "duplicate_ticket"
 
 
 def test_a_kiosk_holds_at_most_max_kiosk_blocks_unused_per_service_and_day() -> None:
@@ -157,18 +220,19 @@ def test_an_offline_ticket_joins_the_queue_by_its_issue_time() -> None:
     # Issued at minute 3, it is called before the hub's ticket of minute 5.
     called = run(engine, engine.call_next("2", at(21))).subject
     assert called is not None
-    assert called.number == "A001"
-    assert hub_ticket == "A011"
+    assert called.number == "A990"
+    assert hub_ticket == "A001"
 
 
 def test_an_offline_ticket_must_come_from_the_kiosks_own_block() -> None:
     engine = make_engine()
     block = reserve(engine, "taxes", 5, 0, "k1")
     cases = [
-        (None, offline_ticket(block, 1, 1), "not_reserved"),
-        (block, offline_ticket(block, 1, 1, origin="k2"), "not_reserved"),
-        (block, offline_ticket(block, 6, 1), "not_reserved"),
-        (block, offline_ticket(block, 2, 1, number="A007"), "invalid_number"),
+        (None, offline_ticket(block, TOP, 1), "not_reserved"),
+        (block, offline_ticket(block, TOP, 1, origin="k2"), "not_reserved"),
+        (block, offline_ticket(block, TOP - 5, 1), "not_reserved"),
+        (block, offline_ticket(block, 1, 1), "not_reserved"),
+        (block, offline_ticket(block, TOP, 1, number="A007"), "invalid_number"),
     ]
     for given, ticket, code in cases:
         with pytest.raises(QueueError) as refused:
@@ -180,7 +244,7 @@ def test_an_offline_ticket_is_taken_even_when_the_service_closed_meanwhile() -> 
     engine = make_engine()
     block = reserve(engine, "waste", 5, 0)
     engine.put_service(dataclasses.replace(engine.services["waste"], open=False))
-    change = engine.record_offline(block, offline_ticket(block, 1, 1), at(2))
+    change = engine.record_offline(block, offline_ticket(block, TOP, 1), at(2))
     assert change.subject is not None
     assert change.subject.state is TicketState.WAITING
 
@@ -188,7 +252,7 @@ def test_an_offline_ticket_is_taken_even_when_the_service_closed_meanwhile() -> 
 def test_an_offline_ticket_delivered_the_next_day_is_history() -> None:
     engine = make_engine()
     block = reserve(engine, "taxes", 5, 0)
-    ticket = offline_ticket(block, 1, 1)
+    ticket = offline_ticket(block, TOP, 1)
     tomorrow = at(24 * 60)
     run(engine, engine.roll_over(tomorrow) or pytest.fail("no rollover"))
     change = run(engine, engine.record_offline(block, ticket, tomorrow))
@@ -223,11 +287,14 @@ def test_blocks_survive_a_restart(store: Store) -> None:
     stored = store.ticket(ticket.id)
     assert stored is not None
     assert stored.origin == "k1"
-    # A hub restarted the same day goes on after the block and keeps its unused numbers.
+    # A hub restarted the same day goes on with its own numbers, keeps the block's unused
+    # ones, and reserves below it.
     again = QueueService.open(store, timezone=TZ, clock=lambda: clock[0])
-    assert again.issue("taxes").ticket.number == "A012"
-    assert "A003" in again.engine._reserved
-    assert "A002" not in again.engine._reserved
+    assert again.issue("taxes").ticket.number == "A002"
+    assert "A991" in again.engine._reserved
+    assert "A990" not in again.engine._reserved
+    below = again.engine.reserve("k2", "taxes", 5, at(2))
+    assert (below.blocks[0].first_seq, below.blocks[0].last_seq) == (TOP - 14, TOP - 10)
 
 
 # -- the hub over MQTT ---------------------------------------------------------------
@@ -242,7 +309,12 @@ def test_a_kiosk_reserves_issues_offline_and_delivers_exactly_once(
     reply = kiosk.request(topics.kiosk_blocks("k1"), ask, timeout_s=10)
     assert isinstance(reply, p.BlockReply), reply
     (block,) = reply.blocks
-    assert (block.service, block.prefix, block.first_seq, block.last_seq) == ("taxes", "A", 1, 5)
+    assert (block.service, block.prefix, block.first_seq, block.last_seq) == (
+        "taxes",
+        "A",
+        TOP - 4,
+        TOP,
+    )
     assert reply.refused["nope"].code == "unknown_service"
     # Asked again with the same msg_id (a lost reply): the same block, no new one.
     again = kiosk.request(topics.kiosk_blocks("k1"), ask, timeout_s=10)
@@ -252,7 +324,7 @@ def test_a_kiosk_reserves_issues_offline_and_delivers_exactly_once(
         topics.kiosk_issue("k1"), p.IssueRequest(msg_id="i1", service="taxes"), 10
     )
     assert isinstance(issued, p.TicketReply)
-    assert issued.number == "A006"
+    assert issued.number == "A001"
 
     answers: list[tuple[p.Request, object]] = []
     done = threading.Event()
@@ -271,26 +343,26 @@ def test_a_kiosk_reserves_issues_offline_and_delivers_exactly_once(
             service="taxes",
             business_day=block.business_day,
             seq=seq,
-            number=f"A{seq:03d}",
-            issued_at=earlier + timedelta(seconds=seq),
+            number=f"A{seq - TOP + 999:03d}",
+            issued_at=earlier + timedelta(seconds=n),
             lang="uk",
         )
-        for seq in (1, 2)
+        for n, seq in enumerate((TOP - 4, TOP - 3))
     ]
     for ticket in tickets:
         kiosk.send(topics.kiosk_offline("k1"), ticket)
     assert done.wait(20), answers
     numbers = [a.number for _, a in answers if isinstance(a, p.TicketReply)]
-    assert numbers == ["A001", "A002"]
+    assert numbers == ["A995", "A996"]
     assert [a.ticket_id for _, a in answers] == [t.ticket_id for t in tickets]  # type: ignore[union-attr]
     # Delivered again (a reply lost on the way): answered from the receipt, recorded once.
     repeated = kiosk.request(topics.kiosk_offline("k1"), tickets[0], timeout_s=10)
     assert repeated == answers[0][1]
     assert hub.queue.store.count_tickets() == 3
-    # Placed by issue time: both offline tickets wait ahead of the hub's A006.
+    # Placed by issue time: both offline tickets wait ahead of the hub's A001.
     engine = hub.queue.engine
     waiting = sorted(engine._waiting["taxes"].values(), key=lambda t: t.arrived_at)
-    assert [t.number for t in waiting] == ["A001", "A002", "A006"]
+    assert [t.number for t in waiting] == ["A995", "A996", "A001"]
     assert [t.origin for t in waiting] == ["k1", "k1", "hub"]
 
 
@@ -309,7 +381,7 @@ def test_another_kiosk_cannot_deliver_into_my_block(
         service="info",
         business_day=block.business_day,
         seq=block.first_seq,
-        number=f"D{block.first_seq:03d}",
+        number=f"D{(block.first_seq - 1) % 999 + 1:03d}",
         issued_at=datetime.now(UTC),
     )
     answer = other.request(other.topics.kiosk_offline("k2"), forged, timeout_s=10)

@@ -74,7 +74,7 @@ def test_a_tap_prints_the_ticket_and_shows_the_number(
     assert outcome is not None
     assert outcome.ticket is not None
     number = outcome.ticket.number
-    assert number == "A005"  # A001-A004 are reserved for offline use
+    assert number == "A001"  # the offline block (A996-A999) lies at the top
     assert outcome.printed
     # The printer got the ticket: number, name, QR to the portal's page, cut.
     assert office.printer.wait_for(CUT, WAIT_S)
@@ -195,7 +195,7 @@ def test_offline_issuing_and_delivery(
     assert kiosk.refresh_blocks()
     day = kiosk._today()
     assert kiosk.book.remaining("taxes", day) == 4
-    assert hub.queue.issue("taxes").ticket.number == "A005"  # after the block
+    assert hub.queue.issue("taxes").ticket.number == "A001"  # the block is A996-A999
     hub.stop()  # the hub goes away; the broker stays
     wait_until(kiosk, lambda: not kiosk.online)
     office.app.step()
@@ -205,7 +205,7 @@ def test_offline_issuing_and_delivery(
     assert outcome is not None
     assert outcome.ticket is not None
     assert outcome.ticket.offline
-    assert outcome.ticket.number == "A001"
+    assert outcome.ticket.number == "A996"
     assert office.printer.wait_for(CUT, WAIT_S)
     assert "vydané bez spojenia" in decode(office.printer.take(), "TM-T20II").texts
     assert kiosk.book.remaining("taxes", day) == 3
@@ -216,10 +216,10 @@ def test_offline_issuing_and_delivery(
     assert delivered.wait(WAIT_S)
     stored = again.queue.store.ticket(outcome.ticket.ticket_id)
     assert stored is not None
-    assert (stored.number, stored.origin, stored.state.value) == ("A001", "k1", "waiting")
+    assert (stored.number, stored.origin, stored.state.value) == ("A996", "k1", "waiting")
     waiting = sorted(again.queue.engine._waiting["taxes"].values(), key=lambda t: t.arrived_at)
-    assert [t.number for t in waiting] == ["A005", "A001"]
-    assert again.queue.issue("taxes").ticket.number == "A006"
+    assert [t.number for t in waiting] == ["A001", "A996"]
+    assert again.queue.issue("taxes").ticket.number == "A002"
 
 
 def test_a_kiosk_holding_enough_blocks_keeps_them_and_asks_later(
@@ -237,11 +237,11 @@ def test_a_kiosk_holding_enough_blocks_keeps_them_and_asks_later(
         try:
             day = kiosk._today()
             # Numbers issued offline that have not reached the hub yet: the kiosk's
-            # first block (A001-A004) still counts as unused there.
+            # first block (A996-A999) still counts as unused there.
             for _ in range(2):
                 assert kiosk.book.take("taxes", day) is not None
             assert kiosk.refresh_blocks()
-            assert kiosk.book.remaining("taxes", day) == 6  # a second block: A005-A008
+            assert kiosk.book.remaining("taxes", day) == 6  # a second block: A992-A995
             for _ in range(4):
                 assert kiosk.book.take("taxes", day) is not None
             with caplog.at_level(logging.INFO, logger="kiosk.dispenser"):
