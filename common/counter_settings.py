@@ -103,7 +103,8 @@ class CounterSettings(Section):
     it high); false if they connect it to 3.3 V (internal pull-down)."""
 
     debounce_ms: int = Field(default=25, ge=1, le=500)
-    """A button's contact must stay still this long before a press or release counts."""
+    """The bounce time: a button's press counts at its first edge, and changes within this
+    long of a counted one are bounces (Transfer's release must also last this long)."""
 
     long_press_s: float = Field(default=1.0, ge=0.3, le=10.0)
     """Holding the Transfer button this long sends the citizen to the chosen service."""
