@@ -133,6 +133,12 @@ class CounterSettings(Section):
     lcd_rows: int = Field(default=2, ge=2, le=4)
     """Lines of the LCDs."""
 
+    lcd_charmap: Literal["A00", "A02"] = "A00"
+    """The LCDs' character ROM (its code is on the controller chip, e.g. HD44780UA00):
+    ``A00`` (ASCII and Japanese; Ukrainian is romanised) or ``A02`` (European letters and
+    Cyrillic capitals; Ukrainian is shown in capitals). Letters the ROM lacks are drawn
+    as custom characters, 8 at most on one screen."""
+
     simulate_clerks_s: float | None = Field(default=None, gt=0.0)
     """With pin_factory = "mock": simulated clerks press a button on a random counter
     about every this many seconds (for a demo); none for no simulated clerks."""

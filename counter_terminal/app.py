@@ -49,6 +49,7 @@ def open_display(config: CounterSettings, panel: PanelSettings) -> PanelDisplay 
             expander=config.lcd_expander,
             cols=config.lcd_cols,
             rows=config.lcd_rows,
+            charmap=config.lcd_charmap,
         )
     if config.display == "simulated":
         return SimulatedDisplay(

@@ -22,7 +22,7 @@ from common.errors import PoradovnikError
 from counter_terminal.app import CounterTerminal
 from counter_terminal.desk import CounterDesk
 from counter_terminal.hardware import LightMode
-from counter_terminal.lcd import LcdDisplay, SimulatedDisplay, to_lcd_charset
+from counter_terminal.lcd import LcdDisplay, SimulatedDisplay
 from counter_terminal.simulated import SimulatedClerks
 from hub.model import TicketState
 from hub.service import utc_now
@@ -304,12 +304,6 @@ def test_a_pin_in_use_is_a_clear_error(broker: OfficeBroker, tmp_path: Path) -> 
             CounterTerminal(panel_settings(broker, tmp_path), pin_factory=factory)
     finally:
         first.stop()
-
-
-def test_lcd_text_is_folded_to_the_lcd_charset() -> None:
-    assert to_lcd_charset("Všeobecné informácie") == "Vseobecne informacie"
-    assert to_lcd_charset("Čeká: 3") == "Ceka: 3"
-    assert to_lcd_charset("Черга: 3") == "?????: 3"
 
 
 @pytest.mark.skipif(Path("/dev/i2c-1").exists(), reason="this machine has an I2C bus 1")
