@@ -2,7 +2,7 @@
 
 Run it from the checkout with the project's virtual environment::
 
-    .venv/bin/python bench/counter.py [--presses 50] [--think-ms 200]
+    .venv/bin/python bench/counter.py [--presses 50] [--think-ms 200] [--lcd]
 
 It starts its own Mosquitto and ``poradovnik hub`` as ``bench/sync.py`` does (and with
 its helpers): four services, 20 counters, enough waiting tickets that every press
@@ -11,7 +11,10 @@ calls someone. Then 20 counter terminals, one per counter as on 20 Pis, each the
 ``MockFactory`` with its own account, link and outbox, five to a process in four
 processes (real terminals are machines of their own), and in the benchmark's own
 process an observer (the lobby display's account) subscribed to ``calls`` and
-``counter/+/state``.
+``counter/+/state``. Each panel has a Next button and a light; with ``--lcd`` also a
+(simulated) LCD, which makes it hear every service's queue state: every call changes
+one, and the 20 terminals then handle 20 times as many messages on the benchmark's two
+cores, where real ones have a Pi each.
 
 One thread per counter plays its clerk: it drives the Next pin low (the press), holds
 it until the panel has taken it, lets go, waits until the hub has answered, then
@@ -171,8 +174,11 @@ class Observer:
             )
 
 
-def terminal(mqtt: MqttSettings, counter: str, directory: Path) -> CounterTerminal:
-    """The counter terminal of ``counter`` on mock pins, with a Next button and a light."""
+def terminal(mqtt: MqttSettings, counter: str, directory: Path, lcd: bool) -> CounterTerminal:
+    """The counter terminal of ``counter`` on mock pins, with a Next button and a light.
+
+    With ``lcd`` it has a (simulated) LCD too, so it hears every queue's state.
+    """
     name = panel_name(counter)
     settings = Settings(
         role="counter",
@@ -183,6 +189,7 @@ def terminal(mqtt: MqttSettings, counter: str, directory: Path) -> CounterTermin
         counter=CounterSettings(
             pin_factory="mock",
             next_guard_s=0.0,
+            display="simulated" if lcd else "none",
             panels=(PanelSettings(counter=counter, next=17, serving_led=13),),
         ),
     )
@@ -228,6 +235,7 @@ def terminals_process(
     directory: Path,
     presses: int,
     think_s: float,
+    lcd: bool,
     start: Any,
     results: Any,
 ) -> None:
@@ -243,7 +251,7 @@ def terminals_process(
         with ExitStack() as stack:
             terminals: dict[str, CounterTerminal] = {}
             for counter in counters:
-                running = terminal(accounts[panel_name(counter)], counter, directory)
+                running = terminal(accounts[panel_name(counter)], counter, directory, lcd)
                 stack.callback(running.stop)
                 running.start()
                 terminals[counter] = running
@@ -283,7 +291,7 @@ class Figures:
     presses: int
 
 
-def measure(directory: Path, presses: int, think_s: float) -> Figures:
+def measure(directory: Path, presses: int, think_s: float, lcd: bool) -> Figures:
     """Run the office, the floor and the clerks at their pins; stop everything after."""
     context = multiprocessing.get_context("spawn")
     all_presses = WARMUP_PRESSES + presses
@@ -306,7 +314,16 @@ def measure(directory: Path, presses: int, think_s: float) -> Figures:
         for group in groups:
             worker = context.Process(
                 target=terminals_process,
-                args=(accounts, group, directory / "panels", all_presses, think_s, start, results),
+                args=(
+                    accounts,
+                    group,
+                    directory / "panels",
+                    all_presses,
+                    think_s,
+                    lcd,
+                    start,
+                    results,
+                ),
                 daemon=True,
             )
             worker.start()
@@ -401,7 +418,7 @@ def figures(observer: Observer, elapsed: float, floor: list[float], sync: list[f
     return Figures(both, states, calls, floor, sync, elapsed, presses)
 
 
-def report(figures: Figures, presses: int) -> None:
+def report(figures: Figures, presses: int, lcd: bool) -> None:
     """Print the figures as text, then as one JSON line."""
     p50, p99 = (ms(v) for v in percentiles(figures.both))
     state_p50, state_p99 = (ms(v) for v in percentiles(figures.states))
@@ -416,7 +433,13 @@ def report(figures: Figures, presses: int) -> None:
     def line(name: str, p50: float, p99: float, what: str) -> None:
         print(f"{name:7} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  {what}")
 
-    line("press:", p50, p99, f"Next pin low → state and call, {COUNTERS} counters × {presses}")
+    panels = "each with an LCD" if lcd else "Next and a light each"
+    line(
+        "press:",
+        p50,
+        p99,
+        f"Next pin low → state and call, {COUNTERS} counters ({panels}) × {presses}",
+    )
     line("state:", state_p50, state_p99, "→ the counter's retained state names the new ticket")
     line("call:", call_p50, call_p99, "→ the calls message")
     line("sync:", sync_p50, sync_p99, "bench/sync.py's press → call (DeviceLink.send), same run")
@@ -432,6 +455,7 @@ def report(figures: Figures, presses: int) -> None:
                 "bench": "counter",
                 "counters": COUNTERS,
                 "presses": presses,
+                "lcd": lcd,
                 "debounce_ms": DEBOUNCE_MS,
                 "p50_ms": round(p50, 3),
                 "p99_ms": round(p99, 3),
@@ -460,6 +484,11 @@ def main() -> None:
     parser.add_argument(
         "--think-ms", type=float, default=THINK_MS, help="each clerk's mean pause, in ms"
     )
+    parser.add_argument(
+        "--lcd",
+        action="store_true",
+        help="give every panel a (simulated) LCD, which hears every queue's state",
+    )
     args = parser.parse_args()
     if args.think_ms <= 0:
         parser.error("--think-ms must be more than 0")
@@ -467,10 +496,10 @@ def main() -> None:
         parser.error(f"--presses must be from 1 to {MAX_COUNTER_PRESSES}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     figures = run_in_tempdir(
-        lambda tmp: measure(tmp, args.presses, args.think_ms / 1000),
+        lambda tmp: measure(tmp, args.presses, args.think_ms / 1000, args.lcd),
         "the broker, the hub and the panels",
     )
-    report(figures, args.presses)
+    report(figures, args.presses, args.lcd)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from counter_helpers import panel_settings
+from counter_helpers import FULL, SMALL, panel_settings
 from gpiozero.pins.mock import MockFactory
 from office_helpers import OfficeBroker, RunningHub
 from process_helpers import Process, poradovnik_args
@@ -404,3 +404,23 @@ def test_a_press_queued_offline_until_the_next_day_is_refused_and_the_panel_says
     office.clerks.press("1", "next")
     assert office.call().ticket == number
     office.wait_ticket("1", number)
+
+
+@pytest.mark.parametrize(
+    ("counter", "queues"),
+    [
+        ({"display": "none", "panels": (SMALL,)}, False),  # Next, Recall and two lights
+        ({"display": "simulated", "panels": (SMALL,)}, True),  # the display shows them
+        ({"display": "none", "panels": (FULL,)}, True),  # Transfer picks among them
+    ],
+)
+def test_queue_states_are_heard_only_by_panels_that_use_them(
+    hub: RunningHub,
+    start_terminal: Callable[..., Terminal],
+    counter: dict[str, Any],
+    queues: bool,
+) -> None:
+    issue(hub, "taxes")
+    office = start_terminal(**counter)
+    # The hub's status is subscribed after the queues: once it is heard, so are they.
+    assert bool(office.terminal.office.queues) is queues
