@@ -688,14 +688,14 @@ def measure(directory: Path, presses: int, think_s: float) -> Figures:
                 barrier.wait(START_S)
             except threading.BrokenBarrierError:
                 raise BenchError("the panels did not get ready to press") from None
-            runs = [_result(results) for _ in groups]
+            runs = [phase_result(results) for _ in groups]
             heard += COUNTERS * count
             display.wait_for(heard)
             measured.append(display.phase(runs, WARMUP_PRESSES))
         return Figures(office=measured[0], capacity=measured[1], floor=floor)
 
 
-def _result(results: Any) -> PanelRun:
+def phase_result(results: Any) -> PanelRun:
     """The next panel process's report of a phase, or :class:`BenchError`."""
     try:
         run = results.get(timeout=WAIT_S * 10)

@@ -103,7 +103,8 @@ class CounterSettings(Section):
     it high); false if they connect it to 3.3 V (internal pull-down)."""
 
     debounce_ms: int = Field(default=25, ge=1, le=500)
-    """A button's contact must stay still this long before a press or release counts."""
+    """The bounce time: a button's press counts at its first edge, and changes within this
+    long of a counted one are bounces (Transfer's release must also last this long)."""
 
     long_press_s: float = Field(default=1.0, ge=0.3, le=10.0)
     """Holding the Transfer button this long sends the citizen to the chosen service."""
@@ -131,6 +132,12 @@ class CounterSettings(Section):
 
     lcd_rows: int = Field(default=2, ge=2, le=4)
     """Lines of the LCDs."""
+
+    lcd_charmap: Literal["A00", "A02"] = "A00"
+    """The LCDs' character ROM (its code is on the controller chip, e.g. HD44780UA00):
+    ``A00`` (ASCII and Japanese; Ukrainian is romanised) or ``A02`` (European letters and
+    Cyrillic capitals; Ukrainian is shown in capitals). Letters the ROM lacks are drawn
+    as custom characters, 8 at most on one screen."""
 
     simulate_clerks_s: float | None = Field(default=None, gt=0.0)
     """With pin_factory = "mock": simulated clerks press a button on a random counter

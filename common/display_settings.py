@@ -177,7 +177,11 @@ class DisplaySettings(Section):
     """The serial port of the RS-485 adapter, or a pyserial URL."""
 
     boards_baudrate: int = Field(default=9600, ge=1200, le=921600)
-    """Bits per second on the bus (8 data bits, no parity, 1 stop bit)."""
+    """Bits per second on the bus."""
+
+    boards_framing: Literal["8N1", "7E1", "7E2"] = "8N1"
+    """Each byte's data bits, parity and stop bits: ``8N1``, or ``7E1``/``7E2`` (7 data
+    bits, even parity, 1 or 2 stop bits) for signs set up that way."""
 
     boards_rs485: Literal["auto", "on", "off"] = "auto"
     """The kernel's RS-485 mode, which switches the transceiver's direction: ``auto``
@@ -185,7 +189,8 @@ class DisplaySettings(Section):
     (adapters that switch by themselves)."""
 
     boards_protocol: str = Field(default="poradovnik", min_length=1)
-    """The boards' frame protocol; ``poradovnik`` is described in docs/display.md."""
+    """The boards' frame protocol: ``poradovnik``, ``alpha`` or ``alpha-checksum`` (the
+    Alpha Sign Communications Protocol); see docs/display.md."""
 
     boards_timeout_s: float = Field(default=0.2, gt=0, le=5)
     """How long a board may take to acknowledge a frame, in seconds."""

@@ -5,8 +5,9 @@
 :class:`~sync_agent.link.DeviceLink` (role ``counter``). Commands go
 through the link's durable outbox, so a press made while the hub or the broker is away
 waits on disk and is applied exactly once when they are back; the hub's retained
-``counter/<id>/state``, ``queue/<service>`` and ``device/hub/status`` drive the lights
-and displays. :func:`run` wires it to the settings, systemd and the signals.
+``counter/<id>/state``, ``queue/<service>`` (only where a panel has a display or a
+Transfer button, the parts that use it) and ``device/hub/status`` drive the lights and
+displays. :func:`run` wires it to the settings, systemd and the signals.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def open_display(config: CounterSettings, panel: PanelSettings) -> PanelDisplay 
             expander=config.lcd_expander,
             cols=config.lcd_cols,
             rows=config.lcd_rows,
+            charmap=config.lcd_charmap,
         )
     if config.display == "simulated":
         return SimulatedDisplay(
@@ -115,7 +117,9 @@ class CounterTerminal:
         topics = self.link.topics
         for counter in self.desks:
             self.link.subscribe(topics.counter_state(counter), self._on_counter_state)
-        self.link.subscribe(topics.queue(p.ANY), self._on_queue)
+        if any(desk.panel.uses_queues for desk in self.desks.values()):
+            # Every call changes a queue: a panel that shows none is spared the messages.
+            self.link.subscribe(topics.queue(p.ANY), self._on_queue)
         self.link.subscribe(topics.hub_status(), self._on_hub_status)
         self.link.on_connection_change(self._on_connection)
         self.link.on_reply(self._on_reply)

@@ -5,16 +5,21 @@ raw contact with the time it happened, :meth:`ButtonLogic.poll` is called when t
 has passed (at :meth:`ButtonLogic.deadline` at the latest), and both return the
 gestures that became certain. The tests drive it with made-up timestamps.
 
-**Debounce.** A change of the contact counts only once the contact has stayed at the
-new level for ``debounce_s``: bounces while it closes or opens, and short spikes a
-long cable picks up, never count as presses. The press is dated to when the contact
-first reached the level it then kept. (gpiozero's ``bounce_time`` is not used: it only
-drops edges close to the previous one, and its mock pins ignore it.)
+**Debounce: the first edge counts.** A change of the contact counts the moment it
+happens, unless the button changed within the last ``debounce_s``: then it is a
+bounce, and is ignored (as gpiozero's ``bounce_time`` does). So Next calls as soon
+as the contact closes, not ``debounce_s`` later. Unlike ``bounce_time``, the state
+never stays wrong: if, once ``debounce_s`` has passed since the counted change, the
+contact rests at the other level (a press shorter than the debounce, or a bounce
+that was the real release), that change counts then, dated to when the contact
+reached that level.
 
 **Long press.** A button with ``long_press_s`` reports :attr:`Gesture.LONG` as soon as
 it has been held that long (the clerk feels it take effect without letting go), and
-:attr:`Gesture.SHORT` on release when it was let go earlier. A button without one
-reports :attr:`Gesture.PRESS` the moment its press is certain: no waiting for the
+:attr:`Gesture.SHORT` on release when it was let go earlier. Its release counts only
+once the contact has stayed open for ``debounce_s``: a bounce while it is held does
+not cut the hold (nobody waits for a release). A button without one
+reports :attr:`Gesture.PRESS` the moment its press counts: no waiting for the
 release, so Next calls at once.
 """
 
@@ -30,7 +35,7 @@ class Gesture(enum.Enum):
     """What a clerk did with a button."""
 
     PRESS = "press"
-    """A press of a button without long press: reported when the press is certain."""
+    """A press of a button without long press: reported when the contact closes."""
     SHORT = "short"
     """A press shorter than the long press, reported at the release."""
     LONG = "long"
@@ -48,9 +53,10 @@ class Event:
 class ButtonLogic:
     """The debounce and long press of one button; see the module's description.
 
-    ``debounce_s`` is how long the contact must stay still; ``long_press_s``, if given,
-    makes the button report short and long presses instead of plain presses. Times are
-    seconds on any monotonic clock; they must not go backwards.
+    ``debounce_s`` is how long after a counted change further changes are bounces;
+    ``long_press_s``, if given, makes the button report short and long presses instead
+    of plain presses. Times are seconds on any monotonic clock; they must not go
+    backwards.
     """
 
     def __init__(self, *, debounce_s: float, long_press_s: float | None = None) -> None:
@@ -64,6 +70,8 @@ class ButtonLogic:
         """The debounced state: whether the button is held down."""
         self._raw = False
         self._raw_since = 0.0
+        self._quiet_from = float("-inf")
+        """Changes before this are bounces of the last counted one."""
         self._pressed_at = 0.0
         self._long_done = False
 
@@ -76,21 +84,18 @@ class ButtonLogic:
         if pressed != self._raw:
             self._raw = pressed
             self._raw_since = at
+            # The first edge after a quiet time counts at once (a bounce back does not).
+            if pressed != self.pressed and at >= self._counts_at():
+                events += self._count()
         return events
 
     def poll(self, now: float) -> list[Event]:
         """Time is now ``now``: returns the gestures that became certain by then."""
         events: list[Event] = []
-        if self._raw != self.pressed and now >= self._raw_since + self.debounce_s:
-            self.pressed = self._raw
-            if self.pressed:
-                self._pressed_at = self._raw_since
-                self._long_done = False
-                if self.long_press_s is None:
-                    events.append(Event(Gesture.PRESS, self._raw_since))
-            elif self.long_press_s is not None and not self._long_done:
-                events.append(Event(Gesture.SHORT, self._pressed_at))
-        # A release not yet certain may still be a bounce, but the hold ends there if not.
+        if self._raw != self.pressed and now >= self._counts_at():
+            # The bounces are over and the contact rests at the other level.
+            events += self._count()
+        # A release in the bounce time may still be a bounce, but the hold ends there if not.
         held_until = self._raw_since if self._raw != self.pressed else now
         if (
             self.pressed
@@ -102,13 +107,32 @@ class ButtonLogic:
             events.append(Event(Gesture.LONG, self._pressed_at + self.long_press_s))
         return events
 
+    def _counts_at(self) -> float:
+        """When the contact's change not yet counted counts, if the contact stays put."""
+        if not self._raw and self.long_press_s is not None:
+            # A release that ends a hold must last: a bounce while held is no release.
+            return max(self._quiet_from, self._raw_since + self.debounce_s)
+        return self._quiet_from
+
+    def _count(self) -> list[Event]:
+        """The contact's last change (to :attr:`_raw`, at :attr:`_raw_since`) counts."""
+        self.pressed = self._raw
+        self._quiet_from = self._raw_since + self.debounce_s
+        if self.pressed:
+            self._pressed_at = self._raw_since
+            self._long_done = False
+            return [Event(Gesture.PRESS, self._raw_since)] if self.long_press_s is None else []
+        if self.long_press_s is not None and not self._long_done:
+            return [Event(Gesture.SHORT, self._pressed_at)]
+        return []
+
     def deadline(self) -> float | None:
         """When :meth:`poll` may next report something, if nothing is fed before; or ``None``.
 
         Polling at exactly this time settles what was pending (the same sums decide both).
         """
         if self._raw != self.pressed:
-            return self._raw_since + self.debounce_s
+            return self._counts_at()
         if self.pressed and self.long_press_s is not None and not self._long_done:
             return self._pressed_at + self.long_press_s
         return None

@@ -6,7 +6,8 @@ machine), and every part here takes that factory as the keyword-only ``pin_facto
 as gpiozero's devices do.
 
 :class:`Buttons` reads gpiozero :class:`~gpiozero.DigitalInputDevice` inputs (without
-``bounce_time``) through the project's own :class:`~.gestures.ButtonLogic`, in one
+``bounce_time``) through the project's own :class:`~.gestures.ButtonLogic` (a press
+counts at its first edge, its bounces are ignored), in one
 thread that reports each button's gestures in order (and beats a
 :class:`~common.liveness.Heartbeat`, so a hung button thread stops the watchdog).
 :class:`Light` is an LED with a steady mode (off, on, slow blink) and short flashes on

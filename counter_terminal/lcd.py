@@ -2,26 +2,26 @@
 
 Behind one small interface, :class:`PanelDisplay`, two backends chosen by ``[counter]
 display``: :class:`LcdDisplay`, an HD44780 character LCD on an I2C backpack through
-RPLCD, and :class:`SimulatedDisplay`, which keeps its text and logs it (for a laptop, a
-demo and the tests).
+RPLCD (the office's letters drawn as :mod:`.charset` says), and
+:class:`SimulatedDisplay`, which keeps its text and logs it (for a laptop, a demo and
+the tests).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import unicodedata
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from common.errors import PoradovnikError
+from counter_terminal.charset import GLYPHS, compose
 
 __all__ = [
     "LcdDisplay",
     "PanelDisplay",
     "SimulatedDisplay",
     "fit",
-    "to_lcd_charset",
 ]
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,6 @@ def fit(lines: Sequence[str], cols: int, rows: int) -> tuple[str, ...]:
     """``lines`` cut to ``cols`` characters and padded to exactly ``rows`` lines."""
     shown = [line[:cols] for line in lines[:rows]]
     return tuple(shown + [""] * (rows - len(shown)))
-
-
-def to_lcd_charset(text: str) -> str:
-    """``text`` as an HD44780 (ROM A00) can show it: accents dropped, others as ``?``."""
-    folded = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in folded if not unicodedata.combining(c))
-    return "".join(c if " " <= c <= "}" else "?" for c in plain)
 
 
 class PanelDisplay(Protocol):
@@ -78,8 +71,11 @@ class SimulatedDisplay:
 class LcdDisplay:
     """An HD44780 character LCD on an I2C port expander, through RPLCD.
 
-    ``lcd`` makes the RPLCD ``CharLCD`` (by default RPLCD's own); a write that fails
-    (a loose cable) is logged once and tried again with the next change.
+    ``charmap`` is its character ROM (``A00`` or ``A02``, as RPLCD names them); ``lcd``
+    makes the RPLCD ``CharLCD`` (by default RPLCD's own I2C one). Letters the ROM lacks
+    are drawn in its 8 custom characters (:func:`~.charset.compose`). A write that fails
+    (a loose cable) is logged once and tried again, custom characters and all, with the
+    next change.
     """
 
     def __init__(
@@ -90,11 +86,15 @@ class LcdDisplay:
         expander: str = "PCF8574",
         cols: int = 16,
         rows: int = 2,
+        charmap: Literal["A00", "A02"] = "A00",
         lcd: Callable[..., Any] | None = None,
     ) -> None:
         self.cols = cols
         self.rows = rows
+        self.charmap = charmap
         self._shown: tuple[str, ...] | None = None
+        self._slots: dict[str, int] = {}
+        """The drawn letters the LCD holds, by letter: their custom character."""
         self._failing = False
         if lcd is None:
             from RPLCD.i2c import CharLCD  # noqa: PLC0415 (only panels with an LCD need it)
@@ -107,20 +107,36 @@ class LcdDisplay:
                 port=port,
                 cols=cols,
                 rows=rows,
-                charmap="A00",
+                charmap=charmap,
                 auto_linebreaks=False,
             )
         except (OSError, ValueError) as exc:
             raise PoradovnikError(
                 f"cannot open the LCD at I2C address {address:#04x} on /dev/i2c-{port}: {exc}"
             ) from None
+        self._rom: dict[str, int] = self._lcd.codec.codec.encoding_table
+        """What the ROM shows, as RPLCD's codec for ``charmap`` encodes it."""
 
     def show(self, lines: Sequence[str]) -> None:
-        """Write the lines that changed; log a failure once until a write succeeds."""
-        shown = fit([to_lcd_charset(line) for line in lines], self.cols, self.rows)
-        if shown == self._shown:
+        """Write the custom characters and lines that changed.
+
+        A failure is logged once until a write succeeds.
+        """
+        shown, slots = compose(
+            lines,
+            cols=self.cols,
+            rows=self.rows,
+            rom=self._rom,
+            cyrillic_rom=self.charmap == "A02",
+            slots=self._slots,
+        )
+        if shown == self._shown and slots == self._slots:
             return
         try:
+            for letter, slot in slots.items():
+                if self._slots.get(letter) != slot:
+                    self._lcd.create_char(slot, GLYPHS[letter])
+            self._slots = slots
             for row, line in enumerate(shown):
                 if self._shown is None or self._shown[row] != line:
                     self._lcd.cursor_pos = (row, 0)
@@ -130,6 +146,7 @@ class LcdDisplay:
                 log.error("the LCD does not answer: %s", exc)
             self._failing = True
             self._shown = None
+            self._slots = {}  # it may have lost power, and its custom characters
             return
         if self._failing:
             log.info("the LCD answers again")

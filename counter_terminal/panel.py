@@ -79,6 +79,15 @@ class CounterPanel:
             self.close()
             raise
 
+    @property
+    def uses_queues(self) -> bool:
+        """Whether the office's queues matter to this panel.
+
+        A display shows waiting counts and transfer targets; a Transfer button picks
+        among the services.
+        """
+        return self.display is not None or "transfer" in self.buttons.names
+
     def start(self, on_event: Callable[[str, Event], None]) -> None:
         """Start reporting the buttons' gestures to ``on_event(button, event)``."""
         self.buttons.start(on_event)

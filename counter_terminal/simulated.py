@@ -2,7 +2,7 @@
 
 With ``[counter] pin_factory = "mock"`` the panel runs on any machine; these clerks
 then work its buttons the way fingers would: the pin goes to the pressed level, stays
-there until the panel's debounce has taken the press (or, for a long press, until the
+there until the panel has taken the press (or, for a long press, until the
 press took effect), and goes back. Everything downstream (debounce, the desk's rules,
 the outbox, the hub) is the real thing. The tests, the benchmark and the demo use them;
 ``[counter] simulate_clerks_s`` lets ``poradovnik counter`` run them by itself.

@@ -432,6 +432,7 @@ def _boards(settings: Settings) -> LedBoards | None:
             baudrate=display.boards_baudrate,
             timeout_s=display.boards_timeout_s,
             rs485=display.boards_rs485,
+            framing=display.boards_framing,
         )
     return LedBoards(
         BoardBus(frames, port=port, retries=display.boards_retries),

@@ -23,22 +23,38 @@ __all__ = ["BoardBus", "open_serial"]
 log = logging.getLogger(__name__)
 
 
+_FRAMINGS = {
+    "8N1": (serial.EIGHTBITS, serial.PARITY_NONE, serial.STOPBITS_ONE),
+    "7E1": (serial.SEVENBITS, serial.PARITY_EVEN, serial.STOPBITS_ONE),
+    "7E2": (serial.SEVENBITS, serial.PARITY_EVEN, serial.STOPBITS_TWO),
+}
+
+
 def open_serial(
     url: str,
     *,
     baudrate: int,
     timeout_s: float,
     rs485: Literal["auto", "on", "off"] = "auto",
+    framing: Literal["8N1", "7E1", "7E2"] = "8N1",
 ) -> Port:
-    """Open the bus's serial port (8N1), reads waiting at most ``timeout_s``.
+    """Open the bus's serial port, reads waiting at most ``timeout_s``.
 
+    ``framing``: each byte's data bits, parity and stop bits (8N1 by default).
     ``rs485``: ``on`` requires the kernel's RS-485 mode (raises if the port has none),
     ``auto`` uses it where the port has it, ``off`` leaves direction control to the
     adapter. Raises :class:`PoradovnikError` if the port cannot be opened.
     """
+    bytesize, parity, stopbits = _FRAMINGS[framing]
     try:
         port = serial.serial_for_url(
-            url, baudrate=baudrate, timeout=timeout_s, write_timeout=max(1.0, 4 * timeout_s)
+            url,
+            baudrate=baudrate,
+            bytesize=bytesize,
+            parity=parity,
+            stopbits=stopbits,
+            timeout=timeout_s,
+            write_timeout=max(1.0, 4 * timeout_s),
         )
     except (serial.SerialException, ValueError) as exc:
         raise PoradovnikError(
@@ -67,7 +83,8 @@ class BoardBus:
     """Sends commands to addressed boards over ``port`` and checks their acknowledgement.
 
     A frame that gets no acknowledgement within the port's read timeout, or is refused,
-    is sent again, ``retries`` times at most. Only one thread may use a bus.
+    is sent again, ``retries`` times at most; boards whose protocol does not acknowledge
+    are only written to. Only one thread may use a bus.
     """
 
     def __init__(self, protocol: BoardProtocol, *, port: Port, retries: int = 2) -> None:
@@ -78,19 +95,25 @@ class BoardBus:
     def send(self, address: int, command: Command) -> str | None:
         """Send ``command`` to the board at ``address`` until it acknowledges.
 
-        Returns ``None`` once it did, else what went wrong on the last try.
+        Returns ``None`` once it did (for boards that do not acknowledge: once it is
+        written), else what went wrong on the last try.
         """
         frame = self.protocol.encode_command(address, command)
+        if not frame:
+            return None  # nothing to send in this protocol
+        acknowledges = self.protocol.acknowledges
         problem = "no answer"
         for _ in range(self.retries + 1):
             try:
                 self.port.reset_input_buffer()
                 self.port.write(frame)
                 self.port.flush()
-                reply = self.protocol.read_frame(self.port)
+                reply = self.protocol.read_frame(self.port) if acknowledges else b""
             except (serial.SerialException, OSError) as exc:
                 problem = f"serial port failed: {exc}"
                 continue
+            if not acknowledges:
+                return None
             if not reply:
                 problem = "no answer"
                 continue

@@ -60,7 +60,10 @@ class EmulatedBoards:
         self.faces = {address: BoardFace(address) for address in self.addresses}
 
     def handle(self, frame: bytes) -> bytes | None:
-        """Carry out one frame from the bus; the reply to send back, or ``None``."""
+        """Carry out one frame from the bus; the reply to send back, or ``None``.
+
+        Boards of a protocol without acknowledgements carry out or drop frames silently.
+        """
         try:
             address, command = self.protocol.parse_command(frame)
         except FrameError as exc:
@@ -73,7 +76,7 @@ class EmulatedBoards:
             face.frames += 1
             self.condition.notify_all()
         log.info("board %d shows %r%s", address, face.text, " blinking" if face.blinking else "")
-        return self.protocol.encode_reply(address, ok=True)
+        return self.protocol.encode_reply(address, ok=True) if self.protocol.acknowledges else None
 
     def _refuse(self, exc: FrameError) -> bytes | None:
         """Refuse a bad frame meant for one of our boards (if it answers at all)."""
@@ -85,6 +88,8 @@ class EmulatedBoards:
         with self.condition:
             face.refused += 1
             self.condition.notify_all()
+        if not self.protocol.acknowledges:
+            return None
         return self.protocol.encode_reply(face.address, ok=False)
 
     @staticmethod

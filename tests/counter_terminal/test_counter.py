@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from appointment_helpers import insert_appointment, make_appointment
-from counter_helpers import panel_settings
+from counter_helpers import FULL, SMALL, panel_settings
 from gpiozero.pins.mock import MockFactory
 from office_helpers import OfficeBroker, RunningHub
 from process_helpers import Process, poradovnik_args
@@ -23,7 +23,7 @@ from common.errors import PoradovnikError
 from counter_terminal.app import CounterTerminal
 from counter_terminal.desk import CounterDesk
 from counter_terminal.hardware import LightMode
-from counter_terminal.lcd import LcdDisplay, SimulatedDisplay, to_lcd_charset
+from counter_terminal.lcd import LcdDisplay, SimulatedDisplay
 from counter_terminal.simulated import SimulatedClerks
 from hub.model import TicketState
 from hub.service import utc_now
@@ -321,12 +321,6 @@ def test_a_pin_in_use_is_a_clear_error(broker: OfficeBroker, tmp_path: Path) -> 
         first.stop()
 
 
-def test_lcd_text_is_folded_to_the_lcd_charset() -> None:
-    assert to_lcd_charset("Všeobecné informácie") == "Vseobecne informacie"
-    assert to_lcd_charset("Čeká: 3") == "Ceka: 3"
-    assert to_lcd_charset("Черга: 3") == "?????: 3"
-
-
 @pytest.mark.skipif(Path("/dev/i2c-1").exists(), reason="this machine has an I2C bus 1")
 def test_an_lcd_that_is_not_there_is_a_clear_error() -> None:
     with pytest.raises(PoradovnikError, match=r"cannot open the LCD at I2C address 0x27"):
@@ -425,3 +419,23 @@ def test_a_press_queued_offline_until_the_next_day_is_refused_and_the_panel_says
     office.clerks.press("1", "next")
     assert office.call().ticket == number
     office.wait_ticket("1", number)
+
+
+@pytest.mark.parametrize(
+    ("counter", "queues"),
+    [
+        ({"display": "none", "panels": (SMALL,)}, False),  # Next, Recall and two lights
+        ({"display": "simulated", "panels": (SMALL,)}, True),  # the display shows them
+        ({"display": "none", "panels": (FULL,)}, True),  # Transfer picks among them
+    ],
+)
+def test_queue_states_are_heard_only_by_panels_that_use_them(
+    hub: RunningHub,
+    start_terminal: Callable[..., Terminal],
+    counter: dict[str, Any],
+    queues: bool,
+) -> None:
+    issue(hub, "taxes")
+    office = start_terminal(**counter)
+    # The hub's status is subscribed after the queues: once it is heard, so are they.
+    assert bool(office.terminal.office.queues) is queues

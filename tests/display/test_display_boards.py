@@ -59,7 +59,10 @@ def test_bad_frames_are_refused() -> None:
 
 def test_protocols_are_found_by_name() -> None:
     assert "poradovnik" in protocol_names()
-    with pytest.raises(PoradovnikError, match="no LED board protocol 'acme'; known: poradovnik"):
+    with pytest.raises(
+        PoradovnikError,
+        match="no LED board protocol 'acme'; known: alpha, alpha-checksum, poradovnik",
+    ):
         protocol("acme")
 
 

@@ -2,8 +2,8 @@
 
 A protocol is a subclass of :class:`BoardProtocol` with a ``name``, defined in a module
 of this package: every module here is imported by :func:`protocol`, so another board's
-protocol needs only one new file. The frame of the ``poradovnik`` protocol is described
-in docs/display.md.
+protocol needs only one new file. The frames of the ``poradovnik`` and ``alpha``
+protocols are described in docs/display.md.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ class BoardProtocol(ABC):
     """How commands and acknowledgements look on the wire, for one kind of board.
 
     The display's side encodes commands and parses replies; the board's side (the
-    emulated boards) parses commands and encodes replies.
+    emulated boards) parses commands and encodes replies. Boards of a protocol without
+    :attr:`acknowledges` never answer: their commands are written and not waited for.
     """
 
     name: ClassVar[str]
@@ -82,21 +83,33 @@ class BoardProtocol(ABC):
     max_text: ClassVar[int] = 32
     """The longest text a frame carries."""
 
+    acknowledges: ClassVar[bool] = True
+    """Whether a board answers each command with :meth:`encode_reply`."""
+
     @abstractmethod
     def encode_command(self, address: int, command: Command) -> bytes:
-        """The frame telling the board at ``address`` to do ``command``."""
+        """The frame telling the board at ``address`` to do ``command``.
+
+        ``b""`` for a command the protocol has no frame for (it is then not sent).
+        """
 
     @abstractmethod
     def parse_command(self, frame: bytes) -> tuple[int, Command]:
         """Read a command frame: (address, command); raise :class:`FrameError` if bad."""
 
-    @abstractmethod
     def encode_reply(self, address: int, *, ok: bool) -> bytes:
-        """The board's acknowledgement (``ok``) or refusal of a frame."""
+        """The board's acknowledgement (``ok``) or refusal of a frame.
 
-    @abstractmethod
+        Only for a protocol that :attr:`acknowledges`.
+        """
+        raise NotImplementedError(f"{self.name} boards do not answer")
+
     def parse_reply(self, frame: bytes) -> tuple[int, bool]:
-        """Read a reply frame: (address, acknowledged); raise :class:`FrameError` if bad."""
+        """Read a reply frame: (address, acknowledged); raise :class:`FrameError` if bad.
+
+        Only for a protocol that :attr:`acknowledges`.
+        """
+        raise NotImplementedError(f"{self.name} boards do not answer")
 
     @abstractmethod
     def read_frame(self, port: Port) -> bytes:
