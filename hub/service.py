@@ -18,6 +18,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from hub import stats
+from hub.calendar import OfficeCalendar
 from hub.engine import Engine, Estimate, QueueError, QueuePolicy
 from hub.model import Change, Counter, Priority, Service, Ticket, TicketState
 from hub.stats import Statistics, Visit
@@ -324,6 +325,11 @@ class QueueService:
         if ticket.state is TicketState.WAITING:
             return self.engine.estimate(ticket)
         return Estimate(0, None)
+
+    @property
+    def calendar(self) -> OfficeCalendar:
+        """The office calendar (holidays and closures) the engine applies to opening hours."""
+        return self.engine.calendar
 
     @property
     def timezone(self) -> ZoneInfo:
