@@ -281,18 +281,10 @@ class AppointmentBook:
         ``out_of_range`` when ``day`` is before today or past the booking window (the
         admin may book past it).
         """
-        rules = self._bookable_rules(service)
-        now = self.queue.clock()
-        today = now.astimezone(self.queue.timezone).date()
-        if day < today or (not admin and day > today + timedelta(days=rules.horizon_days)):
-            raise BookingError(
-                "out_of_range",
-                f"bookings are open from {today} to "
-                f"{today + timedelta(days=rules.horizon_days)}, not {day}",
-            )
-        times = [t for t in self._slot_times(service, rules, day) if t[0] > now]
+        times = self._open_times(service, day, admin=admin)
         if not times:
             return []
+        now = self.queue.clock()
         with self.store.db.connect() as conn:
             taken: dict[datetime, int] = dict(
                 conn.execute(
@@ -310,6 +302,26 @@ class AppointmentBook:
             Slot(service, start, end, seats, int(taken.get(start, 0)))
             for start, end, seats in times
         ]
+
+    def _open_times(
+        self, service: str, day: date, *, admin: bool
+    ) -> list[tuple[datetime, datetime, int]]:
+        """(start, end, seats) of the slots of ``day`` not begun yet (see :meth:`slots`)."""
+        rules = self._in_window(service, day, admin)
+        now = self.queue.clock()
+        return [t for t in self._slot_times(service, rules, day) if t[0] > now]
+
+    def _in_window(self, service: str, day: date, admin: bool) -> BookingRules:
+        """The rules of ``service``, if ``day`` may be booked (else ``out_of_range``)."""
+        rules = self._bookable_rules(service)
+        today = self.queue.today()
+        if day < today or (not admin and day > today + timedelta(days=rules.horizon_days)):
+            raise BookingError(
+                "out_of_range",
+                f"bookings are open from {today} to "
+                f"{today + timedelta(days=rules.horizon_days)}, not {day}",
+            )
+        return rules
 
     def _slot_times(
         self, service: str, rules: BookingRules, day: date
@@ -337,14 +349,22 @@ class AppointmentBook:
         return rules
 
     def _slot(self, service: str, starts_at: datetime, *, admin: bool) -> Slot:
-        """The slot of ``service`` that starts at ``starts_at`` (``no_such_slot`` if none)."""
+        """The slot of ``service`` that starts at ``starts_at`` (``no_such_slot`` if none).
+
+        Its ``taken`` is not counted: the booking's transaction looks at the seats.
+        """
         if starts_at.tzinfo is None:
             raise BookingError("no_such_slot", "give the slot's start with its time zone")
         start = starts_at.astimezone(UTC)
         day = start.astimezone(self.queue.timezone).date()
-        for slot in self.slots(service, day, admin=admin):
-            if slot.starts_at == start:
-                return slot
+        # The slots of the day begun after now, lazily: stop at the one asked for.
+        for begin, end, seats in self._slot_times(
+            service, self._in_window(service, day, admin), day
+        ):
+            if begin > start:
+                break
+            if begin == start and begin > self.queue.clock():
+                return Slot(service, begin, end, seats, 0)
         raise BookingError("no_such_slot", f"{service} has no bookable slot at {starts_at}")
 
     # -- bookings --------------------------------------------------------------------
