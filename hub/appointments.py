@@ -494,11 +494,6 @@ class AppointmentBook:
             ).all()
         return [appointment_from_row(row) for row in rows]
 
-    def expire_holds(self) -> int:
-        """Cancel the holds that lapsed (their seats are free already); how many."""
-        with self.store.transaction() as conn:
-            return _lapse(conn, self.queue.clock())
-
     # -- internals -------------------------------------------------------------------
 
     def _take(
@@ -535,7 +530,6 @@ class AppointmentBook:
             )
             try:
                 with self.store.transaction() as conn:
-                    _lapse(conn, now)
                     if not admin:
                         self._check_client_limit(conn, client, now)
                         self._check_email_limit(conn, contact.email, now, exclude=None)
@@ -605,6 +599,16 @@ class AppointmentBook:
         return found
 
 
+def expire_holds(store: Store, now: datetime) -> int:
+    """Mark the holds that lapsed by ``now`` cancelled; how many (the nightly pruning's).
+
+    A lapsed hold holds no seat from the moment it lapses; its row is marked when its
+    seat is next taken, when the citizen comes back to confirm, or here.
+    """
+    with store.transaction() as conn:
+        return _lapse(conn, now)
+
+
 def forget_contacts(store: Store, before: datetime) -> int:
     """Erase the e-mail and client addresses of appointments that ended before ``before``.
 
@@ -663,16 +667,29 @@ def _lapse(conn: Connection, now: datetime) -> int:
 
 
 def _free_seat(conn: Connection, slot: Slot, now: datetime) -> int:
-    """The lowest seat of ``slot`` no held or booked row has (``slot_full`` if none)."""
-    taken = set(
+    """The lowest seat of ``slot`` no held or booked row has (``slot_full`` if none).
+
+    The slot's lapsed holds are cancelled here, which frees their seats.
+    """
+    rows = conn.execute(
+        select(_appointments.c.seat, _appointments.c.hold_until).where(
+            _appointments.c.service == slot.service,
+            _appointments.c.starts_at == slot.starts_at,
+            _appointments.c.state.in_(_ACTIVE),
+        )
+    ).all()
+    if any(hold is not None and hold <= now for _, hold in rows):
         conn.execute(
-            select(_appointments.c.seat).where(
+            update(_appointments)
+            .where(
                 _appointments.c.service == slot.service,
                 _appointments.c.starts_at == slot.starts_at,
-                _appointments.c.state.in_(_ACTIVE),
+                _appointments.c.hold_until <= now,
+                _appointments.c.state == AppointmentState.HELD.value,
             )
-        ).scalars()
-    )
+            .values(state=AppointmentState.CANCELLED.value, hold_until=None)
+        )
+    taken = {seat for seat, hold in rows if hold is None or hold > now}
     for seat in range(slot.seats):
         if seat not in taken:
             return seat

@@ -116,8 +116,12 @@ class Maintenance:
 
     def _prune(self, now: datetime) -> str:
         report = str(prune_now(self.settings, self.store, now, self._stop))
+        lapsed = appointments.expire_holds(self.store, now)
         erased = appointments.forget_contacts(self.store, now)
-        return f"{report}; erased the addresses of {erased} past appointments" if erased else report
+        return (
+            f"{report}; appointments: {lapsed} lapsed holds cancelled, "
+            f"the addresses of {erased} past ones erased"
+        )
 
     def _backup(self, now: datetime, local: datetime) -> str:
         """Make today's backup unless there is one already; "" when there is."""

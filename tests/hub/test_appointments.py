@@ -16,6 +16,7 @@ from hub.appointments import (
     BookingError,
     BookingRules,
     Contact,
+    expire_holds,
     forget_contacts,
     parse_seats,
 )
@@ -247,7 +248,28 @@ def test_a_hold_confirms_or_lapses_and_frees_its_seat(
     found = book.find(other.code)
     assert found is not None
     assert found.state is AppointmentState.CANCELLED
-    assert book.expire_holds() == 0
+    assert expire_holds(store, clock.now) == 0
+    third = book.hold("taxes", local(MONDAY, 11), Contact(""), client="y")
+    clock.now += timedelta(minutes=11)
+    assert expire_holds(store, clock.now) == 1
+    lapsed_third = book.find(third.code)
+    assert lapsed_third is not None
+    assert lapsed_third.state is AppointmentState.CANCELLED
+
+
+def test_a_lapsed_hold_gives_its_seat_to_the_next_booking(
+    book: AppointmentBook, clock: Clock
+) -> None:
+    at = local(MONDAY, 9)  # one seat
+    held = book.hold("taxes", at, Contact(""), client="x")
+    with pytest.raises(BookingError, match="taken"):
+        book.book("taxes", at, ANNA, client="y")
+    clock.now += timedelta(minutes=10)
+    booked = book.book("taxes", at, ANNA, client="y")
+    assert booked.state is AppointmentState.BOOKED
+    found = book.find(held.code)
+    assert found is not None
+    assert found.state is AppointmentState.CANCELLED
 
 
 def test_cancel_and_move_respect_the_deadline(book: AppointmentBook, clock: Clock) -> None:
