@@ -560,7 +560,8 @@ class AppointmentBook:
     def _check_client_limit(self, conn: Connection, client: str | None, now: datetime) -> None:
         if client is None:
             return
-        if _active_count(conn, _appointments.c.client == client, now) >= self.per_address:
+        count = _active_count(conn, _appointments.c.client == client, now, self.per_address)
+        if count >= self.per_address:
             raise BookingError(
                 "too_many_bookings",
                 f"this address already has {self.per_address} active bookings",
@@ -574,7 +575,7 @@ class AppointmentBook:
         condition = _appointments.c.email == email
         if exclude is not None:
             condition = condition & (_appointments.c.id != exclude)
-        if _active_count(conn, condition, now) >= self.per_email:
+        if _active_count(conn, condition, now, self.per_email) >= self.per_email:
             raise BookingError(
                 "too_many_bookings",
                 f"this e-mail address already has {self.per_email} active bookings",
@@ -642,14 +643,19 @@ def _holds_seat(now: datetime) -> Any:
     )
 
 
-def _active_count(conn: Connection, condition: Any, now: datetime) -> int:
-    """How many bookings matching ``condition`` hold a seat of a slot not yet over."""
-    query = (
-        select(func.count())
-        .select_from(_appointments)
+def _active_count(conn: Connection, condition: Any, now: datetime, limit: int) -> int:
+    """How many bookings matching ``condition`` hold a seat of a slot not yet over.
+
+    Counts at most ``limit``: the limit's check needs no more, whatever one address
+    (a city's shared network, say) has booked over time.
+    """
+    found = (
+        select(_appointments.c.id)
         .where(condition, _holds_seat(now), _appointments.c.ends_at > now)
+        .limit(limit)
+        .subquery()
     )
-    return int(conn.execute(query).scalar_one())
+    return int(conn.execute(select(func.count()).select_from(found)).scalar_one())
 
 
 def _lapse(conn: Connection, now: datetime) -> int:
