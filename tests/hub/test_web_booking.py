@@ -373,3 +373,25 @@ def test_admin_books_for_a_phone_caller(admin: FlaskClient, app: Flask, tomorrow
 
 def test_clerks_may_not_see_the_bookings(client: FlaskClient) -> None:
     assert client.get("/admin/appointments").status_code == 302  # to sign in
+
+
+def test_portal_replays_change_nothing_and_holds_are_limited(
+    client: FlaskClient, app: Flask, tomorrow: date
+) -> None:
+    code = hold_on_page(client, tomorrow)
+    token = csrf_token(client, f"/appointment/{code}")
+    form = {"name": "Anna", "csrf_token": token}
+    assert client.post(f"/appointment/{code}/confirm", data=form).status_code == 303
+    replayed = client.post(f"/appointment/{code}/confirm", data=form | {"name": "Mallory"})
+    assert replayed.status_code == 303
+    found = book_of(app).find(code)
+    assert found is not None
+    assert found.name == "Anna"  # a replayed confirmation renames nothing
+    # One address holds at most bookings_per_address (4): three more holds, then 409.
+    for index in range(1, 4):
+        hold_on_page(client, tomorrow, index)
+    starts = first_slot(client, tomorrow, 10)["starts_at"]
+    token = csrf_token(client, "/book/taxes")
+    refused = client.post("/book/taxes", data={"slot": starts, "csrf_token": token})
+    assert refused.status_code == 409
+    assert "koľko môže mať jedna osoba" in refused.get_data(as_text=True)  # sk, the default
