@@ -25,10 +25,10 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
@@ -40,6 +40,8 @@ from hub.model import Appointment, AppointmentState
 from hub.service import QueueService
 from hub.store import Store, appointment_from_row, metadata
 from sync_agent.protocol import BOOKING_CODE_PATTERN
+
+T = TypeVar("T")
 
 _appointments: Final = metadata.tables["appointments"]
 _rules: Final = metadata.tables["booking_rules"]
@@ -394,7 +396,8 @@ class AppointmentBook:
         """Turn a hold into a booking with the citizen's name (and e-mail address)."""
         contact = contact.checked()
         now = self.queue.clock()
-        with self.store.transaction() as conn:
+
+        def work(conn: Connection) -> Appointment:
             found = _by_code(conn, code)
             if found is None or found.state not in (
                 AppointmentState.HELD,
@@ -403,43 +406,44 @@ class AppointmentBook:
                 raise BookingError("unknown_code", "no booking with this code")
             if found.state is AppointmentState.BOOKED:
                 return found
-            lapsed = found.hold_until is None or found.hold_until <= now
-            if lapsed:
-                _lapse(conn, now)  # committed: the refusal below is no database error
-            else:
-                self._check_email_limit(conn, contact.email, now, exclude=found.id)
-                values = {
-                    "state": AppointmentState.BOOKED.value,
-                    "hold_until": None,
-                    "name": contact.name,
-                    "email": contact.email,
-                    "lang": contact.lang,
-                }
-                conn.execute(
-                    update(_appointments).where(_appointments.c.id == found.id).values(values)
-                )
-        if lapsed:
-            raise BookingError("hold_lapsed", "the slot was kept too long; choose it again")
-        return replace(
-            found,
-            state=AppointmentState.BOOKED,
-            hold_until=None,
-            name=contact.name,
-            email=contact.email,
-            lang=contact.lang,
-        )
+            if found.hold_until is None or found.hold_until <= now:
+                _lapse(conn, now)  # committed all the same (see _write)
+                raise BookingError("hold_lapsed", "the slot was kept too long; choose it again")
+            self._check_email_limit(conn, contact.email, now, exclude=found.id)
+            booked = replace(
+                found,
+                state=AppointmentState.BOOKED,
+                hold_until=None,
+                name=contact.name,
+                email=contact.email,
+                lang=contact.lang,
+            )
+            values = {
+                "state": booked.state.value,
+                "hold_until": None,
+                "name": booked.name,
+                "email": booked.email,
+                "lang": booked.lang,
+            }
+            conn.execute(update(_appointments).where(_appointments.c.id == found.id).values(values))
+            return booked
+
+        return self._write(work)
 
     def cancel(self, code: str, *, admin: bool = False) -> Appointment:
         """Cancel a booking (or a hold); a citizen only until the rules' deadline."""
         now = self.queue.clock()
-        with self.store.transaction() as conn:
+
+        def work(conn: Connection) -> Appointment:
             found = self._changeable(conn, code, now, admin=admin)
             conn.execute(
                 update(_appointments)
                 .where(_appointments.c.id == found.id)
                 .values(state=AppointmentState.CANCELLED.value, hold_until=None)
             )
-        return replace(found, state=AppointmentState.CANCELLED, hold_until=None)
+            return replace(found, state=AppointmentState.CANCELLED, hold_until=None)
+
+        return self._write(work)
 
     def move(self, code: str, starts_at: datetime, *, admin: bool = False) -> Appointment:
         """Move a booking to another slot of its service; it keeps its code.
@@ -453,20 +457,23 @@ class AppointmentBook:
             if found is None:
                 raise BookingError("unknown_code", "no booking with this code")
             slot = self._slot(found.service, starts_at, admin=admin)
+
+            def work(conn: Connection, slot: Slot = slot, now: datetime = now) -> Appointment:
+                current = self._changeable(conn, code, now, admin=admin)
+                if current.state is not AppointmentState.BOOKED:
+                    raise BookingError("unknown_code", "only a confirmed booking moves")
+                seat = _free_seat(conn, slot, now)
+                conn.execute(
+                    update(_appointments)
+                    .where(_appointments.c.id == current.id)
+                    .values(starts_at=slot.starts_at, ends_at=slot.ends_at, seat=seat)
+                )
+                return replace(current, starts_at=slot.starts_at, ends_at=slot.ends_at)
+
             try:
-                with self.store.transaction() as conn:
-                    current = self._changeable(conn, code, now, admin=admin)
-                    if current.state is not AppointmentState.BOOKED:
-                        raise BookingError("unknown_code", "only a confirmed booking moves")
-                    seat = _free_seat(conn, slot, now)
-                    conn.execute(
-                        update(_appointments)
-                        .where(_appointments.c.id == current.id)
-                        .values(starts_at=slot.starts_at, ends_at=slot.ends_at, seat=seat)
-                    )
+                return self._write(work)
             except IntegrityError:
                 continue
-            return replace(current, starts_at=slot.starts_at, ends_at=slot.ends_at)
         raise BookingError("slot_full", "the slot was taken meanwhile; choose another")
 
     def find(self, code: str) -> Appointment | None:
@@ -528,34 +535,55 @@ class AppointmentBook:
                 created_at=now,
                 hold_until=now + timedelta(minutes=rules.hold_min) if hold else None,
             )
+
+            def work(
+                conn: Connection, slot: Slot = slot, made: Appointment = appointment
+            ) -> Appointment:
+                if not admin:
+                    self._check_client_limit(conn, client, made.created_at)
+                    self._check_email_limit(conn, contact.email, made.created_at, exclude=None)
+                values = {
+                    "id": made.id,
+                    "code": made.code,
+                    "service": made.service,
+                    "starts_at": made.starts_at,
+                    "ends_at": made.ends_at,
+                    "seat": _free_seat(conn, slot, made.created_at),
+                    "name": made.name,
+                    "email": made.email,
+                    "lang": made.lang,
+                    "state": made.state.value,
+                    "created_at": made.created_at,
+                    "hold_until": made.hold_until,
+                    "client": client,
+                }
+                conn.execute(insert(_appointments).values(values))
+                return made
+
             try:
-                with self.store.transaction() as conn:
-                    if not admin:
-                        self._check_client_limit(conn, client, now)
-                        self._check_email_limit(conn, contact.email, now, exclude=None)
-                    seat = _free_seat(conn, slot, now)
-                    conn.execute(
-                        insert(_appointments).values(
-                            id=appointment.id,
-                            code=appointment.code,
-                            service=service,
-                            starts_at=appointment.starts_at,
-                            ends_at=appointment.ends_at,
-                            seat=seat,
-                            name=appointment.name,
-                            email=appointment.email,
-                            lang=appointment.lang,
-                            state=appointment.state.value,
-                            created_at=now,
-                            hold_until=appointment.hold_until,
-                            client=client,
-                        )
-                    )
+                return self._write(work)
             except IntegrityError:
                 # Another process took this seat (or drew this code) first: look again.
                 continue
-            return appointment
         raise BookingError("slot_full", "the slot was taken meanwhile; choose another")
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction; a refusal it raises comes out after.
+
+        What ``work`` wrote before refusing (a lapsed hold marked) is committed: a
+        refusal is no database error, and the store keeps its writer connection.
+        """
+        refused: BookingError | None = None
+        result: T | None = None
+        with self.store.transaction() as conn:
+            try:
+                result = work(conn)
+            except BookingError as exc:
+                refused = exc
+        if refused is not None:
+            raise refused
+        assert result is not None
+        return result
 
     def _check_client_limit(self, conn: Connection, client: str | None, now: datetime) -> None:
         if client is None:
