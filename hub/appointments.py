@@ -13,7 +13,8 @@ of held and booked rows refuses a second one. A refused insert is tried again on
 next free seat, and the slot is full when none is left.
 
 A citizen's booking starts as a *hold* while they fill in the form; a hold lapses after
-``hold_min`` minutes (it becomes cancelled and frees its seat). The booking code is 8
+``hold_min`` minutes: from then on it holds no seat, and it is marked cancelled when
+its seat is next taken (or by the nightly pruning). The booking code is 8
 random digits; moving a booking to another slot keeps its code. Anti-abuse: each client
 address and each e-mail address may have only so many active bookings
 (``[web] bookings_per_address`` and ``bookings_per_email``).
@@ -241,10 +242,11 @@ class AppointmentBook:
             "cancel_before_min": rules.cancel_before_min,
             "hold_min": rules.hold_min,
         }
-        with self._lock, self.store.transaction() as conn:
-            conn.execute(delete(_rules).where(_rules.c.service == rules.service))
-            conn.execute(insert(_rules).values(service=rules.service, **values))
-            self._rules = None
+        with self._lock:
+            with self.store.transaction() as conn:
+                conn.execute(delete(_rules).where(_rules.c.service == rules.service))
+                conn.execute(insert(_rules).values(service=rules.service, **values))
+            self._rules = None  # after the commit: the next read sees the new rules
 
     def _all_rules(self) -> dict[str, BookingRules]:
         cached = self._rules
