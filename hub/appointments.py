@@ -434,6 +434,7 @@ class AppointmentBook:
 
     def cancel(self, code: str, *, admin: bool = False) -> Appointment:
         """Cancel a booking (or a hold); a citizen only until the rules' deadline."""
+        self._active_or_refuse(code)
         now = self.queue.clock()
 
         def work(conn: Connection) -> Appointment:
@@ -455,9 +456,7 @@ class AppointmentBook:
         """
         for _attempt in range(ATTEMPTS):
             now = self.queue.clock()
-            found = self.find(code)
-            if found is None:
-                raise BookingError("unknown_code", "no booking with this code")
+            found = self._active_or_refuse(code)
             slot = self._slot(found.service, starts_at, admin=admin)
 
             def work(conn: Connection, slot: Slot = slot, now: datetime = now) -> Appointment:
@@ -568,6 +567,16 @@ class AppointmentBook:
                 # Another process took this seat (or drew this code) first: look again.
                 continue
         raise BookingError("slot_full", "the slot was taken meanwhile; choose another")
+
+    def _active_or_refuse(self, code: str) -> Appointment:
+        """The held or booked appointment ``code``, else ``unknown_code``.
+
+        Read without the writer: a guessed code costs no write transaction.
+        """
+        found = self.find(code)
+        if found is None or found.state not in (AppointmentState.HELD, AppointmentState.BOOKED):
+            raise BookingError("unknown_code", "no active booking with this code")
+        return found
 
     def _write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction; a refusal it raises comes out after.

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from icalendar import Calendar
 from web_helpers import csrf_token
 
-from hub.appointments import AppointmentBook, BookingRules
+from hub.appointments import AppointmentBook, BookingRules, Contact
 from hub.model import AppointmentState
 from hub.web import hub
 from sync_agent.protocol import parse_booking_qr
@@ -395,3 +395,19 @@ def test_portal_replays_change_nothing_and_holds_are_limited(
     refused = client.post("/book/taxes", data={"slot": starts, "csrf_token": token})
     assert refused.status_code == 409
     assert "koľko môže mať jedna osoba" in refused.get_data(as_text=True)  # sk, the default
+
+
+def test_admin_cancels_whatever_the_deadline(admin: FlaskClient, app: Flask) -> None:
+    book = book_of(app)
+    book.save_rules(RULES)
+    today = book.queue.today()
+    slot = book.slots("taxes", today + timedelta(days=1))[0]
+    booked = book.book("taxes", slot.starts_at, Contact("A"), client=None, admin=True)
+    url = f"/admin/appointments?service=taxes&date={(today + timedelta(days=1)).isoformat()}"
+    token = csrf_token(admin, url)
+    answer = admin.post(f"/admin/appointments/{booked.code}/cancel", data={"csrf_token": token})
+    assert answer.status_code == 302
+    found = book.find(booked.code)
+    assert found is not None
+    assert found.state is AppointmentState.CANCELLED
+    assert admin.post(f"/admin/appointments/{booked.code}/cancel").status_code == 400  # no CSRF
