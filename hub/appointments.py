@@ -336,12 +336,13 @@ class AppointmentBook:
         zone = self.queue.timezone
         length = timedelta(minutes=rules.slot_min)
         for start, end in self.queue.calendar.open_spans(definition.hours, day, service):
-            begin = datetime.combine(day, start, tzinfo=zone)
-            finish = _end_of_span(day, end, zone)
+            # Counted in UTC: on the day clocks change, local steps would skip or repeat.
+            begin = datetime.combine(day, start, tzinfo=zone).astimezone(UTC)
+            finish = _end_of_span(day, end, zone).astimezone(UTC)
             while begin + length <= finish:
-                seats = rules.seats_at(begin)
+                seats = rules.seats_at(begin.astimezone(zone))
                 if seats > 0:
-                    yield begin.astimezone(UTC), (begin + length).astimezone(UTC), seats
+                    yield begin, begin + length, seats
                 begin += length
 
     def _bookable_rules(self, service: str) -> BookingRules:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -179,6 +181,17 @@ def test_days_outside_the_window_and_services_without_booking_are_refused(
     with pytest.raises(BookingError) as off:
         book.slots("taxes", MONDAY)
     assert off.value.code == "not_bookable"
+
+
+def test_the_days_clocks_change_have_each_slot_once(store: Store, clock: Clock) -> None:
+    store.save_service(Service("taxes", "A", {"sk": "Dane"}))  # open always
+    book = open_book(store, clock)
+    book.save_rules(replace(RULES, seats_by_hour={}, horizon_days=365))
+    for day, hours in ((date(2026, 3, 29), 23), (date(2026, 10, 25), 25)):
+        slots = book.slots("taxes", day)
+        starts = [s.starts_at for s in slots]
+        assert len(starts) == len(set(starts)) == hours * 2
+        assert all(b.starts_at == a.ends_at for a, b in itertools.pairwise(slots))
 
 
 def test_slots_that_began_are_not_offered(book: AppointmentBook, clock: Clock) -> None:
