@@ -6,6 +6,7 @@ memory) can use it too.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import sys
 import tempfile
@@ -47,3 +48,39 @@ def run_in_tempdir(measure: Callable[[Path], T], stopped: str) -> T:
     except BenchError as failed:
         print(f"the run failed: {failed}", file=sys.stderr)
         sys.exit(1)
+
+
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection to a server on 127.0.0.1 (a load client's)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> HttpConnection:
+        """Connect to ``port`` of 127.0.0.1."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        """Send ``method path`` (``body`` as JSON) and read the whole answer: status, body."""
+        head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nAccept-Language: sk\r\n"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + (body or b""))
+        answer = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(answer[9:12])
+        length = 0
+        for line in answer.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, await self.reader.readexactly(length) if length else b""
+
+    async def get(self, path: str) -> int:
+        """Send GET ``path`` and read the whole answer; returns its status."""
+        return (await self.request("GET", path))[0]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.writer.close()

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import BenchError, percentiles
+from harness import BenchError, HttpConnection, percentiles
 
 TARGET_RPS = 800.0
 TARGET_P99_MS = 100.0
@@ -82,44 +82,13 @@ class Phase:
         }
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
-
-    async def get(self, path: str) -> int:
-        """Send GET ``path`` and read the whole answer; returns its status."""
-        self.writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: bench\r\nAccept-Language: sk\r\n\r\n".encode()
-        )
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        if length:
-            await self.reader.readexactly(length)
-        return status
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 async def closed_loop(
-    connections: list[Connection], paths: list[str], seconds: float, phase: Phase
+    connections: list[HttpConnection], paths: list[str], seconds: float, phase: Phase
 ) -> None:
     """Every connection asks again as soon as it is answered, for ``seconds``."""
     end = time.perf_counter() + seconds
 
-    async def client(conn: Connection, path: str) -> None:
+    async def client(conn: HttpConnection, path: str) -> None:
         while (start := time.perf_counter()) < end:
             status = await conn.get(path)
             phase.latencies_ms.append((time.perf_counter() - start) * 1000)
@@ -132,14 +101,14 @@ async def closed_loop(
 
 
 async def open_loop(
-    connections: list[Connection], paths: list[str], seconds: float, rate: float, phase: Phase
+    connections: list[HttpConnection], paths: list[str], seconds: float, rate: float, phase: Phase
 ) -> None:
     """Together ``rate`` requests a second, each at its time; latency from that time."""
     interval = len(connections) / rate
     began = time.perf_counter()
     end = began + seconds
 
-    async def client(index: int, conn: Connection, path: str) -> None:
+    async def client(index: int, conn: HttpConnection, path: str) -> None:
         due = began + index * interval / len(connections)
         while due < end:
             delay = due - time.perf_counter()
@@ -186,7 +155,7 @@ async def load(port: int, ticket: str, clients: int, live: int, seconds: float, 
     stop = asyncio.Event()
     events: list[int] = []
     streams = [asyncio.ensure_future(hold_stream(port, events, stop)) for _ in range(live)]
-    connections = await asyncio.gather(*(Connection.open(port) for _ in range(clients)))
+    connections = await asyncio.gather(*(HttpConnection.open(port) for _ in range(clients)))
     pages = ["/" if i % 2 == 0 else f"/t/{ticket}" for i in range(clients)]
     for conn, path in zip(connections, pages, strict=True):  # warm up: caches, connections
         await conn.get(path)

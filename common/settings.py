@@ -347,6 +347,20 @@ class WebSettings(Section):
     issue_limit: Annotated[str, AfterValidator(_check_rate_limit)] = "5/hour"
     """How many tickets one address may take through the REST API."""
 
+    booking_limit: Annotated[str, AfterValidator(_check_rate_limit)] = "10/hour"
+    """How many appointments one address may hold or book (portal and REST API) as rate
+    limits such as "10/hour"; a refused one counts too."""
+
+    booking_code_limit: Annotated[str, AfterValidator(_check_rate_limit)] = "20/minute;100/hour"
+    """How many pages and API calls that name a booking code (show, cancel, move, the
+    calendar file) one address may make: the code is the booking's only key."""
+
+    bookings_per_address: int = Field(default=4, ge=1, le=1000)
+    """Active (held or booked, not yet over) appointments one client address may have."""
+
+    bookings_per_email: int = Field(default=2, ge=1, le=100)
+    """Active (booked, not yet over) appointments one e-mail address may have."""
+
     lockout_attempts: int = Field(default=5, ge=1, le=100)
     """Wrong PINs of one e-service reference, or wrong passwords of one user name, from any
     addresses, after which it is locked for lockout_min."""

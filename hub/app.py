@@ -22,6 +22,7 @@ from common.liveness import BEAT_S, Heartbeat, Watchdog
 from common.sdnotify import Notifier
 from common.settings import Settings, redact_url
 from hub import demo_office
+from hub.appointments import AppointmentBook
 from hub.backup import HubLock
 from hub.bridge import HubBridge
 from hub.callboard import CallBoard
@@ -184,6 +185,9 @@ def web_parts(settings: Settings, queue: QueueService, bridge: HubBridge | None 
             window=timedelta(minutes=web.lockout_window_min),
             duration=timedelta(minutes=web.lockout_min),
             clock=queue.clock,
+        ),
+        appointments=AppointmentBook(
+            queue, per_address=web.bookings_per_address, per_email=web.bookings_per_email
         ),
         bridge=bridge,
     )

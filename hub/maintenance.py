@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from common.settings import Settings, redact_url
-from hub import backup, retention
+from hub import appointments, backup, retention
 from hub.service import utc_now
 from hub.store import Store
 
@@ -115,7 +115,13 @@ class Maintenance:
         return result
 
     def _prune(self, now: datetime) -> str:
-        return str(prune_now(self.settings, self.store, now, self._stop))
+        report = str(prune_now(self.settings, self.store, now, self._stop))
+        lapsed = appointments.expire_holds(self.store, now)
+        erased = appointments.forget_contacts(self.store, now)
+        return (
+            f"{report}; appointments: {lapsed} lapsed holds cancelled, "
+            f"the addresses of {erased} past ones erased"
+        )
 
     def _backup(self, now: datetime, local: datetime) -> str:
         """Make today's backup unless there is one already; "" when there is."""

@@ -7,6 +7,9 @@ data each record holds):
 * the queue's history, ``history_days`` (400): finished tickets by their business
   day, the audit log (``events``) by its time, and closed e-service applications
   with their timelines (clerk names, notes) by the time they were closed;
+* appointments (with the name the citizen gave), ``history_days`` and a day after
+  their slot ended (their e-mail and client addresses go the night after the slot,
+  :func:`hub.appointments.forget_contacts`);
 * working records, ``working_days`` (7): the receipts of devices' commands and the
   number blocks reserved for kiosks.
 
@@ -84,6 +87,7 @@ _receipts: Final = metadata.tables["receipts"]
 _blocks: Final = metadata.tables["number_blocks"]
 _applications: Final = metadata.tables["eservice_applications"]
 _updates: Final = metadata.tables["eservice_updates"]
+_appointments: Final = metadata.tables["appointments"]
 
 RULES: Final[tuple[_Rule, ...]] = (
     _Rule(
@@ -93,6 +97,13 @@ RULES: Final[tuple[_Rule, ...]] = (
         lambda t, c: and_(t.c.business_day < c.history_day, t.c.state.not_in(_LIVE)),
     ),
     _Rule("events", _events, ("id",), lambda t, c: t.c.at < c.history_at, order="id"),
+    # After the tickets, a day later than they: a check-in's ticket may name its booking.
+    _Rule(
+        "appointments",
+        _appointments,
+        ("id",),
+        lambda t, c: t.c.ends_at < c.history_at - timedelta(days=1),
+    ),
     _Rule(
         "eservice_applications",
         _applications,

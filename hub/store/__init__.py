@@ -30,7 +30,7 @@ The parts, by what they do:
 
 from hub.store.core import HEAD_REVISION, MIGRATIONS_DIR, Store, alembic_config
 from hub.store.errors import StoreError
-from hub.store.rows import Receipt, hours_from_json, hours_to_json
+from hub.store.rows import Receipt, appointment_from_row, hours_from_json, hours_to_json
 from hub.store.sqlite import SQLITE_PAGE_SIZE, sqlite_url
 from hub.store.tables import NAMING_CONVENTION, UTCDateTime, metadata
 
@@ -44,6 +44,7 @@ __all__ = [
     "StoreError",
     "UTCDateTime",
     "alembic_config",
+    "appointment_from_row",
     "hours_from_json",
     "hours_to_json",
     "metadata",

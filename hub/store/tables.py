@@ -297,6 +297,9 @@ class AppointmentRow(Base):
             postgresql_where=text(ACTIVE_APPOINTMENT_CONDITION),
         ),
         Index("ix_appointments_starts_at", "starts_at"),
+        Index("ix_appointments_client", "client"),
+        Index("ix_appointments_email", "email"),
+        Index("ix_appointments_hold_until", "hold_until"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -311,6 +314,25 @@ class AppointmentRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    client: Mapped[str | None] = mapped_column(String(64))
+    """The address the booking came from (for the per-address limit); erased with the
+    e-mail address after the slot."""
+
+
+class BookingRuleRow(Base):
+    """A row of ``booking_rules``: whether and how a service takes appointments."""
+
+    __tablename__ = "booking_rules"
+
+    service: Mapped[str] = mapped_column(String(64), ForeignKey("services.code"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    slot_min: Mapped[int] = mapped_column(Integer)
+    seats: Mapped[int] = mapped_column(Integer)
+    seats_by_hour: Mapped[list[list[int]]] = mapped_column(JSON)
+    """``[weekday, hour, seats]`` triples that differ from ``seats``."""
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    cancel_before_min: Mapped[int] = mapped_column(Integer)
+    hold_min: Mapped[int] = mapped_column(Integer)
 
 
 class ClosureRow(Base):
@@ -428,3 +450,4 @@ ACCOUNTS: Final = metadata.tables["broker_accounts"]
 BLOCKS: Final = metadata.tables["number_blocks"]
 APPOINTMENTS: Final = metadata.tables["appointments"]
 CLOSURES: Final = metadata.tables["closures"]
+BOOKING_RULES: Final = metadata.tables["booking_rules"]

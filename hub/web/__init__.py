@@ -44,9 +44,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 def blueprints() -> list[Blueprint]:
     """Every page set of the web side, in registration order."""
-    from hub.web import admin, api, clerk, lobby, portal  # noqa: PLC0415 (after extensions)
+    from hub.web import admin, api, booking, clerk, lobby, portal  # noqa: PLC0415 (after extensions)
 
-    return [portal.bp, lobby.bp, admin.bp, clerk.bp, api.bp]
+    return [portal.bp, booking.bp, lobby.bp, admin.bp, clerk.bp, api.bp]
 
 
 def create_app(
@@ -154,7 +154,9 @@ def _trusted_hosts(settings: Settings) -> list[str] | None:
 PRIVATE_BLUEPRINTS: Final = frozenset({"admin", "clerk"})
 """Page sets for signed-in users only: no cache (browser's or proxy's) may keep them."""
 
-PRIVATE_ENDPOINTS: Final = frozenset({"portal.eservice", "api.eservice_lookup"})
+PRIVATE_ENDPOINTS: Final = frozenset(
+    {"portal.eservice", "api.eservice_lookup", "api.book_appointment", "api.cancel_appointment"}
+)
 """Pages of the public side that show someone's own data (an application's status)."""
 
 

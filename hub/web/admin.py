@@ -40,11 +40,20 @@ from wtforms import (
     StringField,
     TimeField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from common.errors import PoradovnikError
 from common.i18n import LANGUAGES
 from hub import stats
+from hub.appointments import BookingError, BookingRules, Contact, Slot, parse_seats
 from hub.bridge import DeviceView
 from hub.lockout import Locked
 from hub.model import Counter, OpeningHours, Service
@@ -52,6 +61,7 @@ from hub.provisioning import pair_device
 from hub.service import MAX_CLOSURE_REASON, Closure, QueueError
 from hub.siteconfig import Branding
 from hub.users import SCOPES, USER_ROLES, User, UserRole
+from hub.web.booking import parse_day, parse_slot
 from hub.web.context import hub
 from hub.web.extensions import limiter, login_manager
 from hub.web.views import longest_waits, queue_rows
@@ -285,7 +295,11 @@ def parse_hours(text: str) -> OpeningHours:
 @admin_required
 def services() -> str:
     """Every service, with a link to change it."""
-    return render_template("admin/services.html", rows=queue_rows(hub().queue, "sk"))
+    current = hub()
+    rows = queue_rows(current.queue, "sk")
+    return render_template(
+        "admin/services.html", rows=rows, bookable=current.appointments.bookable()
+    )
 
 
 @bp.route("/services/new", methods=["GET", "POST"], endpoint="service_new")
@@ -654,6 +668,152 @@ def branding() -> Page:
             flash("Saved the branding.", "notice")
             return redirect(url_for("admin.branding"))
     return render_template("admin/branding.html", form=form)
+
+
+# -- appointments ------------------------------------------------------------------
+
+
+class BookingRulesForm(FlaskForm):
+    """A service's booking rules."""
+
+    enabled = BooleanField("Takes appointments")
+    slot_min = IntegerField("Slot length (min)", validators=[DataRequired(), NumberRange(5, 240)])
+    seats = IntegerField("Seats per slot", validators=[InputRequired(), NumberRange(0, 50)])
+    seats_by_hour = StringField(
+        "Seats by weekday and hour", validators=[Optional(), Length(max=1000)]
+    )
+    horizon_days = IntegerField(
+        "Bookings open (days ahead)", validators=[InputRequired(), NumberRange(0, 365)]
+    )
+    cancel_before_min = IntegerField(
+        "Cancel or move until (min before)",
+        validators=[InputRequired(), NumberRange(0, 7 * 24 * 60)],
+    )
+    hold_min = IntegerField("Hold a slot (min)", validators=[DataRequired(), NumberRange(1, 60)])
+
+
+@bp.route("/booking/<code>", methods=["GET", "POST"])
+@admin_required
+def booking_rules(code: str) -> Page:
+    """A service's booking rules: slots, seats by weekday and hour, window, deadlines."""
+    current = hub()
+    service = current.queue.service(code)
+    if service is None:
+        abort(404)
+    rules = current.appointments.rules(code)
+    form = BookingRulesForm(
+        data={
+            "enabled": rules.enabled,
+            "slot_min": rules.slot_min,
+            "seats": rules.seats,
+            "seats_by_hour": rules.describe_seats(),
+            "horizon_days": rules.horizon_days,
+            "cancel_before_min": rules.cancel_before_min,
+            "hold_min": rules.hold_min,
+        }
+        if request.method == "GET"
+        else None
+    )
+    if form.validate_on_submit():
+        try:
+            edited = BookingRules(
+                service=code,
+                enabled=bool(form.enabled.data),
+                slot_min=form.slot_min.data or 0,
+                seats=form.seats.data or 0,
+                seats_by_hour=parse_seats(form.seats_by_hour.data or ""),
+                horizon_days=form.horizon_days.data or 0,
+                cancel_before_min=form.cancel_before_min.data or 0,
+                hold_min=form.hold_min.data or 0,
+            )
+            current.appointments.save_rules(edited)
+        except BookingError as exc:
+            form.seats_by_hour.errors = [exc.message]
+        else:
+            flash(f"Saved the booking rules of {code}.", "notice")
+            return redirect(url_for("admin.services"))
+    return render_template("admin/booking_rules.html", form=form, service=service)
+
+
+class PhoneBookingForm(FlaskForm):
+    """A booking the admin makes for someone who phoned in."""
+
+    slot = SelectField("Time", choices=[], validate_choice=False)
+    name = StringField("Name or initials", validators=[DataRequired(), Length(max=80)])
+    email = StringField("E-mail (optional)", validators=[Optional(), Length(max=254)])
+
+
+@bp.route("/appointments", methods=["GET", "POST"])
+@admin_required
+def appointments() -> Page:
+    """A day's bookings of a service, and booking for a phone caller."""
+    current = hub()
+    book = current.appointments
+    bookable = book.bookable()
+    service = request.args.get("service", "")
+    if service not in bookable:
+        service = bookable[0] if bookable else ""
+    day = _day_arg(current.queue.today())
+    form = PhoneBookingForm()
+    slots: list[Slot] = []
+    rows = []
+    if service:
+        try:
+            slots = [s for s in book.slots(service, day, admin=True) if s.free > 0]
+        except BookingError as exc:
+            flash(exc.message, "error")
+        rows = book.day_bookings(service, day)
+    form.slot.choices = [(s.starts_at.isoformat(), _local_time(s.starts_at)) for s in slots]
+    if service and form.validate_on_submit():
+        start = parse_slot(form.slot.data)
+        contact = Contact(form.name.data or "", form.email.data or None, "sk")
+        try:
+            if start is None:
+                raise BookingError("no_such_slot", "choose a time from the list")
+            booked = book.book(service, start, contact, client=None, admin=True)
+        except BookingError as exc:
+            flash(exc.message, "error")
+        else:
+            flash(f"Booked {_local_time(booked.starts_at)}: code {booked.code}.", "notice")
+            return redirect(url_for("admin.appointments", service=service, date=day.isoformat()))
+    names = {
+        code: (s.name("sk") if (s := current.queue.service(code)) else code) for code in bookable
+    }
+    return render_template(
+        "admin/appointments.html",
+        services=names,
+        service=service,
+        day=day,
+        rows=rows,
+        form=form,
+        button=FlaskForm(),
+        local_time=_local_time,
+    )
+
+
+@bp.post("/appointments/<code>/cancel")
+@admin_required
+def appointment_cancel(code: str) -> BaseResponse:
+    """Cancel a booking (whatever the deadline)."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        cancelled = hub().appointments.cancel(code, admin=True)
+    except BookingError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin.appointments"))
+    flash(f"Cancelled booking {code}.", "notice")
+    day = cancelled.starts_at.astimezone(hub().queue.timezone).date()
+    return redirect(url_for("admin.appointments", service=cancelled.service, date=day.isoformat()))
+
+
+def _day_arg(default: date) -> date:
+    """The page's ``?date=`` (``YYYY-MM-DD``), or ``default`` when missing or not a date."""
+    return parse_day(request.args.get("date")) or default
+
+
+def _local_time(moment: datetime) -> str:
+    return f"{moment.astimezone(hub().queue.timezone):%H:%M}"
 
 
 # -- statistics ----------------------------------------------------------------------

@@ -27,11 +27,18 @@ from spectree.models import SecureType, SecuritySchemeData
 from werkzeug.exceptions import BadRequest
 
 from hub import stats
+from hub.appointments import MAX_NAME, BookingError, Contact
 from hub.eservice import EServiceError
 from hub.lockout import Locked
-from hub.model import Priority
+from hub.model import Appointment, Priority
 from hub.service import QueueError
 from hub.users import ApiToken, TokenScope
+from hub.web.booking import (
+    BOOKING_SCOPE,
+    CODE_SCOPE,
+    client_address,
+    refusal_status,
+)
 from hub.web.context import hub
 from hub.web.extensions import csrf, limiter
 from hub.web.jsonbody import MAX_JSON_DEPTH
@@ -44,6 +51,7 @@ from sync_agent.protocol import (
     Id,
     Lang,
     PriorityReason,
+    booking_qr,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -275,6 +283,59 @@ class StatisticsOut(Model):
     booked_no_shows: int
     """Bookings of the range nobody checked in."""
     booked_no_show_rate: float | None
+
+
+class SlotsQuery(Model):
+    """The day whose slots are asked for."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    day: IsoDay = Field(alias="date")
+    """``YYYY-MM-DD``, from today to the service's booking window."""
+
+
+class SlotOut(Model):
+    """A bookable slot and its free seats."""
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    seats: int
+    free: int
+
+
+class SlotsOut(Model):
+    """A day's slots of a service (those not begun yet), full ones too."""
+
+    service: str
+    date: date
+    slots: list[SlotOut]
+
+
+class BookIn(Model):
+    """A booking: the slot (its ``starts_at`` as the slots list gives it) and who comes."""
+
+    service: Id
+    starts_at: AwareDatetime
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    """A name or initials; the clerk greets the citizen with it."""
+    email: str | None = Field(default=None, max_length=254)
+    """Kept only until the night after the appointment."""
+    lang: Lang = "sk"
+
+
+class AppointmentOut(Model):
+    """A booking as its holder sees it."""
+
+    code: str
+    """The booking code (8 digits): the kiosk's check-in and the key to cancel."""
+    service: str
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    state: str
+    qr: str
+    """The text of the booking's QR code, which the kiosk's scanner reads."""
+    url: str
+    """The booking's portal page (QR code, calendar file, cancel, move)."""
 
 
 def _validation_failed(
@@ -658,6 +719,94 @@ def statistics() -> Any:
         ),
         booked_no_shows=figures.booked_no_shows,
         booked_no_show_rate=figures.booked_no_show_rate,
+    )
+
+
+def _booking_refused(exc: BookingError) -> Response:
+    return error(refusal_status(exc), exc.code, exc.message)
+
+
+@bp.get("/services/<service>/slots")
+@spec.validate(
+    query=SlotsQuery,
+    resp=responses(HTTP_200=SlotsOut, HTTP_409=Error, HTTP_422=ValidationFailure),
+    path_parameter_descriptions={"service": "The service's code"},
+)
+def service_slots(service: str) -> Any:
+    """A day's slots of a service with their free seats (404 when it takes no bookings).
+
+    400 ``out_of_range`` for a day before today or past the service's booking window.
+    """
+    query = SlotsQuery.model_validate(request.args.to_dict())
+    try:
+        found = hub().appointments.slots(service, query.day)
+    except BookingError as exc:
+        return _booking_refused(exc)
+    return SlotsOut(
+        service=service,
+        date=query.day,
+        slots=[
+            SlotOut(starts_at=s.starts_at, ends_at=s.ends_at, seats=s.seats, free=s.free)
+            for s in found
+        ],
+    )
+
+
+@bp.post("/appointments")
+@limiter.shared_limit(lambda: hub().settings.web.booking_limit, BOOKING_SCOPE)
+@spec.validate(
+    json=BookIn,
+    resp=responses(
+        HTTP_201=AppointmentOut,
+        HTTP_409=Error,
+        HTTP_415=Error,
+        HTTP_422=ValidationFailure,
+        HTTP_429=Error,
+    ),
+)
+def book_appointment() -> Any:
+    """Book a slot at once; the answer's ``code`` is the booking's key (rate-limited).
+
+    400 ``no_such_slot``/``out_of_range``/``invalid``, 404 ``unknown_service``/
+    ``not_bookable``, 409 ``slot_full`` or ``too_many_bookings`` (active bookings per
+    address and per e-mail address are limited).
+    """
+    body = BookIn.model_validate(request.get_json(silent=True))
+    contact = Contact(body.name, body.email, body.lang)
+    try:
+        booked = hub().appointments.book(
+            body.service, body.starts_at, contact, client=client_address()
+        )
+    except BookingError as exc:
+        return _booking_refused(exc)
+    return _appointment_out(booked), 201
+
+
+@bp.delete("/appointments/<code>")
+@limiter.shared_limit(lambda: hub().settings.web.booking_code_limit, CODE_SCOPE)
+@spec.validate(
+    resp=responses(HTTP_200=AppointmentOut, HTTP_409=Error, HTTP_429=Error),
+    path_parameter_descriptions={"code": "The booking code (8 digits)"},
+)
+def cancel_appointment(code: str) -> Any:
+    """Cancel a booking by its code, until the service's deadline (409 ``too_late``)."""
+    try:
+        cancelled = hub().appointments.cancel(code)
+    except BookingError as exc:
+        return _booking_refused(exc)
+    return _appointment_out(cancelled)
+
+
+def _appointment_out(found: Appointment) -> AppointmentOut:
+    base = hub().settings.web.public_url or request.host_url.rstrip("/")
+    return AppointmentOut(
+        code=found.code,
+        service=found.service,
+        starts_at=found.starts_at,
+        ends_at=found.ends_at,
+        state=found.state.value,
+        qr=booking_qr(found.code),
+        url=f"{base}/appointment/{found.code}",
     )
 
 

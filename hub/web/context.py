@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 
 from common.settings import Settings
+from hub.appointments import AppointmentBook
 from hub.callboard import CallBoard
 from hub.eservice import EServices
 from hub.lockout import Lockout
@@ -39,6 +40,8 @@ class Hub:
     config: SiteConfig
     lockout: Lockout
     """Counts wrong PINs per reference and wrong passwords per user name."""
+    appointments: AppointmentBook
+    """Bookable slots and citizens' bookings."""
     bridge: HubBridge | None = None
     """The MQTT bridge, for the devices' status; ``None`` in a hub without one."""
     pages: dict[str, object] = field(default_factory=dict)

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from test_store import TZ, make_ticket, new, seed
 
 from hub.eservice import EServices
@@ -91,6 +91,22 @@ def filled(store: Store) -> Store:
     eservice(store, "OLD-CLOSED", "closed", NOW - timedelta(days=450), updates=3)
     eservice(store, "OLD-OPEN", "in_progress", NOW - timedelta(days=450), updates=2)
     eservice(store, "NEW-CLOSED", "closed", NOW - timedelta(days=30), updates=2)
+    with store.transaction() as conn:
+        for n, ended in enumerate((NOW - timedelta(days=450), NOW - timedelta(days=30))):
+            conn.execute(
+                insert(metadata.tables["appointments"]).values(
+                    id=uuid.uuid4().hex,
+                    code=f"{n:08d}",
+                    service="taxes",
+                    starts_at=ended - timedelta(minutes=15),
+                    ends_at=ended,
+                    seat=0,
+                    name="Anna",
+                    lang="sk",
+                    state="booked",
+                    created_at=ended - timedelta(days=3),
+                )
+            )
     return store
 
 
@@ -100,6 +116,7 @@ def test_old_records_go_and_recent_and_live_ones_stay(filled: Store) -> None:
     assert report.deleted == {
         "tickets": 30,
         "events": 30,
+        "appointments": 1,
         "eservice_applications": 1,
         "receipts": 25,
         "number_blocks": 1,
@@ -128,8 +145,9 @@ def test_each_transaction_deletes_one_small_batch(filled: Store) -> None:
     report = prune(filled, cutoffs(), batch=BATCH, pause_s=0)
     assert report.batches
     assert max(report.batches) <= BATCH
-    # 30 tickets, 30 audit rows and 25 receipts take ceil(n / 7) transactions each.
-    assert len(report.batches) == 5 + 5 + 1 + 4 + 1
+    # 30 tickets, 30 audit rows and 25 receipts take ceil(n / 7) transactions each;
+    # an appointment, an application and a block one each.
+    assert len(report.batches) == 5 + 5 + 1 + 1 + 4 + 1
 
 
 def test_the_queue_writes_between_batches(filled: Store) -> None:

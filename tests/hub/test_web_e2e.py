@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
+from hub.appointments import AppointmentBook, BookingRules
 from hub.eservice import EServices
+from hub.model import AppointmentState
 from hub.service import QueueService
 from hub.users import Users
 from hub.web.server import WebServer
@@ -220,3 +223,38 @@ def test_a_clerk_calls_with_the_keyboard_and_the_panel_follows_the_counter(
     expect(page.get_by_role("status")).to_have_text("B001 now waits for Parking.")
     moved = [t for t in web_queue.engine.tickets.values() if t.number == "B001"]
     assert [(t.service, t.state.value) for t in moved] == [("parking", "waiting")]
+
+
+def test_a_citizen_books_gets_code_qr_and_calendar_then_cancels(
+    page: Page, web_queue: QueueService, tmp_path: Path
+) -> None:
+    AppointmentBook(web_queue, per_address=4, per_email=2).save_rules(
+        BookingRules("taxes", enabled=True, slot_min=30, horizon_days=7)
+    )
+    tomorrow = web_queue.today() + timedelta(days=1)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.goto("/book?lang=en")
+    page.get_by_role("link", name="Local taxes").click()
+    expect(page.get_by_role("heading", name="Book an appointment: Local taxes")).to_be_visible()
+    page.goto(f"/book/taxes?date={tomorrow.isoformat()}")
+    page.get_by_role("button", name="09:00").click()
+    expect(page.get_by_role("heading", name="Your details")).to_be_visible()
+    expect(page.get_by_text("until the night after your appointment")).to_be_visible()
+    page.get_by_label("Name or initials").fill("J. K.")
+    page.get_by_label("E-mail (optional)").fill("jk@example.org")
+    page.get_by_role("button", name="Book", exact=True).click()
+    expect(page.get_by_role("heading", name="My booking")).to_be_visible()
+    code = page.locator(".code").inner_text().strip()
+    assert re.fullmatch(r"\d{8}", code)
+    expect(page.locator(".qr svg")).to_be_visible()
+    page.screenshot(path=str(tmp_path / "booking.png"), full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Add to my calendar").click()
+    ics = Path(download.value.path()).read_text()
+    assert "BEGIN:VEVENT" in ics
+    assert code in ics
+    page.get_by_role("button", name="Cancel the booking").click()
+    expect(page.get_by_text("This booking is cancelled.")).to_be_visible()
+    found = web_queue.store.appointment_by_code(code)
+    assert found is not None
+    assert found.state is AppointmentState.CANCELLED

@@ -1,6 +1,6 @@
 """Tickets know their appointment: the booking a check-in issued them for, and its slot.
 
-Revision ID: 0009_ticket_appointment
+Revision ID: 0008_ticket_appointment
 Revises: 0007_closures
 Create Date: 2026-12-07
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0009_ticket_appointment"
+revision: str = "0008_ticket_appointment"
 down_revision: str | None = "0007_closures"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
