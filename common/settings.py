@@ -60,6 +60,7 @@ from common.counter_settings import CounterSettings
 from common.display_settings import DisplaySettings
 from common.i18n import LANGUAGES, Language
 from common.kiosk_settings import KioskSettings
+from common.mail_settings import AlertSettings, MailSettings
 from common.section import Section
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ENV_PREFIX",
     "MIN_PASSWORD_LENGTH",
+    "AlertSettings",
     "BackupSettings",
     "DataSettings",
     "DatabaseSettings",
@@ -74,6 +76,7 @@ __all__ = [
     "Language",
     "LogLevel",
     "LoggingSettings",
+    "MailSettings",
     "MqttSettings",
     "QueueSettings",
     "RetentionSettings",
@@ -211,6 +214,15 @@ def _check_host_name(value: str) -> str:
         msg = "must be a host name such as 'poradovnik.kosice.sk' (no scheme, port or path)"
         raise ValueError(msg)
     return value.lower()
+
+
+def _check_network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        msg = "must be an address or network such as '127.0.0.1', '::1' or '10.0.0.0/8'"
+        raise ValueError(msg) from None
+    return value
 
 
 def _strip_lower(value: Any) -> Any:
@@ -373,6 +385,12 @@ class WebSettings(Section):
     when none waits. None: the process's open-file limit (LimitNOFILE) less 256 for the
     rest of the hub. The hub refuses to start when the file limit cannot hold the
     number given here."""
+
+    metrics_from: tuple[Annotated[str, AfterValidator(_check_network)], ...] = Field(
+        default=("127.0.0.1", "::1"), max_length=64
+    )
+    """Addresses and networks (e.g. "10.0.0.0/8") that may read /metrics (Prometheus);
+    others get 404. The client's address is taken as proxy_hops says. Empty: nobody."""
 
     @field_validator("proxy_hops")
     @classmethod
@@ -567,6 +585,12 @@ class Settings(BaseSettings):
 
     backup: BackupSettings = BackupSettings()
     """The hub's nightly backups."""
+
+    mail: MailSettings = MailSettings()
+    """The SMTP server the hub sends e-mail through."""
+
+    alerts: AlertSettings = AlertSettings()
+    """E-mail alerts to the office's IT."""
 
     device: DeviceSettings = Field(default_factory=DeviceSettings)
     """This device among the office's devices."""

@@ -1,0 +1,360 @@
+"""E-mail and alerts: a real SMTP server (aiosmtpd) receives what the hub sends.
+
+Devices go offline and run out of paper on a real Mosquitto; the disk threshold
+is the real disk's free space against a setting; the backup fails for real (its
+folder is a file).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections.abc import Callable, Iterator
+from datetime import datetime, time, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from mail_helpers import Inbox, smtp_server
+from office_helpers import RunningHub
+
+from common.settings import (
+    AlertSettings,
+    BackupSettings,
+    DataSettings,
+    MailSettings,
+    Settings,
+    SettingsError,
+    SiteSettings,
+    load_settings,
+)
+from hub.alerts import ALERTS_FILE, Alerts
+from hub.bridge import DeviceView
+from hub.mail import Mailer
+from hub.maintenance import Maintenance
+from hub.store import Store
+from sync_agent import protocol as p
+from sync_agent.link import DeviceLink
+
+WAIT_S = 10.0
+IT = "it@office.example"
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    with smtp_server() as running:
+        yield running
+
+
+@pytest.fixture
+def mailers() -> Iterator[Callable[..., Mailer]]:
+    started: list[Mailer] = []
+
+    def start(settings: MailSettings, **options: Any) -> Mailer:
+        mailer = Mailer(settings, **options).start()
+        started.append(mailer)
+        return mailer
+
+    yield start
+    for mailer in started:
+        mailer.stop()
+
+
+def alert_settings(data_dir: Path, inbox: Inbox, lang: str = "en", **alerts: Any) -> Settings:
+    options: dict[str, Any] = {"offline_after_s": 0, "disk_free_min_mb": 0, **alerts}
+    return Settings(
+        role="hub",
+        site=SiteSettings(name="Test Office", languages=(lang,)),  # type: ignore[arg-type]
+        data=DataSettings(dir=data_dir),
+        mail=inbox.settings(),
+        alerts=AlertSettings(to=(IT, "boss@office.example"), **options),
+    )
+
+
+def message(subject: str, to: str = IT) -> EmailMessage:
+    mail = EmailMessage()
+    mail["Subject"] = subject
+    mail["To"] = to
+    mail.set_content("body")
+    return mail
+
+
+def nothing_more(mailer: Mailer, inbox: Inbox) -> None:
+    """No e-mail came since the last one read: a marker sent now is the next to arrive."""
+    mailer.send(message("marker"))
+    assert inbox.next()["Subject"] == "marker"
+
+
+# -- the mailer ------------------------------------------------------------------------
+
+
+def test_a_message_goes_out_with_the_sender_date_and_id(
+    inbox: Inbox, mailers: Callable[..., Mailer]
+) -> None:
+    mailer = mailers(inbox.settings())
+    assert mailer.send(message("Hello, IT"))
+    got = inbox.next()
+    assert got["Subject"] == "Hello, IT"
+    assert got["From"] == "poradovnik@office.example"
+    assert got["X-Envelope-To"] == IT
+    assert got["Date"]
+    assert got["Message-ID"].endswith("@office.example>")
+    assert got.get_content().strip() == "body"
+
+
+def test_a_refused_message_is_tried_again_after_a_pause(
+    inbox: Inbox, mailers: Callable[..., Mailer], caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox.refuse = ["451 4.3.0 try again later", "421 4.3.2 busy"]
+    mailer = mailers(inbox.settings(), backoff_s=(0.01, 0.01, 0.01))
+    with caplog.at_level(logging.WARNING, logger="hub.mail"):
+        mailer.send(message("alert"))
+        assert inbox.next()["Subject"] == "alert"
+    assert [inbox.refused.get_nowait(), inbox.refused.get_nowait()] == [
+        "451 4.3.0 try again later",
+        "421 4.3.2 busy",
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert "tried again in 0.01 s" in warnings[0]
+    assert "451 4.3.0 try again later" in warnings[0]
+    mailer.stop()  # the attempt under way ends (QUIT)
+    assert mailer.sent == 1
+
+
+def test_a_message_is_given_up_after_the_last_attempt(
+    inbox: Inbox, mailers: Callable[..., Mailer], caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox.refuse = ["554 5.7.1 no"] * 3
+    mailer = mailers(inbox.settings(), backoff_s=(0.01, 0.01))
+    with caplog.at_level(logging.ERROR, logger="hub.mail"):
+        mailer.send(message("doomed"))
+        for _ in range(3):
+            inbox.refused.get(timeout=WAIT_S)
+        mailer.stop()  # waits for the attempt under way
+    assert mailer.failed == 1
+    assert mailer.sent == 0
+    assert any("given up" in r.getMessage() and "554" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unreachable_server_is_logged_and_nothing_blocks(
+    mailers: Callable[..., Mailer], caplog: pytest.LogCaptureFixture
+) -> None:
+    from hub.broker import free_port
+
+    settings = MailSettings(
+        host="127.0.0.1", port=free_port(), sender="a@b.example", starttls=False
+    )
+    mailer = mailers(settings, backoff_s=(), max_queued=2)
+    with caplog.at_level(logging.ERROR, logger="hub.mail"):
+        accepted = [mailer.send(message(f"m{n}")) for n in range(10)]
+        mailer.stop()
+    assert accepted.count(True) >= 2  # the queue is bounded: the rest are dropped, logged
+    assert accepted.count(False) >= 7
+    assert mailer.failed == 10
+    assert any("given up" in r.getMessage() for r in caplog.records)
+    assert any("dropped" in r.getMessage() for r in caplog.records)
+
+
+def test_mail_is_off_without_a_host() -> None:
+    mailer = Mailer(MailSettings()).start()
+    assert not mailer.enabled
+    assert not mailer.send(message("nobody reads this"))
+    mailer.stop()
+
+
+# -- the settings ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        ('[mail]\nhost = "smtp.example"\n', "[mail] sender: is required with host"),
+        ('[mail]\nhost = "smtp.example"\nsender = "not an address"\n', "plain e-mail address"),
+        ('[mail]\nusername = "hub"\n', "[mail] password: set username and password both"),
+        ('[mail]\npassword = "secret-1"\n', "[mail] password: set username and password both"),
+        (
+            '[mail]\nusername = "hub"\npassword = "secret-1"\nstarttls = false\n',
+            "[mail] tls: logging in without TLS would send the password in clear",
+        ),
+        ("[mail]\nport = 0\n", "[mail] port"),
+        ("[mail]\ntimeout_s = 0\n", "[mail] timeout_s"),
+        ('[alerts]\nto = ["it@kosice.sk", "<evil>\\r\\nBcc: x@y.z"]\n', "plain e-mail address"),
+        ("[alerts]\ndisk_free_min_mb = -1\n", "[alerts] disk_free_min_mb"),
+        ('[web]\nmetrics_from = ["10.0.0.0/33"]\n', "must be an address or network"),
+    ],
+)
+def test_check_config_explains_bad_mail_alert_and_metrics_settings(
+    tmp_path: Path, toml: str, problem: str
+) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text('role = "hub"\n' + toml, encoding="utf-8")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(path, env={})
+    assert problem in str(raised.value)
+    assert "secret-1" not in str(raised.value)
+
+
+def test_port_465_means_tls_from_the_start(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        'role = "hub"\n[mail]\nhost = "smtp.example"\nport = 465\nsender = "a@b.example"\n'
+        '[alerts]\nto = ["it@b.example"]\n[web]\nmetrics_from = ["10.0.0.0/8", "::1"]\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(path, env={})
+    assert settings.mail.enabled
+    assert settings.mail.implicit_tls
+    assert not MailSettings(host="h", port=587, sender="a@b.example").implicit_tls
+    assert settings.web.metrics_from == ("10.0.0.0/8", "::1")
+
+
+# -- alerts: devices on a real broker --------------------------------------------------
+
+
+def wait_for(
+    heard: queue.Queue[DeviceView], device_id: str, test: Callable[[DeviceView], bool]
+) -> None:
+    while True:
+        view = heard.get(timeout=WAIT_S)
+        if view.device_id == device_id and test(view):
+            return
+
+
+def test_a_device_offline_is_mailed_once_survives_a_restart_and_is_resolved(
+    hub: RunningHub,
+    device: Callable[..., DeviceLink],
+    inbox: Inbox,
+    mailers: Callable[..., Mailer],
+    tmp_path: Path,
+) -> None:
+    settings = alert_settings(tmp_path / "alerts", inbox)
+    mailer = mailers(settings.mail)
+    alerts = Alerts(settings, mailer, devices=lambda: dict(hub.bridge.devices))
+    heard: queue.Queue[DeviceView] = queue.Queue()
+    running = [alerts]  # the hub's alerts now (one at a time: a restart replaces them)
+
+    def heard_by_running(view: DeviceView) -> None:
+        running[0].device_heard(view)
+
+    hub.bridge.on_device(heard_by_running)
+    hub.bridge.on_device(heard.put)
+    kiosk = device("kiosk-k1")
+    wait_for(heard, "k1", lambda v: v.status is not None and v.status.state == "online")
+    kiosk.stop()
+    wait_for(heard, "k1", lambda v: v.status is not None and v.status.state == "offline")
+    mail = inbox.next()
+    assert mail["Subject"] == "Test Office: device k1 is offline"
+    assert mail["X-Envelope-To"] == f"{IT}, boss@office.example"
+    assert "Device k1 (kiosk) has not been reaching the hub since" in mail.get_content()
+    alerts.check()
+    alerts.check()
+    nothing_more(mailer, inbox)
+
+    # The hub restarts: the alert under way is not mailed again.
+    again = Alerts(settings, mailer, devices=lambda: dict(hub.bridge.devices))
+    assert set(again.active) == {"offline:k1"}
+    running[0] = again
+    again.check()
+    nothing_more(mailer, inbox)
+
+    device("kiosk-k1")
+    resolved = inbox.next()
+    assert resolved["Subject"] == "Resolved: Test Office: device k1 is offline"
+    assert "The cause of this alert ended at" in resolved.get_content()
+    assert again.active == {}
+    nothing_more(mailer, inbox)
+
+
+def test_a_printers_paper_is_mailed_per_state_and_resolved(
+    hub: RunningHub,
+    device: Callable[..., DeviceLink],
+    inbox: Inbox,
+    mailers: Callable[..., Mailer],
+    tmp_path: Path,
+) -> None:
+    settings = alert_settings(tmp_path / "alerts", inbox, lang="sk")
+    mailer = mailers(settings.mail)
+    alerts = Alerts(settings, mailer, devices=lambda: dict(hub.bridge.devices))
+    hub.bridge.on_device(alerts.device_heard)
+    kiosk = device("kiosk-k2")
+    kiosk.publish_health({"printer": p.PartHealth(state="paper_near_end")})
+    assert inbox.next()["Subject"] == "Test Office: v tlačiarni k2 dochádza papier"
+    kiosk.publish_health({"printer": p.PartHealth(state="paper_near_end", detail="still")})
+    kiosk.publish_health({"printer": p.PartHealth(state="paper_out")})
+    out = inbox.next()  # the repeated near end was no news
+    assert out["Subject"] == "Test Office: v tlačiarni k2 došiel papier"
+    assert "Tlačiareň printer zariadenia k2 nemá papier" in out.get_content()
+    kiosk.publish_health({"printer": p.PartHealth(state="ok")})
+    resolved = inbox.next()
+    assert resolved["Subject"] == "Vyriešené: Test Office: v tlačiarni k2 došiel papier"
+    nothing_more(mailer, inbox)
+
+
+# -- alerts: the disk and the backup ---------------------------------------------------
+
+
+def test_a_full_disk_is_mailed_once_across_restarts_then_resolved(
+    inbox: Inbox, mailers: Callable[..., Mailer], tmp_path: Path
+) -> None:
+    data = tmp_path / "alerts"
+    data.mkdir()
+    full = alert_settings(data, inbox, disk_free_min_mb=10_000_000)  # 10 TB: never free
+    mailer = mailers(full.mail)
+    Alerts(full, mailer).check()
+    mail = inbox.next()
+    assert mail["Subject"] == "Test Office: the hub's disk is filling up"
+    assert f"The disk of {data} has " in mail.get_content()
+    assert "(threshold 10000000 MB)" in mail.get_content()
+    assert (data / ALERTS_FILE).exists()
+    restarted = Alerts(full, mailer)
+    restarted.check()
+    restarted.check()
+    nothing_more(mailer, inbox)
+    relaxed = alert_settings(data, inbox, disk_free_min_mb=1)
+    Alerts(relaxed, mailer).check()
+    assert inbox.next()["Subject"] == "Resolved: Test Office: the hub's disk is filling up"
+    nothing_more(mailer, inbox)
+
+
+def test_a_damaged_alerts_file_starts_afresh(
+    inbox: Inbox, mailers: Callable[..., Mailer], tmp_path: Path
+) -> None:
+    data = tmp_path / "alerts"
+    data.mkdir()
+    settings = alert_settings(data, inbox, disk_free_min_mb=10_000_000)
+    for junk in ("{not json", '["a list"]', '{"disk": {"kind": "nonsense"}}'):
+        (data / ALERTS_FILE).write_text(junk, encoding="utf-8")
+        mailer = mailers(settings.mail)
+        assert Alerts(settings, mailer).active == {}
+
+
+def test_a_failed_backup_is_mailed_in_the_offices_language_then_resolved(
+    inbox: Inbox, mailers: Callable[..., Mailer], tmp_path: Path
+) -> None:
+    blocked = tmp_path / "stick"
+    blocked.write_text("not a folder: the stick is not mounted")
+    settings = alert_settings(tmp_path / "data", inbox, lang="cs").model_copy(
+        update={"backup": BackupSettings(at=time(2, 30), dir=blocked)}
+    )
+    mailer = mailers(settings.mail)
+    alerts = Alerts(settings, mailer)
+    tz = ZoneInfo("Europe/Bratislava")
+    now = [datetime(2026, 12, 6, 3, 0, tzinfo=tz)]
+    with Store(settings.database_url) as store:
+        store.upgrade()
+        chores = Maintenance(settings, store, clock=lambda: now[0], on_backup=alerts.backup_done)
+        chores.run_due()
+        mail = inbox.next()
+        assert mail["Subject"] == "Test Office: záloha databáze selhala"
+        assert "Noční záloha databáze hubu selhala:" in mail.get_content()
+        now[0] += timedelta(hours=2)
+        chores.run_due()  # fails again: no news
+        nothing_more(mailer, inbox)
+        blocked.unlink()
+        now[0] += timedelta(hours=2)
+        assert any("nightly backup" in done for done in chores.run_due())
+    assert inbox.next()["Subject"] == "Vyřešeno: Test Office: záloha databáze selhala"
+    nothing_more(mailer, inbox)
