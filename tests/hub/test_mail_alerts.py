@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import queue
+import signal
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
@@ -18,7 +20,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from mail_helpers import Inbox, smtp_server
-from office_helpers import RunningHub
+from office_helpers import OfficeBroker, RunningHub
+from process_helpers import Process, poradovnik_args
+from prometheus_client.parser import text_string_to_metric_families
 
 from common.settings import (
     AlertSettings,
@@ -32,6 +36,7 @@ from common.settings import (
 )
 from hub.alerts import ALERTS_FILE, Alerts
 from hub.bridge import DeviceView
+from hub.broker import free_port
 from hub.mail import Mailer
 from hub.maintenance import Maintenance
 from hub.store import Store
@@ -142,8 +147,6 @@ def test_a_message_is_given_up_after_the_last_attempt(
 def test_an_unreachable_server_is_logged_and_nothing_blocks(
     mailers: Callable[..., Mailer], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from hub.broker import free_port
-
     settings = MailSettings(
         host="127.0.0.1", port=free_port(), sender="a@b.example", starttls=False
     )
@@ -358,3 +361,47 @@ def test_a_failed_backup_is_mailed_in_the_offices_language_then_resolved(
         assert any("nightly backup" in done for done in chores.run_due())
     assert inbox.next()["Subject"] == "Vyřešeno: Test Office: záloha databáze selhala"
     nothing_more(mailer, inbox)
+
+
+# -- the hub process -------------------------------------------------------------------
+
+
+def test_the_running_hub_mails_its_alerts_and_shows_its_mail_queue(
+    tmp_path: Path,
+    broker: OfficeBroker,
+    inbox: Inbox,
+    processes: Callable[..., Process],
+) -> None:
+    web_port = free_port()
+    data = tmp_path / "data"
+    config = tmp_path / "poradovnik.toml"
+    config.write_text(
+        f'role = "hub"\n[data]\ndir = "{data}"\n'
+        f'[mqtt]\nport = {broker.port}\nusername = "hub"\npassword = "{broker.passwords["hub"]}"\n'
+        f"[web]\nport = {web_port}\n"
+        f'[mail]\nhost = "127.0.0.1"\nport = {inbox.port}\nsender = "hub@office.example"\n'
+        "starttls = false\n"
+        f'[alerts]\nto = ["{IT}"]\ndisk_free_min_mb = 10000000\n',
+        encoding="utf-8",
+    )
+    hub = processes(poradovnik_args("--config", str(config), "hub"), name="hub", cwd=tmp_path)
+    mail = inbox.next()
+    assert mail["Subject"] == "Mestský úrad: na disku hubu dochádza miesto"
+    assert mail["From"] == "hub@office.example"
+    hub.wait_for_line(lambda line: "web pages on" in line, WAIT_S * 3, what="its web address")
+    url = f"http://127.0.0.1:{web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=WAIT_S) as answer:
+        text = answer.read().decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    sent = samples[("poradovnik_mail_total", (("outcome", "sent"),))]
+    waiting = samples[("poradovnik_outbox_messages", (("outbox", "mail"),))]
+    assert sent + waiting >= 1  # the alert (sent, or still closing the connection)
+    assert samples[("poradovnik_mail_total", (("outcome", "failed"),))] == 0
+    assert ("poradovnik_outbox_messages", (("outbox", "mqtt"),)) in samples
+    assert hub.stop(signal.SIGTERM, timeout=WAIT_S * 3) == 0, hub.describe()
+    assert "Traceback" not in hub.output()
+    assert "alerts go to it@office.example" in hub.output()
