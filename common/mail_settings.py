@@ -7,6 +7,7 @@ They live apart from :mod:`common.settings`, which gathers them into
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_validator
@@ -60,11 +61,16 @@ class MailSettings(Section):
 
     starttls: bool = True
     """Switch the connection to TLS with STARTTLS before logging in and sending; the
-    server's certificate is checked against the system's CAs."""
+    server's certificate is checked (see ca_file)."""
 
     tls: bool | None = Field(default=None, validate_default=True)
-    """TLS from the first byte (SMTPS), checked against the system's CAs; none: on port
-    465 only. With it, starttls does not apply."""
+    """TLS from the first byte (SMTPS), the certificate checked (see ca_file); none: on
+    port 465 only. With it, starttls does not apply."""
+
+    ca_file: Path | None = None
+    """CA certificate (PEM) to check the SMTP server's certificate with, e.g. the city's
+    own CA; none means the system's CAs. A relative path is relative to the settings
+    file."""
 
     timeout_s: float = Field(default=10.0, ge=1.0, le=120.0)
     """Seconds to wait for the SMTP server at each step before the attempt counts as

@@ -704,6 +704,11 @@ def settings_warnings(settings: Settings) -> list[str]:
     ``poradovnik check-config`` prints them as warnings; none stops a device.
     """
     warnings = []
+    if settings.alerts.to and not settings.mail.enabled:
+        warnings.append(
+            "[alerts] to is set, but [mail] host is not: no alert e-mail is sent until the "
+            "SMTP server is set"
+        )
     username = settings.mqtt.username
     if settings.role != "hub" and username is not None and username != settings.device.id:
         warnings.append(

@@ -173,7 +173,7 @@ class Mailer:
         """One attempt: connect, TLS, log in, send, quit."""
         config = self.settings
         assert config.host is not None
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=config.ca_file)
         smtp: smtplib.SMTP
         if config.implicit_tls:
             smtp = smtplib.SMTP_SSL(

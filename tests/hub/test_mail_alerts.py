@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from mail_helpers import Inbox, smtp_server
+from mail_helpers import Inbox, self_signed, smtp_server
 from office_helpers import OfficeBroker, RunningHub
 from process_helpers import Process, poradovnik_args
 from prometheus_client.parser import text_string_to_metric_families
@@ -161,6 +161,60 @@ def test_an_unreachable_server_is_logged_and_nothing_blocks(
     assert any("dropped" in r.getMessage() for r in caplog.records)
 
 
+# aiosmtpd warns of AUTH without STARTTLS, which with TLS from the first byte is fine.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "tls"])
+def test_login_over_tls_with_the_offices_ca(
+    tmp_path: Path, mailers: Callable[..., Mailer], implicit_tls: bool
+) -> None:
+    certificate = self_signed(tmp_path)
+    login = ("poradovnik", "mail-password-1")
+    with smtp_server(certificate=certificate, implicit_tls=implicit_tls, login=login) as inbox:
+        settings = inbox.settings(
+            starttls=not implicit_tls,
+            tls=implicit_tls,
+            ca_file=certificate[0],
+            username=login[0],
+            password=login[1],
+        )
+        mailer = mailers(settings)
+        mailer.send(message("over TLS"))
+        assert inbox.next()["Subject"] == "over TLS"
+
+
+def test_a_server_certificate_the_ca_does_not_vouch_for_is_refused(
+    tmp_path: Path, mailers: Callable[..., Mailer], caplog: pytest.LogCaptureFixture
+) -> None:
+    ours = self_signed(tmp_path)
+    (tmp_path / "other").mkdir()
+    other = self_signed(tmp_path / "other")
+    with smtp_server(certificate=ours) as inbox:
+        mailer = mailers(inbox.settings(starttls=True, ca_file=other[0]), backoff_s=())
+        with caplog.at_level(logging.ERROR, logger="hub.mail"):
+            mailer.send(message("to an impostor"))
+            mailer.stop()
+        assert inbox.received.empty()
+    assert mailer.failed == 1
+    assert any("CERTIFICATE_VERIFY_FAILED" in r.getMessage() for r in caplog.records)
+
+
+def test_a_wrong_password_is_logged_without_the_password(
+    tmp_path: Path, mailers: Callable[..., Mailer], caplog: pytest.LogCaptureFixture
+) -> None:
+    certificate = self_signed(tmp_path)
+    with smtp_server(certificate=certificate, login=("poradovnik", "right-password")) as inbox:
+        settings = inbox.settings(
+            starttls=True, ca_file=certificate[0], username="poradovnik", password="wrong-password"
+        )
+        mailer = mailers(settings, backoff_s=())
+        with caplog.at_level(logging.ERROR, logger="hub.mail"):
+            mailer.send(message("refused"))
+            mailer.stop()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("535" in line for line in errors), errors
+    assert not any("wrong-password" in line for line in caplog.text.splitlines())
+
+
 def test_mail_is_off_without_a_host() -> None:
     mailer = Mailer(MailSettings()).start()
     assert not mailer.enabled
@@ -293,6 +347,30 @@ def test_a_printers_paper_is_mailed_per_state_and_resolved(
     kiosk.publish_health({"printer": p.PartHealth(state="ok")})
     resolved = inbox.next()
     assert resolved["Subject"] == "Vyriešené: Test Office: v tlačiarni k2 došiel papier"
+    nothing_more(mailer, inbox)
+
+
+def test_a_short_absence_is_no_alert(
+    inbox: Inbox, mailers: Callable[..., Mailer], tmp_path: Path
+) -> None:
+    settings = alert_settings(tmp_path / "alerts", inbox, offline_after_s=120)
+    mailer = mailers(settings.mail)
+    went = datetime(2026, 12, 7, 9, 0, tzinfo=ZoneInfo("UTC"))
+    now = [went]
+    status = p.DeviceStatus(state="offline", role="display", at=went)
+    devices = {"d1": DeviceView("d1", status=status, last_seen=went)}
+    alerts = Alerts(settings, mailer, devices=lambda: devices, clock=lambda: now[0])
+    now[0] = went + timedelta(seconds=119)
+    alerts.check()  # a restart, perhaps: not yet
+    nothing_more(mailer, inbox)
+    now[0] = went + timedelta(seconds=120)
+    alerts.check()
+    mail = inbox.next()
+    assert mail["Subject"] == "Test Office: device d1 is offline"
+    assert "since 2026-12-07 10:00" in mail.get_content()  # the office's time (CET)
+    # The hub itself is no device to alert about.
+    devices["hub"] = DeviceView("hub", status=status, last_seen=went)
+    alerts.check()
     nothing_more(mailer, inbox)
 
 
