@@ -91,6 +91,8 @@ class HubMetrics(Collector):
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._children: dict[tuple[str, int], Histogram] = {}
+        """The histogram's series by route and status class (``labels`` takes a lock)."""
         self._calls: dict[str, int] = {}
         self.registry.register(self)
 
@@ -104,8 +106,12 @@ class HubMetrics(Collector):
                 self._calls[service] = self._calls.get(service, 0) + 1
 
     def observe(self, route: str, status: int, seconds: float) -> None:
-        """Count one answered request."""
-        self.requests.labels(route, f"{status // 100}xx").observe(seconds)
+        """Count one answered request (a dictionary look-up and the histogram's observe)."""
+        key = (route, status // 100)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.requests.labels(route, f"{key[1]}xx")
+        child.observe(seconds)
 
     # -- read when asked ----------------------------------------------------------------
 
