@@ -130,14 +130,21 @@ class Alerts:
 
     def device_heard(self, _view: DeviceView) -> None:
         """A bridge listener (``on_device``): a device's status or health came."""
-        self.check()
+        self._check_logged()
 
     def backup_done(self, error: str | None) -> None:
         """A maintenance listener: the nightly backup was made (``None``) or failed."""
         with self._lock:
             self._backup_error = error
             self._backup_ok = error is None
-        self.check()
+        self._check_logged()
+
+    def _check_logged(self) -> None:
+        """:meth:`check` for a listener: a failure is logged, never the caller's."""
+        try:
+            self.check()
+        except Exception:
+            log.exception("looking for alerts failed")
 
     # -- the look ------------------------------------------------------------------------
 
@@ -289,9 +296,6 @@ class Alerts:
 
     def _run(self) -> None:
         while True:
-            try:
-                self.check()
-            except Exception:
-                log.exception("looking for alerts failed")
+            self._check_logged()
             if self._stop.wait(CHECK_S):
                 return

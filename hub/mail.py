@@ -95,8 +95,11 @@ class Mailer:
         """Queue ``message`` (without From: it gets ``[mail] sender``); never blocks.
 
         Returns whether it was queued: not when mail is off, the mailer is stopped, or
-        too many messages wait already.
+        too many messages wait already. A message without recipients is a ValueError.
         """
+        if not any(message.get_all(field) for field in ("To", "Cc", "Bcc")):
+            msg = "an e-mail needs a recipient (To, Cc or Bcc)"
+            raise ValueError(msg)
         if not self.enabled or self._stop.is_set():
             return False
         if "From" not in message:
@@ -165,6 +168,11 @@ class Mailer:
                     log.error("%s given up: the hub is stopping", what)
                     return
                 continue
+            except Exception:
+                # No server can take it (it cannot be encoded, say): trying again is no use.
+                self.failed += 1
+                log.exception("e-mail %r to %s cannot be sent", message["Subject"], message["To"])
+                return
             self.sent += 1
             log.info("e-mail %r sent to %s", message["Subject"], message["To"])
             return

@@ -215,6 +215,29 @@ def test_a_wrong_password_is_logged_without_the_password(
     assert not any("wrong-password" in line for line in caplog.text.splitlines())
 
 
+def test_a_message_that_cannot_be_sent_is_dropped_and_the_next_goes_out(
+    inbox: Inbox, mailers: Callable[..., Mailer], caplog: pytest.LogCaptureFixture
+) -> None:
+    mailer = mailers(inbox.settings(), backoff_s=(0.01,))
+    broken = message("broken")
+    broken.set_payload(12345)  # type: ignore[arg-type]  # no generator can write it
+    with caplog.at_level(logging.ERROR, logger="hub.mail"):
+        assert mailer.send(broken)
+        mailer.send(message("fine"))
+        assert inbox.next()["Subject"] == "fine"
+    assert mailer.failed == 1
+    assert any(
+        "'broken' to it@office.example cannot be sent" in r.getMessage() for r in caplog.records
+    )
+
+
+def test_a_message_without_recipients_is_a_mistake(inbox: Inbox) -> None:
+    nobody = EmailMessage()
+    nobody["Subject"] = "to whom?"
+    with pytest.raises(ValueError, match="needs a recipient"):
+        Mailer(inbox.settings()).send(nobody)
+
+
 def test_mail_is_off_without_a_host() -> None:
     mailer = Mailer(MailSettings()).start()
     assert not mailer.enabled
