@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from common.identity import HUB_DEVICE_ID
+from common.logthrottle import ThrottledLog
 from common.settings import Settings
 from hub.alert_texts import FOOTER, KINDS, RESOLVED, TEXTS
 from hub.bridge import DeviceView
@@ -117,6 +118,7 @@ class Alerts:
         self._active: dict[str, Alert] = self._load()
         self._backup_error: str | None = None
         self._backup_ok = False
+        self._problems = ThrottledLog(log, interval_s=3600.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="poradovnik-alerts", daemon=True)
 
@@ -203,7 +205,13 @@ class Alerts:
             try:
                 free_mb = self.disk_usage(directory).free // _MB
             except OSError as exc:
-                log.warning("cannot tell the free space of %s: %s", directory, exc.strerror)
+                self._problems.log(
+                    logging.WARNING,
+                    "disk",
+                    "cannot tell the free space of %s: %s",
+                    directory,
+                    exc.strerror,
+                )
             else:
                 if free_mb < config.disk_free_min_mb:
                     values = {

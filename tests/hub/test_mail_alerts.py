@@ -33,6 +33,7 @@ from common.settings import (
     SettingsError,
     SiteSettings,
     load_settings,
+    settings_warnings,
 )
 from hub.alerts import ALERTS_FILE, Alerts
 from hub.bridge import DeviceView
@@ -275,6 +276,13 @@ def test_check_config_explains_bad_mail_alert_and_metrics_settings(
         load_settings(path, env={})
     assert problem in str(raised.value)
     assert "secret-1" not in str(raised.value)
+
+
+def test_alerts_without_mail_are_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text('role = "hub"\n[alerts]\nto = ["it@b.example"]\n', encoding="utf-8")
+    warnings = settings_warnings(load_settings(path, env={}))
+    assert any("[alerts] to is set, but [mail] host is not" in w for w in warnings)
 
 
 def test_port_465_means_tls_from_the_start(tmp_path: Path) -> None:
