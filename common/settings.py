@@ -60,6 +60,7 @@ from common.counter_settings import CounterSettings
 from common.display_settings import DisplaySettings
 from common.i18n import LANGUAGES, Language
 from common.kiosk_settings import KioskSettings
+from common.mail_settings import AlertSettings, MailSettings
 from common.section import Section
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ENV_PREFIX",
     "MIN_PASSWORD_LENGTH",
+    "AlertSettings",
     "BackupSettings",
     "Country",
     "DataSettings",
@@ -75,6 +77,7 @@ __all__ = [
     "Language",
     "LogLevel",
     "LoggingSettings",
+    "MailSettings",
     "MqttSettings",
     "QueueSettings",
     "RetentionSettings",
@@ -215,6 +218,15 @@ def _check_host_name(value: str) -> str:
         msg = "must be a host name such as 'poradovnik.kosice.sk' (no scheme, port or path)"
         raise ValueError(msg)
     return value.lower()
+
+
+def _check_network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        msg = "must be an address or network such as '127.0.0.1', '::1' or '10.0.0.0/8'"
+        raise ValueError(msg) from None
+    return value
 
 
 def _strip_lower(value: Any) -> Any:
@@ -396,6 +408,12 @@ class WebSettings(Section):
     when none waits. None: the process's open-file limit (LimitNOFILE) less 256 for the
     rest of the hub. The hub refuses to start when the file limit cannot hold the
     number given here."""
+
+    metrics_from: tuple[Annotated[str, AfterValidator(_check_network)], ...] = Field(
+        default=("127.0.0.1", "::1"), max_length=64
+    )
+    """Addresses and networks (e.g. "10.0.0.0/8") that may read /metrics (Prometheus);
+    others get 404. The client's address is taken as proxy_hops says. Empty: nobody."""
 
     @field_validator("proxy_hops")
     @classmethod
@@ -617,6 +635,12 @@ class Settings(BaseSettings):
     backup: BackupSettings = BackupSettings()
     """The hub's nightly backups."""
 
+    mail: MailSettings = MailSettings()
+    """The SMTP server the hub sends e-mail through."""
+
+    alerts: AlertSettings = AlertSettings()
+    """E-mail alerts to the office's IT."""
+
     device: DeviceSettings = Field(default_factory=DeviceSettings)
     """This device among the office's devices."""
 
@@ -729,6 +753,11 @@ def settings_warnings(settings: Settings) -> list[str]:
     ``poradovnik check-config`` prints them as warnings; none stops a device.
     """
     warnings = []
+    if settings.alerts.to and not settings.mail.enabled:
+        warnings.append(
+            "[alerts] to is set, but [mail] host is not: no alert e-mail is sent until the "
+            "SMTP server is set"
+        )
     username = settings.mqtt.username
     if settings.role != "hub" and username is not None and username != settings.device.id:
         warnings.append(

@@ -22,6 +22,7 @@ from common.liveness import BEAT_S, Heartbeat, Watchdog
 from common.sdnotify import Notifier
 from common.settings import Settings, redact_url
 from hub import demo_office
+from hub.alerts import Alerts
 from hub.appointments import AppointmentBook
 from hub.backup import HubLock
 from hub.bridge import HubBridge
@@ -30,6 +31,7 @@ from hub.database import open_store
 from hub.engine import QueuePolicy
 from hub.eservice import EServices
 from hub.lockout import Lockout
+from hub.mail import Mailer
 from hub.maintenance import Maintenance
 from hub.publications import OUTBOX_FILE, HubLink
 from hub.service import QueueService
@@ -150,13 +152,20 @@ def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, Hu
 # commands (``poradovnik db …``).
 
 
-def web_parts(settings: Settings, queue: QueueService, bridge: HubBridge | None = None) -> Hub:
+def web_parts(
+    settings: Settings,
+    queue: QueueService,
+    bridge: HubBridge | None = None,
+    mailer: Mailer | None = None,
+) -> Hub:
     """Build the hub's parts that the web side uses, and subscribe them to ``queue``.
 
-    ``bridge`` (for the devices page) is ``None`` in a hub without MQTT.
+    ``bridge`` (for the devices page) is ``None`` in a hub without MQTT; ``mailer``
+    (whose queue ``/metrics`` shows) ``None`` in one that sends no e-mail.
     """
     from hub.web import Hub  # noqa: PLC0415 (Flask only where served)
     from hub.web.live import LiveFeed  # noqa: PLC0415
+    from hub.web.metrics import HubMetrics  # noqa: PLC0415
 
     web = settings.web
     feed = LiveFeed()
@@ -170,6 +179,8 @@ def web_parts(settings: Settings, queue: QueueService, bridge: HubBridge | None 
     )
     queue.subscribe(board.changed)  # before the feed: a page woken by it sees the new call
     queue.subscribe(feed.changed)
+    metrics = HubMetrics(queue, bridge, mailer=mailer, metrics_from=web.metrics_from)
+    queue.subscribe(metrics.changed)
     return Hub(
         settings=settings,
         queue=queue,
@@ -190,6 +201,7 @@ def web_parts(settings: Settings, queue: QueueService, bridge: HubBridge | None 
             queue, per_address=web.bookings_per_address, per_email=web.bookings_per_email
         ),
         bridge=bridge,
+        metrics=metrics,
     )
 
 
@@ -198,6 +210,7 @@ def web_app(
     queue: QueueService,
     *,
     bridge: HubBridge | None = None,
+    mailer: Mailer | None = None,
     config: dict[str, Any] | None = None,
     extra: Iterable[Blueprint] = (),
 ) -> Flask:
@@ -207,7 +220,7 @@ def web_app(
     """
     from hub.web import create_app  # noqa: PLC0415 (Flask only where served)
 
-    return create_app(web_parts(settings, queue, bridge), config=config, extra=extra)
+    return create_app(web_parts(settings, queue, bridge, mailer), config=config, extra=extra)
 
 
 def serve_web(
@@ -215,6 +228,7 @@ def serve_web(
     queue: QueueService,
     *,
     bridge: HubBridge | None = None,
+    mailer: Mailer | None = None,
     port: int | None = None,
 ) -> WebServer:
     """Build the web app on the hub's parts and serve it on ``[web] host`` and ``port``.
@@ -225,12 +239,14 @@ def serve_web(
     """
     from hub.web.server import serve as serve_app  # noqa: PLC0415 (Flask only where served)
 
-    return serve_app(web_app(settings, queue, bridge=bridge), port=port)
+    return serve_app(web_app(settings, queue, bridge=bridge, mailer=mailer), port=port)
 
 
-def start_web(settings: Settings, queue: QueueService, bridge: HubBridge | None) -> WebServer:
+def start_web(
+    settings: Settings, queue: QueueService, bridge: HubBridge | None, mailer: Mailer | None = None
+) -> WebServer:
     """Start the web side (admin, portal, API) on ``[web] host`` and ``port``."""
-    server = serve_web(settings, queue, bridge=bridge)
+    server = serve_web(settings, queue, bridge=bridge, mailer=mailer)
     log.info("web pages on http://%s:%d/", settings.web.host, server.port)
     return server
 
@@ -294,16 +310,39 @@ def _run_hub(settings: Settings) -> None:
     if not engine.services:
         log.warning("no services are defined yet; try 'poradovnik db seed --demo'")
     bridge, link = start_bridge(settings, queue)
-    chores = Maintenance(settings, queue.store)
+    mailer = Mailer(settings.mail).start()
+    alerts = start_alerts(settings, mailer, bridge)
+    chores = Maintenance(
+        settings, queue.store, on_backup=alerts.backup_done if alerts else lambda _error: None
+    )
     web = None
     try:
         chores.start()
-        web = start_web(settings, queue, bridge)
+        web = start_web(settings, queue, bridge, mailer if mailer.enabled else None)
         with stop_on_signals() as stop:
             serve(queue, stop, Notifier(), [link.heartbeat])
     finally:
         chores.stop()
+        if alerts is not None:
+            alerts.stop()
+        mailer.stop()
         if web is not None:
             web.stop()
         link.stop()
         queue.store.close()
+
+
+def start_alerts(settings: Settings, mailer: Mailer, bridge: HubBridge) -> Alerts | None:
+    """Start the e-mail alerts to ``[alerts] to``; ``None`` when there are none to send.
+
+    They are off while ``[alerts] to`` is empty or mail is off (``[mail] host``).
+    """
+    if not settings.alerts.to:
+        return None
+    if not mailer.enabled:
+        log.warning("[alerts] to is set, but no alerts are sent: [mail] host is not set")
+        return None
+    alerts = Alerts(settings, mailer, devices=lambda: dict(bridge.devices))
+    bridge.on_device(alerts.device_heard)
+    log.info("alerts go to %s", ", ".join(settings.alerts.to))
+    return alerts.start()

@@ -58,10 +58,13 @@ class Maintenance:
         store: Store,
         *,
         clock: Callable[[], datetime] = utc_now,
+        on_backup: Callable[[str | None], None] = lambda _error: None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
+        self.on_backup = on_backup
+        """Told of each nightly backup: ``None`` when it was made, else why it failed."""
         self._pruned: date | None = None
         self._retry_at: dict[str, datetime] = {}
         self._stop = threading.Event()
@@ -91,7 +94,9 @@ class Maintenance:
                 done.append(pruned)
         config = self.settings.backup
         if config.nightly and self._due("backup", now, local, config.at, None):
-            made = self._attempt("backup", now, lambda: self._backup(now, local))
+            made = self._attempt(
+                "backup", now, lambda: self._backup(now, local), report=self.on_backup
+            )
             if made:
                 done.append(made)
         return done
@@ -102,16 +107,26 @@ class Maintenance:
             return False
         return local.time() >= at and (last is None or last < local.date())
 
-    def _attempt(self, chore: str, now: datetime, work: Callable[[], str]) -> str:
+    def _attempt(
+        self,
+        chore: str,
+        now: datetime,
+        work: Callable[[], str],
+        *,
+        report: Callable[[str | None], None] = lambda _error: None,
+    ) -> str:
+        """Do ``work``; ``report`` hears ``None`` when it did something, else the failure."""
         try:
             result = work()
-        except Exception:
+        except Exception as exc:
             log.exception("the %s failed; it is tried again in an hour", chore)
             self._retry_at[chore] = now + timedelta(seconds=RETRY_S)
+            report(str(exc) or type(exc).__name__)
             return ""
         self._retry_at.pop(chore, None)
         if result:
             log.info("%s", result)
+            report(None)
         return result
 
     def _prune(self, now: datetime) -> str:

@@ -108,6 +108,8 @@ def create_app(
     app.register_error_handler(PoradovnikError, _refused)
     app.context_processor(_template_globals)
     app.add_url_rule("/healthz", "healthz", _healthz)
+    if parts.metrics is not None:
+        parts.metrics.init_app(app)
     return app
 
 

@@ -19,6 +19,7 @@ from hub.web.live import LiveFeed
 
 if TYPE_CHECKING:
     from hub.bridge import HubBridge
+    from hub.web.metrics import HubMetrics
 
 EXTENSION = "poradovnik"
 """The key of the :class:`Hub` in ``app.extensions``."""
@@ -44,6 +45,8 @@ class Hub:
     """Bookable slots and citizens' bookings."""
     bridge: HubBridge | None = None
     """The MQTT bridge, for the devices' status; ``None`` in a hub without one."""
+    metrics: HubMetrics | None = None
+    """The figures for Prometheus (``/metrics``); ``None``: no such page."""
     pages: dict[str, object] = field(default_factory=dict)
     """Per-blueprint state (such as page caches), by blueprint name."""
 

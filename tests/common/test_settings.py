@@ -76,6 +76,8 @@ def test_hub_example_sets_every_hub_section() -> None:
         "logging",
         "retention",
         "backup",
+        "mail",
+        "alerts",
     )
     for section in sections:
         assert f"[{section}]" in text
@@ -140,7 +142,7 @@ def test_every_field_has_a_description() -> None:
     for info in Settings.model_fields.values():
         if isinstance(info.annotation, type) and issubclass(info.annotation, pydantic.BaseModel):
             models.append(info.annotation)
-    assert len(models) == 15  # Settings and its fourteen sections
+    assert len(models) == 17  # Settings and its sixteen sections
     for model in models:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no docstring"
@@ -367,8 +369,8 @@ def test_unknown_section_and_top_level_keys(tmp_path: Path) -> None:
     path = write(tmp_path, 'role = "hub"\nport = 8081\ncolour = "red"\n[printer]\nwidth = 80\n')
     lines = problems(path).splitlines()
     assert lines == [
-        f"{path}: port: unknown top-level key; did you mean it under [mqtt] or [web] or [broker]? "
-        "(keys above the first [section] header are top-level)",
+        f"{path}: port: unknown top-level key; did you mean it under [mqtt] or [web] or [broker] "
+        "or [mail]? (keys above the first [section] header are top-level)",
         f"{path}: colour: unknown key",
         f"{path}: [printer]: unknown section",
     ]

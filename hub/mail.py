@@ -1,0 +1,210 @@
+"""E-mail from the hub: a :class:`Mailer` sends messages through ``[mail]``'s SMTP server.
+
+:meth:`Mailer.send` only puts a message in a bounded in-memory queue and returns
+at once: a thread of its own talks to the SMTP server, so no caller (the queue's
+listeners, the MQTT thread, a web request) ever waits for the network. A message
+that fails is tried again after growing pauses (:data:`BACKOFF_S`), each failure
+logged with its reason; after the last one it is given up, with an error in the
+log. Messages go out one at a time, in order.
+
+The queue is not durable: what waits when the hub stops is lost (and logged).
+Alerts are made again from their causes; mail that must not be lost needs a
+durable queue in front of :meth:`Mailer.send`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import smtplib
+import ssl
+import threading
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Final
+
+from common.settings import MailSettings
+
+__all__ = ["BACKOFF_S", "Mailer"]
+
+log = logging.getLogger(__name__)
+
+BACKOFF_S: Final = (10.0, 60.0, 300.0, 900.0, 3600.0)
+"""Pauses before each next attempt of a message that failed; then it is given up."""
+
+MAX_QUEUED: Final = 200
+"""Messages waiting at most; a message sent while so many wait is dropped (logged)."""
+
+_STOP: Final = object()
+
+
+class Mailer:
+    """Sends :class:`~email.message.EmailMessage` objects through an SMTP server.
+
+    ``settings`` is ``[mail]``; while its ``host`` is not set, :meth:`send` drops
+    every message (the hub sends no e-mail). ``backoff_s`` are the pauses between
+    attempts. Call :meth:`start` before sending and :meth:`stop` at the end.
+    """
+
+    def __init__(
+        self,
+        settings: MailSettings,
+        *,
+        backoff_s: Sequence[float] = BACKOFF_S,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
+        self.settings = settings
+        self.backoff_s = tuple(backoff_s)
+        self._queue: queue.Queue[EmailMessage | object] = queue.Queue(max_queued)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="poradovnik-mail", daemon=True)
+        self._busy = False
+        self.sent = 0
+        """Messages the SMTP server accepted since the start."""
+        self.failed = 0
+        """Messages given up since the start (every attempt failed, or the queue was full)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether e-mail goes out (``[mail] host`` is set)."""
+        return self.settings.enabled
+
+    @property
+    def pending(self) -> int:
+        """Messages waiting to be sent (the one being tried included)."""
+        return self._queue.qsize() + self._busy
+
+    def start(self) -> Mailer:
+        """Start the sending thread (when mail is on)."""
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop after the attempt under way; what still waits is dropped (and logged)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            # When the queue is full, the thread sees the stop after its current message.
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(_STOP)
+            self._thread.join(self.settings.timeout_s * 3)
+
+    def send(self, message: EmailMessage) -> bool:
+        """Queue ``message`` (without From: it gets ``[mail] sender``); never blocks.
+
+        Returns whether it was queued: not when mail is off, the mailer is stopped, or
+        too many messages wait already. A message without recipients is a ValueError.
+        """
+        if not any(message.get_all(field) for field in ("To", "Cc", "Bcc")):
+            msg = "an e-mail needs a recipient (To, Cc or Bcc)"
+            raise ValueError(msg)
+        if not self.enabled or self._stop.is_set():
+            return False
+        if "From" not in message:
+            message["From"] = self.settings.sender
+        if "Date" not in message:
+            message["Date"] = formatdate(localtime=True)
+        if "Message-ID" not in message:
+            message["Message-ID"] = make_msgid(domain=_domain(self.settings.sender))
+        try:
+            self._queue.put_nowait(message)
+        except queue.Full:
+            self.failed += 1
+            log.error(
+                "e-mail %r to %s dropped: %d messages wait already (is the SMTP server %s down?)",
+                message["Subject"],
+                message["To"],
+                self._queue.maxsize,
+                self.settings.host,
+            )
+            return False
+        return True
+
+    # -- the sending thread ----------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            item = self._queue.get()
+            if isinstance(item, EmailMessage):
+                self._busy = True
+                self._deliver(item)
+                self._busy = False
+        dropped = 0
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            dropped += isinstance(item, EmailMessage)
+        if dropped:
+            self.failed += dropped
+            log.warning("%d e-mail(s) not sent: the hub is stopping", dropped)
+
+    def _deliver(self, message: EmailMessage) -> None:
+        """Try ``message`` until it is accepted, given up, or the mailer stops."""
+        pauses = iter(self.backoff_s)
+        while True:
+            try:
+                self._transmit(message)
+            except (OSError, smtplib.SMTPException) as exc:
+                pause = next(pauses, None)
+                what = f"e-mail {message['Subject']!r} to {message['To']}"
+                where = f"{self.settings.host}:{self.settings.port}"
+                if pause is None or self._stop.is_set():
+                    self.failed += 1
+                    log.error("%s given up: the SMTP server %s: %s", what, where, _reason(exc))
+                    return
+                log.warning(
+                    "%s not sent, tried again in %g s: the SMTP server %s: %s",
+                    what,
+                    pause,
+                    where,
+                    _reason(exc),
+                )
+                if self._stop.wait(pause):
+                    self.failed += 1
+                    log.error("%s given up: the hub is stopping", what)
+                    return
+                continue
+            except Exception:
+                # No server can take it (it cannot be encoded, say): trying again is no use.
+                self.failed += 1
+                log.exception("e-mail %r to %s cannot be sent", message["Subject"], message["To"])
+                return
+            self.sent += 1
+            log.info("e-mail %r sent to %s", message["Subject"], message["To"])
+            return
+
+    def _transmit(self, message: EmailMessage) -> None:
+        """One attempt: connect, TLS, log in, send, quit."""
+        config = self.settings
+        assert config.host is not None
+        context = ssl.create_default_context(cafile=config.ca_file)
+        smtp: smtplib.SMTP
+        if config.implicit_tls:
+            smtp = smtplib.SMTP_SSL(
+                config.host, config.port, timeout=config.timeout_s, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout_s)
+        with smtp:
+            if config.starttls and not config.implicit_tls:
+                smtp.starttls(context=context)
+            if config.username is not None and config.password is not None:
+                smtp.login(config.username, config.password.get_secret_value())
+            smtp.send_message(message)
+
+
+def _domain(address: str | None) -> str | None:
+    return address.rpartition("@")[2] if address else None
+
+
+def _reason(exc: BaseException) -> str:
+    """A failure in one line, without the password (smtplib never puts it there)."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        error: bytes | str = exc.smtp_error
+        text = error.decode("utf-8", "replace") if isinstance(error, bytes) else error
+        return f"{exc.smtp_code} {text}".strip()
+    return str(exc) or type(exc).__name__
