@@ -2,7 +2,7 @@
 
 A USB 2D barcode scanner is a keyboard to the computer (USB HID): it "types" what it
 reads and presses Enter. :class:`EvdevScanner` reads it through the kernel's evdev
-interface (python-evdev), grabbing the device so its keys never reach the screen;
+interface (:mod:`kiosk.input_events`), grabbing the device so its keys never reach the screen;
 :class:`ScanDecoder` turns its key events into text, one line per scan.
 :class:`SimulatedScanner` reads lines written to a FIFO instead, for a laptop and the
 demo (``echo poradovnik:appointment:12345678 > <fifo>``). :func:`open_scanner` picks
@@ -25,13 +25,11 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
-from common.errors import PoradovnikError
 from common.kiosk_settings import KioskSettings
-
-if TYPE_CHECKING:
-    from evdev import InputDevice, InputEvent
+from kiosk import input_events
+from kiosk.input_events import EV_KEY, KEYS, InputEvent
 
 __all__ = [
     "MAX_SCAN_CHARS",
@@ -69,18 +67,15 @@ class ScanDecoder:
     """
 
     def __init__(self, max_chars: int = MAX_SCAN_CHARS) -> None:
-        from evdev import ecodes  # noqa: PLC0415 (python-evdev: the kiosk extra, Linux only)
-
         self.max_chars = max_chars
-        self._ev_key = ecodes.EV_KEY
-        self._shifts = {ecodes.KEY_LEFTSHIFT, ecodes.KEY_RIGHTSHIFT}
-        self._enters = {ecodes.KEY_ENTER, ecodes.KEY_KPENTER}
+        self._shifts = {KEYS["KEY_LEFTSHIFT"], KEYS["KEY_RIGHTSHIFT"]}
+        self._enters = {KEYS["KEY_ENTER"], KEYS["KEY_KPENTER"]}
         keys: dict[int, tuple[str, str]] = {}
         for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
-            keys[getattr(ecodes, f"KEY_{letter}")] = (letter.lower(), letter)
+            keys[KEYS[f"KEY_{letter}"]] = (letter.lower(), letter)
         for digit, shifted in zip("1234567890", "!@#$%^&*()", strict=True):
-            keys[getattr(ecodes, f"KEY_{digit}")] = (digit, shifted)
-            keys[getattr(ecodes, f"KEY_KP{digit}")] = (digit, digit)
+            keys[KEYS[f"KEY_{digit}"]] = (digit, shifted)
+            keys[KEYS[f"KEY_KP{digit}"]] = (digit, digit)
         for name, plain, shifted in (
             ("MINUS", "-", "_"),
             ("EQUAL", "=", "+"),
@@ -98,7 +93,7 @@ class ScanDecoder:
             ("KPDOT", ".", "."),
             ("KPSLASH", "/", "/"),
         ):
-            keys[getattr(ecodes, f"KEY_{name}")] = (plain, shifted)
+            keys[KEYS[f"KEY_{name}"]] = (plain, shifted)
         self._keys = keys
         self._shifted: set[int] = set()
         self._line: list[str] = []
@@ -106,7 +101,7 @@ class ScanDecoder:
 
     def feed(self, event: InputEvent) -> str | None:
         """Take one event; the scanned line when it ends one (Enter), else ``None``."""
-        if event.type != self._ev_key:
+        if event.type != EV_KEY:
             return None
         code, value = event.code, event.value
         if code in self._shifts:
@@ -227,40 +222,24 @@ class EvdevScanner(Scanner):
     def __init__(self, device: Path) -> None:
         super().__init__(f"evdev {device}")
         self.path = device
-        self._device: InputDevice[str] | None = None
+        self._fd: int | None = None
         self._decoder = ScanDecoder()
 
     def _open(self) -> int:
-        from evdev import InputDevice  # noqa: PLC0415 (python-evdev: the kiosk extra)
-
-        device = InputDevice(str(self.path))
-        try:
-            device.grab()  # its keys go to the kiosk only, never to the screen's input
-        except OSError:
-            device.close()
-            raise
-        self._device = device
+        # Grabbed: its keys go to the kiosk only, never to the screen's input.
+        self._fd = input_events.open_grabbed(str(self.path))
         self._decoder = ScanDecoder()
-        return int(device.fd)
+        return self._fd
 
     def _read(self) -> list[str]:
-        assert self._device is not None
-        lines: list[str] = []
-        try:
-            for event in self._device.read():
-                line = self._decoder.feed(event)
-                if line is not None:
-                    lines.append(line)
-        except BlockingIOError:
-            pass
-        return lines
+        assert self._fd is not None
+        events = input_events.read_events(self._fd)
+        return [line for event in events if (line := self._decoder.feed(event)) is not None]
 
     def _close(self) -> None:
-        if self._device is not None:
-            with contextlib.suppress(OSError):
-                self._device.ungrab()
-            self._device.close()
-            self._device = None
+        if self._fd is not None:
+            input_events.release(self._fd)
+            self._fd = None
 
 
 class SimulatedScanner(Scanner):
@@ -316,10 +295,4 @@ def open_scanner(settings: KioskSettings, data_dir: Path) -> Scanner | None:
     if settings.scanner == "simulated":
         return SimulatedScanner(settings.scanner_device or data_dir / "kiosk-scanner")
     assert settings.scanner_device is not None
-    try:
-        import evdev  # noqa: F401, PLC0415 (checked at start, not at the first scan)
-    except ImportError:
-        raise PoradovnikError(
-            '[kiosk] scanner = "evdev" needs python-evdev: install poradovnik[kiosk]'
-        ) from None
     return EvdevScanner(settings.scanner_device)

@@ -1,21 +1,24 @@
-"""The kiosk's QR scanner: a keyboard scanner's evdev key events decoded into scans, the
-simulated scanner's FIFO, the evdev backend on a real uinput device where the kernel has
-one, and the choice of backend by the settings."""
+"""The kiosk's QR scanner: the kernel's input event records and codes, a keyboard
+scanner's key events decoded into scans, the simulated scanner's FIFO, the evdev backend's
+refusal of what is no event device, and the choice of backend by the settings."""
 
 from __future__ import annotations
 
 import os
 import queue
+import re
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from evdev import InputDevice, InputEvent, UInput, ecodes
 from kiosk_helpers import WAIT_S
 from pydantic import ValidationError
 
 from common.kiosk_settings import KioskSettings
+from kiosk import input_events
+from kiosk.input_events import EV_KEY, EV_MSC, EV_SYN, KEYS, MSC_SCAN, SYN_REPORT, InputEvent
 from kiosk.scanner import (
     MAX_SCAN_CHARS,
     EvdevScanner,
@@ -33,12 +36,12 @@ PLAIN = {":": "", "-": "MINUS", ";": "SEMICOLON", "/": "SLASH", ".": "DOT", " ":
 def key_codes(char: str) -> tuple[int, bool]:
     """The key a US-layout keyboard scanner presses for ``char``, and whether with Shift."""
     if char.isdigit():
-        return getattr(ecodes, f"KEY_{char}"), False
+        return KEYS[f"KEY_{char}"], False
     if char.isalpha():
-        return getattr(ecodes, f"KEY_{char.upper()}"), char.isupper()
+        return KEYS[f"KEY_{char.upper()}"], char.isupper()
     if char in SHIFTED:
-        return getattr(ecodes, f"KEY_{SHIFTED[char]}"), True
-    return getattr(ecodes, f"KEY_{PLAIN[char]}"), False
+        return KEYS[f"KEY_{SHIFTED[char]}"], True
+    return KEYS[f"KEY_{PLAIN[char]}"], False
 
 
 def press(code: int, value: int) -> list[InputEvent]:
@@ -46,22 +49,22 @@ def press(code: int, value: int) -> list[InputEvent]:
     now = time.time()
     sec, usec = int(now), int(now % 1 * 1_000_000)
     return [
-        InputEvent(sec, usec, ecodes.EV_MSC, ecodes.MSC_SCAN, 0x70000 + code),
-        InputEvent(sec, usec, ecodes.EV_KEY, code, value),
-        InputEvent(sec, usec, ecodes.EV_SYN, ecodes.SYN_REPORT, 0),
+        InputEvent(sec, usec, EV_MSC, MSC_SCAN, 0x70000 + code),
+        InputEvent(sec, usec, EV_KEY, code, value),
+        InputEvent(sec, usec, EV_SYN, SYN_REPORT, 0),
     ]
 
 
-def typed(text: str, *, enter: int = ecodes.KEY_ENTER) -> list[InputEvent]:
+def typed(text: str, *, enter: int = KEYS["KEY_ENTER"]) -> list[InputEvent]:
     """The events of a scanner typing ``text`` and pressing Enter."""
     events: list[InputEvent] = []
     for char in text:
         code, shift = key_codes(char)
         if shift:
-            events += press(ecodes.KEY_LEFTSHIFT, 1)
+            events += press(KEYS["KEY_LEFTSHIFT"], 1)
         events += press(code, 1) + press(code, 0)
         if shift:
-            events += press(ecodes.KEY_LEFTSHIFT, 0)
+            events += press(KEYS["KEY_LEFTSHIFT"], 0)
     return events + press(enter, 1) + press(enter, 0)
 
 
@@ -74,8 +77,8 @@ def test_a_booking_qr_typed_by_the_scanner_is_its_code() -> None:
     assert decode_all(decoder, typed(booking_qr("12345678"))) == ["poradovnik:appointment:12345678"]
     assert parse_booking_qr("poradovnik:appointment:12345678") == "12345678"
     # Shift gives capitals; keypad digits and the keypad's Enter work as well.
-    keypad = [e for d in "4711" for e in press(getattr(ecodes, f"KEY_KP{d}"), 1)]
-    assert decode_all(decoder, typed("Ab_C") + keypad + press(ecodes.KEY_KPENTER, 1)) == [
+    keypad = [e for d in "4711" for e in press(KEYS[f"KEY_KP{d}"], 1)]
+    assert decode_all(decoder, typed("Ab_C") + keypad + press(KEYS["KEY_KPENTER"], 1)) == [
         "Ab_C",
         "4711",
     ]
@@ -84,12 +87,12 @@ def test_a_booking_qr_typed_by_the_scanner_is_its_code() -> None:
 def test_repeats_releases_and_keys_that_type_nothing_are_skipped() -> None:
     decoder = ScanDecoder()
     events = (
-        press(ecodes.KEY_1, 1)
-        + press(ecodes.KEY_1, 2)  # the keyboard's auto-repeat
-        + press(ecodes.KEY_F5, 1)
-        + press(ecodes.KEY_LEFTCTRL, 1)
-        + press(ecodes.KEY_2, 1)
-        + press(ecodes.KEY_ENTER, 1)
+        press(KEYS["KEY_1"], 1)
+        + press(KEYS["KEY_1"], 2)  # the keyboard's auto-repeat
+        + press(KEYS["KEY_F5"], 1)
+        + press(KEYS["KEY_LEFTCTRL"], 1)
+        + press(KEYS["KEY_2"], 1)
+        + press(KEYS["KEY_ENTER"], 1)
     )
     assert decode_all(decoder, events) == ["12"]
 
@@ -148,31 +151,56 @@ def test_the_simulated_scanner_refuses_a_file_that_is_no_fifo(tmp_path: Path) ->
         scanner.stop()
 
 
-def uinput_problem() -> str | None:
-    """Why a scanner cannot be emulated through uinput here, or ``None`` if it can."""
-    if not os.path.exists("/dev/uinput"):
-        return "no /dev/uinput: this kernel has no uinput driver (a container or VM without it)"
-    if not os.access("/dev/uinput", os.W_OK):
-        return "/dev/uinput is not writable by this user"
-    return None
+HEADER = Path("/usr/include/linux/input-event-codes.h")
+"""The kernel's input event codes (Debian's linux-libc-dev)."""
 
 
-@pytest.mark.skipif(uinput_problem() is not None, reason=str(uinput_problem()))
-def test_a_uinput_keyboard_scanner_is_grabbed_and_read() -> None:
-    keys = [e.code for e in typed(booking_qr("12345678")) if e.type == ecodes.EV_KEY]
-    with UInput({ecodes.EV_KEY: sorted(set(keys))}, name="poradovnik test scanner") as device:
-        scanner = EvdevScanner(Path(device.device.path))
-        try:
-            scans = started(scanner)
-            other = InputDevice(device.device.path)
-            with pytest.raises(OSError, match="busy"):
-                other.grab()  # the kiosk holds it: its keys reach nothing else
-            other.close()
-            for event in typed(booking_qr("12345678")):
-                device.write(event.type, event.code, event.value)
-            assert scans.get(timeout=WAIT_S) == "poradovnik:appointment:12345678"
-        finally:
-            scanner.stop()
+def test_the_codes_are_the_kernels() -> None:
+    pattern = r"^#define\s+(\w+)\s+(0x[0-9a-fA-F]+|\d+)\b"
+    defined = dict(re.findall(pattern, HEADER.read_text(), re.MULTILINE))
+    ours = {
+        **KEYS,
+        "EV_SYN": EV_SYN,
+        "EV_KEY": EV_KEY,
+        "EV_MSC": EV_MSC,
+        "MSC_SCAN": MSC_SCAN,
+        "SYN_REPORT": SYN_REPORT,
+    }
+    assert {name: int(defined[name], 0) for name in ours} == ours
+    # _IOW('E', 0x90, int) of linux/input.h, as the kernel's ioctl macros encode it.
+    assert input_events.EVIOCGRAB == 0x40044590
+
+
+def test_event_records_read_from_the_device_are_decoded() -> None:
+    events = typed(booking_qr("12345678"))
+    # struct input_event: a struct timeval (two C longs), then __u16 type, __u16 code and
+    # __s32 value; a read returns whole records.
+    assert 2 * struct.calcsize("@l") + 2 + 2 + 4 == input_events.EVENT_SIZE
+    read, write = os.pipe()
+    try:
+        os.write(write, b"".join(event.pack() for event in events))
+        got: list[InputEvent] = []
+        while len(got) < len(events):
+            got += input_events.read_events(read)
+    finally:
+        os.close(read)
+        os.close(write)
+    assert got == events
+    assert decode_all(ScanDecoder(), got) == ["poradovnik:appointment:12345678"]
+
+
+def test_what_is_no_event_device_is_refused_clearly(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "not-a-device")
+    scanner = EvdevScanner(tmp_path / "not-a-device")
+    health: queue.Queue[tuple[str, str]] = queue.Queue()
+    scanner.start(lambda line: None, lambda state, detail: health.put((state, detail)))
+    try:
+        state, detail = health.get(timeout=WAIT_S)
+    finally:
+        scanner.stop()
+    assert state == "offline"
+    assert "cannot open" in detail
+    assert "ioctl" in detail  # a FIFO cannot be grabbed: it is no input device
 
 
 def test_the_settings_choose_the_scanner(tmp_path: Path) -> None:
