@@ -135,6 +135,8 @@ class DemoBookings:
     def stop(self) -> None:
         """Send no more citizens."""
         self._stop.set()
+        for waiting in self._checked_in.values():
+            waiting.set()  # wakes a citizen waiting for their check-in: they leave
         if self._thread.is_alive():
             self._thread.join(FIFO_RETRY_S * 5)
 
