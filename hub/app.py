@@ -161,7 +161,8 @@ def web_parts(
     """Build the hub's parts that the web side uses, and subscribe them to ``queue``.
 
     ``bridge`` (for the devices page) is ``None`` in a hub without MQTT; ``mailer``
-    (whose queue ``/metrics`` shows) ``None`` in one that sends no e-mail.
+    (booking confirmations; its queue ``/metrics`` shows) ``None`` in one that sends no
+    e-mail.
     """
     from hub.web import Hub  # noqa: PLC0415 (Flask only where served)
     from hub.web.live import LiveFeed  # noqa: PLC0415
@@ -202,6 +203,7 @@ def web_parts(
         ),
         bridge=bridge,
         metrics=metrics,
+        mailer=mailer,
     )
 
 

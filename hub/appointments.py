@@ -18,10 +18,14 @@ its seat is next taken (or by the nightly pruning). The booking code is 8
 random digits; moving a booking to another slot keeps its code. Anti-abuse: each client
 address and each e-mail address may have only so many active bookings
 (``[web] bookings_per_address`` and ``bookings_per_email``).
+
+Listeners (:meth:`AppointmentBook.subscribe`) hear of each booking made, moved or
+cancelled, after its transaction (the web side mails the citizen's confirmation).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import threading
@@ -43,6 +47,11 @@ from hub.store import Store, appointment_from_row, metadata
 from sync_agent.protocol import BOOKING_CODE_PATTERN
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+BookingListener = Callable[[str, Appointment], None]
+"""Hears of a booking ``booked``, ``moved`` or ``cancelled`` (a hold is no booking)."""
 
 _appointments: Final = metadata.tables["appointments"]
 _rules: Final = metadata.tables["booking_rules"]
@@ -216,6 +225,22 @@ class AppointmentBook:
         self.per_email = per_email
         self._rules: dict[str, BookingRules] | None = None
         self._lock = threading.Lock()
+        self._listeners: list[BookingListener] = []
+
+    def subscribe(self, listener: BookingListener) -> None:
+        """Hear of every booking made, moved or cancelled from now on (after its commit).
+
+        A listener that fails is logged; the booking stands.
+        """
+        self._listeners.append(listener)
+
+    def _tell(self, what: str, appointment: Appointment) -> Appointment:
+        for listener in self._listeners:
+            try:
+                listener(what, appointment)
+            except Exception:
+                log.exception("a listener failed on booking %s %s", appointment.code, what)
+        return appointment
 
     # -- rules -----------------------------------------------------------------------
 
@@ -393,12 +418,14 @@ class AppointmentBook:
 
         ``admin`` skips the per-address and per-e-mail limits and the booking window.
         """
-        return self._take(service, starts_at, contact, client=client, hold=False, admin=admin)
+        booked = self._take(service, starts_at, contact, client=client, hold=False, admin=admin)
+        return self._tell("booked", booked)
 
     def confirm(self, code: str, contact: Contact) -> Appointment:
         """Turn a hold into a booking with the citizen's name (and e-mail address)."""
         contact = contact.checked()
         now = self.queue.clock()
+        confirmed: list[Appointment] = []  # the booking, when this call made it
 
         def work(conn: Connection) -> Appointment:
             found = _by_code(conn, code)
@@ -408,7 +435,7 @@ class AppointmentBook:
             ):
                 raise BookingError("unknown_code", "no booking with this code")
             if found.state is AppointmentState.BOOKED:
-                return found
+                return found  # confirmed already (the form sent twice)
             if found.hold_until is None or found.hold_until <= now:
                 _lapse(conn, now)  # committed all the same (see _write)
                 raise BookingError("hold_lapsed", "the slot was kept too long; choose it again")
@@ -429,25 +456,28 @@ class AppointmentBook:
                 "lang": booked.lang,
             }
             conn.execute(update(_appointments).where(_appointments.c.id == found.id).values(values))
+            confirmed.append(booked)
             return booked
 
-        return self._write(work)
+        result = self._write(work)
+        return self._tell("booked", result) if confirmed else result
 
     def cancel(self, code: str, *, admin: bool = False) -> Appointment:
         """Cancel a booking (or a hold); a citizen only until the rules' deadline."""
         self._active_or_refuse(code)
         now = self.queue.clock()
 
-        def work(conn: Connection) -> Appointment:
+        def work(conn: Connection) -> tuple[Appointment, AppointmentState]:
             found = self._changeable(conn, code, now, admin=admin)
             conn.execute(
                 update(_appointments)
                 .where(_appointments.c.id == found.id)
                 .values(state=AppointmentState.CANCELLED.value, hold_until=None)
             )
-            return replace(found, state=AppointmentState.CANCELLED, hold_until=None)
+            return replace(found, state=AppointmentState.CANCELLED, hold_until=None), found.state
 
-        return self._write(work)
+        cancelled, was = self._write(work)
+        return self._tell("cancelled", cancelled) if was is AppointmentState.BOOKED else cancelled
 
     def move(self, code: str, starts_at: datetime, *, admin: bool = False) -> Appointment:
         """Move a booking to another slot of its service; it keeps its code.
@@ -473,9 +503,10 @@ class AppointmentBook:
                 return replace(current, starts_at=slot.starts_at, ends_at=slot.ends_at)
 
             try:
-                return self._write(work)
+                moved = self._write(work)
             except IntegrityError:
                 continue
+            return self._tell("moved", moved)
         raise BookingError("slot_full", "the slot was taken meanwhile; choose another")
 
     def find(self, code: str) -> Appointment | None:

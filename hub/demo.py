@@ -9,12 +9,15 @@ directory, with simulated hardware:
   ``kiosk-printed.txt``) and simulated citizens tapping its services;
 - the counter panel of all five counters on gpiozero's mock pins, with
   simulated clerks pressing its buttons;
-- the lobby display, with emulated LED boards.
+- the lobby display, with emulated LED boards;
+- appointments booked for today, whose citizens scan their QR codes at the kiosk
+  (:mod:`hub.demo_bookings`), one of them a no-show.
 
 The kiosk and the display open windows where there is a desktop, and draw on
 SDL's dummy driver where there is none. The hub's web pages (portal, admin, API)
 are served as by ``poradovnik hub``; the demo's ``admin`` gets a new password at
-every start, printed in the log. Every call is narrated in the log.
+every start, printed in the log. Every call is narrated in the log, an appointment's
+marked ■.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +47,9 @@ from hub.app import (
     start_bridge,
     start_web,
 )
+from hub.appointments import AppointmentBook
 from hub.broker import local_broker
+from hub.demo_bookings import DemoBookings
 from hub.demo_office import COUNTERS
 from hub.publications import HubLink
 from hub.service import QueueService
@@ -109,7 +114,8 @@ def narrate_calls(link: HubLink) -> None:
             log.warning("lobby: unreadable call: %s", bad.message)
             return
         again = " (again)" if call.recall else ""
-        log.info("lobby: %s → %s%s", call.ticket, call.counter_name, again)
+        mark = " ■ appointment" if call.appointment else ""
+        log.info("lobby: %s → %s%s%s", call.ticket, call.counter_name, again, mark)
 
     link.subscribe(link.topics.calls(), on_call)
 
@@ -130,16 +136,21 @@ def demo_admin(queue: QueueService) -> str:
     return password
 
 
+def scanner_fifo(data: Path) -> Path:
+    """The demo kiosk's simulated QR scanner: each line written to this FIFO is a scan."""
+    return (data / "kiosk-scanner").resolve()
+
+
 def kiosk_section(data: Path, portal_url: str) -> dict[str, Any]:
     """``[kiosk]`` of the demo's kiosk: a 800×480 window, a simulated printer, citizens.
 
-    Its simulated QR scanner is a FIFO in the demo's data: ``echo 12345678 >
-    <data>/kiosk-scanner`` scans a booking.
+    Its simulated QR scanner is a FIFO in the demo's data (:func:`scanner_fifo`):
+    ``echo 12345678 > <data>/kiosk-scanner`` scans a booking.
     """
     return {
         "portal_url": portal_url,
         "scanner": "simulated",
-        "scanner_device": str((data / "kiosk-scanner").resolve()),
+        "scanner_device": str(scanner_fifo(data)),
         "fullscreen": False,
         "width": 800,
         "height": 480,
@@ -258,6 +269,18 @@ def run_demo(settings: Settings) -> None:
             bridge, hub_link = start_bridge(hub, queue)
             stack.callback(hub_link.stop)
             narrate_calls(hub_link)
+            bookings = DemoBookings(
+                queue,
+                AppointmentBook(
+                    queue,
+                    per_address=settings.web.bookings_per_address,
+                    per_email=settings.web.bookings_per_email,
+                ),
+                scanner_fifo(data),
+                checkin_early=timedelta(minutes=settings.queue.checkin_early_min),
+                arrive_after_s=CITIZENS_S,
+            )
+            bookings.book_the_day()
             web = start_web(hub, queue, bridge)
             stack.callback(web.stop)
             portal = settings.web.public_url or f"http://{settings.web.host}:{web.port}"
@@ -272,6 +295,8 @@ def run_demo(settings: Settings) -> None:
             for name, role, section in devices:
                 config = device_settings(settings, name, role, broker.accounts[name], section)
                 stack.enter_context(device_process(name, role, config, data / f"{name}.toml"))
+            bookings.start()
+            stack.callback(bookings.stop)
             log.info("demo office %r is open; press Ctrl+C to close it", settings.site.name)
             with stop_on_signals() as stop:
                 serve(queue, stop, Notifier(), [hub_link.heartbeat])

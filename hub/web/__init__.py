@@ -110,6 +110,10 @@ def create_app(
     app.add_url_rule("/healthz", "healthz", _healthz)
     if parts.metrics is not None:
         parts.metrics.init_app(app)
+    if parts.mailer is not None and parts.mailer.enabled:
+        from hub.web.booking_mail import BookingMail  # noqa: PLC0415 (after the blueprints)
+
+        parts.appointments.subscribe(BookingMail(app, parts.mailer).changed)
     return app
 
 

@@ -341,7 +341,22 @@ def appointment_ics(code: str) -> Response:
     found = _appointment_or_404(code)
     if found.state is not AppointmentState.BOOKED:
         abort(404)
-    office = hub().config.branding().office_name
+    ics = booking_calendar(found, _service_name(found.service), hub().config.branding().office_name)
+    response = Response(ics, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = f'attachment; filename="{ics_filename(code)}"'
+    return response
+
+
+def ics_filename(code: str) -> str:
+    """The name of booking ``code``'s calendar file."""
+    return f"appointment-{code}.ics"
+
+
+def booking_calendar(found: Appointment, service_name: str, office: str) -> bytes:
+    """Booking ``found`` as an iCalendar file (its description in the current language).
+
+    The portal's download and the confirmation e-mail's attachment.
+    """
     calendar = Calendar()
     calendar.add("prodid", "-//Poradovnik//Appointments//EN")
     calendar.add("version", "2.0")
@@ -350,10 +365,8 @@ def appointment_ics(code: str) -> Response:
     event.add("dtstamp", found.created_at)
     event.add("dtstart", found.starts_at)
     event.add("dtend", found.ends_at)
-    event.add("summary", f"{_service_name(found.service)} · {office}")
+    event.add("summary", f"{service_name} · {office}")
     event.add("location", office)
     event.add("description", _("Booking code: %(code)s", code=found.code))
     calendar.add_component(event)
-    response = Response(calendar.to_ical(), mimetype="text/calendar")
-    response.headers["Content-Disposition"] = f'attachment; filename="appointment-{code}.ics"'
-    return response
+    return bytes(calendar.to_ical())

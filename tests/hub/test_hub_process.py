@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import urllib.request
@@ -75,9 +76,16 @@ def test_hub_notifies_systemd_and_stops_on_sigterm(
 def test_demo_runs_an_office_until_interrupted(
     tmp_path: Path, processes: Callable[..., Process]
 ) -> None:
-    # Headless: the kiosk and the display draw on SDL's dummy driver.
+    # Headless: the kiosk and the display draw on SDL's dummy driver. A checked-in
+    # appointment is due at once (its slot is at most ten minutes away), so the clerks
+    # call it at their next press rather than when no walk-in waits.
     port = free_port()
-    env = {"DISPLAY": "", "WAYLAND_DISPLAY": "", "PORADOVNIK_WEB__PORT": str(port)}
+    env = {
+        "DISPLAY": "",
+        "WAYLAND_DISPLAY": "",
+        "PORADOVNIK_WEB__PORT": str(port),
+        "PORADOVNIK_QUEUE__APPOINTMENT_CALL_WINDOW_MIN": "30",
+    }
     demo = processes(poradovnik_args("demo"), name="demo", env=env, cwd=tmp_path)
     wanted = {
         "a ticket printed": lambda line: "simulated printer: " in line,
@@ -87,6 +95,24 @@ def test_demo_runs_an_office_until_interrupted(
     }
     for what, test in wanted.items():
         demo.wait_for_line(test, POLL_S * 3, what=what)
+    # The first booking (taxes, the first free slot) is checked in by its citizen at the
+    # kiosk's scanner and called with the appointment's mark; one booking is a no-show.
+    booked = demo.wait_for_line(lambda line: "demo: booked A (taxes)" in line, POLL_S)
+    code = re.search(r" code (\d{8}),", booked)
+    assert code is not None, booked
+    assert "who will not come" in demo.output()
+    checked_in = demo.wait_for_line(
+        lambda line: f"demo: booking {code[1]} checked in as A" in line,
+        POLL_S * 3,
+        what="the booking's check-in",
+    )
+    ticket = re.search(r" checked in as (A\d+) ", checked_in)
+    assert ticket is not None, checked_in
+    demo.wait_for_line(
+        lambda line: f"lobby: {ticket[1]} → " in line and line.rstrip().endswith("■ appointment"),
+        POLL_S * 3,
+        what="the appointment's call",
+    )
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=POLL_S) as page:
         assert "Miestne dane" in page.read().decode()  # the portal lists the services
     assert demo.stop(signal.SIGINT, timeout=POLL_S) == 0, demo.describe()
