@@ -22,6 +22,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
 from common.errors import PoradovnikError
 from common.lifecycle import stop_on_signals
@@ -187,7 +188,7 @@ class KioskApp:
         """A reason for priority was tapped: the services for its ticket come next."""
         if reason not in PRIORITY_REASONS:
             return
-        self.reason = reason  # type: ignore[assignment]  # one of PriorityReason's values
+        self.reason = cast(PriorityReason, reason)  # checked just above
         self._touched_at = self.clock()
         self._show("priority_service")
 
