@@ -151,6 +151,11 @@ class KioskSettings(Section):
     """Offer check-in for booked appointments: an "I have an appointment" button for typing the
     booking's code, and the QR scanner if there is one (false: walk-in tickets only)."""
 
+    priority: bool = True
+    """Offer priority tickets: an "I need priority" button leading to the reasons (disability,
+    pregnancy, age, with a child), each with its pictogram, then to the services whose
+    admin allows priority tickets (false: no priority tickets from this kiosk)."""
+
     scanner: ScannerBackend = "none"
     """The QR scanner for bookings' codes: "none", "evdev" (a USB 2D barcode scanner that types
     like a keyboard, read through evdev and grabbed so its keys reach nothing else), or

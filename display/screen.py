@@ -290,12 +290,12 @@ class CallScreen:
     ) -> pygame.Rect:
         """Draw a call's number in ``box``; return where it went.
 
-        An appointment's number has its mark (:data:`~lobby.content.APPOINTMENT_MARK`, as on
-        its ticket), small, at its top right.
+        An appointment's or a priority ticket's number has its marks
+        (:attr:`~lobby.content.ShownCall.mark`, as on its ticket), small, at its top right.
         """
-        if not call.appointment:
+        if not call.mark:
             return self.text(call.ticket, box, color=color, background=background, bold=True)
-        mark_w = box.height // 3
+        mark_w = box.height // 3 * len(call.mark)
         number_box = pygame.Rect(box.left, box.top, box.width - mark_w, box.height)
         place = self.text(call.ticket, number_box, color=color, background=background, bold=True)
         font = self.fonts.get(max(place.height * 2 // 5, 6), bold=True)

@@ -425,7 +425,38 @@ class Engine:
             raise QueueError(
                 "daily_limit", f"service {service} has issued its {svc.daily_limit} tickets today"
             )
+        if priority is not None and not svc.priority_allowed:
+            raise QueueError(
+                "priority_not_offered", f"service {service} issues no priority tickets"
+            )
         return self._new_ticket(svc, now, actor, priority=priority, lang=lang)
+
+    def prioritise(
+        self, ticket_id: str, priority: Priority, now: datetime, *, actor: str = "system"
+    ) -> Change:
+        """Give a live ticket priority (a clerk's decision), or change its reason.
+
+        A waiting ticket moves ahead of those without priority at once; a called or
+        parked one keeps it if it goes back to wait (a transfer). The service's
+        :attr:`~.model.Service.priority_allowed` does not bind a clerk. Refused with
+        ``unknown_ticket`` (not a live ticket: finished, or never issued) and
+        ``same_priority`` (it has this priority already).
+        """
+        self._check_day(now)
+        ticket = self.tickets.get(ticket_id)
+        if ticket is None:
+            raise QueueError("unknown_ticket", f"no live ticket {ticket_id!r}")
+        if ticket.priority is priority:
+            raise QueueError(
+                "same_priority", f"ticket {ticket.number} has priority {priority.value} already"
+            )
+        raised = ticket.evolve(priority=priority)
+        detail = {"priority": priority.value, "was": ticket.priority and ticket.priority.value}
+        return Change(
+            tickets=(raised,),
+            events=(_event(now, Action.PRIORITISE, actor, ticket, raised, detail),),
+            subject=raised,
+        )
 
     def check_in(
         self, appointment: Appointment, now: datetime, *, lang: str, actor: str = "system"

@@ -39,6 +39,7 @@ def calls_of(change: Change, engine: Engine) -> list[p.Call]:
                     recall=event.action is Action.RECALL,
                     calls=ticket.calls,
                     appointment=ticket.appointment is not None,
+                    priority=ticket.priority is not None,
                 )
             )
     return calls
@@ -62,4 +63,5 @@ def queue_state(engine: Engine, code: str, now: datetime) -> p.QueueState:
         daily_limit=service.daily_limit,
         open_counters=len(engine.open_counters(code)),
         at=now,
+        priority_allowed=service.priority_allowed,
     )

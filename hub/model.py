@@ -77,6 +77,8 @@ class Action(enum.StrEnum):
     RESUME = "resume"
     RESERVE = "reserve"
     """A block of numbers set aside for a kiosk to issue while the hub is away."""
+    PRIORITISE = "prioritise"
+    """A clerk gave a live ticket priority (or changed its reason)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,10 @@ class Service:
     """Multiplies waiting time when counters choose the next ticket (see docs)."""
     default_service_time_s: int = 300
     """Assumed duration of one visit until enough real visits are measured."""
+    priority_allowed: bool = True
+    """The admin's switch: whether a citizen may take a priority ticket of the service at a
+    kiosk (or a clerks' system through the API). A clerk may raise a ticket's priority
+    whatever it says."""
 
     def name(self, lang: str) -> str:
         """The name in ``lang``, by the rule of :func:`common.i18n.service_name`."""

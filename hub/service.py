@@ -198,6 +198,18 @@ class QueueService:
             assert change.subject is not None
             return Issued(change.subject, self.engine.estimate(change.subject))
 
+    def prioritise(self, ticket_id: str, priority: Priority, *, actor: str = "system") -> Ticket:
+        """Give live ticket ``ticket_id`` priority (a clerk's decision), audited; the ticket.
+
+        Refused as :meth:`Engine.prioritise` refuses (``unknown_ticket`` for a finished one).
+        """
+        with self._lock:
+            change = self._commit(
+                self.engine.prioritise(ticket_id, priority, self._today(), actor=actor)
+            )
+            assert change.subject is not None
+            return change.subject
+
     def check_in(self, code: str, *, lang: str = "sk", actor: str = "system") -> Issued:
         """Check in the booking with ``code``: issue its ticket (see :meth:`decide_check_in`)."""
         with self._lock:

@@ -12,6 +12,9 @@ Appointments are set against walk-ins (the same figures for the tickets of check
 and for the others), with their punctuality (check-in time against the slot's start:
 early, on time within :data:`ON_TIME_S` either side, late) and the bookings nobody
 checked in (from the ``appointments`` table, by the slot's local day).
+
+Priority tickets are counted per reason (:attr:`Statistics.per_priority`), whether a kiosk
+issued them with priority or a clerk gave it later.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from hub.model import Action, AppointmentState
+from hub.model import Action, AppointmentState, Priority
 from hub.store import Store, metadata
 
 _tickets: Final = metadata.tables["tickets"]
@@ -139,6 +142,14 @@ class Statistics:
     punctuality: Punctuality = field(default_factory=Punctuality)
     booked_no_shows: int = 0
     """Bookings of the range's days nobody checked in (marked no-show)."""
+    per_priority: list[Group] = field(default_factory=list)
+    """The priority tickets per reason (``disability``…, in :class:`~hub.model.Priority`'s
+    order), each reason that occurred."""
+
+    @property
+    def priority_tickets(self) -> int:
+        """How many tickets had priority, whatever the reason."""
+        return sum(group.tickets for group in self.per_priority)
 
     @property
     def booked_no_show_rate(self) -> float | None:
@@ -273,6 +284,7 @@ def compute(
     services: dict[str, Group] = {}
     counters: dict[str, Group] = {}
     hours: dict[int, Group] = defaultdict(lambda: Group(""))
+    priorities = {reason.value: Group(reason.value) for reason in Priority}
     for visit in visits(store, start, end):
         hour = visit.issued_at.astimezone(timezone).hour
         groups: list[Group] = [
@@ -284,6 +296,8 @@ def compute(
             punctuality.count(visit.checkin_offset_s)
         if visit.counter is not None:
             groups.append(counters.setdefault(visit.counter, Group(visit.counter)))
+        if visit.priority in priorities:
+            groups.append(priorities[visit.priority])
         for group in groups:
             _count(group, visit, target_wait_s)
         route = visit.route
@@ -307,6 +321,7 @@ def compute(
         walk_ins=walk_ins,
         punctuality=punctuality,
         booked_no_shows=booked_no_shows(store, start, end, timezone=timezone),
+        per_priority=[group for group in priorities.values() if group.tickets],
     )
 
 

@@ -7,9 +7,10 @@ A citizen who taps twice gets one ticket: taps are ignored while a ticket is
 being issued, and those made meanwhile are dropped. A booked appointment is
 checked in from its code typed on the keypad screen or its QR code scanned (the
 scanner's thread hands each scan over through :meth:`KioskApp.scanned`), in a
-worker thread like an issue. :func:`run` wires the parts from the settings; the
-systemd watchdog is pinged while the screen loop and the MQTT network thread both
-make progress.
+worker thread like an issue. "I need priority" leads to the reasons (each with its
+pictogram), then to the services that allow priority tickets. :func:`run` wires
+the parts from the settings; the systemd watchdog is pinged while the screen loop
+and the MQTT network thread both make progress.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
 from common.errors import PoradovnikError
 from common.lifecycle import stop_on_signals
@@ -33,12 +35,13 @@ from kiosk.catalog import Catalog
 from kiosk.dispenser import Kiosk, Outcome
 from kiosk.fonts import font_path
 from kiosk.offline import OfflineBook
+from kiosk.pictograms import REASONS
 from kiosk.printer import TicketPrinter, open_transport
 from kiosk.scanner import MAX_SCAN_CHARS, open_scanner
 from kiosk.ui import Screen
 from sync_agent.link import DeviceLink
 from sync_agent.pairing_screen import PairingTexts, show_pairing_code
-from sync_agent.protocol import QueueState, parse_booking_qr
+from sync_agent.protocol import PRIORITY_REASONS, PriorityReason, QueueState, parse_booking_qr
 from sync_agent.provisioning import DevicePairing, PairingState
 
 __all__ = ["KioskApp", "build_kiosk", "run"]
@@ -54,7 +57,11 @@ CODE_LENGTH = 8
 """How many digits a booking's code has (:data:`sync_agent.protocol.BOOKING_CODE_PATTERN`)."""
 
 KEYPAD_IDLE_S = 30.0
-"""The keypad goes back to the start screen when nobody touched it this long."""
+"""The keypad (and the priority's screens) go back to the start screen when nobody touched
+it this long."""
+
+IDLE_STATES = frozenset({"keypad", "priority", "priority_service"})
+"""The screens a citizen may walk away from, which return to the start screen by themselves."""
 
 SCAN_BACKLOG = 4
 """Scans waiting for the screen's loop beyond this are dropped (a scanner gone wild)."""
@@ -74,6 +81,7 @@ class KioskApp:
         simulate_citizens_s: float | None = None,
         appointments: bool = True,
         scanner: bool = False,
+        priority: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kiosk = kiosk
@@ -86,10 +94,15 @@ class KioskApp:
         """Whether bookings are checked in here (the button, the keypad, scans)."""
         self.scanner = scanner
         """Whether a QR scanner is attached (the start screen says to use it)."""
+        self.priority = priority
+        """Whether priority tickets are offered here (for the services that allow them)."""
+        self.reason: PriorityReason | None = None
+        """The reason for priority the citizen chose (on the priority's services screen)."""
         self.clock = clock
         self.state = "start"
-        """``start``, ``keypad`` (a booking's code is being typed), ``busy`` (a ticket is
-        being issued or a booking checked in) or ``outcome``."""
+        """``start``, ``keypad`` (a booking's code is being typed), ``priority`` (the reasons
+        for priority), ``priority_service`` (the services for a priority ticket), ``busy`` (a
+        ticket is being issued or a booking checked in) or ``outcome``."""
         self.outcome: Outcome | None = None
         self.issued = 0
         """How many taps reached the kiosk (for tests and the log)."""
@@ -128,7 +141,7 @@ class KioskApp:
                 self._show("outcome", outcome)
         elif self.state == "outcome" and self.clock() - self._shown_at > self.confirm_timeout_s:
             self._show("start")
-        elif self.state == "keypad" and self.clock() - self._touched_at > KEYPAD_IDLE_S:
+        elif self.state in IDLE_STATES and self.clock() - self._touched_at > KEYPAD_IDLE_S:
             self._show("start")  # the citizen walked away
         if self.kiosk.changed.is_set() and self.state == "start":
             self.kiosk.changed.clear()
@@ -157,12 +170,27 @@ class KioskApp:
             self._show("start")
         elif (button.kind, self.state) in (("service", "start"), ("walk_in", "outcome")):
             self._issue(button.value)
+        elif (button.kind, self.state) == ("service", "priority_service"):
+            self._issue(button.value, self.reason)
+        elif (button.kind, self.state) == ("priority", "start") and self.priority:
+            self._touched_at = self.clock()
+            self._show("priority")
+        elif (button.kind, self.state) == ("reason", "priority"):
+            self._choose_reason(button.value)
         elif button.kind == "appointment" and self.state == "start":
             self.code = ""
             self._touched_at = self.clock()
             self._show("keypad")
         elif button.kind == "key" and self.state == "keypad":
             self._key(button.value)
+
+    def _choose_reason(self, reason: str) -> None:
+        """A reason for priority was tapped: the services for its ticket come next."""
+        if reason not in PRIORITY_REASONS:
+            return
+        self.reason = cast(PriorityReason, reason)  # checked just above
+        self._touched_at = self.clock()
+        self._show("priority_service")
 
     def _key(self, key: str) -> None:
         """A key of the keypad: a digit, ``del`` (correct), ``ok`` or ``cancel``."""
@@ -203,12 +231,12 @@ class KioskApp:
             else:
                 self._check_in(code)
 
-    def _issue(self, service: str) -> None:
+    def _issue(self, service: str, priority: PriorityReason | None = None) -> None:
         self.issued += 1
         lang = self.lang
 
         def work() -> Outcome:
-            return self.kiosk.issue(service, lang)
+            return self.kiosk.issue(service, lang, priority)
 
         self._work(
             "busy.text", work, Outcome(service, refused="other"), f"issuing a ticket of {service}"
@@ -255,6 +283,10 @@ class KioskApp:
             self.screen.busy(texts, self._busy_text)
         elif self.state == "keypad":
             self.screen.keypad(texts, self.code, CODE_LENGTH)
+        elif self.state == "priority":
+            self.screen.priority_reasons(texts, REASONS)
+        elif self.state == "priority_service":
+            self.screen.priority_services(self._priority_services(), texts, can_issue=self._why_off)
         elif self.state == "outcome" and self.outcome is not None:
             service = self.outcome.service
             name = self.kiosk.service_name(service, self.lang)
@@ -269,9 +301,14 @@ class KioskApp:
                 offline=not self.kiosk.online,
                 appointments=self.appointments,
                 scanner=self.scanner,
+                priority=self.priority and bool(self._priority_services()),
             )
         pygame.display.flip()
         self._dirty = False
+
+    def _priority_services(self) -> list[QueueState]:
+        """The offered services whose admin allows priority tickets."""
+        return [state for state in self.kiosk.services() if state.priority_allowed]
 
     def _why_off(self, state: QueueState) -> str | None:
         kiosk = self.kiosk
@@ -430,6 +467,7 @@ def run(settings: Settings) -> None:
             simulate_citizens_s=settings.kiosk.simulate_citizens_s,
             appointments=appointments,
             scanner=scanner is not None,
+            priority=settings.kiosk.priority,
         )
         kiosk.start()
         if scanner is not None:

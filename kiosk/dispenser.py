@@ -164,8 +164,10 @@ class Kiosk:
 
     # -- a tap ---------------------------------------------------------------------
 
-    def issue(self, service: str, lang: str) -> Outcome:
+    def issue(self, service: str, lang: str, priority: p.PriorityReason | None = None) -> Outcome:
         """Issue a ticket for ``service`` in ``lang``, print it, and say what happened.
+
+        ``priority`` is the reason the citizen chose for a priority ticket, if any.
 
         Blocks for at most the hub timeout plus the printer's status and write
         timeouts: call it from a worker thread, not the screen's loop.
@@ -177,6 +179,7 @@ class Kiosk:
             msg_id=uuid.uuid4().hex,
             service=service,
             lang=lang,
+            priority=priority,
             sent_at=self.clock(),
         )
         reply = self.link.request(
@@ -187,11 +190,11 @@ class Kiosk:
             known = self.catalogs[lang].has(f"refused.{code}")
             return Outcome(service, refused=code if known else "other", printer=status)
         if isinstance(reply, p.TicketReply):
-            ticket = self._ticket(reply, lang)
+            ticket = self._ticket(reply, lang, priority)
         else:
             if reply is not None:
                 log.warning("the hub failed to issue (%s); issuing offline", reply)
-            offline = self._issue_offline(service, lang)
+            offline = self._issue_offline(service, lang, priority)
             if isinstance(offline, str):
                 return Outcome(service, refused=offline, printer=status)
             ticket = offline
@@ -241,7 +244,9 @@ class Kiosk:
             return False
         return state.daily_limit is None or state.issued_today < state.daily_limit
 
-    def _ticket(self, reply: p.TicketReply, lang: str) -> PrintedTicket:
+    def _ticket(
+        self, reply: p.TicketReply, lang: str, priority: p.PriorityReason | None = None
+    ) -> PrintedTicket:
         """What a ticket the hub issued says, in ``lang``."""
         at = reply.appointment_at
         return PrintedTicket(
@@ -253,6 +258,7 @@ class Kiosk:
             estimated_wait_s=reply.estimated_wait_s,
             lang=lang,
             appointment_at=at.astimezone(self.timezone) if at is not None else None,
+            priority=priority is not None,
         )
 
     def _hand_out(
@@ -271,7 +277,9 @@ class Kiosk:
         self._speak(ticket)
         return Outcome(service, ticket=ticket, printed=printed, printer=after, checkin=checkin)
 
-    def _issue_offline(self, service: str, lang: str) -> PrintedTicket | str:
+    def _issue_offline(
+        self, service: str, lang: str, priority: p.PriorityReason | None
+    ) -> PrintedTicket | str:
         """A ticket from the kiosk's own block, queued for the hub; or why there is none."""
         with self._lock:
             state = self._queues.get(service)
@@ -297,6 +305,7 @@ class Kiosk:
                 seq=taken.seq,
                 number=taken.number,
                 issued_at=now,
+                priority=priority,
                 lang=lang,
             ),
         )
@@ -314,6 +323,7 @@ class Kiosk:
             estimated_wait_s=state.estimated_wait_s if state else None,
             lang=lang,
             offline=True,
+            priority=priority is not None,
         )
 
     def _speak(self, ticket: PrintedTicket) -> None:

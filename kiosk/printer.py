@@ -42,7 +42,7 @@ from common.errors import PoradovnikError
 from common.kiosk_settings import PrinterSettings
 from kiosk.catalog import Catalog, wait_minutes
 from kiosk.escpos_text import decode
-from lobby.content import APPOINTMENT_MARK
+from lobby.content import APPOINTMENT_MARK, ticket_marks
 
 __all__ = [
     "CANNOT_PRINT",
@@ -353,6 +353,13 @@ class PrintedTicket:
     """Issued from the kiosk's own block while the hub did not answer."""
     appointment_at: datetime | None = None
     """The booked slot's start (office's time zone) of a ticket issued by a check-in."""
+    priority: bool = False
+    """A priority ticket: its number has the discreet mark (never the reason)."""
+
+    @property
+    def mark(self) -> str:
+        """The marks beside the number (:func:`lobby.content.ticket_marks`)."""
+        return ticket_marks(appointment=self.appointment_at is not None, priority=self.priority)
 
 
 class TicketPrinter:
@@ -423,17 +430,17 @@ class TicketPrinter:
         self._line(out, self.office)
         out.set(bold=False)
         self._line(out, texts.text("ticket.number"))
-        appointment = ticket.appointment_at is not None
-        size = len(ticket.number) + (2 if appointment else 0)
+        mark = ticket.mark
+        size = len(ticket.number) + (len(mark) + 1 if mark else 0)
         scale = max(1, min(8, self.width_dots // (_CHAR_DOTS * size)))
         out.set(custom_size=True, width=scale, height=scale, bold=True)
-        if appointment:
-            # The mark beside the number, smaller, on the same line (ESC/POS sizes are per
+        if mark:
+            # The marks beside the number, smaller, on the same line (ESC/POS sizes are per
             # character; the line takes the tallest).
             self._line(out, ticket.number, scale, end="")
             small = scale // 3 + 1
             out.set(custom_size=True, width=small, height=small, bold=True)
-            self._line(out, f" {APPOINTMENT_MARK}", small)
+            self._line(out, f" {mark}", small)
         else:
             self._line(out, ticket.number, scale)
         out.set(normal_textsize=True, bold=False)

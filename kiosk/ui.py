@@ -17,11 +17,12 @@ from pathlib import Path
 
 from common.i18n import service_name
 from common.sdl import pygame
+from kiosk import pictograms
 from kiosk.catalog import Catalog, wait_minutes
 from kiosk.dispenser import Outcome
 from kiosk.fonts import font_path
-from kiosk.printer import wait_text
-from lobby.content import APPOINTMENT_MARK
+from kiosk.printer import PrintedTicket, wait_text
+from lobby.content import APPOINTMENT_MARK, PRIORITY_MARK
 from sync_agent.protocol import QueueState
 
 __all__ = ["Button", "Screen"]
@@ -38,6 +39,7 @@ NUMBER: Color = (255, 214, 0)
 SELECTED: Color = (255, 214, 0)
 FAULT: Color = (176, 0, 32)
 OK_GREEN: Color = (0, 110, 60)
+PRIORITY: Color = (92, 44, 140)
 
 
 CLOSED_CODES = frozenset({"service_closed", "outside_hours", "cut_off"})
@@ -57,12 +59,23 @@ class Button:
 
     Kinds: ``service``, ``lang``, ``back``, ``appointment`` (the keypad), ``key`` (a key of
     the keypad: a digit, ``del``, ``ok`` or ``cancel``), ``walk_in`` (a service's ticket
-    instead of a late appointment), ``off`` (a button that is off).
+    instead of a late appointment), ``priority`` ("I need priority"), ``reason`` (a reason
+    for priority), ``off`` (a button that is off).
     """
 
     rect: pygame.Rect
     kind: str
     value: str = ""
+
+
+def _kind_line(ticket: PrintedTicket, texts: Catalog) -> str | None:
+    """The confirmation's line for a booked appointment (its time) or a priority ticket."""
+    if ticket.appointment_at is not None:
+        at = f"{ticket.appointment_at:%H:%M}"
+        return f"{APPOINTMENT_MARK} {texts.text('confirm.appointment', time=at)}"
+    if ticket.priority:
+        return f"{PRIORITY_MARK} {texts.text('confirm.priority')}"
+    return None
 
 
 class Screen:
@@ -170,12 +183,14 @@ class Screen:
         offline: bool = False,
         appointments: bool = False,
         scanner: bool = False,
+        priority: bool = False,
     ) -> None:
         """The start screen: the services as buttons, the languages, any fault banner.
 
         ``can_issue`` says why a service's button is off (a catalog key), or ``None``.
         ``languages`` maps each offered language to its own name. ``appointments`` adds
-        the "I have an appointment" button (and, with a ``scanner``, a hint to scan).
+        the "I have an appointment" button (and, with a ``scanner``, a hint to scan);
+        ``priority`` the "I need priority" button (beside it on a landscape screen).
         """
         area = self._begin()
         unit = self.unit
@@ -186,8 +201,18 @@ class Screen:
         bar = pygame.Rect(area.left, area.bottom - round(70 * unit), area.width, round(70 * unit))
         self._languages(bar, languages, texts.lang)
         bottom = bar.top - round(10 * unit)
+        if priority:
+            row = pygame.Rect(area.left, bottom - round(70 * unit), area.width, round(70 * unit))
+            if appointments and not self.portrait:
+                row.width = round(area.width * 0.36)
+                row.right = area.right
+            else:
+                bottom = row.top - round(10 * unit)
+            self._priority_entry(row, texts)
         if appointments:
             row = pygame.Rect(area.left, bottom - round(70 * unit), area.width, round(70 * unit))
+            if priority and not self.portrait:
+                row.width = round(area.width * 0.64) - round(12 * unit)
             self._appointment_row(row, texts, scanner)
             bottom = row.top - round(10 * unit)
         if banner is not None:
@@ -287,12 +312,76 @@ class Screen:
             return f"{waiting} · {texts.text('start.wait', minutes=minutes)}"
         return waiting
 
-    def _mark(self, number: pygame.Rect) -> None:
-        """The appointment's mark, small, at the top right of its drawn ``number``."""
+    def _mark(self, number: pygame.Rect, mark: str) -> None:
+        """A ticket's ``mark`` (appointment, priority), small, at the top right of ``number``."""
         size = number.height * 0.55 / self.unit
         box = pygame.Rect(number.right + round(6 * self.unit), number.top, number.height, 0)
         box.height = round(number.height * 0.6)
-        self.text(APPOINTMENT_MARK, size, box, color=NUMBER, align="left")
+        self.text(mark, size, box, color=NUMBER, align="left")
+
+    def _priority_entry(self, rect: pygame.Rect, texts: Catalog) -> None:
+        """The "I need priority" button: the symbol of access and the words."""
+        self.button(rect, "priority", "", PRIORITY)
+        inner = rect.inflate(-round(16 * self.unit), -round(12 * self.unit))
+        icon = pygame.Rect(inner.left, inner.top, inner.height, inner.height)
+        pictograms.draw(self.surface, "disability", icon, TEXT)
+        label = pygame.Rect(icon.right, inner.top, inner.right - icon.right, inner.height)
+        self.text(texts.text("priority.entry"), 22, label, bold=True)
+
+    def priority_reasons(self, texts: Catalog, reasons: tuple[str, ...]) -> None:
+        """The reasons for priority, each a button with its pictogram and its words."""
+        area = self._begin()
+        unit = self.unit
+        gap = round(12 * unit)
+        title = pygame.Rect(area.left, area.top, area.width, round(56 * unit))
+        self.wrapped(texts.text("priority.title"), 26, title)
+        back = self._back_button(area, texts, "priority.back")
+        grid = pygame.Rect(area.left, title.bottom + gap, area.width, 0)
+        grid.height = back.top - gap - grid.top
+        columns = 1 if self.portrait else 2
+        rows = math.ceil(len(reasons) / columns)
+        width = (grid.width - gap * (columns - 1)) / columns
+        height = (grid.height - gap * (rows - 1)) / rows
+        for n, reason in enumerate(reasons):
+            row, column = divmod(n, columns)
+            rect = pygame.Rect(
+                round(grid.left + column * (width + gap)),
+                round(grid.top + row * (height + gap)),
+                round(width),
+                round(height),
+            )
+            self.button(rect, "reason", reason, PRIORITY)
+            inner = rect.inflate(-round(16 * unit), -round(12 * unit))
+            icon = pygame.Rect(inner.left, inner.top, inner.height, inner.height)
+            pictograms.draw(self.surface, reason, icon, TEXT)
+            label = pygame.Rect(icon.right + gap, inner.top, inner.right - icon.right - gap, 0)
+            label.height = inner.height
+            self.wrapped(texts.text(f"priority.{reason}"), 24, label)
+
+    def priority_services(
+        self,
+        services: list[QueueState],
+        texts: Catalog,
+        *,
+        can_issue: Callable[[QueueState], str | None],
+    ) -> None:
+        """The services a priority ticket can be taken for, as on the start screen."""
+        area = self._begin()
+        unit = self.unit
+        title = pygame.Rect(area.left, area.top, area.width, round(56 * unit))
+        self.wrapped(f"{PRIORITY_MARK} {texts.text('priority.services')}", 26, title)
+        back = self._back_button(area, texts, "priority.back")
+        grid = pygame.Rect(area.left, title.bottom + round(8 * unit), area.width, 0)
+        grid.height = back.top - round(12 * unit) - grid.top
+        self._services(grid, services, texts, can_issue)
+
+    def _back_button(self, area: pygame.Rect, texts: Catalog, key: str) -> pygame.Rect:
+        """A "back" button at the bottom centre of ``area``, saying ``key``; where it went."""
+        back = pygame.Rect(0, 0, round(min(area.width, 320 * self.unit)), round(76 * self.unit))
+        back.midbottom = area.midbottom
+        self.button(back, "back", "", DISABLED)
+        self.text(texts.text(key), 24, back, bold=True)
+        return back
 
     def busy(self, texts: Catalog, key: str = "busy.text") -> None:
         """The screen while the ticket is being issued and printed (``key``: what it says)."""
@@ -401,9 +490,8 @@ class Screen:
                     34,
                 ),
             ]
-            if ticket.appointment_at is not None:
-                at = f"{ticket.appointment_at:%H:%M}"
-                line = f"{APPOINTMENT_MARK} {texts.text('confirm.appointment', time=at)}"
+            line = _kind_line(ticket, texts)
+            if line is not None:
                 rows.insert(3, (line, 22, True, NUMBER, 34))
             if self.portrait:
                 rows = [(t, s * 1.4, b, c, h * 1.4) for t, s, b, c, h in rows]
@@ -411,8 +499,8 @@ class Screen:
             for text, size, bold, color, height in rows:
                 box = pygame.Rect(area.left, round(top), area.width, round(height * unit))
                 where = self.text(text, size, box, bold=bold, color=color)
-                if text == ticket.number and ticket.appointment_at is not None:
-                    self._mark(where)
+                if text == ticket.number and ticket.mark:
+                    self._mark(where, ticket.mark)
                 top += height * unit
             note = "confirm.take_ticket" if outcome.printed else "confirm.not_printed"
             strip = pygame.Rect(

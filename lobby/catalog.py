@@ -41,6 +41,7 @@ LABELS = (
     "opens_today",
     "opens_on",
     "date",
+    "priority",
 )
 """The screen's labels every catalog has (the pairing screen's among them)."""
 

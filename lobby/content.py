@@ -24,7 +24,16 @@ from common.i18n import service_name
 from lobby.catalog import Catalog
 from sync_agent.protocol import Call, CounterState, QueueState
 
-__all__ = ["APPOINTMENT_MARK", "BLINK_PERIOD_S", "Lobby", "Scene", "ShownCall", "ShownService"]
+__all__ = [
+    "APPOINTMENT_MARK",
+    "BLINK_PERIOD_S",
+    "PRIORITY_MARK",
+    "Lobby",
+    "Scene",
+    "ShownCall",
+    "ShownService",
+    "ticket_marks",
+]
 
 BLINK_PERIOD_S = 0.5
 """A highlighted call is lit for this long, then dark for as long, and again."""
@@ -33,6 +42,16 @@ APPOINTMENT_MARK = "■"
 """The mark beside the number of a booked appointment's ticket: printed on the ticket (every
 ESC/POS code page has it, so it prints as text at any size), on the kiosk's confirmation,
 the call screen and the hub's /display page, so a citizen sees the same sign everywhere."""
+
+PRIORITY_MARK = "»"
+"""The discreet mark beside the number of a priority ticket, wherever the appointment's mark
+goes. It never tells why the ticket has priority (that stays between the citizen and the
+clerk). Most ESC/POS code pages have it, so it prints as text."""
+
+
+def ticket_marks(*, appointment: bool, priority: bool) -> str:
+    """The marks beside a ticket's number: the appointment's, then the priority's."""
+    return (APPOINTMENT_MARK if appointment else "") + (PRIORITY_MARK if priority else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +72,28 @@ class ShownCall:
     """When it became the current call (monotonic seconds)."""
     appointment: bool = False
     """Whether the ticket is a booked appointment's (marked with :data:`APPOINTMENT_MARK`)."""
+    priority: bool = False
+    """Whether the ticket has priority (marked with :data:`PRIORITY_MARK`)."""
 
     @property
     def mark(self) -> str:
-        """The mark shown beside the number: :data:`APPOINTMENT_MARK` for an appointment."""
-        return APPOINTMENT_MARK if self.appointment else ""
+        """The marks shown beside the number (:func:`ticket_marks`); empty for most tickets."""
+        return ticket_marks(appointment=self.appointment, priority=self.priority)
+
+    @property
+    def marks(self) -> tuple[tuple[str, str], ...]:
+        """Each mark beside the number, with the label that names it for screen readers.
+
+        The labels are ``appointment`` and ``priority``.
+        """
+        return tuple(
+            (label, mark)
+            for label, mark, shown in (
+                ("appointment", APPOINTMENT_MARK, self.appointment),
+                ("priority", PRIORITY_MARK, self.priority),
+            )
+            if shown
+        )
 
     @property
     def place(self) -> str:
@@ -75,6 +111,7 @@ class ShownCall:
             service=call.service,
             recall=call.recall or call.calls > 1,
             appointment=call.appointment,
+            priority=call.priority,
         )
 
 

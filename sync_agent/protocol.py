@@ -68,6 +68,9 @@ CounterAction = Literal[
 COUNTER_ACTIONS: tuple[str, ...] = get_args(CounterAction)
 
 PriorityReason = Literal["disability", "pregnancy", "age", "with_child", "other"]
+"""Why a ticket goes first (``hub.model.Priority``); a kiosk offers all but ``other``."""
+
+PRIORITY_REASONS: tuple[str, ...] = get_args(PriorityReason)
 
 PartState = Literal[
     "ok", "paper_near_end", "paper_out", "cover_open", "offline", "unknown", "error"
@@ -417,6 +420,9 @@ class Call(Message):
     calls: int
     appointment: bool = False
     """Whether the ticket is a booked appointment, marked on screens (an addition to v1)."""
+    priority: bool = False
+    """Whether the ticket has priority, marked discreetly on screens; never why (an
+    addition to v1)."""
 
 
 class QueueState(Message):
@@ -440,6 +446,9 @@ class QueueState(Message):
     cut_off: bool = False
     """It is open but takes no more tickets in this opening: those waiting fill the time
     until it closes."""
+    priority_allowed: bool = False
+    """Whether a kiosk may issue priority tickets of the service (the admin's switch; an
+    addition to v1: a hub that does not send it gets no priority tickets from kiosks)."""
 
 
 # -- topics -------------------------------------------------------------------------

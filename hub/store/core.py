@@ -71,7 +71,7 @@ from sync_agent.broker_accounts import Account
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0009_booking_rules"
+HEAD_REVISION: Final = "0010_priority_allowed"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
 
 
@@ -308,6 +308,7 @@ class Store:
             "open": service.open,
             "weight": float(service.weight),
             "default_service_time_s": service.default_service_time_s,
+            "priority_allowed": service.priority_allowed,
         }
         self._upsert(SERVICES, SERVICES.c.code, service.code, values, {}, position)
 
@@ -638,6 +639,7 @@ def _load_services(conn: Connection) -> list[Service]:
             open=bool(row.open),
             weight=float(row.weight),
             default_service_time_s=int(row.default_service_time_s),
+            priority_allowed=bool(row.priority_allowed),
         )
         for row in rows
     ]

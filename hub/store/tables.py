@@ -29,6 +29,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -137,6 +138,7 @@ class ServiceRow(Base):
     weight: Mapped[float] = mapped_column(Float)
     default_service_time_s: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer)
+    priority_allowed: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class TicketRow(Base):

@@ -260,6 +260,7 @@ class ServiceForm(FlaskForm):
         "Usual visit (min)", validators=[DataRequired(), NumberRange(1, 240)], default=5
     )
     open = BooleanField("Issuing tickets", default=True)
+    priority_allowed = BooleanField("Priority tickets at kiosks", default=True)
 
 
 def parse_hours(text: str) -> OpeningHours:
@@ -332,6 +333,7 @@ def service(code: str | None = None) -> Page:
                 open=bool(form.open.data),
                 weight=current.weight if current else 1.0,
                 default_service_time_s=(form.service_time_min.data or 5) * 60,
+                priority_allowed=bool(form.priority_allowed.data),
             )
             try:
                 queue.save_service(edited)
@@ -351,6 +353,7 @@ def _service_fields(service: Service) -> Any:
         daily_limit = service.daily_limit
         service_time_min = max(1, service.default_service_time_s // 60)
         open = service.open
+        priority_allowed = service.priority_allowed
 
     for lang in LANGUAGES:
         setattr(Fields, f"name_{lang}", service.names.get(lang, ""))

@@ -283,6 +283,11 @@ class StatisticsOut(Model):
     booked_no_shows: int
     """Bookings of the range nobody checked in."""
     booked_no_show_rate: float | None
+    per_priority: list[GroupOut] = []
+    """The priority tickets per reason (``disability``, ``pregnancy``, ``age``,
+    ``with_child``, ``other``), each reason that occurred."""
+    priority_tickets: int = 0
+    """How many tickets had priority, whatever the reason."""
 
 
 class SlotsQuery(Model):
@@ -719,6 +724,8 @@ def statistics() -> Any:
         ),
         booked_no_shows=figures.booked_no_shows,
         booked_no_show_rate=figures.booked_no_show_rate,
+        per_priority=[out(x) for x in figures.per_priority],
+        priority_tickets=figures.priority_tickets,
     )
 
 

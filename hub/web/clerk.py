@@ -3,7 +3,10 @@
 For counters without a button panel. A signed-in clerk (or admin) picks a
 counter, kept in the session, and acts on it with POST forms (CSRF, no
 JavaScript needed): Next, Recall, No-show, Done, Transfer, Park, Pause and
-Resume, and calling a parked ticket back. A citizen who checked in with a booking
+Resume, calling a parked ticket back, and giving priority to the current ticket or
+a waiting one (:meth:`QueueService.prioritise`, audited as ``web:<user name>``;
+the panel names the reason, the lobby only marks the ticket). A citizen who checked
+in with a booking
 is marked with the slot's time and the name they booked with. Each action goes through
 :meth:`QueueService.counter_action`, the path of the button panels' MQTT
 commands and the REST API, audited as ``web:<user name>``. The page's live part
@@ -32,7 +35,7 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from wtforms import HiddenField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
-from hub.model import Change, Counter, Ticket, TicketState
+from hub.model import Change, Counter, Priority, Ticket, TicketState
 from hub.service import Engine, QueueError
 from hub.web.context import hub
 from hub.web.i18n import select_locale
@@ -57,6 +60,8 @@ REFUSALS: Final = {
     "unknown_service": lazy_gettext("Choose the service to transfer the ticket to."),
     "unknown_counter": lazy_gettext("This counter no longer exists."),
     "day_changed": lazy_gettext("A new business day has begun; please try again."),
+    "unknown_ticket": lazy_gettext("That ticket is finished or was never issued."),
+    "same_priority": lazy_gettext("The ticket already has this priority."),
 }
 """What the clerk is told when the queue refuses an action, by :class:`QueueError` code."""
 
@@ -77,6 +82,25 @@ class ActionForm(FlaskForm):
     """The target of a transfer."""
     ticket_id = HiddenField(validators=[Optional(), Length(max=64)])
     """With ``next``: the parked ticket to call back."""
+
+
+PRIORITY_REASONS: Final = {
+    Priority.DISABILITY: lazy_gettext("Disability"),
+    Priority.PREGNANCY: lazy_gettext("Pregnancy"),
+    Priority.AGE: lazy_gettext("Older age"),
+    Priority.WITH_CHILD: lazy_gettext("With a small child"),
+    Priority.OTHER: lazy_gettext("Other reason"),
+}
+"""The reasons a clerk may give priority for, as the panel names them."""
+
+
+class PriorityForm(FlaskForm):
+    """Priority for a ticket of the counter: its number and the reason."""
+
+    counter = HiddenField(validators=[DataRequired(), Length(max=64)])
+    number = StringField(validators=[DataRequired(), Length(max=16)])
+    """The ticket's number as the citizen shows it, e.g. ``A042``."""
+    reason = StringField(validators=[AnyOf([p.value for p in Priority])])
 
 
 class ChooseForm(FlaskForm):
@@ -259,6 +283,45 @@ def act() -> BaseResponse:
     return redirect(url_for("clerk.panel"), code=303)
 
 
+@bp.post("/priority")
+@login_required
+def prioritise() -> BaseResponse:
+    """Give priority to the counter's ticket or one waiting for its services (by number)."""
+    form = PriorityForm()
+    if not form.validate_on_submit():
+        abort(400)
+    queue = hub().queue
+    counter = queue.counter(form.counter.data or "")
+    if counter is None:
+        abort(404)
+    session[SESSION_KEY] = counter.id
+    number = (form.number.data or "").strip().upper()
+    ticket = queue.read(lambda engine: _ticket_for(engine, counter, number))
+    if ticket is None:
+        flash(_("No ticket %(number)s is at or waits for this counter.", number=number), "error")
+        return redirect(url_for("clerk.panel"), code=303)
+    reason = Priority(form.reason.data)
+    try:
+        queue.prioritise(ticket.id, reason, actor=f"web:{current_user.id}")
+    except QueueError as refused:
+        flash(str(REFUSALS.get(refused.code, refused.message)), "error")
+    else:
+        flash(_("%(number)s now has priority.", number=ticket.number), "notice")
+    return redirect(url_for("clerk.panel"), code=303)
+
+
+def _ticket_for(engine: Engine, counter: Counter, number: str) -> Ticket | None:
+    """The live ticket ``number`` that is ``counter``'s, or waits for one of its services."""
+    for ticket in engine.tickets.values():
+        if ticket.number != number:
+            continue
+        if ticket.id == counter.current or (
+            ticket.state is TicketState.WAITING and ticket.service in counter.services
+        ):
+            return ticket
+    return None
+
+
 def _check_guards(counter: Counter, action: str, seen: str | None, recall: str | None) -> None:
     """Refuse an action that could skip a citizen the clerk has not seen."""
     if seen != counter.current:
@@ -307,6 +370,18 @@ def _done_message(action: str, change: Change) -> str:
     if action == "recall":
         return _("%(number)s called again (%(calls)s×).", number=number, calls=subject.calls)
     return _("Called %(number)s.", number=number)
+
+
+@bp.app_template_filter("priority_reason")
+def priority_reason_filter(priority: Priority) -> str:
+    """The reason for a ticket's priority, in the page's language (for the clerk only)."""
+    return str(PRIORITY_REASONS[priority])
+
+
+@bp.app_template_global("priority_reasons")
+def priority_reasons() -> dict[Priority, str]:
+    """Every reason a clerk may give priority for, in the page's language."""
+    return {reason: str(label) for reason, label in PRIORITY_REASONS.items()}
 
 
 @bp.app_template_filter("clock")

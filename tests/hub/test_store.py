@@ -329,6 +329,7 @@ def test_service_round_trip(store: Store) -> None:
         open=False,
         weight=1.5,
         default_service_time_s=420,
+        priority_allowed=False,
     )
     store.save_service(service)
     assert store.services() == [service]
@@ -580,7 +581,8 @@ def test_audit_rows_for_every_transition(store: Store) -> None:
     hub.do(lambda e: e.done("1", at(11), actor="counter:1"))
     hub.do(lambda e: e.pause("1", at(12), actor="admin:jana"))
     hub.do(lambda e: e.pause("2", at(12), actor="admin:jana"))
-    hub.issue("taxes", at(13))
+    c = hub.issue("taxes", at(13))
+    hub.do(lambda e: e.prioritise(c.id, Priority.AGE, at(13), actor="web:jana"))
     hub.do(lambda e: e.reserve("k1", "waste", 5, at(14), actor="kiosk:k1"))
     hub.do(lambda e: e.roll_over(at(24 * 60)))  # expires the last one
 
