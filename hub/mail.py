@@ -102,12 +102,7 @@ class Mailer:
             raise ValueError(msg)
         if not self.enabled or self._stop.is_set():
             return False
-        if "From" not in message:
-            message["From"] = self.settings.sender
-        if "Date" not in message:
-            message["Date"] = formatdate(localtime=True)
-        if "Message-ID" not in message:
-            message["Message-ID"] = make_msgid(domain=_domain(self.settings.sender))
+        self._complete(message)
         try:
             self._queue.put_nowait(message)
         except queue.Full:
@@ -121,6 +116,29 @@ class Mailer:
             )
             return False
         return True
+
+    def send_now(self, message: EmailMessage) -> None:
+        """Send ``message`` at once, in one attempt, on the caller's thread.
+
+        For callers that keep a durable queue of their own and try again themselves
+        (citizens' notices, :mod:`hub.notify`). Raises :class:`OSError` or
+        :class:`smtplib.SMTPException` when the server cannot be reached or refuses it,
+        and RuntimeError while mail is off.
+        """
+        if not self.enabled:
+            msg = "mail is off: [mail] host is not set"
+            raise RuntimeError(msg)
+        self._complete(message)
+        self._transmit(message)
+
+    def _complete(self, message: EmailMessage) -> None:
+        """Give ``message`` the From:, Date: and Message-ID: it lacks."""
+        if "From" not in message:
+            message["From"] = self.settings.sender
+        if "Date" not in message:
+            message["Date"] = formatdate(localtime=True)
+        if "Message-ID" not in message:
+            message["Message-ID"] = make_msgid(domain=_domain(self.settings.sender))
 
     # -- the sending thread ----------------------------------------------------------
 

@@ -19,6 +19,7 @@ from hub.web.live import LiveFeed
 
 if TYPE_CHECKING:
     from hub.bridge import HubBridge
+    from hub.notify import Notices
     from hub.web.metrics import HubMetrics
 
 EXTENSION = "poradovnik"
@@ -47,6 +48,8 @@ class Hub:
     """The MQTT bridge, for the devices' status; ``None`` in a hub without one."""
     metrics: HubMetrics | None = None
     """The figures for Prometheus (``/metrics``); ``None``: no such page."""
+    notices: Notices | None = None
+    """Citizens' notices (push, e-mail, SMS); ``None``: the portal offers none."""
     pages: dict[str, object] = field(default_factory=dict)
     """Per-blueprint state (such as page caches), by blueprint name."""
 
