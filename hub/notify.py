@@ -235,7 +235,7 @@ class Notices:
         self._fresh: set[str] = set()
         """Tickets with a new contact, to look at whatever changed."""
         self._open: dict[str, set[str]] = {}
-        """Ticket → channels with a contact, of tickets with a notice still to make."""
+        """Ticket → channels with a contact, of tickets not yet ended."""
         self._made: set[tuple[str, str]] = set()
         """(ticket, kind) notices made already (for every channel then subscribed)."""
         self._wake = threading.Event()
@@ -455,10 +455,6 @@ class Notices:
             self._made.update((row["ticket"], row["kind"]) for row in rows)
         if ended:
             self._end(ended)
-        with self._mutex:
-            for ticket_id in {row["ticket"] for row in rows}:
-                if (ticket_id, "ahead") in self._made and (ticket_id, "called") in self._made:
-                    self._open.pop(ticket_id, None)
 
     def _end(self, tickets: Sequence[str]) -> None:
         """Note that ``tickets`` ended: their contacts' grace starts."""
