@@ -43,7 +43,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
-from sqlalchemy import Connection, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from common.i18n import LANGUAGES, Language
@@ -191,18 +191,6 @@ class Notice:
     url: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Counts:
-    """Notices per channel and state over a period (for the statistics)."""
-
-    by_channel: Mapping[str, Mapping[str, int]]
-    """Channel → state (sent, failed, dropped, pending…) → notices."""
-
-    def get(self, channel: str, state: str) -> int:
-        """Notices of ``channel`` in ``state``."""
-        return self.by_channel.get(channel, {}).get(state, 0)
-
-
 class Notices:
     """Sends citizens' notices from the durable queue in ``notifications``.
 
@@ -236,8 +224,8 @@ class Notices:
         """Tickets with a new contact, to look at whatever changed."""
         self._open: dict[str, set[str]] = {}
         """Ticket → channels with a contact, of tickets not yet ended."""
-        self._made: set[tuple[str, str]] = set()
-        """(ticket, kind) notices made already (for every channel then subscribed)."""
+        self._made: set[tuple[str, str, str]] = set()
+        """(ticket, kind, channel) of the notices made already, of open tickets."""
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="poradovnik-notify", daemon=True)
@@ -274,12 +262,12 @@ class Notices:
                 )
             ):
                 self._open.setdefault(ticket, set()).add(channel)
-            self._made = {
-                (ticket, kind)
-                for ticket, kind in conn.execute(
-                    select(_notifications.c.ticket, _notifications.c.kind).distinct()
-                )
-            }
+            n = _notifications
+            tickets = sorted(self._open)
+            for at in range(0, len(tickets), BATCH):
+                chunk = tickets[at : at + BATCH]
+                keys = select(n.c.ticket, n.c.kind, n.c.channel).where(n.c.ticket.in_(chunk))
+                self._made.update((t, kind, channel) for t, kind, channel in conn.execute(keys))
         self._fresh = set(self._open)
         self.queue.subscribe(self.changed)
         self._thread.start()
@@ -377,22 +365,6 @@ class Notices:
             log.info("erased %d contact(s) of tickets that ended", erased)
         return int(erased)
 
-    # -- statistics --------------------------------------------------------------------
-
-    def counts(self, start: datetime, end: datetime) -> Counts:
-        """Notices per channel and state whose cause fell in ``[start, end)``."""
-        n = _notifications
-        query = (
-            select(n.c.channel, n.c.state, func.count())
-            .where(n.c.event_at >= start, n.c.event_at < end)
-            .group_by(n.c.channel, n.c.state)
-        )
-        by_channel: dict[str, dict[str, int]] = {}
-        with self.store.db.connect() as conn:
-            for channel, state, count in conn.execute(query):
-                by_channel.setdefault(channel, {})[state] = int(count)
-        return Counts(by_channel)
-
     # -- the thread --------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -438,21 +410,24 @@ class Notices:
                 if not (every or ticket_id in fresh or ticket.service in touched):
                     continue
                 at = touched.get(ticket.service, earliest)
-                if ticket.state is TicketState.CALLED and (ticket_id, "called") not in self._made:
-                    counter = engine.counters.get(ticket.counter) if ticket.counter else None
-                    name = counter.name if counter else ticket.counter
-                    rows += _rows(ticket_id, "called", channels, at, counter=name)
-                elif ticket.state is TicketState.WAITING and (ticket_id, "ahead") not in self._made:
-                    ahead = engine.estimate(ticket).people_ahead
-                    if ahead <= self.settings.ahead_for(ticket.service):
-                        rows += _rows(ticket_id, "ahead", channels, at, ahead=ahead)
+                if ticket.state is TicketState.CALLED:
+                    due = [c for c in channels if (ticket_id, "called", c) not in self._made]
+                    if due:
+                        counter = engine.counters.get(ticket.counter) if ticket.counter else None
+                        name = counter.name if counter else ticket.counter
+                        rows += _rows(ticket_id, "called", due, at, counter=name)
+                elif ticket.state is TicketState.WAITING:
+                    due = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
+                    ahead = engine.estimate(ticket).people_ahead if due else None
+                    if ahead is not None and ahead <= self.settings.ahead_for(ticket.service):
+                        rows += _rows(ticket_id, "ahead", due, at, ahead=ahead)
             return rows, ended
 
         rows, ended = self.queue.read(look)
         if rows:
             with self.store.transaction() as conn:
                 _insert_new(conn, rows)
-            self._made.update((row["ticket"], row["kind"]) for row in rows)
+            self._made.update((row["ticket"], row["kind"], row["channel"]) for row in rows)
         if ended:
             self._end(ended)
 
@@ -468,6 +443,8 @@ class Notices:
         with self._mutex:
             for ticket_id in tickets:
                 self._open.pop(ticket_id, None)
+        gone = set(tickets)
+        self._made = {key for key in self._made if key[0] not in gone}
 
     def _send_due(self) -> int:
         """Claim up to :data:`BATCH` due notices and send them; how many were claimed."""

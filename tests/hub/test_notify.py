@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from mail_helpers import Inbox, smtp_server
 from notify_helpers import Browser, Endpoint, endpoint, open_push, wait_until
 from sqlalchemy import select, update
-from web_helpers import csrf_token
+from web_helpers import ADMIN_PASSWORD, csrf_token
 
 from common.settings import DataSettings, NotifySettings, Settings, WebSettings
 from hub.app import open_queue, seed_demo, web_app
@@ -25,7 +25,9 @@ from hub.model import Ticket
 from hub.notify import VAPID_FILE, Notices, application_server_key, load_vapid
 from hub.notify_texts import TEXTS
 from hub.service import QueueService
+from hub.stats import NoticeCount
 from hub.store import metadata
+from hub.users import Users
 
 NOTIFICATIONS = metadata.tables["notifications"]
 SUBSCRIPTIONS = metadata.tables["notify_subscriptions"]
@@ -236,9 +238,11 @@ def test_a_refused_notice_is_given_up_and_a_gone_subscription_too(office: Office
         ("ahead", "push"): "failed",
         ("ahead", "sms"): "failed",
     }
-    counts = office.notices.counts(datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC))
-    assert counts.get("push", "failed") == 1
-    assert counts.get("sms", "failed") == 1
+    today = office.queue.today()
+    assert office.queue.notices(today, today) == [
+        NoticeCount("push", failed=1),
+        NoticeCount("sms", failed=1),
+    ]
 
 
 def test_a_stale_notice_is_dropped(office: Office) -> None:
@@ -359,3 +363,24 @@ def test_the_portal_keeps_contacts_and_erases_them(office: Office) -> None:
     worker = client.get("/sw.js")
     assert worker.status_code == 200
     assert b"showNotification" in worker.data
+
+
+def test_statistics_count_notices_per_channel(office: Office) -> None:
+    ticket = line(office, before=0)
+    office.notices.subscribe(ticket.id, "email", "count-me@example.org", "en")
+    office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
+    office.settled(ticket.id, 2)
+    app = web_app(office.settings, office.queue, notices=office.notices, config={"TESTING": True})
+    client = app.test_client()
+    Users(office.queue.store).add("admin", ADMIN_PASSWORD, "admin")
+    token = csrf_token(client, "/admin/login")
+    login = {"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token}
+    assert client.post("/admin/login", data=login).status_code == 302
+    page = client.get("/admin/statistics").get_data(as_text=True)
+    assert "Notices to citizens" in page
+    csv_text = client.get("/admin/statistics/notices.csv").get_data(as_text=True)
+    assert csv_text.splitlines() == [
+        "channel,sent,failed,dropped,pending",
+        "email,1,0,0,0",
+        "sms,1,0,0,0",
+    ]
