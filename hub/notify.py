@@ -220,8 +220,8 @@ class Notices:
         self._mutex = threading.Lock()
         self._touched: dict[str, datetime] = {}
         """Services changed since the thread last looked, with the first change's time."""
-        self._fresh: set[str] = set()
-        """Tickets with a new contact, to look at whatever changed."""
+        self._fresh: dict[str, datetime] = {}
+        """Tickets with a new contact (and when it came), to look at whatever changed."""
         self._open: dict[str, set[str]] = {}
         """Ticket → channels with a contact, of tickets not yet ended."""
         self._made: set[tuple[str, str, str]] = set()
@@ -268,7 +268,7 @@ class Notices:
                 chunk = tickets[at : at + BATCH]
                 keys = select(n.c.ticket, n.c.kind, n.c.channel).where(n.c.ticket.in_(chunk))
                 self._made.update((t, kind, channel) for t, kind, channel in conn.execute(keys))
-        self._fresh = set(self._open)
+        self._fresh = dict.fromkeys(self._open, now)
         self.queue.subscribe(self.changed)
         self._thread.start()
         self._wake.set()
@@ -326,7 +326,7 @@ class Notices:
             )
         with self._mutex:
             self._open.setdefault(ticket_id, set()).add(channel)
-            self._fresh.add(ticket_id)
+            self._fresh.setdefault(ticket_id, now)
         self._wake.set()
 
     def subscribed(self, ticket_id: str) -> set[str]:
@@ -392,7 +392,7 @@ class Notices:
         """Put the notices the queue's changes made due into ``notifications``."""
         with self._mutex:
             touched, self._touched = self._touched, {}
-            fresh, self._fresh = self._fresh, set()
+            fresh, self._fresh = self._fresh, {}
             watched = {ticket: set(channels) for ticket, channels in self._open.items()}
         if not (touched or fresh) or not watched:
             return
@@ -406,11 +406,20 @@ class Notices:
                 ticket = engine.tickets.get(ticket_id)
                 if ticket is None or ticket.state.terminal:
                     ended.append(ticket_id)
+                    if ticket is not None and ticket.called_at is not None:
+                        # Called and gone before the thread looked: its notices came too late.
+                        for kind in ("ahead", "called"):
+                            late = [c for c in channels if (ticket_id, kind, c) not in self._made]
+                            rows += _rows(ticket_id, kind, late, earliest, state="dropped")
                     continue
                 if not (every or ticket_id in fresh or ticket.service in touched):
                     continue
-                at = touched.get(ticket.service, earliest)
+                causes = [touched.get(ticket.service), fresh.get(ticket_id)]
+                at = min((t for t in causes if t is not None), default=earliest)
                 if ticket.state is TicketState.CALLED:
+                    # Called before its "few ahead" notice was made: that one is too late.
+                    late = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
+                    rows += _rows(ticket_id, "ahead", late, at, state="dropped")
                     due = [c for c in channels if (ticket_id, "called", c) not in self._made]
                     if due:
                         counter = engine.counters.get(ticket.counter) if ticket.counter else None
@@ -665,19 +674,22 @@ def _rows(
     *,
     ahead: int | None = None,
     counter: str | None = None,
+    state: str = "pending",
 ) -> list[dict[str, Any]]:
-    """The pending ``notifications`` rows of one notice, one per channel."""
+    """The ``notifications`` rows of one notice, one per channel (``dropped``: made late)."""
     return [
         {
             "ticket": ticket,
             "kind": kind,
             "channel": channel,
-            "state": "pending",
+            "state": state,
             "ahead": ahead,
             "counter": counter,
             "event_at": at,
             "next_at": at,
             "attempts": 0,
+            "done_at": None if state == "pending" else at,
+            "reason": None if state == "pending" else "its cause passed before it was made",
         }
         for channel in sorted(channels)
     ]
