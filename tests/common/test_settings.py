@@ -78,6 +78,7 @@ def test_hub_example_sets_every_hub_section() -> None:
         "backup",
         "mail",
         "alerts",
+        "notify",
     )
     for section in sections:
         assert f"[{section}]" in text
