@@ -85,7 +85,7 @@ POLL_S: Final = 0.5
 """How often the thread looks for notices due again (retries) without being woken."""
 
 BATCH: Final = 64
-"""Notices claimed and sent in one round."""
+"""Notices claimed and sent in one round at most (fewer: ``2 × workers``)."""
 
 MAX_CONTACT: Final = 2048
 """The longest contact kept (a push subscription's JSON)."""
@@ -224,6 +224,9 @@ class Notices:
         """Tickets with a new contact (and when it came), to look at whatever changed."""
         self._open: dict[str, set[str]] = {}
         """Ticket → channels with a contact, of tickets not yet ended."""
+        self._calls: dict[str, tuple[datetime, str | None]] = {}
+        """Watched tickets called since the thread last looked: when, and at which counter
+        (noted as they happen: a visit may end before the thread looks)."""
         self._made: set[tuple[str, str, str]] = set()
         """(ticket, kind, channel) of the notices made already, of open tickets."""
         self._wake = threading.Event()
@@ -285,13 +288,15 @@ class Notices:
     # -- the queue's listener (under the queue's lock: cheap) -------------------------
 
     def changed(self, change: Change) -> None:
-        """Note the services ``change`` touched and wake the thread."""
+        """Note the services ``change`` touched and the calls, and wake the thread."""
         if not self._open:
             return
         now = self.queue.clock()
         with self._mutex:
             for ticket in change.tickets:
                 self._touched.setdefault(ticket.service, now)
+                if ticket.state is TicketState.CALLED and ticket.id in self._open:
+                    self._calls.setdefault(ticket.id, (now, ticket.counter))
             if change.day is not None or not change.tickets:
                 self._touched.setdefault("*", now)
         self._wake.set()
@@ -393,8 +398,9 @@ class Notices:
         with self._mutex:
             touched, self._touched = self._touched, {}
             fresh, self._fresh = self._fresh, {}
+            calls, self._calls = self._calls, {}
             watched = {ticket: set(channels) for ticket, channels in self._open.items()}
-        if not (touched or fresh) or not watched:
+        if not (touched or fresh or calls) or not watched:
             return
         every = "*" in touched
         earliest = min(touched.values(), default=self.queue.clock())
@@ -404,28 +410,22 @@ class Notices:
             ended: list[str] = []
             for ticket_id, channels in watched.items():
                 ticket = engine.tickets.get(ticket_id)
+                relevant = ticket is not None and (
+                    every or ticket_id in fresh or ticket.service in touched
+                )
+                causes = [touched.get(ticket.service), fresh.get(ticket_id)] if ticket else []
+                at = min((t for t in causes if t is not None), default=earliest)
+                call = calls.get(ticket_id)
+                if call is None and relevant and ticket and ticket.state is TicketState.CALLED:
+                    call = (at, ticket.counter)  # called before its holder subscribed
+                if call is not None:
+                    rows += self._call_rows(engine, ticket_id, channels, *call)
                 if ticket is None or ticket.state.terminal:
                     ended.append(ticket_id)
-                    if ticket is not None and ticket.called_at is not None:
-                        # Called and gone before the thread looked: its notices came too late.
-                        for kind in ("ahead", "called"):
-                            late = [c for c in channels if (ticket_id, kind, c) not in self._made]
-                            rows += _rows(ticket_id, kind, late, earliest, state="dropped")
                     continue
-                if not (every or ticket_id in fresh or ticket.service in touched):
+                if not relevant:
                     continue
-                causes = [touched.get(ticket.service), fresh.get(ticket_id)]
-                at = min((t for t in causes if t is not None), default=earliest)
-                if ticket.state is TicketState.CALLED:
-                    # Called before its "few ahead" notice was made: that one is too late.
-                    late = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
-                    rows += _rows(ticket_id, "ahead", late, at, state="dropped")
-                    due = [c for c in channels if (ticket_id, "called", c) not in self._made]
-                    if due:
-                        counter = engine.counters.get(ticket.counter) if ticket.counter else None
-                        name = counter.name if counter else ticket.counter
-                        rows += _rows(ticket_id, "called", due, at, counter=name)
-                elif ticket.state is TicketState.WAITING:
+                if ticket.state is TicketState.WAITING:
                     due = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
                     ahead = engine.estimate(ticket).people_ahead if due else None
                     if ahead is not None and ahead <= self.settings.ahead_for(ticket.service):
@@ -439,6 +439,24 @@ class Notices:
             self._made.update((row["ticket"], row["kind"], row["channel"]) for row in rows)
         if ended:
             self._end(ended)
+
+    def _call_rows(
+        self,
+        engine: Engine,
+        ticket_id: str,
+        channels: Iterable[str],
+        at: datetime,
+        counter_id: str | None,
+    ) -> list[dict[str, Any]]:
+        """The "called" notices of a call at ``at`` (and a "few ahead" one, dropped: late)."""
+        late = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
+        due = [c for c in channels if (ticket_id, "called", c) not in self._made]
+        counter = engine.counters.get(counter_id) if counter_id else None
+        name = counter.name if counter else counter_id
+        return [
+            *_rows(ticket_id, "ahead", late, at, state="dropped"),
+            *_rows(ticket_id, "called", due, at, counter=name),
+        ]
 
     def _end(self, tickets: Sequence[str]) -> None:
         """Note that ``tickets`` ended: their contacts' grace starts."""
@@ -473,7 +491,7 @@ class Notices:
                 )
                 .where(n.c.state == "pending", n.c.next_at <= now)
                 .order_by(n.c.next_at)
-                .limit(BATCH)
+                .limit(min(BATCH, 2 * self.settings.workers))
             ).all()
             if not claimed:
                 return 0
