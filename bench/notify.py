@@ -248,10 +248,10 @@ def _run(
             time.sleep(max(0.0, min(next_call, next_issue) - now, 0.0005))
         hour_s = time.monotonic() - started
         time.sleep(call_every * len(counters))  # the last visits take their time too
-        for counter in counters:  # the last visits end: every ticket has ended
+        for counter_id in counters:  # the last visits end: every ticket has ended
             for action in ("start", "done"):
                 with contextlib.suppress(QueueError):
-                    queue.counter_action(counter, action)
+                    queue.counter_action(counter_id, action)
         expected = _settle(queue, sinks)
     finally:
         notices.stop()
@@ -330,7 +330,7 @@ def _count(
         lags[notice[2]].append(at - events[notice])
     duplicates = sum(n - 1 for n in arrivals.values() if n > 1)
     due = {(t, kind, c) for t in keys for kind in ("ahead", "called") for c in ("email", "push")}
-    dropped = sum(1 for key in due if states.get(key) == "dropped")
+    dropped = Counter(key[1] for key in due if states.get(key) == "dropped")
     lost = sum(1 for key in due if key not in arrivals and states.get(key) != "dropped")
     failed = sum(1 for state in states.values() if state == "failed")
     delivered = sum(arrivals.values())
@@ -339,7 +339,9 @@ def _count(
         "delivered": delivered,
         "duplicates": duplicates,
         "lost": lost,
-        "dropped": dropped,
+        "dropped": sum(dropped.values()),
+        "dropped_ahead": dropped["ahead"],
+        "dropped_called": dropped["called"],
         "failed": failed,
         "per_s": delivered / span if span else 0.0,
     }
@@ -370,7 +372,8 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> bool:
     ratio_push = f["push_p50_s"] / f["floor_post_s"] if f["floor_post_s"] else 0.0
     met = f["duplicates"] == 0 and f["lost"] == 0 and f["p99_s"] <= TARGET_P99_S
     print(
-        f"duplicates {f['duplicates']}, lost {f['lost']}, dropped as stale {f['dropped']}, "
+        f"duplicates {f['duplicates']}, lost {f['lost']}, dropped as stale {f['dropped']} "
+        f"({f['dropped_ahead']} few-ahead, {f['dropped_called']} calls), "
         f"failed {f['failed']}; ratio of p50 lag to the floor: e-mail {ratio_mail:.1f}×, "
         f"push {ratio_push:.1f}×; target (no duplicate, no loss, p99 ≤ "
         f"{TARGET_P99_S:.0f} s): {'met' if met else 'NOT met'}"
@@ -397,6 +400,8 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> bool:
                 "duplicates": f["duplicates"],
                 "lost": f["lost"],
                 "dropped": f["dropped"],
+                "dropped_ahead": f["dropped_ahead"],
+                "dropped_called": f["dropped_called"],
                 "failed": f["failed"],
                 "target_p99_ms": TARGET_P99_S * 1000,
                 "target_met": met,
