@@ -170,11 +170,15 @@ def _check_push(contact: str, settings: NotifySettings) -> str:
 
 
 class DeliveryError(Exception):
-    """A notice was not delivered; ``retry``: the cause may pass, try again later."""
+    """A notice was not delivered; ``retry``: the cause may pass, try again later.
 
-    def __init__(self, reason: str, *, retry: bool) -> None:
+    ``gone``: the contact is no more (a push subscription the browser dropped).
+    """
+
+    def __init__(self, reason: str, *, retry: bool, gone: bool = False) -> None:
         super().__init__(reason)
         self.retry = retry
+        self.gone = gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +186,7 @@ class Notice:
     """One notice being sent: its key, what it says, and where it goes."""
 
     ticket: str
+    number: str
     kind: str
     channel: str
     attempts: int
@@ -549,12 +554,24 @@ class Notices:
             except DeliveryError as exc:
                 retry = exc.retry and attempts <= len(self.settings.backoff_s)
                 results.append((key, "pending" if retry else "failed", str(exc)[:200], attempts))
+                if exc.gone:
+                    self._drop_contact(key[0], key[2])
             except Exception as exc:
                 log.exception("notice %s could not be sent", key)
                 results.append((key, "failed", type(exc).__name__, attempts))
             else:
                 results.append((key, "sent", None, attempts))
         return results
+
+    def _drop_contact(self, ticket_id: str, channel: str) -> None:
+        """Erase a contact that is no more (the push service says the browser dropped it)."""
+        s = _subscriptions
+        with self.store.transaction() as conn:
+            conn.execute(delete(s).where(s.c.ticket == ticket_id, s.c.channel == channel))
+        with self._mutex:
+            channels = self._open.get(ticket_id)
+            if channels is not None:
+                channels.discard(channel)
 
     def _record(
         self, outcomes: Iterable[tuple[tuple[str, str, str], str, str | None, int]]
@@ -607,7 +624,9 @@ class Notices:
                 url=url or number, office=values["office"], grace_min=self.settings.grace_min
             )
             body = f"{body}\n\n{footer}"
-        return Notice(row.ticket, row.kind, row.channel, attempts, address, subject, body, url)
+        return Notice(
+            row.ticket, number, row.kind, row.channel, attempts, address, subject, body, url
+        )
 
     # -- channels (on the pool's threads) ---------------------------------------------
 
@@ -641,7 +660,10 @@ class Notices:
             )
         except WebPushException as exc:
             status = exc.response.status_code if exc.response is not None else None
-            raise DeliveryError(f"push service: {status or exc}", retry=_passing(status)) from None
+            gone = status in (404, 410)
+            raise DeliveryError(
+                f"push service: {status or exc}", retry=_passing(status), gone=gone
+            ) from None
         except requests.RequestException as exc:
             raise DeliveryError(f"push service: {type(exc).__name__}", retry=True) from None
 
@@ -664,8 +686,12 @@ class Notices:
         if config.sms_url is None:
             raise DeliveryError("SMS is off", retry=False)
         text = f"{notice.body} {notice.url}" if notice.url else notice.body
-        values = {"phone": notice.contact, "text": text, "number": "", "ticket": notice.ticket}
-        values["number"] = notice.subject.split(":", 1)[0]
+        values = {
+            "phone": notice.contact,
+            "text": text,
+            "number": notice.number,
+            "ticket": notice.ticket,
+        }
         url = _fill(config.sms_url, values, quote_plus)
         body = _fill(config.sms_body, values, _escaper(config.sms_content_type))
         headers = {"Content-Type": config.sms_content_type, **config.sms_headers}

@@ -238,6 +238,7 @@ def test_a_refused_notice_is_given_up_and_a_gone_subscription_too(office: Office
         ("ahead", "push"): "failed",
         ("ahead", "sms"): "failed",
     }
+    assert office.notices.subscribed(ticket.id) == {"sms"}  # the browser dropped it
     today = office.queue.today()
     assert office.queue.notices(today, today) == [
         NoticeCount("push", failed=1),
