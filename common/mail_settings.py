@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_validator
 
 from common.section import Section
 
-__all__ = ["AlertSettings", "EmailAddress", "MailSettings"]
+__all__ = ["AlertSettings", "EmailAddress", "MailSettings", "NotifySettings"]
 
 _ADDRESS_RE = re.compile(r"[^@\s<>,;:\"()\[\]\\]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
@@ -141,3 +141,79 @@ class AlertSettings(Section):
 
     resolved: bool = True
     """Also send an e-mail when the cause of an alert has ended."""
+
+
+class NotifySettings(Section):
+    """``[notify]``: telling citizens that their turn is near (hub only).
+
+    On the my-ticket page a citizen may ask for a web push, an e-mail (through
+    ``[mail]``) or a text message (through ``sms_url``). The contact is kept only until
+    the ticket ends and ``grace_min`` after.
+    """
+
+    enabled: bool = True
+    """Whether the my-ticket page offers notifications at all."""
+
+    ahead: int = Field(default=3, ge=1, le=50)
+    """The "N people ahead of you" notice goes when this many or fewer are ahead."""
+
+    ahead_by_service: dict[str, Annotated[int, Field(ge=1, le=50)]] = Field(
+        default_factory=dict, max_length=100
+    )
+    """``ahead`` for single services, by service code (e.g. ``{ A = 5 }``)."""
+
+    grace_min: int = Field(default=30, ge=1, le=24 * 60)
+    """Minutes a citizen's contact is kept after the ticket ends; then it is erased."""
+
+    stale_min: int = Field(default=10, ge=1, le=24 * 60)
+    """A notice not delivered this many minutes after its cause is dropped."""
+
+    backoff_s: list[Annotated[float, Field(gt=0, le=3600)]] = Field(
+        default_factory=lambda: [2.0, 5.0, 15.0, 60.0], min_length=1, max_length=10
+    )
+    """Pauses before each next attempt of a notice that failed; then it is given up."""
+
+    workers: int = Field(default=8, ge=1, le=64)
+    """Notices sent at the same time."""
+
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    """How long a push service or the SMS gateway may take to answer."""
+
+    vapid_subject: str = Field(default="mailto:poradovnik@localhost", max_length=200)
+    """Who push services contact about the hub's notices (``mailto:`` or ``https:``)."""
+
+    push_hosts: list[str] = Field(
+        default_factory=lambda: [
+            "fcm.googleapis.com",
+            "push.services.mozilla.com",
+            "push.apple.com",
+            "notify.windows.com",
+        ],
+        max_length=50,
+    )
+    """Push services the hub posts to (a host or its parent domain); a browser's
+    subscription to any other is refused (the hub posts to no address a page names)."""
+
+    push_allow_http: bool = False
+    """Accept push services without TLS (only for a test push service on the hub)."""
+
+    sms_url: str | None = Field(default=None, max_length=1000, pattern=r"^https?://")
+    """The SMS gateway's webhook; none: no text messages. It may hold the placeholders
+    of ``sms_body``."""
+
+    sms_method: Literal["POST", "PUT", "GET"] = "POST"
+    """HTTP method of the webhook."""
+
+    sms_headers: dict[str, str] = Field(default_factory=dict, max_length=20)
+    """Headers of the webhook's request (an API key, say)."""
+
+    sms_body: str = Field(default='{"to": "{phone}", "text": "{text}"}', max_length=4000)
+    """The request's body; ``{phone}``, ``{text}``, ``{number}`` and ``{ticket}`` are
+    replaced, escaped for ``sms_content_type`` (JSON string, form value, or as is)."""
+
+    sms_content_type: str = Field(default="application/json", max_length=100)
+    """The body's Content-Type."""
+
+    def ahead_for(self, service: str) -> int:
+        """The "people ahead" threshold of ``service``."""
+        return self.ahead_by_service.get(service, self.ahead)

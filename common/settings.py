@@ -60,7 +60,7 @@ from common.counter_settings import CounterSettings
 from common.display_settings import DisplaySettings
 from common.i18n import LANGUAGES, Language
 from common.kiosk_settings import KioskSettings
-from common.mail_settings import AlertSettings, MailSettings
+from common.mail_settings import AlertSettings, MailSettings, NotifySettings
 from common.section import Section
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "LoggingSettings",
     "MailSettings",
     "MqttSettings",
+    "NotifySettings",
     "QueueSettings",
     "RetentionSettings",
     "Role",
@@ -640,6 +641,9 @@ class Settings(BaseSettings):
 
     alerts: AlertSettings = AlertSettings()
     """E-mail alerts to the office's IT."""
+
+    notify: NotifySettings = NotifySettings()
+    """Telling citizens that their turn is near."""
 
     device: DeviceSettings = Field(default_factory=DeviceSettings)
     """This device among the office's devices."""

@@ -33,6 +33,7 @@ from hub.eservice import EServices
 from hub.lockout import Lockout
 from hub.mail import Mailer
 from hub.maintenance import Maintenance
+from hub.notify import Notices, load_vapid
 from hub.publications import OUTBOX_FILE, HubLink
 from hub.service import QueueService
 from hub.siteconfig import SiteConfig
@@ -157,12 +158,13 @@ def web_parts(
     queue: QueueService,
     bridge: HubBridge | None = None,
     mailer: Mailer | None = None,
+    notices: Notices | None = None,
 ) -> Hub:
     """Build the hub's parts that the web side uses, and subscribe them to ``queue``.
 
     ``bridge`` (for the devices page) is ``None`` in a hub without MQTT; ``mailer``
     (booking confirmations; its queue ``/metrics`` shows) ``None`` in one that sends no
-    e-mail.
+    e-mail; ``notices`` (citizens' notices) ``None`` where the portal offers none.
     """
     from hub.web import Hub  # noqa: PLC0415 (Flask only where served)
     from hub.web.live import LiveFeed  # noqa: PLC0415
@@ -204,6 +206,7 @@ def web_parts(
         bridge=bridge,
         metrics=metrics,
         mailer=mailer,
+        notices=notices,
     )
 
 
@@ -213,6 +216,7 @@ def web_app(
     *,
     bridge: HubBridge | None = None,
     mailer: Mailer | None = None,
+    notices: Notices | None = None,
     config: dict[str, Any] | None = None,
     extra: Iterable[Blueprint] = (),
 ) -> Flask:
@@ -222,7 +226,8 @@ def web_app(
     """
     from hub.web import create_app  # noqa: PLC0415 (Flask only where served)
 
-    return create_app(web_parts(settings, queue, bridge, mailer), config=config, extra=extra)
+    parts = web_parts(settings, queue, bridge, mailer, notices)
+    return create_app(parts, config=config, extra=extra)
 
 
 def serve_web(
@@ -231,6 +236,7 @@ def serve_web(
     *,
     bridge: HubBridge | None = None,
     mailer: Mailer | None = None,
+    notices: Notices | None = None,
     port: int | None = None,
 ) -> WebServer:
     """Build the web app on the hub's parts and serve it on ``[web] host`` and ``port``.
@@ -241,14 +247,19 @@ def serve_web(
     """
     from hub.web.server import serve as serve_app  # noqa: PLC0415 (Flask only where served)
 
-    return serve_app(web_app(settings, queue, bridge=bridge, mailer=mailer), port=port)
+    app = web_app(settings, queue, bridge=bridge, mailer=mailer, notices=notices)
+    return serve_app(app, port=port)
 
 
 def start_web(
-    settings: Settings, queue: QueueService, bridge: HubBridge | None, mailer: Mailer | None = None
+    settings: Settings,
+    queue: QueueService,
+    bridge: HubBridge | None,
+    mailer: Mailer | None = None,
+    notices: Notices | None = None,
 ) -> WebServer:
     """Start the web side (admin, portal, API) on ``[web] host`` and ``port``."""
-    server = serve_web(settings, queue, bridge=bridge, mailer=mailer)
+    server = serve_web(settings, queue, bridge=bridge, mailer=mailer, notices=notices)
     log.info("web pages on http://%s:%d/", settings.web.host, server.port)
     return server
 
@@ -317,16 +328,19 @@ def _run_hub(settings: Settings) -> None:
     chores = Maintenance(
         settings, queue.store, on_backup=alerts.backup_done if alerts else lambda _error: None
     )
+    notices = start_notifier(settings, queue, mailer)
     web = None
     try:
         chores.start()
-        web = start_web(settings, queue, bridge, mailer if mailer.enabled else None)
+        web = start_web(settings, queue, bridge, mailer if mailer.enabled else None, notices)
         with stop_on_signals() as stop:
             serve(queue, stop, Notifier(), [link.heartbeat])
     finally:
         chores.stop()
         if alerts is not None:
             alerts.stop()
+        if notices is not None:
+            notices.stop()
         mailer.stop()
         if web is not None:
             web.stop()
@@ -348,3 +362,24 @@ def start_alerts(settings: Settings, mailer: Mailer, bridge: HubBridge) -> Alert
     bridge.on_device(alerts.device_heard)
     log.info("alerts go to %s", ", ".join(settings.alerts.to))
     return alerts.start()
+
+
+def start_notifier(settings: Settings, queue: QueueService, mailer: Mailer) -> Notices | None:
+    """Start citizens' notices (``[notify]``); ``None`` when they are off.
+
+    Web push is always on (its VAPID key is made in ``[data] dir`` on first start);
+    e-mail while ``[mail] host`` is set; SMS while ``[notify] sms_url`` is.
+    """
+    if not settings.notify.enabled:
+        return None
+    config = SiteConfig(queue.store, settings)
+    notices = Notices(
+        queue,
+        settings.notify,
+        mailer=mailer,
+        vapid=load_vapid(settings.data.dir),
+        public_url=settings.web.public_url,
+        office_name=lambda: config.branding().office_name,
+    )
+    log.info("citizens' notices by %s", ", ".join(notices.channels))
+    return notices.start()

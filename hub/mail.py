@@ -61,6 +61,8 @@ class Mailer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="poradovnik-mail", daemon=True)
         self._busy = False
+        self._context: ssl.SSLContext | None = None
+        self._tls_lock = threading.Lock()
         self.sent = 0
         """Messages the SMTP server accepted since the start."""
         self.failed = 0
@@ -102,12 +104,7 @@ class Mailer:
             raise ValueError(msg)
         if not self.enabled or self._stop.is_set():
             return False
-        if "From" not in message:
-            message["From"] = self.settings.sender
-        if "Date" not in message:
-            message["Date"] = formatdate(localtime=True)
-        if "Message-ID" not in message:
-            message["Message-ID"] = make_msgid(domain=_domain(self.settings.sender))
+        self._complete(message)
         try:
             self._queue.put_nowait(message)
         except queue.Full:
@@ -121,6 +118,29 @@ class Mailer:
             )
             return False
         return True
+
+    def send_now(self, message: EmailMessage) -> None:
+        """Send ``message`` at once, in one attempt, on the caller's thread.
+
+        For callers that keep a durable queue of their own and try again themselves
+        (citizens' notices, :mod:`hub.notify`). Raises :class:`OSError` or
+        :class:`smtplib.SMTPException` when the server cannot be reached or refuses it,
+        and RuntimeError while mail is off.
+        """
+        if not self.enabled:
+            msg = "mail is off: [mail] host is not set"
+            raise RuntimeError(msg)
+        self._complete(message)
+        self._transmit(message)
+
+    def _complete(self, message: EmailMessage) -> None:
+        """Give ``message`` the From:, Date: and Message-ID: it lacks."""
+        if "From" not in message:
+            message["From"] = self.settings.sender
+        if "Date" not in message:
+            message["Date"] = formatdate(localtime=True)
+        if "Message-ID" not in message:
+            message["Message-ID"] = make_msgid(domain=_domain(self.settings.sender))
 
     # -- the sending thread ----------------------------------------------------------
 
@@ -177,21 +197,27 @@ class Mailer:
             log.info("e-mail %r sent to %s", message["Subject"], message["To"])
             return
 
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS settings for the SMTP server, made once (loading the CAs is slow)."""
+        with self._tls_lock:
+            if self._context is None:
+                self._context = ssl.create_default_context(cafile=self.settings.ca_file)
+            return self._context
+
     def _transmit(self, message: EmailMessage) -> None:
         """One attempt: connect, TLS, log in, send, quit."""
         config = self.settings
         assert config.host is not None
-        context = ssl.create_default_context(cafile=config.ca_file)
         smtp: smtplib.SMTP
         if config.implicit_tls:
             smtp = smtplib.SMTP_SSL(
-                config.host, config.port, timeout=config.timeout_s, context=context
+                config.host, config.port, timeout=config.timeout_s, context=self._tls()
             )
         else:
             smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout_s)
         with smtp:
             if config.starttls and not config.implicit_tls:
-                smtp.starttls(context=context)
+                smtp.starttls(context=self._tls())
             if config.username is not None and config.password is not None:
                 smtp.login(config.username, config.password.get_secret_value())
             smtp.send_message(message)

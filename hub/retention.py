@@ -10,6 +10,9 @@ data each record holds):
 * appointments (with the name the citizen gave), ``history_days`` and a day after
   their slot ended (their e-mail and client addresses go the night after the slot,
   :func:`hub.appointments.forget_contacts`);
+* citizens' notices (what was sent, by which channel; no contact), ``history_days``
+  (their contacts are erased ``[notify] grace_min`` after the ticket ends, by
+  :meth:`hub.notify.Notices.sweep`);
 * working records, ``working_days`` (7): the receipts of devices' commands and the
   number blocks reserved for kiosks.
 
@@ -88,6 +91,7 @@ _blocks: Final = metadata.tables["number_blocks"]
 _applications: Final = metadata.tables["eservice_applications"]
 _updates: Final = metadata.tables["eservice_updates"]
 _appointments: Final = metadata.tables["appointments"]
+_notifications: Final = metadata.tables["notifications"]
 
 RULES: Final[tuple[_Rule, ...]] = (
     _Rule(
@@ -110,6 +114,13 @@ RULES: Final[tuple[_Rule, ...]] = (
         ("reference",),
         lambda t, c: and_(t.c.status == _CLOSED, t.c.status_at < c.history_at),
         also=((_updates, "reference"),),
+    ),
+    # Notices keep no contact (those go with their ticket, hub.notify): only counts age.
+    _Rule(
+        "notifications",
+        _notifications,
+        ("ticket", "kind", "channel"),
+        lambda t, c: t.c.event_at < c.history_at,
     ),
     _Rule("receipts", _receipts, ("sender", "msg_id"), lambda t, c: t.c.at < c.working_at),
     _Rule("number_blocks", _blocks, ("id",), lambda t, c: t.c.business_day < c.working_day),

@@ -471,6 +471,10 @@ class QueueService:
             self.store, start, end, timezone=self.engine.timezone, target_wait_s=target_wait_s
         )
 
+    def notices(self, start: date, end: date) -> list[stats.NoticeCount]:
+        """Citizens' notices per channel caused on business days ``start`` … ``end``."""
+        return stats.notices(self.store, start, end, timezone=self.engine.timezone)
+
     def visits(self, start: date, end: date) -> Iterator[Visit]:
         """Every ticket issued on business days ``start`` … ``end``, in issue order."""
         return stats.visits(self.store, start, end)

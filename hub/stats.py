@@ -37,6 +37,7 @@ from hub.store import Store, metadata
 _tickets: Final = metadata.tables["tickets"]
 _events: Final = metadata.tables["events"]
 _appointments: Final = metadata.tables["appointments"]
+_notifications: Final = metadata.tables["notifications"]
 _ROUTE_ACTIONS: Final = (Action.ISSUE, Action.TRANSFER, Action.CALL, Action.PARK, Action.UNPARK)
 """What tells a ticket's route and times when it was transferred or parked."""
 
@@ -368,4 +369,50 @@ def to_csv(rows: Iterable[Visit]) -> str:
                 for v in values
             ]
         )
+    return out.getvalue()
+
+
+NOTICE_STATES: Final = ("sent", "failed", "dropped", "pending")
+"""The states of citizens' notices the statistics count (``pending``: not final yet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeCount:
+    """Citizens' notices of one channel (push, email, sms) over a range, by state."""
+
+    channel: str
+    sent: int = 0
+    failed: int = 0
+    """Given up (refused, or every attempt failed)."""
+    dropped: int = 0
+    """Not sent: their cause had passed (the ticket was called or ended)."""
+    pending: int = 0
+    """Still waiting to be sent (or being sent)."""
+
+
+def notices(store: Store, start: date, end: date, *, timezone: ZoneInfo) -> list[NoticeCount]:
+    """Citizens' notices caused on business days ``start`` … ``end``, per channel."""
+    first = datetime.combine(start, time(), timezone).astimezone(UTC)
+    after = datetime.combine(end + timedelta(days=1), time(), timezone).astimezone(UTC)
+    n = _notifications
+    query = (
+        select(n.c.channel, n.c.state, func.count())
+        .where(n.c.event_at >= first, n.c.event_at < after)
+        .group_by(n.c.channel, n.c.state)
+    )
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    with store.db.connect() as conn:
+        for channel, state, count in conn.execute(query):
+            key = state if state in NOTICE_STATES else "pending"
+            counts[channel][key] = counts[channel].get(key, 0) + int(count)
+    return [NoticeCount(channel, **counts[channel]) for channel in sorted(counts)]
+
+
+def notices_csv(rows: Iterable[NoticeCount]) -> str:
+    """Notices per channel as CSV: channel, then a column per state."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(("channel", *NOTICE_STATES))
+    for row in rows:
+        writer.writerow((row.channel, *(getattr(row, state) for state in NOTICE_STATES)))
     return out.getvalue()

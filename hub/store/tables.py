@@ -440,6 +440,46 @@ class SiteConfigRow(Base):
     value: Mapped[Any] = mapped_column(JSON)
 
 
+class NotifySubscriptionRow(Base):
+    """A row of ``notify_subscriptions``: how a ticket's holder asked to be told.
+
+    The contact (e-mail, phone, a browser's push subscription) is erased a short
+    grace after the ticket ends (``ended_at``).
+    """
+
+    __tablename__ = "notify_subscriptions"
+
+    ticket: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    contact: Mapped[str] = mapped_column(String(2048))
+    lang: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class NotificationRow(Base):
+    """A row of ``notifications``: one notice to a ticket's holder, the durable send queue.
+
+    One row per ticket, kind and channel at most: a notice is never made twice. Its
+    ``state`` is pending, sending, sent, failed or dropped; no contact is kept here.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_state_next_at", "state", "next_at"),)
+
+    ticket: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8))
+    ahead: Mapped[int | None] = mapped_column(Integer)
+    counter: Mapped[str | None] = mapped_column(String(120))
+    event_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(String(200))
+
+
 metadata: Final = Base.metadata
 """The tables as the models define them; the migrations must produce exactly this."""
 
@@ -453,3 +493,5 @@ BLOCKS: Final = metadata.tables["number_blocks"]
 APPOINTMENTS: Final = metadata.tables["appointments"]
 CLOSURES: Final = metadata.tables["closures"]
 BOOKING_RULES: Final = metadata.tables["booking_rules"]
+NOTIFY_SUBSCRIPTIONS: Final = metadata.tables["notify_subscriptions"]
+NOTIFICATIONS: Final = metadata.tables["notifications"]

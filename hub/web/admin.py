@@ -852,6 +852,7 @@ def statistics() -> str:
         counter_names=counter_names,
         charts=chart_data(figures, names, counter_names),
         on_time_min=stats.ON_TIME_S // 60,
+        notices=current.queue.notices(start, end),
     )
 
 
@@ -896,6 +897,19 @@ def statistics_csv() -> Response:
         body,
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="tickets-{start}-{end}.csv"'},
+    )
+
+
+@bp.get("/statistics/notices.csv")
+@login_required
+def notices_csv() -> Response:
+    """Citizens' notices of the range per channel (sent, failed, dropped) as CSV."""
+    start, end = _range()
+    body = stats.notices_csv(hub().queue.notices(start, end))
+    return Response(
+        body,
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="notices-{start}-{end}.csv"'},
     )
 
 

@@ -20,6 +20,7 @@ from hub.web.live import LiveFeed
 if TYPE_CHECKING:
     from hub.bridge import HubBridge
     from hub.mail import Mailer
+    from hub.notify import Notices
     from hub.web.metrics import HubMetrics
 
 EXTENSION = "poradovnik"
@@ -50,6 +51,8 @@ class Hub:
     """The figures for Prometheus (``/metrics``); ``None``: no such page."""
     mailer: Mailer | None = None
     """Sends the citizens' booking confirmations; ``None`` in a hub that sends no e-mail."""
+    notices: Notices | None = None
+    """Citizens' notices (push, e-mail, SMS); ``None``: the portal offers none."""
     pages: dict[str, object] = field(default_factory=dict)
     """Per-blueprint state (such as page caches), by blueprint name."""
 

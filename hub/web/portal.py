@@ -15,15 +15,26 @@ from datetime import datetime
 from typing import Final
 
 from babel.dates import format_skeleton
-from flask import Blueprint, Response, abort, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as BaseResponse
 from wtforms import StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from hub.eservice import Application, normalize_reference
 from hub.lockout import Locked
+from hub.notify import Notices, application_server_key
 from hub.web.cache import CACHEABLE, PageCache
 from hub.web.context import hub
 from hub.web.extensions import limiter
@@ -141,9 +152,10 @@ def ticket(ticket_id: str) -> Response:
     """My ticket, reached from the ticket's QR code: position, expected wait, counter."""
     if not TICKET_ID_RE.fullmatch(ticket_id):
         abort(404)
-    return _cached(
-        ("ticket", ticket_id), _ticket_page("portal/ticket.html", ticket_id, live=LIVE_URL)
+    page = _ticket_page(
+        "portal/ticket.html", ticket_id, live=LIVE_URL, notify=hub().notices is not None
     )
+    return _cached(("ticket", ticket_id), page)
 
 
 @bp.get("/t/<ticket_id>/fragment")
@@ -152,6 +164,91 @@ def ticket_fragment(ticket_id: str) -> Response:
     if not TICKET_ID_RE.fullmatch(ticket_id):
         abort(404)
     return _cached(("ticket-fragment", ticket_id), _ticket_page("portal/_ticket.html", ticket_id))
+
+
+NOTIFY_SCOPE: Final = "notify"
+"""The rate limit shared by the notification forms and push subscriptions."""
+
+
+class NotifyForm(FlaskForm):
+    """A ticket holder's e-mail address and phone number for notices (either may be empty)."""
+
+    email = StringField("email", validators=[Optional(), Length(max=254)], filters=[_strip])
+    phone = StringField("phone", validators=[Optional(), Length(max=32)], filters=[_strip])
+
+
+def _notices(ticket_id: str) -> Notices:
+    """The hub's notices for a live ticket ``ticket_id``; 404 when either is missing."""
+    notices = hub().notices
+    if notices is None or not TICKET_ID_RE.fullmatch(ticket_id):
+        abort(404)
+    if hub().queue.live_ticket(ticket_id) is None:
+        abort(404)
+    return notices
+
+
+def _notify_page(ticket_id: str, form: NotifyForm, error: str | None = None) -> str:
+    notices = _notices(ticket_id)
+    view = ticket_view(hub().queue, ticket_id, select_locale()) or abort(404)
+    return render_template(
+        "portal/notify.html",
+        ticket=view,
+        form=form,
+        error=error,
+        channels=notices.channels,
+        subscribed=notices.subscribed(ticket_id),
+        vapid_key=application_server_key(notices.vapid) if notices.vapid else "",
+        ahead=notices.settings.ahead_for(view.service),
+        grace_min=notices.settings.grace_min,
+    )
+
+
+@bp.get("/t/<ticket_id>/notify")
+def notify(ticket_id: str) -> str:
+    """The ticket holder's choice of notices: push, e-mail, SMS (never cached)."""
+    return _notify_page(ticket_id, NotifyForm())
+
+
+@bp.post("/t/<ticket_id>/notify")
+@limiter.shared_limit(lambda: hub().settings.web.lookup_limit, NOTIFY_SCOPE)
+def notify_save(ticket_id: str) -> BaseResponse | tuple[str, int]:
+    """Keep the e-mail address and phone number given, or erase them all (``forget``)."""
+    notices = _notices(ticket_id)
+    form = NotifyForm()
+    if not form.validate_on_submit():
+        return _notify_page(ticket_id, form, _("Check the address and the number.")), 400
+    if "forget" in request.form:
+        notices.forget(ticket_id)
+    else:
+        given = {"email": form.email.data, "sms": form.phone.data}
+        try:
+            for channel, contact in given.items():
+                if contact:
+                    notices.subscribe(ticket_id, channel, contact, select_locale())
+        except ValueError:
+            return _notify_page(ticket_id, form, _("Check the address and the number.")), 400
+    return redirect(url_for("portal.notify", ticket_id=ticket_id), 303)
+
+
+@bp.post("/t/<ticket_id>/notify/push")
+@limiter.shared_limit(lambda: hub().settings.web.lookup_limit, NOTIFY_SCOPE)
+def notify_push(ticket_id: str) -> tuple[dict[str, str], int]:
+    """Keep a browser's push subscription (JSON, from ``static/notify.js``)."""
+    notices = _notices(ticket_id)
+    body = request.get_data(cache=False, as_text=True)
+    try:
+        notices.subscribe(ticket_id, "push", body, select_locale())
+    except ValueError as exc:
+        return {"error": str(exc)}, 400
+    return {"status": "subscribed"}, 201
+
+
+@bp.get("/sw.js")
+def service_worker() -> Response:
+    """The service worker that shows the hub's push notices (served from the root)."""
+    response = current_app.send_static_file("sw.js")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.route("/eservice", methods=["GET", "POST"])

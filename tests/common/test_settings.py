@@ -78,6 +78,7 @@ def test_hub_example_sets_every_hub_section() -> None:
         "backup",
         "mail",
         "alerts",
+        "notify",
     )
     for section in sections:
         assert f"[{section}]" in text
@@ -142,7 +143,7 @@ def test_every_field_has_a_description() -> None:
     for info in Settings.model_fields.values():
         if isinstance(info.annotation, type) and issubclass(info.annotation, pydantic.BaseModel):
             models.append(info.annotation)
-    assert len(models) == 17  # Settings and its sixteen sections
+    assert len(models) == 18  # Settings and its seventeen sections
     for model in models:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no docstring"

@@ -107,6 +107,18 @@ def filled(store: Store) -> Store:
                     created_at=ended - timedelta(days=3),
                 )
             )
+        for n, at in enumerate((NOW - timedelta(days=450), NOW - timedelta(days=450), NOW)):
+            conn.execute(
+                insert(metadata.tables["notifications"]).values(
+                    ticket=f"{n:032x}",
+                    kind="ahead",
+                    channel="email",
+                    state="sent",
+                    event_at=at,
+                    next_at=at,
+                    attempts=1,
+                )
+            )
     return store
 
 
@@ -118,10 +130,12 @@ def test_old_records_go_and_recent_and_live_ones_stay(filled: Store) -> None:
         "events": 30,
         "appointments": 1,
         "eservice_applications": 1,
+        "notifications": 2,
         "receipts": 25,
         "number_blocks": 1,
     }
     assert not report.stopped
+    assert count(store, "notifications") == 1
     assert count(store, "tickets") == 1 + 5 + 2  # the old live one, recent, today's
     with store.db.connect() as conn:
         days = conn.execute(select(metadata.tables["tickets"].c.business_day)).scalars().all()
@@ -146,8 +160,8 @@ def test_each_transaction_deletes_one_small_batch(filled: Store) -> None:
     assert report.batches
     assert max(report.batches) <= BATCH
     # 30 tickets, 30 audit rows and 25 receipts take ceil(n / 7) transactions each;
-    # an appointment, an application and a block one each.
-    assert len(report.batches) == 5 + 5 + 1 + 1 + 4 + 1
+    # an appointment, an application, two notices and a block one each.
+    assert len(report.batches) == 5 + 5 + 1 + 1 + 1 + 4 + 1
 
 
 def test_the_queue_writes_between_batches(filled: Store) -> None:

@@ -330,7 +330,8 @@ def test_the_admin_page_and_csv_show_the_figures(
     assert "5 tickets · mean wait 16:45 · 75 % called within 15 min · no-shows 25 %" in (
         page.summary
     )
-    citizens, per_service, per_counter, per_hour = page.tables
+    citizens, per_service, per_counter, per_hour, notices = page.tables
+    assert notices == [["Channel", "Sent", "Failed", "Dropped (too late)", "Pending"], ["None"]]
     header = ["Tickets", "Served", "Mean wait", "Mean service", "Within 15 min", "No-shows"]
     assert citizens == [  # nobody came with a booking: the walk-ins are everyone
         ["Citizens", *header],

@@ -1,0 +1,425 @@
+"""Benchmark: 1,000 citizens' my-ticket notices (web push and e-mail) through a busy hour.
+
+Run it from the checkout with the project's virtual environment::
+
+    .venv/bin/python bench/notify.py [--tickets 1000] [--seconds 60]
+
+The hub's side runs in this process as ``poradovnik hub`` runs it: the service layer on
+a temporary SQLite database with the demo office and its five counters open, and the
+notices (:class:`hub.notify.Notices`) with their worker threads. A local SMTP server
+(aiosmtpd) and a local push service (an HTTP server) receive what the hub sends and
+note when each message arrived; each push is decrypted after the run (aes128gcm, with
+the browser keys made for it) to tell which notice it is.
+
+A busy office hour compressed into ``--seconds``: a fifth of the ``--tickets`` are
+issued at once (the morning queue), the rest spread over the first three quarters of
+the run, each holder asking for a push and an e-mail as soon as the ticket is issued;
+the counters call the next ticket at a pace that empties the queue by the end. Every
+ticket is due two notices ("3 ahead", the call) on two channels.
+
+It prints notices per second, the lag from the cause (the queue change or the
+subscription) to the arrival at the SMTP server or push service (p50, p99, per
+channel), duplicates (a notice arriving twice: must be 0), losses (a notice due that
+never arrived and was not dropped as stale: must be 0), what was dropped, the floor
+(one raw SMTP message to the same local server, one raw HTTP POST of the same size to
+the same push service, p50) and the ratio of the p50 lag to the floor, whether the
+target is met (no duplicate, no loss, p99 lag ≤ 1 s), and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import logging
+import os
+import smtplib
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import http_ece
+import requests
+from aiosmtpd.controller import Controller
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from harness import BenchError, ms, percentiles, run_in_tempdir
+from sqlalchemy import func, select
+
+from common.mail_settings import MailSettings, NotifySettings
+from common.settings import DataSettings, Settings
+from hub.app import open_queue, seed_demo
+from hub.broker import free_port
+from hub.mail import Mailer
+from hub.model import TicketState
+from hub.notify import Notices, load_vapid
+from hub.notify_texts import TEXTS
+from hub.service import QueueError, QueueService
+from hub.store import metadata
+
+TARGET_P99_S = 1.0
+SERVICES = ("taxes", "waste", "parking", "info")
+FLOOR_SAMPLES = 200
+WAIT_S = 30.0
+"""How long the run waits for the last notices after the hour."""
+
+
+@dataclass
+class Sinks:
+    """What the local SMTP server and push service received: (key, arrival time)."""
+
+    mail: list[tuple[EmailMessage, float]] = field(default_factory=list)
+    push: list[tuple[str, bytes, float]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    count: int = 0
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+    events: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    """When each notice's cause happened (from the hub's queue of notices)."""
+
+    def note(self) -> None:
+        with self.arrived:
+            self.count += 1
+            self.arrived.notify_all()
+
+
+class MailSink:
+    """aiosmtpd's handler: keeps each message with its arrival time."""
+
+    def __init__(self, sinks: Sinks) -> None:
+        self.sinks = sinks
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        at = time.time()
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        if message["X-Floor"] is None:
+            with self.sinks.lock:
+                self.sinks.mail.append((message, at))
+            self.sinks.note()
+        return "250 OK"
+
+
+@contextmanager
+def push_service(sinks: Sinks) -> Iterator[int]:
+    """A local push service on a free port: keeps each push's path, body and arrival."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            at = time.time()
+            if not self.path.startswith("/floor"):
+                with sinks.lock:
+                    sinks.push.append((self.path, body, at))
+                sinks.note()
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield port
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def b64url(raw: bytes) -> str:
+    """``raw`` in unpadded base64url, as Web Push spells keys."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def floor(smtp_port: int, push_port: int) -> tuple[float, float]:
+    """p50 seconds of one raw SMTP message and one raw HTTP POST to the local sinks."""
+    mail_times: list[float] = []
+    for _ in range(FLOOR_SAMPLES):
+        message = EmailMessage()
+        message["From"] = "bench@office.example"
+        message["To"] = "floor@example.org"
+        message["Subject"] = "floor"
+        message["X-Floor"] = "1"
+        message.set_content("x" * 300)
+        started = time.perf_counter()
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+            smtp.send_message(message)
+        mail_times.append(time.perf_counter() - started)
+    post_times: list[float] = []
+    session = requests.Session()
+    body = os.urandom(400)
+    for _ in range(FLOOR_SAMPLES):
+        started = time.perf_counter()
+        session.post(f"http://127.0.0.1:{push_port}/floor", data=body, timeout=10)
+        post_times.append(time.perf_counter() - started)
+    return percentiles(mail_times)[0], percentiles(post_times)[0]
+
+
+def hour(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
+    """Run the compressed hour and count what arrived."""
+    sinks = Sinks()
+    smtp_port = free_port()
+    controller = Controller(MailSink(sinks), hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        with push_service(sinks) as push_port:
+            floor_mail, floor_post = floor(smtp_port, push_port)
+            figures = _run(args, directory, sinks, smtp_port, push_port)
+    finally:
+        controller.stop()
+    figures.update(floor_smtp_s=floor_mail, floor_post_s=floor_post)
+    return figures
+
+
+def _run(
+    args: argparse.Namespace, directory: Path, sinks: Sinks, smtp_port: int, push_port: int
+) -> dict[str, Any]:
+    settings = Settings(
+        role="hub",
+        data=DataSettings(dir=directory / "hub"),
+        mail=MailSettings(
+            host="127.0.0.1", port=smtp_port, sender="poradovnik@office.example", starttls=False
+        ),
+        notify=NotifySettings(push_hosts=["127.0.0.1"], push_allow_http=True),
+    )
+    queue = open_queue(settings)
+    seed_demo(queue)
+    for counter in queue.counters():
+        queue.counter_action(counter.id, "resume")
+    notices = Notices(
+        queue,
+        settings.notify,
+        mailer=Mailer(settings.mail),
+        vapid=load_vapid(settings.data.dir),
+        public_url="https://portal.example",
+    ).start()
+    keys: dict[str, tuple[ec.EllipticCurvePrivateKey, bytes]] = {}
+    tickets = args.tickets
+    rush = tickets // 5
+    issue_span = args.seconds * 0.75
+    call_every = args.seconds * 0.95 / tickets
+    counters = [c.id for c in queue.counters()]
+    started = time.monotonic()
+    issued = called = 0
+    next_issue = next_call = started
+    try:
+        while called < tickets:
+            now = time.monotonic()
+            if issued < tickets and (issued < rush or now >= next_issue):
+                service = SERVICES[issued % len(SERVICES)]
+                ticket = queue.issue(service, lang="en").ticket
+                key = ec.generate_private_key(ec.SECP256R1())
+                auth = os.urandom(16)
+                keys[ticket.id] = (key, auth)
+                public = key.public_key().public_bytes(
+                    serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+                )
+                endpoint = f"http://127.0.0.1:{push_port}/push/{ticket.id}"
+                subscription = {
+                    "endpoint": endpoint,
+                    "keys": {"p256dh": b64url(public), "auth": b64url(auth)},
+                }
+                notices.subscribe(ticket.id, "push", json.dumps(subscription), "en")
+                notices.subscribe(ticket.id, "email", f"{ticket.id}@citizens.example", "en")
+                issued += 1
+                if issued >= rush:
+                    next_issue = started + (issued - rush + 1) * issue_span / (tickets - rush)
+                continue
+            if now >= next_call:
+                next_call = started + (called + 1) * call_every
+                if _call(queue, counters, called):
+                    called += 1
+                continue
+            time.sleep(max(0.0, min(next_call, next_issue) - now, 0.0005))
+        hour_s = time.monotonic() - started
+        time.sleep(call_every * len(counters))  # the last visits take their time too
+        for counter_id in counters:  # the last visits end: every ticket has ended
+            for action in ("start", "done"):
+                with contextlib.suppress(QueueError):
+                    queue.counter_action(counter_id, action)
+        expected = _settle(queue, sinks)
+    finally:
+        notices.stop()
+        queue.store.close()
+    figures = _count(sinks, keys, expected)
+    figures.update(hour_s=hour_s, tickets=tickets)
+    return figures
+
+
+def _call(queue: QueueService, counters: list[str], turn: int) -> bool:
+    """Call the next ticket at one of the counters (finishing its current one)."""
+    for n in range(len(counters)):
+        try:
+            change = queue.counter_action(counters[(turn + n) % len(counters)], "next")
+        except QueueError:
+            continue
+        if change.subject is not None and change.subject.state is TicketState.CALLED:
+            return True
+    return False
+
+
+def _settle(queue: QueueService, sinks: Sinks) -> dict[tuple[str, str, str], str]:
+    """Wait until the notices saw every ticket end and none is pending or being sent.
+
+    Every notice's final state.
+    """
+    table = metadata.tables["notifications"]
+    contacts = metadata.tables["notify_subscriptions"]
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        with queue.store.db.connect() as conn:
+            live = conn.execute(
+                select(func.count()).select_from(contacts).where(contacts.c.ended_at.is_(None))
+            ).scalar()
+            rows = conn.execute(
+                select(
+                    table.c.ticket, table.c.kind, table.c.channel, table.c.state, table.c.event_at
+                )
+            ).all()
+        open_ = [row for row in rows if row.state in ("pending", "sending")]
+        if not open_ and not live:
+            break
+        if time.monotonic() > deadline:
+            raise BenchError(f"{len(open_)} notices still not sent {WAIT_S:.0f} s after the hour")
+        with sinks.arrived:
+            sinks.arrived.wait(0.2)
+    sinks.events = {(r.ticket, r.kind, r.channel): r.event_at.timestamp() for r in rows}
+    return {(r.ticket, r.kind, r.channel): r.state for r in rows}
+
+
+def _count(
+    sinks: Sinks,
+    keys: dict[str, tuple[ec.EllipticCurvePrivateKey, bytes]],
+    states: dict[tuple[str, str, str], str],
+) -> dict[str, Any]:
+    events = sinks.events
+    ahead_title = TEXTS["en"]["ahead"][0].split("{number}")[1]
+    arrivals: Counter[tuple[str, str, str]] = Counter()
+    lags: dict[str, list[float]] = {"email": [], "push": []}
+    first: dict[tuple[str, str, str], float] = {}
+    for message, at in sinks.mail:
+        ticket = str(message["To"]).split("@")[0]
+        kind = "ahead" if str(message["Subject"]).endswith(ahead_title) else "called"
+        first.setdefault((ticket, kind, "email"), at)
+        arrivals[(ticket, kind, "email")] += 1
+    for path, body, at in sinks.push:
+        ticket = path.rsplit("/", 1)[1]
+        key, auth = keys[ticket]
+        payload = json.loads(
+            http_ece.decrypt(body, private_key=key, auth_secret=auth, version="aes128gcm")
+        )
+        kind = "ahead" if payload["title"].endswith(ahead_title) else "called"
+        first.setdefault((ticket, kind, "push"), at)
+        arrivals[(ticket, kind, "push")] += 1
+    for notice, at in first.items():
+        lags[notice[2]].append(at - events[notice])
+    duplicates = sum(n - 1 for n in arrivals.values() if n > 1)
+    due = {(t, kind, c) for t in keys for kind in ("ahead", "called") for c in ("email", "push")}
+    dropped = Counter(key[1] for key in due if states.get(key) == "dropped")
+    lost = sum(1 for key in due if key not in arrivals and states.get(key) != "dropped")
+    failed = sum(1 for state in states.values() if state == "failed")
+    delivered = sum(arrivals.values())
+    span = max(at for at in first.values()) - min(events.values()) if first else 0.0
+    figures: dict[str, Any] = {
+        "delivered": delivered,
+        "duplicates": duplicates,
+        "lost": lost,
+        "dropped": sum(dropped.values()),
+        "dropped_ahead": dropped["ahead"],
+        "dropped_called": dropped["called"],
+        "failed": failed,
+        "per_s": delivered / span if span else 0.0,
+    }
+    for channel, values in lags.items():
+        p50, p99 = percentiles(values) if len(values) > 1 else (0.0, 0.0)
+        figures[f"{channel}_p50_s"], figures[f"{channel}_p99_s"] = p50, p99
+    every = lags["email"] + lags["push"]
+    figures["p50_s"], figures["p99_s"] = percentiles(every) if len(every) > 1 else (0.0, 0.0)
+    return figures
+
+
+def report(figures: dict[str, Any], args: argparse.Namespace) -> bool:
+    """Print the figures as text, then as one JSON line; whether the target is met."""
+    f = figures
+    print(
+        f"hour: {f['tickets']} tickets in {f['hour_s']:.1f} s, each with push and e-mail; "
+        f"{f['delivered']} notices delivered, {f['per_s']:.1f} /s"
+    )
+    print(
+        f"lag e-mail: p50 {ms(f['email_p50_s']):7.1f} ms  p99 {ms(f['email_p99_s']):7.1f} ms  "
+        f"(floor: raw SMTP message {ms(f['floor_smtp_s']):.1f} ms)"
+    )
+    print(
+        f"lag push:   p50 {ms(f['push_p50_s']):7.1f} ms  p99 {ms(f['push_p99_s']):7.1f} ms  "
+        f"(floor: raw HTTP POST {ms(f['floor_post_s']):.1f} ms)"
+    )
+    ratio_mail = f["email_p50_s"] / f["floor_smtp_s"] if f["floor_smtp_s"] else 0.0
+    ratio_push = f["push_p50_s"] / f["floor_post_s"] if f["floor_post_s"] else 0.0
+    met = f["duplicates"] == 0 and f["lost"] == 0 and f["p99_s"] <= TARGET_P99_S
+    print(
+        f"duplicates {f['duplicates']}, lost {f['lost']}, dropped as stale {f['dropped']} "
+        f"({f['dropped_ahead']} few-ahead, {f['dropped_called']} calls), "
+        f"failed {f['failed']}; ratio of p50 lag to the floor: e-mail {ratio_mail:.1f}×, "
+        f"push {ratio_push:.1f}×; target (no duplicate, no loss, p99 ≤ "
+        f"{TARGET_P99_S:.0f} s): {'met' if met else 'NOT met'}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "notify",
+                "tickets": f["tickets"],
+                "seconds": args.seconds,
+                "hour_s": round(f["hour_s"], 2),
+                "delivered": f["delivered"],
+                "notices_per_s": round(f["per_s"], 1),
+                "p50_ms": round(ms(f["p50_s"]), 1),
+                "p99_ms": round(ms(f["p99_s"]), 1),
+                "email_p50_ms": round(ms(f["email_p50_s"]), 1),
+                "email_p99_ms": round(ms(f["email_p99_s"]), 1),
+                "push_p50_ms": round(ms(f["push_p50_s"]), 1),
+                "push_p99_ms": round(ms(f["push_p99_s"]), 1),
+                "floor_smtp_ms": round(ms(f["floor_smtp_s"]), 2),
+                "floor_post_ms": round(ms(f["floor_post_s"]), 2),
+                "ratio_email": round(ratio_mail, 1),
+                "ratio_push": round(ratio_push, 1),
+                "duplicates": f["duplicates"],
+                "lost": f["lost"],
+                "dropped": f["dropped"],
+                "dropped_ahead": f["dropped_ahead"],
+                "dropped_called": f["dropped_called"],
+                "failed": f["failed"],
+                "target_p99_ms": TARGET_P99_S * 1000,
+                "target_met": met,
+            }
+        )
+    )
+    return bool(met)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=1000, help="tickets, each subscribed")
+    parser.add_argument("--seconds", type=float, default=60.0, help="the compressed hour")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    figures = run_in_tempdir(lambda tmp: hour(args, tmp), "the sinks and the hub's notices")
+    sys.exit(0 if report(figures, args) else 2)
+
+
+if __name__ == "__main__":
+    main()

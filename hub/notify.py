@@ -1,0 +1,766 @@
+"""Citizens' notices: "your turn is near" and "go to counter X", by push, e-mail or SMS.
+
+On the my-ticket page a citizen leaves a contact per channel (a browser's push
+subscription, an e-mail address, a phone number): :meth:`Notices.subscribe`. The
+:class:`Notices` listens to the queue; its listener only notes which services
+changed and wakes the notifier's thread, so the queue's writer never waits for it.
+That thread decides which notices are due (people ahead at most ``[notify] ahead``,
+or the call), puts them in ``notifications`` (one row per ticket, kind and channel:
+a notice is never made twice, across restarts too), and sends what is due on a
+small pool of threads.
+
+A notice is marked ``sending`` (committed) before it goes out; one found so marked
+after a restart was perhaps delivered, so it is recorded ``failed`` rather than sent
+again. A failure that may pass (a 5xx, a refused SMTP connection) is tried again
+after ``[notify] backoff_s``; a notice whose cause has passed (the "few ahead"
+notice of a ticket already called, a call already answered, anything older than
+``stale_min``) is ``dropped``. Every notice ends ``sent``, ``failed`` or ``dropped``.
+
+Contacts are erased ``[notify] grace_min`` after their ticket ends (and a day after
+they were given, whatever happens).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import re
+import smtplib
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Final, Literal
+from urllib.parse import quote_plus, urlsplit
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from py_vapid import Vapid02
+from pywebpush import WebPushException, webpush
+from sqlalchemy import Connection, and_, delete, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from common.i18n import LANGUAGES, Language
+from common.mail_settings import NotifySettings
+from hub.engine import Engine
+from hub.mail import Mailer
+from hub.model import Change, TicketState
+from hub.notify_texts import EMAIL_FOOTER, TEXTS
+from hub.service import QueueService
+from hub.store import metadata
+
+__all__ = [
+    "CHANNELS",
+    "VAPID_FILE",
+    "Notices",
+    "application_server_key",
+    "load_vapid",
+]
+
+log = logging.getLogger(__name__)
+
+Channel = Literal["push", "email", "sms"]
+CHANNELS: Final[tuple[Channel, ...]] = ("push", "email", "sms")
+"""Every way a notice goes."""
+
+STATES: Final = ("pending", "sending", "sent", "failed", "dropped")
+"""Where a notice is; the last three are final."""
+
+VAPID_FILE: Final = "vapid-private.pem"
+"""The hub's VAPID key in ``[data] dir``: made once, readable by the hub's user only."""
+
+CONTACT_MAX_AGE: Final = timedelta(days=1)
+"""A contact is erased this long after it was given, whether its ticket ended or not."""
+
+SWEEP_S: Final = 60.0
+"""How often expired contacts are erased."""
+
+POLL_S: Final = 0.5
+"""How often the thread looks for notices due again (retries) without being woken."""
+
+BATCH: Final = 64
+"""Notices claimed and sent in one round at most (fewer: ``2 × workers``)."""
+
+MAX_CONTACT: Final = 2048
+"""The longest contact kept (a push subscription's JSON)."""
+
+_EMAIL_RE: Final = re.compile(r"[^@\s<>,;:\"()\[\]\\]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+_PHONE_RE: Final = re.compile(r"\+?[0-9]{6,15}")
+_B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+
+_subscriptions: Final = metadata.tables["notify_subscriptions"]
+_notifications: Final = metadata.tables["notifications"]
+
+
+# -- VAPID ----------------------------------------------------------------------
+
+
+def load_vapid(data_dir: Path) -> Vapid02:
+    """The hub's VAPID key from ``data_dir``, made (owner-only, mode 0600) on first use."""
+    path = data_dir / VAPID_FILE
+    if not path.exists():
+        key = Vapid02()
+        key.generate_keys()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as file:
+                file.write(key.private_pem())
+            log.info("made the hub's VAPID key for web push in %s", path)
+    return Vapid02.from_file(str(path))
+
+
+def application_server_key(vapid: Vapid02) -> str:
+    """The VAPID public key as browsers take it (``applicationServerKey``, base64url)."""
+    raw = vapid.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+# -- contacts -------------------------------------------------------------------
+
+
+def check_contact(channel: str, contact: str, settings: NotifySettings) -> str:
+    """``contact`` for ``channel``, normalised; a ValueError says what is wrong with it."""
+    if channel == "email":
+        address = contact.strip()
+        if len(address) > 254 or not _EMAIL_RE.fullmatch(address):
+            raise ValueError("not an e-mail address")
+        return address
+    if channel == "sms":
+        phone = re.sub(r"[\s./()-]", "", contact)
+        if not _PHONE_RE.fullmatch(phone):
+            raise ValueError("not a phone number")
+        return phone
+    if channel == "push":
+        return _check_push(contact, settings)
+    raise ValueError("no such channel")
+
+
+def _check_push(contact: str, settings: NotifySettings) -> str:
+    if len(contact) > MAX_CONTACT:
+        raise ValueError("the push subscription is too long")
+    try:
+        info = json.loads(contact)
+        endpoint, keys = info["endpoint"], info["keys"]
+        p256dh, auth = keys["p256dh"], keys["auth"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError("not a push subscription") from None
+    if not all(isinstance(v, str) for v in (endpoint, p256dh, auth)):
+        raise ValueError("not a push subscription")
+    if not (_B64URL_RE.fullmatch(p256dh) and _B64URL_RE.fullmatch(auth)):
+        raise ValueError("the push subscription's keys are not base64url")
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    allowed = parts.scheme == "https" or (parts.scheme == "http" and settings.push_allow_http)
+    known = any(host == h or host.endswith("." + h) for h in settings.push_hosts)
+    if not (allowed and known) or parts.username or parts.password:
+        raise ValueError("the push service is not one the hub posts to")
+    return json.dumps({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}})
+
+
+# -- delivery -------------------------------------------------------------------
+
+
+class DeliveryError(Exception):
+    """A notice was not delivered; ``retry``: the cause may pass, try again later.
+
+    ``gone``: the contact is no more (a push subscription the browser dropped).
+    """
+
+    def __init__(self, reason: str, *, retry: bool, gone: bool = False) -> None:
+        super().__init__(reason)
+        self.retry = retry
+        self.gone = gone
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One notice being sent: its key, what it says, and where it goes."""
+
+    ticket: str
+    number: str
+    kind: str
+    channel: str
+    attempts: int
+    contact: str
+    subject: str
+    body: str
+    url: str | None
+
+
+class Notices:
+    """Sends citizens' notices from the durable queue in ``notifications``.
+
+    ``mailer`` sends e-mail (``None`` or off: no e-mail channel), ``vapid`` signs web
+    pushes (``None``: no push channel); SMS goes while ``[notify] sms_url`` is set.
+    ``public_url`` makes the my-ticket link in e-mails; ``office_name`` names the office.
+    Call :meth:`start`, and :meth:`stop` at the end.
+    """
+
+    def __init__(
+        self,
+        queue: QueueService,
+        settings: NotifySettings,
+        *,
+        mailer: Mailer | None = None,
+        vapid: Vapid02 | None = None,
+        public_url: str | None = None,
+        office_name: Callable[[], str] = lambda: "",
+    ) -> None:
+        self.queue = queue
+        self.store = queue.store
+        self.settings = settings
+        self.mailer = mailer if mailer is not None and mailer.enabled else None
+        self.vapid = vapid
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.office_name = office_name
+        self._mutex = threading.Lock()
+        self._touched: dict[str, datetime] = {}
+        """Services changed since the thread last looked, with the first change's time."""
+        self._fresh: dict[str, datetime] = {}
+        """Tickets with a new contact (and when it came), to look at whatever changed."""
+        self._open: dict[str, set[str]] = {}
+        """Ticket → channels with a contact, of tickets not yet ended."""
+        self._calls: dict[str, tuple[datetime, str | None]] = {}
+        """Watched tickets called since the thread last looked: when, and at which counter
+        (noted as they happen: a visit may end before the thread looks)."""
+        self._made: set[tuple[str, str, str]] = set()
+        """(ticket, kind, channel) of the notices made already, of open tickets."""
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="poradovnik-notify", daemon=True)
+        self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="poradovnik-notice")
+        self._local = threading.local()
+        self._next_sweep = 0.0
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The channels this hub can send through."""
+        on = {"push": self.vapid is not None, "email": self.mailer is not None}
+        on["sms"] = self.settings.sms_url is not None
+        return tuple(channel for channel in CHANNELS if on[channel])
+
+    # -- life -------------------------------------------------------------------------
+
+    def start(self) -> Notices:
+        """Recover from the last run, listen to the queue and start sending."""
+        now = self.queue.clock()
+        with self.store.transaction() as conn:
+            interrupted = conn.execute(
+                update(_notifications)
+                .where(_notifications.c.state == "sending")
+                .values(state="failed", done_at=now, reason="interrupted: perhaps delivered")
+            ).rowcount
+        if interrupted:
+            log.warning(
+                "%d notice(s) were being sent when the hub stopped: not sent again", interrupted
+            )
+        with self.store.db.connect() as conn:
+            for ticket, channel in conn.execute(
+                select(_subscriptions.c.ticket, _subscriptions.c.channel).where(
+                    _subscriptions.c.ended_at.is_(None)
+                )
+            ):
+                self._open.setdefault(ticket, set()).add(channel)
+            n = _notifications
+            tickets = sorted(self._open)
+            for at in range(0, len(tickets), BATCH):
+                chunk = tickets[at : at + BATCH]
+                keys = select(n.c.ticket, n.c.kind, n.c.channel).where(n.c.ticket.in_(chunk))
+                self._made.update((t, kind, channel) for t, kind, channel in conn.execute(keys))
+        self._fresh = dict.fromkeys(self._open, now)
+        self.queue.subscribe(self.changed)
+        self._thread.start()
+        self._wake.set()
+        return self
+
+    def stop(self) -> None:
+        """Stop after the round under way (what waits stays in the queue for next time)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(self.settings.timeout_s * 3)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- the queue's listener (under the queue's lock: cheap) -------------------------
+
+    def changed(self, change: Change) -> None:
+        """Note the services ``change`` touched and the calls, and wake the thread."""
+        if not self._open:
+            return
+        now = self.queue.clock()
+        with self._mutex:
+            for ticket in change.tickets:
+                self._touched.setdefault(ticket.service, now)
+                if ticket.state is TicketState.CALLED and ticket.id in self._open:
+                    self._calls.setdefault(ticket.id, (now, ticket.counter))
+            if change.day is not None or not change.tickets:
+                self._touched.setdefault("*", now)
+        self._wake.set()
+
+    # -- contacts ----------------------------------------------------------------------
+
+    def subscribe(self, ticket_id: str, channel: str, contact: str, lang: str) -> None:
+        """Keep ``contact`` to tell ticket ``ticket_id``'s holder through ``channel``.
+
+        Raises ValueError for a contact that is not one, a channel this hub lacks, or a
+        ticket that is no longer live. A second contact on a channel replaces the first.
+        """
+        if channel not in self.channels:
+            raise ValueError("this channel is off")
+        contact = check_contact(channel, contact, self.settings)
+        ticket = self.queue.live_ticket(ticket_id)
+        if ticket is None:
+            raise ValueError("the ticket is no longer live")
+        language = lang if lang in LANGUAGES else ticket.lang
+        now = self.queue.clock()
+        with self.store.transaction() as conn:
+            key = and_(_subscriptions.c.ticket == ticket_id, _subscriptions.c.channel == channel)
+            conn.execute(delete(_subscriptions).where(key))
+            conn.execute(
+                _subscriptions.insert().values(
+                    ticket=ticket_id,
+                    channel=channel,
+                    contact=contact,
+                    lang=language,
+                    created_at=now,
+                )
+            )
+        with self._mutex:
+            self._open.setdefault(ticket_id, set()).add(channel)
+            self._fresh.setdefault(ticket_id, now)
+        self._wake.set()
+
+    def subscribed(self, ticket_id: str) -> set[str]:
+        """The channels ticket ``ticket_id``'s holder left a contact for."""
+        with self.store.db.connect() as conn:
+            return set(
+                conn.execute(
+                    select(_subscriptions.c.channel).where(_subscriptions.c.ticket == ticket_id)
+                ).scalars()
+            )
+
+    def forget(self, ticket_id: str) -> int:
+        """Erase every contact of ticket ``ticket_id`` now (its holder withdrew); how many."""
+        with self.store.transaction() as conn:
+            erased = conn.execute(
+                delete(_subscriptions).where(_subscriptions.c.ticket == ticket_id)
+            ).rowcount
+        with self._mutex:
+            self._open.pop(ticket_id, None)
+        return int(erased)
+
+    def sweep(self) -> int:
+        """Erase the contacts whose ticket ended ``grace_min`` ago (or given a day ago)."""
+        now = self.queue.clock()
+        grace = timedelta(minutes=self.settings.grace_min)
+        with self.store.transaction() as conn:
+            erased = conn.execute(
+                delete(_subscriptions).where(
+                    or_(
+                        _subscriptions.c.ended_at < now - grace,
+                        _subscriptions.c.created_at < now - CONTACT_MAX_AGE,
+                    )
+                )
+            ).rowcount
+        if erased:
+            log.info("erased %d contact(s) of tickets that ended", erased)
+        return int(erased)
+
+    # -- the thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self._round()
+            except Exception:
+                log.exception("notices: a round failed; tried again shortly")
+                self._stop.wait(POLL_S)
+
+    def _round(self) -> None:
+        """Make the notices now due, then send what waits until none is due."""
+        self._make_due()
+        while not self._stop.is_set() and self._send_due():
+            self._make_due()
+        if self.queue.clock().timestamp() >= self._next_sweep:
+            self._next_sweep = self.queue.clock().timestamp() + SWEEP_S
+            self.sweep()
+
+    def _make_due(self) -> None:
+        """Put the notices the queue's changes made due into ``notifications``."""
+        with self._mutex:
+            touched, self._touched = self._touched, {}
+            fresh, self._fresh = self._fresh, {}
+            calls, self._calls = self._calls, {}
+            watched = {ticket: set(channels) for ticket, channels in self._open.items()}
+        if not (touched or fresh or calls) or not watched:
+            return
+        every = "*" in touched
+        earliest = min(touched.values(), default=self.queue.clock())
+
+        def look(engine: Engine) -> tuple[list[dict[str, Any]], list[str]]:
+            rows: list[dict[str, Any]] = []
+            ended: list[str] = []
+            for ticket_id, channels in watched.items():
+                ticket = engine.tickets.get(ticket_id)
+                relevant = ticket is not None and (
+                    every or ticket_id in fresh or ticket.service in touched
+                )
+                causes = [touched.get(ticket.service), fresh.get(ticket_id)] if ticket else []
+                at = min((t for t in causes if t is not None), default=earliest)
+                call = calls.get(ticket_id)
+                if call is None and relevant and ticket and ticket.state is TicketState.CALLED:
+                    call = (at, ticket.counter)  # called before its holder subscribed
+                if call is not None:
+                    rows += self._call_rows(engine, ticket_id, channels, *call)
+                if ticket is None or ticket.state.terminal:
+                    ended.append(ticket_id)
+                    continue
+                if not relevant:
+                    continue
+                if ticket.state is TicketState.WAITING:
+                    due = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
+                    ahead = engine.estimate(ticket).people_ahead if due else None
+                    if ahead is not None and ahead <= self.settings.ahead_for(ticket.service):
+                        rows += _rows(ticket_id, "ahead", due, at, ahead=ahead)
+            return rows, ended
+
+        rows, ended = self.queue.read(look)
+        if rows:
+            with self.store.transaction() as conn:
+                _insert_new(conn, rows)
+            self._made.update((row["ticket"], row["kind"], row["channel"]) for row in rows)
+        if ended:
+            self._end(ended)
+
+    def _call_rows(
+        self,
+        engine: Engine,
+        ticket_id: str,
+        channels: Iterable[str],
+        at: datetime,
+        counter_id: str | None,
+    ) -> list[dict[str, Any]]:
+        """The "called" notices of a call at ``at`` (and a "few ahead" one, dropped: late)."""
+        late = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
+        due = [c for c in channels if (ticket_id, "called", c) not in self._made]
+        counter = engine.counters.get(counter_id) if counter_id else None
+        name = counter.name if counter else counter_id
+        return [
+            *_rows(ticket_id, "ahead", late, at, state="dropped"),
+            *_rows(ticket_id, "called", due, at, counter=name),
+        ]
+
+    def _end(self, tickets: Sequence[str]) -> None:
+        """Note that ``tickets`` ended: their contacts' grace starts."""
+        now = self.queue.clock()
+        with self.store.transaction() as conn:
+            conn.execute(
+                update(_subscriptions)
+                .where(_subscriptions.c.ticket.in_(tickets), _subscriptions.c.ended_at.is_(None))
+                .values(ended_at=now)
+            )
+        with self._mutex:
+            for ticket_id in tickets:
+                self._open.pop(ticket_id, None)
+        gone = set(tickets)
+        self._made = {key for key in self._made if key[0] not in gone}
+
+    def _send_due(self) -> int:
+        """Claim up to :data:`BATCH` due notices and send them; how many were claimed."""
+        now = self.queue.clock()
+        n = _notifications
+        key = tuple_(n.c.ticket, n.c.kind, n.c.channel)
+        with self.store.transaction() as conn:
+            claimed = conn.execute(
+                select(
+                    n.c.ticket,
+                    n.c.kind,
+                    n.c.channel,
+                    n.c.attempts,
+                    n.c.ahead,
+                    n.c.counter,
+                    n.c.event_at,
+                )
+                .where(n.c.state == "pending", n.c.next_at <= now)
+                .order_by(n.c.next_at)
+                .limit(min(BATCH, 2 * self.settings.workers))
+            ).all()
+            if not claimed:
+                return 0
+            keys = [(row.ticket, row.kind, row.channel) for row in claimed]
+            conn.execute(
+                update(n).where(key.in_(keys)).values(state="sending", attempts=n.c.attempts + 1)
+            )
+        outcomes = self._outcomes(claimed, now)
+        self._record(outcomes)
+        return len(claimed)
+
+    def _outcomes(
+        self, claimed: Sequence[Any], now: datetime
+    ) -> list[tuple[tuple[str, str, str], str, str | None, int]]:
+        """Send the ``claimed`` notices (those still of use); (key, state, reason, attempts)."""
+        s = _subscriptions
+        tickets = sorted({row.ticket for row in claimed})
+        with self.store.db.connect() as conn:
+            contacts = {
+                (row.ticket, row.channel): (row.contact, row.lang)
+                for row in conn.execute(
+                    select(s.c.ticket, s.c.channel, s.c.contact, s.c.lang).where(
+                        s.c.ticket.in_(tickets)
+                    )
+                )
+            }
+        stale_at = now - timedelta(minutes=self.settings.stale_min)
+        states = self.queue.read(
+            lambda engine: {
+                t: (engine.tickets[t].state, engine.tickets[t].service, engine.tickets[t].number)
+                for t in tickets
+                if t in engine.tickets
+            }
+        )
+        results: list[tuple[tuple[str, str, str], str, str | None, int]] = []
+        sending = []
+        for row in claimed:
+            key = (row.ticket, row.kind, row.channel)
+            attempts = row.attempts + 1
+            state = states.get(row.ticket)
+            contact = contacts.get((row.ticket, row.channel))
+            wanted = TicketState.WAITING if row.kind == "ahead" else TicketState.CALLED
+            if state is None or state[0] is not wanted:
+                results.append((key, "dropped", "its cause has passed", attempts))
+            elif row.event_at < stale_at:
+                results.append((key, "dropped", "too late", attempts))
+            elif contact is None:
+                results.append((key, "dropped", "the contact was erased", attempts))
+            else:
+                notice = self._notice(row, contact, state[1], state[2], attempts)
+                sending.append((key, attempts, self._pool.submit(self._deliver, notice)))
+        for key, attempts, future in sending:
+            try:
+                future.result()
+            except DeliveryError as exc:
+                retry = exc.retry and attempts <= len(self.settings.backoff_s)
+                results.append((key, "pending" if retry else "failed", str(exc)[:200], attempts))
+                if exc.gone:
+                    self._drop_contact(key[0], key[2])
+            except Exception as exc:
+                log.exception("notice %s could not be sent", key)
+                results.append((key, "failed", type(exc).__name__, attempts))
+            else:
+                results.append((key, "sent", None, attempts))
+        return results
+
+    def _drop_contact(self, ticket_id: str, channel: str) -> None:
+        """Erase a contact that is no more (the push service says the browser dropped it)."""
+        s = _subscriptions
+        with self.store.transaction() as conn:
+            conn.execute(delete(s).where(s.c.ticket == ticket_id, s.c.channel == channel))
+        with self._mutex:
+            channels = self._open.get(ticket_id)
+            if channels is not None:
+                channels.discard(channel)
+
+    def _record(
+        self, outcomes: Iterable[tuple[tuple[str, str, str], str, str | None, int]]
+    ) -> None:
+        """Write what became of each notice."""
+        now = self.queue.clock()
+        n = _notifications
+        with self.store.transaction() as conn:
+            for (ticket, kind, channel), state, reason, attempts in outcomes:
+                values: dict[str, Any] = {"state": state, "reason": reason}
+                if state == "pending":
+                    pause = self.settings.backoff_s[attempts - 1]
+                    values["next_at"] = now + timedelta(seconds=pause)
+                    log.warning(
+                        "notice %s/%s by %s not sent, tried again in %g s: %s",
+                        ticket,
+                        kind,
+                        channel,
+                        pause,
+                        reason,
+                    )
+                else:
+                    values["done_at"] = now
+                    if state == "failed":
+                        log.error("notice %s/%s by %s given up: %s", ticket, kind, channel, reason)
+                conn.execute(
+                    update(n)
+                    .where(n.c.ticket == ticket, n.c.kind == kind, n.c.channel == channel)
+                    .values(**values)
+                )
+
+    def _notice(
+        self, row: Any, contact: tuple[str, str], service: str, number: str, attempts: int
+    ) -> Notice:
+        """What ``row``'s notice says, in its holder's language."""
+        address, lang_code = contact
+        lang: Language = next((code for code in LANGUAGES if code == lang_code), "en")
+        known = self.queue.service(service)
+        values = {
+            "number": number,
+            "ahead": row.ahead if row.ahead is not None else "",
+            "counter": row.counter or "",
+            "service": known.name(lang) if known else service,
+            "office": self.office_name(),
+        }
+        subject, body = (text.format(**values) for text in TEXTS[lang][row.kind])
+        url = f"{self.public_url}/t/{row.ticket}" if self.public_url else None
+        if row.channel == "email":
+            footer = EMAIL_FOOTER[lang].format(
+                url=url or number, office=values["office"], grace_min=self.settings.grace_min
+            )
+            body = f"{body}\n\n{footer}"
+        return Notice(
+            row.ticket, number, row.kind, row.channel, attempts, address, subject, body, url
+        )
+
+    # -- channels (on the pool's threads) ---------------------------------------------
+
+    def _deliver(self, notice: Notice) -> None:
+        if notice.channel == "push":
+            self._push(notice)
+        elif notice.channel == "email":
+            self._email(notice)
+        else:
+            self._sms(notice)
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def _push(self, notice: Notice) -> None:
+        if self.vapid is None:
+            raise DeliveryError("web push is off", retry=False)
+        payload = {"title": notice.subject, "body": notice.body, "url": f"/t/{notice.ticket}"}
+        try:
+            webpush(
+                json.loads(notice.contact),
+                data=json.dumps(payload, ensure_ascii=False),
+                vapid_private_key=self.vapid,
+                vapid_claims={"sub": self.settings.vapid_subject},
+                timeout=self.settings.timeout_s,
+                ttl=self.settings.stale_min * 60,
+                requests_session=self._session(),
+            )
+        except WebPushException as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            gone = status in (404, 410)
+            raise DeliveryError(
+                f"push service: {status or exc}", retry=_passing(status), gone=gone
+            ) from None
+        except requests.RequestException as exc:
+            raise DeliveryError(f"push service: {type(exc).__name__}", retry=True) from None
+
+    def _email(self, notice: Notice) -> None:
+        if self.mailer is None:
+            raise DeliveryError("e-mail is off", retry=False)
+        message = EmailMessage()
+        message["To"] = notice.contact
+        message["Subject"] = notice.subject
+        message.set_content(notice.body)
+        try:
+            self.mailer.send_now(message)
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(f"SMTP {exc.smtp_code}", retry=exc.smtp_code < 500) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(f"SMTP: {type(exc).__name__}", retry=True) from None
+
+    def _sms(self, notice: Notice) -> None:
+        config = self.settings
+        if config.sms_url is None:
+            raise DeliveryError("SMS is off", retry=False)
+        text = f"{notice.body} {notice.url}" if notice.url else notice.body
+        values = {
+            "phone": notice.contact,
+            "text": text,
+            "number": notice.number,
+            "ticket": notice.ticket,
+        }
+        url = _fill(config.sms_url, values, quote_plus)
+        body = _fill(config.sms_body, values, _escaper(config.sms_content_type))
+        headers = {"Content-Type": config.sms_content_type, **config.sms_headers}
+        try:
+            response = self._session().request(
+                config.sms_method,
+                url,
+                data=body.encode() if config.sms_method != "GET" else None,
+                headers=headers,
+                timeout=config.timeout_s,
+            )
+        except requests.RequestException as exc:
+            raise DeliveryError(f"SMS gateway: {type(exc).__name__}", retry=True) from None
+        if response.status_code >= 300:
+            status = response.status_code
+            raise DeliveryError(f"SMS gateway: {status}", retry=_passing(status))
+
+
+def _rows(
+    ticket: str,
+    kind: str,
+    channels: Iterable[str],
+    at: datetime,
+    *,
+    ahead: int | None = None,
+    counter: str | None = None,
+    state: str = "pending",
+) -> list[dict[str, Any]]:
+    """The ``notifications`` rows of one notice, one per channel (``dropped``: made late)."""
+    return [
+        {
+            "ticket": ticket,
+            "kind": kind,
+            "channel": channel,
+            "state": state,
+            "ahead": ahead,
+            "counter": counter,
+            "event_at": at,
+            "next_at": at,
+            "attempts": 0,
+            "done_at": None if state == "pending" else at,
+            "reason": None if state == "pending" else "its cause passed before it was made",
+        }
+        for channel in sorted(channels)
+    ]
+
+
+def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``notifications``, skipping any made before."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(insert(_notifications).on_conflict_do_nothing(), rows)
+
+
+def _passing(status: int | None) -> bool:
+    """Whether a failure with this HTTP status may pass (no answer, 429, 5xx)."""
+    return status is None or status == 429 or status >= 500
+
+
+def _escaper(content_type: str) -> Callable[[str], str]:
+    """How a value goes into a body of ``content_type``."""
+    if "json" in content_type:
+        return lambda value: json.dumps(value, ensure_ascii=False)[1:-1]
+    if "x-www-form-urlencoded" in content_type:
+        return quote_plus
+    return str
+
+
+def _fill(template: str, values: Mapping[str, str], escape: Callable[[str], str]) -> str:
+    """``template`` with each ``{name}`` of ``values`` replaced by its escaped value."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", escape(value))
+    return template

@@ -1,0 +1,387 @@
+"""Citizens' notices: real SMTP server, a local push service that decrypts and verifies,
+a local SMS gateway; never twice across a restart, stale ones dropped, retries on 5xx."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from mail_helpers import Inbox, smtp_server
+from notify_helpers import Browser, Endpoint, endpoint, open_push, wait_until
+from sqlalchemy import select, update
+from web_helpers import ADMIN_PASSWORD, csrf_token
+
+from common.settings import DataSettings, NotifySettings, Settings, WebSettings
+from hub.app import open_queue, seed_demo, web_app
+from hub.mail import Mailer
+from hub.model import Ticket
+from hub.notify import VAPID_FILE, Notices, application_server_key, load_vapid
+from hub.notify_texts import TEXTS
+from hub.service import QueueService
+from hub.stats import NoticeCount
+from hub.store import metadata
+from hub.users import Users
+
+NOTIFICATIONS = metadata.tables["notifications"]
+SUBSCRIPTIONS = metadata.tables["notify_subscriptions"]
+
+
+@dataclass
+class Office:
+    """A hub's queue with its notices, the SMTP server, push service and SMS gateway."""
+
+    settings: Settings
+    inbox: Inbox
+    push: Endpoint
+    sms: Endpoint
+    queue: QueueService
+    notices: Notices
+
+    @property
+    def server_key(self) -> str:
+        assert self.notices.vapid is not None
+        return application_server_key(self.notices.vapid)
+
+    def restart(self) -> None:
+        """Stop the notices and the store, and open both again (a hub restart)."""
+        self.notices.stop()
+        self.queue.store.close()
+        self.queue = open_queue(self.settings)
+        self.notices = start_notices(self.settings, self.queue)
+
+    def states(self, ticket: str) -> dict[tuple[str, str], str]:
+        """(kind, channel) → state of ``ticket``'s notices."""
+        with self.queue.store.db.connect() as conn:
+            rows = conn.execute(
+                select(NOTIFICATIONS.c.kind, NOTIFICATIONS.c.channel, NOTIFICATIONS.c.state).where(
+                    NOTIFICATIONS.c.ticket == ticket
+                )
+            )
+            return {(kind, channel): state for kind, channel, state in rows}
+
+    def settled(self, ticket: str, count: int) -> dict[tuple[str, str], str]:
+        """``ticket``'s notices once ``count`` of them are final."""
+        final = {"sent", "failed", "dropped"}
+        wait_until(lambda: sum(s in final for s in self.states(ticket).values()) >= count)
+        return self.states(ticket)
+
+    def subscribe_all(self, ticket: Ticket, browser: Browser, lang: str) -> None:
+        self.notices.subscribe(ticket.id, "push", browser.subscription(), lang)
+        self.notices.subscribe(ticket.id, "email", f"citizen-{ticket.number}@example.org", lang)
+        self.notices.subscribe(ticket.id, "sms", "+421 900 123 456", lang)
+
+
+def start_notices(settings: Settings, queue: QueueService) -> Notices:
+    return Notices(
+        queue,
+        settings.notify,
+        mailer=Mailer(settings.mail),
+        vapid=load_vapid(settings.data.dir),
+        public_url="https://portal.example",
+        office_name=lambda: "Mestský úrad",
+    ).start()
+
+
+def notify_settings(push: Endpoint, sms: Endpoint, **more: Any) -> NotifySettings:
+    options: dict[str, Any] = {
+        "push_hosts": ["127.0.0.1"],
+        "push_allow_http": True,
+        "sms_url": sms.url("/sms?key=k1"),
+        "sms_headers": {"Authorization": "Bearer city-token"},
+        "backoff_s": [0.05, 0.1, 0.2],
+        "workers": 4,
+        **more,
+    }
+    return NotifySettings(**options)
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Iterator[Office]:
+    with smtp_server() as inbox, endpoint() as push, endpoint() as sms:
+        settings = Settings(
+            role="hub",
+            data=DataSettings(dir=tmp_path / "hub"),
+            web=WebSettings(host="127.0.0.1", secure_cookies=False),
+            mail=inbox.settings(),
+            notify=notify_settings(push, sms),
+        )
+        queue = open_queue(settings)
+        seed_demo(queue)
+        queue.counter_action("1", "resume")
+        here = Office(settings, inbox, push, sms, queue, start_notices(settings, queue))
+        yield here
+        here.notices.stop()
+        here.queue.store.close()
+
+
+def line(office: Office, lang: str = "sk", before: int = 4) -> Ticket:
+    """A ticket for taxes with ``before`` people ahead of it."""
+    for _ in range(before):
+        office.queue.issue("taxes")
+    return office.queue.issue("taxes", lang=lang).ticket
+
+
+@pytest.mark.parametrize("lang", ["sk", "cs", "uk", "en"])
+def test_each_channel_tells_few_ahead_then_the_call(office: Office, lang: str) -> None:
+    ticket = line(office, lang)
+    browser = Browser.make(office.push)
+    office.subscribe_all(ticket, browser, lang)
+    office.queue.counter_action("1", "next")  # 3 ahead now
+
+    texts = TEXTS[lang]  # type: ignore[index]
+    mail = office.inbox.next()
+    assert mail["To"] == f"citizen-{ticket.number}@example.org"
+    assert mail["Subject"] == texts["ahead"][0].format(number=ticket.number)
+    body = mail.get_content()
+    assert ticket.number in body
+    assert "3" in body
+    assert f"https://portal.example/t/{ticket.id}" in body
+    push = open_push(office.push.next(), browser, office.server_key)
+    assert push["title"] == texts["ahead"][0].format(number=ticket.number)
+    assert push["url"] == f"/t/{ticket.id}"
+    sms = office.sms.next()
+    assert sms.path == "/sms?key=k1"
+    assert sms.headers["authorization"] == "Bearer city-token"
+    message = json.loads(sms.body)
+    assert message["to"] == "+421900123456"
+    assert ticket.number in message["text"]
+
+    for _ in range(4):
+        office.queue.counter_action("1", "next")
+    mail = office.inbox.next()
+    assert mail["Subject"] == texts["called"][0].format(number=ticket.number, counter="Okienko 1")
+    assert "Okienko 1" in mail.get_content()
+    push = open_push(office.push.next(), browser, office.server_key)
+    assert "Okienko 1" in push["body"]
+    assert "Okienko 1" in json.loads(office.sms.next().body)["text"]
+    states = office.settled(ticket.id, 6)
+    assert set(states.values()) == {"sent"}
+    assert len(states) == 6
+
+
+def test_never_twice_across_a_restart(office: Office) -> None:
+    ticket = line(office)
+    browser = Browser.make(office.push)
+    office.subscribe_all(ticket, browser, "en")
+    office.queue.counter_action("1", "next")
+    office.settled(ticket.id, 3)
+    open_push(office.push.next(), browser, office.server_key)
+    office.sms.next()
+    # A notice caught being sent when the hub stopped was perhaps delivered: not again.
+    other = office.queue.issue("parking").ticket
+    office.notices.subscribe(other.id, "email", "other@example.org", "en")
+    office.settled(other.id, 1)
+    assert {office.inbox.next()["To"] for _ in range(2)} == {
+        f"citizen-{ticket.number}@example.org",
+        "other@example.org",
+    }
+    with office.queue.store.transaction() as conn:
+        conn.execute(
+            update(NOTIFICATIONS)
+            .where(NOTIFICATIONS.c.ticket == other.id)
+            .values(state="sending", done_at=None)
+        )
+
+    office.restart()
+    assert office.states(other.id) == {("ahead", "email"): "failed"}
+    office.queue.counter_action("1", "next")  # 2 ahead: the "few ahead" notice went already
+    late = office.queue.issue("info").ticket
+    office.notices.subscribe(late.id, "email", "late@example.org", "en")
+    assert office.inbox.next()["To"] == "late@example.org"
+    assert office.inbox.received.empty()
+    assert office.push.received.empty()
+    assert office.sms.received.empty()
+    assert office.states(ticket.id) == {
+        ("ahead", "email"): "sent",
+        ("ahead", "push"): "sent",
+        ("ahead", "sms"): "sent",
+    }
+
+
+def test_a_failure_is_tried_again_after_a_pause(office: Office) -> None:
+    office.push.answers[:] = [503, 502]
+    office.sms.answers[:] = [500]
+    ticket = line(office)
+    browser = Browser.make(office.push)
+    office.notices.subscribe(ticket.id, "push", browser.subscription(), "en")
+    office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
+    office.queue.counter_action("1", "next")
+    assert open_push(office.push.next(), browser, office.server_key)["body"]
+    office.sms.next()
+    assert office.settled(ticket.id, 2) == {("ahead", "push"): "sent", ("ahead", "sms"): "sent"}
+    with office.queue.store.db.connect() as conn:
+        attempts = dict(
+            conn.execute(
+                select(NOTIFICATIONS.c.channel, NOTIFICATIONS.c.attempts).where(
+                    NOTIFICATIONS.c.ticket == ticket.id
+                )
+            ).all()
+        )
+    assert attempts == {"push": 3, "sms": 2}
+
+
+def test_a_refused_notice_is_given_up_and_a_gone_subscription_too(office: Office) -> None:
+    office.push.answers[:] = [410]
+    office.sms.answers[:] = [503, 503, 503, 503]
+    ticket = line(office)
+    office.notices.subscribe(ticket.id, "push", Browser.make(office.push).subscription(), "en")
+    office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
+    office.queue.counter_action("1", "next")
+    assert office.settled(ticket.id, 2) == {
+        ("ahead", "push"): "failed",
+        ("ahead", "sms"): "failed",
+    }
+    assert office.notices.subscribed(ticket.id) == {"sms"}  # the browser dropped it
+    today = office.queue.today()
+    assert office.queue.notices(today, today) == [
+        NoticeCount("push", failed=1),
+        NoticeCount("sms", failed=1),
+    ]
+
+
+def test_a_stale_notice_is_dropped(office: Office) -> None:
+    office.push.answers[:] = [503]
+    office.notices.settings.backoff_s[:] = [5.0]
+    ticket = line(office, before=3)
+    browser = Browser.make(office.push)
+    office.notices.subscribe(ticket.id, "push", browser.subscription(), "en")
+    wait_until(lambda: office.states(ticket.id).get(("ahead", "push")) == "pending")
+    wait_until(lambda: office.push.answers == [])
+    for _ in range(4):
+        office.queue.counter_action("1", "next")  # called before the retry is due
+    push = open_push(office.push.next(), browser, office.server_key)
+    assert "Okienko 1" in push["body"]
+    office.notices.settings.backoff_s[:] = [0.01]
+    assert office.settled(ticket.id, 1)[("called", "push")] == "sent"
+    with office.queue.store.transaction() as conn:
+        conn.execute(update(NOTIFICATIONS).values(next_at=datetime.now(UTC)))
+    office.notices._wake.set()
+    assert office.settled(ticket.id, 2) == {
+        ("ahead", "push"): "dropped",
+        ("called", "push"): "sent",
+    }
+    assert office.push.received.empty()
+
+
+def test_contacts_are_erased_after_the_grace(office: Office) -> None:
+    ticket = line(office, before=0)
+    office.notices.subscribe(ticket.id, "email", "erase-me@example.org", "en")
+    office.inbox.next()
+    office.queue.counter_action("1", "next")
+    office.inbox.next()
+    office.queue.counter_action("1", "done")
+    office.queue.issue("taxes")  # a change the notices look at: the ticket has ended
+    ended = select(SUBSCRIPTIONS.c.ended_at).where(SUBSCRIPTIONS.c.ticket == ticket.id)
+
+    def has_ended() -> bool:
+        with office.queue.store.db.connect() as conn:
+            return conn.execute(ended).scalar() is not None
+
+    wait_until(has_ended)
+    assert office.notices.sweep() == 0  # within the grace
+    with office.queue.store.transaction() as conn:
+        conn.execute(
+            update(SUBSCRIPTIONS).values(ended_at=datetime.now(UTC) - timedelta(minutes=31))
+        )
+    assert office.notices.sweep() == 1
+    assert office.notices.subscribed(ticket.id) == set()
+    assert office.states(ticket.id) == {("ahead", "email"): "sent", ("called", "email"): "sent"}
+
+
+def test_the_vapid_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    first = load_vapid(tmp_path)
+    mode = stat.S_IMODE((tmp_path / VAPID_FILE).stat().st_mode)
+    assert mode == 0o600
+    assert application_server_key(load_vapid(tmp_path)) == application_server_key(first)
+
+
+@pytest.mark.parametrize(
+    ("channel", "contact"),
+    [
+        ("email", "not an address"),
+        ("email", "a@b.c\r\nBcc: x@y.z"),
+        ("sms", "call me"),
+        ("push", "{}"),
+        ("push", "x" * 5000),
+        (
+            "push",
+            json.dumps(
+                {"endpoint": "https://evil.example/p", "keys": {"p256dh": "AA", "auth": "AA"}}
+            ),
+        ),
+        (
+            "push",
+            json.dumps({"endpoint": "file:///etc/passwd", "keys": {"p256dh": "AA", "auth": "AA"}}),
+        ),
+        ("fax", "123"),
+    ],
+)
+def test_hostile_contacts_are_refused(office: Office, channel: str, contact: str) -> None:
+    ticket = line(office, before=0)
+    with pytest.raises(ValueError, match=r"not|off|long|push service|channel"):
+        office.notices.subscribe(ticket.id, channel, contact, "en")
+    assert office.notices.subscribed(ticket.id) == set()
+
+
+def test_the_portal_keeps_contacts_and_erases_them(office: Office) -> None:
+    app = web_app(office.settings, office.queue, notices=office.notices, config={"TESTING": True})
+    client: FlaskClient = app.test_client()
+    ticket = office.queue.issue("taxes", lang="en").ticket
+    page = client.get(f"/t/{ticket.id}?lang=en").get_data(as_text=True)
+    assert f"/t/{ticket.id}/notify" in page
+    url = f"/t/{ticket.id}/notify"
+    notify_page = client.get(url).get_data(as_text=True)
+    assert "erased 30 minutes after it ends" in notify_page
+    assert office.server_key in notify_page
+    token = csrf_token(client, url)
+    answer = client.post(url, data={"csrf_token": token, "email": "me@example.org"})
+    assert answer.status_code == 303
+    assert office.inbox.next()["To"] == "me@example.org"  # nobody ahead: told at once
+    bad = client.post(url, data={"csrf_token": token, "phone": "<script>"})
+    assert bad.status_code == 400
+    push = client.post(
+        f"{url}/push",
+        data=Browser.make(office.push).subscription(),
+        headers={"X-CSRFToken": token, "Content-Type": "application/json"},
+    )
+    assert push.status_code == 201
+    refused = client.post(
+        f"{url}/push", data="{", headers={"X-CSRFToken": token, "Content-Type": "application/json"}
+    )
+    assert refused.status_code == 400
+    assert client.post(f"{url}/push", data="{}").status_code == 400  # no CSRF token
+    assert office.notices.subscribed(ticket.id) == {"email", "push"}
+    assert client.post(url, data={"csrf_token": token, "forget": "1"}).status_code == 303
+    assert office.notices.subscribed(ticket.id) == set()
+    assert client.get("/t/" + "0" * 32 + "/notify").status_code == 404
+    worker = client.get("/sw.js")
+    assert worker.status_code == 200
+    assert b"showNotification" in worker.data
+
+
+def test_statistics_count_notices_per_channel(office: Office) -> None:
+    ticket = line(office, before=0)
+    office.notices.subscribe(ticket.id, "email", "count-me@example.org", "en")
+    office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
+    office.settled(ticket.id, 2)
+    app = web_app(office.settings, office.queue, notices=office.notices, config={"TESTING": True})
+    client = app.test_client()
+    Users(office.queue.store).add("admin", ADMIN_PASSWORD, "admin")
+    token = csrf_token(client, "/admin/login")
+    login = {"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token}
+    assert client.post("/admin/login", data=login).status_code == 302
+    page = client.get("/admin/statistics").get_data(as_text=True)
+    assert "Notices to citizens" in page
+    csv_text = client.get("/admin/statistics/notices.csv").get_data(as_text=True)
+    assert csv_text.splitlines() == [
+        "channel,sent,failed,dropped,pending",
+        "email,1,0,0,0",
+        "sms,1,0,0,0",
+    ]
