@@ -30,11 +30,13 @@ from hub.callboard import CallBoard
 from hub.database import open_store
 from hub.engine import QueuePolicy
 from hub.eservice import EServices
+from hub.feedback import Feedback
 from hub.lockout import Lockout
 from hub.mail import Mailer
 from hub.maintenance import Maintenance
 from hub.publications import OUTBOX_FILE, HubLink
 from hub.service import QueueService
+from hub.signups import SignUps
 from hub.siteconfig import SiteConfig
 from hub.users import ApiTokens, Users
 from sync_agent.connection import Inbound
@@ -200,6 +202,10 @@ def web_parts(
         appointments=AppointmentBook(
             queue, per_address=web.bookings_per_address, per_email=web.bookings_per_email
         ),
+        feedback=Feedback(
+            queue.store, window=timedelta(hours=web.rating_window_h), clock=queue.clock
+        ),
+        signups=SignUps(queue.store),
         bridge=bridge,
         metrics=metrics,
     )
