@@ -158,9 +158,7 @@ def ticket_fragment(ticket_id: str) -> Response:
 class RatingForm(FlaskForm):
     """A citizen's rating of a finished visit: 1-5 and an optional comment."""
 
-    rating = RadioField(
-        "rating", choices=[(str(n), str(n)) for n in RATINGS], validators=[InputRequired()]
-    )
+    rating = RadioField("rating", choices=[str(n) for n in RATINGS], validators=[InputRequired()])
     comment = TextAreaField(
         "comment", validators=[Optional(), Length(max=MAX_COMMENT)], filters=[_strip]
     )
