@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 
 from hub.appointments import AppointmentBook, BookingRules
 from hub.eservice import EServices
+from hub.feedback import Feedback
 from hub.model import AppointmentState
 from hub.service import QueueService
 from hub.users import Users
@@ -121,6 +122,26 @@ def test_my_ticket_page_shows_the_call_as_it_happens(page: Page, web_queue: Queu
     web_queue.counter_action("1", "next")
     expect(page.get_by_text("Please go to Okienko 1.")).to_be_visible()
     expect(page.locator("[data-state]")).to_have_attribute("data-state", "called")
+
+
+def test_a_citizen_rates_the_visit_when_it_ends(page: Page, web_queue: QueueService) -> None:
+    mine = web_queue.issue("taxes").ticket
+    page.goto(f"/t/{mine.id}?lang=en")
+    expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open")
+    web_queue.counter_action("1", "next", actor="web:jana")
+    web_queue.counter_action("1", "done", actor="web:jana")
+    rating = page.locator("[data-rate]")
+    expect(rating).to_be_visible()
+    rating.get_by_role("link", name="4", exact=True).click()
+    expect(page.get_by_role("radio", name="4", exact=True)).to_be_checked()
+    page.get_by_label("Comment (optional)").fill("Quick and kind.")
+    page.get_by_role("button", name="Send rating").click()
+    expect(page.get_by_text("Thank you for your rating.")).to_be_visible()
+    day = web_queue.today()
+    [stored] = Feedback(web_queue.store, window=timedelta(hours=1), clock=web_queue.clock).ratings(
+        day, day
+    )
+    assert (stored.rating, stored.comment, stored.clerk) == (4, "Quick and kind.", "web:jana")
 
 
 def called_at(queue: QueueService, counter: str, service: str) -> str:
