@@ -110,6 +110,12 @@ def seed_demo(queue: QueueService) -> None:
         queue.save_counter(counter, position)
 
 
+def feedback(settings: Settings, queue: QueueService) -> Feedback:
+    """The citizens' ratings of the hub's queue, with ``[web] rating_window_h``."""
+    window = timedelta(hours=settings.web.rating_window_h)
+    return Feedback(queue.store, window=window, clock=queue.clock)
+
+
 def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, HubLink]:
     """Connect the queue to the office's broker; the link keeps itself connected.
 
@@ -122,7 +128,7 @@ def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, Hu
         outbox_path=settings.data.dir / OUTBOX_FILE,
     )
     topics = link.topics
-    bridge = HubBridge(queue, topics, link, EServices(queue.store))
+    bridge = HubBridge(queue, topics, link, EServices(queue.store), feedback(settings, queue))
 
     def deliver(message: Inbound) -> None:
         if message.retain and not message.payload:
@@ -202,9 +208,7 @@ def web_parts(
         appointments=AppointmentBook(
             queue, per_address=web.bookings_per_address, per_email=web.bookings_per_email
         ),
-        feedback=Feedback(
-            queue.store, window=timedelta(hours=web.rating_window_h), clock=queue.clock
-        ),
+        feedback=bridge.feedback if bridge is not None else feedback(settings, queue),
         signups=SignUps(queue.store),
         bridge=bridge,
         metrics=metrics,

@@ -54,7 +54,8 @@ CSV_COLUMNS: Final = (
 class FeedbackError(PoradovnikError):
     """A rating that cannot be taken, with a stable ``code``.
 
-    ``unknown_ticket``, ``not_done`` (the visit has not ended with Done),
+    ``unknown_ticket``, ``no_ticket`` (no visit ended at the counter), ``not_done``
+    (the visit has not ended with Done),
     ``too_late`` (the window has passed), ``already_rated``, ``invalid``.
     """
 
@@ -177,6 +178,27 @@ class Feedback:
         except IntegrityError:
             raise FeedbackError("already_rated", f"{ticket.number} is already rated") from None
         return stored
+
+    def rate_last(self, counter: str, rating: int, *, day: date) -> Rating:
+        """Rate the newest ticket finished with Done at ``counter`` on business day ``day``.
+
+        What a counter's rating buttons do: the citizen rates the visit that has just
+        ended there. :class:`FeedbackError` ``no_ticket`` if none ended there that day.
+        """
+        with self.store.db.connect() as conn:
+            ticket_id = conn.execute(
+                select(_tickets.c.id)
+                .where(
+                    _tickets.c.business_day == day,
+                    _tickets.c.counter_id == counter,
+                    _tickets.c.state == TicketState.DONE.value,
+                )
+                .order_by(_tickets.c.finished_at.desc())
+                .limit(1)
+            ).scalar()
+        if ticket_id is None:
+            raise FeedbackError("no_ticket", f"no visit ended at counter {counter} today")
+        return self.rate(ticket_id, rating, source="counter")
 
     def ratings(self, start: date, end: date) -> list[Rating]:
         """Every rating of visits on business days ``start`` … ``end``, newest first."""
