@@ -16,6 +16,7 @@ from hub.eservice import EServices
 from hub.feedback import Feedback
 from hub.model import AppointmentState
 from hub.service import QueueService
+from hub.signups import SignUps, SignUpSetup
 from hub.users import Users
 from hub.web.server import WebServer
 from sync_agent.protocol import EServiceUpdate
@@ -244,6 +245,32 @@ def test_a_clerk_calls_with_the_keyboard_and_the_panel_follows_the_counter(
     expect(page.get_by_role("status")).to_have_text("B001 now waits for Parking.")
     moved = [t for t in web_queue.engine.tickets.values() if t.number == "B001"]
     assert [(t.service, t.state.value) for t in moved] == [("parking", "waiting")]
+
+
+def test_ticked_eservices_survive_a_live_update_and_are_recorded_on_done(
+    page: Page, web_queue: QueueService
+) -> None:
+    signups = SignUps(web_queue.store)
+    signups.save(SignUpSetup(desks=("taxes",), eservices=("Slovensko.sk", "iMesto")))
+    Users(web_queue.store).add("jana", "correct horse battery", "clerk")
+    web_queue.issue("taxes")
+    page.goto("/clerk/?lang=en")
+    page.get_by_label("User name").fill("jana")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Okienko 1").click()
+    expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open")
+    page.keyboard.press("n")
+    expect(page.locator("[data-current]")).to_have_text("A001")
+    page.get_by_label("iMesto").check()
+    web_queue.issue("waste")  # the queue changes: the panel's live part is swapped in
+    expect(page.locator('[data-waiting="waste"]')).to_have_text("1")
+    expect(page.get_by_label("iMesto")).to_be_checked()
+    expect(page.get_by_label("Slovensko.sk")).not_to_be_checked()
+    page.get_by_role("button", name="Done", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("A001 is done.")
+    day = web_queue.today()
+    assert [(r.eservice, r.count) for r in signups.per_month(day, day)] == [("iMesto", 1)]
 
 
 def test_a_citizen_books_gets_code_qr_and_calendar_then_cancels(
