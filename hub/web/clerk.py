@@ -266,9 +266,9 @@ def act() -> BaseResponse:
     except QueueError as refused:
         flash(str(REFUSALS.get(refused.code, refused.message)), "error")
     else:
-        if ticked_names and change.subject is not None:
+        if ticked_names and counter.current is not None:
             hub().signups.record(
-                change.subject.id, ticked_names, clerk=f"web:{current_user.id}", at=queue.clock()
+                counter.current, ticked_names, clerk=f"web:{current_user.id}", at=queue.clock()
             )
         flash(_done_message(action, change), "notice")
     return redirect(url_for("clerk.panel"), code=303)
@@ -277,10 +277,11 @@ def act() -> BaseResponse:
 def _ticked(counter: Counter, action: str, ticked: list[str]) -> tuple[str, ...]:
     """The e-services ticked for the current ticket, to record if ``action`` finishes it.
 
-    Only Done of a registration desk's ticket records them; an e-service the admin has
-    not listed is refused before the action.
+    Only Done, or Next (which finishes the current citizen first), of a registration
+    desk's ticket records them; an e-service the admin has not listed is refused
+    before the action.
     """
-    if action != "done" or not ticked or counter.current is None:
+    if action not in ("done", "next") or not ticked or counter.current is None:
         return ()
     ticket = hub().queue.live_ticket(counter.current)
     signups = hub().signups

@@ -8,19 +8,31 @@ from datetime import date
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from test_web_clerk import act, sign_in
 from web_helpers import csrf_token
 
+from common.counter_settings import CounterSettings
+from common.settings import Settings
+from hub.app import web_app
 from hub.service import QueueService
 from hub.signups import MAX_ESERVICES, SignUpError, SignUpSetup
+from hub.store import metadata
 from hub.web.context import hub
 
+tickets = metadata.tables["tickets"]
+signups_table = metadata.tables["eservice_signups"]
 ESERVICES = ("Slovensko.sk (eID)", "iMesto: dane a poplatky", "Elektronická schránka")
 
 
 @pytest.fixture
-def desk(app: Flask) -> Flask:
-    """taxes is a registration desk listing :data:`ESERVICES`."""
+def desk(web_settings: Settings, web_queue: QueueService) -> Flask:
+    """The web app where taxes is a registration desk listing :data:`ESERVICES`.
+
+    Without the second-Next window, so that two Nexts in a row go through.
+    """
+    settings = web_settings.model_copy(update={"counter": CounterSettings(next_guard_s=0)})
+    app = web_app(settings, web_queue, config={"TESTING": True})
     hub(app).signups.save(SignUpSetup(desks=("taxes",), eservices=ESERVICES))
     return app
 
@@ -36,15 +48,15 @@ def desk_clerk(desk: Flask, web_queue: QueueService) -> FlaskClient:
     return client
 
 
-def done_with(client: FlaskClient, names: list[str]) -> int:
-    """Press Done on the panel with ``names`` ticked; the answer's status."""
+def done_with(client: FlaskClient, names: list[str], action: str = "done") -> int:
+    """Press Done (or ``action``) on the panel with ``names`` ticked; the answer's status."""
     page = client.get("/clerk/").get_data(as_text=True)
     seen = re.search(r'name="seen" value="([^"]*)"', page)
     assert seen is not None
     data = {
         "counter": "1",
         "seen": seen.group(1),
-        "action": "done",
+        "action": action,
         "eservices": names,
         "csrf_token": csrf_token(client, "/clerk/"),
     }
@@ -131,6 +143,21 @@ def test_the_clerk_records_signups_on_done(
     assert "data-eservices" not in page
     act(desk_clerk, "done", eservices=ESERVICES[1])
     assert len(month_counts(desk, web_queue)) == 2
+    # Next finishes the current citizen too: the ticks are recorded for that ticket.
+    web_queue.issue("taxes")
+    web_queue.issue("taxes")
+    act(desk_clerk, "next")
+    assert done_with(desk_clerk, [ESERVICES[1]], action="next") == 303
+    assert "Called A004." in desk_clerk.get("/clerk/?lang=en").get_data(as_text=True)
+    assert (month, ESERVICES[1], 1) in month_counts(desk, web_queue)
+    day = web_queue.today()
+    with web_queue.store.db.connect() as conn:
+        signed = conn.execute(
+            select(tickets.c.number)
+            .join(signups_table, signups_table.c.ticket_id == tickets.c.id)
+            .where(signups_table.c.eservice == ESERVICES[1], tickets.c.business_day == day)
+        ).scalars()
+        assert list(signed) == ["A003"]
 
 
 def test_an_unlisted_eservice_is_refused_before_done(
