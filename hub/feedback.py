@@ -145,7 +145,7 @@ class Feedback:
         self, ticket_id: str, rating: int, comment: str | None = None, *, source: Source
     ) -> Rating:
         """Store the rating of ticket ``ticket_id``; :class:`FeedbackError` if refused."""
-        if rating not in RATINGS:
+        if isinstance(rating, bool) or rating not in RATINGS:
             raise FeedbackError("invalid", "a rating is a whole number from 1 to 5")
         comment = (comment or "").strip() or None
         if comment is not None and len(comment) > MAX_COMMENT:

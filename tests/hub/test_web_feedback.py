@@ -133,6 +133,10 @@ def test_the_window_to_rate_closes(client: FlaskClient, web_queue: QueueService)
     with pytest.raises(FeedbackError) as refused:
         current.feedback.rate(ticket_id, 5, source="portal")
     assert refused.value.code == "too_late"
+    for bad in (True, 0, 6):
+        with pytest.raises(FeedbackError) as refused:
+            current.feedback.rate(ticket_id, bad, source="portal")
+        assert refused.value.code == "invalid"
 
 
 @pytest.mark.parametrize(
