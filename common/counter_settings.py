@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from common.section import Section
 
-__all__ = ["BUTTONS", "LIGHTS", "CounterSettings", "PanelSettings"]
+__all__ = ["BUTTONS", "LIGHTS", "RATING_BUTTONS", "CounterSettings", "PanelSettings"]
 
 Gpio = Annotated[int, Field(ge=0, le=27)]
 """A GPIO of the Pi's 40-pin header, by its BCM number (GPIO0 … GPIO27)."""
@@ -29,6 +29,9 @@ CounterId = Annotated[
 
 BUTTONS = ("next", "recall", "no_show", "done", "transfer", "park", "pause")
 """The buttons a panel can have, by their key in ``[[counter.panels]]``."""
+
+RATING_BUTTONS = {"rate_good": 5, "rate_neutral": 3, "rate_bad": 1}
+"""The citizen's rating buttons a panel can have, by their key, with the mark each sends."""
 
 LIGHTS = ("ready_led", "serving_led", "offline_led")
 """The status lights a panel can have, by their key in ``[[counter.panels]]``."""
@@ -63,6 +66,16 @@ class PanelSettings(Section):
     pause: Gpio | None = None
     """GPIO of the Pause/Resume button: pauses a free counter, or opens it again."""
 
+    rate_good: Gpio | None = None
+    """GPIO of the citizen's "good" rating button (a 5 of 5 for the visit just finished
+    at this counter); none if not fitted."""
+
+    rate_neutral: Gpio | None = None
+    """GPIO of the citizen's "neutral" rating button (3 of 5); none if not fitted."""
+
+    rate_bad: Gpio | None = None
+    """GPIO of the citizen's "bad" rating button (1 of 5); none if not fitted."""
+
     ready_led: Gpio | None = None
     """GPIO of the green light: lit while the counter is open and free, blinking slowly
     while it is paused."""
@@ -83,7 +96,7 @@ class PanelSettings(Section):
 
     def pins(self) -> dict[str, int]:
         """Every fitted part's GPIO, by its key."""
-        keys = (*BUTTONS, *LIGHTS, "buzzer")
+        keys = (*BUTTONS, *RATING_BUTTONS, *LIGHTS, "buzzer")
         return {key: pin for key in keys if (pin := getattr(self, key)) is not None}
 
 

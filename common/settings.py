@@ -390,6 +390,10 @@ class WebSettings(Section):
     called within it, and while a walk-in has waited longer, appointments take at most
     ``[queue] appointment_share`` of the calls."""
 
+    rating_window_h: int = Field(default=24, ge=1, le=30 * 24)
+    """Hours after a visit ended with Done during which its citizen may rate it on the
+    my-ticket page (1-5 and a comment), once."""
+
     workers: int = Field(default=8, ge=1, le=64)
     """Threads that run page and API requests; live pages (server-sent events) need none."""
 

@@ -25,7 +25,7 @@ from common.lifecycle import stop_on_signals
 from common.liveness import Heartbeat, Watchdog
 from common.sdnotify import Notifier
 from common.settings import Settings
-from counter_terminal.desk import CounterDesk, Office
+from counter_terminal.desk import CounterDesk, Office, Outgoing
 from counter_terminal.hardware import PinFactory, pin_factory
 from counter_terminal.lcd import LcdDisplay, PanelDisplay, SimulatedDisplay
 from counter_terminal.panel import CounterPanel
@@ -183,12 +183,15 @@ class CounterTerminal:
 
     # -- to the hub ----------------------------------------------------------------
 
-    def _send(self, counter: str, command: p.CounterCommand) -> None:
+    def _send(self, counter: str, command: Outgoing) -> None:
         desk = self.desks[counter]
         with self._lock:
             self._msg_desks[command.msg_id] = desk
+        topics = self.link.topics
+        is_rating = isinstance(command, p.CounterRating)
+        topic = topics.counter_rating(counter) if is_rating else topics.counter_cmd(counter)
         try:
-            self.link.send(self.link.topics.counter_cmd(counter), command)
+            self.link.send(topic, command)
         except BaseException:
             with self._lock:
                 self._msg_desks.pop(command.msg_id, None)
@@ -199,7 +202,7 @@ class CounterTerminal:
     def _on_reply(self, command: p.Request, reply: Reply) -> None:
         with self._lock:
             desk = self._msg_desks.pop(command.msg_id, None)
-        if not isinstance(reply, p.ErrorReply | p.CommandReply):
+        if not isinstance(reply, p.ErrorReply | p.CommandReply | p.RatingReply):
             log.warning("a %s to counter command %s", type(reply).__name__, command.msg_id)
             return
         if desk is None or not desk.on_reply(command.msg_id, reply):

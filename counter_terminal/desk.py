@@ -20,6 +20,10 @@ retained state into lights and display lines. The rules a clerk relies on live h
 - **An appointment is marked.** A citizen who checked in with a booking shows with a
   mark after the number on the display (``A001 Booked``), so the clerk knows the visit
   was booked.
+- **The citizen rates the visit.** The optional rating buttons (good, neutral, bad)
+  send a 5, 3 or 1 for the visit just finished at the counter; the hub picks the
+  ticket and takes one rating per visit. The display thanks (``Rated A001: 5/5``) or
+  says it was already rated.
 - **A press is of its day.** Each command carries the hub's business day from the
   counter's last retained state; a press that waited in the outbox past the end of
   that day is refused by the hub (``stale_day``), and the display says so.
@@ -35,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from common.counter_settings import CounterSettings
+from common.counter_settings import RATING_BUTTONS, CounterSettings
 from common.i18n import messages, service_name
 from counter_terminal.gestures import Event, Gesture
 from counter_terminal.hardware import LightMode
@@ -77,8 +81,14 @@ class Office:
         return sorted(self.queues.values(), key=lambda q: (q.prefix, q.service))
 
 
-Send = Callable[[str, p.CounterCommand], None]
-"""Queue a command of a counter in the outbox: ``send(counter, command)``."""
+Outgoing = p.CounterCommand | p.CounterRating
+"""What a counter's presses send to the hub."""
+
+Send = Callable[[str, Outgoing], None]
+"""Queue a command (or rating) of a counter in the outbox: ``send(counter, command)``."""
+
+RATING = "rating"
+"""How a pending rating is noted among the pending commands' actions."""
 
 
 class CounterDesk:
@@ -112,8 +122,9 @@ class CounterDesk:
         self._texts = messages("counter_terminal", lang)
         self._lang = lang
         self._clock = clock
-        self._pending: dict[str, p.CounterAction] = {}
-        self._outgoing: list[p.CounterCommand] = []
+        self._pending: dict[str, str] = {}
+        """The action (or :data:`RATING`) of each command not yet answered, by msg_id."""
+        self._outgoing: list[Outgoing] = []
         self._last_next: float | None = None
         self._expect_paused: bool | None = None
         self._choice: str | None = None
@@ -136,6 +147,8 @@ class CounterDesk:
                 self._next()
             elif button in ACTIONS:
                 self._command(ACTIONS[button])
+            elif button in RATING_BUTTONS:
+                self._rate(RATING_BUTTONS[button])
             outgoing, self._outgoing = self._outgoing, []
             self._show()
         # Queued outside the lock: the outbox's synced write must not hold up the
@@ -219,8 +232,17 @@ class CounterDesk:
         self._pending[command.msg_id] = action
         self._outgoing.append(command)
 
-    def _queue(self, command: p.CounterCommand) -> None:
-        action, service = command.action, command.service
+    def _rate(self, rating: int) -> None:
+        """Decide to send the citizen's ``rating`` of the visit just finished here."""
+        message = p.CounterRating(msg_id=uuid.uuid4().hex, rating=rating, sent_at=datetime.now(UTC))
+        self._pending[message.msg_id] = RATING
+        self._outgoing.append(message)
+
+    def _queue(self, command: Outgoing) -> None:
+        if isinstance(command, p.CounterRating):
+            action, service = f"rating {command.rating}", None
+        else:
+            action, service = command.action, command.service
         try:
             self._send(self.counter, command)
         except Exception:
@@ -245,13 +267,21 @@ class CounterDesk:
             self._show()
             self.changed.notify_all()
 
-    def on_reply(self, msg_id: str, reply: p.ErrorReply | p.CommandReply) -> bool:
+    def on_reply(self, msg_id: str, reply: p.ErrorReply | p.CommandReply | p.RatingReply) -> bool:
         """The hub answered a command; ``False`` if it was not one of this desk's."""
         with self.changed:
             action = self._pending.pop(msg_id, None)
             if action is None:
                 return False
-            if isinstance(reply, p.ErrorReply):
+            if isinstance(reply, p.RatingReply):
+                log.info("counter %s: %s rated %d", self.counter, reply.rated, reply.rating)
+                self._notice = self._texts.text("rated", number=reply.rated, rating=reply.rating)
+            elif action == RATING and isinstance(reply, p.ErrorReply):
+                log.info("counter %s: rating refused: %s", self.counter, reply.error.message)
+                known = reply.error.code == "already_rated"
+                self._notice = self._texts.text("rated_already" if known else "refused")
+                self.panel.refused()
+            elif isinstance(reply, p.ErrorReply):
                 log.warning(
                     "counter %s: the hub refused %s: %s (%s)",
                     self.counter,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from common.counter_settings import BUTTONS, CounterSettings, PanelSettings
+from common.counter_settings import BUTTONS, RATING_BUTTONS, CounterSettings, PanelSettings
 from counter_terminal.gestures import Event
 from counter_terminal.hardware import Beeper, Buttons, Light, LightMode, PinFactory
 from counter_terminal.lcd import PanelDisplay
@@ -61,7 +61,7 @@ class CounterPanel:
         self.lights: dict[str, Light] = {}
         self.beeper: Beeper | None = None
         try:
-            for name in BUTTONS:
+            for name in (*BUTTONS, *RATING_BUTTONS):
                 pin = getattr(panel, name)
                 if pin is not None:
                     long_press = config.long_press_s if name in LONG_PRESS_BUTTONS else None

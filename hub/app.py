@@ -30,12 +30,14 @@ from hub.callboard import CallBoard
 from hub.database import open_store
 from hub.engine import QueuePolicy
 from hub.eservice import EServices
+from hub.feedback import Feedback
 from hub.lockout import Lockout
 from hub.mail import Mailer
 from hub.maintenance import Maintenance
 from hub.notify import Notices, load_vapid
 from hub.publications import OUTBOX_FILE, HubLink
 from hub.service import QueueService
+from hub.signups import SignUps
 from hub.siteconfig import SiteConfig
 from hub.users import ApiTokens, Users
 from sync_agent.connection import Inbound
@@ -109,6 +111,12 @@ def seed_demo(queue: QueueService) -> None:
         queue.save_counter(counter, position)
 
 
+def feedback(settings: Settings, queue: QueueService) -> Feedback:
+    """The citizens' ratings of the hub's queue, with ``[web] rating_window_h``."""
+    window = timedelta(hours=settings.web.rating_window_h)
+    return Feedback(queue.store, window=window, clock=queue.clock)
+
+
 def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, HubLink]:
     """Connect the queue to the office's broker; the link keeps itself connected.
 
@@ -121,7 +129,7 @@ def start_bridge(settings: Settings, queue: QueueService) -> tuple[HubBridge, Hu
         outbox_path=settings.data.dir / OUTBOX_FILE,
     )
     topics = link.topics
-    bridge = HubBridge(queue, topics, link, EServices(queue.store))
+    bridge = HubBridge(queue, topics, link, EServices(queue.store), feedback(settings, queue))
 
     def deliver(message: Inbound) -> None:
         if message.retain and not message.payload:
@@ -203,6 +211,8 @@ def web_parts(
         appointments=AppointmentBook(
             queue, per_address=web.bookings_per_address, per_email=web.bookings_per_email
         ),
+        feedback=bridge.feedback if bridge is not None else feedback(settings, queue),
+        signups=SignUps(queue.store),
         bridge=bridge,
         metrics=metrics,
         mailer=mailer,

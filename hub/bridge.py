@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from common.logthrottle import ThrottledLog
 from hub.eservice import EServiceError, EServices
+from hub.feedback import Feedback, FeedbackError, Rating
 from hub.messages import calls_of, queue_state
 from hub.model import Change, Counter, Priority, Ticket
 from hub.service import QueueError, QueueService
@@ -73,7 +74,12 @@ class HubBridge:
     """Applies devices' commands through the service layer and publishes the queue."""
 
     def __init__(
-        self, queue: QueueService, topics: p.Topics, publisher: Publisher, eservices: EServices
+        self,
+        queue: QueueService,
+        topics: p.Topics,
+        publisher: Publisher,
+        eservices: EServices,
+        feedback: Feedback,
     ) -> None:
         self.queue = queue
         self.topics = topics
@@ -82,6 +88,8 @@ class HubBridge:
         """Every device heard of, by id (the admin page shows them)."""
         self.eservices = eservices
         """Where ``eservice/update`` messages are stored."""
+        self.feedback = feedback
+        """Where counters' ``rating`` messages are stored."""
         self._device_listeners: list[Callable[[DeviceView], None]] = []
         self._call_slots: dict[str, int] = {}
         """The retained slot each counter's next call takes (see ``p.CALL_SLOTS``)."""
@@ -167,7 +175,7 @@ class HubBridge:
 
         The sender is an account the broker's ACL lets publish on ``topic``: the kiosk
         of ``kiosk/<device>/…``, the counter panel whose account lists the counter of
-        ``counter/<counter>/cmd``, a back-office account for ``eservice/update``.
+        ``counter/<counter>/cmd`` (or ``…/rating``), a back-office account for ``eservice/update``.
         Nothing else is ever answered, so a device cannot make the hub publish where
         it may not itself. ``reload`` reads the accounts from the store again (a
         device paired since).
@@ -178,7 +186,7 @@ class HubBridge:
             return frozenset()
         if kind in ("kiosk_issue", "kiosk_blocks", "kiosk_offline", "kiosk_checkin") and ident:
             return frozenset({self.topics.device_reply(ident)})
-        if kind == "counter_cmd":
+        if kind in ("counter_cmd", "counter_rating"):
             return frozenset(
                 self.topics.device_reply(a.device_id)
                 for a in self._broker_accounts(reload)
@@ -206,6 +214,26 @@ class HubBridge:
             return self.eservices.apply(update, now=self.queue.clock()).encode()
         except EServiceError as refused:
             raise p.ProtocolError(refused.code, refused.message) from None
+
+    def _rating(self, request: p.CounterRating, counter_id: str) -> bytes:
+        """Rate the visit just finished at the counter; a resent rating gets its answer."""
+        rated: list[Rating] = []
+
+        def decide(now: datetime) -> Change:
+            try:
+                rated.append(
+                    self.feedback.rate_last(counter_id, request.rating, day=self.queue.day)
+                )
+            except FeedbackError as refused:
+                raise QueueError(refused.code, refused.message) from None
+            return Change()
+
+        def answer(_change: Change) -> p.Message:
+            return p.RatingReply(
+                msg_id=request.msg_id, rated=rated[0].number, rating=rated[0].rating
+            )
+
+        return self._once(f"counter:{counter_id}", request, decide, answer)
 
     def _checkin(self, request: p.CheckInRequest, kiosk: str) -> bytes:
         actor = f"kiosk:{kiosk}"
@@ -474,6 +502,7 @@ HANDLERS: dict[str, Handler] = {
     "kiosk_offline": HubBridge._offline,
     "kiosk_checkin": HubBridge._checkin,
     "counter_cmd": HubBridge._command,
+    "counter_rating": HubBridge._rating,
     "device_status": HubBridge._status,
     "device_health": HubBridge._health,
     "eservice_update": HubBridge._eservice,

@@ -233,6 +233,7 @@ def acl_rules(site: str, account: Account) -> list[tuple[Access, str]]:
         rules += [("read", topics.counter_call(ANY, ANY))]
     else:  # counter
         rules += [("write", topics.counter_cmd(c)) for c in account.counters]
+        rules += [("write", topics.counter_rating(c)) for c in account.counters]
         rules += [("read", topics.counter_state(c)) for c in account.counters]
         rules += [("read", queues), ("read", topics.calls())]
     return rules

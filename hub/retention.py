@@ -6,7 +6,9 @@ data each record holds):
 
 * the queue's history, ``history_days`` (400): finished tickets by their business
   day, the audit log (``events``) by its time, and closed e-service applications
-  with their timelines (clerk names, notes) by the time they were closed;
+  with their timelines (clerk names, notes) by the time they were closed, and the
+  citizens' ratings of their visits (with their comments) and the e-service sign-ups
+  recorded at a desk, by the visit's business day;
 * appointments (with the name the citizen gave), ``history_days`` and a day after
   their slot ended (their e-mail and client addresses go the night after the slot,
   :func:`hub.appointments.forget_contacts`);
@@ -92,6 +94,8 @@ _applications: Final = metadata.tables["eservice_applications"]
 _updates: Final = metadata.tables["eservice_updates"]
 _appointments: Final = metadata.tables["appointments"]
 _notifications: Final = metadata.tables["notifications"]
+_ratings: Final = metadata.tables["ratings"]
+_signups: Final = metadata.tables["eservice_signups"]
 
 RULES: Final[tuple[_Rule, ...]] = (
     _Rule(
@@ -101,6 +105,13 @@ RULES: Final[tuple[_Rule, ...]] = (
         lambda t, c: and_(t.c.business_day < c.history_day, t.c.state.not_in(_LIVE)),
     ),
     _Rule("events", _events, ("id",), lambda t, c: t.c.at < c.history_at, order="id"),
+    _Rule("ratings", _ratings, ("ticket_id",), lambda t, c: t.c.business_day < c.history_day),
+    _Rule(
+        "eservice_signups",
+        _signups,
+        ("ticket_id", "eservice"),
+        lambda t, c: t.c.business_day < c.history_day,
+    ),
     # After the tickets, a day later than they: a check-in's ticket may name its booking.
     _Rule(
         "appointments",

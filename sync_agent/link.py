@@ -37,6 +37,7 @@ from sync_agent.protocol import (
     ErrorReply,
     PartHealth,
     ProtocolError,
+    RatingReply,
     Request,
     TicketReply,
     Topics,
@@ -48,7 +49,7 @@ __all__ = ["DeviceLink", "Reply", "decode_reply"]
 
 log = logging.getLogger(__name__)
 
-Reply = ErrorReply | TicketReply | CommandReply | BlockReply
+Reply = ErrorReply | TicketReply | CommandReply | BlockReply | RatingReply
 """What the hub answers a request with."""
 
 
@@ -57,7 +58,7 @@ def decode_reply(payload: bytes) -> Reply:
 
     A reply with ``error`` is an :class:`ErrorReply`, with ``number`` a
     :class:`TicketReply`, with ``counter`` a :class:`CommandReply`, with ``blocks``
-    a :class:`BlockReply`. Raises
+    a :class:`BlockReply`, with ``rated`` a :class:`RatingReply`. Raises
     :class:`ProtocolError` for anything else, as :func:`~protocol.decode` does.
     """
     data = load_object(payload)
@@ -69,8 +70,11 @@ def decode_reply(payload: bytes) -> Reply:
         return decode(CommandReply, payload)
     if "blocks" in data:
         return decode(BlockReply, payload)
+    if "rated" in data:
+        return decode(RatingReply, payload)
     raise ProtocolError(
-        "unknown_reply", "a reply has 'error', 'number', 'counter' or 'blocks'; this has none"
+        "unknown_reply",
+        "a reply has 'error', 'number', 'counter', 'blocks' or 'rated'; this has none",
     )
 
 

@@ -194,6 +194,19 @@ class CounterCommand(Request):
     queued offline yesterday must not act on today's queue."""
 
 
+class CounterRating(Request):
+    """``counter/<counter>/rating``: the citizen rates the visit just finished at the counter.
+
+    An addition to v1, from a counter's rating buttons. The hub rates the counter's
+    newest ticket of the day that ended with Done, once; answered with a
+    :class:`RatingReply`, or an :class:`ErrorReply`: ``no_ticket`` (nothing finished
+    there today), ``already_rated``, ``too_late``.
+    """
+
+    rating: Annotated[int, Field(ge=1, le=5, strict=True)]
+    """1 (bad) … 5 (very good); a panel's three buttons send 1, 3 and 5."""
+
+
 class DeviceStatus(Message):
     """``device/<device>/status`` (retained, and the device's last will)."""
 
@@ -375,6 +388,15 @@ class CommandReply(Message):
     """The ticket the action was about, when it left the counter (done, transfer…)."""
 
 
+class RatingReply(Message):
+    """The reply to a :class:`CounterRating`: which ticket got the rating."""
+
+    msg_id: str
+    rated: str
+    """The rated ticket's number."""
+    rating: int
+
+
 class PairingReply(Message):
     """``provision/<token>/reply``: the hub paired the device; its account is ready.
 
@@ -478,6 +500,7 @@ INBOUND: dict[str, InboundKind] = {
     "kiosk_offline": InboundKind(f"kiosk/{_ID}/offline", OfflineTicket),
     "kiosk_checkin": InboundKind(f"kiosk/{_ID}/checkin", CheckInRequest),
     "counter_cmd": InboundKind(f"counter/{_ID}/cmd", CounterCommand),
+    "counter_rating": InboundKind(f"counter/{_ID}/rating", CounterRating),
     "device_status": InboundKind(f"device/{_ID}/status", DeviceStatus),
     "device_health": InboundKind(f"device/{_ID}/health", DeviceHealth),
     "eservice_update": InboundKind("eservice/update", EServiceUpdate),
@@ -544,6 +567,10 @@ class Topics:
     def counter_cmd(self, counter: str) -> str:
         """A counter's commands."""
         return self.inbound("counter_cmd", counter)
+
+    def counter_rating(self, counter: str) -> str:
+        """The citizens' ratings from a counter's rating buttons."""
+        return self.inbound("counter_rating", counter)
 
     def counter_state(self, counter: str) -> str:
         """Retained state of a counter."""

@@ -431,6 +431,40 @@ class ApplicationUpdateRow(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class RatingRow(Base):
+    """A row of ``ratings``: a citizen's rating of one finished visit (one per ticket)."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (Index("ix_ratings_business_day", "business_day"),)
+
+    ticket_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    business_day: Mapped[date] = mapped_column(Date)
+    number: Mapped[str] = mapped_column(String(16))
+    service: Mapped[str] = mapped_column(String(64))
+    counter_id: Mapped[str | None] = mapped_column(String(64))
+    clerk: Mapped[str | None] = mapped_column(String(128))
+    """The actor of the ticket's Done in the audit trail (``web:<user>``…), if known."""
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(16))
+    """Where the rating came from: ``portal`` or ``counter``."""
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SignUpRow(Base):
+    """A row of ``eservice_signups``: an e-service a citizen was signed up for at a desk."""
+
+    __tablename__ = "eservice_signups"
+    __table_args__ = (Index("ix_eservice_signups_business_day", "business_day"),)
+
+    ticket_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    eservice: Mapped[str] = mapped_column(String(80), primary_key=True)
+    business_day: Mapped[date] = mapped_column(Date)
+    service: Mapped[str] = mapped_column(String(64))
+    clerk: Mapped[str | None] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class SiteConfigRow(Base):
     """A row of ``site_config``: one of the admin's site-wide choices (branding, languages)."""
 

@@ -38,6 +38,7 @@ from wtforms import (
     SelectField,
     SelectMultipleField,
     StringField,
+    TextAreaField,
     TimeField,
 )
 from wtforms.validators import (
@@ -52,7 +53,7 @@ from wtforms.validators import (
 
 from common.errors import PoradovnikError
 from common.i18n import LANGUAGES
-from hub import stats
+from hub import feedback, signups, stats
 from hub.appointments import BookingError, BookingRules, Contact, Slot, parse_seats
 from hub.bridge import DeviceView
 from hub.lockout import Locked
@@ -261,6 +262,7 @@ class ServiceForm(FlaskForm):
     )
     open = BooleanField("Issuing tickets", default=True)
     priority_allowed = BooleanField("Priority tickets at kiosks", default=True)
+    desk = BooleanField("E-service registration desk (the clerk records e-service sign-ups)")
 
 
 def parse_hours(text: str) -> OpeningHours:
@@ -313,6 +315,7 @@ def service(code: str | None = None) -> Page:
     if code and current is None:
         abort(404)
     form = ServiceForm(obj=_service_fields(current) if current else None)
+    signups = hub().signups
     if form.validate_on_submit():
         try:
             hours = parse_hours(form.hours.data or "")
@@ -337,6 +340,7 @@ def service(code: str | None = None) -> Page:
             )
             try:
                 queue.save_service(edited)
+                signups.set_desk(edited.code, bool(form.desk.data))
             except (QueueError, PoradovnikError) as exc:
                 flash(str(exc), "error")
             else:
@@ -354,6 +358,7 @@ def _service_fields(service: Service) -> Any:
         service_time_min = max(1, service.default_service_time_s // 60)
         open = service.open
         priority_allowed = service.priority_allowed
+        desk = hub().signups.is_desk(service.code)
 
     for lang in LANGUAGES:
         setattr(Fields, f"name_{lang}", service.names.get(lang, ""))
@@ -848,6 +853,8 @@ def statistics() -> str:
     return render_template(
         "admin/statistics.html",
         s=figures,
+        ratings=current.feedback.summary(start, end),
+        signups=current.signups.per_month(start, end),
         names=names,
         counter_names=counter_names,
         charts=chart_data(figures, names, counter_names),
@@ -892,11 +899,14 @@ def chart_data(
 def statistics_csv() -> Response:
     """Every ticket of the range as CSV, for a spreadsheet."""
     start, end = _range()
-    body = stats.to_csv(hub().queue.visits(start, end))
+    return _csv(stats.to_csv(hub().queue.visits(start, end)), "tickets", start, end)
+
+
+def _csv(body: str, name: str, start: date, end: date) -> Response:
     return Response(
         body,
         content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="tickets-{start}-{end}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}-{start}-{end}.csv"'},
     )
 
 
@@ -911,6 +921,62 @@ def notices_csv() -> Response:
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="notices-{start}-{end}.csv"'},
     )
+
+
+@bp.get("/statistics/ratings.csv")
+@login_required
+def ratings_csv() -> Response:
+    """Every rating of the range's visits as CSV (comments included)."""
+    start, end = _range()
+    return _csv(feedback.to_csv(hub().feedback.ratings(start, end)), "ratings", start, end)
+
+
+@bp.get("/statistics/signups.csv")
+@login_required
+def signups_csv() -> Response:
+    """E-service sign-ups per month and e-service as CSV."""
+    start, end = _range()
+    return _csv(signups.to_csv(hub().signups.per_month(start, end)), "signups", start, end)
+
+
+@bp.get("/feedback")
+@admin_required
+def feedback_comments() -> str:
+    """The citizens' ratings with a comment, newest first, for the range of days."""
+    start, end = _range()
+    rows = [r for r in hub().feedback.ratings(start, end) if r.comment]
+    names = {s.code: s.name("sk") for s in hub().queue.services()}
+    return render_template("admin/feedback.html", rows=rows, names=names, start=start, end=end)
+
+
+class SignUpForm(FlaskForm):
+    """The e-services a desk's clerk can sign citizens up for, one per line."""
+
+    eservices = TextAreaField(
+        "E-services (one per line)",
+        validators=[Length(max=signups.MAX_ESERVICES * (signups.MAX_NAME + 2))],
+    )
+
+
+@bp.route("/signups", methods=["GET", "POST"])
+@admin_required
+def signup_setup() -> Page:
+    """The list of e-services that registration desks sign citizens up for."""
+    book = hub().signups
+    setup = book.setup()
+    form = SignUpForm(data={"eservices": "\n".join(setup.eservices)})
+    if form.validate_on_submit():
+        lines = (form.eservices.data or "").splitlines()
+        names = tuple(name for line in lines if (name := line.strip()))
+        try:
+            book.save(signups.SignUpSetup(desks=setup.desks, eservices=names))
+        except PoradovnikError as exc:
+            form.eservices.errors = [str(exc)]
+        else:
+            flash("Saved the e-services.", "notice")
+            return redirect(url_for("admin.signup_setup"))
+    desks = [s for s in hub().queue.services() if s.code in setup.desks]
+    return render_template("admin/signups.html", form=form, desks=desks)
 
 
 @bp.app_template_filter("minutes")

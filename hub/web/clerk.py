@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -37,6 +37,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from hub.model import Change, Counter, Priority, Ticket, TicketState
 from hub.service import Engine, QueueError
+from hub.signups import MAX_ESERVICES, SignUpError
 from hub.web.context import hub
 from hub.web.i18n import select_locale
 from hub.web.portal import LIVE_URL
@@ -141,6 +142,9 @@ class Panel:
     booked_name: str | None = None
     """The name the citizen booked with, when the current ticket is a checked-in
     appointment (the clerk greets them with it)."""
+    eservices: tuple[str, ...] = ()
+    """When the current ticket's service is an e-service registration desk: the
+    e-services the clerk can tick on Done (the citizen was signed up for them)."""
 
     @property
     def called(self) -> bool:
@@ -201,6 +205,9 @@ def _panel(counter_id: str) -> Panel | None:
         appointment = queue.appointment(appointment_id)
         if appointment is not None:
             view = dataclasses.replace(view, booked_name=appointment.name)
+    signups = hub().signups
+    if view is not None and view.ticket is not None and signups.is_desk(view.ticket.service):
+        view = dataclasses.replace(view, eservices=signups.setup().eservices)
     return view
 
 
@@ -267,8 +274,12 @@ def act() -> BaseResponse:
     if counter is None:
         abort(404)
     session[SESSION_KEY] = counter_id
+    ticked = request.form.getlist("eservices")
+    if len(ticked) > MAX_ESERVICES:
+        abort(400)
     try:
         _check_guards(counter, action, form.seen.data or None, form.ticket_id.data or None)
+        ticked_names = _ticked(counter, action, ticked)
         change = queue.counter_action(
             counter_id,
             action,
@@ -279,6 +290,10 @@ def act() -> BaseResponse:
     except QueueError as refused:
         flash(str(REFUSALS.get(refused.code, refused.message)), "error")
     else:
+        if ticked_names and counter.current is not None:
+            hub().signups.record(
+                counter.current, ticked_names, clerk=f"web:{current_user.id}", at=queue.clock()
+            )
         flash(_done_message(action, change), "notice")
     return redirect(url_for("clerk.panel"), code=303)
 
@@ -320,6 +335,27 @@ def _ticket_for(engine: Engine, counter: Counter, number: str) -> Ticket | None:
         ):
             return ticket
     return None
+
+
+def _ticked(counter: Counter, action: str, ticked: list[str]) -> tuple[str, ...]:
+    """The e-services ticked for the current ticket, to record if ``action`` finishes it.
+
+    Only Done, or Next (which finishes the current citizen first), of a registration
+    desk's ticket records them; an e-service the admin has not listed is refused
+    before the action.
+    """
+    if action not in ("done", "next") or not ticked or counter.current is None:
+        return ()
+    ticket = hub().queue.live_ticket(counter.current)
+    signups = hub().signups
+    if ticket is None or not signups.is_desk(ticket.service):
+        return ()
+    try:
+        return signups.check(ticked)
+    except SignUpError:
+        raise QueueError(
+            "unknown_eservice", _("Tick only the e-services listed; reload the page.")
+        ) from None
 
 
 def _check_guards(counter: Counter, action: str, seen: str | None, recall: str | None) -> None:

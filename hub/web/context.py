@@ -11,8 +11,10 @@ from common.settings import Settings
 from hub.appointments import AppointmentBook
 from hub.callboard import CallBoard
 from hub.eservice import EServices
+from hub.feedback import Feedback
 from hub.lockout import Lockout
 from hub.service import QueueService
+from hub.signups import SignUps
 from hub.siteconfig import SiteConfig
 from hub.users import ApiTokens, Users
 from hub.web.live import LiveFeed
@@ -45,6 +47,10 @@ class Hub:
     """Counts wrong PINs per reference and wrong passwords per user name."""
     appointments: AppointmentBook
     """Bookable slots and citizens' bookings."""
+    feedback: Feedback
+    """Citizens' ratings of their visits."""
+    signups: SignUps
+    """E-service registration desks and the sign-ups recorded at them."""
     bridge: HubBridge | None = None
     """The MQTT bridge, for the devices' status; ``None`` in a hub without one."""
     metrics: HubMetrics | None = None

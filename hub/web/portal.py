@@ -29,10 +29,11 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms import RadioField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from hub.eservice import Application, normalize_reference
+from hub.feedback import MAX_COMMENT, RATINGS, FeedbackError
 from hub.lockout import Locked
 from hub.notify import Notices, application_server_key
 from hub.web.cache import CACHEABLE, PageCache
@@ -249,6 +250,63 @@ def service_worker() -> Response:
     response = current_app.send_static_file("sw.js")
     response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+class RatingForm(FlaskForm):
+    """A citizen's rating of a finished visit: 1-5 and an optional comment."""
+
+    rating = RadioField("rating", choices=[str(n) for n in RATINGS], validators=[InputRequired()])
+    comment = TextAreaField(
+        "comment", validators=[Optional(), Length(max=MAX_COMMENT)], filters=[_strip]
+    )
+
+
+def refusal_texts() -> dict[str, str]:
+    """Why a visit cannot be rated, in the citizen's language, by :class:`FeedbackError` code."""
+    return {
+        "unknown_ticket": _("There is no such ticket."),
+        "already_rated": _("This visit has already been rated. Thank you!"),
+        "not_done": _("You can rate your visit once it has ended."),
+        "too_late": _("The time to rate this visit has passed."),
+        "invalid": _("Choose a rating from 1 to 5; a comment may have at most 500 characters."),
+    }
+
+
+_REFUSAL_STATUS: Final = {"unknown_ticket": 404, "invalid": 400, "too_late": 410}
+"""The HTTP status of each refusal (others: 409, the ticket's state does not allow it)."""
+
+
+@bp.route("/t/<ticket_id>/rate", methods=["GET", "POST"])
+@limiter.limit(lambda: hub().settings.web.lookup_limit, methods=["POST"])
+def rate(ticket_id: str) -> tuple[str, int]:
+    """Rate a finished visit (1-5, a comment), once, within ``[web] rating_window_h``."""
+    if not TICKET_ID_RE.fullmatch(ticket_id):
+        abort(404)
+    feedback = hub().feedback
+    form = RatingForm()
+    chosen = request.args.get("rating")
+    if request.method == "GET" and chosen in {str(n) for n in RATINGS}:
+        form.rating.data = chosen
+    number = None
+    try:
+        number = feedback.check(ticket_id)
+        if request.method == "POST":
+            if not form.validate_on_submit():
+                raise FeedbackError("invalid", "the form is not valid")
+            assert form.rating.data is not None
+            feedback.rate(ticket_id, int(form.rating.data), form.comment.data, source="portal")
+            return render_template("portal/rate.html", thanks=True, number=number), 200
+    except FeedbackError as refused:
+        page = render_template(
+            "portal/rate.html",
+            form=form if refused.code == "invalid" else None,
+            ticket_id=ticket_id,
+            number=number,
+            error=refusal_texts()[refused.code],
+        )
+        return page, _REFUSAL_STATUS.get(refused.code, 409)
+    page = render_template("portal/rate.html", form=form, ticket_id=ticket_id, number=number)
+    return page, 200
 
 
 @bp.route("/eservice", methods=["GET", "POST"])

@@ -156,6 +156,33 @@ def test_next_calls_the_next_citizen_and_lights_the_panel(
     assert office.display("1").lines == ("Free", "Waiting: 1")
 
 
+def test_the_citizen_rates_the_visit_with_the_rating_buttons(
+    hub: RunningHub, start_terminal: Callable[..., Terminal]
+) -> None:
+    issue(hub, "taxes")
+    rating = FULL.model_copy(update={"rate_good": 4, "rate_neutral": 18, "rate_bad": 7})
+    office = start_terminal(panels=(rating, SMALL))
+    office.clerks.press("1", "rate_neutral")  # nothing finished here yet
+    office.wait("1", lambda desk: desk.pending == 0)
+    assert office.display("1").lines[1] == "Refused"
+    office.clerks.press("1", "next")
+    office.wait_ticket("1", "A001")
+    office.clerks.press("1", "done")
+    office.wait_ticket("1", None)
+    office.clerks.press("1", "rate_good")
+    office.wait("1", lambda desk: desk.pending == 0)
+    assert office.display("1").lines == ("Free", "Rated A001: 5/5")
+    day = hub.queue.today()
+    [stored] = hub.bridge.feedback.ratings(day, day)
+    assert (stored.number, stored.rating, stored.source) == ("A001", 5, "counter")
+    assert (stored.counter, stored.clerk) == ("1", "counter:1")
+    # One rating per visit: a second press is refused on the panel, the first one stays.
+    office.clerks.press("1", "rate_bad")
+    office.wait("1", lambda desk: desk.pending == 0)
+    assert office.display("1").lines[1] == "Already rated"
+    assert [r.rating for r in hub.bridge.feedback.ratings(day, day)] == [5]
+
+
 def test_a_second_next_too_soon_is_refused_on_the_panel(
     hub: RunningHub, start_terminal: Callable[..., Terminal]
 ) -> None:

@@ -371,6 +371,8 @@ def test_acl_is_per_user_stable_and_generated() -> None:
         f"topic read {T.device_status('hub')}",
         f"topic write {T.counter_cmd('1')}",
         f"topic write {T.counter_cmd('2')}",
+        f"topic write {T.counter_rating('1')}",
+        f"topic write {T.counter_rating('2')}",
         f"topic read {T.counter_state('1')}",
         f"topic read {T.counter_state('2')}",
         f"topic read {T.base}/queue/#",
@@ -547,6 +549,7 @@ def test_hub_reads_and_writes_everything_of_its_site(office: Office, watcher: Pe
         T.kiosk_issue("kiosk-1"),
         T.kiosk_issue("lobby"),
         T.counter_cmd("1"),
+        T.counter_rating("1"),
         T.calls(),
         T.queue("A"),
         T.counter_state("1"),
@@ -587,8 +590,10 @@ def test_counter_panel_acts_only_for_its_counters(office: Office, watcher: Peer)
     panel = office.login("panel-a")  # counters 1 and 2
     assert_allowed(panel, T.counter_cmd("1"), watcher)
     assert_allowed(panel, T.counter_cmd("2"), watcher)
+    assert_allowed(panel, T.counter_rating("1"), watcher)
     for topic in [
         T.counter_cmd("3"),
+        T.counter_rating("3"),
         T.counter_state("1"),
         T.calls(),
         T.kiosk_issue("panel-a"),
@@ -630,6 +635,15 @@ def test_only_a_kiosk_publishes_check_ins_and_only_its_own(office: Office, watch
         account = office.login(username)
         assert_refused(account, T.kiosk_checkin(username), office, watcher)
         assert_refused(account, T.kiosk_checkin("kiosk-1"), office, watcher)
+
+
+def test_only_a_counter_panel_sends_ratings_and_only_for_its_counters(
+    office: Office, watcher: Peer
+) -> None:
+    assert_allowed(office.login("panel-a"), T.counter_rating("2"), watcher)
+    assert_refused(office.login("panel-a"), T.counter_rating("3"), office, watcher)
+    for username in ("kiosk-1", "lobby", "imesto"):
+        assert_refused(office.login(username), T.counter_rating("1"), office, watcher)
 
 
 def test_kiosk_reads_queues_and_only_its_own_replies(office: Office) -> None:

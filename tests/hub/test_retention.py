@@ -119,6 +119,27 @@ def filled(store: Store) -> Store:
                     attempts=1,
                 )
             )
+        for day in (OLD_DAY, RECENT_DAY):
+            at = datetime.combine(day, datetime.min.time(), UTC)
+            key = f"{day:%Y%m%d}".ljust(32, "0")
+            conn.execute(
+                insert(metadata.tables["ratings"]).values(
+                    ticket_id=key,
+                    business_day=day,
+                    number="A001",
+                    service="taxes",
+                    rating=2,
+                    comment="free text",
+                    source="portal",
+                    at=at,
+                )
+            )
+            for name in ("Slovensko.sk", "iMesto") if day == OLD_DAY else ("iMesto",):
+                conn.execute(
+                    insert(metadata.tables["eservice_signups"]).values(
+                        ticket_id=key, eservice=name, business_day=day, service="taxes", at=at
+                    )
+                )
     return store
 
 
@@ -128,6 +149,8 @@ def test_old_records_go_and_recent_and_live_ones_stay(filled: Store) -> None:
     assert report.deleted == {
         "tickets": 30,
         "events": 30,
+        "ratings": 1,
+        "eservice_signups": 2,
         "appointments": 1,
         "eservice_applications": 1,
         "notifications": 2,
@@ -151,6 +174,7 @@ def test_old_records_go_and_recent_and_live_ones_stay(filled: Store) -> None:
     assert sorted(set(left)) == ["NEW-CLOSED", "OLD-OPEN"]
     assert len(left) == 4
     assert count(store, "eservice_applications") == 2
+    assert count(store, "ratings") == count(store, "eservice_signups") == 1  # the recent ones
     # Nothing more to do: a second run deletes nothing.
     assert prune(store, cutoffs(), batch=BATCH, pause_s=0).batches == []
 
@@ -160,8 +184,8 @@ def test_each_transaction_deletes_one_small_batch(filled: Store) -> None:
     assert report.batches
     assert max(report.batches) <= BATCH
     # 30 tickets, 30 audit rows and 25 receipts take ceil(n / 7) transactions each;
-    # an appointment, an application, two notices and a block one each.
-    assert len(report.batches) == 5 + 5 + 1 + 1 + 1 + 4 + 1
+    # a rating, the sign-ups, an appointment, an application, two notices and a block one each.
+    assert len(report.batches) == 5 + 5 + 1 + 1 + 1 + 1 + 1 + 4 + 1
 
 
 def test_the_queue_writes_between_batches(filled: Store) -> None:

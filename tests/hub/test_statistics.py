@@ -330,8 +330,17 @@ def test_the_admin_page_and_csv_show_the_figures(
     assert "5 tickets · mean wait 16:45 · 75 % called within 15 min · no-shows 25 %" in (
         page.summary
     )
-    citizens, per_service, per_counter, per_hour, notices = page.tables
+    citizens, per_service, per_counter, per_hour = page.tables[:4]
+    # Then the notices, the ratings (per service, counter, clerk) and the e-service
+    # sign-ups: none here.
+    notices = page.tables[4]
     assert notices == [["Channel", "Sent", "Failed", "Dropped (too late)", "Pending"], ["None"]]
+    assert [table[1:] for table in page.tables[5:]] == [
+        [],
+        [],
+        [],
+        [["No sign-ups in this range."]],
+    ]
     header = ["Tickets", "Served", "Mean wait", "Mean service", "Within 15 min", "No-shows"]
     assert citizens == [  # nobody came with a booking: the walk-ins are everyone
         ["Citizens", *header],

@@ -13,8 +13,10 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 
 from hub.appointments import AppointmentBook, BookingRules
 from hub.eservice import EServices
+from hub.feedback import Feedback
 from hub.model import AppointmentState
 from hub.service import QueueService
+from hub.signups import SignUps, SignUpSetup
 from hub.users import Users
 from hub.web.server import WebServer
 from sync_agent.protocol import EServiceUpdate
@@ -123,6 +125,26 @@ def test_my_ticket_page_shows_the_call_as_it_happens(page: Page, web_queue: Queu
     expect(page.locator("[data-state]")).to_have_attribute("data-state", "called")
 
 
+def test_a_citizen_rates_the_visit_when_it_ends(page: Page, web_queue: QueueService) -> None:
+    mine = web_queue.issue("taxes").ticket
+    page.goto(f"/t/{mine.id}?lang=en")
+    expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open")
+    web_queue.counter_action("1", "next", actor="web:jana")
+    web_queue.counter_action("1", "done", actor="web:jana")
+    rating = page.locator("[data-rate]")
+    expect(rating).to_be_visible()
+    rating.get_by_role("link", name="4", exact=True).click()
+    expect(page.get_by_role("radio", name="4", exact=True)).to_be_checked()
+    page.get_by_label("Comment (optional)").fill("Quick and kind.")
+    page.get_by_role("button", name="Send rating").click()
+    expect(page.get_by_text("Thank you for your rating.")).to_be_visible()
+    day = web_queue.today()
+    [stored] = Feedback(web_queue.store, window=timedelta(hours=1), clock=web_queue.clock).ratings(
+        day, day
+    )
+    assert (stored.rating, stored.comment, stored.clerk) == (4, "Quick and kind.", "web:jana")
+
+
 def called_at(queue: QueueService, counter: str, service: str) -> str:
     """Issue a ticket for ``service`` and call the next one at ``counter``: its number."""
     queue.issue(service)
@@ -223,6 +245,32 @@ def test_a_clerk_calls_with_the_keyboard_and_the_panel_follows_the_counter(
     expect(page.get_by_role("status")).to_have_text("B001 now waits for Parking.")
     moved = [t for t in web_queue.engine.tickets.values() if t.number == "B001"]
     assert [(t.service, t.state.value) for t in moved] == [("parking", "waiting")]
+
+
+def test_ticked_eservices_survive_a_live_update_and_are_recorded_on_done(
+    page: Page, web_queue: QueueService
+) -> None:
+    signups = SignUps(web_queue.store)
+    signups.save(SignUpSetup(desks=("taxes",), eservices=("Slovensko.sk", "iMesto")))
+    Users(web_queue.store).add("jana", "correct horse battery", "clerk")
+    web_queue.issue("taxes")
+    page.goto("/clerk/?lang=en")
+    page.get_by_label("User name").fill("jana")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Okienko 1").click()
+    expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open")
+    page.keyboard.press("n")
+    expect(page.locator("[data-current]")).to_have_text("A001")
+    page.get_by_label("iMesto").check()
+    web_queue.issue("waste")  # the queue changes: the panel's live part is swapped in
+    expect(page.locator('[data-waiting="waste"]')).to_have_text("1")
+    expect(page.get_by_label("iMesto")).to_be_checked()
+    expect(page.get_by_label("Slovensko.sk")).not_to_be_checked()
+    page.get_by_role("button", name="Done", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("A001 is done.")
+    day = web_queue.today()
+    assert [(r.eservice, r.count) for r in signups.per_month(day, day)] == [("iMesto", 1)]
 
 
 def test_a_citizen_books_gets_code_qr_and_calendar_then_cancels(

@@ -1,5 +1,6 @@
-// The clerks' panel: keyboard shortcuts, and keeping focus and the transfer choice
-// when the live part is swapped in. The panel works without this script.
+// The clerks' panel: keyboard shortcuts, and keeping focus, the transfer choice and
+// the ticked e-services when the live part is swapped in. The panel works without
+// this script.
 (function () {
   "use strict";
   var root = document.querySelector(".clerk[data-live]");
@@ -9,6 +10,13 @@
   var sent = false; // one action per page: the form navigates
   var focused = null; // what had the focus, to give it back after a live update
   var picked = null; // the transfer target the clerk chose
+  var ticked = {}; // the e-services ticked (true) or unticked (false), by name…
+  var tickedFor = null; // …for this ticket number
+
+  function ticket() {
+    var section = root.querySelector("[data-ticket]");
+    return section ? section.getAttribute("data-ticket") : "";
+  }
 
   function control(key) {
     var node = root.querySelector('[data-key="' + key + '"]');
@@ -39,12 +47,25 @@
   root.addEventListener("change", function (event) {
     if (event.target.id === "transfer-service") {
       picked = event.target.value;
+    } else if (event.target.name === "eservices") {
+      if (tickedFor !== ticket()) {
+        ticked = {};
+        tickedFor = ticket();
+      }
+      ticked[event.target.value] = event.target.checked;
     }
   });
   root.addEventListener("live:updated", function () {
     var select = root.querySelector("#transfer-service");
     if (select && picked && select.querySelector('option[value="' + picked + '"]')) {
       select.value = picked;
+    }
+    if (tickedFor === ticket()) {
+      root.querySelectorAll('input[name="eservices"]').forEach(function (box) {
+        if (Object.prototype.hasOwnProperty.call(ticked, box.value)) {
+          box.checked = ticked[box.value];
+        }
+      });
     }
     if (focused && (document.activeElement === document.body || !document.activeElement)) {
       var node = root.querySelector(focused);
