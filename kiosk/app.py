@@ -7,7 +7,11 @@ A citizen who taps twice gets one ticket: taps are ignored while a ticket is
 being issued, and those made meanwhile are dropped. A booked appointment is
 checked in from its code typed on the keypad screen or its QR code scanned (the
 scanner's thread hands each scan over through :meth:`KioskApp.scanned`), in a
-worker thread like an issue. :func:`run` wires the parts from the settings; the
+worker thread like an issue. The accessibility button switches to the accessible mode
+(:mod:`kiosk.ui`): each screen is spoken when it appears, a touch on a button (or a
+finger sliding onto it) says what it is, and a second tap on it chooses it; the mode
+ends when the citizen leaves (the ticket taken, or nobody touching the screen for a
+while). :func:`run` wires the parts from the settings; the
 systemd watchdog is pinged while the screen loop and the MQTT network thread both
 make progress.
 """
@@ -20,7 +24,8 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 
 from common.errors import PoradovnikError
 from common.lifecycle import stop_on_signals
@@ -35,13 +40,13 @@ from kiosk.fonts import font_path
 from kiosk.offline import OfflineBook
 from kiosk.printer import TicketPrinter, open_transport
 from kiosk.scanner import MAX_SCAN_CHARS, open_scanner
-from kiosk.ui import Screen
+from kiosk.ui import Button, Screen
 from sync_agent.link import DeviceLink
 from sync_agent.pairing_screen import PairingTexts, show_pairing_code
 from sync_agent.protocol import QueueState, parse_booking_qr
 from sync_agent.provisioning import DevicePairing, PairingState
 
-__all__ = ["KioskApp", "build_kiosk", "run"]
+__all__ = ["KioskApp", "build_kiosk", "run", "voices"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,12 @@ CODE_LENGTH = 8
 
 KEYPAD_IDLE_S = 30.0
 """The keypad goes back to the start screen when nobody touched it this long."""
+
+ACCESSIBLE_IDLE_S = 60.0
+"""The accessible mode ends, back at the start screen, when nobody touched it this long."""
+
+SAID = 20
+"""How many spoken texts :attr:`KioskApp.said` keeps."""
 
 SCAN_BACKLOG = 4
 """Scans waiting for the screen's loop beyond this are dropped (a scanner gone wild)."""
@@ -75,6 +86,7 @@ class KioskApp:
         appointments: bool = True,
         scanner: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        speakers: Mapping[str, Speaker] | None = None,
     ) -> None:
         self.kiosk = kiosk
         self.screen = screen
@@ -95,6 +107,14 @@ class KioskApp:
         """How many taps reached the kiosk (for tests and the log)."""
         self.code = ""
         """The digits typed on the keypad so far."""
+        self.speakers = speakers or {}
+        """The voice of each language for the accessible mode's guidance."""
+        self.focused: tuple[str, str] | None = None
+        """The button a finger explored in the accessible mode (kind, value): a tap on it
+        chooses it."""
+        self.said: deque[str] = deque(maxlen=SAID)
+        """The last texts spoken as guidance (for tests and diagnosis)."""
+        self._announced: tuple[object, ...] | None = None
         self._busy_text = "busy.text"
         self._results: queue.Queue[Outcome] = queue.Queue()
         self._scans: queue.Queue[str] = queue.Queue(maxsize=SCAN_BACKLOG)
@@ -116,6 +136,8 @@ class KioskApp:
         for event in pygame.event.get():
             if event.type in TAPS:
                 self.tap(event)
+            elif event.type == pygame.FINGERMOTION:
+                self._slide(event)
         self._take_scans()
         if self.state == "busy":
             try:
@@ -127,46 +149,104 @@ class KioskApp:
             else:
                 self._show("outcome", outcome)
         elif self.state == "outcome" and self.clock() - self._shown_at > self.confirm_timeout_s:
-            self._show("start")
+            self._leave()
         elif self.state == "keypad" and self.clock() - self._touched_at > KEYPAD_IDLE_S:
-            self._show("start")  # the citizen walked away
+            self._leave()  # the citizen walked away
+        elif self.accessible and self.clock() - self._touched_at > ACCESSIBLE_IDLE_S:
+            self._leave()
         if self.kiosk.changed.is_set() and self.state == "start":
             self.kiosk.changed.clear()
             self._dirty = True
         if self._dirty:
             self.draw()
 
+    @property
+    def accessible(self) -> bool:
+        """Whether the screen is in its accessible mode."""
+        return self.screen.accessible
+
+    def _position(self, event: pygame.event.Event) -> tuple[float, float]:
+        """Where on the screen a touch event is (SDL gives fractions of its size)."""
+        width, height = self.screen.surface.get_size()
+        return (event.x * width, event.y * height)
+
     def tap(self, event: pygame.event.Event) -> None:
-        """Act on one tap: a mouse click (not one SDL made from a touch) or a touch."""
+        """Act on one tap: a mouse click (not one SDL made from a touch) or a touch.
+
+        In the accessible mode a tap on a button says what it is; another tap on the same
+        button chooses it.
+        """
         if event.type == pygame.MOUSEBUTTONDOWN:
             if getattr(event, "touch", False) or event.button != 1:
                 return
             pos = event.pos
         else:
-            width, height = self.screen.surface.get_size()
-            pos = (event.x * width, event.y * height)
+            pos = self._position(event)
         if self.state == "busy" or self.clock() - self._shown_at < TAP_GUARD_S:
             return
         button = self.screen.hit(pos)
         if button is None:
             return
-        if button.kind == "lang":
+        self._touched_at = self.clock()
+        if self.accessible and (button.kind, button.value) != self.focused:
+            self._explore(button)
+            return
+        self.focused = None
+        self._act(button)
+
+    def _slide(self, event: pygame.event.Event) -> None:
+        """A finger sliding over the screen in the accessible mode explores what it meets."""
+        if not self.accessible or self.state == "busy":
+            return
+        button = self.screen.hit(self._position(event))
+        if button is not None and (button.kind, button.value) != self.focused:
+            self._touched_at = self.clock()
+            self._explore(button)
+
+    def _explore(self, button: Button) -> None:
+        """Say what ``button`` is and ring it: the next tap on it chooses it."""
+        self.focused = (button.kind, button.value)
+        self._say(self.screen.label(button))
+        self._dirty = True
+
+    def _act(self, button: Button) -> None:
+        """What a (chosen) button does."""
+        if button.kind == "access":
+            self._access(not self.accessible)
+        elif button.kind == "lang":
             self.lang = button.value
             self._dirty = True
         elif button.kind == "back":
-            self._show("start")
+            if self.outcome is not None and self.outcome.ticket is not None:
+                self._leave()  # the ticket is taken: the citizen goes
+            else:
+                self._show("start")
         elif (button.kind, self.state) in (("service", "start"), ("walk_in", "outcome")):
             self._issue(button.value)
         elif button.kind == "appointment" and self.state == "start":
             self.code = ""
-            self._touched_at = self.clock()
             self._show("keypad")
         elif button.kind == "key" and self.state == "keypad":
             self._key(button.value)
 
+    def _access(self, on: bool) -> None:
+        """Switch the accessible mode on or off (the screen is drawn, and spoken, anew)."""
+        if on == self.accessible:
+            return
+        self.screen.accessible = on
+        self.focused = None
+        self._announced = None
+        self._dirty = True
+        if not on:
+            self._stop_speech()
+
+    def _leave(self) -> None:
+        """The citizen has gone: back to the start screen, the accessible mode off."""
+        self._access(False)
+        self._show("start")
+
     def _key(self, key: str) -> None:
         """A key of the keypad: a digit, ``del`` (correct), ``ok`` or ``cancel``."""
-        self._touched_at = self.clock()
         if key == "cancel":
             self._show("start")
         elif key == "ok":
@@ -176,6 +256,8 @@ class KioskApp:
             self.code = self.code[:-1]
         elif key.isdigit() and len(self.code) < CODE_LENGTH:
             self.code += key
+        if self.accessible and key not in ("cancel", "ok"):
+            self._say(self.catalogs[self.lang].text("access.typed", code=" ".join(self.code)))
         self._dirty = True
 
     def scanned(self, text: str) -> None:
@@ -242,7 +324,8 @@ class KioskApp:
     def _show(self, state: str, outcome: Outcome | None = None) -> None:
         self.state = state
         self.outcome = outcome
-        self._shown_at = self.clock()
+        self._shown_at = self._touched_at = self.clock()
+        self.focused = None
         self._dirty = True
         pygame.event.clear(TAPS)  # taps made meanwhile are not for the new screen
 
@@ -251,6 +334,7 @@ class KioskApp:
     def draw(self) -> None:
         """Draw the current screen."""
         texts = self.catalogs[self.lang]
+        self.screen.access_labels = (texts.text("access.explain"), texts.text("access.leave"))
         if self.state == "busy":
             self.screen.busy(texts, self._busy_text)
         elif self.state == "keypad":
@@ -270,8 +354,33 @@ class KioskApp:
                 appointments=self.appointments,
                 scanner=self.scanner,
             )
+        if self.accessible:
+            self._guide(texts)
         pygame.display.flip()
         self._dirty = False
+
+    def _guide(self, texts: Catalog) -> None:
+        """Ring the explored button; say the screen when it is a new one."""
+        if self.focused is not None:
+            self.screen.focus(*self.focused)
+        shown = (self.state, self.lang, id(self.outcome), self._busy_text)
+        if shown == self._announced:
+            return
+        first = self._announced is None
+        self._announced = shown
+        said = self.screen.announcement()
+        self._say(f"{texts.text('access.on')} {said}" if first else said)
+
+    def _say(self, text: str) -> None:
+        """Say ``text`` in the citizen's language (silent without its voice)."""
+        self.said.append(text)
+        speaker = self.speakers.get(self.lang)
+        if speaker is not None:
+            speaker.speak(text)
+
+    def _stop_speech(self) -> None:
+        for speaker in self.speakers.values():
+            speaker.stop()
 
     def _why_off(self, state: QueueState) -> str | None:
         kiosk = self.kiosk
@@ -332,8 +441,15 @@ class KioskApp:
         notifier.stopping()
 
 
-def build_kiosk(settings: Settings, catalogs: dict[str, Catalog]) -> Kiosk:
-    """The kiosk's parts from the settings: link, printer, offline book, voice."""
+def build_kiosk(
+    settings: Settings,
+    catalogs: dict[str, Catalog],
+    speakers: Mapping[str, Speaker] | None = None,
+) -> Kiosk:
+    """The kiosk's parts from the settings: link, printer, offline book, voice.
+
+    ``speakers``: the voices made already (:func:`voices`), else made here.
+    """
     kiosk_settings = settings.kiosk
     printer_settings = kiosk_settings.printer
     data = settings.data.dir
@@ -366,11 +482,21 @@ def build_kiosk(settings: Settings, catalogs: dict[str, Catalog]) -> Kiosk:
         block_size=kiosk_settings.block_size,
         stop_on_printer_fault=kiosk_settings.on_printer_fault == "stop",
         status_interval_s=printer_settings.status_interval_s,
-        speakers=_speakers(settings.site.languages) if kiosk_settings.speech else {},
+        speakers=(voices(settings) if speakers is None else speakers)
+        if kiosk_settings.speech
+        else {},
     )
 
 
-def _speakers(languages: tuple[str, ...]) -> dict[str, Speaker]:
+def voices(settings: Settings) -> dict[str, Speaker]:
+    """The kiosk's voices when it speaks ([kiosk] speech) or has the accessible mode."""
+    kiosk = settings.kiosk
+    if not (kiosk.speech or kiosk.accessibility):
+        return {}
+    return _speakers(settings.site.languages, kiosk.speech_device)
+
+
+def _speakers(languages: tuple[str, ...], device: str | None = None) -> dict[str, Speaker]:
     """A speaker for each language espeak-ng can speak (its voice is the language's code).
 
     A language it cannot speak is logged and stays silent: the kiosk works without speech.
@@ -378,7 +504,7 @@ def _speakers(languages: tuple[str, ...]) -> dict[str, Speaker]:
     speakers: dict[str, Speaker] = {}
     for lang in languages:
         try:
-            speakers[lang] = Speaker(lang)
+            speakers[lang] = Speaker(lang, device=device)
         except PoradovnikError as exc:
             log.error("the kiosk will not speak %s ([kiosk] speech): %s", lang, exc)
     return speakers
@@ -415,10 +541,17 @@ def show_pairing(settings: Settings, pairing: DevicePairing, stop: threading.Eve
 def run(settings: Settings) -> None:
     """Run the kiosk until SIGTERM, SIGINT or the window is closed."""
     catalogs = Catalog.load_all(settings.site.languages)
-    kiosk = build_kiosk(settings, catalogs)
+    speakers = voices(settings)
+    kiosk = build_kiosk(settings, catalogs, speakers)
     surface = open_screen(settings)
     try:
-        screen = Screen(surface, font_dir=settings.kiosk.font_dir, office=settings.site.name)
+        screen = Screen(
+            surface,
+            font_dir=settings.kiosk.font_dir,
+            office=settings.site.name,
+            access=settings.kiosk.accessibility,
+            reach_top=settings.kiosk.reach_top,
+        )
         appointments = settings.kiosk.appointments
         scanner = open_scanner(settings.kiosk, settings.data.dir) if appointments else None
         app = KioskApp(
@@ -430,6 +563,7 @@ def run(settings: Settings) -> None:
             simulate_citizens_s=settings.kiosk.simulate_citizens_s,
             appointments=appointments,
             scanner=scanner is not None,
+            speakers=speakers,
         )
         kiosk.start()
         if scanner is not None:
