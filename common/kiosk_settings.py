@@ -151,8 +151,8 @@ class KioskSettings(Section):
 
     reach_top: float | None = Field(default=None, ge=0.0, le=0.8)
     """Where the accessible mode's reach zone begins, as a fraction of the screen's height
-    from its top: every control of the accessible mode lies below it. None: 0.4 on a
-    portrait screen (its lower 60 %), 0.2 on a landscape one (its lower band)."""
+    from its top: every control of the accessible mode lies below it. None: 0.3 on a
+    portrait screen (its lower 70 %), 0.2 on a landscape one (its lower 80 %)."""
 
     font_dir: Path = Path("/usr/share/fonts/truetype/dejavu")
     """Where the DejaVu fonts are (Debian package fonts-dejavu-core): they draw Slovak,
