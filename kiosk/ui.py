@@ -248,7 +248,8 @@ class Screen:
             size *= 0.9
             font = self.font(size, bold=bold)
         if font.size(text)[0] > box.width and " " in text.strip():
-            return self.wrapped(text, size / theme.text_scale, box, color=color, spoken=spoken)
+            size /= theme.text_scale
+            return self.wrapped(text, size, box, bold=bold, color=color, spoken=spoken)
         image = font.render(text, True, theme.text if color is None else color)
         rect = image.get_rect()
         rect.centery = box.centery
@@ -267,13 +268,14 @@ class Screen:
         size: float,
         box: pygame.Rect,
         *,
+        bold: bool = False,
         color: Color | None = None,
         spoken: str | None = None,
     ) -> pygame.Rect:
         """Draw ``text`` in ``box`` over as many centred lines as it needs; return where."""
         theme = self.theme
         while True:
-            font = self.font(size * theme.text_scale)
+            font = self.font(size * theme.text_scale, bold=bold)
             lines: list[str] = []
             for word in text.split():
                 if lines and font.size(f"{lines[-1]} {word}")[0] <= box.width:
@@ -288,7 +290,7 @@ class Screen:
         where = pygame.Rect(box.centerx, round(top), 0, 0)
         for n, line in enumerate(lines):
             row = pygame.Rect(box.left, round(top + n * height), box.width, height)
-            where.union_ip(self.text(line, size, row, color=color, spoken=""))
+            where.union_ip(self.text(line, size, row, bold=bold, color=color, spoken=""))
         if lines:
             self.voiced[-1] = (text if spoken is None else spoken, where)
         return where
@@ -490,7 +492,7 @@ class Screen:
             inner = rect.inflate(-round(20 * self.unit), -round(10 * self.unit))
             # The name over the detail; side by side where two lines of the smallest
             # text do not fit (the accessible mode's large text on a short row).
-            if inner.height >= 2 * self.font(self.theme.min_size).get_height():
+            if inner.height >= 2.4 * self.font(self.theme.min_size).get_height():
                 name_box = pygame.Rect(
                     inner.left, inner.top, inner.width, round(inner.height * 0.6)
                 )
