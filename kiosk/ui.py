@@ -170,6 +170,8 @@ class Screen:
         self.buttons: list[Button] = []
         self.drawn: list[tuple[str, pygame.Rect]] = []
         """Every text of the last screen and where it went (for tests and diagnosis)."""
+        self.glyphs: list[pygame.Rect] = []
+        """Where the glyphs of each text of :attr:`drawn` are (their ink, not their line)."""
         self.voiced: list[tuple[str, pygame.Rect]] = []
         """What each text of :attr:`drawn` says aloud ("" for nothing), and where it is."""
         self.access = access
@@ -259,6 +261,7 @@ class Screen:
             rect.centerx = box.centerx
         self.surface.blit(image, rect)
         self.drawn.append((text, rect))
+        self.glyphs.append(image.get_bounding_rect().move(rect.topleft))
         self.voiced.append((text if spoken is None else spoken, rect))
         return rect
 
@@ -326,6 +329,7 @@ class Screen:
         self.surface.fill(self.theme.background)
         self.buttons = []
         self.drawn = []
+        self.glyphs = []
         self.voiced = []
         zone = self._layout()
         area = zone.inflate(-round(24 * self.unit), -round(16 * self.unit))

@@ -78,14 +78,28 @@ def text_contrast(shot: pygame.Surface, rect: pygame.Rect) -> float:
     return contrast(ground, others[0][0])
 
 
-def ink_height(shot: pygame.Surface, rect: pygame.Rect) -> int:
-    """How tall a drawn text's glyphs are: the rows holding a colour that stands out of
-    its ground (contrast at least 3)."""
+def ink(shot: pygame.Surface, rect: pygame.Rect) -> pygame.Rect:
+    """Where a drawn text's glyphs are: the rows and columns of ``rect`` holding a colour
+    that stands out of its ground (contrast at least 3)."""
+    rect = rect.clip(shot.get_rect())
     rows, counts = pixels(shot, rect)
     ground = counts.most_common(1)[0][0]
-    ink = {c for c in counts if contrast(c, ground) >= 3}
-    inked = [n for n, row in enumerate(rows) if any(c in ink for c in row)]
-    return inked[-1] - inked[0] + 1 if inked else 0
+    inks = {c for c in counts if contrast(c, ground) >= 3}
+    inked = [n for n, row in enumerate(rows) if any(c in inks for c in row)]
+    columns = [n for n in range(rect.width) if any(row[n] in inks for row in rows)]
+    if not inked:
+        return pygame.Rect(rect.topleft, (0, 0))
+    return pygame.Rect(
+        rect.left + columns[0],
+        rect.top + inked[0],
+        columns[-1] - columns[0] + 1,
+        inked[-1] - inked[0] + 1,
+    )
+
+
+def ink_height(shot: pygame.Surface, rect: pygame.Rect) -> int:
+    """How tall a drawn text's glyphs are."""
+    return ink(shot, rect).height
 
 
 def theme_pairs(theme: Theme) -> list[tuple[Color, Color]]:
@@ -152,6 +166,11 @@ def test_screenshots_of_both_modes(
                     for text, rect in screen.drawn:
                         ratio = text_contrast(shot, rect)
                         assert ratio >= 4.5, (name, accessible, text, ratio)
+                    # No text over another.
+                    glyphs = [(t, g) for (t, _), g in zip(screen.drawn, screen.glyphs, strict=True)]
+                    for n, (text, where) in enumerate(glyphs):
+                        for other, there in glyphs[n + 1 :]:
+                            assert not where.colliderect(there), (name, text, other)
                     if not accessible:
                         continue
                     for button in screen.buttons:  # every control within reach
