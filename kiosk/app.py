@@ -114,7 +114,9 @@ class KioskApp:
         chooses it."""
         self.said: deque[str] = deque(maxlen=SAID)
         """The last texts spoken as guidance (for tests and diagnosis)."""
-        self._announced: tuple[object, ...] | None = None
+        self._shown = 0
+        """How many screens were shown: a new one is said when it appears."""
+        self._announced: tuple[int, str] | None = None
         self._busy_text = "busy.text"
         self._results: queue.Queue[Outcome] = queue.Queue()
         self._scans: queue.Queue[str] = queue.Queue(maxsize=SCAN_BACKLOG)
@@ -325,6 +327,7 @@ class KioskApp:
         self.state = state
         self.outcome = outcome
         self._shown_at = self._touched_at = self.clock()
+        self._shown += 1
         self.focused = None
         self._dirty = True
         pygame.event.clear(TAPS)  # taps made meanwhile are not for the new screen
@@ -363,7 +366,7 @@ class KioskApp:
         """Ring the explored button; say the screen when it is a new one."""
         if self.focused is not None:
             self.screen.focus(*self.focused)
-        shown = (self.state, self.lang, id(self.outcome), self._busy_text)
+        shown = (self._shown, self.lang)
         if shown == self._announced:
             return
         first = self._announced is None
