@@ -337,7 +337,11 @@ class KioskApp:
     def draw(self) -> None:
         """Draw the current screen."""
         texts = self.catalogs[self.lang]
-        self.screen.access_labels = (texts.text("access.explain"), texts.text("access.leave"))
+        self.screen.access_labels = (
+            texts.text("access.button"),
+            texts.text("access.explain"),
+            texts.text("access.leave"),
+        )
         if self.state == "busy":
             self.screen.busy(texts, self._busy_text)
         elif self.state == "keypad":

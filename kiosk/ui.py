@@ -178,8 +178,9 @@ class Screen:
         """Whether the accessibility button is on every screen."""
         self.accessible = False
         """The accessible mode: :data:`ACCESSIBLE` laid out within :meth:`reach_zone`."""
-        self.access_labels = ("", "")
-        """The accessibility button's spoken label when off and when on (from the app)."""
+        self.access_labels = ("", "", "")
+        """The accessibility button's name on a portrait screen, and what it says under the
+        finger when the mode is off and when it is on (from the app's catalogs)."""
         width, height = surface.get_size()
         self.portrait = height > width
         self.reach_top = (0.3 if self.portrait else 0.2) if reach_top is None else reach_top
@@ -343,8 +344,14 @@ class Screen:
             rect = pygame.Rect(area.left, area.bottom - size, size, size)
             area.width -= size + gap
             area.left += size + gap
-        self.button(rect, "access", "", spoken=self.access_labels[self.accessible])
-        self.text(ACCESS_MARK, 44, rect, bold=True, spoken="")
+        name, *spoken = self.access_labels
+        self.button(rect, "access", "", spoken=spoken[self.accessible])
+        mark = rect.copy()
+        if self.portrait and name:  # wide enough for the name beside the mark
+            mark.width = rect.height
+            words = pygame.Rect(mark.right, rect.top, rect.right - mark.right - gap, rect.height)
+            self.text(name, 22, words, bold=True, spoken="")
+        self.text(ACCESS_MARK, 44, mark, bold=True, spoken="")
         return area
 
     def focus(self, kind: str, value: str) -> None:

@@ -163,6 +163,8 @@ def test_screenshots_of_both_modes(
                     access = next(b for b in screen.buttons if b.kind == "access")
                     assert access.rect.top >= zone.top  # reachable to switch the mode on
                     assert access.rect.height >= 70 * min(size) / 480 * 0.8
+                    if size[1] > size[0]:  # named beside its mark where it is wide
+                        assert "Prístupnosť" in [t for t, _ in screen.drawn]
                     for text, rect in screen.drawn:
                         ratio = text_contrast(shot, rect)
                         assert ratio >= 4.5, (name, accessible, text, ratio)
@@ -325,7 +327,7 @@ def test_the_mode_ends_when_nobody_touches_it_and_speaks_the_language(guided: Of
 def test_the_guidance_is_in_every_language_and_espeak_speaks_it(tmp_path: Path, lang: str) -> None:
     texts = Catalog.load(lang)
     english = Catalog.load("en")
-    keys = ("access.on", "access.explain", "access.leave")
+    keys = ("access.on", "access.explain", "access.leave", "access.button")
     for key in keys:
         assert texts.has(key)
         if lang != "en":
