@@ -281,12 +281,13 @@ def test_the_mode_ends_when_nobody_touches_it_and_speaks_the_language(guided: Of
     guided.tap("access")
     app.step()
     guided.later(1)
-    for _ in range(2):  # Ukrainian: heard, then chosen
-        guided.tap("lang", "uk")
-        app.step()
-    assert app.lang == "uk"
+    for lang in ("cs", "en", "uk"):  # each language: heard, then chosen, then spoken in
+        for _ in range(2):
+            guided.tap("lang", lang)
+            app.step()
+        assert app.lang == lang
+        assert f"{app.catalogs[lang].text('start.title')}." in app.said[-1]
     uk = app.catalogs["uk"]
-    assert f"{uk.text('start.title')}." in app.said[-1]
     # The keypad: a digit is said, then chosen and the typed digits said.
     for _ in range(2):
         guided.tap("appointment")
