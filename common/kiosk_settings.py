@@ -139,6 +139,21 @@ class KioskSettings(Section):
     """Speak the number and the counter's instructions aloud (espeak-ng) after each tap,
     for citizens who cannot read the screen."""
 
+    speech_device: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_:=,.-]{1,80}$")
+    """The ALSA device the kiosk speaks through (speech and the accessible mode's spoken
+    guidance), e.g. "plughw:CARD=Headphones" for the Raspberry Pi's headphone jack or
+    "plughw:CARD=Device" for a USB loudspeaker (`aplay -L` lists them; needs alsa-utils).
+    None: espeak-ng's own sound output (the system's default)."""
+
+    accessibility: bool = True
+    """Show the accessibility button on every screen: large text and high contrast, every
+    control within reach from a wheelchair, spoken guidance with touch-then-confirm."""
+
+    reach_top: float | None = Field(default=None, ge=0.0, le=0.8)
+    """Where the accessible mode's reach zone begins, as a fraction of the screen's height
+    from its top: every control of the accessible mode lies below it. None: 0.3 on a
+    portrait screen (its lower 70 %), 0.2 on a landscape one (its lower 80 %)."""
+
     font_dir: Path = Path("/usr/share/fonts/truetype/dejavu")
     """Where the DejaVu fonts are (Debian package fonts-dejavu-core): they draw Slovak,
     Czech and Ukrainian."""

@@ -4,7 +4,8 @@ A :class:`Speaker` speaks one espeak-ng voice (offline, Debian's ``espeak-ng``) 
 ways: :meth:`Speaker.say` makes a sentence's sound as a :class:`Clip` (16-bit mono PCM
 at :data:`RATE`) for the display to play after its chime, joining recorded words where
 there are (``<words_dir>/<word>.wav``); :meth:`Speaker.speak` says a sentence aloud at
-once, in the background, through espeak-ng's own sound output (the kiosk).
+once, in the background, through espeak-ng's own sound output or, with a ``device``,
+through that ALSA device (``aplay -D``: a headphone jack or a loudspeaker; the kiosk).
 
 How speech fails, the same on every role:
 
@@ -129,8 +130,10 @@ class Speaker:
     ``voice`` is the espeak-ng voice and ``rate`` its words per minute. With
     ``words_dir``, :meth:`say` looks each word of a sentence (lowercased, numbers as
     digits: ``42``) up as ``<words_dir>/<word>.wav``; each run of words without a
-    recording is spoken by espeak-ng. Raises :class:`PoradovnikError` if espeak-ng is
-    not installed or has no such voice.
+    recording is spoken by espeak-ng. With ``device`` (an ALSA device name such as
+    ``plughw:CARD=Headphones``), :meth:`speak` plays through that device by piping
+    espeak-ng's sound to ``aplay``. Raises :class:`PoradovnikError` if espeak-ng (or, with
+    a device, aplay) is not installed or has no such voice.
     """
 
     def __init__(
@@ -141,6 +144,7 @@ class Speaker:
         words_dir: Path | None = None,
         espeak: str = "espeak-ng",
         timeout_s: float = ESPEAK_TIMEOUT_S,
+        device: str | None = None,
     ) -> None:
         found = shutil.which(espeak)
         if found is None:
@@ -149,13 +153,24 @@ class Speaker:
                 "(Debian: apt install espeak-ng), or switch speech off in the role's settings"
             )
         self.espeak = found
+        self.aplay: str | None = None
+        if device:
+            self.aplay = shutil.which("aplay")
+            if self.aplay is None:
+                raise PoradovnikError(
+                    f"aplay is not installed; speech through the device {device!r} needs it "
+                    "(Debian: apt install alsa-utils)"
+                )
+        self.device = device or None
         self.voice = voice
         self.rate = rate
         self.words_dir = words_dir
         self.timeout_s = timeout_s
         self._words: dict[str, Clip | None] = {}
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self._cut: set[int] = set()
+        """The processes :meth:`stop` cut off (by pid): their end is no failure."""
         try:
             self.espeak_clip("a")
         except SpeechError as exc:
@@ -223,28 +238,52 @@ class Speaker:
     def speak(self, sentence: str, *, wav: Path | None = None) -> subprocess.Popen[bytes] | None:
         """Start saying ``sentence`` aloud, cutting off what is still being said.
 
-        Returns at once, with the espeak-ng process (``None`` if it could not start).
-        With ``wav`` the speech is written to that file instead of the speakers. A run
-        that fails is logged; one that outlasts ``timeout_s`` is killed and logged.
+        Returns at once, with the process whose end is the end of the speech (espeak-ng,
+        or aplay with a ``device``; ``None`` if it could not start). With ``wav`` the
+        speech is written to that file instead. A run that fails is logged; one that
+        outlasts ``timeout_s`` is killed and logged.
         """
         self.stop()
-        options = ("-w", str(wav)) if wav is not None else ()
+        processes: list[subprocess.Popen[bytes]] = []
         try:
-            process = subprocess.Popen(
-                self._command(*options, "--", sentence),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
+            if wav is not None or self.aplay is None:
+                options = ("-w", str(wav)) if wav is not None else ()
+                processes.append(self._start(self._command(*options, "--", sentence)))
+            else:
+                espeak = self._start(self._command("--stdout", "--", sentence), piped=True)
+                processes.append(espeak)
+                assert espeak.stdout is not None
+                play = [self.aplay, "-q", "-D", str(self.device)]
+                processes.append(self._start(play, source=espeak))
+                espeak.stdout.close()  # aplay alone reads it: espeak-ng sees aplay's end
         except OSError as exc:
-            log.error("espeak-ng (%s) could not start: %s", self.voice, exc)
+            log.error("speech (%s) could not start: %s", self.voice, exc)
+            for process in processes:
+                process.kill()
             return None
         with self._lock:
-            self._process = process
-        watch = threading.Thread(
-            target=self._watch, args=(process, sentence), name="speech", daemon=True
+            self._processes = processes
+        for process in processes:
+            watch = threading.Thread(
+                target=self._watch, args=(process, sentence), name="speech", daemon=True
+            )
+            watch.start()
+        return processes[-1]
+
+    @staticmethod
+    def _start(
+        command: list[str],
+        *,
+        piped: bool = False,
+        source: subprocess.Popen[bytes] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start one process of :meth:`speak`: output piped onward or dropped."""
+        return subprocess.Popen(
+            command,
+            stdin=source.stdout if source is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if piped else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
-        watch.start()
-        return process
 
     def _watch(self, process: subprocess.Popen[bytes], sentence: str) -> None:
         """Wait for one run of :meth:`speak`: log a failure, kill it after ``timeout_s``."""
@@ -254,20 +293,27 @@ class Speaker:
             process.kill()
             process.communicate()
             log.error(
-                "espeak-ng (%s) took over %s s to say %r: stopped",
+                "%s (%s) took over %s s to say %r: stopped",
+                Path(process.args[0]).name,  # type: ignore[index,arg-type]
                 self.voice,
                 self.timeout_s,
                 sentence,
             )
             return
-        # A negative status is a signal: stop() cut the sentence off.
-        if process.returncode > 0:
+        with self._lock:
+            cut = process.pid in self._cut
+            self._cut.discard(process.pid)
+        # A negative status is a signal: stop() cut the sentence off (aplay exits 1).
+        if process.returncode > 0 and not cut:
             problem = errors.decode(errors="replace").strip() or f"status {process.returncode}"
-            log.error("espeak-ng (%s) could not say %r: %s", self.voice, sentence, problem)
+            program = Path(process.args[0]).name  # type: ignore[index,arg-type]
+            log.error("%s (%s) could not say %r: %s", program, self.voice, sentence, problem)
 
     def stop(self) -> None:
         """Cut off what :meth:`speak` is saying; returns at once."""
         with self._lock:
-            process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
+            processes, self._processes = self._processes, []
+            self._cut.update(process.pid for process in processes if process.poll() is None)
+        for process in reversed(processes):  # aplay first: no complaint of a cut-off input
+            if process.poll() is None:
+                process.terminate()

@@ -8,9 +8,12 @@ being issued, and those made meanwhile are dropped. A booked appointment is
 checked in from its code typed on the keypad screen or its QR code scanned (the
 scanner's thread hands each scan over through :meth:`KioskApp.scanned`), in a
 worker thread like an issue. "I need priority" leads to the reasons (each with its
-pictogram), then to the services that allow priority tickets. :func:`run` wires
-the parts from the settings; the systemd watchdog is pinged while the screen loop
-and the MQTT network thread both make progress.
+pictogram), then to the services that allow priority tickets. The accessibility button
+switches to the accessible mode (:mod:`kiosk.ui`): each screen is spoken when it appears,
+a touch on a button (or a finger sliding onto it) says what it is, and a second tap on it
+chooses it; the mode ends when the citizen leaves (the ticket taken, or nobody touching the
+screen for a while). :func:`run` wires the parts from the settings; the systemd watchdog is
+pinged while the screen loop and the MQTT network thread both make progress.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import cast
 
 from common.errors import PoradovnikError
@@ -38,13 +42,13 @@ from kiosk.offline import OfflineBook
 from kiosk.pictograms import REASONS
 from kiosk.printer import TicketPrinter, open_transport
 from kiosk.scanner import MAX_SCAN_CHARS, open_scanner
-from kiosk.ui import Screen
+from kiosk.ui import Button, Screen
 from sync_agent.link import DeviceLink
 from sync_agent.pairing_screen import PairingTexts, show_pairing_code
 from sync_agent.protocol import PRIORITY_REASONS, PriorityReason, QueueState, parse_booking_qr
 from sync_agent.provisioning import DevicePairing, PairingState
 
-__all__ = ["KioskApp", "build_kiosk", "run"]
+__all__ = ["KioskApp", "build_kiosk", "run", "voices"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,12 @@ it this long."""
 
 IDLE_STATES = frozenset({"keypad", "priority", "priority_service"})
 """The screens a citizen may walk away from, which return to the start screen by themselves."""
+
+ACCESSIBLE_IDLE_S = 60.0
+"""The accessible mode ends, back at the start screen, when nobody touched it this long."""
+
+SAID = 20
+"""How many spoken texts :attr:`KioskApp.said` keeps."""
 
 SCAN_BACKLOG = 4
 """Scans waiting for the screen's loop beyond this are dropped (a scanner gone wild)."""
@@ -83,6 +93,7 @@ class KioskApp:
         scanner: bool = False,
         priority: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        speakers: Mapping[str, Speaker] | None = None,
     ) -> None:
         self.kiosk = kiosk
         self.screen = screen
@@ -108,6 +119,16 @@ class KioskApp:
         """How many taps reached the kiosk (for tests and the log)."""
         self.code = ""
         """The digits typed on the keypad so far."""
+        self.speakers = speakers or {}
+        """The voice of each language for the accessible mode's guidance."""
+        self.focused: tuple[str, str] | None = None
+        """The button a finger explored in the accessible mode (kind, value): a tap on it
+        chooses it."""
+        self.said: deque[str] = deque(maxlen=SAID)
+        """The last texts spoken as guidance (for tests and diagnosis)."""
+        self._shown = 0
+        """How many screens were shown: a new one is said when it appears."""
+        self._announced: tuple[int, str] | None = None
         self._busy_text = "busy.text"
         self._results: queue.Queue[Outcome] = queue.Queue()
         self._scans: queue.Queue[str] = queue.Queue(maxsize=SCAN_BACKLOG)
@@ -129,6 +150,8 @@ class KioskApp:
         for event in pygame.event.get():
             if event.type in TAPS:
                 self.tap(event)
+            elif event.type == pygame.FINGERMOTION:
+                self._slide(event)
         self._take_scans()
         if self.state == "busy":
             try:
@@ -140,46 +163,88 @@ class KioskApp:
             else:
                 self._show("outcome", outcome)
         elif self.state == "outcome" and self.clock() - self._shown_at > self.confirm_timeout_s:
-            self._show("start")
+            self._leave()
         elif self.state in IDLE_STATES and self.clock() - self._touched_at > KEYPAD_IDLE_S:
-            self._show("start")  # the citizen walked away
+            self._leave()  # the citizen walked away
+        elif self.accessible and self.clock() - self._touched_at > ACCESSIBLE_IDLE_S:
+            self._leave()
         if self.kiosk.changed.is_set() and self.state == "start":
             self.kiosk.changed.clear()
             self._dirty = True
         if self._dirty:
             self.draw()
 
+    @property
+    def accessible(self) -> bool:
+        """Whether the screen is in its accessible mode."""
+        return self.screen.accessible
+
+    def _position(self, event: pygame.event.Event) -> tuple[float, float]:
+        """Where on the screen a touch event is (SDL gives fractions of its size)."""
+        width, height = self.screen.surface.get_size()
+        return (event.x * width, event.y * height)
+
     def tap(self, event: pygame.event.Event) -> None:
-        """Act on one tap: a mouse click (not one SDL made from a touch) or a touch."""
+        """Act on one tap: a mouse click (not one SDL made from a touch) or a touch.
+
+        In the accessible mode a tap on a button says what it is; another tap on the same
+        button chooses it.
+        """
         if event.type == pygame.MOUSEBUTTONDOWN:
             if getattr(event, "touch", False) or event.button != 1:
                 return
             pos = event.pos
         else:
-            width, height = self.screen.surface.get_size()
-            pos = (event.x * width, event.y * height)
+            pos = self._position(event)
         if self.state == "busy" or self.clock() - self._shown_at < TAP_GUARD_S:
             return
         button = self.screen.hit(pos)
         if button is None:
             return
-        if button.kind == "lang":
+        self._touched_at = self.clock()
+        if self.accessible and (button.kind, button.value) != self.focused:
+            self._explore(button)
+            return
+        self.focused = None
+        self._act(button)
+
+    def _slide(self, event: pygame.event.Event) -> None:
+        """A finger sliding over the screen in the accessible mode explores what it meets."""
+        if not self.accessible or self.state == "busy":
+            return
+        button = self.screen.hit(self._position(event))
+        if button is not None and (button.kind, button.value) != self.focused:
+            self._touched_at = self.clock()
+            self._explore(button)
+
+    def _explore(self, button: Button) -> None:
+        """Say what ``button`` is and ring it: the next tap on it chooses it."""
+        self.focused = (button.kind, button.value)
+        self._say(self.screen.label(button))
+        self._dirty = True
+
+    def _act(self, button: Button) -> None:
+        """What a (chosen) button does."""
+        if button.kind == "access":
+            self._access(not self.accessible)
+        elif button.kind == "lang":
             self.lang = button.value
             self._dirty = True
         elif button.kind == "back":
-            self._show("start")
+            if self.outcome is not None and self.outcome.ticket is not None:
+                self._leave()  # the ticket is taken: the citizen goes
+            else:
+                self._show("start")
         elif (button.kind, self.state) in (("service", "start"), ("walk_in", "outcome")):
             self._issue(button.value)
         elif (button.kind, self.state) == ("service", "priority_service"):
             self._issue(button.value, self.reason)
         elif (button.kind, self.state) == ("priority", "start") and self.priority:
-            self._touched_at = self.clock()
             self._show("priority")
         elif (button.kind, self.state) == ("reason", "priority"):
             self._choose_reason(button.value)
         elif button.kind == "appointment" and self.state == "start":
             self.code = ""
-            self._touched_at = self.clock()
             self._show("keypad")
         elif button.kind == "key" and self.state == "keypad":
             self._key(button.value)
@@ -189,12 +254,26 @@ class KioskApp:
         if reason not in PRIORITY_REASONS:
             return
         self.reason = cast(PriorityReason, reason)  # checked just above
-        self._touched_at = self.clock()
         self._show("priority_service")
+
+    def _access(self, on: bool) -> None:
+        """Switch the accessible mode on or off (the screen is drawn, and spoken, anew)."""
+        if on == self.accessible:
+            return
+        self.screen.accessible = on
+        self.focused = None
+        self._announced = None
+        self._dirty = True
+        if not on:
+            self._stop_speech()
+
+    def _leave(self) -> None:
+        """The citizen has gone: back to the start screen, the accessible mode off."""
+        self._access(False)
+        self._show("start")
 
     def _key(self, key: str) -> None:
         """A key of the keypad: a digit, ``del`` (correct), ``ok`` or ``cancel``."""
-        self._touched_at = self.clock()
         if key == "cancel":
             self._show("start")
         elif key == "ok":
@@ -204,6 +283,8 @@ class KioskApp:
             self.code = self.code[:-1]
         elif key.isdigit() and len(self.code) < CODE_LENGTH:
             self.code += key
+        if self.accessible and key not in ("cancel", "ok"):
+            self._say(self.catalogs[self.lang].text("access.typed", code=" ".join(self.code)))
         self._dirty = True
 
     def scanned(self, text: str) -> None:
@@ -270,7 +351,9 @@ class KioskApp:
     def _show(self, state: str, outcome: Outcome | None = None) -> None:
         self.state = state
         self.outcome = outcome
-        self._shown_at = self.clock()
+        self._shown_at = self._touched_at = self.clock()
+        self._shown += 1
+        self.focused = None
         self._dirty = True
         pygame.event.clear(TAPS)  # taps made meanwhile are not for the new screen
 
@@ -279,6 +362,11 @@ class KioskApp:
     def draw(self) -> None:
         """Draw the current screen."""
         texts = self.catalogs[self.lang]
+        self.screen.access_labels = (
+            texts.text("access.button"),
+            texts.text("access.explain"),
+            texts.text("access.leave"),
+        )
         if self.state == "busy":
             self.screen.busy(texts, self._busy_text)
         elif self.state == "keypad":
@@ -303,12 +391,37 @@ class KioskApp:
                 scanner=self.scanner,
                 priority=self.priority and bool(self._priority_services()),
             )
+        if self.accessible:
+            self._guide(texts)
         pygame.display.flip()
         self._dirty = False
 
     def _priority_services(self) -> list[QueueState]:
         """The offered services whose admin allows priority tickets."""
         return [state for state in self.kiosk.services() if state.priority_allowed]
+
+    def _guide(self, texts: Catalog) -> None:
+        """Ring the explored button; say the screen when it is a new one."""
+        if self.focused is not None:
+            self.screen.focus(*self.focused)
+        shown = (self._shown, self.lang)
+        if shown == self._announced:
+            return
+        first = self._announced is None
+        self._announced = shown
+        said = self.screen.announcement()
+        self._say(f"{texts.text('access.on')} {said}" if first else said)
+
+    def _say(self, text: str) -> None:
+        """Say ``text`` in the citizen's language (silent without its voice)."""
+        self.said.append(text)
+        speaker = self.speakers.get(self.lang)
+        if speaker is not None:
+            speaker.speak(text)
+
+    def _stop_speech(self) -> None:
+        for speaker in self.speakers.values():
+            speaker.stop()
 
     def _why_off(self, state: QueueState) -> str | None:
         kiosk = self.kiosk
@@ -369,8 +482,15 @@ class KioskApp:
         notifier.stopping()
 
 
-def build_kiosk(settings: Settings, catalogs: dict[str, Catalog]) -> Kiosk:
-    """The kiosk's parts from the settings: link, printer, offline book, voice."""
+def build_kiosk(
+    settings: Settings,
+    catalogs: dict[str, Catalog],
+    speakers: Mapping[str, Speaker] | None = None,
+) -> Kiosk:
+    """The kiosk's parts from the settings: link, printer, offline book, voice.
+
+    ``speakers``: the voices made already (:func:`voices`), else made here.
+    """
     kiosk_settings = settings.kiosk
     printer_settings = kiosk_settings.printer
     data = settings.data.dir
@@ -403,11 +523,21 @@ def build_kiosk(settings: Settings, catalogs: dict[str, Catalog]) -> Kiosk:
         block_size=kiosk_settings.block_size,
         stop_on_printer_fault=kiosk_settings.on_printer_fault == "stop",
         status_interval_s=printer_settings.status_interval_s,
-        speakers=_speakers(settings.site.languages) if kiosk_settings.speech else {},
+        speakers=(voices(settings) if speakers is None else speakers)
+        if kiosk_settings.speech
+        else {},
     )
 
 
-def _speakers(languages: tuple[str, ...]) -> dict[str, Speaker]:
+def voices(settings: Settings) -> dict[str, Speaker]:
+    """The kiosk's voices when it speaks ([kiosk] speech) or has the accessible mode."""
+    kiosk = settings.kiosk
+    if not (kiosk.speech or kiosk.accessibility):
+        return {}
+    return _speakers(settings.site.languages, kiosk.speech_device)
+
+
+def _speakers(languages: tuple[str, ...], device: str | None = None) -> dict[str, Speaker]:
     """A speaker for each language espeak-ng can speak (its voice is the language's code).
 
     A language it cannot speak is logged and stays silent: the kiosk works without speech.
@@ -415,7 +545,7 @@ def _speakers(languages: tuple[str, ...]) -> dict[str, Speaker]:
     speakers: dict[str, Speaker] = {}
     for lang in languages:
         try:
-            speakers[lang] = Speaker(lang)
+            speakers[lang] = Speaker(lang, device=device)
         except PoradovnikError as exc:
             log.error("the kiosk will not speak %s ([kiosk] speech): %s", lang, exc)
     return speakers
@@ -452,10 +582,17 @@ def show_pairing(settings: Settings, pairing: DevicePairing, stop: threading.Eve
 def run(settings: Settings) -> None:
     """Run the kiosk until SIGTERM, SIGINT or the window is closed."""
     catalogs = Catalog.load_all(settings.site.languages)
-    kiosk = build_kiosk(settings, catalogs)
+    speakers = voices(settings)
+    kiosk = build_kiosk(settings, catalogs, speakers)
     surface = open_screen(settings)
     try:
-        screen = Screen(surface, font_dir=settings.kiosk.font_dir, office=settings.site.name)
+        screen = Screen(
+            surface,
+            font_dir=settings.kiosk.font_dir,
+            office=settings.site.name,
+            access=settings.kiosk.accessibility,
+            reach_top=settings.kiosk.reach_top,
+        )
         appointments = settings.kiosk.appointments
         scanner = open_scanner(settings.kiosk, settings.data.dir) if appointments else None
         app = KioskApp(
@@ -468,6 +605,7 @@ def run(settings: Settings) -> None:
             appointments=appointments,
             scanner=scanner is not None,
             priority=settings.kiosk.priority,
+            speakers=speakers,
         )
         kiosk.start()
         if scanner is not None:

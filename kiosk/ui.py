@@ -6,40 +6,120 @@ to others. Following EN 301 549 for self-service terminals: large touch targets
 (at least 80 px, ~15 mm, on the 7" screen), light text on dark ground with high
 contrast, a printer fault both in words and in colour, and optional speech.
 Every text comes from the message catalogs.
+
+The accessibility button, at the bottom left of every screen, switches the screen
+to its accessible mode, a property of the theme and the layout rather than of any one
+screen: :data:`ACCESSIBLE` (high contrast, larger text never shrunk below a floor) and
+every screen laid out within the reach zone, the screen's lower part (see
+:meth:`Screen.reach_zone`). What each screen says aloud (:meth:`Screen.announcement`)
+and what each button says under the finger (:meth:`Screen.label`) come from the texts
+it drew, so a new screen gets all of it by drawing through :meth:`Screen.text`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.i18n import service_name
 from common.sdl import pygame
 from kiosk import pictograms
-from kiosk.catalog import Catalog, wait_minutes
+from kiosk.catalog import Catalog, spoken_number, wait_minutes
 from kiosk.dispenser import Outcome
 from kiosk.fonts import font_path
 from kiosk.printer import PrintedTicket, wait_text
 from lobby.content import APPOINTMENT_MARK, PRIORITY_MARK
 from sync_agent.protocol import QueueState
 
-__all__ = ["Button", "Screen"]
+__all__ = ["ACCESSIBLE", "STANDARD", "Button", "Screen", "Theme"]
 
 Color = tuple[int, int, int]
 
-BACKGROUND: Color = (12, 24, 52)
-BUTTON: Color = (24, 78, 160)
-BUTTON_EDGE: Color = (255, 255, 255)
-DISABLED: Color = (58, 62, 70)
-TEXT: Color = (255, 255, 255)
-DIM_TEXT: Color = (214, 218, 226)
-NUMBER: Color = (255, 214, 0)
-SELECTED: Color = (255, 214, 0)
-FAULT: Color = (176, 0, 32)
-OK_GREEN: Color = (0, 110, 60)
-PRIORITY: Color = (92, 44, 140)
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    """The colours and text sizes of a mode of the screen.
+
+    Every pair of a text colour and the ground it is drawn on has a contrast of at
+    least 4.5:1 (WCAG relative luminance; tests check the rendered pixels).
+    """
+
+    background: Color
+    button: Color
+    edge: Color
+    disabled: Color
+    text: Color
+    dim_text: Color
+    number: Color
+    selected: Color
+    fault: Color
+    ok: Color
+    priority: Color
+    """The ground of the priority's buttons (its pictograms and words in :attr:`text`)."""
+    focus: Color
+    """The ring around the button a finger explored (the accessible mode)."""
+    text_scale: float
+    """Every text's size is multiplied by this."""
+    min_size: float
+    """Texts too wide for their place shrink no smaller than this (units); they wrap."""
+    edge_width: float
+    """A button's edge, in units."""
+
+
+STANDARD = Theme(
+    background=(12, 24, 52),
+    button=(24, 78, 160),
+    edge=(255, 255, 255),
+    disabled=(58, 62, 70),
+    text=(255, 255, 255),
+    dim_text=(214, 218, 226),
+    number=(255, 214, 0),
+    selected=(255, 214, 0),
+    fault=(176, 0, 32),
+    ok=(0, 110, 60),
+    priority=(92, 44, 140),
+    focus=(255, 214, 0),
+    text_scale=1.0,
+    min_size=6.0,
+    edge_width=2.0,
+)
+"""Light text on a dark blue ground."""
+
+ACCESSIBLE = Theme(
+    background=(0, 0, 0),
+    button=(0, 0, 0),
+    edge=(255, 255, 255),
+    disabled=(64, 64, 64),
+    text=(255, 255, 255),
+    dim_text=(255, 255, 255),
+    number=(255, 255, 0),
+    selected=(255, 255, 0),
+    fault=(170, 0, 0),
+    ok=(0, 100, 0),
+    priority=(80, 0, 120),
+    focus=(255, 255, 0),
+    text_scale=1.5,
+    min_size=17.0,
+    edge_width=4.0,
+)
+"""High contrast: white and yellow on black, thick edges, larger text (the accessible mode)."""
+
+ACCESS_SIZE = 76
+"""The accessibility button's height (units); the screens are laid out beside it."""
+
+ACCESS_MARK = "\u267f"
+"""The accessibility button's pictogram (the wheelchair symbol)."""
+
+_GAP = 10
+
+_OVERHANG = 1.25
+"""A text's line may be this much taller than its box (the font's room above capitals
+and below the baseline is mostly empty); a taller one shrinks."""
+
+NOTE_ROOM = 56
+"""The room (units) the confirmation keeps for its note above "Done"."""
 
 
 CLOSED_CODES = frozenset({"service_closed", "outside_hours", "cut_off"})
@@ -53,6 +133,12 @@ def opening(state: QueueState, texts: Catalog) -> str:
     return texts.text("start.hours", hours=texts.hours(state.hours))
 
 
+def sentences(texts: Iterable[str]) -> str:
+    """Texts as one thing to say: each ends as a sentence, the empty ones left out."""
+    said = [t.strip() for t in texts if t.strip()]
+    return " ".join(t if t[-1] in ".!?:…" else f"{t}." for t in said)
+
+
 @dataclass(frozen=True, slots=True)
 class Button:
     """A touch target: where it is and what it does.
@@ -60,28 +146,41 @@ class Button:
     Kinds: ``service``, ``lang``, ``back``, ``appointment`` (the keypad), ``key`` (a key of
     the keypad: a digit, ``del``, ``ok`` or ``cancel``), ``walk_in`` (a service's ticket
     instead of a late appointment), ``priority`` ("I need priority"), ``reason`` (a reason
-    for priority), ``off`` (a button that is off).
+    for priority), ``off`` (a button that is off). ``access`` is the accessibility button.
     """
 
     rect: pygame.Rect
     kind: str
     value: str = ""
+    spoken: str | None = None
+    """What the button says under the finger; ``None``: the texts drawn on it."""
 
 
-def _kind_line(ticket: PrintedTicket, texts: Catalog) -> str | None:
-    """The confirmation's line for a booked appointment (its time) or a priority ticket."""
+def _kind_line(ticket: PrintedTicket, texts: Catalog) -> tuple[str, str] | None:
+    """The confirmation's line for a booked appointment (its time) or a priority ticket.
+
+    Its mark and its words: the words alone are said aloud.
+    """
     if ticket.appointment_at is not None:
         at = f"{ticket.appointment_at:%H:%M}"
-        return f"{APPOINTMENT_MARK} {texts.text('confirm.appointment', time=at)}"
+        return APPOINTMENT_MARK, texts.text("confirm.appointment", time=at)
     if ticket.priority:
-        return f"{PRIORITY_MARK} {texts.text('confirm.priority')}"
+        return PRIORITY_MARK, texts.text("confirm.priority")
     return None
 
 
 class Screen:
     """Draws the kiosk's screens on ``surface`` and tells which button a tap hit."""
 
-    def __init__(self, surface: pygame.Surface, *, font_dir: Path, office: str) -> None:
+    def __init__(
+        self,
+        surface: pygame.Surface,
+        *,
+        font_dir: Path,
+        office: str,
+        access: bool = True,
+        reach_top: float | None = None,
+    ) -> None:
         self.surface = surface
         self.office = office
         self.regular = font_path(font_dir)
@@ -89,10 +188,49 @@ class Screen:
         self.buttons: list[Button] = []
         self.drawn: list[tuple[str, pygame.Rect]] = []
         """Every text of the last screen and where it went (for tests and diagnosis)."""
-        self._fonts: dict[tuple[int, bool], pygame.font.Font] = {}
+        self.glyphs: list[pygame.Rect] = []
+        """Where the glyphs of each text of :attr:`drawn` are (their ink, not their line)."""
+        self.voiced: list[tuple[str, pygame.Rect]] = []
+        """What each text of :attr:`drawn` says aloud ("" for nothing), and where it is."""
+        self.access = access
+        """Whether the accessibility button is on every screen."""
+        self.accessible = False
+        """The accessible mode: :data:`ACCESSIBLE` laid out within :meth:`reach_zone`."""
+        self.access_labels = ("", "", "")
+        """The accessibility button's name on a portrait screen, and what it says under the
+        finger when the mode is off and when it is on (from the app's catalogs)."""
         width, height = surface.get_size()
-        self.unit = min(width, height) / 480
         self.portrait = height > width
+        self.reach_top = (0.3 if self.portrait else 0.2) if reach_top is None else reach_top
+        """Where the reach zone begins, as a fraction of the screen's height."""
+        self._fonts: dict[tuple[int, bool], pygame.font.Font] = {}
+        self.unit = 1.0
+        self._layout()
+
+    @property
+    def theme(self) -> Theme:
+        """The colours and text sizes of the current mode."""
+        return ACCESSIBLE if self.accessible else STANDARD
+
+    def reach_zone(self) -> pygame.Rect:
+        """Where every control of the accessible mode lies: the screen below :attr:`reach_top`."""
+        full = self.surface.get_rect()
+        top = round(full.height * self.reach_top)
+        return pygame.Rect(full.left, top, full.width, full.height - top)
+
+    def _layout(self) -> pygame.Rect:
+        """The zone of the current mode; sets :attr:`unit` so 480 units fit its content.
+
+        The accessibility button takes a band along the bottom of a portrait screen and
+        a column on the left of a landscape one; the screens get the rest.
+        """
+        zone = self.reach_zone() if self.accessible else self.surface.get_rect()
+        reserved = 480 + ACCESS_SIZE + _GAP if self.access else 480
+        if self.portrait:
+            self.unit = min(zone.width / 480, zone.height / reserved)
+        else:
+            self.unit = min(zone.height / 480, zone.width / reserved)
+        return zone
 
     # -- drawing helpers -------------------------------------------------------------
 
@@ -112,15 +250,28 @@ class Screen:
         box: pygame.Rect,
         *,
         bold: bool = False,
-        color: Color = TEXT,
+        color: Color | None = None,
         align: str = "center",
+        spoken: str | None = None,
     ) -> pygame.Rect:
-        """Draw ``text`` in ``box``, shrunk until it fits; return where it went."""
+        """Draw ``text`` in ``box``; return where it went.
+
+        In the theme's text colour unless ``color``; shrunk until it fits, but not below
+        the theme's smallest size, where it wraps. ``spoken`` is what it says aloud when
+        not the text itself ("" for nothing).
+        """
+        theme = self.theme
+        size *= theme.text_scale
         font = self.font(size, bold=bold)
-        while font.size(text)[0] > box.width and size > 6:
+        while (
+            font.size(text)[0] > box.width or font.get_height() > box.height * _OVERHANG
+        ) and size * 0.9 >= theme.min_size:
             size *= 0.9
             font = self.font(size, bold=bold)
-        image = font.render(text, True, color)
+        if font.size(text)[0] > box.width and " " in text.strip():
+            size /= theme.text_scale
+            return self.wrapped(text, size, box, bold=bold, color=color, spoken=spoken)
+        image = font.render(text, True, theme.text if color is None else color)
         rect = image.get_rect()
         rect.centery = box.centery
         if align == "left":
@@ -129,35 +280,119 @@ class Screen:
             rect.centerx = box.centerx
         self.surface.blit(image, rect)
         self.drawn.append((text, rect))
+        self.glyphs.append(image.get_bounding_rect().move(rect.topleft))
+        self.voiced.append((text if spoken is None else spoken, rect))
         return rect
 
-    def wrapped(self, text: str, size: float, box: pygame.Rect, *, color: Color = TEXT) -> None:
-        """Draw ``text`` in ``box`` over as many centred lines as it needs."""
-        font = self.font(size)
-        lines: list[str] = []
-        for word in text.split():
-            if lines and font.size(f"{lines[-1]} {word}")[0] <= box.width:
-                lines[-1] += f" {word}"
-            else:
-                lines.append(word)
-        height = font.get_linesize()
+    def wrapped(
+        self,
+        text: str,
+        size: float,
+        box: pygame.Rect,
+        *,
+        bold: bool = False,
+        color: Color | None = None,
+        spoken: str | None = None,
+    ) -> pygame.Rect:
+        """Draw ``text`` in ``box`` over as many centred lines as it needs; return where."""
+        theme = self.theme
+        while True:
+            font = self.font(size * theme.text_scale, bold=bold)
+            lines: list[str] = []
+            for word in text.split():
+                if lines and font.size(f"{lines[-1]} {word}")[0] <= box.width:
+                    lines[-1] += f" {word}"
+                else:
+                    lines.append(word)
+            height = font.get_linesize()
+            if height * len(lines) <= box.height or size * theme.text_scale * 0.9 < theme.min_size:
+                break
+            size *= 0.9
         top = box.centery - height * len(lines) / 2
+        where = pygame.Rect(box.centerx, round(top), 0, 0)
         for n, line in enumerate(lines):
             row = pygame.Rect(box.left, round(top + n * height), box.width, height)
-            self.text(line, size, row, color=color)
+            where.union_ip(self.text(line, size, row, bold=bold, color=color, spoken=""))
+        if lines:
+            self.voiced[-1] = (text if spoken is None else spoken, where)
+        return where
 
-    def button(self, rect: pygame.Rect, kind: str, value: str, color: Color = BUTTON) -> None:
-        """Draw a button's ground and edge, and remember it as a touch target."""
+    def button(
+        self,
+        rect: pygame.Rect,
+        kind: str,
+        value: str,
+        color: Color | None = None,
+        *,
+        spoken: str | None = None,
+    ) -> None:
+        """Draw a button's ground and edge, and remember it as a touch target.
+
+        The ground is the theme's button colour unless ``color``; ``spoken``: see
+        :attr:`Button.spoken`.
+        """
+        theme = self.theme
         radius = round(10 * self.unit)
-        pygame.draw.rect(self.surface, color, rect, border_radius=radius)
-        pygame.draw.rect(self.surface, BUTTON_EDGE, rect, max(2, round(2 * self.unit)), radius)
-        self.buttons.append(Button(rect, kind, value))
+        ground = theme.button if color is None else color
+        pygame.draw.rect(self.surface, ground, rect, border_radius=radius)
+        edge = max(2, round(theme.edge_width * self.unit))
+        pygame.draw.rect(self.surface, theme.edge, rect, edge, radius)
+        self.buttons.append(Button(rect, kind, value, spoken))
 
     def _begin(self) -> pygame.Rect:
-        self.surface.fill(BACKGROUND)
+        """Clear the screen for a new one: its ground, the accessibility button.
+
+        Returns the area the screen lays itself out in (within the reach zone when
+        accessible).
+        """
+        self.surface.fill(self.theme.background)
         self.buttons = []
         self.drawn = []
-        return self.surface.get_rect().inflate(-round(24 * self.unit), -round(16 * self.unit))
+        self.glyphs = []
+        self.voiced = []
+        zone = self._layout()
+        area = zone.inflate(-round(24 * self.unit), -round(16 * self.unit))
+        if not self.access:
+            return area
+        size, gap = round(ACCESS_SIZE * self.unit), round(_GAP * self.unit)
+        if self.portrait:
+            rect = pygame.Rect(area.left, area.bottom - size, round(area.width * 0.45), size)
+            area.height -= size + gap
+        else:
+            rect = pygame.Rect(area.left, area.bottom - size, size, size)
+            area.width -= size + gap
+            area.left += size + gap
+        name, *spoken = self.access_labels
+        self.button(rect, "access", "", spoken=spoken[self.accessible])
+        mark = rect.copy()
+        if self.portrait and name:  # wide enough for the name beside the mark
+            mark.width = rect.height
+            words = pygame.Rect(mark.right, rect.top, rect.right - mark.right - gap, rect.height)
+            self.text(name, 22, words, bold=True, spoken="")
+        self.text(ACCESS_MARK, 44, mark, bold=True, spoken="")
+        return area
+
+    def focus(self, kind: str, value: str) -> None:
+        """Ring the button ``kind``/``value`` (the one a finger explored), if it is drawn."""
+        for button in self.buttons:
+            if (button.kind, button.value) == (kind, value):
+                ring = button.rect.inflate(round(8 * self.unit), round(8 * self.unit))
+                width = max(3, round(5 * self.unit))
+                pygame.draw.rect(self.surface, self.theme.focus, ring, width, round(12 * self.unit))
+
+    def label(self, button: Button) -> str:
+        """What ``button`` says under the finger: its own words, or the texts on it."""
+        if button.spoken is not None:
+            return button.spoken
+        return sentences(t for t, r in self.voiced if button.rect.collidepoint(r.center))
+
+    def announcement(self) -> str:
+        """What the screen says when it appears: its texts that are not on a button."""
+        return sentences(
+            t
+            for t, r in self.voiced
+            if not any(b.rect.collidepoint(r.center) for b in self.buttons)
+        )
 
     def hit(self, pos: tuple[float, float]) -> Button | None:
         """The button at ``pos``, if any."""
@@ -195,7 +430,7 @@ class Screen:
         area = self._begin()
         unit = self.unit
         header = pygame.Rect(area.left, area.top, area.width, round(40 * unit))
-        self.text(self.office, 18, header, bold=True, color=DIM_TEXT, align="left")
+        self.text(self.office, 18, header, bold=True, color=self.theme.dim_text, align="left")
         title = pygame.Rect(area.left, header.bottom, area.width, round(44 * unit))
         self.text(texts.text("start.title"), 30, title, bold=True)
         bar = pygame.Rect(area.left, area.bottom - round(70 * unit), area.width, round(70 * unit))
@@ -217,12 +452,12 @@ class Screen:
             bottom = row.top - round(10 * unit)
         if banner is not None:
             strip = pygame.Rect(area.left, bottom - round(56 * unit), area.width, round(56 * unit))
-            pygame.draw.rect(self.surface, FAULT, strip, border_radius=round(8 * unit))
+            pygame.draw.rect(self.surface, self.theme.fault, strip, border_radius=round(8 * unit))
             self.wrapped(banner, 17, strip.inflate(-round(16 * unit), 0))
             bottom = strip.top - round(10 * unit)
         if offline:
             mark = pygame.Rect(area.right - round(160 * unit), area.top, round(160 * unit), 30)
-            self.text(texts.text("banner.offline"), 13, mark, color=DIM_TEXT)
+            self.text(texts.text("banner.offline"), 13, mark, color=self.theme.dim_text)
         grid = pygame.Rect(area.left, title.bottom + round(8 * unit), area.width, 0)
         grid.height = bottom - grid.top
         self._services(grid, services, texts, can_issue)
@@ -234,7 +469,7 @@ class Screen:
             rect.height = round(row.height * 0.65)
         elif scanner:
             rect.width = round(row.width * 0.5)
-        self.button(rect, "appointment", "", OK_GREEN)
+        self.button(rect, "appointment", "", self.theme.ok)
         label = texts.text("start.appointment")
         self.text(label, 22, rect.inflate(-round(16 * self.unit), 0), bold=True)
         if scanner:
@@ -246,7 +481,7 @@ class Screen:
                     rect.right + gap, row.top, row.right - rect.right - gap, row.height
                 )
             )
-            self.wrapped(texts.text("start.scan"), 16, hint, color=DIM_TEXT)
+            self.wrapped(texts.text("start.scan"), 16, hint, color=self.theme.dim_text)
 
     def _languages(self, bar: pygame.Rect, languages: dict[str, str], current: str) -> None:
         gap = round(10 * self.unit)
@@ -256,9 +491,13 @@ class Screen:
                 round(bar.left + n * (width + gap)), bar.top, round(width), bar.height
             )
             chosen = lang == current
-            self.button(rect, "lang", lang, SELECTED if chosen else BUTTON)
+            self.button(rect, "lang", lang, self.theme.selected if chosen else self.theme.button)
             self.text(
-                name, 20, rect.inflate(-gap, 0), bold=chosen, color=BACKGROUND if chosen else TEXT
+                name,
+                20,
+                rect.inflate(-gap, 0),
+                bold=chosen,
+                color=self.theme.background if chosen else self.theme.text,
             )
 
     def _services(
@@ -289,16 +528,38 @@ class Screen:
                 rect,
                 "service" if why is None else "off",
                 state.service,
-                BUTTON if why is None else DISABLED,
+                self.theme.button if why is None else self.theme.disabled,
             )
             inner = rect.inflate(-round(20 * self.unit), -round(10 * self.unit))
-            name_box = pygame.Rect(inner.left, inner.top, inner.width, round(inner.height * 0.6))
+            # The name over the detail; side by side where two lines of the smallest
+            # text do not fit (the accessible mode's large text on a short row).
+            if inner.height >= 2.4 * self.font(self.theme.min_size).get_height():
+                name_part = pygame.Rect(
+                    inner.left, inner.top, inner.width, round(inner.height * 0.6)
+                )
+                detail_part = pygame.Rect(
+                    inner.left, name_part.bottom, inner.width, inner.height - name_part.height
+                )
+                # A line may overhang its box (_OVERHANG): the boxes are that much
+                # smaller than their parts, so the two lines never run into each other.
+                name_box, detail_box = (
+                    part.inflate(0, -round(part.height * (1 - 1 / _OVERHANG)))
+                    for part in (name_part, detail_part)
+                )
+            else:
+                name_box = pygame.Rect(inner.left, inner.top, inner.width // 2, inner.height)
+                detail_box = pygame.Rect(
+                    name_box.right, inner.top, inner.width - name_box.width, inner.height
+                )
             name = service_name(state.names, texts.lang, state.service)
-            self.text(name, 26, name_box, bold=True, color=TEXT if why is None else DIM_TEXT)
-            detail_box = pygame.Rect(
-                inner.left, name_box.bottom, inner.width, inner.height - name_box.height
+            self.text(
+                name,
+                26,
+                name_box,
+                bold=True,
+                color=self.theme.text if why is None else self.theme.dim_text,
             )
-            self.text(self._detail(state, texts, why), 17, detail_box, color=DIM_TEXT)
+            self.text(self._detail(state, texts, why), 17, detail_box, color=self.theme.dim_text)
 
     @staticmethod
     def _detail(state: QueueState, texts: Catalog, why: str | None) -> str:
@@ -317,16 +578,17 @@ class Screen:
         size = number.height * 0.55 / self.unit
         box = pygame.Rect(number.right + round(6 * self.unit), number.top, number.height, 0)
         box.height = round(number.height * 0.6)
-        self.text(mark, size, box, color=NUMBER, align="left")
+        self.text(mark, size, box, color=self.theme.number, align="left", spoken="")
 
     def _priority_entry(self, rect: pygame.Rect, texts: Catalog) -> None:
         """The "I need priority" button: the symbol of access and the words."""
-        self.button(rect, "priority", "", PRIORITY)
+        words = texts.text("priority.entry")
+        self.button(rect, "priority", "", self.theme.priority, spoken=words)
         inner = rect.inflate(-round(16 * self.unit), -round(12 * self.unit))
         icon = pygame.Rect(inner.left, inner.top, inner.height, inner.height)
-        pictograms.draw(self.surface, "disability", icon, TEXT)
+        pictograms.draw(self.surface, "disability", icon, self.theme.text)
         label = pygame.Rect(icon.right, inner.top, inner.right - icon.right, inner.height)
-        self.text(texts.text("priority.entry"), 22, label, bold=True)
+        self.text(words, 22, label, bold=True)
 
     def priority_reasons(self, texts: Catalog, reasons: tuple[str, ...]) -> None:
         """The reasons for priority, each a button with its pictogram and its words."""
@@ -350,13 +612,14 @@ class Screen:
                 round(width),
                 round(height),
             )
-            self.button(rect, "reason", reason, PRIORITY)
+            words = texts.text(f"priority.{reason}")
+            self.button(rect, "reason", reason, self.theme.priority, spoken=words)
             inner = rect.inflate(-round(16 * unit), -round(12 * unit))
             icon = pygame.Rect(inner.left, inner.top, inner.height, inner.height)
-            pictograms.draw(self.surface, reason, icon, TEXT)
+            pictograms.draw(self.surface, reason, icon, self.theme.text)
             label = pygame.Rect(icon.right + gap, inner.top, inner.right - icon.right - gap, 0)
             label.height = inner.height
-            self.wrapped(texts.text(f"priority.{reason}"), 24, label)
+            self.wrapped(words, 24, label)
 
     def priority_services(
         self,
@@ -369,7 +632,8 @@ class Screen:
         area = self._begin()
         unit = self.unit
         title = pygame.Rect(area.left, area.top, area.width, round(56 * unit))
-        self.wrapped(f"{PRIORITY_MARK} {texts.text('priority.services')}", 26, title)
+        heading = texts.text("priority.services")
+        self.wrapped(f"{PRIORITY_MARK} {heading}", 26, title, spoken=heading)
         back = self._back_button(area, texts, "priority.back")
         grid = pygame.Rect(area.left, title.bottom + round(8 * unit), area.width, 0)
         grid.height = back.top - round(12 * unit) - grid.top
@@ -379,7 +643,7 @@ class Screen:
         """A "back" button at the bottom centre of ``area``, saying ``key``; where it went."""
         back = pygame.Rect(0, 0, round(min(area.width, 320 * self.unit)), round(76 * self.unit))
         back.midbottom = area.midbottom
-        self.button(back, "back", "", DISABLED)
+        self.button(back, "back", "", self.theme.disabled)
         self.text(texts.text(key), 24, back, bold=True)
         return back
 
@@ -414,8 +678,9 @@ class Screen:
         self.wrapped(texts.text("keypad.title"), 24, title)
         shown = " ".join(code[n] if n < len(code) else "_" for n in range(length))
         field = pygame.Rect(left.left, title.bottom, left.width, cancel.top - title.bottom - gap)
-        self.text(shown, 40, field, bold=True, color=NUMBER)
-        self.button(cancel, "key", "cancel", DISABLED)
+        typed = " ".join(code)
+        self.text(shown, 40, field, bold=True, color=self.theme.number, spoken=typed)
+        self.button(cancel, "key", "cancel", self.theme.disabled)
         self.text(texts.text("keypad.cancel"), 24, cancel, bold=True)
         rows = [["1", "2", "3"], ["4", "5", "6"], ["7", "8", "9"], ["del", "0", "ok"]]
         width = (keys.width - gap * 2) / 3
@@ -431,7 +696,10 @@ class Screen:
                 if value == "ok":
                     ready = len(code) == length
                     self.button(
-                        rect, "key" if ready else "off", value, OK_GREEN if ready else DISABLED
+                        rect,
+                        "key" if ready else "off",
+                        value,
+                        self.theme.ok if ready else self.theme.disabled,
                     )
                     self.text(texts.text("keypad.ok"), 22, rect.inflate(-gap, 0), bold=True)
                 elif value == "del":
@@ -477,40 +745,43 @@ class Screen:
                 why = f"{why} {opening(state, texts)}."
             self.wrapped(why, 24, body)
         else:
-            rows: list[tuple[str, float, bool, Color, float]] = [
-                (texts.text("confirm.your_number"), 24, False, DIM_TEXT, 40),
-                (ticket.number, 110, True, NUMBER, 130),
-                (service_name, 28, True, TEXT, 44),
-                (texts.text("confirm.ahead", ahead=ticket.people_ahead), 22, False, TEXT, 34),
-                (
-                    wait_text(texts, "confirm", ticket.people_ahead, ticket.estimated_wait_s),
-                    22,
-                    False,
-                    TEXT,
-                    34,
-                ),
+            ahead = texts.text("confirm.ahead", ahead=ticket.people_ahead)
+            wait = wait_text(texts, "confirm", ticket.people_ahead, ticket.estimated_wait_s)
+            # Each row: its text, size, boldness, colour, height and what it says aloud.
+            rows: list[tuple[str, float, bool, Color, float, str | None]] = [
+                (texts.text("confirm.your_number"), 24, False, self.theme.dim_text, 40, None),
+                (ticket.number, 110, True, self.theme.number, 130, spoken_number(ticket.number)),
+                (service_name, 28, True, self.theme.text, 44, None),
+                (ahead, 22, False, self.theme.text, 34, None),
+                (wait, 22, False, self.theme.text, 34, None),
             ]
-            line = _kind_line(ticket, texts)
-            if line is not None:
-                rows.insert(3, (line, 22, True, NUMBER, 34))
-            if self.portrait:
-                rows = [(t, s * 1.4, b, c, h * 1.4) for t, s, b, c, h in rows]
+            kind = _kind_line(ticket, texts)
+            if kind is not None:
+                sign, words = kind
+                rows.insert(3, (f"{sign} {words}", 22, True, self.theme.number, 34, words))
+            # Larger on a portrait screen, as far as the rows leave room for the note.
+            room = (back.top - area.top) / unit - NOTE_ROOM
+            grow = min(1.4 if self.portrait else 1.0, room / sum(row[4] for row in rows))
             top = float(area.top)
-            for text, size, bold, color, height in rows:
-                box = pygame.Rect(area.left, round(top), area.width, round(height * unit))
-                where = self.text(text, size, box, bold=bold, color=color)
+            for text, size, bold, color, height, spoken in rows:
+                box = pygame.Rect(area.left, round(top), area.width, round(height * grow * unit))
+                where = self.text(text, size * grow, box, bold=bold, color=color, spoken=spoken)
                 if text == ticket.number and ticket.mark:
                     self._mark(where, ticket.mark)
-                top += height * unit
+                top += height * grow * unit
             note = "confirm.take_ticket" if outcome.printed else "confirm.not_printed"
             strip = pygame.Rect(
                 area.left, round(top + 6 * unit), area.width, back.top - round(top + 12 * unit)
             )
             if not outcome.printed:
-                pygame.draw.rect(self.surface, FAULT, strip, border_radius=round(8 * unit))
+                pygame.draw.rect(
+                    self.surface, self.theme.fault, strip, border_radius=round(8 * unit)
+                )
             self.wrapped(texts.text(note), 20, strip.inflate(-round(16 * unit), 0))
             if ticket.offline:
                 mark = pygame.Rect(area.left, area.top, round(200 * unit), 24)
-                self.text(texts.text("confirm.offline"), 12, mark, color=DIM_TEXT, align="left")
-        self.button(back, "back", "", OK_GREEN)
+                self.text(
+                    texts.text("confirm.offline"), 12, mark, color=self.theme.dim_text, align="left"
+                )
+        self.button(back, "back", "", self.theme.ok)
         self.text(texts.text("confirm.back"), 26, back, bold=True)

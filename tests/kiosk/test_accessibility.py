@@ -1,0 +1,454 @@
+"""The kiosk's accessible mode (EN 301 549, docs/kiosk.md): the accessibility button on
+every screen, high contrast and large text checked on the rendered screenshots (WCAG
+relative luminance), every control within the reach zone, spoken guidance in the four
+languages through a real espeak-ng, and touch-then-confirm with synthetic pygame events,
+on the real broker and hub with a loopback printer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pygame
+import pytest
+from kiosk_helpers import REPLIES, WAIT_S, Office, open_kiosk
+from office_helpers import RunningHub
+from pydantic import ValidationError
+
+from common.kiosk_settings import KioskSettings
+from common.speech import Speaker
+from kiosk.app import ACCESSIBLE_IDLE_S, CODE_LENGTH, KEYPAD_IDLE_S, KioskApp
+from kiosk.catalog import LANGUAGES, Catalog, spoken_number
+from kiosk.dispenser import Outcome
+from kiosk.loopback import LoopbackPrinter
+from kiosk.pictograms import REASONS
+from kiosk.ui import ACCESSIBLE, STANDARD, Screen, Theme
+from lobby.content import PRIORITY_MARK
+from sync_agent.link import DeviceLink
+
+Color = tuple[int, int, int]
+
+MIN_CAP_PX = 25
+"""A capital's height in the accessible mode on the 1080×1920 portrait screen: 0.7° at
+500 mm (EN 301 549 5.1.4) is 6.1 mm, 25 px at a 21.5" screen's 0.248 mm pixel."""
+
+
+@pytest.fixture(autouse=True)
+def headless(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    pygame.display.init()
+    pygame.font.init()
+    yield
+    pygame.quit()
+
+
+def luminance(color: Color) -> float:
+    """WCAG 2 relative luminance of an sRGB colour."""
+
+    def linear(channel: int) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = color
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+
+
+def contrast(a: Color, b: Color) -> float:
+    """WCAG 2 contrast ratio of two colours."""
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def pixels(shot: pygame.Surface, rect: pygame.Rect) -> tuple[list[list[Color]], Counter[Color]]:
+    """The screenshot's pixels in ``rect`` (clipped to it), by row, and how often each is."""
+    rect = rect.clip(shot.get_rect())
+    data = pygame.image.tobytes(shot.subsurface(rect), "RGB")
+    colours = [(data[i], data[i + 1], data[i + 2]) for i in range(0, len(data), 3)]
+    rows = [colours[n : n + rect.width] for n in range(0, len(colours), rect.width)]
+    return rows, Counter(colours)
+
+
+def text_contrast(shot: pygame.Surface, rect: pygame.Rect) -> float:
+    """The contrast of a drawn text with its ground, from the screenshot: the ground is the
+    commonest colour of its place, the text the commonest of the others (its glyphs'
+    solid cores; the rest is anti-aliasing)."""
+    _, counts = pixels(shot, rect)
+    (ground, _), *others = counts.most_common()
+    assert others, f"nothing drawn at {rect}"
+    return contrast(ground, others[0][0])
+
+
+def ink(shot: pygame.Surface, rect: pygame.Rect) -> pygame.Rect:
+    """Where a drawn text's glyphs are: the rows and columns of ``rect`` holding a colour
+    that stands out of its ground (contrast at least 3)."""
+    rect = rect.clip(shot.get_rect())
+    rows, counts = pixels(shot, rect)
+    ground = counts.most_common(1)[0][0]
+    inks = {c for c in counts if contrast(c, ground) >= 3}
+    inked = [n for n, row in enumerate(rows) if any(c in inks for c in row)]
+    columns = [n for n in range(rect.width) if any(row[n] in inks for row in rows)]
+    if not inked:
+        return pygame.Rect(rect.topleft, (0, 0))
+    return pygame.Rect(
+        rect.left + columns[0],
+        rect.top + inked[0],
+        columns[-1] - columns[0] + 1,
+        inked[-1] - inked[0] + 1,
+    )
+
+
+def ink_height(shot: pygame.Surface, rect: pygame.Rect) -> int:
+    """How tall a drawn text's glyphs are."""
+    return ink(shot, rect).height
+
+
+def theme_pairs(theme: Theme) -> list[tuple[Color, Color]]:
+    """Every text colour with each ground it is drawn on (kiosk.ui)."""
+    return [
+        (theme.text, theme.background),
+        (theme.dim_text, theme.background),
+        (theme.number, theme.background),
+        (theme.text, theme.button),
+        (theme.dim_text, theme.disabled),
+        (theme.text, theme.disabled),
+        (theme.background, theme.selected),
+        (theme.text, theme.fault),
+        (theme.text, theme.ok),
+        (theme.text, theme.priority),
+    ]
+
+
+@pytest.mark.parametrize("theme", [STANDARD, ACCESSIBLE], ids=["standard", "accessible"])
+def test_every_text_colour_pair_of_a_theme_contrasts(theme: Theme) -> None:
+    for text, ground in theme_pairs(theme):
+        assert contrast(text, ground) >= 4.5, (text, ground)
+    assert contrast(theme.focus, theme.background) >= 3  # the explored button's ring
+
+
+def screens(office: Office) -> Iterator[str]:
+    """Draw each of the kiosk's screens in turn (the start screen first), yielding its name."""
+    app = office.app
+    texts = app.catalogs[app.lang]
+    app.draw()
+    assert "priority" in [b.kind for b in app.screen.buttons]
+    yield "start"
+    app.screen.keypad(texts, "1234", CODE_LENGTH)
+    yield "keypad"
+    app.screen.busy(texts)
+    yield "busy"
+    app.screen.outcome(Outcome("taxes", refused="service_closed"), texts, "Miestne dane")
+    yield "refused"
+    outcome = office.kiosk.issue("taxes", app.lang)
+    assert outcome.ticket is not None
+    app.screen.outcome(outcome, texts, "Miestne dane")
+    yield "confirmation"
+    app._show("priority")
+    app.draw()
+    assert [b.value for b in app.screen.buttons if b.kind == "reason"] == list(REASONS)
+    yield "priority reasons"
+    app._show("priority_service")
+    app.draw()
+    assert "service" in [b.kind for b in app.screen.buttons]
+    yield "priority services"
+    outcome = office.kiosk.issue("taxes", app.lang, "pregnancy")
+    assert outcome.ticket is not None
+    assert outcome.ticket.priority
+    app.screen.outcome(outcome, texts, "Miestne dane")
+    yield "priority confirmation"
+    app._show("start")
+
+
+@pytest.mark.parametrize("size", [(1080, 1920), (800, 480)], ids=["portrait", "landscape"])
+def test_screenshots_of_both_modes(
+    hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path, size: tuple[int, int]
+) -> None:
+    with LoopbackPrinter(REPLIES["ok"]) as loopback:
+        office = open_kiosk(device("kiosk-k1", start=False), loopback, tmp_path, size)
+        try:
+            screen = office.app.screen
+            titles: dict[bool, int] = {}
+            for accessible in (False, True):
+                screen.accessible = accessible
+                zone = screen.reach_zone()
+                for name in screens(office):
+                    path = tmp_path / f"{name}-{accessible}.png"
+                    screen.save(path)
+                    shot = pygame.image.load(str(path))
+                    kinds = [b.kind for b in screen.buttons]
+                    assert kinds.count("access") == 1, name  # the button on every screen
+                    access = next(b for b in screen.buttons if b.kind == "access")
+                    assert access.rect.top >= zone.top  # reachable to switch the mode on
+                    assert access.rect.height >= 70 * min(size) / 480 * 0.8
+                    if size[1] > size[0]:  # named beside its mark where it is wide
+                        assert "Prístupnosť" in [t for t, _ in screen.drawn]
+                    for text, rect in screen.drawn:
+                        ratio = text_contrast(shot, rect)
+                        assert ratio >= 4.5, (name, accessible, text, ratio)
+                    # No text over another.
+                    glyphs = [(t, g) for (t, _), g in zip(screen.drawn, screen.glyphs, strict=True)]
+                    for n, (text, where) in enumerate(glyphs):
+                        for other, there in glyphs[n + 1 :]:
+                            assert not where.colliderect(there), (name, text, other)
+                    if not accessible:
+                        continue
+                    for button in screen.buttons:  # every control within reach, and said
+                        assert zone.contains(button.rect), (name, button)
+                        assert screen.label(button), (name, button)
+                    assert screen.announcement(), name
+                    assert PRIORITY_MARK not in screen.announcement(), name
+                    # The high-contrast theme is what is on the screen.
+                    corner = shot.get_at((zone.left + 2, zone.top + 2))
+                    assert tuple(corner)[:3] == ACCESSIBLE.background
+                    if size[1] > size[0]:  # large text: 0.7° at 500 mm on the portrait screen
+                        for text, rect in screen.drawn:
+                            if any(c.isupper() or c.isdigit() for c in text):
+                                assert ink_height(shot, rect) >= MIN_CAP_PX, (name, text)
+                # The start screen's title, standard and accessible.
+                office.app.draw()
+                title = next(r for t, r in screen.drawn if t == "Vyberte si službu")
+                path = tmp_path / f"title-{accessible}.png"
+                screen.save(path)
+                titles[accessible] = ink_height(pygame.image.load(str(path)), title)
+            assert titles[True] >= 1.2 * titles[False]  # larger text in the accessible mode
+        finally:
+            office.kiosk.stop()
+
+
+@pytest.fixture
+def guided(hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path) -> Iterator[Office]:
+    """A kiosk whose app speaks its guidance through a real espeak-ng and aplay, to ALSA's
+    null device (no sound card needed)."""
+    with LoopbackPrinter(REPLIES["ok"]) as loopback:
+        office = open_kiosk(device("kiosk-k1", start=False), loopback, tmp_path)
+        speakers = {lang: Speaker(lang, device="null") for lang in LANGUAGES}
+        office.app = KioskApp(
+            office.kiosk,
+            office.app.screen,
+            office.app.catalogs,
+            languages=LANGUAGES,
+            confirm_timeout_s=30,
+            clock=lambda: office.now[0],
+            speakers=speakers,
+        )
+        office.app.step()
+        yield office
+        office.kiosk.stop()
+
+
+def slide(office: Office, kind: str, value: str) -> None:
+    """A finger sliding onto a button (an SDL finger motion event)."""
+    button = next(b for b in office.app.screen.buttons if (b.kind, b.value) == (kind, value))
+    width, height = office.app.screen.surface.get_size()
+    x, y = button.rect.center
+    event = pygame.event.Event(
+        pygame.FINGERMOTION, x=x / width, y=y / height, dx=0.0, dy=0.0, finger_id=0
+    )
+    pygame.event.post(event)
+
+
+def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub) -> None:
+    app = guided.app
+    sk = app.catalogs["sk"]
+    assert not app.accessible
+    guided.tap("access")  # one tap: the mode is on (nothing is spoken before it)
+    app.step()
+    assert app.accessible
+    assert app.said[-1].startswith(sk.text("access.on"))
+    assert "Vyberte si službu." in app.said[-1]  # the screen, spoken as it appears
+    said = len(app.said)
+    app.step()
+    assert len(app.said) == said  # drawn again, not spoken again
+    # A touch says what the button is and rings it; nothing is issued.
+    guided.tap("service", "taxes", touch=True)
+    app.step()
+    assert app.issued == 0
+    assert app.focused == ("service", "taxes")
+    assert app.said[-1].startswith("Miestne dane.")
+    ring = next(b for b in app.screen.buttons if b.value == "taxes").rect
+    spot = (ring.centerx, ring.top - round(4 * app.screen.unit))
+    assert tuple(app.screen.surface.get_at(spot))[:3] == ACCESSIBLE.focus
+    # Another button, then a finger sliding back: each is said in turn.
+    guided.tap("service", "parking")
+    app.step()
+    assert app.focused == ("service", "parking")
+    assert app.said[-1].startswith("Parkovanie")
+    slide(guided, "service", "taxes")
+    app.step()
+    assert app.focused == ("service", "taxes")
+    assert app.said[-1].startswith("Miestne dane.")
+    # The second tap on the explored button chooses it: one ticket, spoken.
+    guided.tap("service", "taxes", touch=True)
+    guided.settle()
+    assert app.issued == 1
+    assert app.state == "outcome"
+    assert app.outcome is not None
+    assert app.outcome.ticket is not None
+    assert f"{spoken_number(app.outcome.ticket.number)}." in app.said[-1]
+    assert app.accessible  # still, until the citizen goes
+    guided.later(1)
+    guided.tap("back")
+    app.step()
+    assert app.state == "outcome"  # "Done" explored only
+    guided.tap("back")
+    app.step()
+    assert app.state == "start"
+    assert not app.accessible  # the ticket taken: the next citizen gets the usual screen
+
+
+def test_the_mode_ends_when_nobody_touches_it_and_speaks_the_language(guided: Office) -> None:
+    app = guided.app
+    guided.tap("access")
+    app.step()
+    guided.later(1)
+    for lang in ("cs", "en", "uk"):  # each language: heard, then chosen, then spoken in
+        for _ in range(2):
+            guided.tap("lang", lang)
+            app.step()
+        assert app.lang == lang
+        assert f"{app.catalogs[lang].text('start.title')}." in app.said[-1]
+    uk = app.catalogs["uk"]
+    # The keypad: a digit is said, then chosen and the typed digits said.
+    for _ in range(2):
+        guided.tap("appointment")
+        app.step()
+    assert app.state == "keypad"
+    guided.later(1)
+    for _ in range(2):
+        guided.tap("key", "7")
+        app.step()
+    assert app.code == "7"
+    assert app.said[-1] == uk.text("access.typed", code="7")
+    guided.later(ACCESSIBLE_IDLE_S + 1)
+    app.step()
+    assert app.state == "start"
+    assert not app.accessible
+    # A refusal keeps the mode: the citizen has not got a ticket yet.
+    guided.later(1)
+    guided.tap("access")
+    app.step()
+    assert app.accessible
+    app._show("outcome", Outcome("taxes", refused="service_closed"))
+    app.draw()
+    guided.later(1)
+    for _ in range(2):
+        guided.tap("back")
+        app.step()
+    assert app.state == "start"
+    assert app.accessible
+    # The button switches it off too (heard, then chosen).
+    guided.later(1)
+    for _ in range(2):
+        guided.tap("access")
+        app.step()
+    assert not app.accessible
+
+
+def test_the_priority_screens_are_spoken_and_left_when_nobody_touches_them(
+    guided: Office,
+) -> None:
+    app = guided.app
+    sk = app.catalogs["sk"]
+    guided.tap("access")
+    app.step()
+    guided.later(1)
+    # The entry and each reason's pictogram button say their words under the finger.
+    guided.tap("priority", touch=True)
+    app.step()
+    assert app.state == "start"
+    assert app.said[-1] == sk.text("priority.entry")
+    guided.tap("priority", touch=True)
+    app.step()
+    assert app.state == "priority"
+    assert f"{sk.text('priority.title')}" in app.said[-1]  # the screen, as it appears
+    guided.later(1)
+    guided.tap("reason", "pregnancy")
+    app.step()
+    assert app.state == "priority"
+    assert app.said[-1] == sk.text("priority.pregnancy")
+    guided.tap("reason", "pregnancy")
+    app.step()
+    assert app.state == "priority_service"
+    assert app.reason == "pregnancy"
+    assert f"{sk.text('priority.services')}." in app.said[-1]
+    assert PRIORITY_MARK not in app.said[-1]  # the mark is seen, not said
+    guided.later(1)
+    for _ in range(2):
+        guided.tap("service", "taxes")
+        guided.settle()
+    assert app.state == "outcome"
+    assert app.outcome is not None
+    assert app.outcome.ticket is not None
+    assert app.outcome.ticket.priority
+    assert f"{sk.text('confirm.priority')}." in app.said[-1]
+    assert PRIORITY_MARK not in app.said[-1]
+    guided.later(1)
+    for _ in range(2):
+        guided.tap("back")
+        app.step()
+    assert app.state == "start"
+    assert not app.accessible  # the ticket taken
+
+
+@pytest.mark.parametrize("idle_state", ["priority", "priority_service"])
+def test_a_priority_screen_left_alone_ends_the_accessible_mode(
+    guided: Office, idle_state: str
+) -> None:
+    app = guided.app
+    guided.tap("access")
+    app.step()
+    guided.later(1)
+    for _ in range(2):
+        guided.tap("priority")
+        app.step()
+    if idle_state == "priority_service":
+        guided.later(1)
+        for _ in range(2):
+            guided.tap("reason", "age")
+            app.step()
+    assert app.state == idle_state
+    assert app.accessible
+    guided.later(KEYPAD_IDLE_S + 1)  # the citizen walked away, before the mode's own timeout
+    app.step()
+    assert app.state == "start"
+    assert not app.accessible
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_guidance_is_in_every_language_and_espeak_speaks_it(tmp_path: Path, lang: str) -> None:
+    texts = Catalog.load(lang)
+    english = Catalog.load("en")
+    keys = ("access.on", "access.explain", "access.leave", "access.button")
+    for key in keys:
+        assert texts.has(key)
+        if lang != "en":
+            assert texts.text(key) != english.text(key)
+    assert texts.text("access.typed", code="1 2") != "access.typed"
+    speaker = Speaker(lang)
+    for n, key in enumerate(keys):
+        wav = tmp_path / f"{lang}-{n}.wav"
+        process = speaker.speak(texts.text(key), wav=wav)
+        assert process is not None
+        assert process.wait(timeout=WAIT_S) == 0
+        data = wav.read_bytes()
+        assert data[:4] == b"RIFF"
+        assert len(data) > 20_000  # a sentence of speech, not an empty file
+
+
+def test_speech_through_an_alsa_device(tmp_path: Path) -> None:
+    speaker = Speaker("sk", device="null")  # ALSA's null device: played, not heard
+    process = speaker.speak(Catalog.load("sk").text("access.on"))
+    assert process is not None
+    assert process.args[0].endswith("aplay")  # type: ignore[index,union-attr]
+    assert process.wait(timeout=WAIT_S) == 0
+    with pytest.raises(ValidationError):
+        KioskSettings(speech_device="hw:0; reboot")
+    assert KioskSettings(speech_device="plughw:CARD=Headphones,DEV=0").speech_device
+
+
+def test_without_the_button_no_screen_has_it(tmp_path: Path) -> None:
+    fonts = Path("/usr/share/fonts/truetype/dejavu")
+    screen = Screen(pygame.display.set_mode((800, 480)), font_dir=fonts, office="x", access=False)
+    screen.busy(Catalog.load("en"))
+    assert [b for b in screen.buttons if b.kind == "access"] == []
