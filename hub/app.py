@@ -24,6 +24,7 @@ from common.settings import Settings, redact_url
 from hub import demo_office
 from hub.alerts import Alerts
 from hub.appointments import AppointmentBook
+from hub.audit import AdminAudit
 from hub.backup import HubLock
 from hub.bridge import HubBridge
 from hub.callboard import CallBoard
@@ -200,6 +201,7 @@ def web_parts(
         appointments=AppointmentBook(
             queue, per_address=web.bookings_per_address, per_email=web.bookings_per_email
         ),
+        audit=AdminAudit(queue.store, queue.clock),
         bridge=bridge,
         metrics=metrics,
     )

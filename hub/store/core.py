@@ -71,7 +71,7 @@ from sync_agent.broker_accounts import Account
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0009_booking_rules"
+HEAD_REVISION: Final = "0010_clerks_audit"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
 
 

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 
 from common.settings import Settings
 from hub.appointments import AppointmentBook
+from hub.audit import AdminAudit
 from hub.callboard import CallBoard
 from hub.eservice import EServices
 from hub.lockout import Lockout
@@ -43,6 +44,8 @@ class Hub:
     """Counts wrong PINs per reference and wrong passwords per user name."""
     appointments: AppointmentBook
     """Bookable slots and citizens' bookings."""
+    audit: AdminAudit
+    """The admins' changes to the set-up."""
     bridge: HubBridge | None = None
     """The MQTT bridge, for the devices' status; ``None`` in a hub without one."""
     metrics: HubMetrics | None = None
