@@ -5,8 +5,9 @@ What is kept, and for how long, is ``[retention]`` in the settings
 data each record holds):
 
 * the queue's history, ``history_days`` (400): finished tickets by their business
-  day, the audit log (``events``) by its time, and closed e-service applications
-  with their timelines (clerk names, notes) by the time they were closed;
+  day, the audit log (``events``) and the admins' audit (``admin_audit``) by their
+  time, and closed e-service applications with their timelines (clerk names, notes)
+  by the time they were closed;
 * appointments (with the name the citizen gave), ``history_days`` and a day after
   their slot ended (their e-mail and client addresses go the night after the slot,
   :func:`hub.appointments.forget_contacts`);
@@ -88,6 +89,7 @@ _blocks: Final = metadata.tables["number_blocks"]
 _applications: Final = metadata.tables["eservice_applications"]
 _updates: Final = metadata.tables["eservice_updates"]
 _appointments: Final = metadata.tables["appointments"]
+_admin_audit: Final = metadata.tables["admin_audit"]
 
 RULES: Final[tuple[_Rule, ...]] = (
     _Rule(
@@ -97,6 +99,7 @@ RULES: Final[tuple[_Rule, ...]] = (
         lambda t, c: and_(t.c.business_day < c.history_day, t.c.state.not_in(_LIVE)),
     ),
     _Rule("events", _events, ("id",), lambda t, c: t.c.at < c.history_at, order="id"),
+    _Rule("admin_audit", _admin_audit, ("id",), lambda t, c: t.c.at < c.history_at, order="id"),
     # After the tickets, a day later than they: a check-in's ticket may name its booking.
     _Rule(
         "appointments",

@@ -1055,7 +1055,7 @@ def _audit_filter() -> audit.AuditFilter:
 def audit_log() -> str:
     """Who changed which part of the set-up, and when: filtered, a page at a time."""
     wanted = _audit_filter()
-    page = request.args.get("page", 1, type=int) or 1
+    page = request.args.get("page", 1, type=int)
     if not 1 <= page <= MAX_AUDIT_PAGE:
         abort(400)
     book = hub().audit
