@@ -330,7 +330,7 @@ def test_the_admin_page_and_csv_show_the_figures(
     assert "5 tickets · mean wait 16:45 · 75 % called within 15 min · no-shows 25 %" in (
         page.summary
     )
-    citizens, per_service, per_counter, per_hour = page.tables
+    citizens, per_service, per_counter, per_hour, per_clerk = page.tables
     header = ["Tickets", "Served", "Mean wait", "Mean service", "Within 15 min", "No-shows"]
     assert citizens == [  # nobody came with a booking: the walk-ins are everyone
         ["Citizens", *header],
@@ -355,6 +355,8 @@ def test_the_admin_page_and_csv_show_the_figures(
         ["08:00", "3", "2", "17:20", "9:00", "67 %", "33 %"],
         ["09:00", "2", "1", "15:00", "6:00", "100 %", "0 %"],
     ]
+    clerk_header = ["Clerk", "Served", "Mean service time", "No-shows", "Pauses", "Paused"]
+    assert per_clerk == [clerk_header, ["No clerk acted at a counter in these days."]]
     assert page.charts == {
         "Mean wait per service": [
             *("Miestne dane", "8.5 min", "Komunálny odpad", "35.0 min"),
