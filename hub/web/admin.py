@@ -1,5 +1,8 @@
 """The office's admin pages at ``/admin``: sign-in, dashboard, set-up and statistics.
 
+The sign-in page and the pages' navigation speak sk, cs, uk and en (``?lang=``, as
+the portal); the pages themselves are in English.
+
 Admins manage services, counters, the office's closures, devices' accounts,
 users (and the counters and services each clerk works), API tokens and branding;
 clerks see the dashboard and the statistics. Every change an admin makes is written
@@ -30,6 +33,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import lazy_gettext
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers.response import Response as BaseResponse
@@ -141,8 +145,8 @@ def record(kind: str, object_id: str, action: str, summary: str) -> None:
 class LoginForm(FlaskForm):
     """User name and password."""
 
-    username = StringField("User name", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+    username = StringField(lazy_gettext("User name"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(lazy_gettext("Password"), validators=[DataRequired(), Length(max=256)])
 
 
 LOGIN_SCOPE: Final = "login"
