@@ -641,6 +641,8 @@ def users() -> Page:
             elif form.password.data:
                 current.users.set_password(username, form.password.data)
             current.users.set_role(username, role, active=bool(form.active.data))
+            if form.password.data or not form.active.data:
+                current.queue.clerks.leave(username)  # their sessions ended: so do their seats
             current.users.assign(
                 username,
                 tuple(form.counters.data or ()) or None,

@@ -42,19 +42,23 @@ def signed_in(app: Flask, username: str, role: UserRole = "clerk") -> FlaskClien
     return client
 
 
-def assign(admin: FlaskClient, username: str, counters: list[str], services: list[str]) -> None:
+def assign(
+    admin: FlaskClient,
+    username: str,
+    counters: list[str],
+    services: list[str],
+    *,
+    active: bool = True,
+) -> None:
     """Give ``username`` (a clerk) counters and services on the users page."""
-    answer = admin.post(
-        "/admin/users",
-        data={
-            "username": username,
-            "role": "clerk",
-            "active": "y",
-            "counters": counters,
-            "services": services,
-            "csrf_token": csrf_token(admin, "/admin/users"),
-        },
-    )
+    data = {
+        "username": username,
+        "role": "clerk",
+        "counters": counters,
+        "services": services,
+        "csrf_token": csrf_token(admin, "/admin/users"),
+    }
+    answer = admin.post("/admin/users", data={**data, "active": "y"} if active else data)
     assert answer.status_code == 302, answer.get_data(as_text=True)
 
 
@@ -144,6 +148,11 @@ def test_the_seat_follows_the_clerk(app: Flask) -> None:
     assert choose(peter, "2") == 302  # another clerk takes the counter
     assert queue.clerks.seated(queue.clock()) == {"2": "peter"}
     peter.post("/admin/logout", data={"csrf_token": csrf_token(peter, "/clerk/counter")})
+    assert queue.clerks.seated(queue.clock()) == {}
+    # An admin who takes a clerk's access away (or gives a new password) unseats them.
+    assert choose(jana, "3") == 302
+    admin = signed_in(app, "eva", "admin")
+    assign(admin, "jana", [], [], active=False)
     assert queue.clerks.seated(queue.clock()) == {}
 
 
