@@ -1,7 +1,7 @@
 """The office's admin pages at ``/admin``: sign-in, dashboard, set-up and statistics.
 
-The sign-in page and the pages' navigation speak sk, cs, uk and en (``?lang=``, as
-the portal); the pages themselves are in English.
+The sign-in page, the pages' navigation and the dashboard speak sk, cs, uk and en
+(``?lang=``, as the portal); the other pages are in English.
 
 Admins manage services, counters, the office's closures, devices' accounts,
 users (and the counters and services each clerk works), API tokens and branding;
@@ -71,6 +71,7 @@ from hub.users import SCOPES, USER_ROLES, User, UserRole
 from hub.web.booking import parse_day, parse_slot
 from hub.web.context import hub
 from hub.web.extensions import limiter, login_manager
+from hub.web.i18n import select_locale
 from hub.web.views import longest_waits, queue_rows
 from sync_agent.broker_accounts import Role
 
@@ -244,7 +245,7 @@ def _dashboard() -> dict[str, Any]:
         return longest, counters
 
     longest, counters = queue.read(look)
-    rows = queue_rows(queue, "sk")
+    rows = queue_rows(queue, select_locale())
     return {
         "rows": rows,
         "longest_min": {code: int(s // 60) for code, s in longest.items()},
@@ -1028,6 +1029,7 @@ AUDIT_PAGE: Final = 50
 MAX_AUDIT_TEXT: Final = 100
 """The longest text searched for in the audit."""
 MAX_AUDIT_PAGE: Final = 10_000
+"""The last page number asked for that is not refused (half a million entries)."""
 
 
 def _audit_filter() -> audit.AuditFilter:

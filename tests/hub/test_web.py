@@ -232,7 +232,16 @@ def test_the_sign_in_page_and_the_navigation_speak_the_chosen_language(
     assert ">Користувачі</a>" in nav
     assert ">Журнал змін</a>" in nav
     assert 'hreflang="en"' in nav
-    assert ">Users</a>" in client.get("/admin/?lang=en").get_data(as_text=True)
+    english = client.get("/admin/?lang=en").get_data(as_text=True)
+    assert ">Users</a>" in english
+    assert "<h1>Dashboard</h1>" in english
+    assert "<th>Counter</th><th>State</th>" in english
+    # The dashboard itself too, with the services' names in that language.
+    czech = client.get("/admin/dashboard/fragment?lang=cs").get_data(as_text=True)
+    assert "Čeká 0 · otevřené přepážky: 0 z 5" in czech
+    assert "<th>Přepážka</th><th>Stav</th>" in czech
+    assert "A Místní daně" in czech
+    assert "A Local taxes" in english
 
 
 def test_the_session_cookie_is_http_only_and_same_site(
