@@ -1,7 +1,7 @@
 """The office's admin pages at ``/admin``: sign-in, dashboard, set-up and statistics.
 
-The sign-in page, the pages' navigation and the dashboard speak sk, cs, uk and en
-(``?lang=``, as the portal); the other pages are in English.
+The sign-in page, the pages' navigation, the dashboard and the audit speak sk, cs,
+uk and en (``?lang=``, as the portal); the other pages are in English.
 
 Admins manage services, counters, the office's closures, devices' accounts,
 users (and the counters and services each clerk works), API tokens and branding;

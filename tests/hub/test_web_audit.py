@@ -116,7 +116,12 @@ def audited(app: Flask) -> Flask:
 
 
 def test_the_audit_page_filters_and_pages(admin: FlaskClient, audited: Flask) -> None:
+    slovak = admin.get("/admin/audit").get_data(as_text=True)  # sk, the default
+    assert "Zmien: 63" in slovak
+    assert "Strana 1 z 2" in slovak
+    admin.set_cookie("lang", "en")
     page = admin.get("/admin/audit").get_data(as_text=True)
+    assert "Page 1 of 2" in page
     assert "63 changes" in page
     assert page.count("<tr><td>") == 50
     assert 'rel="next"' in page
