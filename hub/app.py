@@ -24,6 +24,7 @@ from common.settings import Settings, redact_url
 from hub import demo_office
 from hub.alerts import Alerts
 from hub.appointments import AppointmentBook
+from hub.audit import AdminAudit
 from hub.backup import HubLock
 from hub.bridge import HubBridge
 from hub.callboard import CallBoard
@@ -213,6 +214,7 @@ def web_parts(
         ),
         feedback=bridge.feedback if bridge is not None else feedback(settings, queue),
         signups=SignUps(queue.store),
+        audit=AdminAudit(queue.store, queue.clock),
         bridge=bridge,
         metrics=metrics,
         mailer=mailer,

@@ -5,10 +5,10 @@ What is kept, and for how long, is ``[retention]`` in the settings
 data each record holds):
 
 * the queue's history, ``history_days`` (400): finished tickets by their business
-  day, the audit log (``events``) by its time, and closed e-service applications
-  with their timelines (clerk names, notes) by the time they were closed, and the
-  citizens' ratings of their visits (with their comments) and the e-service sign-ups
-  recorded at a desk, by the visit's business day;
+  day, the audit log (``events``) and the admins' audit (``admin_audit``) by their
+  time, and closed e-service applications with their timelines (clerk names, notes)
+  by the time they were closed, and the citizens' ratings of their visits (with their
+  comments) and the e-service sign-ups recorded at a desk, by the visit's business day;
 * appointments (with the name the citizen gave), ``history_days`` and a day after
   their slot ended (their e-mail and client addresses go the night after the slot,
   :func:`hub.appointments.forget_contacts`);
@@ -96,6 +96,7 @@ _appointments: Final = metadata.tables["appointments"]
 _notifications: Final = metadata.tables["notifications"]
 _ratings: Final = metadata.tables["ratings"]
 _signups: Final = metadata.tables["eservice_signups"]
+_admin_audit: Final = metadata.tables["admin_audit"]
 
 RULES: Final[tuple[_Rule, ...]] = (
     _Rule(
@@ -112,6 +113,7 @@ RULES: Final[tuple[_Rule, ...]] = (
         ("ticket_id", "eservice"),
         lambda t, c: t.c.business_day < c.history_day,
     ),
+    _Rule("admin_audit", _admin_audit, ("id",), lambda t, c: t.c.at < c.history_at, order="id"),
     # After the tickets, a day later than they: a check-in's ticket may name its booking.
     _Rule(
         "appointments",

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from hub import stats
 from hub.calendar import Closure, OfficeCalendar, public_holidays
+from hub.clerks import CounterClerks, attribute, clerk_of_actor
 from hub.engine import Availability, Engine, Estimate, QueueError, QueuePolicy
 from hub.model import Appointment, Change, Counter, Priority, Service, Ticket, TicketState
 from hub.stats import Statistics, Visit
@@ -119,6 +120,8 @@ class QueueService:
         """The office's country, whose public holidays the calendar holds (``None``:
         the engine's calendar keeps the holidays it was built with)."""
         self.holiday_lang = holiday_lang
+        self.clerks = CounterClerks(store)
+        """The clerk seated at each counter: counter actions are attributed to them."""
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._availability: dict[str, Availability] = {}
@@ -281,8 +284,22 @@ class QueueService:
         """Ask the engine what a clerk's action would change, without doing it.
 
         ``service`` is the target of a transfer; ``ticket_id`` makes ``next`` bring
-        back that parked ticket instead of calling the next waiting one.
+        back that parked ticket instead of calling the next waiting one. The audit
+        rows name the clerk: the web panel's user, else the clerk seated at the counter.
         """
+        change = self._decide_counter_action(counter_id, action, now, actor, service, ticket_id)
+        clerk = clerk_of_actor(actor) or self.clerks.at(counter_id, now)
+        return attribute(change, clerk)
+
+    def _decide_counter_action(
+        self,
+        counter_id: str,
+        action: str,
+        now: datetime,
+        actor: str,
+        service: str | None,
+        ticket_id: str | None,
+    ) -> Change:
         engine = self.engine
         if action == "next" and ticket_id is not None:
             return engine.unpark(counter_id, ticket_id, now, actor=actor)

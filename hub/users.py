@@ -3,7 +3,9 @@
 Users sign in to the admin pages; their passwords are kept as argon2id hashes
 (argon2-cffi). Each user has a session key, part of every session cookie of theirs:
 a new key (at sign-out, or with a new password) ends every session signed in before.
-An *admin* manages everything; a *clerk* sees the dashboard and the statistics.
+An *admin* manages everything and works at any counter; a *clerk* sees the dashboard
+and the statistics, and works at the counters (and for the services) the admin
+assigned them (none assigned: any).
 City systems use the REST API with a bearer token each; only the token's SHA-256
 is stored (a token is 256 random bits, so a fast hash is enough), and each token
 carries the scopes it may use.
@@ -24,6 +26,7 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from common.errors import PoradovnikError
+from hub.model import Counter
 from hub.store import Store, metadata
 
 UserRole = Literal["admin", "clerk"]
@@ -62,11 +65,26 @@ class User:
     active: bool = True
     session_key: str = field(default="", repr=False)
     """What the user's sessions must carry to count (see :meth:`Users.end_sessions`)."""
+    counters: tuple[str, ...] | None = None
+    """The counters a clerk may work at; ``None``: any."""
+    services: tuple[str, ...] | None = None
+    """The services a clerk serves; ``None``: any."""
 
     @property
     def is_admin(self) -> bool:
         """Whether the user may change the office's set-up."""
         return self.role == "admin"
+
+    def may_work(self, counter: Counter) -> bool:
+        """Whether the user may act at ``counter``.
+
+        An admin anywhere; a clerk at an assigned counter that serves one of their services.
+        """
+        if self.is_admin:
+            return True
+        if self.counters is not None and counter.id not in self.counters:
+            return False
+        return self.services is None or bool(set(self.services) & set(counter.services))
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +183,20 @@ class Users:
                 update(_users).where(_users.c.username == username).values(role=role, active=active)
             )
 
+    def assign(
+        self, username: str, counters: tuple[str, ...] | None, services: tuple[str, ...] | None
+    ) -> None:
+        """Set the counters and services a clerk works (``None``: any)."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                update(_users)
+                .where(_users.c.username == username)
+                .values(
+                    counters=None if counters is None else list(counters),
+                    services=None if services is None else list(services),
+                )
+            )
+
     def set_password(self, username: str, password: str) -> None:
         """Give a user a new password; every session signed in with the old one ends."""
         _check_password(password)
@@ -205,7 +237,14 @@ class Users:
 
 
 def _user(row: Row[Any]) -> User:
-    return User(row.username, row.role, row.active, row.session_key)
+    return User(
+        row.username,
+        row.role,
+        row.active,
+        row.session_key,
+        None if row.counters is None else tuple(row.counters),
+        None if row.services is None else tuple(row.services),
+    )
 
 
 def _new_session_key() -> str:

@@ -71,7 +71,7 @@ from sync_agent.broker_accounts import Account
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0012_feedback_signups"
+HEAD_REVISION: Final = "0013_clerks_audit"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
 
 

@@ -369,6 +369,46 @@ class UserRow(Base):
     session_key: Mapped[str] = mapped_column(String(64))
     """Part of every session cookie of the user; a new one (at sign-out or a new
     password) ends every session signed in before."""
+    counters: Mapped[list[str] | None] = mapped_column(JSON)
+    """The counters a clerk may work at; null: any counter."""
+    services: Mapped[list[str] | None] = mapped_column(JSON)
+    """The services a clerk serves (a counter serving none of them is not theirs);
+    null: any service."""
+
+
+class CounterClerkRow(Base):
+    """A row of ``counter_clerks``: the clerk signed in at a counter on the web panel.
+
+    The counter's button panel acts for this clerk until ``until`` (the web session's
+    lifetime, renewed as the clerk works), sign-out or a switch to another counter.
+    """
+
+    __tablename__ = "counter_clerks"
+    __table_args__ = (Index("ix_counter_clerks_username", "username"),)
+
+    counter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AdminAuditRow(Base):
+    """A row of ``admin_audit``: one change an admin made to the office's set-up."""
+
+    __tablename__ = "admin_audit"
+    __table_args__ = (Index("ix_admin_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(128))
+    """``admin:<user name>``."""
+    kind: Mapped[str] = mapped_column(String(32))
+    """What was changed: ``service``, ``counter``, ``user``, ``device``…"""
+    object_id: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))
+    """``create``, ``update``, ``delete``…"""
+    summary: Mapped[str] = mapped_column(String(2000))
+    """What changed, ``field: before → after`` (never a password or token)."""
 
 
 class LockoutRow(Base):

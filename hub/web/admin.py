@@ -1,7 +1,12 @@
 """The office's admin pages at ``/admin``: sign-in, dashboard, set-up and statistics.
 
+The sign-in page, the pages' navigation, the dashboard and the audit speak sk, cs,
+uk and en (``?lang=``, as the portal); the other pages are in English.
+
 Admins manage services, counters, the office's closures, devices' accounts,
-users, API tokens and branding; clerks see the dashboard and the statistics. Every form carries a
+users (and the counters and services each clerk works), API tokens and branding;
+clerks see the dashboard and the statistics. Every change an admin makes is written
+to the audit (:mod:`hub.audit`), listed at ``/admin/audit``. Every form carries a
 CSRF token (Flask-WTF); passwords are argon2 hashes (:mod:`hub.users`).
 Changes to the queue's catalog go through the service layer, which also
 publishes them to the devices.
@@ -9,6 +14,7 @@ publishes them to the devices.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import re
 from collections.abc import Callable, Mapping
@@ -27,6 +33,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import lazy_gettext
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers.response import Response as BaseResponse
@@ -53,7 +60,7 @@ from wtforms.validators import (
 
 from common.errors import PoradovnikError
 from common.i18n import LANGUAGES
-from hub import feedback, signups, stats
+from hub import audit, clerks, feedback, signups, stats
 from hub.appointments import BookingError, BookingRules, Contact, Slot, parse_seats
 from hub.bridge import DeviceView
 from hub.lockout import Locked
@@ -65,6 +72,7 @@ from hub.users import SCOPES, USER_ROLES, User, UserRole
 from hub.web.booking import parse_day, parse_slot
 from hub.web.context import hub
 from hub.web.extensions import limiter, login_manager
+from hub.web.i18n import select_locale
 from hub.web.views import longest_waits, queue_rows
 from sync_agent.broker_accounts import Role
 
@@ -128,14 +136,19 @@ def admin_required(view: F) -> F:
     return cast(F, wrapped)
 
 
+def record(kind: str, object_id: str, action: str, summary: str) -> None:
+    """Write one of the signed-in admin's changes to the audit."""
+    hub().audit.record(f"admin:{current_user.user.username}", kind, object_id, action, summary)
+
+
 # -- sign-in ---------------------------------------------------------------------
 
 
 class LoginForm(FlaskForm):
     """User name and password."""
 
-    username = StringField("User name", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+    username = StringField(lazy_gettext("User name"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(lazy_gettext("Password"), validators=[DataRequired(), Length(max=256)])
 
 
 LOGIN_SCOPE: Final = "login"
@@ -196,7 +209,9 @@ def logout() -> BaseResponse:
 
     A POST with the CSRF token, so no link can sign anyone out.
     """
-    hub().users.end_sessions(current_user.user.username)
+    username = current_user.user.username
+    hub().users.end_sessions(username)
+    hub().queue.clerks.leave(username)
     logout_user()
     return redirect(url_for("admin.login"))
 
@@ -231,7 +246,7 @@ def _dashboard() -> dict[str, Any]:
         return longest, counters
 
     longest, counters = queue.read(look)
-    rows = queue_rows(queue, "sk")
+    rows = queue_rows(queue, select_locale())
     return {
         "rows": rows,
         "longest_min": {code: int(s // 60) for code, s in longest.items()},
@@ -344,9 +359,24 @@ def service(code: str | None = None) -> Page:
             except (QueueError, PoradovnikError) as exc:
                 flash(str(exc), "error")
             else:
+                before = _service_view(current) if current else None
+                summary = audit.changes(before, _service_view(edited))
+                record("service", edited.code, "update" if current else "create", summary)
                 flash(f"Saved service {edited.code}.", "notice")
                 return redirect(url_for("admin.services"))
     return render_template("admin/service.html", form=form, current=current)
+
+
+def _service_view(service: Service) -> dict[str, object]:
+    """What the audit compares of a service."""
+    return {
+        "prefix": service.prefix,
+        **{f"name_{lang}": service.names.get(lang) for lang in LANGUAGES},
+        "hours": service.hours.describe(),
+        "daily_limit": service.daily_limit,
+        "service_time_s": service.default_service_time_s,
+        "open": service.open,
+    }
 
 
 def _service_fields(service: Service) -> Any:
@@ -409,6 +439,9 @@ def counter(counter_id: str | None = None) -> Page:
         except (QueueError, PoradovnikError) as exc:
             flash(str(exc), "error")
         else:
+            before = {"name": current.name, "services": current.services} if current else None
+            summary = audit.changes(before, {"name": edited.name, "services": edited.services})
+            record("counter", edited.id, "update" if current else "create", summary)
             flash(f"Saved counter {edited.id}.", "notice")
             return redirect(url_for("admin.counters"))
     return render_template("admin/counter.html", form=form, current=current)
@@ -460,10 +493,11 @@ def closures() -> Page:
                 services=tuple(form.services.data or ()),
             )
             try:
-                queue.add_closure(closure)
+                added = queue.add_closure(closure)
             except QueueError as exc:
                 form.day.errors = [exc.message]
             else:
+                record("closure", added.id, "create", _closure_summary(added))
                 flash(f"Closed {_closure_text(closure)}.", "notice")
                 return redirect(url_for("admin.closures"))
     page = render_template(
@@ -480,10 +514,21 @@ def closures() -> Page:
 def remove_closure(closure_id: str) -> BaseResponse:
     """Take a closure away: the services open again as their hours say."""
     FlaskForm().validate_on_submit() or abort(400)
-    if not CLOSURE_ID_RE.fullmatch(closure_id) or not hub().queue.remove_closure(closure_id):
+    queue = hub().queue
+    if not CLOSURE_ID_RE.fullmatch(closure_id):
         abort(404)
+    removed = next((c for c in queue.closures() if c.id == closure_id), None)
+    if not queue.remove_closure(closure_id):
+        abort(404)
+    record("closure", closure_id, "delete", _closure_summary(removed) if removed else "")
     flash("Removed the closure.", "notice")
     return redirect(url_for("admin.closures"))
+
+
+def _closure_summary(closure: Closure) -> str:
+    """What the audit says of a closure."""
+    view = {"when": _closure_text(closure), "reason": closure.reason, "services": closure.services}
+    return audit.changes(None, view)
 
 
 def _closure_text(closure: Closure) -> str:
@@ -542,6 +587,8 @@ def devices() -> Page:
             flash(str(exc), "error")
         else:
             name = paired.account.username
+            view = {"role": form.role.data, "counters": counters, "replaces": form.device_id.data}
+            record("device", name, "pair", audit.changes(None, view))
             state = "it is online" if paired.online else "it will come online in a moment"
             flash(f"Paired {name} as {form.role.data}; {state}.", "notice")
             return redirect(url_for("admin.devices"))
@@ -559,20 +606,38 @@ def devices() -> Page:
 
 
 class UserForm(FlaskForm):
-    """A user's name, role and (new) password."""
+    """A user's name, role, (new) password, and the counters and services a clerk works."""
 
     username = StringField("User name", validators=[DataRequired(), Length(max=64)])
     role = SelectField("Role", choices=list(USER_ROLES))
     password = PasswordField("New password", validators=[Optional(), Length(min=10, max=256)])
     active = BooleanField("May sign in", default=True)
+    counters = SelectMultipleField("Counters the clerk works at (none chosen: any)")
+    services = SelectMultipleField("Services the clerk serves (none chosen: any)")
 
 
 @bp.route("/users", methods=["GET", "POST"])
 @admin_required
 def users() -> Page:
-    """List users; add one or change one's role, password or access."""
+    """List users; add one or change one's role, password, access, counters and services.
+
+    ``?user=<name>`` fills the form with that user's current set-up.
+    """
     current = hub()
-    form = UserForm()
+    editing = current.users.get(request.args.get("user", "")[:64])
+    form = UserForm(
+        data={
+            "username": editing.username,
+            "role": editing.role,
+            "active": editing.active,
+            "counters": list(editing.counters or ()),
+            "services": list(editing.services or ()),
+        }
+        if editing is not None and request.method == "GET"
+        else None
+    )
+    form.counters.choices = [(c.id, c.name) for c in current.queue.counters()]
+    form.services.choices = [(s.code, s.name("sk")) for s in current.queue.services()]
     if form.validate_on_submit():
         username = form.username.data or ""
         role = cast(UserRole, form.role.data)
@@ -585,6 +650,13 @@ def users() -> Page:
             elif form.password.data:
                 current.users.set_password(username, form.password.data)
             current.users.set_role(username, role, active=bool(form.active.data))
+            if form.password.data or not form.active.data:
+                current.queue.clerks.leave(username)  # their sessions ended: so do their seats
+            current.users.assign(
+                username,
+                tuple(form.counters.data or ()) or None,
+                tuple(form.services.data or ()) or None,
+            )
             if username == current_user.user.username:
                 # A new password ended this session too: keep the admin signed in.
                 changed = current.users.get(username)
@@ -593,9 +665,25 @@ def users() -> Page:
         except PoradovnikError as exc:
             flash(str(exc), "error")
         else:
+            saved = current.users.get(username)
+            assert saved is not None
+            summary = audit.changes(_user_view(existing) if existing else None, _user_view(saved))
+            if existing is not None and form.password.data:
+                summary = "; ".join(filter(None, (summary, "password: changed")))
+            record("user", username, "update" if existing else "create", summary)
             flash(f"Saved user {username}.", "notice")
             return redirect(url_for("admin.users"))
     return render_template("admin/users.html", form=form, users=current.users.all())
+
+
+def _user_view(user: User) -> dict[str, object]:
+    """What the audit compares of a user (never the password)."""
+    return {
+        "role": user.role,
+        "active": user.active,
+        "counters": user.counters or "any",
+        "services": user.services or "any",
+    }
 
 
 class TokenForm(FlaskForm):
@@ -620,6 +708,8 @@ def tokens() -> Page:
             token = current.tokens.issue(form.name.data or "", scopes)
         except PoradovnikError as exc:
             flash(str(exc), "error")
+        else:
+            record("token", form.name.data or "", "issue", audit.changes(None, {"scopes": scopes}))
     return render_template("admin/tokens.html", form=form, tokens=current.tokens.all(), token=token)
 
 
@@ -628,7 +718,8 @@ def tokens() -> Page:
 def revoke_token(name: str) -> BaseResponse:
     """Take a system's token away."""
     FlaskForm().validate_on_submit() or abort(400)
-    hub().tokens.revoke(name)
+    if hub().tokens.revoke(name):
+        record("token", name, "revoke", "")
     flash(f"Revoked the token of {name}.", "notice")
     return redirect(url_for("admin.tokens"))
 
@@ -661,18 +752,19 @@ def branding() -> Page:
     )
     if form.validate_on_submit():
         langs = tuple(x.strip() for x in (form.languages.data or "").split(",") if x.strip())
+        edited = Branding(
+            office_name=(form.office_name.data or "").strip(),
+            accent_color=form.accent_color.data or "",
+            languages=langs,
+            footer=(form.footer.data or "").strip(),
+        )
         try:
-            config.save(
-                Branding(
-                    office_name=(form.office_name.data or "").strip(),
-                    accent_color=form.accent_color.data or "",
-                    languages=langs,
-                    footer=(form.footer.data or "").strip(),
-                )
-            )
+            config.save(edited)
         except PoradovnikError as exc:
             flash(str(exc), "error")
         else:
+            summary = audit.changes(dataclasses.asdict(now), dataclasses.asdict(edited))
+            record("branding", "site", "update", summary)
             flash("Saved the branding.", "notice")
             return redirect(url_for("admin.branding"))
     return render_template("admin/branding.html", form=form)
@@ -738,9 +830,19 @@ def booking_rules(code: str) -> Page:
         except BookingError as exc:
             form.seats_by_hour.errors = [exc.message]
         else:
+            summary = audit.changes(_rules_view(rules), _rules_view(edited))
+            record("booking_rules", code, "update", summary)
             flash(f"Saved the booking rules of {code}.", "notice")
             return redirect(url_for("admin.services"))
     return render_template("admin/booking_rules.html", form=form, service=service)
+
+
+def _rules_view(rules: BookingRules) -> dict[str, object]:
+    """What the audit compares of a service's booking rules."""
+    view = {f.name: getattr(rules, f.name) for f in dataclasses.fields(rules)}
+    view["seats_by_hour"] = rules.describe_seats()
+    del view["service"]
+    return view
 
 
 class PhoneBookingForm(FlaskForm):
@@ -782,6 +884,8 @@ def appointments() -> Page:
         except BookingError as exc:
             flash(exc.message, "error")
         else:
+            when = f"{day.isoformat()} {_local_time(booked.starts_at)}"
+            record("appointment", booked.code, "book", f"service: {service}; slot: {when}")
             flash(f"Booked {_local_time(booked.starts_at)}: code {booked.code}.", "notice")
             return redirect(url_for("admin.appointments", service=service, date=day.isoformat()))
     names = {
@@ -810,8 +914,10 @@ def appointment_cancel(code: str) -> BaseResponse:
     except BookingError as exc:
         flash(exc.message, "error")
         return redirect(url_for("admin.appointments"))
-    flash(f"Cancelled booking {code}.", "notice")
     day = cancelled.starts_at.astimezone(hub().queue.timezone).date()
+    when = f"{day.isoformat()} {_local_time(cancelled.starts_at)}"
+    record("appointment", code, "cancel", f"service: {cancelled.service}; slot: {when}")
+    flash(f"Cancelled booking {code}.", "notice")
     return redirect(url_for("admin.appointments", service=cancelled.service, date=day.isoformat()))
 
 
@@ -855,6 +961,7 @@ def statistics() -> str:
         s=figures,
         ratings=current.feedback.summary(start, end),
         signups=current.signups.per_month(start, end),
+        clerk_figures=_clerk_figures(start, end) if current_user.is_admin else None,
         names=names,
         counter_names=counter_names,
         charts=chart_data(figures, names, counter_names),
@@ -977,6 +1084,97 @@ def signup_setup() -> Page:
             return redirect(url_for("admin.signup_setup"))
     desks = [s for s in hub().queue.services() if s.code in setup.desks]
     return render_template("admin/signups.html", form=form, desks=desks)
+
+
+def _clerk_figures(start: date, end: date) -> list[clerks.ClerkFigures]:
+    queue = hub().queue
+    return clerks.clerk_statistics(
+        queue.store, start, end, timezone=queue.timezone, now=queue.clock()
+    )
+
+
+@bp.get("/statistics/clerks.csv")
+@admin_required
+def clerk_statistics_csv() -> Response:
+    """Each clerk's figures of the range as CSV (admins only)."""
+    start, end = _range()
+    return Response(
+        clerks.to_csv(_clerk_figures(start, end)),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="clerks-{start}-{end}.csv"'},
+    )
+
+
+# -- audit -------------------------------------------------------------------------
+
+AUDIT_PAGE: Final = 50
+"""Entries per page of the audit."""
+MAX_AUDIT_TEXT: Final = 100
+"""The longest text searched for in the audit."""
+MAX_AUDIT_PAGE: Final = 10_000
+"""The last page number asked for that is not refused (half a million entries)."""
+
+
+def _audit_filter() -> audit.AuditFilter:
+    """The audit page's filter from its query; 400 for a value that cannot be one.
+
+    ``kind``, ``actor``, ``from`` and ``to`` (local days) and ``q`` (a text).
+    """
+    args = request.args
+    kind = args.get("kind", "")
+    text = args.get("q", "").strip()
+    actor = args.get("actor", "")
+    if (kind and kind not in audit.KINDS) or len(text) > MAX_AUDIT_TEXT or len(actor) > 128:
+        abort(400)
+    zone = hub().queue.timezone
+    try:
+        since = date.fromisoformat(args["from"]) if args.get("from") else None
+        until = date.fromisoformat(args["to"]) if args.get("to") else None
+    except ValueError:
+        abort(400)
+    return audit.AuditFilter(
+        kind=kind or None,
+        actor=actor or None,
+        since=datetime.combine(since, time.min, tzinfo=zone) if since else None,
+        until=datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone) if until else None,
+        text=text or None,
+    )
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log() -> str:
+    """Who changed which part of the set-up, and when: filtered, a page at a time."""
+    wanted = _audit_filter()
+    page = request.args.get("page", 1, type=int)
+    if not 1 <= page <= MAX_AUDIT_PAGE:
+        abort(400)
+    book = hub().audit
+    entries, total = book.find(wanted, offset=(page - 1) * AUDIT_PAGE, limit=AUDIT_PAGE)
+    query = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template(
+        "admin/audit.html",
+        entries=entries,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // AUDIT_PAGE)),
+        query=query,
+        kinds=audit.KINDS,
+        actors=book.actors(),
+        local=lambda at: f"{at.astimezone(hub().queue.timezone):%Y-%m-%d %H:%M:%S}",
+    )
+
+
+@bp.get("/audit.csv")
+@admin_required
+def audit_csv() -> Response:
+    """The audit entries the filter picks, as CSV."""
+    entries, _ = hub().audit.find(_audit_filter())
+    return Response(
+        audit.to_csv(entries),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )
 
 
 @bp.app_template_filter("minutes")

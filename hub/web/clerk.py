@@ -9,7 +9,10 @@ the panel names the reason, the lobby only marks the ticket). A citizen who chec
 in with a booking
 is marked with the slot's time and the name they booked with. Each action goes through
 :meth:`QueueService.counter_action`, the path of the button panels' MQTT
-commands and the REST API, audited as ``web:<user name>``. The page's live part
+commands and the REST API, audited as ``web:<user name>``. A clerk works only at
+the counters (and for the services) an admin assigned them; an admin anywhere.
+Picking a counter seats the clerk there (:mod:`hub.clerks`): until sign-out, a
+switch or the session's end, the counter's button panel acts for them. The page's live part
 follows the queue through the event stream, so whatever another device does at
 the same counter shows at once; ``static/clerk.js`` adds keyboard shortcuts.
 
@@ -27,7 +30,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -213,9 +226,30 @@ def _panel(counter_id: str) -> Panel | None:
 
 def _counter_or_choose() -> str | None:
     counter_id = session.get(SESSION_KEY)
-    if isinstance(counter_id, str) and hub().queue.counter(counter_id) is not None:
-        return counter_id
+    if isinstance(counter_id, str):
+        counter = hub().queue.counter(counter_id)
+        if counter is not None and current_user.user.may_work(counter):
+            return counter_id
     return None
+
+
+def _workable(counter_id: str) -> Counter:
+    """The counter the signed-in user may work at: 404 if none, 403 if not theirs."""
+    counter = hub().queue.counter(counter_id)
+    if counter is None:
+        abort(404)
+    if not current_user.user.may_work(counter):
+        abort(403)
+    return counter
+
+
+def _sit(counter_id: str) -> None:
+    """Seat the user at ``counter_id`` (or keep their seat) for the session's lifetime."""
+    queue = hub().queue
+    username = current_user.user.username
+    until = queue.clock() + current_app.permanent_session_lifetime
+    if not queue.clerks.renew(counter_id, username, until):
+        queue.clerks.sit(counter_id, username, queue.clock(), until)
 
 
 @bp.get("/")
@@ -225,6 +259,7 @@ def panel() -> str | BaseResponse:
     counter_id = _counter_or_choose()
     if counter_id is None:
         return redirect(url_for("clerk.choose"))
+    _sit(counter_id)
     view = _panel(counter_id)
     assert view is not None
     return render_template(
@@ -239,6 +274,7 @@ def panel() -> str | BaseResponse:
 @login_required
 def fragment(counter_id: str) -> Any:
     """The panel's live part, for live.js (never cached: it carries a CSRF token)."""
+    _workable(counter_id)
     view = _panel(counter_id)
     if view is None:
         abort(404)
@@ -251,13 +287,24 @@ def choose() -> str | BaseResponse:
     """Pick the counter to work at; it is remembered for the session."""
     form = ChooseForm()
     queue = hub().queue
+    user = current_user.user
     if form.validate_on_submit():
-        if form.counter.data and queue.counter(form.counter.data) is not None:
-            session[SESSION_KEY] = form.counter.data
+        chosen = queue.counter(form.counter.data or "")
+        if chosen is not None:
+            if not user.may_work(chosen):
+                abort(403)
+            session[SESSION_KEY] = chosen.id
+            _sit(chosen.id)
             return redirect(url_for("clerk.panel"))
         flash(str(REFUSALS["unknown_counter"]), "error")
-    counters = queue.counters()
-    return render_template("clerk/choose.html", counters=counters, chosen=session.get(SESSION_KEY))
+    every = queue.counters()
+    counters = [c for c in every if user.may_work(c)]
+    return render_template(
+        "clerk/choose.html",
+        counters=counters,
+        none_assigned=bool(every) and not counters,
+        chosen=session.get(SESSION_KEY),
+    )
 
 
 @bp.post("/act")
@@ -270,10 +317,9 @@ def act() -> BaseResponse:
     counter_id = form.counter.data or ""
     action = form.action.data or ""
     queue = hub().queue
-    counter = queue.counter(counter_id)
-    if counter is None:
-        abort(404)
+    counter = _workable(counter_id)
     session[SESSION_KEY] = counter_id
+    _sit(counter_id)
     ticked = request.form.getlist("eservices")
     if len(ticked) > MAX_ESERVICES:
         abort(400)
@@ -306,9 +352,7 @@ def prioritise() -> BaseResponse:
     if not form.validate_on_submit():
         abort(400)
     queue = hub().queue
-    counter = queue.counter(form.counter.data or "")
-    if counter is None:
-        abort(404)
+    counter = _workable(form.counter.data or "")
     session[SESSION_KEY] = counter.id
     number = (form.number.data or "").strip().upper()
     ticket = queue.read(lambda engine: _ticket_for(engine, counter, number))

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 
 from common.settings import Settings
 from hub.appointments import AppointmentBook
+from hub.audit import AdminAudit
 from hub.callboard import CallBoard
 from hub.eservice import EServices
 from hub.feedback import Feedback
@@ -51,6 +52,8 @@ class Hub:
     """Citizens' ratings of their visits."""
     signups: SignUps
     """E-service registration desks and the sign-ups recorded at them."""
+    audit: AdminAudit
+    """The admins' changes to the set-up."""
     bridge: HubBridge | None = None
     """The MQTT bridge, for the devices' status; ``None`` in a hub without one."""
     metrics: HubMetrics | None = None

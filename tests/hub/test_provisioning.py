@@ -30,6 +30,7 @@ from common.settings import (
 )
 from hub.accounts import list_devices, provision_account, write_broker_config
 from hub.app import open_queue, seed_demo, start_bridge, web_app
+from hub.audit import AdminAudit, AuditFilter
 from hub.broker import Mosquitto, acl_rules, free_port
 from hub.provisioning import Paired, PairingError, normalize_code, pair_device
 from hub.users import Users
@@ -320,6 +321,13 @@ def test_the_admin_pairs_a_device_on_the_devices_page(
         assert pairing.state is PairingState.PAIRED
         [account] = list_devices(office.hub)
         assert (account.username, account.role) == ("display-hall", "display")
+        [entry], _ = AdminAudit(queue.store, queue.clock).find(AuditFilter(kind="device"))
+        assert (entry.actor, entry.object_id, entry.action) == (
+            "admin:admin",
+            "display-hall",
+            "pair",
+        )
+        assert "role: display" in entry.summary
     finally:
         stop.set()
         watcher.join(WAIT_S)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, insert, select
 from test_store import TZ, make_ticket, new, seed
 
+from hub.audit import AdminAudit
 from hub.eservice import EServices
 from hub.model import Action, Change, Event, NumberBlock, Ticket, TicketState
 from hub.retention import Cutoffs, prune
@@ -75,6 +76,8 @@ def filled(store: Store) -> Store:
     old_at = datetime.combine(OLD_DAY, datetime.min.time(), UTC)
     store.write(Change(events=tuple(audit(old_at + timedelta(seconds=s)) for s in range(30))))
     store.write(Change(events=tuple(audit(NOW - timedelta(days=s)) for s in range(5))))
+    for at in (old_at, old_at + timedelta(seconds=1), NOW - timedelta(days=1)):
+        AdminAudit(store, lambda at=at: at).record("admin:eva", "service", "taxes", "update", "")
     for n in range(25):
         store.write(
             Change(), receipt=Receipt("counter:1", f"old{n}", NOW - timedelta(days=10), b"{}")
@@ -151,6 +154,7 @@ def test_old_records_go_and_recent_and_live_ones_stay(filled: Store) -> None:
         "events": 30,
         "ratings": 1,
         "eservice_signups": 2,
+        "admin_audit": 2,
         "appointments": 1,
         "eservice_applications": 1,
         "notifications": 2,
@@ -164,6 +168,7 @@ def test_old_records_go_and_recent_and_live_ones_stay(filled: Store) -> None:
         days = conn.execute(select(metadata.tables["tickets"].c.business_day)).scalars().all()
     assert days.count(OLD_DAY) == 1
     assert count(store, "events") == 5
+    assert count(store, "admin_audit") == 1
     assert count(store, "receipts") == 3
     assert store.receipt("counter:1", "new0") == b"{}"
     assert store.receipt("counter:1", "old0") is None
@@ -184,8 +189,9 @@ def test_each_transaction_deletes_one_small_batch(filled: Store) -> None:
     assert report.batches
     assert max(report.batches) <= BATCH
     # 30 tickets, 30 audit rows and 25 receipts take ceil(n / 7) transactions each;
-    # a rating, the sign-ups, an appointment, an application, two notices and a block one each.
-    assert len(report.batches) == 5 + 5 + 1 + 1 + 1 + 1 + 1 + 4 + 1
+    # a rating, the sign-ups, the admins' audit rows, an appointment, an application, two
+    # notices and a block one each.
+    assert len(report.batches) == 5 + 5 + 1 + 1 + 1 + 1 + 1 + 1 + 4 + 1
 
 
 def test_the_queue_writes_between_batches(filled: Store) -> None:

@@ -212,6 +212,7 @@ def test_wrong_passwords_from_many_addresses_lock_the_account(
 ) -> None:
     Users(web_queue.store).add("admin", ADMIN_PASSWORD, "admin")
     Users(web_queue.store).add("jana", ADMIN_PASSWORD, "clerk")
+    client.set_cookie("lang", "en")
 
     def attack(username: str, start: int) -> list[tuple[int, str]]:
         source = addresses(10, start)

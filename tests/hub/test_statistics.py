@@ -331,11 +331,11 @@ def test_the_admin_page_and_csv_show_the_figures(
         page.summary
     )
     citizens, per_service, per_counter, per_hour = page.tables[:4]
-    # Then the notices, the ratings (per service, counter, clerk) and the e-service
-    # sign-ups: none here.
-    notices = page.tables[4]
+    # Then the notices, the ratings (per service, counter, clerk), the e-service sign-ups
+    # and the clerks' figures (an admin's page): none here.
+    notices, per_clerk = page.tables[4], page.tables[-1]
     assert notices == [["Channel", "Sent", "Failed", "Dropped (too late)", "Pending"], ["None"]]
-    assert [table[1:] for table in page.tables[5:]] == [
+    assert [table[1:] for table in page.tables[5:-1]] == [
         [],
         [],
         [],
@@ -365,6 +365,8 @@ def test_the_admin_page_and_csv_show_the_figures(
         ["08:00", "3", "2", "17:20", "9:00", "67 %", "33 %"],
         ["09:00", "2", "1", "15:00", "6:00", "100 %", "0 %"],
     ]
+    clerk_header = ["Clerk", "Served", "Mean service time", "No-shows", "Pauses", "Paused"]
+    assert per_clerk == [clerk_header, ["No clerk acted at a counter in these days."]]
     assert page.charts == {
         "Mean wait per service": [
             *("Miestne dane", "8.5 min", "Komunálny odpad", "35.0 min"),

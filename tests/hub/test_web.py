@@ -202,6 +202,7 @@ def test_a_wrong_password_is_refused_with_one_message(
     client: FlaskClient, web_queue: QueueService
 ) -> None:
     Users(web_queue.store).add("jana", ADMIN_PASSWORD, "clerk")
+    client.set_cookie("lang", "en")
     for name, password in [("jana", "wrong password!"), ("nobody", ADMIN_PASSWORD)]:
         token = csrf_token(client, "/admin/login")
         answer = client.post(
@@ -209,6 +210,38 @@ def test_a_wrong_password_is_refused_with_one_message(
         )
         assert answer.status_code == 401
         assert "Wrong user name or password." in answer.get_data(as_text=True)
+
+
+def test_the_sign_in_page_and_the_navigation_speak_the_chosen_language(
+    client: FlaskClient, web_queue: QueueService
+) -> None:
+    page = client.get("/admin/login").get_data(as_text=True)  # sk, the default
+    assert "<h1>Prihlásiť sa</h1>" in page
+    assert "Používateľské meno" in page
+    wrong = client.post(
+        "/admin/login?lang=cs",
+        data={"username": "x", "password": "y", "csrf_token": csrf_token(client, "/admin/login")},
+    )
+    assert "Nesprávné uživatelské jméno nebo heslo." in wrong.get_data(as_text=True)
+    Users(web_queue.store).add("olena", ADMIN_PASSWORD, "admin")
+    token = csrf_token(client, "/admin/login")
+    client.post(
+        "/admin/login", data={"username": "olena", "password": ADMIN_PASSWORD, "csrf_token": token}
+    )
+    nav = client.get("/admin/?lang=uk").get_data(as_text=True)
+    assert ">Користувачі</a>" in nav
+    assert ">Журнал змін</a>" in nav
+    assert 'hreflang="en"' in nav
+    english = client.get("/admin/?lang=en").get_data(as_text=True)
+    assert ">Users</a>" in english
+    assert "<h1>Dashboard</h1>" in english
+    assert "<th>Counter</th><th>State</th>" in english
+    # The dashboard itself too, with the services' names in that language.
+    czech = client.get("/admin/dashboard/fragment?lang=cs").get_data(as_text=True)
+    assert "Čeká 0 · otevřené přepážky: 0 z 5" in czech
+    assert "<th>Přepážka</th><th>Stav</th>" in czech
+    assert "A Místní daně" in czech
+    assert "A Local taxes" in english
 
 
 def test_the_session_cookie_is_http_only_and_same_site(

@@ -131,7 +131,7 @@ def test_an_unknown_counter_cannot_be_chosen(clerk: FlaskClient) -> None:
 
 def test_an_admin_may_use_the_panel_too(admin: FlaskClient) -> None:
     assert admin.get("/clerk/").headers["Location"] == "/clerk/counter"
-    assert "Counter panel" in admin.get("/admin/").get_data(as_text=True)
+    assert "Counter panel" in admin.get("/admin/?lang=en").get_data(as_text=True)
 
 
 def test_actions_need_the_csrf_token(clerk: FlaskClient, web_queue: QueueService) -> None:
