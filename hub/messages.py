@@ -39,6 +39,7 @@ def calls_of(change: Change, engine: Engine) -> list[p.Call]:
                     recall=event.action is Action.RECALL,
                     calls=ticket.calls,
                     appointment=ticket.appointment is not None,
+                    remote=ticket.remote,
                 )
             )
     return calls
