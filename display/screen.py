@@ -291,9 +291,10 @@ class CallScreen:
         """Draw a call's number in ``box``; return where it went.
 
         An appointment's number has its mark (:data:`~lobby.content.APPOINTMENT_MARK`, as on
-        its ticket), small, at its top right.
+        its ticket), a remote ticket's :data:`~lobby.content.REMOTE_MARK`, small, at its top
+        right.
         """
-        if not call.appointment:
+        if not call.mark:
             return self.text(call.ticket, box, color=color, background=background, bold=True)
         mark_w = box.height // 3
         number_box = pygame.Rect(box.left, box.top, box.width - mark_w, box.height)

@@ -24,7 +24,15 @@ from common.i18n import service_name
 from lobby.catalog import Catalog
 from sync_agent.protocol import Call, CounterState, QueueState
 
-__all__ = ["APPOINTMENT_MARK", "BLINK_PERIOD_S", "Lobby", "Scene", "ShownCall", "ShownService"]
+__all__ = [
+    "APPOINTMENT_MARK",
+    "REMOTE_MARK",
+    "BLINK_PERIOD_S",
+    "Lobby",
+    "Scene",
+    "ShownCall",
+    "ShownService",
+]
 
 BLINK_PERIOD_S = 0.5
 """A highlighted call is lit for this long, then dark for as long, and again."""
@@ -33,6 +41,10 @@ APPOINTMENT_MARK = "■"
 """The mark beside the number of a booked appointment's ticket: printed on the ticket (every
 ESC/POS code page has it, so it prints as text at any size), on the kiosk's confirmation,
 the call screen and the hub's /display page, so a citizen sees the same sign everywhere."""
+
+REMOTE_MARK = "▲"
+"""The mark beside the number of a remote ticket (taken on the portal): on the call screen,
+the hub's /display page and the clerk's panel."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +65,23 @@ class ShownCall:
     """When it became the current call (monotonic seconds)."""
     appointment: bool = False
     """Whether the ticket is a booked appointment's (marked with :data:`APPOINTMENT_MARK`)."""
+    remote: bool = False
+    """Whether the ticket was taken remotely (marked with :data:`REMOTE_MARK`)."""
 
     @property
     def mark(self) -> str:
-        """The mark shown beside the number: :data:`APPOINTMENT_MARK` for an appointment."""
-        return APPOINTMENT_MARK if self.appointment else ""
+        """The mark shown beside the number: :data:`APPOINTMENT_MARK` for an appointment,
+        :data:`REMOTE_MARK` for a remote ticket, else none."""
+        if self.appointment:
+            return APPOINTMENT_MARK
+        return REMOTE_MARK if self.remote else ""
+
+    @property
+    def mark_label(self) -> str:
+        """The catalog label that says what :attr:`mark` means (empty without a mark)."""
+        if self.appointment:
+            return "appointment"
+        return "remote" if self.remote else ""
 
     @property
     def place(self) -> str:
@@ -75,6 +99,7 @@ class ShownCall:
             service=call.service,
             recall=call.recall or call.calls > 1,
             appointment=call.appointment,
+            remote=call.remote,
         )
 
 
