@@ -26,8 +26,8 @@ from sync_agent.protocol import Call, CounterState, QueueState
 
 __all__ = [
     "APPOINTMENT_MARK",
-    "REMOTE_MARK",
     "BLINK_PERIOD_S",
+    "REMOTE_MARK",
     "Lobby",
     "Scene",
     "ShownCall",
@@ -70,8 +70,10 @@ class ShownCall:
 
     @property
     def mark(self) -> str:
-        """The mark shown beside the number: :data:`APPOINTMENT_MARK` for an appointment,
-        :data:`REMOTE_MARK` for a remote ticket, else none."""
+        """The mark shown beside the number, if any.
+
+        :data:`APPOINTMENT_MARK` for an appointment, :data:`REMOTE_MARK` for a remote ticket.
+        """
         if self.appointment:
             return APPOINTMENT_MARK
         return REMOTE_MARK if self.remote else ""
