@@ -26,7 +26,7 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from hub.engine import QueueError
+from hub.service import QueueError
 from hub.web.context import hub
 from hub.web.extensions import limiter
 from hub.web.i18n import select_locale
