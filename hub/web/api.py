@@ -265,6 +265,16 @@ class PunctualityOut(Model):
     """The mean check-in time from the slot's start (negative: before it)."""
 
 
+class RemoteOut(Model):
+    """What became of the remote tickets (taken on the portal)."""
+
+    taken: int
+    checked_in: int
+    """Their holders checked in at a kiosk."""
+    expired: int
+    """Expired without a check-in."""
+
+
 class StatisticsOut(Model):
     """The figures of a range of business days."""
 
@@ -283,6 +293,8 @@ class StatisticsOut(Model):
     booked_no_shows: int
     """Bookings of the range nobody checked in."""
     booked_no_show_rate: float | None
+    remote: RemoteOut
+    """The remote tickets of the range."""
 
 
 class SlotsQuery(Model):
@@ -719,6 +731,11 @@ def statistics() -> Any:
         ),
         booked_no_shows=figures.booked_no_shows,
         booked_no_show_rate=figures.booked_no_show_rate,
+        remote=RemoteOut(
+            taken=figures.remote.taken,
+            checked_in=figures.remote.checked_in,
+            expired=figures.remote.expired,
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from hub import demo_office, stats
 from hub.model import Change, TicketState
 from hub.service import QueueService
 from hub.store import Store
+from hub.users import ApiTokens
 
 
 def build_day(store: Store) -> None:
@@ -53,3 +54,14 @@ def test_the_statistics_page_and_csv_show_remote_tickets(
     rows = list(csv.DictReader(io.StringIO(body)))
     assert [row["remote"] for row in rows] == ["False", "True", "True", "True"]
     assert rows[1]["checked_in_at"] == local("08:15").astimezone(UTC).isoformat()
+
+
+def test_the_api_gives_the_remote_figures(web_queue: QueueService, client: FlaskClient) -> None:
+    build_day(web_queue.store)
+    token = ApiTokens(web_queue.store).issue("bi", ("statistics",))
+    answer = client.get(
+        f"/api/v1/statistics?from={DAY.isoformat()}&to={DAY.isoformat()}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 200
+    assert answer.get_json()["remote"] == {"taken": 3, "checked_in": 1, "expired": 2}
