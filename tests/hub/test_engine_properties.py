@@ -114,7 +114,9 @@ class QueueMachine(RuleBasedStateMachine):
         for event in change.events:
             if event.ticket_id is None or event.action not in (Action.PASS, Action.EXPIRE):
                 continue
-            old = self.stored[event.ticket_id]
+            old = self.stored.get(event.ticket_id)
+            if old is None:  # issued in this change (an offline ticket delivered late)
+                continue
             if event.action is Action.PASS or event.detail.get("reason") == "not_checked_in":
                 assert self.held_back(old), f"{old.number} was passed over while present"
             if event.action is Action.EXPIRE and event.detail.get("reason") == "not_checked_in":
