@@ -18,7 +18,16 @@ from datetime import date
 from typing import Final
 
 import segno
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from itsdangerous import BadData, URLSafeSerializer
@@ -52,6 +61,13 @@ class TakeForm(FlaskForm):
     """Take a remote ticket of one service."""
 
     service = StringField("service", validators=[DataRequired(), Length(max=64)])
+
+
+@bp.after_request
+def _not_stored(response: Response) -> Response:
+    """No cache may keep these pages: they carry a form's token, or set a browser's cookie."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _serializer() -> URLSafeSerializer:

@@ -42,7 +42,9 @@ def take(client: FlaskClient, service: str = "taxes", **environ: str) -> tuple[i
 def test_a_remote_ticket_opens_its_page_with_code_qr_and_latest_time(
     client: FlaskClient, web_queue: QueueService
 ) -> None:
-    page = client.get("/remote").get_data(as_text=True)
+    listing = client.get("/remote")
+    assert listing.headers["Cache-Control"] == "no-store"
+    page = listing.get_data(as_text=True)
     assert 'value="taxes"' in page
     assert 'value="waste"' not in page  # no remote tickets there
     status, location = take(client)
