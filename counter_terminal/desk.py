@@ -19,7 +19,7 @@ retained state into lights and display lines. The rules a clerk relies on live h
   and is logged with the hub's reason.
 - **An appointment is marked.** A citizen who checked in with a booking shows with a
   mark after the number on the display (``A001 Booked``), so the clerk knows the visit
-  was booked.
+  was booked; a remote ticket (taken on the portal) shows ``A001 Remote``.
 - **A press is of its day.** Each command carries the hub's business day from the
   counter's last retained state; a press that waited in the outbox past the end of
   that day is refused by the hub (``stale_day``), and the display says so.
@@ -306,6 +306,8 @@ class CounterDesk:
             first = ticket.number + (f" ({ticket.calls}x)" if ticket.calls > 1 else "")
             if ticket.appointment_at is not None:
                 first += " " + texts.text("booked")
+            elif ticket.remote:
+                first += " " + texts.text("remote")
         elif state is None:
             first = "-"
         else:
