@@ -368,6 +368,13 @@ class WebSettings(Section):
     """How many pages and API calls that name a booking code (show, cancel, move, the
     calendar file) one address may make: the code is the booking's only key."""
 
+    remote_limit: Annotated[str, AfterValidator(_check_rate_limit)] = "4/hour;10/day"
+    """How many remote tickets one address may ask for on the portal (a refused one
+    counts too), as rate limits such as "4/hour;10/day"."""
+
+    remote_per_browser: int = Field(default=2, ge=1, le=50)
+    """How many remote tickets one browser may take per day (kept in a signed cookie)."""
+
     bookings_per_address: int = Field(default=4, ge=1, le=1000)
     """Active (held or booked, not yet over) appointments one client address may have."""
 

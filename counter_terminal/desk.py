@@ -19,7 +19,7 @@ retained state into lights and display lines. The rules a clerk relies on live h
   and is logged with the hub's reason.
 - **An appointment is marked.** A citizen who checked in with a booking shows with a
   mark after the number on the display (``A001 Booked``), so the clerk knows the visit
-  was booked.
+  was booked; a remote ticket (taken on the portal) shows ``A001 Remote``.
 - **The citizen rates the visit.** The optional rating buttons (good, neutral, bad)
   send a 5, 3 or 1 for the visit just finished at the counter; the hub picks the
   ticket and takes one rating per visit. The display thanks (``Rated A001: 5/5``) or
@@ -336,6 +336,8 @@ class CounterDesk:
             first = ticket.number + (f" ({ticket.calls}x)" if ticket.calls > 1 else "")
             if ticket.appointment_at is not None:
                 first += " " + texts.text("booked")
+            elif ticket.remote:
+                first += " " + texts.text("remote")
         elif state is None:
             first = "-"
         else:

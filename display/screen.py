@@ -290,7 +290,7 @@ class CallScreen:
     ) -> pygame.Rect:
         """Draw a call's number in ``box``; return where it went.
 
-        An appointment's or a priority ticket's number has its marks
+        An appointment's, a priority ticket's or a remote ticket's number has its marks
         (:attr:`~lobby.content.ShownCall.mark`, as on its ticket), small, at its top right.
         """
         if not call.mark:

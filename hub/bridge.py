@@ -270,6 +270,7 @@ class HubBridge:
                 estimated_wait_s=estimate.estimated_wait_s,
                 issued_at=ticket.issued_at,
                 appointment_at=ticket.slot_at,
+                remote=ticket.remote,
             )
 
         return answer
@@ -530,6 +531,7 @@ def ticket_info(ticket: Ticket) -> p.TicketInfo:
         called_at=ticket.called_at,
         issued_at=ticket.issued_at,
         appointment_at=ticket.slot_at,
+        remote=ticket.remote,
     )
 
 

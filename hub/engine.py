@@ -159,6 +159,8 @@ class Snapshot:
     """(numbering service, sequence) of the tickets kiosks issued offline on ``day``."""
     checked_in: set[str] = field(default_factory=set)
     """The appointments checked in on ``day`` (the ``appointment`` of its tickets)."""
+    remote_issued: dict[str, int] = field(default_factory=dict)
+    """Per numbering service, how many remote tickets were issued on ``day``."""
 
 
 MAX_BLOCK_SIZE = 100
@@ -219,6 +221,13 @@ class Engine:
         they are ordered by their slot rather than in the service's heap."""
         self._checked_in: set[str] = set()
         """The appointments checked in today: each is checked in once."""
+        self._remote_issued: dict[str, int] = {}
+        """Per service, how many remote tickets it issued today (for its quota)."""
+        self._remote_codes: dict[str, str] = {}
+        """The live remote tickets' check-in codes, and the ticket of each."""
+        self._unchecked: dict[str, dict[str, Ticket]] = {}
+        """Per service, its waiting remote tickets held back until their holder checks in
+        (:meth:`held_back`); call-next passes over them rather than calling them."""
         self._recent_calls: deque[bool] = deque(maxlen=max(0, self.policy.share_window - 1))
         """The office's latest calls but one, oldest first: whether each went to an
         appointment (with the call being decided, they make the share's window)."""
@@ -256,6 +265,7 @@ class Engine:
         for block in snapshot.blocks:
             engine._hold_block(block, skip=snapshot.delivered)
         engine._checked_in.update(snapshot.checked_in)
+        engine._remote_issued.update(snapshot.remote_issued)
         return engine
 
     # -- catalog -------------------------------------------------------------
@@ -272,7 +282,13 @@ class Engine:
                 )
         if service.weight <= 0:
             raise QueueError("invalid_weight", "a service's weight must be positive")
+        rules = service.remote
+        if rules.daily_quota < 0 or rules.stop_before_close_s < 0 or rules.max_passes < 0:
+            raise QueueError("invalid_remote", "the remote tickets' rules must not be negative")
         self.services[service.code] = service
+        # The presence rule decides which of its waiting tickets are held back.
+        for ticket in list(self._waiting.get(service.code, {}).values()):
+            self._hold(ticket)
 
     def put_counter(self, counter: Counter) -> None:
         """Add or replace a counter, refusing services that do not exist."""
@@ -367,6 +383,66 @@ class Engine:
             return Availability("cut_off", opens_at, closes_at=closes_at)
         return Availability(None, closes_at=closes_at)
 
+    def remote_availability(self, service: str, now: datetime) -> Availability:
+        """Whether ``service`` issues remote tickets at ``now``, and if not, why.
+
+        As :meth:`availability`, and further refused with ``remote_disabled`` (the
+        admin's switch), ``remote_closed`` (within :attr:`RemoteRules.stop_before_close_s`
+        of the opening's end) or ``remote_quota`` (the day's quota is taken).
+        """
+        svc = self._service(service)
+        rules = svc.remote
+        if not rules.enabled:
+            return Availability("remote_disabled")
+        availability = self.availability(service, now)
+        if availability.refused is not None:
+            return availability
+        closes_at = availability.closes_at
+        local = now.astimezone(self.timezone)
+        if closes_at is not None and local + timedelta(seconds=rules.stop_before_close_s) > (
+            closes_at
+        ):
+            opens_at = self.calendar.next_opening(svc.hours, closes_at, service)
+            return Availability("remote_closed", opens_at, closes_at=closes_at)
+        if self._remote_issued.get(service, 0) >= rules.daily_quota:
+            return Availability("remote_quota", closes_at=closes_at)
+        return availability
+
+    def remote_issued_today(self, service: str) -> int:
+        """How many remote tickets ``service`` has issued on the engine's business day."""
+        return self._remote_issued.get(service, 0)
+
+    def held_back(self, ticket: Ticket) -> bool:
+        """Whether call-next must pass over ``ticket`` rather than call it.
+
+        True for a remote ticket whose holder has not checked in, of a service that
+        requires presence.
+        """
+        service = self.services.get(ticket.service)
+        return (
+            ticket.remote
+            and ticket.checked_in_at is None
+            and (service is None or service.remote.presence)
+        )
+
+    def latest_arrival(self, ticket: Ticket, now: datetime) -> datetime | None:
+        """The latest time the holder of a held-back remote ``ticket`` should check in.
+
+        Its expected call (``now`` plus the estimated wait), in the site's zone; ``None``
+        when it is not held back, does not wait, or no counter serves its service.
+        """
+        if ticket.state is not TicketState.WAITING or not self.held_back(ticket):
+            return None
+        wait_s = self.estimate(ticket).estimated_wait_s
+        if wait_s is None:
+            return None
+        return (now + timedelta(seconds=wait_s)).astimezone(self.timezone)
+
+    def remote_ticket(self, code: str) -> Ticket | None:
+        """The live remote ticket whose check-in code is ``code``."""
+        ticket_id = self._remote_codes.get(code)
+        return None if ticket_id is None else self.tickets.get(ticket_id)
+
     def mean_service_time(self, service: str) -> float:
         """Mean of the recent visit durations, or the service's default without any."""
         recent = self._durations.get(service)
@@ -420,11 +496,7 @@ class Engine:
         availability = self.availability(service, now)
         if availability.refused is not None:
             raise QueueError(availability.refused, _refusal(svc, availability))
-        issued = self._issued.get(service, 0)
-        if svc.daily_limit is not None and issued >= svc.daily_limit:
-            raise QueueError(
-                "daily_limit", f"service {service} has issued its {svc.daily_limit} tickets today"
-            )
+        self._check_limit(svc)
         if priority is not None and not svc.priority_allowed:
             raise QueueError(
                 "priority_not_offered", f"service {service} issues no priority tickets"
@@ -439,13 +511,18 @@ class Engine:
         A waiting ticket moves ahead of those without priority at once; a called or
         parked one keeps it if it goes back to wait (a transfer). The service's
         :attr:`~.model.Service.priority_allowed` does not bind a clerk. Refused with
-        ``unknown_ticket`` (not a live ticket: finished, or never issued) and
-        ``same_priority`` (it has this priority already).
+        ``unknown_ticket`` (not a live ticket: finished, or never issued),
+        ``remote_ticket`` (a remote ticket never carries priority) and ``same_priority``
+        (it has this priority already).
         """
         self._check_day(now)
         ticket = self.tickets.get(ticket_id)
         if ticket is None:
             raise QueueError("unknown_ticket", f"no live ticket {ticket_id!r}")
+        if ticket.remote:
+            raise QueueError(
+                "remote_ticket", f"ticket {ticket.number} is a remote ticket: it has no priority"
+            )
         if ticket.priority is priority:
             raise QueueError(
                 "same_priority", f"ticket {ticket.number} has priority {priority.value} already"
@@ -457,6 +534,65 @@ class Engine:
             events=(_event(now, Action.PRIORITISE, actor, ticket, raised, detail),),
             subject=raised,
         )
+
+    def issue_remote(
+        self, service: str, now: datetime, *, code: str, lang: str = "sk", actor: str = "system"
+    ) -> Change:
+        """Issue a remote ticket (taken on the portal) with check-in ``code``.
+
+        Refused as :meth:`remote_availability` says, by the service's daily limit, or
+        with ``duplicate_code`` when a live remote ticket has ``code`` (the caller draws
+        another). A remote ticket never carries a priority.
+        """
+        self._check_day(now)
+        svc = self._service(service)
+        availability = self.remote_availability(service, now)
+        match availability.refused:
+            case None:
+                pass
+            case "remote_disabled":
+                raise QueueError("remote_disabled", f"{service} issues no remote tickets")
+            case "remote_closed":
+                raise QueueError("remote_closed", f"{service} takes no more remote tickets now")
+            case "remote_quota":
+                raise QueueError(
+                    "remote_quota",
+                    f"{service} has issued its {svc.remote.daily_quota} remote tickets today",
+                )
+            case refused:
+                raise QueueError(refused, _refusal(svc, availability))
+        self._check_limit(svc)
+        if code in self._remote_codes:
+            raise QueueError("duplicate_code", f"a live remote ticket has the code {code}")
+        return self._new_ticket(
+            svc, now, actor, lang=lang, remote_code=code, detail={"remote": True}
+        )
+
+    def check_in_remote(self, code: str, now: datetime, *, actor: str = "system") -> Change:
+        """Record that the holder of the remote ticket with ``code`` is in the office.
+
+        From then on the ticket is called in its turn. Refused with ``unknown_booking``
+        (no live remote ticket has the code: unknown, or expired) or ``checked_in``.
+        """
+        self._check_day(now)
+        ticket = self.remote_ticket(code)
+        if ticket is None:
+            raise QueueError("unknown_booking", f"no live remote ticket has the code {code}")
+        if ticket.checked_in_at is not None:
+            raise QueueError("checked_in", f"ticket {ticket.number} is already checked in")
+        checked = ticket.evolve(checked_in_at=now)
+        return Change(
+            tickets=(checked,),
+            events=(_event(now, Action.CHECK_IN, actor, ticket, checked),),
+            subject=checked,
+        )
+
+    def _check_limit(self, svc: Service) -> None:
+        """Refuse (``daily_limit``) when ``svc`` has issued its tickets of the day."""
+        if svc.daily_limit is not None and self._issued.get(svc.code, 0) >= svc.daily_limit:
+            raise QueueError(
+                "daily_limit", f"service {svc.code} has issued its {svc.daily_limit} tickets today"
+            )
 
     def check_in(
         self, appointment: Appointment, now: datetime, *, lang: str, actor: str = "system"
@@ -522,6 +658,7 @@ class Engine:
         priority: Priority | None = None,
         appointment: str | None = None,
         slot_at: datetime | None = None,
+        remote_code: str | None = None,
         detail: Mapping[str, object] | None = None,
     ) -> Change:
         """Issue a ticket with the next free number of ``svc``'s day sequence."""
@@ -550,6 +687,7 @@ class Engine:
             lang=lang,
             appointment=appointment,
             slot_at=slot_at,
+            remote_code=remote_code,
         )
         event = _event(now, Action.ISSUE, actor, None, ticket, detail)
         return Change(
@@ -578,6 +716,7 @@ class Engine:
             change += self._finish(counter, now, actor, TicketState.DONE, Action.DONE)
             counter = _with(counter, current=None)
         chosen = self._choose(counter, now)
+        change += self._pass_over(counter, chosen, now, actor)
         if chosen is None:
             return dataclasses.replace(change + Change(counters=(counter,)), subject=None)
         called = chosen.evolve(state=TicketState.CALLED, counter=counter.id, calls=1, called_at=now)
@@ -822,6 +961,7 @@ class Engine:
             self._reserved.clear()
             self._blocks.clear()
             self._checked_in.clear()
+            self._remote_issued.clear()
             self._recent_calls.clear()
         for block in change.blocks:
             self._hold_block(block)
@@ -834,11 +974,15 @@ class Engine:
                 self._reserved.pop(ticket.number, None)
                 if ticket.appointment is not None:
                     self._checked_in.add(ticket.appointment)
+                if ticket.remote:
+                    self._remote_issued[code] = self._remote_issued.get(code, 0) + 1
             if ticket.state.live:
                 self._hold(ticket)
             else:
                 self._unwait(self.tickets.pop(ticket.id, None))
                 self._live_numbers.pop(ticket.number, None)
+                if ticket.remote_code is not None:
+                    self._remote_codes.pop(ticket.remote_code, None)
                 if ticket.state is TicketState.DONE and ticket.called_at and ticket.finished_at:
                     seconds = (ticket.finished_at - ticket.called_at).total_seconds()
                     self._recent(ticket.service).append(seconds)
@@ -885,11 +1029,15 @@ class Engine:
         self._unwait(self.tickets.get(ticket.id))
         self.tickets[ticket.id] = ticket
         self._live_numbers[ticket.number] = ticket.id
+        if ticket.remote_code is not None:
+            self._remote_codes[ticket.remote_code] = ticket.id
         if self._oldest_day is None or ticket.business_day < self._oldest_day:
             self._oldest_day = ticket.business_day
         if ticket.state is TicketState.WAITING:
             self._waiting.setdefault(ticket.service, {})[ticket.id] = ticket
-            if ticket.booked:
+            if self.held_back(ticket):
+                self._unchecked.setdefault(ticket.service, {})[ticket.id] = ticket
+            elif ticket.booked:
                 self._booked.setdefault(ticket.service, {})[ticket.id] = ticket
             else:
                 heapq.heappush(self._heads.setdefault(ticket.service, []), _head_entry(ticket))
@@ -924,6 +1072,7 @@ class Engine:
         if old is not None and old.state is TicketState.WAITING:
             self._waiting[old.service].pop(old.id, None)
             self._booked.get(old.service, {}).pop(old.id, None)
+            self._unchecked.get(old.service, {}).pop(old.id, None)
 
     def _recent(self, service: str) -> deque[float]:
         recent = self._durations.get(service)
@@ -1015,6 +1164,40 @@ class Engine:
             return walk_in
         return best
 
+    def _pass_over(
+        self, counter: Counter, chosen: Ticket | None, now: datetime, actor: str
+    ) -> Change:
+        """The held-back remote tickets a call of ``chosen`` at ``counter`` passes over.
+
+        Each that the call order puts before ``chosen`` (every one, when nobody else is
+        called) counts a pass; one passed more than its service's
+        :attr:`RemoteRules.max_passes` times expires instead (see docs/queue.md).
+        """
+        order = {code: i for i, code in enumerate(counter.services)}
+        window = self.policy.call_window_s
+        bar: tuple[object, ...] | None = None
+        if chosen is not None:
+            weight = self.services[chosen.service].weight
+            bar = call_order_key(chosen, now, weight, order, window)
+        tickets: list[Ticket] = []
+        events: list[Event] = []
+        for code in counter.services:
+            service = self.services[code]
+            for ticket in self._unchecked.get(code, {}).values():
+                key = call_order_key(ticket, now, service.weight, order, window)
+                if bar is not None and key > bar:
+                    continue
+                passes = ticket.passes + 1
+                if passes > service.remote.max_passes:
+                    new = ticket.evolve(state=TicketState.EXPIRED, finished_at=now)
+                    detail: dict[str, object] = {"reason": "not_checked_in"}
+                    events.append(_event(now, Action.EXPIRE, actor, ticket, new, detail))
+                else:
+                    new = ticket.evolve(passes=passes)
+                    events.append(_event(now, Action.PASS, actor, ticket, new))
+                tickets.append(new)
+        return Change(tickets=tuple(tickets), events=tuple(events))
+
     def appointments_capped(self, counter: Counter, now: datetime) -> bool:
         """Whether a call of an appointment at ``counter`` now would starve walk-ins.
 
@@ -1028,7 +1211,7 @@ class Engine:
             return False
         target = timedelta(seconds=self.policy.walk_in_target_wait_s)
         return any(
-            not t.booked and now - t.arrived_at > target
+            not t.booked and not self.held_back(t) and now - t.arrived_at > target
             for code in counter.services
             for t in self._waiting.get(code, {}).values()
         )

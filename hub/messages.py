@@ -40,6 +40,7 @@ def calls_of(change: Change, engine: Engine) -> list[p.Call]:
                     calls=ticket.calls,
                     appointment=ticket.appointment is not None,
                     priority=ticket.priority is not None,
+                    remote=ticket.remote,
                 )
             )
     return calls

@@ -79,6 +79,10 @@ class Action(enum.StrEnum):
     """A block of numbers set aside for a kiosk to issue while the hub is away."""
     PRIORITISE = "prioritise"
     """A clerk gave a live ticket priority (or changed its reason)."""
+    CHECK_IN = "check_in"
+    """A remote ticket's holder reported at a kiosk: they are in the office."""
+    PASS = "pass"
+    """A remote ticket whose holder has not checked in was passed over by a call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,23 @@ class OpeningHours:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteRules:
+    """Whether and how a service issues remote tickets (taken on the portal, from a phone)."""
+
+    enabled: bool = False
+    """The admin's switch: remote tickets are offered only when it is on."""
+    daily_quota: int = 50
+    """How many remote tickets the service issues per day (they count towards its limit)."""
+    stop_before_close_s: int = 3600
+    """Remote tickets stop this long before the current opening closes."""
+    presence: bool = True
+    """A remote ticket is called only after its holder checked in at a kiosk."""
+    max_passes: int = 3
+    """How many calls may pass over an unchecked remote ticket whose turn came; the
+    next one that would expires it."""
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
     """A kind of business a citizen comes for, with its own ticket numbers."""
 
@@ -137,6 +158,8 @@ class Service:
     """The admin's switch: whether a citizen may take a priority ticket of the service at a
     kiosk (or a clerks' system through the API). A clerk may raise a ticket's priority
     whatever it says."""
+    remote: RemoteRules = field(default_factory=RemoteRules)
+    """The remote tickets' rules (off by default)."""
 
     def name(self, lang: str) -> str:
         """The name in ``lang``, by the rule of :func:`common.i18n.service_name`."""
@@ -203,6 +226,18 @@ class Ticket:
     slot_at: datetime | None = None
     """The booked slot's start (UTC) for a checked-in appointment: the call order puts
     the ticket at that time (``docs/queue.md``)."""
+    remote_code: str | None = None
+    """A remote ticket's check-in code (six digits, unique among the day's live remote
+    tickets); ``None`` for a ticket taken in the office."""
+    checked_in_at: datetime | None = None
+    """When a remote ticket's holder checked in at a kiosk."""
+    passes: int = 0
+    """How many calls passed over the remote ticket while its holder had not checked in."""
+
+    @property
+    def remote(self) -> bool:
+        """Whether the ticket was taken remotely (on the portal) rather than in the office."""
+        return self.remote_code is not None
 
     @property
     def booked(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from hub.model import Appointment, Change, Counter, Priority, Service, Ticket, T
 from hub.stats import Statistics, Visit
 from hub.store import Receipt, Store, StoreError
 from sync_agent.broker_accounts import Account
-from sync_agent.protocol import COUNTER_ACTIONS
+from sync_agent.protocol import COUNTER_ACTIONS, is_remote_code
 
 __all__ = [
     "Availability",
@@ -54,6 +55,13 @@ MAX_CLOSURE_REASON: Final = 200
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+REMOTE_CODE_DIGITS: Final = 6
+"""A remote ticket's check-in code has six digits
+(:data:`sync_agent.protocol.REMOTE_CODE_PATTERN`)."""
+
+REMOTE_CODE_DRAWS: Final = 32
+"""How many random codes :meth:`QueueService.issue_remote` tries for one not in use."""
 
 NO_SHOW_SWEEP_DAYS = 31
 """How far back the no-show sweep looks for bookings nobody checked in: a hub that was
@@ -99,6 +107,9 @@ class TicketStatus:
     """People ahead and the expected wait, while the ticket waits."""
     counter_name: str | None
     """The counter that called or serves it."""
+    latest_arrival: datetime | None = None
+    """For a remote ticket whose holder must check in: the latest time to do so (in the
+    site's zone), see :meth:`~hub.engine.Engine.latest_arrival`."""
 
 
 class QueueService:
@@ -213,6 +224,28 @@ class QueueService:
             assert change.subject is not None
             return change.subject
 
+    def issue_remote(self, service: str, *, lang: str = "sk", actor: str = "portal") -> Issued:
+        """Issue a remote ticket for ``service`` with a fresh check-in code.
+
+        The code is drawn at random among those no live remote ticket has.
+        """
+        with self._lock:
+            now = self._today()
+            for _ in range(REMOTE_CODE_DRAWS):
+                code = f"{secrets.randbelow(10**REMOTE_CODE_DIGITS):0{REMOTE_CODE_DIGITS}d}"
+                if self.engine.remote_ticket(code) is None:
+                    break
+            change = self._commit(
+                self.engine.issue_remote(service, now, code=code, lang=lang, actor=actor)
+            )
+            assert change.subject is not None
+            return Issued(change.subject, self.engine.estimate(change.subject))
+
+    def remote_availability(self, service: str) -> Availability:
+        """Whether ``service`` issues remote tickets now, and if not, why."""
+        with self._lock:
+            return self.engine.remote_availability(service, self.clock())
+
     def check_in(self, code: str, *, lang: str = "sk", actor: str = "system") -> Issued:
         """Check in the booking with ``code``: issue its ticket (see :meth:`decide_check_in`)."""
         with self._lock:
@@ -224,11 +257,14 @@ class QueueService:
     def decide_check_in(
         self, code: str, now: datetime, *, lang: str = "sk", actor: str = "system"
     ) -> Change:
-        """Ask the engine what checking in the booking with ``code`` would change.
+        """Ask the engine what checking in the booking or remote ticket ``code`` would change.
 
-        The booking is looked up in the store; an unknown code is refused with
-        ``unknown_booking``. As :meth:`decide_issue`, nothing is done.
+        A six-digit code is a remote ticket's (its holder is in the office now); an
+        eight-digit one a booking's, looked up in the store. An unknown code is refused
+        with ``unknown_booking``. As :meth:`decide_issue`, nothing is done.
         """
+        if is_remote_code(code):
+            return self.engine.check_in_remote(code, now, actor=actor)
         appointment = self.store.appointment_by_code(code)
         if appointment is None:
             raise QueueError("unknown_booking", f"no booking has the code {code}")
@@ -578,6 +614,7 @@ class QueueService:
                     ticket,
                     engine.estimate(ticket) if waiting else None,
                     counter.name if counter else None,
+                    engine.latest_arrival(ticket, self.clock()),
                 )
         stored = self.store.ticket(ticket_id)
         if stored is None:

@@ -15,6 +15,9 @@ checked in (from the ``appointments`` table, by the slot's local day).
 
 Priority tickets are counted per reason (:attr:`Statistics.per_priority`), whether a kiosk
 issued them with priority or a clerk gave it later.
+
+Remote tickets (taken on the portal) are counted apart too: how many were taken, how many
+of their holders checked in at a kiosk, and how many expired without a check-in.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ CSV_COLUMNS: Final = (
     "services",
     "slot_at",
     "checkin_offset_s",
+    "remote",
+    "checked_in_at",
 )
 
 
@@ -126,6 +131,25 @@ class Punctuality:
 
 
 @dataclass
+class RemoteFigures:
+    """What became of the remote tickets (taken on the portal)."""
+
+    taken: int = 0
+    checked_in: int = 0
+    """Their holders checked in at a kiosk."""
+    expired: int = 0
+    """Expired with no check-in: passed over too often, or left at the day's end."""
+
+    def count(self, visit: Visit) -> None:
+        """Count one remote ticket."""
+        self.taken += 1
+        if visit.checked_in_at is not None:
+            self.checked_in += 1
+        elif visit.state == "expired":
+            self.expired += 1
+
+
+@dataclass
 class Statistics:
     """The figures for a range of business days."""
 
@@ -146,6 +170,8 @@ class Statistics:
     per_priority: list[Group] = field(default_factory=list)
     """The priority tickets per reason (``disability``…, in :class:`~hub.model.Priority`'s
     order), each reason that occurred."""
+    remote: RemoteFigures = field(default_factory=RemoteFigures)
+    """The remote tickets of the range."""
 
     @property
     def priority_tickets(self) -> int:
@@ -180,6 +206,10 @@ class Visit:
     """The booked slot's start for a ticket of a check-in; ``None`` for a walk-in."""
     checkin_offset_s: float | None = None
     """For a check-in: when it was issued, in seconds from the slot's start."""
+    remote: bool = False
+    """Taken remotely (on the portal)."""
+    checked_in_at: datetime | None = None
+    """For a remote ticket: when its holder checked in at a kiosk."""
 
     @property
     def services(self) -> str:
@@ -273,6 +303,8 @@ def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
                 tuple(route.services or [row.service]),
                 row.slot_at,
                 (row.issued_at - row.slot_at).total_seconds() if row.slot_at else None,
+                remote=row.remote_code is not None,
+                checked_in_at=row.checked_in_at,
             )
 
 
@@ -282,6 +314,7 @@ def compute(
     """The statistics of business days ``start`` … ``end``."""
     total = Group("total")
     appointments, walk_ins, punctuality = Group("appointment"), Group("walk_in"), Punctuality()
+    remote = RemoteFigures()
     services: dict[str, Group] = {}
     counters: dict[str, Group] = {}
     hours: dict[int, Group] = defaultdict(lambda: Group(""))
@@ -295,6 +328,8 @@ def compute(
         ]
         if visit.checkin_offset_s is not None:
             punctuality.count(visit.checkin_offset_s)
+        if visit.remote:
+            remote.count(visit)
         if visit.counter is not None:
             groups.append(counters.setdefault(visit.counter, Group(visit.counter)))
         if visit.priority in priorities:
@@ -323,6 +358,7 @@ def compute(
         punctuality=punctuality,
         booked_no_shows=booked_no_shows(store, start, end, timezone=timezone),
         per_priority=[group for group in priorities.values() if group.tickets],
+        remote=remote,
     )
 
 

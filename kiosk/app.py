@@ -45,7 +45,13 @@ from kiosk.scanner import MAX_SCAN_CHARS, open_scanner
 from kiosk.ui import Button, Screen
 from sync_agent.link import DeviceLink
 from sync_agent.pairing_screen import PairingTexts, show_pairing_code
-from sync_agent.protocol import PRIORITY_REASONS, PriorityReason, QueueState, parse_booking_qr
+from sync_agent.protocol import (
+    CHECKIN_CODE_LENGTHS,
+    PRIORITY_REASONS,
+    PriorityReason,
+    QueueState,
+    parse_checkin_qr,
+)
 from sync_agent.provisioning import DevicePairing, PairingState
 
 __all__ = ["KioskApp", "build_kiosk", "run", "voices"]
@@ -57,8 +63,9 @@ TAP_GUARD_S = 0.6
 
 TAPS = (pygame.MOUSEBUTTONDOWN, pygame.FINGERDOWN)
 
-CODE_LENGTH = 8
-"""How many digits a booking's code has (:data:`sync_agent.protocol.BOOKING_CODE_PATTERN`)."""
+CODE_LENGTH = max(CHECKIN_CODE_LENGTHS)
+"""The most digits the keypad takes: a booking's code has eight, a remote ticket's six
+(:data:`sync_agent.protocol.CHECKIN_CODE_PATTERN`)."""
 
 KEYPAD_IDLE_S = 30.0
 """The keypad (and the priority's screens) go back to the start screen when nobody touched
@@ -277,7 +284,7 @@ class KioskApp:
         if key == "cancel":
             self._show("start")
         elif key == "ok":
-            if len(self.code) == CODE_LENGTH:
+            if len(self.code) in CHECKIN_CODE_LENGTHS:
                 self._check_in(self.code)
         elif key == "del":
             self.code = self.code[:-1]
@@ -305,7 +312,7 @@ class KioskApp:
                     "ignored a scan: %s", "no check-in here" if not self.appointments else "busy"
                 )
                 continue
-            code = parse_booking_qr(text[:MAX_SCAN_CHARS])
+            code = parse_checkin_qr(text[:MAX_SCAN_CHARS])
             if code is None:
                 log.info("a scanned code is no booking: %r", text[:60])
                 self._show("outcome", Outcome("", refused="not_a_booking", checkin=True))
@@ -370,7 +377,7 @@ class KioskApp:
         if self.state == "busy":
             self.screen.busy(texts, self._busy_text)
         elif self.state == "keypad":
-            self.screen.keypad(texts, self.code, CODE_LENGTH)
+            self.screen.keypad(texts, self.code, CHECKIN_CODE_LENGTHS)
         elif self.state == "priority":
             self.screen.priority_reasons(texts, REASONS)
         elif self.state == "priority_service":

@@ -652,10 +652,11 @@ class Screen:
         area = self._begin()
         self.wrapped(texts.text(key), 32, area)
 
-    def keypad(self, texts: Catalog, code: str, length: int) -> None:
-        """The on-screen keypad for a booking's code: digits, correct, confirm, cancel.
+    def keypad(self, texts: Catalog, code: str, lengths: tuple[int, ...]) -> None:
+        """The on-screen keypad for a check-in code: digits, correct, confirm, cancel.
 
-        ``code`` is what was typed so far; "confirm" is on once it has ``length`` digits.
+        ``code`` is what was typed so far; "confirm" is on once it has one of the
+        ``lengths`` (a remote ticket's code, a booking's).
         Landscape: the code on the left, the keys on the right; portrait: the keys below.
         """
         area = self._begin()
@@ -676,7 +677,7 @@ class Screen:
         )
         title = pygame.Rect(left.left, left.top, left.width, round(left.height * 0.3))
         self.wrapped(texts.text("keypad.title"), 24, title)
-        shown = " ".join(code[n] if n < len(code) else "_" for n in range(length))
+        shown = " ".join(code[n] if n < len(code) else "_" for n in range(max(lengths)))
         field = pygame.Rect(left.left, title.bottom, left.width, cancel.top - title.bottom - gap)
         typed = " ".join(code)
         self.text(shown, 40, field, bold=True, color=self.theme.number, spoken=typed)
@@ -694,7 +695,7 @@ class Screen:
                     round(height),
                 )
                 if value == "ok":
-                    ready = len(code) == length
+                    ready = len(code) in lengths
                     self.button(
                         rect,
                         "key" if ready else "off",

@@ -37,6 +37,7 @@ LABELS = (
     "pairing_checking",
     "pairing_paired",
     "appointment",
+    "remote",
     "cut_off",
     "opens_today",
     "opens_on",

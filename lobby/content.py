@@ -28,6 +28,7 @@ __all__ = [
     "APPOINTMENT_MARK",
     "BLINK_PERIOD_S",
     "PRIORITY_MARK",
+    "REMOTE_MARK",
     "Lobby",
     "Scene",
     "ShownCall",
@@ -48,10 +49,21 @@ PRIORITY_MARK = "»"
 goes. It never tells why the ticket has priority (that stays between the citizen and the
 clerk). Most ESC/POS code pages have it, so it prints as text."""
 
+REMOTE_MARK = "▲"
+"""The mark beside the number of a remote ticket (taken on the portal): on the call screen,
+the hub's /display page and the clerk's panel."""
 
-def ticket_marks(*, appointment: bool, priority: bool) -> str:
-    """The marks beside a ticket's number: the appointment's, then the priority's."""
-    return (APPOINTMENT_MARK if appointment else "") + (PRIORITY_MARK if priority else "")
+
+def ticket_marks(*, appointment: bool, priority: bool, remote: bool = False) -> str:
+    """The marks beside a ticket's number: the appointment's, the priority's, the remote's.
+
+    A remote ticket has neither of the others (it carries no priority and no booking).
+    """
+    return (
+        (APPOINTMENT_MARK if appointment else "")
+        + (PRIORITY_MARK if priority else "")
+        + (REMOTE_MARK if remote else "")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,23 +86,28 @@ class ShownCall:
     """Whether the ticket is a booked appointment's (marked with :data:`APPOINTMENT_MARK`)."""
     priority: bool = False
     """Whether the ticket has priority (marked with :data:`PRIORITY_MARK`)."""
+    remote: bool = False
+    """Whether the ticket was taken remotely (marked with :data:`REMOTE_MARK`)."""
 
     @property
     def mark(self) -> str:
         """The marks shown beside the number (:func:`ticket_marks`); empty for most tickets."""
-        return ticket_marks(appointment=self.appointment, priority=self.priority)
+        return ticket_marks(
+            appointment=self.appointment, priority=self.priority, remote=self.remote
+        )
 
     @property
     def marks(self) -> tuple[tuple[str, str], ...]:
         """Each mark beside the number, with the label that names it for screen readers.
 
-        The labels are ``appointment`` and ``priority``.
+        The labels are ``appointment``, ``priority`` and ``remote``.
         """
         return tuple(
             (label, mark)
             for label, mark, shown in (
                 ("appointment", APPOINTMENT_MARK, self.appointment),
                 ("priority", PRIORITY_MARK, self.priority),
+                ("remote", REMOTE_MARK, self.remote),
             )
             if shown
         )
@@ -112,6 +129,7 @@ class ShownCall:
             recall=call.recall or call.calls > 1,
             appointment=call.appointment,
             priority=call.priority,
+            remote=call.remote,
         )
 
 

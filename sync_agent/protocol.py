@@ -131,21 +131,60 @@ def booking_qr(code: str) -> str:
     return f"{BOOKING_QR_PREFIX}{code}"
 
 
-def parse_booking_qr(text: str) -> str | None:
-    """The booking code in a scanned QR text (or a bare code), or ``None`` if it holds none."""
-    code = text.strip().removeprefix(BOOKING_QR_PREFIX)
-    return code if re.fullmatch(BOOKING_CODE_PATTERN, code) else None
+REMOTE_CODE_PATTERN = r"^[0-9]{6}$"
+"""A remote ticket's check-in code: six digits, so a kiosk's keypad tells it from a booking's
+eight."""
+
+REMOTE_QR_PREFIX = "poradovnik:ticket:"
+"""What a remote ticket's QR code (on the citizen's phone) holds before its check-in code."""
+
+CHECKIN_CODE_PATTERN = r"^(?:[0-9]{6}|[0-9]{8})$"
+"""What a kiosk checks in: a remote ticket's code or a booking's."""
+
+CHECKIN_CODE_LENGTHS = (6, 8)
+"""The lengths of :data:`CHECKIN_CODE_PATTERN`'s codes, for a kiosk's keypad."""
+
+
+def remote_qr(code: str) -> str:
+    """The text of the QR code of the remote ticket with check-in ``code``."""
+    return f"{REMOTE_QR_PREFIX}{code}"
+
+
+def is_remote_code(code: str) -> bool:
+    """Whether ``code`` is a remote ticket's check-in code (rather than a booking's)."""
+    return re.fullmatch(REMOTE_CODE_PATTERN, code) is not None
+
+
+def parse_checkin_qr(text: str) -> str | None:
+    """The check-in code in a scanned QR text, or ``None`` if it holds none.
+
+    The text is a booking's QR, a remote ticket's, or a bare code of either.
+    """
+    code = text.strip()
+    for prefix, pattern in (
+        (REMOTE_QR_PREFIX, REMOTE_CODE_PATTERN),
+        (BOOKING_QR_PREFIX, BOOKING_CODE_PATTERN),
+        ("", CHECKIN_CODE_PATTERN),
+    ):
+        if code.startswith(prefix):
+            code = code.removeprefix(prefix)
+            return code if re.fullmatch(pattern, code) else None
+    return None
 
 
 class CheckInRequest(Request):
-    """``kiosk/<device>/checkin``: a citizen with a booking arrives (its QR, or the keypad).
+    """``kiosk/<device>/checkin``: a citizen with a booking or a remote ticket arrives.
 
-    Answered with a :class:`TicketReply` (its ``appointment_at`` set), or an
-    :class:`ErrorReply`: ``unknown_booking``, ``too_early``, ``too_late``,
-    ``checked_in`` (already), ``cancelled``.
+    The code comes from its QR code or the kiosk's keypad.
+    An eight-digit code checks in a booking: answered with a :class:`TicketReply` of the
+    new ticket (its ``appointment_at`` set). A six-digit code checks in a remote ticket
+    (an addition to v1): answered with a :class:`TicketReply` of that ticket (``remote``
+    set), which the call order takes from then on. Refusals are an :class:`ErrorReply`:
+    ``unknown_booking`` (no such booking, or no live remote ticket with the code),
+    ``too_early``, ``too_late``, ``checked_in`` (already), ``cancelled``.
     """
 
-    code: Annotated[str, Field(pattern=BOOKING_CODE_PATTERN)]
+    code: Annotated[str, Field(pattern=CHECKIN_CODE_PATTERN)]
     lang: Lang = "sk"
 
 
@@ -332,6 +371,9 @@ class TicketReply(Message):
     issued_at: AwareDatetime
     appointment_at: AwareDatetime | None = None
     """The booked slot's start, for a ticket issued by a check-in (an addition to v1)."""
+    remote: bool = False
+    """Whether the ticket was taken remotely: the answer to its check-in (an addition to
+    v1)."""
 
 
 class BlockInfo(BaseModel):
@@ -374,6 +416,9 @@ class TicketInfo(BaseModel):
     appointment_at: AwareDatetime | None = None
     """The booked slot's start when the citizen checked in with a booking, so the
     clerk's panel marks the appointment (an addition to v1)."""
+    remote: bool = False
+    """Whether the ticket was taken remotely (on the portal), marked on the clerk's panel
+    (an addition to v1)."""
 
 
 class CommandReply(Message):
@@ -445,6 +490,8 @@ class Call(Message):
     priority: bool = False
     """Whether the ticket has priority, marked discreetly on screens; never why (an
     addition to v1)."""
+    remote: bool = False
+    """Whether the ticket was taken remotely, marked on screens (an addition to v1)."""
 
 
 class QueueState(Message):

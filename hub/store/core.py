@@ -51,6 +51,8 @@ from hub.store.rows import (
     event_row,
     hours_from_json,
     hours_to_json,
+    remote_from_json,
+    remote_to_json,
     ticket_from_row,
 )
 from hub.store.sqlite import BEGIN_OPTION, Checkpointer, configure_sqlite
@@ -71,7 +73,7 @@ from sync_agent.broker_accounts import Account
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0013_clerks_audit"
+HEAD_REVISION: Final = "0014_remote_tickets"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
 
 
@@ -242,6 +244,7 @@ class Store:
                     # The hub's own numbering; offline sequences lie above it.
                     func.max(case((TICKETS.c.seq <= ONLINE_SEQ_LAST, TICKETS.c.seq))),
                     func.count(),
+                    func.count(TICKETS.c.remote_code),
                 )
                 .where(TICKETS.c.business_day == day)
                 .group_by(TICKETS.c.number_service)
@@ -264,8 +267,9 @@ class Store:
             services=services,
             counters=counters,
             tickets=tickets,
-            last_seq={code: int(seq) for code, seq, _ in numbering if seq is not None},
-            issued={code: int(count) for code, _, count in numbering},
+            last_seq={code: int(seq) for code, seq, _, _ in numbering if seq is not None},
+            issued={code: int(count) for code, _, count, _ in numbering},
+            remote_issued={code: int(remote) for code, _, _, remote in numbering if remote},
             durations=durations,
             blocks=blocks,
             delivered=delivered,
@@ -309,6 +313,7 @@ class Store:
             "weight": float(service.weight),
             "default_service_time_s": service.default_service_time_s,
             "priority_allowed": service.priority_allowed,
+            "remote": remote_to_json(service.remote),
         }
         self._upsert(SERVICES, SERVICES.c.code, service.code, values, {}, position)
 
@@ -640,6 +645,7 @@ def _load_services(conn: Connection) -> list[Service]:
             weight=float(row.weight),
             default_service_time_s=int(row.default_service_time_s),
             priority_allowed=bool(row.priority_allowed),
+            remote=remote_from_json(row.remote),
         )
         for row in rows
     ]

@@ -6,6 +6,7 @@ objects (see :mod:`hub.store.writer`); reads turn result rows into model objects
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -22,6 +23,7 @@ from hub.model import (
     NumberBlock,
     OpeningHours,
     Priority,
+    RemoteRules,
     Ticket,
     TicketState,
 )
@@ -53,6 +55,8 @@ TICKET_CHANGES: Final = (
     "called_at",
     "serving_at",
     "finished_at",
+    "checked_in_at",
+    "passes",
 )
 """What a transition may change in a ticket's row (the rest is fixed at issue)."""
 
@@ -84,6 +88,9 @@ def ticket_values(t: Ticket) -> dict[str, Any]:
         "origin": t.origin,
         "appointment": t.appointment,
         "slot_at": t.slot_at,
+        "remote_code": t.remote_code,
+        "checked_in_at": t.checked_in_at,
+        "passes": t.passes,
     }
 
 
@@ -154,6 +161,19 @@ def hours_from_json(data: Mapping[str, Any]) -> OpeningHours:
     return OpeningHours(days=days, always=bool(data.get("always", True)))
 
 
+def remote_to_json(rules: RemoteRules) -> dict[str, Any]:
+    """Serialize a service's remote tickets' rules."""
+    return dataclasses.asdict(rules)
+
+
+def remote_from_json(data: Mapping[str, Any] | None) -> RemoteRules:
+    """Read the rules written by :func:`remote_to_json` (``None``: remote tickets off)."""
+    if not data:
+        return RemoteRules()
+    known = {f.name for f in dataclasses.fields(RemoteRules)}
+    return RemoteRules(**{k: v for k, v in data.items() if k in known})
+
+
 def _time_text(value: time) -> str:
     if value.second or value.microsecond:
         return value.isoformat()
@@ -182,6 +202,9 @@ def ticket_from_row(row: Row[Any]) -> Ticket:
         origin=row.origin,
         appointment=row.appointment,
         slot_at=row.slot_at,
+        remote_code=row.remote_code,
+        checked_in_at=row.checked_in_at,
+        passes=row.passes,
     )
 
 

@@ -139,6 +139,8 @@ class ServiceRow(Base):
     default_service_time_s: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer)
     priority_allowed: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    remote: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The remote tickets' rules (:class:`~hub.model.RemoteRules` as JSON; NULL: off)."""
 
 
 class TicketRow(Base):
@@ -195,6 +197,9 @@ class TicketRow(Base):
     origin: Mapped[str] = mapped_column(String(64))
     appointment: Mapped[str | None] = mapped_column(String(32))
     slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    remote_code: Mapped[str | None] = mapped_column(String(8))
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    passes: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 class CounterRow(Base):

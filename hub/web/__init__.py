@@ -44,9 +44,17 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 def blueprints() -> list[Blueprint]:
     """Every page set of the web side, in registration order."""
-    from hub.web import admin, api, booking, clerk, lobby, portal  # noqa: PLC0415 (after extensions)
+    from hub.web import (  # noqa: PLC0415 (after extensions)
+        admin,
+        api,
+        booking,
+        clerk,
+        lobby,
+        portal,
+        remote,
+    )
 
-    return [portal.bp, booking.bp, lobby.bp, admin.bp, clerk.bp, api.bp]
+    return [portal.bp, booking.bp, remote.bp, lobby.bp, admin.bp, clerk.bp, api.bp]
 
 
 def create_app(

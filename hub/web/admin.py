@@ -64,7 +64,7 @@ from hub import audit, clerks, feedback, signups, stats
 from hub.appointments import BookingError, BookingRules, Contact, Slot, parse_seats
 from hub.bridge import DeviceView
 from hub.lockout import Locked
-from hub.model import Counter, OpeningHours, Service
+from hub.model import Counter, OpeningHours, RemoteRules, Service
 from hub.provisioning import pair_device
 from hub.service import MAX_CLOSURE_REASON, Closure, QueueError
 from hub.siteconfig import Branding
@@ -278,6 +278,21 @@ class ServiceForm(FlaskForm):
     open = BooleanField("Issuing tickets", default=True)
     priority_allowed = BooleanField("Priority tickets at kiosks", default=True)
     desk = BooleanField("E-service registration desk (the clerk records e-service sign-ups)")
+    remote_enabled = BooleanField("Remote tickets (taken on the portal)", default=False)
+    remote_quota = IntegerField(
+        "Remote tickets per day", validators=[Optional(), NumberRange(1, 999)], default=50
+    )
+    remote_stop_min = IntegerField(
+        "Remote tickets stop (min before closing)",
+        validators=[Optional(), NumberRange(0, 720)],
+        default=60,
+    )
+    remote_presence = BooleanField("Call a remote ticket only after its check-in", default=True)
+    remote_max_passes = IntegerField(
+        "Turns an unchecked remote ticket may miss before it expires",
+        validators=[Optional(), NumberRange(0, 20)],
+        default=3,
+    )
 
 
 def parse_hours(text: str) -> OpeningHours:
@@ -352,6 +367,13 @@ def service(code: str | None = None) -> Page:
                 weight=current.weight if current else 1.0,
                 default_service_time_s=(form.service_time_min.data or 5) * 60,
                 priority_allowed=bool(form.priority_allowed.data),
+                remote=RemoteRules(
+                    enabled=bool(form.remote_enabled.data),
+                    daily_quota=form.remote_quota.data or 50,
+                    stop_before_close_s=(form.remote_stop_min.data or 0) * 60,
+                    presence=bool(form.remote_presence.data),
+                    max_passes=form.remote_max_passes.data or 0,
+                ),
             )
             try:
                 queue.save_service(edited)
@@ -389,6 +411,11 @@ def _service_fields(service: Service) -> Any:
         open = service.open
         priority_allowed = service.priority_allowed
         desk = hub().signups.is_desk(service.code)
+        remote_enabled = service.remote.enabled
+        remote_quota = service.remote.daily_quota
+        remote_stop_min = service.remote.stop_before_close_s // 60
+        remote_presence = service.remote.presence
+        remote_max_passes = service.remote.max_passes
 
     for lang in LANGUAGES:
         setattr(Fields, f"name_{lang}", service.names.get(lang, ""))

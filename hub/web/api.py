@@ -265,6 +265,16 @@ class PunctualityOut(Model):
     """The mean check-in time from the slot's start (negative: before it)."""
 
 
+class RemoteOut(Model):
+    """What became of the remote tickets (taken on the portal)."""
+
+    taken: int
+    checked_in: int
+    """Their holders checked in at a kiosk."""
+    expired: int
+    """Expired without a check-in."""
+
+
 class StatisticsOut(Model):
     """The figures of a range of business days."""
 
@@ -288,6 +298,8 @@ class StatisticsOut(Model):
     ``with_child``, ``other``), each reason that occurred."""
     priority_tickets: int = 0
     """How many tickets had priority, whatever the reason."""
+    remote: RemoteOut
+    """The remote tickets of the range."""
 
 
 class SlotsQuery(Model):
@@ -726,6 +738,11 @@ def statistics() -> Any:
         booked_no_show_rate=figures.booked_no_show_rate,
         per_priority=[out(x) for x in figures.per_priority],
         priority_tickets=figures.priority_tickets,
+        remote=RemoteOut(
+            taken=figures.remote.taken,
+            checked_in=figures.remote.checked_in,
+            expired=figures.remote.expired,
+        ),
     )
 
 

@@ -76,6 +76,7 @@ REFUSALS: Final = {
     "day_changed": lazy_gettext("A new business day has begun; please try again."),
     "unknown_ticket": lazy_gettext("That ticket is finished or was never issued."),
     "same_priority": lazy_gettext("The ticket already has this priority."),
+    "remote_ticket": lazy_gettext("A remote ticket cannot be given priority."),
 }
 """What the clerk is told when the queue refuses an action, by :class:`QueueError` code."""
 

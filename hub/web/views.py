@@ -95,6 +95,15 @@ class TicketView:
     counter_name: str | None
     issued_at: datetime
     called_at: datetime | None
+    remote: bool = False
+    """Taken remotely (on the portal)."""
+    remote_code: str | None = None
+    """A remote ticket's check-in code, while its holder has still to check in."""
+    latest_at: datetime | None = None
+    """The latest time to be in the office and check in (see
+    :meth:`~hub.engine.Engine.latest_arrival`)."""
+    checked_in: bool = False
+    """A remote ticket whose holder has checked in at a kiosk."""
 
     @property
     def live(self) -> bool:
@@ -128,4 +137,8 @@ def _view(queue: QueueService, status: TicketStatus, lang: str) -> TicketView:
         counter_name=status.counter_name,
         issued_at=ticket.issued_at,
         called_at=ticket.called_at,
+        remote=ticket.remote,
+        remote_code=ticket.remote_code if ticket.checked_in_at is None else None,
+        latest_at=status.latest_arrival,
+        checked_in=ticket.checked_in_at is not None,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import signal
@@ -25,7 +26,7 @@ from counter_terminal.desk import CounterDesk
 from counter_terminal.hardware import LightMode
 from counter_terminal.lcd import LcdDisplay, SimulatedDisplay
 from counter_terminal.simulated import SimulatedClerks
-from hub.model import TicketState
+from hub.model import OpeningHours, RemoteRules, TicketState
 from hub.service import utc_now
 from sync_agent import protocol as p
 from sync_agent.link import DeviceLink
@@ -124,6 +125,22 @@ def test_a_checked_in_appointment_is_marked_on_the_display(
     assert (call.ticket, call.appointment) == ("A001", True)
     office.wait_ticket("1", "A001")
     assert office.display("1").lines[0] == "A001 Booked"
+
+
+def test_a_remote_ticket_is_marked_on_the_display(
+    hub: RunningHub, start_terminal: Callable[..., Terminal]
+) -> None:
+    taxes = hub.queue.service("taxes")
+    assert taxes is not None
+    rules = RemoteRules(enabled=True, stop_before_close_s=0, presence=False)
+    hub.queue.save_service(dataclasses.replace(taxes, hours=OpeningHours(), remote=rules))
+    hub.queue.issue_remote("taxes")
+    office = start_terminal()
+    office.clerks.press("1", "next")
+    call = office.call()
+    assert (call.ticket, call.remote, call.appointment) == ("A001", True, False)
+    office.wait_ticket("1", "A001")
+    assert office.display("1").lines[0] == "A001 Remote"
 
 
 def test_next_calls_the_next_citizen_and_lights_the_panel(

@@ -6,6 +6,7 @@ deliver those tickets later, in any order, and the hub restarts from what a stor
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -27,6 +28,7 @@ from hub.model import (
     Change,
     NumberBlock,
     Priority,
+    RemoteRules,
     Service,
     Ticket,
     TicketState,
@@ -34,7 +36,18 @@ from hub.model import (
 
 TZ = ZoneInfo("Europe/Bratislava")
 START = datetime(2026, 3, 2, 7, 0, tzinfo=TZ).astimezone(UTC)
-SERVICES = (*demo_office.SERVICES, Service("vip", "V", {"sk": "VIP"}, weight=2.5))
+REMOTE = RemoteRules(enabled=True, daily_quota=1000, stop_before_close_s=0, max_passes=2)
+"""Taxes and parking take remote tickets; taxes requires the holder's presence."""
+SERVICES = (
+    *(
+        dataclasses.replace(s, remote=dataclasses.replace(REMOTE, presence=s.code == "taxes"))
+        if s.code in ("taxes", "parking")
+        else s
+        for s in demo_office.SERVICES
+    ),
+    Service("vip", "V", {"sk": "VIP"}, weight=2.5),
+)
+RULES = {s.code: s.remote for s in SERVICES}
 COUNTERS = demo_office.COUNTERS
 counter_ids = st.sampled_from([c.id for c in COUNTERS])
 service_codes = st.sampled_from([s.code for s in SERVICES])
@@ -87,12 +100,31 @@ class QueueMachine(RuleBasedStateMachine):
         """Every ticket kiosks issued offline, as printed."""
         self.recorded: Counter[str] = Counter()
         """How often the hub took in each offline ticket."""
+        self.codes = count(100000)
 
     def new_id(self) -> str:
         return f"t{next(self.ids)}"
 
+    def held_back(self, ticket: Ticket) -> bool:
+        """A remote ticket whose holder has not checked in, where presence is required."""
+        rules = RULES[ticket.service]
+        return ticket.remote and ticket.checked_in_at is None and rules.presence
+
     def commit(self, change: Change) -> None:
+        for event in change.events:
+            if event.ticket_id is None or event.action not in (Action.PASS, Action.EXPIRE):
+                continue
+            old = self.stored.get(event.ticket_id)
+            if old is None:  # issued in this change (an offline ticket delivered late)
+                continue
+            if event.action is Action.PASS or event.detail.get("reason") == "not_checked_in":
+                assert self.held_back(old), f"{old.number} was passed over while present"
+            if event.action is Action.EXPIRE and event.detail.get("reason") == "not_checked_in":
+                assert old.passes == RULES[old.service].max_passes, "expired before its passes"
         for ticket in change.tickets:
+            if ticket.state is TicketState.CALLED:
+                assert not self.held_back(ticket), f"unchecked remote {ticket.number} was called"
+            assert ticket.passes <= RULES[ticket.service].max_passes, "held back too often"
             assert ticket.id not in self.finished, f"{ticket.number} changed after it ended"
             if ticket.state.terminal:
                 self.finished[ticket.id] = ticket.state
@@ -165,6 +197,36 @@ class QueueMachine(RuleBasedStateMachine):
             return
         self.commit(change)
 
+    @rule(service=service_codes)
+    def citizen_takes_a_remote_ticket(self, service: str) -> None:
+        code = f"{next(self.codes):06d}"
+        try:
+            change = self.engine.issue_remote(service, self.now, code=code)
+        except QueueError as refused:
+            if not RULES[service].enabled:
+                assert refused.code == "remote_disabled", refused.code
+            return
+        assert change.subject is not None
+        assert change.subject.remote
+        assert change.subject.priority is None
+        self.commit(change)
+
+    @rule(data=st.data(), known=st.booleans())
+    def remote_citizen_checks_in(self, data: st.DataObject, known: bool) -> None:
+        live = sorted(t.remote_code for t in self.engine.tickets.values() if t.remote_code)
+        code = data.draw(st.sampled_from(live)) if known and live else "999999"
+        ticket = self.engine.remote_ticket(code)
+        try:
+            change = self.engine.check_in_remote(code, self.now)
+        except QueueError as refused:
+            if ticket is None:
+                assert refused.code in ("unknown_booking", "day_changed"), refused.code
+            elif ticket.checked_in_at is not None:
+                assert refused.code == "checked_in"
+            return
+        assert ticket is not None
+        self.commit(change)
+
     @rule(
         service=service_codes,
         slot_in=st.integers(min_value=-20, max_value=45),
@@ -203,12 +265,15 @@ class QueueMachine(RuleBasedStateMachine):
         if change is None or change.subject is None:
             if change is not None:
                 assert not any(
-                    t.state is TicketState.WAITING and t.service in served for t in before.values()
+                    t.state is TicketState.WAITING and t.service in served and not self.held_back(t)
+                    for t in before.values()
                 ), "next called nobody although someone waited"
             return
         called = before[change.subject.id]
         rivals = [
-            t for t in before.values() if t.state is TicketState.WAITING and t.service in served
+            t
+            for t in before.values()
+            if t.state is TicketState.WAITING and t.service in served and not self.held_back(t)
         ]
         assert called in rivals
         window = timedelta(seconds=POLICY.call_window_s)
@@ -344,6 +409,7 @@ class QueueMachine(RuleBasedStateMachine):
             blocks=[b for b in self.blocks if b.business_day == day],
             delivered={(t.number_service, t.seq) for t in of_day if t.origin != HUB_DEVICE_ID},
             checked_in={t.appointment for t in of_day if t.appointment is not None},
+            remote_issued=dict(Counter(t.number_service for t in of_day if t.remote)),
         )
         self.engine = Engine.from_snapshot(snapshot, timezone=TZ, policy=POLICY, new_id=self.new_id)
         self.calls.clear()  # the appointments' share is counted afresh after a restart
@@ -397,6 +463,12 @@ class QueueMachine(RuleBasedStateMachine):
     @invariant()
     def recalls_never_exceed_the_limit(self) -> None:
         assert all(t.calls <= 2 for t in self.engine.tickets.values())
+
+    @invariant()
+    def unchecked_remote_tickets_are_never_at_a_counter(self) -> None:
+        for ticket in self.engine.tickets.values():
+            if ticket.state is not TicketState.WAITING:
+                assert not self.held_back(ticket), ticket.number
 
 
 QueueMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=60, deadline=None)

@@ -188,17 +188,18 @@ MONDAY_FIGURES: dict[str, Figures] = {
 CSV_HEADER = [
     *("business_day", "number", "service", "counter", "state", "priority"),
     *("issued_at", "called_at", "finished_at", "wait_s", "service_s", "services"),
-    *("slot_at", "checkin_offset_s"),
+    *("slot_at", "checkin_offset_s", "remote", "checked_in_at"),
 ]
 
 
 def csv_table(text: str) -> list[list[str]]:
     """A CSV written as a table, times as Monday's UTC hh:mm (see :func:`utc`).
 
-    Every ticket of the day is a walk-in: its ``slot_at`` and ``checkin_offset_s`` are empty.
+    Every ticket of the day is a walk-in: its ``slot_at`` and ``checkin_offset_s`` are empty,
+    it is not remote and has no ``checked_in_at``.
     """
     lines = [[cell.strip() for cell in line.split("|")] for line in text.strip().splitlines()]
-    return [[*cells[:6], *utc(*cells[6:9]), *cells[9:], "", ""] for cells in lines]
+    return [[*cells[:6], *utc(*cells[6:9]), *cells[9:], "", "", "False", ""] for cells in lines]
 
 
 MONDAY_CSV = [

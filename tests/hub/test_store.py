@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -29,6 +30,7 @@ from hub.model import (
     Event,
     OpeningHours,
     Priority,
+    RemoteRules,
     Service,
     Ticket,
     TicketState,
@@ -584,7 +586,19 @@ def test_audit_rows_for_every_transition(store: Store) -> None:
     c = hub.issue("taxes", at(13))
     hub.do(lambda e: e.prioritise(c.id, Priority.AGE, at(13), actor="web:jana"))
     hub.do(lambda e: e.reserve("k1", "waste", 5, at(14), actor="kiosk:k1"))
-    hub.do(lambda e: e.roll_over(at(24 * 60)))  # expires the last one
+    # Remote tickets: one checked in at a kiosk, one passed over by a call.
+    remote = dataclasses.replace(WASTE, remote=RemoteRules(enabled=True, max_passes=2))
+    store.save_service(remote)
+    hub.engine.put_service(remote)
+    hub.do(lambda e: e.issue_remote("waste", at(15), code="222222", actor="portal"))
+    hub.do(lambda e: e.issue_remote("waste", at(15), code="111111", actor="portal"))
+    hub.do(lambda e: e.check_in_remote("111111", at(16), actor="kiosk:k1"))
+    hub.do(lambda e: e.call_next("2", at(17), actor="counter:2"))  # passes 222222 over
+    assert hub.engine.remote_ticket("222222").passes == 1  # type: ignore[union-attr]
+    resumed = Engine.from_snapshot(store.load_snapshot(DAY, WINDOW), timezone=TZ)
+    assert resumed.tickets == hub.engine.tickets
+    assert resumed.remote_issued_today("waste") == 2
+    hub.do(lambda e: e.roll_over(at(24 * 60)))  # expires the last ones
 
     stored = store.events()
     assert stored == hub.events

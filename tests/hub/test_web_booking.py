@@ -15,7 +15,7 @@ from web_helpers import csrf_token
 from hub.appointments import AppointmentBook, BookingRules, Contact
 from hub.model import AppointmentState
 from hub.web import hub
-from sync_agent.protocol import parse_booking_qr
+from sync_agent.protocol import parse_checkin_qr
 
 RULES = BookingRules(
     "taxes",
@@ -68,7 +68,7 @@ def test_api_slots_book_and_cancel(client: FlaskClient, tomorrow: date) -> None:
     booked = answer.get_json()
     assert re.fullmatch(r"\d{8}", booked["code"])
     assert booked["state"] == "booked"
-    assert parse_booking_qr(booked["qr"]) == booked["code"]
+    assert parse_checkin_qr(booked["qr"]) == booked["code"]
     assert booked["url"].endswith(f"/appointment/{booked['code']}")
     assert first_slot(client, tomorrow, 3)["free"] == 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ from web_helpers import ADMIN_PASSWORD, csrf_token
 from common.counter_settings import CounterSettings
 from common.settings import Settings
 from hub.app import web_app
-from hub.model import CounterState, TicketState
+from hub.model import CounterState, OpeningHours, RemoteRules, TicketState
 from hub.service import QueueService
 from hub.users import Users
 
@@ -351,3 +352,22 @@ def test_a_checked_in_appointment_shows_its_slot_and_name(
     page = act(clerk, "next")
     assert current(web_queue) == "A001"
     assert "data-appointment" not in page
+
+
+def test_a_remote_ticket_is_marked_with_its_check_in(
+    clerk: FlaskClient, web_queue: QueueService
+) -> None:
+    taxes = web_queue.service("taxes")
+    assert taxes is not None
+    rules = RemoteRules(enabled=True, stop_before_close_s=0)
+    web_queue.save_service(dataclasses.replace(taxes, hours=OpeningHours(), remote=rules))
+    remote = web_queue.issue_remote("taxes").ticket
+    assert remote.remote_code is not None
+    checked = web_queue.check_in(remote.remote_code, actor="kiosk:k1").ticket
+    assert checked.checked_in_at is not None
+    page = act(clerk, "next")
+    assert current(web_queue) == remote.number
+    local = checked.checked_in_at.astimezone(web_queue.timezone)
+    assert f"▲ Remote ticket · checked in at {local:%H:%M}" in page
+    web_queue.issue("taxes")
+    assert "data-remote" not in act(clerk, "next")

@@ -1,14 +1,16 @@
 """A clerk gives priority on the web panel: to the current ticket or one waiting for the
-counter, audited as the clerk; finished, foreign and unknown tickets are refused."""
+counter, audited as the clerk; finished, foreign, unknown and remote tickets are refused."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 from flask.testing import FlaskClient
 from test_web_clerk import CLERK, act, clerk, unguarded  # noqa: F401  (fixtures)
 from web_helpers import csrf_token
 
-from hub.model import Action, Priority
+from hub.model import Action, OpeningHours, Priority, RemoteRules
 from hub.service import QueueError, QueueService
 
 
@@ -126,3 +128,18 @@ def test_giving_priority_needs_sign_in(client: FlaskClient, web_queue: QueueServ
     answer = client.post("/clerk/priority", data=form)
     assert answer.status_code == 302
     assert all(t.priority is None for t in web_queue.engine.tickets.values())
+
+
+def test_a_remote_ticket_is_refused_priority(
+    clerk: FlaskClient,  # noqa: F811
+    web_queue: QueueService,
+) -> None:
+    taxes = web_queue.service("taxes")
+    assert taxes is not None
+    rules = RemoteRules(enabled=True, stop_before_close_s=0)
+    web_queue.save_service(dataclasses.replace(taxes, hours=OpeningHours(), remote=rules))
+    remote = web_queue.issue_remote("taxes").ticket
+    page = give(clerk, remote.number, "age")
+    assert "A remote ticket cannot be given priority." in page
+    assert web_queue.engine.tickets[remote.id].priority is None
+    assert [e.action for e in web_queue.store.events(remote.id)] == [Action.ISSUE]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 from hub.appointments import AppointmentBook, BookingRules
 from hub.eservice import EServices
 from hub.feedback import Feedback
-from hub.model import AppointmentState
+from hub.model import AppointmentState, OpeningHours
 from hub.service import QueueService
 from hub.signups import SignUps, SignUpSetup
 from hub.users import Users
@@ -306,3 +307,38 @@ def test_a_citizen_books_gets_code_qr_and_calendar_then_cancels(
     found = web_queue.store.appointment_by_code(code)
     assert found is not None
     assert found.state is AppointmentState.CANCELLED
+
+
+def test_an_admin_turns_on_remote_tickets_and_a_citizen_takes_one(
+    page: Page, web_queue: QueueService
+) -> None:
+    taxes = web_queue.service("taxes")
+    assert taxes is not None
+    web_queue.save_service(dataclasses.replace(taxes, hours=OpeningHours()))
+    Users(web_queue.store).add("admin", "correct horse battery", "admin")
+    page.goto("/admin/login")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/admin/services/taxes")
+    page.get_by_label("Remote tickets (taken on the portal)").check()
+    page.get_by_label("Remote tickets stop (min before closing)").fill("0")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved service taxes.")).to_be_visible()
+    assert web_queue.engine.services["taxes"].remote.enabled
+    # A citizen on the phone: the queue page leads to the remote tickets.
+    page.goto("/?lang=en")
+    page.get_by_role("link", name="Take a ticket remotely").click()
+    page.get_by_role("button", name=taxes.name("en")).click()
+    expect(page.get_by_text("Remote ticket", exact=True)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"check in by \d\d:\d\d at the latest"))).to_be_visible()
+    expect(page.locator(".qr svg")).to_be_visible()
+    ticket_id = page.url.rsplit("/", 1)[-1]
+    ticket = web_queue.live_ticket(ticket_id)
+    assert ticket is not None
+    assert ticket.remote_code is not None
+    expect(page.get_by_text(ticket.remote_code, exact=False)).to_be_visible()
+    # The kiosk checks it in: the open page follows.
+    expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open")
+    web_queue.check_in(ticket.remote_code, actor="kiosk:k1")
+    expect(page.get_by_text("You are checked in.")).to_be_visible()

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask, render_template
 
 from lobby.catalog import catalog
-from lobby.content import APPOINTMENT_MARK, Lobby
+from lobby.content import APPOINTMENT_MARK, REMOTE_MARK, Lobby
 from sync_agent.protocol import Call
 
 
@@ -69,3 +69,14 @@ def test_the_display_page_shows_no_mark_for_walk_ins(app: Flask) -> None:
     html = fragment(app, "en", call("A001", appointment=False))
     assert "lobby-mark" not in html
     assert re.search(r'class="lobby-ticket">A001</strong>', html)
+
+
+def test_a_remote_tickets_call_is_marked(app: Flask) -> None:
+    remote = call("A043", appointment=False).model_copy(update={"remote": True})
+    html = fragment(app, "sk", remote)
+    named = catalog("sk").label("remote")
+    mark = (
+        f'<span class="lobby-mark" role="img" aria-label="{named}" title="{named}">'
+        f"{REMOTE_MARK}</span>"
+    )
+    assert f'<strong class="lobby-ticket">A043{mark}</strong>' in html

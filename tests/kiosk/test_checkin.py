@@ -179,7 +179,7 @@ def test_the_keypad_takes_a_code_with_corrections(office: Office, bookings: Book
         office.tap("key", key)
     office.app.step()
     assert office.app.code == "12345678"
-    assert "Enter your 8-digit booking code" in drawn(office)
+    assert "Enter your 8-digit booking code or 6-digit ticket code" in drawn(office)
     office.tap("key", "ok")
     office.settle()
     assert [r.code for r in bookings.asked] == ["12345678"]
@@ -192,6 +192,33 @@ def test_the_keypad_takes_a_code_with_corrections(office: Office, bookings: Book
     assert (
         f"{APPOINTMENT_MARK} Appointment: 10:30" in decode(office.printer.take(), "TM-T20II").texts
     )
+
+
+def test_the_keypad_takes_a_remote_tickets_six_digits(office: Office, bookings: Bookings) -> None:
+    bookings.tickets["123456"] = "taxes"
+    office.tap("appointment")
+    office.app.step()
+    office.later(1)  # past the double-tap guard
+    for key in "12345":
+        office.tap("key", key)
+    office.app.step()
+    assert ("off", "ok") in buttons(office)  # five digits are no code
+    office.tap("key", "6")
+    office.app.step()
+    assert ("key", "ok") in buttons(office)
+    office.tap("key", "ok")
+    office.settle()
+    assert [r.code for r in bookings.asked] == ["123456"]
+
+
+def test_a_scanned_remote_ticket_is_checked_in(office: Office, bookings: Bookings) -> None:
+    bookings.tickets["654321"] = "taxes"
+    office.later(1)
+    office.app.scanned(p.remote_qr("654321"))
+    office.settle()
+    assert [r.code for r in bookings.asked] == ["654321"]
+    assert office.app.outcome is not None
+    assert office.app.outcome.ticket is not None
 
 
 def test_the_keypad_cancels_and_gives_up_on_a_citizen_who_left(

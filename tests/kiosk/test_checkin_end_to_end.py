@@ -146,7 +146,7 @@ def test_a_booking_is_checked_in_at_a_real_kiosk_called_and_refused_twice(
         web, "/appointments", {"service": "taxes", "starts_at": starts_at, "name": "Jana N."}
     )
     code = booked["code"]
-    assert p.parse_booking_qr(booked["qr"]) == code
+    assert p.parse_checkin_qr(booked["qr"]) == code
 
     # The kiosk is ready to check in once the hub hears of its scanner (it reads the FIFO).
     ready = threading.Event()

@@ -27,7 +27,7 @@ from kiosk.scanner import (
     SimulatedScanner,
     open_scanner,
 )
-from sync_agent.protocol import booking_qr, parse_booking_qr
+from sync_agent.protocol import booking_qr, parse_checkin_qr
 
 SHIFTED = {":": "SEMICOLON", "_": "MINUS", "?": "SLASH"}
 PLAIN = {":": "", "-": "MINUS", ";": "SEMICOLON", "/": "SLASH", ".": "DOT", " ": "SPACE"}
@@ -75,7 +75,7 @@ def decode_all(decoder: ScanDecoder, events: list[InputEvent]) -> list[str]:
 def test_a_booking_qr_typed_by_the_scanner_is_its_code() -> None:
     decoder = ScanDecoder()
     assert decode_all(decoder, typed(booking_qr("12345678"))) == ["poradovnik:appointment:12345678"]
-    assert parse_booking_qr("poradovnik:appointment:12345678") == "12345678"
+    assert parse_checkin_qr("poradovnik:appointment:12345678") == "12345678"
     # Shift gives capitals; keypad digits and the keypad's Enter work as well.
     keypad = [e for d in "4711" for e in press(KEYS[f"KEY_KP{d}"], 1)]
     assert decode_all(decoder, typed("Ab_C") + keypad + press(KEYS["KEY_KPENTER"], 1)) == [
@@ -104,9 +104,9 @@ def test_an_overlong_scan_is_dropped_and_the_next_one_read() -> None:
 
 
 def test_a_bare_code_and_foreign_qr_codes() -> None:
-    assert parse_booking_qr(" 87654321 ") == "87654321"
-    assert parse_booking_qr("https://example.com/12345678") is None
-    assert parse_booking_qr("poradovnik:appointment:1234") is None
+    assert parse_checkin_qr(" 87654321 ") == "87654321"
+    assert parse_checkin_qr("https://example.com/12345678") is None
+    assert parse_checkin_qr("poradovnik:appointment:1234") is None
 
 
 def started(scanner: Scanner) -> queue.Queue[str]:
