@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pygame
+from office_helpers import OfficeBroker
 
 from kiosk.app import KioskApp
 from kiosk.catalog import LANGUAGES, Catalog
@@ -116,3 +117,15 @@ def open_kiosk(
         assert kiosk.refresh_blocks()  # numbers 1-4 of each service are the kiosk's now
     app.step()
     return Office(kiosk, app, loopback, link, now)
+
+
+def foreign_link(broker: OfficeBroker, tmp_path: Path) -> DeviceLink:
+    """A kiosk's link with [device] id ``k9`` but the broker account of ``kiosk-k1``: the
+    broker refuses what it sends."""
+    return DeviceLink(
+        mqtt=broker.mqtt("kiosk-k1"),
+        site=broker.site,
+        device_id="k9",
+        role="kiosk",
+        outbox_path=tmp_path / "k9.sqlite3",
+    )

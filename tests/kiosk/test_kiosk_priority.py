@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pygame
@@ -24,23 +24,7 @@ from kiosk.pictograms import REASONS
 from lobby.content import PRIORITY_MARK
 from sync_agent.link import DeviceLink
 
-
-@pytest.fixture(autouse=True)
-def headless(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
-    pygame.display.init()
-    pygame.font.init()
-    yield
-    pygame.quit()
-
-
-@pytest.fixture
-def office(hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path) -> Iterator[Office]:
-    with LoopbackPrinter(REPLIES["ok"]) as loopback:
-        opened = open_kiosk(device("kiosk-k1", start=False), loopback, tmp_path)
-        yield opened
-        opened.kiosk.stop()
+pytestmark = pytest.mark.usefixtures("headless_pygame")
 
 
 def kinds(office: Office) -> list[tuple[str, str]]:
