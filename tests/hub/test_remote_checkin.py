@@ -3,15 +3,13 @@ presence rule at the counters afterwards (docs/queue.md, docs/protocol.md)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
+from appointment_helpers import open_for_remote
 from office_helpers import OfficeBroker, RunningHub
 from test_appointment_checkin import check_in, kiosk
 from test_security_mqtt import Client
 
 from hub.messages import calls_of
-from hub.model import OpeningHours, RemoteRules
 from sync_agent import protocol as p
 
 __all__ = ["kiosk"]  # the fixture, shared with the appointment's check-in tests
@@ -21,10 +19,7 @@ def test_a_remote_ticket_is_checked_in_at_a_kiosk_then_called(
     hub: RunningHub, broker: OfficeBroker, kiosk: Client
 ) -> None:
     queue = hub.queue
-    taxes = queue.service("taxes")
-    assert taxes is not None
-    rules = RemoteRules(enabled=True, stop_before_close_s=0, max_passes=3)
-    queue.save_service(dataclasses.replace(taxes, hours=OpeningHours(), remote=rules))
+    open_for_remote(queue, max_passes=3)
     remote = queue.issue_remote("taxes", lang="en").ticket
     walk_in = queue.issue("taxes").ticket
     code = remote.remote_code
