@@ -106,10 +106,13 @@ def busy_hub(directory: Path, **web: Any) -> Iterator[tuple[Any, int]]:
 def run_load_process(script: str, flags: list[str], timeout: float) -> dict[str, Any]:
     """Run ``script --client flags`` in a new Python process; return the JSON it prints.
 
-    Raises :class:`BenchError` when the process fails.
+    Raises :class:`BenchError` when the process fails or runs over ``timeout`` seconds.
     """
     command = [sys.executable, script, "--client", *flags]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as late:
+        raise BenchError(f"the load process ran over {timeout:.0f} s") from late
     if done.returncode != 0:
         raise BenchError(f"the load process failed: {done.stderr.strip()[-500:]}")
     figures: dict[str, Any] = json.loads(done.stdout)

@@ -39,15 +39,19 @@ import argparse
 import asyncio
 import json
 import logging
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import BenchError, HttpConnection, busy_hub, percentiles, run_load_process
+from harness import (
+    BenchError,
+    HttpConnection,
+    busy_hub,
+    percentiles,
+    run_in_tempdir,
+    run_load_process,
+)
 
 TARGET_RPS = 800.0
 TARGET_P99_MS = 100.0
@@ -273,15 +277,7 @@ def main() -> None:
         client_main(args)
         return
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with tempfile.TemporaryDirectory(prefix="poradovnik-bench-") as tmp:
-            figures = serve_and_measure(Path(tmp), args)
-    except KeyboardInterrupt:
-        print("interrupted; the server is stopped", file=sys.stderr)
-        sys.exit(130)
-    except (BenchError, subprocess.TimeoutExpired) as failed:
-        print(f"the run failed: {failed}", file=sys.stderr)
-        sys.exit(1)
+    figures = run_in_tempdir(lambda tmp: serve_and_measure(tmp, args), "the hub's web server")
     report(figures, args)
 
 
