@@ -25,6 +25,7 @@ from kiosk_helpers import (
     WAIT_S,
     Office,
     foreign_link,
+    hub_gone,
     make_printer,
     network,
     open_kiosk,
@@ -310,8 +311,7 @@ def test_no_check_in_while_the_hub_does_not_answer(
     kiosk = office.kiosk
     day = kiosk._today()
     left = kiosk.book.remaining("taxes", day)
-    hub.stop()
-    wait_for_kiosk(kiosk, lambda: not kiosk.online)
+    hub_gone(office, hub)
     office.app.step()
     office.tap("lang", "cs")
     office.app.step()

@@ -14,7 +14,17 @@ from pathlib import Path
 import pygame
 import pytest
 from i18n_helpers import catalog_ids
-from kiosk_helpers import CUT, REPLIES, WAIT_S, Office, foreign_link, open_kiosk, wait_until
+from kiosk_helpers import (
+    CUT,
+    REPLIES,
+    WAIT_S,
+    Office,
+    foreign_link,
+    hub_back,
+    hub_gone,
+    open_kiosk,
+    wait_until,
+)
 from office_helpers import OfficeBroker, RunningHub
 
 from common.errors import PoradovnikError
@@ -180,8 +190,7 @@ def test_offline_issuing_and_delivery(
     day = kiosk._today()
     assert kiosk.book.remaining("taxes", day) == 4
     assert hub.queue.issue("taxes").ticket.number == "A001"  # the block is A996-A999
-    hub.stop()  # the hub goes away; the broker stays
-    wait_until(kiosk, lambda: not kiosk.online)
+    hub_gone(office, hub)  # the broker stays
     office.app.step()
     office.tap("service", "taxes")
     office.settle()
@@ -194,10 +203,7 @@ def test_offline_issuing_and_delivery(
     assert "vydané bez spojenia" in decode(office.printer.take(), "TM-T20II").texts
     assert kiosk.book.remaining("taxes", day) == 3
     # The hub comes back: the ticket is delivered, placed by its issue time.
-    delivered = threading.Event()
-    office.link.on_reply(lambda command, reply: delivered.set())
-    again = start_hub()
-    assert delivered.wait(WAIT_S)
+    again = hub_back(office, start_hub)
     stored = again.queue.store.ticket(outcome.ticket.ticket_id)
     assert stored is not None
     assert (stored.number, stored.origin, stored.state.value) == ("A996", "k1", "waiting")

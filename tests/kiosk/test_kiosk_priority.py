@@ -6,13 +6,12 @@ printer."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pygame
 import pytest
-from kiosk_helpers import CUT, REPLIES, WAIT_S, Office, open_kiosk, wait_until
+from kiosk_helpers import CUT, REPLIES, WAIT_S, Office, hub_back, hub_gone, open_kiosk, wait_until
 from office_helpers import RunningHub
 
 from hub.model import Priority
@@ -179,16 +178,12 @@ def test_a_priority_ticket_issued_offline_keeps_its_priority(
     office: Office, hub: RunningHub, start_hub: Callable[[], RunningHub]
 ) -> None:
     kiosk = office.kiosk
-    hub.stop()
-    wait_until(kiosk, lambda: not kiosk.online)
+    hub_gone(office, hub)  # the broker stays
     outcome = kiosk.issue("taxes", "sk", "disability")
     assert outcome.ticket is not None
     assert outcome.ticket.offline
     assert outcome.ticket.priority
-    delivered = threading.Event()
-    office.link.on_reply(lambda command, reply: delivered.set())
-    again = start_hub()
-    assert delivered.wait(WAIT_S)
+    again = hub_back(office, start_hub)
     stored = again.queue.store.ticket(outcome.ticket.ticket_id)
     assert stored is not None
     assert stored.priority is Priority.DISABILITY
