@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import random
 import sys
 import time
@@ -45,7 +44,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from harness import BenchError, HttpConnection, busy_hub, run_in_tempdir, run_load_process
+from harness import BenchError, HttpConnection, busy_hub, load_bench_main, run_load_process
 from portal import Phase, closed_loop
 
 TARGET_P99_MS = 100.0
@@ -310,16 +309,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each phase")
     parser.add_argument("--clients", type=int, default=200, help="keep-alive clients")
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop operations/s")
-    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--day", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.client:
-        client_main(args)
-        return
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    figures = run_in_tempdir(lambda tmp: serve_and_measure(tmp, args), "the hub's web server")
-    sys.exit(0 if report(figures, args) else 2)
+    measured = load_bench_main(parser, client_main, serve_and_measure)
+    if measured is not None:
+        args, figures = measured
+        sys.exit(0 if report(figures, args) else 2)
 
 
 if __name__ == "__main__":

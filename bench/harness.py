@@ -7,8 +7,10 @@ benchmark's child process (the kiosk's, measured for its memory) can use it too.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import logging
 import statistics
 import subprocess
 import sys
@@ -117,6 +119,28 @@ def run_load_process(script: str, flags: list[str], timeout: float) -> dict[str,
         raise BenchError(f"the load process failed: {done.stderr.strip()[-500:]}")
     figures: dict[str, Any] = json.loads(done.stdout)
     return figures
+
+
+def load_bench_main(
+    parser: argparse.ArgumentParser,
+    client_main: Callable[[argparse.Namespace], None],
+    measure: Callable[[Path, argparse.Namespace], dict[str, Any]],
+) -> tuple[argparse.Namespace, dict[str, Any]] | None:
+    """The ``main`` of a benchmark that loads the hub's web server from a load process.
+
+    Adds the load process's hidden ``--client`` and ``--port`` to ``parser`` and parses
+    the command line. In the load process (``--client``) it runs ``client_main`` and
+    returns ``None``; in the hub's process it runs ``measure`` in a temporary directory
+    (:func:`run_in_tempdir`) and returns the arguments and the figures to report.
+    """
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client_main(args)
+        return None
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return args, run_in_tempdir(lambda tmp: measure(tmp, args), "the hub's web server")
 
 
 class HttpConnection:

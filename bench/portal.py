@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +47,8 @@ from harness import (
     BenchError,
     HttpConnection,
     busy_hub,
+    load_bench_main,
     percentiles,
-    run_in_tempdir,
     run_load_process,
 )
 
@@ -269,16 +268,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100, help="keep-alive page clients")
     parser.add_argument("--live", type=int, default=50, help="live pages kept open")
     parser.add_argument("--rate", type=float, default=TARGET_RPS, help="open-loop req/s")
-    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ticket", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.client:
-        client_main(args)
-        return
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    figures = run_in_tempdir(lambda tmp: serve_and_measure(tmp, args), "the hub's web server")
-    report(figures, args)
+    measured = load_bench_main(parser, client_main, serve_and_measure)
+    if measured is not None:
+        args, figures = measured
+        report(figures, args)
 
 
 if __name__ == "__main__":
