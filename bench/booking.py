@@ -36,18 +36,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import random
-import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from harness import BenchError, HttpConnection, run_in_tempdir
+from harness import BenchError, HttpConnection, busy_hub, load_bench_main, run_load_process
 from portal import Phase, closed_loop
 
 TARGET_P99_MS = 100.0
@@ -185,70 +182,29 @@ def client_main(args: argparse.Namespace) -> None:
 def serve_and_measure(directory: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run the hub's web side, start the load process, check the database."""
     # Here, not at the top: the load process imports none of the hub.
-    from common.settings import DataSettings, Settings, WebSettings  # noqa: PLC0415
-    from hub.app import open_queue, seed_demo, serve_web  # noqa: PLC0415
     from hub.appointments import AppointmentBook, BookingRules  # noqa: PLC0415
 
     unlimited = "100000/second"
-    settings = Settings(
-        role="hub",
-        data=DataSettings(dir=directory),
-        web=WebSettings(
-            host="127.0.0.1",
-            secure_cookies=False,
-            booking_limit=unlimited,
-            booking_code_limit=unlimited,
-            bookings_per_address=1000,
-        ),
-    )
-    queue = open_queue(settings)
-    seed_demo(queue)
-    for counter in ("1", "2"):
-        queue.counter_action(counter, "resume")
-    for n in range(40):
-        queue.issue(("taxes", "waste", "parking", "info")[n % 4])
-    book = AppointmentBook(queue, per_address=1000, per_email=2)  # for the rules and checks
-    book.save_rules(
-        BookingRules("taxes", enabled=True, slot_min=SLOT_MIN, seats=SEATS, horizon_days=7)
-    )
-    server = serve_web(settings, queue, port=0)
-    day = queue.today() + timedelta(days=1)
-    stop = threading.Event()
-
-    def office() -> None:
-        """A busy office: the queue changes twice a second."""
-        turn = 0
-        while not stop.wait(0.5):
-            turn += 1
-            if turn % 2:
-                queue.issue("waste")
-            else:
-                queue.counter_action("2", "next")
-
-    activity = threading.Thread(target=office, name="bench-office", daemon=True)
-    activity.start()
-    try:
-        command = [
-            sys.executable,
-            __file__,
-            "--client",
-            f"--port={server.port}",
+    with busy_hub(
+        directory,
+        booking_limit=unlimited,
+        booking_code_limit=unlimited,
+        bookings_per_address=1000,
+    ) as (queue, port):
+        book = AppointmentBook(queue, per_address=1000, per_email=2)  # for the rules and checks
+        book.save_rules(
+            BookingRules("taxes", enabled=True, slot_min=SLOT_MIN, seats=SEATS, horizon_days=7)
+        )
+        day = queue.today() + timedelta(days=1)
+        flags = [
+            f"--port={port}",
             f"--day={day.isoformat()}",
             f"--clients={args.clients}",
             f"--seconds={args.seconds}",
             f"--rate={args.rate}",
         ]
-        timeout = FLOOR_SECONDS + 2 * args.seconds + WAIT_S
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-        if done.returncode != 0:
-            raise BenchError(f"the load process failed: {done.stderr.strip()[-500:]}")
-        figures: dict[str, Any] = json.loads(done.stdout)
+        figures = run_load_process(__file__, flags, FLOOR_SECONDS + 2 * args.seconds + WAIT_S)
         figures |= check(book, day, set(figures.pop("kept")))
-    finally:
-        stop.set()
-        activity.join()
-        server.stop()
-        queue.store.close()
     return figures
 
 
@@ -353,16 +309,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each phase")
     parser.add_argument("--clients", type=int, default=200, help="keep-alive clients")
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop operations/s")
-    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--day", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.client:
-        client_main(args)
-        return
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    figures = run_in_tempdir(lambda tmp: serve_and_measure(tmp, args), "the hub's web server")
-    sys.exit(0 if report(figures, args) else 2)
+    measured = load_bench_main(parser, client_main, serve_and_measure)
+    if measured is not None:
+        args, figures = measured
+        sys.exit(0 if report(figures, args) else 2)
 
 
 if __name__ == "__main__":

@@ -38,17 +38,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import BenchError, HttpConnection, percentiles
+from harness import (
+    BenchError,
+    HttpConnection,
+    busy_hub,
+    load_bench_main,
+    percentiles,
+    run_load_process,
+)
 
 TARGET_RPS = 800.0
 TARGET_P99_MS = 100.0
@@ -190,60 +192,17 @@ def client_main(args: argparse.Namespace) -> None:
 
 def serve_and_measure(directory: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run the hub's web side, start the load process, return its figures."""
-    # Here, not at the top: the load process imports none of the hub.
-    from common.settings import DataSettings, Settings, WebSettings  # noqa: PLC0415
-    from hub.app import open_queue, seed_demo, serve_web  # noqa: PLC0415
-
-    settings = Settings(
-        role="hub",
-        data=DataSettings(dir=directory),
-        web=WebSettings(host="127.0.0.1", secure_cookies=False),
-    )
-    queue = open_queue(settings)
-    seed_demo(queue)
-    for counter in ("1", "2"):
-        queue.counter_action(counter, "resume")
-    for n in range(40):
-        queue.issue(("taxes", "waste", "parking", "info")[n % 4])
-    ticket = queue.issue("taxes").ticket.id
-    server = serve_web(settings, queue, port=0)
-    stop = threading.Event()
-
-    def office() -> None:
-        """A busy office: the queue changes twice a second."""
-        turn = 0
-        while not stop.wait(0.5):
-            turn += 1
-            if turn % 2:
-                queue.issue("waste")
-            else:
-                queue.counter_action("2", "next")
-
-    activity = threading.Thread(target=office, name="bench-office", daemon=True)
-    activity.start()
-    try:
-        command = [
-            sys.executable,
-            __file__,
-            "--client",
-            f"--port={server.port}",
+    with busy_hub(directory) as (queue, port):
+        ticket = queue.issue("taxes").ticket.id
+        flags = [
+            f"--port={port}",
             f"--ticket={ticket}",
             f"--clients={args.clients}",
             f"--live={args.live}",
             f"--seconds={args.seconds}",
             f"--rate={args.rate}",
         ]
-        timeout = FLOOR_SECONDS + 2 * args.seconds + WAIT_S
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    finally:
-        stop.set()
-        activity.join()
-        server.stop()
-        queue.store.close()
-    if done.returncode != 0:
-        raise BenchError(f"the load process failed: {done.stderr.strip()[-500:]}")
-    figures: dict[str, Any] = json.loads(done.stdout)
-    return figures
+        return run_load_process(__file__, flags, FLOOR_SECONDS + 2 * args.seconds + WAIT_S)
 
 
 def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
@@ -309,24 +268,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100, help="keep-alive page clients")
     parser.add_argument("--live", type=int, default=50, help="live pages kept open")
     parser.add_argument("--rate", type=float, default=TARGET_RPS, help="open-loop req/s")
-    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ticket", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.client:
-        client_main(args)
-        return
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with tempfile.TemporaryDirectory(prefix="poradovnik-bench-") as tmp:
-            figures = serve_and_measure(Path(tmp), args)
-    except KeyboardInterrupt:
-        print("interrupted; the server is stopped", file=sys.stderr)
-        sys.exit(130)
-    except (BenchError, subprocess.TimeoutExpired) as failed:
-        print(f"the run failed: {failed}", file=sys.stderr)
-        sys.exit(1)
-    report(figures, args)
+    measured = load_bench_main(parser, client_main, serve_and_measure)
+    if measured is not None:
+        args, figures = measured
+        report(figures, args)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from itertools import count
+from typing import Any
 
-from hub.model import Appointment, AppointmentState
+from hub.model import Appointment, AppointmentState, OpeningHours, RemoteRules
+from hub.service import QueueService
 from hub.store import Store
 from hub.store.tables import APPOINTMENTS
 
@@ -57,3 +60,12 @@ def insert_appointment(store: Store, appointment: Appointment, *, seat: int = 0)
             )
         )
     return appointment
+
+
+def open_for_remote(queue: QueueService, service: str = "taxes", **rules: Any) -> None:
+    """Let ``service`` take remote tickets at any hour, up to its closing (``rules``:
+    further :class:`RemoteRules` fields)."""
+    found = queue.service(service)
+    assert found is not None
+    remote = RemoteRules(enabled=True, stop_before_close_s=0, **rules)
+    queue.save_service(dataclasses.replace(found, hours=OpeningHours(), remote=remote))

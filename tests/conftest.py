@@ -78,6 +78,20 @@ def report_output(node: pytest.Item, name: str, read: Callable[[], str]) -> None
 
 
 @pytest.fixture
+def headless_pygame(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """pygame's display and fonts on SDL without a screen or a sound card (drawing into
+    memory), shut down after the test."""
+    import pygame
+
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    pygame.display.init()
+    pygame.font.init()
+    yield
+    pygame.quit()
+
+
+@pytest.fixture
 def processes(request: pytest.FixtureRequest) -> Iterator[Callable[..., Process]]:
     """Start programs (see :class:`process_helpers.Process`); all are killed afterwards.
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pygame
+import serial
 
 from common.display_settings import DisplaySettings
 from common.settings import DataSettings, DeviceSettings, Settings, SiteSettings
 from display.app import Display, build
+from display.boards.emulator import EmulatedBoards
 from display.screen import CallScreen
 from lobby.content import Scene
 
@@ -119,3 +122,16 @@ def shows(screen: CallScreen, shot: pygame.Surface, box: str, text: str, *, lit:
     return want.size == got.size and pygame.image.tobytes(
         expected.subsurface(want), "RGB"
     ) == pygame.image.tobytes(shot.subsurface(got), "RGB")
+
+
+@contextmanager
+def answering(boards: EmulatedBoards, device: str) -> Iterator[EmulatedBoards]:
+    """``boards`` answering on the serial ``device`` (9600 baud) in a thread until the
+    block ends."""
+    stop = threading.Event()
+    with serial.Serial(device, 9600, timeout=0.05) as port:
+        thread = threading.Thread(target=boards.serve, args=(port, stop), daemon=True)
+        thread.start()
+        yield boards
+        stop.set()
+        thread.join(timeout=WAIT_S)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pygame
+from office_helpers import OfficeBroker, RunningHub
 
 from kiosk.app import KioskApp
 from kiosk.catalog import LANGUAGES, Catalog
@@ -116,3 +118,30 @@ def open_kiosk(
         assert kiosk.refresh_blocks()  # numbers 1-4 of each service are the kiosk's now
     app.step()
     return Office(kiosk, app, loopback, link, now)
+
+
+def foreign_link(broker: OfficeBroker, tmp_path: Path) -> DeviceLink:
+    """A kiosk's link with [device] id ``k9`` but the broker account of ``kiosk-k1``: the
+    broker refuses what it sends."""
+    return DeviceLink(
+        mqtt=broker.mqtt("kiosk-k1"),
+        site=broker.site,
+        device_id="k9",
+        role="kiosk",
+        outbox_path=tmp_path / "k9.sqlite3",
+    )
+
+
+def hub_gone(office: Office, hub: RunningHub) -> None:
+    """Stop the hub (the broker stays) and wait until the kiosk knows it is offline."""
+    hub.stop()
+    wait_until(office.kiosk, lambda: not office.kiosk.online)
+
+
+def hub_back(office: Office, start_hub: Callable[[], RunningHub]) -> RunningHub:
+    """Start the hub again and wait until it answered the kiosk's delivery; the new hub."""
+    delivered = threading.Event()
+    office.link.on_reply(lambda command, reply: delivered.set())
+    again = start_hub()
+    assert delivered.wait(WAIT_S)
+    return again

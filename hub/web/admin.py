@@ -1049,12 +1049,7 @@ def _csv(body: str, name: str, start: date, end: date) -> Response:
 def notices_csv() -> Response:
     """Citizens' notices of the range per channel (sent, failed, dropped) as CSV."""
     start, end = _range()
-    body = stats.notices_csv(hub().queue.notices(start, end))
-    return Response(
-        body,
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="notices-{start}-{end}.csv"'},
-    )
+    return _csv(stats.notices_csv(hub().queue.notices(start, end)), "notices", start, end)
 
 
 @bp.get("/statistics/ratings.csv")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,9 @@ from lobby.catalog import catalog
 from sync_agent.pairing_screen import PairingFonts, PairingTexts, draw_pairing
 from sync_agent.provisioning import DevicePairing, PairingState
 
+pytestmark = pytest.mark.usefixtures("headless_pygame")
+
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
-
-
-@pytest.fixture(autouse=True)
-def headless(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
-    pygame.display.init()
-    pygame.font.init()
-    yield
-    pygame.quit()
 
 
 def inked(surface: pygame.Surface, rect: pygame.Rect) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import signal
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from appointment_helpers import insert_appointment, make_appointment
+from appointment_helpers import insert_appointment, make_appointment, open_for_remote
 from counter_helpers import FULL, SMALL, panel_settings
 from gpiozero.pins.mock import MockFactory
 from office_helpers import OfficeBroker, RunningHub
@@ -26,7 +25,7 @@ from counter_terminal.desk import CounterDesk
 from counter_terminal.hardware import LightMode
 from counter_terminal.lcd import LcdDisplay, SimulatedDisplay
 from counter_terminal.simulated import SimulatedClerks
-from hub.model import OpeningHours, RemoteRules, TicketState
+from hub.model import TicketState
 from hub.service import utc_now
 from sync_agent import protocol as p
 from sync_agent.link import DeviceLink
@@ -130,10 +129,7 @@ def test_a_checked_in_appointment_is_marked_on_the_display(
 def test_a_remote_ticket_is_marked_on_the_display(
     hub: RunningHub, start_terminal: Callable[..., Terminal]
 ) -> None:
-    taxes = hub.queue.service("taxes")
-    assert taxes is not None
-    rules = RemoteRules(enabled=True, stop_before_close_s=0, presence=False)
-    hub.queue.save_service(dataclasses.replace(taxes, hours=OpeningHours(), remote=rules))
+    open_for_remote(hub.queue, presence=False)
     hub.queue.issue_remote("taxes")
     office = start_terminal()
     office.clerks.press("1", "next")

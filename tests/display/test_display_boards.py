@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import queue
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import serial
+from display_helpers import answering
 from process_helpers import Process
 
 from common.display_settings import BoardSettings
@@ -81,14 +80,8 @@ def pty_pair(tmp_path: Path, processes: Callable[..., Process]) -> Iterator[tupl
 @pytest.fixture
 def emulated(pty_pair: tuple[str, str]) -> Iterator[EmulatedBoards]:
     """Boards 1, 2 and 9 on the far end of the pty pair, answering in a thread."""
-    boards = EmulatedBoards(FRAMES, [1, 2, 9])
-    stop = threading.Event()
-    with serial.Serial(pty_pair[1], 9600, timeout=0.05) as port:
-        thread = threading.Thread(target=boards.serve, args=(port, stop), daemon=True)
-        thread.start()
+    with answering(EmulatedBoards(FRAMES, [1, 2, 9]), pty_pair[1]) as boards:
         yield boards
-        stop.set()
-        thread.join(timeout=WAIT_S)
 
 
 def test_the_bus_over_a_serial_port(pty_pair: tuple[str, str], emulated: EmulatedBoards) -> None:

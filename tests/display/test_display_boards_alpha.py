@@ -5,13 +5,12 @@ pair with emulated signs."""
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
 import pytest
-import serial
+from display_helpers import answering
 from process_helpers import Process
 from pydantic import ValidationError
 
@@ -150,14 +149,8 @@ def pty_pair(tmp_path: Path, processes: Callable[..., Process]) -> Iterator[tupl
 @pytest.fixture
 def signs(pty_pair: tuple[str, str]) -> Iterator[EmulatedBoards]:
     """Signs 1 and 2 (checksum variant) on the far end of the pty pair."""
-    boards = EmulatedBoards(CHECKED, [1, 2])
-    stop = threading.Event()
-    with serial.Serial(pty_pair[1], 9600, timeout=0.05) as port:
-        thread = threading.Thread(target=boards.serve, args=(port, stop), daemon=True)
-        thread.start()
+    with answering(EmulatedBoards(CHECKED, [1, 2]), pty_pair[1]) as boards:
         yield boards
-        stop.set()
-        thread.join(timeout=WAIT_S)
 
 
 def test_signs_over_a_serial_port(pty_pair: tuple[str, str], signs: EmulatedBoards) -> None:

@@ -146,9 +146,13 @@ def kiosk(broker: OfficeBroker) -> Iterator[Client]:
     client.close()
 
 
-def check_in(kiosk: Client, broker: OfficeBroker, msg_id: str, code: str) -> dict[str, Any]:
-    """Publish a check-in as a kiosk does and return the hub's answer."""
+def check_in(
+    kiosk: Client, broker: OfficeBroker, code: str, msg_id: str | None = None
+) -> dict[str, Any]:
+    """Publish a check-in of ``code`` as a kiosk does (message ``msg_id``, a new one if
+    ``None``) and return the hub's answer."""
     topics = p.Topics(broker.site)
+    msg_id = msg_id or uuid.uuid4().hex
     request = p.CheckInRequest(msg_id=msg_id, code=code, lang="en")
     kiosk.publish(
         topics.kiosk_checkin("k1"),
@@ -168,15 +172,15 @@ def test_a_kiosk_checks_in_over_the_broker(
     slot = (datetime.now(UTC) + timedelta(minutes=10)).replace(microsecond=0)
     code = book(hub.queue.store, slot)
     msg_id = uuid.uuid4().hex
-    reply = p.TicketReply.model_validate(check_in(kiosk, broker, msg_id, code))
+    reply = p.TicketReply.model_validate(check_in(kiosk, broker, code, msg_id))
     assert (reply.msg_id, reply.number, reply.service) == (msg_id, "A001", "taxes")
     assert reply.appointment_at == slot
     # The same message again (a resend, a redelivery): the same answer, no second ticket.
-    again = p.TicketReply.model_validate(check_in(kiosk, broker, msg_id, code))
+    again = p.TicketReply.model_validate(check_in(kiosk, broker, code, msg_id))
     assert again == reply
     assert hub.queue.store.count_tickets() == 1
     # Another message with the same booking: refused, clearly.
-    refused = p.ErrorReply.model_validate(check_in(kiosk, broker, uuid.uuid4().hex, code))
+    refused = p.ErrorReply.model_validate(check_in(kiosk, broker, code))
     assert refused.error.code == "checked_in"
 
 
@@ -219,7 +223,7 @@ def test_a_kiosk_hears_why_a_check_in_is_refused(
     code: str,
 ) -> None:
     booking = book(hub.queue.store, datetime.now(UTC) + shift, state=state)
-    reply = p.ErrorReply.model_validate(check_in(kiosk, broker, uuid.uuid4().hex, booking))
+    reply = p.ErrorReply.model_validate(check_in(kiosk, broker, booking))
     assert reply.error.code == code
     assert hub.queue.store.count_tickets() == 0
 

@@ -7,36 +7,16 @@ a lost notice would be this test's failure.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from bench_helpers import run_bench
 
 pytestmark = pytest.mark.slow
-
-NOTIFY = Path(__file__).resolve().parents[2] / "bench" / "notify.py"
 
 
 @pytest.mark.timeout(180)
 def test_a_short_run_loses_and_duplicates_nothing() -> None:
-    checkout = str(NOTIFY.parents[1])
-    done = subprocess.run(
-        [sys.executable, str(NOTIFY), "--tickets", "40", "--seconds", "4"],
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
-        env={**os.environ, "PYTHONPATH": checkout},
-        cwd=checkout,
-    )
-    output = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    assert done.returncode in (0, 2), output
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == 1, output
-    figures = json.loads(lines[0])
+    run = run_bench("notify", "--tickets", "40", "--seconds", "4")
+    figures, output = run.figures, run.output
     assert figures["bench"] == "notify"
     assert figures["duplicates"] == 0, output
     assert figures["lost"] == 0, output

@@ -25,6 +25,7 @@ def check_in(engine: Engine, slot_minute: float, minute: float, **kw: object) ->
 
 
 def walk_in(engine: Engine, minute: float) -> Ticket:
+    """Issue a walk-in's ticket of ``taxes`` at ``minute``."""
     change = run(engine, engine.issue("taxes", at(minute)))
     assert change.subject is not None
     return change.subject

@@ -7,11 +7,11 @@ from datetime import time
 
 import pytest
 from test_engine import at, make_engine, run
+from test_engine_appointments import ONE_COUNTER, walk_in
 
 from hub.engine import Engine, QueueError
 from hub.model import (
     Action,
-    Counter,
     OpeningHours,
     Priority,
     RemoteRules,
@@ -28,7 +28,6 @@ TAXES = Service(
     hours=OpeningHours({0: ((time(8), time(12)),)}, always=False),
     remote=RULES,
 )
-ONE_COUNTER = (Counter("1", "Okienko 1", ("taxes",)),)
 
 
 def remote_engine(**rules: object) -> Engine:
@@ -38,12 +37,6 @@ def remote_engine(**rules: object) -> Engine:
 
 def take(engine: Engine, minute: float, code: str) -> Ticket:
     change = run(engine, engine.issue_remote("taxes", at(minute), code=code, lang="en"))
-    assert change.subject is not None
-    return change.subject
-
-
-def walk_in(engine: Engine, minute: float) -> Ticket:
-    change = run(engine, engine.issue("taxes", at(minute)))
     assert change.subject is not None
     return change.subject
 

@@ -68,6 +68,14 @@ def mailers() -> Iterator[Callable[..., Mailer]]:
         mailer.stop()
 
 
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """The hub's data directory, made: where the alerts keep their file."""
+    made = tmp_path / "alerts"
+    made.mkdir()
+    return made
+
+
 def alert_settings(data_dir: Path, inbox: Inbox, lang: str = "en", **alerts: Any) -> Settings:
     options: dict[str, Any] = {"offline_after_s": 0, "disk_free_min_mb": 0, **alerts}
     return Settings(
@@ -409,10 +417,8 @@ def test_a_short_absence_is_no_alert(
 
 
 def test_a_full_disk_is_mailed_once_across_restarts_then_resolved(
-    inbox: Inbox, mailers: Callable[..., Mailer], tmp_path: Path
+    inbox: Inbox, mailers: Callable[..., Mailer], data: Path
 ) -> None:
-    data = tmp_path / "alerts"
-    data.mkdir()
     full = alert_settings(data, inbox, disk_free_min_mb=10_000_000)  # 10 TB: never free
     mailer = mailers(full.mail)
     Alerts(full, mailer).check()
@@ -432,10 +438,8 @@ def test_a_full_disk_is_mailed_once_across_restarts_then_resolved(
 
 
 def test_a_damaged_alerts_file_starts_afresh(
-    inbox: Inbox, mailers: Callable[..., Mailer], tmp_path: Path
+    inbox: Inbox, mailers: Callable[..., Mailer], data: Path
 ) -> None:
-    data = tmp_path / "alerts"
-    data.mkdir()
     settings = alert_settings(data, inbox, disk_free_min_mb=10_000_000)
     for junk in ("{not json", '["a list"]', '{"disk": {"kind": "nonsense"}}'):
         (data / ALERTS_FILE).write_text(junk, encoding="utf-8")

@@ -3,54 +3,23 @@ presence rule at the counters afterwards (docs/queue.md, docs/protocol.md)."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import uuid
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
+from appointment_helpers import open_for_remote
 from office_helpers import OfficeBroker, RunningHub
+from test_appointment_checkin import check_in, kiosk
 from test_security_mqtt import Client
 
 from hub.messages import calls_of
-from hub.model import OpeningHours, RemoteRules
 from sync_agent import protocol as p
 
-
-@pytest.fixture
-def kiosk(broker: OfficeBroker) -> Iterator[Client]:
-    client = Client(broker, "kiosk-k1")
-    client.subscribe(p.Topics(broker.site).device_reply("k1"))
-    yield client
-    client.close()
-
-
-def check_in(kiosk: Client, broker: OfficeBroker, code: str) -> dict[str, Any]:
-    """Publish a check-in as a kiosk does and return the hub's answer."""
-    topics = p.Topics(broker.site)
-    msg_id = uuid.uuid4().hex
-    request = p.CheckInRequest(msg_id=msg_id, code=code, lang="en")
-    kiosk.publish(
-        topics.kiosk_checkin("k1"),
-        request.encode(),
-        response_topic=topics.device_reply("k1"),
-        correlation=msg_id.encode(),
-    )
-    answer = kiosk.receive()
-    assert answer.correlation == msg_id.encode()
-    reply: dict[str, Any] = json.loads(answer.payload)
-    return reply
+__all__ = ["kiosk"]  # the fixture, shared with the appointment's check-in tests
 
 
 def test_a_remote_ticket_is_checked_in_at_a_kiosk_then_called(
     hub: RunningHub, broker: OfficeBroker, kiosk: Client
 ) -> None:
     queue = hub.queue
-    taxes = queue.service("taxes")
-    assert taxes is not None
-    rules = RemoteRules(enabled=True, stop_before_close_s=0, max_passes=3)
-    queue.save_service(dataclasses.replace(taxes, hours=OpeningHours(), remote=rules))
+    open_for_remote(queue, max_passes=3)
     remote = queue.issue_remote("taxes", lang="en").ticket
     walk_in = queue.issue("taxes").ticket
     code = remote.remote_code

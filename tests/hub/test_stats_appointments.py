@@ -104,18 +104,23 @@ def test_a_day_without_bookings_has_no_rates(store: Store) -> None:
     assert figures.punctuality.mean_offset_s is None
 
 
+def day_statistics(admin: FlaskClient) -> tuple[str, list[dict[str, str]]]:
+    """The admin's statistics page of ``DAY`` and the rows of its CSV."""
+    query = f"from={DAY.isoformat()}&to={DAY.isoformat()}"
+    page = admin.get(f"/admin/statistics?{query}").get_data(as_text=True)
+    body = admin.get(f"/admin/statistics.csv?{query}").get_data(as_text=True)
+    return page, list(csv.DictReader(io.StringIO(body)))
+
+
 def test_the_statistics_page_and_csv_show_appointments(
     admin: FlaskClient, web_queue: QueueService
 ) -> None:
     build_day(web_queue.store)
-    query = f"from={DAY.isoformat()}&to={DAY.isoformat()}"
-    page = admin.get(f"/admin/statistics?{query}").get_data(as_text=True)
+    page, rows = day_statistics(admin)
     assert '<td>With a booking</td><td class="num">3</td>' in page
     assert '<td>Walk-ins</td><td class="num">2</td>' in page
     assert "1 early · 1 on time (within 5 min) · 1 late · on average 0:00" in page
     assert "Bookings nobody checked in: 1 (25 %" in page
-    body = admin.get(f"/admin/statistics.csv?{query}").get_data(as_text=True)
-    rows = list(csv.DictReader(io.StringIO(body)))
     offsets = [row["checkin_offset_s"] for row in rows]
     assert offsets == ["", "", "-600.0", "120.0", "480.0"]
     assert rows[2]["slot_at"] == "2026-03-02T08:00:00+00:00"  # 09:00 in Bratislava

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC
 
 from flask.testing import FlaskClient
-from test_stats_appointments import DAY, TZ, local, visit
+from test_stats_appointments import DAY, TZ, day_statistics, local, visit
 
 from hub import demo_office, stats
 from hub.model import Change, TicketState
@@ -45,13 +43,10 @@ def test_the_statistics_page_and_csv_show_remote_tickets(
     admin: FlaskClient, web_queue: QueueService
 ) -> None:
     build_day(web_queue.store)
-    query = f"from={DAY.isoformat()}&to={DAY.isoformat()}"
-    page = admin.get(f"/admin/statistics?{query}").get_data(as_text=True)
+    page, rows = day_statistics(admin)
     assert (
         "Taken on the portal: 3 · checked in at a kiosk: 1 · expired without a check-in: 2" in page
     )
-    body = admin.get(f"/admin/statistics.csv?{query}").get_data(as_text=True)
-    rows = list(csv.DictReader(io.StringIO(body)))
     assert [row["remote"] for row in rows] == ["False", "True", "True", "True"]
     assert rows[1]["checked_in_at"] == local("08:15").astimezone(UTC).isoformat()
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
-from web_helpers import ADMIN_PASSWORD, csrf_token
+from web_helpers import ADMIN_PASSWORD, csrf_token, sign_in_clerk
 
 from hub.eservice import EServices
 from hub.service import QueueService
@@ -269,11 +269,7 @@ def test_passwords_are_stored_as_argon2_hashes(web_queue: QueueService) -> None:
 def test_a_clerk_sees_the_dashboard_but_not_the_set_up(
     client: FlaskClient, web_queue: QueueService
 ) -> None:
-    Users(web_queue.store).add("jana", ADMIN_PASSWORD, "clerk")
-    token = csrf_token(client, "/admin/login")
-    client.post(
-        "/admin/login", data={"username": "jana", "password": ADMIN_PASSWORD, "csrf_token": token}
-    )
+    sign_in_clerk(client, web_queue.store)
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/statistics").status_code == 200
     assert client.get("/admin/services").status_code == 403

@@ -10,10 +10,9 @@ from datetime import date, timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from web_helpers import ADMIN_PASSWORD, csrf_token
+from web_helpers import csrf_token, sign_in_clerk
 
 from hub.audit import AuditEntry, AuditFilter
-from hub.users import Users
 from hub.web.context import hub
 
 
@@ -172,11 +171,7 @@ def test_bad_audit_filters_are_400(admin: FlaskClient, query: str) -> None:
 
 def test_clerks_may_not_see_the_audit(app: Flask) -> None:
     client = app.test_client()
-    Users(hub(app).queue.store).add("jana", ADMIN_PASSWORD, "clerk")
-    token = csrf_token(client, "/admin/login")
-    client.post(
-        "/admin/login", data={"username": "jana", "password": ADMIN_PASSWORD, "csrf_token": token}
-    )
+    sign_in_clerk(client, hub(app).queue.store)
     assert client.get("/admin/audit").status_code == 403
     assert client.get("/admin/audit.csv").status_code == 403
     assert app.test_client().get("/admin/audit").status_code == 302  # to sign in

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from datetime import UTC, datetime
 
 import pytest
-from appointment_helpers import insert_appointment, make_appointment
+from appointment_helpers import insert_appointment, make_appointment, open_for_remote
 from flask import Flask
 from flask.testing import FlaskClient
 from web_helpers import ADMIN_PASSWORD, csrf_token
@@ -15,7 +14,7 @@ from web_helpers import ADMIN_PASSWORD, csrf_token
 from common.counter_settings import CounterSettings
 from common.settings import Settings
 from hub.app import web_app
-from hub.model import CounterState, OpeningHours, RemoteRules, TicketState
+from hub.model import CounterState, TicketState
 from hub.service import QueueService
 from hub.users import Users
 
@@ -357,10 +356,7 @@ def test_a_checked_in_appointment_shows_its_slot_and_name(
 def test_a_remote_ticket_is_marked_with_its_check_in(
     clerk: FlaskClient, web_queue: QueueService
 ) -> None:
-    taxes = web_queue.service("taxes")
-    assert taxes is not None
-    rules = RemoteRules(enabled=True, stop_before_close_s=0)
-    web_queue.save_service(dataclasses.replace(taxes, hours=OpeningHours(), remote=rules))
+    open_for_remote(web_queue)
     remote = web_queue.issue_remote("taxes").ticket
     assert remote.remote_code is not None
     checked = web_queue.check_in(remote.remote_code, actor="kiosk:k1").ticket

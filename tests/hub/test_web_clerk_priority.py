@@ -3,14 +3,13 @@ counter, audited as the clerk; finished, foreign, unknown and remote tickets are
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
+from appointment_helpers import open_for_remote
 from flask.testing import FlaskClient
 from test_web_clerk import CLERK, act, clerk, unguarded  # noqa: F401  (fixtures)
 from web_helpers import csrf_token
 
-from hub.model import Action, OpeningHours, Priority, RemoteRules
+from hub.model import Action, Priority
 from hub.service import QueueError, QueueService
 
 
@@ -134,10 +133,7 @@ def test_a_remote_ticket_is_refused_priority(
     clerk: FlaskClient,  # noqa: F811
     web_queue: QueueService,
 ) -> None:
-    taxes = web_queue.service("taxes")
-    assert taxes is not None
-    rules = RemoteRules(enabled=True, stop_before_close_s=0)
-    web_queue.save_service(dataclasses.replace(taxes, hours=OpeningHours(), remote=rules))
+    open_for_remote(web_queue)
     remote = web_queue.issue_remote("taxes").ticket
     page = give(clerk, remote.number, "age")
     assert "A remote ticket cannot be given priority." in page

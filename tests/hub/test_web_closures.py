@@ -7,12 +7,11 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 from flask.testing import FlaskClient
-from web_helpers import ADMIN_PASSWORD, csrf_token
+from web_helpers import csrf_token, sign_in_clerk
 
 from hub.calendar import Closure
 from hub.model import OpeningHours
 from hub.service import QueueService
-from hub.users import Users
 
 API = "/api/v1"
 PAGE = "/admin/closures"
@@ -120,11 +119,7 @@ def test_hostile_requests_to_the_closures_page(
 
 def test_only_admins_manage_closures(client: FlaskClient, web_queue: QueueService) -> None:
     assert client.get(PAGE).status_code == 302  # to the sign-in page
-    Users(web_queue.store).add("jana", ADMIN_PASSWORD, "clerk")
-    token = csrf_token(client, "/admin/login")
-    client.post(
-        "/admin/login", data={"username": "jana", "password": ADMIN_PASSWORD, "csrf_token": token}
-    )
+    sign_in_clerk(client, web_queue.store)
     assert client.get(PAGE).status_code == 403
 
 

@@ -9,11 +9,10 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from web_helpers import ADMIN_PASSWORD, csrf_token
+from web_helpers import csrf_token, sign_in_clerk
 
 from hub.feedback import Feedback, FeedbackError
 from hub.service import QueueService
-from hub.users import Users
 from hub.web.context import hub
 
 
@@ -183,10 +182,6 @@ def test_ratings_appear_in_the_statistics_and_their_csv(
 
 
 def test_only_admins_read_the_comments(client: FlaskClient, web_queue: QueueService) -> None:
-    Users(web_queue.store).add("jana", ADMIN_PASSWORD, "clerk")
-    token = csrf_token(client, "/admin/login")
-    client.post(
-        "/admin/login", data={"username": "jana", "password": ADMIN_PASSWORD, "csrf_token": token}
-    )
+    sign_in_clerk(client, web_queue.store)
     assert client.get("/admin/feedback").status_code == 403
     assert client.get("/admin/statistics/ratings.csv").status_code == 200

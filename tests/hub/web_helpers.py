@@ -1,10 +1,13 @@
-"""The web tests' admin password, and the CSRF token of a page's form."""
+"""The web tests' admin password, the CSRF token of a page's form, and a clerk signed in."""
 
 from __future__ import annotations
 
 import re
 
 from flask.testing import FlaskClient
+
+from hub.store import Store
+from hub.users import Users
 
 ADMIN_PASSWORD = "correct horse battery"
 
@@ -17,3 +20,12 @@ def csrf_token(client: FlaskClient, url: str) -> str:
     )
     assert match, f"no CSRF token on {url}"
     return match.group(1)
+
+
+def sign_in_clerk(client: FlaskClient, store: Store) -> None:
+    """Add the clerk ``jana`` (password :data:`ADMIN_PASSWORD`) and sign ``client`` in."""
+    Users(store).add("jana", ADMIN_PASSWORD, "clerk")
+    token = csrf_token(client, "/admin/login")
+    client.post(
+        "/admin/login", data={"username": "jana", "password": ADMIN_PASSWORD, "csrf_token": token}
+    )

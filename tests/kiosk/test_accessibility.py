@@ -27,21 +27,13 @@ from kiosk.ui import ACCESSIBLE, STANDARD, Screen, Theme
 from lobby.content import PRIORITY_MARK
 from sync_agent.link import DeviceLink
 
+pytestmark = pytest.mark.usefixtures("headless_pygame")
+
 Color = tuple[int, int, int]
 
 MIN_CAP_PX = 25
 """A capital's height in the accessible mode on the 1080×1920 portrait screen: 0.7° at
 500 mm (EN 301 549 5.1.4) is 6.1 mm, 25 px at a 21.5" screen's 0.248 mm pixel."""
-
-
-@pytest.fixture(autouse=True)
-def headless(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
-    pygame.display.init()
-    pygame.font.init()
-    yield
-    pygame.quit()
 
 
 def luminance(color: Color) -> float:

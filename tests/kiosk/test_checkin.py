@@ -11,15 +11,25 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pygame
 import pytest
-from kiosk_helpers import CUT, REPLIES, TZ, WAIT_S, Office, make_printer, network, open_kiosk
+from kiosk_helpers import (
+    CUT,
+    REPLIES,
+    TZ,
+    WAIT_S,
+    Office,
+    foreign_link,
+    hub_gone,
+    make_printer,
+    network,
+    open_kiosk,
+)
 from kiosk_helpers import wait_until as wait_for_kiosk
 from office_helpers import OfficeBroker, RunningHub
 
@@ -33,6 +43,8 @@ from kiosk.scanner import SimulatedScanner
 from lobby.content import APPOINTMENT_MARK
 from sync_agent import protocol as p
 from sync_agent.link import DeviceLink
+
+pytestmark = pytest.mark.usefixtures("headless_pygame")
 
 SLOT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)  # 10:30 in Bratislava
 """The booked slot of every booking here."""
@@ -68,16 +80,6 @@ class Bookings:
         return p.ErrorReply(msg_id=request.msg_id, error=error).encode()
 
 
-@pytest.fixture(autouse=True)
-def headless(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
-    pygame.display.init()
-    pygame.font.init()
-    yield
-    pygame.quit()
-
-
 @pytest.fixture
 def bookings(hub: RunningHub, monkeypatch: pytest.MonkeyPatch) -> Bookings:
     desk = Bookings()
@@ -86,13 +88,9 @@ def bookings(hub: RunningHub, monkeypatch: pytest.MonkeyPatch) -> Bookings:
 
 
 @pytest.fixture
-def office(
-    hub: RunningHub, bookings: Bookings, device: Callable[..., DeviceLink], tmp_path: Path
-) -> Iterator[Office]:
-    with LoopbackPrinter(REPLIES["ok"]) as loopback:
-        opened = open_kiosk(device("kiosk-k1", start=False), loopback, tmp_path)
-        yield opened
-        opened.kiosk.stop()
+def office(bookings: Bookings, office: Office) -> Office:
+    """The kiosk of the kiosk tests' ``office``, opened once the booking desk answers."""
+    return office
 
 
 def drawn(office: Office) -> str:
@@ -313,8 +311,7 @@ def test_no_check_in_while_the_hub_does_not_answer(
     kiosk = office.kiosk
     day = kiosk._today()
     left = kiosk.book.remaining("taxes", day)
-    hub.stop()
-    wait_for_kiosk(kiosk, lambda: not kiosk.online)
+    hub_gone(office, hub)
     office.app.step()
     office.tap("lang", "cs")
     office.app.step()
@@ -349,13 +346,7 @@ def test_a_kiosk_cannot_check_in_under_another_kiosks_id(
     hub: RunningHub, bookings: Bookings, broker: OfficeBroker, tmp_path: Path
 ) -> None:
     # [device] id "k9" with the account of k1: the broker refuses the check-in unread.
-    link = DeviceLink(
-        mqtt=broker.mqtt("kiosk-k1"),
-        site=broker.site,
-        device_id="k9",
-        role="kiosk",
-        outbox_path=tmp_path / "k9.sqlite3",
-    )
+    link = foreign_link(broker, tmp_path)
     with LoopbackPrinter(REPLIES["ok"]) as loopback:
         office = open_kiosk(link, loopback, tmp_path, blocks=False)
         try:

@@ -7,14 +7,24 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pygame
 import pytest
 from i18n_helpers import catalog_ids
-from kiosk_helpers import CUT, REPLIES, WAIT_S, Office, open_kiosk, wait_until
+from kiosk_helpers import (
+    CUT,
+    REPLIES,
+    WAIT_S,
+    Office,
+    foreign_link,
+    hub_back,
+    hub_gone,
+    open_kiosk,
+    wait_until,
+)
 from office_helpers import OfficeBroker, RunningHub
 
 from common.errors import PoradovnikError
@@ -30,23 +40,7 @@ from kiosk.ui import Screen
 from sync_agent.link import DeviceLink
 from sync_agent.protocol import QueueState
 
-
-@pytest.fixture(autouse=True)
-def headless(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
-    pygame.display.init()
-    pygame.font.init()
-    yield
-    pygame.quit()
-
-
-@pytest.fixture
-def office(hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path) -> Iterator[Office]:
-    with LoopbackPrinter(REPLIES["ok"]) as loopback:
-        opened = open_kiosk(device("kiosk-k1", start=False), loopback, tmp_path)
-        yield opened
-        opened.kiosk.stop()
+pytestmark = pytest.mark.usefixtures("headless_pygame")
 
 
 def text_at(screenshot: pygame.Surface, screen: Screen, text: str) -> bool:
@@ -196,8 +190,7 @@ def test_offline_issuing_and_delivery(
     day = kiosk._today()
     assert kiosk.book.remaining("taxes", day) == 4
     assert hub.queue.issue("taxes").ticket.number == "A001"  # the block is A996-A999
-    hub.stop()  # the hub goes away; the broker stays
-    wait_until(kiosk, lambda: not kiosk.online)
+    hub_gone(office, hub)  # the broker stays
     office.app.step()
     office.tap("service", "taxes")
     office.settle()
@@ -210,10 +203,7 @@ def test_offline_issuing_and_delivery(
     assert "vydané bez spojenia" in decode(office.printer.take(), "TM-T20II").texts
     assert kiosk.book.remaining("taxes", day) == 3
     # The hub comes back: the ticket is delivered, placed by its issue time.
-    delivered = threading.Event()
-    office.link.on_reply(lambda command, reply: delivered.set())
-    again = start_hub()
-    assert delivered.wait(WAIT_S)
+    again = hub_back(office, start_hub)
     stored = again.queue.store.ticket(outcome.ticket.ticket_id)
     assert stored is not None
     assert (stored.number, stored.origin, stored.state.value) == ("A996", "k1", "waiting")
@@ -263,13 +253,7 @@ def test_a_kiosk_on_another_devices_account_says_so(
     hub: RunningHub, broker: OfficeBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # [device] id "k9" with the account of k1: the broker refuses all the kiosk sends.
-    link = DeviceLink(
-        mqtt=broker.mqtt("kiosk-k1"),
-        site=broker.site,
-        device_id="k9",
-        role="kiosk",
-        outbox_path=tmp_path / "k9.sqlite3",
-    )
+    link = foreign_link(broker, tmp_path)
     with LoopbackPrinter(REPLIES["ok"]) as loopback:
         office = open_kiosk(link, loopback, tmp_path, blocks=False)
         try:

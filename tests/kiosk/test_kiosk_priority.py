@@ -6,13 +6,12 @@ printer."""
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pygame
 import pytest
-from kiosk_helpers import CUT, REPLIES, WAIT_S, Office, open_kiosk, wait_until
+from kiosk_helpers import CUT, REPLIES, WAIT_S, Office, hub_back, hub_gone, open_kiosk, wait_until
 from office_helpers import RunningHub
 
 from hub.model import Priority
@@ -24,23 +23,7 @@ from kiosk.pictograms import REASONS
 from lobby.content import PRIORITY_MARK
 from sync_agent.link import DeviceLink
 
-
-@pytest.fixture(autouse=True)
-def headless(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
-    pygame.display.init()
-    pygame.font.init()
-    yield
-    pygame.quit()
-
-
-@pytest.fixture
-def office(hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path) -> Iterator[Office]:
-    with LoopbackPrinter(REPLIES["ok"]) as loopback:
-        opened = open_kiosk(device("kiosk-k1", start=False), loopback, tmp_path)
-        yield opened
-        opened.kiosk.stop()
+pytestmark = pytest.mark.usefixtures("headless_pygame")
 
 
 def kinds(office: Office) -> list[tuple[str, str]]:
@@ -195,16 +178,12 @@ def test_a_priority_ticket_issued_offline_keeps_its_priority(
     office: Office, hub: RunningHub, start_hub: Callable[[], RunningHub]
 ) -> None:
     kiosk = office.kiosk
-    hub.stop()
-    wait_until(kiosk, lambda: not kiosk.online)
+    hub_gone(office, hub)  # the broker stays
     outcome = kiosk.issue("taxes", "sk", "disability")
     assert outcome.ticket is not None
     assert outcome.ticket.offline
     assert outcome.ticket.priority
-    delivered = threading.Event()
-    office.link.on_reply(lambda command, reply: delivered.set())
-    again = start_hub()
-    assert delivered.wait(WAIT_S)
+    again = hub_back(office, start_hub)
     stored = again.queue.store.ticket(outcome.ticket.ticket_id)
     assert stored is not None
     assert stored.priority is Priority.DISABILITY
