@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from common.kiosk_settings import KioskSettings
 from common.speech import Speaker
-from kiosk.app import ACCESSIBLE_IDLE_S, CODE_LENGTH, KEYPAD_IDLE_S, KioskApp
+from kiosk.app import ACCESSIBLE_IDLE_S, KEYPAD_IDLE_S, KioskApp
 from kiosk.catalog import LANGUAGES, Catalog, spoken_number
 from kiosk.dispenser import Outcome
 from kiosk.loopback import LoopbackPrinter
@@ -26,6 +26,7 @@ from kiosk.pictograms import REASONS
 from kiosk.ui import ACCESSIBLE, STANDARD, Screen, Theme
 from lobby.content import PRIORITY_MARK
 from sync_agent.link import DeviceLink
+from sync_agent.protocol import CHECKIN_CODE_LENGTHS
 
 pytestmark = pytest.mark.usefixtures("headless_pygame")
 
@@ -126,7 +127,7 @@ def screens(office: Office) -> Iterator[str]:
     app.draw()
     assert "priority" in [b.kind for b in app.screen.buttons]
     yield "start"
-    app.screen.keypad(texts, "1234", CODE_LENGTH)
+    app.screen.keypad(texts, "1234", CHECKIN_CODE_LENGTHS)
     yield "keypad"
     app.screen.busy(texts)
     yield "busy"
