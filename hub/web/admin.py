@@ -1287,4 +1287,6 @@ def since_filter(at: datetime | None) -> str:
     if at is None:
         return "–"
     seconds = int((hub().queue.clock() - at).total_seconds())
-    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+    if seconds < 120:
+        return str(gettext("%(n)s s", n=seconds))
+    return str(gettext("%(n)s min", n=seconds // 60))

@@ -21,6 +21,7 @@ from hub.web.context import hub as hub_of
 
 WEB = Path(hub.web.__file__).parent
 KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None}
+PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
 PAGES = [
     "/admin/services",
@@ -123,9 +124,17 @@ def translations(lang: str) -> dict[str, str]:
 
 
 def as_shown(message: str) -> re.Pattern[str]:
-    """A message as it stands on a page: placeholders match any text, spaces any spaces."""
-    parts = [re.escape(" ".join(p.split())) for p in re.split(r"%\(\w+\)s", message)]
-    return re.compile(r"(?<!\w)" + r".+?".join(parts) + r"(?!\w)")
+    """A message as it stands on a page: placeholders match a word or number (the values
+    of the admin pages' placeholders), spaces any spaces."""
+    pieces = []
+    for part in PLACEHOLDER.split(message):
+        piece = r"\s+".join(re.escape(word) for word in part.split())
+        if part[:1].isspace():
+            piece = r"\s+" + piece if piece else r"\s+"
+        if part[-1:].isspace() and piece != r"\s+":
+            piece += r"\s+"
+        pieces.append(piece)
+    return re.compile(r"(?<!\w)" + r"\S+?".join(pieces) + r"(?!\w)")
 
 
 def leftovers(text: str, lang: str) -> list[str]:
@@ -136,12 +145,14 @@ def leftovers(text: str, lang: str) -> list[str]:
     """
     catalog = translations(lang)
     for translated in sorted(set(catalog.values()), key=len, reverse=True):
-        if translated:
+        if PLACEHOLDER.sub("", translated).strip():
             text = as_shown(translated).sub("\u2003", text)
     return [
         msgid
         for msgid in admin_msgids()
-        if catalog.get(msgid, msgid) != msgid and as_shown(msgid).search(text)
+        if catalog.get(msgid, msgid) != msgid
+        and len(PLACEHOLDER.sub("", msgid).strip()) > 2  # a unit ("%(n)s s") is no text
+        and as_shown(msgid).search(text)
     ]
 
 
