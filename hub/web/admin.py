@@ -33,7 +33,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import lazy_gettext
+from flask_babel import gettext, lazy_gettext
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers.response import Response as BaseResponse
@@ -262,34 +262,52 @@ def _dashboard() -> dict[str, Any]:
 class ServiceForm(FlaskForm):
     """A service's definition."""
 
-    code = StringField("Code", validators=[DataRequired(), Length(max=64), Regexp(_ID)])
-    prefix = StringField("Prefix", validators=[DataRequired(), Length(max=8), Regexp(r"^[A-Z]+$")])
-    name_sk = StringField("Name (sk)", validators=[DataRequired(), Length(max=120)])
-    name_cs = StringField("Name (cs)", validators=[Optional(), Length(max=120)])
-    name_uk = StringField("Name (uk)", validators=[Optional(), Length(max=120)])
-    name_en = StringField("Name (en)", validators=[Optional(), Length(max=120)])
+    code = StringField(
+        lazy_gettext("Code"), validators=[DataRequired(), Length(max=64), Regexp(_ID)]
+    )
+    prefix = StringField(
+        lazy_gettext("Prefix"), validators=[DataRequired(), Length(max=8), Regexp(r"^[A-Z]+$")]
+    )
+    name_sk = StringField(lazy_gettext("Name (sk)"), validators=[DataRequired(), Length(max=120)])
+    name_cs = StringField(lazy_gettext("Name (cs)"), validators=[Optional(), Length(max=120)])
+    name_uk = StringField(lazy_gettext("Name (uk)"), validators=[Optional(), Length(max=120)])
+    name_en = StringField(lazy_gettext("Name (en)"), validators=[Optional(), Length(max=120)])
     hours = StringField(
-        "Opening hours", validators=[DataRequired(), Length(max=400)], default="always"
+        lazy_gettext("Opening hours"),
+        validators=[DataRequired(), Length(max=400)],
+        default="always",
     )
-    daily_limit = IntegerField("Daily limit", validators=[Optional(), NumberRange(1, 999)])
+    daily_limit = IntegerField(
+        lazy_gettext("Daily limit"), validators=[Optional(), NumberRange(1, 999)]
+    )
     service_time_min = IntegerField(
-        "Usual visit (min)", validators=[DataRequired(), NumberRange(1, 240)], default=5
+        lazy_gettext("Usual visit (min)"),
+        validators=[DataRequired(), NumberRange(1, 240)],
+        default=5,
     )
-    open = BooleanField("Issuing tickets", default=True)
-    priority_allowed = BooleanField("Priority tickets at kiosks", default=True)
-    desk = BooleanField("E-service registration desk (the clerk records e-service sign-ups)")
-    remote_enabled = BooleanField("Remote tickets (taken on the portal)", default=False)
+    open = BooleanField(lazy_gettext("Issuing tickets"), default=True)
+    priority_allowed = BooleanField(lazy_gettext("Priority tickets at kiosks"), default=True)
+    desk = BooleanField(
+        lazy_gettext("E-service registration desk (the clerk records e-service sign-ups)")
+    )
+    remote_enabled = BooleanField(
+        lazy_gettext("Remote tickets (taken on the portal)"), default=False
+    )
     remote_quota = IntegerField(
-        "Remote tickets per day", validators=[Optional(), NumberRange(1, 999)], default=50
+        lazy_gettext("Remote tickets per day"),
+        validators=[Optional(), NumberRange(1, 999)],
+        default=50,
     )
     remote_stop_min = IntegerField(
-        "Remote tickets stop (min before closing)",
+        lazy_gettext("Remote tickets stop (min before closing)"),
         validators=[Optional(), NumberRange(0, 720)],
         default=60,
     )
-    remote_presence = BooleanField("Call a remote ticket only after its check-in", default=True)
+    remote_presence = BooleanField(
+        lazy_gettext("Call a remote ticket only after its check-in"), default=True
+    )
     remote_max_passes = IntegerField(
-        "Turns an unchecked remote ticket may miss before it expires",
+        lazy_gettext("Turns an unchecked remote ticket may miss before it expires"),
         validators=[Optional(), NumberRange(0, 20)],
         default=3,
     )
@@ -384,7 +402,7 @@ def service(code: str | None = None) -> Page:
                 before = _service_view(current) if current else None
                 summary = audit.changes(before, _service_view(edited))
                 record("service", edited.code, "update" if current else "create", summary)
-                flash(f"Saved service {edited.code}.", "notice")
+                flash(gettext("Saved service %(code)s.", code=edited.code), "notice")
                 return redirect(url_for("admin.services"))
     return render_template("admin/service.html", form=form, current=current)
 
@@ -428,9 +446,9 @@ def _service_fields(service: Service) -> Any:
 class CounterForm(FlaskForm):
     """A counter's name and the services it serves, in order of preference."""
 
-    id = StringField("Id", validators=[DataRequired(), Length(max=64), Regexp(_ID)])
-    name = StringField("Name", validators=[DataRequired(), Length(max=128)])
-    services = StringField("Services", validators=[DataRequired(), Length(max=400)])
+    id = StringField(lazy_gettext("Id"), validators=[DataRequired(), Length(max=64), Regexp(_ID)])
+    name = StringField(lazy_gettext("Name"), validators=[DataRequired(), Length(max=128)])
+    services = StringField(lazy_gettext("Services"), validators=[DataRequired(), Length(max=400)])
 
 
 @bp.get("/counters")
@@ -469,7 +487,7 @@ def counter(counter_id: str | None = None) -> Page:
             before = {"name": current.name, "services": current.services} if current else None
             summary = audit.changes(before, {"name": edited.name, "services": edited.services})
             record("counter", edited.id, "update" if current else "create", summary)
-            flash(f"Saved counter {edited.id}.", "notice")
+            flash(gettext("Saved counter %(id)s.", id=edited.id), "notice")
             return redirect(url_for("admin.counters"))
     return render_template("admin/counter.html", form=form, current=current)
 
@@ -483,18 +501,22 @@ CLOSURE_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
 class ClosureForm(FlaskForm):
     """A day, or part of one, when the office or some of its services close."""
 
-    day = DateField("Day", validators=[DataRequired(message="Give the day as YYYY-MM-DD.")])
-    start = TimeField("From (empty: the start of the day)", validators=[Optional()])
-    end = TimeField("Until (empty: the end of the day)", validators=[Optional()])
-    reason = StringField(
-        "Reason (shown to citizens)", validators=[Optional(), Length(max=MAX_CLOSURE_REASON)]
+    day = DateField(
+        lazy_gettext("Day"),
+        validators=[DataRequired(message=lazy_gettext("Give the day as YYYY-MM-DD."))],
     )
-    services = SelectMultipleField("Services closed (none chosen: the whole office)")
+    start = TimeField(lazy_gettext("From (empty: the start of the day)"), validators=[Optional()])
+    end = TimeField(lazy_gettext("Until (empty: the end of the day)"), validators=[Optional()])
+    reason = StringField(
+        lazy_gettext("Reason (shown to citizens)"),
+        validators=[Optional(), Length(max=MAX_CLOSURE_REASON)],
+    )
+    services = SelectMultipleField(lazy_gettext("Services closed (none chosen: the whole office)"))
 
     def validate_end(self, field: TimeField) -> None:
         """A part of a day ends after it starts."""
         if field.data is not None and self.start.data is not None and field.data <= self.start.data:
-            raise ValidationError("The closure must end after it starts.")
+            raise ValidationError(gettext("The closure must end after it starts."))
 
 
 @bp.route("/closures", methods=["GET", "POST"])
@@ -525,7 +547,14 @@ def closures() -> Page:
                 form.day.errors = [exc.message]
             else:
                 record("closure", added.id, "create", _closure_summary(added))
-                flash(f"Closed {_closure_text(closure)}.", "notice")
+                flash(
+                    gettext(
+                        "Closed %(day)s %(when)s.",
+                        day=closure.day,
+                        when=closure_time_filter(closure),
+                    ),
+                    "notice",
+                )
                 return redirect(url_for("admin.closures"))
     page = render_template(
         "admin/closures.html",
@@ -548,7 +577,7 @@ def remove_closure(closure_id: str) -> BaseResponse:
     if not queue.remove_closure(closure_id):
         abort(404)
     record("closure", closure_id, "delete", _closure_summary(removed) if removed else "")
-    flash("Removed the closure.", "notice")
+    flash(gettext("Removed the closure."), "notice")
     return redirect(url_for("admin.closures"))
 
 
@@ -568,7 +597,9 @@ def _closure_text(closure: Closure) -> str:
 
 @bp.app_template_filter("closure_time")
 def closure_time_filter(closure: Closure) -> str:
-    """A closure's part of the day, as the closures page lists it."""
+    """A closure's part of the day, as the closures page lists it (in the page's language)."""
+    if closure.start is None and closure.end is None:
+        return str(gettext("all day"))
     return _closure_text(closure).partition(" ")[2]
 
 
@@ -579,15 +610,16 @@ class PairForm(FlaskForm):
     """The code a new device shows, and what it becomes."""
 
     code = StringField(
-        "Pairing code shown by the device", validators=[DataRequired(), Length(max=16)]
+        lazy_gettext("Pairing code shown by the device"),
+        validators=[DataRequired(), Length(max=16)],
     )
-    role = SelectField("Role", choices=["kiosk", "display", "counter"])
+    role = SelectField(lazy_gettext("Role"), choices=["kiosk", "display", "counter"])
     counters = StringField(
-        "Counters it acts for (counter panels; ids separated by commas)",
+        lazy_gettext("Counters it acts for (counter panels; ids separated by commas)"),
         validators=[Optional(), Length(max=200)],
     )
     device_id = StringField(
-        "Replaces the device (its id; leave empty for a new device)",
+        lazy_gettext("Replaces the device (its id; leave empty for a new device)"),
         validators=[Optional(), Length(max=63)],
     )
 
@@ -616,8 +648,16 @@ def devices() -> Page:
             name = paired.account.username
             view = {"role": form.role.data, "counters": counters, "replaces": form.device_id.data}
             record("device", name, "pair", audit.changes(None, view))
-            state = "it is online" if paired.online else "it will come online in a moment"
-            flash(f"Paired {name} as {form.role.data}; {state}.", "notice")
+            message = (
+                gettext("Paired %(name)s as %(role)s; it is online.", name=name, role=role)
+                if paired.online
+                else gettext(
+                    "Paired %(name)s as %(role)s; it will come online in a moment.",
+                    name=name,
+                    role=role,
+                )
+            )
+            flash(message, "notice")
             return redirect(url_for("admin.devices"))
     seen = dict(current.bridge.devices) if current.bridge is not None else {}
     accounts = current.queue.broker_accounts()
@@ -635,12 +675,14 @@ def devices() -> Page:
 class UserForm(FlaskForm):
     """A user's name, role, (new) password, and the counters and services a clerk works."""
 
-    username = StringField("User name", validators=[DataRequired(), Length(max=64)])
-    role = SelectField("Role", choices=list(USER_ROLES))
-    password = PasswordField("New password", validators=[Optional(), Length(min=10, max=256)])
-    active = BooleanField("May sign in", default=True)
-    counters = SelectMultipleField("Counters the clerk works at (none chosen: any)")
-    services = SelectMultipleField("Services the clerk serves (none chosen: any)")
+    username = StringField(lazy_gettext("User name"), validators=[DataRequired(), Length(max=64)])
+    role = SelectField(lazy_gettext("Role"), choices=list(USER_ROLES))
+    password = PasswordField(
+        lazy_gettext("New password"), validators=[Optional(), Length(min=10, max=256)]
+    )
+    active = BooleanField(lazy_gettext("May sign in"), default=True)
+    counters = SelectMultipleField(lazy_gettext("Counters the clerk works at (none chosen: any)"))
+    services = SelectMultipleField(lazy_gettext("Services the clerk serves (none chosen: any)"))
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -698,7 +740,7 @@ def users() -> Page:
             if existing is not None and form.password.data:
                 summary = "; ".join(filter(None, (summary, "password: changed")))
             record("user", username, "update" if existing else "create", summary)
-            flash(f"Saved user {username}.", "notice")
+            flash(gettext("Saved user %(name)s.", name=username), "notice")
             return redirect(url_for("admin.users"))
     return render_template("admin/users.html", form=form, users=current.users.all())
 
@@ -716,7 +758,7 @@ def _user_view(user: User) -> dict[str, object]:
 class TokenForm(FlaskForm):
     """A city system's name and what its token may do."""
 
-    name = StringField("System", validators=[DataRequired(), Length(max=64)])
+    name = StringField(lazy_gettext("System"), validators=[DataRequired(), Length(max=64)])
     eservice = BooleanField("eservice")
     counters = BooleanField("counters")
     statistics = BooleanField("statistics")
@@ -747,7 +789,7 @@ def revoke_token(name: str) -> BaseResponse:
     FlaskForm().validate_on_submit() or abort(400)
     if hub().tokens.revoke(name):
         record("token", name, "revoke", "")
-    flash(f"Revoked the token of {name}.", "notice")
+    flash(gettext("Revoked the token of %(name)s.", name=name), "notice")
     return redirect(url_for("admin.tokens"))
 
 
@@ -757,10 +799,14 @@ def revoke_token(name: str) -> BaseResponse:
 class BrandingForm(FlaskForm):
     """How the portal presents the office."""
 
-    office_name = StringField("Office name", validators=[DataRequired(), Length(max=80)])
-    accent_color = StringField("Accent colour", validators=[Regexp(r"^#[0-9a-fA-F]{6}$")])
-    languages = StringField("Languages", validators=[DataRequired(), Length(max=20)])
-    footer = StringField("Footer", validators=[Optional(), Length(max=200)])
+    office_name = StringField(
+        lazy_gettext("Office name"), validators=[DataRequired(), Length(max=80)]
+    )
+    accent_color = StringField(
+        lazy_gettext("Accent colour"), validators=[Regexp(r"^#[0-9a-fA-F]{6}$")]
+    )
+    languages = StringField(lazy_gettext("Languages"), validators=[DataRequired(), Length(max=20)])
+    footer = StringField(lazy_gettext("Footer"), validators=[Optional(), Length(max=200)])
 
 
 @bp.route("/branding", methods=["GET", "POST"])
@@ -792,7 +838,7 @@ def branding() -> Page:
         else:
             summary = audit.changes(dataclasses.asdict(now), dataclasses.asdict(edited))
             record("branding", "site", "update", summary)
-            flash("Saved the branding.", "notice")
+            flash(gettext("Saved the branding."), "notice")
             return redirect(url_for("admin.branding"))
     return render_template("admin/branding.html", form=form)
 
@@ -803,20 +849,27 @@ def branding() -> Page:
 class BookingRulesForm(FlaskForm):
     """A service's booking rules."""
 
-    enabled = BooleanField("Takes appointments")
-    slot_min = IntegerField("Slot length (min)", validators=[DataRequired(), NumberRange(5, 240)])
-    seats = IntegerField("Seats per slot", validators=[InputRequired(), NumberRange(0, 50)])
+    enabled = BooleanField(lazy_gettext("Takes appointments"))
+    slot_min = IntegerField(
+        lazy_gettext("Slot length (min)"), validators=[DataRequired(), NumberRange(5, 240)]
+    )
+    seats = IntegerField(
+        lazy_gettext("Seats per slot"), validators=[InputRequired(), NumberRange(0, 50)]
+    )
     seats_by_hour = StringField(
-        "Seats by weekday and hour", validators=[Optional(), Length(max=1000)]
+        lazy_gettext("Seats by weekday and hour"), validators=[Optional(), Length(max=1000)]
     )
     horizon_days = IntegerField(
-        "Bookings open (days ahead)", validators=[InputRequired(), NumberRange(0, 365)]
+        lazy_gettext("Bookings open (days ahead)"),
+        validators=[InputRequired(), NumberRange(0, 365)],
     )
     cancel_before_min = IntegerField(
-        "Cancel or move until (min before)",
+        lazy_gettext("Cancel or move until (min before)"),
         validators=[InputRequired(), NumberRange(0, 7 * 24 * 60)],
     )
-    hold_min = IntegerField("Hold a slot (min)", validators=[DataRequired(), NumberRange(1, 60)])
+    hold_min = IntegerField(
+        lazy_gettext("Hold a slot (min)"), validators=[DataRequired(), NumberRange(1, 60)]
+    )
 
 
 @bp.route("/booking/<code>", methods=["GET", "POST"])
@@ -859,7 +912,7 @@ def booking_rules(code: str) -> Page:
         else:
             summary = audit.changes(_rules_view(rules), _rules_view(edited))
             record("booking_rules", code, "update", summary)
-            flash(f"Saved the booking rules of {code}.", "notice")
+            flash(gettext("Saved the booking rules of %(code)s.", code=code), "notice")
             return redirect(url_for("admin.services"))
     return render_template("admin/booking_rules.html", form=form, service=service)
 
@@ -875,9 +928,11 @@ def _rules_view(rules: BookingRules) -> dict[str, object]:
 class PhoneBookingForm(FlaskForm):
     """A booking the admin makes for someone who phoned in."""
 
-    slot = SelectField("Time", choices=[], validate_choice=False)
-    name = StringField("Name or initials", validators=[DataRequired(), Length(max=80)])
-    email = StringField("E-mail (optional)", validators=[Optional(), Length(max=254)])
+    slot = SelectField(lazy_gettext("Time"), choices=[], validate_choice=False)
+    name = StringField(
+        lazy_gettext("Name or initials"), validators=[DataRequired(), Length(max=80)]
+    )
+    email = StringField(lazy_gettext("E-mail (optional)"), validators=[Optional(), Length(max=254)])
 
 
 @bp.route("/appointments", methods=["GET", "POST"])
@@ -913,7 +968,14 @@ def appointments() -> Page:
         else:
             when = f"{day.isoformat()} {_local_time(booked.starts_at)}"
             record("appointment", booked.code, "book", f"service: {service}; slot: {when}")
-            flash(f"Booked {_local_time(booked.starts_at)}: code {booked.code}.", "notice")
+            flash(
+                gettext(
+                    "Booked %(time)s: code %(code)s.",
+                    time=_local_time(booked.starts_at),
+                    code=booked.code,
+                ),
+                "notice",
+            )
             return redirect(url_for("admin.appointments", service=service, date=day.isoformat()))
     names = {
         code: (s.name("sk") if (s := current.queue.service(code)) else code) for code in bookable
@@ -944,7 +1006,7 @@ def appointment_cancel(code: str) -> BaseResponse:
     day = cancelled.starts_at.astimezone(hub().queue.timezone).date()
     when = f"{day.isoformat()} {_local_time(cancelled.starts_at)}"
     record("appointment", code, "cancel", f"service: {cancelled.service}; slot: {when}")
-    flash(f"Cancelled booking {code}.", "notice")
+    flash(gettext("Cancelled booking %(code)s.", code=code), "notice")
     return redirect(url_for("admin.appointments", service=cancelled.service, date=day.isoformat()))
 
 
@@ -1082,7 +1144,7 @@ class SignUpForm(FlaskForm):
     """The e-services a desk's clerk can sign citizens up for, one per line."""
 
     eservices = TextAreaField(
-        "E-services (one per line)",
+        lazy_gettext("E-services (one per line)"),
         validators=[Length(max=signups.MAX_ESERVICES * (signups.MAX_NAME + 2))],
     )
 
@@ -1102,7 +1164,7 @@ def signup_setup() -> Page:
         except PoradovnikError as exc:
             form.eservices.errors = [str(exc)]
         else:
-            flash("Saved the e-services.", "notice")
+            flash(gettext("Saved the e-services."), "notice")
             return redirect(url_for("admin.signup_setup"))
     desks = [s for s in hub().queue.services() if s.code in setup.desks]
     return render_template("admin/signups.html", form=form, desks=desks)
@@ -1220,4 +1282,6 @@ def since_filter(at: datetime | None) -> str:
     if at is None:
         return "–"
     seconds = int((hub().queue.clock() - at).total_seconds())
-    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+    if seconds < 120:
+        return str(gettext("%(n)s s", n=seconds))
+    return str(gettext("%(n)s min", n=seconds // 60))

@@ -373,6 +373,7 @@ def test_statistics_count_notices_per_channel(office: Office) -> None:
     office.settled(ticket.id, 2)
     app = web_app(office.settings, office.queue, notices=office.notices, config={"TESTING": True})
     client = app.test_client()
+    client.set_cookie("lang", "en")  # the English wording
     Users(office.queue.store).add("admin", ADMIN_PASSWORD, "admin")
     token = csrf_token(client, "/admin/login")
     login = {"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token}

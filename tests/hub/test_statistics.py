@@ -325,6 +325,7 @@ class Page(HTMLParser):
 def test_the_admin_page_and_csv_show_the_figures(
     admin: FlaskClient, web_queue: QueueService, clock: Clock
 ) -> None:
+    admin.set_cookie("lang", "en")  # the English wording
     play(web_queue, clock)
     query = "?from=2026-03-02&to=2026-03-02"
     page = Page(admin.get(f"/admin/statistics{query}").get_data(as_text=True))

@@ -421,6 +421,7 @@ def test_branding_changes_the_portal(admin: FlaskClient, client: FlaskClient) ->
 def test_statistics_and_csv_come_from_the_history(
     admin: FlaskClient, web_queue: QueueService
 ) -> None:
+    admin.set_cookie("lang", "en")  # the English wording
     for _ in range(3):
         web_queue.issue("taxes")
     web_queue.counter_action("1", "resume")

@@ -32,6 +32,7 @@ def today(web_queue: QueueService) -> date:
 def test_the_admin_adds_lists_and_removes_closures(
     admin: FlaskClient, web_queue: QueueService, today: date
 ) -> None:
+    admin.set_cookie("lang", "en")  # the English wording
     tomorrow = today + timedelta(days=1)
     answer = admin.post(
         PAGE,
@@ -91,6 +92,7 @@ def test_a_bad_closure_gets_a_clear_400(
     said: str | None,
 ) -> None:
     """``said``: the page's own words; ``None``: WTForms' (in the admin's language)."""
+    admin.set_cookie("lang", "en")  # the English wording
     data = form(admin, **{"day": today.isoformat(), **fields})
     answer = admin.post(PAGE, data=data)
     assert answer.status_code == 400

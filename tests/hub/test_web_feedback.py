@@ -158,6 +158,7 @@ def test_the_rating_form_speaks_the_citizens_language(
 def test_ratings_appear_in_the_statistics_and_their_csv(
     admin: FlaskClient, app: Flask, web_queue: QueueService
 ) -> None:
+    admin.set_cookie("lang", "en")  # the English wording
     book = hub(app).feedback
     book.rate(finished(web_queue), 5, "=HYPERLINK(evil)", source="portal")
     book.rate(

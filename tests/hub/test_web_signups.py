@@ -71,6 +71,7 @@ def month_counts(app: Flask, queue: QueueService) -> list[tuple[str, str, int]]:
 def test_the_admin_marks_a_desk_and_lists_the_eservices(
     admin: FlaskClient, app: Flask, web_queue: QueueService
 ) -> None:
+    admin.set_cookie("lang", "en")  # the English wording
     page = admin.get("/admin/services/taxes").get_data(as_text=True)
     assert "E-service registration desk" in page
     form = {
