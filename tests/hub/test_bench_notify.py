@@ -24,7 +24,7 @@ NOTIFY = Path(__file__).resolve().parents[2] / "bench" / "notify.py"
 def test_a_short_run_loses_and_duplicates_nothing() -> None:
     checkout = str(NOTIFY.parents[1])
     done = subprocess.run(
-        [sys.executable, str(NOTIFY), "--tickets", "40", "--seconds", "4"],
+        [sys.executable, str(NOTIFY), "--tickets", "40", "--seconds", "4", "--presses", "3"],
         capture_output=True,
         text=True,
         timeout=170,
@@ -41,3 +41,7 @@ def test_a_short_run_loses_and_duplicates_nothing() -> None:
     assert figures["duplicates"] == 0, output
     assert figures["lost"] == 0, output
     assert figures["delivered"] + figures["dropped"] == 4 * 40, output
+    # The presses beside the notices: both phases measured, notices sent during the second.
+    assert figures["sync_alone_p99_ms"] > 0, output
+    assert figures["sync_notify_p99_ms"] > 0, output
+    assert figures["sync_notices"] > 0, output
