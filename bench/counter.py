@@ -374,6 +374,7 @@ def sync_phase(
     barrier = context.Barrier(PANEL_PROCESSES + 1)
     results = context.Queue()
     groups = panel_groups()
+    heard = display.heard
     workers = [
         context.Process(
             target=panel_process,
@@ -390,7 +391,7 @@ def sync_phase(
         except threading.BrokenBarrierError:
             raise BenchError("the sync phase's panels did not get ready to press") from None
         runs = [phase_result(results) for _ in groups]
-        display.wait_for(COUNTERS * presses)
+        display.wait_for(heard + COUNTERS * presses)
         measured = display.phase(runs, WARMUP_PRESSES)
     finally:
         barrier.abort()

@@ -24,6 +24,17 @@ never arrived and was not dropped as stale: must be 0), what was dropped, the fl
 (one raw SMTP message to the same local server, one raw HTTP POST of the same size to
 the same push service, p50) and the ratio of the p50 lag to the floor, whether the
 target is met (no duplicate, no loss, p99 lag ≤ 1 s), and one JSON line.
+
+Then, in the same run, whether the notices slow the clerks: ``bench/sync.py``'s press →
+call phase (its Mosquitto, ``poradovnik hub`` in a process of its own with ``[mail]``
+and ``[notify]`` pointed at the same local SMTP server and push service, 20 counter
+panels in four processes, ``--presses`` presses each at ``--think-ms``) runs twice on
+the same hub: alone, then while the hub sends notices. Before the second phase the
+tickets it will call are subscribed to e-mail and push through the portal (``POST
+/t/<id>/notify`` and ``/t/<id>/notify/push``), so that each call makes notices due;
+during it, a process of citizens subscribes the later tickets the same way. It prints
+both press → call p99s, their ratio (the target: at most 1.5×), and the notices delivered during the
+second phase.
 """
 
 from __future__ import annotations
@@ -33,14 +44,17 @@ import base64
 import contextlib
 import json
 import logging
+import multiprocessing
 import os
+import queue
+import re
 import smtplib
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -51,27 +65,51 @@ from typing import Any
 import http_ece
 import requests
 from aiosmtpd.controller import Controller
+from counter import sync_phase
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from harness import BenchError, ms, percentiles, run_in_tempdir
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
+from sync import (
+    COUNTERS,
+    START_S,
+    THINK_MS,
+    WARMUP_PRESSES,
+    Display,
+    hub_settings_file,
+    lobby,
+    office_broker,
+    seed_office,
+    start_hub,
+)
+from sync import WAIT_S as SYNC_WAIT_S
 
+from common.identity import HUB_DEVICE_ID
 from common.mail_settings import MailSettings, NotifySettings
-from common.settings import DataSettings, Settings
+from common.settings import DataSettings, Settings, load_settings
 from hub.app import open_queue, seed_demo
-from hub.broker import free_port
+from hub.broker import LocalBroker, free_port
 from hub.mail import Mailer
 from hub.model import TicketState
 from hub.notify import Notices, load_vapid
 from hub.notify_texts import TEXTS
 from hub.service import QueueError, QueueService
 from hub.store import metadata
+from hub.store.tables import TICKETS
 
 TARGET_P99_S = 1.0
 SERVICES = ("taxes", "waste", "parking", "info")
 FLOOR_SAMPLES = 200
 WAIT_S = 30.0
 """How long the run waits for the last notices after the hour."""
+
+TARGET_SYNC_RATIO = 1.5
+"""The press → call p99 while notices run may be at most this many times the one alone."""
+
+MAX_SYNC_PRESSES = 75
+"""Presses per counter of each sync phase: 4 × 999 tickets cover both."""
+
+CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
 
 
 @dataclass
@@ -180,6 +218,7 @@ def hour(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         with push_service(sinks) as push_port:
             floor_mail, floor_post = floor(smtp_port, push_port)
             figures = _run(args, directory, sinks, smtp_port, push_port)
+            figures.update(beside_sync(args, directory / "sync", sinks, smtp_port, push_port))
     finally:
         controller.stop()
     figures.update(floor_smtp_s=floor_mail, floor_post_s=floor_post)
@@ -353,6 +392,165 @@ def _count(
     return figures
 
 
+# -- the clerks' press → call beside the notices -------------------------------------
+
+
+def waiting_tickets(database_url: str) -> list[str]:
+    """The ids of the waiting tickets, oldest first (read beside the running hub)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            query = (
+                select(TICKETS.c.id)
+                .where(TICKETS.c.state == TicketState.WAITING.value)
+                .order_by(TICKETS.c.issued_at)
+            )
+            return list(conn.execute(query).scalars())
+    finally:
+        engine.dispose()
+
+
+def subscribe_all(base: str, tickets: list[str], push_port: int, stop: Any, results: Any) -> None:
+    """Citizens at the portal: each ticket's e-mail address, then its browser's push.
+
+    Runs in a process of its own (so that it does not share the display's); puts
+    ``"ready"`` on ``results`` once it has the form's token and begins, then
+    ``(subscribed, gone)`` (gone: the ticket was called before its holder got to it);
+    or the error's text.
+    """
+    try:
+        session = requests.Session()
+        page = session.get(f"{base}/t/{tickets[0]}/notify", timeout=SYNC_WAIT_S)
+        found = CSRF_RE.search(page.text)
+        if found is None:
+            raise BenchError(f"the notify page has no CSRF token ({page.status_code})")
+        token = found.group(1)
+        key = ec.generate_private_key(ec.SECP256R1()).public_key()
+        public = b64url(
+            key.public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+        )
+        keys = {"p256dh": public, "auth": b64url(os.urandom(16))}
+        subscribed = gone = 0
+        results.put("ready")
+        for ticket in tickets:
+            if stop.is_set():
+                break
+            url = f"{base}/t/{ticket}/notify"
+            form = {"csrf_token": token, "email": f"{ticket}@citizens.example"}
+            answer = session.post(url, data=form, allow_redirects=False, timeout=SYNC_WAIT_S)
+            if answer.status_code == 404:
+                gone += 1
+                continue
+            push = {"endpoint": f"http://127.0.0.1:{push_port}/push/{ticket}", "keys": keys}
+            second = session.post(
+                f"{url}/push",
+                data=json.dumps(push),
+                headers={"Content-Type": "application/json", "X-CSRFToken": token},
+                timeout=SYNC_WAIT_S,
+            )
+            # Called between the two: the ticket is gone (404) or no longer live (400).
+            called = second.status_code == 404 or (
+                second.status_code == 400 and "no longer live" in second.text
+            )
+            if answer.status_code != 303 or not (second.status_code == 201 or called):
+                raise BenchError(f"subscribing: {answer.status_code}, {second.status_code}")
+            subscribed += 1
+        results.put((subscribed, gone))
+    except Exception as failed:  # reported to the main process, which stops the run
+        results.put(f"subscribing: {failed}")
+
+
+def notify_hub_config(directory: Path, broker: LocalBroker, smtp_port: int, push_port: int) -> Path:
+    """``bench/sync.py``'s hub settings, with ``[mail]`` and ``[notify]`` to the local sinks."""
+    directory.mkdir(parents=True)
+    config = hub_settings_file(directory, broker.accounts[HUB_DEVICE_ID])
+    # Plain HTTP from one address: the session cookie, and no rate limit to speak of.
+    web = '[web]\nsecure_cookies = false\nlookup_limit = "100000/minute"\n'
+    text = config.read_text().replace("[web]\n", web)
+    config.write_text(
+        f'{text}[mail]\nhost = "127.0.0.1"\nport = {smtp_port}\n'
+        'sender = "poradovnik@office.example"\nstarttls = false\n'
+        '[notify]\npush_hosts = ["127.0.0.1"]\npush_allow_http = true\n'
+    )
+    return config
+
+
+def subscribe_now(base: str, tickets: list[str], push_port: int) -> None:
+    """:func:`subscribe_all` in this process, until every one of ``tickets`` is subscribed."""
+    answers: queue.Queue[Any] = queue.Queue()
+    subscribe_all(base, tickets, push_port, threading.Event(), answers)
+    last = None
+    while not answers.empty():
+        last = answers.get_nowait()
+    if not isinstance(last, tuple):
+        raise BenchError(f"subscribing before the phase: {last}")
+
+
+def beside_sync(
+    args: argparse.Namespace, directory: Path, sinks: Sinks, smtp_port: int, push_port: int
+) -> dict[str, Any]:
+    """``bench/sync.py``'s press → call phase alone, then while notices run; both p99s."""
+    context = multiprocessing.get_context("spawn")
+    presses = WARMUP_PRESSES + args.presses
+    calls = COUNTERS * presses
+    think_s = args.think_ms / 1000
+    with ExitStack() as stack:
+        broker = stack.enter_context(office_broker(directory / "broker"))
+        config = notify_hub_config(directory / "hub", broker, smtp_port, push_port)
+        settings = load_settings(config)
+        seed_office(settings, COUNTERS * (2 * presses + 1), broker.logins)
+        stack.callback(start_hub(config, directory / "hub" / "notify").stop)
+        display = Display()
+        lobby(broker.accounts, stack, display.on_call, display.on_counter_state)
+        if not display.counter_states.wait(SYNC_WAIT_S):
+            raise BenchError("the hub published no counter state")
+        panels = directory / "panels"
+        alone = sync_phase(context, broker.accounts, panels, presses, think_s, display)
+        # The tickets the second phase will call were subscribed from their issue, as
+        # the hour's: each call makes notices due. The later ones subscribe meanwhile.
+        waiting = waiting_tickets(settings.database_url)
+        base = f"http://127.0.0.1:{settings.web.port}"
+        subscribe_now(base, waiting[:calls], push_port)
+        stop = context.Event()
+        results = context.Queue()
+        citizens = context.Process(
+            target=subscribe_all,
+            args=(base, waiting[calls:], push_port, stop, results),
+            daemon=True,
+        )
+        citizens.start()
+        try:
+            ready = results.get(timeout=START_S)
+            if ready != "ready":
+                raise BenchError(str(ready))
+            before = sinks.count
+            beside = sync_phase(context, broker.accounts, panels, presses, think_s, display)
+            delivered = sinks.count - before
+            stop.set()
+            outcome = results.get(timeout=SYNC_WAIT_S)
+        except queue.Empty:
+            raise BenchError("the citizens' process did not report") from None
+        finally:
+            stop.set()
+            citizens.join(SYNC_WAIT_S)
+            citizens.terminate()
+        if isinstance(outcome, str):
+            raise BenchError(outcome)
+    alone_p99 = percentiles(alone.latencies)[1]
+    beside_p99 = percentiles(beside.latencies)[1]
+    return {
+        "sync_presses": args.presses,
+        "sync_alone_p99_s": alone_p99,
+        "sync_notify_p99_s": beside_p99,
+        "sync_ratio": beside_p99 / alone_p99,
+        "sync_subscribed": outcome[0],
+        "sync_early": calls,
+        "sync_notices": delivered,
+    }
+
+
 def report(figures: dict[str, Any], args: argparse.Namespace) -> bool:
     """Print the figures as text, then as one JSON line; whether the target is met."""
     f = figures
@@ -371,12 +569,21 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> bool:
     ratio_mail = f["email_p50_s"] / f["floor_smtp_s"] if f["floor_smtp_s"] else 0.0
     ratio_push = f["push_p50_s"] / f["floor_post_s"] if f["floor_post_s"] else 0.0
     met = f["duplicates"] == 0 and f["lost"] == 0 and f["p99_s"] <= TARGET_P99_S
+    sync_met = f["sync_ratio"] <= TARGET_SYNC_RATIO
     print(
         f"duplicates {f['duplicates']}, lost {f['lost']}, dropped as stale {f['dropped']} "
         f"({f['dropped_ahead']} few-ahead, {f['dropped_called']} calls), "
         f"failed {f['failed']}; ratio of p50 lag to the floor: e-mail {ratio_mail:.1f}×, "
         f"push {ratio_push:.1f}×; target (no duplicate, no loss, p99 ≤ "
         f"{TARGET_P99_S:.0f} s): {'met' if met else 'NOT met'}"
+    )
+    print(
+        f"sync: press → call p99 {ms(f['sync_alone_p99_s']):.2f} ms alone, "
+        f"{ms(f['sync_notify_p99_s']):.2f} ms while {f['sync_notices']} notices were "
+        f"delivered (the {f['sync_early']} oldest tickets subscribed before, "
+        f"{f['sync_subscribed']} more during the phase; {COUNTERS} counters × "
+        f"{f['sync_presses']} presses each); ratio {f['sync_ratio']:.2f}× (target ≤ "
+        f"{TARGET_SYNC_RATIO}×): {'met' if sync_met else 'NOT met'}"
     )
     print(
         json.dumps(
@@ -405,17 +612,36 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> bool:
                 "failed": f["failed"],
                 "target_p99_ms": TARGET_P99_S * 1000,
                 "target_met": met,
+                "sync_presses": f["sync_presses"],
+                "sync_alone_p99_ms": round(ms(f["sync_alone_p99_s"]), 3),
+                "sync_notify_p99_ms": round(ms(f["sync_notify_p99_s"]), 3),
+                "sync_ratio_p99": round(f["sync_ratio"], 2),
+                "sync_early": f["sync_early"],
+                "sync_subscribed": f["sync_subscribed"],
+                "sync_notices": f["sync_notices"],
+                "target_sync_ratio": TARGET_SYNC_RATIO,
+                "target_sync_met": sync_met,
             }
         )
     )
-    return bool(met)
+    return bool(met and sync_met)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=1000, help="tickets, each subscribed")
     parser.add_argument("--seconds", type=float, default=60.0, help="the compressed hour")
+    parser.add_argument(
+        "--presses", type=int, default=50, help="measured presses per counter, each sync phase"
+    )
+    parser.add_argument(
+        "--think-ms", type=float, default=THINK_MS, help="each clerk's mean pause, in ms"
+    )
     args = parser.parse_args()
+    if not 1 <= args.presses <= MAX_SYNC_PRESSES:
+        parser.error(f"--presses must be from 1 to {MAX_SYNC_PRESSES}")
+    if args.think_ms <= 0:
+        parser.error("--think-ms must be more than 0")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     figures = run_in_tempdir(lambda tmp: hour(args, tmp), "the sinks and the hub's notices")
     sys.exit(0 if report(figures, args) else 2)

@@ -622,6 +622,12 @@ class Display:
         """The display's subscription to the counters' retained states."""
         self.counter_states.set()
 
+    @property
+    def heard(self) -> int:
+        """How many calls the display has heard in all."""
+        with self._heard:
+            return self._count
+
     def wait_for(self, calls: int) -> None:
         """Wait until ``calls`` calls have been heard in all, or fail."""
         with self._heard:

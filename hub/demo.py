@@ -11,7 +11,10 @@ directory, with simulated hardware:
   simulated clerks pressing its buttons;
 - the lobby display, with emulated LED boards;
 - appointments booked for today, whose citizens scan their QR codes at the kiosk
-  (:mod:`hub.demo_bookings`), one of them a no-show.
+  (:mod:`hub.demo_bookings`), one of them a no-show;
+- remote tickets taken on the portal, whose holders leave an e-mail address for
+  notices and check in at the kiosk later (:mod:`hub.demo_remote`), one never coming;
+  the e-mail goes to a local SMTP server that writes each notice into the log.
 
 The kiosk and the display open windows where there is a desktop, and draw on
 SDL's dummy driver where there is none. The hub's web pages (portal, admin, API)
@@ -45,12 +48,15 @@ from hub.app import (
     seed_demo,
     serve,
     start_bridge,
+    start_notifier,
     start_web,
 )
 from hub.appointments import AppointmentBook
 from hub.broker import local_broker
 from hub.demo_bookings import DemoBookings
 from hub.demo_office import COUNTERS
+from hub.demo_remote import DemoRemote, MailSink
+from hub.mail import Mailer
 from hub.publications import HubLink
 from hub.service import QueueService
 from hub.users import Users
@@ -281,7 +287,18 @@ def run_demo(settings: Settings) -> None:
                 arrive_after_s=CITIZENS_S,
             )
             bookings.book_the_day()
-            web = start_web(hub, queue, bridge)
+            sink = MailSink().start()
+            stack.callback(sink.stop)
+            hub = hub.model_copy(update={"mail": sink.settings()})
+            mailer = Mailer(hub.mail).start()
+            stack.callback(mailer.stop)
+            notices = start_notifier(hub, queue, mailer)
+            remote = None
+            if notices is not None:
+                stack.callback(notices.stop)
+                remote = DemoRemote(queue, notices, scanner_fifo(data))
+                remote.take_tickets()
+            web = start_web(hub, queue, bridge, mailer, notices)
             stack.callback(web.stop)
             portal = settings.web.public_url or f"http://{settings.web.host}:{web.port}"
             log.info("citizens' portal at %s/, lobby display page at %s/display", portal, portal)
@@ -297,6 +314,9 @@ def run_demo(settings: Settings) -> None:
                 stack.enter_context(device_process(name, role, config, data / f"{name}.toml"))
             bookings.start()
             stack.callback(bookings.stop)
+            if remote is not None:
+                remote.start()
+                stack.callback(remote.stop)
             log.info("demo office %r is open; press Ctrl+C to close it", settings.site.name)
             with stop_on_signals() as stop:
                 serve(queue, stop, Notifier(), [hub_link.heartbeat])

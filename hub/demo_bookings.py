@@ -183,39 +183,57 @@ class DemoBookings:
 
     def _come(self, appointment: Appointment) -> None:
         """The citizen of ``appointment`` scans its QR code until the kiosk takes it."""
-        done = self._checked_in[appointment.id]
-        for _scan in range(SCANS):
-            log.info(
-                "demo: %s scans booking %s (slot %s) at the kiosk",
-                appointment.name,
-                appointment.code,
-                self._local(appointment.starts_at),
-            )
-            if not self._write_scan(booking_qr(appointment.code)):
-                return  # the demo is stopping
-            if done.wait(SCAN_RETRY_S) or self._stop.is_set():
-                return
-        log.warning("demo: booking %s was not checked in", appointment.code)
+        scanned = scan_until(
+            self.scanner,
+            booking_qr(appointment.code),
+            done=self._checked_in[appointment.id],
+            stop=self._stop,
+            who=f"{appointment.name} scans booking {appointment.code} "
+            f"(slot {self._local(appointment.starts_at)})",
+        )
+        if not scanned and not self._stop.is_set():
+            log.warning("demo: booking %s was not checked in", appointment.code)
 
-    def _write_scan(self, text: str) -> bool:
-        """Write one scan into the kiosk's FIFO, waiting while the kiosk does not read it.
 
-        Returns ``False`` when the demo stopped first.
-        """
-        while not self._stop.is_set():
+def scan_until(
+    scanner: Path, text: str, *, done: threading.Event, stop: threading.Event, who: str
+) -> bool:
+    """A citizen scans ``text`` at the kiosk (its FIFO ``scanner``) until ``done`` is set.
+
+    Each scan is narrated as ``demo: <who> at the kiosk``; a scan the kiosk did not
+    take (it was busy) is made again after :data:`SCAN_RETRY_S`, :data:`SCANS` times
+    at most. Whether ``done`` was set (``False`` also when ``stop`` came first).
+    """
+    for _scan in range(SCANS):
+        log.info("demo: %s at the kiosk", who)
+        if not write_scan(scanner, text, stop):
+            return False  # the demo is stopping
+        if done.wait(SCAN_RETRY_S):
+            return not stop.is_set()
+        if stop.is_set():
+            return False
+    return False
+
+
+def write_scan(scanner: Path, text: str, stop: threading.Event) -> bool:
+    """Write one scan into the kiosk's FIFO, waiting while the kiosk does not read it.
+
+    Returns ``False`` when ``stop`` came first.
+    """
+    while not stop.is_set():
+        try:
+            fd = os.open(scanner, os.O_WRONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            pass  # the kiosk has not made it yet
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: nobody reads it yet
+                log.warning("demo: cannot scan at %s: %s", scanner, exc)
+                return False
+        else:
             try:
-                fd = os.open(self.scanner, os.O_WRONLY | os.O_NONBLOCK)
-            except FileNotFoundError:
-                pass  # the kiosk has not made it yet
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:  # ENXIO: nobody reads it yet
-                    log.warning("demo: cannot scan at %s: %s", self.scanner, exc)
-                    return False
-            else:
-                try:
-                    os.write(fd, f"{text}\n".encode())
-                finally:
-                    os.close(fd)
-                return True
-            self._stop.wait(FIFO_RETRY_S)
-        return False
+                os.write(fd, f"{text}\n".encode())
+            finally:
+                os.close(fd)
+            return True
+        stop.wait(FIFO_RETRY_S)
+    return False

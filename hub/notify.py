@@ -50,7 +50,7 @@ from common.i18n import LANGUAGES, Language
 from common.mail_settings import NotifySettings
 from hub.engine import Engine
 from hub.mail import Mailer
-from hub.model import Change, TicketState
+from hub.model import Change, Ticket, TicketState
 from hub.notify_texts import EMAIL_FOOTER, TEXTS
 from hub.service import QueueService
 from hub.store import metadata
@@ -413,6 +413,8 @@ class Notices:
         def look(engine: Engine) -> tuple[list[dict[str, Any]], list[str]]:
             rows: list[dict[str, Any]] = []
             ended: list[str] = []
+            # Waiting tickets with a "few ahead" notice not yet made, counted all at once.
+            asking: list[tuple[Ticket, list[str], datetime]] = []
             for ticket_id, channels in watched.items():
                 ticket = engine.tickets.get(ticket_id)
                 relevant = ticket is not None and (
@@ -432,9 +434,13 @@ class Notices:
                     continue
                 if ticket.state is TicketState.WAITING:
                     due = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
-                    ahead = engine.estimate(ticket).people_ahead if due else None
-                    if ahead is not None and ahead <= self.settings.ahead_for(ticket.service):
-                        rows += _rows(ticket_id, "ahead", due, at, ahead=ahead)
+                    if due:
+                        asking.append((ticket, due, at))
+            counted = engine.people_ahead(ticket for ticket, _, _ in asking)
+            for ticket, due, at in asking:
+                ahead = counted[ticket.id]
+                if ahead <= self.settings.ahead_for(ticket.service):
+                    rows += _rows(ticket.id, "ahead", due, at, ahead=ahead)
             return rows, ended
 
         rows, ended = self.queue.read(look)

@@ -1,4 +1,5 @@
-"""A kiosk on a loopback network printer: for the kiosk's tests and the watchdog's."""
+"""A kiosk on a loopback network printer (in the test, or as its own process): for the kiosk's
+tests, the watchdog's and the end-to-end ones."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pygame
+import tomli_w
 from office_helpers import OfficeBroker, RunningHub
 
+from hub.bridge import DeviceView, HubBridge
 from kiosk.app import KioskApp
 from kiosk.catalog import LANGUAGES, Catalog
 from kiosk.dispenser import Kiosk
@@ -145,3 +148,51 @@ def hub_back(office: Office, start_hub: Callable[[], RunningHub]) -> RunningHub:
     again = start_hub()
     assert delivered.wait(WAIT_S)
     return again
+
+
+# -- a kiosk as its own process (``poradovnik kiosk``) with a simulated scanner -------
+
+
+def kiosk_config(path: Path, broker: OfficeBroker, loopback: LoopbackPrinter, fifo: Path) -> Path:
+    config = {
+        "role": "kiosk",
+        "site": {"id": broker.site},
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": broker.port,
+            "username": "kiosk-k1",
+            "password": broker.passwords["kiosk-k1"],
+        },
+        "data": {"dir": str(path.parent / "kiosk")},
+        "device": {"id": "k1"},
+        "kiosk": {
+            "fullscreen": False,
+            "width": 800,
+            "height": 480,
+            "scanner": "simulated",
+            "scanner_device": str(fifo),
+            "printer": {"backend": "network", "host": "127.0.0.1", "port": loopback.port},
+        },
+    }
+    path.write_text(tomli_w.dumps(config))
+    return path
+
+
+def scan(fifo: Path, text: str) -> None:
+    """One scan: a line into the kiosk's FIFO (it has the FIFO open for reading)."""
+    with fifo.open("w") as scanner:
+        scanner.write(text + "\n")
+
+
+def scanner_ready(bridge: HubBridge, device_id: str) -> threading.Event:
+    """Set once the hub hears that kiosk ``device_id``'s scanner is ok (it reads the FIFO):
+    the kiosk is then ready to check in."""
+    ready = threading.Event()
+
+    def heard(view: DeviceView) -> None:
+        parts = view.health.parts if view.health is not None else {}
+        if view.device_id == device_id and "scanner" in parts and parts["scanner"].state == "ok":
+            ready.set()
+
+    bridge.on_device(heard)
+    return ready

@@ -15,9 +15,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.timeout(180)
 def test_a_short_run_loses_and_duplicates_nothing() -> None:
-    run = run_bench("notify", "--tickets", "40", "--seconds", "4")
+    run = run_bench("notify", "--tickets", "40", "--seconds", "4", "--presses", "3")
     figures, output = run.figures, run.output
     assert figures["bench"] == "notify"
     assert figures["duplicates"] == 0, output
     assert figures["lost"] == 0, output
     assert figures["delivered"] + figures["dropped"] == 4 * 40, output
+    # The presses beside the notices: both phases measured, notices sent during the second.
+    assert figures["sync_alone_p99_ms"] > 0, output
+    assert figures["sync_notify_p99_ms"] > 0, output
+    assert figures["sync_notices"] > 0, output

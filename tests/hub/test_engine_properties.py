@@ -450,6 +450,13 @@ class QueueMachine(RuleBasedStateMachine):
             assert self.engine.waiting_count(service.code) == len(waiting), service.code
 
     @invariant()
+    def people_ahead_in_bulk_match_each_estimate(self) -> None:
+        waiting = [t for t in self.engine.tickets.values() if t.state is TicketState.WAITING]
+        assert self.engine.people_ahead(waiting) == {
+            t.id: self.engine.estimate(t).people_ahead for t in waiting
+        }
+
+    @invariant()
     def each_appointment_is_called_once_per_queue_it_joins(self) -> None:
         for ticket_id, calls in self.booked_calls.items():
             assert calls <= 1 + self.transfers.get(ticket_id, 0), ticket_id

@@ -113,6 +113,24 @@ def test_demo_runs_an_office_until_interrupted(
         POLL_S * 3,
         what="the appointment's call",
     )
+    # A remote ticket taken on the portal: its holder's e-mail notices reach the demo's
+    # SMTP server (narrated), they check in at the kiosk's scanner; one never comes.
+    taken = demo.wait_for_line(
+        lambda line: "demo: lucia@example.org took remote ticket B" in line, POLL_S
+    )
+    remote = re.search(r" remote ticket (B\d+) ", taken)
+    assert remote is not None, taken
+    demo.wait_for_line(
+        lambda line: f"demo: notice to lucia@example.org: {remote[1]}: " in line,
+        POLL_S,
+        what="the remote ticket's e-mail notice",
+    )
+    demo.wait_for_line(
+        lambda line: f"demo: remote ticket {remote[1]} checked in at the kiosk" in line,
+        POLL_S * 3,
+        what="the remote ticket's check-in",
+    )
+    assert "they will not come" in demo.output()
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=POLL_S) as page:
         assert "Miestne dane" in page.read().decode()  # the portal lists the services
     assert demo.stop(signal.SIGINT, timeout=POLL_S) == 0, demo.describe()

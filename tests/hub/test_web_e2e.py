@@ -5,25 +5,36 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from kiosk_helpers import REPLIES, WAIT_S, kiosk_config, scan, scanner_ready
+from mail_helpers import Inbox, smtp_server
+from office_helpers import OfficeBroker, RunningHub, hub_settings
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from process_helpers import Process, poradovnik_args
 
+from hub.app import serve_web, start_notifier
 from hub.appointments import AppointmentBook, BookingRules
 from hub.eservice import EServices
 from hub.feedback import Feedback
-from hub.model import AppointmentState, OpeningHours
+from hub.mail import Mailer
+from hub.model import AppointmentState, OpeningHours, RemoteRules, TicketState
 from hub.service import QueueService
 from hub.signups import SignUps, SignUpSetup
 from hub.users import Users
 from hub.web.server import WebServer
-from sync_agent.protocol import EServiceUpdate
+from kiosk.loopback import LoopbackPrinter
+from sync_agent.protocol import EServiceUpdate, remote_qr
 
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 15_000  # an upper bound for waiting, never a pause
+PROCESS_S = 60.0  # an upper bound for a process to start, never a pause
 
 pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed"
@@ -46,9 +57,10 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, web_server: WebServer) -> Iterator[Page]:
-    context = browser.new_context(base_url=f"http://127.0.0.1:{web_server.port}", locale="en-US")
+@contextmanager
+def watched_page(browser: Browser, port: int) -> Iterator[Page]:
+    """A page of a new context on ``127.0.0.1:port``; on leaving, no script error happened."""
+    context = browser.new_context(base_url=f"http://127.0.0.1:{port}", locale="en-US")
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     expect.set_options(timeout=WAIT_MS)
@@ -66,6 +78,12 @@ def page(browser: Browser, web_server: WebServer) -> Iterator[Page]:
     yield page
     context.close()
     assert errors == []  # no script errors, no CSP violations
+
+
+@pytest.fixture
+def page(browser: Browser, web_server: WebServer) -> Iterator[Page]:
+    with watched_page(browser, web_server.port) as page:
+        yield page
 
 
 def test_an_admin_signs_in_and_renames_a_service(page: Page, web_queue: QueueService) -> None:
@@ -342,3 +360,129 @@ def test_an_admin_turns_on_remote_tickets_and_a_citizen_takes_one(
     expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open")
     web_queue.check_in(ticket.remote_code, actor="kiosk:k1")
     expect(page.get_by_text("You are checked in.")).to_be_visible()
+
+
+@pytest.fixture
+def loopback() -> Iterator[LoopbackPrinter]:
+    with LoopbackPrinter(REPLIES["ok"]) as printer:
+        yield printer
+
+
+@pytest.fixture
+def office_web(hub: RunningHub, broker: OfficeBroker, tmp_path: Path) -> Iterator[OfficeWeb]:
+    """The hub's web side on the running hub (its bridge), with e-mail notices to a local
+    SMTP server; ``taxes`` takes remote tickets whose holders must check in.
+
+    E-mail rather than web push: a push from headless Chromium needs the browser maker's
+    push service, which a test cannot reach (the push channel has its own tests).
+    """
+    taxes = hub.queue.service("taxes")
+    assert taxes is not None
+    hub.queue.save_service(dataclasses.replace(taxes, remote=RemoteRules(enabled=True)))
+    with smtp_server() as inbox:
+        settings = hub_settings(broker, tmp_path / "hub").model_copy(
+            update={"mail": inbox.settings()}
+        )
+        mailer = Mailer(settings.mail).start()
+        notices = start_notifier(settings, hub.queue, mailer)
+        assert notices is not None
+        server = serve_web(
+            settings, hub.queue, bridge=hub.bridge, mailer=mailer, notices=notices, port=0
+        )
+        yield OfficeWeb(server, inbox)
+        server.stop()
+        notices.stop()
+        mailer.stop()
+
+
+@dataclasses.dataclass(frozen=True)
+class OfficeWeb:
+    """The served web side of :func:`office_web` and the inbox its e-mail goes to."""
+
+    server: WebServer
+    inbox: Inbox
+
+
+def next_mail(inbox: Inbox, subject: str) -> EmailMessage:
+    """The next e-mail whose subject is ``subject`` (others before it are passed over)."""
+    while True:
+        mail = inbox.next()  # fails after its timeout
+        if mail["Subject"] == subject:
+            return mail
+
+
+def test_a_remote_ticket_is_checked_in_at_a_real_kiosk_called_and_notified(
+    browser: Browser,
+    hub: RunningHub,
+    broker: OfficeBroker,
+    office_web: OfficeWeb,
+    loopback: LoopbackPrinter,
+    processes: Callable[..., Process],
+    tmp_path: Path,
+) -> None:
+    with watched_page(browser, office_web.server.port) as page:
+        # From a phone: a remote ticket of Local taxes, then its my-ticket page.
+        page.goto("/remote?lang=en")
+        page.get_by_role("button", name="Local taxes").click()
+        expect(page).to_have_url(re.compile(r"/t/[0-9a-f]{32}$"))
+        ticket_id = page.url.rsplit("/", 1)[1]
+        mine = hub.queue.live_ticket(ticket_id)
+        assert mine is not None
+        assert mine.remote_code is not None
+        shown = page.get_by_text(re.compile(r"type the code \d{6}\.")).inner_text()
+        code = re.search(r"code (\d{6})\.", shown)
+        assert code is not None, shown
+        assert code[1] == mine.remote_code
+        expect(page.locator(".qr svg")).to_be_visible()
+
+        # Notices by e-mail; none ahead, so the "your turn is near" one comes at once.
+        page.get_by_role("link", name="Notify me by push, e-mail or SMS").click()
+        page.get_by_label("E-mail").fill("jana@example.org")
+        page.get_by_role("button", name="Notify me", exact=True).click()
+        expect(page.get_by_role("status").first).to_have_text("Notices on: e-mail")
+        near = next_mail(office_web.inbox, f"{mine.number}: your turn is near")
+        assert near["X-Envelope-To"] == "jana@example.org"
+        page.get_by_role("link", name="Back to my ticket").click()
+        expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open")
+
+        # Not callable before its holder checks in: the call passes over it.
+        hub.queue.counter_action("2", "resume")
+        assert hub.queue.counter_action("2", "next").subject is None
+        held = hub.queue.live_ticket(ticket_id)
+        assert held is not None
+        assert (held.state, held.passes) == (TicketState.WAITING, 1)
+
+        # In the office: the page's QR code scanned at a real kiosk.
+        checked_in = threading.Event()
+        hub.queue.subscribe(
+            lambda change: (
+                checked_in.set()
+                if any(t.id == ticket_id and t.checked_in_at for t in change.tickets)
+                else None
+            )
+        )
+        ready = scanner_ready(hub.bridge, "k1")
+        fifo = tmp_path / "scanner"
+        config = kiosk_config(tmp_path / "kiosk.toml", broker, loopback, fifo)
+        kiosk = processes(
+            poradovnik_args("--config", str(config), "kiosk"),
+            name="kiosk",
+            env={"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"},
+            cwd=tmp_path,
+        )
+        assert ready.wait(PROCESS_S), (
+            f"the hub did not hear of the kiosk's scanner: {kiosk.describe()}"
+        )
+        scan(fifo, remote_qr(code[1]))  # what the page's QR code holds
+        assert checked_in.wait(PROCESS_S), f"the kiosk did not check it in: {kiosk.describe()}"
+
+        # Called at counter 2: the page shows it live, and the e-mail says where to go.
+        called = hub.queue.counter_action("2", "next").subject
+        assert called is not None
+        assert called.id == ticket_id
+        expect(page.get_by_text("Please go to Okienko 2.")).to_be_visible()
+        expect(page.locator("[data-state]")).to_have_attribute("data-state", "called")
+        call = next_mail(office_web.inbox, f"{mine.number}: your turn, go to Okienko 2")
+        assert "Okienko 2" in call.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert kiosk.stop(timeout=WAIT_S) == 0, kiosk.describe()
+    assert "Traceback" not in kiosk.output()

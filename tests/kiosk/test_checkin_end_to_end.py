@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import queue
 import re
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -18,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
-from kiosk_helpers import CUT, REPLIES, WAIT_S
+from kiosk_helpers import CUT, REPLIES, WAIT_S, kiosk_config, scan, scanner_ready
 from office_helpers import OfficeBroker, RunningHub, hub_settings
 from process_helpers import Process, poradovnik_args
 
 from hub.app import serve_web
 from hub.appointments import AppointmentBook, BookingRules
-from hub.bridge import DeviceView
 from hub.web.server import WebServer
 from kiosk.catalog import Catalog
 from kiosk.escpos_text import decode
@@ -76,37 +73,6 @@ def first_slot(server: WebServer, hub: RunningHub) -> str:
     raise AssertionError("no free slot of taxes")
 
 
-def kiosk_config(path: Path, broker: OfficeBroker, loopback: LoopbackPrinter, fifo: Path) -> Path:
-    config = {
-        "role": "kiosk",
-        "site": {"id": broker.site},
-        "mqtt": {
-            "host": "127.0.0.1",
-            "port": broker.port,
-            "username": "kiosk-k1",
-            "password": broker.passwords["kiosk-k1"],
-        },
-        "data": {"dir": str(path.parent / "kiosk")},
-        "device": {"id": "k1"},
-        "kiosk": {
-            "fullscreen": False,
-            "width": 800,
-            "height": 480,
-            "scanner": "simulated",
-            "scanner_device": str(fifo),
-            "printer": {"backend": "network", "host": "127.0.0.1", "port": loopback.port},
-        },
-    }
-    path.write_text(tomli_w.dumps(config))
-    return path
-
-
-def scan(fifo: Path, text: str) -> None:
-    """One scan: a line into the kiosk's FIFO (it has the FIFO open for reading)."""
-    with fifo.open("w") as scanner:
-        scanner.write(text + "\n")
-
-
 def scan_until_taken(kiosk: Process, fifo: Path, text: str, answer: str) -> str:
     """Scan ``text`` until the kiosk's log says ``answer``; that line.
 
@@ -148,15 +114,7 @@ def test_a_booking_is_checked_in_at_a_real_kiosk_called_and_refused_twice(
     code = booked["code"]
     assert p.parse_checkin_qr(booked["qr"]) == code
 
-    # The kiosk is ready to check in once the hub hears of its scanner (it reads the FIFO).
-    ready = threading.Event()
-
-    def heard(view: DeviceView) -> None:
-        parts = view.health.parts if view.health is not None else {}
-        if view.device_id == "k1" and "scanner" in parts and parts["scanner"].state == "ok":
-            ready.set()
-
-    hub.bridge.on_device(heard)
+    ready = scanner_ready(hub.bridge, "k1")
     calls: queue.Queue[p.Call] = queue.Queue()
     lobby = device("display-d1")
     lobby.subscribe(lobby.topics.calls(), lambda _t, payload: calls.put(p.decode(p.Call, payload)))
