@@ -288,6 +288,7 @@ def test_the_admin_pairs_a_device_on_the_devices_page(
     watcher.start()
     try:
         client = web_app(settings, queue, config={"TESTING": True}).test_client()
+        client.set_cookie("lang", "en")  # the English wording
         Users(queue.store).add("admin", ADMIN_PASSWORD, "admin")
         client.post(
             "/admin/login",

@@ -42,6 +42,7 @@ def test_the_admin_page_the_csv_and_the_api_show_them(
 ) -> None:
     a_day(web_queue)
     day = web_queue.day.isoformat()
+    admin.set_cookie("lang", "en")  # the English wording
     page = admin.get(f"/admin/statistics?from={day}&to={day}").get_data(as_text=True)
     assert "<p data-priority-tickets>3 tickets had priority" in page
     assert '<td>Pregnancy</td><td class="num">2</td>' in page
@@ -65,6 +66,7 @@ def test_the_admin_page_the_csv_and_the_api_show_them(
 def test_a_day_without_priority_shows_none(admin: FlaskClient, web_queue: QueueService) -> None:
     web_queue.issue("taxes")
     day = web_queue.day.isoformat()
+    admin.set_cookie("lang", "en")  # the English wording
     page = admin.get(f"/admin/statistics?from={day}&to={day}").get_data(as_text=True)
     assert "<p data-priority-tickets>0 tickets had priority" in page
     assert "<th>Reason</th>" not in page

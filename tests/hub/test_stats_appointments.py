@@ -107,6 +107,7 @@ def test_a_day_without_bookings_has_no_rates(store: Store) -> None:
 def day_statistics(admin: FlaskClient) -> tuple[str, list[dict[str, str]]]:
     """The admin's statistics page of ``DAY`` and the rows of its CSV."""
     query = f"from={DAY.isoformat()}&to={DAY.isoformat()}"
+    admin.set_cookie("lang", "en")  # the English wording
     page = admin.get(f"/admin/statistics?{query}").get_data(as_text=True)
     body = admin.get(f"/admin/statistics.csv?{query}").get_data(as_text=True)
     return page, list(csv.DictReader(io.StringIO(body)))
