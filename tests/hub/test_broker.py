@@ -162,6 +162,10 @@ class Peer:
         self.client.loop_stop()
 
 
+CONFIG_PORT = 11883
+"""The port written into rendered configuration text; these tests start no broker."""
+
+
 def marker() -> bytes:
     return f"marker {uuid.uuid4()}".encode()
 
@@ -393,14 +397,16 @@ def _sorted_like_acl(accounts: list[Account]) -> list[Account]:
 
 def test_config_has_the_security_and_limits(tmp_path: Path) -> None:
     conf = render_config(
-        port=1883,
+        port=CONFIG_PORT,
         data_dir=tmp_path / "data",
         password_file=tmp_path / "passwd",
         acl_file=tmp_path / "acl",
         tls=TlsListener(8883, tmp_path / "cert.pem", tmp_path / "key.pem"),
     )
     lines = conf.splitlines()
-    assert lines.index("per_listener_settings false") < lines.index("listener 1883 127.0.0.1")
+    assert lines.index("per_listener_settings false") < lines.index(
+        f"listener {CONFIG_PORT} 127.0.0.1"
+    )
     for line in [
         "allow_anonymous false",
         f"password_file {tmp_path / 'passwd'}",
@@ -429,7 +435,10 @@ def test_config_has_the_security_and_limits(tmp_path: Path) -> None:
 def test_config_refuses_values_mosquitto_cannot_read(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot be written"):
         render_config(
-            port=1883, data_dir=tmp_path, password_file=Path("a\nb"), acl_file=tmp_path / "acl"
+            port=CONFIG_PORT,
+            data_dir=tmp_path,
+            password_file=Path("a\nb"),
+            acl_file=tmp_path / "acl",
         )
     with pytest.raises(ValueError, match="out of range"):
         render_config(port=0, data_dir=tmp_path, password_file=tmp_path, acl_file=tmp_path)
@@ -440,7 +449,7 @@ def test_config_refuses_values_mosquitto_cannot_read(tmp_path: Path) -> None:
 def test_write_broker_files_writes_atomically_with_tight_modes(tmp_path: Path) -> None:
     accounts, _ = office_accounts()
     directory = tmp_path / "etc"
-    files = write_broker_files(directory, site=SITE, accounts=accounts, port=1883)
+    files = write_broker_files(directory, site=SITE, accounts=accounts, port=CONFIG_PORT)
     assert files.config.read_text().count("\n") > 10
     assert files.acl_file.read_text() == render_acl(SITE, accounts)
     assert files.password_file.read_text() == render_password_file(accounts)
@@ -450,7 +459,7 @@ def test_write_broker_files_writes_atomically_with_tight_modes(tmp_path: Path) -
     assert files.data_dir == directory / "data"
     assert files.data_dir.is_dir()
     # Written again over the old files, nothing else is left behind.
-    write_broker_files(directory, site=SITE, accounts=accounts[:2], port=1883)
+    write_broker_files(directory, site=SITE, accounts=accounts[:2], port=CONFIG_PORT)
     assert sorted(p.name for p in directory.iterdir()) == [
         "acl",
         "data",
@@ -462,7 +471,7 @@ def test_write_broker_files_writes_atomically_with_tight_modes(tmp_path: Path) -
 
 def test_write_broker_files_writes_nothing_for_bad_accounts(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="used twice"):
-        write_broker_files(tmp_path, site=SITE, accounts=[_kiosk("a", "a")] * 2, port=1883)
+        write_broker_files(tmp_path, site=SITE, accounts=[_kiosk("a", "a")] * 2, port=CONFIG_PORT)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -470,7 +479,7 @@ def test_write_broker_files_writes_nothing_for_bad_accounts(tmp_path: Path) -> N
 def test_write_broker_files_chowns_to_the_broker_user(tmp_path: Path) -> None:
     user = pwd.getpwnam(_broker_user())
     files = write_broker_files(
-        tmp_path, site=SITE, accounts=office_accounts()[0], port=1883, chown_to=user.pw_name
+        tmp_path, site=SITE, accounts=office_accounts()[0], port=CONFIG_PORT, chown_to=user.pw_name
     )
     for path in (files.password_file, files.acl_file, files.data_dir):
         assert (path.stat().st_uid, path.stat().st_gid) == (user.pw_uid, user.pw_gid)
@@ -480,7 +489,7 @@ def test_write_broker_files_chowns_to_the_broker_user(tmp_path: Path) -> None:
 def test_write_broker_files_refuses_an_unknown_owner(tmp_path: Path) -> None:
     with pytest.raises(BrokerError, match="no user"):
         write_broker_files(
-            tmp_path, site=SITE, accounts=[], port=1883, chown_to="no-such-user-poradovnik"
+            tmp_path, site=SITE, accounts=[], port=CONFIG_PORT, chown_to="no-such-user-poradovnik"
         )
 
 
