@@ -672,17 +672,16 @@ class Topics:
 M = TypeVar("M", bound=Message)
 
 
-def load_object(payload: bytes) -> dict[str, Any]:
+def load_object(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> dict[str, Any]:
     """Read an inbound payload as a JSON object; raise :class:`ProtocolError` if it is not.
 
     Every inbound payload passes here, so its bounds hold everywhere: at most
-    :data:`MAX_PAYLOAD_BYTES` long (``too_large``) and :data:`MAX_DEPTH` deep
+    ``max_bytes`` long (``too_large``; :data:`MAX_PAYLOAD_BYTES` unless a link with
+    larger messages, the city link, says otherwise) and :data:`MAX_DEPTH` deep
     (``invalid``), checked before the JSON parser runs.
     """
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ProtocolError(
-            "too_large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
-        )
+    if len(payload) > max_bytes:
+        raise ProtocolError("too_large", f"payload of {len(payload)} bytes exceeds {max_bytes}")
     if too_deep(payload, MAX_DEPTH):
         raise ProtocolError("invalid", f"payload nests deeper than {MAX_DEPTH} levels")
     try:
@@ -694,9 +693,12 @@ def load_object(payload: bytes) -> dict[str, Any]:
     return data
 
 
-def decode(model: type[M], payload: bytes) -> M:
-    """Check an inbound ``payload`` against ``model``; raise :class:`ProtocolError` if bad."""
-    data = load_object(payload)
+def decode(model: type[M], payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> M:
+    """Check an inbound ``payload`` against ``model``; raise :class:`ProtocolError` if bad.
+
+    ``max_bytes`` bounds the payload's size (see :func:`load_object`).
+    """
+    data = load_object(payload, max_bytes=max_bytes)
     version = data.get("v")
     if version != VERSION:
         raise ProtocolError(
