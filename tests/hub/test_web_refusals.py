@@ -19,8 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from i18n_helpers import read_catalog
-from test_web_admin_i18n import visible_text
-from web_helpers import ADMIN_PASSWORD, csrf_token
+from web_helpers import ADMIN_PASSWORD, csrf_token, visible_text
 
 import hub
 from common.i18n import LANGUAGES
@@ -39,6 +38,17 @@ HELPERS = {"_hours_error": "invalid_hours"}
 
 COMPUTED = {"service_closed", "outside_hours", "cut_off", "already_open", "already_paused"}
 """Codes the engine computes (``Availability.refused``, ``already_<state>``)."""
+
+
+def english(key: str) -> str:
+    """The message id (the English text) of refusal ``key``, as the catalogs have it."""
+    msgid = REFUSALS[key]._args[0]  # what lazy_gettext was given
+    assert isinstance(msgid, str)
+    return msgid
+
+
+def in_catalog(lang: str) -> dict[str, str]:
+    return {str(m.id): str(m.string) for m in read_catalog("hub.web", lang) if m.id}
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,7 @@ def test_every_code_raised_has_a_text_that_its_values_fill() -> None:
         if key not in REFUSALS:
             unfilled.append((found.where, key, "no text"))
             continue
-        needed = set(PLACEHOLDER.findall(REFUSALS[key]._args[0])) - set(DEFAULTS.get(key, {}))
+        needed = set(PLACEHOLDER.findall(english(key))) - set(DEFAULTS.get(key, {}))
         if found.params is not None and not needed <= found.params:
             unfilled.append((found.where, key, sorted(needed - found.params)))
     assert unfilled == []
@@ -116,10 +126,10 @@ def test_every_code_raised_has_a_text_that_its_values_fill() -> None:
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_refusal_text_is_translated_with_its_placeholders(lang: str) -> None:
-    catalog = {str(m.id): str(m.string) for m in read_catalog("hub.web", lang) if m.id}
+    catalog = in_catalog(lang)
     wrong = []
-    for key, text in REFUSALS.items():
-        msgid = text._args[0]
+    for key in REFUSALS:
+        msgid = english(key)
         translated = catalog.get(msgid, "")
         if not translated or sorted(PLACEHOLDER.findall(translated)) != sorted(
             PLACEHOLDER.findall(msgid)
@@ -131,17 +141,17 @@ def test_every_refusal_text_is_translated_with_its_placeholders(lang: str) -> No
 def test_an_unknown_code_or_unfit_values_show_a_text_not_the_english(
     app: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sk = {str(m.id): str(m.string) for m in read_catalog("hub.web", "sk") if m.id}
-    general = sk[REFUSALS["refused"]._args[0]]
+    sk = in_catalog("sk")
+    general = sk[english("refused")]
     with app.test_request_context("/admin/", headers={"Cookie": "lang=sk"}):
         with caplog.at_level(logging.ERROR, "hub.web.refusals"):
             assert refusal_text(QueueError("no_such_code", "an English reason")) == general
         assert "no_such_code has no text" in caplog.text
         # A detail whose values are missing falls back to its code's plain text.
         counter = QueueError("unknown_service", "counter 9 serves unknown x", detail="counter")
-        assert refusal_text(counter) == sk[REFUSALS["unknown_service"]._args[0]]
+        assert refusal_text(counter) == sk[english("unknown_service")]
         closure = QueueError("invalid_closure", "2000-01-01 has passed")
-        assert refusal_text(closure) == sk[REFUSALS["invalid_closure"]._args[0]] % {"days": 732}
+        assert refusal_text(closure) == sk[english("invalid_closure")] % {"days": 732}
 
 
 # -- the pages -----------------------------------------------------------------------
@@ -151,8 +161,7 @@ SPEAKING = ["sk", "uk"]
 
 def said(lang: str, key: str, **values: object) -> str:
     """The page's text of refusal ``key`` in ``lang``, with ``values`` put in."""
-    catalog = {str(m.id): str(m.string) for m in read_catalog("hub.web", lang) if m.id}
-    return catalog[REFUSALS[key]._args[0]] % values
+    return in_catalog(lang)[english(key)] % values
 
 
 def shown(client: FlaskClient, url: str) -> str:
