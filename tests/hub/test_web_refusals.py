@@ -284,3 +284,37 @@ def test_the_clerk_panel_refuses_in_the_page_language(
     page = press(speaking_clerk, "done", seen="")  # a page another device overtook
     assert said(lang, "stale_page") in page
     assert web_queue.engine.counters["1"].current == called
+
+
+def test_hostile_values_in_a_refusal_are_shown_as_text(
+    speaking_admin: FlaskClient, lang: str, web_queue: QueueService
+) -> None:
+    before = web_queue.engine.services["waste"]
+    markup = "<script>alert(1)</script>"
+    form = {
+        "prefix": "B",
+        "name_sk": "Odpad",
+        "hours": f"{markup} 08:00-12:00",
+        "service_time_min": "5",
+        "csrf_token": csrf_token(speaking_admin, "/admin/services/waste"),
+    }
+    answer = speaking_admin.post("/admin/services/waste", data=form)
+    assert answer.status_code == 200
+    html = answer.get_data(as_text=True)
+    assert markup not in html
+    days = "Mon, Tue, Wed, Thu, Fri, Sat, Sun"
+    assert said(lang, "invalid_hours.day", part=markup, days=days) in visible_text(html)
+    token = csrf_token(speaking_admin, "/admin/users")
+    answer = speaking_admin.post(
+        "/admin/users",
+        data={
+            "username": f"a{markup}",
+            "role": "clerk",
+            "password": ADMIN_PASSWORD,
+            "csrf_token": token,
+        },
+    )
+    html = answer.get_data(as_text=True)
+    assert markup not in html
+    assert said(lang, "invalid_name", name=f"a{markup}") in visible_text(html)
+    assert web_queue.engine.services["waste"] == before
