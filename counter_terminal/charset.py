@@ -7,10 +7,10 @@ of one screen into what to write:
 
 - a letter the ROM has is written as it is;
 - a letter it lacks that :data:`GLYPHS` draws (the Slovak and Czech accented letters;
-  with ``A02`` also the Ukrainian capitals missing from it) takes one of the 8 custom
-  characters; a letter still on the screen keeps its slot, so rows that do not change
-  need not be written again; past 8 distinct ones, the rest fall back to the letter
-  without its accent;
+  with ``A02`` also the Ukrainian capitals missing from it; with ``A00`` the priority
+  mark ») takes one of the 8 custom characters; a letter still on the screen keeps its
+  slot, so rows that do not change need not be written again; past 8 distinct ones,
+  the rest fall back to the letter without its accent (the mark to ``>``);
 - Ukrainian on an ``A00`` LCD is romanised by the Ukrainian national system of 2010
   (:func:`romanize_uk`); on ``A02`` it is shown in capitals, from the ROM, as Latin
   capitals where they look the same, and drawn where the ROM has none;
@@ -92,8 +92,13 @@ _WHOLE = {
     "Ї": (".#.#.", ".....", ".###.", "..#..", "..#..", "..#..", ".###.", "....."),
     "Ф": ("..#..", ".###.", "#.#.#", "#.#.#", "#.#.#", ".###.", "..#..", "....."),
     "Ь": ("#....", "#....", "#....", "####.", "#...#", "#...#", "####.", "....."),
+    # The priority mark (as on the lobby's screens), which an A00 ROM lacks.
+    "»": (".....", "#.#..", ".#.#.", "..#.#", ".#.#.", "#.#..", ".....", "....."),
 }
-"""Letters drawn whole."""
+"""Letters (and the priority mark) drawn whole."""
+
+_SYMBOLS = {"»": ">"}
+"""What a drawn sign that gets no slot is shown as."""
 
 
 def _bits(rows: Sequence[str]) -> Glyph:
@@ -202,7 +207,7 @@ def _fallback(letter: str, rom: Mapping[str, int]) -> str:
     """A drawn letter without a slot: without its accent, or romanised."""
     if letter.lower() in _UK:
         return romanize_uk(letter).upper()
-    return _plain(letter, rom)
+    return _SYMBOLS.get(letter) or _plain(letter, rom)
 
 
 def compose(

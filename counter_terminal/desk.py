@@ -19,7 +19,8 @@ retained state into lights and display lines. The rules a clerk relies on live h
   and is logged with the hub's reason.
 - **An appointment is marked.** A citizen who checked in with a booking shows with a
   mark after the number on the display (``A001 Booked``), so the clerk knows the visit
-  was booked; a remote ticket (taken on the portal) shows ``A001 Remote``.
+  was booked; a remote ticket (taken on the portal) shows ``A001 Remote``; a ticket with
+  priority has a » before its number (``»A001``), as on the lobby's screens, never why.
 - **The citizen rates the visit.** The optional rating buttons (good, neutral, bad)
   send a 5, 3 or 1 for the visit just finished at the counter; the hub picks the
   ticket and takes one rating per visit. The display thanks (``Rated A001: 5/5``) or
@@ -89,6 +90,10 @@ Send = Callable[[str, Outgoing], None]
 
 RATING = "rating"
 """How a pending rating is noted among the pending commands' actions."""
+
+PRIORITY_MARK = "»"
+"""Before the number of a ticket with priority, as the lobby's screens mark it (an A02
+LCD has it in its ROM, an A00 one draws it: :data:`counter_terminal.charset.GLYPHS`)."""
 
 
 class CounterDesk:
@@ -333,7 +338,8 @@ class CounterDesk:
         else:
             ready = LightMode.BLINK if paused else LightMode.ON
         if ticket is not None:
-            first = ticket.number + (f" ({ticket.calls}x)" if ticket.calls > 1 else "")
+            mark = PRIORITY_MARK if ticket.priority else ""
+            first = mark + ticket.number + (f" ({ticket.calls}x)" if ticket.calls > 1 else "")
             if ticket.appointment_at is not None:
                 first += " " + texts.text("booked")
             elif ticket.remote:

@@ -39,7 +39,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from common.errors import PoradovnikError
+from common.errors import Params, PoradovnikError
 from common.i18n import LANGUAGES
 from hub.model import Appointment, AppointmentState
 from hub.service import QueueService
@@ -82,9 +82,10 @@ class BookingError(PoradovnikError):
     e-mail address, a language, or rules the admin gave).
     """
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+    def __init__(
+        self, code: str, message: str, *, detail: str | None = None, params: Params | None = None
+    ) -> None:
+        super().__init__(message, code=code, detail=detail, params=params)
         self.message = message
 
 
@@ -119,11 +120,19 @@ class BookingRules:
         }
         for name, (value, low, high) in bounds.items():
             if not low <= value <= high:
-                raise BookingError("invalid", f"{name} must be {low}-{high}, not {value}")
+                raise BookingError(
+                    "invalid",
+                    f"{name} must be {low}-{high}, not {value}",
+                    detail="rules",
+                    params={"low": low, "high": high},
+                )
         for (weekday, hour), seats in self.seats_by_hour.items():
             if not (0 <= weekday <= 6 and 0 <= hour <= 23 and 0 <= seats <= 50):
                 raise BookingError(
-                    "invalid", f"seats {seats} at ({weekday}, {hour}) are out of range"
+                    "invalid",
+                    f"seats {seats} at ({weekday}, {hour}) are out of range",
+                    detail="rules",
+                    params={"low": 0, "high": 50},
                 )
         return self
 
@@ -146,21 +155,39 @@ def parse_seats(text: str) -> dict[tuple[int, int], int]:
     :class:`BookingError` (``invalid``) with what is wrong.
     """
     if len(text) > 1000:
-        raise BookingError("invalid", "the seat table may have at most 1000 characters")
+        raise BookingError(
+            "invalid",
+            "the seat table may have at most 1000 characters",
+            detail="seat_table_long",
+            params={"max": 1000},
+        )
     table: dict[tuple[int, int], int] = {}
     for part in filter(None, (p.strip() for p in re.split(r"[;\n]", text))):
         match = _SEATS_RE.fullmatch(part)
         if match is None:
             raise BookingError(
-                "invalid", f"{part!r} is not like 'Mon 08-12 3' or 'Tue-Fri 13-15 2'"
+                "invalid",
+                f"{part!r} is not like 'Mon 08-12 3' or 'Tue-Fri 13-15 2'",
+                detail="seat_table",
+                params={"part": part},
             )
         names = [match["first"].capitalize(), (match["last"] or match["first"]).capitalize()]
         if any(name not in WEEKDAYS for name in names):
-            raise BookingError("invalid", f"{part!r}: weekdays are {', '.join(WEEKDAYS)}")
+            raise BookingError(
+                "invalid",
+                f"{part!r}: weekdays are {', '.join(WEEKDAYS)}",
+                detail="seat_table",
+                params={"part": part},
+            )
         first, last = (WEEKDAYS.index(name) for name in names)
         start, end, seats = int(match["start"]), int(match["end"]), int(match["seats"])
         if not (first <= last and 0 <= start < end <= 24 and seats <= 50):
-            raise BookingError("invalid", f"{part!r}: days or hours out of order, or over 50 seats")
+            raise BookingError(
+                "invalid",
+                f"{part!r}: days or hours out of order, or over 50 seats",
+                detail="seat_table",
+                params={"part": part},
+            )
         for weekday in range(first, last + 1):
             for hour in range(start, end):
                 table[(weekday, hour)] = seats
@@ -200,12 +227,22 @@ class Contact:
         """The contact trimmed (the e-mail address lower-cased), or :class:`BookingError`."""
         name = " ".join(self.name.split())
         if not 1 <= len(name) <= MAX_NAME or not name.isprintable():
-            raise BookingError("invalid", f"give a name or initials of 1-{MAX_NAME} characters")
+            raise BookingError(
+                "invalid",
+                f"give a name or initials of 1-{MAX_NAME} characters",
+                detail="name",
+                params={"max": MAX_NAME},
+            )
         email = (self.email or "").strip().lower() or None
         if email is not None and (len(email) > 254 or not _EMAIL_RE.fullmatch(email)):
-            raise BookingError("invalid", "the e-mail address is not valid")
+            raise BookingError("invalid", "the e-mail address is not valid", detail="email")
         if self.lang not in LANGUAGES:
-            raise BookingError("invalid", f"the language must be one of {', '.join(LANGUAGES)}")
+            raise BookingError(
+                "invalid",
+                f"the language must be one of {', '.join(LANGUAGES)}",
+                detail="lang",
+                params={"languages": ", ".join(LANGUAGES)},
+            )
         return Contact(name, email, self.lang)
 
 

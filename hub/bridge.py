@@ -532,6 +532,7 @@ def ticket_info(ticket: Ticket) -> p.TicketInfo:
         issued_at=ticket.issued_at,
         appointment_at=ticket.slot_at,
         remote=ticket.remote,
+        priority=ticket.priority is not None,
     )
 
 

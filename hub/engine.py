@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from common.errors import Params
 from common.numbering import (
     MAX_DISPLAY_NUMBER,
     OFFLINE_SEQ_TOP,
@@ -56,13 +57,25 @@ class QueueError(Exception):
     and the API return so that devices can translate it.
     """
 
-    def __init__(self, code: str, message: str, *, service: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        service: str | None = None,
+        detail: str | None = None,
+        params: Params | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.service = service
         """The service the refusal is about, where the device can offer it instead (a
         late check-in's booked service)."""
+        self.detail = detail
+        """A finer reason, where one code covers several (as :class:`PoradovnikError`)."""
+        self.params: Params = dict(params or {})
+        """The values the pages' text of the refusal names (``hub.web.refusals``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +293,7 @@ class Engine:
                 raise QueueError(
                     "duplicate_prefix",
                     f"prefix {service.prefix} is already used by service {other.code}",
+                    params={"prefix": service.prefix, "service": other.code},
                 )
         if service.weight <= 0:
             raise QueueError("invalid_weight", "a service's weight must be positive")
@@ -296,7 +310,10 @@ class Engine:
         missing = [code for code in counter.services if code not in self.services]
         if missing:
             raise QueueError(
-                "unknown_service", f"counter {counter.id} serves unknown {', '.join(missing)}"
+                "unknown_service",
+                f"counter {counter.id} serves unknown {', '.join(missing)}",
+                detail="counter",
+                params={"service": ", ".join(missing)},
             )
         old = self.counters.get(counter.id)
         if old is not None:

@@ -73,7 +73,7 @@ def normalize_code(code: str) -> str:
     digits = re.sub(r"[\s-]", "", code)
     if not re.fullmatch(rf"[0-9]{{{PAIRING_CODE_DIGITS}}}", digits):
         msg = f"{code!r} is not a pairing code: it has {PAIRING_CODE_DIGITS} digits, like 483 127"
-        raise PairingError(msg)
+        raise PairingError(msg, code="invalid_pairing_code", params={"digits": PAIRING_CODE_DIGITS})
     return digits
 
 
@@ -109,7 +109,10 @@ def pair_device(
     """
     code = normalize_code(code)
     if role not in {"kiosk", "display", "counter"}:
-        raise PairingError(f"only kiosks, displays and counter panels are paired, not {role!r}")
+        raise PairingError(
+            f"only kiosks, displays and counter panels are paired, not {role!r}",
+            code="not_pairable",
+        )
     topics = Topics(settings.site.id)
     requests: queue.Queue[_Request] = queue.Queue()
     online: threading.Event = threading.Event()
@@ -148,7 +151,7 @@ def pair_device(
                 f"cannot log in to the broker at {settings.mqtt.host}:{settings.mqtt.port} "
                 "with the hub's [mqtt] account; is Mosquitto running?"
             )
-            raise PairingError(msg)
+            raise PairingError(msg, code="broker_unreachable")
         found = _the_request(requests, code, listen_s)
         request = found.request
         if request.role != role:
@@ -156,12 +159,12 @@ def pair_device(
                 f"the device with code {code} is set up as a {request.role} (its boot file); "
                 f"pair it with --role {request.role}, or change its boot file and restart it"
             )
-            raise PairingError(msg)
+            raise PairingError(msg, code="role_mismatch", params={"role": request.role})
         account = _save_account(settings, request, role, device_id, counters)
         try:
             write_broker_config(settings)
         except PoradovnikError as exc:
-            raise PairingError(f"the account is saved, but {exc}") from None
+            raise PairingError(f"the account is saved, but {exc}", code="broker_config") from None
         if reload is not None:
             reload()
         watched.append(account.device_id or account.username)
@@ -202,14 +205,14 @@ def _the_request(requests: queue.Queue[_Request], code: str, listen_s: float) ->
                 f"two devices ask with code {code}; restart the device you want to pair "
                 "(it shows a new code) and enter that one"
             )
-            raise PairingError(msg)
+            raise PairingError(msg, code="pairing_code_twice")
     if first is None:
         msg = (
             f"no device asks to be paired with code {code}; check the code on the device's "
             "screen or log, and that it reaches this hub's broker (the hub address in its "
             "boot file)"
         )
-        raise PairingError(msg)
+        raise PairingError(msg, code="no_pairing_request")
     return first
 
 
@@ -222,7 +225,11 @@ def _save_account(
 ) -> Account:
     device = device_id or request.device_id
     if device in {HUB_DEVICE_ID, PROVISION_USERNAME}:
-        raise PairingError(f"{device!r} is reserved; choose another device id")
+        raise PairingError(
+            f"{device!r} is reserved; choose another device id",
+            code="reserved_device",
+            params={"device": device},
+        )
     try:
         account = Account(
             device,
@@ -232,7 +239,7 @@ def _save_account(
             password_hash=request.password_hash,
         )
     except ValueError as bad:
-        raise PairingError(str(bad)) from None
+        raise PairingError(str(bad), code="invalid_account") from None
     store = open_store(settings)
     try:
         store.save_account(account, at=datetime.now(UTC))

@@ -54,11 +54,19 @@ class SignUpSetup:
     def checked(self) -> SignUpSetup:
         """Return itself if every value is usable, else raise :class:`SignUpError`."""
         if len(self.eservices) > MAX_ESERVICES:
-            raise SignUpError(f"list at most {MAX_ESERVICES} e-services")
+            raise SignUpError(
+                f"list at most {MAX_ESERVICES} e-services",
+                code="too_many_eservices",
+                params={"max": MAX_ESERVICES},
+            )
         if any(not 1 <= len(name) <= MAX_NAME or name != name.strip() for name in self.eservices):
-            raise SignUpError(f"an e-service name has 1-{MAX_NAME} characters")
+            raise SignUpError(
+                f"an e-service name has 1-{MAX_NAME} characters",
+                code="invalid_eservice_name",
+                params={"max": MAX_NAME},
+            )
         if len(set(self.eservices)) != len(self.eservices):
-            raise SignUpError("an e-service is listed twice")
+            raise SignUpError("an e-service is listed twice", code="duplicate_eservice")
         return self
 
 
@@ -119,7 +127,7 @@ class SignUps:
         ticked = tuple(dict.fromkeys(eservices))
         listed = self.setup().eservices
         if any(name not in listed for name in ticked):
-            raise SignUpError("tick only the e-services listed")
+            raise SignUpError("tick only the e-services listed", code="unknown_eservice")
         return ticked
 
     def record(
@@ -139,7 +147,7 @@ class SignUps:
                 )
             ).first()
         if ticket is None:
-            raise SignUpError("there is no such ticket")
+            raise SignUpError("there is no such ticket", code="unknown_ticket")
         with self.store.transaction() as conn:
             known = set(
                 conn.execute(

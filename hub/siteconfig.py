@@ -39,17 +39,33 @@ class Branding:
     def checked(self) -> Branding:
         """Return itself if every value is usable, else raise :class:`ConfigError`."""
         if not 1 <= len(self.office_name.strip()) <= 80:
-            raise ConfigError("the office name must have 1-80 characters")
+            raise ConfigError(
+                "the office name must have 1-80 characters",
+                code="invalid_office_name",
+                params={"max": 80},
+            )
         if not _COLOR_RE.fullmatch(self.accent_color):
-            raise ConfigError("the accent colour must look like #0b5394")
+            raise ConfigError(
+                "the accent colour must look like #0b5394", code="invalid_accent_color"
+            )
         if _luminance(self.accent_color) > 0.18:
-            raise ConfigError("the accent colour is too light for white text (WCAG AA)")
+            raise ConfigError(
+                "the accent colour is too light for white text (WCAG AA)", code="accent_too_light"
+            )
         if not self.languages or any(lang not in LANGUAGES for lang in self.languages):
-            raise ConfigError(f"choose languages from {', '.join(LANGUAGES)}")
+            raise ConfigError(
+                f"choose languages from {', '.join(LANGUAGES)}",
+                code="invalid_languages",
+                params={"languages": ", ".join(LANGUAGES)},
+            )
         if len(set(self.languages)) != len(self.languages):
-            raise ConfigError("a language is listed twice")
+            raise ConfigError("a language is listed twice", code="duplicate_language")
         if len(self.footer) > 200:
-            raise ConfigError("the footer may have at most 200 characters")
+            raise ConfigError(
+                "the footer may have at most 200 characters",
+                code="footer_too_long",
+                params={"max": 200},
+            )
         return self
 
 

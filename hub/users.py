@@ -100,7 +100,9 @@ def check_name(name: str, what: str = "user name") -> str:
     if not _NAME_RE.fullmatch(name):
         raise AccountError(
             f"{what} {name!r}: use 1-64 letters, digits and . _ @ - (starting with a letter "
-            "or digit)"
+            "or digit)",
+            code="invalid_name",
+            params={"name": name[:64]},
         )
     return name
 
@@ -127,7 +129,9 @@ class Users:
         """Create a user, or reset an existing one's password and role (and reactivate it)."""
         check_name(username)
         if role not in USER_ROLES:
-            raise AccountError(f"role {role!r}: choose one of {', '.join(USER_ROLES)}")
+            raise AccountError(
+                f"role {role!r}: choose one of {', '.join(USER_ROLES)}", code="invalid_role"
+            )
         _check_password(password)
         values = {
             "role": role,
@@ -176,7 +180,9 @@ class Users:
     def set_role(self, username: str, role: UserRole, *, active: bool) -> None:
         """Change a user's role and whether they may sign in."""
         if role not in USER_ROLES:
-            raise AccountError(f"role {role!r}: choose one of {', '.join(USER_ROLES)}")
+            raise AccountError(
+                f"role {role!r}: choose one of {', '.join(USER_ROLES)}", code="invalid_role"
+            )
         with self.store.transaction() as conn:
             self._refuse_last_admin(conn, username, keeps_admin=role == "admin" and active)
             conn.execute(
@@ -233,7 +239,11 @@ class Users:
             )
         }
         if admins == {username}:
-            raise AccountError(f"{username} is the only active admin; make another admin first")
+            raise AccountError(
+                f"{username} is the only active admin; make another admin first",
+                code="last_admin",
+                params={"name": username},
+            )
 
 
 def _user(row: Row[Any]) -> User:
@@ -253,7 +263,11 @@ def _new_session_key() -> str:
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters",
+            code="short_password",
+            params={"min": MIN_PASSWORD_LENGTH},
+        )
 
 
 def token_digest(token: str) -> str:
@@ -272,7 +286,7 @@ class ApiTokens:
         check_name(name, "system name")
         unknown = [s for s in scopes if s not in SCOPES]
         if not scopes or unknown:
-            raise AccountError(f"scopes: choose from {', '.join(SCOPES)}")
+            raise AccountError(f"scopes: choose from {', '.join(SCOPES)}", code="invalid_scopes")
         token = secrets.token_urlsafe(32)
         values = {"token_hash": token_digest(token), "scopes": sorted(set(scopes))}
         with self.store.transaction() as conn:

@@ -419,6 +419,10 @@ class TicketInfo(BaseModel):
     remote: bool = False
     """Whether the ticket was taken remotely (on the portal), marked on the clerk's panel
     (an addition to v1)."""
+    priority: bool = False
+    """Whether the ticket has priority (taken at the kiosk or given by a clerk), marked
+    on the clerk's panel; never why (an addition to v1: a hub that omits it shows no
+    mark)."""
 
 
 class CommandReply(Message):

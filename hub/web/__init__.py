@@ -36,6 +36,7 @@ from hub.web.context import EXTENSION, Hub, hub
 from hub.web.extensions import babel, csrf, limiter, login_manager
 from hub.web.jsonbody import BoundedJSONProvider
 from hub.web.live import SECURITY_HEADERS
+from hub.web.refusals import refusal_text
 
 __all__ = ["Hub", "blueprints", "create_app", "hub"]
 
@@ -218,7 +219,7 @@ def _http_error(exc: HTTPException) -> Any:
 def _refused(exc: PoradovnikError) -> Any:
     if wants_json():
         return error_json(409, getattr(exc, "code", "refused"), str(exc))
-    return render_template("error.html", status=409, error=exc), 409
+    return render_template("error.html", status=409, error=refusal_text(exc)), 409
 
 
 def _template_globals() -> dict[str, Any]:

@@ -73,6 +73,7 @@ from hub.web.booking import parse_day, parse_slot
 from hub.web.context import hub
 from hub.web.extensions import limiter, login_manager
 from hub.web.i18n import select_locale
+from hub.web.refusals import refusal_text
 from hub.web.views import longest_waits, queue_rows
 from sync_agent.broker_accounts import Role
 
@@ -313,8 +314,16 @@ class ServiceForm(FlaskForm):
     )
 
 
+def _hours_error(message: str, detail: str, **params: str) -> PoradovnikError:
+    """Hours that cannot be read (``invalid_hours``): ``detail`` says why, of ``part``."""
+    return PoradovnikError(message, code="invalid_hours", detail=detail, params=params)
+
+
 def parse_hours(text: str) -> OpeningHours:
-    """Read hours as the pages show them: ``always``, or ``Mon 08:00-12:00 13:00-15:00; Tue …``."""
+    """Read hours as the pages show them: ``always``, or ``Mon 08:00-12:00 13:00-15:00; Tue …``.
+
+    Raises :class:`PoradovnikError` (``invalid_hours``) saying what is wrong.
+    """
     text = text.strip()
     if text.lower() == "always":
         return OpeningHours()
@@ -322,22 +331,27 @@ def parse_hours(text: str) -> OpeningHours:
     for part in filter(None, (p.strip() for p in text.split(";"))):
         name, _, spans_text = part.partition(" ")
         if name.capitalize() not in _DAYS:
-            raise ValueError(f"{name!r} is not a weekday ({', '.join(_DAYS)})")
+            raise _hours_error(
+                f"{name!r} is not a weekday ({', '.join(_DAYS)})",
+                "day",
+                part=name,
+                days=", ".join(_DAYS),
+            )
         spans = []
         for span in spans_text.split():
             match = _SPAN_RE.fullmatch(span)
             if not match:
-                raise ValueError(f"{span!r} is not a span like 08:00-12:00")
+                raise _hours_error(f"{span!r} is not a span like 08:00-12:00", "span", part=span)
             h1, m1, h2, m2 = (int(g) for g in match.groups())
             try:
                 start, end = time(h1, m1), time(h2, m2)
             except ValueError:
-                raise ValueError(f"{span!r} is not a time of day") from None
+                raise _hours_error(f"{span!r} is not a time of day", "time", part=span) from None
             if start >= end:
-                raise ValueError(f"{span!r} ends before it starts")
+                raise _hours_error(f"{span!r} ends before it starts", "order", part=span)
             spans.append((start, end))
         if not spans:
-            raise ValueError(f"{name} has no opening span")
+            raise _hours_error(f"{name} has no opening span", "empty", part=name)
         days[_DAYS.index(name.capitalize())] = tuple(spans)
     return OpeningHours(days=days, always=False)
 
@@ -367,8 +381,8 @@ def service(code: str | None = None) -> Page:
     if form.validate_on_submit():
         try:
             hours = parse_hours(form.hours.data or "")
-        except ValueError as exc:
-            form.hours.errors = [str(exc)]
+        except PoradovnikError as exc:
+            form.hours.errors = [refusal_text(exc)]
         else:
             names: dict[str, str] = {
                 lang: value
@@ -397,7 +411,7 @@ def service(code: str | None = None) -> Page:
                 queue.save_service(edited)
                 signups.set_desk(edited.code, bool(form.desk.data))
             except (QueueError, PoradovnikError) as exc:
-                flash(str(exc), "error")
+                flash(refusal_text(exc), "error")
             else:
                 before = _service_view(current) if current else None
                 summary = audit.changes(before, _service_view(edited))
@@ -482,7 +496,7 @@ def counter(counter_id: str | None = None) -> Page:
         try:
             queue.save_counter(edited)
         except (QueueError, PoradovnikError) as exc:
-            flash(str(exc), "error")
+            flash(refusal_text(exc), "error")
         else:
             before = {"name": current.name, "services": current.services} if current else None
             summary = audit.changes(before, {"name": edited.name, "services": edited.services})
@@ -544,7 +558,7 @@ def closures() -> Page:
             try:
                 added = queue.add_closure(closure)
             except QueueError as exc:
-                form.day.errors = [exc.message]
+                form.day.errors = [refusal_text(exc)]
             else:
                 record("closure", added.id, "create", _closure_summary(added))
                 flash(
@@ -643,7 +657,7 @@ def devices() -> Page:
                 online_wait_s=PAIRING_ONLINE_WAIT_S,
             )
         except PoradovnikError as exc:
-            flash(str(exc), "error")
+            flash(refusal_text(exc), "error")
         else:
             name = paired.account.username
             view = {"role": form.role.data, "counters": counters, "replaces": form.device_id.data}
@@ -714,7 +728,7 @@ def users() -> Page:
             existing = current.users.get(username)
             if existing is None:
                 if not form.password.data:
-                    raise PoradovnikError("a new user needs a password")
+                    raise PoradovnikError("a new user needs a password", code="password_needed")
                 current.users.add(username, form.password.data, role)
             elif form.password.data:
                 current.users.set_password(username, form.password.data)
@@ -732,7 +746,7 @@ def users() -> Page:
                 if changed is not None and changed.active:
                     login_user(LoginUser(changed))
         except PoradovnikError as exc:
-            flash(str(exc), "error")
+            flash(refusal_text(exc), "error")
         else:
             saved = current.users.get(username)
             assert saved is not None
@@ -776,7 +790,7 @@ def tokens() -> Page:
         try:
             token = current.tokens.issue(form.name.data or "", scopes)
         except PoradovnikError as exc:
-            flash(str(exc), "error")
+            flash(refusal_text(exc), "error")
         else:
             record("token", form.name.data or "", "issue", audit.changes(None, {"scopes": scopes}))
     return render_template("admin/tokens.html", form=form, tokens=current.tokens.all(), token=token)
@@ -834,7 +848,7 @@ def branding() -> Page:
         try:
             config.save(edited)
         except PoradovnikError as exc:
-            flash(str(exc), "error")
+            flash(refusal_text(exc), "error")
         else:
             summary = audit.changes(dataclasses.asdict(now), dataclasses.asdict(edited))
             record("branding", "site", "update", summary)
@@ -908,7 +922,7 @@ def booking_rules(code: str) -> Page:
             )
             current.appointments.save_rules(edited)
         except BookingError as exc:
-            form.seats_by_hour.errors = [exc.message]
+            form.seats_by_hour.errors = [refusal_text(exc)]
         else:
             summary = audit.changes(_rules_view(rules), _rules_view(edited))
             record("booking_rules", code, "update", summary)
@@ -953,7 +967,7 @@ def appointments() -> Page:
         try:
             slots = [s for s in book.slots(service, day, admin=True) if s.free > 0]
         except BookingError as exc:
-            flash(exc.message, "error")
+            flash(refusal_text(exc), "error")
         rows = book.day_bookings(service, day)
     form.slot.choices = [(s.starts_at.isoformat(), _local_time(s.starts_at)) for s in slots]
     if service and form.validate_on_submit():
@@ -964,7 +978,7 @@ def appointments() -> Page:
                 raise BookingError("no_such_slot", "choose a time from the list")
             booked = book.book(service, start, contact, client=None, admin=True)
         except BookingError as exc:
-            flash(exc.message, "error")
+            flash(refusal_text(exc), "error")
         else:
             when = f"{day.isoformat()} {_local_time(booked.starts_at)}"
             record("appointment", booked.code, "book", f"service: {service}; slot: {when}")
@@ -1001,7 +1015,7 @@ def appointment_cancel(code: str) -> BaseResponse:
     try:
         cancelled = hub().appointments.cancel(code, admin=True)
     except BookingError as exc:
-        flash(exc.message, "error")
+        flash(refusal_text(exc), "error")
         return redirect(url_for("admin.appointments"))
     day = cancelled.starts_at.astimezone(hub().queue.timezone).date()
     when = f"{day.isoformat()} {_local_time(cancelled.starts_at)}"
@@ -1162,7 +1176,7 @@ def signup_setup() -> Page:
         try:
             book.save(signups.SignUpSetup(desks=setup.desks, eservices=names))
         except PoradovnikError as exc:
-            form.eservices.errors = [str(exc)]
+            form.eservices.errors = [refusal_text(exc)]
         else:
             flash(gettext("Saved the e-services."), "notice")
             return redirect(url_for("admin.signup_setup"))

@@ -54,6 +54,7 @@ from hub.signups import MAX_ESERVICES, SignUpError
 from hub.web.context import hub
 from hub.web.i18n import select_locale
 from hub.web.portal import LIVE_URL
+from hub.web.refusals import REFUSALS, refusal_text
 from hub.web.views import longest_waits, minutes
 from sync_agent.protocol import COUNTER_ACTIONS
 
@@ -61,24 +62,6 @@ bp = Blueprint("clerk", __name__, url_prefix="/clerk")
 
 SESSION_KEY: Final = "clerk_counter"
 """The counter the signed-in clerk works at."""
-
-REFUSALS: Final = {
-    "no_ticket": lazy_gettext("There is no ticket at this counter."),
-    "invalid_transition": lazy_gettext("This is not possible for the current ticket now."),
-    "counter_busy": lazy_gettext("Finish the current ticket first."),
-    "already_open": lazy_gettext("The counter is already open."),
-    "already_paused": lazy_gettext("The counter is already paused."),
-    "not_parked": lazy_gettext("That ticket is no longer parked."),
-    "same_service": lazy_gettext("The ticket already waits for that service."),
-    "missing_service": lazy_gettext("Choose the service to transfer the ticket to."),
-    "unknown_service": lazy_gettext("Choose the service to transfer the ticket to."),
-    "unknown_counter": lazy_gettext("This counter no longer exists."),
-    "day_changed": lazy_gettext("A new business day has begun; please try again."),
-    "unknown_ticket": lazy_gettext("That ticket is finished or was never issued."),
-    "same_priority": lazy_gettext("The ticket already has this priority."),
-    "remote_ticket": lazy_gettext("A remote ticket cannot be given priority."),
-}
-"""What the clerk is told when the queue refuses an action, by :class:`QueueError` code."""
 
 
 def _(text: str, **values: Any) -> str:
@@ -335,7 +318,7 @@ def act() -> BaseResponse:
             ticket_id=form.ticket_id.data or None,
         )
     except QueueError as refused:
-        flash(str(REFUSALS.get(refused.code, refused.message)), "error")
+        flash(refusal_text(refused), "error")
     else:
         if ticked_names and counter.current is not None:
             hub().signups.record(
@@ -364,7 +347,7 @@ def prioritise() -> BaseResponse:
     try:
         queue.prioritise(ticket.id, reason, actor=f"web:{current_user.id}")
     except QueueError as refused:
-        flash(str(REFUSALS.get(refused.code, refused.message)), "error")
+        flash(refusal_text(refused), "error")
     else:
         flash(_("%(number)s now has priority.", number=ticket.number), "notice")
     return redirect(url_for("clerk.panel"), code=303)
@@ -398,18 +381,13 @@ def _ticked(counter: Counter, action: str, ticked: list[str]) -> tuple[str, ...]
     try:
         return signups.check(ticked)
     except SignUpError:
-        raise QueueError(
-            "unknown_eservice", _("Tick only the e-services listed; reload the page.")
-        ) from None
+        raise QueueError("unknown_eservice", "an e-service ticked is not listed") from None
 
 
 def _check_guards(counter: Counter, action: str, seen: str | None, recall: str | None) -> None:
     """Refuse an action that could skip a citizen the clerk has not seen."""
     if seen != counter.current:
-        raise QueueError(
-            "stale_page",
-            _("The counter changed meanwhile (another device acted); check the ticket and retry."),
-        )
+        raise QueueError("stale_page", f"counter {counter.id} changed since the page was shown")
     if action != "next" or recall is not None or counter.current is None:
         return
     queue = hub().queue
@@ -420,11 +398,8 @@ def _check_guards(counter: Counter, action: str, seen: str | None, recall: str |
     if (queue.clock() - ticket.called_at).total_seconds() < guard_s:
         raise QueueError(
             "next_guard",
-            _(
-                "%(number)s was called just now. Wait a few seconds before calling the next "
-                "citizen, so that nobody is skipped.",
-                number=ticket.number,
-            ),
+            f"{ticket.number} was called less than {guard_s} s ago",
+            params={"number": ticket.number},
         )
 
 

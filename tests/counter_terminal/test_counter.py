@@ -25,7 +25,7 @@ from counter_terminal.desk import CounterDesk
 from counter_terminal.hardware import LightMode
 from counter_terminal.lcd import LcdDisplay, SimulatedDisplay
 from counter_terminal.simulated import SimulatedClerks
-from hub.model import TicketState
+from hub.model import Priority, TicketState
 from hub.service import utc_now
 from sync_agent import protocol as p
 from sync_agent.link import DeviceLink
@@ -137,6 +137,27 @@ def test_a_remote_ticket_is_marked_on_the_display(
     assert (call.ticket, call.remote, call.appointment) == ("A001", True, False)
     office.wait_ticket("1", "A001")
     assert office.display("1").lines[0] == "A001 Remote"
+
+
+def test_a_ticket_with_priority_is_marked_on_the_display(
+    hub: RunningHub, start_terminal: Callable[..., Terminal]
+) -> None:
+    hub.queue.issue("taxes", priority=Priority.DISABILITY)
+    issue(hub, "taxes")
+    office = start_terminal(next_guard_s=0.0)
+    office.clerks.press("1", "next")
+    assert office.call().priority
+    office.wait_ticket("1", "A001")
+    assert office.display("1").lines[0] == "»A001"
+    office.clerks.press("1", "next")
+    office.wait_ticket("1", "A002")
+    assert office.display("1").lines[0] == "A002"
+    # A clerk gives the current citizen priority on the web panel: the mark follows.
+    current = hub.queue.engine.counters["1"].current
+    assert current is not None
+    hub.queue.prioritise(current, Priority.AGE, actor="web:clerk")
+    office.wait("1", lambda desk: desk.view().lines[0] == "»A002")
+    assert office.display("1").lines[0] == "»A002"
 
 
 def test_next_calls_the_next_citizen_and_lights_the_panel(

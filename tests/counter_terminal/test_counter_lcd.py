@@ -148,6 +148,24 @@ def test_letters_on_the_screen_keep_their_slot_and_rows_are_not_rewritten() -> N
     assert lcd.instructions == []  # nothing changed, nothing sent
 
 
+def test_the_priority_mark_is_drawn_on_an_a00_lcd_and_from_the_rom_on_an_a02() -> None:
+    display, lcd = lcd_display("A00")
+    display.show(["»A042 (2x)", "Čaká: 3"])
+    assert lcd.row(0)[:5] == b"\x00A042"
+    assert lcd.glyph(0) == GLYPHS["»"]
+    assert lcd.read(0) == "»A042 (2x)"
+    display, lcd = lcd_display("A02")
+    display.show(["»A042", "Čaká: 3"])
+    assert lcd.row(0)[:5] == b"\xbbA042"  # the A02 ROM's own »
+    assert lcd.cgram_writes() == [0]  # only Č is drawn
+
+
+def test_the_priority_mark_without_a_free_slot_is_a_plain_sign() -> None:
+    display, lcd = lcd_display()
+    display.show(["čďěňřšťů", "»A042"])
+    assert lcd.read(1) == ">A042"
+
+
 def test_ukrainian_is_romanised_on_an_a00_lcd() -> None:
     display, lcd = lcd_display("A00")
     display.show(["Черга: 3", "Вільно"])

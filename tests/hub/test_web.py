@@ -357,6 +357,7 @@ def test_an_admin_changes_a_service_and_the_queue_has_it(
 def test_bad_opening_hours_are_explained_and_nothing_changes(
     admin: FlaskClient, web_queue: QueueService
 ) -> None:
+    admin.set_cookie("lang", "en")  # the English wording
     before = web_queue.engine.services["taxes"]
     form = {
         "prefix": "A",
@@ -367,7 +368,7 @@ def test_bad_opening_hours_are_explained_and_nothing_changes(
     }
     answer = admin.post("/admin/services/taxes", data=form)
     assert answer.status_code == 200
-    assert "ends before it starts" in answer.get_data(as_text=True)
+    assert "12:00-08:00 ends before it starts." in answer.get_data(as_text=True)
     assert web_queue.engine.services["taxes"] == before
 
 
@@ -415,6 +416,7 @@ def test_branding_changes_the_portal(admin: FlaskClient, client: FlaskClient) ->
     assert "#1d4d2b" in client.get("/branding.css").get_data(as_text=True)
     form["accent_color"] = "#ffff00"  # white text on yellow fails WCAG AA
     form["csrf_token"] = csrf_token(admin, "/admin/branding")
+    admin.set_cookie("lang", "en")  # the English wording
     assert "too light" in admin.post("/admin/branding", data=form).get_data(as_text=True)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from babel.messages.extract import extract_from_dir
 from flask import Flask
 from flask.testing import FlaskClient
 from i18n_helpers import read_catalog
-from web_helpers import csrf_token
+from web_helpers import csrf_token, visible_text
 
 import hub.web
 from hub.appointments import BookingRules
@@ -84,26 +83,6 @@ SLOVAK = {
     "/admin/users": "Pridať alebo zmeniť používateľa",
 }
 """A few Slovak texts as an office writes them (catches an empty or stale catalog)."""
-
-
-class _Text(HTMLParser):
-    """The text a reader sees on a page (and what it says to screen readers)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.parts.extend(v for k, v in attrs if k in ("aria-label", "title") and v)
-
-
-def visible_text(html: str) -> str:
-    parser = _Text()
-    parser.feed(html)
-    return "\n".join(" ".join(p.split()) for p in parser.parts)
 
 
 @cache

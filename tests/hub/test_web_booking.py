@@ -342,6 +342,7 @@ def test_admin_sets_rules_and_sees_the_day(admin: FlaskClient, app: Flask) -> No
     assert rules.enabled
     assert rules.slot_min == 20
     assert rules.seats_by_hour[(0, 12)] == 0
+    admin.set_cookie("lang", "en")  # the English wording
     bad = admin.post(
         "/admin/booking/waste",
         data={

@@ -1,8 +1,10 @@
-"""The web tests' admin password, the CSRF token of a page's form, and a clerk signed in."""
+"""The web tests' admin password, the CSRF token of a page's form, a clerk signed in, and
+the text a reader sees on a page."""
 
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 from flask.testing import FlaskClient
 
@@ -29,3 +31,23 @@ def sign_in_clerk(client: FlaskClient, store: Store) -> None:
     client.post(
         "/admin/login", data={"username": "jana", "password": ADMIN_PASSWORD, "csrf_token": token}
     )
+
+
+class _Text(HTMLParser):
+    """The text a reader sees on a page (and what it says to screen readers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.parts.extend(v for k, v in attrs if k in ("aria-label", "title") and v)
+
+
+def visible_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    return "\n".join(" ".join(p.split()) for p in parser.parts)
