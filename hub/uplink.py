@@ -357,12 +357,12 @@ class Uplink:
             self.sent = ack.seq
         elif ack.seq > self.sent:
             self.sent = ack.seq
+        if ack.seq != self._kept:
+            self.log.save_ack(ack.seq)  # kept before it counts
+            self._kept = ack.seq
         if ack.seq != self.acked:
             self._progress_at = time.monotonic()
             self.acked = ack.seq
-        if ack.seq != self._kept:
-            self.log.save_ack(ack.seq)
-            self._kept = ack.seq
 
     def _take_catalogue(self, topic: str, payload: bytes) -> None:
         """Apply the city's catalogue once per version, and say what was applied."""

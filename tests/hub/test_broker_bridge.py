@@ -27,6 +27,7 @@ from test_broker import (
     marker,
     office_accounts,
 )
+from uplink_helpers import assert_copy_complete, issue, log_ids, start_acker, wait_acked
 
 from common.settings import (
     BrokerSettings,
@@ -36,7 +37,8 @@ from common.settings import (
     SiteSettings,
     UplinkSettings,
 )
-from hub.accounts import write_broker_config
+from hub.accounts import city_bridge, write_broker_config
+from hub.app import open_queue, seed_demo, start_uplink
 from hub.broker import (
     Bridge,
     BrokerFiles,
@@ -292,3 +294,63 @@ def test_broker_config_bridges_to_the_city_when_uplink_is_set(tmp_path: Path) ->
     # Without [uplink] there is no bridge.
     files = write_broker_config(settings.model_copy(update={"uplink": UplinkSettings()}))
     assert "connection city" not in files.config.read_text()
+
+
+def test_the_hubs_log_reaches_the_city_through_the_bridge_across_a_cut(
+    tmp_path: Path, city: City
+) -> None:
+    """The branch as it runs: broker files from [uplink], the hub's uplink, a city acker."""
+    accounts, passwords = office_accounts()
+    port = free_port()
+    settings = Settings(
+        role="hub",
+        site=SiteSettings(id=SITE),
+        mqtt=MqttSettings(
+            host="127.0.0.1", port=port, username="hub", password=SecretStr(passwords["hub"])
+        ),
+        data=DataSettings(dir=tmp_path / "hub"),
+        uplink=UplinkSettings(
+            host="127.0.0.1",
+            port=city.tls_port,
+            username=BRANCH_USER,
+            password=SecretStr(city.passwords[BRANCH_USER]),
+            cafile=city.cafile,
+        ),
+    )
+    files = write_broker_files(
+        tmp_path / "branch",
+        site=SITE,
+        accounts=accounts,
+        port=port,
+        user=TEST_USER,
+        bridge=city_bridge(settings),
+    )
+    branch = Mosquitto(files.config, port)
+    branch.start()
+    city_login = MqttSettings(
+        host="127.0.0.1",
+        port=city.broker.port,
+        username="city",
+        password=SecretStr(city.passwords["city"]),
+    )
+    acker = start_acker(city_login, SITE)
+    queue = open_queue(settings)
+    seed_demo(queue)
+    uplink = start_uplink(settings, queue)
+    assert uplink is not None
+    try:
+        issue(queue, 150)
+        acker.wait_for(lambda a: a.progress == log_ids(queue)[-1], "the log at the city")
+        wait_acked(uplink, log_ids(queue)[-1])
+        # The WAN is cut (the city's broker away), the office goes on, the WAN comes back.
+        city.broker.stop()
+        issue(queue, 30)
+        city.broker.start()
+        acker.wait_for(lambda a: a.progress == log_ids(queue)[-1], "the log after the cut")
+        wait_acked(uplink, log_ids(queue)[-1])
+        assert_copy_complete(acker, queue)
+    finally:
+        uplink.stop()
+        acker.connection.stop()
+        queue.store.close()
+        branch.stop()

@@ -11,9 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import queue as queue_module
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,15 @@ from typing import Any
 import pytest
 from office_helpers import OfficeBroker, hub_settings
 from sqlalchemy import delete, insert, select, text, update
+from uplink_helpers import (
+    WAIT_S,
+    Acker,
+    assert_copy_complete,
+    issue,
+    log_ids,
+    start_acker,
+    wait_acked,
+)
 
 from common.settings import Settings
 from hub import retention
@@ -37,60 +44,9 @@ from sync_agent.city_protocol import (
     CatalogueApplied,
     CatalogueService,
     CityTopics,
-    HistoryAck,
-    HistoryBatch,
     HistoryEvent,
     decode_city,
 )
-from sync_agent.connection import Inbound, MqttConnection
-
-WAIT_S = 20.0
-
-
-@dataclass
-class Acker:
-    """The city's consumer as the branch sees it: stores consecutive rows, acks the last.
-
-    ``drop`` is how many of the next batches it ignores (a batch lost on the way).
-    """
-
-    connection: MqttConnection
-    site: str
-    stored: list[HistoryEvent] = field(default_factory=list)
-    batches: int = 0
-    drop: int = 0
-    silent: bool = False
-    """Store but never answer."""
-    changed: threading.Condition = field(default_factory=threading.Condition)
-
-    @property
-    def progress(self) -> int:
-        return self.stored[-1].seq if self.stored else 0
-
-    def heard(self, message: Inbound) -> None:
-        batch = decode_city(HistoryBatch, message.payload)
-        with self.changed:
-            self.batches += 1
-            if self.drop:
-                self.drop -= 1
-                return
-            p = self.progress
-            if batch.first <= p + 1 or (p == 0 and batch.first == batch.first_available):
-                self.stored += [event for event in batch.events if event.seq > p]
-            self.changed.notify_all()
-        if not self.silent:
-            self.ack(self.progress)
-
-    def ack(self, seq: int, site: str | None = None) -> None:
-        ack = HistoryAck(site=site or self.site, seq=seq, at=datetime.now(UTC))
-        self.connection.publish(CityTopics(self.site).ack, ack.encode(), retain=True)
-
-    def wait_for(self, predicate: Callable[[Acker], bool], what: str) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: predicate(self), WAIT_S), (
-                f"timed out waiting for {what}: stored up to {self.progress}, "
-                f"{self.batches} batches"
-            )
 
 
 @pytest.fixture
@@ -108,13 +64,9 @@ def queue(settings: Settings) -> Iterator[QueueService]:
 
 @pytest.fixture
 def acker(broker: OfficeBroker) -> Iterator[Acker]:
-    connection = MqttConnection(mqtt=broker.mqtt("hub"), client_id="city-stand-in")
-    acker = Acker(connection, broker.site)
-    connection.subscribe(CityTopics(broker.site).history, acker.heard)
-    connection.start()
-    assert connection.subscribed.wait(WAIT_S)
+    acker = start_acker(broker.mqtt("hub"), broker.site)
     yield acker
-    connection.stop()
+    acker.connection.stop()
 
 
 @pytest.fixture
@@ -130,34 +82,6 @@ def start_uplink(broker: OfficeBroker, queue: QueueService) -> Iterator[Callable
     yield start
     for uplink in running:
         uplink.stop()
-
-
-def issue(queue: QueueService, n: int) -> None:
-    for i in range(n):
-        queue.issue(("taxes", "waste", "parking")[i % 3])
-
-
-def log_ids(queue: QueueService) -> list[int]:
-    with queue.store.db.connect() as conn:
-        return list(conn.execute(select(EVENTS.c.id).order_by(EVENTS.c.id)).scalars())
-
-
-def assert_copy_complete(acker: Acker, queue: QueueService) -> None:
-    """The city's copy is the branch's log, row by row, once each and in order."""
-    ids = log_ids(queue)
-    assert [e.seq for e in acker.stored] == ids
-    with queue.store.db.connect() as conn:
-        rows = conn.execute(select(EVENTS).order_by(EVENTS.c.id)).all()
-    assert [(e.action, e.actor, e.ticket_id) for e in acker.stored] == [
-        (r.action, r.actor, r.ticket_id) for r in rows
-    ]
-
-
-def wait_acked(uplink: Uplink, seq: int) -> None:
-    with uplink.idle:
-        assert uplink.idle.wait_for(lambda: uplink.acked >= seq, WAIT_S), (
-            f"the uplink holds ack {uplink.acked}, not {seq}"
-        )
 
 
 def test_every_event_arrives_once_in_order_with_its_ticket(
