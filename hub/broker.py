@@ -470,7 +470,8 @@ class Bridge:
     def notification_topic(self) -> str:
         """Where the bridge says whether it is connected (``1``) or not (``0``).
 
-        Retained, on both brokers; the city's broker publishes ``0`` as its will.
+        Retained, on the branch's broker only: the city's ACL lets a branch write only
+        what the bridge carries out.
         """
         return f"{CityTopics(self.site).base}/{CITY}/bridge"
 
@@ -493,6 +494,7 @@ def render_bridge(bridge: Bridge) -> str:
         f"restart_timeout {BRIDGE_RESTART_S[0]} {BRIDGE_RESTART_S[1]}",
         "start_type automatic",
         "notifications true",
+        "notifications_local_only true",
         f"notification_topic {bridge.notification_topic}",
     ]
     if bridge.tls:
