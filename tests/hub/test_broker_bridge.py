@@ -27,7 +27,7 @@ from test_broker import (
     marker,
     office_accounts,
 )
-from uplink_helpers import assert_copy_complete, issue, log_ids, start_acker, wait_acked
+from uplink_helpers import WAIT_S, assert_copy_complete, issue, log_ids, start_acker, wait_acked
 
 from common.settings import (
     BrokerSettings,
@@ -347,7 +347,13 @@ def test_the_hubs_log_reaches_the_city_through_the_bridge_across_a_cut(
         wait_acked(uplink, log_ids(queue)[-1])
         # The WAN is cut (the city's broker away), the office goes on, the WAN comes back.
         city.broker.stop()
+        with uplink.idle:
+            assert uplink.idle.wait_for(lambda: not uplink.bridge_up, WAIT_S), "bridge still up"
+        sent = uplink.sent
         issue(queue, 30)
+        with uplink.idle:  # a round after the new rows: nothing goes into the bridge's queue
+            uplink.idle.wait(WAIT_S)
+        assert uplink.sent == sent
         city.broker.start()
         acker.wait_for(lambda a: a.progress == log_ids(queue)[-1], "the log after the cut")
         wait_acked(uplink, log_ids(queue)[-1])

@@ -487,6 +487,13 @@ def test_the_log_has_no_holes_and_keeps_the_ack(store: Store) -> None:
     assert [e.seq for e in real] == log_ids_of(store)
     assert real[0].detail == {"lang": "sk"}
     assert log.batch(events[-1].seq) == (1, [])
+    # A write rolled back right after what was sent: the next batch still follows on.
+    add_event(store, "lost again", roll_back=True)
+    add_event(store, "third")
+    _, more = log.batch(events[-1].seq)
+    assert more[0].seq == events[-1].seq + 1
+    assert [e.actor for e in more if e.action != SKIPPED] == ["third"]
+    events += more
     log.save_ack(1)
     log.save_catalogue_version(4)
     log.save_ack(2)
