@@ -11,6 +11,8 @@ import contextlib
 import dataclasses
 import logging
 import queue as queue_module
+import signal
+import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +20,9 @@ from typing import Any
 
 import pytest
 from office_helpers import OfficeBroker, hub_settings
+from process_helpers import Process, poradovnik_args
 from sqlalchemy import delete, insert, select, text, update
+from test_hub_process import notify_socket, receive_until  # noqa: F401 (a fixture)
 from uplink_helpers import (
     WAIT_S,
     Acker,
@@ -33,6 +37,7 @@ from common.settings import Settings
 from hub import retention
 from hub.app import open_queue, seed_demo
 from hub.audit import AdminAudit, AuditEntry, AuditFilter
+from hub.broker import free_port
 from hub.catalogue import CITY_ACTOR, CatalogueApplier, catalogue_hours
 from hub.service import QueueService
 from hub.store import Store
@@ -517,3 +522,40 @@ def test_an_event_too_large_for_the_city_goes_without_its_detail() -> None:
     huge = HistoryEvent(seq=7, at=at, action="issue", actor="kiosk", detail={"x": "y" * 60_000})
     alone = fitting("office", 1, [huge])
     assert alone.events[0].detail == {"truncated": True}
+
+
+# -- the hub process ----------------------------------------------------------------------
+
+
+def test_the_hub_process_with_an_uplink_sends_its_log_and_stops_cleanly(
+    tmp_path: Path,
+    broker: OfficeBroker,
+    acker: Acker,
+    queue: QueueService,
+    settings: Settings,
+    processes: Callable[..., Process],
+    notify_socket: socket.socket,  # noqa: F811 (the fixture)
+) -> None:
+    issue(queue, 20)
+    last = log_ids(queue)[-1]
+    queue.store.close()
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        f'role = "hub"\n[data]\ndir = "{settings.data.dir}"\n'
+        f'[mqtt]\nport = {broker.port}\nusername = "hub"\npassword = "{broker.passwords["hub"]}"\n'
+        f"[web]\nport = {free_port()}\n"
+        '[uplink]\nhost = "127.0.0.1"\nusername = "branch-office"\n'
+        'password = "the-city-s-long-password"\n'
+    )
+    hub = processes(
+        poradovnik_args("--config", str(config), "hub"),
+        name="hub",
+        env={"NOTIFY_SOCKET": str(tmp_path / "notify")},
+        cwd=tmp_path,
+    )
+    receive_until(notify_socket, "READY=1")
+    acker.wait_for(lambda a: a.progress == last, "the log from the hub process")
+    hub.wait_for_line(lambda line: "uplink of site office" in line, WAIT_S, what="the uplink")
+    assert hub.stop(signal.SIGTERM, timeout=WAIT_S) == 0, hub.describe()
+    assert "Traceback" not in hub.output()
+    assert_copy_complete(acker, open_queue(settings))
