@@ -33,7 +33,7 @@ from uplink_helpers import (
     wait_acked,
 )
 
-from common.settings import Settings
+from common.settings import Settings, SettingsError, load_settings, settings_warnings
 from hub import retention
 from hub.app import open_queue, seed_demo
 from hub.audit import AdminAudit, AuditEntry, AuditFilter
@@ -559,3 +559,66 @@ def test_the_hub_process_with_an_uplink_sends_its_log_and_stops_cleanly(
     assert hub.stop(signal.SIGTERM, timeout=WAIT_S) == 0, hub.describe()
     assert "Traceback" not in hub.output()
     assert_copy_complete(acker, open_queue(settings))
+
+
+def test_retention_keeps_unacknowledged_rows_on_each_database(store: Store) -> None:
+    for actor in ("a", "b", "c", "d"):
+        add_event(store, actor)
+    ids = log_ids_of(store)
+    long_ago = datetime.now(UTC) - timedelta(days=500)
+    with store.transaction() as conn:
+        conn.execute(update(EVENTS).values(at=long_ago))
+    now = datetime.now(UTC)
+    cutoffs = retention.Cutoffs.of(
+        now, now.date(), history_days=400, working_days=7, acked_events_only=True
+    )
+    assert retention.prune(store, cutoffs, batch=10).deleted["events"] == 0
+    UplinkLog(store).save_ack(ids[1])
+    assert retention.prune(store, cutoffs, batch=10).deleted["events"] == 2
+    assert log_ids_of(store) == ids[2:]
+
+
+# -- the settings ---------------------------------------------------------------------------
+
+SECRET = "the-branch-s-own-password"
+
+
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [
+        ('host = "city.example.sk"\nusername = "b"', "host needs username and password"),
+        (f'host = "city.example.sk"\npassword = "{SECRET}"', "host needs username and password"),
+        (f'host = "https://city.example.sk/"\nusername = "b"\npassword = "{SECRET}"', "host name"),
+        ('host = "city.example.sk"\nusername = "b"\npassword = "short"', "too short"),
+        (
+            f'host = "c.sk"\nusername = "b"\npassword = "{SECRET}"\ncertfile = "c.pem"',
+            "certfile and keyfile go together",
+        ),
+        (
+            f'host = "c.sk"\nusername = "b"\npassword = "{SECRET}"\ntls = false\ncafile = "ca"',
+            "need tls = true",
+        ),
+        (f'host = "c.sk"\nusername = "a b"\npassword = "{SECRET}"', "username"),
+        ("port = 0", "port"),
+        ("insecure = true", "unknown key"),
+    ],
+)
+def test_uplink_settings_are_checked_without_showing_the_password(
+    tmp_path: Path, section: str, problem: str
+) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(f'role = "hub"\n[uplink]\n{section}\n')
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path)
+    assert problem in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_a_plain_uplink_is_allowed_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        f'role = "hub"\n[uplink]\nhost = "c.sk"\nport = 1883\nusername = "b"\n'
+        f'password = "{SECRET}"\ntls = false\n'
+    )
+    warnings = settings_warnings(load_settings(path))
+    assert any("in clear" in warning for warning in warnings)
