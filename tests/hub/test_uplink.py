@@ -303,10 +303,13 @@ def test_the_catalogue_is_applied_as_an_admin_change_and_answered(
     assert taxes.hours == catalogue_hours(WEEKDAYS)
     assert (permits.prefix, permits.names["sk"]) == ("P", "Povolenia (sk)")
     assert queue.service("parking") == untouched
-    assert sorted((e.object_id, e.action) for e in city_audit(queue)) == [
-        ("permits", "create"),
-        ("taxes", "update"),
-    ]
+    entries = {e.object_id: e for e in city_audit(queue)}
+    assert {code: e.action for code, e in entries.items()} == {
+        "permits": "create",
+        "taxes": "update",
+    }
+    assert "→ Dane (en)" in entries["taxes"].summary
+    assert "hours: always → Mon 08:00-12:00 13:00-16:00" in entries["taxes"].summary
     assert UplinkLog(queue.store).catalogue_version() == 3
 
 
