@@ -33,7 +33,7 @@ from contextvars import ContextVar
 from datetime import time
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -45,6 +45,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -86,6 +87,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SiteSettings",
+    "UplinkSettings",
     "WebSettings",
     "is_local_listener",
     "load_settings",
@@ -219,6 +221,10 @@ def _check_host_name(value: str) -> str:
         msg = "must be a host name such as 'poradovnik.kosice.sk' (no scheme, port or path)"
         raise ValueError(msg)
     return value.lower()
+
+
+def _check_optional_host(value: str | None) -> str | None:
+    return None if value is None else _check_host_name(value)
 
 
 def _check_network(value: str) -> str:
@@ -530,6 +536,65 @@ class BrokerSettings(Section):
     because Mosquitto 2 reads them after dropping root."""
 
 
+class UplinkSettings(Section):
+    """``[uplink]``: this branch's link to the city's broker (hub only).
+
+    With ``host`` set, ``poradovnik broker config`` bridges the branch's broker to the
+    city's, and the hub sends its history to the city (docs/city.md).
+    """
+
+    host: Annotated[str | None, AfterValidator(_check_optional_host)] = None
+    """Host name or address of the city's broker; none means this branch is no part of a
+    city."""
+
+    port: int = Field(default=8883, ge=1, le=65535)
+    """TCP port of the city's broker: 8883 with TLS, 1883 without."""
+
+    username: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[^\s:]+$")
+    """This branch's account at the city's broker (``poradovnik city branch add`` prints
+    it, usually ``branch-<site>``)."""
+
+    password: Annotated[SecretStr | None, AfterValidator(_check_password)] = None
+    """The branch account's password; never printed or logged. At least 12 characters."""
+
+    tls: bool = True
+    """Whether the bridge talks to the city's broker over TLS (it checks the broker's
+    certificate and host name; there is no insecure mode)."""
+
+    cafile: Path | None = None
+    """CA certificate (PEM) to check the city broker's certificate with; none means the
+    system's CAs. A relative path is relative to the settings file."""
+
+    certfile: Path | None = None
+    """A client certificate (PEM) for the bridge, when the city's broker asks for one."""
+
+    keyfile: Path | None = None
+    """The client certificate's private key (PEM)."""
+
+    catalogue: bool = False
+    """Whether this branch takes the city's service catalogue: names, ticket prefixes
+    and hours of the services the city defines (what the branch's admin changed is kept)."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.host is None:
+            return self
+        if self.username is None or self.password is None:
+            raise ValueError(
+                "host needs username and password (the branch's account at the city's broker)"
+            )
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("certfile and keyfile go together (the bridge's client certificate)")
+        if not self.tls and (self.cafile or self.certfile):
+            raise ValueError("cafile, certfile and keyfile need tls = true")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this branch is linked to a city."""
+        return self.host is not None
+
+
 class QueueSettings(Section):
     """``[queue]``: the hub's queue policy (hub only)."""
 
@@ -637,6 +702,9 @@ class Settings(BaseSettings):
 
     queue: QueueSettings = QueueSettings()
     """The hub's queue policy."""
+
+    uplink: UplinkSettings = UplinkSettings()
+    """The branch's link to the city."""
 
     logging: LoggingSettings = LoggingSettings()
     """Logging."""
@@ -780,6 +848,15 @@ def settings_warnings(settings: Settings) -> list[str]:
             "the broker lets an account use only the topics of the device id it was made "
             "for (poradovnik device add gives both the same name), so it may refuse "
             "everything this device sends"
+        )
+    if settings.uplink.enabled and settings.role != "hub":
+        warnings.append(
+            f"[uplink] is set on a {settings.role}: only the hub links an office to the city"
+        )
+    if settings.uplink.enabled and not settings.uplink.tls:
+        warnings.append(
+            "[uplink] tls is false: the branch's history, its queue state and the branch "
+            "account's password cross the network to the city in clear"
         )
     return warnings
 
@@ -1001,6 +1078,8 @@ def _describe(error: Any) -> str:
     show_input = (
         kind not in {"missing", "extra_forbidden", "model_type", "model_attributes_type"}
         and tuple(loc[:2]) not in _SECRET_FIELDS
+        # A whole section's input would show the secrets in it.
+        and not (len(loc) == 1 and any(section == loc[0] for section, _ in _SECRET_FIELDS))
     )
     if kind == "missing" and loc == ("role",):
         message = (

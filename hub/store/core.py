@@ -73,7 +73,7 @@ from sync_agent.broker_accounts import Account
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0014_remote_tickets"
+HEAD_REVISION: Final = "0015_uplink"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
 
 
@@ -540,6 +540,17 @@ class Store:
         here, one at a time with the queue's own writes.
         """
         return self._transaction()
+
+    def put(self, table: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
+        """Update the row of ``table`` whose columns equal ``key`` to ``values``, or insert it.
+
+        For the small tables beside the queue (the uplink's state, the city's services):
+        one transaction on the writer's connection, so no other writer comes between.
+        """
+        condition = [table.c[name] == value for name, value in key.items()]
+        with self._transaction() as conn:
+            if not conn.execute(update(table).where(*condition).values(**values)).rowcount:
+                conn.execute(insert(table).values(**key, **values))
 
     # -- internals -------------------------------------------------------------------
 
