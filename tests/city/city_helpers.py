@@ -190,3 +190,33 @@ class TestBranch:
 
     def stop(self) -> None:
         self.connection.stop()
+
+
+def settings_file(path: Path, settings: Settings) -> Path:
+    """Write ``settings`` (a city's) as the TOML file ``poradovnik city`` reads; the path.
+
+    Its ``[broker] dir`` is ``cli-broker`` beside it: the commands' files, apart from
+    those the test's own broker runs on.
+    """
+    city = settings.city
+    password = city.mqtt_password.get_secret_value() if city.mqtt_password else ""
+    path.write_text(
+        f"""role = "city"
+
+[city]
+name = "Košice"
+database_url = "{city.database_url}"
+mqtt_port = {city.mqtt_port}
+mqtt_password = "{password}"
+web_port = {city.web_port}
+reconnect_max_s = {city.reconnect_max_s}
+uplink_host = "city.example.sk"
+
+[broker]
+dir = "{(path.parent / "cli-broker").as_posix()}"
+port = {city.mqtt_port}
+bind = "127.0.0.1"
+""",
+        encoding="utf-8",
+    )
+    return path
