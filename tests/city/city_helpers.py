@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -220,3 +221,76 @@ bind = "127.0.0.1"
         encoding="utf-8",
     )
     return path
+
+
+class ResendingBranch:
+    """A test branch that sends its history as a branch's hub does (go-back-N).
+
+    It holds the rows 1 to :meth:`have`; it sends batches of ``size`` while fewer than
+    ``window`` are unacknowledged; an ack below what it sent (a gap, a city database
+    that came back older) sends from there again, and so does no progress for
+    ``resend_s``. It runs on a thread of its own until :meth:`stop`.
+    """
+
+    def __init__(
+        self, branch: TestBranch, *, size: int = 10, window: int = 50, resend_s: float = 1.0
+    ) -> None:
+        self.branch = branch
+        self.size = size
+        self.window = window
+        self.resend_s = resend_s
+        self.sent = 0
+        self.acked = 0
+        self.held = 0
+        self.resends = 0
+        """How many times it went back."""
+        self._seen = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-branch", daemon=True)
+        self._thread.start()
+
+    def have(self, last: int) -> None:
+        """The branch holds rows 1 to ``last`` now."""
+        with self.branch._changed:
+            self.held = last
+            self.branch._changed.notify_all()
+
+    def _run(self) -> None:
+        changed = self.branch._changed
+        progress_at = time.monotonic()
+        while not self._stop.is_set():
+            with changed:
+                changed.wait_for(
+                    lambda: (
+                        len(self.branch.acks) > self._seen
+                        or (self.sent - self.acked < self.window and self.sent < self.held)
+                        or self._stop.is_set()
+                    ),
+                    self.resend_s / 4,
+                )
+                for ack in self.branch.acks[self._seen :]:
+                    if ack < self.acked:  # the city holds less than it said: from there again
+                        self.sent = ack
+                        self.resends += 1
+                    if ack != self.acked:
+                        progress_at = time.monotonic()
+                    self.acked = ack
+                self._seen = len(self.branch.acks)
+                self.sent = max(self.sent, self.acked)
+                stalled = time.monotonic() - progress_at >= self.resend_s
+                if self.acked < self.sent and stalled:
+                    self.sent = self.acked  # a batch (or its ack) was lost: go back
+                    self.resends += 1
+                    progress_at = time.monotonic()
+                first, last = self.sent + 1, min(self.sent + self.size, self.held)
+                if self.sent - self.acked >= self.window:
+                    continue
+            if first <= last:
+                self.branch.send_raw(batch(self.branch.site, first, last).encode())
+                self.sent = last
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self.branch._changed:
+            self.branch._changed.notify_all()
+        self._thread.join(5)
