@@ -146,6 +146,7 @@ class TestBranch:
         self.broker = broker
         self.topics = CityTopics(site)
         self.acks: list[int] = []
+        self.messages: list[tuple[str, bytes]] = []
         self._changed = threading.Condition()
         self.connection = MqttConnection(
             mqtt=broker.login(branch_username(site), password), client_id=f"test-branch-{site}"
@@ -154,6 +155,26 @@ class TestBranch:
         self.connection.start()
         connected = self.connection.subscribed.wait(10)
         assert connected, f"branch {site} did not connect: {broker.tail()}"
+
+    def watch(self, topic: str) -> None:
+        """Keep what arrives on ``topic`` (its catalogue, say) for :meth:`wait_for_message`."""
+        self.connection.subscribe(topic, self._keep)
+
+    def _keep(self, message: Inbound) -> None:
+        with self._changed:
+            self.messages.append((message.topic, message.payload))
+            self._changed.notify_all()
+
+    def wait_for_message(self, topic: str, timeout: float = 15.0) -> bytes:
+        """The payload of the next message on ``topic`` not yet taken."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(t == topic for t, _ in self.messages), timeout
+            )
+            if not found:
+                raise AssertionError(f"branch {self.site}: nothing on {topic}: {self.messages}")
+            index = next(i for i, (t, _) in enumerate(self.messages) if t == topic)
+            return self.messages.pop(index)[1]
 
     def _ack(self, message: Inbound) -> None:
         if not message.payload:
