@@ -70,6 +70,7 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "AlertSettings",
     "BackupSettings",
+    "CitySettings",
     "Country",
     "DataSettings",
     "DatabaseSettings",
@@ -105,8 +106,9 @@ ENV_PREFIX = "PORADOVNIK_"
 
 _ENV_DELIMITER = "__"
 
-Role = Literal["hub", "kiosk", "display", "counter"]
-"""What a device is: the hub keeps the queue, the others are its devices."""
+Role = Literal["hub", "kiosk", "display", "counter", "city"]
+"""What a device is: the hub keeps the queue, the others are its devices; ``city`` is the
+city's server, which sees every office (branch) of a city."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 """How much a device logs."""
@@ -161,6 +163,30 @@ def _check_public_url(value: str | None) -> str | None:
         msg = "must be an address such as 'https://poradovnik.example.sk' (no query or fragment)"
         raise ValueError(msg)
     return value.rstrip("/")
+
+
+def _check_city_database_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme = value.partition("://")[0].lower()
+    if scheme.startswith("sqlite"):
+        msg = (
+            "SQLite cannot be the city's database: the city stores every branch's history "
+            "from many writers at once (its consumer, its web pages) and must survive a "
+            "database server's failure by failing over to a standby, which only "
+            "PostgreSQL gives; use a URL such as "
+            "'postgresql+psycopg://city@db.example/poradovnik_city'"
+        )
+        raise ValueError(msg)
+    if "://" not in value or scheme.partition("+")[0] != "postgresql":
+        msg = (
+            "must be a PostgreSQL URL such as 'postgresql+psycopg://city@db.example/"
+            "poradovnik_city' (several servers for failover: "
+            "'postgresql+psycopg://city@/poradovnik_city?host=db1:5432&host=db2:5432"
+            "&target_session_attrs=read-write')"
+        )
+        raise ValueError(msg)
+    return value
 
 
 _RATE_LIMIT_RE = re.compile(
@@ -578,6 +604,82 @@ class QueueSettings(Section):
     """How many of the office's most recent calls ``appointment_share`` is measured over."""
 
 
+class CitySettings(Section):
+    """``[city]``: the city's server, which sees every office of the city (city only).
+
+    The rest of its web server's limits (workers, cookies, proxies, sign-in limits) are
+    those of ``[web]``; the city's own Mosquitto is configured from ``[broker]``.
+    """
+
+    name: str = Field(default="Mesto", min_length=1, max_length=80)
+    """The city's name as its pages show it."""
+
+    database_url: Annotated[str | None, AfterValidator(_check_city_database_url)] = Field(
+        default=None, repr=False
+    )
+    """SQLAlchemy URL of the city's PostgreSQL database (SQLite is refused), e.g.
+    postgresql+psycopg://city@db.example/poradovnik_city. Several servers for failover:
+    ...?host=db1:5432&host=db2:5432&target_session_attrs=read-write. Required."""
+
+    mqtt_host: str = Field(default="127.0.0.1", min_length=1)
+    """Host name or address of the city's MQTT broker, which every branch bridges to."""
+
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    """TCP port of the city's broker: 1883 plain, usually 8883 with TLS."""
+
+    mqtt_username: str = Field(default="city", min_length=1, max_length=64)
+    """The city consumer's account on the city's broker (``poradovnik city
+    broker-config`` writes it with the password below)."""
+
+    mqtt_password: Annotated[SecretStr | None, AfterValidator(_check_password)] = None
+    """The consumer's broker password; never printed or logged. At least 12 characters."""
+
+    mqtt_tls: bool = False
+    """Whether the consumer talks to the city's broker over TLS."""
+
+    mqtt_ca_file: Path | None = None
+    """CA certificate (PEM) to check the city broker's certificate with; none means the
+    system's CAs. A relative path is relative to the settings file."""
+
+    web_host: str = Field(default="127.0.0.1", min_length=1)
+    """Address the city's web pages listen on; 0.0.0.0 for every network interface."""
+
+    web_port: int = Field(default=8090, ge=1, le=65535)
+    """TCP port the city's web pages listen on."""
+
+    public_url: Annotated[str | None, AfterValidator(_check_public_url)] = None
+    """The city portal's address as citizens reach it, e.g. https://poradovnik.kosice.sk.
+    None: the address each request came in on."""
+
+    languages: Annotated[
+        tuple[Language, ...], Field(min_length=1), AfterValidator(_check_languages)
+    ] = LANGUAGES
+    """Languages of the city's pages, from sk, cs, uk and en; the first is the default."""
+
+    session_expiry_h: int = Field(default=7 * 24, ge=0, le=90 * 24)
+    """How long, in hours, the city's broker keeps the consumer's session (the branches'
+    history sent meanwhile) while the consumer is away; 0: none (the branches resend)."""
+
+    backlog: int = Field(default=1000, ge=10, le=100_000)
+    """History batches held in memory while the database is slow or away; more are
+    dropped (and sent again by their branch, which resends whatever is not acknowledged)."""
+
+    reconnect_max_s: float = Field(default=30.0, ge=0.5, le=600.0)
+    """The longest pause between attempts to reach the database after it failed."""
+
+    @property
+    def mqtt(self) -> MqttSettings:
+        """The consumer's login to the city's broker, as every MQTT connection takes it."""
+        return MqttSettings(
+            host=self.mqtt_host,
+            port=self.mqtt_port,
+            username=self.mqtt_username,
+            password=self.mqtt_password,
+            tls=self.mqtt_tls,
+            ca_file=self.mqtt_ca_file,
+        )
+
+
 class LoggingSettings(Section):
     """``[logging]``: how much the device writes to its log."""
 
@@ -615,7 +717,7 @@ class Settings(BaseSettings):
     )
 
     role: Annotated[Role, BeforeValidator(_strip_lower)]
-    """What this device is: hub, kiosk, display or counter."""
+    """What this device is: hub, kiosk, display or counter; city for the city's server."""
 
     site: SiteSettings = SiteSettings()
     """The office this device belongs to."""
@@ -667,6 +769,9 @@ class Settings(BaseSettings):
 
     counter: CounterSettings = CounterSettings()
     """A counter panel's buttons and lights."""
+
+    city: CitySettings = CitySettings()
+    """The city's server."""
 
     @classmethod
     def settings_customise_sources(
@@ -1005,7 +1110,7 @@ def _describe(error: Any) -> str:
     if kind == "missing" and loc == ("role",):
         message = (
             'missing; every settings file says what the device is: role = "hub", '
-            '"kiosk", "display" or "counter", before the first [section]'
+            '"kiosk", "display", "counter" or "city", before the first [section]'
         )
     elif kind == "missing":
         message = "missing"
