@@ -1,18 +1,17 @@
-"""The city portal in a real headless Chromium (Debian's), driven by Playwright, served by a
-real HTTP server (werkzeug's, threaded) on a free port."""
+"""The city portal in a real headless Chromium (Debian's), driven by Playwright, served as
+``poradovnik city`` serves it (:func:`city.app.start_web`) on a free port."""
 
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from city_web_helpers import city_app, queue
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from werkzeug.serving import make_server
 
+from city.app import start_web
 from city.services import CityServices
 from city.store import CityStore
 from sync_agent.protocol import Topics
@@ -31,12 +30,9 @@ pytestmark = [
 def served(city_store: CityStore, tmp_path: Path) -> Iterator[tuple[str, CityServices]]:
     """The city's web app on a free port of 127.0.0.1: its base URL and its parts."""
     app, services = city_app(city_store, tmp_path)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", services
-    server.shutdown()
-    thread.join(10)
+    server = start_web(services.settings, app, port=0)
+    yield f"http://127.0.0.1:{server.port}", services
+    server.stop()
 
 
 @pytest.fixture(scope="module")
