@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -443,3 +444,16 @@ def test_a_removed_user_is_signed_out(client: FlaskClient, city_store: CityStore
     assert client.get("/admin/").status_code == 200
     city_store.remove_user("viewer")
     assert client.get("/admin/").status_code == 302
+
+
+def test_dashboard_shows_how_late_the_newest_row_came(city_url: str, tmp_path: Path) -> None:
+    stored_at = datetime(2026, 12, 7, 8, 20, tzinfo=UTC)  # the newest row is of 08:15
+    with CityStore(city_url, clock=lambda: stored_at) as store:
+        store.upgrade()
+        app, _services = city_app(store, tmp_path)
+        add_history(store)
+        client = app.test_client()
+        sign_in(client, "viewer")
+        page = text(client, "/admin/")
+    assert "History held to 3" in page
+    assert "lag 5:00" in page
