@@ -193,7 +193,9 @@ def test_statistics_by_basic_auth_see_the_users_branches(
     client: FlaskClient, city_store: CityStore
 ) -> None:
     add_history(city_store)
-    every = client.get(STATS, headers=basic("admin")).get_json()
+    answer = client.get(STATS, headers=basic("admin"))
+    assert answer.headers["Cache-Control"] == "no-store"
+    every = answer.get_json()
     assert every["total"]["tickets"] == 2
     assert [g["key"] for g in every["per_branch"]] == ["north", "south"]
     assert every["total"]["mean_wait_s"] == 600.0
@@ -238,8 +240,9 @@ def test_statistics_csv_by_the_signed_in_session(
 def test_statistics_refuse_hostile_queries(
     client: FlaskClient, query: str, status: int, code: str
 ) -> None:
+    sign_in(client, "viewer")
     for url in (f"/api/v1/statistics?{query}", f"/api/v1/statistics.csv?{query}"):
-        answer = client.get(url, headers=basic("viewer"))
+        answer = client.get(url)
         assert answer.status_code == status, (url, answer.get_data(as_text=True))
         assert answer.get_json()["error"]["code"] == code
 
