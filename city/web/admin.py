@@ -41,8 +41,10 @@ from city.live import DeviceView
 from city.web import queries
 from city.web.access import (
     LoginUser,
+    Refused,
     admin_required,
     allowed_sites,
+    chosen_branch,
     managed_sites,
     signed_in,
 )
@@ -71,8 +73,6 @@ MAX_RANGE_DAYS: Final = 366
 """The longest range of days the statistics read at once."""
 
 ISO_DAY_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-SITE_RE: Final = re.compile(r"[A-Za-z0-9_.:-]{1,63}")
 
 
 # -- sign-in ---------------------------------------------------------------------
@@ -122,23 +122,16 @@ def _visible() -> list[BranchView]:
     )
 
 
-def branch_arg(name: str = "branch") -> str | None:
+def branch_arg() -> str | None:
     """The branch a page is asked for (``?branch=``): ``None`` for all.
 
-    400 for a value that cannot be a site, 404 for an unknown branch, 403 for a branch
-    the user may not see.
+    400, 404 or 403 as :func:`~city.web.access.chosen_branch` says.
     """
-    site = request.args.get(name) or None
-    if site is None:
-        return None
-    if not SITE_RE.fullmatch(site):
-        abort(400, description=f"{name}: a branch's site id")
-    if all(branch.site != site for branch in directory().branches()):
-        abort(404, description=f"no branch {site!r}")
-    sites = allowed_sites(signed_in())
-    if sites is not None and site not in sites:
-        abort(403)
-    return site
+    known = (branch.site for branch in directory().branches())
+    try:
+        return chosen_branch(signed_in(), request.args.get("branch") or None, known)
+    except Refused as refused:
+        abort(refused.status, description=refused.message)
 
 
 # -- dashboard -------------------------------------------------------------------------
