@@ -71,7 +71,9 @@ def test_portal_lists_every_branch_with_its_queues_and_links(client: FlaskClient
 def test_portal_speaks_the_citys_languages(client: FlaskClient) -> None:
     assert "taxes sk" in text(client, "/?lang=sk")
     assert "Shortest wait first" in text(client, "/?lang=en")
-    assert "Shortest wait first" not in text(client, "/?lang=uk")
+    ukrainian = text(client, "/?lang=uk")
+    assert "Спершу найкоротше очікування" in ukrainian  # the city's catalog
+    assert "Записатися на прийом" in ukrainian  # a text the hub's catalog translates
 
 
 def test_a_service_puts_the_shortest_wait_first(client: FlaskClient) -> None:
