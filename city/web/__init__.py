@@ -116,6 +116,8 @@ def _security_headers(response: Response) -> Response:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if request.blueprint in PRIVATE_BLUEPRINTS or request.endpoint in PRIVATE_ENDPOINTS:
         headers["Cache-Control"] = "no-store"
+    elif "Set-Cookie" in headers:  # a ?lang= choice remembered: this answer is the browser's
+        headers["Cache-Control"] = "private, no-cache"
     return response
 
 

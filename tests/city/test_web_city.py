@@ -99,6 +99,8 @@ def test_portal_is_cacheable_and_refreshes_by_itself(client: FlaskClient) -> Non
     assert 'data-fragment="/fragment"' in page
     assert "city.js" in page
     assert answer.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    chosen = client.get("/?lang=cs")  # sets the language cookie: never kept by a proxy
+    assert chosen.headers["Cache-Control"] == "private, no-cache"
     assert client.get("/city-static/city.js").status_code == 200
     assert client.get("/static/hub/style.css").status_code == 200
 
