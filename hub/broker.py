@@ -620,6 +620,7 @@ def write_broker_files(
         acl=render_acl(site, accounts),
         persistence=persistence,
         chown_to=chown_to,
+        secret_config=bridge is not None,
     )
 
 
@@ -642,6 +643,7 @@ def install_broker_files(
     acl: str,
     persistence: bool = True,
     chown_to: str | None = None,
+    secret_config: bool = False,
 ) -> BrokerFiles:
     """Write a broker's rendered configuration, password file and ACL where ``files`` say.
 
@@ -649,6 +651,7 @@ def install_broker_files(
     city's broker configuration): atomic replacement, modes, and the files given to
     ``chown_to``. The configuration is written last: a watcher of it (the appliance's
     ``poradovnik-broker-reload.path``) reloads the broker once all three are in place.
+    A ``secret_config`` (a bridge's password in it) is kept from other users.
     """
     owner = _owner(chown_to)
     secret_mode, dir_mode = (
@@ -665,7 +668,7 @@ def install_broker_files(
         os.chown(data_dir, *owner)
     _write_atomically(files.password_file, passwords, secret_mode, owner)
     _write_atomically(files.acl_file, acl, 0o640, owner)
-    if bridge is None:
+    if not secret_config:
         _write_atomically(files.config, config, 0o640, None)
     elif owner is None:
         _write_atomically(files.config, config, 0o600, None)
