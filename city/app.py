@@ -111,19 +111,20 @@ def run_city(settings: Settings, web_factory: WebFactory | None) -> None:
         settings, store, live, publisher=consumer, on_branches_changed=rewrite_broker_files
     )
     web: WsgiServer | None = None
-    try:
-        consumer.start()
-        if web_factory is not None:
-            web = start_web(settings, web_factory(settings, services))
-        else:
-            log.warning("the city's web pages are not installed: running the consumer only")
-        with stop_on_signals() as stop:
+    # The signals are taken first: a stop asked for while the pages start is kept.
+    with stop_on_signals() as stop:
+        try:
+            consumer.start()
+            if web_factory is not None:
+                web = start_web(settings, web_factory(settings, services))
+            else:
+                log.warning("the city's web pages are not installed: running the consumer only")
             serve(services, stop, Notifier(), [consumer.heartbeat, consumer.connection.heartbeat])
-    finally:
-        if web is not None:
-            web.stop()
-        consumer.stop()
-        store.close()
+        finally:
+            if web is not None:
+                web.stop()
+            consumer.stop()
+            store.close()
 
 
 def start_web(settings: Settings, app: Flask, *, port: int | None = None) -> WsgiServer:
