@@ -113,6 +113,8 @@ class Outbox:
                 raise RuntimeError(
                     f"{path}: outbox schema version {version} is not {_SCHEMA_VERSION}"
                 )
+            self._count: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            """Entries in the file, kept beside it: :meth:`__len__` never waits for a write."""
         except BaseException:
             self._db.close()
             raise
@@ -139,6 +141,7 @@ class Outbox:
                     "VALUES (?, ?, ?, ?, ?)",
                     (payload.msg_id, topic, kind, data, now),
                 )
+                self._count += 1
             except sqlite3.IntegrityError:
                 row = db.execute(
                     "SELECT topic, payload FROM outbox WHERE msg_id = ?", (payload.msg_id,)
@@ -178,13 +181,14 @@ class Outbox:
         """Delete the entry with ``msg_id`` (it was answered); ``False`` if there was none."""
         with self._lock:
             cursor = self._conn().execute("DELETE FROM outbox WHERE msg_id = ?", (msg_id,))
+            self._count -= cursor.rowcount
         return cursor.rowcount > 0
 
     def __len__(self) -> int:
-        """How many entries wait."""
-        with self._lock:
-            count: int = self._conn().execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-        return count
+        """How many entries wait (as of the last write that ended: no waiting for one)."""
+        if self._db is None:
+            raise RuntimeError(f"outbox {self.path} is closed")
+        return self._count
 
     def close(self) -> None:
         """Close the database; the entries stay in the file. Closing twice is harmless."""

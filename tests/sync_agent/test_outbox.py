@@ -104,6 +104,20 @@ def test_entries_survive_reopening(tmp_path: Path) -> None:
         assert [e.msg_id for e in again.entries()][-1] == "cmd-009"
 
 
+def test_length_counts_the_file_the_puts_and_the_removals(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as box:
+        for i in range(3):
+            box.put("t", command(i))
+        box.put("t", command(2))  # a caller's retry adds nothing
+        assert len(box) == 3
+    with Outbox(path) as again:
+        assert len(again) == 3  # what the file holds
+        assert again.remove("cmd-001") is True
+        assert again.remove("cmd-001") is False
+        assert len(again) == 2 == len(again.entries())
+
+
 def test_put_is_committed_before_it_returns(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
     box = Outbox(path)
@@ -121,6 +135,8 @@ def test_closed_outbox_refuses_work(tmp_path: Path) -> None:
     box.close()
     with pytest.raises(RuntimeError, match="closed"):
         box.put("t", command(1))
+    with pytest.raises(RuntimeError, match="closed"):
+        len(box)
 
 
 def test_concurrent_puts_lose_nothing(outbox: Outbox) -> None:
