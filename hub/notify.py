@@ -43,7 +43,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
-from sqlalchemy import Connection, and_, delete, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from common.i18n import LANGUAGES, Language
@@ -96,6 +96,18 @@ _B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 _subscriptions: Final = metadata.tables["notify_subscriptions"]
 _notifications: Final = metadata.tables["notifications"]
+
+_RECORD: Final = (
+    update(_notifications)
+    .where(
+        _notifications.c.ticket == bindparam("k_ticket"),
+        _notifications.c.kind == bindparam("k_kind"),
+        _notifications.c.channel == bindparam("k_channel"),
+    )
+    .values(state=bindparam("v_state"), reason=bindparam("v_reason"))
+)
+"""What became of a notice, for many at once (``executemany``): its key's ``k_…``
+parameters and the new ``v_…`` values."""
 
 
 # -- VAPID ----------------------------------------------------------------------
@@ -485,11 +497,16 @@ class Notices:
         self._made = {key for key in self._made if key[0] not in gone}
 
     def _send_due(self) -> int:
-        """Claim up to :data:`BATCH` due notices and send them; how many were claimed."""
+        """Claim up to :data:`BATCH` due notices and send them; how many were claimed.
+
+        Only this thread claims and records notices, so the due ones are read outside
+        the write transaction: the claim holds the database's one writer (which the
+        queue's writes wait for) for a single statement.
+        """
         now = self.queue.clock()
         n = _notifications
         key = tuple_(n.c.ticket, n.c.kind, n.c.channel)
-        with self.store.transaction() as conn:
+        with self.store.db.connect() as conn:
             claimed = conn.execute(
                 select(
                     n.c.ticket,
@@ -504,11 +521,14 @@ class Notices:
                 .order_by(n.c.next_at)
                 .limit(min(BATCH, 2 * self.settings.workers))
             ).all()
-            if not claimed:
-                return 0
-            keys = [(row.ticket, row.kind, row.channel) for row in claimed]
+        if not claimed:
+            return 0
+        keys = [(row.ticket, row.kind, row.channel) for row in claimed]
+        with self.store.transaction() as conn:
             conn.execute(
-                update(n).where(key.in_(keys)).values(state="sending", attempts=n.c.attempts + 1)
+                update(n)
+                .where(key.in_(keys), n.c.state == "pending")
+                .values(state="sending", attempts=n.c.attempts + 1)
             )
         outcomes = self._outcomes(claimed, now)
         self._record(outcomes)
@@ -582,32 +602,40 @@ class Notices:
     def _record(
         self, outcomes: Iterable[tuple[tuple[str, str, str], str, str | None, int]]
     ) -> None:
-        """Write what became of each notice."""
+        """Write what became of each notice (two statements, however many notices)."""
         now = self.queue.clock()
-        n = _notifications
-        with self.store.transaction() as conn:
-            for (ticket, kind, channel), state, reason, attempts in outcomes:
-                values: dict[str, Any] = {"state": state, "reason": reason}
-                if state == "pending":
-                    pause = self.settings.backoff_s[attempts - 1]
-                    values["next_at"] = now + timedelta(seconds=pause)
-                    log.warning(
-                        "notice %s/%s by %s not sent, tried again in %g s: %s",
-                        ticket,
-                        kind,
-                        channel,
-                        pause,
-                        reason,
-                    )
-                else:
-                    values["done_at"] = now
-                    if state == "failed":
-                        log.error("notice %s/%s by %s given up: %s", ticket, kind, channel, reason)
-                conn.execute(
-                    update(n)
-                    .where(n.c.ticket == ticket, n.c.kind == kind, n.c.channel == channel)
-                    .values(**values)
+        retried: list[dict[str, Any]] = []
+        ended: list[dict[str, Any]] = []
+        for (ticket, kind, channel), state, reason, attempts in outcomes:
+            row: dict[str, Any] = {
+                "k_ticket": ticket,
+                "k_kind": kind,
+                "k_channel": channel,
+                "v_state": state,
+                "v_reason": reason,
+            }
+            if state == "pending":
+                pause = self.settings.backoff_s[attempts - 1]
+                retried.append({**row, "v_at": now + timedelta(seconds=pause)})
+                log.warning(
+                    "notice %s/%s by %s not sent, tried again in %g s: %s",
+                    ticket,
+                    kind,
+                    channel,
+                    pause,
+                    reason,
                 )
+            else:
+                ended.append({**row, "v_at": now})
+                if state == "failed":
+                    log.error("notice %s/%s by %s given up: %s", ticket, kind, channel, reason)
+        if not (retried or ended):
+            return
+        with self.store.transaction() as conn:
+            if retried:
+                conn.execute(_RECORD.values(next_at=bindparam("v_at")), retried)
+            if ended:
+                conn.execute(_RECORD.values(done_at=bindparam("v_at")), ended)
 
     def _notice(
         self, row: Any, contact: tuple[str, str], service: str, number: str, attempts: int
