@@ -7,7 +7,9 @@ changed and wakes the notifier's thread, so the queue's writer never waits for i
 That thread decides which notices are due (people ahead at most ``[notify] ahead``,
 or the call), puts them in ``notifications`` (one row per ticket, kind and channel:
 a notice is never made twice, across restarts too), and sends what is due on a
-small pool of threads.
+small pool of threads. It looks at the queue at most every :data:`ROUND_S`, at the
+changes made meanwhile together: it seldom takes the queue's lock, which presses
+wait for, and holds the database's one writer for a statement at a time.
 
 A notice is marked ``sending`` (committed) before it goes out; one found so marked
 after a restart was perhaps delivered, so it is recorded ``failed`` rather than sent
@@ -30,6 +32,7 @@ import os
 import re
 import smtplib
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,6 +86,11 @@ SWEEP_S: Final = 60.0
 
 POLL_S: Final = 0.5
 """How often the thread looks for notices due again (retries) without being woken."""
+
+ROUND_S: Final = 0.1
+"""The shortest time between two looks at the queue: the changes of a busy moment are
+looked at together, so the thread takes the queue's lock (which every press waits
+for) a few times a second, not at every change."""
 
 BATCH: Final = 64
 """Notices claimed and sent in one round at most (fewer: ``2 × workers``)."""
@@ -395,17 +403,22 @@ class Notices:
             self._wake.clear()
             if self._stop.is_set():
                 break
+            started = time.monotonic()
             try:
                 self._round()
             except Exception:
                 log.exception("notices: a round failed; tried again shortly")
                 self._stop.wait(POLL_S)
+            self._stop.wait(ROUND_S - (time.monotonic() - started))
 
     def _round(self) -> None:
         """Make the notices now due, then send what waits until none is due."""
         self._make_due()
+        looked = time.monotonic()
         while not self._stop.is_set() and self._send_due():
-            self._make_due()
+            if time.monotonic() - looked >= ROUND_S:
+                self._make_due()
+                looked = time.monotonic()
         if self.queue.clock().timestamp() >= self._next_sweep:
             self._next_sweep = self.queue.clock().timestamp() + SWEEP_S
             self.sweep()
