@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,9 @@ from sync_agent.protocol import ProtocolError, Request, decode
 __all__ = ["Entry", "Outbox"]
 
 _SCHEMA_VERSION = 1
+
+_REMOVE_CHUNK = 500
+"""``msg_id``s per statement of :meth:`Outbox.remove_all` (SQLite bounds its parameters)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -183,6 +187,26 @@ class Outbox:
             cursor = self._conn().execute("DELETE FROM outbox WHERE msg_id = ?", (msg_id,))
             self._count -= cursor.rowcount
         return cursor.rowcount > 0
+
+    def remove_all(self, msg_ids: Iterable[str]) -> int:
+        """Delete the entries with these ``msg_id``s in one write; how many there were."""
+        ids = list(msg_ids)
+        removed = 0
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN")
+            try:
+                for at in range(0, len(ids), _REMOVE_CHUNK):
+                    chunk = ids[at : at + _REMOVE_CHUNK]
+                    marks = ", ".join("?" * len(chunk))
+                    cursor = db.execute(f"DELETE FROM outbox WHERE msg_id IN ({marks})", chunk)
+                    removed += cursor.rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._count -= removed
+        return removed
 
     def __len__(self) -> int:
         """How many entries wait (as of the last write that ended: no waiting for one)."""

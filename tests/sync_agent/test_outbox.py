@@ -118,6 +118,15 @@ def test_length_counts_the_file_the_puts_and_the_removals(tmp_path: Path) -> Non
         assert len(again) == 2 == len(again.entries())
 
 
+def test_remove_all_deletes_those_named_in_one_write(outbox: Outbox) -> None:
+    for i in range(5):
+        outbox.put("t", command(i))
+    assert outbox.remove_all(["cmd-003", "cmd-000", "cmd-009", "cmd-003"]) == 2
+    assert [e.msg_id for e in outbox.entries()] == ["cmd-001", "cmd-002", "cmd-004"]
+    assert len(outbox) == 3
+    assert outbox.remove_all([]) == 0
+
+
 def test_put_is_committed_before_it_returns(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
     box = Outbox(path)
