@@ -106,7 +106,8 @@ WAIT_S = 10.0
 
 
 START_S = 60.0
-"""How long the panel processes may take to start and connect."""
+"""How long the hub and the panel processes may take to start and connect (a busy
+machine loads the hub's modules slowly)."""
 
 
 def counter_ids() -> list[str]:
@@ -216,7 +217,7 @@ def start_hub(config: Path, notify: Path, output: IO[bytes] | None = None) -> Hu
     """
     listening = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listening.bind(str(notify))
-    listening.settimeout(WAIT_S)
+    listening.settimeout(START_S)
     hub = HubProcess(
         subprocess.Popen(
             [sys.executable, "-m", "poradovnik.cli", "hub", "--config", str(config)],
