@@ -189,23 +189,19 @@ class Outbox:
         return cursor.rowcount > 0
 
     def remove_all(self, msg_ids: Iterable[str]) -> int:
-        """Delete the entries with these ``msg_id``s in one write; how many there were."""
+        """Delete the entries with these ``msg_id``s (one write per 500); how many there were."""
         ids = list(msg_ids)
         removed = 0
         with self._lock:
             db = self._conn()
-            db.execute("BEGIN")
-            try:
-                for at in range(0, len(ids), _REMOVE_CHUNK):
-                    chunk = ids[at : at + _REMOVE_CHUNK]
-                    marks = ", ".join("?" * len(chunk))
-                    cursor = db.execute(f"DELETE FROM outbox WHERE msg_id IN ({marks})", chunk)
-                    removed += cursor.rowcount
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            self._count -= removed
+            for at in range(0, len(ids), _REMOVE_CHUNK):
+                chunk = ids[at : at + _REMOVE_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                removed_now = db.execute(
+                    f"DELETE FROM outbox WHERE msg_id IN ({marks})", chunk
+                ).rowcount
+                self._count -= removed_now
+                removed += removed_now
         return removed
 
     def __len__(self) -> int:
