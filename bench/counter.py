@@ -38,6 +38,7 @@ targets are met, and one JSON line.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import multiprocessing
@@ -258,6 +259,7 @@ def terminals_process(
             for counter, running in terminals.items():
                 if not ready(running.desks[counter]):
                     raise BenchError(f"counter {counter}'s panel did not get its state")
+            gc.freeze()  # as the counter role does once started
 
             def run(counter: str) -> None:
                 try:
@@ -305,6 +307,7 @@ def measure(directory: Path, presses: int, think_s: float, lcd: bool) -> Figures
         lobby(accounts, stack, observer.on_call, observer.on_state)
         if not display.counter_states.wait(WAIT_S):
             raise BenchError("the hub published no counter state")
+        gc.freeze()  # as bench/sync.py's display: no collection's pause in a call
         floor = call_round_trips(accounts, COUNTERS * presses)
         sync = sync_phase(context, accounts, directory / "sync", all_presses, think_s, display)
         observer.measure(sync.runs)

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import gc
 import json
 import logging
 import multiprocessing
@@ -506,6 +507,7 @@ def beside_sync(
         lobby(broker.accounts, stack, display.on_call, display.on_counter_state)
         if not display.counter_states.wait(SYNC_WAIT_S):
             raise BenchError("the hub published no counter state")
+        gc.freeze()  # as bench/sync.py's display: no collection's pause in a call
         panels = directory / "panels"
         alone = sync_phase(context, broker.accounts, panels, presses, think_s, display)
         # The tickets the second phase will call were subscribed from their issue, as

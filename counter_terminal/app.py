@@ -12,6 +12,7 @@ displays. :func:`run` wires it to the settings, systemd and the signals.
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import sqlite3
@@ -302,4 +303,5 @@ def run(settings: Settings) -> None:
         settings.mqtt.port,
     )
     with terminal, stop_on_signals() as stop:
+        gc.freeze()  # start-up's objects stay: full collections need not scan them (a pause)
         serve(terminal, stop, Notifier())

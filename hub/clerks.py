@@ -18,13 +18,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from hub.model import Action, Change
 from hub.store import Store, metadata
@@ -50,61 +51,90 @@ CSV_COLUMNS: Final = ("clerk", "served", "mean_service_s", "no_shows", "pauses",
 
 
 class CounterClerks:
-    """The ``counter_clerks`` table: the clerk seated at each counter, if any."""
+    """The ``counter_clerks`` table: the clerk seated at each counter, if any.
+
+    Every counter action asks :meth:`at` who sits at the counter, on the press path:
+    the seats are kept in memory as well, read once from the table and updated after
+    each of this object's committed writes (the hub is the table's only writer, and
+    builds one :class:`CounterClerks`), so asking costs no database round trip.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._lock = threading.Lock()
+        self._seats: dict[str, tuple[str, datetime]] | None = None
+        """Counter → (clerk, seated until), as the table holds it; ``None``: not read yet."""
 
     def sit(self, counter_id: str, username: str, now: datetime, until: datetime) -> None:
         """Seat ``username`` at ``counter_id`` until ``until``.
 
         The clerk leaves any other seat, and whoever sat at the counter leaves it.
         """
-        with self.store.transaction() as conn:
-            conn.execute(
-                delete(_seats).where(
-                    or_(_seats.c.username == username, _seats.c.counter_id == counter_id)
+        with self._lock:
+            seats = self._loaded()
+            with self.store.transaction() as conn:
+                conn.execute(
+                    delete(_seats).where(
+                        or_(_seats.c.username == username, _seats.c.counter_id == counter_id)
+                    )
                 )
-            )
-            conn.execute(
-                insert(_seats).values(
-                    counter_id=counter_id, username=username, since=now, until=until
+                conn.execute(
+                    insert(_seats).values(
+                        counter_id=counter_id, username=username, since=now, until=until
+                    )
                 )
-            )
+            for counter, (clerk, _) in list(seats.items()):
+                if clerk == username:
+                    del seats[counter]
+            seats[counter_id] = (username, until)
 
     def renew(self, counter_id: str, username: str, until: datetime) -> bool:
         """Keep ``username``'s seat at ``counter_id`` until ``until``; ``False``: no such seat."""
-        with self.store.transaction() as conn:
-            return bool(
-                conn.execute(
-                    update(_seats)
-                    .where(_seats.c.counter_id == counter_id, _seats.c.username == username)
-                    .values(until=until)
-                ).rowcount
-            )
+        with self._lock:
+            seats = self._loaded()
+            with self.store.transaction() as conn:
+                renewed = bool(
+                    conn.execute(
+                        update(_seats)
+                        .where(_seats.c.counter_id == counter_id, _seats.c.username == username)
+                        .values(until=until)
+                    ).rowcount
+                )
+            if renewed:
+                seats[counter_id] = (username, until)
+            return renewed
 
     def leave(self, username: str) -> None:
         """End ``username``'s seat (at sign-out)."""
-        with self.store.transaction() as conn:
-            conn.execute(delete(_seats).where(_seats.c.username == username))
+        with self._lock:
+            seats = self._loaded()
+            with self.store.transaction() as conn:
+                conn.execute(delete(_seats).where(_seats.c.username == username))
+            for counter, (clerk, _) in list(seats.items()):
+                if clerk == username:
+                    del seats[counter]
 
     def at(self, counter_id: str, now: datetime) -> str | None:
         """The clerk seated at ``counter_id`` now, if any."""
-        with self.store.db.connect() as conn:
-            found = conn.execute(
-                select(_seats.c.username).where(
-                    and_(_seats.c.counter_id == counter_id, _seats.c.until > now)
-                )
-            ).scalar()
-        return None if found is None else str(found)
+        with self._lock:
+            seat = self._loaded().get(counter_id)
+        return seat[0] if seat is not None and seat[1] > now else None
 
     def seated(self, now: datetime) -> dict[str, str]:
         """Every seated clerk now, by counter."""
-        with self.store.db.connect() as conn:
-            rows = conn.execute(
-                select(_seats.c.counter_id, _seats.c.username).where(_seats.c.until > now)
-            ).all()
-        return {counter: username for counter, username in rows}
+        with self._lock:
+            seats = self._loaded()
+            return {counter: clerk for counter, (clerk, until) in seats.items() if until > now}
+
+    def _loaded(self) -> dict[str, tuple[str, datetime]]:
+        """The seats in memory, read from the table the first time (under ``_lock``)."""
+        if self._seats is None:
+            with self.store.db.connect() as conn:
+                rows = conn.execute(
+                    select(_seats.c.counter_id, _seats.c.username, _seats.c.until)
+                ).all()
+            self._seats = {counter: (clerk, until) for counter, clerk, until in rows}
+        return self._seats
 
 
 def clerk_of_actor(actor: str) -> str | None:

@@ -7,7 +7,9 @@ changed and wakes the notifier's thread, so the queue's writer never waits for i
 That thread decides which notices are due (people ahead at most ``[notify] ahead``,
 or the call), puts them in ``notifications`` (one row per ticket, kind and channel:
 a notice is never made twice, across restarts too), and sends what is due on a
-small pool of threads.
+small pool of threads. It looks at the queue at most every :data:`ROUND_S`, at the
+changes made meanwhile together: it seldom takes the queue's lock, which presses
+wait for, and holds the database's one writer for a statement at a time.
 
 A notice is marked ``sending`` (committed) before it goes out; one found so marked
 after a restart was perhaps delivered, so it is recorded ``failed`` rather than sent
@@ -30,6 +32,7 @@ import os
 import re
 import smtplib
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,7 +46,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
-from sqlalchemy import Connection, and_, delete, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from common.i18n import LANGUAGES, Language
@@ -84,6 +87,11 @@ SWEEP_S: Final = 60.0
 POLL_S: Final = 0.5
 """How often the thread looks for notices due again (retries) without being woken."""
 
+ROUND_S: Final = 0.1
+"""The shortest time between two looks at the queue: the changes of a busy moment are
+looked at together, so the thread takes the queue's lock (which every press waits
+for) a few times a second, not at every change."""
+
 BATCH: Final = 64
 """Notices claimed and sent in one round at most (fewer: ``2 × workers``)."""
 
@@ -96,6 +104,18 @@ _B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 _subscriptions: Final = metadata.tables["notify_subscriptions"]
 _notifications: Final = metadata.tables["notifications"]
+
+_RECORD: Final = (
+    update(_notifications)
+    .where(
+        _notifications.c.ticket == bindparam("k_ticket"),
+        _notifications.c.kind == bindparam("k_kind"),
+        _notifications.c.channel == bindparam("k_channel"),
+    )
+    .values(state=bindparam("v_state"), reason=bindparam("v_reason"))
+)
+"""What became of a notice, for many at once (``executemany``): its key's ``k_…``
+parameters and the new ``v_…`` values."""
 
 
 # -- VAPID ----------------------------------------------------------------------
@@ -383,17 +403,22 @@ class Notices:
             self._wake.clear()
             if self._stop.is_set():
                 break
+            started = time.monotonic()
             try:
                 self._round()
             except Exception:
                 log.exception("notices: a round failed; tried again shortly")
                 self._stop.wait(POLL_S)
+            self._stop.wait(ROUND_S - (time.monotonic() - started))
 
     def _round(self) -> None:
         """Make the notices now due, then send what waits until none is due."""
         self._make_due()
+        looked = time.monotonic()
         while not self._stop.is_set() and self._send_due():
-            self._make_due()
+            if time.monotonic() - looked >= ROUND_S:
+                self._make_due()
+                looked = time.monotonic()
         if self.queue.clock().timestamp() >= self._next_sweep:
             self._next_sweep = self.queue.clock().timestamp() + SWEEP_S
             self.sweep()
@@ -485,11 +510,16 @@ class Notices:
         self._made = {key for key in self._made if key[0] not in gone}
 
     def _send_due(self) -> int:
-        """Claim up to :data:`BATCH` due notices and send them; how many were claimed."""
+        """Claim up to :data:`BATCH` due notices and send them; how many were claimed.
+
+        Only this thread claims and records notices, so the due ones are read outside
+        the write transaction: the claim holds the database's one writer (which the
+        queue's writes wait for) for a single statement.
+        """
         now = self.queue.clock()
         n = _notifications
         key = tuple_(n.c.ticket, n.c.kind, n.c.channel)
-        with self.store.transaction() as conn:
+        with self.store.db.connect() as conn:
             claimed = conn.execute(
                 select(
                     n.c.ticket,
@@ -504,11 +534,14 @@ class Notices:
                 .order_by(n.c.next_at)
                 .limit(min(BATCH, 2 * self.settings.workers))
             ).all()
-            if not claimed:
-                return 0
-            keys = [(row.ticket, row.kind, row.channel) for row in claimed]
+        if not claimed:
+            return 0
+        keys = [(row.ticket, row.kind, row.channel) for row in claimed]
+        with self.store.transaction() as conn:
             conn.execute(
-                update(n).where(key.in_(keys)).values(state="sending", attempts=n.c.attempts + 1)
+                update(n)
+                .where(key.in_(keys), n.c.state == "pending")
+                .values(state="sending", attempts=n.c.attempts + 1)
             )
         outcomes = self._outcomes(claimed, now)
         self._record(outcomes)
@@ -582,32 +615,40 @@ class Notices:
     def _record(
         self, outcomes: Iterable[tuple[tuple[str, str, str], str, str | None, int]]
     ) -> None:
-        """Write what became of each notice."""
+        """Write what became of each notice (two statements, however many notices)."""
         now = self.queue.clock()
-        n = _notifications
-        with self.store.transaction() as conn:
-            for (ticket, kind, channel), state, reason, attempts in outcomes:
-                values: dict[str, Any] = {"state": state, "reason": reason}
-                if state == "pending":
-                    pause = self.settings.backoff_s[attempts - 1]
-                    values["next_at"] = now + timedelta(seconds=pause)
-                    log.warning(
-                        "notice %s/%s by %s not sent, tried again in %g s: %s",
-                        ticket,
-                        kind,
-                        channel,
-                        pause,
-                        reason,
-                    )
-                else:
-                    values["done_at"] = now
-                    if state == "failed":
-                        log.error("notice %s/%s by %s given up: %s", ticket, kind, channel, reason)
-                conn.execute(
-                    update(n)
-                    .where(n.c.ticket == ticket, n.c.kind == kind, n.c.channel == channel)
-                    .values(**values)
+        retried: list[dict[str, Any]] = []
+        ended: list[dict[str, Any]] = []
+        for (ticket, kind, channel), state, reason, attempts in outcomes:
+            row: dict[str, Any] = {
+                "k_ticket": ticket,
+                "k_kind": kind,
+                "k_channel": channel,
+                "v_state": state,
+                "v_reason": reason,
+            }
+            if state == "pending":
+                pause = self.settings.backoff_s[attempts - 1]
+                retried.append({**row, "v_at": now + timedelta(seconds=pause)})
+                log.warning(
+                    "notice %s/%s by %s not sent, tried again in %g s: %s",
+                    ticket,
+                    kind,
+                    channel,
+                    pause,
+                    reason,
                 )
+            else:
+                ended.append({**row, "v_at": now})
+                if state == "failed":
+                    log.error("notice %s/%s by %s given up: %s", ticket, kind, channel, reason)
+        if not (retried or ended):
+            return
+        with self.store.transaction() as conn:
+            if retried:
+                conn.execute(_RECORD.values(next_at=bindparam("v_at")), retried)
+            if ended:
+                conn.execute(_RECORD.values(done_at=bindparam("v_at")), ended)
 
     def _notice(
         self, row: Any, contact: tuple[str, str], service: str, number: str, attempts: int

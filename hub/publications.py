@@ -258,15 +258,26 @@ class HubLink:
         with self._lock:
             delivery = self._sent.get(entry.msg_id)
         if delivery is not None and delivery.wait(self.ack_timeout_s):
-            self.publications.remove(entry.msg_id)
-            with self._lock:
-                self._sent.pop(entry.msg_id, None)
+            self._forget_acknowledged(entry.msg_id)
             return
         with self._lock:
             if self._generation == generation and self.connected.is_set():
                 if delivery is not None:
                     log.warning("the broker did not acknowledge a message in time; resending")
                 self._in_step = False  # send the whole outbox again
+
+    def _forget_acknowledged(self, head: str) -> None:
+        """Remove the acknowledged ``head`` and every other entry the broker has too.
+
+        One write for all of them: while presses come fast, this thread takes the
+        outbox (which each durable publication waits for) less often.
+        """
+        with self._lock:
+            done = [head, *(m for m, d in self._sent.items() if m != head and d.wait(0))]
+        self.publications.remove_all(done)
+        with self._lock:
+            for msg_id in done:
+                self._sent.pop(msg_id, None)
 
     def _send_all(self, generation: int) -> None:
         """Publish every entry of the outbox, oldest first, then go in step.

@@ -84,6 +84,8 @@ class _Pending:
 
     done: threading.Event = field(default_factory=threading.Event)
     reply: Reply | None = None
+    queued: bool = False
+    """Whether it is an outbox entry's (:meth:`DeviceLink.send`), not a request's."""
 
 
 class DeviceLink:
@@ -143,6 +145,9 @@ class DeviceLink:
         self._pending: dict[str, _Pending] = {}
         self._early: dict[str, _Pending] = {}
         """Commands :meth:`send` published ahead of their synced write, by ``msg_id``."""
+        self._answered: set[str] = set()
+        """Outbox entries the hub has answered, until they are removed (a synced write):
+        a new command need not wait behind them."""
         self._send_lock = threading.Lock()
         self._reply_hooks: list[Callable[[Request, Reply], None]] = []
         self._wake = threading.Event()
@@ -238,10 +243,10 @@ class DeviceLink:
         It is delivered after those queued before it, and sent again (same
         ``msg_id``) until the hub answers; then :meth:`on_reply` callbacks get the
         answer. The hub de-duplicates by ``msg_id``, so each takes effect once.
-        When nothing is queued before it and the link is up, the command goes on the
-        wire while it is being written to disk, so a press waits for one of the two,
-        not for both. Raises :class:`RuntimeError` if the link has no outbox, or was
-        stopped.
+        When nothing unanswered is queued before it and the link is up, the command
+        goes on the wire while it is being written to disk, so a press waits for one of
+        the two, not for both (nor for the removal of a command just answered). Raises
+        :class:`RuntimeError` if the link has no outbox, or was stopped.
         """
         if self._outbox is None:
             raise RuntimeError("this DeviceLink has no outbox (outbox_path=None)")
@@ -254,6 +259,7 @@ class DeviceLink:
                     self._forget(payload.msg_id, early)
                     with self._lock:
                         self._early.pop(payload.msg_id, None)
+                        self._answered.discard(payload.msg_id)
                 raise
         self._wake.set()
         return msg_id
@@ -266,13 +272,13 @@ class DeviceLink:
         """
         assert self._outbox is not None
         msg_id = payload.msg_id
-        pending = _Pending()
+        pending = _Pending(queued=True)
         with self._lock:
             if (
                 not self.connected.is_set()
                 or self._closing.is_set()
                 or msg_id in self._pending
-                or len(self._outbox)
+                or len(self._outbox) > len(self._answered)
             ):
                 return None
             self._pending[msg_id] = self._early[msg_id] = pending
@@ -335,6 +341,8 @@ class DeviceLink:
             if pending is None:
                 log.debug("a reply to %s came when nothing waited for it (late or repeated)", key)
                 return
+            if pending.queued and pending.reply is None:
+                self._answered.add(key)
             pending.reply = reply
             pending.done.set()
 
@@ -364,7 +372,7 @@ class DeviceLink:
                 if self._pending.get(entry.msg_id) is early:
                     del self._pending[entry.msg_id]
                 early = None
-            pending = early or _Pending()
+            pending = early or _Pending(queued=True)
             if ready and entry is not None:
                 self._pending[entry.msg_id] = pending
         if not ready or entry is None:
@@ -384,7 +392,11 @@ class DeviceLink:
                     "no reply to %s in %.1f s; sending it again", entry.msg_id, self.reply_timeout_s
                 )
             return
-        self._outbox.remove(entry.msg_id)
+        try:
+            self._outbox.remove(entry.msg_id)
+        finally:
+            with self._lock:
+                self._answered.discard(entry.msg_id)
         self._complete(entry, pending.reply)
 
     def _complete(self, entry: Entry, reply: Reply) -> None:

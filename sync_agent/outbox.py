@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,9 @@ from sync_agent.protocol import ProtocolError, Request, decode
 __all__ = ["Entry", "Outbox"]
 
 _SCHEMA_VERSION = 1
+
+_REMOVE_CHUNK = 500
+"""``msg_id``s per statement of :meth:`Outbox.remove_all` (SQLite bounds its parameters)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -113,6 +117,8 @@ class Outbox:
                 raise RuntimeError(
                     f"{path}: outbox schema version {version} is not {_SCHEMA_VERSION}"
                 )
+            self._count: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            """Entries in the file, kept beside it: :meth:`__len__` never waits for a write."""
         except BaseException:
             self._db.close()
             raise
@@ -139,6 +145,7 @@ class Outbox:
                     "VALUES (?, ?, ?, ?, ?)",
                     (payload.msg_id, topic, kind, data, now),
                 )
+                self._count += 1
             except sqlite3.IntegrityError:
                 row = db.execute(
                     "SELECT topic, payload FROM outbox WHERE msg_id = ?", (payload.msg_id,)
@@ -178,13 +185,30 @@ class Outbox:
         """Delete the entry with ``msg_id`` (it was answered); ``False`` if there was none."""
         with self._lock:
             cursor = self._conn().execute("DELETE FROM outbox WHERE msg_id = ?", (msg_id,))
+            self._count -= cursor.rowcount
         return cursor.rowcount > 0
 
-    def __len__(self) -> int:
-        """How many entries wait."""
+    def remove_all(self, msg_ids: Iterable[str]) -> int:
+        """Delete the entries with these ``msg_id``s (one write per 500); how many there were."""
+        ids = list(msg_ids)
+        removed = 0
         with self._lock:
-            count: int = self._conn().execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-        return count
+            db = self._conn()
+            for at in range(0, len(ids), _REMOVE_CHUNK):
+                chunk = ids[at : at + _REMOVE_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                removed_now = db.execute(
+                    f"DELETE FROM outbox WHERE msg_id IN ({marks})", chunk
+                ).rowcount
+                self._count -= removed_now
+                removed += removed_now
+        return removed
+
+    def __len__(self) -> int:
+        """How many entries wait (as of the last write that ended: no waiting for one)."""
+        if self._db is None:
+            raise RuntimeError(f"outbox {self.path} is closed")
+        return self._count
 
     def close(self) -> None:
         """Close the database; the entries stay in the file. Closing twice is harmless."""

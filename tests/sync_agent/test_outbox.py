@@ -104,6 +104,29 @@ def test_entries_survive_reopening(tmp_path: Path) -> None:
         assert [e.msg_id for e in again.entries()][-1] == "cmd-009"
 
 
+def test_length_counts_the_file_the_puts_and_the_removals(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as box:
+        for i in range(3):
+            box.put("t", command(i))
+        box.put("t", command(2))  # a caller's retry adds nothing
+        assert len(box) == 3
+    with Outbox(path) as again:
+        assert len(again) == 3  # what the file holds
+        assert again.remove("cmd-001") is True
+        assert again.remove("cmd-001") is False
+        assert len(again) == 2 == len(again.entries())
+
+
+def test_remove_all_deletes_those_named_in_one_write(outbox: Outbox) -> None:
+    for i in range(5):
+        outbox.put("t", command(i))
+    assert outbox.remove_all(["cmd-003", "cmd-000", "cmd-009", "cmd-003"]) == 2
+    assert [e.msg_id for e in outbox.entries()] == ["cmd-001", "cmd-002", "cmd-004"]
+    assert len(outbox) == 3
+    assert outbox.remove_all([]) == 0
+
+
 def test_put_is_committed_before_it_returns(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
     box = Outbox(path)
@@ -121,6 +144,8 @@ def test_closed_outbox_refuses_work(tmp_path: Path) -> None:
     box.close()
     with pytest.raises(RuntimeError, match="closed"):
         box.put("t", command(1))
+    with pytest.raises(RuntimeError, match="closed"):
+        len(box)
 
 
 def test_concurrent_puts_lose_nothing(outbox: Outbox) -> None:
