@@ -54,9 +54,11 @@ from city.web.i18n import select_locale
 from city.web.portal import directory
 from city.web.queries import Held
 from city.web.views import BranchView, branch_views
+from common.errors import PoradovnikError
 from common.i18n import LANGUAGES
 from hub.store.rows import hours_from_json, hours_to_json
 from hub.web.admin import next_page, parse_hours
+from hub.web.refusals import refusal_text
 from sync_agent.city_protocol import CatalogueService
 from sync_agent.protocol import CounterState
 
@@ -369,8 +371,8 @@ def catalogue_service() -> Page:
         return _catalogue_page(form, 400)
     try:
         hours = hours_to_json(parse_hours(form.hours.data or ""))
-    except ValueError as exc:
-        form.hours.errors = [str(exc)]
+    except PoradovnikError as exc:
+        form.hours.errors = [refusal_text(exc)]
         return _catalogue_page(form, 400)
     names = {lang: text for lang in LANGUAGES if (text := getattr(form, f"name_{lang}").data)}
     assert form.code.data is not None
