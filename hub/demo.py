@@ -228,15 +228,24 @@ def device_settings(
 
 
 @contextmanager
-def device_process(name: str, role: str, config: dict[str, Any], path: Path) -> Iterator[None]:
+def role_process(
+    name: str,
+    role: str,
+    config: dict[str, Any],
+    path: Path,
+    *,
+    env: dict[str, str] | None = None,
+) -> Iterator[None]:
     """Run ``poradovnik <role>`` with the settings ``config`` (written to ``path``).
 
-    Its log goes to the demo's terminal. On leaving, it gets SIGTERM, then SIGKILL
-    if it has not stopped within :data:`STOP_TIMEOUT_S`.
+    A device's role, or a whole office's demo (``demo``) or the city (``city``): its
+    log goes to the demo's terminal; ``env`` is added to its environment. On leaving,
+    it gets SIGTERM, then SIGKILL if it has not stopped within :data:`STOP_TIMEOUT_S`.
     """
-    write_private_file(path, tomli_w.dumps(config))  # it holds the device's broker password
-    env = dict(os.environ)
-    if not screen_attached():
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private_file(path, tomli_w.dumps(config))  # it holds a broker password
+    env = {**os.environ, **(env or {})}
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env.setdefault("SDL_VIDEODRIVER", "dummy")
         env.setdefault("SDL_AUDIODRIVER", "dummy")
     command = [sys.executable, "-m", "poradovnik.cli", role, "--config", str(path)]
@@ -311,7 +320,7 @@ def run_demo(settings: Settings) -> None:
             ]
             for name, role, section in devices:
                 config = device_settings(settings, name, role, broker.accounts[name], section)
-                stack.enter_context(device_process(name, role, config, data / f"{name}.toml"))
+                stack.enter_context(role_process(name, role, config, data / f"{name}.toml"))
             bookings.start()
             stack.callback(bookings.stop)
             if remote is not None:
