@@ -307,9 +307,8 @@ def demo(ctx: click.Context, branches: int | None) -> None:
     try:
         city_demo = importlib.import_module("city.demo")
     except ImportError as exc:
-        raise NotAvailable(
-            f"the city is not installed here (pip install 'poradovnik[city]'): {exc}"
-        )
+        msg = f"the city is not installed here (pip install 'poradovnik[city]'): {exc}"
+        raise NotAvailable(msg) from None
     city_demo.run_city_demo(settings, branches)
 
 
