@@ -30,7 +30,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +40,14 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
 from city.live import SUBSCRIPTIONS, LiveCity
-from city.tables import BranchEventRow, BranchProgressRow
+from city.tables import BranchProgressRow
+from city.verify import Row, branch_history
 from common.identity import HUB_DEVICE_ID
 from common.settings import MqttSettings, load_settings
 from hub.accounts import add_device
 from hub.app import open_queue, seed_demo
 from hub.broker import Mosquitto, free_port
 from hub.store import sqlite_url
-from hub.store.tables import EVENTS
 from sync_agent import protocol as p
 from sync_agent.city_protocol import EVERY_BRANCH, HistoryAck, decode_city, site_of
 from sync_agent.connection import Inbound, MqttConnection
@@ -71,19 +70,6 @@ SERVICES = ("taxes", "waste", "parking", "info")
 
 THINK_S = 0.15
 """The simulated people's pace: a citizen or clerk acts this long after the last answer."""
-
-HISTORY_FIELDS = (
-    "at",
-    "action",
-    "actor",
-    "ticket_id",
-    "counter_id",
-    "service",
-    "from_state",
-    "to_state",
-    "detail",
-)
-"""The columns of a branch's ``events`` row that the city keeps under the same names."""
 
 
 @contextmanager
@@ -156,15 +142,9 @@ class Branch:
         assert self.hub is not None
         self.hub.kill()
 
-    def history(self) -> list[dict[str, Any]]:
-        """The branch's ``events`` rows (``seq`` = ``id``), oldest first."""
-        engine = create_engine(sqlite_url(self.database), poolclass=NullPool)
-        try:
-            with engine.connect() as conn:
-                rows = conn.execute(select(EVENTS).order_by(EVENTS.c.id)).mappings().all()
-        finally:
-            engine.dispose()
-        return [{"seq": row["id"], **{name: row[name] for name in HISTORY_FIELDS}} for row in rows]
+    def history(self) -> list[Row]:
+        """The branch's audit log, oldest first (``seq`` = ``events.id``)."""
+        return branch_history(sqlite_url(self.database))
 
 
 def make_branch(
@@ -458,61 +438,6 @@ class CityWatch:
             )
             acks = dict(self.acks)
         assert done, f"the city acked {acks}, the branches hold {dict(wanted)}: {why()}"
-
-
-def city_history(database_url: str, site: str) -> list[dict[str, Any]]:
-    """The city's ``branch_events`` rows of ``site``, by sequence."""
-    table = BranchEventRow.__table__
-    engine = create_engine(database_url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            rows = (
-                conn.execute(select(table).where(table.c.site == site).order_by(table.c.seq))
-                .mappings()
-                .all()
-            )
-    finally:
-        engine.dispose()
-    return [{"seq": row["seq"], **{name: row[name] for name in HISTORY_FIELDS}} for row in rows]
-
-
-def history_differences(
-    branch: list[dict[str, Any]], city: list[dict[str, Any]], limit: int = 10
-) -> list[str]:
-    """What differs between a branch's history and the city's copy of it: lost rows,
-    extra (or duplicated) rows and rows whose fields differ; empty when exactly equal."""
-    ours = {row["seq"]: _comparable(row) for row in branch}
-    theirs: dict[int, dict[str, Any]] = {}
-    problems: list[str] = []
-    for row in city:
-        if row["seq"] in theirs:
-            problems.append(f"seq {row['seq']} twice in the city")
-        theirs[row["seq"]] = _comparable(row)
-    problems += [f"seq {seq} lost" for seq in sorted(ours.keys() - theirs.keys())]
-    problems += [f"seq {seq} not the branch's" for seq in sorted(theirs.keys() - ours.keys())]
-    for seq in sorted(ours.keys() & theirs.keys()):
-        if ours[seq] != theirs[seq]:
-            problems.append(f"seq {seq}: branch {ours[seq]}, city {theirs[seq]}")
-    return problems[:limit] + (
-        [f"... {len(problems) - limit} more"] if len(problems) > limit else []
-    )
-
-
-def _comparable(row: Mapping[str, Any]) -> dict[str, Any]:
-    at = row["at"]
-    return {**row, "at": at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)}
-
-
-__all__ = [
-    "Activity",
-    "Branch",
-    "BranchDevices",
-    "CityWatch",
-    "city_history",
-    "history_differences",
-    "make_branch",
-    "reachable_root",
-]
 
 
 # -- the city's server ----------------------------------------------------------------

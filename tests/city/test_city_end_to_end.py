@@ -25,13 +25,13 @@ from city_run_helpers import (
     Branch,
     BranchDevices,
     CityWatch,
-    city_history,
-    history_differences,
     make_branch,
     reachable_root,
     start_city,
 )
 from process_helpers import Process
+
+from city.verify import city_history, history_differences
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
 
