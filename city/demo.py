@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
+import time
+import urllib.request
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ from typing import Any, Final
 from pydantic import SecretStr
 
 from city.postgres_cluster import ClusterError, throwaway_cluster
-from city.store import CityStore
+from city.store import CityStore, branch_username
 from common.errors import PoradovnikError
 from common.lifecycle import stop_on_signals
 from common.settings import MqttSettings, Settings
@@ -50,6 +52,9 @@ BRANCHES: Final[tuple[tuple[str, str, str], ...]] = (
 """The demo's branches: site id, name and address, in the order they are opened."""
 
 MAX_BRANCHES: Final = len(BRANCHES)
+
+WEB_START_S: Final = 60.0
+"""How long the city's web pages may take to answer after ``poradovnik city`` starts."""
 """At most this many branches run on one machine (each is a hub with four devices)."""
 
 CONSUMER: Final = "city"
@@ -82,42 +87,49 @@ class DemoBranch:
 
 
 @contextmanager
-def city_database(settings: Settings) -> Iterator[str]:
-    """The URL of the city's database: ``[city] database_url``, or a throwaway cluster's."""
-    if settings.city.database_url is not None:
-        yield settings.city.database_url
+def city_database(url: str | None) -> Iterator[str]:
+    """The URL of the city's database: ``url``, or else a throwaway cluster's for the run.
+
+    Raises :class:`CityDemoError` saying what to do when there is no ``url`` and no
+    PostgreSQL to make a cluster with.
+    """
+    if url is not None:
+        yield url
         return
     try:
-        with throwaway_cluster() as url:
-            log.info("city: a throwaway PostgreSQL for this run (gone when the demo stops)")
-            yield url
+        with throwaway_cluster() as made:
+            log.info("city: a throwaway PostgreSQL for this run (gone when it stops)")
+            yield made
     except ClusterError as missing:
         raise CityDemoError(
-            "the city's demo needs PostgreSQL: set [city] database_url in the settings "
+            "the city needs PostgreSQL: set [city] database_url in the settings "
             "(e.g. postgresql+psycopg://user@127.0.0.1/poradovnik_city), or install "
             f"PostgreSQL (Debian package 'postgresql') for a throwaway one ({missing})"
         ) from None
 
 
-def register_branches(store: CityStore, branches: list[DemoBranch]) -> dict[str, str]:
-    """Add every branch to the city afresh; each branch's new broker password, by site.
+def register_branches(
+    store: CityStore, branches: Iterable[tuple[str, str, str, str | None]]
+) -> dict[str, str]:
+    """Add every branch (site, name, address, portal URL) to the city afresh; their passwords.
 
-    A branch the city knows from an earlier run is removed first, with its history: the
-    branch sends all of it again from its own database.
+    Each branch's new broker password comes back by site. A branch the city knows from
+    an earlier run is removed first, with its history: the branch sends all of it again
+    from its own database.
     """
     passwords = {}
-    for branch in branches:
-        store.remove_branch(branch.site)
-        _, passwords[branch.site] = store.add_branch(
-            branch.site, name=branch.name, address=branch.address, url=branch.url
-        )
+    for site, name, address, url in branches:
+        store.remove_branch(site)
+        _, passwords[site] = store.add_branch(site, name=name, address=address, url=url)
     return passwords
 
 
-def city_settings(
-    settings: Settings, data: Path, database_url: str, broker_port: int, password: str
-) -> dict[str, Any]:
-    """The settings file of the demo's ``poradovnik city``."""
+def city_settings(data: Path, database_url: str, log_level: str) -> dict[str, Any]:
+    """The settings of a ``poradovnik city`` on this machine, its data in ``data``.
+
+    Its broker, its consumer's account and its web pages get new ports of 127.0.0.1.
+    """
+    broker_port = free_port()
     return {
         "role": "city",
         "city": {
@@ -126,19 +138,46 @@ def city_settings(
             "mqtt_host": "127.0.0.1",
             "mqtt_port": broker_port,
             "mqtt_username": CONSUMER,
-            "mqtt_password": password,
+            "mqtt_password": new_password(),
             "web_host": "127.0.0.1",
             "web_port": free_port(),
         },
         "web": {"secure_cookies": False},
         "broker": {"dir": str((data / "broker").resolve()), "port": broker_port},
         "data": {"dir": str(data.resolve())},
-        "logging": {"level": settings.logging.level},
+        "logging": {"level": log_level},
     }
 
 
+def consumer_account(city: dict[str, Any]) -> MqttSettings:
+    """The city consumer's account on the city's broker, from :func:`city_settings`."""
+    section = city["city"]
+    return MqttSettings(
+        host=section["mqtt_host"],
+        port=section["mqtt_port"],
+        username=section["mqtt_username"],
+        password=SecretStr(section["mqtt_password"]),
+    )
+
+
+def wait_for_web(port: int, timeout: float) -> None:
+    """Wait until the web pages on ``port`` of 127.0.0.1 answer.
+
+    Raises :class:`CityDemoError` when they do not within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise CityDemoError(f"the city's web pages did not answer on port {port}") from None
+            time.sleep(0.1)
+
+
 def branch_settings(
-    settings: Settings, data: Path, branch: DemoBranch, broker_port: int, password: str
+    settings: Settings, data: Path, branch: DemoBranch, city: dict[str, Any], password: str
 ) -> dict[str, Any]:
     """The settings file of one branch's ``poradovnik demo``: an office with an uplink."""
     return {
@@ -148,8 +187,8 @@ def branch_settings(
         "web": {"host": "127.0.0.1", "port": branch.web_port, "secure_cookies": False},
         "uplink": {
             "host": "127.0.0.1",
-            "port": broker_port,
-            "username": f"branch-{branch.site}",
+            "port": city["city"]["mqtt_port"],
+            "username": branch_username(branch.site),
             "password": password,
             "tls": False,
         },
@@ -185,46 +224,37 @@ def run_city_demo(settings: Settings, branches: int) -> None:
     offices = [DemoBranch(site, name, address, free_port()) for site, name, address in BRANCHES]
     offices = offices[:branches]
     with ExitStack() as stack:
-        url = stack.enter_context(city_database(settings))
+        url = stack.enter_context(city_database(settings.city.database_url))
         store = CityStore(url)
         stack.callback(store.close)
         store.upgrade()
-        passwords = register_branches(store, offices)
+        passwords = register_branches(store, [(o.site, o.name, o.address, o.url) for o in offices])
         admin_password = secrets.token_urlsafe(9)
         store.add_user(ADMIN, admin_password, city_admin=True)
-        broker_port = free_port()
-        consumer_password = new_password()
-        city = city_settings(settings, data, url, broker_port, consumer_password)
-        broker = start_city_broker(city, store, stack)
-        log.info("city: broker listening on 127.0.0.1:%d", broker)
+        city = city_settings(data, url, settings.logging.level)
+        port = start_city_broker(city, store, stack)
+        log.info("city: broker listening on 127.0.0.1:%d", port)
+        watch = MqttConnection(mqtt=consumer_account(city), client_id="poradovnik-city-demo")
+        CityNarrator(watch)
+        watch.start()
+        stack.callback(watch.stop)
         stack.enter_context(role_process("city", "city", city, data / "city.toml"))
         for office in offices:
             config = branch_settings(
-                settings, data / "branches", office, broker_port, passwords[office.site]
+                settings, data / "branches", office, city, passwords[office.site]
             )
             path = data / "branches" / f"{office.site}.toml"
             stack.enter_context(
                 role_process(f"branch {office.site}", "demo", config, path, env=HEADLESS)
             )
         portal = f"http://127.0.0.1:{city['city']['web_port']}"
+        wait_for_web(city["city"]["web_port"], WEB_START_S)
         log.info("city portal at %s/", portal)
         log.info(
             "city admin at %s/admin: sign in as %s, password %s", portal, ADMIN, admin_password
         )
         for office in offices:
             log.info("branch %s (%s): portal at %s/", office.site, office.name, office.url)
-        watch = MqttConnection(
-            mqtt=MqttSettings(
-                host="127.0.0.1",
-                port=broker_port,
-                username=city["city"]["mqtt_username"],
-                password=SecretStr(consumer_password),
-            ),
-            client_id="poradovnik-city-demo",
-        )
-        CityNarrator(watch)
-        watch.start()
-        stack.callback(watch.stop)
         log.info("a city of %d branches is open; press Ctrl+C to close it", branches)
         with stop_on_signals() as stop:
             stop.wait()

@@ -1,0 +1,785 @@
+"""Benchmark: a city of 20 branches × 50 devices: history into the city, its lag, the city's
+portal, and a branch's press → call beside a single office's.
+
+Run it from the checkout with the project's virtual environment::
+
+    .venv/bin/python bench/city_load.py [--branches 20] [--real 3] [--seconds 30]
+        [--think-ms 2000] [--live 500] [--database-url postgresql+psycopg://…]
+
+The city is real: its Mosquitto and ``poradovnik city`` (the consumer and the web pages)
+on PostgreSQL (``--database-url``, else a throwaway cluster made for the run with
+``initdb``). Each branch has 50 devices: 20 counter panels, 20 kiosks and 10 displays.
+``--real`` branches are real offices, each its own Mosquitto bridged to the city's (the
+configuration ``[uplink]`` makes) and ``poradovnik hub`` on its own SQLite database,
+with the demo office's four services and 20 counters; this machine (2 cores) holds 3.
+Their devices are :class:`~sync_agent.link.DeviceLink` s with their own accounts in a
+few processes: the clerks press ``next`` and the citizens take tickets, each pausing a
+random time (exponential, ``--think-ms`` on average) after every answer; the displays
+hear the calls and queues. The other branches' history is simulated at the rate of a
+real branch: a process publishes each one's :class:`~sync_agent.city_protocol.HistoryBatch`
+es straight to the city's broker under the branch's own account, as its bridge would.
+
+Measured over ``--seconds`` at full load (every branch working):
+
+- **events/s into the city**: rows the city stored in the window, per second;
+- **lag**: from a transition at a branch (its row's ``at``) to the city's commit of
+  it (``received_at``), one clock (one machine): p50 and p99;
+- **portal**: ``--live`` clients (a separate process, keep-alive connections) each
+  asking for the city portal's page again as soon as it is answered: requests per
+  second, p50 and p99;
+- **branch press → call**: ``bench/sync.py``'s phase (20 panels in four processes,
+  the same pace) on the first real branch, against the same phase on a single office
+  with no city (the same hub, devices and pace), measured in the same run first: the
+  floor, and the ratio of the p99s.
+
+Then the load stops, the city catches up (its acks reach every branch's last row), and
+its ``branch_events`` are compared row by row with each real branch's ``events`` and
+each simulated branch's sent rows: nothing may be lost or stored twice. The size of a
+stored row comes from ``pg_total_relation_size``. Targets: lag p99 ≤ 2 s, no row lost
+or doubled, the branch's press → call p99 within 1.5× the single office's. It prints
+the figures as text and one JSON line; exit status 0 when the targets are met, 2 when
+not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import multiprocessing
+import queue
+import random
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from city.store import CityStore
+from counter import sync_phase
+from harness import (
+    BenchError,
+    HttpConnection,
+    ms,
+    percentiles,
+    run_in_tempdir,
+    run_load_process,
+)
+from pydantic import SecretStr
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.pool import NullPool
+from sync import (
+    COUNTERS,
+    SITE,
+    START_S,
+    WAIT_S,
+    Display,
+    counter_ids,
+    lobby,
+    office_logins,
+    running_hub,
+    seed_office,
+    start_hub,
+)
+
+from city.demo import (
+    city_database,
+    city_settings,
+    register_branches,
+    start_city_broker,
+    wait_for_web,
+)
+from city.tables import BranchEventRow
+from city.verify import Row, branch_history, city_history, history_differences
+from common.settings import MqttSettings, load_settings
+from hub.broker import LocalBroker, free_port, local_broker
+from hub.demo import role_process
+from hub.demo_office import SERVICES
+from hub.store import sqlite_url
+from sync_agent import protocol as p
+from sync_agent.city_protocol import (
+    EVERY_BRANCH,
+    HISTORY_BATCH_MAX,
+    CityTopics,
+    HistoryAck,
+    HistoryBatch,
+    HistoryEvent,
+    decode_city,
+    site_of,
+)
+from sync_agent.connection import Inbound, MqttConnection
+from sync_agent.link import DeviceLink, Reply
+
+BRANCHES = 20
+REAL = 3
+"""Real branches (broker + hub) this 2-core machine holds beside the city."""
+
+KIOSKS = 20
+DISPLAYS = 10
+"""A branch's displays, its lobby display (``bench/sync.py``'s) among them."""
+
+THINK_MS = 2000.0
+"""Each clerk's and citizen's mean pause after an answer: 20 counters and 20 kiosks of a
+branch then make about 30 transitions a second, some hundred times a busy office's."""
+
+LIVE = 500
+"""Clients polling the city's portal at once."""
+
+TARGET_LAG_P99_S = 2.0
+TARGET_BRANCH_RATIO = 1.5
+"""A branch's press → call p99 under the city's full load, against a single office's."""
+
+CATCH_UP_S = 120.0
+"""How long the city may take to hold every row once the load stops."""
+
+EVENTS_PER_PRESS_CYCLE = 3
+"""Transitions per clerk's press and citizen's ticket: issued, called, done."""
+
+
+def site_name(index: int, real: int) -> str:
+    """The site of branch ``index`` (0-based): the first is ``bench/sync.py``'s site."""
+    if index == 0:
+        return SITE
+    return f"real-{index + 1}" if index < real else f"sim-{index + 1:02d}"
+
+
+def branch_logins(site: str) -> list[tuple[str, Any, dict[str, Any]]]:
+    """A branch's broker accounts: ``bench/sync.py``'s (hub, lobby, 20 panels), 20 kiosks and
+    9 more displays."""
+    logins = office_logins()
+    logins += [(f"kiosk-{n}", "kiosk", {"device_id": f"kiosk-{n}"}) for n in range(1, KIOSKS + 1)]
+    logins += [
+        (f"display-{n}", "display", {"device_id": f"display-{n}"}) for n in range(2, DISPLAYS + 1)
+    ]
+    return logins
+
+
+# -- the devices of a branch -----------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    """A branch's simulated people on their devices, until ``stop``: what they did."""
+
+    tickets: int = 0
+    presses: int = 0
+    calls_heard: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def office_worker(
+    accounts: dict[str, MqttSettings],
+    site: str,
+    clerks: bool,
+    think_s: float,
+    directory: Path,
+    stop: Any,
+    results: Any,
+) -> None:
+    """A process of one branch's devices: 20 kiosks, 9 displays and (with ``clerks``) the
+    20 counter panels, each person pausing ``think_s`` on average after every answer.
+
+    Runs until ``stop`` is set; puts a :class:`Worker` on ``results``.
+    """
+    worker = Worker()
+    lock = threading.Lock()
+    rng = random.Random()
+    answers: dict[str, threading.Event] = {}
+
+    def answered(command: p.Request, _reply: Reply) -> None:
+        event = answers.pop(command.msg_id, None)
+        if event is not None:
+            event.set()
+
+    def act(link: DeviceLink, topic: str, command: p.Request) -> bool:
+        done = answers[command.msg_id] = threading.Event()
+        link.send(topic, command)
+        return done.wait(WAIT_S)
+
+    def heard(_topic: str, _payload: bytes) -> None:
+        with lock:
+            worker.calls_heard += 1
+
+    def person(link: DeviceLink, make: Any, topic: str, counted: str) -> None:
+        while not stop.wait(rng.expovariate(1 / think_s)):
+            if not act(link, topic, make()):
+                worker.errors.append(f"{site} {link.device_id}: no answer in {WAIT_S:.0f} s")
+                return
+            with lock:
+                setattr(worker, counted, getattr(worker, counted) + 1)
+
+    with ExitStack() as stack:
+        threads = []
+
+        def device(name: str, role: str, outbox: bool) -> DeviceLink:
+            link = DeviceLink(
+                mqtt=accounts[name],
+                site=site,
+                device_id=name,
+                role=role,
+                outbox_path=directory / f"{site}-{name}.sqlite3" if outbox else None,
+            )
+            link.on_reply(answered)
+            stack.callback(link.stop)
+            link.start()
+            return link
+
+        for n in range(2, DISPLAYS + 1):
+            display = device(f"display-{n}", "display", False)
+            display.subscribe(display.topics.calls(), heard)
+            display.subscribe(display.topics.queue(p.ANY), lambda _t, _p: None)
+        for n in range(1, KIOSKS + 1):
+            kiosk = device(f"kiosk-{n}", "kiosk", True)
+            service = SERVICES[n % len(SERVICES)].code
+            threads.append(
+                threading.Thread(
+                    target=person,
+                    args=(
+                        kiosk,
+                        lambda service=service: p.IssueRequest(
+                            msg_id=uuid.uuid4().hex, service=service
+                        ),
+                        kiosk.topics.kiosk_issue(kiosk.device_id),
+                        "tickets",
+                    ),
+                    daemon=True,
+                )
+            )
+        if clerks:
+            for counter in counter_ids():
+                panel = device(f"panel-{counter}", "counter", True)
+                threads.append(
+                    threading.Thread(
+                        target=person,
+                        args=(
+                            panel,
+                            lambda: p.CounterCommand(msg_id=uuid.uuid4().hex, action="next"),
+                            panel.topics.counter_cmd(counter),
+                            "presses",
+                        ),
+                        daemon=True,
+                    )
+                )
+        for thread in threads:
+            thread.start()
+        stop.wait()
+        for thread in threads:
+            thread.join(WAIT_S * 2)
+    results.put(worker)
+
+
+# -- the simulated branches ------------------------------------------------------------
+
+
+def simulated_event(site: str, seq: int, at: datetime) -> HistoryEvent:
+    """Row ``seq`` of a simulated branch's history: issued, called, done, in turn."""
+    ticket = (seq - 1) // EVENTS_PER_PRESS_CYCLE
+    step = (seq - 1) % EVENTS_PER_PRESS_CYCLE
+    service = SERVICES[ticket % len(SERVICES)]
+    action, actor, states = [
+        ("issue", f"kiosk-{ticket % KIOSKS + 1}", (None, "waiting")),
+        ("call", f"panel-{ticket % COUNTERS + 1}", ("waiting", "called")),
+        ("done", f"panel-{ticket % COUNTERS + 1}", ("called", "done")),
+    ][step]
+    return HistoryEvent(
+        seq=seq,
+        at=at,
+        action=action,
+        actor=actor,
+        ticket_id=f"{site}-{ticket:08d}",
+        counter_id=None if step == 0 else str(ticket % COUNTERS + 1),
+        service=service.code,
+        from_state=states[0],
+        to_state=states[1],
+        detail={"number": f"{service.prefix}{ticket % 999 + 1:03d}"},
+        number=f"{service.prefix}{ticket % 999 + 1:03d}",
+        business_day=date.today(),
+    )
+
+
+def simulated_branches(
+    accounts: dict[str, MqttSettings], rate: float, stop: Any, results: Any
+) -> None:
+    """A process of simulated branches: each publishes its history to the city's broker at
+    ``rate`` rows a second, as its bridge would, until ``stop``; puts the rows sent
+    (:data:`~city.verify.Row` s, by site) on ``results``, or the error's text."""
+    sent: dict[str, list[HistoryEvent]] = {site: [] for site in accounts}
+    connections = {}
+    try:
+        for site, mqtt in accounts.items():
+            connection = MqttConnection(mqtt=mqtt, client_id=f"bench-{site}")
+            connection.start()
+            connections[site] = connection
+        for site, connection in connections.items():
+            if not connection.connected.wait(WAIT_S):
+                raise BenchError(f"simulated branch {site} could not connect")
+        began = time.monotonic()
+        while not stop.wait(0.05):
+            due = int((time.monotonic() - began) * rate)
+            now = datetime.now(UTC)
+            for site, connection in connections.items():
+                rows = sent[site]
+                while len(rows) < due:
+                    batch = [
+                        simulated_event(site, seq, now)
+                        for seq in range(len(rows) + 1, min(due, len(rows) + HISTORY_BATCH_MAX) + 1)
+                    ]
+                    message = HistoryBatch(site=site, first_available=1, events=batch)
+                    connection.publish(CityTopics(site).history, message.encode())
+                    rows += batch
+        results.put({site: [event_row(e) for e in rows] for site, rows in sent.items()})
+    except Exception as failed:  # reported to the main process, which stops the run
+        results.put(f"simulated branches: {failed}")
+    finally:
+        for connection in connections.values():
+            connection.stop()
+
+
+def event_row(event: HistoryEvent) -> Row:
+    """A history event as the city stores it (for the row-by-row comparison)."""
+    return {
+        "seq": event.seq,
+        "at": event.at.astimezone(UTC),
+        "action": event.action,
+        "actor": event.actor,
+        "ticket_id": event.ticket_id,
+        "counter_id": event.counter_id,
+        "service": event.service,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "detail": event.detail,
+    }
+
+
+# -- the city's portal under load --------------------------------------------------------
+
+
+def client_main(args: argparse.Namespace) -> None:
+    """The portal's load process: ``--live`` clients polling ``/`` for ``--seconds``."""
+
+    async def run() -> dict[str, Any]:
+        connections = [await HttpConnection.open(args.port) for _ in range(args.live)]
+        latencies: list[float] = []
+        failures = 0
+        deadline = time.perf_counter() + args.seconds
+
+        async def poll(connection: HttpConnection) -> None:
+            nonlocal failures
+            while time.perf_counter() < deadline:
+                asked = time.perf_counter()
+                if await connection.get("/") != 200:
+                    failures += 1
+                latencies.append(time.perf_counter() - asked)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(poll(c) for c in connections))
+        elapsed = time.perf_counter() - began
+        for connection in connections:
+            connection.close()
+        return {"latencies": latencies, "elapsed": elapsed, "failures": failures}
+
+    print(json.dumps(asyncio.run(run())))
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """What one run measured."""
+
+    floor: list[float]
+    """Press → call on the single office, in seconds."""
+    branch: list[float]
+    """Press → call on the first real branch under the city's load."""
+    lags: list[float]
+    """``received_at - at`` of each row stored in the window."""
+    events_per_s: float
+    portal: dict[str, Any]
+    rows: int
+    lost: list[str]
+    bytes_per_row: float
+    branches: int
+    real: int
+
+
+@contextmanager
+def branch_office(
+    directory: Path, site: str, uplink: dict[str, Any] | None, tickets: int
+) -> Iterator[LocalBroker]:
+    """A real office: its broker (bridged to the city with ``uplink``) and ``poradovnik hub``
+    on a new database with ``bench/sync.py``'s office and ``tickets`` waiting."""
+    directory.mkdir(parents=True)
+    with local_broker(directory / "broker", site, branch_logins(site), uplink=uplink) as broker:
+        hub = broker.accounts["hub"]
+        password = hub.password.get_secret_value() if hub.password is not None else ""
+        config = directory / "hub.toml"
+        settings: dict[str, Any] = {
+            "role": "hub",
+            "site": {"id": site},
+            "data": {"dir": str(directory)},
+            "mqtt": {
+                "host": hub.host,
+                "port": hub.port,
+                "username": hub.username,
+                "password": password,
+            },
+            "web": {"port": free_port()},
+            "logging": {"level": "WARNING"},
+        }
+        if uplink is not None:
+            settings["uplink"] = uplink
+        config.write_text(tomli_w.dumps(settings))
+        seed_office(load_settings(config), tickets, broker.logins)
+        process = start_hub(config, directory / "notify")
+        try:
+            yield broker
+        finally:
+            process.stop()
+
+
+def start_workers(
+    context: Any,
+    offices: dict[str, LocalBroker],
+    think_s: float,
+    directory: Path,
+    stop: Any,
+    results: Any,
+) -> list[Any]:
+    """One device process per office (the first office's panels press in ``sync_phase``)."""
+    workers = []
+    for index, (site, broker) in enumerate(offices.items()):
+        worker = context.Process(
+            target=office_worker,
+            args=(broker.accounts, site, index > 0, think_s, directory, stop, results),
+            daemon=True,
+        )
+        worker.start()
+        workers.append(worker)
+    return workers
+
+
+def collect(results: Any, count: int, what: str) -> list[Any]:
+    """``count`` reports from load processes; :class:`BenchError` for an error's text."""
+    reports = []
+    for _ in range(count):
+        try:
+            report = results.get(timeout=WAIT_S * 4)
+        except queue.Empty:
+            raise BenchError(f"{what} did not report") from None
+        if isinstance(report, str):
+            raise BenchError(report)
+        if isinstance(report, Worker) and report.errors:
+            raise BenchError("; ".join(report.errors[:3]))
+        reports.append(report)
+    return reports
+
+
+def floor_phase(context: Any, directory: Path, presses: int, think_s: float) -> list[float]:
+    """``bench/sync.py``'s press → call on a single office with no city, its kiosks and
+    displays working as a branch's do: the floor."""
+    with ExitStack() as stack:
+        broker = stack.enter_context(local_broker(directory / "broker", SITE, branch_logins(SITE)))
+        stack.enter_context(running_hub(directory / "hub", broker, tickets(presses)))
+        display = Display()
+        lobby(broker.accounts, stack, display.on_call, display.on_counter_state)
+        if not display.counter_states.wait(WAIT_S):
+            raise BenchError("the office's hub published no counter state")
+        stop, results = context.Event(), context.Queue()
+        workers = start_workers(context, {SITE: broker}, think_s, directory, stop, results)
+        try:
+            measured = sync_phase(context, broker.accounts, directory, presses, think_s, display)
+        finally:
+            stop.set()
+        collect(results, len(workers), "the office's devices")
+        return measured.latencies
+
+
+def tickets(presses: int) -> int:
+    """Waiting tickets that keep every press calling someone, the kiosks' aside."""
+    return COUNTERS * (presses + 10)
+
+
+class Acks:
+    """The city's acks of every branch, heard on the city's broker."""
+
+    def __init__(self, mqtt: MqttSettings) -> None:
+        self.seqs: dict[str, int] = {}
+        self._changed = threading.Condition()
+        self.connection = MqttConnection(mqtt=mqtt, client_id="bench-acks")
+        self.connection.subscribe(EVERY_BRANCH.ack, self._on_ack)
+
+    def _on_ack(self, message: Inbound) -> None:
+        if message.payload:
+            ack = decode_city(HistoryAck, message.payload)
+            with self._changed:
+                self.seqs[site_of(message.topic)] = ack.seq
+                self._changed.notify_all()
+
+    def wait(self, wanted: dict[str, int], timeout: float) -> None:
+        """Wait until the city acks at least ``wanted[site]`` of every site."""
+        with self._changed:
+            if not self._changed.wait_for(
+                lambda: all(self.seqs.get(s, 0) >= n for s, n in wanted.items()), timeout
+            ):
+                behind = {s: (self.seqs.get(s, 0), n) for s, n in wanted.items()}
+                raise BenchError(f"the city did not catch up (acked, held): {behind}")
+
+
+def measure(directory: Path, args: argparse.Namespace) -> Figures:
+    """Run the floor, then the city at full load; check and size what the city stored."""
+    context = multiprocessing.get_context("spawn")
+    think_s = args.think_ms / 1000
+    presses = max(3, round(args.seconds / think_s))
+    floor = floor_phase(context, directory / "floor", presses, think_s)
+    sites = [site_name(n, args.real) for n in range(args.branches)]
+    real, simulated = sites[: args.real], sites[args.real :]
+    with ExitStack() as stack:
+        url = stack.enter_context(city_database(args.database_url))
+        store = CityStore(url)
+        stack.callback(store.close)
+        store.upgrade()
+        passwords = register_branches(store, [(site, site, f"{site} 1", None) for site in sites])
+        city = city_settings(directory / "city", url, "WARNING")
+        start_city_broker(city, store, stack)
+        stack.enter_context(role_process("city", "city", city, directory / "city" / "city.toml"))
+        web_port = city["city"]["web_port"]
+        wait_for_web(web_port, WAIT_S * 2)
+        broker_port = city["city"]["mqtt_port"]
+
+        def account(site: str) -> MqttSettings:
+            return MqttSettings(
+                host="127.0.0.1",
+                port=broker_port,
+                username=f"branch-{site}",
+                password=SecretStr(passwords[site]),
+            )
+
+        offices = {}
+        for site in real:
+            uplink = {
+                "host": "127.0.0.1",
+                "port": broker_port,
+                "username": f"branch-{site}",
+                "password": passwords[site],
+                "tls": False,
+            }
+            offices[site] = stack.enter_context(
+                branch_office(directory / site, site, uplink, tickets(presses))
+            )
+        acks = Acks(city_consumer(city))
+        acks.connection.start()
+        stack.callback(acks.connection.stop)
+        display = Display()
+        lobby(offices[SITE].accounts, stack, display.on_call, display.on_counter_state)
+        if not display.counter_states.wait(WAIT_S):
+            raise BenchError("the first branch's hub published no counter state")
+        stop, results = context.Event(), context.Queue()
+        workers = start_workers(context, offices, think_s, directory / "devices", stop, results)
+        rate = EVENTS_PER_PRESS_CYCLE * COUNTERS / think_s
+        streams = context.Process(
+            target=simulated_branches,
+            args=({site: account(site) for site in simulated}, rate, stop, results),
+            daemon=True,
+        )
+        streams.start()
+        portal: dict[str, Any] = {}
+        load = threading.Thread(
+            target=lambda: portal.update(
+                run_load_process(
+                    __file__,
+                    [
+                        "--port",
+                        str(web_port),
+                        "--live",
+                        str(args.live),
+                        "--seconds",
+                        str(args.seconds),
+                    ],
+                    args.seconds + START_S * 2,
+                )
+            ),
+            daemon=True,
+        )
+        window_began = datetime.now(UTC)
+        load.start()
+        try:
+            branch = sync_phase(
+                context, offices[SITE].accounts, directory / "devices", presses, think_s, display
+            )
+        finally:
+            window_ended = datetime.now(UTC)
+            stop.set()
+        load.join(args.seconds + START_S * 2)
+        reports = collect(results, len(workers) + (1 if simulated else 0), "the load")
+        sent: dict[str, list[Row]] = {}
+        for report in reports:
+            if isinstance(report, dict):
+                sent.update(report)
+        streams.join(WAIT_S)
+        expected: dict[str, list[Row]] = {
+            site: branch_history(sqlite_url(directory / site / "hub.sqlite3")) for site in real
+        }
+        expected.update(sent)
+        acks.wait({s: rows[-1]["seq"] for s, rows in expected.items() if rows}, CATCH_UP_S)
+        lost: list[str] = []
+        for site, rows in expected.items():
+            lost += [f"{site}: {d}" for d in history_differences(rows, city_history(url, site))]
+        lags, stored, size = stored_figures(url, window_began, window_ended)
+        span = (window_ended - window_began).total_seconds()
+        return Figures(
+            floor=floor,
+            branch=branch.latencies,
+            lags=lags,
+            events_per_s=stored / span,
+            portal=portal,
+            rows=sum(len(rows) for rows in expected.values()),
+            lost=lost,
+            bytes_per_row=size,
+            branches=args.branches,
+            real=args.real,
+        )
+
+
+def city_consumer(city: dict[str, Any]) -> MqttSettings:
+    """The city consumer's account on the city's broker (the bench listens to acks with it)."""
+    section = city["city"]
+    return MqttSettings(
+        host="127.0.0.1",
+        port=section["mqtt_port"],
+        username=section["mqtt_username"],
+        password=SecretStr(section["mqtt_password"]),
+    )
+
+
+def stored_figures(url: str, began: datetime, ended: datetime) -> tuple[list[float], int, float]:
+    """The lag of each row stored in the window, how many there were, bytes per row."""
+    table = BranchEventRow.__table__
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            window = (table.c.received_at >= began) & (table.c.received_at < ended)
+            rows = conn.execute(select(table.c.at, table.c.received_at).where(window)).all()
+            count = conn.execute(select(func.count()).select_from(table)).scalar_one()
+            size = conn.execute(text("SELECT pg_total_relation_size('branch_events')")).scalar_one()
+    finally:
+        engine.dispose()
+    lags = [(received - at).total_seconds() for at, received in rows]
+    return lags, len(rows), size / max(count, 1)
+
+
+def report(figures: Figures, args: argparse.Namespace) -> bool:
+    """Print the figures as text, then as one JSON line; whether the targets are met."""
+    lag_p50, lag_p99 = percentiles(figures.lags)
+    floor_p50, floor_p99 = (ms(v) for v in percentiles(figures.floor))
+    branch_p50, branch_p99 = (ms(v) for v in percentiles(figures.branch))
+    ratio = branch_p99 / floor_p99
+    portal = figures.portal
+    portal_latencies = portal.get("latencies") or [0.0, 0.0]
+    portal_rps = len(portal.get("latencies", [])) / portal["elapsed"] if portal else 0.0
+    portal_p50, portal_p99 = (ms(v) for v in percentiles(portal_latencies))
+    met = (
+        lag_p99 <= TARGET_LAG_P99_S
+        and not figures.lost
+        and ratio <= TARGET_BRANCH_RATIO
+        and not portal.get("failures")
+    )
+    print(
+        f"city:     {figures.branches} branches ({figures.real} real, the rest simulated), "
+        f"50 devices each, people pausing {args.think_ms:.0f} ms on average"
+    )
+    print(f"events:   {figures.events_per_s:8.1f} /s into the city")
+    print(f"lag:      p50 {lag_p50:7.3f} s   p99 {lag_p99:7.3f} s   transition → city's row")
+    print(
+        f"portal:   {portal_rps:8.1f} req/s with {args.live} clients polling; "
+        f"p50 {portal_p50:.1f} ms  p99 {portal_p99:.1f} ms; {portal.get('failures', 0)} failed"
+    )
+    print(
+        f"branch:   p50 {branch_p50:7.2f} ms  p99 {branch_p99:7.2f} ms  press → call, city at load"
+    )
+    print(
+        f"floor:    p50 {floor_p50:7.2f} ms  p99 {floor_p99:7.2f} ms  press → call, single office"
+    )
+    print(
+        f"rows:     {figures.rows} compared row by row, {len(figures.lost)} differences; "
+        f"{figures.bytes_per_row:.0f} bytes per row in PostgreSQL (table and indexes)"
+    )
+    for line in figures.lost[:10]:
+        print(f"  {line}")
+    print(
+        f"ratio:    {ratio:.2f}× the single office's p99; targets lag p99 ≤ "
+        f"{TARGET_LAG_P99_S:.0f} s, nothing lost or doubled, ratio ≤ {TARGET_BRANCH_RATIO}: "
+        f"{'met' if met else 'NOT met'}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "city",
+                "branches": figures.branches,
+                "real_branches": figures.real,
+                "devices_per_branch": COUNTERS + KIOSKS + DISPLAYS,
+                "think_ms": args.think_ms,
+                "seconds": args.seconds,
+                "events_per_s": round(figures.events_per_s, 1),
+                "lag_p50_s": round(lag_p50, 3),
+                "lag_p99_s": round(lag_p99, 3),
+                "portal_clients": args.live,
+                "portal_rps": round(portal_rps, 1),
+                "portal_p50_ms": round(portal_p50, 1),
+                "portal_p99_ms": round(portal_p99, 1),
+                "portal_failures": portal.get("failures", 0),
+                "branch_p50_ms": round(branch_p50, 2),
+                "branch_p99_ms": round(branch_p99, 2),
+                "floor_p50_ms": round(floor_p50, 2),
+                "floor_p99_ms": round(floor_p99, 2),
+                "ratio_p99": round(ratio, 2),
+                "rows_compared": figures.rows,
+                "rows_differing": len(figures.lost),
+                "bytes_per_row": round(figures.bytes_per_row, 1),
+                "target_lag_p99_s": TARGET_LAG_P99_S,
+                "target_ratio": TARGET_BRANCH_RATIO,
+                "target_met": met,
+            }
+        )
+    )
+    return met
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--branches", type=int, default=BRANCHES, help="branches in the city")
+    parser.add_argument("--real", type=int, default=REAL, help="real branches (hub + broker)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="the measured window")
+    parser.add_argument(
+        "--think-ms", type=float, default=THINK_MS, help="each person's mean pause, in ms"
+    )
+    parser.add_argument("--live", type=int, default=LIVE, help="clients polling the portal")
+    parser.add_argument(
+        "--database-url", help="the city's PostgreSQL (default: a throwaway cluster)"
+    )
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client_main(args)
+        return
+    if not 1 <= args.real <= args.branches:
+        parser.error("--real must be from 1 to --branches")
+    if args.seconds <= 0 or args.think_ms <= 0 or args.live < 1:
+        parser.error("--seconds, --think-ms and --live must be more than 0")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    figures = run_in_tempdir(
+        lambda tmp: measure(tmp, args), "the city, the branches and their devices"
+    )
+    sys.exit(0 if report(figures, args) else 2)
+
+
+if __name__ == "__main__":
+    main()
