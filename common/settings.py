@@ -33,7 +33,7 @@ from contextvars import ContextVar
 from datetime import time
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -45,6 +45,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -70,6 +71,7 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "AlertSettings",
     "BackupSettings",
+    "CitySettings",
     "Country",
     "DataSettings",
     "DatabaseSettings",
@@ -86,6 +88,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SiteSettings",
+    "UplinkSettings",
     "WebSettings",
     "is_local_listener",
     "load_settings",
@@ -105,8 +108,9 @@ ENV_PREFIX = "PORADOVNIK_"
 
 _ENV_DELIMITER = "__"
 
-Role = Literal["hub", "kiosk", "display", "counter"]
-"""What a device is: the hub keeps the queue, the others are its devices."""
+Role = Literal["hub", "kiosk", "display", "counter", "city"]
+"""What a device is: the hub keeps the queue, the others are its devices; ``city`` is the
+city's server, which sees every office (branch) of a city."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 """How much a device logs."""
@@ -161,6 +165,30 @@ def _check_public_url(value: str | None) -> str | None:
         msg = "must be an address such as 'https://poradovnik.example.sk' (no query or fragment)"
         raise ValueError(msg)
     return value.rstrip("/")
+
+
+def _check_city_database_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme = value.partition("://")[0].lower()
+    if scheme.startswith("sqlite"):
+        msg = (
+            "SQLite cannot be the city's database: the city stores every branch's history "
+            "from many writers at once (its consumer, its web pages) and must survive a "
+            "database server's failure by failing over to a standby, which only "
+            "PostgreSQL gives; use a URL such as "
+            "'postgresql+psycopg://city@db.example/poradovnik_city'"
+        )
+        raise ValueError(msg)
+    if "://" not in value or scheme.partition("+")[0] != "postgresql":
+        msg = (
+            "must be a PostgreSQL URL such as 'postgresql+psycopg://city@db.example/"
+            "poradovnik_city' (several servers for failover: "
+            "'postgresql+psycopg://city@/poradovnik_city?host=db1:5432&host=db2:5432"
+            "&target_session_attrs=read-write')"
+        )
+        raise ValueError(msg)
+    return value
 
 
 _RATE_LIMIT_RE = re.compile(
@@ -219,6 +247,10 @@ def _check_host_name(value: str) -> str:
         msg = "must be a host name such as 'poradovnik.kosice.sk' (no scheme, port or path)"
         raise ValueError(msg)
     return value.lower()
+
+
+def _check_optional_host(value: str | None) -> str | None:
+    return None if value is None else _check_host_name(value)
 
 
 def _check_network(value: str) -> str:
@@ -530,6 +562,65 @@ class BrokerSettings(Section):
     because Mosquitto 2 reads them after dropping root."""
 
 
+class UplinkSettings(Section):
+    """``[uplink]``: this branch's link to the city's broker (hub only).
+
+    With ``host`` set, ``poradovnik broker config`` bridges the branch's broker to the
+    city's, and the hub sends its history to the city (docs/city.md).
+    """
+
+    host: Annotated[str | None, AfterValidator(_check_optional_host)] = None
+    """Host name or address of the city's broker; none means this branch is no part of a
+    city."""
+
+    port: int = Field(default=8883, ge=1, le=65535)
+    """TCP port of the city's broker: 8883 with TLS, 1883 without."""
+
+    username: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[^\s:]+$")
+    """This branch's account at the city's broker (``poradovnik city branch add`` prints
+    it, usually ``branch-<site>``)."""
+
+    password: Annotated[SecretStr | None, AfterValidator(_check_password)] = None
+    """The branch account's password; never printed or logged. At least 12 characters."""
+
+    tls: bool = True
+    """Whether the bridge talks to the city's broker over TLS (it checks the broker's
+    certificate and host name; there is no insecure mode)."""
+
+    cafile: Path | None = None
+    """CA certificate (PEM) to check the city broker's certificate with; none means the
+    system's CAs. A relative path is relative to the settings file."""
+
+    certfile: Path | None = None
+    """A client certificate (PEM) for the bridge, when the city's broker asks for one."""
+
+    keyfile: Path | None = None
+    """The client certificate's private key (PEM)."""
+
+    catalogue: bool = False
+    """Whether this branch takes the city's service catalogue: names, ticket prefixes
+    and hours of the services the city defines (what the branch's admin changed is kept)."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.host is None:
+            return self
+        if self.username is None or self.password is None:
+            raise ValueError(
+                "host needs username and password (the branch's account at the city's broker)"
+            )
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("certfile and keyfile go together (the bridge's client certificate)")
+        if not self.tls and (self.cafile or self.certfile):
+            raise ValueError("cafile, certfile and keyfile need tls = true")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this branch is linked to a city."""
+        return self.host is not None
+
+
 class QueueSettings(Section):
     """``[queue]``: the hub's queue policy (hub only)."""
 
@@ -578,6 +669,82 @@ class QueueSettings(Section):
     """How many of the office's most recent calls ``appointment_share`` is measured over."""
 
 
+class CitySettings(Section):
+    """``[city]``: the city's server, which sees every office of the city (city only).
+
+    The rest of its web server's limits (workers, cookies, proxies, sign-in limits) are
+    those of ``[web]``; the city's own Mosquitto is configured from ``[broker]``.
+    """
+
+    name: str = Field(default="Mesto", min_length=1, max_length=80)
+    """The city's name as its pages show it."""
+
+    database_url: Annotated[str | None, AfterValidator(_check_city_database_url)] = Field(
+        default=None, repr=False
+    )
+    """SQLAlchemy URL of the city's PostgreSQL database (SQLite is refused), e.g.
+    postgresql+psycopg://city@db.example/poradovnik_city. Several servers for failover:
+    ...?host=db1:5432&host=db2:5432&target_session_attrs=read-write. Required."""
+
+    mqtt_host: str = Field(default="127.0.0.1", min_length=1)
+    """Host name or address of the city's MQTT broker, which every branch bridges to."""
+
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    """TCP port of the city's broker: 1883 plain, usually 8883 with TLS."""
+
+    mqtt_username: str = Field(default="city", min_length=1, max_length=64)
+    """The city consumer's account on the city's broker (``poradovnik city
+    broker-config`` writes it with the password below)."""
+
+    mqtt_password: Annotated[SecretStr | None, AfterValidator(_check_password)] = None
+    """The consumer's broker password; never printed or logged. At least 12 characters."""
+
+    mqtt_tls: bool = False
+    """Whether the consumer talks to the city's broker over TLS."""
+
+    mqtt_ca_file: Path | None = None
+    """CA certificate (PEM) to check the city broker's certificate with; none means the
+    system's CAs. A relative path is relative to the settings file."""
+
+    web_host: str = Field(default="127.0.0.1", min_length=1)
+    """Address the city's web pages listen on; 0.0.0.0 for every network interface."""
+
+    web_port: int = Field(default=8090, ge=1, le=65535)
+    """TCP port the city's web pages listen on."""
+
+    public_url: Annotated[str | None, AfterValidator(_check_public_url)] = None
+    """The city portal's address as citizens reach it, e.g. https://poradovnik.kosice.sk.
+    None: the address each request came in on."""
+
+    languages: Annotated[
+        tuple[Language, ...], Field(min_length=1), AfterValidator(_check_languages)
+    ] = LANGUAGES
+    """Languages of the city's pages, from sk, cs, uk and en; the first is the default."""
+
+    session_expiry_h: int = Field(default=7 * 24, ge=0, le=90 * 24)
+    """How long, in hours, the city's broker keeps the consumer's session (the branches'
+    history sent meanwhile) while the consumer is away; 0: none (the branches resend)."""
+
+    backlog: int = Field(default=1000, ge=10, le=100_000)
+    """History batches held in memory while the database is slow or away; more are
+    dropped (and sent again by their branch, which resends whatever is not acknowledged)."""
+
+    reconnect_max_s: float = Field(default=30.0, ge=0.5, le=600.0)
+    """The longest pause between attempts to reach the database after it failed."""
+
+    @property
+    def mqtt(self) -> MqttSettings:
+        """The consumer's login to the city's broker, as every MQTT connection takes it."""
+        return MqttSettings(
+            host=self.mqtt_host,
+            port=self.mqtt_port,
+            username=self.mqtt_username,
+            password=self.mqtt_password,
+            tls=self.mqtt_tls,
+            ca_file=self.mqtt_ca_file,
+        )
+
+
 class LoggingSettings(Section):
     """``[logging]``: how much the device writes to its log."""
 
@@ -615,7 +782,7 @@ class Settings(BaseSettings):
     )
 
     role: Annotated[Role, BeforeValidator(_strip_lower)]
-    """What this device is: hub, kiosk, display or counter."""
+    """What this device is: hub, kiosk, display or counter; city for the city's server."""
 
     site: SiteSettings = SiteSettings()
     """The office this device belongs to."""
@@ -637,6 +804,9 @@ class Settings(BaseSettings):
 
     queue: QueueSettings = QueueSettings()
     """The hub's queue policy."""
+
+    uplink: UplinkSettings = UplinkSettings()
+    """The branch's link to the city."""
 
     logging: LoggingSettings = LoggingSettings()
     """Logging."""
@@ -667,6 +837,9 @@ class Settings(BaseSettings):
 
     counter: CounterSettings = CounterSettings()
     """A counter panel's buttons and lights."""
+
+    city: CitySettings = CitySettings()
+    """The city's server."""
 
     @classmethod
     def settings_customise_sources(
@@ -780,6 +953,11 @@ def settings_warnings(settings: Settings) -> list[str]:
             "the broker lets an account use only the topics of the device id it was made "
             "for (poradovnik device add gives both the same name), so it may refuse "
             "everything this device sends"
+        )
+    if settings.uplink.enabled and not settings.uplink.tls:
+        warnings.append(
+            "[uplink] tls is false: the branch's history, its queue state and the branch "
+            "account's password cross the network to the city in clear"
         )
     return warnings
 
@@ -1001,11 +1179,13 @@ def _describe(error: Any) -> str:
     show_input = (
         kind not in {"missing", "extra_forbidden", "model_type", "model_attributes_type"}
         and tuple(loc[:2]) not in _SECRET_FIELDS
+        # A whole section's input would show the secrets in it.
+        and not (len(loc) == 1 and any(section == loc[0] for section, _ in _SECRET_FIELDS))
     )
     if kind == "missing" and loc == ("role",):
         message = (
             'missing; every settings file says what the device is: role = "hub", '
-            '"kiosk", "display" or "counter", before the first [section]'
+            '"kiosk", "display", "counter" or "city", before the first [section]'
         )
     elif kind == "missing":
         message = "missing"

@@ -218,8 +218,12 @@ class Visit:
 
 
 @dataclass(slots=True)
-class _Route:
-    """A transferred or parked ticket's route and times, from its audit trail."""
+class Route:
+    """A ticket's route and times, from its audit trail.
+
+    The hub reads it only for the transferred or parked tickets; the city, which has no
+    ``tickets`` table, for every ticket.
+    """
 
     services: list[str] = field(default_factory=list)
     first_call: datetime | None = None
@@ -244,7 +248,7 @@ class _Route:
             self.parked_at = at
 
 
-def _routes(conn: Connection, start: date, end: date) -> dict[str, _Route]:
+def _routes(conn: Connection, start: date, end: date) -> dict[str, Route]:
     """The routes of the tickets transferred or parked around ``start`` … ``end`` (a few).
 
     A ticket is transferred or parked on its business day, which lies within a day of
@@ -264,10 +268,56 @@ def _routes(conn: Connection, start: date, end: date) -> dict[str, _Route]:
         .where(trail.c.ticket_id.in_(moved), trail.c.action.in_(_ROUTE_ACTIONS))
         .order_by(trail.c.id)
     )
-    routes: dict[str, _Route] = defaultdict(_Route)
+    routes: dict[str, Route] = defaultdict(Route)
     for ticket_id, action, at, service in conn.execute(query):
         routes[ticket_id].add(action, at, service)
     return routes
+
+
+def visit(
+    route: Route,
+    *,
+    business_day: date,
+    number: str,
+    service: str,
+    counter: str | None,
+    state: str,
+    priority: str | None,
+    issued_at: datetime,
+    finished_at: datetime | None,
+    slot_at: datetime | None = None,
+    remote: bool = False,
+    checked_in_at: datetime | None = None,
+) -> Visit:
+    """One ticket's :class:`Visit`: its wait and service time from its ``route``.
+
+    *Wait* is from ``issued_at`` to the first call; *service time* from the first call
+    in the service that ended the visit to ``finished_at``, less the time it was parked
+    (only for a ticket ``done``).
+    """
+    called = route.first_call
+    return Visit(
+        business_day,
+        number,
+        service,
+        counter,
+        state,
+        priority,
+        issued_at,
+        called,
+        finished_at,
+        (called - issued_at).total_seconds() if called else None,
+        (
+            (finished_at - route.last_leg_call).total_seconds() - route.parked_s
+            if route.last_leg_call and finished_at and state == "done"
+            else None
+        ),
+        tuple(route.services or [service]),
+        slot_at,
+        (issued_at - slot_at).total_seconds() if slot_at else None,
+        remote=remote,
+        checked_in_at=checked_in_at,
+    )
 
 
 def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
@@ -280,29 +330,18 @@ def visits(store: Store, start: date, end: date) -> Iterator[Visit]:
     with store.db.connect() as conn:
         routes = _routes(conn, start, end)
         for row in conn.execute(query):
-            route = routes.get(row.id) or _Route([row.service], row.called_at, row.called_at)
-            called = route.first_call
-            wait = (called - row.issued_at).total_seconds() if called else None
-            served = (
-                (row.finished_at - route.last_leg_call).total_seconds() - route.parked_s
-                if route.last_leg_call and row.finished_at and row.state == "done"
-                else None
-            )
-            yield Visit(
-                row.business_day,
-                row.number,
-                row.service,
-                row.counter_id,
-                row.state,
-                row.priority,
-                row.issued_at,
-                called,
-                row.finished_at,
-                wait,
-                served,
-                tuple(route.services or [row.service]),
-                row.slot_at,
-                (row.issued_at - row.slot_at).total_seconds() if row.slot_at else None,
+            route = routes.get(row.id) or Route([row.service], row.called_at, row.called_at)
+            yield visit(
+                route,
+                business_day=row.business_day,
+                number=row.number,
+                service=row.service,
+                counter=row.counter_id,
+                state=row.state,
+                priority=row.priority,
+                issued_at=row.issued_at,
+                finished_at=row.finished_at,
+                slot_at=row.slot_at,
                 remote=row.remote_code is not None,
                 checked_in_at=row.checked_in_at,
             )
@@ -312,6 +351,29 @@ def compute(
     store: Store, start: date, end: date, *, timezone: ZoneInfo, target_wait_s: int
 ) -> Statistics:
     """The statistics of business days ``start`` … ``end``."""
+    return aggregate(
+        visits(store, start, end),
+        start,
+        end,
+        timezone=timezone,
+        target_wait_s=target_wait_s,
+        booked_no_shows=booked_no_shows(store, start, end, timezone=timezone),
+    )
+
+
+def aggregate(
+    rows: Iterable[Visit],
+    start: date,
+    end: date,
+    *,
+    timezone: ZoneInfo,
+    target_wait_s: int,
+    booked_no_shows: int = 0,
+) -> Statistics:
+    """The figures of ``rows`` (the visits of business days ``start`` … ``end``), read once.
+
+    Hours are of the day in ``timezone``; ``booked_no_shows`` is passed through.
+    """
     total = Group("total")
     appointments, walk_ins, punctuality = Group("appointment"), Group("walk_in"), Punctuality()
     remote = RemoteFigures()
@@ -319,7 +381,7 @@ def compute(
     counters: dict[str, Group] = {}
     hours: dict[int, Group] = defaultdict(lambda: Group(""))
     priorities = {reason.value: Group(reason.value) for reason in Priority}
-    for visit in visits(store, start, end):
+    for visit in rows:
         hour = visit.issued_at.astimezone(timezone).hour
         groups: list[Group] = [
             total,
@@ -335,11 +397,11 @@ def compute(
         if visit.priority in priorities:
             groups.append(priorities[visit.priority])
         for group in groups:
-            _count(group, visit, target_wait_s)
+            count(group, visit, target_wait_s)
         route = visit.route
         for code in dict.fromkeys(route):
             group = services.setdefault(code, Group(code))
-            _count(group, visit, target_wait_s, wait=code == route[0], end=code == route[-1])
+            count(group, visit, target_wait_s, wait=code == route[0], end=code == route[-1])
     per_hour = []
     for hour in sorted(hours):
         group = hours[hour]
@@ -356,7 +418,7 @@ def compute(
         appointments=appointments,
         walk_ins=walk_ins,
         punctuality=punctuality,
-        booked_no_shows=booked_no_shows(store, start, end, timezone=timezone),
+        booked_no_shows=booked_no_shows,
         per_priority=[group for group in priorities.values() if group.tickets],
         remote=remote,
     )
@@ -375,7 +437,7 @@ def booked_no_shows(store: Store, start: date, end: date, *, timezone: ZoneInfo)
         return int(conn.execute(query).scalar_one())
 
 
-def _count(
+def count(
     group: Group, visit: Visit, target_wait_s: int, *, wait: bool = True, end: bool = True
 ) -> None:
     """Count ``visit`` in ``group``: its ``wait``, and its ``end`` and service time."""
@@ -397,15 +459,17 @@ def to_csv(rows: Iterable[Visit]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    for visit in rows:
-        values: list[Any] = [getattr(visit, name) for name in CSV_COLUMNS]
-        writer.writerow(
-            [
-                v.isoformat() if isinstance(v, date | datetime) else ("" if v is None else v)
-                for v in values
-            ]
-        )
+    writer.writerows(csv_values(visit) for visit in rows)
     return out.getvalue()
+
+
+def csv_values(visit: Visit) -> list[Any]:
+    """One visit's CSV cells, in :data:`CSV_COLUMNS`' order."""
+    values: list[Any] = [getattr(visit, name) for name in CSV_COLUMNS]
+    return [
+        v.isoformat() if isinstance(v, date | datetime) else ("" if v is None else v)
+        for v in values
+    ]
 
 
 NOTICE_STATES: Final = ("sent", "failed", "dropped", "pending")

@@ -128,7 +128,7 @@ class Users:
         check_name(username)
         if role not in USER_ROLES:
             raise AccountError(f"role {role!r}: choose one of {', '.join(USER_ROLES)}")
-        _check_password(password)
+        check_password(password)
         values = {
             "role": role,
             "password_hash": hasher.hash(password),
@@ -199,7 +199,7 @@ class Users:
 
     def set_password(self, username: str, password: str) -> None:
         """Give a user a new password; every session signed in with the old one ends."""
-        _check_password(password)
+        check_password(password)
         with self.store.transaction() as conn:
             conn.execute(
                 update(_users)
@@ -251,7 +251,8 @@ def _new_session_key() -> str:
     return secrets.token_hex(16)
 
 
-def _check_password(password: str) -> None:
+def check_password(password: str) -> None:
+    """Refuse (:class:`AccountError`) a new password shorter than :data:`MIN_PASSWORD_LENGTH`."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
 

@@ -24,6 +24,7 @@ How the test modules are imported: pytest's default ``prepend`` mode, with no
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Callable, Generator, Iterator
@@ -33,7 +34,11 @@ from typing import Any
 
 import pytest
 from office_helpers import ACCOUNTS, OfficeBroker, RunningHub, hub_settings, office_broker
+from postgres_cluster import ClusterError, throwaway_cluster
 from process_helpers import Process
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from hub.app import open_queue, seed_demo, start_bridge
 from sync_agent.link import DeviceLink
@@ -137,6 +142,61 @@ def postgres_required() -> bool:
     ``scripts/test`` (``PORADOVNIK_TEST_POSTGRES_REQUIRED=1``)."""
     ci = os.environ.get("CI", "").lower() in ("true", "1")
     return ci or os.environ.get(POSTGRES_REQUIRED_ENV, "") == "1"
+
+
+# =============================================================================
+# PostgreSQL: the server of this run (the hub's and the city's tests make their own
+# schemas or databases in it)
+# =============================================================================
+
+POSTGRES_URL_ENV = "PORADOVNIK_TEST_POSTGRES_URL"
+POSTGRES_URL_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@functools.cache
+def _postgres_unreachable(url: str) -> str | None:
+    """Why the server at ``url`` cannot be used, or ``None`` when it answers (cached)."""
+    engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 2})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means: skip, and say why
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+    finally:
+        engine.dispose()
+    return None
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The PostgreSQL server of this run (each test gets its own schema in it).
+
+    The one ``PORADOVNIK_TEST_POSTGRES_URL`` names; without it, the one at the
+    default URL if it answers, else a throwaway cluster started for the run
+    (``postgres_cluster.py``). Skips with the reason when there is none (fails
+    instead where PostgreSQL must be tested: see ``postgres_required`` in
+    ``tests/conftest.py``).
+    """
+    configured = os.environ.get(POSTGRES_URL_ENV)
+    base = configured or POSTGRES_URL_DEFAULT
+    reason = _postgres_unreachable(base)
+    if reason is None:
+        yield base
+        return
+    if configured:
+        pytest.skip(f"PostgreSQL not reachable at {_shown(base)} ({POSTGRES_URL_ENV}): {reason}")
+    try:
+        with throwaway_cluster() as url:
+            yield url
+    except ClusterError as exc:
+        pytest.skip(
+            f"PostgreSQL not reachable at {_shown(base)} ({reason}), and no throwaway "
+            f"cluster: {exc}"
+        )
 
 
 # =============================================================================

@@ -73,7 +73,7 @@ from sync_agent.broker_accounts import Account
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 """Where the Alembic environment and revisions live (shipped as package data)."""
 
-HEAD_REVISION: Final = "0014_remote_tickets"
+HEAD_REVISION: Final = "0015_uplink"
 """The newest migration; :meth:`Store.upgrade` brings a database to it."""
 
 

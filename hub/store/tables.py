@@ -219,7 +219,9 @@ class EventRow(Base):
     """A row of ``events``: the append-only audit trail of every transition."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_ticket_id", "ticket_id"),)
+    # AUTOINCREMENT on SQLite: an id is never reused, even after the newest rows were
+    # deleted, so it can be the row's sequence number in the city's copy of the log.
+    __table_args__ = (Index("ix_events_ticket_id", "ticket_id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -510,6 +512,33 @@ class SignUpRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class UplinkStateRow(Base):
+    """The one row of ``uplink_state``: how far the city holds this branch's audit log."""
+
+    __tablename__ = "uplink_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    """Always 1."""
+    acked_seq: Mapped[int] = mapped_column(Integer)
+    """The city's last acknowledgement: ``events`` above it are kept for the city."""
+    acked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    catalogue_version: Mapped[int | None] = mapped_column(Integer)
+    """The version of the city's catalogue last applied (``None``: none yet)."""
+
+
+class CityServiceRow(Base):
+    """A row of ``city_services``: a service the city's catalogue manages at this branch."""
+
+    __tablename__ = "city_services"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    applied: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The fields as the city last set them (``prefix``, ``name_<lang>``, ``hours``): a
+    field whose value now differs was changed by the branch's admin, and is kept."""
+    kept_local: Mapped[list[str]] = mapped_column(JSON)
+    """The fields kept as the branch's admin set them when the catalogue was last applied."""
+
+
 class SiteConfigRow(Base):
     """A row of ``site_config``: one of the admin's site-wide choices (branding, languages)."""
 
@@ -574,3 +603,5 @@ CLOSURES: Final = metadata.tables["closures"]
 BOOKING_RULES: Final = metadata.tables["booking_rules"]
 NOTIFY_SUBSCRIPTIONS: Final = metadata.tables["notify_subscriptions"]
 NOTIFICATIONS: Final = metadata.tables["notifications"]
+UPLINK_STATE: Final = metadata.tables["uplink_state"]
+CITY_SERVICES: Final = metadata.tables["city_services"]

@@ -73,7 +73,7 @@ def create_app(
     app.json = BoundedJSONProvider(app)
     web = settings.web
     app.config.update(
-        SECRET_KEY=_secret_key(settings),
+        SECRET_KEY=secret_key(settings),
         SESSION_COOKIE_NAME="poradovnik_session",
         SESSION_COOKIE_SECURE=web.secure_cookies,
         SESSION_COOKIE_HTTPONLY=True,
@@ -125,7 +125,7 @@ def create_app(
     return app
 
 
-def _secret_key(settings: Settings) -> bytes:
+def secret_key(settings: Settings) -> bytes:
     """The session-signing key, from its file (created, owner-only, at first start)."""
     path = settings.web.secret_key_file or settings.data.dir / "web-secret.key"
     try:

@@ -179,12 +179,12 @@ def login() -> Page | tuple[str, int, dict[str, str]]:
             return page, 429, {"Retry-After": str(locked.retry_after_s)}
         if user is not None:
             login_user(LoginUser(user))
-            return redirect(_next_page() or url_for("admin.dashboard"))
+            return redirect(next_page() or url_for("admin.dashboard"))
         return render_template("admin/login.html", form=form, failed=True), 401
     return render_template("admin/login.html", form=form)
 
 
-def _next_page() -> str | None:
+def next_page() -> str | None:
     """The page that sent the user to sign in (``?next=``), if it is a path on this site.
 
     A path has one leading slash and no backslash or control character (browsers drop

@@ -355,7 +355,7 @@ class AppointmentOut(Model):
     """The booking's portal page (QR code, calendar file, cancel, move)."""
 
 
-def _validation_failed(
+def validation_failed(
     _req: Any, resp: Any, req_validation_error: Any, _instance: Any, *_args: Any
 ) -> None:
     """Give spectree's 422 the API's error shape."""
@@ -381,7 +381,7 @@ spec = SpecTree(
     page_templates={},
     annotations=False,
     validation_error_model=ValidationFailure,
-    before=_validation_failed,
+    before=validation_failed,
     security_schemes=[
         SecurityScheme(
             name="token", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer")

@@ -25,11 +25,16 @@ def languages() -> tuple[str, ...]:
 
 def select_locale() -> str:
     """Flask-Babel's locale selector: the language of the current request."""
+    return request_language(languages())
+
+
+def request_language(offered: tuple[str, ...]) -> str:
+    """The current request's language among ``offered`` (worked out once per request)."""
     cached: str | None = g.get("lang")
     if cached is not None:
         return cached
     wanted = request.args.get("lang") or request.cookies.get(COOKIE)
-    lang = negotiate(languages(), wanted, request.headers.get("Accept-Language", ""))
+    lang = negotiate(offered, wanted, request.headers.get("Accept-Language", ""))
     g.lang = lang
     return lang
 
@@ -50,7 +55,12 @@ def negotiate(offered: tuple[str, ...], wanted: str | None, accept: str) -> str:
 
 def remember_choice(response: Response) -> Response:
     """Keep a ``?lang=`` choice in a cookie (an ``after_request`` hook)."""
+    return keep_choice(response, languages())
+
+
+def keep_choice(response: Response, offered: tuple[str, ...]) -> Response:
+    """Keep a ``?lang=`` choice among ``offered`` in the :data:`COOKIE`."""
     wanted = request.args.get("lang")
-    if wanted and wanted in languages() and request.cookies.get(COOKIE) != wanted:
+    if wanted and wanted in offered and request.cookies.get(COOKIE) != wanted:
         response.set_cookie(COOKIE, wanted, max_age=365 * 86400, samesite="Lax", httponly=True)
     return response

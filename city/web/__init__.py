@@ -1,0 +1,133 @@
+"""The city's web side: its portal, its admin pages and its API, as one Flask app.
+
+:func:`create_city_app` builds it around the city's running parts (its database and the
+live state of every branch: :class:`~city.web.context.CityParts`), as the hub's web
+side is built (:mod:`hub.web`): one blueprint per audience (``portal`` at ``/`` for
+citizens, ``admin`` at ``/admin`` for the city's users, ``api`` at ``/api/v1``), the
+extensions bound with ``init_app``, templates and message catalogs in this package.
+It takes the hub's pieces where they fit: the language rule, bounded JSON bodies, the
+security headers, the style sheet and the hub's catalogs for the texts both share.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from flask import Flask, Response, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from city.web.context import EXTENSION, CityParts, city
+from city.web.extensions import babel, csrf, limiter, login_manager
+from common.settings import Settings
+from hub.web import PACKAGE_DIR as HUB_WEB_DIR
+from hub.web import error_json, secret_key
+from hub.web.jsonbody import BoundedJSONProvider
+from hub.web.live import SECURITY_HEADERS
+
+__all__ = ["CityParts", "city", "create_city_app"]
+
+PACKAGE_DIR: Final = Path(__file__).resolve().parent
+
+PRIVATE_BLUEPRINTS: Final = frozenset({"admin"})
+"""Pages for signed-in users only: no cache may keep them."""
+
+
+def create_city_app(
+    settings: Settings, services: CityParts, *, config: dict[str, Any] | None = None
+) -> Flask:
+    """Build the city's web app on its ``services`` (database and live state).
+
+    ``config`` overrides Flask settings (tests set ``TESTING`` and friends).
+    """
+    from city.web import admin, api, i18n, portal  # noqa: PLC0415 (after extensions)
+    from city.web.views import Directory  # noqa: PLC0415
+
+    app = Flask(
+        __name__,
+        static_folder=str(HUB_WEB_DIR / "static"),
+        static_url_path="/static/hub",
+        template_folder="templates",
+    )
+    app.json = BoundedJSONProvider(app)
+    web = settings.web
+    app.config.update(
+        SECRET_KEY=secret_key(settings),
+        SESSION_COOKIE_NAME="poradovnik_city_session",
+        SESSION_COOKIE_SECURE=web.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=12 * 3600,
+        BABEL_DEFAULT_LOCALE=settings.city.languages[0],
+        BABEL_DEFAULT_TIMEZONE=settings.site.timezone,
+        # The city's own texts first, then the hub's for those both pages share.
+        BABEL_TRANSLATION_DIRECTORIES=f"{PACKAGE_DIR / 'translations'};"
+        f"{HUB_WEB_DIR / 'translations'}",
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
+        RATELIMIT_ENABLED=True,
+    )
+    app.config.update(config or {})
+    if web.proxy_hops:
+        hops = web.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)  # type: ignore[method-assign]
+
+    app.extensions[EXTENSION] = services
+    app.extensions["poradovnik_city_directory"] = directory = Directory(services.store.branches)
+    app.extensions["poradovnik_city_portal"] = portal.PageCache(
+        lambda: (services.live.version, directory.version)
+    )
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    limiter.init_app(app)
+
+    app.register_blueprint(portal.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
+    api.register(app)
+
+    app.after_request(_security_headers)
+    app.after_request(i18n.remember_choice)
+    app.register_error_handler(HTTPException, _http_error)
+    app.context_processor(_template_globals)
+    app.add_url_rule("/healthz", "healthz", _healthz)
+    return app
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    for name, value in SECURITY_HEADERS:
+        headers.setdefault(name, value)
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.blueprint in PRIVATE_BLUEPRINTS:
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _http_error(exc: HTTPException) -> Any:
+    status = exc.code or 500
+    if request.path.startswith("/api/"):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_json(status, code, exc.description or exc.name)
+    return render_template("error.html", status=status, error=exc), status
+
+
+def _template_globals() -> dict[str, Any]:
+    from city.web.i18n import languages, select_locale  # noqa: PLC0415
+
+    return {
+        "city_name": city().settings.city.name,
+        "languages": languages(),
+        "lang": select_locale(),
+    }
+
+
+def _healthz() -> Response:
+    """A trivial answer from the full stack, for load balancers."""
+    return Response(b"ok\n", mimetype="text/plain")

@@ -1,0 +1,321 @@
+"""The city's REST API at ``/api/v1``, described by the OpenAPI document at
+``/api/v1/openapi.json`` (spectree, as the hub's: :mod:`hub.web.api`).
+
+- ``GET /branches``: every branch with its address, portal, whether its hub is online
+  and per service the people waiting and the expected wait (public, as the portal).
+- ``GET /statistics?from=&to=&branch=``: a branch's figures (the hub's
+  ``/api/v1/statistics``, same names) across the branches, per branch, service and
+  hour; ``GET /statistics.csv`` the tickets themselves. ``/stats`` and ``/stats.csv``
+  are the same.
+
+The statistics need a city user: the signed-in session of the admin pages, or HTTP
+Basic with the user's name and password (a reporting tool's usual way); the user sees
+the branches of their roles. Every refusal is a 4xx with the hub API's JSON body
+``{"error": {"code": …, "message": …}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from functools import wraps
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask_login import current_user
+from pydantic import AwareDatetime, ConfigDict, RootModel
+from spectree import SecurityScheme, SpecTree
+from spectree.models import SecureType, SecuritySchemeData
+from werkzeug.exceptions import HTTPException
+
+from city.web import admin
+from city.web.access import allowed_sites, basic_user
+from city.web.context import city
+from city.web.extensions import csrf, limiter
+from city.web.i18n import select_locale
+from city.web.portal import directory
+from city.web.views import branch_views
+from hub import stats
+from hub.web.api import (
+    Error,
+    GroupOut,
+    Model,
+    RemoteOut,
+    StatisticsQuery,
+    ValidationFailure,
+    error,
+    responses,
+    validation_failed,
+)
+from sync_agent.protocol import Id, Lang
+
+if TYPE_CHECKING:
+    from city.store import CityUser
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STATISTICS_LIMIT: Final = "30/minute"
+"""Statistics requests per address (each reads a range of every branch's history)."""
+
+
+class ServiceNow(Model):
+    """A service of a branch, now."""
+
+    code: str
+    prefix: str
+    name: str
+    """In the language asked for with ``lang``."""
+    open: bool
+    opens_at: AwareDatetime | None
+    """When it is not open: the next time it opens (``null``: not known)."""
+    waiting: int
+    estimated_wait_s: int | None
+    """For a ticket taken now; ``null`` when no counter serves the service."""
+
+
+class BranchOut(Model):
+    """A branch and its live queues."""
+
+    site: str
+    name: str
+    address: str
+    url: str | None
+    """The branch's portal (its my-ticket, booking and e-service pages)."""
+    online: bool
+    """Whether its hub is online; if not, the figures are the last known."""
+    waiting: int
+    services: list[ServiceNow]
+
+
+class Branches(RootModel[list[BranchOut]]):
+    """Every branch, by name."""
+
+
+class BranchesQuery(Model):
+    """The language of the services' names."""
+
+    lang: Lang = "sk"
+
+
+class CityStatisticsQuery(StatisticsQuery):
+    """A range of business days (the 7 days to today by default; at most a year) and
+    optionally one branch."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    branch: Id | None = None
+    """A branch's site; all the branches the user sees by default."""
+
+
+class CityStatisticsOut(Model):
+    """The figures of a range of business days, of one branch or of several."""
+
+    start: date
+    end: date
+    branch: str | None
+    target_wait_s: int
+    total: GroupOut
+    per_branch: list[GroupOut]
+    """Keyed by site."""
+    per_service: list[GroupOut]
+    per_counter: list[GroupOut]
+    """With ``branch`` only (counters' ids are a branch's own)."""
+    per_hour: list[GroupOut]
+    per_priority: list[GroupOut]
+    priority_tickets: int
+    remote: RemoteOut
+
+
+spec = SpecTree(
+    "flask",
+    title="Poradovník city API",
+    version="1",
+    path="api/v1/doc",
+    filename="openapi.json",
+    mode="strict",
+    page_templates={},
+    annotations=False,
+    validation_error_model=ValidationFailure,
+    before=validation_failed,
+    security_schemes=[
+        SecurityScheme(name="basic", data=SecuritySchemeData(type=SecureType.HTTP, scheme="basic")),
+        SecurityScheme(
+            name="session",
+            data=SecuritySchemeData(
+                type=SecureType.API_KEY, name="poradovnik_city_session", field_in="cookie"
+            ),
+        ),
+    ],
+)
+
+
+def city_user_required(view: F) -> F:
+    """Let in a signed-in city user, or one with right HTTP Basic credentials (else 401)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        user: CityUser | None = current_user.user if current_user.is_authenticated else None
+        user = user or basic_user()
+        if user is None:
+            response = error(401, "unauthorized", "sign in, or send a city user's credentials")
+            response.headers["WWW-Authenticate"] = 'Basic realm="poradovnik-city"'
+            return response
+        g.city_user = user
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def _branch(user: CityUser) -> str | None:
+    """The ``branch`` asked for: 404 unknown, 403 not the user's."""
+    site = request.args.get("branch") or None
+    if site is None:
+        return None
+    if all(branch.site != site for branch in directory().branches()):
+        raise _Refusal(404, "unknown_branch", f"no branch {site!r}")
+    sites = allowed_sites(user)
+    if sites is not None and site not in sites:
+        raise _Refusal(403, "forbidden", f"{user.username} may not see branch {site!r}")
+    return site
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.response = error(status, code, message)
+
+
+@bp.errorhandler(_Refusal)
+def _refused(exc: _Refusal) -> Response:
+    return exc.response
+
+
+@bp.get("/branches")
+@spec.validate(
+    query=BranchesQuery, resp=responses(HTTP_200=Branches, HTTP_422=ValidationFailure)
+)
+def branches() -> Branches:
+    """Every branch, whether its hub is online, and per service the live queue."""
+    views = branch_views(directory().branches(), city().live, select_locale())
+    return Branches(
+        [
+            BranchOut(
+                site=v.site,
+                name=v.name,
+                address=v.address,
+                url=v.url,
+                online=v.online,
+                waiting=v.waiting,
+                services=[
+                    ServiceNow(
+                        code=s.code,
+                        prefix=s.prefix,
+                        name=s.name,
+                        open=s.open,
+                        opens_at=s.opens_at,
+                        waiting=s.waiting,
+                        estimated_wait_s=s.estimated_wait_s,
+                    )
+                    for s in v.services
+                ],
+            )
+            for v in views
+        ]
+    )
+
+
+def _group(group: stats.Group) -> GroupOut:
+    return GroupOut(
+        key=group.key,
+        tickets=group.tickets,
+        served=group.served,
+        no_shows=group.no_shows,
+        mean_wait_s=group.mean_wait_s,
+        mean_service_s=group.mean_service_s,
+        within_target_share=group.within_target_share,
+        no_show_rate=group.no_show_rate,
+    )
+
+
+_STATS_RESPONSES: Final = {
+    "HTTP_401": Error,
+    "HTTP_403": Error,
+    "HTTP_422": ValidationFailure,
+    "HTTP_429": Error,
+}
+
+
+@bp.get("/statistics")
+@bp.get("/stats", endpoint="stats")
+@limiter.limit(STATISTICS_LIMIT)
+@city_user_required
+@spec.validate(
+    query=CityStatisticsQuery,
+    resp=responses(HTTP_200=CityStatisticsOut, **_STATS_RESPONSES),
+    security=[{"basic": []}, {"session": []}],
+)
+def statistics() -> Any:
+    """Waiting and service times per branch, service and hour (a city user's branches).
+
+    The figures are a branch's (the hub's ``/api/v1/statistics``); ``branch`` narrows
+    them to one branch and then adds its counters. 400 for a range over a year.
+    """
+    CityStatisticsQuery.model_validate(request.args.to_dict())
+    user: CityUser = g.city_user
+    branch = _branch(user)
+    try:
+        found, _zone = admin.city_figures(allowed_sites(user), branch)
+    except HTTPException as exc:
+        return error(exc.code or 400, "invalid", exc.description or "bad request")
+    figures = found.figures
+    return CityStatisticsOut(
+        start=figures.start,
+        end=figures.end,
+        branch=branch,
+        target_wait_s=figures.target_wait_s,
+        total=_group(figures.total),
+        per_branch=[_group(g) for g in found.per_branch],
+        per_service=[_group(g) for g in figures.per_service],
+        per_counter=[_group(g) for g in found.per_counter],
+        per_hour=[_group(g) for g in figures.per_hour],
+        per_priority=[_group(g) for g in figures.per_priority],
+        priority_tickets=figures.priority_tickets,
+        remote=RemoteOut(
+            taken=figures.remote.taken,
+            checked_in=figures.remote.checked_in,
+            expired=figures.remote.expired,
+        ),
+    )
+
+
+@bp.get("/statistics.csv")
+@bp.get("/stats.csv", endpoint="stats_csv")
+@limiter.limit(STATISTICS_LIMIT)
+@city_user_required
+@spec.validate(
+    query=CityStatisticsQuery,
+    resp=responses(**_STATS_RESPONSES),
+    security=[{"basic": []}, {"session": []}],
+)
+def statistics_csv() -> Any:
+    """Every ticket of the range as CSV (``text/csv``): the branch, then the hub's columns."""
+    CityStatisticsQuery.model_validate(request.args.to_dict())
+    user: CityUser = g.city_user
+    try:
+        return admin.tickets_csv(allowed_sites(user), _branch(user))
+    except HTTPException as exc:
+        return error(exc.code or 400, "invalid", exc.description or "bad request")
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI document of this API, generated from its routes and models."""
+    return jsonify(spec.spec)
+
+
+def register(app: Flask) -> None:
+    """Let the OpenAPI document describe ``app``'s API routes."""
+    spec.register(app)
