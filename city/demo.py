@@ -27,14 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import tomli_w
 from pydantic import SecretStr
 
+from city.broker import write_city_broker_config
 from city.postgres_cluster import ClusterError, throwaway_cluster
 from city.store import CityStore, branch_username
 from common.errors import PoradovnikError
+from common.files import write_private_file
 from common.lifecycle import stop_on_signals
-from common.settings import MqttSettings, Settings
-from hub.broker import free_port, own_files_user
+from common.settings import MqttSettings, Settings, load_settings
+from hub.broker import Mosquitto, free_port, own_files_user
 from hub.demo import role_process
 from sync_agent import protocol as p
 from sync_agent.broker_accounts import new_password
@@ -143,7 +146,11 @@ def city_settings(data: Path, database_url: str, log_level: str) -> dict[str, An
             "web_port": free_port(),
         },
         "web": {"secure_cookies": False},
-        "broker": {"dir": str((data / "broker").resolve()), "port": broker_port},
+        "broker": {
+            "dir": str((data / "broker").resolve()),
+            "port": broker_port,
+            "bind": "127.0.0.1",
+        },
         "data": {"dir": str(data.resolve())},
         "logging": {"level": log_level},
     }
@@ -261,5 +268,20 @@ def run_city_demo(settings: Settings, branches: int) -> None:
 
 
 def start_city_broker(city: dict[str, Any], store: CityStore, stack: ExitStack) -> int:
-    """Write the city broker's files and start it (stopped by ``stack``); its port."""
-    raise NotImplementedError(city, store, stack, own_files_user)
+    """Write the city broker's files (every branch's account) and start it; its port.
+
+    ``city`` is the city's settings (:func:`city_settings`); the broker stops with
+    ``stack``. It runs as this process's user when that is root (its files stay ours).
+    """
+    data = Path(city["data"]["dir"])
+    path = data / "city.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private_file(path, tomli_w.dumps(city))
+    settings = load_settings(path, env={})
+    files = write_city_broker_config(
+        settings, store, directory=settings.broker.dir, user=own_files_user()
+    )
+    broker = Mosquitto(files.config, settings.broker.port)
+    broker.start()
+    stack.callback(broker.stop)
+    return broker.port

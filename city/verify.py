@@ -10,11 +10,11 @@ operator can do the same against a copy of a branch's database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import create_engine, select
+from sqlalchemy import RowMapping, create_engine, select
 from sqlalchemy.pool import NullPool
 
 from city.tables import BranchEventRow
@@ -83,7 +83,7 @@ def history_differences(branch: Iterable[Row], city: Iterable[Row], limit: int =
     return problems[:limit] + more
 
 
-def _row(seq: int, row: Mapping[str, Any]) -> Row:
+def _row(seq: int, row: RowMapping) -> Row:
     at: datetime = row["at"]
     fields = {name: row[name] for name in HISTORY_FIELDS}
     return {"seq": seq, **fields, "at": at.astimezone(UTC)}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -190,10 +191,7 @@ def make_branch(
         PANEL: add_device(settings, PANEL, "counter", COUNTERS)[1],
         LOBBY: add_device(settings, LOBBY, "display")[1],
     }
-    written = start(
-        poradovnik_args("--config", str(config), "broker", "config"), name=f"broker config {site}"
-    )
-    assert written.stop(timeout=WAIT_S) == 0, written.describe()
+    run_command("--config", str(config), "broker", "config")
     broker = Mosquitto(root / "broker" / "mosquitto.conf", port)
     broker.start()
     return Branch(site, root, config, broker, passwords, settings.web.port, start)
@@ -495,33 +493,39 @@ class CityServer:
         return f"{process}\ncity broker: {self.broker.tail(30)}"
 
     def branches_api(self) -> list[dict[str, Any]]:
-        """``GET /api/v1/branches`` of the city's web pages."""
+        """``GET /api/v1/branches`` of the city's web pages: every branch, live."""
         url = f"http://127.0.0.1:{self.web_port}/api/v1/branches"
         with urllib.request.urlopen(url, timeout=WAIT_S) as answer:
-            body: dict[str, Any] = json.load(answer)
-        branches: list[dict[str, Any]] = body["branches"]
+            branches: list[dict[str, Any]] = json.load(answer)
         return branches
 
     def wait_live_queues(
         self, site: str, queues: Mapping[str, p.QueueState], timeout: float
     ) -> None:
-        """Wait until the city's pages show ``site``'s queues waiting as ``queues`` say."""
+        """Wait until the city's API shows ``site``'s people waiting as ``queues`` say.
+
+        The city's live view follows the branch's retained states as they come; each
+        look is a request of the API, until they agree or ``timeout`` passes.
+        """
         wanted = {service: state.waiting for service, state in queues.items()}
         deadline = time.monotonic() + timeout
         shown: dict[str, int] = {}
         while time.monotonic() < deadline:
-            branch = next((b for b in self.branches_api() if b["site"] == site), None)
-            shown = {q["service"]: q["waiting"] for q in (branch or {}).get("services", [])}
+            branch = next((b for b in self.branches_api() if b["site"] == site), {})
+            shown = {s["code"]: s["waiting"] for s in branch.get("services", [])}
             if shown == wanted:
                 return
         raise AssertionError(f"the city shows {site} waiting {shown}, the branch {wanted}")
 
 
-def city_cli(start: Callable[..., Process], config: Path, *args: str) -> str:
-    """Run ``poradovnik --config CONFIG city ARGS``; what it printed (it must succeed)."""
-    done = start(poradovnik_args("--config", str(config), "city", *args), name=f"city {args[0]}")
-    assert done.stop(timeout=WAIT_S) == 0, done.describe()
-    return done.output()
+def run_command(*args: str) -> str:
+    """Run ``poradovnik ARGS`` to its end; what it printed (it must succeed)."""
+    done = subprocess.run(
+        poradovnik_args(*args), capture_output=True, text=True, timeout=WAIT_S, check=False
+    )
+    said = f"poradovnik {' '.join(args)}: exit status {done.returncode}\n{done.stdout}{done.stderr}"
+    assert done.returncode == 0, said
+    return done.stdout
 
 
 def start_city(
@@ -556,18 +560,17 @@ def start_city(
             "logging": {"level": "INFO"},
         },
     )
-    city_cli(start, config, "db", "upgrade")
+    run_command("--config", str(config), "city", "db", "upgrade")
     uplinks = {}
     for site in sites:
-        printed = city_cli(
-            start,
-            config,
+        printed = run_command(
+            *("--config", str(config), "city"),
             *("branch", "add", site, "--name", f"Pobočka {site}", "--address", f"{site} 1"),
             *("--url", f"https://{site}.example"),
         )
         uplinks[site] = {**tomllib.loads(printed[printed.index("[uplink]") :])["uplink"]}
         uplinks[site]["tls"] = False
-    city_cli(start, config, "broker-config")
+    run_command("--config", str(config), "city", "broker-config")
     broker = Mosquitto(root / "broker" / "mosquitto.conf", port)
     broker.start()
     stack.callback(broker.stop)
