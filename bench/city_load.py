@@ -62,7 +62,6 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from city.store import CityStore
 from counter import sync_phase
 from harness import (
     BenchError,
@@ -92,10 +91,13 @@ from sync import (
 from city.demo import (
     city_database,
     city_settings,
+    consumer_account,
     register_branches,
     start_city_broker,
+    uplink_section,
     wait_for_web,
 )
+from city.store import CityStore, branch_username
 from city.tables import BranchEventRow
 from city.verify import Row, branch_history, city_history, history_differences
 from common.settings import MqttSettings, load_settings
@@ -533,6 +535,60 @@ class Acks:
                 raise BenchError(f"the city did not catch up (acked, held): {behind}")
 
 
+@dataclass(frozen=True)
+class City:
+    """The running city: its database, its settings and each branch's broker password."""
+
+    url: str
+    settings: dict[str, Any]
+    passwords: dict[str, str]
+
+    def account(self, site: str) -> MqttSettings:
+        """Branch ``site``'s account on the city's broker."""
+        return consumer_account(self.settings).model_copy(
+            update={"username": branch_username(site), "password": SecretStr(self.passwords[site])}
+        )
+
+
+def start_city(
+    directory: Path, database_url: str | None, sites: list[str], stack: ExitStack
+) -> City:
+    """The city's database, broker and ``poradovnik city`` with ``sites`` registered; all
+    stopped by ``stack``."""
+    url = stack.enter_context(city_database(database_url))
+    store = CityStore(url)
+    stack.callback(store.close)
+    store.upgrade()
+    passwords = register_branches(store, [(site, site, f"{site} 1", None) for site in sites])
+    settings = city_settings(directory, url, "WARNING")
+    start_city_broker(settings, store, stack)
+    stack.enter_context(role_process("city", "city", settings, directory / "city.toml"))
+    wait_for_web(settings["city"]["web_port"], WAIT_S * 2)
+    return City(url, settings, passwords)
+
+
+def portal_load(port: int, args: argparse.Namespace) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start the portal's load process in a thread; the thread and where its figures go."""
+    figures: dict[str, Any] = {}
+    flags = ["--port", str(port), "--live", str(args.live), "--seconds", str(args.seconds)]
+    thread = threading.Thread(
+        target=lambda: figures.update(
+            run_load_process(__file__, flags, args.seconds + START_S * 2)
+        ),
+        daemon=True,
+    )
+    thread.start()
+    return thread, figures
+
+
+def differences(url: str, expected: dict[str, list[Row]]) -> list[str]:
+    """What differs between each branch's rows and the city's, by site."""
+    lost: list[str] = []
+    for site, rows in expected.items():
+        lost += [f"{site}: {d}" for d in history_differences(rows, city_history(url, site))]
+    return lost
+
+
 def measure(directory: Path, args: argparse.Namespace) -> Figures:
     """Run the floor, then the city at full load; check and size what the city stored."""
     context = multiprocessing.get_context("spawn")
@@ -542,39 +598,19 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
     sites = [site_name(n, args.real) for n in range(args.branches)]
     real, simulated = sites[: args.real], sites[args.real :]
     with ExitStack() as stack:
-        url = stack.enter_context(city_database(args.database_url))
-        store = CityStore(url)
-        stack.callback(store.close)
-        store.upgrade()
-        passwords = register_branches(store, [(site, site, f"{site} 1", None) for site in sites])
-        city = city_settings(directory / "city", url, "WARNING")
-        start_city_broker(city, store, stack)
-        stack.enter_context(role_process("city", "city", city, directory / "city" / "city.toml"))
-        web_port = city["city"]["web_port"]
-        wait_for_web(web_port, WAIT_S * 2)
-        broker_port = city["city"]["mqtt_port"]
-
-        def account(site: str) -> MqttSettings:
-            return MqttSettings(
-                host="127.0.0.1",
-                port=broker_port,
-                username=f"branch-{site}",
-                password=SecretStr(passwords[site]),
+        city = start_city(directory / "city", args.database_url, sites, stack)
+        offices = {
+            site: stack.enter_context(
+                branch_office(
+                    directory / site,
+                    site,
+                    uplink_section(city.settings, site, city.passwords[site]),
+                    tickets(presses),
+                )
             )
-
-        offices = {}
-        for site in real:
-            uplink = {
-                "host": "127.0.0.1",
-                "port": broker_port,
-                "username": f"branch-{site}",
-                "password": passwords[site],
-                "tls": False,
-            }
-            offices[site] = stack.enter_context(
-                branch_office(directory / site, site, uplink, tickets(presses))
-            )
-        acks = Acks(city_consumer(city))
+            for site in real
+        }
+        acks = Acks(consumer_account(city.settings))
         acks.connection.start()
         stack.callback(acks.connection.stop)
         display = Display()
@@ -583,80 +619,48 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
             raise BenchError("the first branch's hub published no counter state")
         stop, results = context.Event(), context.Queue()
         workers = start_workers(context, offices, think_s, directory / "devices", stop, results)
-        rate = EVENTS_PER_PRESS_CYCLE * COUNTERS / think_s
         streams = context.Process(
             target=simulated_branches,
-            args=({site: account(site) for site in simulated}, rate, stop, results),
-            daemon=True,
-        )
-        streams.start()
-        portal: dict[str, Any] = {}
-        load = threading.Thread(
-            target=lambda: portal.update(
-                run_load_process(
-                    __file__,
-                    [
-                        "--port",
-                        str(web_port),
-                        "--live",
-                        str(args.live),
-                        "--seconds",
-                        str(args.seconds),
-                    ],
-                    args.seconds + START_S * 2,
-                )
+            args=(
+                {site: city.account(site) for site in simulated},
+                EVENTS_PER_PRESS_CYCLE * COUNTERS / think_s,
+                stop,
+                results,
             ),
             daemon=True,
         )
-        window_began = datetime.now(UTC)
-        load.start()
+        streams.start()
+        load, portal = portal_load(city.settings["city"]["web_port"], args)
+        began = datetime.now(UTC)
         try:
             branch = sync_phase(
                 context, offices[SITE].accounts, directory / "devices", presses, think_s, display
             )
         finally:
-            window_ended = datetime.now(UTC)
+            ended = datetime.now(UTC)
             stop.set()
         load.join(args.seconds + START_S * 2)
-        reports = collect(results, len(workers) + (1 if simulated else 0), "the load")
-        sent: dict[str, list[Row]] = {}
-        for report in reports:
+        expected: dict[str, list[Row]] = {}
+        for report in collect(results, len(workers) + (1 if simulated else 0), "the load"):
             if isinstance(report, dict):
-                sent.update(report)
+                expected.update(report)
         streams.join(WAIT_S)
-        expected: dict[str, list[Row]] = {
-            site: branch_history(sqlite_url(directory / site / "hub.sqlite3")) for site in real
-        }
-        expected.update(sent)
+        for site in real:
+            expected[site] = branch_history(sqlite_url(directory / site / "hub.sqlite3"))
         acks.wait({s: rows[-1]["seq"] for s, rows in expected.items() if rows}, CATCH_UP_S)
-        lost: list[str] = []
-        for site, rows in expected.items():
-            lost += [f"{site}: {d}" for d in history_differences(rows, city_history(url, site))]
-        lags, stored, size = stored_figures(url, window_began, window_ended)
-        span = (window_ended - window_began).total_seconds()
+        lags, stored, size = stored_figures(city.url, began, ended)
         return Figures(
             floor=floor,
             branch=branch.latencies,
             lags=lags,
-            events_per_s=stored / span,
+            events_per_s=stored / (ended - began).total_seconds(),
             portal=portal,
             rows=sum(len(rows) for rows in expected.values()),
-            lost=lost,
+            lost=differences(city.url, expected),
             bytes_per_row=size,
             branches=args.branches,
             real=args.real,
         )
-
-
-def city_consumer(city: dict[str, Any]) -> MqttSettings:
-    """The city consumer's account on the city's broker (the bench listens to acks with it)."""
-    section = city["city"]
-    return MqttSettings(
-        host="127.0.0.1",
-        port=section["mqtt_port"],
-        username=section["mqtt_username"],
-        password=SecretStr(section["mqtt_password"]),
-    )
 
 
 def stored_figures(url: str, began: datetime, ended: datetime) -> tuple[list[float], int, float]:

@@ -183,6 +183,17 @@ def wait_for_web(port: int, timeout: float) -> None:
             time.sleep(0.1)
 
 
+def uplink_section(city: dict[str, Any], site: str, password: str) -> dict[str, Any]:
+    """``[uplink]`` of branch ``site`` on the city of :func:`city_settings` (no TLS here)."""
+    return {
+        "host": "127.0.0.1",
+        "port": city["city"]["mqtt_port"],
+        "username": branch_username(site),
+        "password": password,
+        "tls": False,
+    }
+
+
 def branch_settings(
     settings: Settings, data: Path, branch: DemoBranch, city: dict[str, Any], password: str
 ) -> dict[str, Any]:
@@ -192,13 +203,7 @@ def branch_settings(
         "site": {"id": branch.site, "name": branch.name},
         "data": {"dir": str((data / branch.site).resolve())},
         "web": {"host": "127.0.0.1", "port": branch.web_port, "secure_cookies": False},
-        "uplink": {
-            "host": "127.0.0.1",
-            "port": city["city"]["mqtt_port"],
-            "username": branch_username(branch.site),
-            "password": password,
-            "tls": False,
-        },
+        "uplink": uplink_section(city, branch.site, password),
         "logging": {"level": settings.logging.level},
     }
 

@@ -24,4 +24,5 @@ def test_a_short_run_of_the_city_benchmark_stores_every_row_once(city_url: str) 
     assert figures["portal_rps"] > 0, run.output
     assert figures["portal_failures"] == 0, run.output
     assert figures["bytes_per_row"] > 0, run.output
-    assert figures["floor_p99_ms"] > 0 and figures["branch_p99_ms"] > 0, run.output
+    assert figures["floor_p99_ms"] > 0, run.output
+    assert figures["branch_p99_ms"] > 0, run.output
