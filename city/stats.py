@@ -21,10 +21,11 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import groupby
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Row, select
+from sqlalchemy import Engine, select
 
 from city.tables import metadata
 from hub import stats
@@ -65,8 +66,10 @@ class CityStatistics:
 
     @property
     def per_counter(self) -> list[stats.Group]:
-        """Per counter when one branch is counted; across branches counters' ids mean
-        nothing together, and the list is empty."""
+        """Per counter when one branch is counted (else empty).
+
+        Across branches, counters' ids mean nothing together.
+        """
         return self.figures.per_counter if self.branch is not None else []
 
 
@@ -104,20 +107,13 @@ def visits(
         query = query.where(e.c.site.in_(list(sites)))
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=FETCH_ROWS).execute(query)
-        trail: list[Row[Any]] = []
-        for row in result:
-            if trail and (row.site, row.ticket_id) != (trail[0].site, trail[0].ticket_id):
-                found = _visit(trail)
-                if found is not None:
-                    yield found
-                trail = []
-            trail.append(row)
-        found = _visit(trail) if trail else None
-        if found is not None:
-            yield found
+        for _ticket, rows in groupby(result, key=lambda row: (row.site, row.ticket_id)):
+            found = _visit(list(rows))
+            if found is not None:
+                yield found
 
 
-def _visit(trail: list[Row[Any]]) -> BranchVisit | None:
+def _visit(trail: list[Any]) -> BranchVisit | None:
     """A ticket's visit from its rows (in the branch's order), or ``None`` without its issue."""
     issue = trail[0]
     if issue.action != Action.ISSUE:
@@ -163,8 +159,10 @@ def compute(
     sites: Iterable[str] | None = None,
     branch: str | None = None,
 ) -> CityStatistics:
-    """The figures of business days ``start`` … ``end``: of ``branch`` if given, else of
-    every site of ``sites`` (default: every branch); hours in ``timezone``."""
+    """The figures of business days ``start`` … ``end``, hours in ``timezone``.
+
+    Of ``branch`` if given, else of every site of ``sites`` (default: every branch).
+    """
     chosen = [branch] if branch is not None else sites
     per_branch: dict[str, stats.Group] = {}
 

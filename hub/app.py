@@ -28,6 +28,7 @@ from hub.audit import AdminAudit
 from hub.backup import HubLock
 from hub.bridge import HubBridge
 from hub.callboard import CallBoard
+from hub.catalogue import CatalogueApplier
 from hub.database import open_store
 from hub.engine import QueuePolicy
 from hub.eservice import EServices
@@ -40,6 +41,7 @@ from hub.publications import OUTBOX_FILE, HubLink
 from hub.service import QueueService
 from hub.signups import SignUps
 from hub.siteconfig import SiteConfig
+from hub.uplink import Uplink
 from hub.users import ApiTokens, Users
 from sync_agent.connection import Inbound
 
@@ -341,6 +343,7 @@ def _run_hub(settings: Settings) -> None:
         settings, queue.store, on_backup=alerts.backup_done if alerts else lambda _error: None
     )
     notices = start_notifier(settings, queue, mailer)
+    uplink = start_uplink(settings, queue)
     web = None
     try:
         chores.start()
@@ -353,6 +356,8 @@ def _run_hub(settings: Settings) -> None:
             alerts.stop()
         if notices is not None:
             notices.stop()
+        if uplink is not None:
+            uplink.stop()
         mailer.stop()
         if web is not None:
             web.stop()
@@ -374,6 +379,22 @@ def start_alerts(settings: Settings, mailer: Mailer, bridge: HubBridge) -> Alert
     bridge.on_device(alerts.device_heard)
     log.info("alerts go to %s", ", ".join(settings.alerts.to))
     return alerts.start()
+
+
+def start_uplink(settings: Settings, queue: QueueService) -> Uplink | None:
+    """Start sending the audit log to the city (``[uplink]``); ``None`` when not in one.
+
+    With ``[uplink] catalogue`` the city's service catalogue is applied too.
+    """
+    if not settings.uplink.enabled:
+        return None
+    applier = None
+    if settings.uplink.catalogue:
+        audit = AdminAudit(queue.store, queue.clock)
+        applier = CatalogueApplier(queue, audit, site=settings.site.id, clock=queue.clock)
+    uplink = Uplink(queue.store, site=settings.site.id, mqtt=settings.mqtt, applier=applier)
+    queue.subscribe(uplink.changed)
+    return uplink.start()
 
 
 def start_notifier(settings: Settings, queue: QueueService, mailer: Mailer) -> Notices | None:

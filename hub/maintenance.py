@@ -39,6 +39,7 @@ def cutoffs(settings: Settings, now: datetime) -> retention.Cutoffs:
         now.astimezone(settings.site.tzinfo).date(),
         history_days=keep.history_days,
         working_days=keep.working_days,
+        acked_events_only=settings.uplink.enabled,
     )
 
 

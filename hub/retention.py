@@ -15,6 +15,8 @@ data each record holds):
 * citizens' notices (what was sent, by which channel; no contact), ``history_days``
   (their contacts are erased ``[notify] grace_min`` after the ticket ends, by
   :meth:`hub.notify.Notices.sweep`);
+* with ``[uplink]`` set, audit rows the city has not acknowledged stay however old
+  (the city's copy must have no holes; docs/city.md);
 * working records, ``working_days`` (7): the receipts of devices' commands and the
   number blocks reserved for kiosks.
 
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Table, and_, delete, select, tuple_
+from sqlalchemy import ColumnElement, Table, and_, delete, func, select, tuple_
 
 from hub.model import LIVE_STATES
 from hub.store import Store, metadata
@@ -58,9 +60,20 @@ class Cutoffs:
     """Receipts before this time (UTC) go."""
     working_day: date
     """Number blocks of business days before this one go."""
+    acked_events_only: bool = False
+    """With an uplink to the city: audit rows the city has not acknowledged stay, however
+    old (``uplink_state``; none acknowledged yet keeps them all)."""
 
     @classmethod
-    def of(cls, now: datetime, today: date, *, history_days: int, working_days: int) -> Cutoffs:
+    def of(
+        cls,
+        now: datetime,
+        today: date,
+        *,
+        history_days: int,
+        working_days: int,
+        acked_events_only: bool = False,
+    ) -> Cutoffs:
         """The cutoffs at ``now`` (aware), on the office's business day ``today``."""
         if history_days < 1 or working_days < 1:
             raise ValueError("records are kept at least one day")
@@ -69,6 +82,7 @@ class Cutoffs:
             history_day=today - timedelta(days=history_days),
             working_at=now - timedelta(days=working_days),
             working_day=today - timedelta(days=working_days),
+            acked_events_only=acked_events_only,
         )
 
 
@@ -97,6 +111,17 @@ _notifications: Final = metadata.tables["notifications"]
 _ratings: Final = metadata.tables["ratings"]
 _signups: Final = metadata.tables["eservice_signups"]
 _admin_audit: Final = metadata.tables["admin_audit"]
+_uplink: Final = metadata.tables["uplink_state"]
+
+
+def _old_event(events: Table, cutoffs: Cutoffs) -> ColumnElement[bool]:
+    """An audit row old enough to go (and, with an uplink, acknowledged by the city)."""
+    old = events.c.at < cutoffs.history_at
+    if not cutoffs.acked_events_only:
+        return old
+    acked = select(func.coalesce(func.max(_uplink.c.acked_seq), 0)).scalar_subquery()
+    return and_(old, events.c.id <= acked)
+
 
 RULES: Final[tuple[_Rule, ...]] = (
     _Rule(
@@ -105,7 +130,7 @@ RULES: Final[tuple[_Rule, ...]] = (
         ("id",),
         lambda t, c: and_(t.c.business_day < c.history_day, t.c.state.not_in(_LIVE)),
     ),
-    _Rule("events", _events, ("id",), lambda t, c: t.c.at < c.history_at, order="id"),
+    _Rule("events", _events, ("id",), _old_event, order="id"),
     _Rule("ratings", _ratings, ("ticket_id",), lambda t, c: t.c.business_day < c.history_day),
     _Rule(
         "eservice_signups",

@@ -1,7 +1,7 @@
 """The city's web side: its portal, its admin pages and its API, as one Flask app.
 
 :func:`create_city_app` builds it around the city's running parts (its database and the
-live state of every branch: :class:`~city.web.context.CityParts`), as the hub's web
+live state of every branch: :class:`~city.services.CityServices`), as the hub's web
 side is built (:mod:`hub.web`): one blueprint per audience (``portal`` at ``/`` for
 citizens, ``admin`` at ``/admin`` for the city's users, ``api`` at ``/api/v1``), the
 extensions bound with ``init_app``, templates and message catalogs in this package.
@@ -19,7 +19,8 @@ from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from city.web.context import EXTENSION, CityParts, city
+from city.services import CityServices
+from city.web.context import EXTENSION, city
 from city.web.extensions import babel, csrf, limiter, login_manager
 from common.settings import Settings
 from hub.web import PACKAGE_DIR as HUB_WEB_DIR
@@ -27,7 +28,7 @@ from hub.web import error_json, secret_key
 from hub.web.jsonbody import BoundedJSONProvider
 from hub.web.live import SECURITY_HEADERS
 
-__all__ = ["CityParts", "city", "create_city_app"]
+__all__ = ["city", "create_city_app"]
 
 PACKAGE_DIR: Final = Path(__file__).resolve().parent
 
@@ -36,7 +37,7 @@ PRIVATE_BLUEPRINTS: Final = frozenset({"admin"})
 
 
 def create_city_app(
-    settings: Settings, services: CityParts, *, config: dict[str, Any] | None = None
+    settings: Settings, services: CityServices, *, config: dict[str, Any] | None = None
 ) -> Flask:
     """Build the city's web app on its ``services`` (database and live state).
 

@@ -13,7 +13,8 @@
 - **users** and their roles per branch (city admins).
 
 Every form carries a CSRF token; a user sees only the branches of their roles
-(:mod:`city.web.access`). Changes go through :class:`~city.store.CityStore`.
+(:mod:`city.web.access`). Changes go through :class:`~city.services.CityServices`
+(the catalogue is published to the branches from there).
 """
 
 from __future__ import annotations
@@ -166,9 +167,7 @@ def _boards() -> list[BranchBoard]:
         counters = sorted(state.counters.values(), key=lambda c: c.name) if state else []
         found = lag.get(view.site)
         boards.append(
-            BranchBoard(
-                view, counters, progress.get(view.site), found.mean_s if found else None
-            )
+            BranchBoard(view, counters, progress.get(view.site), found.mean_s if found else None)
         )
     return boards
 
@@ -221,8 +220,10 @@ def _day(name: str) -> date | None:
 
 
 def date_range(zone: ZoneInfo) -> tuple[date, date]:
-    """``?from=`` … ``?to=``: the 7 days to today by default; 400 beyond
-    :data:`MAX_RANGE_DAYS` or for a date that is not one."""
+    """The range asked for, ``?from=`` … ``?to=`` (default: the 7 days to today).
+
+    400 beyond :data:`MAX_RANGE_DAYS` or for a date that is not one.
+    """
     end = _day("to") or datetime.now(zone).date()
     start = _day("from") or end - timedelta(days=6)
     if (end - start).days >= MAX_RANGE_DAYS:
@@ -316,7 +317,9 @@ class ServiceForm(FlaskForm):
     name_uk = StringField("uk", validators=[Optional(), Length(max=80)])
     name_en = StringField("en", validators=[Optional(), Length(max=80)])
     hours = StringField(
-        lazy_gettext("Opening hours"), validators=[DataRequired(), Length(max=400)], default="always"
+        lazy_gettext("Opening hours"),
+        validators=[DataRequired(), Length(max=400)],
+        default="always",
     )
 
 
@@ -361,7 +364,7 @@ def _set_services(services: Iterable[CatalogueService], done: str) -> Page:
     from city.store import CityError  # noqa: PLC0415 (the store's refusal)
 
     try:
-        city().store.set_catalogue(services)
+        city().set_catalogue(services)
     except CityError as exc:
         flash(str(exc), "error")
         return _catalogue_page(ServiceForm(), 409)
@@ -432,6 +435,7 @@ def catalogue_branches() -> BaseResponse:
             store.set_catalogue_branch(branch.site, takes=takes)
             log.info("%s: catalogue %s by %s", branch.site, takes, signed_in().username)
     directory().forget()
+    city().branches_changed()
     flash(gettext("Saved which branches take the catalogue."), "notice")
     return redirect(url_for("admin.catalogue"))
 

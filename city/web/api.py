@@ -1,5 +1,6 @@
-"""The city's REST API at ``/api/v1``, described by the OpenAPI document at
-``/api/v1/openapi.json`` (spectree, as the hub's: :mod:`hub.web.api`).
+"""The city's REST API at ``/api/v1``, described by its OpenAPI document.
+
+The document is at ``/api/v1/openapi.json`` (spectree, as the hub's: :mod:`hub.web.api`).
 
 - ``GET /branches``: every branch with its address, portal, whether its hub is online
   and per service the people waiting and the expected wait (public, as the portal).
@@ -25,7 +26,7 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from flask_login import current_user
 from pydantic import AwareDatetime, ConfigDict, RootModel
 from spectree import SecurityScheme, SpecTree
-from spectree.models import SecureType, SecuritySchemeData
+from spectree.models import InType, SecureType, SecuritySchemeData
 from werkzeug.exceptions import HTTPException
 
 from city.web import admin
@@ -101,8 +102,10 @@ class BranchesQuery(Model):
 
 
 class CityStatisticsQuery(StatisticsQuery):
-    """A range of business days (the 7 days to today by default; at most a year) and
-    optionally one branch."""
+    """A range of business days and optionally one branch.
+
+    The 7 days to today by default; at most a year.
+    """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -145,7 +148,7 @@ spec = SpecTree(
         SecurityScheme(
             name="session",
             data=SecuritySchemeData(
-                type=SecureType.API_KEY, name="poradovnik_city_session", field_in="cookie"
+                type=SecureType.API_KEY, name="poradovnik_city_session", field_in=InType.COOKIE
             ),
         ),
     ],
@@ -194,9 +197,7 @@ def _refused(exc: _Refusal) -> Response:
 
 
 @bp.get("/branches")
-@spec.validate(
-    query=BranchesQuery, resp=responses(HTTP_200=Branches, HTTP_422=ValidationFailure)
-)
+@spec.validate(query=BranchesQuery, resp=responses(HTTP_200=Branches, HTTP_422=ValidationFailure))
 def branches() -> Branches:
     """Every branch, whether its hub is online, and per service the live queue."""
     views = branch_views(directory().branches(), city().live, select_locale())

@@ -1,5 +1,8 @@
-"""Which language a city page speaks: the hub's rule (``?lang=``, the cookie, the
-browser's wish; :mod:`hub.web.i18n`) over ``[city] languages``."""
+"""Which language a city page speaks.
+
+The hub's rule (``?lang=``, the cookie, the browser's wish; :mod:`hub.web.i18n`) over
+``[city] languages``.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The city portal at ``/``: every branch with its address and, per service, the people
-waiting and the expected wait; ``?service=<code>`` puts the shortest wait for it first.
+"""The city portal at ``/``: every branch, and per service the people waiting and the wait.
+
+``?service=<code>`` puts the branch with the shortest wait for that service first.
 
 Each branch links to its own portal's pages (:func:`~city.web.views.branch_links`). The
 page carries nothing personal: it is rendered at most once a second per language and

@@ -84,9 +84,7 @@ class Directory:
     keeps working on live state while the database fails over.
     """
 
-    def __init__(
-        self, load: Callable[[], list[Branch]], *, ttl_s: float = BRANCHES_TTL_S
-    ) -> None:
+    def __init__(self, load: Callable[[], list[Branch]], *, ttl_s: float = BRANCHES_TTL_S) -> None:
         self._load = load
         self.ttl_s = ttl_s
         self._lock = threading.Lock()

@@ -541,6 +541,17 @@ class Store:
         """
         return self._transaction()
 
+    def put(self, table: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
+        """Update the row of ``table`` whose columns equal ``key`` to ``values``, or insert it.
+
+        For the small tables beside the queue (the uplink's state, the city's services):
+        one transaction on the writer's connection, so no other writer comes between.
+        """
+        condition = [table.c[name] == value for name, value in key.items()]
+        with self._transaction() as conn:
+            if not conn.execute(update(table).where(*condition).values(**values)).rowcount:
+                conn.execute(insert(table).values(**key, **values))
+
     # -- internals -------------------------------------------------------------------
 
     def _open_writer(self) -> Writer:

@@ -143,7 +143,7 @@ def test_every_field_has_a_description() -> None:
     for info in Settings.model_fields.values():
         if isinstance(info.annotation, type) and issubclass(info.annotation, pydantic.BaseModel):
             models.append(info.annotation)
-    assert len(models) == 18  # Settings and its seventeen sections
+    assert len(models) == 19  # Settings and its eighteen sections
     for model in models:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no docstring"
@@ -371,7 +371,7 @@ def test_unknown_section_and_top_level_keys(tmp_path: Path) -> None:
     lines = problems(path).splitlines()
     assert lines == [
         f"{path}: port: unknown top-level key; did you mean it under [mqtt] or [web] or [broker] "
-        "or [mail]? (keys above the first [section] header are top-level)",
+        "or [uplink] or [mail]? (keys above the first [section] header are top-level)",
         f"{path}: colour: unknown key",
         f"{path}: [printer]: unknown section",
     ]
