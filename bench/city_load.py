@@ -182,13 +182,15 @@ def office_worker(
     clerks: bool,
     think_s: float,
     directory: Path,
+    ready: Any,
     stop: Any,
     results: Any,
 ) -> None:
     """A process of one branch's devices: 20 kiosks, 9 displays and (with ``clerks``) the
     20 counter panels, each person pausing ``think_s`` on average after every answer.
 
-    Runs until ``stop`` is set; puts a :class:`Worker` on ``results``.
+    Says so on ``ready`` once every device is connected, runs until ``stop`` is set,
+    then puts a :class:`Worker` on ``results``.
     """
     worker = Worker()
     lock = threading.Lock()
@@ -219,6 +221,7 @@ def office_worker(
 
     with ExitStack() as stack:
         threads = []
+        links: dict[str, DeviceLink] = {}
 
         def device(name: str, role: str, outbox: bool) -> DeviceLink:
             link = DeviceLink(
@@ -231,6 +234,7 @@ def office_worker(
             link.on_reply(answered)
             stack.callback(link.stop)
             link.start()
+            links[name] = link
             return link
 
         for n in range(2, DISPLAYS + 1):
@@ -269,6 +273,10 @@ def office_worker(
                         daemon=True,
                     )
                 )
+        for name, link in links.items():
+            if not link.connection.subscribed.wait(WAIT_S):
+                worker.errors.append(f"{site} {name} did not connect")
+        ready.put(site)
         for thread in threads:
             thread.start()
         stop.wait()
@@ -307,7 +315,7 @@ def simulated_event(site: str, seq: int, at: datetime) -> HistoryEvent:
 
 
 def simulated_branches(
-    accounts: dict[str, MqttSettings], rate: float, stop: Any, results: Any
+    accounts: dict[str, MqttSettings], rate: float, ready: Any, stop: Any, results: Any
 ) -> None:
     """A process of simulated branches: each publishes its history to the city's broker at
     ``rate`` rows a second, as its bridge would, until ``stop``; puts the rows sent
@@ -322,6 +330,7 @@ def simulated_branches(
         for site, connection in connections.items():
             if not connection.connected.wait(WAIT_S):
                 raise BenchError(f"simulated branch {site} could not connect")
+        ready.put("simulated")
         began = time.monotonic()
         while not stop.wait(0.05):
             due = int((time.monotonic() - began) * rate)
@@ -447,41 +456,55 @@ def branch_office(
             process.stop()
 
 
-def start_workers(
-    context: Any,
-    offices: dict[str, LocalBroker],
-    think_s: float,
-    directory: Path,
-    stop: Any,
-    results: Any,
-) -> list[Any]:
-    """One device process per office (the first office's panels press in ``sync_phase``)."""
-    workers = []
-    for index, (site, broker) in enumerate(offices.items()):
-        worker = context.Process(
-            target=office_worker,
-            args=(broker.accounts, site, index > 0, think_s, directory, stop, results),
-            daemon=True,
+class Load:
+    """The load processes of a phase: they start, say they are ready, run until stopped,
+    then report (a :class:`Worker`, the simulated rows, or an error's text)."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.ready = context.Queue()
+        self.stop = context.Event()
+        self.results = context.Queue()
+        self.processes: list[Any] = []
+
+    def start(self, target: Any, *args: Any) -> None:
+        """Start ``target(*args, ready, stop, results)`` in a process of its own."""
+        process = self.context.Process(
+            target=target, args=(*args, self.ready, self.stop, self.results), daemon=True
         )
-        worker.start()
-        workers.append(worker)
-    return workers
+        process.start()
+        self.processes.append(process)
 
+    def offices(self, offices: dict[str, LocalBroker], think_s: float, directory: Path) -> None:
+        """A device process per office (the first office's clerks press in ``sync_phase``)."""
+        for index, (site, broker) in enumerate(offices.items()):
+            self.start(office_worker, broker.accounts, site, index > 0, think_s, directory)
 
-def collect(results: Any, count: int, what: str) -> list[Any]:
-    """``count`` reports from load processes; :class:`BenchError` for an error's text."""
-    reports = []
-    for _ in range(count):
-        try:
-            report = results.get(timeout=WAIT_S * 4)
-        except queue.Empty:
-            raise BenchError(f"{what} did not report") from None
-        if isinstance(report, str):
-            raise BenchError(report)
-        if isinstance(report, Worker) and report.errors:
-            raise BenchError("; ".join(report.errors[:3]))
-        reports.append(report)
-    return reports
+    def wait_ready(self) -> None:
+        """Wait until every load process has its devices or connections up."""
+        for _ in self.processes:
+            try:
+                self.ready.get(timeout=START_S)
+            except queue.Empty:
+                raise BenchError("a load process did not get ready") from None
+
+    def finish(self) -> list[Any]:
+        """Stop the load; every process's report."""
+        self.stop.set()
+        reports = []
+        for _ in self.processes:
+            try:
+                report = self.results.get(timeout=WAIT_S * 4)
+            except queue.Empty:
+                raise BenchError("a load process did not report") from None
+            if isinstance(report, str):
+                raise BenchError(report)
+            if isinstance(report, Worker) and report.errors:
+                raise BenchError("; ".join(report.errors[:3]))
+            reports.append(report)
+        for process in self.processes:
+            process.join(WAIT_S)
+        return reports
 
 
 def floor_phase(context: Any, directory: Path, presses: int, think_s: float) -> list[float]:
@@ -494,13 +517,13 @@ def floor_phase(context: Any, directory: Path, presses: int, think_s: float) -> 
         lobby(broker.accounts, stack, display.on_call, display.on_counter_state)
         if not display.counter_states.wait(WAIT_S):
             raise BenchError("the office's hub published no counter state")
-        stop, results = context.Event(), context.Queue()
-        workers = start_workers(context, {SITE: broker}, think_s, directory, stop, results)
+        load = Load(context)
+        load.offices({SITE: broker}, think_s, directory)
+        load.wait_ready()
         try:
             measured = sync_phase(context, broker.accounts, directory, presses, think_s, display)
         finally:
-            stop.set()
-        collect(results, len(workers), "the office's devices")
+            load.finish()
         return measured.latencies
 
 
@@ -617,20 +640,13 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
         lobby(offices[SITE].accounts, stack, display.on_call, display.on_counter_state)
         if not display.counter_states.wait(WAIT_S):
             raise BenchError("the first branch's hub published no counter state")
-        stop, results = context.Event(), context.Queue()
-        workers = start_workers(context, offices, think_s, directory / "devices", stop, results)
-        streams = context.Process(
-            target=simulated_branches,
-            args=(
-                {site: city.account(site) for site in simulated},
-                EVENTS_PER_PRESS_CYCLE * COUNTERS / think_s,
-                stop,
-                results,
-            ),
-            daemon=True,
-        )
-        streams.start()
-        load, portal = portal_load(city.settings["city"]["web_port"], args)
+        load = Load(context)
+        load.offices(offices, think_s, directory / "devices")
+        if simulated:
+            rate = EVENTS_PER_PRESS_CYCLE * COUNTERS / think_s
+            load.start(simulated_branches, {s: city.account(s) for s in simulated}, rate)
+        load.wait_ready()
+        portal_thread, portal = portal_load(city.settings["city"]["web_port"], args)
         began = datetime.now(UTC)
         try:
             branch = sync_phase(
@@ -638,13 +654,12 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
             )
         finally:
             ended = datetime.now(UTC)
-            stop.set()
-        load.join(args.seconds + START_S * 2)
+            reports = load.finish()
+        portal_thread.join(args.seconds + START_S * 2)
         expected: dict[str, list[Row]] = {}
-        for report in collect(results, len(workers) + (1 if simulated else 0), "the load"):
+        for report in reports:
             if isinstance(report, dict):
                 expected.update(report)
-        streams.join(WAIT_S)
         for site in real:
             expected[site] = branch_history(sqlite_url(directory / site / "hub.sqlite3"))
         acks.wait({s: rows[-1]["seq"] for s, rows in expected.items() if rows}, CATCH_UP_S)
