@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from common.errors import PoradovnikError
 from common.identity import HUB_DEVICE_ID
 from common.settings import Settings
-from hub.broker import BrokerError, BrokerFiles, TlsListener, write_broker_files
+from hub.broker import Bridge, BrokerError, BrokerFiles, TlsListener, write_broker_files
 from hub.database import open_store
 from sync_agent.broker_accounts import (
     PROVISION_PASSWORD,
@@ -96,8 +96,29 @@ def provision_account() -> Account:
     return Account(PROVISION_USERNAME, "provision", password_hash=hash_password(PROVISION_PASSWORD))
 
 
+def city_bridge(settings: Settings) -> Bridge | None:
+    """The bridge to the city's broker from ``[uplink]`` (``None``: no city)."""
+    uplink = settings.uplink
+    if uplink.host is None or uplink.username is None or uplink.password is None:
+        return None
+    return Bridge(
+        site=settings.site.id,
+        host=uplink.host,
+        port=uplink.port,
+        username=uplink.username,
+        password=uplink.password,
+        tls=uplink.tls,
+        cafile=uplink.cafile,
+        certfile=uplink.certfile,
+        keyfile=uplink.keyfile,
+    )
+
+
 def write_broker_config(settings: Settings) -> BrokerFiles:
-    """Write Mosquitto's files for every account, and the pairing one, into ``[broker] dir``."""
+    """Write Mosquitto's files for every account, and the pairing one, into ``[broker] dir``.
+
+    With ``[uplink]`` set, the configuration bridges the broker to the city's.
+    """
     broker = settings.broker
     tls = None
     if broker.tls_port is not None:
@@ -114,6 +135,7 @@ def write_broker_config(settings: Settings) -> BrokerFiles:
             bind=broker.bind,
             tls=tls,
             chown_to=broker.run_as,
+            bridge=city_bridge(settings),
         )
     except (ValueError, OSError, BrokerError) as bad:
         raise AccountError(f"cannot write the broker's files in {broker.dir}: {bad}") from None

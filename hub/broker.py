@@ -37,6 +37,7 @@ from pydantic import SecretStr
 from common.errors import PoradovnikError
 from common.settings import MqttSettings
 from sync_agent.broker_accounts import ROLES, TOPIC_ID, Account, Role, new_account
+from sync_agent.city_protocol import BRIDGED_IN, BRIDGED_OUT, CITY, CityTopics
 from sync_agent.protocol import ANY, MAX_PAYLOAD_BYTES, Topics
 
 log = logging.getLogger(__name__)
@@ -339,6 +340,7 @@ def render_config(
     tls: TlsListener | None = None,
     persistence: bool = True,
     user: str | None = None,
+    bridge: Bridge | None = None,
 ) -> str:
     """A complete ``mosquitto.conf`` for the hub's broker.
 
@@ -352,6 +354,9 @@ def render_config(
     ``user`` is whom Mosquitto drops to when started as root; ``None`` keeps its
     default, ``mosquitto``. ``"root"`` keeps root (for tests that run as root and keep
     their files where the ``mosquitto`` user cannot read them).
+
+    ``bridge``, for a branch in a city, adds the bridge to the city's broker
+    (:func:`render_bridge`) at the end.
     """
     if not 1 <= port <= 65535:
         raise ValueError(f"port {port} out of range")
@@ -413,7 +418,99 @@ def render_config(
         if tls.cafile is not None:
             lines.append(f"cafile {_conf_value(tls.cafile, 'CA file')}")
             lines.append(f"require_certificate {str(tls.require_certificate).lower()}")
+    text = "\n".join(lines) + "\n"
+    return text if bridge is None else f"{text}\n{render_bridge(bridge)}"
+
+
+BRIDGE_NAME = "city"
+"""The bridge's ``connection`` name (Mosquitto names its local client ``<host>.city``)."""
+
+BRIDGE_RESTART_S = (5, 120)
+"""The bridge's reconnect backoff, in seconds: from the first, growing to the second."""
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A Mosquitto bridge from a branch's broker to the city's (``[uplink]``).
+
+    It carries :data:`~sync_agent.city_protocol.BRIDGED_OUT` below the branch's site
+    root to the city and :data:`~sync_agent.city_protocol.BRIDGED_IN` back, at QoS 1,
+    in a persistent session (``cleansession false``) so nothing queued is dropped at a
+    reconnect. ``cafile`` checks the city's certificate (``None``: the system's CAs);
+    ``certfile`` and ``keyfile`` are an optional client certificate. With ``tls`` off
+    the link is plain (the settings warn).
+    """
+
+    site: str
+    host: str
+    port: int
+    username: str
+    password: SecretStr
+    tls: bool = True
+    cafile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not TOPIC_ID.fullmatch(self.site):
+            raise ValueError(f"site id {self.site!r} cannot be a topic level")
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"bridge port {self.port} out of range")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("the bridge's certfile and keyfile go together")
+        if not self.tls and (self.cafile or self.certfile):
+            raise ValueError("the bridge's certificates need TLS")
+
+    @property
+    def client_id(self) -> str:
+        """The bridge's client id at the city's broker."""
+        return f"poradovnik-bridge-{self.site}"
+
+    @property
+    def notification_topic(self) -> str:
+        """Where the bridge says whether it is connected (``1``) or not (``0``).
+
+        Retained, on both brokers; the city's broker publishes ``0`` as its will.
+        """
+        return f"{CityTopics(self.site).base}/{CITY}/bridge"
+
+
+def render_bridge(bridge: Bridge) -> str:
+    """The ``connection`` section of ``mosquitto.conf`` for ``bridge`` (it holds its password)."""
+    prefix = CityTopics(bridge.site).base + "/"
+    host = _conf_value(bridge.host, "city broker host")
+    lines = [
+        "# The bridge to the city's broker ([uplink]): the branch's state and history out,",
+        "# the city's acknowledgements and catalogue in. Restart Mosquitto after a change.",
+        f"connection {BRIDGE_NAME}",
+        f"address {host}:{bridge.port}",
+        f"remote_clientid {bridge.client_id}",
+        f"remote_username {_conf_value(bridge.username, 'bridge user name')}",
+        f"remote_password {_conf_value(bridge.password.get_secret_value(), 'bridge password')}",
+        "bridge_protocol_version mqttv311",
+        "cleansession false",
+        "try_private true",
+        f"restart_timeout {BRIDGE_RESTART_S[0]} {BRIDGE_RESTART_S[1]}",
+        "start_type automatic",
+        "notifications true",
+        f"notification_topic {bridge.notification_topic}",
+    ]
+    if bridge.tls:
+        if bridge.cafile is not None:
+            lines.append(f"bridge_cafile {_conf_value(bridge.cafile, 'bridge CA file')}")
+        else:
+            lines.append(f"bridge_capath {SYSTEM_CA_PATH}")
+        if bridge.certfile is not None and bridge.keyfile is not None:
+            lines.append(f"bridge_certfile {_conf_value(bridge.certfile, 'bridge certificate')}")
+            lines.append(f"bridge_keyfile {_conf_value(bridge.keyfile, 'bridge key')}")
+        lines += ["bridge_insecure false", "bridge_tls_version tlsv1.2"]
+    lines += [f"topic {pattern} out 1 {prefix} {prefix}" for pattern in BRIDGED_OUT]
+    lines += [f"topic {pattern} in 1 {prefix} {prefix}" for pattern in BRIDGED_IN]
     return "\n".join(lines) + "\n"
+
+
+SYSTEM_CA_PATH = "/etc/ssl/certs"
+"""Where the system's CA certificates are, for a bridge given no CA file of its own."""
 
 
 # -- writing the files --------------------------------------------------------------
@@ -449,6 +546,7 @@ def write_broker_files(
     persistence: bool = True,
     user: str | None = None,
     chown_to: str | None = None,
+    bridge: Bridge | None = None,
 ) -> BrokerFiles:
     """Write the configuration, password and ACL files into ``directory``.
 
@@ -469,6 +567,11 @@ def write_broker_files(
     writable by it (0770); Mosquitto, running as that user, reads them through the
     group. Otherwise ``chown_to`` is skipped with a warning. Other arguments are those
     of :func:`render_config`.
+
+    With a ``bridge`` the configuration holds the bridge's password: it is then
+    given to ``chown_to``'s group like the password file (its owner stays: Mosquitto
+    may read it, to reload, but not change it) with mode 0640, or without
+    ``chown_to`` written 0600; never readable by others.
     """
     accounts = list(accounts)
     directory = directory.absolute()
@@ -490,6 +593,7 @@ def write_broker_files(
         tls=tls,
         persistence=persistence,
         user=user,
+        bridge=bridge,
     )
     owner = _owner(chown_to)
     secret_mode, dir_mode = (
@@ -505,7 +609,12 @@ def write_broker_files(
         os.chown(data_dir, *owner)
     _write_atomically(files.password_file, passwords, secret_mode, owner)
     _write_atomically(files.acl_file, acl, 0o640, owner)
-    _write_atomically(files.config, config, 0o640, None)
+    if bridge is None:
+        _write_atomically(files.config, config, 0o640, None)
+    elif owner is None:
+        _write_atomically(files.config, config, 0o600, None)
+    else:
+        _write_atomically(files.config, config, 0o640, (-1, owner[1]))
     return files
 
 

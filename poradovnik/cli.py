@@ -677,10 +677,17 @@ def broker_config(ctx: click.Context) -> None:
 
     One account per device (poradovnik device add) plus the hub's own ([mqtt]
     username and password). Then point Mosquitto at mosquitto.conf and reload it.
+    With [uplink] host set, the configuration also bridges the broker to the city's
+    (restart Mosquitto after changing [uplink]: a reload keeps the old bridge).
     """
     settings = _load(ctx, role="hub")
     files = _hub("accounts").write_broker_config(settings)
     click.echo(f"wrote {files.config}, {files.password_file} and {files.acl_file}")
+    if settings.uplink.host is not None:
+        click.echo(
+            f"bridged to the city's broker {settings.uplink.host}:{settings.uplink.port}; "
+            "restart Mosquitto for a changed bridge to take effect"
+        )
 
 
 @main.group(cls=PoradovnikGroup)

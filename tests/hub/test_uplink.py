@@ -7,24 +7,41 @@ does (consecutive rows only) and answers with the retained acknowledgement.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import queue as queue_module
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from office_helpers import OfficeBroker, hub_settings
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, text, update
 
 from common.settings import Settings
 from hub import retention
 from hub.app import open_queue, seed_demo
+from hub.audit import AdminAudit, AuditEntry, AuditFilter
+from hub.catalogue import CITY_ACTOR, CatalogueApplier, catalogue_hours
 from hub.service import QueueService
+from hub.store import Store
 from hub.store.tables import EVENTS
-from hub.uplink import Uplink, UplinkLog
-from sync_agent.city_protocol import CityTopics, HistoryAck, HistoryBatch, HistoryEvent, decode_city
+from hub.uplink import SKIPPED, Uplink, UplinkLog, fitting
+from sync_agent.city_protocol import (
+    CITY_MAX_PAYLOAD_BYTES,
+    Catalogue,
+    CatalogueApplied,
+    CatalogueService,
+    CityTopics,
+    HistoryAck,
+    HistoryBatch,
+    HistoryEvent,
+    decode_city,
+)
 from sync_agent.connection import Inbound, MqttConnection
 
 WAIT_S = 20.0
@@ -104,8 +121,8 @@ def acker(broker: OfficeBroker) -> Iterator[Acker]:
 def start_uplink(broker: OfficeBroker, queue: QueueService) -> Iterator[Callable[..., Uplink]]:
     running: list[Uplink] = []
 
-    def start(**options: float) -> Uplink:
-        uplink = Uplink(queue.store, site=broker.site, mqtt=broker.mqtt("hub"), **options)  # type: ignore[arg-type]
+    def start(**options: Any) -> Uplink:
+        uplink = Uplink(queue.store, site=broker.site, mqtt=broker.mqtt("hub"), **options)
         queue.subscribe(uplink.changed)
         running.append(uplink.start())
         return uplink
@@ -296,3 +313,276 @@ def test_a_hostile_ack_is_refused_with_a_log_line(
     wait_acked(uplink, 7)
     issue(queue, 1)
     acker.wait_for(lambda a: a.progress == 11, "the next row after the hostile ack")
+
+
+# -- the city's catalogue ---------------------------------------------------------------
+
+WEEKDAYS = {
+    "always": False,
+    "days": {str(d): [["08:00", "12:00"], ["13:00", "16:00"]] for d in range(5)},
+}
+
+
+def offered(code: str, prefix: str, name: str, **extra: object) -> CatalogueService:
+    names = {lang: f"{name} ({lang})" for lang in ("sk", "cs", "uk", "en")}
+    return CatalogueService.model_validate(
+        {"code": code, "prefix": prefix, "names": names, "hours": WEEKDAYS, **extra}
+    )
+
+
+def catalogue(version: int, *services: CatalogueService) -> Catalogue:
+    return Catalogue(version=version, published_at=datetime.now(UTC), services=list(services))
+
+
+@pytest.fixture
+def applier(queue: QueueService, broker: OfficeBroker) -> CatalogueApplier:
+    audit = AdminAudit(queue.store, queue.clock)
+    return CatalogueApplier(queue, audit, site=broker.site, clock=queue.clock)
+
+
+def city_audit(queue: QueueService) -> list[AuditEntry]:
+    entries, _ = AdminAudit(queue.store, queue.clock).find(AuditFilter(actor=CITY_ACTOR))
+    return entries
+
+
+def test_the_catalogue_is_applied_as_an_admin_change_and_answered(
+    queue: QueueService,
+    broker: OfficeBroker,
+    acker: Acker,
+    applier: CatalogueApplier,
+    start_uplink: Callable[..., Uplink],
+) -> None:
+    untouched = queue.service("parking")
+    start_uplink(applier=applier)
+    sent = catalogue(3, offered("taxes", "A", "Dane"), offered("permits", "P", "Povolenia"))
+    answers: queue_module.Queue[bytes] = queue_module.Queue()
+    acker.connection.subscribe(
+        CityTopics(broker.site).catalogue_applied, lambda m: answers.put(m.payload)
+    )
+    acker.connection.publish(CityTopics(broker.site).catalogue, sent.encode(), retain=True)
+    applied = decode_city(CatalogueApplied, answers.get(timeout=WAIT_S))
+    assert (applied.site, applied.version, applied.kept_local, applied.refused) == (
+        broker.site,
+        3,
+        [],
+        [],
+    )
+    taxes, permits = queue.service("taxes"), queue.service("permits")
+    assert taxes is not None
+    assert permits is not None
+    assert taxes.names["en"] == "Dane (en)"
+    assert taxes.hours == catalogue_hours(WEEKDAYS)
+    assert (permits.prefix, permits.names["sk"]) == ("P", "Povolenia (sk)")
+    assert queue.service("parking") == untouched
+    assert sorted((e.object_id, e.action) for e in city_audit(queue)) == [
+        ("permits", "create"),
+        ("taxes", "update"),
+    ]
+    assert UplinkLog(queue.store).catalogue_version() == 3
+
+
+def test_what_the_branch_admin_changed_is_kept(
+    queue: QueueService, applier: CatalogueApplier
+) -> None:
+    assert applier.apply(catalogue(1, offered("taxes", "A", "Dane"))).kept_local == []
+    taxes = queue.service("taxes")
+    assert taxes is not None
+    # The branch's admin renames the service in English and moves its letter.
+    queue.save_service(
+        dataclasses.replace(taxes, prefix="T", names={**taxes.names, "en": "Local taxes"})
+    )
+    applied = applier.apply(catalogue(2, offered("taxes", "A", "Miestne dane")))
+    assert sorted(applied.kept_local) == ["taxes.name_en", "taxes.prefix"]
+    taxes = queue.service("taxes")
+    assert taxes is not None
+    assert (taxes.prefix, taxes.names["en"], taxes.names["sk"]) == (
+        "T",
+        "Local taxes",
+        "Miestne dane (sk)",
+    )
+    # Still kept at the next version: the admin's word stands until they change it back.
+    applied = applier.apply(catalogue(3, offered("taxes", "A", "Dane a poplatky")))
+    assert sorted(applied.kept_local) == ["taxes.name_en", "taxes.prefix"]
+
+
+def test_a_service_that_cannot_be_placed_is_refused_and_the_rest_applied(
+    queue: QueueService, applier: CatalogueApplier, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad_hours = [
+        {"always": False, "days": {"9": [["08:00", "12:00"]]}},
+        {"always": False, "days": {"0": [["12:00", "08:00"]]}},
+        {"always": False, "days": {"0": [["08:00", "12:00"], ["11:00", "13:00"]]}},
+        {"always": False, "days": {"0": [["08:00+01:00", "12:00"]]}},
+        {"always": False, "days": {"0": [["8 o'clock", "12:00"]]}},
+        {"always": "yes"},
+        {"always": False, "days": {"0": "08:00-12:00"}},
+        {"always": False, "days": {"0": [[8, 12]]}},
+    ]
+    services = [offered("clash", "B", "Clash")]  # B is the local waste service's letter
+    services += [offered(f"bad{i}", "QRSTUVWX"[i], "Bad", hours=h) for i, h in enumerate(bad_hours)]
+    services.append(offered("permits", "P", "Povolenia"))
+    with caplog.at_level(logging.WARNING, logger="hub.catalogue"):
+        applied = applier.apply(catalogue(1, *services))
+    assert [line.split(":")[0] for line in applied.refused] == [
+        "clash",
+        *(f"bad{i}" for i in range(len(bad_hours))),
+    ]
+    assert "already used by service waste" in applied.refused[0]
+    assert len([r for r in caplog.records if "refused the city's service" in r.getMessage()]) == 9
+    assert queue.service("permits") is not None
+    assert queue.service("clash") is None
+    waste = queue.service("waste")
+    assert waste is not None
+    assert waste.prefix == "B"
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        (b"\xff\xfe not json", "not JSON"),
+        (
+            b'{"v": 1, "version": 5, "published_at": "2026-12-07T10:00:00Z", "services": '
+            + b"[" * 300
+            + b"]" * 300
+            + b"}",
+            "deep",
+        ),
+        (b'{"v": 1, "version": 5, "pad": "' + b"x" * 60_000 + b'"}', "huge"),
+        (
+            b'{"v": 1, "version": -1, "published_at": "2026-12-07T10:00:00Z", "services": []}',
+            "negative version",
+        ),
+        (
+            b'{"v": 1, "version": 5, "published_at": "2026-12-07T10:00:00Z", "services": ['
+            + b",".join([b'{"code": "s", "prefix": "A", "names": {"sk": "x"}}'] * 65)
+            + b"]}",
+            "too many services",
+        ),
+        (
+            b'{"v": 1, "version": 5, "published_at": "2026-12-07T10:00:00Z", "services": '
+            b'[{"code": "../x", "prefix": "a1", "names": {"xx": ""}}]}',
+            "bad fields",
+        ),
+    ],
+)
+def test_a_hostile_catalogue_is_refused_with_a_log_line(
+    queue: QueueService,
+    broker: OfficeBroker,
+    acker: Acker,
+    applier: CatalogueApplier,
+    start_uplink: Callable[..., Uplink],
+    caplog: pytest.LogCaptureFixture,
+    payload: bytes,
+    why: str,
+) -> None:
+    before = queue.services()
+    uplink = start_uplink(applier=applier)
+    with caplog.at_level(logging.WARNING, logger="hub.uplink"):
+        acker.connection.publish(CityTopics(broker.site).catalogue, payload, retain=True)
+        with uplink.idle:
+            refused = uplink.idle.wait_for(
+                lambda: any(
+                    "refused the city's catalogue" in r.getMessage() for r in caplog.records
+                ),
+                WAIT_S,
+            )
+    assert refused, f"no log line for the {why} catalogue"
+    assert queue.services() == before
+    assert UplinkLog(queue.store).catalogue_version() is None
+    # The hub goes on: its log still reaches the city.
+    issue(queue, 1)
+    acker.wait_for(lambda a: a.progress == log_ids(queue)[-1], "the row after the catalogue")
+
+
+# -- the migration ----------------------------------------------------------------------
+
+
+def events_schema(queue: QueueService) -> str:
+    with queue.store.db.connect() as conn:
+        return str(
+            conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'events'")).scalar()
+        )
+
+
+def test_the_migration_keeps_every_event_id_both_ways(queue: QueueService) -> None:
+    issue(queue, 12)
+    with queue.store.transaction() as conn:
+        conn.execute(delete(EVENTS).where(EVENTS.c.id.in_([3, 4])))
+    kept = log_ids(queue)
+    assert "AUTOINCREMENT" in events_schema(queue)
+    queue.store.downgrade("0014_remote_tickets")
+    assert log_ids(queue) == kept
+    assert "AUTOINCREMENT" not in events_schema(queue)
+    with queue.store.db.connect() as conn:
+        tables = set(
+            conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars()
+        )
+    assert not {"uplink_state", "city_services"} & tables
+    queue.store.upgrade()
+    assert log_ids(queue) == kept
+    assert "AUTOINCREMENT" in events_schema(queue)
+    with queue.store.db.connect() as conn:
+        indexes = list(
+            conn.execute(text("SELECT name FROM sqlite_master WHERE tbl_name = 'events'")).scalars()
+        )
+    assert "ix_events_ticket_id" in indexes
+    # The newest row deleted, its id is not given again.
+    with queue.store.transaction() as conn:
+        conn.execute(delete(EVENTS).where(EVENTS.c.id == kept[-1]))
+    issue(queue, 1)
+    assert log_ids(queue)[-1] == kept[-1] + 1
+
+
+# -- the log as the uplink reads it, on SQLite and PostgreSQL ----------------------------
+
+
+class RolledBack(Exception):
+    """Ends a transaction the test wants rolled back."""
+
+
+def add_event(store: Store, actor: str, *, roll_back: bool = False) -> None:
+    row = {"at": datetime.now(UTC), "action": "issue", "actor": actor, "detail": {"lang": "sk"}}
+    with contextlib.suppress(RolledBack), store.transaction() as conn:
+        conn.execute(insert(EVENTS).values(**row))
+        if roll_back:
+            raise RolledBack
+
+
+def test_the_log_has_no_holes_and_keeps_the_ack(store: Store) -> None:
+    log = UplinkLog(store)
+    assert log.acked() is None
+    assert log.batch(0) == (1, [])
+    add_event(store, "first")
+    add_event(store, "lost", roll_back=True)  # PostgreSQL's sequence moves on all the same
+    add_event(store, "second")
+    first, events = log.batch(0)
+    assert first == 1
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    real = [e for e in events if e.action != SKIPPED]
+    assert [e.actor for e in real] == ["first", "second"]
+    assert [e.seq for e in real] == log_ids_of(store)
+    assert real[0].detail == {"lang": "sk"}
+    assert log.batch(events[-1].seq) == (1, [])
+    log.save_ack(1)
+    log.save_catalogue_version(4)
+    log.save_ack(2)
+    assert (log.acked(), log.catalogue_version(), log.highest()) == (2, 4, events[-1].seq)
+
+
+def log_ids_of(store: Store) -> list[int]:
+    with store.db.connect() as conn:
+        return list(conn.execute(select(EVENTS.c.id).order_by(EVENTS.c.id)).scalars())
+
+
+def test_an_event_too_large_for_the_city_goes_without_its_detail() -> None:
+    at = datetime.now(UTC)
+    big = [
+        HistoryEvent(seq=i, at=at, action="issue", actor="kiosk", detail={"x": "y" * 2000})
+        for i in range(1, 41)
+    ]
+    batch = fitting("office", 1, big)
+    assert 0 < len(batch.events) < 40
+    assert len(batch.encode()) <= CITY_MAX_PAYLOAD_BYTES
+    huge = HistoryEvent(seq=7, at=at, action="issue", actor="kiosk", detail={"x": "y" * 60_000})
+    alone = fitting("office", 1, [huge])
+    assert alone.events[0].detail == {"truncated": True}

@@ -1,0 +1,294 @@
+"""The bridge from a branch's broker to the city's: two real Mosquittos, over TLS.
+
+The branch's broker is configured as ``poradovnik broker config`` writes it with
+``[uplink]`` set; the city's is a plain one here (its own configuration is the city's
+to write): a password file and an ACL that lets the branch's account write only its
+own site and read the city's answers to it.
+"""
+
+from __future__ import annotations
+
+import stat
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from office_helpers import require_mosquitto
+from pydantic import SecretStr
+from test_broker import (
+    CONFIG_PORT,
+    SITE,
+    SUCCESS,
+    TEST_USER,
+    Peer,
+    certificate,  # noqa: F401 (a fixture)
+    marker,
+    office_accounts,
+)
+
+from common.settings import (
+    BrokerSettings,
+    DataSettings,
+    MqttSettings,
+    Settings,
+    SiteSettings,
+    UplinkSettings,
+)
+from hub.accounts import write_broker_config
+from hub.broker import (
+    Bridge,
+    BrokerFiles,
+    Mosquitto,
+    TlsListener,
+    free_port,
+    render_bridge,
+    render_config,
+    write_broker_files,
+)
+from sync_agent.broker_accounts import hash_password, new_password
+from sync_agent.city_protocol import BRIDGED_IN, BRIDGED_OUT, CityTopics
+from sync_agent.protocol import Topics
+
+T = Topics(SITE)
+C = CityTopics(SITE)
+BRANCH_USER = f"branch-{SITE}"
+
+
+@dataclass
+class City:
+    """The city's broker, with the branch's account and the city's own."""
+
+    broker: Mosquitto
+    passwords: dict[str, str]
+    tls_port: int
+    cafile: Path
+
+    def login(self, username: str) -> Peer:
+        peer = Peer(self.broker.port, username, self.passwords[username])
+        rc, _ = peer.connect()
+        assert rc.value == SUCCESS, f"{username}: {rc}; city broker log: {self.broker.tail()}"
+        return peer
+
+
+@dataclass
+class Branch:
+    broker: Mosquitto
+    files: BrokerFiles
+    passwords: dict[str, str]
+
+    def login(self, username: str) -> Peer:
+        peer = Peer(self.broker.port, username, self.passwords[username])
+        rc, _ = peer.connect()
+        assert rc.value == SUCCESS, f"{username}: {rc}; branch broker log: {self.broker.tail()}"
+        return peer
+
+
+def city_acl() -> str:
+    """A branch writes its own site's topics and reads the city's answers; the city all."""
+    return "\n".join(
+        [
+            f"user {BRANCH_USER}",
+            f"topic write {T.base}/#",
+            f"topic read {C.ack}",
+            f"topic read {C.catalogue}",
+            "user city",
+            "topic readwrite poradovnik/v1/#",
+            "",
+        ]
+    )
+
+
+@pytest.fixture
+def city(tmp_path: Path, certificate: tuple[Path, Path]) -> Iterator[City]:  # noqa: F811
+    require_mosquitto()
+    cert, key = certificate
+    directory = tmp_path / "city"
+    (directory / "data").mkdir(parents=True)
+    passwords = {BRANCH_USER: new_password(), "city": new_password()}
+    password_file, acl_file = directory / "passwd", directory / "acl"
+    password_file.write_text("".join(f"{u}:{hash_password(p)}\n" for u, p in passwords.items()))
+    acl_file.write_text(city_acl())
+    port, tls_port = free_port(), free_port()
+    config = directory / "mosquitto.conf"
+    config.write_text(
+        render_config(
+            port=port,
+            data_dir=directory / "data",
+            password_file=password_file,
+            acl_file=acl_file,
+            tls=TlsListener(tls_port, cert, key, bind="127.0.0.1"),
+            user=TEST_USER,
+        )
+    )
+    broker = Mosquitto(config, port)
+    broker.start()
+    yield City(broker, passwords, tls_port, cert)
+    broker.stop()
+
+
+@pytest.fixture
+def branch(tmp_path: Path, city: City) -> Iterator[Branch]:
+    accounts, passwords = office_accounts()
+    port = free_port()
+    bridge = Bridge(
+        site=SITE,
+        host="127.0.0.1",
+        port=city.tls_port,
+        username=BRANCH_USER,
+        password=SecretStr(city.passwords[BRANCH_USER]),
+        cafile=city.cafile,
+    )
+    files = write_broker_files(
+        tmp_path / "branch", site=SITE, accounts=accounts, port=port, user=TEST_USER, bridge=bridge
+    )
+    broker = Mosquitto(files.config, port)
+    broker.start()
+    yield Branch(broker, files, passwords)
+    broker.stop()
+
+
+def bridge_up(city: City, branch: Branch) -> None:
+    """Wait until the bridge says, on the city's broker, that it is connected."""
+    watcher = city.login("city")
+    watcher.subscribe(f"{C.base}/city/bridge")
+    while (message := watcher.receive()).payload != b"1":
+        assert message.topic == f"{C.base}/city/bridge", message.topic
+    watcher.close()
+
+
+def test_the_bridge_section_names_the_site_topics_and_tls(tmp_path: Path) -> None:
+    secret = "a-long-bridge-password"
+    bridge = Bridge(
+        site=SITE,
+        host="city.example.sk",
+        port=8883,
+        username=BRANCH_USER,
+        password=SecretStr(secret),
+        cafile=tmp_path / "ca.pem",
+    )
+    text = render_bridge(bridge)
+    lines = text.splitlines()
+    assert "connection city" in lines
+    assert "address city.example.sk:8883" in lines
+    assert f"remote_clientid poradovnik-bridge-{SITE}" in lines
+    assert f"remote_password {secret}" in lines
+    assert "cleansession false" in lines
+    assert "bridge_insecure false" in lines
+    assert f"bridge_cafile {tmp_path / 'ca.pem'}" in lines
+    for pattern in BRIDGED_OUT:
+        assert f"topic {pattern} out 1 {T.base}/ {T.base}/" in lines
+    for pattern in BRIDGED_IN:
+        assert f"topic {pattern} in 1 {T.base}/ {T.base}/" in lines
+    assert "bridge_capath /etc/ssl/certs" in render_bridge(
+        Bridge(SITE, "city.example.sk", 8883, BRANCH_USER, SecretStr(secret))
+    )
+    plain = render_bridge(
+        Bridge(SITE, "city.example.sk", 1883, BRANCH_USER, SecretStr(secret), tls=False)
+    )
+    assert "bridge_" not in plain.replace("bridge_protocol_version", "")
+    config = render_config(
+        port=CONFIG_PORT,
+        data_dir=tmp_path,
+        password_file=tmp_path / "passwd",
+        acl_file=tmp_path / "acl",
+        bridge=bridge,
+    )
+    assert config.endswith(text)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"site": "a/b"}, "topic level"),
+        ({"port": 0}, "out of range"),
+        ({"host": "city\nconnection evil"}, "cannot be written"),
+        ({"password": SecretStr("pass\nword")}, "cannot be written"),
+        ({"certfile": Path("/c.pem")}, "go together"),
+        ({"tls": False, "cafile": Path("/ca.pem")}, "need TLS"),
+    ],
+)
+def test_a_bridge_refuses_what_mosquitto_cannot_take(
+    changes: dict[str, object], problem: str
+) -> None:
+    values: dict[str, object] = {
+        "site": SITE,
+        "host": "city.example.sk",
+        "port": 8883,
+        "username": BRANCH_USER,
+        "password": SecretStr("a-long-bridge-password"),
+        **changes,
+    }
+    with pytest.raises(ValueError, match=problem):
+        render_bridge(Bridge(**values))  # type: ignore[arg-type]
+
+
+def test_with_a_bridge_the_configuration_is_not_readable_by_others(tmp_path: Path) -> None:
+    accounts, _ = office_accounts()
+    bridge = Bridge(SITE, "city.example.sk", 8883, BRANCH_USER, SecretStr("a-long-password"))
+    files = write_broker_files(
+        tmp_path, site=SITE, accounts=accounts, port=CONFIG_PORT, bridge=bridge
+    )
+    assert "a-long-password" in files.config.read_text()
+    assert stat.S_IMODE(files.config.stat().st_mode) == 0o600
+
+
+def test_retained_queue_state_reaches_the_city_retained(city: City, branch: Branch) -> None:
+    bridge_up(city, branch)
+    watcher = city.login("city")
+    watcher.subscribe(C.history)
+    hub = branch.login("hub")
+    state = f"queue state {uuid.uuid4()}".encode()
+    assert hub.publish(T.queue("taxes"), state, retain=True) == SUCCESS
+    history = marker()
+    assert hub.publish(C.history, history) == SUCCESS
+    assert watcher.receive().payload == history
+    # The state went before it; subscribing now, the city gets it as retained.
+    watcher.subscribe(T.queue("taxes"))
+    message = watcher.receive()
+    assert (message.topic, message.payload, message.retain) == (T.queue("taxes"), state, True)
+
+
+def test_the_citys_ack_reaches_the_branch_and_nothing_unbridged_crosses(
+    city: City, branch: Branch
+) -> None:
+    bridge_up(city, branch)
+    local = branch.login("hub")
+    local.subscribe(f"{T.base}/#")
+    city_side = city.login("city")
+    city_side.subscribe("poradovnik/v1/#")
+    # From the city: the ack crosses; a topic the bridge does not carry does not.
+    stray = f"stray {uuid.uuid4()}".encode()
+    assert city_side.publish(f"{T.base}/counter/1/cmd", stray) == SUCCESS
+    ack = f"ack {uuid.uuid4()}".encode()
+    assert city_side.publish(C.ack, ack, retain=True) == SUCCESS
+    assert stray not in [m.payload for m in local.until(ack)]
+    # From the branch: a counter's command stays in the office; its state crosses.
+    command = f"command {uuid.uuid4()}".encode()
+    assert local.publish(T.counter_cmd("1"), command) == SUCCESS
+    counter = f"counter state {uuid.uuid4()}".encode()
+    assert local.publish(T.counter_state("1"), counter, retain=True) == SUCCESS
+    assert command not in [m.payload for m in city_side.until(counter)]
+
+
+def test_broker_config_bridges_to_the_city_when_uplink_is_set(tmp_path: Path) -> None:
+    password = new_password()
+    settings = Settings(
+        role="hub",
+        site=SiteSettings(id=SITE),
+        mqtt=MqttSettings(username="hub", password=SecretStr(new_password())),
+        data=DataSettings(dir=tmp_path / "data"),
+        broker=BrokerSettings(dir=tmp_path / "mosquitto", run_as=None),
+        uplink=UplinkSettings(
+            host="city.example.sk", username=BRANCH_USER, password=SecretStr(password)
+        ),
+    )
+    files = write_broker_config(settings)
+    text = files.config.read_text()
+    assert f"remote_password {password}" in text
+    assert "address city.example.sk:8883" in text
+    assert stat.S_IMODE(files.config.stat().st_mode) == 0o600
+    # Without [uplink] there is no bridge.
+    files = write_broker_config(settings.model_copy(update={"uplink": UplinkSettings()}))
+    assert "connection city" not in files.config.read_text()
