@@ -702,6 +702,11 @@ class CitySettings(Section):
     mqtt_tls: bool = False
     """Whether the consumer talks to the city's broker over TLS."""
 
+    uplink_host: Annotated[str, AfterValidator(_check_host_name)] | None = None
+    """The city broker's host name as the branches reach it, written into the [uplink]
+    section ``poradovnik city branch add`` prints; none: public_url's host name, else
+    mqtt_host."""
+
     mqtt_ca_file: Path | None = None
     """CA certificate (PEM) to check the city broker's certificate with; none means the
     system's CAs. A relative path is relative to the settings file."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from common.errors import PoradovnikError
 from common.identity import HUB_DEVICE_ID
 from common.settings import Settings
-from hub.broker import Bridge, BrokerError, BrokerFiles, TlsListener, write_broker_files
+from hub.broker import Bridge, BrokerError, BrokerFiles, tls_listener, write_broker_files
 from hub.database import open_store
 from sync_agent.broker_accounts import (
     PROVISION_PASSWORD,
@@ -120,11 +120,10 @@ def write_broker_config(settings: Settings) -> BrokerFiles:
     With ``[uplink]`` set, the configuration bridges the broker to the city's.
     """
     broker = settings.broker
-    tls = None
-    if broker.tls_port is not None:
-        if broker.certfile is None or broker.keyfile is None:
-            raise AccountError("[broker] tls_port needs certfile and keyfile")
-        tls = TlsListener(broker.tls_port, broker.certfile, broker.keyfile)
+    try:
+        tls = tls_listener(broker)
+    except BrokerError as bad:
+        raise AccountError(str(bad)) from None
     accounts = [hub_account(settings), provision_account(), *list_devices(settings)]
     try:
         return write_broker_files(

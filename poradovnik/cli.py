@@ -738,5 +738,201 @@ def nginx_config(ctx: click.Context, target: Path, certificate: Path, key: Path)
     click.echo(f"wrote {target}")
 
 
+# -- the city -----------------------------------------------------------------------
+
+
+def _city(module: str) -> ModuleType:
+    """Import ``city.<module>``, or say that the city is not installed here."""
+    try:
+        return importlib.import_module(f"city.{module}")
+    except ImportError as exc:
+        msg = f"the city is not installed here (pip install 'poradovnik[city]'): {exc}"
+        raise NotAvailable(msg) from None
+
+
+@contextmanager
+def _city_store(settings: Settings) -> Iterator[Any]:
+    """The city's store, upgraded, closed afterwards."""
+    store = _city("app").open_city_store(settings)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _city_web_factory() -> Callable[..., Any] | None:
+    """``city.web.create_city_app``, or ``None`` where the city's pages are not installed."""
+    try:
+        web = importlib.import_module("city.web")
+    except ImportError:
+        return None
+    factory: Callable[..., Any] = web.create_city_app
+    return factory
+
+
+@main.group(cls=PoradovnikGroup, invoke_without_command=True)
+@_config_option
+@click.pass_context
+def city(ctx: click.Context) -> None:
+    """Run the city's server, or manage it (a subcommand).
+
+    Without a subcommand: run the city's consumer of every branch's history and its web
+    pages. Needs role = "city" in the settings, [city] database_url (PostgreSQL) and
+    the city installed (pip install 'poradovnik[city]'). Runs until stopped; under
+    systemd it reports readiness and watchdog pings (Type=notify, WatchdogSec=).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _load(ctx, role="city")
+    _city("app").run_city(settings, _city_web_factory())
+
+
+@city.group("db", cls=PoradovnikGroup)
+def city_db() -> None:
+    """Manage the city's database."""
+
+
+@city_db.command("upgrade")
+@_config_option
+@click.pass_context
+def city_db_upgrade(ctx: click.Context) -> None:
+    """Create the city's tables, or migrate them to this version (safe to repeat)."""
+    settings = _load(ctx, role="city")
+    click.echo(_city("app").db_upgrade(settings))
+
+
+@city.group("branch", cls=PoradovnikGroup)
+def city_branch() -> None:
+    """Manage the city's branches (offices) and their accounts on its broker."""
+
+
+def _rewrite_city_broker(settings: Settings, store: Any) -> None:
+    """Rewrite the city broker's files after a branch changed; a failure is a warning."""
+    try:
+        files = _city("broker").write_city_broker_config(settings, store)
+    except PoradovnikError as exc:
+        click.echo(
+            f"poradovnik: warning: {exc}; run `poradovnik city broker-config` once it is fixed",
+            err=True,
+        )
+        return
+    click.echo(f"rewrote {files.password_file} and {files.acl_file}", err=True)
+
+
+@city_branch.command("add")
+@click.argument("site")
+@click.option("--name", required=True, help="The branch's name as citizens know it.")
+@click.option("--address", required=True, help="Its street address, for the city's portal.")
+@click.option("--url", default=None, help="Its public portal, https://… (tickets, bookings).")
+@click.option("--catalogue", is_flag=True, help="It takes the city's service catalogue.")
+@_config_option
+@click.pass_context
+def city_branch_add(
+    ctx: click.Context, site: str, name: str, address: str, url: str | None, catalogue: bool
+) -> None:
+    """Add branch SITE (its [site] id) and print the [uplink] section for its hub.
+
+    The section holds the branch's new broker password: it is shown once. The city
+    broker's files are rewritten (the broker reloads them).
+    """
+    settings = _load(ctx, role="city")
+    app = _city("app")
+    with _city_store(settings) as store:
+        branch, password = store.add_branch(
+            site, name=name, address=address, url=url, catalogue=catalogue
+        )
+        _rewrite_city_broker(settings, store)
+    click.echo(app.uplink_section(settings, branch, password), nl=False)
+
+
+@city_branch.command("list")
+@_config_option
+@click.pass_context
+def city_branch_list(ctx: click.Context) -> None:
+    """List the branches: site, broker account, catalogue, name, address."""
+    settings = _load(ctx, role="city")
+    with _city_store(settings) as store:
+        for branch in store.branches():
+            catalogue = "catalogue" if branch.catalogue else "-"
+            click.echo(
+                f"{branch.site}\t{branch.username}\t{catalogue}\t{branch.name}\t{branch.address}"
+            )
+
+
+@city_branch.command("remove")
+@click.argument("site")
+@_config_option
+@click.pass_context
+def city_branch_remove(ctx: click.Context, site: str) -> None:
+    """Remove branch SITE, its account and its history from the city."""
+    settings = _load(ctx, role="city")
+    with _city_store(settings) as store:
+        if not store.remove_branch(site):
+            raise CliFailure(f"no branch {site!r}")
+        _rewrite_city_broker(settings, store)
+    click.echo(f"removed {site}")
+
+
+def _branch_roles(values: tuple[str, ...]) -> dict[str, str]:
+    roles: dict[str, str] = {}
+    for value in values:
+        site, sep, role = value.partition("=")
+        if not sep or role not in ("viewer", "manager") or not site:
+            raise click.BadParameter(f"{value!r}: write SITE=viewer or SITE=manager")
+        roles[site] = role
+    return roles
+
+
+@city.group("user", cls=PoradovnikGroup)
+def city_user() -> None:
+    """Manage the people who sign in to the city's admin pages."""
+
+
+@city_user.command("add")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="A city admin: every branch, catalogue, users.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    metavar="SITE=viewer|manager",
+    help="What the user may do at a branch (repeat for several).",
+)
+@click.password_option(
+    "--password",
+    prompt="Password",
+    help="The password (asked for, twice, when not given; at least 10 characters).",
+)
+@_config_option
+@click.pass_context
+def city_user_add(
+    ctx: click.Context, username: str, admin: bool, roles: tuple[str, ...], password: str
+) -> None:
+    """Create USERNAME, or reset their password and roles."""
+    if admin == bool(roles):
+        raise click.UsageError("give either --admin or at least one --role SITE=viewer|manager")
+    by_site = _branch_roles(roles)
+    settings = _load(ctx, role="city")
+    with _city_store(settings) as store:
+        store.add_user(username, password, city_admin=admin, roles=by_site)
+    what = "city admin" if admin else ", ".join(f"{s} {r}" for s, r in by_site.items())
+    click.echo(f"user {username} ({what}) can sign in at /admin")
+
+
+@city.command("broker-config")
+@_config_option
+@click.pass_context
+def city_broker_config(ctx: click.Context) -> None:
+    """Write the city's Mosquitto configuration, password file and ACL into [broker] dir.
+
+    One account per branch (poradovnik city branch add) plus the consumer's own ([city]
+    mqtt_username and mqtt_password). Then point Mosquitto at mosquitto.conf and reload it.
+    """
+    settings = _load(ctx, role="city")
+    with _city_store(settings) as store:
+        files = _city("broker").write_city_broker_config(settings, store)
+    click.echo(f"wrote {files.config}, {files.password_file} and {files.acl_file}")
+
+
 if __name__ == "__main__":
     main(prog_name="poradovnik")

@@ -166,7 +166,9 @@ class MqttConnection:
     has lasted a while (a broker that accepts and at once drops us is no success).
     After every connect it re-makes all subscriptions (so retained state arrives
     again) and runs the :meth:`on_connect` hooks. Every session starts clean: what
-    matters across outages is either retained on the broker or kept in an outbox.
+    matters across outages is either retained on the broker or kept in an outbox;
+    unless ``session_expiry_s`` asks for a persistent one (the city's consumer of the
+    branches' history, which the broker then keeps for it while it is away).
 
     ``client_id`` must be unique among the broker's clients: a second connection
     with the same id takes over the first. ``will``, if given, is set as the last
@@ -182,8 +184,12 @@ class MqttConnection:
         keepalive_s: int = 15,
         backoff: Backoff | None = None,
         stop_timeout_s: float = 2.0,
+        session_expiry_s: int = 0,
     ) -> None:
         self.settings = mqtt
+        self.session_expiry_s = session_expiry_s
+        """Above 0, the session is persistent: the broker keeps the subscriptions, and
+        the QoS 1 messages for them, this many seconds while the connection is away."""
         self.client_id = client_id
         self.keepalive_s = keepalive_s
         """Seconds between keepalive pings: the broker declares us dead after 1.5 times this."""
@@ -445,7 +451,13 @@ class MqttConnection:
         """Open the connection and send CONNECT; ``False`` (logged) when that fails."""
         host, port = self.settings.host, self.settings.port
         try:
-            self._client.connect(host, port, keepalive=self.keepalive_s, clean_start=True)
+            self._client.connect(
+                host,
+                port,
+                keepalive=self.keepalive_s,
+                clean_start=self.session_expiry_s == 0,
+                properties=self._connect_properties(),
+            )
         except OSError as exc:
             # Once per outage at WARNING, then quietly, or the journal fills up.
             log.log(
@@ -461,6 +473,14 @@ class MqttConnection:
             log.exception("connecting to the MQTT broker at %s:%d failed", host, port)
             return False
         return True
+
+    def _connect_properties(self) -> Properties | None:
+        """The CONNECT's properties: the session's expiry when it is persistent."""
+        if self.session_expiry_s == 0:
+            return None
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self.session_expiry_s
+        return properties
 
     def _serve(self) -> None:
         """Run paho's loop until the connection ends, or stop() asks to end it."""

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Self
 from urllib.parse import parse_qsl
 
 import uvicorn
@@ -182,25 +182,25 @@ class _Recorder:
         await self.send(message)
 
 
-class WebServer:
-    """The hub's web server on its own thread; :meth:`stop` ends it."""
+class ThreadedServer:
+    """An ASGI app served by uvicorn on a thread of its own, behind a :class:`ConnectionGuard`.
 
-    def __init__(
-        self, app: Flask, live: LiveEvents, *, web: WebSettings, guard: ConnectionGuard, port: int
-    ) -> None:
-        self.router = Router(app, live, workers=web.workers, proxy_hops=web.proxy_hops)
-        self.board = hub(app).board
+    The hub's :class:`WebServer` is one; the city's web pages are served by another
+    (:func:`serve_wsgi`). :meth:`stop` ends it.
+    """
+
+    def __init__(self, asgi: Any, *, host: str, port: int, guard: ConnectionGuard) -> None:
         self.guard = guard
         """The connections' bounds (see :mod:`hub.web.connections`)."""
         try:
-            self.socket = listen(web.host, port, guard)
+            self.socket = listen(host, port, guard)
         except OSError as exc:
-            msg = f"the web server cannot listen on {web.host}:{port}: {exc.strerror}"
+            msg = f"the web server cannot listen on {host}:{port}: {exc.strerror}"
             raise WebError(msg) from None
         self.port: int = self.socket.getsockname()[1]
         """The port it listens on (the chosen one when asked for port 0)."""
         config = GuardedConfig(
-            self.router,
+            asgi,
             guard=guard,
             loop="asyncio",
             ws="none",
@@ -216,7 +216,7 @@ class WebServer:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="poradovnik-web", daemon=True)
 
-    def start(self) -> WebServer:
+    def start(self) -> Self:
         """Start serving; the socket already listens, so connections wait until it runs."""
         self._thread.start()
         return self
@@ -228,12 +228,57 @@ class WebServer:
             log.exception("the web server stopped with an error")
 
     def stop(self) -> None:
-        """Finish open requests (briefly), close the streams and the socket."""
+        """Finish open requests (briefly), close the socket."""
         self._server.should_exit = True
         self._thread.join(STOP_TIMEOUT_S)
         self.socket.close()
+
+
+class WebServer(ThreadedServer):
+    """The hub's web server on its own thread; :meth:`stop` ends it."""
+
+    def __init__(
+        self, app: Flask, live: LiveEvents, *, web: WebSettings, guard: ConnectionGuard, port: int
+    ) -> None:
+        self.router = Router(app, live, workers=web.workers, proxy_hops=web.proxy_hops)
+        self.board = hub(app).board
+        super().__init__(self.router, host=web.host, port=port, guard=guard)
+
+    def stop(self) -> None:
+        """Finish open requests (briefly), close the streams and the socket."""
+        super().stop()
         self.router.flask.executor.shutdown(wait=False, cancel_futures=True)
         self.board.close()
+
+
+class WsgiServer(ThreadedServer):
+    """A plain Flask app on its own thread, pages in a pool of ``workers`` threads."""
+
+    def __init__(
+        self, app: Flask, *, host: str, port: int, workers: int, guard: ConnectionGuard
+    ) -> None:
+        self.wsgi = WSGIMiddleware(app, workers=workers)  # type: ignore[arg-type]
+        super().__init__(self.wsgi, host=host, port=port, guard=guard)
+
+    def stop(self) -> None:
+        """Finish open requests (briefly), close the socket and the pool."""
+        super().stop()
+        self.wsgi.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def serve_wsgi(app: Flask, web: WebSettings, *, host: str, port: int) -> WsgiServer:
+    """Serve a Flask app other than the hub's (the city's pages) on ``host:port``.
+
+    With the bounds of ``[web]``: ``workers``, ``max_connections`` and
+    ``head_timeout_s``. Raises :class:`WebError` when it cannot listen, or when the
+    open-file limit is too low.
+    """
+    try:
+        limit = connection_limit(web.max_connections)
+    except ConnectionLimitError as exc:
+        raise WebError(str(exc)) from None
+    guard = ConnectionGuard(limit, head_timeout_s=web.head_timeout_s)
+    return WsgiServer(app, host=host, port=port, workers=web.workers, guard=guard).start()
 
 
 def serve(app: Flask, *, port: int | None = None) -> WebServer:

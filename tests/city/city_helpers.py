@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from sync_agent.city_protocol import HistoryBatch, HistoryEvent
+from city.broker import write_city_broker_config
+from city.store import CityStore, branch_username
+from common.settings import BrokerSettings, CitySettings, MqttSettings, Settings
+from hub.broker import Mosquitto, free_port, own_files_user
+from sync_agent.city_protocol import (
+    CityTopics,
+    HistoryAck,
+    HistoryBatch,
+    HistoryEvent,
+    decode_city,
+)
+from sync_agent.connection import Inbound, MqttConnection
 
 T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
@@ -56,3 +71,152 @@ def batch(site: str, first: int, last: int, *, first_available: int = 1) -> Hist
         first_available=first_available,
         events=[event(seq) for seq in range(first, last + 1)],
     )
+
+
+CONSUMER_PASSWORD = "the city consumer's password"
+
+
+def city_settings(database_url: str, broker_dir: Path, *, port: int | None = None) -> Settings:
+    """The settings of a city on ``database_url`` whose broker listens on a free port."""
+    return Settings(
+        role="city",
+        city=CitySettings(
+            database_url=database_url,
+            mqtt_port=port if port is not None else free_port(),
+            mqtt_password=SecretStr(CONSUMER_PASSWORD),
+            web_port=free_port(),
+            reconnect_max_s=1.0,
+        ),
+        broker=BrokerSettings(dir=broker_dir, bind="127.0.0.1", run_as=None),
+    )
+
+
+@dataclass
+class CityBroker:
+    """The city's Mosquitto, run by the test with the files ``city broker-config`` writes."""
+
+    settings: Settings
+    store: CityStore
+    directory: Path
+    process: Mosquitto | None = None
+
+    def write(self) -> None:
+        """Write the files from the branches in the database (and reload a running broker)."""
+        broker = self.settings.broker.model_copy(update={"port": self.settings.city.mqtt_port})
+        write_city_broker_config(
+            self.settings.model_copy(update={"broker": broker}),
+            self.store,
+            directory=self.directory,
+            user=own_files_user(),
+        )
+        if self.process is not None:
+            self.process.reload()
+
+    def start(self) -> None:
+        self.write()
+        self.process = Mosquitto(self.directory / "mosquitto.conf", self.settings.city.mqtt_port)
+        self.process.start()
+
+    def tail(self) -> str:
+        """The end of the broker's log, for failure messages."""
+        return self.process.tail() if self.process is not None else "(not started)"
+
+    def login(self, username: str, password: str) -> MqttSettings:
+        """``[mqtt]`` settings of an account on this broker."""
+        return MqttSettings(
+            host="127.0.0.1",
+            port=self.settings.city.mqtt_port,
+            username=username,
+            password=SecretStr(password),
+        )
+
+
+class TestBranch:
+    """A branch as the city sees it: its account on the city's broker, sending batches.
+
+    It stands for a branch's hub behind its broker's bridge: it publishes batches on its
+    history topic (QoS 1) and keeps the city's retained ack of its site.
+    """
+
+    __test__ = False
+
+    def __init__(self, broker: CityBroker, site: str, password: str) -> None:
+        self.site = site
+        self.broker = broker
+        self.topics = CityTopics(site)
+        self.acks: list[int] = []
+        self._changed = threading.Condition()
+        self.connection = MqttConnection(
+            mqtt=broker.login(branch_username(site), password), client_id=f"test-branch-{site}"
+        )
+        self.connection.subscribe(self.topics.ack, self._ack)
+        self.connection.start()
+        connected = self.connection.subscribed.wait(10)
+        assert connected, f"branch {site} did not connect: {broker.tail()}"
+
+    def _ack(self, message: Inbound) -> None:
+        if not message.payload:
+            return
+        ack = decode_city(HistoryAck, message.payload)
+        with self._changed:
+            self.acks.append(ack.seq)
+            self._changed.notify_all()
+
+    def send(self, batch: HistoryBatch) -> None:
+        assert self.connection.publish(self.topics.history, batch.encode())
+
+    def send_raw(self, payload: bytes, topic: str | None = None) -> bool:
+        return self.connection.publish(topic or self.topics.history, payload)
+
+    def wait_for_ack(self, seq: int, timeout: float = 15.0) -> list[int]:
+        """Wait until the city acknowledges ``seq`` (the latest ack is ``seq``)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.acks[-1:] == [seq], timeout):
+                msg = f"branch {self.site}: no ack {seq}; acks {self.acks}; {self.broker.tail()}"
+                raise AssertionError(msg)
+            return list(self.acks)
+
+    def ack_count(self) -> int:
+        with self._changed:
+            return len(self.acks)
+
+    def wait_for_acks(self, count: int, timeout: float = 15.0) -> list[int]:
+        """Wait until the city has published ``count`` acks in all; the acks."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self.acks) >= count, timeout):
+                msg = f"branch {self.site}: acks {self.acks}, not {count}; {self.broker.tail()}"
+                raise AssertionError(msg)
+            return list(self.acks)
+
+    def stop(self) -> None:
+        self.connection.stop()
+
+
+def settings_file(path: Path, settings: Settings) -> Path:
+    """Write ``settings`` (a city's) as the TOML file ``poradovnik city`` reads; the path.
+
+    Its ``[broker] dir`` is ``cli-broker`` beside it: the commands' files, apart from
+    those the test's own broker runs on.
+    """
+    city = settings.city
+    password = city.mqtt_password.get_secret_value() if city.mqtt_password else ""
+    path.write_text(
+        f"""role = "city"
+
+[city]
+name = "Košice"
+database_url = "{city.database_url}"
+mqtt_port = {city.mqtt_port}
+mqtt_password = "{password}"
+web_port = {city.web_port}
+reconnect_max_s = {city.reconnect_max_s}
+uplink_host = "city.example.sk"
+
+[broker]
+dir = "{(path.parent / "cli-broker").as_posix()}"
+port = {city.mqtt_port}
+bind = "127.0.0.1"
+""",
+        encoding="utf-8",
+    )
+    return path

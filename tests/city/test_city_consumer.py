@@ -1,0 +1,106 @@
+"""The city's consumer with a real Mosquitto and PostgreSQL: history stored exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from city_helpers import CityBroker, TestBranch, batch
+
+from city.consumer import CityConsumer
+from city.live import LiveCity
+from city.store import CityStore
+
+pytestmark = pytest.mark.postgres
+
+AddBranch = Callable[[str], TestBranch]
+
+
+def stored(store: CityStore, site: str) -> list[int]:
+    return [e.seq for e in store.events(date(2026, 1, 1), date(2027, 1, 1), sites=[site])]
+
+
+def test_batches_are_stored_once_and_acked_after_commit(
+    consumer: CityConsumer, add_branch: AddBranch, city_store: CityStore
+) -> None:
+    consumer.resync()  # the branch was added after the consumer started
+    branch = add_branch("a")
+    branch.wait_for_ack(0)
+    branch.send(batch("a", 1, 50))
+    branch.wait_for_ack(50)
+    branch.send(batch("a", 1, 50))  # a duplicate
+    branch.send(batch("a", 40, 80))  # an overlapping resend
+    branch.wait_for_ack(80)
+    assert stored(city_store, "a") == list(range(1, 81))
+
+
+def test_a_gap_is_refused_and_the_old_ack_published_again(
+    consumer: CityConsumer, add_branch: AddBranch, city_store: CityStore
+) -> None:
+    branch = add_branch("a")
+    consumer.resync()
+    branch.wait_for_ack(0)
+    branch.send(batch("a", 1, 10))
+    branch.wait_for_ack(10)
+    before = branch.ack_count()
+    branch.send(batch("a", 21, 30))  # 11..20 are missing, and the branch still has them
+    assert branch.wait_for_acks(before + 1)[-1] == 10
+    branch.send(batch("a", 11, 30))
+    branch.wait_for_ack(30)
+    assert stored(city_store, "a") == list(range(1, 31))
+
+
+def test_a_branch_joining_with_pruned_history_starts_at_its_first_available(
+    consumer: CityConsumer, add_branch: AddBranch, city_store: CityStore
+) -> None:
+    branch = add_branch("b")
+    consumer.resync()
+    branch.wait_for_ack(0)
+    branch.send(batch("b", 500, 520, first_available=500))
+    branch.wait_for_ack(520)
+    assert stored(city_store, "b") == list(range(500, 521))
+
+
+def test_an_unknown_branch_is_refused(
+    consumer: CityConsumer, add_branch: AddBranch, city_store: CityStore
+) -> None:
+    branch = add_branch("a")
+    consumer.resync()
+    branch.wait_for_ack(0)
+    city_store.remove_branch("a")  # still connected, but no longer the city's
+    branch.send(batch("a", 1, 5))
+    branch.send(batch("a", 1, 5))
+    # The consumer goes on: a branch added later is served.
+    other = add_branch("c")
+    consumer.resync()
+    other.wait_for_ack(0)
+    other.send(batch("c", 1, 3))
+    other.wait_for_ack(3)
+    assert stored(city_store, "a") == []
+
+
+def test_a_restarted_consumer_publishes_every_ack_again(
+    city_broker: CityBroker, add_branch: AddBranch, city_store: CityStore
+) -> None:
+    first = add_branch("a")
+    second = add_branch("b")
+    consumer = CityConsumer(city_broker.settings.city, CityStore(city_store.url), LiveCity())
+    consumer.start()
+    assert consumer.synced.wait(10)
+    first.send(batch("a", 1, 7))
+    first.wait_for_ack(7)
+    consumer.stop()
+    consumer.store.close()
+    # Sent while the consumer is away: its persistent session keeps the batch.
+    second.send(batch("b", 1, 4))
+    before = first.ack_count()
+    again = CityConsumer(city_broker.settings.city, CityStore(city_store.url), LiveCity())
+    again.start()
+    try:
+        assert first.wait_for_acks(before + 1)[-1] == 7
+        second.wait_for_ack(4)
+    finally:
+        again.stop()
+        again.store.close()
+    assert stored(city_store, "b") == [1, 2, 3, 4]
