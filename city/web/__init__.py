@@ -41,7 +41,9 @@ def create_city_app(
 ) -> Flask:
     """Build the city's web app on its ``services`` (database and live state).
 
-    ``config`` overrides Flask settings (tests set ``TESTING`` and friends).
+    ``config`` overrides Flask settings (tests set ``TESTING`` and friends, and
+    ``CITY_PAGE_MIN_AGE_S``: how long a portal rendering serves every request while the
+    live state changes, :data:`city.web.portal.MIN_AGE_S` by default).
     """
     from city.web import admin, api, i18n, portal  # noqa: PLC0415 (after extensions)
     from city.web.views import Directory  # noqa: PLC0415
@@ -79,7 +81,8 @@ def create_city_app(
     app.extensions[EXTENSION] = services
     app.extensions["poradovnik_city_directory"] = directory = Directory(services.store.branches)
     app.extensions["poradovnik_city_portal"] = portal.PageCache(
-        lambda: (services.live.version, directory.version)
+        lambda: (services.live.version, directory.version),
+        min_age_s=app.config.get("CITY_PAGE_MIN_AGE_S", portal.MIN_AGE_S),
     )
 
     csrf.init_app(app)

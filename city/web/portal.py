@@ -29,6 +29,9 @@ bp = Blueprint("portal", __name__, static_folder="static", static_url_path="/cit
 REFRESH_S: Final = 15
 """How often an open portal page fetches the fresh list."""
 
+MIN_AGE_S: Final = 1.0
+"""While live state changes, a rendering serves every request for this long."""
+
 MAX_AGE_S: Final = 5
 """How long a browser or proxy may keep the page (``Cache-Control: max-age``)."""
 
@@ -51,7 +54,7 @@ class PageCache:
         self,
         version: Callable[[], Hashable],
         *,
-        min_age_s: float = 1.0,
+        min_age_s: float = MIN_AGE_S,
         ttl_s: float = 10.0,
         max_entries: int = 512,
     ) -> None:
