@@ -101,7 +101,7 @@ from city.store import CityStore, branch_username
 from city.tables import BranchEventRow
 from city.verify import Row, branch_history, city_history, history_differences
 from common.settings import MqttSettings, load_settings
-from hub.broker import LocalBroker, free_port, local_broker
+from hub.broker import Bridge, LocalBroker, free_port, local_broker
 from hub.demo import role_process
 from hub.demo_office import SERVICES
 from hub.store import sqlite_url
@@ -423,12 +423,22 @@ class Figures:
 
 @contextmanager
 def branch_office(
-    directory: Path, site: str, uplink: dict[str, Any] | None, tickets: int
+    directory: Path, site: str, uplink: dict[str, Any], tickets: int
 ) -> Iterator[LocalBroker]:
-    """A real office: its broker (bridged to the city with ``uplink``) and ``poradovnik hub``
-    on a new database with ``bench/sync.py``'s office and ``tickets`` waiting."""
+    """A real branch: its broker bridged to the city (``uplink``: its ``[uplink]``) and
+    ``poradovnik hub`` on a new database with ``bench/sync.py``'s office and ``tickets``
+    waiting."""
     directory.mkdir(parents=True)
-    with local_broker(directory / "broker", site, branch_logins(site), uplink=uplink) as broker:
+    bridge = Bridge(
+        site=site,
+        host=uplink["host"],
+        port=uplink["port"],
+        username=uplink["username"],
+        password=SecretStr(uplink["password"]),
+        tls=uplink["tls"],
+    )
+    logins = branch_logins(site)
+    with local_broker(directory / "broker", site, logins, bridge=bridge) as broker:
         hub = broker.accounts["hub"]
         password = hub.password.get_secret_value() if hub.password is not None else ""
         config = directory / "hub.toml"
@@ -444,9 +454,8 @@ def branch_office(
             },
             "web": {"port": free_port()},
             "logging": {"level": "WARNING"},
+            "uplink": uplink,
         }
-        if uplink is not None:
-            settings["uplink"] = uplink
         config.write_text(tomli_w.dumps(settings))
         seed_office(load_settings(config), tickets, broker.logins)
         process = start_hub(config, directory / "notify")

@@ -43,12 +43,14 @@ from common.identity import HUB_DEVICE_ID
 from common.lifecycle import stop_on_signals
 from common.sdnotify import Notifier
 from common.settings import MqttSettings, Settings
+from hub.accounts import city_bridge
 from hub.app import (
     open_queue,
     seed_demo,
     serve,
     start_bridge,
     start_notifier,
+    start_uplink,
     start_web,
 )
 from hub.appointments import AppointmentBook
@@ -275,7 +277,9 @@ def run_demo(settings: Settings) -> None:
     try:
         with ExitStack() as stack:
             broker = stack.enter_context(
-                local_broker(data / "broker", settings.site.id, demo_logins())
+                local_broker(
+                    data / "broker", settings.site.id, demo_logins(), bridge=city_bridge(settings)
+                )
             )
             log.info("broker listening on 127.0.0.1:%d", broker.process.port)
             for account in broker.logins:  # the hub answers each device by its account
@@ -284,6 +288,9 @@ def run_demo(settings: Settings) -> None:
             bridge, hub_link = start_bridge(hub, queue)
             stack.callback(hub_link.stop)
             narrate_calls(hub_link)
+            uplink = start_uplink(hub, queue)
+            if uplink is not None:
+                stack.callback(uplink.stop)
             bookings = DemoBookings(
                 queue,
                 AppointmentBook(

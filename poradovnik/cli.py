@@ -304,12 +304,7 @@ def demo(ctx: click.Context, branches: int | None) -> None:
     if branches is None:
         _hub("demo").run_demo(settings)
         return
-    try:
-        city_demo = importlib.import_module("city.demo")
-    except ImportError as exc:
-        msg = f"the city is not installed here (pip install 'poradovnik[city]'): {exc}"
-        raise NotAvailable(msg) from None
-    city_demo.run_city_demo(settings, branches)
+    _city("demo").run_city_demo(settings, branches)
 
 
 @main.command("check-config")

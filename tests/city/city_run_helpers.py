@@ -568,8 +568,7 @@ def start_city(
             *("branch", "add", site, "--name", f"Pobočka {site}", "--address", f"{site} 1"),
             *("--url", f"https://{site}.example"),
         )
-        uplinks[site] = {**tomllib.loads(printed[printed.index("[uplink]") :])["uplink"]}
-        uplinks[site]["tls"] = False
+        uplinks[site] = tomllib.loads(printed)["uplink"]
     run_command("--config", str(config), "city", "broker-config")
     broker = Mosquitto(root / "broker" / "mosquitto.conf", port)
     broker.start()
