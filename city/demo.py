@@ -244,8 +244,8 @@ def run_city_demo(settings: Settings, branches: int) -> None:
         admin_password = secrets.token_urlsafe(9)
         store.add_user(ADMIN, admin_password, city_admin=True)
         city = city_settings(data, url, settings.logging.level)
-        port = start_city_broker(city, store, stack)
-        log.info("city: broker listening on 127.0.0.1:%d", port)
+        broker = start_city_broker(city, store, stack)
+        log.info("city: broker listening on 127.0.0.1:%d", broker.port)
         watch = MqttConnection(mqtt=consumer_account(city), client_id="poradovnik-city-demo")
         CityNarrator(watch)
         watch.start()
@@ -272,8 +272,8 @@ def run_city_demo(settings: Settings, branches: int) -> None:
             stop.wait()
 
 
-def start_city_broker(city: dict[str, Any], store: CityStore, stack: ExitStack) -> int:
-    """Write the city broker's files (every branch's account) and start it; its port.
+def start_city_broker(city: dict[str, Any], store: CityStore, stack: ExitStack) -> Mosquitto:
+    """Write the city broker's files (every branch's account) and start it.
 
     ``city`` is the city's settings (:func:`city_settings`); the broker stops with
     ``stack``. It runs as this process's user when that is root (its files stay ours).
@@ -289,4 +289,4 @@ def start_city_broker(city: dict[str, Any], store: CityStore, stack: ExitStack) 
     broker = Mosquitto(files.config, settings.broker.port)
     broker.start()
     stack.callback(broker.stop)
-    return broker.port
+    return broker

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -40,12 +39,15 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
+from city.app import uplink_section
+from city.demo import city_settings, consumer_account, start_city_broker
 from city.live import SUBSCRIPTIONS, LiveCity
+from city.store import CityStore
 from city.tables import BranchProgressRow
 from city.verify import Row, branch_history
 from common.identity import HUB_DEVICE_ID
 from common.settings import MqttSettings, load_settings
-from hub.accounts import add_device
+from hub.accounts import add_device, write_broker_config
 from hub.app import open_queue, seed_demo
 from hub.broker import Mosquitto, free_port
 from hub.store import sqlite_url
@@ -191,8 +193,8 @@ def make_branch(
         PANEL: add_device(settings, PANEL, "counter", COUNTERS)[1],
         LOBBY: add_device(settings, LOBBY, "display")[1],
     }
-    run_command("--config", str(config), "broker", "config")
-    broker = Mosquitto(root / "broker" / "mosquitto.conf", port)
+    files = write_broker_config(settings)  # what `poradovnik broker config` writes
+    broker = Mosquitto(files.config, port)
     broker.start()
     return Branch(site, root, config, broker, passwords, settings.web.port, start)
 
@@ -518,16 +520,6 @@ class CityServer:
         raise AssertionError(f"the city shows {site} waiting {shown}, the branch {wanted}")
 
 
-def run_command(*args: str) -> str:
-    """Run ``poradovnik ARGS`` to its end; what it printed (it must succeed)."""
-    done = subprocess.run(
-        poradovnik_args(*args), capture_output=True, text=True, timeout=WAIT_S, check=False
-    )
-    said = f"poradovnik {' '.join(args)}: exit status {done.returncode}\n{done.stdout}{done.stderr}"
-    assert done.returncode == 0, said
-    return done.stdout
-
-
 def start_city(
     root: Path,
     database_url: str,
@@ -535,51 +527,32 @@ def start_city(
     start: Callable[..., Process],
     stack: ExitStack,
 ) -> CityServer:
-    """Set up the city in ``root`` on the database ``database_url``, with a branch per
-    site, and start its broker and ``poradovnik city`` (both stopped by ``stack``)."""
+    """Set up the city in ``root`` on the database ``database_url`` with a branch per site,
+    and start its broker and ``poradovnik city`` (both stopped by ``stack``).
+
+    Each branch gets the ``[uplink]`` section ``poradovnik city branch add`` prints.
+    """
     root.mkdir(parents=True)
     root.chmod(0o755)
-    port, web_port = free_port(), free_port()
-    password = uuid.uuid4().hex
-    config = write_toml(
-        root / "city.toml",
-        {
-            "role": "city",
-            "city": {
-                "name": "Testov",
-                "database_url": database_url,
-                "mqtt_host": "127.0.0.1",
-                "mqtt_port": port,
-                "mqtt_password": password,
-                "web_host": "127.0.0.1",
-                "web_port": web_port,
-            },
-            "web": {"secure_cookies": False},
-            "broker": {"dir": str(root / "broker"), "port": port, "bind": "127.0.0.1"},
-            "data": {"dir": str(root / "data")},
-            "logging": {"level": "INFO"},
-        },
-    )
-    run_command("--config", str(config), "city", "db", "upgrade")
+    city = city_settings(root, database_url, "INFO")
+    config = write_toml(root / "city.toml", city)
+    settings = load_settings(config, env={})
     uplinks = {}
-    for site in sites:
-        printed = run_command(
-            *("--config", str(config), "city"),
-            *("branch", "add", site, "--name", f"Pobočka {site}", "--address", f"{site} 1"),
-            *("--url", f"https://{site}.example"),
-        )
-        uplinks[site] = tomllib.loads(printed)["uplink"]
-    run_command("--config", str(config), "city", "broker-config")
-    broker = Mosquitto(root / "broker" / "mosquitto.conf", port)
-    broker.start()
-    stack.callback(broker.stop)
+    with CityStore(database_url) as store:
+        store.upgrade()
+        for site in sites:
+            branch, password = store.add_branch(
+                site, name=f"Pobočka {site}", address=f"{site} 1", url=f"https://{site}.example"
+            )
+            uplinks[site] = tomllib.loads(uplink_section(settings, branch, password))["uplink"]
+        broker = start_city_broker(city, store, stack)
     server = CityServer(
         root,
         config,
         database_url,
         broker,
-        mqtt_settings(port, "city", password),
-        web_port,
+        consumer_account(city),
+        city["city"]["web_port"],
         uplinks,
         start,
     )

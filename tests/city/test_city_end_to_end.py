@@ -33,23 +33,25 @@ from process_helpers import Process
 
 from city.verify import city_history, history_differences
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(420)]
 
 SITES = ("stred", "sever", "juh")
 
 CUT_S = 60.0
 """How long the city's broker is away while the branches keep working."""
 
-CATCH_UP_S = 90.0
-"""How long the city may take to hold everything once the branches stop."""
+CATCH_UP_S = 150.0
+"""How long the city may take to hold everything once the branches stop: a branch's
+bridge tries the city's broker again after a growing pause (up to two minutes) during
+a long cut, so it may be back only a while after the broker."""
 
 
 def test_a_city_holds_every_branch_history_exactly_through_cuts_restarts_and_a_killed_hub(
-    postgres_server: str, processes: Callable[..., Process]
+    city_url: str, processes: Callable[..., Process]
 ) -> None:
     with ExitStack() as stack:
         root = stack.enter_context(reachable_root())
-        city = start_city(root / "city", postgres_server, SITES, processes, stack)
+        city = start_city(root / "city", city_url, SITES, processes, stack)
         branches: list[Branch] = []
         for site in SITES:
             branch = make_branch(root / site, site, city.uplinks[site], processes)
