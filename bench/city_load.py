@@ -15,9 +15,11 @@ with the demo office's four services and 20 counters; this machine (2 cores) hol
 Their devices are :class:`~sync_agent.link.DeviceLink` s with their own accounts in a
 few processes: the clerks press ``next`` and the citizens take tickets, each pausing a
 random time (exponential, ``--think-ms`` on average) after every answer; the displays
-hear the calls and queues. The other branches' history is simulated at the rate of a
-real branch: a process publishes each one's :class:`~sync_agent.city_protocol.HistoryBatch`
-es straight to the city's broker under the branch's own account, as its bridge would.
+hear the calls and queues. The other branches are simulated at a real branch's pace: a
+process keeps a hub's queue for each on its own SQLite database, where simulated people
+take tickets and call them as often as the real branches' devices do, and the hub's own
+uplink sends each one's history straight to the city's broker under the branch's own
+account, as its bridge would carry it.
 
 Measured over ``--seconds`` at full load (every branch working):
 
@@ -57,7 +59,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,19 +102,17 @@ from city.demo import (
 from city.store import CityStore, branch_username
 from city.tables import BranchEventRow
 from city.verify import Row, branch_history, city_history, history_differences
-from common.settings import MqttSettings, load_settings
+from common.settings import DataSettings, MqttSettings, Settings, SiteSettings, load_settings
+from hub.app import open_queue
 from hub.broker import Bridge, LocalBroker, free_port, local_broker
 from hub.demo import role_process
 from hub.demo_office import SERVICES
 from hub.store import sqlite_url
+from hub.uplink import Uplink
 from sync_agent import protocol as p
 from sync_agent.city_protocol import (
     EVERY_BRANCH,
-    HISTORY_BATCH_MAX,
-    CityTopics,
     HistoryAck,
-    HistoryBatch,
-    HistoryEvent,
     decode_city,
     site_of,
 )
@@ -140,9 +140,6 @@ TARGET_BRANCH_RATIO = 1.5
 
 CATCH_UP_S = 120.0
 """How long the city may take to hold every row once the load stops."""
-
-EVENTS_PER_PRESS_CYCLE = 3
-"""Transitions per clerk's press and citizen's ticket: issued, called, done."""
 
 
 def site_name(index: int, real: int) -> str:
@@ -288,85 +285,73 @@ def office_worker(
 # -- the simulated branches ------------------------------------------------------------
 
 
-def simulated_event(site: str, seq: int, at: datetime) -> HistoryEvent:
-    """Row ``seq`` of a simulated branch's history: issued, called, done, in turn."""
-    ticket = (seq - 1) // EVENTS_PER_PRESS_CYCLE
-    step = (seq - 1) % EVENTS_PER_PRESS_CYCLE
-    service = SERVICES[ticket % len(SERVICES)]
-    action, actor, states = [
-        ("issue", f"kiosk-{ticket % KIOSKS + 1}", (None, "waiting")),
-        ("call", f"panel-{ticket % COUNTERS + 1}", ("waiting", "called")),
-        ("done", f"panel-{ticket % COUNTERS + 1}", ("called", "done")),
-    ][step]
-    return HistoryEvent(
-        seq=seq,
-        at=at,
-        action=action,
-        actor=actor,
-        ticket_id=f"{site}-{ticket:08d}",
-        counter_id=None if step == 0 else str(ticket % COUNTERS + 1),
-        service=service.code,
-        from_state=states[0],
-        to_state=states[1],
-        detail={"number": f"{service.prefix}{ticket % 999 + 1:03d}"},
-        number=f"{service.prefix}{ticket % 999 + 1:03d}",
-        business_day=date.today(),
-    )
-
-
 def simulated_branches(
-    accounts: dict[str, MqttSettings], rate: float, ready: Any, stop: Any, results: Any
+    directory: Path,
+    accounts: dict[str, MqttSettings],
+    think_s: float,
+    ready: Any,
+    stop: Any,
+    results: Any,
 ) -> None:
-    """A process of simulated branches: each publishes its history to the city's broker at
-    ``rate`` rows a second, as its bridge would, until ``stop``; puts the rows sent
-    (:data:`~city.verify.Row` s, by site) on ``results``, or the error's text."""
-    sent: dict[str, list[HistoryEvent]] = {site: [] for site in accounts}
-    connections = {}
-    try:
+    """A process of simulated branches, each at the pace of a real one, until ``stop``.
+
+    Each is a hub's queue on its own SQLite database (``bench/sync.py``'s office) and
+    the hub's real :class:`~hub.uplink.Uplink`, connected straight to the city's broker
+    with the branch's account, as its bridge would carry it. One thread per branch plays
+    its 20 citizens and 20 clerks: a ticket or a ``next`` at a random counter, as often
+    as 20 kiosks and 20 counters pausing ``think_s`` on average would. Puts a
+    :class:`Worker` on ``results``.
+    """
+    worker = Worker()
+    rng = random.Random()
+    with ExitStack() as stack:
+        queues = {}
         for site, mqtt in accounts.items():
-            connection = MqttConnection(mqtt=mqtt, client_id=f"bench-{site}")
-            connection.start()
-            connections[site] = connection
-        for site, connection in connections.items():
-            if not connection.connected.wait(WAIT_S):
-                raise BenchError(f"simulated branch {site} could not connect")
+            settings = Settings(
+                role="hub", site=SiteSettings(id=site), data=DataSettings(dir=directory / site)
+            )
+            seed_office(settings, COUNTERS * 2, ())
+            queue_ = open_queue(settings)
+            stack.callback(queue_.store.close)
+            for counter in counter_ids():
+                queue_.counter_action(counter, "resume")
+            uplink = Uplink(queue_.store, site=site, mqtt=mqtt)
+            queue_.subscribe(uplink.changed)
+            uplink.start()
+            stack.callback(uplink.stop)
+            queues[site] = (queue_, uplink)
+        for site, (_, uplink) in queues.items():
+            if not uplink.connection.connected.wait(WAIT_S):
+                worker.errors.append(f"simulated branch {site} could not connect")
         ready.put("simulated")
-        began = time.monotonic()
-        while not stop.wait(0.05):
-            due = int((time.monotonic() - began) * rate)
-            now = datetime.now(UTC)
-            for site, connection in connections.items():
-                rows = sent[site]
-                while len(rows) < due:
-                    batch = [
-                        simulated_event(site, seq, now)
-                        for seq in range(len(rows) + 1, min(due, len(rows) + HISTORY_BATCH_MAX) + 1)
-                    ]
-                    message = HistoryBatch(site=site, first_available=1, events=batch)
-                    connection.publish(CityTopics(site).history, message.encode())
-                    rows += batch
-        results.put({site: [event_row(e) for e in rows] for site, rows in sent.items()})
-    except Exception as failed:  # reported to the main process, which stops the run
-        results.put(f"simulated branches: {failed}")
-    finally:
-        for connection in connections.values():
-            connection.stop()
+        lock = threading.Lock()
 
+        def people(queue_: Any) -> None:
+            # 20 kiosks and 20 counters, each acting every think_s on average.
+            while not stop.wait(rng.expovariate((KIOSKS + COUNTERS) / think_s)):
+                try:
+                    if rng.random() < KIOSKS / (KIOSKS + COUNTERS):
+                        queue_.issue(SERVICES[rng.randrange(len(SERVICES))].code)
+                        counted = "tickets"
+                    else:
+                        queue_.counter_action(rng.choice(counter_ids()), "next")
+                        counted = "presses"
+                except Exception as failed:  # a refusal would be a bug of the benchmark
+                    worker.errors.append(f"{failed}")
+                    return
+                with lock:
+                    setattr(worker, counted, getattr(worker, counted) + 1)
 
-def event_row(event: HistoryEvent) -> Row:
-    """A history event as the city stores it (for the row-by-row comparison)."""
-    return {
-        "seq": event.seq,
-        "at": event.at.astimezone(UTC),
-        "action": event.action,
-        "actor": event.actor,
-        "ticket_id": event.ticket_id,
-        "counter_id": event.counter_id,
-        "service": event.service,
-        "from_state": event.from_state,
-        "to_state": event.to_state,
-        "detail": event.detail,
-    }
+        threads = [
+            threading.Thread(target=people, args=(queue_,), daemon=True)
+            for queue_, _ in queues.values()
+        ]
+        for thread in threads:
+            thread.start()
+        stop.wait()
+        for thread in threads:
+            thread.join(WAIT_S)
+    results.put(worker)
 
 
 # -- the city's portal under load --------------------------------------------------------
@@ -419,6 +404,10 @@ class Figures:
     bytes_per_row: float
     branches: int
     real: int
+    actions: int
+    """Tickets taken and presses made at every branch in the window."""
+    span: float
+    """The window's length, in seconds."""
 
 
 @contextmanager
@@ -652,8 +641,8 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
         load = Load(context)
         load.offices(offices, think_s, directory / "devices")
         if simulated:
-            rate = EVENTS_PER_PRESS_CYCLE * COUNTERS / think_s
-            load.start(simulated_branches, {s: city.account(s) for s in simulated}, rate)
+            accounts = {site: city.account(site) for site in simulated}
+            load.start(simulated_branches, directory / "simulated", accounts, think_s)
         load.wait_ready()
         portal_thread, portal = portal_load(city.settings["city"]["web_port"], args)
         began = datetime.now(UTC)
@@ -663,14 +652,14 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
             )
         finally:
             ended = datetime.now(UTC)
-            reports = load.finish()
+            workers = [w for w in load.finish() if isinstance(w, Worker)]
         portal_thread.join(args.seconds + START_S * 2)
-        expected: dict[str, list[Row]] = {}
-        for report in reports:
-            if isinstance(report, dict):
-                expected.update(report)
-        for site in real:
-            expected[site] = branch_history(sqlite_url(directory / site / "hub.sqlite3"))
+        databases = {site: directory / site for site in real}
+        databases.update({site: directory / "simulated" / site for site in simulated})
+        expected = {
+            site: branch_history(sqlite_url(path / "hub.sqlite3"))
+            for site, path in databases.items()
+        }
         acks.wait({s: rows[-1]["seq"] for s, rows in expected.items() if rows}, CATCH_UP_S)
         lags, stored, size = stored_figures(city.url, began, ended)
         return Figures(
@@ -684,6 +673,8 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
             bytes_per_row=size,
             branches=args.branches,
             real=args.real,
+            actions=sum(w.tickets + w.presses for w in workers) + COUNTERS * presses,
+            span=(ended - began).total_seconds(),
         )
 
 
@@ -723,7 +714,10 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
         f"city:     {figures.branches} branches ({figures.real} real, the rest simulated), "
         f"50 devices each, people pausing {args.think_ms:.0f} ms on average"
     )
-    print(f"events:   {figures.events_per_s:8.1f} /s into the city")
+    print(
+        f"events:   {figures.events_per_s:8.1f} /s into the city; "
+        f"{figures.actions / figures.span:.1f} tickets and presses /s at the branches"
+    )
     print(f"lag:      p50 {lag_p50:7.3f} s   p99 {lag_p99:7.3f} s   transition → city's row")
     print(
         f"portal:   {portal_rps:8.1f} req/s with {args.live} clients polling; "
@@ -756,6 +750,7 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
                 "think_ms": args.think_ms,
                 "seconds": args.seconds,
                 "events_per_s": round(figures.events_per_s, 1),
+                "actions_per_s": round(figures.actions / figures.span, 1),
                 "lag_p50_s": round(lag_p50, 3),
                 "lag_p99_s": round(lag_p99, 3),
                 "portal_clients": args.live,
