@@ -3,8 +3,8 @@ portal, and a branch's press → call beside a single office's.
 
 Run it from the checkout with the project's virtual environment::
 
-    .venv/bin/python bench/city_load.py [--branches 20] [--real 3] [--seconds 30]
-        [--think-ms 2000] [--live 500] [--database-url postgresql+psycopg://…]
+    .venv/bin/python bench/city_load.py [--branches 20] [--real 3] [--seconds 90]
+        [--think-ms 10000] [--live 500] [--database-url postgresql+psycopg://…]
 
 The city is real: its Mosquitto and ``poradovnik city`` (the consumer and the web pages)
 on PostgreSQL (``--database-url``, else a throwaway cluster made for the run with
@@ -127,9 +127,10 @@ KIOSKS = 20
 DISPLAYS = 10
 """A branch's displays, its lobby display (``bench/sync.py``'s) among them."""
 
-THINK_MS = 2000.0
+THINK_MS = 10_000.0
 """Each clerk's and citizen's mean pause after an answer: 20 counters and 20 kiosks of a
-branch then make about 30 transitions a second, some hundred times a busy office's."""
+branch then make about 6 transitions a second, some 30 times a busy branch's (a clerk
+serves a citizen every few minutes)."""
 
 LIVE = 500
 """Clients polling the city's portal at once."""
@@ -779,7 +780,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--branches", type=int, default=BRANCHES, help="branches in the city")
     parser.add_argument("--real", type=int, default=REAL, help="real branches (hub + broker)")
-    parser.add_argument("--seconds", type=float, default=30.0, help="the measured window")
+    parser.add_argument("--seconds", type=float, default=90.0, help="the measured window")
     parser.add_argument(
         "--think-ms", type=float, default=THINK_MS, help="each person's mean pause, in ms"
     )

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
 def test_a_short_run_of_the_city_benchmark_stores_every_row_once(city_url: str) -> None:
     run = run_bench(
         "city_load",
-        *("--branches", "4", "--real", "1", "--seconds", "5", "--think-ms", "500"),
+        *("--branches", "4", "--real", "1", "--seconds", "8", "--think-ms", "4000"),
         *("--live", "20", "--database-url", city_url),
         timeout=280,
     )
