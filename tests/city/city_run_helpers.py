@@ -2,14 +2,15 @@
 the city's view of them, and the check that the city holds each branch's history exactly.
 
 A :class:`Branch` is an office as on its own hub machine: its own Mosquitto, configured
-by ``poradovnik broker config`` (so with the bridge to the city that ``[uplink]`` asks
-for), and ``poradovnik hub`` as a process of its own on its own SQLite database with
-the demo office. :class:`BranchDevices` are its kiosk, a counter panel and the lobby
+as ``poradovnik broker config`` writes it (so with the bridge to the city that
+``[uplink]`` asks for), and ``poradovnik hub`` as a process of its own on its own SQLite
+database with the demo office. :class:`BranchDevices` are its kiosk, a counter panel and the lobby
 display on :class:`~sync_agent.link.DeviceLink` with durable outboxes, and
 :class:`Activity` keeps every branch's citizens and clerks at work in threads while a
-test breaks things. :class:`CityWatch` listens on the city's broker for the acks the
-city's consumer publishes, and :func:`history_differences` compares the city's
-``branch_events`` with a branch's ``events`` row by row.
+test breaks things. :class:`CityServer` is the city as :mod:`city.demo` sets it up (its
+broker, ``poradovnik city``, a database of its own), and :class:`CityWatch` listens on
+the city's broker for the acks the city's consumer publishes; :mod:`city.verify`
+compares the city's ``branch_events`` with a branch's ``events`` row by row.
 
 Mosquitto, started as root, drops to its own user and reads its files as that user:
 every directory here lives under :func:`reachable_root` (pytest's ``tmp_path`` is
@@ -93,13 +94,6 @@ def write_toml(path: Path, config: Mapping[str, Any]) -> Path:
     return path
 
 
-def mqtt_settings(port: int, username: str, password: str) -> MqttSettings:
-    """The ``[mqtt]`` settings of an account on a broker of 127.0.0.1."""
-    return MqttSettings(
-        host="127.0.0.1", port=port, username=username, password=SecretStr(password)
-    )
-
-
 # -- a branch office ------------------------------------------------------------------
 
 
@@ -117,7 +111,6 @@ class Branch:
     broker: Mosquitto
     passwords: dict[str, str]
     """Each device account's password, by user name."""
-    web_port: int
     start: Callable[..., Process]
     """Starts a program whose output a failed test reports (the ``processes`` fixture)."""
     hub: Process | None = None
@@ -129,7 +122,10 @@ class Branch:
 
     def mqtt(self, username: str) -> MqttSettings:
         """The ``[mqtt]`` settings of one of the branch's device accounts."""
-        return mqtt_settings(self.broker.port, username, self.passwords[username])
+        password = SecretStr(self.passwords[username])
+        return MqttSettings(
+            host="127.0.0.1", port=self.broker.port, username=username, password=password
+        )
 
     def start_hub(self) -> Process:
         """Start ``poradovnik hub`` on the branch's settings (not waiting for it)."""
@@ -196,7 +192,7 @@ def make_branch(
     files = write_broker_config(settings)  # what `poradovnik broker config` writes
     broker = Mosquitto(files.config, port)
     broker.start()
-    return Branch(site, root, config, broker, passwords, settings.web.port, start)
+    return Branch(site, root, config, broker, passwords, start)
 
 
 # -- the branch's devices and their people --------------------------------------------

@@ -1,15 +1,16 @@
 """A whole small city for real: three branch offices bridged to the city, things breaking.
 
 Each branch is a real ``poradovnik hub`` process on its own SQLite database with its
-own Mosquitto, configured by ``poradovnik broker config`` from the ``[uplink]`` the
-city gave it (a real Mosquitto bridge to the city's broker). The city is its own
-Mosquitto (``poradovnik city broker-config``) and ``poradovnik city`` on the tests'
-PostgreSQL. Simulated citizens and clerks work in every branch throughout, through
-the branch's broker as real devices do, while the city's broker is stopped for 60 s,
-the city's process is restarted and a branch's hub is killed (SIGKILL) and started
-again. Afterwards the city holds every branch's history exactly: row for row what the
-branch's ``events`` table holds, nothing lost, nothing twice; and the city's live view
-shows each branch's queues as the branch last published them.
+own Mosquitto, configured as ``poradovnik broker config`` writes it from the
+``[uplink]`` the city gave it (a real Mosquitto bridge to the city's broker). The city
+is its own Mosquitto (configured as ``poradovnik city broker-config`` writes it) and
+``poradovnik city`` on a database of its own on the tests' PostgreSQL. Simulated
+citizens and clerks work in every branch throughout, through the branch's broker as
+real devices do, while the city's broker is stopped for 60 s, the city's process is
+restarted and a branch's hub is killed (SIGKILL) and started again. Afterwards the city
+holds every branch's history exactly: row for row what the branch's ``events`` table
+holds, nothing lost, nothing twice; and the city's live view shows each branch's queues
+as the branch last published them.
 """
 
 from __future__ import annotations
