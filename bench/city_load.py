@@ -290,6 +290,7 @@ def simulated_branches(
     directory: Path,
     accounts: dict[str, MqttSettings],
     think_s: float,
+    done: Any,
     ready: Any,
     stop: Any,
     results: Any,
@@ -300,8 +301,9 @@ def simulated_branches(
     the hub's real :class:`~hub.uplink.Uplink`, connected straight to the city's broker
     with the branch's account, as its bridge would carry it. One thread per branch plays
     its 20 citizens and 20 clerks: a ticket or a ``next`` at a random counter, as often
-    as 20 kiosks and 20 counters pausing ``think_s`` on average would. Puts a
-    :class:`Worker` on ``results``.
+    as 20 kiosks and 20 counters pausing ``think_s`` on average would. At ``stop`` the
+    people stop and a :class:`Worker` goes on ``results``; the uplinks go on sending
+    until ``done``, as a branch's hub goes on after its office closes.
     """
     worker = Worker()
     rng = random.Random()
@@ -352,7 +354,8 @@ def simulated_branches(
         stop.wait()
         for thread in threads:
             thread.join(WAIT_S)
-    results.put(worker)
+        results.put(worker)
+        done.wait()
 
 
 # -- the city's portal under load --------------------------------------------------------
@@ -466,6 +469,8 @@ class Load:
         self.context = context
         self.ready = context.Queue()
         self.stop = context.Event()
+        self.done = context.Event()
+        """Set when the run is over: the simulated branches' uplinks may stop."""
         self.results = context.Queue()
         self.processes: list[Any] = []
 
@@ -504,9 +509,14 @@ class Load:
             if isinstance(report, Worker) and report.errors:
                 raise BenchError("; ".join(report.errors[:3]))
             reports.append(report)
+        return reports
+
+    def close(self) -> None:
+        """End every load process."""
+        self.done.set()
         for process in self.processes:
             process.join(WAIT_S)
-        return reports
+            process.terminate()
 
 
 def floor_phase(context: Any, directory: Path, presses: int, think_s: float) -> list[float]:
@@ -520,6 +530,7 @@ def floor_phase(context: Any, directory: Path, presses: int, think_s: float) -> 
         if not display.counter_states.wait(WAIT_S):
             raise BenchError("the office's hub published no counter state")
         load = Load(context)
+        stack.callback(load.close)
         load.offices({SITE: broker}, think_s, directory)
         load.wait_ready()
         try:
@@ -647,10 +658,11 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
         if not display.counter_states.wait(WAIT_S):
             raise BenchError("the first branch's hub published no counter state")
         load = Load(context)
+        stack.callback(load.close)
         load.offices(offices, think_s, directory / "devices")
         if simulated:
             accounts = {site: city.account(site) for site in simulated}
-            load.start(simulated_branches, directory / "simulated", accounts, think_s)
+            load.start(simulated_branches, directory / "simulated", accounts, think_s, load.done)
         load.wait_ready()
         portal_thread, portal = portal_load(city.settings["city"]["web_port"], args)
         began = datetime.now(UTC)
