@@ -23,7 +23,8 @@ account, as its bridge would carry it.
 
 Measured over ``--seconds`` at full load (every branch working):
 
-- **events/s into the city**: rows the city stored in the window, per second;
+- **events/s into the city**: the branches' transitions in the window that the city
+  stored, per second of the window;
 - **lag**: from a transition at a branch (its row's ``at``) to the city's commit of
   it (``received_at``), one clock (one machine): p50 and p99;
 - **portal**: ``--live`` clients (a separate process, keep-alive connections) each
@@ -702,12 +703,13 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
 
 
 def stored_figures(url: str, began: datetime, ended: datetime) -> tuple[list[float], int, float]:
-    """The lag of each row stored in the window, how many there were, bytes per row."""
+    """The lag of each transition of the window, how many there were, bytes per row."""
     table = BranchEventRow.__table__
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            window = (table.c.received_at >= began) & (table.c.received_at < ended)
+            # Transitions of the window (not the offices' seeding before it, sent at start).
+            window = (table.c.at >= began) & (table.c.at < ended)
             rows = conn.execute(select(table.c.at, table.c.received_at).where(window)).all()
             count = conn.execute(select(func.count()).select_from(table)).scalar_one()
             size = conn.execute(text("SELECT pg_total_relation_size('branch_events')")).scalar_one()
