@@ -959,6 +959,10 @@ def settings_warnings(settings: Settings) -> list[str]:
             "for (poradovnik device add gives both the same name), so it may refuse "
             "everything this device sends"
         )
+    if settings.uplink.enabled and settings.role != "hub":
+        warnings.append(
+            f"[uplink] is set on a {settings.role}: only the hub links an office to the city"
+        )
     if settings.uplink.enabled and not settings.uplink.tls:
         warnings.append(
             "[uplink] tls is false: the branch's history, its queue state and the branch "

@@ -488,11 +488,17 @@ class Bridge:
 
     @property
     def notification_topic(self) -> str:
-        """Where the bridge says whether it is connected (``1``) or not (``0``).
+        """Where the bridge says whether it is connected (:func:`bridge_status_topic`)."""
+        return bridge_status_topic(self.site)
 
-        Retained, on both brokers; the city's broker publishes ``0`` as its will.
-        """
-        return f"{CityTopics(self.site).base}/{CITY}/bridge"
+
+def bridge_status_topic(site: str) -> str:
+    """Where a branch's bridge says whether it is connected (``1``) or not (``0``).
+
+    Retained, on the branch's broker only: the city's ACL lets a branch write only what
+    the bridge carries out. The hub's uplink sends nothing while it says ``0``.
+    """
+    return f"{CityTopics(site).base}/{CITY}/bridge"
 
 
 def render_bridge(bridge: Bridge) -> str:
@@ -513,6 +519,7 @@ def render_bridge(bridge: Bridge) -> str:
         f"restart_timeout {BRIDGE_RESTART_S[0]} {BRIDGE_RESTART_S[1]}",
         "start_type automatic",
         "notifications true",
+        "notifications_local_only true",
         f"notification_topic {bridge.notification_topic}",
     ]
     if bridge.tls:

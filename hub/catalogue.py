@@ -96,10 +96,10 @@ def _fields(prefix: str, names: Mapping[Any, str], hours: OpeningHours) -> dict[
     }
 
 
-def _audit_view(fields: Mapping[str, Any]) -> dict[str, object]:
-    view = dict(fields)
-    hours = view.pop("hours")
-    view["hours"] = catalogue_hours(hours).describe()
+def _audit_view(service: Service) -> dict[str, object]:
+    """What the admins' audit compares of a service the city manages."""
+    view: dict[str, object] = _fields(service.prefix, service.names, service.hours)
+    view["hours"] = service.hours.describe()
     return view
 
 
@@ -147,10 +147,10 @@ class CatalogueApplier:
         last = self._applied(offered.code)
         kept: list[str] = []
         wanted = dict(city)
-        if current is not None:
+        if current is not None and last is not None:
             local = _fields(current.prefix, current.names, current.hours)
             for name in city:
-                if last is not None and name in last and local.get(name) != last[name]:
+                if name in last and local.get(name) != last[name]:
                     wanted[name] = local.get(name)
                     kept.append(f"{offered.code}.{name}")
         names = dict(current.names) if current is not None else {}
@@ -164,16 +164,12 @@ class CatalogueApplier:
             edited = dataclasses.replace(current, prefix=wanted["prefix"], names=names, hours=hours)
         if edited != current:
             self.queue.save_service(edited)
-            before = (
-                None if current is None else _fields(current.prefix, current.names, current.hours)
-            )
-            after = _fields(edited.prefix, edited.names, edited.hours)
             self.audit.record(
                 CITY_ACTOR,
                 "service",
                 offered.code,
                 "create" if current is None else "update",
-                changes(None if before is None else _audit_view(before), _audit_view(after)),
+                changes(None if current is None else _audit_view(current), _audit_view(edited)),
             )
         self._remember(offered.code, city, kept)
         return kept

@@ -22,7 +22,9 @@ The branch's ``events`` table is the durable source; docs/city.md says the same.
 
 The sender runs on a thread of its own with its own MQTT connection to the local
 broker, and reads the log on connections of its own; the queue only wakes it
-(:meth:`Uplink.changed`, which never blocks). With ``[uplink] catalogue`` it also
+(:meth:`Uplink.changed`, which never blocks), and it looks every ``RESEND_S / 2``
+anyway (a booking's no-show is written beside the queue's changes). With
+``[uplink] catalogue`` it also
 applies the city's retained service catalogue (:mod:`hub.catalogue`).
 """
 
@@ -40,6 +42,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Row
 
 from common.settings import MqttSettings
+from hub.broker import bridge_status_topic
 from hub.catalogue import CatalogueApplier
 from hub.model import Change
 from hub.service import utc_now
@@ -141,7 +144,8 @@ class UplinkLog:
             rows = conn.execute(query).all()
         events: list[HistoryEvent] = []
         for row in rows:
-            expected = events[-1].seq + 1 if events else row.id
+            # Rows before the first held are gone (pruned): the city may start there.
+            expected = events[-1].seq + 1 if events else max(after + 1, first)
             while expected < row.id and len(events) < limit:
                 events.append(_skipped(expected, row.at))
                 expected += 1
@@ -234,6 +238,9 @@ class Uplink:
         """The highest sequence published since the last go-back."""
         self.acks = 0
         """How many acknowledgements were taken (tests wait on it)."""
+        self.bridge_up = True
+        """Whether the bridge to the city is up, as it says on the local broker (unknown:
+        up). While it is down nothing is sent: Mosquitto would only queue it in memory."""
         self._kept: int | None = None
         """The acknowledgement kept in the hub's database."""
         self._progress_at = time.monotonic()
@@ -243,6 +250,7 @@ class Uplink:
         self._ack_payload: tuple[str, bytes] | None = None
         self._catalogue_payload: tuple[str, bytes] | None = None
         self._reconnected = False
+        self._bridge_news: bool | None = None
         self._thread: threading.Thread | None = None
         self.idle = threading.Condition()
         """Notified after every round of the sender (tests wait on it with a predicate)."""
@@ -264,6 +272,12 @@ class Uplink:
             self._catalogue_payload = (message.topic, message.payload)
         self._wake.set()
 
+    def _heard_bridge(self, message: Inbound) -> None:
+        if message.payload in (b"0", b"1"):
+            with self._lock:
+                self._bridge_news = message.payload == b"1"
+            self._wake.set()
+
     def _connected(self) -> None:
         with self._lock:
             self._reconnected = True
@@ -276,6 +290,7 @@ class Uplink:
         self._kept = self.log.acked()
         self.acked = self.sent = self._kept or 0
         self.connection.subscribe(self.topics.ack, self._heard_ack)
+        self.connection.subscribe(bridge_status_topic(self.site), self._heard_bridge)
         if self.applier is not None:
             self.connection.subscribe(self.topics.catalogue, self._heard_catalogue)
         self.connection.on_connect(self._connected)
@@ -313,6 +328,12 @@ class Uplink:
             ack, self._ack_payload = self._ack_payload, None
             catalogue, self._catalogue_payload = self._catalogue_payload, None
             reconnected, self._reconnected = self._reconnected, False
+            bridge, self._bridge_news = self._bridge_news, None
+        if bridge is not None and bridge != self.bridge_up:
+            log.info("the bridge to the city is %s", "up" if bridge else "down")
+            self.bridge_up = bridge
+            # What it queued meanwhile goes first: wait for its acks before going back.
+            self._progress_at = time.monotonic()
         if reconnected and self.sent > self.acked:
             # What was in flight on the lost connection may be gone.
             self.sent = self.acked
@@ -321,6 +342,9 @@ class Uplink:
         if catalogue is not None:
             self._take_catalogue(*catalogue)
         now = time.monotonic()
+        if not self.bridge_up:
+            self._progress_at = now
+            return
         if self.sent > self.acked and now - self._progress_at >= self.resend_s:
             log.info(
                 "no acknowledgement from the city for %.0f s: sending again from %d",
@@ -357,12 +381,12 @@ class Uplink:
             self.sent = ack.seq
         elif ack.seq > self.sent:
             self.sent = ack.seq
+        if ack.seq != self._kept:
+            self.log.save_ack(ack.seq)  # kept before it counts
+            self._kept = ack.seq
         if ack.seq != self.acked:
             self._progress_at = time.monotonic()
             self.acked = ack.seq
-        if ack.seq != self._kept:
-            self.log.save_ack(ack.seq)
-            self._kept = ack.seq
 
     def _take_catalogue(self, topic: str, payload: bytes) -> None:
         """Apply the city's catalogue once per version, and say what was applied."""

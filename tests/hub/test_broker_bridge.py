@@ -27,6 +27,7 @@ from test_broker import (
     marker,
     office_accounts,
 )
+from uplink_helpers import WAIT_S, assert_copy_complete, issue, log_ids, start_acker, wait_acked
 
 from common.settings import (
     BrokerSettings,
@@ -36,7 +37,8 @@ from common.settings import (
     SiteSettings,
     UplinkSettings,
 )
-from hub.accounts import write_broker_config
+from hub.accounts import city_bridge, write_broker_config
+from hub.app import open_queue, seed_demo, start_uplink
 from hub.broker import (
     Bridge,
     BrokerFiles,
@@ -149,12 +151,12 @@ def branch(tmp_path: Path, city: City) -> Iterator[Branch]:
     broker.stop()
 
 
-def bridge_up(city: City, branch: Branch) -> None:
-    """Wait until the bridge says, on the city's broker, that it is connected."""
-    watcher = city.login("city")
+def bridge_up(branch: Branch) -> None:
+    """Wait until the bridge says, on the branch's broker, that it is connected."""
+    watcher = branch.login("hub")
     watcher.subscribe(f"{C.base}/city/bridge")
-    while (message := watcher.receive()).payload != b"1":
-        assert message.topic == f"{C.base}/city/bridge", message.topic
+    while watcher.receive().payload != b"1":
+        pass
     watcher.close()
 
 
@@ -235,7 +237,7 @@ def test_with_a_bridge_the_configuration_is_not_readable_by_others(tmp_path: Pat
 
 
 def test_retained_queue_state_reaches_the_city_retained(city: City, branch: Branch) -> None:
-    bridge_up(city, branch)
+    bridge_up(branch)
     watcher = city.login("city")
     watcher.subscribe(C.history)
     hub = branch.login("hub")
@@ -253,17 +255,20 @@ def test_retained_queue_state_reaches_the_city_retained(city: City, branch: Bran
 def test_the_citys_ack_reaches_the_branch_and_nothing_unbridged_crosses(
     city: City, branch: Branch
 ) -> None:
-    bridge_up(city, branch)
+    bridge_up(branch)
     local = branch.login("hub")
     local.subscribe(f"{T.base}/#")
     city_side = city.login("city")
     city_side.subscribe("poradovnik/v1/#")
     # From the city: the ack crosses; a topic the bridge does not carry does not.
-    stray = f"stray {uuid.uuid4()}".encode()
-    assert city_side.publish(f"{T.base}/counter/1/cmd", stray) == SUCCESS
     ack = f"ack {uuid.uuid4()}".encode()
     assert city_side.publish(C.ack, ack, retain=True) == SUCCESS
-    assert stray not in [m.payload for m in local.until(ack)]
+    local.until(ack)
+    stray = f"stray {uuid.uuid4()}".encode()
+    assert city_side.publish(f"{T.base}/counter/1/cmd", stray) == SUCCESS
+    catalogue = f"catalogue {uuid.uuid4()}".encode()
+    assert city_side.publish(C.catalogue, catalogue, retain=True) == SUCCESS
+    assert stray not in [m.payload for m in local.until(catalogue)]
     # From the branch: a counter's command stays in the office; its state crosses.
     command = f"command {uuid.uuid4()}".encode()
     assert local.publish(T.counter_cmd("1"), command) == SUCCESS
@@ -292,3 +297,69 @@ def test_broker_config_bridges_to_the_city_when_uplink_is_set(tmp_path: Path) ->
     # Without [uplink] there is no bridge.
     files = write_broker_config(settings.model_copy(update={"uplink": UplinkSettings()}))
     assert "connection city" not in files.config.read_text()
+
+
+def test_the_hubs_log_reaches_the_city_through_the_bridge_across_a_cut(
+    tmp_path: Path, city: City
+) -> None:
+    """The branch as it runs: broker files from [uplink], the hub's uplink, a city acker."""
+    accounts, passwords = office_accounts()
+    port = free_port()
+    settings = Settings(
+        role="hub",
+        site=SiteSettings(id=SITE),
+        mqtt=MqttSettings(
+            host="127.0.0.1", port=port, username="hub", password=SecretStr(passwords["hub"])
+        ),
+        data=DataSettings(dir=tmp_path / "hub"),
+        uplink=UplinkSettings(
+            host="127.0.0.1",
+            port=city.tls_port,
+            username=BRANCH_USER,
+            password=SecretStr(city.passwords[BRANCH_USER]),
+            cafile=city.cafile,
+        ),
+    )
+    files = write_broker_files(
+        tmp_path / "branch",
+        site=SITE,
+        accounts=accounts,
+        port=port,
+        user=TEST_USER,
+        bridge=city_bridge(settings),
+    )
+    branch = Mosquitto(files.config, port)
+    branch.start()
+    city_login = MqttSettings(
+        host="127.0.0.1",
+        port=city.broker.port,
+        username="city",
+        password=SecretStr(city.passwords["city"]),
+    )
+    acker = start_acker(city_login, SITE)
+    queue = open_queue(settings)
+    seed_demo(queue)
+    uplink = start_uplink(settings, queue)
+    assert uplink is not None
+    try:
+        issue(queue, 150)
+        acker.wait_for(lambda a: a.progress == log_ids(queue)[-1], "the log at the city")
+        wait_acked(uplink, log_ids(queue)[-1])
+        # The WAN is cut (the city's broker away), the office goes on, the WAN comes back.
+        city.broker.stop()
+        with uplink.idle:
+            assert uplink.idle.wait_for(lambda: not uplink.bridge_up, WAIT_S), "bridge still up"
+        sent = uplink.sent
+        issue(queue, 30)
+        with uplink.idle:  # a round after the new rows: nothing goes into the bridge's queue
+            uplink.idle.wait(WAIT_S)
+        assert uplink.sent == sent
+        city.broker.start()
+        acker.wait_for(lambda a: a.progress == log_ids(queue)[-1], "the log after the cut")
+        wait_acked(uplink, log_ids(queue)[-1])
+        assert_copy_complete(acker, queue)
+    finally:
+        uplink.stop()
+        acker.connection.stop()
+        queue.store.close()
+        branch.stop()

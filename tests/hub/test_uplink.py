@@ -11,21 +11,33 @@ import contextlib
 import dataclasses
 import logging
 import queue as queue_module
-import threading
+import signal
+import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from office_helpers import OfficeBroker, hub_settings
+from process_helpers import Process, poradovnik_args
 from sqlalchemy import delete, insert, select, text, update
+from test_hub_process import notify_socket, receive_until  # noqa: F401 (a fixture)
+from uplink_helpers import (
+    WAIT_S,
+    Acker,
+    assert_copy_complete,
+    issue,
+    log_ids,
+    start_acker,
+    wait_acked,
+)
 
-from common.settings import Settings
+from common.settings import Settings, SettingsError, load_settings, settings_warnings
 from hub import retention
 from hub.app import open_queue, seed_demo
 from hub.audit import AdminAudit, AuditEntry, AuditFilter
+from hub.broker import free_port
 from hub.catalogue import CITY_ACTOR, CatalogueApplier, catalogue_hours
 from hub.service import QueueService
 from hub.store import Store
@@ -37,60 +49,9 @@ from sync_agent.city_protocol import (
     CatalogueApplied,
     CatalogueService,
     CityTopics,
-    HistoryAck,
-    HistoryBatch,
     HistoryEvent,
     decode_city,
 )
-from sync_agent.connection import Inbound, MqttConnection
-
-WAIT_S = 20.0
-
-
-@dataclass
-class Acker:
-    """The city's consumer as the branch sees it: stores consecutive rows, acks the last.
-
-    ``drop`` is how many of the next batches it ignores (a batch lost on the way).
-    """
-
-    connection: MqttConnection
-    site: str
-    stored: list[HistoryEvent] = field(default_factory=list)
-    batches: int = 0
-    drop: int = 0
-    silent: bool = False
-    """Store but never answer."""
-    changed: threading.Condition = field(default_factory=threading.Condition)
-
-    @property
-    def progress(self) -> int:
-        return self.stored[-1].seq if self.stored else 0
-
-    def heard(self, message: Inbound) -> None:
-        batch = decode_city(HistoryBatch, message.payload)
-        with self.changed:
-            self.batches += 1
-            if self.drop:
-                self.drop -= 1
-                return
-            p = self.progress
-            if batch.first <= p + 1 or (p == 0 and batch.first == batch.first_available):
-                self.stored += [event for event in batch.events if event.seq > p]
-            self.changed.notify_all()
-        if not self.silent:
-            self.ack(self.progress)
-
-    def ack(self, seq: int, site: str | None = None) -> None:
-        ack = HistoryAck(site=site or self.site, seq=seq, at=datetime.now(UTC))
-        self.connection.publish(CityTopics(self.site).ack, ack.encode(), retain=True)
-
-    def wait_for(self, predicate: Callable[[Acker], bool], what: str) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: predicate(self), WAIT_S), (
-                f"timed out waiting for {what}: stored up to {self.progress}, "
-                f"{self.batches} batches"
-            )
 
 
 @pytest.fixture
@@ -108,13 +69,9 @@ def queue(settings: Settings) -> Iterator[QueueService]:
 
 @pytest.fixture
 def acker(broker: OfficeBroker) -> Iterator[Acker]:
-    connection = MqttConnection(mqtt=broker.mqtt("hub"), client_id="city-stand-in")
-    acker = Acker(connection, broker.site)
-    connection.subscribe(CityTopics(broker.site).history, acker.heard)
-    connection.start()
-    assert connection.subscribed.wait(WAIT_S)
+    acker = start_acker(broker.mqtt("hub"), broker.site)
     yield acker
-    connection.stop()
+    acker.connection.stop()
 
 
 @pytest.fixture
@@ -130,34 +87,6 @@ def start_uplink(broker: OfficeBroker, queue: QueueService) -> Iterator[Callable
     yield start
     for uplink in running:
         uplink.stop()
-
-
-def issue(queue: QueueService, n: int) -> None:
-    for i in range(n):
-        queue.issue(("taxes", "waste", "parking")[i % 3])
-
-
-def log_ids(queue: QueueService) -> list[int]:
-    with queue.store.db.connect() as conn:
-        return list(conn.execute(select(EVENTS.c.id).order_by(EVENTS.c.id)).scalars())
-
-
-def assert_copy_complete(acker: Acker, queue: QueueService) -> None:
-    """The city's copy is the branch's log, row by row, once each and in order."""
-    ids = log_ids(queue)
-    assert [e.seq for e in acker.stored] == ids
-    with queue.store.db.connect() as conn:
-        rows = conn.execute(select(EVENTS).order_by(EVENTS.c.id)).all()
-    assert [(e.action, e.actor, e.ticket_id) for e in acker.stored] == [
-        (r.action, r.actor, r.ticket_id) for r in rows
-    ]
-
-
-def wait_acked(uplink: Uplink, seq: int) -> None:
-    with uplink.idle:
-        assert uplink.idle.wait_for(lambda: uplink.acked >= seq, WAIT_S), (
-            f"the uplink holds ack {uplink.acked}, not {seq}"
-        )
 
 
 def test_every_event_arrives_once_in_order_with_its_ticket(
@@ -374,10 +303,13 @@ def test_the_catalogue_is_applied_as_an_admin_change_and_answered(
     assert taxes.hours == catalogue_hours(WEEKDAYS)
     assert (permits.prefix, permits.names["sk"]) == ("P", "Povolenia (sk)")
     assert queue.service("parking") == untouched
-    assert sorted((e.object_id, e.action) for e in city_audit(queue)) == [
-        ("permits", "create"),
-        ("taxes", "update"),
-    ]
+    entries = {e.object_id: e for e in city_audit(queue)}
+    assert {code: e.action for code, e in entries.items()} == {
+        "permits": "create",
+        "taxes": "update",
+    }
+    assert "→ Dane (en)" in entries["taxes"].summary
+    assert "hours: always → Mon 08:00-12:00 13:00-16:00" in entries["taxes"].summary
     assert UplinkLog(queue.store).catalogue_version() == 3
 
 
@@ -563,6 +495,13 @@ def test_the_log_has_no_holes_and_keeps_the_ack(store: Store) -> None:
     assert [e.seq for e in real] == log_ids_of(store)
     assert real[0].detail == {"lang": "sk"}
     assert log.batch(events[-1].seq) == (1, [])
+    # A write rolled back right after what was sent: the next batch still follows on.
+    add_event(store, "lost again", roll_back=True)
+    add_event(store, "third")
+    _, more = log.batch(events[-1].seq)
+    assert more[0].seq == events[-1].seq + 1
+    assert [e.actor for e in more if e.action != SKIPPED] == ["third"]
+    events += more
     log.save_ack(1)
     log.save_catalogue_version(4)
     log.save_ack(2)
@@ -586,3 +525,103 @@ def test_an_event_too_large_for_the_city_goes_without_its_detail() -> None:
     huge = HistoryEvent(seq=7, at=at, action="issue", actor="kiosk", detail={"x": "y" * 60_000})
     alone = fitting("office", 1, [huge])
     assert alone.events[0].detail == {"truncated": True}
+
+
+# -- the hub process ----------------------------------------------------------------------
+
+
+def test_the_hub_process_with_an_uplink_sends_its_log_and_stops_cleanly(
+    tmp_path: Path,
+    broker: OfficeBroker,
+    acker: Acker,
+    queue: QueueService,
+    settings: Settings,
+    processes: Callable[..., Process],
+    notify_socket: socket.socket,  # noqa: F811 (the fixture)
+) -> None:
+    issue(queue, 20)
+    last = log_ids(queue)[-1]
+    queue.store.close()
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        f'role = "hub"\n[data]\ndir = "{settings.data.dir}"\n'
+        f'[mqtt]\nport = {broker.port}\nusername = "hub"\npassword = "{broker.passwords["hub"]}"\n'
+        f"[web]\nport = {free_port()}\n"
+        '[uplink]\nhost = "127.0.0.1"\nusername = "branch-office"\n'
+        'password = "the-city-s-long-password"\n'
+    )
+    hub = processes(
+        poradovnik_args("--config", str(config), "hub"),
+        name="hub",
+        env={"NOTIFY_SOCKET": str(tmp_path / "notify")},
+        cwd=tmp_path,
+    )
+    receive_until(notify_socket, "READY=1")
+    acker.wait_for(lambda a: a.progress == last, "the log from the hub process")
+    hub.wait_for_line(lambda line: "uplink of site office" in line, WAIT_S, what="the uplink")
+    assert hub.stop(signal.SIGTERM, timeout=WAIT_S) == 0, hub.describe()
+    assert "Traceback" not in hub.output()
+    assert_copy_complete(acker, open_queue(settings))
+
+
+def test_retention_keeps_unacknowledged_rows_on_each_database(store: Store) -> None:
+    for actor in ("a", "b", "c", "d"):
+        add_event(store, actor)
+    ids = log_ids_of(store)
+    long_ago = datetime.now(UTC) - timedelta(days=500)
+    with store.transaction() as conn:
+        conn.execute(update(EVENTS).values(at=long_ago))
+    now = datetime.now(UTC)
+    cutoffs = retention.Cutoffs.of(
+        now, now.date(), history_days=400, working_days=7, acked_events_only=True
+    )
+    assert retention.prune(store, cutoffs, batch=10).deleted["events"] == 0
+    UplinkLog(store).save_ack(ids[1])
+    assert retention.prune(store, cutoffs, batch=10).deleted["events"] == 2
+    assert log_ids_of(store) == ids[2:]
+
+
+# -- the settings ---------------------------------------------------------------------------
+
+SECRET = "the-branch-s-own-password"
+
+
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [
+        ('host = "city.example.sk"\nusername = "b"', "host needs username and password"),
+        (f'host = "city.example.sk"\npassword = "{SECRET}"', "host needs username and password"),
+        (f'host = "https://city.example.sk/"\nusername = "b"\npassword = "{SECRET}"', "host name"),
+        ('host = "city.example.sk"\nusername = "b"\npassword = "short"', "too short"),
+        (
+            f'host = "c.sk"\nusername = "b"\npassword = "{SECRET}"\ncertfile = "c.pem"',
+            "certfile and keyfile go together",
+        ),
+        (
+            f'host = "c.sk"\nusername = "b"\npassword = "{SECRET}"\ntls = false\ncafile = "ca"',
+            "need tls = true",
+        ),
+        (f'host = "c.sk"\nusername = "a b"\npassword = "{SECRET}"', "username"),
+        ("port = 0", "port"),
+        ("insecure = true", "unknown key"),
+    ],
+)
+def test_uplink_settings_are_checked_without_showing_the_password(
+    tmp_path: Path, section: str, problem: str
+) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(f'role = "hub"\n[uplink]\n{section}\n')
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path)
+    assert problem in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_a_plain_uplink_is_allowed_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        f'role = "hub"\n[uplink]\nhost = "c.sk"\nport = 1883\nusername = "b"\n'
+        f'password = "{SECRET}"\ntls = false\n'
+    )
+    warnings = settings_warnings(load_settings(path))
+    assert any("in clear" in warning for warning in warnings)
