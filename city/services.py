@@ -13,7 +13,7 @@ changes the city only through it:
   to every branch that takes it;
 - :meth:`CityServices.branches_changed`, to call after a branch is added or removed
   or its catalogue choice changed: the city's broker files are rewritten and the broker
-  reloaded, and the catalogue is published again.
+  reloaded, and every ack and the catalogue are published again.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ class Publisher(Protocol):
 
     def publish_catalogue(self) -> None:
         """Publish the stored catalogue to every branch (cleared for those not taking it)."""
+
+    def resync(self) -> None:
+        """Publish every branch's ack again (a new branch learns it may start)."""
 
 
 @dataclass
@@ -62,8 +65,8 @@ class CityServices:
         return catalogue
 
     def branches_changed(self) -> None:
-        """After a branch was added, removed or changed: broker files, catalogue again."""
+        """After a branch was added, removed or changed: broker files, acks and catalogue."""
         if self.on_branches_changed is not None:
             self.on_branches_changed()
         if self.publisher is not None:
-            self.publisher.publish_catalogue()
+            self.publisher.resync()

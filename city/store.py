@@ -216,7 +216,15 @@ class CityStore:
             pool_pre_ping=True,
             pool_size=4,
             max_overflow=4,
-            connect_args={"connect_timeout": 5},
+            # A server that vanished (a failover, a cut) must fail the query in seconds,
+            # not after TCP's retransmissions: the consumer then reconnects.
+            connect_args={
+                "connect_timeout": 5,
+                "keepalives_idle": 10,
+                "keepalives_interval": 3,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 15_000,
+            },
         )
 
     def __enter__(self) -> CityStore:

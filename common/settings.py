@@ -1006,7 +1006,7 @@ def _fields_of_type(kind: Any) -> frozenset[tuple[str, str]]:
 _PATH_FIELDS = _fields_of_type(Path)
 _LIST_FIELDS = _fields_of_type(tuple)
 # Values never repeated in messages: passwords, and URLs that may hold one.
-_SECRET_FIELDS = _fields_of_type(SecretStr) | {("database", "url")}
+_SECRET_FIELDS = _fields_of_type(SecretStr) | {("database", "url"), ("city", "database_url")}
 
 
 def _with_absolute_paths(data: Mapping[str, Any], base: Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from hub.web.connections import RESERVED_FILES
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
 INSTALLED_COMMAND = "/opt/poradovnik/venv/bin/poradovnik"
-ROLES = ("hub", "kiosk", "display", "counter")
+ROLES = ("hub", "kiosk", "display", "counter", "city")
 ROLE_UNITS = tuple(f"poradovnik-{role}.service" for role in ROLES)
 SERVICES = (*ROLE_UNITS, "poradovnik-broker-reload.service")
 ALL_UNITS = (*SERVICES, "poradovnik.target", "poradovnik-broker-reload.path")
@@ -164,6 +164,7 @@ def test_the_hub_may_open_files_for_every_live_page_and_more() -> None:
     ("role", "groups", "devices"),
     [
         ("hub", {"mosquitto"}, None),
+        ("city", {"mosquitto"}, None),
         ("kiosk", {"video", "render", "input", "audio", "lp", "dialout"}, {"char-drm", "char-usb"}),
         ("display", {"video", "render", "audio", "dialout"}, {"char-drm", "char-alsa"}),
         ("counter", {"gpio", "i2c"}, {"char-gpiochip"}),

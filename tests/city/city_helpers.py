@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -145,6 +146,7 @@ class TestBranch:
         self.broker = broker
         self.topics = CityTopics(site)
         self.acks: list[int] = []
+        self.messages: list[tuple[str, bytes]] = []
         self._changed = threading.Condition()
         self.connection = MqttConnection(
             mqtt=broker.login(branch_username(site), password), client_id=f"test-branch-{site}"
@@ -153,6 +155,26 @@ class TestBranch:
         self.connection.start()
         connected = self.connection.subscribed.wait(10)
         assert connected, f"branch {site} did not connect: {broker.tail()}"
+
+    def watch(self, topic: str) -> None:
+        """Keep what arrives on ``topic`` (its catalogue, say) for :meth:`wait_for_message`."""
+        self.connection.subscribe(topic, self._keep)
+
+    def _keep(self, message: Inbound) -> None:
+        with self._changed:
+            self.messages.append((message.topic, message.payload))
+            self._changed.notify_all()
+
+    def wait_for_message(self, topic: str, timeout: float = 15.0) -> bytes:
+        """The payload of the next message on ``topic`` not yet taken."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(t == topic for t, _ in self.messages), timeout
+            )
+            if not found:
+                raise AssertionError(f"branch {self.site}: nothing on {topic}: {self.messages}")
+            index = next(i for i, (t, _) in enumerate(self.messages) if t == topic)
+            return self.messages.pop(index)[1]
 
     def _ack(self, message: Inbound) -> None:
         if not message.payload:
@@ -220,3 +242,76 @@ bind = "127.0.0.1"
         encoding="utf-8",
     )
     return path
+
+
+class ResendingBranch:
+    """A test branch that sends its history as a branch's hub does (go-back-N).
+
+    It holds the rows 1 to :meth:`have`; it sends batches of ``size`` while fewer than
+    ``window`` are unacknowledged; an ack below what it sent (a gap, a city database
+    that came back older) sends from there again, and so does no progress for
+    ``resend_s``. It runs on a thread of its own until :meth:`stop`.
+    """
+
+    def __init__(
+        self, branch: TestBranch, *, size: int = 10, window: int = 50, resend_s: float = 1.0
+    ) -> None:
+        self.branch = branch
+        self.size = size
+        self.window = window
+        self.resend_s = resend_s
+        self.sent = 0
+        self.acked = 0
+        self.held = 0
+        self.resends = 0
+        """How many times it went back."""
+        self._seen = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-branch", daemon=True)
+        self._thread.start()
+
+    def have(self, last: int) -> None:
+        """The branch holds rows 1 to ``last`` now."""
+        with self.branch._changed:
+            self.held = last
+            self.branch._changed.notify_all()
+
+    def _run(self) -> None:
+        changed = self.branch._changed
+        progress_at = time.monotonic()
+        while not self._stop.is_set():
+            with changed:
+                changed.wait_for(
+                    lambda: (
+                        len(self.branch.acks) > self._seen
+                        or (self.sent - self.acked < self.window and self.sent < self.held)
+                        or self._stop.is_set()
+                    ),
+                    self.resend_s / 4,
+                )
+                for ack in self.branch.acks[self._seen :]:
+                    if ack < self.acked:  # the city holds less than it said: from there again
+                        self.sent = ack
+                        self.resends += 1
+                    if ack != self.acked:
+                        progress_at = time.monotonic()
+                    self.acked = ack
+                self._seen = len(self.branch.acks)
+                self.sent = max(self.sent, self.acked)
+                stalled = time.monotonic() - progress_at >= self.resend_s
+                if self.acked < self.sent and stalled:
+                    self.sent = self.acked  # a batch (or its ack) was lost: go back
+                    self.resends += 1
+                    progress_at = time.monotonic()
+                first, last = self.sent + 1, min(self.sent + self.size, self.held)
+                if self.sent - self.acked >= self.window:
+                    continue
+            if first <= last:
+                self.branch.send_raw(batch(self.branch.site, first, last).encode())
+                self.sent = last
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self.branch._changed:
+            self.branch._changed.notify_all()
+        self._thread.join(5)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from city_helpers import CityBroker, TestBranch, batch
 
 from city.consumer import CityConsumer
 from city.live import LiveCity
+from city.services import CityServices
 from city.store import CityStore
+from sync_agent.city_protocol import Catalogue, CatalogueService, decode_city
+from sync_agent.protocol import DeviceStatus
 
 pytestmark = pytest.mark.postgres
 
@@ -104,3 +107,39 @@ def test_a_restarted_consumer_publishes_every_ack_again(
         again.stop()
         again.store.close()
     assert stored(city_store, "b") == [1, 2, 3, 4]
+
+
+def test_the_catalogue_reaches_the_branches_that_take_it(
+    consumer: CityConsumer, add_branch: AddBranch, city_store: CityStore, city_broker: CityBroker
+) -> None:
+    taking, other = add_branch("a"), add_branch("b")
+    for branch in (taking, other):
+        branch.watch(branch.topics.catalogue)
+    services = CityServices(city_broker.settings, city_store, consumer.live, publisher=consumer)
+    city_store.set_catalogue_branch("a", takes=True)
+    services.branches_changed()
+    service = CatalogueService(code="doklady", prefix="D", names={"sk": "Doklady"})
+    services.set_catalogue([service])
+    while (payload := taking.wait_for_message(taking.topics.catalogue)) == b"":
+        pass  # cleared before the first catalogue was stored
+    catalogue = decode_city(Catalogue, payload)
+    assert catalogue.version == 1
+    assert [s.code for s in catalogue.services] == ["doklady"]
+    assert other.wait_for_message(other.topics.catalogue) == b""  # cleared, never set
+
+
+def test_the_branches_live_state_is_kept(consumer: CityConsumer, add_branch: AddBranch) -> None:
+    branch = add_branch("a")
+    version = consumer.live.version
+    status = DeviceStatus(state="online", role="hub", at=datetime.now(UTC))
+    topic = "poradovnik/v1/a/device/hub/status"
+    assert branch.connection.publish(topic, status.encode(), retain=True)
+    consumer.live.wait_for(version, timeout=10)
+    live = consumer.live.branch("a")
+    assert live is not None
+    assert live.hub_online
+    # Another branch's topic is the ACL's to refuse: nothing of site b arrives.
+    branch.connection.publish("poradovnik/v1/b/device/hub/status", status.encode(), retain=True)
+    branch.send(batch("a", 1, 1))
+    branch.wait_for_ack(1)
+    assert consumer.live.branch("b") is None

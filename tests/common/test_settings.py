@@ -50,8 +50,30 @@ def test_example_validates_with_its_role(role: str) -> None:
     assert settings.site.id == "kosice-centrum"
 
 
+def test_the_city_example_validates() -> None:
+    settings = load_settings(EXAMPLES / "city.toml", env={})
+    assert settings.role == "city"
+    assert settings.city.database_url is not None
+    assert settings.city.database_url.startswith("postgresql+psycopg://")
+    assert settings.city.mqtt.username == "city"
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:////var/lib/poradovnik/city.sqlite3", "sqlite+pysqlite:///city.db"]
+)
+def test_the_city_refuses_sqlite_and_says_why(tmp_path: Path, url: str) -> None:
+    file = write(tmp_path, f'role = "city"\n[city]\ndatabase_url = "{url}"\n')
+    with pytest.raises(SettingsError) as raised:
+        load_settings(file, env={})
+    message = str(raised.value)
+    assert "[city] database_url: SQLite cannot be the city's database" in message
+    assert "PostgreSQL" in message
+    assert url not in message  # a URL may hold a password: never repeated
+
+
 def test_every_example_is_there_and_has_a_comment_for_every_key() -> None:
     assert sorted(p.stem for p in EXAMPLES.glob("*.toml")) == [
+        "city",
         "counter",
         "display",
         "hub",
@@ -247,7 +269,7 @@ def test_bad_env_value_names_the_variable_the_key_and_the_problem(tmp_path: Path
 def test_bad_env_role(tmp_path: Path) -> None:
     message = problems(write(tmp_path, 'role = "hub"\n'), {"PORADOVNIK_ROLE": "printer"})
     assert message.startswith("environment PORADOVNIK_ROLE: role: ")
-    assert "'hub', 'kiosk', 'display' or 'counter'" in message
+    assert "'hub', 'kiosk', 'display', 'counter' or 'city'" in message
 
 
 def test_env_unknown_key_and_unknown_section(tmp_path: Path) -> None:
@@ -437,7 +459,7 @@ def test_missing_role(tmp_path: Path) -> None:
     path = write(tmp_path, '[site]\nid = "x"\n')
     message = problems(path)
     assert message.startswith(f"{path}: role: missing;")
-    assert '"hub", "kiosk", "display" or "counter"' in message
+    assert '"hub", "kiosk", "display", "counter" or "city"' in message
 
 
 def test_secrets_are_not_repeated_in_messages(tmp_path: Path) -> None:
