@@ -35,6 +35,11 @@ PACKAGE_DIR: Final = Path(__file__).resolve().parent
 PRIVATE_BLUEPRINTS: Final = frozenset({"admin"})
 """Pages for signed-in users only: no cache may keep them."""
 
+PRIVATE_ENDPOINTS: Final = frozenset(
+    {"api.statistics", "api.stats", "api.statistics_csv", "api.stats_csv"}
+)
+"""API answers for a city user only (the statistics of their branches)."""
+
 
 def create_city_app(
     settings: Settings, services: CityServices, *, config: dict[str, Any] | None = None
@@ -109,8 +114,10 @@ def _security_headers(response: Response) -> Response:
         headers.setdefault(name, value)
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.blueprint in PRIVATE_BLUEPRINTS:
+    if request.blueprint in PRIVATE_BLUEPRINTS or request.endpoint in PRIVATE_ENDPOINTS:
         headers["Cache-Control"] = "no-store"
+    elif "Set-Cookie" in headers:  # a ?lang= choice remembered: this answer is the browser's
+        headers["Cache-Control"] = "private, no-cache"
     return response
 
 

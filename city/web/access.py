@@ -9,7 +9,8 @@ and password, for a city's reporting tools.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -26,6 +27,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_CREDENTIAL = 256
 """Longer Basic credentials are refused unread (argon2 would hash them all)."""
+
+SITE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,63}")
+"""What a branch's site id can be."""
+
+
+class Refused(Exception):
+    """A request for a branch the user may not have: its status, code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
 
 
 class LoginUser(UserMixin):
@@ -60,6 +74,24 @@ def managed_sites(user: CityUser) -> frozenset[str] | None:
     if user.city_admin:
         return None
     return frozenset(site for site, role in user.roles.items() if role == "manager")
+
+
+def chosen_branch(user: CityUser, site: str | None, known: Iterable[str]) -> str | None:
+    """The branch ``site`` asked for (``None``: all), if ``user`` may see it.
+
+    Raises :class:`Refused`: 400 for what cannot be a site, 404 for a branch not among
+    ``known``, 403 for one not the user's.
+    """
+    if site is None:
+        return None
+    if not SITE_RE.fullmatch(site):
+        raise Refused(400, "invalid", "branch: a branch's site id")
+    if site not in set(known):
+        raise Refused(404, "unknown_branch", f"no branch {site!r}")
+    sites = allowed_sites(user)
+    if sites is not None and site not in sites:
+        raise Refused(403, "forbidden", f"{user.username} may not see branch {site!r}")
+    return site
 
 
 def signed_in() -> CityUser:

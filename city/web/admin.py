@@ -2,7 +2,8 @@
 
 - the **dashboard**: per branch, people waiting and the expected wait per service, the
   counters open or paused with their current ticket, whether the hub is online, and
-  how far the city holds the branch's history (its last stored sequence and the lag);
+  how far the city holds the branch's history (its last stored sequence, and how late
+  the newest row reached the city);
 - **devices** of every branch, offline devices and printers low on paper first and
   highlighted;
 - **statistics** across branches, the same figures as a branch's own page
@@ -23,7 +24,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
@@ -37,10 +38,13 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from city import stats
 from city.live import DeviceView
+from city.web import queries
 from city.web.access import (
     LoginUser,
+    Refused,
     admin_required,
     allowed_sites,
+    chosen_branch,
     managed_sites,
     signed_in,
 )
@@ -48,6 +52,7 @@ from city.web.context import city
 from city.web.extensions import limiter
 from city.web.i18n import select_locale
 from city.web.portal import directory
+from city.web.queries import Held
 from city.web.views import BranchView, branch_views
 from common.i18n import LANGUAGES
 from hub.store.rows import hours_from_json, hours_to_json
@@ -56,7 +61,7 @@ from sync_agent.city_protocol import CatalogueService
 from sync_agent.protocol import CounterState
 
 if TYPE_CHECKING:
-    from city.store import Branch, Progress
+    from city.store import Branch
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +69,10 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 Page = str | BaseResponse | tuple[str, int]
 
-LAG_WINDOW: Final = timedelta(hours=1)
-"""The dashboard's lag is measured over the rows received in this last while."""
-
 MAX_RANGE_DAYS: Final = 366
 """The longest range of days the statistics read at once."""
 
 ISO_DAY_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-SITE_RE: Final = re.compile(r"[A-Za-z0-9_.:-]{1,63}")
 
 
 # -- sign-in ---------------------------------------------------------------------
@@ -122,23 +122,16 @@ def _visible() -> list[BranchView]:
     )
 
 
-def branch_arg(name: str = "branch") -> str | None:
+def branch_arg() -> str | None:
     """The branch a page is asked for (``?branch=``): ``None`` for all.
 
-    400 for a value that cannot be a site, 404 for an unknown branch, 403 for a branch
-    the user may not see.
+    400, 404 or 403 as :func:`~city.web.access.chosen_branch` says.
     """
-    site = request.args.get(name) or None
-    if site is None:
-        return None
-    if not SITE_RE.fullmatch(site):
-        abort(400, description=f"{name}: a branch's site id")
-    if all(branch.site != site for branch in directory().branches()):
-        abort(404, description=f"no branch {site!r}")
-    sites = allowed_sites(signed_in())
-    if sites is not None and site not in sites:
-        abort(403)
-    return site
+    known = (branch.site for branch in directory().branches())
+    try:
+        return chosen_branch(signed_in(), request.args.get("branch") or None, known)
+    except Refused as refused:
+        abort(refused.status, description=refused.message)
 
 
 # -- dashboard -------------------------------------------------------------------------
@@ -150,25 +143,19 @@ class BranchBoard:
 
     view: BranchView
     counters: list[CounterState]
-    progress: Progress | None
-    lag_s: float | None
-    """The mean delay of the rows received in :data:`LAG_WINDOW` (``None``: none came)."""
+    held: Held | None
+    """How far the city holds its history (``None``: nothing yet)."""
 
 
 def _boards() -> list[BranchBoard]:
     parts = city()
-    views = _visible()
-    progress = parts.store.progress()
-    lag = parts.store.lag(datetime.now(UTC) - LAG_WINDOW)
     live = parts.live.branches()
+    progress = queries.held(parts.store.db)
     boards = []
-    for view in views:
+    for view in _visible():
         state = live.get(view.site)
         counters = sorted(state.counters.values(), key=lambda c: c.name) if state else []
-        found = lag.get(view.site)
-        boards.append(
-            BranchBoard(view, counters, progress.get(view.site), found.mean_s if found else None)
-        )
+        boards.append(BranchBoard(view, counters, progress.get(view.site)))
     return boards
 
 

@@ -30,7 +30,7 @@ from spectree.models import InType, SecureType, SecuritySchemeData
 from werkzeug.exceptions import HTTPException
 
 from city.web import admin
-from city.web.access import allowed_sites, basic_user
+from city.web.access import Refused, allowed_sites, basic_user, chosen_branch
 from city.web.context import city
 from city.web.extensions import csrf, limiter
 from city.web.i18n import select_locale
@@ -173,27 +173,14 @@ def city_user_required(view: F) -> F:
 
 
 def _branch(user: CityUser) -> str | None:
-    """The ``branch`` asked for: 404 unknown, 403 not the user's."""
-    site = request.args.get("branch") or None
-    if site is None:
-        return None
-    if all(branch.site != site for branch in directory().branches()):
-        raise _Refusal(404, "unknown_branch", f"no branch {site!r}")
-    sites = allowed_sites(user)
-    if sites is not None and site not in sites:
-        raise _Refusal(403, "forbidden", f"{user.username} may not see branch {site!r}")
-    return site
+    """The ``branch`` asked for (:func:`~city.web.access.chosen_branch`)."""
+    known = (branch.site for branch in directory().branches())
+    return chosen_branch(user, request.args.get("branch") or None, known)
 
 
-class _Refusal(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.response = error(status, code, message)
-
-
-@bp.errorhandler(_Refusal)
-def _refused(exc: _Refusal) -> Response:
-    return exc.response
+@bp.errorhandler(Refused)
+def _refused(refused: Refused) -> Response:
+    return error(refused.status, refused.code, refused.message)
 
 
 @bp.get("/branches")
@@ -264,7 +251,6 @@ def statistics() -> Any:
     The figures are a branch's (the hub's ``/api/v1/statistics``); ``branch`` narrows
     them to one branch and then adds its counters. 400 for a range over a year.
     """
-    CityStatisticsQuery.model_validate(request.args.to_dict())
     user: CityUser = g.city_user
     branch = _branch(user)
     try:
@@ -303,7 +289,6 @@ def statistics() -> Any:
 )
 def statistics_csv() -> Any:
     """Every ticket of the range as CSV (``text/csv``): the branch, then the hub's columns."""
-    CityStatisticsQuery.model_validate(request.args.to_dict())
     user: CityUser = g.city_user
     try:
         return admin.tickets_csv(allowed_sites(user), _branch(user))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,9 @@ def test_portal_lists_every_branch_with_its_queues_and_links(client: FlaskClient
 def test_portal_speaks_the_citys_languages(client: FlaskClient) -> None:
     assert "taxes sk" in text(client, "/?lang=sk")
     assert "Shortest wait first" in text(client, "/?lang=en")
-    assert "Shortest wait first" not in text(client, "/?lang=uk")
+    ukrainian = text(client, "/?lang=uk")
+    assert "Спершу найкоротше очікування" in ukrainian  # the city's catalog
+    assert "Записатися на прийом" in ukrainian  # a text the hub's catalog translates
 
 
 def test_a_service_puts_the_shortest_wait_first(client: FlaskClient) -> None:
@@ -96,6 +99,8 @@ def test_portal_is_cacheable_and_refreshes_by_itself(client: FlaskClient) -> Non
     assert 'data-fragment="/fragment"' in page
     assert "city.js" in page
     assert answer.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    chosen = client.get("/?lang=cs")  # sets the language cookie: never kept by a proxy
+    assert chosen.headers["Cache-Control"] == "private, no-cache"
     assert client.get("/city-static/city.js").status_code == 200
     assert client.get("/static/hub/style.css").status_code == 200
 
@@ -192,7 +197,9 @@ def test_statistics_by_basic_auth_see_the_users_branches(
     client: FlaskClient, city_store: CityStore
 ) -> None:
     add_history(city_store)
-    every = client.get(STATS, headers=basic("admin")).get_json()
+    answer = client.get(STATS, headers=basic("admin"))
+    assert answer.headers["Cache-Control"] == "no-store"
+    every = answer.get_json()
     assert every["total"]["tickets"] == 2
     assert [g["key"] for g in every["per_branch"]] == ["north", "south"]
     assert every["total"]["mean_wait_s"] == 600.0
@@ -237,8 +244,9 @@ def test_statistics_csv_by_the_signed_in_session(
 def test_statistics_refuse_hostile_queries(
     client: FlaskClient, query: str, status: int, code: str
 ) -> None:
+    sign_in(client, "viewer")
     for url in (f"/api/v1/statistics?{query}", f"/api/v1/statistics.csv?{query}"):
-        answer = client.get(url, headers=basic("viewer"))
+        answer = client.get(url)
         assert answer.status_code == status, (url, answer.get_data(as_text=True))
         assert answer.get_json()["error"]["code"] == code
 
@@ -443,3 +451,16 @@ def test_a_removed_user_is_signed_out(client: FlaskClient, city_store: CityStore
     assert client.get("/admin/").status_code == 200
     city_store.remove_user("viewer")
     assert client.get("/admin/").status_code == 302
+
+
+def test_dashboard_shows_how_late_the_newest_row_came(city_url: str, tmp_path: Path) -> None:
+    stored_at = datetime(2026, 12, 7, 8, 20, tzinfo=UTC)  # the newest row is of 08:15
+    with CityStore(city_url, clock=lambda: stored_at) as store:
+        store.upgrade()
+        app, _services = city_app(store, tmp_path)
+        add_history(store)
+        client = app.test_client()
+        sign_in(client, "viewer")
+        page = text(client, "/admin/")
+    assert "History held to 3" in page
+    assert "lag 5:00" in page
