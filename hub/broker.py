@@ -736,13 +736,18 @@ class LocalBroker:
 
 @contextmanager
 def local_broker(
-    directory: Path, site: str, logins: Iterable[tuple[str, Role, Mapping[str, Any]]]
+    directory: Path,
+    site: str,
+    logins: Iterable[tuple[str, Role, Mapping[str, Any]]],
+    *,
+    bridge: Bridge | None = None,
 ) -> Iterator[LocalBroker]:
     """Run a Mosquitto on 127.0.0.1 for the demo, the tests and the benchmarks.
 
     Each login is ``(username, role, extra)``, ``extra`` being :func:`new_account`'s
     keyword arguments (``device_id``, ``counters``); every account gets a fresh
-    password. The files go to ``directory``; the broker stops on leaving.
+    password. With a ``bridge`` (a branch in a city) it is bridged to the city's
+    broker. The files go to ``directory``; the broker stops on leaving.
     """
     port = free_port()
     accounts, settings = [], {}
@@ -753,7 +758,7 @@ def local_broker(
             host="127.0.0.1", port=port, username=username, password=SecretStr(password)
         )
     files = write_broker_files(
-        directory, site=site, accounts=accounts, port=port, user=own_files_user()
+        directory, site=site, accounts=accounts, port=port, user=own_files_user(), bridge=bridge
     )
     process = Mosquitto(files.config, port)
     process.start()

@@ -43,12 +43,14 @@ from common.identity import HUB_DEVICE_ID
 from common.lifecycle import stop_on_signals
 from common.sdnotify import Notifier
 from common.settings import MqttSettings, Settings
+from hub.accounts import city_bridge
 from hub.app import (
     open_queue,
     seed_demo,
     serve,
     start_bridge,
     start_notifier,
+    start_uplink,
     start_web,
 )
 from hub.appointments import AppointmentBook
@@ -228,15 +230,24 @@ def device_settings(
 
 
 @contextmanager
-def device_process(name: str, role: str, config: dict[str, Any], path: Path) -> Iterator[None]:
+def role_process(
+    name: str,
+    role: str,
+    config: dict[str, Any],
+    path: Path,
+    *,
+    env: dict[str, str] | None = None,
+) -> Iterator[None]:
     """Run ``poradovnik <role>`` with the settings ``config`` (written to ``path``).
 
-    Its log goes to the demo's terminal. On leaving, it gets SIGTERM, then SIGKILL
-    if it has not stopped within :data:`STOP_TIMEOUT_S`.
+    A device's role, or a whole office's demo (``demo``) or the city (``city``): its
+    log goes to the demo's terminal; ``env`` is added to its environment. On leaving,
+    it gets SIGTERM, then SIGKILL if it has not stopped within :data:`STOP_TIMEOUT_S`.
     """
-    write_private_file(path, tomli_w.dumps(config))  # it holds the device's broker password
-    env = dict(os.environ)
-    if not screen_attached():
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private_file(path, tomli_w.dumps(config))  # it holds a broker password
+    env = {**os.environ, **(env or {})}
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env.setdefault("SDL_VIDEODRIVER", "dummy")
         env.setdefault("SDL_AUDIODRIVER", "dummy")
     command = [sys.executable, "-m", "poradovnik.cli", role, "--config", str(path)]
@@ -266,7 +277,9 @@ def run_demo(settings: Settings) -> None:
     try:
         with ExitStack() as stack:
             broker = stack.enter_context(
-                local_broker(data / "broker", settings.site.id, demo_logins())
+                local_broker(
+                    data / "broker", settings.site.id, demo_logins(), bridge=city_bridge(settings)
+                )
             )
             log.info("broker listening on 127.0.0.1:%d", broker.process.port)
             for account in broker.logins:  # the hub answers each device by its account
@@ -275,6 +288,9 @@ def run_demo(settings: Settings) -> None:
             bridge, hub_link = start_bridge(hub, queue)
             stack.callback(hub_link.stop)
             narrate_calls(hub_link)
+            uplink = start_uplink(hub, queue)
+            if uplink is not None:
+                stack.callback(uplink.stop)
             bookings = DemoBookings(
                 queue,
                 AppointmentBook(
@@ -311,7 +327,7 @@ def run_demo(settings: Settings) -> None:
             ]
             for name, role, section in devices:
                 config = device_settings(settings, name, role, broker.accounts[name], section)
-                stack.enter_context(device_process(name, role, config, data / f"{name}.toml"))
+                stack.enter_context(role_process(name, role, config, data / f"{name}.toml"))
             bookings.start()
             stack.callback(bookings.stop)
             if remote is not None:

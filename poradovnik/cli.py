@@ -277,12 +277,22 @@ for _role_name, _package, _what in DEVICE_ROLES:
 
 @main.command()
 @_config_option
+@click.option(
+    "--branches",
+    type=click.IntRange(1, 5),
+    default=None,
+    metavar="N",
+    help="Run a small city instead: the city's server and N branch offices (1-5); "
+    "needs PostgreSQL ([city] database_url, or initdb for a throwaway one).",
+)
 @click.pass_context
-def demo(ctx: click.Context) -> None:
+def demo(ctx: click.Context, branches: int | None) -> None:
     """Run a whole demo office on this computer: the hub with simulated devices.
 
     Needs no settings file. Unless the settings say otherwise, the role is hub and the
-    demo keeps its data in ./var/demo under the current directory.
+    demo keeps its data in ./var/demo under the current directory. With --branches N,
+    a city of N such offices, each bridged to the city's broker, with the city's portal
+    and admin pages.
     """
     settings = load_settings(
         _config(ctx),
@@ -291,7 +301,10 @@ def demo(ctx: click.Context) -> None:
         defaults={"role": "hub", "data": {"dir": "var/demo"}, "web": {"secure_cookies": False}},
     )
     setup_logging(settings.logging.level)
-    _hub("demo").run_demo(settings)
+    if branches is None:
+        _hub("demo").run_demo(settings)
+        return
+    _city("demo").run_city_demo(settings, branches)
 
 
 @main.command("check-config")

@@ -34,12 +34,12 @@ from typing import Any
 
 import pytest
 from office_helpers import ACCOUNTS, OfficeBroker, RunningHub, hub_settings, office_broker
-from postgres_cluster import ClusterError, throwaway_cluster
 from process_helpers import Process
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from city.postgres_cluster import ClusterError, throwaway_cluster
 from hub.app import open_queue, seed_demo, start_bridge
 from sync_agent.link import DeviceLink
 
@@ -177,7 +177,7 @@ def postgres_server() -> Iterator[str]:
 
     The one ``PORADOVNIK_TEST_POSTGRES_URL`` names; without it, the one at the
     default URL if it answers, else a throwaway cluster started for the run
-    (``postgres_cluster.py``). Skips with the reason when there is none (fails
+    (:mod:`city.postgres_cluster`). Skips with the reason when there is none (fails
     instead where PostgreSQL must be tested: see ``postgres_required`` in
     ``tests/conftest.py``).
     """

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from city_helpers import CityBroker, ResendingBranch, TestBranch, city_settings
 from office_helpers import require_mosquitto
-from postgres_cluster import ClusterError, Server, primary_and_standby
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from city.consumer import CityConsumer
 from city.live import LiveCity
+from city.postgres_cluster import ClusterError, Server, primary_and_standby
 from city.store import CityStore
 
 pytestmark = pytest.mark.postgres

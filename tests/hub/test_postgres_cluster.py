@@ -6,11 +6,11 @@ import socket
 from pathlib import Path
 
 import pytest
-from postgres_cluster import find_bindir, throwaway_cluster
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from city.postgres_cluster import find_bindir, throwaway_cluster
 from hub.store import Store
 
 

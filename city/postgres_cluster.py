@@ -1,11 +1,13 @@
-"""A throwaway PostgreSQL cluster, so the store is tested on PostgreSQL wherever tests run.
+"""A throwaway PostgreSQL cluster: for the city's demo, and for tests wherever they run.
 
-:func:`throwaway_cluster` makes a cluster with Debian's ``initdb`` (package
-``postgresql``, which ``scripts/test`` installs) in a temporary directory, starts it
-on a free port of 127.0.0.1 with trust authentication, and removes it on leaving.
-PostgreSQL refuses to run as root, so under root the server runs as the ``postgres``
-user (``nobody`` if there is none), owning the directory. Durability is off: nothing
-in it outlives the run.
+The city keeps its data in PostgreSQL only. ``poradovnik demo --branches N`` without
+``[city] database_url`` runs on one of these, and the tests fall back on one where no
+PostgreSQL server answers. :func:`throwaway_cluster` makes a cluster with Debian's
+``initdb`` (package ``postgresql``, which ``scripts/test`` installs) in a temporary
+directory, starts it on a free port of 127.0.0.1 with trust authentication, and
+removes it on leaving. PostgreSQL refuses to run as root, so under root the server
+runs as the ``postgres`` user (``nobody`` if there is none), owning the directory.
+Durability is off: nothing in it outlives the run.
 
 :func:`primary_and_standby` makes two such servers, the second a streaming standby of
 the first (``pg_basebackup -R``), for tests of a failover (:meth:`Server.promote`).

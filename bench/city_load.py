@@ -1,0 +1,840 @@
+"""Benchmark: a city of 20 branches × 50 devices: history into the city, its lag, the city's
+portal, and a branch's press → call beside a single office's.
+
+Run it from the checkout with the project's virtual environment::
+
+    .venv/bin/python bench/city_load.py [--branches 20] [--real 3] [--seconds 90]
+        [--think-ms 10000] [--live 500] [--database-url postgresql+psycopg://…]
+
+The city is real: its Mosquitto and ``poradovnik city`` (the consumer and the web pages)
+on PostgreSQL (``--database-url``, else a throwaway cluster made for the run with
+``initdb``). Each branch has 50 devices: 20 counter panels, 20 kiosks and 10 displays.
+``--real`` branches are real offices, each its own Mosquitto bridged to the city's (the
+configuration ``[uplink]`` makes) and ``poradovnik hub`` on its own SQLite database,
+with the demo office's four services and 20 counters; this machine (2 cores) holds 3.
+Their devices are :class:`~sync_agent.link.DeviceLink` s with their own accounts in a
+few processes: the clerks press ``next`` and the citizens take tickets, each pausing a
+random time (exponential, ``--think-ms`` on average) after every answer; the displays
+hear the calls and queues. The other branches are simulated at a real branch's pace: a
+process keeps a hub's queue for each on its own SQLite database, where simulated people
+take tickets and call them as often as the real branches' devices do, and the hub's own
+uplink sends each one's history straight to the city's broker under the branch's own
+account, as its bridge would carry it.
+
+Measured over ``--seconds`` at full load (every branch working):
+
+- **events/s into the city**: the branches' transitions in the window that the city
+  stored, per second of the window;
+- **lag**: from a transition at a branch (its row's ``at``) to the city's commit of
+  it (``received_at``), one clock (one machine): p50 and p99;
+- **portal**: ``--live`` clients (a separate process, keep-alive connections) each
+  asking for the city portal's page again as soon as it is answered: requests per
+  second, p50 and p99;
+- **branch press → call**: ``bench/sync.py``'s phase (20 panels in four processes,
+  the same pace) on the first real branch, against the same phase on a single office
+  with no city (the same hub, devices and pace), measured in the same run first: the
+  floor, and the ratio of the p99s.
+
+Then the load stops, the city catches up (its acks reach every branch's last row), and
+its ``branch_events`` are compared row by row with each real branch's ``events`` and
+each simulated branch's sent rows: nothing may be lost or stored twice. The size of a
+stored row comes from ``pg_total_relation_size``. Targets: lag p99 ≤ 2 s, no row lost
+or doubled, the branch's press → call p99 within 1.5× the single office's. It prints
+the figures as text and one JSON line; exit status 0 when the targets are met, 2 when
+not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import multiprocessing
+import queue
+import random
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from counter import sync_phase
+from harness import (
+    BenchError,
+    HttpConnection,
+    ms,
+    percentiles,
+    run_in_tempdir,
+    run_load_process,
+)
+from pydantic import SecretStr
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.pool import NullPool
+from sync import (
+    COUNTERS,
+    SITE,
+    START_S,
+    WAIT_S,
+    Display,
+    counter_ids,
+    lobby,
+    office_logins,
+    running_hub,
+    seed_office,
+    start_hub,
+)
+
+from city.demo import (
+    city_database,
+    city_settings,
+    consumer_account,
+    register_branches,
+    start_city_broker,
+    uplink_section,
+    wait_for_web,
+)
+from city.store import CityStore, branch_username
+from city.tables import BranchEventRow
+from city.verify import Row, branch_history, city_history, history_differences
+from common.settings import DataSettings, MqttSettings, Settings, SiteSettings, load_settings
+from hub.app import open_queue
+from hub.broker import Bridge, LocalBroker, free_port, local_broker
+from hub.demo import role_process
+from hub.demo_office import SERVICES
+from hub.store import sqlite_url
+from hub.uplink import Uplink
+from sync_agent import protocol as p
+from sync_agent.city_protocol import (
+    EVERY_BRANCH,
+    HistoryAck,
+    decode_city,
+    site_of,
+)
+from sync_agent.connection import Inbound, MqttConnection
+from sync_agent.link import DeviceLink, Reply
+
+BRANCHES = 20
+REAL = 3
+"""Real branches (broker + hub) this 2-core machine holds beside the city."""
+
+KIOSKS = 20
+DISPLAYS = 10
+"""A branch's displays, its lobby display (``bench/sync.py``'s) among them."""
+
+THINK_MS = 10_000.0
+"""Each clerk's and citizen's mean pause after an answer: 20 counters and 20 kiosks of a
+branch then make about 6 transitions a second, some 30 times a busy branch's (a clerk
+serves a citizen every few minutes)."""
+
+LIVE = 500
+"""Clients polling the city's portal at once."""
+
+TARGET_LAG_P99_S = 2.0
+TARGET_BRANCH_RATIO = 1.5
+"""A branch's press → call p99 under the city's full load, against a single office's."""
+
+CATCH_UP_S = 120.0
+"""How long the city may take to hold every row once the load stops."""
+
+
+def site_name(index: int, real: int) -> str:
+    """The site of branch ``index`` (0-based): the first is ``bench/sync.py``'s site."""
+    if index == 0:
+        return SITE
+    return f"real-{index + 1}" if index < real else f"sim-{index + 1:02d}"
+
+
+def branch_logins(site: str) -> list[tuple[str, Any, dict[str, Any]]]:
+    """A branch's broker accounts: ``bench/sync.py``'s (hub, lobby, 20 panels), 20 kiosks and
+    9 more displays."""
+    logins = office_logins()
+    logins += [(f"kiosk-{n}", "kiosk", {"device_id": f"kiosk-{n}"}) for n in range(1, KIOSKS + 1)]
+    logins += [
+        (f"display-{n}", "display", {"device_id": f"display-{n}"}) for n in range(2, DISPLAYS + 1)
+    ]
+    return logins
+
+
+# -- the devices of a branch -----------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    """A branch's simulated people on their devices, until ``stop``: what they did."""
+
+    tickets: int = 0
+    presses: int = 0
+    calls_heard: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def office_worker(
+    accounts: dict[str, MqttSettings],
+    site: str,
+    clerks: bool,
+    think_s: float,
+    directory: Path,
+    ready: Any,
+    stop: Any,
+    results: Any,
+) -> None:
+    """A process of one branch's devices: 20 kiosks, 9 displays and (with ``clerks``) the
+    20 counter panels, each person pausing ``think_s`` on average after every answer.
+
+    Says so on ``ready`` once every device is connected, runs until ``stop`` is set,
+    then puts a :class:`Worker` on ``results``.
+    """
+    worker = Worker()
+    lock = threading.Lock()
+    rng = random.Random()
+    answers: dict[str, threading.Event] = {}
+
+    def answered(command: p.Request, _reply: Reply) -> None:
+        event = answers.pop(command.msg_id, None)
+        if event is not None:
+            event.set()
+
+    def act(link: DeviceLink, topic: str, command: p.Request) -> bool:
+        done = answers[command.msg_id] = threading.Event()
+        link.send(topic, command)
+        return done.wait(WAIT_S)
+
+    def heard(_topic: str, _payload: bytes) -> None:
+        with lock:
+            worker.calls_heard += 1
+
+    def person(link: DeviceLink, make: Any, topic: str, counted: str) -> None:
+        while not stop.wait(rng.expovariate(1 / think_s)):
+            if not act(link, topic, make()):
+                worker.errors.append(f"{site} {link.device_id}: no answer in {WAIT_S:.0f} s")
+                return
+            with lock:
+                setattr(worker, counted, getattr(worker, counted) + 1)
+
+    with ExitStack() as stack:
+        threads = []
+        links: dict[str, DeviceLink] = {}
+
+        def device(name: str, role: str, outbox: bool) -> DeviceLink:
+            link = DeviceLink(
+                mqtt=accounts[name],
+                site=site,
+                device_id=name,
+                role=role,
+                outbox_path=directory / f"{site}-{name}.sqlite3" if outbox else None,
+            )
+            link.on_reply(answered)
+            stack.callback(link.stop)
+            link.start()
+            links[name] = link
+            return link
+
+        for n in range(2, DISPLAYS + 1):
+            display = device(f"display-{n}", "display", False)
+            display.subscribe(display.topics.calls(), heard)
+            display.subscribe(display.topics.queue(p.ANY), lambda _t, _p: None)
+        for n in range(1, KIOSKS + 1):
+            kiosk = device(f"kiosk-{n}", "kiosk", True)
+            service = SERVICES[n % len(SERVICES)].code
+            threads.append(
+                threading.Thread(
+                    target=person,
+                    args=(
+                        kiosk,
+                        lambda service=service: p.IssueRequest(
+                            msg_id=uuid.uuid4().hex, service=service
+                        ),
+                        kiosk.topics.kiosk_issue(kiosk.device_id),
+                        "tickets",
+                    ),
+                    daemon=True,
+                )
+            )
+        if clerks:
+            for counter in counter_ids():
+                panel = device(f"panel-{counter}", "counter", True)
+                threads.append(
+                    threading.Thread(
+                        target=person,
+                        args=(
+                            panel,
+                            lambda: p.CounterCommand(msg_id=uuid.uuid4().hex, action="next"),
+                            panel.topics.counter_cmd(counter),
+                            "presses",
+                        ),
+                        daemon=True,
+                    )
+                )
+        for name, link in links.items():
+            if not link.connection.subscribed.wait(WAIT_S):
+                worker.errors.append(f"{site} {name} did not connect")
+        ready.put(site)
+        for thread in threads:
+            thread.start()
+        stop.wait()
+        for thread in threads:
+            thread.join(WAIT_S * 2)
+    results.put(worker)
+
+
+# -- the simulated branches ------------------------------------------------------------
+
+
+def simulated_branches(
+    directory: Path,
+    accounts: dict[str, MqttSettings],
+    think_s: float,
+    done: Any,
+    ready: Any,
+    stop: Any,
+    results: Any,
+) -> None:
+    """A process of simulated branches, each at the pace of a real one, until ``stop``.
+
+    Each is a hub's queue on its own SQLite database (``bench/sync.py``'s office) and
+    the hub's real :class:`~hub.uplink.Uplink`, connected straight to the city's broker
+    with the branch's account, as its bridge would carry it. One thread per branch plays
+    its 20 citizens and 20 clerks: a ticket or a ``next`` at a random counter, as often
+    as 20 kiosks and 20 counters pausing ``think_s`` on average would. At ``stop`` the
+    people stop and a :class:`Worker` goes on ``results``; the uplinks go on sending
+    until ``done``, as a branch's hub goes on after its office closes.
+    """
+    worker = Worker()
+    rng = random.Random()
+    with ExitStack() as stack:
+        queues = {}
+        for site, mqtt in accounts.items():
+            settings = Settings(
+                role="hub", site=SiteSettings(id=site), data=DataSettings(dir=directory / site)
+            )
+            seed_office(settings, COUNTERS * 2, ())
+            queue_ = open_queue(settings)
+            stack.callback(queue_.store.close)
+            for counter in counter_ids():
+                queue_.counter_action(counter, "resume")
+            uplink = Uplink(queue_.store, site=site, mqtt=mqtt)
+            queue_.subscribe(uplink.changed)
+            uplink.start()
+            stack.callback(uplink.stop)
+            queues[site] = (queue_, uplink)
+        for site, (_, uplink) in queues.items():
+            if not uplink.connection.connected.wait(WAIT_S):
+                worker.errors.append(f"simulated branch {site} could not connect")
+        ready.put("simulated")
+        lock = threading.Lock()
+
+        def people(queue_: Any) -> None:
+            # 20 kiosks and 20 counters, each acting every think_s on average.
+            while not stop.wait(rng.expovariate((KIOSKS + COUNTERS) / think_s)):
+                try:
+                    if rng.random() < KIOSKS / (KIOSKS + COUNTERS):
+                        queue_.issue(SERVICES[rng.randrange(len(SERVICES))].code)
+                        counted = "tickets"
+                    else:
+                        queue_.counter_action(rng.choice(counter_ids()), "next")
+                        counted = "presses"
+                except Exception as failed:  # a refusal would be a bug of the benchmark
+                    worker.errors.append(f"{failed}")
+                    return
+                with lock:
+                    setattr(worker, counted, getattr(worker, counted) + 1)
+
+        threads = [
+            threading.Thread(target=people, args=(queue_,), daemon=True)
+            for queue_, _ in queues.values()
+        ]
+        for thread in threads:
+            thread.start()
+        stop.wait()
+        for thread in threads:
+            thread.join(WAIT_S)
+        results.put(worker)
+        done.wait()
+
+
+# -- the city's portal under load --------------------------------------------------------
+
+
+def client_main(args: argparse.Namespace) -> None:
+    """The portal's load process: ``--live`` clients polling ``/`` for ``--seconds``."""
+
+    async def run() -> dict[str, Any]:
+        connections = [await HttpConnection.open(args.port) for _ in range(args.live)]
+        latencies: list[float] = []
+        failures = 0
+        deadline = time.perf_counter() + args.seconds
+
+        async def poll(connection: HttpConnection) -> None:
+            nonlocal failures
+            while time.perf_counter() < deadline:
+                asked = time.perf_counter()
+                if await connection.get("/") != 200:
+                    failures += 1
+                latencies.append(time.perf_counter() - asked)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(poll(c) for c in connections))
+        elapsed = time.perf_counter() - began
+        for connection in connections:
+            connection.close()
+        return {"latencies": latencies, "elapsed": elapsed, "failures": failures}
+
+    print(json.dumps(asyncio.run(run())))
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """What one run measured."""
+
+    floor: list[float]
+    """Press → call on the single office, in seconds."""
+    branch: list[float]
+    """Press → call on the first real branch under the city's load."""
+    lags: list[float]
+    """``received_at - at`` of each row stored in the window."""
+    events_per_s: float
+    portal: dict[str, Any]
+    rows: int
+    lost: list[str]
+    bytes_per_row: float
+    branches: int
+    real: int
+    actions: int
+    """Tickets taken and presses made at every branch in the window."""
+    span: float
+    """The window's length, in seconds."""
+    catch_up_s: float | None
+    """How long the city took to hold every row once the load stopped (``None``: not
+    within :data:`CATCH_UP_S`)."""
+
+
+@contextmanager
+def branch_office(
+    directory: Path, site: str, uplink: dict[str, Any], tickets: int
+) -> Iterator[LocalBroker]:
+    """A real branch: its broker bridged to the city (``uplink``: its ``[uplink]``) and
+    ``poradovnik hub`` on a new database with ``bench/sync.py``'s office and ``tickets``
+    waiting."""
+    directory.mkdir(parents=True)
+    bridge = Bridge(
+        site=site,
+        host=uplink["host"],
+        port=uplink["port"],
+        username=uplink["username"],
+        password=SecretStr(uplink["password"]),
+        tls=uplink["tls"],
+    )
+    logins = branch_logins(site)
+    with local_broker(directory / "broker", site, logins, bridge=bridge) as broker:
+        hub = broker.accounts["hub"]
+        password = hub.password.get_secret_value() if hub.password is not None else ""
+        config = directory / "hub.toml"
+        settings: dict[str, Any] = {
+            "role": "hub",
+            "site": {"id": site},
+            "data": {"dir": str(directory)},
+            "mqtt": {
+                "host": hub.host,
+                "port": hub.port,
+                "username": hub.username,
+                "password": password,
+            },
+            "web": {"port": free_port()},
+            "logging": {"level": "WARNING"},
+            "uplink": uplink,
+        }
+        config.write_text(tomli_w.dumps(settings))
+        seed_office(load_settings(config), tickets, broker.logins)
+        process = start_hub(config, directory / "notify")
+        try:
+            yield broker
+        finally:
+            process.stop()
+
+
+class Load:
+    """The load processes of a phase: they start, say they are ready, run until stopped,
+    then report (a :class:`Worker`, the simulated rows, or an error's text)."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.ready = context.Queue()
+        self.stop = context.Event()
+        self.done = context.Event()
+        """Set when the run is over: the simulated branches' uplinks may stop."""
+        self.results = context.Queue()
+        self.processes: list[Any] = []
+
+    def start(self, target: Any, *args: Any) -> None:
+        """Start ``target(*args, ready, stop, results)`` in a process of its own."""
+        process = self.context.Process(
+            target=target, args=(*args, self.ready, self.stop, self.results), daemon=True
+        )
+        process.start()
+        self.processes.append(process)
+
+    def offices(self, offices: dict[str, LocalBroker], think_s: float, directory: Path) -> None:
+        """A device process per office (the first office's clerks press in ``sync_phase``)."""
+        for index, (site, broker) in enumerate(offices.items()):
+            self.start(office_worker, broker.accounts, site, index > 0, think_s, directory)
+
+    def wait_ready(self) -> None:
+        """Wait until every load process has its devices or connections up."""
+        for _ in self.processes:
+            try:
+                self.ready.get(timeout=START_S)
+            except queue.Empty:
+                raise BenchError("a load process did not get ready") from None
+
+    def finish(self) -> list[Any]:
+        """Stop the load; every process's report."""
+        self.stop.set()
+        reports = []
+        for _ in self.processes:
+            try:
+                report = self.results.get(timeout=WAIT_S * 4)
+            except queue.Empty:
+                raise BenchError("a load process did not report") from None
+            if isinstance(report, str):
+                raise BenchError(report)
+            if isinstance(report, Worker) and report.errors:
+                raise BenchError("; ".join(report.errors[:3]))
+            reports.append(report)
+        return reports
+
+    def close(self) -> None:
+        """End every load process."""
+        self.done.set()
+        for process in self.processes:
+            process.join(WAIT_S)
+            process.terminate()
+
+
+def floor_phase(context: Any, directory: Path, presses: int, think_s: float) -> list[float]:
+    """``bench/sync.py``'s press → call on a single office with no city, its kiosks and
+    displays working as a branch's do: the floor."""
+    with ExitStack() as stack:
+        broker = stack.enter_context(local_broker(directory / "broker", SITE, branch_logins(SITE)))
+        stack.enter_context(running_hub(directory / "hub", broker, tickets(presses)))
+        display = Display()
+        lobby(broker.accounts, stack, display.on_call, display.on_counter_state)
+        if not display.counter_states.wait(WAIT_S):
+            raise BenchError("the office's hub published no counter state")
+        load = Load(context)
+        stack.callback(load.close)
+        load.offices({SITE: broker}, think_s, directory)
+        load.wait_ready()
+        try:
+            measured = sync_phase(context, broker.accounts, directory, presses, think_s, display)
+        finally:
+            load.finish()
+        return measured.latencies
+
+
+def tickets(presses: int) -> int:
+    """Waiting tickets that keep every press calling someone, the kiosks' aside."""
+    return COUNTERS * (presses + 10)
+
+
+class Acks:
+    """The city's acks of every branch, heard on the city's broker."""
+
+    def __init__(self, mqtt: MqttSettings) -> None:
+        self.seqs: dict[str, int] = {}
+        self._changed = threading.Condition()
+        self.connection = MqttConnection(mqtt=mqtt, client_id="bench-acks")
+        self.connection.subscribe(EVERY_BRANCH.ack, self._on_ack)
+
+    def _on_ack(self, message: Inbound) -> None:
+        if message.payload:
+            ack = decode_city(HistoryAck, message.payload)
+            with self._changed:
+                self.seqs[site_of(message.topic)] = ack.seq
+                self._changed.notify_all()
+
+    def wait(self, wanted: dict[str, int], timeout: float) -> float | None:
+        """Wait until the city acks at least ``wanted[site]`` of every site; how long it
+        took, or ``None`` if it did not within ``timeout`` (the comparison then shows what
+        is missing)."""
+        began = time.monotonic()
+        with self._changed:
+            if self._changed.wait_for(
+                lambda: all(self.seqs.get(s, 0) >= n for s, n in wanted.items()), timeout
+            ):
+                return time.monotonic() - began
+        return None
+
+
+@dataclass(frozen=True)
+class City:
+    """The running city: its database, its settings and each branch's broker password."""
+
+    url: str
+    settings: dict[str, Any]
+    passwords: dict[str, str]
+
+    def account(self, site: str) -> MqttSettings:
+        """Branch ``site``'s account on the city's broker."""
+        return consumer_account(self.settings).model_copy(
+            update={"username": branch_username(site), "password": SecretStr(self.passwords[site])}
+        )
+
+
+def start_city(
+    directory: Path, database_url: str | None, sites: list[str], stack: ExitStack
+) -> City:
+    """The city's database, broker and ``poradovnik city`` with ``sites`` registered; all
+    stopped by ``stack``."""
+    url = stack.enter_context(city_database(database_url))
+    store = CityStore(url)
+    stack.callback(store.close)
+    store.upgrade()
+    passwords = register_branches(store, [(site, site, f"{site} 1", None) for site in sites])
+    settings = city_settings(directory, url, "WARNING")
+    start_city_broker(settings, store, stack)
+    stack.enter_context(role_process("city", "city", settings, directory / "city.toml"))
+    wait_for_web(settings["city"]["web_port"], WAIT_S * 2)
+    return City(url, settings, passwords)
+
+
+def portal_load(port: int, args: argparse.Namespace) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start the portal's load process in a thread; the thread and where its figures go."""
+    figures: dict[str, Any] = {}
+    flags = ["--port", str(port), "--live", str(args.live), "--seconds", str(args.seconds)]
+    thread = threading.Thread(
+        target=lambda: figures.update(
+            run_load_process(__file__, flags, args.seconds + START_S * 2)
+        ),
+        daemon=True,
+    )
+    thread.start()
+    return thread, figures
+
+
+def differences(url: str, expected: dict[str, list[Row]]) -> list[str]:
+    """What differs between each branch's rows and the city's, by site."""
+    lost: list[str] = []
+    for site, rows in expected.items():
+        found = history_differences(rows, city_history(url, site), limit=sys.maxsize)
+        lost += [f"{site}: {line}" for line in found]
+    return lost
+
+
+def measure(directory: Path, args: argparse.Namespace) -> Figures:
+    """Run the floor, then the city at full load; check and size what the city stored."""
+    context = multiprocessing.get_context("spawn")
+    think_s = args.think_ms / 1000
+    presses = max(3, round(args.seconds / think_s))
+    floor = floor_phase(context, directory / "floor", presses, think_s)
+    sites = [site_name(n, args.real) for n in range(args.branches)]
+    real, simulated = sites[: args.real], sites[args.real :]
+    with ExitStack() as stack:
+        city = start_city(directory / "city", args.database_url, sites, stack)
+        offices = {
+            site: stack.enter_context(
+                branch_office(
+                    directory / site,
+                    site,
+                    uplink_section(city.settings, site, city.passwords[site]),
+                    tickets(presses),
+                )
+            )
+            for site in real
+        }
+        acks = Acks(consumer_account(city.settings))
+        acks.connection.start()
+        stack.callback(acks.connection.stop)
+        display = Display()
+        lobby(offices[SITE].accounts, stack, display.on_call, display.on_counter_state)
+        if not display.counter_states.wait(WAIT_S):
+            raise BenchError("the first branch's hub published no counter state")
+        load = Load(context)
+        stack.callback(load.close)
+        load.offices(offices, think_s, directory / "devices")
+        if simulated:
+            accounts = {site: city.account(site) for site in simulated}
+            load.start(simulated_branches, directory / "simulated", accounts, think_s, load.done)
+        load.wait_ready()
+        portal_thread, portal = portal_load(city.settings["city"]["web_port"], args)
+        began = datetime.now(UTC)
+        try:
+            branch = sync_phase(
+                context, offices[SITE].accounts, directory / "devices", presses, think_s, display
+            )
+        finally:
+            ended = datetime.now(UTC)
+            workers = [w for w in load.finish() if isinstance(w, Worker)]
+        portal_thread.join(args.seconds + START_S * 2)
+        databases = {site: directory / site for site in real}
+        databases.update({site: directory / "simulated" / site for site in simulated})
+        expected = {
+            site: branch_history(sqlite_url(path / "hub.sqlite3"))
+            for site, path in databases.items()
+        }
+        catch_up = acks.wait(
+            {s: rows[-1]["seq"] for s, rows in expected.items() if rows}, CATCH_UP_S
+        )
+        lags, stored, size = stored_figures(city.url, began, ended)
+        return Figures(
+            floor=floor,
+            branch=branch.latencies,
+            lags=lags,
+            events_per_s=stored / (ended - began).total_seconds(),
+            portal=portal,
+            rows=sum(len(rows) for rows in expected.values()),
+            lost=differences(city.url, expected),
+            bytes_per_row=size,
+            branches=args.branches,
+            real=args.real,
+            actions=sum(w.tickets + w.presses for w in workers) + COUNTERS * presses,
+            span=(ended - began).total_seconds(),
+            catch_up_s=catch_up,
+        )
+
+
+def stored_figures(url: str, began: datetime, ended: datetime) -> tuple[list[float], int, float]:
+    """The lag of each transition of the window, how many there were, bytes per row."""
+    table = BranchEventRow.__table__
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            # Transitions of the window (not the offices' seeding before it, sent at start).
+            window = (table.c.at >= began) & (table.c.at < ended)
+            rows = conn.execute(select(table.c.at, table.c.received_at).where(window)).all()
+            count = conn.execute(select(func.count()).select_from(table)).scalar_one()
+            size = conn.execute(text("SELECT pg_total_relation_size('branch_events')")).scalar_one()
+    finally:
+        engine.dispose()
+    lags = [(received - at).total_seconds() for at, received in rows]
+    return lags, len(rows), size / max(count, 1)
+
+
+def report(figures: Figures, args: argparse.Namespace) -> bool:
+    """Print the figures as text, then as one JSON line; whether the targets are met."""
+    lag_p50, lag_p99 = percentiles(figures.lags)
+    floor_p50, floor_p99 = (ms(v) for v in percentiles(figures.floor))
+    branch_p50, branch_p99 = (ms(v) for v in percentiles(figures.branch))
+    ratio = branch_p99 / floor_p99
+    portal = figures.portal
+    portal_latencies = portal.get("latencies") or [0.0, 0.0]
+    portal_rps = len(portal.get("latencies", [])) / portal["elapsed"] if portal else 0.0
+    portal_p50, portal_p99 = (ms(v) for v in percentiles(portal_latencies))
+    met = (
+        lag_p99 <= TARGET_LAG_P99_S
+        and not figures.lost
+        and ratio <= TARGET_BRANCH_RATIO
+        and not portal.get("failures")
+    )
+    print(
+        f"city:     {figures.branches} branches ({figures.real} real, the rest simulated), "
+        f"50 devices each, people pausing {args.think_ms:.0f} ms on average"
+    )
+    print(
+        f"events:   {figures.events_per_s:8.1f} /s into the city; "
+        f"{figures.actions / figures.span:.1f} tickets and presses /s at the branches"
+    )
+    print(f"lag:      p50 {lag_p50:7.3f} s   p99 {lag_p99:7.3f} s   transition → city's row")
+    print(
+        f"portal:   {portal_rps:8.1f} req/s with {args.live} clients polling; "
+        f"p50 {portal_p50:.1f} ms  p99 {portal_p99:.1f} ms; {portal.get('failures', 0)} failed"
+    )
+    print(
+        f"branch:   p50 {branch_p50:7.2f} ms  p99 {branch_p99:7.2f} ms  press → call, city at load"
+    )
+    print(
+        f"floor:    p50 {floor_p50:7.2f} ms  p99 {floor_p99:7.2f} ms  press → call, single office"
+    )
+    print(
+        f"rows:     {figures.rows} compared row by row, {len(figures.lost)} differences; "
+        f"{figures.bytes_per_row:.0f} bytes per row in PostgreSQL (table and indexes)"
+    )
+    for line in figures.lost[:10]:
+        print(f"  {line}")
+    caught = (
+        f"{figures.catch_up_s:.1f} s"
+        if figures.catch_up_s is not None
+        else f"not within {CATCH_UP_S:.0f} s"
+    )
+    print(f"catch-up: the city held every row {caught} after the load stopped")
+    print(
+        f"ratio:    {ratio:.2f}× the single office's p99; targets lag p99 ≤ "
+        f"{TARGET_LAG_P99_S:.0f} s, nothing lost or doubled, ratio ≤ {TARGET_BRANCH_RATIO}: "
+        f"{'met' if met else 'NOT met'}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "city",
+                "branches": figures.branches,
+                "real_branches": figures.real,
+                "devices_per_branch": COUNTERS + KIOSKS + DISPLAYS,
+                "think_ms": args.think_ms,
+                "seconds": args.seconds,
+                "events_per_s": round(figures.events_per_s, 1),
+                "actions_per_s": round(figures.actions / figures.span, 1),
+                "lag_p50_s": round(lag_p50, 3),
+                "lag_p99_s": round(lag_p99, 3),
+                "portal_clients": args.live,
+                "portal_rps": round(portal_rps, 1),
+                "portal_p50_ms": round(portal_p50, 1),
+                "portal_p99_ms": round(portal_p99, 1),
+                "portal_failures": portal.get("failures", 0),
+                "branch_p50_ms": round(branch_p50, 2),
+                "branch_p99_ms": round(branch_p99, 2),
+                "floor_p50_ms": round(floor_p50, 2),
+                "floor_p99_ms": round(floor_p99, 2),
+                "ratio_p99": round(ratio, 2),
+                "rows_compared": figures.rows,
+                "rows_differing": len(figures.lost),
+                "catch_up_s": None if figures.catch_up_s is None else round(figures.catch_up_s, 1),
+                "bytes_per_row": round(figures.bytes_per_row, 1),
+                "target_lag_p99_s": TARGET_LAG_P99_S,
+                "target_ratio": TARGET_BRANCH_RATIO,
+                "target_met": met,
+            }
+        )
+    )
+    return met
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--branches", type=int, default=BRANCHES, help="branches in the city")
+    parser.add_argument("--real", type=int, default=REAL, help="real branches (hub + broker)")
+    parser.add_argument("--seconds", type=float, default=90.0, help="the measured window")
+    parser.add_argument(
+        "--think-ms", type=float, default=THINK_MS, help="each person's mean pause, in ms"
+    )
+    parser.add_argument("--live", type=int, default=LIVE, help="clients polling the portal")
+    parser.add_argument(
+        "--database-url", help="the city's PostgreSQL (default: a throwaway cluster)"
+    )
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client_main(args)
+        return
+    if not 1 <= args.real <= args.branches:
+        parser.error("--real must be from 1 to --branches")
+    if args.seconds <= 0 or args.think_ms <= 0 or args.live < 1:
+        parser.error("--seconds, --think-ms and --live must be more than 0")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    figures = run_in_tempdir(
+        lambda tmp: measure(tmp, args), "the city, the branches and their devices"
+    )
+    sys.exit(0 if report(figures, args) else 2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""A short run of ``bench/city_load.py``: it measures, checks every row and prints one JSON line."""
+
+from __future__ import annotations
+
+import pytest
+from bench_helpers import run_bench
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
+
+
+def test_a_short_run_of_the_city_benchmark_stores_every_row_once(city_url: str) -> None:
+    run = run_bench(
+        "city_load",
+        *("--branches", "4", "--real", "1", "--seconds", "8", "--think-ms", "4000"),
+        *("--live", "20", "--database-url", city_url),
+        timeout=280,
+    )
+    figures = run.figures
+    assert figures["bench"] == "city", run.output
+    assert figures["branches"] == 4
+    assert figures["rows_compared"] > 0, run.output
+    assert figures["rows_differing"] == 0, run.output
+    assert figures["events_per_s"] > 0, run.output
+    assert figures["portal_rps"] > 0, run.output
+    assert figures["portal_failures"] == 0, run.output
+    assert figures["bytes_per_row"] > 0, run.output
+    assert figures["floor_p99_ms"] > 0, run.output
+    assert figures["branch_p99_ms"] > 0, run.output
