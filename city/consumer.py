@@ -5,7 +5,9 @@
 
 - ``poradovnik/v1/+/city/history`` (QoS 1): each :class:`HistoryBatch` is stored by
   :meth:`CityStore.store_batch` in one transaction, and only once it is committed the
-  retained :class:`HistoryAck` of that branch is published with what the city holds;
+  retained :class:`HistoryAck` of that branch is published with what the city holds
+  (the batches that waited are stored together, in one transaction, by
+  :meth:`CityStore.store_batches`);
   the branch resends from there whenever it is behind what it sent;
 - :data:`city.live.SUBSCRIPTIONS`, which feed the :class:`~city.live.LiveCity`.
 
@@ -37,7 +39,7 @@ from typing import Final
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from city.live import SUBSCRIPTIONS, LiveCity
-from city.store import CityError, CityStore
+from city.store import CityError, CityStore, StoreResult, check_batch
 from common.liveness import BEAT_S, Heartbeat
 from common.logthrottle import ThrottledLog
 from common.settings import CitySettings
@@ -56,6 +58,10 @@ from sync_agent.protocol import ProtocolError
 __all__ = ["CLIENT_ID", "CityConsumer"]
 
 log = logging.getLogger(__name__)
+
+GROUP_MAX: Final = 200
+"""Most waiting batches stored in one transaction: one commit for all that waited, so
+the city keeps up with many branches sending small batches."""
 
 CLIENT_ID: Final = "poradovnik-city"
 """The consumer's MQTT client id: its persistent session on the city's broker."""
@@ -181,7 +187,7 @@ class CityConsumer:
                 log.exception("the city consumer failed unexpectedly; going on")
 
     def _turn(self) -> None:
-        """One round: a resync or the catalogue if due, else the next batch."""
+        """One round: a resync or the catalogue if due, else the batches waiting."""
         if self._resync.is_set():
             self._resync.clear()
             self._publish_acks()
@@ -192,9 +198,11 @@ class CityConsumer:
             item = self._queue.get(timeout=BEAT_S)
         except queue.Empty:
             return
-        if isinstance(item, tuple):
-            topic, payload = item
-            self._store(topic, payload)
+        items = [item]
+        with contextlib.suppress(queue.Empty):
+            while len(items) < GROUP_MAX:
+                items.append(self._queue.get_nowait())
+        self._store([entry for entry in items if isinstance(entry, tuple)])
 
     def _publish_acks(self) -> None:
         """Publish every branch's ack from what the database holds now."""
@@ -214,38 +222,67 @@ class CityConsumer:
             payload = catalogue.encode() if catalogue is not None and branch.catalogue else b""
             self.connection.publish(CityTopics(branch.site).catalogue, payload, retain=True)
 
-    def _store(self, topic: str, payload: bytes) -> None:
-        """Store one batch, then acknowledge what the city holds; refuse what is bad."""
+    def _store(self, messages: list[tuple[str, bytes]]) -> None:
+        """Store the batches that waited, in one transaction; acknowledge; refuse the bad.
+
+        The acknowledgement of each branch is what the city then holds. If the group
+        fails for one bad batch, each is stored alone so that only the bad one is refused.
+        """
+        batches = [item for topic, payload in messages if (item := self._decoded(topic, payload))]
+        if not batches:
+            return
+        results: list[StoreResult | None]
+        try:
+            results = list(self.store.store_batches(batches))
+        except (CityError, DBAPIError) as exc:
+            if isinstance(exc, DBAPIError) and _connection_problem(exc):
+                raise
+            results = [self._store_alone(site, batch) for site, batch in batches]
+        self._database_back()
+        acks: dict[str, int] = {}
+        for (site, batch), result in zip(batches, results, strict=True):
+            if result is None:
+                continue
+            if result.gap:
+                self._refusals.log(
+                    logging.INFO,
+                    (site, "gap"),
+                    "branch %s sent %d-%d but the city holds up to %d: asked it to resend",
+                    site,
+                    batch.first,
+                    batch.last,
+                    result.ack,
+                )
+            acks[site] = result.ack
+        for site, seq in acks.items():
+            self._ack(site, seq)
+
+    def _decoded(self, topic: str, payload: bytes) -> tuple[str, HistoryBatch] | None:
         try:
             site = site_of(topic)
             batch = decode_city(HistoryBatch, payload)
+            check_batch(site, batch)
         except ProtocolError as exc:
             self._refuse(topic, "invalid", "refused a history batch on %s: %s", topic, exc)
-            return
+            return None
+        except CityError as exc:
+            self._refuse(topic, "refused", "refused a history batch on %s: %s", topic, exc)
+            return None
+        return site, batch
+
+    def _store_alone(self, site: str, batch: HistoryBatch) -> StoreResult | None:
+        """One batch in a transaction of its own; ``None`` if it is refused."""
         try:
-            result = self.store.store_batch(site, batch)
+            return self.store.store_batch(site, batch)
         except CityError as exc:
             self._refuse(site, "refused", "refused a history batch of %s: %s", site, exc)
-            return
         except DBAPIError as exc:
             if _connection_problem(exc):
                 raise
             # Values the database will not take (the checks before missed them): the
             # batch is refused whole, as a bad payload is.
             self._refuse(site, "database", "the database refused a batch of %s: %s", site, exc)
-            return
-        self._database_back()
-        if result.gap:
-            self._refusals.log(
-                logging.INFO,
-                (site, "gap"),
-                "branch %s sent %d-%d but the city holds up to %d: asked it to resend",
-                site,
-                batch.first,
-                batch.last,
-                result.ack,
-            )
-        self._ack(site, result.ack)
+        return None
 
     def _ack(self, site: str, seq: int) -> None:
         ack = HistoryAck(site=site, seq=seq, at=self.clock())

@@ -23,7 +23,7 @@ consumer's thread and the web's. A database that is away raises SQLAlchemy's
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -373,32 +373,21 @@ class CityStore:
         ``site`` or values the database cannot hold (they are refused whole, unread);
         SQLAlchemy's errors when the database fails.
         """
-        _check_batch(site, batch)
+        [result] = self.store_batches([(site, batch)])
+        return result
+
+    def store_batches(self, batches: Sequence[tuple[str, HistoryBatch]]) -> list[StoreResult]:
+        """Store several branches' batches in order, by :meth:`store_batch`'s rule, at once.
+
+        One transaction for all (the consumer's group commit: one commit for all that
+        waited). The batches must have passed :func:`check_batch`. Raises as :meth:`store_batch`;
+        then nothing of any of them is stored.
+        """
+        for site, batch in batches:
+            check_batch(site, batch)
         now = self.clock()
         with self.db.begin() as conn:
-            held = _locked_progress(conn, site)
-            if batch.last <= held:
-                return StoreResult(ack=held, stored=0)
-            if batch.first > held + 1 and batch.first != batch.first_available:
-                return StoreResult(ack=held, stored=0, gap=True)
-            rows = [
-                {"site": site, "received_at": now, **event.model_dump()}
-                for event in batch.events
-                if event.seq > held
-            ]
-            inserted = conn.execute(
-                pg_insert(_events).values(rows).on_conflict_do_nothing().returning(_events.c.seq)
-            ).all()
-            upsert = pg_insert(_progress).values(
-                site=site, seq=batch.last, first_seq=rows[0]["seq"], updated_at=now
-            )
-            conn.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=[_progress.c.site],
-                    set_={"seq": batch.last, "updated_at": now},
-                )
-            )
-        return StoreResult(ack=batch.last, stored=len(inserted))
+            return [_store_in(conn, site, batch, now) for site, batch in batches]
 
     def events(
         self, start: date, end: date, *, sites: Iterable[str] | None = None
@@ -584,7 +573,7 @@ def _check_text(value: str, what: str, most: int, *, required: bool) -> None:
         raise CityError(f"{what}: 1-{most} characters")
 
 
-def _check_batch(site: str, batch: HistoryBatch) -> None:
+def check_batch(site: str, batch: HistoryBatch) -> None:
     """Refuse a batch the database could not hold, or one of another site, before any SQL."""
     if batch.site != site:
         raise CityError(f"a batch of site {batch.site!r} came on the topic of site {site!r}")
@@ -630,3 +619,30 @@ def _user(conn: Connection, username: str) -> CityUser | None:
         select(_roles.c.site, _roles.c.role).where(_roles.c.username == username)
     ).all()
     return CityUser(row.username, row.city_admin, {site: role for site, role in roles})
+
+
+def _store_in(conn: Connection, site: str, batch: HistoryBatch, now: datetime) -> StoreResult:
+    """:meth:`CityStore.store_batch`'s rule for one batch, inside the caller's transaction."""
+    held = _locked_progress(conn, site)
+    if batch.last <= held:
+        return StoreResult(ack=held, stored=0)
+    if batch.first > held + 1 and batch.first != batch.first_available:
+        return StoreResult(ack=held, stored=0, gap=True)
+    rows = [
+        {"site": site, "received_at": now, **event.model_dump()}
+        for event in batch.events
+        if event.seq > held
+    ]
+    inserted = conn.execute(
+        pg_insert(_events).values(rows).on_conflict_do_nothing().returning(_events.c.seq)
+    ).all()
+    upsert = pg_insert(_progress).values(
+        site=site, seq=batch.last, first_seq=rows[0]["seq"], updated_at=now
+    )
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[_progress.c.site],
+            set_={"seq": batch.last, "updated_at": now},
+        )
+    )
+    return StoreResult(ack=batch.last, stored=len(inserted))

@@ -72,6 +72,37 @@ def test_batches_are_stored_exactly_once(city_store: CityStore) -> None:
     assert (progress.seq, progress.first_seq) == (25, 1)
 
 
+def test_batches_that_waited_are_stored_together_by_the_same_rule(city_store: CityStore) -> None:
+    city_store.add_branch("a", name="A", address="x")
+    city_store.add_branch("b", name="B", address="x")
+    results = city_store.store_batches(
+        [
+            ("a", batch("a", 1, 10)),
+            ("b", batch("b", 1, 5)),
+            ("a", batch("a", 5, 12)),  # overlaps what the same group stored
+            ("b", batch("b", 9, 12)),  # a gap
+            ("a", batch("a", 1, 3)),  # a duplicate
+        ]
+    )
+    assert results == [
+        StoreResult(ack=10, stored=10),
+        StoreResult(ack=5, stored=5),
+        StoreResult(ack=12, stored=2),
+        StoreResult(ack=5, stored=0, gap=True),
+        StoreResult(ack=12, stored=0),
+    ]
+    assert stored_seqs(city_store, "a") == list(range(1, 13))
+    assert stored_seqs(city_store, "b") == list(range(1, 6))
+
+
+def test_a_group_with_a_refused_batch_stores_nothing(city_store: CityStore) -> None:
+    city_store.add_branch("a", name="A", address="x")
+    with pytest.raises(CityError, match="no branch"):
+        city_store.store_batches([("a", batch("a", 1, 3)), ("z", batch("z", 1, 3))])
+    assert city_store.progress()["a"].seq == 0
+    assert stored_seqs(city_store, "a") == []
+
+
 def test_a_branch_with_pruned_history_starts_at_its_first_available(
     city_store: CityStore,
 ) -> None:
