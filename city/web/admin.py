@@ -57,7 +57,7 @@ from city.web.views import BranchView, branch_views
 from common.errors import PoradovnikError
 from common.i18n import LANGUAGES
 from hub.store.rows import hours_from_json, hours_to_json
-from hub.web.admin import next_page, parse_hours
+from hub.web.admin import minutes_filter, next_page, parse_hours, percent_filter
 from hub.web.refusals import refusal_text
 from sync_agent.city_protocol import CatalogueService
 from sync_agent.protocol import CounterState
@@ -273,19 +273,9 @@ def statistics_csv() -> Response:
     return tickets_csv(allowed_sites(signed_in()), branch_arg())
 
 
-@bp.app_template_filter("minutes")
-def minutes_filter(seconds: float | None) -> str:
-    """Seconds as ``m:ss`` (an en dash when unknown)."""
-    if seconds is None:
-        return "–"
-    total = round(seconds)
-    return f"{total // 60}:{total % 60:02d}"
-
-
-@bp.app_template_filter("percent")
-def percent_filter(share: float | None) -> str:
-    """A share as a whole percentage (an en dash when unknown)."""
-    return "–" if share is None else f"{round(share * 100)} %"
+# The hub's filters, for the statistics page the two roles share.
+bp.add_app_template_filter(minutes_filter, "minutes")
+bp.add_app_template_filter(percent_filter, "percent")
 
 
 # -- catalogue -------------------------------------------------------------------------
