@@ -22,8 +22,7 @@ from city.web.context import EXTENSION, city
 from city.web.extensions import babel, csrf, limiter, login_manager
 from common.settings import Settings
 from hub.web import PACKAGE_DIR as HUB_WEB_DIR
-from hub.web import configure, error_json
-from hub.web.live import SECURITY_HEADERS
+from hub.web import configure, error_json, security_headers
 
 __all__ = ["city", "create_city_app"]
 
@@ -92,11 +91,7 @@ def create_city_app(
 
 
 def _security_headers(response: Response) -> Response:
-    headers = response.headers
-    for name, value in SECURITY_HEADERS:
-        headers.setdefault(name, value)
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    headers = security_headers(response).headers
     if request.blueprint in PRIVATE_BLUEPRINTS or request.endpoint in PRIVATE_ENDPOINTS:
         headers["Cache-Control"] = "no-store"
     elif "Set-Cookie" in headers:  # a ?lang= choice remembered: this answer is the browser's

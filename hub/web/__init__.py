@@ -94,7 +94,7 @@ def create_app(
 
     api.register(app)
 
-    app.after_request(_security_headers)
+    app.after_request(security_headers)
     app.after_request(_private_pages_not_stored)
     app.after_request(i18n.remember_choice)
     app.register_error_handler(HTTPException, _http_error)
@@ -207,7 +207,8 @@ def _private_pages_not_stored(response: Response) -> Response:
     return response
 
 
-def _security_headers(response: Response) -> Response:
+def security_headers(response: Response) -> Response:
+    """Add the headers every answer carries (HSTS over HTTPS); the city's pages too."""
     headers = response.headers
     for name, value in SECURITY_HEADERS:
         headers.setdefault(name, value)
