@@ -29,7 +29,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
-from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -38,6 +37,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from city import tables
 from common.errors import PoradovnikError
+from hub.store import alembic_config as hub_alembic_config
+from hub.store import upgrade_to_head
 from hub.users import check_name, check_password, hasher, verify_secret
 from sync_agent.broker_accounts import TOPIC_ID, hash_password, new_password
 from sync_agent.city_protocol import Catalogue, CatalogueService, HistoryBatch
@@ -99,10 +100,7 @@ def branch_username(site: str) -> str:
 
 def alembic_config(url: str) -> Config:
     """The Alembic configuration of the city's migrations, in code (no ``alembic.ini``)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
+    return hub_alembic_config(url, MIGRATIONS_DIR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,12 +253,7 @@ class CityStore:
         """
         try:
             with self.db.begin() as conn:
-                conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-                )
-                config = alembic_config(self.url)
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+                upgrade_to_head(conn, alembic_config(self.url), _PG_MIGRATION_LOCK)
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise CityError(f"cannot open the city's database {self.shown_url}: {reason}") from None

@@ -14,11 +14,11 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Final, TypeVar
 
 import click
 
@@ -574,19 +574,22 @@ def device_remove(ctx: click.Context, device_id: str) -> None:
     click.echo(f"removed {device_id}")
 
 
+_password_option: Final = click.password_option(
+    "--password",
+    prompt="Password",
+    help="The password (asked for, twice, when not given; at least 10 characters).",
+)
+"""A new user's ``--password``, asked for twice when not given (hub and city users)."""
+
+
 @main.group(cls=PoradovnikGroup)
 def user() -> None:
     """Manage the people who sign in to the hub's admin pages (on the hub only)."""
 
 
-@contextmanager
-def _store(settings: Settings) -> Iterator[Any]:
+def _store(settings: Settings) -> closing[Any]:
     """The hub's store, upgraded, closed afterwards."""
-    store = _hub("database").open_store(settings)
-    try:
-        yield store
-    finally:
-        store.close()
+    return closing(_hub("database").open_store(settings))
 
 
 @user.command("add")
@@ -598,11 +601,7 @@ def _store(settings: Settings) -> Iterator[Any]:
     show_default=True,
     help="admin: everything; clerk: the counter panel, the dashboard and statistics.",
 )
-@click.password_option(
-    "--password",
-    prompt="Password",
-    help="The password (asked for, twice, when not given; at least 10 characters).",
-)
+@_password_option
 @_config_option
 @click.pass_context
 def user_add(ctx: click.Context, username: str, role: str, password: str) -> None:
@@ -745,14 +744,9 @@ def _city(module: str) -> ModuleType:
         raise NotAvailable(msg) from None
 
 
-@contextmanager
-def _city_store(settings: Settings) -> Iterator[Any]:
+def _city_store(settings: Settings) -> closing[Any]:
     """The city's store, upgraded, closed afterwards."""
-    store = _city("app").open_city_store(settings)
-    try:
-        yield store
-    finally:
-        store.close()
+    return closing(_city("app").open_city_store(settings))
 
 
 def _city_web_factory() -> Callable[..., Any] | None:
@@ -893,11 +887,7 @@ def city_user() -> None:
     metavar="SITE=viewer|manager",
     help="What the user may do at a branch (repeat for several).",
 )
-@click.password_option(
-    "--password",
-    prompt="Password",
-    help="The password (asked for, twice, when not given; at least 10 characters).",
-)
+@_password_option
 @_config_option
 @click.pass_context
 def city_user_add(

@@ -11,12 +11,11 @@ migrations run on it; otherwise an engine is created from ``sqlalchemy.url``.
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
 
 from city.store import VERSION_TABLE
 from city.tables import metadata
+from hub.store import run_migrations_online
 
 config = context.config
 
@@ -32,20 +31,4 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-def _main() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-        return
-    url = config.get_main_option("sqlalchemy.url")
-    if not url:
-        raise RuntimeError("set sqlalchemy.url or pass a connection in config.attributes")
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.begin() as conn:
-            _run(conn)
-    finally:
-        engine.dispose()
-
-
-_main()
+run_migrations_online(config, _run)

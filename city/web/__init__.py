@@ -11,22 +11,18 @@ security headers, the style sheet and the hub's catalogs for the texts both shar
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from city.services import CityServices
 from city.web.context import EXTENSION, city
 from city.web.extensions import babel, csrf, limiter, login_manager
 from common.settings import Settings
 from hub.web import PACKAGE_DIR as HUB_WEB_DIR
-from hub.web import error_json, secret_key
-from hub.web.jsonbody import BoundedJSONProvider
-from hub.web.live import SECURITY_HEADERS
+from hub.web import configure, error_json, security_headers
 
 __all__ = ["city", "create_city_app"]
 
@@ -59,29 +55,15 @@ def create_city_app(
         static_url_path="/static/hub",
         template_folder="templates",
     )
-    app.json = BoundedJSONProvider(app)
-    web = settings.web
-    app.config.update(
-        SECRET_KEY=secret_key(settings),
-        SESSION_COOKIE_NAME="poradovnik_city_session",
-        SESSION_COOKIE_SECURE=web.secure_cookies,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        WTF_CSRF_TIME_LIMIT=12 * 3600,
-        BABEL_DEFAULT_LOCALE=settings.city.languages[0],
-        BABEL_DEFAULT_TIMEZONE=settings.site.timezone,
+    configure(
+        app,
+        settings,
+        config,
+        cookie="poradovnik_city_session",
+        locale=settings.city.languages[0],
         # The city's own texts first, then the hub's for those both pages share.
-        BABEL_TRANSLATION_DIRECTORIES=f"{PACKAGE_DIR / 'translations'};"
-        f"{HUB_WEB_DIR / 'translations'}",
-        MAX_CONTENT_LENGTH=64 * 1024,
-        SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
-        RATELIMIT_ENABLED=True,
+        translations=f"{PACKAGE_DIR / 'translations'};{HUB_WEB_DIR / 'translations'}",
     )
-    app.config.update(config or {})
-    if web.proxy_hops:
-        hops = web.proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)  # type: ignore[method-assign]
 
     app.extensions[EXTENSION] = services
     app.extensions["poradovnik_city_directory"] = directory = Directory(services.store.branches)
@@ -109,11 +91,7 @@ def create_city_app(
 
 
 def _security_headers(response: Response) -> Response:
-    headers = response.headers
-    for name, value in SECURITY_HEADERS:
-        headers.setdefault(name, value)
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    headers = security_headers(response).headers
     if request.blueprint in PRIVATE_BLUEPRINTS or request.endpoint in PRIVATE_ENDPOINTS:
         headers["Cache-Control"] = "no-store"
     elif "Set-Cookie" in headers:  # a ?lang= choice remembered: this answer is the browser's

@@ -57,7 +57,7 @@ from city.web.views import BranchView, branch_views
 from common.errors import PoradovnikError
 from common.i18n import LANGUAGES
 from hub.store.rows import hours_from_json, hours_to_json
-from hub.web.admin import next_page, parse_hours
+from hub.web.admin import csv_download, minutes_filter, next_page, parse_hours, percent_filter
 from hub.web.refusals import refusal_text
 from sync_agent.city_protocol import CatalogueService
 from sync_agent.protocol import CounterState
@@ -245,12 +245,7 @@ def tickets_csv(sites: frozenset[str] | None, branch: str | None) -> Response:
     start, end = date_range(ZoneInfo(parts.settings.site.timezone))
     chosen = [branch] if branch is not None else sites
     body = stats.to_csv(stats.visits(parts.store.db, start, end, sites=chosen))
-    name = f"tickets-{branch or 'city'}-{start}-{end}.csv"
-    return Response(
-        body,
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(body, f"tickets-{branch or 'city'}", start, end)
 
 
 @bp.get("/statistics")
@@ -273,19 +268,9 @@ def statistics_csv() -> Response:
     return tickets_csv(allowed_sites(signed_in()), branch_arg())
 
 
-@bp.app_template_filter("minutes")
-def minutes_filter(seconds: float | None) -> str:
-    """Seconds as ``m:ss`` (an en dash when unknown)."""
-    if seconds is None:
-        return "–"
-    total = round(seconds)
-    return f"{total // 60}:{total % 60:02d}"
-
-
-@bp.app_template_filter("percent")
-def percent_filter(share: float | None) -> str:
-    """A share as a whole percentage (an en dash when unknown)."""
-    return "–" if share is None else f"{round(share * 100)} %"
+# The hub's filters, for the statistics page the two roles share.
+bp.add_app_template_filter(minutes_filter, "minutes")
+bp.add_app_template_filter(percent_filter, "percent")
 
 
 # -- catalogue -------------------------------------------------------------------------

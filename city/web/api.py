@@ -22,10 +22,10 @@ from datetime import date
 from functools import wraps
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, request
 from flask_login import current_user
 from pydantic import AwareDatetime, ConfigDict, RootModel
-from spectree import SecurityScheme, SpecTree
+from spectree import SecurityScheme
 from spectree.models import InType, SecureType, SecuritySchemeData
 from werkzeug.exceptions import HTTPException
 
@@ -36,7 +36,6 @@ from city.web.extensions import csrf, limiter
 from city.web.i18n import select_locale
 from city.web.portal import directory
 from city.web.views import branch_views
-from hub import stats
 from hub.web.api import (
     Error,
     GroupOut,
@@ -44,9 +43,12 @@ from hub.web.api import (
     RemoteOut,
     StatisticsQuery,
     ValidationFailure,
+    api_spec,
     error,
+    group_out,
+    remote_out,
     responses,
-    validation_failed,
+    serve_document,
 )
 from sync_agent.protocol import Id, Lang
 
@@ -132,18 +134,9 @@ class CityStatisticsOut(Model):
     remote: RemoteOut
 
 
-spec = SpecTree(
-    "flask",
-    title="Poradovník city API",
-    version="1",
-    path="api/v1/doc",
-    filename="openapi.json",
-    mode="strict",
-    page_templates={},
-    annotations=False,
-    validation_error_model=ValidationFailure,
-    before=validation_failed,
-    security_schemes=[
+spec = api_spec(
+    "Poradovník city API",
+    [
         SecurityScheme(name="basic", data=SecuritySchemeData(type=SecureType.HTTP, scheme="basic")),
         SecurityScheme(
             name="session",
@@ -176,6 +169,11 @@ def _branch(user: CityUser) -> str | None:
     """The ``branch`` asked for (:func:`~city.web.access.chosen_branch`)."""
     known = (branch.site for branch in directory().branches())
     return chosen_branch(user, request.args.get("branch") or None, known)
+
+
+def _invalid(exc: HTTPException) -> Response:
+    """A range the figures refuse (a 4xx from :mod:`city.web.admin`) in the API's shape."""
+    return error(exc.code or 400, "invalid", exc.description or "bad request")
 
 
 @bp.errorhandler(Refused)
@@ -215,19 +213,6 @@ def branches() -> Branches:
     )
 
 
-def _group(group: stats.Group) -> GroupOut:
-    return GroupOut(
-        key=group.key,
-        tickets=group.tickets,
-        served=group.served,
-        no_shows=group.no_shows,
-        mean_wait_s=group.mean_wait_s,
-        mean_service_s=group.mean_service_s,
-        within_target_share=group.within_target_share,
-        no_show_rate=group.no_show_rate,
-    )
-
-
 _STATS_RESPONSES: Final = {
     "HTTP_401": Error,
     "HTTP_403": Error,
@@ -256,25 +241,21 @@ def statistics() -> Any:
     try:
         found, _zone = admin.city_figures(allowed_sites(user), branch)
     except HTTPException as exc:
-        return error(exc.code or 400, "invalid", exc.description or "bad request")
+        return _invalid(exc)
     figures = found.figures
     return CityStatisticsOut(
         start=figures.start,
         end=figures.end,
         branch=branch,
         target_wait_s=figures.target_wait_s,
-        total=_group(figures.total),
-        per_branch=[_group(g) for g in found.per_branch],
-        per_service=[_group(g) for g in figures.per_service],
-        per_counter=[_group(g) for g in found.per_counter],
-        per_hour=[_group(g) for g in figures.per_hour],
-        per_priority=[_group(g) for g in figures.per_priority],
+        total=group_out(figures.total),
+        per_branch=[group_out(g) for g in found.per_branch],
+        per_service=[group_out(g) for g in figures.per_service],
+        per_counter=[group_out(g) for g in found.per_counter],
+        per_hour=[group_out(g) for g in figures.per_hour],
+        per_priority=[group_out(g) for g in figures.per_priority],
         priority_tickets=figures.priority_tickets,
-        remote=RemoteOut(
-            taken=figures.remote.taken,
-            checked_in=figures.remote.checked_in,
-            expired=figures.remote.expired,
-        ),
+        remote=remote_out(figures.remote),
     )
 
 
@@ -293,13 +274,10 @@ def statistics_csv() -> Any:
     try:
         return admin.tickets_csv(allowed_sites(user), _branch(user))
     except HTTPException as exc:
-        return error(exc.code or 400, "invalid", exc.description or "bad request")
+        return _invalid(exc)
 
 
-@bp.get("/openapi.json")
-def openapi() -> Response:
-    """The OpenAPI document of this API, generated from its routes and models."""
-    return jsonify(spec.spec)
+serve_document(bp, spec)
 
 
 def register(app: Flask) -> None:

@@ -12,11 +12,9 @@ from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
 
-from hub.store import UTCDateTime, metadata
+from hub.store import UTCDateTime, metadata, run_migrations_online
 
 config = context.config
 
@@ -48,18 +46,7 @@ def _main() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-        return
-    if not url:
-        raise RuntimeError("set sqlalchemy.url or pass a connection in config.attributes")
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.begin() as conn:
-            _run(conn)
-    finally:
-        engine.dispose()
+    run_migrations_online(config, _run)
 
 
 _main()

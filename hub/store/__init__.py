@@ -28,7 +28,14 @@ The parts, by what they do:
     :class:`Store` itself, which joins them, and the migrations.
 """
 
-from hub.store.core import HEAD_REVISION, MIGRATIONS_DIR, Store, alembic_config
+from hub.store.core import (
+    HEAD_REVISION,
+    MIGRATIONS_DIR,
+    Store,
+    alembic_config,
+    run_migrations_online,
+    upgrade_to_head,
+)
 from hub.store.errors import StoreError
 from hub.store.rows import Receipt, appointment_from_row, hours_from_json, hours_to_json
 from hub.store.sqlite import SQLITE_PAGE_SIZE, sqlite_url
@@ -48,5 +55,7 @@ __all__ = [
     "hours_from_json",
     "hours_to_json",
     "metadata",
+    "run_migrations_online",
     "sqlite_url",
+    "upgrade_to_head",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from alembic.util import CommandError
 from sqlalchemy import case, create_engine, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
 
 from common.files import create_private_file
 from common.numbering import ONLINE_SEQ_LAST
@@ -152,14 +153,7 @@ class Store:
         """
         try:
             with self._write_db.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    # Two hub processes starting at once must not both create the tables.
-                    conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-                    )
-                config = alembic_config(self.url)
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+                upgrade_to_head(conn, alembic_config(self.url), _PG_MIGRATION_LOCK)
         except OperationalError as exc:
             where = make_url(self.url).render_as_string(hide_password=True)
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
@@ -613,16 +607,50 @@ class Store:
             raise StoreError("integrity", f"cannot save {key!r}: {exc.orig}") from exc
 
 
-def alembic_config(url: str) -> Config:
-    """Build the Alembic configuration of the hub's migrations in code (no alembic.ini).
+def alembic_config(url: str, migrations: Path = MIGRATIONS_DIR) -> Config:
+    """Build the Alembic configuration of ``migrations`` in code (no alembic.ini).
 
-    Useful for running Alembic commands (``history``, ``revision --autogenerate``)
-    from a script: ``alembic.command.revision(alembic_config(url), autogenerate=True)``.
+    The hub's by default; the city passes its own. Useful for running Alembic commands
+    (``history``, ``revision --autogenerate``) from a script:
+    ``alembic.command.revision(alembic_config(url), autogenerate=True)``.
     """
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.set_main_option("script_location", str(migrations).replace("%", "%%"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def upgrade_to_head(conn: Connection, config: Config, lock_key: int) -> None:
+    """Bring the schema of ``config``'s migrations to head inside ``conn``'s transaction.
+
+    On PostgreSQL it first takes the advisory lock ``lock_key``, so that two processes
+    starting at once do not both create the tables.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
+
+def run_migrations_online(config: Config, run: Callable[[Connection], None]) -> None:
+    """Run an Alembic environment's ``run`` on a connection (from an ``env.py``).
+
+    On the caller's open connection in ``config.attributes["connection"]`` (as
+    :func:`upgrade_to_head` passes it), else on an engine made from ``sqlalchemy.url``.
+    """
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run(connection)
+        return
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("set sqlalchemy.url or pass a connection in config.attributes")
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            run(conn)
+    finally:
+        engine.dispose()
 
 
 def _load_blocks(conn: Connection, day: date) -> tuple[list[NumberBlock], set[tuple[str, int]]]:

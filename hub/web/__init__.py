@@ -71,32 +71,16 @@ def create_app(
     """
     settings = parts.settings
     app = Flask(__name__, static_folder="static", template_folder="templates")
-    app.json = BoundedJSONProvider(app)
-    web = settings.web
-    app.config.update(
-        SECRET_KEY=secret_key(settings),
-        SESSION_COOKIE_NAME="poradovnik_session",
-        SESSION_COOKIE_SECURE=web.secure_cookies,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        WTF_CSRF_TIME_LIMIT=12 * 3600,
-        BABEL_DEFAULT_LOCALE=settings.site.default_language,
-        BABEL_DEFAULT_TIMEZONE=settings.site.timezone,
-        BABEL_TRANSLATION_DIRECTORIES=str(PACKAGE_DIR / "translations"),
-        MAX_CONTENT_LENGTH=64 * 1024,
+    configure(
+        app,
+        settings,
+        config,
+        cookie="poradovnik_session",
+        locale=settings.site.default_language,
+        translations=str(PACKAGE_DIR / "translations"),
         JSON_SORT_KEYS=False,
-        SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
-        RATELIMIT_ENABLED=True,
         TRUSTED_HOSTS=_trusted_hosts(settings),
     )
-    app.config.update(config or {})
-    if web.proxy_hops:
-        hops = web.proxy_hops
-        # X-Forwarded-Host is never trusted: the host comes from the request (and must
-        # be one of [web] allowed_hosts when they are set).
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)  # type: ignore[method-assign]
-
     app.extensions[EXTENSION] = parts
 
     csrf.init_app(app)
@@ -110,7 +94,7 @@ def create_app(
 
     api.register(app)
 
-    app.after_request(_security_headers)
+    app.after_request(security_headers)
     app.after_request(_private_pages_not_stored)
     app.after_request(i18n.remember_choice)
     app.register_error_handler(HTTPException, _http_error)
@@ -124,6 +108,48 @@ def create_app(
 
         parts.appointments.subscribe(BookingMail(app, parts.mailer).changed)
     return app
+
+
+def configure(
+    app: Flask,
+    settings: Settings,
+    config: dict[str, Any] | None,
+    *,
+    cookie: str,
+    locale: str,
+    translations: str,
+    **extra: Any,
+) -> None:
+    """Set what the hub's and the city's web apps share: bounded JSON, sessions, Babel.
+
+    ``cookie`` names the session cookie, ``locale`` and ``translations`` are Babel's
+    default and catalogs (``;``-separated), ``extra`` adds Flask settings and ``config``
+    overrides them all (tests). ``[web] proxy_hops`` puts the app behind a proxy.
+    """
+    app.json = BoundedJSONProvider(app)
+    web = settings.web
+    app.config.update(
+        SECRET_KEY=secret_key(settings),
+        SESSION_COOKIE_NAME=cookie,
+        SESSION_COOKIE_SECURE=web.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=12 * 3600,
+        BABEL_DEFAULT_LOCALE=locale,
+        BABEL_DEFAULT_TIMEZONE=settings.site.timezone,
+        BABEL_TRANSLATION_DIRECTORIES=translations,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
+        RATELIMIT_ENABLED=True,
+        **extra,
+    )
+    app.config.update(config or {})
+    if web.proxy_hops:
+        hops = web.proxy_hops
+        # X-Forwarded-Host is never trusted: the host comes from the request (and must
+        # be one of [web] allowed_hosts when they are set).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)  # type: ignore[method-assign]
 
 
 def secret_key(settings: Settings) -> bytes:
@@ -181,7 +207,8 @@ def _private_pages_not_stored(response: Response) -> Response:
     return response
 
 
-def _security_headers(response: Response) -> Response:
+def security_headers(response: Response) -> Response:
+    """Add the headers every answer carries (HSTS over HTTPS); the city's pages too."""
     headers = response.headers
     for name, value in SECURITY_HEADERS:
         headers.setdefault(name, value)

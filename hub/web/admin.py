@@ -1109,10 +1109,11 @@ def chart_data(
 def statistics_csv() -> Response:
     """Every ticket of the range as CSV, for a spreadsheet."""
     start, end = _range()
-    return _csv(stats.to_csv(hub().queue.visits(start, end)), "tickets", start, end)
+    return csv_download(stats.to_csv(hub().queue.visits(start, end)), "tickets", start, end)
 
 
-def _csv(body: str, name: str, start: date, end: date) -> Response:
+def csv_download(body: str, name: str, start: date, end: date) -> Response:
+    """``body`` as a CSV download named ``<name>-<start>-<end>.csv`` (the city's too)."""
     return Response(
         body,
         content_type="text/csv; charset=utf-8",
@@ -1125,7 +1126,7 @@ def _csv(body: str, name: str, start: date, end: date) -> Response:
 def notices_csv() -> Response:
     """Citizens' notices of the range per channel (sent, failed, dropped) as CSV."""
     start, end = _range()
-    return _csv(stats.notices_csv(hub().queue.notices(start, end)), "notices", start, end)
+    return csv_download(stats.notices_csv(hub().queue.notices(start, end)), "notices", start, end)
 
 
 @bp.get("/statistics/ratings.csv")
@@ -1133,7 +1134,7 @@ def notices_csv() -> Response:
 def ratings_csv() -> Response:
     """Every rating of the range's visits as CSV (comments included)."""
     start, end = _range()
-    return _csv(feedback.to_csv(hub().feedback.ratings(start, end)), "ratings", start, end)
+    return csv_download(feedback.to_csv(hub().feedback.ratings(start, end)), "ratings", start, end)
 
 
 @bp.get("/statistics/signups.csv")
@@ -1141,7 +1142,7 @@ def ratings_csv() -> Response:
 def signups_csv() -> Response:
     """E-service sign-ups per month and e-service as CSV."""
     start, end = _range()
-    return _csv(signups.to_csv(hub().signups.per_month(start, end)), "signups", start, end)
+    return csv_download(signups.to_csv(hub().signups.per_month(start, end)), "signups", start, end)
 
 
 @bp.get("/feedback")
@@ -1196,11 +1197,7 @@ def _clerk_figures(start: date, end: date) -> list[clerks.ClerkFigures]:
 def clerk_statistics_csv() -> Response:
     """Each clerk's figures of the range as CSV (admins only)."""
     start, end = _range()
-    return Response(
-        clerks.to_csv(_clerk_figures(start, end)),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="clerks-{start}-{end}.csv"'},
-    )
+    return csv_download(clerks.to_csv(_clerk_figures(start, end)), "clerks", start, end)
 
 
 # -- audit -------------------------------------------------------------------------

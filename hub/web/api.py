@@ -369,24 +369,31 @@ def validation_failed(
     resp.mimetype = "application/json"
 
 
-spec = SpecTree(
-    "flask",
-    title="Poradovník hub API",
-    version="1",
-    # spectree leaves its own path out of the document: it serves a copy there, and
-    # the document's address is /api/v1/openapi.json (see openapi()).
-    path="api/v1/doc",
-    filename="openapi.json",
-    mode="strict",
-    page_templates={},
-    annotations=False,
-    validation_error_model=ValidationFailure,
-    before=validation_failed,
-    security_schemes=[
-        SecurityScheme(
-            name="token", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer")
-        ),
-    ],
+def api_spec(title: str, security_schemes: list[SecurityScheme]) -> SpecTree:
+    """A role's OpenAPI document: strict validation and the API's 422 shape.
+
+    The hub's and the city's APIs both serve theirs at ``/api/v1/openapi.json``.
+    """
+    return SpecTree(
+        "flask",
+        title=title,
+        version="1",
+        # spectree leaves its own path out of the document: it serves a copy there, and
+        # the document's address is /api/v1/openapi.json (see openapi()).
+        path="api/v1/doc",
+        filename="openapi.json",
+        mode="strict",
+        page_templates={},
+        annotations=False,
+        validation_error_model=ValidationFailure,
+        before=validation_failed,
+        security_schemes=security_schemes,
+    )
+
+
+spec = api_spec(
+    "Poradovník hub API",
+    [SecurityScheme(name="token", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer"))],
 )
 
 _RESPONSES_4XX: Final = {"HTTP_400": Error, "HTTP_404": Error, "HTTP_405": Error}
@@ -686,6 +693,25 @@ def eservice_lookup() -> Any:
     )
 
 
+def group_out(group: stats.Group) -> GroupOut:
+    """A group of figures as the API gives it."""
+    return GroupOut(
+        key=group.key,
+        tickets=group.tickets,
+        served=group.served,
+        no_shows=group.no_shows,
+        mean_wait_s=group.mean_wait_s,
+        mean_service_s=group.mean_service_s,
+        within_target_share=group.within_target_share,
+        no_show_rate=group.no_show_rate,
+    )
+
+
+def remote_out(remote: stats.RemoteFigures) -> RemoteOut:
+    """The remote tickets' figures as the API gives them."""
+    return RemoteOut(taken=remote.taken, checked_in=remote.checked_in, expired=remote.expired)
+
+
 @bp.get("/statistics")
 @token_required("statistics")
 @spec.validate(
@@ -705,29 +731,16 @@ def statistics() -> Any:
     figures = current.queue.statistics(
         start, end, target_wait_s=current.settings.web.target_wait_min * 60
     )
-
-    def out(group: stats.Group) -> GroupOut:
-        return GroupOut(
-            key=group.key,
-            tickets=group.tickets,
-            served=group.served,
-            no_shows=group.no_shows,
-            mean_wait_s=group.mean_wait_s,
-            mean_service_s=group.mean_service_s,
-            within_target_share=group.within_target_share,
-            no_show_rate=group.no_show_rate,
-        )
-
     return StatisticsOut(
         start=start,
         end=end,
         target_wait_s=figures.target_wait_s,
-        total=out(figures.total),
-        per_service=[out(x) for x in figures.per_service],
-        per_counter=[out(x) for x in figures.per_counter],
-        per_hour=[out(x) for x in figures.per_hour],
-        appointments=out(figures.appointments),
-        walk_ins=out(figures.walk_ins),
+        total=group_out(figures.total),
+        per_service=[group_out(x) for x in figures.per_service],
+        per_counter=[group_out(x) for x in figures.per_counter],
+        per_hour=[group_out(x) for x in figures.per_hour],
+        appointments=group_out(figures.appointments),
+        walk_ins=group_out(figures.walk_ins),
         punctuality=PunctualityOut(
             early=figures.punctuality.early,
             on_time=figures.punctuality.on_time,
@@ -736,13 +749,9 @@ def statistics() -> Any:
         ),
         booked_no_shows=figures.booked_no_shows,
         booked_no_show_rate=figures.booked_no_show_rate,
-        per_priority=[out(x) for x in figures.per_priority],
+        per_priority=[group_out(x) for x in figures.per_priority],
         priority_tickets=figures.priority_tickets,
-        remote=RemoteOut(
-            taken=figures.remote.taken,
-            checked_in=figures.remote.checked_in,
-            expired=figures.remote.expired,
-        ),
+        remote=remote_out(figures.remote),
     )
 
 
@@ -834,10 +843,17 @@ def _appointment_out(found: Appointment) -> AppointmentOut:
     )
 
 
-@bp.get("/openapi.json")
-def openapi() -> Response:
-    """The OpenAPI document of this API, generated from its routes and models."""
-    return jsonify(spec.spec)
+def serve_document(blueprint: Blueprint, document: SpecTree) -> None:
+    """Serve ``document`` at ``openapi.json`` under ``blueprint`` (endpoint ``openapi``)."""
+
+    def openapi() -> Response:
+        """The OpenAPI document of this API, generated from its routes and models."""
+        return jsonify(document.spec)
+
+    blueprint.add_url_rule("/openapi.json", "openapi", openapi, methods=["GET"])
+
+
+serve_document(bp, spec)
 
 
 def register(app: Flask) -> None:

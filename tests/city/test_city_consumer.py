@@ -24,6 +24,14 @@ def stored(store: CityStore, site: str) -> list[int]:
     return [e.seq for e in store.events(date(2026, 1, 1), date(2027, 1, 1), sites=[site])]
 
 
+def joined(consumer: CityConsumer, add_branch: AddBranch, site: str) -> TestBranch:
+    """Branch ``site``, added to the city, once the consumer took it in (its first ack)."""
+    branch = add_branch(site)
+    consumer.resync()
+    branch.wait_for_ack(0)
+    return branch
+
+
 def test_batches_are_stored_once_and_acked_after_commit(
     consumer: CityConsumer, add_branch: AddBranch, city_store: CityStore
 ) -> None:
@@ -41,9 +49,7 @@ def test_batches_are_stored_once_and_acked_after_commit(
 def test_a_gap_is_refused_and_the_old_ack_published_again(
     consumer: CityConsumer, add_branch: AddBranch, city_store: CityStore
 ) -> None:
-    branch = add_branch("a")
-    consumer.resync()
-    branch.wait_for_ack(0)
+    branch = joined(consumer, add_branch, "a")
     branch.send(batch("a", 1, 10))
     branch.wait_for_ack(10)
     before = branch.ack_count()
@@ -57,9 +63,7 @@ def test_a_gap_is_refused_and_the_old_ack_published_again(
 def test_a_branch_joining_with_pruned_history_starts_at_its_first_available(
     consumer: CityConsumer, add_branch: AddBranch, city_store: CityStore
 ) -> None:
-    branch = add_branch("b")
-    consumer.resync()
-    branch.wait_for_ack(0)
+    branch = joined(consumer, add_branch, "b")
     branch.send(batch("b", 500, 520, first_available=500))
     branch.wait_for_ack(520)
     assert stored(city_store, "b") == list(range(500, 521))
@@ -68,16 +72,12 @@ def test_a_branch_joining_with_pruned_history_starts_at_its_first_available(
 def test_an_unknown_branch_is_refused(
     consumer: CityConsumer, add_branch: AddBranch, city_store: CityStore
 ) -> None:
-    branch = add_branch("a")
-    consumer.resync()
-    branch.wait_for_ack(0)
+    branch = joined(consumer, add_branch, "a")
     city_store.remove_branch("a")  # still connected, but no longer the city's
     branch.send(batch("a", 1, 5))
     branch.send(batch("a", 1, 5))
     # The consumer goes on: a branch added later is served.
-    other = add_branch("c")
-    consumer.resync()
-    other.wait_for_ack(0)
+    other = joined(consumer, add_branch, "c")
     other.send(batch("c", 1, 3))
     other.wait_for_ack(3)
     assert stored(city_store, "a") == []
