@@ -22,7 +22,7 @@ from city.web.context import EXTENSION, city
 from city.web.extensions import babel, csrf, limiter, login_manager
 from common.settings import Settings
 from hub.web import PACKAGE_DIR as HUB_WEB_DIR
-from hub.web import configure, error_json, security_headers
+from hub.web import configure, error_json, instance_path, security_headers
 
 __all__ = ["city", "create_city_app"]
 
@@ -54,6 +54,7 @@ def create_city_app(
         static_folder=str(HUB_WEB_DIR / "static"),
         static_url_path="/static/hub",
         template_folder="templates",
+        instance_path=instance_path(PACKAGE_DIR),
     )
     configure(
         app,

@@ -70,7 +70,12 @@ def create_app(
     ``extra`` blueprints are registered after the web side's own.
     """
     settings = parts.settings
-    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app = Flask(
+        __name__,
+        static_folder="static",
+        template_folder="templates",
+        instance_path=instance_path(PACKAGE_DIR),
+    )
     configure(
         app,
         settings,
@@ -108,6 +113,17 @@ def create_app(
 
         parts.appointments.subscribe(BookingMail(app, parts.mailer).changed)
     return app
+
+
+def instance_path(package_dir: Path) -> str:
+    """The web app's instance folder, given to Flask so it never searches the import path.
+
+    Left to itself Flask looks for the app's package on ``sys.path``; a hub started in a
+    directory that holds a folder named like the package (a data directory ``hub``)
+    sees the package there as a namespace package, and that search fails. The folder is
+    never created: the apps keep nothing in it.
+    """
+    return str(package_dir / "instance")
 
 
 def configure(
