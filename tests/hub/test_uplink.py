@@ -620,7 +620,7 @@ def test_uplink_settings_are_checked_without_showing_the_password(
 def test_a_plain_uplink_is_allowed_with_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "hub.toml"
     path.write_text(
-        f'role = "hub"\n[uplink]\nhost = "c.sk"\nport = 1883\nusername = "b"\n'
+        f'role = "hub"\n[uplink]\nhost = "c.sk"\nport = 11883\nusername = "b"\n'
         f'password = "{SECRET}"\ntls = false\n'
     )
     warnings = settings_warnings(load_settings(path))
