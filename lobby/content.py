@@ -221,8 +221,9 @@ class Lobby:
         self.language_cycle_s = language_cycle_s
         self.current: ShownCall | None = None
         self.history: deque[ShownCall] = deque(maxlen=history + 1)  # +1: the current ticket again
-        self.pending: deque[ShownCall] = deque()
-        """Calls waiting for their turn, oldest first."""
+        self.pending: dict[str, ShownCall] = {}
+        """Calls waiting for their turn by ticket id, oldest first (a dict keeps the order
+        of insertion, and a ticket called again keeps its place in constant time)."""
         self.services: dict[str, ShownService] = {}
         self.counters: dict[str, CounterState] = {}
         """The retained state of every counter heard of, by id."""
@@ -237,11 +238,10 @@ class Lobby:
         (another counter, or a recall) takes its place in the line.
         """
         shown = ShownCall.of(call)
-        for index, waiting in enumerate(self.pending):
-            if waiting.ticket_id == shown.ticket_id:
-                self.pending[index] = replace(shown, recall=shown.recall or waiting.recall)
-                return
-        self.pending.append(shown)
+        waiting = self.pending.get(shown.ticket_id)
+        if waiting is not None:
+            shown = replace(shown, recall=shown.recall or waiting.recall)
+        self.pending[shown.ticket_id] = shown
 
     def past(self, call: Call) -> None:
         """A call heard too late to announce: it joins the previous calls, silently."""
@@ -281,7 +281,7 @@ class Lobby:
         while self.pending and (
             self.current is None or now >= self.current.shown_at + self.min_show_s
         ):
-            following = replace(self.pending.popleft(), shown_at=now)
+            following = replace(self.pending.pop(next(iter(self.pending))), shown_at=now)
             if self.current is not None:
                 self._remember(self.current)
             self.current = following

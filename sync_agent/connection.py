@@ -37,6 +37,7 @@ from common.liveness import BEAT_S, Heartbeat
 from common.logthrottle import ThrottledLog
 from common.settings import MqttSettings
 from sync_agent.backoff import Backoff
+from sync_agent.properties import PublishProperties
 
 __all__ = ["QOS", "Delivery", "Inbound", "LastWill", "MqttConnection"]
 
@@ -351,13 +352,9 @@ class MqttConnection:
         """
         properties: Properties | None = None
         if response_topic is not None or correlation is not None or expiry_s is not None:
-            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            if response_topic is not None:
-                properties.ResponseTopic = response_topic
-            if correlation is not None:
-                properties.CorrelationData = correlation
-            if expiry_s is not None:
-                properties.MessageExpiryInterval = expiry_s
+            properties = PublishProperties(
+                expiry_s=expiry_s, response_topic=response_topic, correlation=correlation
+            )
         if not self.connected.is_set():
             log.debug("not connected; dropped a message for %s", topic)
             return None
