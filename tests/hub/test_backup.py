@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from office_helpers import OfficeBroker
 from process_helpers import Process, poradovnik_args
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from test_hub_process import free_port, hub_config, receive_until
@@ -124,6 +124,35 @@ def test_a_backup_made_while_the_queue_writes_restores_every_ticket_and_audit_ro
     restore(db_url, saved, tmp_path / "other")
     with Store(db_url) as store:
         assert issued(store) == (set(written), set(written))
+
+
+def test_audit_ids_go_on_past_the_replaced_database_after_a_restore(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The ids are the city's sequence numbers: a restore must not give them again."""
+    settings = settings_for(db_url, tmp_path)
+    queue = open_queue(settings)
+    seed_demo(queue)
+    service = next(iter(queue.engine.services))
+    queue.issue(service)
+    backup = make_backup(db_url, settings.backup_dir)
+    for _ in range(5):
+        queue.issue(service)
+    events = metadata.tables["events"]
+    with queue.store.db.connect() as conn:
+        given = conn.execute(select(func.max(events.c.id))).scalar_one()
+    queue.store.close()
+
+    restore(db_url, backup, settings.backup_dir)
+    queue = open_queue(settings)
+    try:
+        queue.issue(service)
+        with queue.store.db.connect() as conn:
+            newest = conn.execute(select(events.c.id).order_by(events.c.id.desc())).first()
+    finally:
+        queue.store.close()
+    assert newest is not None
+    assert newest.id > given
 
 
 def test_restore_refuses_a_file_that_is_not_a_backup(db_url: str, tmp_path: Path) -> None:
