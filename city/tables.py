@@ -123,6 +123,9 @@ class CityUserRow(Base):
     city_admin: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     """Sees and manages every branch, the catalogue and the users."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    session_key: Mapped[str] = mapped_column(String(32))
+    """Part of every session cookie of the user's: a new one (new password, sign-out)
+    ends every session signed in before."""
 
 
 class CityRoleRow(Base):
