@@ -11,7 +11,7 @@ import pytest
 from city_web_helpers import PASSWORD, city_app, queue, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
-from web_helpers import csrf_token
+from web_helpers import cookie_copy, csrf_token
 
 from city.services import CityServices
 from city.store import CityStore
@@ -455,11 +455,7 @@ def test_a_removed_user_is_signed_out(client: FlaskClient, city_store: CityStore
 
 def other_browser(app: Flask, client: FlaskClient) -> FlaskClient:
     """Another browser with ``client``'s session cookie (kept, or stolen)."""
-    cookie = client.get_cookie("poradovnik_city_session")
-    assert cookie is not None
-    other = app.test_client()
-    other.set_cookie("poradovnik_city_session", cookie.value)
-    return other
+    return cookie_copy(app, client, "poradovnik_city_session")
 
 
 def test_a_new_password_ends_the_users_sessions(

@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
-from web_helpers import ADMIN_PASSWORD, csrf_token
+from web_helpers import ADMIN_PASSWORD, cookie_copy, csrf_token
 
 from common.settings import Settings
 from hub.app import web_app
@@ -288,11 +288,7 @@ def test_sign_in_follows_a_path_of_this_site(client: FlaskClient, web_queue: Que
 
 def stolen_cookie(app: Flask, client: FlaskClient) -> FlaskClient:
     """Another browser holding a copy of ``client``'s session cookie."""
-    cookie = client.get_cookie("poradovnik_session")
-    assert cookie is not None
-    thief = app.test_client()
-    thief.set_cookie("poradovnik_session", cookie.value)
-    return thief
+    return cookie_copy(app, client, "poradovnik_session")
 
 
 def test_a_cookie_kept_past_sign_out_no_longer_works(app: Flask, admin: FlaskClient) -> None:
