@@ -77,6 +77,11 @@ LINGER_S: Final = 0.1
 """How long the sender waits after a wake for more rows, so they go in one batch (the
 city stores fewer, larger batches; the lag it adds is small beside the city's 2 s)."""
 
+AHEAD_MAX: Final = 2**31
+"""Most an acknowledgement may be above this branch's log: ahead by up to this (an older
+backup restored), the ids go on past it; further, it is refused, so no mistaken ack
+spends the ids (a branch writes a few thousand rows a day, the ids hold ``2**63``)."""
+
 SKIPPED: Final = "skipped"
 """The action of a placeholder for an id the database skipped: PostgreSQL's sequence
 leaves a hole when a write is rolled back, and the city's copy has no holes."""
@@ -378,6 +383,11 @@ class Uplink:
             log.warning("refused an acknowledgement for site %r on %s", ack.site[:64], topic)
             return
         highest = self.log.highest()
+        if ack.seq > highest + AHEAD_MAX:
+            log.warning(
+                "refused an acknowledgement of %d: this branch's log ends at %d", ack.seq, highest
+            )
+            return
         if ack.seq > highest and self.log.move_ids_past(ack.seq):
             # The city holds sequences this database never gave: an older backup was
             # restored without the database it replaced. New rows must not reuse them.

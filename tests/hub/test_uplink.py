@@ -259,6 +259,7 @@ def test_after_a_restore_of_an_older_backup_every_new_row_reaches_the_city(
         (b"not json", "not JSON"),
         (b'{"v": 1, "site": "office", "seq": -3, "at": "2026-12-07T10:00:00Z"}', "negative"),
         (b'{"v": 1, "site": "elsewhere", "seq": 3, "at": "2026-12-07T10:00:00Z"}', "wrong site"),
+        (b'{"v": 1, "site": "office", "seq": 9999999999999, "at": "2026-12-07T10:00:00Z"}', "far"),
         (
             b'{"v": 1, "site": "office", "seq": 3, "at": "2026-12-07T10:00:00Z", "x": '
             + b"[" * 200
