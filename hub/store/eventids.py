@@ -48,7 +48,7 @@ def move_event_ids_past(conn: Connection, mark: int) -> bool:
     if "events" not in inspect(conn).get_table_names() or mark <= _sequence_position(conn):
         return False
     if conn.dialect.name == "postgresql":
-        sequence = conn.execute(text("SELECT pg_get_serial_sequence('events', 'id')")).scalar()
+        sequence = _pg_sequence(conn)
         if sequence is None:
             return False
         setval = text("SELECT setval(CAST(:seq AS regclass), :mark)")
@@ -69,7 +69,7 @@ def move_event_ids_past(conn: Connection, mark: int) -> bool:
 def _sequence_position(conn: Connection) -> int:
     """The last id the database's sequence gave (0: none, or no sequence)."""
     if conn.dialect.name == "postgresql":
-        sequence = conn.execute(text("SELECT pg_get_serial_sequence('events', 'id')")).scalar()
+        sequence = _pg_sequence(conn)
         if sequence is None:
             return 0
         row = conn.execute(text(f"SELECT last_value, is_called FROM {sequence}")).first()
@@ -78,6 +78,12 @@ def _sequence_position(conn: Connection) -> int:
         return 0
     seq = conn.execute(text("SELECT seq FROM sqlite_sequence WHERE name = 'events'")).scalar()
     return int(seq or 0)
+
+
+def _pg_sequence(conn: Connection) -> str | None:
+    """The name of the PostgreSQL sequence that gives ``events.id`` (``None``: none)."""
+    name = conn.execute(text("SELECT pg_get_serial_sequence('events', 'id')")).scalar()
+    return None if name is None else str(name)
 
 
 def _sqlite_autoincrement(conn: Connection) -> bool:
