@@ -132,7 +132,7 @@ def make_backup(url: str, directory: Path, *, label: str = "", now: datetime | N
     return target
 
 
-def restore(url: str, file: Path, backup_dir: Path) -> Path | None:
+def restore(url: str, file: Path, backup_dir: Path, *, ids_after: int = 0) -> Path | None:
     """Replace the database at ``url`` with the backup ``file``.
 
     Refuses (:class:`HubRunning`) while a hub runs on the database, and holds the
@@ -140,6 +140,10 @@ def restore(url: str, file: Path, backup_dir: Path) -> Path | None:
     as a ``before-restore`` backup in ``backup_dir``; that file is returned (``None``
     when there was no database yet). The schema is left as the backup has it: the
     hub brings it up to date when it starts, or ``poradovnik db downgrade`` back.
+
+    The restored audit log's ids go on above those the replaced database gave, and
+    above ``ids_after`` (the city's progress for this branch, when the replaced
+    database is gone): the city stores the branch's history by them.
     """
     if not file.is_file():
         raise BackupError(f"no backup file {file}")
@@ -161,7 +165,7 @@ def restore(url: str, file: Path, backup_dir: Path) -> Path | None:
                 saved = make_backup(url, backup_dir, label="before-restore")
                 mark = _event_id_mark(url)
             _sqlite_restore(file, path)
-        _keep_event_ids_past(url, mark)
+        _keep_event_ids_past(url, max(mark, ids_after))
     return saved
 
 
@@ -200,7 +204,7 @@ def _keep_event_ids_past(url: str, mark: int) -> None:
     finally:
         engine.dispose()
     if moved:
-        log.info("the audit log's ids go on after %d, where the replaced database left them", mark)
+        log.info("the restored audit log's ids go on after %d", mark)
     elif mark > 0:
         log.info("the restored audit log's ids go on after %d already", mark)
 

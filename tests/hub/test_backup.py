@@ -284,6 +284,36 @@ def test_db_backup_command_writes_where_it_is_told(tmp_path: Path) -> None:
     assert os.stat(made).st_mode & 0o077 == 0
 
 
+def test_restore_on_a_new_card_takes_the_citys_progress_for_the_ids(tmp_path: Path) -> None:
+    """No old database to read: ``--ids-after`` says where the city's copy ends."""
+    data = tmp_path / "data"
+    config = tmp_path / "hub.toml"
+    config.write_text(f'role = "hub"\n[data]\ndir = "{data}"\n')
+    settings = settings_for(sqlite_url(data / "hub.sqlite3"), tmp_path)
+    queue = open_queue(settings)
+    seed_demo(queue)
+    queue.issue(next(iter(queue.engine.services)))
+    backup = make_backup(settings.database_url, tmp_path / "usb")
+    queue.store.close()
+    for old in data.glob("hub.sqlite3*"):
+        old.unlink()  # the card is lost
+    args = ("--config", str(config), "db", "restore", str(backup))
+    refused = poradovnik(*args, "--ids-after", "-1", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr
+    run = poradovnik(*args, "--ids-after", "5000", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    queue = open_queue(settings)
+    try:
+        queue.issue(next(iter(queue.engine.services)))
+        events = metadata.tables["events"]
+        with queue.store.db.connect() as conn:
+            newest = conn.execute(select(func.max(events.c.id))).scalar_one()
+    finally:
+        queue.store.close()
+    assert newest == 5001
+
+
 def test_a_failed_nightly_backup_is_tried_again_an_hour_later(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "data" / "hub.sqlite3")
     blocked = tmp_path / "usb"
