@@ -268,6 +268,17 @@ class CityConsumer:
         except CityError as exc:
             self._refuse(topic, "refused", "refused a history batch on %s: %s", topic, exc)
             return None
+        except Exception as exc:  # a payload no check foresaw
+            # Only this payload is refused: the others that waited with it are stored.
+            self._refuse(
+                topic,
+                "unreadable",
+                "refused a history batch on %s: %s: %s",
+                topic,
+                type(exc).__name__,
+                exc,
+            )
+            return None
         return site, batch
 
     def _store_alone(self, site: str, batch: HistoryBatch) -> StoreResult | None:

@@ -39,7 +39,14 @@ from city import tables
 from common.errors import PoradovnikError
 from hub.store import alembic_config as hub_alembic_config
 from hub.store import upgrade_to_head
-from hub.users import check_name, check_password, hasher, verify_secret
+from hub.users import (
+    check_name,
+    check_password,
+    hasher,
+    new_session_key,
+    rehashed,
+    verify_secret,
+)
 from sync_agent.broker_accounts import TOPIC_ID, hash_password, new_password
 from sync_agent.city_protocol import Catalogue, CatalogueService, HistoryBatch
 
@@ -65,7 +72,7 @@ MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
 VERSION_TABLE: Final = "alembic_version_city"
 """Where the city's migrations keep their revision."""
 
-HEAD_REVISION: Final = "0001_city"
+HEAD_REVISION: Final = "0002_city_sessions"
 """The newest migration: a database at it has exactly :data:`city.tables.metadata`."""
 
 MAX_SEQ: Final = 2**63 - 1
@@ -187,6 +194,9 @@ class CityUser:
     """Sees and manages every branch, the catalogue and the users."""
     roles: Mapping[str, BranchRole] = field(default_factory=dict)
     """By site: what the user may do at each branch (a city admin may do all anyway)."""
+    session_key: str = field(default="", repr=False)
+    """What the user's sessions must carry to count: a new password, or a sign-out
+    (:meth:`CityStore.end_sessions`), gives a new one and ends every session before."""
 
     def role_at(self, site: str) -> BranchRole | None:
         """What the user may do at ``site``: ``None`` for nothing."""
@@ -438,8 +448,8 @@ class CityStore:
     ) -> CityUser:
         """Create ``username`` or replace their password and roles (the roles given only).
 
-        Raises :class:`CityError` for a bad name, a short password, an unknown role or
-        branch.
+        A new password ends every session the user signed in with before. Raises
+        :class:`CityError` for a bad name, a short password, an unknown role or branch.
         """
         try:
             check_name(username)
@@ -450,7 +460,12 @@ class CityStore:
         for role in roles.values():
             if role not in BRANCH_ROLES:
                 raise CityError(f"role {role!r}: use {' or '.join(BRANCH_ROLES)}")
-        values = {"password_hash": hasher.hash(password), "city_admin": city_admin}
+        session_key = new_session_key()
+        values = {
+            "password_hash": hasher.hash(password),
+            "city_admin": city_admin,
+            "session_key": session_key,
+        }
         try:
             with self.db.begin() as conn:
                 upsert = pg_insert(_users).values(
@@ -468,7 +483,7 @@ class CityStore:
         except IntegrityError:
             unknown = sorted(set(roles) - {b.site for b in self.branches()})
             raise CityError(f"no branch {', '.join(unknown)}") from None
-        return CityUser(username, city_admin, roles)
+        return CityUser(username, city_admin, roles, session_key)
 
     def user(self, username: str) -> CityUser | None:
         """One user with their roles, or ``None``."""
@@ -482,14 +497,31 @@ class CityStore:
             return [user for name in names.all() if (user := _user(conn, name)) is not None]
 
     def authenticate(self, username: str, password: str) -> CityUser | None:
-        """The user if ``password`` is theirs, else ``None`` (as slow either way)."""
+        """The user if ``password`` is theirs, else ``None`` (as slow either way).
+
+        A hash made with other argon2 parameters than today's is replaced.
+        """
         with self.db.connect() as conn:
             stored = conn.execute(
                 select(_users.c.password_hash).where(_users.c.username == username)
             ).scalar()
-            if not verify_secret(stored, password):
+            if stored is None or not verify_secret(stored, password):
                 return None
+            if (fresh := rehashed(stored, password)) is not None:
+                conn.execute(
+                    update(_users).where(_users.c.username == username).values(password_hash=fresh)
+                )
+                conn.commit()
             return _user(conn, username)
+
+    def end_sessions(self, username: str) -> None:
+        """End every session of the user (on every browser): at sign-out."""
+        with self.db.begin() as conn:
+            conn.execute(
+                update(_users)
+                .where(_users.c.username == username)
+                .values(session_key=new_session_key())
+            )
 
     def remove_user(self, username: str) -> bool:
         """Delete a user and their roles; ``False`` if unknown."""
@@ -611,7 +643,9 @@ def _user(conn: Connection, username: str) -> CityUser | None:
     roles = conn.execute(
         select(_roles.c.site, _roles.c.role).where(_roles.c.username == username)
     ).all()
-    return CityUser(row.username, row.city_admin, {site: role for site, role in roles})
+    return CityUser(
+        row.username, row.city_admin, {site: role for site, role in roles}, row.session_key
+    )
 
 
 def _store_in(conn: Connection, site: str, batch: HistoryBatch, now: datetime) -> StoreResult:

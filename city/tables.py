@@ -26,18 +26,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-NAMING_CONVENTION: Final[dict[str, str]] = {
-    "ix": "ix_%(column_0_N_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-"""Constraint names are fixed so that later migrations find them."""
+from hub.store.tables import NAMING_CONVENTION
 
 
 class Base(DeclarativeBase):
-    """The city's declarative base; :data:`metadata` is what its migrations are checked against."""
+    """The city's declarative base; :data:`metadata` is what its migrations are checked against.
+
+    Its constraint names follow the hub's :data:`~hub.store.tables.NAMING_CONVENTION`.
+    """
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -123,6 +119,9 @@ class CityUserRow(Base):
     city_admin: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     """Sees and manages every branch, the catalogue and the users."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    session_key: Mapped[str] = mapped_column(String(32))
+    """Part of every session cookie of the user's: a new one (new password, sign-out)
+    ends every session signed in before."""
 
 
 class CityRoleRow(Base):

@@ -38,9 +38,11 @@ from typing import Final
 
 from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from common.errors import PoradovnikError
+from hub.store.eventids import event_id_mark, move_event_ids_past
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,7 @@ def make_backup(url: str, directory: Path, *, label: str = "", now: datetime | N
     return target
 
 
-def restore(url: str, file: Path, backup_dir: Path) -> Path | None:
+def restore(url: str, file: Path, backup_dir: Path, *, ids_after: int = 0) -> Path | None:
     """Replace the database at ``url`` with the backup ``file``.
 
     Refuses (:class:`HubRunning`) while a hub runs on the database, and holds the
@@ -138,6 +140,10 @@ def restore(url: str, file: Path, backup_dir: Path) -> Path | None:
     as a ``before-restore`` backup in ``backup_dir``; that file is returned (``None``
     when there was no database yet). The schema is left as the backup has it: the
     hub brings it up to date when it starts, or ``poradovnik db downgrade`` back.
+
+    The restored audit log's ids go on above those the replaced database gave, and
+    above ``ids_after`` (the city's progress for this branch, when the replaced
+    database is gone): the city stores the branch's history by them.
     """
     if not file.is_file():
         raise BackupError(f"no backup file {file}")
@@ -148,15 +154,59 @@ def restore(url: str, file: Path, backup_dir: Path) -> Path | None:
     with HubLock(url):
         if postgres:
             saved: Path | None = make_backup(url, backup_dir, label="before-restore")
+            mark = _event_id_mark(url)
             _pg_restore(url, file)
         else:
             _check_sqlite_backup(file)
             path = _sqlite_path(url)
             saved = None
+            mark = 0
             if path.exists():
                 saved = make_backup(url, backup_dir, label="before-restore")
+                mark = _event_id_mark(url)
             _sqlite_restore(file, path)
+        _keep_event_ids_past(url, max(mark, ids_after))
     return saved
+
+
+# -- the audit log's ids across a restore -------------------------------------------
+
+
+def _event_id_mark(url: str) -> int:
+    """How far the database about to be replaced gave audit-log ids (0: unknown)."""
+    engine = create_engine(make_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return event_id_mark(conn)
+    except SQLAlchemyError as exc:
+        # A database too broken to read: the uplink moves the ids once it hears the city.
+        log.warning("cannot read how far the replaced database's audit log went: %s", exc)
+        return 0
+    finally:
+        engine.dispose()
+
+
+def _keep_event_ids_past(url: str, mark: int) -> None:
+    """Give the restored database's next audit row an id above ``mark``.
+
+    The ids are the sequence numbers the city stores the branch's history by
+    (docs/city.md): an id the replaced database gave may be at the city already, and
+    the city would drop a new row sent with it as a duplicate.
+    """
+    engine = create_engine(make_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            moved = move_event_ids_past(conn, mark)
+    except SQLAlchemyError as exc:
+        # The restore is done: the uplink moves the ids once it hears the city.
+        log.warning("cannot move the restored audit log's ids past %d: %s", mark, exc)
+        return
+    finally:
+        engine.dispose()
+    if moved:
+        log.info("the restored audit log's ids go on after %d", mark)
+    elif mark > 0:
+        log.info("the restored audit log's ids go on after %d already", mark)
 
 
 # -- the running hub's lock -------------------------------------------------------

@@ -445,8 +445,13 @@ def render_config(
 BRIDGE_NAME = "city"
 """The bridge's ``connection`` name (Mosquitto names its local client ``<host>.city``)."""
 
-BRIDGE_RESTART_S = (5, 120)
-"""The bridge's reconnect backoff, in seconds: from the first, growing to the second."""
+BRIDGE_RESTART_S = (2, 30)
+"""The bridge's reconnect backoff (Mosquitto's ``restart_timeout base cap``), in seconds.
+
+Mosquitto waits a random time between the base and a bound that grows threefold per
+failed attempt up to the cap: a branch is back within seconds of a short WAN cut and
+within half a minute of a long one, and a few hundred branches reconnecting after the
+city's broker restarts come spread over that half minute, one attempt each per wait."""
 
 
 @dataclass(frozen=True)

@@ -170,9 +170,12 @@ def db_backup(settings: Settings, directory: Path | None = None, *, label: str =
     return backup.make_backup(settings.database_url, directory or settings.backup_dir, label=label)
 
 
-def db_restore(settings: Settings, file: Path) -> str:
-    """``poradovnik db restore``: put a backup back while no hub runs; say what happened."""
-    saved = backup.restore(settings.database_url, file, settings.backup_dir)
+def db_restore(settings: Settings, file: Path, *, ids_after: int = 0) -> str:
+    """``poradovnik db restore``: put a backup back while no hub runs; say what happened.
+
+    ``ids_after``: the audit log's ids go on above it (see :func:`hub.backup.restore`).
+    """
+    saved = backup.restore(settings.database_url, file, settings.backup_dir, ids_after=ids_after)
     kept = f"; the database it replaced is saved as {saved}" if saved else ""
     return f"restored {file} into {redact_url(settings.database_url)}{kept}"
 

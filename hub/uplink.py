@@ -47,6 +47,7 @@ from hub.catalogue import CatalogueApplier
 from hub.model import Change
 from hub.service import utc_now
 from hub.store import Store
+from hub.store.eventids import move_event_ids_past
 from hub.store.tables import EVENTS, TICKETS, UPLINK_STATE
 from sync_agent.city_protocol import (
     CITY_MAX_PAYLOAD_BYTES,
@@ -75,6 +76,11 @@ from the last one."""
 LINGER_S: Final = 0.1
 """How long the sender waits after a wake for more rows, so they go in one batch (the
 city stores fewer, larger batches; the lag it adds is small beside the city's 2 s)."""
+
+AHEAD_MAX: Final = 2**31
+"""Most an acknowledgement may be above this branch's log: ahead by up to this (an older
+backup restored), the ids go on past it; further, it is refused, so no mistaken ack
+spends the ids (a branch writes a few thousand rows a day, the ids hold ``2**63``)."""
 
 SKIPPED: Final = "skipped"
 """The action of a placeholder for an id the database skipped: PostgreSQL's sequence
@@ -124,6 +130,11 @@ class UplinkLog:
             newest = conn.execute(select(func.max(EVENTS.c.id))).scalar() or 0
             kept = conn.execute(select(UPLINK_STATE.c.acked_seq)).scalar() or 0
         return max(int(newest), int(kept))
+
+    def move_ids_past(self, seq: int) -> bool:
+        """Make the next audit row's id greater than ``seq``; whether the ids moved."""
+        with self.store.transaction() as conn:
+            return move_event_ids_past(conn, seq)
 
     def batch(self, after: int, limit: int = HISTORY_BATCH_MAX) -> tuple[int, list[HistoryEvent]]:
         """The lowest sequence held, and up to ``limit`` consecutive rows after ``after``.
@@ -372,11 +383,21 @@ class Uplink:
             log.warning("refused an acknowledgement for site %r on %s", ack.site[:64], topic)
             return
         highest = self.log.highest()
-        if ack.seq > highest:
+        if ack.seq > highest + AHEAD_MAX:
             log.warning(
                 "refused an acknowledgement of %d: this branch's log ends at %d", ack.seq, highest
             )
             return
+        if ack.seq > highest and self.log.move_ids_past(ack.seq):
+            # The city holds sequences this database never gave: an older backup was
+            # restored without the database it replaced. New rows must not reuse them.
+            log.warning(
+                "the city holds this branch's log up to %d, beyond its newest row %d "
+                "(an older backup restored?): the audit log's ids go on after %d",
+                ack.seq,
+                highest,
+                ack.seq,
+            )
         self.acks += 1
         if ack.seq < self.acked:
             log.warning(

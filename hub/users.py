@@ -14,11 +14,13 @@ carries the scopes it may use.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, Protocol, TypeVar, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -119,6 +121,47 @@ def verify_secret(stored_hash: str | None, secret: str) -> bool:
         return False
 
 
+def rehashed(stored_hash: str, secret: str) -> str | None:
+    """A new hash of ``secret`` if ``stored_hash``'s argon2 parameters are not today's.
+
+    ``secret`` was just verified against ``stored_hash``; ``None``: it is up to date.
+    Called at sign-in, the only time the secret is known: hashes made with older (or
+    weaker) parameters are replaced as their users come.
+    """
+    return hasher.hash(secret) if hasher.check_needs_rehash(stored_hash) else None
+
+
+def new_session_key() -> str:
+    """A user's new session key: every session cookie carrying the old one ends."""
+    return secrets.token_hex(16)
+
+
+def session_id(username: str, session_key: str) -> str:
+    """What a session cookie holds: the user's name and their session key."""
+    return f"{username}:{session_key}"
+
+
+class _Keyed(Protocol):
+    @property
+    def session_key(self) -> str: ...
+
+
+K = TypeVar("K", bound=_Keyed)
+
+
+def session_user(session: str, find: Callable[[str], K | None]) -> K | None:
+    """The user whose :func:`session_id` a cookie holds, if it carries their current key.
+
+    ``find`` gives a user by name (``None``: no such user, or one who may not sign in).
+    The keys are compared in constant time.
+    """
+    username, _, key = session.rpartition(":")
+    user = find(username) if username else None
+    if user is None or not hmac.compare_digest(key, user.session_key):
+        return None
+    return user
+
+
 class Users:
     """The ``users`` table."""
 
@@ -137,7 +180,7 @@ class Users:
             "role": role,
             "password_hash": hasher.hash(password),
             "active": True,
-            "session_key": _new_session_key(),
+            "session_key": new_session_key(),
         }
         with self.store.transaction() as conn:
             found = conn.execute(
@@ -156,12 +199,10 @@ class Users:
         stored = row.password_hash if row is not None and row.active else None
         if not verify_secret(stored, password) or row is None:
             return None
-        if hasher.check_needs_rehash(row.password_hash):
+        if (fresh := rehashed(row.password_hash, password)) is not None:
             with self.store.transaction() as conn:
                 conn.execute(
-                    update(_users)
-                    .where(_users.c.username == username)
-                    .values(password_hash=hasher.hash(password))
+                    update(_users).where(_users.c.username == username).values(password_hash=fresh)
                 )
         return _user(row)
 
@@ -210,7 +251,7 @@ class Users:
             conn.execute(
                 update(_users)
                 .where(_users.c.username == username)
-                .values(password_hash=hasher.hash(password), session_key=_new_session_key())
+                .values(password_hash=hasher.hash(password), session_key=new_session_key())
             )
 
     def end_sessions(self, username: str) -> None:
@@ -219,7 +260,7 @@ class Users:
             conn.execute(
                 update(_users)
                 .where(_users.c.username == username)
-                .values(session_key=_new_session_key())
+                .values(session_key=new_session_key())
             )
 
     def remove(self, username: str) -> bool:
@@ -255,10 +296,6 @@ def _user(row: Row[Any]) -> User:
         None if row.counters is None else tuple(row.counters),
         None if row.services is None else tuple(row.services),
     )
-
-
-def _new_session_key() -> str:
-    return secrets.token_hex(16)
 
 
 def check_password(password: str) -> None:

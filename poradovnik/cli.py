@@ -426,9 +426,17 @@ def db_backup(ctx: click.Context, directory: Path | None, label: str) -> None:
 
 @db.command("restore")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--ids-after",
+    type=click.IntRange(min=0, max=2**62),
+    default=0,
+    metavar="SEQ",
+    help="A branch in a city restored without its old database: the city's progress "
+    "for it (poradovnik city branch list); new audit rows get ids above it.",
+)
 @_config_option
 @click.pass_context
-def db_restore(ctx: click.Context, file: Path) -> None:
+def db_restore(ctx: click.Context, file: Path, ids_after: int) -> None:
     """Replace the hub's database with the backup FILE.
 
     Refused while a hub runs on the database (stop it first). The database it
@@ -436,7 +444,7 @@ def db_restore(ctx: click.Context, file: Path) -> None:
     schema up to date.
     """
     settings = _load(ctx, role="hub")
-    click.echo(_hub("maintenance").db_restore(settings, file))
+    click.echo(_hub("maintenance").db_restore(settings, file, ids_after=ids_after))
 
 
 @db.command("downgrade")
@@ -838,13 +846,19 @@ def city_branch_add(
 @_config_option
 @click.pass_context
 def city_branch_list(ctx: click.Context) -> None:
-    """List the branches: site, broker account, catalogue, name, address."""
+    """List the branches: site, broker account, catalogue, name, address, progress.
+
+    The progress is the highest sequence of the branch's history the city holds.
+    """
     settings = _load(ctx, role="city")
     with _city_store(settings) as store:
+        progress = store.progress()
         for branch in store.branches():
             catalogue = "catalogue" if branch.catalogue else "-"
+            held = progress[branch.site].seq if branch.site in progress else 0
             click.echo(
-                f"{branch.site}\t{branch.username}\t{catalogue}\t{branch.name}\t{branch.address}"
+                f"{branch.site}\t{branch.username}\t{catalogue}\t{branch.name}"
+                f"\t{branch.address}\t{held}"
             )
 
 

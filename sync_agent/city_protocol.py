@@ -23,10 +23,11 @@ describes the same for people.
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Annotated, Any, Final, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from common.i18n import Language
 from sync_agent.protocol import ROOT, Id, M, Message, ProtocolError, decode
@@ -46,6 +47,51 @@ Text = Annotated[str, Field(max_length=128)]
 """A short free text of an audit row (an actor, a state, a ticket's number)."""
 
 
+DETAIL_MAX_DEPTH: Final = 4
+"""Most levels of objects and arrays inside an audit row's ``detail`` (the hub's nest 1)."""
+
+DETAIL_MAX_ITEMS: Final = 32
+"""Most keys of an object, or items of an array, inside an audit row's ``detail``."""
+
+DETAIL_MAX_TEXT: Final = 1024
+"""Most characters of a key or a string inside an audit row's ``detail``."""
+
+_INT64: Final = 2**63
+"""Integers in a ``detail`` fit PostgreSQL's ``BIGINT`` (``-2**63 … 2**63 - 1``)."""
+
+
+def _bounded_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a ``detail`` nested deeper, longer or with larger values than the bounds above.
+
+    The payload's own bounds (size, :data:`~sync_agent.protocol.MAX_DEPTH`) hold already,
+    so the walk is short; these keep what the city stores as small as what a hub writes.
+    """
+    pending: list[tuple[object, int]] = [(detail, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > DETAIL_MAX_DEPTH:
+                raise ValueError(f"nests deeper than {DETAIL_MAX_DEPTH} levels")
+            if len(value) > DETAIL_MAX_ITEMS:
+                raise ValueError(f"an object or array of more than {DETAIL_MAX_ITEMS} items")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and len(key) > DETAIL_MAX_TEXT:
+                    raise ValueError(f"a key longer than {DETAIL_MAX_TEXT} characters")
+                pending.append((item, depth + 1))
+        elif isinstance(value, str) and len(value) > DETAIL_MAX_TEXT:
+            raise ValueError(f"a string longer than {DETAIL_MAX_TEXT} characters")
+        elif isinstance(value, int) and not -_INT64 <= value < _INT64:
+            raise ValueError("an integer beyond 64 bits")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("a number beyond a double's range")
+    return detail
+
+
+Detail = Annotated[dict[str, Any], AfterValidator(_bounded_detail)]
+"""An audit row's ``detail``: any JSON object within the ``DETAIL_MAX_*`` bounds."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -63,8 +109,8 @@ class HistoryEvent(_Strict):
     service: Annotated[str, Field(max_length=64)] | None = None
     from_state: Annotated[str, Field(max_length=16)] | None = None
     to_state: Annotated[str, Field(max_length=16)] | None = None
-    detail: dict[str, Any] = Field(default_factory=dict, max_length=32)
-    """The row's detail as the branch keeps it (bounded by the payload's size and depth)."""
+    detail: Detail = Field(default_factory=dict)
+    """The row's detail as the branch keeps it (within the ``DETAIL_MAX_*`` bounds)."""
     number: Annotated[str, Field(max_length=16)] | None = None
     """The ticket's number, e.g. ``A042``."""
     business_day: date | None = None

@@ -689,12 +689,18 @@ def load_object(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> dict[s
     if too_deep(payload, MAX_DEPTH):
         raise ProtocolError("invalid", f"payload nests deeper than {MAX_DEPTH} levels")
     try:
-        data: Any = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data: Any = json.loads(payload, parse_constant=_not_json_constant)
+    except ValueError as exc:
+        # Not UTF-8, not JSON, NaN or Infinity (not JSON either), or an integer of
+        # more digits than Python converts (int_max_str_digits): each a ValueError.
         raise ProtocolError("malformed", f"payload is not UTF-8 JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError("malformed", "payload is not a JSON object")
     return data
+
+
+def _not_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def decode(model: type[M], payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> M:

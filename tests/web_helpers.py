@@ -1,11 +1,12 @@
-"""The web tests' admin password, the CSRF token of a page's form, a clerk signed in, and
-the text a reader sees on a page."""
+"""The web tests' admin password, the CSRF token of a page's form, a clerk signed in, a
+session cookie copied to another browser, and the text a reader sees on a page."""
 
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from hub.store import Store
@@ -22,6 +23,15 @@ def csrf_token(client: FlaskClient, url: str) -> str:
     )
     assert match, f"no CSRF token on {url}"
     return match.group(1)
+
+
+def cookie_copy(app: Flask, client: FlaskClient, cookie: str) -> FlaskClient:
+    """Another browser holding a copy of ``client``'s cookie named ``cookie`` (kept, or stolen)."""
+    found = client.get_cookie(cookie)
+    assert found is not None
+    other = app.test_client()
+    other.set_cookie(cookie, found.value)
+    return other
 
 
 def sign_in_clerk(client: FlaskClient, store: Store) -> None:

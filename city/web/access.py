@@ -19,6 +19,7 @@ from flask_login import UserMixin, current_user, login_required
 
 from city.web.context import city
 from city.web.extensions import login_manager
+from hub.users import session_id, session_user
 
 if TYPE_CHECKING:
     from city.store import CityUser
@@ -50,13 +51,17 @@ class LoginUser(UserMixin):
         self.id = user.username
 
     def get_id(self) -> str:
-        """What the session cookie holds: the user name."""
-        return self.user.username
+        """What the session cookie holds: the user name and the user's session key.
+
+        A new key in the database (new password, sign-out) ends the sessions that carry
+        the old one, wherever their cookies are.
+        """
+        return session_id(self.user.username, self.user.session_key)
 
 
 @login_manager.user_loader
-def _load_user(username: str) -> LoginUser | None:
-    user = city().store.user(username) if username else None
+def _load_user(session: str) -> LoginUser | None:
+    user = session_user(session, city().store.user)
     return LoginUser(user) if user is not None else None
 
 

@@ -106,7 +106,11 @@ def login() -> Page:
 @bp.post("/logout")
 @login_required
 def logout() -> BaseResponse:
-    """Sign out (a POST with the CSRF token, so no link can sign anyone out)."""
+    """Sign out (a POST with the CSRF token, so no link can sign anyone out).
+
+    Every session of the user ends, on every browser, as on the hub.
+    """
+    city().store.end_sessions(signed_in().username)
     logout_user()
     return redirect(url_for("admin.login"))
 
@@ -476,12 +480,15 @@ def user_add() -> Page:
     assert form.username.data is not None
     assert form.password.data is not None
     try:
-        city().store.add_user(
+        saved = city().store.add_user(
             form.username.data, form.password.data, city_admin=form.city_admin.data, roles=roles
         )
     except CityError as exc:
         flash(str(exc), "error")
         return _users_page(form, 409)
+    if saved.username == signed_in().username:
+        # A new password ends the user's sessions; the one that set it goes on.
+        login_user(LoginUser(saved))
     log.info("user %s saved by %s", form.username.data, signed_in().username)
     flash(gettext("Saved user %(name)s.", name=form.username.data), "notice")
     return redirect(url_for("admin.users"))

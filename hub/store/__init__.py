@@ -24,6 +24,8 @@ The parts, by what they do:
     The queue's write path, straight on the DBAPI connection (and why).
 :mod:`~hub.store.sqlite`
     SQLite tuning: page size, WAL, ``BEGIN IMMEDIATE``, the checkpointer.
+:mod:`~hub.store.eventids`
+    The audit log's ids as the city's sequence numbers: moved on past a restore.
 :mod:`~hub.store.core`
     :class:`Store` itself, which joins them, and the migrations.
 """

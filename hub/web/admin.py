@@ -15,7 +15,6 @@ publishes them to the devices.
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
@@ -68,7 +67,7 @@ from hub.model import Counter, OpeningHours, RemoteRules, Service
 from hub.provisioning import pair_device
 from hub.service import MAX_CLOSURE_REASON, Closure, QueueError
 from hub.siteconfig import Branding
-from hub.users import SCOPES, USER_ROLES, User, UserRole
+from hub.users import SCOPES, USER_ROLES, User, UserRole, session_id, session_user
 from hub.web.booking import parse_day, parse_slot
 from hub.web.context import hub
 from hub.web.extensions import limiter, login_manager
@@ -103,7 +102,7 @@ class LoginUser(UserMixin):
         A new key in the database (sign-out, new password) ends the sessions that
         carry the old one, wherever their cookies are.
         """
-        return f"{self.user.username}:{self.user.session_key}"
+        return session_id(self.user.username, self.user.session_key)
 
     @property
     def is_admin(self) -> bool:
@@ -112,12 +111,14 @@ class LoginUser(UserMixin):
 
 
 @login_manager.user_loader
-def _load_user(session_id: str) -> LoginUser | None:
-    username, _, key = session_id.rpartition(":")
-    user = hub().users.get(username) if username else None
-    if user is None or not user.active or not hmac.compare_digest(key, user.session_key):
-        return None
-    return LoginUser(user)
+def _load_user(session: str) -> LoginUser | None:
+    user = session_user(session, _active_user)
+    return LoginUser(user) if user is not None else None
+
+
+def _active_user(username: str) -> User | None:
+    user = hub().users.get(username)
+    return user if user is not None and user.active else None
 
 
 login_manager.login_view = "admin.login"

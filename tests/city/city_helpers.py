@@ -59,7 +59,7 @@ def event(seq: int) -> HistoryEvent:
         ticket_id=f"t{seq % 10**9}",
         service="a",
         to_state="waiting",
-        detail={"n": seq},
+        detail={"n": seq % 10**9},
         number=f"A{seq % 1000:03d}",
         business_day=date(2026, 12, 7),
     )

@@ -45,7 +45,10 @@ def test_branch_add_prints_the_uplink_section_once(run: Run, city_store: CitySto
     branch = city_store.branch("centrum")
     assert branch is not None
     assert uplink["password"] not in run("branch", "list").output
-    assert "centrum\tbranch-centrum\t-\tCentrum\tHlavná 1" in run("branch", "list").output
+    assert "centrum\tbranch-centrum\t-\tCentrum\tHlavná 1\t0\n" in run("branch", "list").output
+    # The progress: what a hub restored without its old database gives `db restore --ids-after`.
+    city_store.store_batch("centrum", batch("centrum", 1, 3))
+    assert "\tHlavná 1\t3\n" in run("branch", "list").output
     again = run("branch", "add", "centrum", "--name", "x", "--address", "y")
     assert again.exit_code == 1
     assert "exists already" in again.output

@@ -10,8 +10,9 @@ import pytest
 from city_helpers import TestBranch, batch, event
 
 from city.consumer import CityConsumer
-from city.store import MAX_SEQ, CityStore
-from sync_agent.city_protocol import CITY_MAX_PAYLOAD_BYTES
+from city.store import MAX_SEQ, CityError, CityStore, check_batch
+from sync_agent.city_protocol import CITY_MAX_PAYLOAD_BYTES, HistoryBatch, decode_city
+from sync_agent.protocol import ProtocolError
 
 pytestmark = pytest.mark.postgres
 
@@ -31,6 +32,11 @@ def batch_json(**changes: object) -> bytes:
 
 def event_json(**changes: object) -> dict[str, object]:
     return {**json.loads(event(1).model_dump_json()), **changes}
+
+
+def with_literal(literal: bytes) -> bytes:
+    """A batch whose event's detail holds ``literal`` as written (``json`` would not write it)."""
+    return batch_json(events=[event_json(detail={"n": "LITERAL"})]).replace(b'"LITERAL"', literal)
 
 
 ATTACKS: dict[str, bytes] = {
@@ -53,6 +59,18 @@ ATTACKS: dict[str, bytes] = {
     "naive time": batch_json(events=[event_json(at="2026-12-07T08:00:00")]),
     "extra field": batch_json(drop="table"),
     "a list": b"[1, 2, 3]",
+    "too many events": batch_json(events=[event_json(seq=s) for s in range(1, 102)]),
+    "long actor": batch_json(events=[event_json(actor="x" * 129)]),
+    "detail nested within the payload's bound": batch_json(events=[event_json(detail=nested(6))]),
+    "wide detail": batch_json(events=[event_json(detail={"k": list(range(1000))})]),
+    "many detail keys": batch_json(events=[event_json(detail={str(k): k for k in range(40)})]),
+    "long detail string": batch_json(events=[event_json(detail={"k": "x" * 5000})]),
+    "long detail key": batch_json(events=[event_json(detail={"k" * 2000: 1})]),
+    "detail integer beyond 64 bits": batch_json(events=[event_json(detail={"n": 2**64})]),
+    "a number of 5000 digits": with_literal(b"1" * 5000),
+    "NaN": with_literal(b"NaN"),
+    "Infinity": with_literal(b"-Infinity"),
+    "a float beyond a double": with_literal(b"1e400"),
 }
 
 
@@ -77,3 +95,18 @@ def test_hostile_batches_are_refused_and_the_consumer_goes_on(
     assert [(e.site, e.seq) for e in events] == [("a", s) for s in range(1, 6)]
     assert "refused a history batch" in caplog.text
     assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_every_attack_is_refused_by_the_schema_or_the_store_check(name: str) -> None:
+    """Each is refused with a reason before any SQL, never with another exception."""
+    with pytest.raises((ProtocolError, CityError)):
+        check_batch("a", decode_city(HistoryBatch, ATTACKS[name]))
+
+
+def test_the_hubs_own_details_fit_the_bounds() -> None:
+    """What a hub writes (e.g. a number block's) passes, and comes back as it went."""
+    detail = {"device": "kiosk-1", "block": "b1", "first_seq": 1, "last_seq": 50, "x": [1.5]}
+    sent = batch("a", 1, 1).events[0].model_copy(update={"detail": detail})
+    payload = HistoryBatch(site="a", first_available=1, events=[sent]).encode()
+    assert decode_city(HistoryBatch, payload).events[0].detail == detail

@@ -7,11 +7,13 @@ from datetime import UTC, date, datetime
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from argon2 import PasswordHasher
 from city_helpers import T0, batch
-from sqlalchemy import Column, Integer, MetaData, inspect
+from sqlalchemy import Column, Integer, MetaData, inspect, text
 
 from city.store import HEAD_REVISION, MAX_SEQ, VERSION_TABLE, CityError, CityStore, StoreResult
 from city.tables import metadata
+from hub.users import hasher
 from sync_agent.broker_accounts import verify_password
 from sync_agent.city_protocol import CatalogueService, HistoryBatch
 
@@ -167,6 +169,38 @@ def test_users_have_roles_per_branch_and_argon2_passwords(city_store: CityStore)
     with pytest.raises(CityError, match="at least"):
         city_store.add_user("ivan", "short")
     assert [u.username for u in city_store.users()] == ["admin", "eva"]
+
+
+def test_a_hash_with_old_parameters_is_replaced_at_sign_in(city_store: CityStore) -> None:
+    city_store.add_user("eva", "another long one")
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("another long one")
+    with city_store.db.begin() as conn:
+        conn.execute(text("UPDATE city_users SET password_hash = :h"), {"h": weak})
+    assert city_store.authenticate("eva", "wrong password") is None
+    assert stored_hash(city_store) == weak  # a wrong password changes nothing
+    assert city_store.authenticate("eva", "another long one") is not None
+    fresh = stored_hash(city_store)
+    assert fresh != weak
+    assert not hasher.check_needs_rehash(fresh)
+    assert city_store.authenticate("eva", "another long one") is not None
+    assert stored_hash(city_store) == fresh  # once only
+
+
+def test_a_new_password_gives_a_new_session_key(city_store: CityStore) -> None:
+    first = city_store.add_user("eva", "another long one")
+    assert city_store.user("eva") == first
+    assert first.session_key
+    again = city_store.add_user("eva", "another long one")
+    assert again.session_key != first.session_key
+    city_store.end_sessions("eva")
+    ended = city_store.user("eva")
+    assert ended is not None
+    assert ended.session_key not in (first.session_key, again.session_key)
+
+
+def stored_hash(city_store: CityStore) -> str:
+    with city_store.db.connect() as conn:
+        return str(conn.execute(text("SELECT password_hash FROM city_users")).scalar_one())
 
 
 def test_the_catalogue_version_grows_with_every_change(city_store: CityStore) -> None:

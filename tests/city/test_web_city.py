@@ -11,7 +11,7 @@ import pytest
 from city_web_helpers import PASSWORD, city_app, queue, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
-from web_helpers import csrf_token
+from web_helpers import cookie_copy, csrf_token
 
 from city.services import CityServices
 from city.store import CityStore
@@ -451,6 +451,59 @@ def test_a_removed_user_is_signed_out(client: FlaskClient, city_store: CityStore
     assert client.get("/admin/").status_code == 200
     city_store.remove_user("viewer")
     assert client.get("/admin/").status_code == 302
+
+
+def other_browser(app: Flask, client: FlaskClient) -> FlaskClient:
+    """Another browser with ``client``'s session cookie (kept, or stolen)."""
+    return cookie_copy(app, client, "poradovnik_city_session")
+
+
+def test_a_new_password_ends_the_users_sessions(
+    city: tuple[Flask, CityServices], city_store: CityStore
+) -> None:
+    app = city[0]
+    viewer = app.test_client()
+    sign_in(viewer, "viewer")
+    kept = other_browser(app, viewer)
+    assert kept.get("/admin/").status_code == 200
+    admin = app.test_client()
+    sign_in(admin, "admin")
+    form = {
+        "username": "viewer",
+        "password": "a brand new password",
+        "role-north": "viewer",
+        "csrf_token": csrf_token(admin, "/admin/users"),
+    }
+    assert admin.post("/admin/users", data=form).status_code == 302
+    assert viewer.get("/admin/").status_code == 302
+    assert kept.get("/admin/").status_code == 302
+    # The admin who changes their own password stays signed in; the old cookie does not.
+    old = other_browser(app, admin)
+    form = {
+        **form,
+        "username": "admin",
+        "city_admin": "y",
+        "csrf_token": csrf_token(admin, "/admin/users"),
+    }
+    assert admin.post("/admin/users", data=form).status_code == 302
+    assert admin.get("/admin/").status_code == 200
+    assert old.get("/admin/").status_code == 302
+    # A password set elsewhere (the command line) ends them too.
+    sign_in(viewer, "manager")
+    city_store.add_user("manager", "yet another password", roles={"south": "manager"})
+    assert viewer.get("/admin/").status_code == 302
+
+
+def test_a_cookie_kept_past_sign_out_no_longer_works(city: tuple[Flask, CityServices]) -> None:
+    app = city[0]
+    client = app.test_client()
+    sign_in(client, "viewer")
+    kept = other_browser(app, client)
+    assert kept.get("/admin/").status_code == 200
+    client.post("/admin/logout", data={"csrf_token": csrf_token(client, "/admin/")})
+    answer = kept.get("/admin/")
+    assert answer.status_code == 302
+    assert "/admin/login" in answer.headers["Location"]
 
 
 def test_dashboard_shows_how_late_the_newest_row_came(city_url: str, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from office_helpers import OfficeBroker
 from process_helpers import Process, poradovnik_args
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from test_hub_process import free_port, hub_config, receive_until
@@ -124,6 +124,35 @@ def test_a_backup_made_while_the_queue_writes_restores_every_ticket_and_audit_ro
     restore(db_url, saved, tmp_path / "other")
     with Store(db_url) as store:
         assert issued(store) == (set(written), set(written))
+
+
+def test_audit_ids_go_on_past_the_replaced_database_after_a_restore(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The ids are the city's sequence numbers: a restore must not give them again."""
+    settings = settings_for(db_url, tmp_path)
+    queue = open_queue(settings)
+    seed_demo(queue)
+    service = next(iter(queue.engine.services))
+    queue.issue(service)
+    backup = make_backup(db_url, settings.backup_dir)
+    for _ in range(5):
+        queue.issue(service)
+    events = metadata.tables["events"]
+    with queue.store.db.connect() as conn:
+        given = conn.execute(select(func.max(events.c.id))).scalar_one()
+    queue.store.close()
+
+    restore(db_url, backup, settings.backup_dir)
+    queue = open_queue(settings)
+    try:
+        queue.issue(service)
+        with queue.store.db.connect() as conn:
+            newest = conn.execute(select(events.c.id).order_by(events.c.id.desc())).first()
+    finally:
+        queue.store.close()
+    assert newest is not None
+    assert newest.id > given
 
 
 def test_restore_refuses_a_file_that_is_not_a_backup(db_url: str, tmp_path: Path) -> None:
@@ -253,6 +282,36 @@ def test_db_backup_command_writes_where_it_is_told(tmp_path: Path) -> None:
     assert made.is_file()
     assert [b.path for b in backups(tmp_path / "usb")] == [made]
     assert os.stat(made).st_mode & 0o077 == 0
+
+
+def test_restore_on_a_new_card_takes_the_citys_progress_for_the_ids(tmp_path: Path) -> None:
+    """No old database to read: ``--ids-after`` says where the city's copy ends."""
+    data = tmp_path / "data"
+    config = tmp_path / "hub.toml"
+    config.write_text(f'role = "hub"\n[data]\ndir = "{data}"\n')
+    settings = settings_for(sqlite_url(data / "hub.sqlite3"), tmp_path)
+    queue = open_queue(settings)
+    seed_demo(queue)
+    queue.issue(next(iter(queue.engine.services)))
+    backup = make_backup(settings.database_url, tmp_path / "usb")
+    queue.store.close()
+    for old in data.glob("hub.sqlite3*"):
+        old.unlink()  # the card is lost
+    args = ("--config", str(config), "db", "restore", str(backup))
+    refused = poradovnik(*args, "--ids-after", "-1", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr
+    run = poradovnik(*args, "--ids-after", "5000", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    queue = open_queue(settings)
+    try:
+        queue.issue(next(iter(queue.engine.services)))
+        events = metadata.tables["events"]
+        with queue.store.db.connect() as conn:
+            newest = conn.execute(select(func.max(events.c.id))).scalar_one()
+    finally:
+        queue.store.close()
+    assert newest == 5001
 
 
 def test_a_failed_nightly_backup_is_tried_again_an_hour_later(tmp_path: Path) -> None:

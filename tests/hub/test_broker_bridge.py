@@ -177,6 +177,8 @@ def test_the_bridge_section_names_the_site_topics_and_tls(tmp_path: Path) -> Non
     assert f"remote_clientid poradovnik-bridge-{SITE}" in lines
     assert f"remote_password {secret}" in lines
     assert "cleansession false" in lines
+    # Back promptly after a WAN cut, without hammering the city: 2 s growing to 30 s.
+    assert "restart_timeout 2 30" in lines
     assert "bridge_insecure false" in lines
     assert f"bridge_cafile {tmp_path / 'ca.pem'}" in lines
     for pattern in BRIDGED_OUT:

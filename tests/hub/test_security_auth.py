@@ -14,16 +14,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
-from web_helpers import ADMIN_PASSWORD, csrf_token
+from sqlalchemy import text
+from web_helpers import ADMIN_PASSWORD, cookie_copy, csrf_token
 
 from common.settings import Settings
 from hub.app import web_app
 from hub.eservice import EServiceError, EServices
 from hub.lockout import Locked, Lockout
 from hub.service import QueueService
-from hub.users import ApiTokens, Users
+from hub.users import ApiTokens, Users, hasher
 from hub.web.server import WebServer
 from sync_agent.protocol import EServiceUpdate
 
@@ -286,11 +288,7 @@ def test_sign_in_follows_a_path_of_this_site(client: FlaskClient, web_queue: Que
 
 def stolen_cookie(app: Flask, client: FlaskClient) -> FlaskClient:
     """Another browser holding a copy of ``client``'s session cookie."""
-    cookie = client.get_cookie("poradovnik_session")
-    assert cookie is not None
-    thief = app.test_client()
-    thief.set_cookie("poradovnik_session", cookie.value)
-    return thief
+    return cookie_copy(app, client, "poradovnik_session")
 
 
 def test_a_cookie_kept_past_sign_out_no_longer_works(app: Flask, admin: FlaskClient) -> None:
@@ -337,6 +335,28 @@ def test_a_new_password_ends_the_users_sessions(
     )
     assert admin.get("/admin/").status_code == 200
     assert old.get("/admin/").status_code == 302
+
+
+def test_a_hash_with_old_parameters_is_replaced_at_sign_in(web_queue: QueueService) -> None:
+    users = Users(web_queue.store)
+    users.add("jana", ADMIN_PASSWORD, "clerk")
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(ADMIN_PASSWORD)
+    with web_queue.store.transaction() as conn:
+        conn.execute(
+            text("UPDATE users SET password_hash = :h WHERE username = 'jana'"), {"h": weak}
+        )
+    assert users.authenticate("jana", "a wrong password") is None
+    assert password_hash(web_queue, "jana") == weak
+    assert users.authenticate("jana", ADMIN_PASSWORD) is not None
+    fresh = password_hash(web_queue, "jana")
+    assert fresh != weak
+    assert not hasher.check_needs_rehash(fresh)
+
+
+def password_hash(queue: QueueService, username: str) -> str:
+    with queue.store.db.connect() as conn:
+        query = text("SELECT password_hash FROM users WHERE username = :u")
+        return str(conn.execute(query, {"u": username}).scalar_one())
 
 
 @pytest.mark.parametrize(

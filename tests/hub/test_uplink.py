@@ -22,6 +22,7 @@ import pytest
 from office_helpers import OfficeBroker, hub_settings
 from process_helpers import Process, poradovnik_args
 from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.engine import make_url
 from test_hub_process import notify_socket, receive_until  # noqa: F401 (a fixture)
 from uplink_helpers import (
     WAIT_S,
@@ -37,6 +38,7 @@ from common.settings import Settings, SettingsError, load_settings, settings_war
 from hub import retention
 from hub.app import open_queue, seed_demo
 from hub.audit import AdminAudit, AuditEntry, AuditFilter
+from hub.backup import make_backup, restore
 from hub.broker import free_port
 from hub.catalogue import CITY_ACTOR, CatalogueApplier, catalogue_hours
 from hub.service import QueueService
@@ -197,13 +199,67 @@ def test_retention_keeps_what_the_city_has_not_acknowledged(
     assert log_ids(queue) == [11]
 
 
+@pytest.mark.parametrize("replaced", ["kept", "lost"])
+def test_after_a_restore_of_an_older_backup_every_new_row_reaches_the_city(
+    broker: OfficeBroker,
+    settings: Settings,
+    queue: QueueService,
+    acker: Acker,
+    start_uplink: Callable[..., Uplink],
+    replaced: str,
+) -> None:
+    """Rows written after a restore get sequences the city has never stored.
+
+    ``kept``: the restore replaces the hub's database (it reads how far its ids went);
+    ``lost``: restored on a new card, the hub learns it from the city's retained ack.
+    """
+    issue(queue, 10)
+    uplink = start_uplink()
+    old = log_ids(queue)[-1]
+    wait_acked(uplink, old)
+    backup = make_backup(settings.database_url, settings.backup_dir)
+    issue(queue, 12)  # sent to the city, and not in the backup
+    sent = log_ids(queue)[-1]
+    acker.wait_for(lambda a: a.progress == sent, "the rows after the backup")
+    wait_acked(uplink, sent)
+    uplink.stop()
+    queue.store.close()
+    if replaced == "lost":
+        database = Path(make_url(settings.database_url).database or "")
+        for leftover in database.parent.glob(database.name + "*"):
+            leftover.unlink()
+    restore(settings.database_url, backup, settings.backup_dir)
+
+    restored = open_queue(settings)
+    try:
+        again = Uplink(restored.store, site=broker.site, mqtt=broker.mqtt("hub"))
+        restored.subscribe(again.changed)
+        again.start()
+        try:
+            wait_acked(again, sent)  # the city's retained ack
+            issue(restored, 5)
+            newest = log_ids(restored)[-1]
+            acker.wait_for(lambda a: a.progress == newest, "the rows after the restore")
+            wait_acked(again, newest)
+        finally:
+            again.stop()
+        with restored.store.db.connect() as conn:
+            rows = conn.execute(select(EVENTS).where(EVENTS.c.id > sent).order_by(EVENTS.c.id))
+            written = [(r.id, r.action, r.ticket_id) for r in rows]
+    finally:
+        restored.store.close()
+    assert len(written) == 5, "the new rows reuse sequences the city holds"
+    at_city = {e.seq: (e.seq, e.action, e.ticket_id) for e in acker.stored}
+    assert [at_city.get(seq) for seq, _, _ in written] == written
+
+
 @pytest.mark.parametrize(
     ("payload", "why"),
     [
         (b"not json", "not JSON"),
         (b'{"v": 1, "site": "office", "seq": -3, "at": "2026-12-07T10:00:00Z"}', "negative"),
         (b'{"v": 1, "site": "elsewhere", "seq": 3, "at": "2026-12-07T10:00:00Z"}', "wrong site"),
-        (b'{"v": 1, "site": "office", "seq": 99999, "at": "2026-12-07T10:00:00Z"}', "ahead"),
+        (b'{"v": 1, "site": "office", "seq": 9999999999999, "at": "2026-12-07T10:00:00Z"}', "far"),
         (
             b'{"v": 1, "site": "office", "seq": 3, "at": "2026-12-07T10:00:00Z", "x": '
             + b"[" * 200
@@ -516,13 +572,15 @@ def log_ids_of(store: Store) -> list[int]:
 def test_an_event_too_large_for_the_city_goes_without_its_detail() -> None:
     at = datetime.now(UTC)
     big = [
-        HistoryEvent(seq=i, at=at, action="issue", actor="kiosk", detail={"x": "y" * 2000})
+        HistoryEvent(seq=i, at=at, action="issue", actor="kiosk", detail={"x": "y" * 1000})
         for i in range(1, 41)
     ]
     batch = fitting("office", 1, big)
     assert 0 < len(batch.events) < 40
     assert len(batch.encode()) <= CITY_MAX_PAYLOAD_BYTES
-    huge = HistoryEvent(seq=7, at=at, action="issue", actor="kiosk", detail={"x": "y" * 60_000})
+    # Within the schema's bounds for a detail, yet larger than a payload.
+    detail = {f"k{i}": ["y" * 1000] * 32 for i in range(2)}
+    huge = HistoryEvent(seq=7, at=at, action="issue", actor="kiosk", detail=detail)
     alone = fitting("office", 1, [huge])
     assert alone.events[0].detail == {"truncated": True}
 
