@@ -11,11 +11,16 @@
   the branch resends from there whenever it is behind what it sent;
 - :data:`city.live.SUBSCRIPTIONS`, which feed the :class:`~city.live.LiveCity`.
 
-Batches wait in a bounded queue between the MQTT network thread, which must never wait
-for the database, and the consumer's own thread, which writes them. On start and after
-every reconnect (to the broker or to the database) that thread reads every branch's
-progress again and re-publishes every branch's ack, so a branch learns what the city
-holds even when an ack was lost, or when a database failover took back what was acked
+Batches wait in a bounded queue (``[city] backlog``) between the MQTT network thread and
+the consumer's own thread, which writes them. When it is full the network thread waits
+for room (beating its heartbeat): paho acknowledges a message (PUBACK) only once its
+callback returned, so the broker, which has at most its ``max_inflight_messages``
+unacknowledged with the consumer, holds the next ones in the consumer's persistent
+session. Nothing is dropped to be sent again after a gap; the broker is the buffer.
+
+On start and after every reconnect (to the broker or to the database) that thread reads
+every branch's progress again and re-publishes every branch's ack, so a branch learns
+what the city holds even when an ack was lost, or when a database failover took back what was acked
 (the promoted standby may be behind: the ack falls back, and the branch resends).
 
 The database failing (SQLAlchemy's ``OperationalError``, a lost connection) makes the
@@ -152,19 +157,32 @@ class CityConsumer:
 
     # -- the MQTT network thread -----------------------------------------------------
 
+    @property
+    def waiting(self) -> int:
+        """History batches received and not yet taken by the consumer's thread."""
+        return self._queue.qsize()
+
     def _received(self, message: Inbound) -> None:
-        """A history batch: queue it for the thread, or drop it (its branch resends)."""
-        try:
-            self._queue.put_nowait((message.topic, message.payload))
-        except queue.Full:
-            self._refusals.log(
-                logging.WARNING,
-                "backlog",
-                "%d history batches wait for the database already; dropped one of %s "
-                "(its branch sends it again)",
-                self.settings.backlog,
-                message.topic,
-            )
+        """A history batch: queue it for the thread, waiting for room while it is full.
+
+        The wait holds back the batch's PUBACK, and with it the broker's next messages
+        (see the module's docstring). A stop ends the wait: the batch was never
+        acknowledged, so its branch sends it again.
+        """
+        item = (message.topic, message.payload)
+        while not self._stop.is_set():
+            self.connection.heartbeat.beat()
+            try:
+                self._queue.put(item, timeout=BEAT_S)
+            except queue.Full:
+                self._refusals.log(
+                    logging.INFO,
+                    "backlog",
+                    "%d history batches wait for the database; the broker holds the next",
+                    self.settings.backlog,
+                )
+            else:
+                return
 
     def _live(self, message: Inbound) -> None:
         try:
