@@ -387,28 +387,36 @@ def client_main(args: argparse.Namespace) -> None:
         began = time.perf_counter()
         deadline = began + args.seconds
 
-        async def ask(connection: HttpConnection, path: str) -> None:
+        async def ask(index: int, path: str) -> None:
+            """One request on client ``index``'s connection, opened again (as a browser
+            does) if the server closed it while it was idle."""
             nonlocal failures
             asked = time.perf_counter()
-            if await connection.get(path) != 200:
+            try:
+                status = await connections[index].get(path)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                connections[index].close()
+                connections[index] = await HttpConnection.open(args.port)
+                status = await connections[index].get(path)
+            if status != 200:
                 failures += 1
             latencies.append(time.perf_counter() - asked)
 
-        async def poll(connection: HttpConnection) -> None:
+        async def poll(index: int) -> None:
             while time.perf_counter() < deadline:
-                await ask(connection, "/")
+                await ask(index, "/")
 
-        async def page(connection: HttpConnection) -> None:
+        async def page(index: int) -> None:
             due = began + random.uniform(0, args.pace_s)
             path = "/"
             while due < deadline:
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                await ask(connection, path)
+                await ask(index, path)
                 path = "/fragment"
                 due += args.pace_s
 
         client = page if args.pace_s > 0 else poll
-        await asyncio.gather(*(client(c) for c in connections))
+        await asyncio.gather(*(client(index) for index in range(len(connections))))
         elapsed = time.perf_counter() - began
         for connection in connections:
             connection.close()

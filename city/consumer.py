@@ -9,7 +9,10 @@
   (the batches that waited are stored together, in one transaction, by
   :meth:`CityStore.store_batches`);
   the branch resends from there whenever it is behind what it sent;
-- :data:`city.live.SUBSCRIPTIONS`, which feed the :class:`~city.live.LiveCity`.
+- :data:`city.live.SUBSCRIPTIONS`, which feed the :class:`~city.live.LiveCity`, when it
+  is given one (``poradovnik city`` runs the consumer in a process of its own,
+  :mod:`city.process`, without: the web pages' process follows the live state itself,
+  :class:`~city.live.LiveFeed`, so that a full queue, below, never holds it back).
 
 Batches wait in a bounded queue (``[city] backlog``) between the MQTT network thread and
 the consumer's own thread, which writes them. When it is full the network thread waits
@@ -43,7 +46,7 @@ from typing import Final
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from city.live import SUBSCRIPTIONS, LiveCity
+from city.live import LiveCity, follow
 from city.store import CityError, CityStore, StoreResult, check_batch
 from common.liveness import BEAT_S, Heartbeat
 from common.logthrottle import ThrottledLog
@@ -87,7 +90,7 @@ class CityConsumer:
         self,
         settings: CitySettings,
         store: CityStore,
-        live: LiveCity,
+        live: LiveCity | None,
         *,
         client_id: str = CLIENT_ID,
         clock: Callable[[], datetime] | None = None,
@@ -114,8 +117,8 @@ class CityConsumer:
         self._backoff = Backoff(base_s=0.2, cap_s=settings.reconnect_max_s)
         self._thread = threading.Thread(target=self._run, name="city-consumer", daemon=True)
         self.connection.subscribe(EVERY_BRANCH.history, self._received)
-        for topic_filter in SUBSCRIPTIONS:
-            self.connection.subscribe(topic_filter, self._live)
+        if live is not None:
+            follow(self.connection, live)
         self.connection.on_connect(self.resync)
 
     # -- life cycle ------------------------------------------------------------------
@@ -183,14 +186,6 @@ class CityConsumer:
                 )
             else:
                 return
-
-    def _live(self, message: Inbound) -> None:
-        try:
-            self.live.apply(message.topic, message.payload)
-        except ProtocolError as exc:
-            self._refusals.log(
-                logging.WARNING, ("live", message.topic), "refused %s: %s", message.topic, exc
-            )
 
     # -- the consumer's thread -------------------------------------------------------
 
