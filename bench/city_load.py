@@ -7,9 +7,10 @@ Run it from the checkout with the project's virtual environment::
         [--think-ms 10000] [--live 500] [--portal-seconds 20]
         [--database-url postgresql+psycopg://…]
 
-The city is real: its Mosquitto and ``poradovnik city`` (the consumer and the web pages)
-on PostgreSQL (``--database-url``, else a throwaway cluster made for the run with
-``initdb``). Each branch has 50 devices: 20 counter panels, 20 kiosks and 10 displays.
+The city is real: its Mosquitto and ``poradovnik city`` (the web pages, and the consumer
+in its own process) on PostgreSQL (``--database-url``, else a throwaway cluster made
+for the run with ``initdb``). Each branch has 50 devices: 20 counter panels, 20 kiosks
+and 10 displays.
 ``--real`` branches are real offices, each its own Mosquitto bridged to the city's (the
 configuration ``[uplink]`` makes) and ``poradovnik hub`` on its own SQLite database,
 with the demo office's four services and 20 counters; this machine (2 cores) holds 3.

@@ -108,7 +108,25 @@ class ConsumerProcess:
 
     def _supervise(self) -> None:
         while not self._stop.is_set():
-            ours, theirs = self._context.Pipe()
+            try:
+                self._run_child()
+            except Exception:  # the supervisor must outlive any surprise
+                log.exception("running the city's consumer process failed")
+            if self._stop.is_set():
+                return
+            delay = self._backoff.next_delay()
+            child = self._child
+            log.error(
+                "the city's consumer process ended (exit status %s); starting it again in %.0f s",
+                child.exitcode if child is not None else None,
+                delay,
+            )
+            self._stop.wait(delay)
+
+    def _run_child(self) -> None:
+        """Start one child and serve it until it ends (killed if it will not stop)."""
+        ours, theirs = self._context.Pipe()
+        try:
             child = self._context.Process(
                 target=consumer_main,
                 args=(self.settings, theirs),
@@ -127,18 +145,11 @@ class ConsumerProcess:
                 log.warning("the city's consumer process did not stop in time: killing it")
                 child.kill()
                 child.join()
+        finally:
             with self._lock:
                 self._pipe = None
             ours.close()
-            if self._stop.is_set():
-                return
-            delay = self._backoff.next_delay()
-            log.error(
-                "the city's consumer process ended (exit status %s); starting it again in %.0f s",
-                child.exitcode,
-                delay,
-            )
-            self._stop.wait(delay)
+            theirs.close()
 
     def _listen(self, pipe: Connection) -> None:
         """Take the child's reports until it closes the pipe (it ended)."""
