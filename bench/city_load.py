@@ -770,7 +770,7 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
             floor=floor,
             branch=branch.latencies,
             lags=[lag for _, lag in lags],
-            real_lags=real_lags or [0.0, 0.0],
+            real_lags=real_lags if len(real_lags) > 1 else [0.0, 0.0],
             events_per_s=stored / (ended - began).total_seconds(),
             pages=Portal.of(args.live, pages),
             portal=Portal.of(args.live, capacity),
