@@ -4,11 +4,13 @@ portal, and a branch's press → call beside a single office's.
 Run it from the checkout with the project's virtual environment::
 
     .venv/bin/python bench/city_load.py [--branches 20] [--real 3] [--seconds 90]
-        [--think-ms 10000] [--live 500] [--database-url postgresql+psycopg://…]
+        [--think-ms 10000] [--live 500] [--portal-seconds 20]
+        [--database-url postgresql+psycopg://…]
 
-The city is real: its Mosquitto and ``poradovnik city`` (the consumer and the web pages)
-on PostgreSQL (``--database-url``, else a throwaway cluster made for the run with
-``initdb``). Each branch has 50 devices: 20 counter panels, 20 kiosks and 10 displays.
+The city is real: its Mosquitto and ``poradovnik city`` (the web pages, and the consumer
+in its own process) on PostgreSQL (``--database-url``, else a throwaway cluster made
+for the run with ``initdb``). Each branch has 50 devices: 20 counter panels, 20 kiosks
+and 10 displays.
 ``--real`` branches are real offices, each its own Mosquitto bridged to the city's (the
 configuration ``[uplink]`` makes) and ``poradovnik hub`` on its own SQLite database,
 with the demo office's four services and 20 counters; this machine (2 cores) holds 3.
@@ -27,15 +29,18 @@ Measured over ``--seconds`` at full load (every branch working):
   stored, per second of the window;
 - **lag**: from a transition at a branch (its row's ``at``) to the city's commit of
   it (``received_at``), one clock (one machine): p50 and p99;
-- **portal**: ``--live`` clients (a separate process, keep-alive connections) each
-  asking for the city portal's page again as soon as it is answered: requests per
-  second, p50 and p99;
+- **open pages**: ``--live`` portal pages open in browsers (a separate process,
+  keep-alive connections), each loading ``/`` once and then fetching ``/fragment`` every
+  :data:`city.web.portal.REFRESH_S` seconds, as ``city.js`` does: requests per second,
+  p50 and p99;
 - **branch press → call**: ``bench/sync.py``'s phase (20 panels in four processes,
   the same pace) on the first real branch, against the same phase on a single office
   with no city (the same hub, devices and pace), measured in the same run first: the
   floor, and the ratio of the p99s.
 
-Then the load stops, the city catches up (its acks reach every branch's last row), and
+Then the load stops, the city catches up (its acks reach every branch's last row), the
+**portal's capacity** is measured apart (``--live`` clients each asking for ``/`` again
+as soon as it is answered, for ``--portal-seconds``: requests per second, p50, p99), and
 its ``branch_events`` are compared row by row with each real branch's ``events`` and
 each simulated branch's sent rows: nothing may be lost or stored twice. The size of a
 stored row comes from ``pg_total_relation_size``. Targets: lag p99 ≤ 2 s, no row lost
@@ -103,6 +108,7 @@ from city.demo import (
 from city.store import CityStore, branch_username
 from city.tables import BranchEventRow
 from city.verify import Row, branch_history, city_history, history_differences
+from city.web.portal import REFRESH_S
 from common.settings import DataSettings, MqttSettings, Settings, SiteSettings, load_settings
 from hub.app import open_queue
 from hub.broker import Bridge, LocalBroker, free_port, local_broker
@@ -134,7 +140,11 @@ branch then make about 6 transitions a second, some 30 times a busy branch's (a 
 serves a citizen every few minutes)."""
 
 LIVE = 500
-"""Clients polling the city's portal at once."""
+"""Portal pages open at once while the lag is measured (each refreshing as ``city.js``
+does), then clients asking without pause to measure the portal's capacity."""
+
+PORTAL_S = 20.0
+"""How long the portal's capacity is measured, once the load is over."""
 
 TARGET_LAG_P99_S = 2.0
 TARGET_BRANCH_RATIO = 1.5
@@ -363,30 +373,89 @@ def simulated_branches(
 
 
 def client_main(args: argparse.Namespace) -> None:
-    """The portal's load process: ``--live`` clients polling ``/`` for ``--seconds``."""
+    """The portal's load process: ``--live`` clients on ``/`` for ``--seconds``.
+
+    With ``--pace-s`` 0 each client asks again as soon as it is answered (the portal's
+    capacity); above 0 each is an open page as a browser keeps it: it loads ``/`` at a
+    random moment of the first ``--pace-s``, then fetches ``/fragment`` every
+    ``--pace-s``, as ``city.js`` does.
+    """
 
     async def run() -> dict[str, Any]:
         connections = [await HttpConnection.open(args.port) for _ in range(args.live)]
         latencies: list[float] = []
         failures = 0
-        deadline = time.perf_counter() + args.seconds
-
-        async def poll(connection: HttpConnection) -> None:
-            nonlocal failures
-            while time.perf_counter() < deadline:
-                asked = time.perf_counter()
-                if await connection.get("/") != 200:
-                    failures += 1
-                latencies.append(time.perf_counter() - asked)
-
         began = time.perf_counter()
-        await asyncio.gather(*(poll(c) for c in connections))
+        deadline = began + args.seconds
+
+        async def ask(index: int, path: str) -> None:
+            """One request on client ``index``'s connection, opened again (as a browser
+            does) if the server closed it while it was idle."""
+            nonlocal failures
+            asked = time.perf_counter()
+            try:
+                status = await connections[index].get(path)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                connections[index].close()
+                connections[index] = await HttpConnection.open(args.port)
+                status = await connections[index].get(path)
+            if status != 200:
+                failures += 1
+            latencies.append(time.perf_counter() - asked)
+
+        async def poll(index: int) -> None:
+            while time.perf_counter() < deadline:
+                await ask(index, "/")
+
+        async def page(index: int) -> None:
+            due = began + random.uniform(0, args.pace_s)
+            path = "/"
+            while due < deadline:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                await ask(index, path)
+                path = "/fragment"
+                due += args.pace_s
+
+        client = page if args.pace_s > 0 else poll
+        await asyncio.gather(*(client(index) for index in range(len(connections))))
         elapsed = time.perf_counter() - began
         for connection in connections:
             connection.close()
         return {"latencies": latencies, "elapsed": elapsed, "failures": failures}
 
     print(json.dumps(asyncio.run(run())))
+
+
+@dataclass(frozen=True)
+class Portal:
+    """What the portal's load process measured: requests, their latencies, failures."""
+
+    clients: int
+    latencies: list[float]
+    elapsed: float
+    failures: int
+
+    @classmethod
+    def of(cls, clients: int, figures: dict[str, Any]) -> Portal:
+        """From the load process's JSON (empty: it did not report)."""
+        return cls(
+            clients,
+            figures.get("latencies", []),
+            figures.get("elapsed", 0.0),
+            figures.get("failures", 0) if figures else clients,
+        )
+
+    @property
+    def rps(self) -> float:
+        """Requests answered per second."""
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    def p50_p99_ms(self) -> tuple[float, float]:
+        """The latencies' p50 and p99 in milliseconds (0 with fewer than two)."""
+        if len(self.latencies) < 2:
+            return 0.0, 0.0
+        p50, p99 = percentiles(self.latencies)
+        return ms(p50), ms(p99)
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -401,9 +470,14 @@ class Figures:
     branch: list[float]
     """Press → call on the first real branch under the city's load."""
     lags: list[float]
+    real_lags: list[float]
+    """The lags of the real branches' rows alone (they cross a bridge)."""
     """``received_at - at`` of each row stored in the window."""
     events_per_s: float
-    portal: dict[str, Any]
+    pages: Portal
+    """The ``--live`` open pages refreshing as ``city.js`` does, during the window."""
+    portal: Portal
+    """The ``--live`` clients asking without pause, after the window: the capacity."""
     rows: int
     lost: list[str]
     bytes_per_row: float
@@ -607,14 +681,16 @@ def start_city(
     return City(url, settings, passwords)
 
 
-def portal_load(port: int, args: argparse.Namespace) -> tuple[threading.Thread, dict[str, Any]]:
-    """Start the portal's load process in a thread; the thread and where its figures go."""
+def portal_load(
+    port: int, clients: int, seconds: float, pace_s: float
+) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start the portal's load process (``clients`` for ``seconds``, see
+    :func:`client_main`) in a thread; the thread and where its figures go."""
     figures: dict[str, Any] = {}
-    flags = ["--port", str(port), "--live", str(args.live), "--seconds", str(args.seconds)]
+    flags = ["--port", str(port), "--live", str(clients), "--seconds", str(seconds)]
+    flags += ["--pace-s", str(pace_s)]
     thread = threading.Thread(
-        target=lambda: figures.update(
-            run_load_process(__file__, flags, args.seconds + START_S * 2)
-        ),
+        target=lambda: figures.update(run_load_process(__file__, flags, seconds + START_S * 2)),
         daemon=True,
     )
     thread.start()
@@ -665,7 +741,8 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
             accounts = {site: city.account(site) for site in simulated}
             load.start(simulated_branches, directory / "simulated", accounts, think_s, load.done)
         load.wait_ready()
-        portal_thread, portal = portal_load(city.settings["city"]["web_port"], args)
+        port = city.settings["city"]["web_port"]
+        pages_thread, pages = portal_load(port, args.live, args.seconds, REFRESH_S)
         began = datetime.now(UTC)
         try:
             branch = sync_phase(
@@ -674,7 +751,7 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
         finally:
             ended = datetime.now(UTC)
             workers = [w for w in load.finish() if isinstance(w, Worker)]
-        portal_thread.join(args.seconds + START_S * 2)
+        pages_thread.join(args.seconds + START_S * 2)
         databases = {site: directory / site for site in real}
         databases.update({site: directory / "simulated" / site for site in simulated})
         expected = {
@@ -684,13 +761,19 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
         catch_up = acks.wait(
             {s: rows[-1]["seq"] for s, rows in expected.items() if rows}, CATCH_UP_S
         )
+        # The portal's capacity, once the lag's window is over: it does not load it.
+        capacity_thread, capacity = portal_load(port, args.live, args.portal_seconds, 0.0)
+        capacity_thread.join(args.portal_seconds + START_S * 2)
         lags, stored, size = stored_figures(city.url, began, ended)
+        real_lags = [lag for site, lag in lags if site in real]
         return Figures(
             floor=floor,
             branch=branch.latencies,
-            lags=lags,
+            lags=[lag for _, lag in lags],
+            real_lags=real_lags if len(real_lags) > 1 else [0.0, 0.0],
             events_per_s=stored / (ended - began).total_seconds(),
-            portal=portal,
+            pages=Portal.of(args.live, pages),
+            portal=Portal.of(args.live, capacity),
             rows=sum(len(rows) for rows in expected.values()),
             lost=differences(city.url, expected),
             bytes_per_row=size,
@@ -702,38 +785,44 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
         )
 
 
-def stored_figures(url: str, began: datetime, ended: datetime) -> tuple[list[float], int, float]:
-    """The lag of each transition of the window, how many there were, bytes per row."""
+def stored_figures(
+    url: str, began: datetime, ended: datetime
+) -> tuple[list[tuple[str, float]], int, float]:
+    """The site and lag of each transition of the window, how many there were, bytes
+    per row."""
     table = BranchEventRow.__table__
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
             # Transitions of the window (not the offices' seeding before it, sent at start).
             window = (table.c.at >= began) & (table.c.at < ended)
-            rows = conn.execute(select(table.c.at, table.c.received_at).where(window)).all()
+            rows = conn.execute(
+                select(table.c.site, table.c.at, table.c.received_at).where(window)
+            ).all()
             count = conn.execute(select(func.count()).select_from(table)).scalar_one()
             size = conn.execute(text("SELECT pg_total_relation_size('branch_events')")).scalar_one()
     finally:
         engine.dispose()
-    lags = [(received - at).total_seconds() for at, received in rows]
+    lags = [(site, (received - at).total_seconds()) for site, at, received in rows]
     return lags, len(rows), size / max(count, 1)
 
 
 def report(figures: Figures, args: argparse.Namespace) -> bool:
     """Print the figures as text, then as one JSON line; whether the targets are met."""
     lag_p50, lag_p99 = percentiles(figures.lags)
+    real_p50, real_p99 = percentiles(figures.real_lags)
     floor_p50, floor_p99 = (ms(v) for v in percentiles(figures.floor))
     branch_p50, branch_p99 = (ms(v) for v in percentiles(figures.branch))
     ratio = branch_p99 / floor_p99
-    portal = figures.portal
-    portal_latencies = portal.get("latencies") or [0.0, 0.0]
-    portal_rps = len(portal.get("latencies", [])) / portal["elapsed"] if portal else 0.0
-    portal_p50, portal_p99 = (ms(v) for v in percentiles(portal_latencies))
+    pages, portal = figures.pages, figures.portal
+    pages_p50, pages_p99 = pages.p50_p99_ms()
+    portal_p50, portal_p99 = portal.p50_p99_ms()
     met = (
         lag_p99 <= TARGET_LAG_P99_S
         and not figures.lost
         and ratio <= TARGET_BRANCH_RATIO
-        and not portal.get("failures")
+        and not pages.failures
+        and not portal.failures
     )
     print(
         f"city:     {figures.branches} branches ({figures.real} real, the rest simulated), "
@@ -745,8 +834,18 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
     )
     print(f"lag:      p50 {lag_p50:7.3f} s   p99 {lag_p99:7.3f} s   transition → city's row")
     print(
-        f"portal:   {portal_rps:8.1f} req/s with {args.live} clients polling; "
-        f"p50 {portal_p50:.1f} ms  p99 {portal_p99:.1f} ms; {portal.get('failures', 0)} failed"
+        f"          p50 {real_p50:7.3f} s   p99 {real_p99:7.3f} s   the real branches' alone "
+        f"(max {max(figures.lags, default=0.0):.3f} s of all)"
+    )
+    print(
+        f"pages:    {pages.rps:8.1f} req/s from {pages.clients} open portal pages refreshing "
+        f"every {REFRESH_S} s; p50 {pages_p50:.1f} ms  p99 {pages_p99:.1f} ms; "
+        f"{pages.failures} failed"
+    )
+    print(
+        f"portal:   {portal.rps:8.1f} req/s with {portal.clients} clients asking without pause "
+        f"(after the window, {args.portal_seconds:.0f} s); p50 {portal_p50:.1f} ms  "
+        f"p99 {portal_p99:.1f} ms; {portal.failures} failed"
     )
     print(
         f"branch:   p50 {branch_p50:7.2f} ms  p99 {branch_p99:7.2f} ms  press → call, city at load"
@@ -784,11 +883,21 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
                 "actions_per_s": round(figures.actions / figures.span, 1),
                 "lag_p50_s": round(lag_p50, 3),
                 "lag_p99_s": round(lag_p99, 3),
-                "portal_clients": args.live,
-                "portal_rps": round(portal_rps, 1),
+                "lag_max_s": round(max(figures.lags, default=0.0), 3),
+                "real_lag_p50_s": round(real_p50, 3),
+                "real_lag_p99_s": round(real_p99, 3),
+                "live_pages": pages.clients,
+                "live_refresh_s": REFRESH_S,
+                "live_rps": round(pages.rps, 1),
+                "live_p50_ms": round(pages_p50, 1),
+                "live_p99_ms": round(pages_p99, 1),
+                "live_failures": pages.failures,
+                "portal_clients": portal.clients,
+                "portal_seconds": args.portal_seconds,
+                "portal_rps": round(portal.rps, 1),
                 "portal_p50_ms": round(portal_p50, 1),
                 "portal_p99_ms": round(portal_p99, 1),
-                "portal_failures": portal.get("failures", 0),
+                "portal_failures": portal.failures,
                 "branch_p50_ms": round(branch_p50, 2),
                 "branch_p99_ms": round(branch_p99, 2),
                 "floor_p50_ms": round(floor_p50, 2),
@@ -815,7 +924,16 @@ def main() -> None:
     parser.add_argument(
         "--think-ms", type=float, default=THINK_MS, help="each person's mean pause, in ms"
     )
-    parser.add_argument("--live", type=int, default=LIVE, help="clients polling the portal")
+    parser.add_argument(
+        "--live", type=int, default=LIVE, help="open portal pages, then clients asking at once"
+    )
+    parser.add_argument(
+        "--portal-seconds",
+        type=float,
+        default=PORTAL_S,
+        help="how long the portal's capacity is measured, after the window",
+    )
+    parser.add_argument("--pace-s", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument(
         "--database-url", help="the city's PostgreSQL (default: a throwaway cluster)"
     )
@@ -827,8 +945,8 @@ def main() -> None:
         return
     if not 1 <= args.real <= args.branches:
         parser.error("--real must be from 1 to --branches")
-    if args.seconds <= 0 or args.think_ms <= 0 or args.live < 1:
-        parser.error("--seconds, --think-ms and --live must be more than 0")
+    if args.seconds <= 0 or args.portal_seconds <= 0 or args.think_ms <= 0 or args.live < 1:
+        parser.error("--seconds, --portal-seconds, --think-ms and --live must be more than 0")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     figures = run_in_tempdir(
         lambda tmp: measure(tmp, args), "the city, the branches and their devices"

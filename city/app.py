@@ -1,10 +1,13 @@
-"""The city role: its database, its consumer and its web pages, in one process.
+"""The city role: its database, its consumer and its web pages, in two processes.
 
 ``poradovnik city`` runs :func:`run_city`: the city's database upgraded, the consumer
-(:mod:`city.consumer`) started on its own threads, the city's web pages served beside it
-(the app from ``city.web.create_city_app(settings, services)``), then a main loop that
-tells systemd the process is alive while the consumer's thread, its MQTT network thread
-and the main loop all make progress (:mod:`common.liveness`).
+(:mod:`city.consumer`) started in a child process of its own (:mod:`city.process`), so
+that the web pages never take its interpreter lock, the branches' live state followed
+on a connection of its own (:class:`~city.live.LiveFeed`), the city's web pages served
+beside it (the app from ``city.web.create_city_app(settings, services)``), then a main
+loop that tells systemd the service is alive while the consumer's process reports
+progress of its loops, the live state's MQTT network thread and the main loop all make
+progress (:mod:`common.liveness`).
 
 The other ``poradovnik city …`` commands use the helpers here too: opening the store,
 the branch's ``[uplink]`` section, the broker's files.
@@ -19,8 +22,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from city.broker import write_city_broker_config
-from city.consumer import CityConsumer
-from city.live import LiveCity
+from city.live import LiveCity, LiveFeed
+from city.process import ConsumerProcess
 from city.services import CityServices
 from city.store import Branch, CityStore
 from common.lifecycle import stop_on_signals
@@ -96,13 +99,15 @@ def uplink_section(settings: Settings, branch: Branch, password: str) -> str:
 
 
 def run_city(settings: Settings, web_factory: WebFactory | None) -> None:
-    """``poradovnik city``: run the consumer and the web pages until told to stop.
+    """``poradovnik city``: run the consumer's process and the web pages until told to stop.
 
-    ``web_factory`` builds the web app (``None``: the consumer alone, no pages).
+    ``web_factory`` builds the web app (``None``: the consumer alone, no pages, and no
+    live state to follow).
     """
     store = open_city_store(settings)
     live = LiveCity()
-    consumer = CityConsumer(settings.city, store, live)
+    consumer = ConsumerProcess(settings)
+    feed = LiveFeed(settings.city, live) if web_factory is not None else None
 
     def rewrite_broker_files() -> None:
         write_city_broker_config(settings, store)
@@ -111,18 +116,23 @@ def run_city(settings: Settings, web_factory: WebFactory | None) -> None:
         settings, store, live, publisher=consumer, on_branches_changed=rewrite_broker_files
     )
     web: WsgiServer | None = None
+    watched = [consumer.heartbeat]
     # The signals are taken first: a stop asked for while the pages start is kept.
     with stop_on_signals() as stop:
         try:
             consumer.start()
-            if web_factory is not None:
+            if web_factory is not None and feed is not None:
+                feed.start()
+                watched.append(feed.connection.heartbeat)
                 web = start_web(settings, web_factory(settings, services))
             else:
                 log.warning("the city's web pages are not installed: running the consumer only")
-            serve(services, stop, Notifier(), [consumer.heartbeat, consumer.connection.heartbeat])
+            serve(services, stop, Notifier(), watched)
         finally:
             if web is not None:
                 web.stop()
+            if feed is not None:
+                feed.stop()
             consumer.stop()
             store.close()
 
@@ -152,7 +162,7 @@ def serve(
     """The city's main loop until ``stop``: a heartbeat, and the watchdog's pings.
 
     The watchdog is pinged while the main loop and the ``watched`` loops (the
-    consumer's thread, its MQTT network thread) all make progress.
+    consumer's process, the live state's MQTT network thread) all make progress.
     """
     main = Heartbeat("city's main loop")
     with Watchdog(notifier, [main, *watched]) as watchdog:

@@ -9,13 +9,21 @@
   (the batches that waited are stored together, in one transaction, by
   :meth:`CityStore.store_batches`);
   the branch resends from there whenever it is behind what it sent;
-- :data:`city.live.SUBSCRIPTIONS`, which feed the :class:`~city.live.LiveCity`.
+- :data:`city.live.SUBSCRIPTIONS`, which feed the :class:`~city.live.LiveCity`, when it
+  is given one (``poradovnik city`` runs the consumer in a process of its own,
+  :mod:`city.process`, without: the web pages' process follows the live state itself,
+  :class:`~city.live.LiveFeed`, so that a full queue, below, never holds it back).
 
-Batches wait in a bounded queue between the MQTT network thread, which must never wait
-for the database, and the consumer's own thread, which writes them. On start and after
-every reconnect (to the broker or to the database) that thread reads every branch's
-progress again and re-publishes every branch's ack, so a branch learns what the city
-holds even when an ack was lost, or when a database failover took back what was acked
+Batches wait in a bounded queue (``[city] backlog``) between the MQTT network thread and
+the consumer's own thread, which writes them. When it is full the network thread waits
+for room (beating its heartbeat): paho acknowledges a message (PUBACK) only once its
+callback returned, so the broker, which has at most its ``max_inflight_messages``
+unacknowledged with the consumer, holds the next ones in the consumer's persistent
+session. Nothing is dropped to be sent again after a gap; the broker is the buffer.
+
+On start and after every reconnect (to the broker or to the database) that thread reads
+every branch's progress again and re-publishes every branch's ack, so a branch learns
+what the city holds even when an ack was lost, or when a database failover took back what was acked
 (the promoted standby may be behind: the ack falls back, and the branch resends).
 
 The database failing (SQLAlchemy's ``OperationalError``, a lost connection) makes the
@@ -38,7 +46,7 @@ from typing import Final
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from city.live import SUBSCRIPTIONS, LiveCity
+from city.live import LiveCity, follow
 from city.store import CityError, CityStore, StoreResult, check_batch
 from common.liveness import BEAT_S, Heartbeat
 from common.logthrottle import ThrottledLog
@@ -82,7 +90,7 @@ class CityConsumer:
         self,
         settings: CitySettings,
         store: CityStore,
-        live: LiveCity,
+        live: LiveCity | None,
         *,
         client_id: str = CLIENT_ID,
         clock: Callable[[], datetime] | None = None,
@@ -109,8 +117,8 @@ class CityConsumer:
         self._backoff = Backoff(base_s=0.2, cap_s=settings.reconnect_max_s)
         self._thread = threading.Thread(target=self._run, name="city-consumer", daemon=True)
         self.connection.subscribe(EVERY_BRANCH.history, self._received)
-        for topic_filter in SUBSCRIPTIONS:
-            self.connection.subscribe(topic_filter, self._live)
+        if live is not None:
+            follow(self.connection, live)
         self.connection.on_connect(self.resync)
 
     # -- life cycle ------------------------------------------------------------------
@@ -152,27 +160,32 @@ class CityConsumer:
 
     # -- the MQTT network thread -----------------------------------------------------
 
-    def _received(self, message: Inbound) -> None:
-        """A history batch: queue it for the thread, or drop it (its branch resends)."""
-        try:
-            self._queue.put_nowait((message.topic, message.payload))
-        except queue.Full:
-            self._refusals.log(
-                logging.WARNING,
-                "backlog",
-                "%d history batches wait for the database already; dropped one of %s "
-                "(its branch sends it again)",
-                self.settings.backlog,
-                message.topic,
-            )
+    @property
+    def waiting(self) -> int:
+        """History batches received and not yet taken by the consumer's thread."""
+        return self._queue.qsize()
 
-    def _live(self, message: Inbound) -> None:
-        try:
-            self.live.apply(message.topic, message.payload)
-        except ProtocolError as exc:
-            self._refusals.log(
-                logging.WARNING, ("live", message.topic), "refused %s: %s", message.topic, exc
-            )
+    def _received(self, message: Inbound) -> None:
+        """A history batch: queue it for the thread, waiting for room while it is full.
+
+        The wait holds back the batch's PUBACK, and with it the broker's next messages
+        (see the module's docstring). A stop ends the wait: the batch was never
+        acknowledged, so its branch sends it again.
+        """
+        item = (message.topic, message.payload)
+        while not self._stop.is_set():
+            self.connection.heartbeat.beat()
+            try:
+                self._queue.put(item, timeout=BEAT_S)
+            except queue.Full:
+                self._refusals.log(
+                    logging.INFO,
+                    "backlog",
+                    "%d history batches wait for the database; the broker holds the next",
+                    self.settings.backlog,
+                )
+            else:
+                return
 
     # -- the consumer's thread -------------------------------------------------------
 

@@ -13,6 +13,7 @@ each kind per branch are kept; what is beyond is refused with a :class:`Protocol
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -21,7 +22,10 @@ from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 from common.identity import HUB_DEVICE_ID
+from common.logthrottle import ThrottledLog
+from common.settings import CitySettings
 from sync_agent.city_protocol import CatalogueApplied, decode_city, site_of
+from sync_agent.connection import Inbound, MqttConnection
 from sync_agent.protocol import (
     ROOT,
     Call,
@@ -32,6 +36,11 @@ from sync_agent.protocol import (
     QueueState,
     decode,
 )
+
+log = logging.getLogger(__name__)
+
+LIVE_CLIENT_ID: Final = "poradovnik-city-live"
+"""The MQTT client id of the web pages' process's :class:`LiveFeed` (a clean session)."""
 
 MAX_BRANCHES: Final = 1000
 """Most branches the city keeps live state of."""
@@ -184,6 +193,51 @@ class LiveCity:
                 applied = decode_city(CatalogueApplied, payload) if payload else None
                 return replace(branch, catalogue=applied)
         raise ProtocolError("unknown_topic", f"no live state on {'/'.join(levels)!r}")
+
+
+def follow(connection: MqttConnection, live: LiveCity) -> None:
+    """Feed ``live`` with every message of :data:`SUBSCRIPTIONS` that ``connection`` receives.
+
+    What :meth:`LiveCity.apply` refuses is logged, at most once a minute per topic.
+    """
+    refusals = ThrottledLog(log)
+
+    def apply(message: Inbound) -> None:
+        try:
+            live.apply(message.topic, message.payload)
+        except ProtocolError as exc:
+            refusals.log(
+                logging.WARNING, ("live", message.topic), "refused %s: %s", message.topic, exc
+            )
+
+    for topic_filter in SUBSCRIPTIONS:
+        connection.subscribe(topic_filter, apply)
+
+
+class LiveFeed:
+    """The branches' live state into a :class:`LiveCity`, on an MQTT connection of its own.
+
+    The process of the city's web pages runs it (the consumer runs in another,
+    :mod:`city.process`). The session is clean: the brokers' retained messages bring the
+    whole state again after every connect. :attr:`connection`'s heartbeat is the
+    network thread's, for the process's watchdog.
+    """
+
+    def __init__(
+        self, settings: CitySettings, live: LiveCity, *, client_id: str = LIVE_CLIENT_ID
+    ) -> None:
+        self.live = live
+        self.connection = MqttConnection(mqtt=settings.mqtt, client_id=client_id)
+        follow(self.connection, live)
+
+    def start(self) -> LiveFeed:
+        """Connect (and keep connecting); returns at once."""
+        self.connection.start()
+        return self
+
+    def stop(self) -> None:
+        """Disconnect."""
+        self.connection.stop()
 
 
 def _put(items: Mapping[str, T], key: str, value: T | None) -> dict[str, T]:

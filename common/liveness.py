@@ -44,9 +44,12 @@ class Heartbeat:
         self._clock = clock
         self._last = clock()
 
-    def beat(self) -> None:
-        """Say the loop has made progress just now (from the loop's own thread)."""
-        self._last = self._clock()
+    def beat(self, *, ago: float = 0.0) -> None:
+        """Say the loop has made progress just now, or ``ago`` seconds ago.
+
+        ``ago`` is for a loop of another process that reports how long it has been silent.
+        """
+        self._last = self._clock() - ago
 
     def silent_for(self) -> float:
         """Seconds since the last beat."""

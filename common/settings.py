@@ -731,8 +731,8 @@ class CitySettings(Section):
     history sent meanwhile) while the consumer is away; 0: none (the branches resend)."""
 
     backlog: int = Field(default=1000, ge=10, le=100_000)
-    """History batches held in memory while the database is slow or away; more are
-    dropped (and sent again by their branch, which resends whatever is not acknowledged)."""
+    """History batches held in memory while the database is slow or away; the next wait
+    in the city broker (the consumer holds back their MQTT acknowledgements meanwhile)."""
 
     reconnect_max_s: float = Field(default=30.0, ge=0.5, le=600.0)
     """The longest pause between attempts to reach the database after it failed."""

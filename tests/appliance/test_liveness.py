@@ -192,6 +192,21 @@ def test_pings_only_while_every_heartbeat_is_fresh(systemd: Systemd) -> None:
     assert systemd.receive(0) == "WATCHDOG=1"
 
 
+def test_a_loop_of_another_process_counts_from_the_silence_it_reports(
+    systemd: Systemd,
+) -> None:
+    now = [100.0]
+    child = Heartbeat("city consumer process", clock=lambda: now[0])
+    watchdog = Watchdog(Notifier(), [child])
+    child.beat(ago=WATCHDOG_S / 2 - 0.5)  # its loops went quiet a while ago
+    assert watchdog.check()
+    assert systemd.receive(0) == "WATCHDOG=1"
+    now[0] += 1.0
+    child.beat(ago=WATCHDOG_S / 2 + 0.5)  # it still reports, but its loops hang
+    assert not watchdog.check()
+    assert systemd.receive(0) == "STATUS=not alive: no progress in the city consumer process"
+
+
 def test_ready_restores_its_status_after_a_stall(systemd: Systemd) -> None:
     now = [0.0]
     beat = Heartbeat("button thread", clock=lambda: now[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -75,6 +75,16 @@ def batch(site: str, first: int, last: int, *, first_available: int = 1) -> Hist
 
 
 CONSUMER_PASSWORD = "the city consumer's password"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Wait until ``condition()`` holds; AssertionError after ``timeout``."""
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        pause.wait(0.02)
 
 
 def city_settings(database_url: str, broker_dir: Path, *, port: int | None = None) -> Settings:

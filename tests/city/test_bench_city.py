@@ -12,7 +12,7 @@ def test_a_short_run_of_the_city_benchmark_stores_every_row_once(city_url: str) 
     run = run_bench(
         "city_load",
         *("--branches", "4", "--real", "1", "--seconds", "8", "--think-ms", "4000"),
-        *("--live", "20", "--database-url", city_url),
+        *("--live", "20", "--portal-seconds", "3", "--database-url", city_url),
         timeout=280,
     )
     figures = run.figures
@@ -21,6 +21,9 @@ def test_a_short_run_of_the_city_benchmark_stores_every_row_once(city_url: str) 
     assert figures["rows_compared"] > 0, run.output
     assert figures["rows_differing"] == 0, run.output
     assert figures["events_per_s"] > 0, run.output
+    assert figures["live_pages"] == 20
+    assert figures["live_rps"] > 0, run.output
+    assert figures["live_failures"] == 0, run.output
     assert figures["portal_rps"] > 0, run.output
     assert figures["portal_failures"] == 0, run.output
     assert figures["bytes_per_row"] > 0, run.output

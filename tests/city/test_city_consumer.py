@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pytest
-from city_helpers import CityBroker, TestBranch, batch
+from city_helpers import CityBroker, TestBranch, batch, wait_until
+from sqlalchemy import text
 
 from city.consumer import CityConsumer
 from city.live import LiveCity
@@ -107,6 +108,27 @@ def test_a_restarted_consumer_publishes_every_ack_again(
         again.stop()
         again.store.close()
     assert stored(city_store, "b") == [1, 2, 3, 4]
+
+
+def test_a_full_backlog_holds_the_broker_back_and_loses_nothing(
+    city_broker: CityBroker, add_branch: AddBranch, city_store: CityStore
+) -> None:
+    settings = city_broker.settings.city.model_copy(update={"backlog": 10})
+    consumer = CityConsumer(settings, CityStore(city_store.url), LiveCity()).start()
+    try:
+        branch = joined(consumer, add_branch, "a")
+        with city_store.db.begin() as conn:
+            # The database stalls: the consumer's transaction waits for the lock.
+            conn.execute(text("LOCK TABLE branch_events IN ACCESS EXCLUSIVE MODE"))
+            for seq in range(1, 101):
+                branch.send(batch("a", seq, seq))
+            wait_until(lambda: consumer.waiting >= settings.backlog)
+        # No batch was dropped for the branch to resend: every one is stored in turn.
+        branch.wait_for_ack(100)
+    finally:
+        consumer.stop()
+        consumer.store.close()
+    assert stored(city_store, "a") == list(range(1, 101))
 
 
 def test_the_catalogue_reaches_the_branches_that_take_it(
