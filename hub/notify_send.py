@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import site
 import smtplib
 import subprocess
 import sys
@@ -370,9 +371,11 @@ class Sender:
         ours, theirs = Pipe()
         fd = str(theirs.fileno())
         env = dict(os.environ)
-        # The same code as the hub's, wherever it was imported from (a checkout, say).
+        # The same code as the hub's when it runs from a checkout (an installed hub's
+        # site-packages stays behind the standard library).
         root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        if root not in site.getsitepackages():
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         self._process = subprocess.Popen(
             [sys.executable, "-P", "-c", f"from {__name__} import main; main()", fd],
             pass_fds=[theirs.fileno()],
