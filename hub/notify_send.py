@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import site
 import smtplib
 import subprocess
@@ -432,8 +433,12 @@ def main() -> None:
     """The sending process, on the connection whose file descriptor is its argument.
 
     Its classes come from this module by its name (not ``__main__``): what it sends
-    back unpickles in the hub.
+    back unpickles in the hub. It ignores SIGINT and SIGTERM (a Ctrl-C, or systemd
+    stopping the hub's unit, reach it too): it stops when the hub closes its end, after
+    the notices under way, so that none is cut off while the hub still waits for it.
     """
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
     logging.basicConfig(
         level=logging.WARNING, format="notices' sending process: %(levelname)s %(message)s"
     )
