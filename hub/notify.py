@@ -6,15 +6,18 @@ subscription, an e-mail address, a phone number): :meth:`Notices.subscribe`. The
 changed and wakes the notifier's thread, so the queue's writer never waits for it.
 That thread decides which notices are due (people ahead at most ``[notify] ahead``,
 or the call), puts them in ``notifications`` (one row per ticket, kind and channel:
-a notice is never made twice, across restarts too), and sends what is due on a
-small pool of threads. It looks at the queue at most every :data:`ROUND_S`, at the
+a notice is never made twice, across restarts too), and hands what is due to the
+sending process (:mod:`hub.notify_send`: the channels' CPU is not the hub's), then
+records what came of each. It looks at the queue at most every :data:`ROUND_S`, at the
 changes made meanwhile together: it seldom takes the queue's lock, which presses
 wait for, and holds the database's one writer for a statement at a time.
 
 A notice is marked ``sending`` (committed) before it goes out; one found so marked
 after a restart was perhaps delivered, so it is recorded ``failed`` rather than sent
-again. A failure that may pass (a 5xx, a refused SMTP connection) is tried again
-after ``[notify] backoff_s``; a notice whose cause has passed (the "few ahead"
+again. Should the sending process die mid-batch, what it had begun is recorded so
+too, and what it had not begun goes back to ``pending`` as if never claimed. A
+failure that may pass (a 5xx, a refused SMTP connection) is tried again after
+``[notify] backoff_s``; a notice whose cause has passed (the "few ahead"
 notice of a ticket already called, a call already answered, anything older than
 ``stale_min``) is ``dropped``. Every notice ends ``sent``, ``failed`` or ``dropped``.
 
