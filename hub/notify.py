@@ -91,7 +91,8 @@ looked at together, so the thread takes the queue's lock (which every press wait
 for) a few times a second, not at every change."""
 
 BATCH: Final = 64
-"""Notices claimed and sent in one round at most (fewer: ``2 × workers``)."""
+"""Notices claimed and handed to the sending process at once, at most: the hub's part
+of a batch (the claim, the contacts, the record) is shared by many notices."""
 
 MAX_CONTACT: Final = 2048
 """The longest contact kept (a push subscription's JSON)."""
@@ -507,7 +508,7 @@ class Notices:
                 )
                 .where(n.c.state == "pending", n.c.next_at <= now)
                 .order_by(n.c.next_at)
-                .limit(min(BATCH, 2 * self.settings.workers))
+                .limit(BATCH)
             ).all()
         if not claimed:
             return 0
