@@ -23,7 +23,7 @@ from notify_helpers import WAIT_S, Browser, Endpoint, endpoint, open_push, wait_
 from sqlalchemy import select, update
 from web_helpers import ADMIN_PASSWORD, csrf_token
 
-from common.settings import DataSettings, NotifySettings, Settings, WebSettings
+from common.settings import DataSettings, MailSettings, NotifySettings, Settings, WebSettings
 from hub.app import open_queue, seed_demo, web_app
 from hub.mail import Mailer
 from hub.model import Ticket
@@ -214,14 +214,20 @@ def test_never_twice_across_a_restart(office: Office) -> None:
     }
 
 
-def test_a_sending_process_that_dies_is_started_again_and_nothing_goes_twice(
-    office: Office, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [(signal.SIGKILL, "it died"), (signal.SIGSTOP, "it said nothing for 5.6 s")],
+    ids=["dies", "hangs"],
+)
+def test_a_sending_process_lost_mid_batch_is_started_again_and_nothing_goes_twice(
+    office: Office, caplog: pytest.LogCaptureFixture, how: signal.Signals, why: str
 ) -> None:
     caplog.set_level(logging.INFO, logger="hub.notify_send")
     office.notices.stop()
-    # One notice at a time: of two in a batch, one waits its turn.
-    notify = notify_settings(office.push, office.sms, workers=1)
-    office.settings = office.settings.model_copy(update={"notify": notify})
+    # One notice at a time: of two in a batch, one waits its turn. No e-mail, and
+    # pushes time out after 0.2 s: a silent process is given up after 3 × 0.2 + 5 s.
+    notify = notify_settings(office.push, office.sms, workers=1, timeout_s=0.2)
+    office.settings = office.settings.model_copy(update={"notify": notify, "mail": MailSettings()})
     release = threading.Event()
     office.push.holds.append(release)
     notices = make_notices(office.settings, office.queue)
@@ -233,12 +239,15 @@ def test_a_sending_process_that_dies_is_started_again_and_nothing_goes_twice(
     assert office.push.holding.wait(WAIT_S)  # one is being sent, the other not begun
     pid = notices.sender.pid
     assert pid is not None
-    os.kill(pid, signal.SIGKILL)
+    os.kill(pid, how)
 
     # The one begun was perhaps delivered: not again. The other goes once, from a new
     # sending process.
     final = {"sent", "failed"}
-    wait_until(lambda: all(s in final for t in browsers for s in office.states(t).values()))
+    wait_until(
+        lambda: all(s in final for t in browsers for s in office.states(t).values()),
+        timeout=3 * WAIT_S,
+    )
     states = {t: office.states(t)[("ahead", "push")] for t in browsers}
     assert sorted(states.values()) == ["failed", "sent"]
     release.set()
@@ -251,7 +260,7 @@ def test_a_sending_process_that_dies_is_started_again_and_nothing_goes_twice(
     held = next(t for t, state in states.items() if state == "failed")
     assert reasons[held] == "interrupted: perhaps delivered"
     logged = caplog.text
-    assert f"notices' sending process (pid {pid}) lost: it died" in logged
+    assert f"notices' sending process (pid {pid}) lost: {why}" in logged
     assert "notices' sending process started again" in logged
     office.queue.counter_action("1", "next")  # nothing more is due
     assert office.push.received.empty()
