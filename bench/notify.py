@@ -6,7 +6,7 @@ Run it from the checkout with the project's virtual environment::
 
 The hub's side runs in this process as ``poradovnik hub`` runs it: the service layer on
 a temporary SQLite database with the demo office and its five counters open, and the
-notices (:class:`hub.notify.Notices`) with their worker threads. A local SMTP server
+notices (:class:`hub.notify.Notices`) with their sending process. A local SMTP server
 (aiosmtpd) and a local push service (an HTTP server) receive what the hub sends and
 note when each message arrived; each push is decrypted after the run (aes128gcm, with
 the browser keys made for it) to tell which notice it is.

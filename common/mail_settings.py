@@ -176,6 +176,10 @@ class NotifySettings(Section):
     workers: int = Field(default=8, ge=1, le=64)
     """Notices sent at the same time."""
 
+    nice: int = Field(default=10, ge=0, le=19)
+    """How much lower the CPU priority of the process that sends the notices is than the
+    hub's (a ``nice`` increment; 0: the same): the clerks' presses go first."""
+
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     """How long a push service or the SMS gateway may take to answer."""
 

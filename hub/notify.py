@@ -6,15 +6,18 @@ subscription, an e-mail address, a phone number): :meth:`Notices.subscribe`. The
 changed and wakes the notifier's thread, so the queue's writer never waits for it.
 That thread decides which notices are due (people ahead at most ``[notify] ahead``,
 or the call), puts them in ``notifications`` (one row per ticket, kind and channel:
-a notice is never made twice, across restarts too), and sends what is due on a
-small pool of threads. It looks at the queue at most every :data:`ROUND_S`, at the
+a notice is never made twice, across restarts too), and hands what is due to the
+sending process (:mod:`hub.notify_send`: the channels' CPU is not the hub's), then
+records what came of each. It looks at the queue at most every :data:`ROUND_S`, at the
 changes made meanwhile together: it seldom takes the queue's lock, which presses
 wait for, and holds the database's one writer for a statement at a time.
 
 A notice is marked ``sending`` (committed) before it goes out; one found so marked
 after a restart was perhaps delivered, so it is recorded ``failed`` rather than sent
-again. A failure that may pass (a 5xx, a refused SMTP connection) is tried again
-after ``[notify] backoff_s``; a notice whose cause has passed (the "few ahead"
+again. Should the sending process die mid-batch, what it had begun is recorded so
+too, and what it had not begun goes back to ``pending`` as if never claimed. A
+failure that may pass (a 5xx, a refused SMTP connection) is tried again after
+``[notify] backoff_s``; a notice whose cause has passed (the "few ahead"
 notice of a ticket already called, a call already answered, anything older than
 ``stale_min``) is ``dropped``. Every notice ends ``sent``, ``failed`` or ``dropped``.
 
@@ -30,22 +33,16 @@ import json
 import logging
 import os
 import re
-import smtplib
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Final, Literal
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
-import requests
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
-from pywebpush import WebPushException, webpush
 from sqlalchemy import Connection, and_, bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -54,6 +51,7 @@ from common.mail_settings import NotifySettings
 from hub.engine import Engine
 from hub.mail import Mailer
 from hub.model import Change, Ticket, TicketState
+from hub.notify_send import Notice, Sender, Setup
 from hub.notify_texts import EMAIL_FOOTER, TEXTS
 from hub.service import QueueService
 from hub.store import metadata
@@ -93,7 +91,8 @@ looked at together, so the thread takes the queue's lock (which every press wait
 for) a few times a second, not at every change."""
 
 BATCH: Final = 64
-"""Notices claimed and sent in one round at most (fewer: ``2 × workers``)."""
+"""Notices claimed and handed to the sending process at once, at most: the hub's part
+of a batch (the claim, the contacts, the record) is shared by many notices."""
 
 MAX_CONTACT: Final = 2048
 """The longest contact kept (a push subscription's JSON)."""
@@ -112,7 +111,9 @@ _RECORD: Final = (
         _notifications.c.kind == bindparam("k_kind"),
         _notifications.c.channel == bindparam("k_channel"),
     )
-    .values(state=bindparam("v_state"), reason=bindparam("v_reason"))
+    .values(
+        state=bindparam("v_state"), reason=bindparam("v_reason"), attempts=bindparam("v_attempts")
+    )
 )
 """What became of a notice, for many at once (``executemany``): its key's ``k_…``
 parameters and the new ``v_…`` values."""
@@ -186,36 +187,6 @@ def _check_push(contact: str, settings: NotifySettings) -> str:
     return json.dumps({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}})
 
 
-# -- delivery -------------------------------------------------------------------
-
-
-class DeliveryError(Exception):
-    """A notice was not delivered; ``retry``: the cause may pass, try again later.
-
-    ``gone``: the contact is no more (a push subscription the browser dropped).
-    """
-
-    def __init__(self, reason: str, *, retry: bool, gone: bool = False) -> None:
-        super().__init__(reason)
-        self.retry = retry
-        self.gone = gone
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """One notice being sent: its key, what it says, and where it goes."""
-
-    ticket: str
-    number: str
-    kind: str
-    channel: str
-    attempts: int
-    contact: str
-    subject: str
-    body: str
-    url: str | None
-
-
 class Notices:
     """Sends citizens' notices from the durable queue in ``notifications``.
 
@@ -257,8 +228,13 @@ class Notices:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="poradovnik-notify", daemon=True)
-        self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="poradovnik-notice")
-        self._local = threading.local()
+        setup = Setup(
+            settings,
+            self.mailer.settings if self.mailer is not None else None,
+            vapid.private_pem() if vapid is not None else None,
+        )
+        self.sender = Sender(setup, self._stop)
+        """The sending process, which the notices' thread hands each batch."""
         self._next_sweep = 0.0
 
     @property
@@ -307,8 +283,8 @@ class Notices:
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(self.settings.timeout_s * 3)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+            self._thread.join(self.sender.silence_s)
+        self.sender.close()
 
     # -- the queue's listener (under the queue's lock: cheap) -------------------------
 
@@ -532,7 +508,7 @@ class Notices:
                 )
                 .where(n.c.state == "pending", n.c.next_at <= now)
                 .order_by(n.c.next_at)
-                .limit(min(BATCH, 2 * self.settings.workers))
+                .limit(BATCH)
             ).all()
         if not claimed:
             return 0
@@ -550,7 +526,11 @@ class Notices:
     def _outcomes(
         self, claimed: Sequence[Any], now: datetime
     ) -> list[tuple[tuple[str, str, str], str, str | None, int]]:
-        """Send the ``claimed`` notices (those still of use); (key, state, reason, attempts)."""
+        """Send the ``claimed`` notices (those still of use); (key, state, reason, attempts).
+
+        A notice the sending process never began goes back to ``pending`` as it was (its
+        attempt not counted), due at once.
+        """
         s = _subscriptions
         tickets = sorted({row.ticket for row in claimed})
         with self.store.db.connect() as conn:
@@ -571,7 +551,7 @@ class Notices:
             }
         )
         results: list[tuple[tuple[str, str, str], str, str | None, int]] = []
-        sending = []
+        sending: list[Notice] = []
         for row in claimed:
             key = (row.ticket, row.kind, row.channel)
             attempts = row.attempts + 1
@@ -585,21 +565,23 @@ class Notices:
             elif contact is None:
                 results.append((key, "dropped", "the contact was erased", attempts))
             else:
-                notice = self._notice(row, contact, state[1], state[2], attempts)
-                sending.append((key, attempts, self._pool.submit(self._deliver, notice)))
-        for key, attempts, future in sending:
-            try:
-                future.result()
-            except DeliveryError as exc:
-                retry = exc.retry and attempts <= len(self.settings.backoff_s)
-                results.append((key, "pending" if retry else "failed", str(exc)[:200], attempts))
-                if exc.gone:
-                    self._drop_contact(key[0], key[2])
-            except Exception as exc:
-                log.exception("notice %s could not be sent", key)
-                results.append((key, "failed", type(exc).__name__, attempts))
-            else:
+                sending.append(self._notice(row, contact, state[1], state[2], attempts))
+        if not sending:
+            return results
+        outcomes = self.sender.send(sending)
+        for notice in sending:
+            key, attempts, outcome = notice.key, notice.attempts, outcomes[notice.key]
+            if outcome.sent:
                 results.append((key, "sent", None, attempts))
+            elif not outcome.begun:
+                results.append((key, "untried", outcome.reason, attempts - 1))
+            else:
+                if outcome.trace:
+                    log.error("notice %s/%s by %s could not be sent:\n%s", *key, outcome.trace)
+                retry = outcome.retry and attempts <= len(self.settings.backoff_s)
+                results.append((key, "pending" if retry else "failed", outcome.reason, attempts))
+                if outcome.gone:
+                    self._drop_contact(key[0], key[2])
         return results
 
     def _drop_contact(self, ticket_id: str, channel: str) -> None:
@@ -615,7 +597,10 @@ class Notices:
     def _record(
         self, outcomes: Iterable[tuple[tuple[str, str, str], str, str | None, int]]
     ) -> None:
-        """Write what became of each notice (two statements, however many notices)."""
+        """Write what became of each notice (two statements, however many notices).
+
+        ``untried``: back to ``pending``, due now (the sending process never began it).
+        """
         now = self.queue.clock()
         retried: list[dict[str, Any]] = []
         ended: list[dict[str, Any]] = []
@@ -626,8 +611,11 @@ class Notices:
                 "k_channel": channel,
                 "v_state": state,
                 "v_reason": reason,
+                "v_attempts": attempts,
             }
-            if state == "pending":
+            if state == "untried":
+                retried.append({**row, "v_state": "pending", "v_at": now})
+            elif state == "pending":
                 pause = self.settings.backoff_s[attempts - 1]
                 retried.append({**row, "v_at": now + timedelta(seconds=pause)})
                 log.warning(
@@ -675,87 +663,6 @@ class Notices:
             row.ticket, number, row.kind, row.channel, attempts, address, subject, body, url
         )
 
-    # -- channels (on the pool's threads) ---------------------------------------------
-
-    def _deliver(self, notice: Notice) -> None:
-        if notice.channel == "push":
-            self._push(notice)
-        elif notice.channel == "email":
-            self._email(notice)
-        else:
-            self._sms(notice)
-
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
-
-    def _push(self, notice: Notice) -> None:
-        if self.vapid is None:
-            raise DeliveryError("web push is off", retry=False)
-        payload = {"title": notice.subject, "body": notice.body, "url": f"/t/{notice.ticket}"}
-        try:
-            webpush(
-                json.loads(notice.contact),
-                data=json.dumps(payload, ensure_ascii=False),
-                vapid_private_key=self.vapid,
-                vapid_claims={"sub": self.settings.vapid_subject},
-                timeout=self.settings.timeout_s,
-                ttl=self.settings.stale_min * 60,
-                requests_session=self._session(),
-            )
-        except WebPushException as exc:
-            status = exc.response.status_code if exc.response is not None else None
-            gone = status in (404, 410)
-            raise DeliveryError(
-                f"push service: {status or exc}", retry=_passing(status), gone=gone
-            ) from None
-        except requests.RequestException as exc:
-            raise DeliveryError(f"push service: {type(exc).__name__}", retry=True) from None
-
-    def _email(self, notice: Notice) -> None:
-        if self.mailer is None:
-            raise DeliveryError("e-mail is off", retry=False)
-        message = EmailMessage()
-        message["To"] = notice.contact
-        message["Subject"] = notice.subject
-        message.set_content(notice.body)
-        try:
-            self.mailer.send_now(message)
-        except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(f"SMTP {exc.smtp_code}", retry=exc.smtp_code < 500) from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(f"SMTP: {type(exc).__name__}", retry=True) from None
-
-    def _sms(self, notice: Notice) -> None:
-        config = self.settings
-        if config.sms_url is None:
-            raise DeliveryError("SMS is off", retry=False)
-        text = f"{notice.body} {notice.url}" if notice.url else notice.body
-        values = {
-            "phone": notice.contact,
-            "text": text,
-            "number": notice.number,
-            "ticket": notice.ticket,
-        }
-        url = _fill(config.sms_url, values, quote_plus)
-        body = _fill(config.sms_body, values, _escaper(config.sms_content_type))
-        headers = {"Content-Type": config.sms_content_type, **config.sms_headers}
-        try:
-            response = self._session().request(
-                config.sms_method,
-                url,
-                data=body.encode() if config.sms_method != "GET" else None,
-                headers=headers,
-                timeout=config.timeout_s,
-            )
-        except requests.RequestException as exc:
-            raise DeliveryError(f"SMS gateway: {type(exc).__name__}", retry=True) from None
-        if response.status_code >= 300:
-            status = response.status_code
-            raise DeliveryError(f"SMS gateway: {status}", retry=_passing(status))
-
 
 def _rows(
     ticket: str,
@@ -790,24 +697,3 @@ def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` into ``notifications``, skipping any made before."""
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(insert(_notifications).on_conflict_do_nothing(), rows)
-
-
-def _passing(status: int | None) -> bool:
-    """Whether a failure with this HTTP status may pass (no answer, 429, 5xx)."""
-    return status is None or status == 429 or status >= 500
-
-
-def _escaper(content_type: str) -> Callable[[str], str]:
-    """How a value goes into a body of ``content_type``."""
-    if "json" in content_type:
-        return lambda value: json.dumps(value, ensure_ascii=False)[1:-1]
-    if "x-www-form-urlencoded" in content_type:
-        return quote_plus
-    return str
-
-
-def _fill(template: str, values: Mapping[str, str], escape: Callable[[str], str]) -> str:
-    """``template`` with each ``{name}`` of ``values`` replaced by its escaped value."""
-    for name, value in values.items():
-        template = template.replace("{" + name + "}", escape(value))
-    return template

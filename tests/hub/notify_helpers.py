@@ -54,12 +54,18 @@ class Request:
 
 @dataclass
 class Endpoint:
-    """A local HTTP server; ``answers`` are the next statuses to give (then 201)."""
+    """A local HTTP server; ``answers`` are the next statuses to give (then 201).
+
+    A request arriving while ``holds`` has events waits, once it is read, until the
+    first of them is set (noted in ``holding``), then is answered and kept as usual.
+    """
 
     port: int = 0
     answers: list[int] = field(default_factory=list)
     received: queue.Queue[Request] = field(default_factory=queue.Queue)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    holds: list[threading.Event] = field(default_factory=list)
+    holding: threading.Event = field(default_factory=threading.Event)
 
     def url(self, path: str = "/") -> str:
         """The address of ``path`` here."""
@@ -70,7 +76,12 @@ class Endpoint:
         return self.received.get(timeout=WAIT_S)
 
     def answer(self) -> int:
-        """The status for the request now arriving."""
+        """The status for the request now arriving (after its hold, if it has one)."""
+        with self.lock:
+            release = self.holds.pop(0) if self.holds else None
+        if release is not None:
+            self.holding.set()
+            release.wait(WAIT_S)
         with self.lock:
             return self.answers.pop(0) if self.answers else 201
 

@@ -4,21 +4,26 @@ a local SMS gateway; never twice across a restart, stale ones dropped, retries o
 from __future__ import annotations
 
 import json
+import logging
+import os
+import signal
 import stat
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
 from mail_helpers import Inbox, smtp_server
-from notify_helpers import Browser, Endpoint, endpoint, open_push, wait_until
+from notify_helpers import WAIT_S, Browser, Endpoint, endpoint, open_push, wait_until
 from sqlalchemy import select, update
 from web_helpers import ADMIN_PASSWORD, csrf_token
 
-from common.settings import DataSettings, NotifySettings, Settings, WebSettings
+from common.settings import DataSettings, MailSettings, NotifySettings, Settings, WebSettings
 from hub.app import open_queue, seed_demo, web_app
 from hub.mail import Mailer
 from hub.model import Ticket
@@ -78,7 +83,7 @@ class Office:
         self.notices.subscribe(ticket.id, "sms", "+421 900 123 456", lang)
 
 
-def start_notices(settings: Settings, queue: QueueService) -> Notices:
+def make_notices(settings: Settings, queue: QueueService) -> Notices:
     return Notices(
         queue,
         settings.notify,
@@ -86,7 +91,11 @@ def start_notices(settings: Settings, queue: QueueService) -> Notices:
         vapid=load_vapid(settings.data.dir),
         public_url="https://portal.example",
         office_name=lambda: "Mestský úrad",
-    ).start()
+    )
+
+
+def start_notices(settings: Settings, queue: QueueService) -> Notices:
+    return make_notices(settings, queue).start()
 
 
 def notify_settings(push: Endpoint, sms: Endpoint, **more: Any) -> NotifySettings:
@@ -203,6 +212,68 @@ def test_never_twice_across_a_restart(office: Office) -> None:
         ("ahead", "push"): "sent",
         ("ahead", "sms"): "sent",
     }
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [(signal.SIGKILL, "it died"), (signal.SIGSTOP, "it said nothing for 5.6 s")],
+    ids=["dies", "hangs"],
+)
+def test_a_sending_process_lost_mid_batch_is_started_again_and_nothing_goes_twice(
+    office: Office, caplog: pytest.LogCaptureFixture, how: signal.Signals, why: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="hub.notify_send")
+    office.notices.stop()
+    # One notice at a time: of two in a batch, one waits its turn. No e-mail, and
+    # pushes time out after 0.2 s: a silent process is given up after 3 × 0.2 + 5 s.
+    notify = notify_settings(office.push, office.sms, workers=1, timeout_s=0.2)
+    office.settings = office.settings.model_copy(update={"notify": notify, "mail": MailSettings()})
+    release = threading.Event()
+    office.push.holds.append(release)
+    notices = make_notices(office.settings, office.queue)
+    first, second = line(office, before=0), line(office, before=0)
+    browsers = {ticket.id: Browser.make(office.push) for ticket in (first, second)}
+    for ticket_id, browser in browsers.items():
+        notices.subscribe(ticket_id, "push", browser.subscription(), "en")
+    office.notices = notices.start()  # both notices are due: one batch
+    assert office.push.holding.wait(WAIT_S)  # one is being sent, the other not begun
+    pid = notices.sender.pid
+    assert pid is not None
+    os.kill(pid, how)
+
+    # The one begun was perhaps delivered: not again. The other goes once, from a new
+    # sending process.
+    final = {"sent", "failed"}
+    wait_until(
+        lambda: all(s in final for t in browsers for s in office.states(t).values()),
+        timeout=3 * WAIT_S,
+    )
+    states = {t: office.states(t)[("ahead", "push")] for t in browsers}
+    assert sorted(states.values()) == ["failed", "sent"]
+    release.set()
+    arrived = [office.push.next() for _ in browsers]
+    paths = sorted(urlsplit(browser.endpoint).path for browser in browsers.values())
+    assert sorted(request.path for request in arrived) == paths
+    assert notices.sender.pid not in (None, pid)
+    with office.queue.store.db.connect() as conn:
+        reasons = dict(conn.execute(select(NOTIFICATIONS.c.ticket, NOTIFICATIONS.c.reason)).all())
+    held = next(t for t, state in states.items() if state == "failed")
+    assert reasons[held] == "interrupted: perhaps delivered"
+    logged = caplog.text
+    assert f"notices' sending process (pid {pid}) lost: {why}" in logged
+    assert "notices' sending process started again" in logged
+    office.queue.counter_action("1", "next")  # nothing more is due
+    assert office.push.received.empty()
+
+
+def test_the_sending_process_runs_at_a_lower_priority(office: Office) -> None:
+    ticket = line(office, before=0)
+    office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
+    assert office.settled(ticket.id, 1) == {("ahead", "sms"): "sent"}
+    pid = office.notices.sender.pid
+    assert pid is not None
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + office.settings.notify.nice)
 
 
 def test_a_failure_is_tried_again_after_a_pause(office: Office) -> None:
