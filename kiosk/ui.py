@@ -715,7 +715,7 @@ class Screen:
     def _nav(self, rect: pygame.Rect, texts: Catalog) -> None:
         """The "Previous" and "Next" buttons in ``rect``, the page between them ("2 / 3").
 
-        Each button shows its word beside its arrow where it fits, else the arrow alone;
+        The buttons show their words beside their arrows where both fit, else the arrows;
         it says its word under the finger. The page is said "Page 2 of 3"; the last page's
         "Next" leads to the first.
         """
@@ -724,14 +724,14 @@ class Screen:
         shown = f"{self.page + 1} / {self.pages}"
         said = texts.text("access.page", page=self.page + 1, pages=self.pages)
         each = (rect.width - font.size(shown)[0] - 4 * gap) // 2
-        for value, left in (("previous", rect.left), ("next", rect.right - each)):
-            word = texts.text(f"access.{value}")
-            label = f"\u25c0 {word}" if value == "previous" else f"{word} \u25b6"
-            if font.size(label)[0] > each - 2 * gap:
-                label = "\u25c0" if value == "previous" else "\u25b6"
+        words = {way: texts.text(f"access.{way}") for way in ("previous", "next")}
+        labels = {"previous": f"\u25c0 {words['previous']}", "next": f"{words['next']} \u25b6"}
+        if any(font.size(label)[0] > each - 2 * gap for label in labels.values()):
+            labels = {"previous": "\u25c0", "next": "\u25b6"}  # the same on both: arrows
+        for way, left in (("previous", rect.left), ("next", rect.right - each)):
             button = pygame.Rect(left, rect.top, each, rect.height)
-            self.button(button, "page", value, spoken=word)
-            self._draw_lines((Line(label, 0, bold=True, spoken=""),), button)
+            self.button(button, "page", way, spoken=words[way])
+            self._draw_lines((Line(labels[way], 0, bold=True, spoken=""),), button)
         middle = pygame.Rect(rect.left + each, rect.top, rect.width - 2 * each, rect.height)
         self._draw_lines((Line(shown, 0, bold=True, spoken=said),), middle)
 

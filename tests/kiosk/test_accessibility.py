@@ -6,6 +6,7 @@ on the real broker and hub with a loopback printer."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,9 +33,17 @@ pytestmark = pytest.mark.usefixtures("headless_pygame")
 
 Color = tuple[int, int, int]
 
-MIN_CAP_PX = 25
-"""A capital's height in the accessible mode on the 1080×1920 portrait screen: 0.7° at
-500 mm (EN 301 549 5.1.4) is 6.1 mm, 25 px at a 21.5" screen's 0.248 mm pixel."""
+CAP_MM = 2 * 500 * math.tan(math.radians(0.35))
+"""A capital letter's least height in the accessible mode: 0.7° at 500 mm (EN 301 549
+5.1.4), 6.11 mm."""
+
+SCREENS = {
+    "7in": ((800, 480), None, 85.92),
+    "portrait-21.5in": ((1080, 1920), 476.64, 476.64),
+    "landscape-24in": ((1920, 1080), 298.89, 298.89),
+}
+"""Screens by name: pixels, the setting screen_height_mm (None: the 7" Touch Display's
+pixels, the default) and the picture's real height (mm) the capitals are checked against."""
 
 
 def luminance(color: Color) -> float:
@@ -120,93 +129,135 @@ def test_every_text_colour_pair_of_a_theme_contrasts(theme: Theme) -> None:
     assert contrast(theme.focus, theme.background) >= 3  # the explored button's ring
 
 
-def screens(office: Office) -> Iterator[str]:
-    """Draw each of the kiosk's screens in turn (the start screen first), yielding its name."""
+def screens(office: Office) -> Iterator[tuple[str, Callable[[], None]]]:
+    """Each of the kiosk's screens in turn (the start screen first): its name and how to
+    draw it."""
     app = office.app
     texts = app.catalogs[app.lang]
-    app.draw()
-    assert "priority" in [b.kind for b in app.screen.buttons]
-    yield "start"
-    app.screen.keypad(texts, "1234", CHECKIN_CODE_LENGTHS)
-    yield "keypad"
-    app.screen.busy(texts)
-    yield "busy"
-    app.screen.outcome(Outcome("taxes", refused="service_closed"), texts, "Miestne dane")
-    yield "refused"
+    screen = app.screen
+    yield "start", app.draw
+    yield "keypad", lambda: screen.keypad(texts, "1234", CHECKIN_CODE_LENGTHS)
+    yield "busy", lambda: screen.busy(texts)
+    refused = Outcome("taxes", refused="service_closed")
+    yield "refused", lambda: screen.outcome(refused, texts, "Miestne dane")
     outcome = office.kiosk.issue("taxes", app.lang)
     assert outcome.ticket is not None
-    app.screen.outcome(outcome, texts, "Miestne dane")
-    yield "confirmation"
+    yield "confirmation", lambda: screen.outcome(outcome, texts, "Miestne dane")
     app._show("priority")
-    app.draw()
-    assert [b.value for b in app.screen.buttons if b.kind == "reason"] == list(REASONS)
-    yield "priority reasons"
+    yield "priority reasons", app.draw
     app._show("priority_service")
-    app.draw()
-    assert "service" in [b.kind for b in app.screen.buttons]
-    yield "priority services"
-    outcome = office.kiosk.issue("taxes", app.lang, "pregnancy")
-    assert outcome.ticket is not None
-    assert outcome.ticket.priority
-    app.screen.outcome(outcome, texts, "Miestne dane")
-    yield "priority confirmation"
+    yield "priority services", app.draw
+    priority = office.kiosk.issue("taxes", app.lang, "pregnancy")
+    assert priority.ticket is not None
+    assert priority.ticket.priority
+    yield "priority confirmation", lambda: screen.outcome(priority, texts, "Miestne dane")
     app._show("start")
 
 
-@pytest.mark.parametrize("size", [(1080, 1920), (800, 480)], ids=["portrait", "landscape"])
+def pages(screen: Screen, draw: Callable[[], None]) -> Iterator[int]:
+    """Draw each page of a screen in turn (one, unless the accessible mode pages it)."""
+    draw()
+    for page in range(screen.pages):
+        screen.page = page
+        draw()
+        assert screen.page == page
+        yield page
+    screen.page = 0
+
+
+EXPECTED = {
+    "start": lambda kinds, values: "priority" in kinds and "appointment" in kinds,
+    "priority reasons": lambda kinds, values: (
+        [v for k, v in values if k == "reason"] == list(REASONS)
+    ),
+    "priority services": lambda kinds, values: "service" in kinds,
+}
+"""What a screen has, over all its pages."""
+
+
+@pytest.mark.parametrize("name", list(SCREENS))
 def test_screenshots_of_both_modes(
-    hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path, size: tuple[int, int]
+    hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path, name: str
 ) -> None:
+    size, setting, height_mm = SCREENS[name]
+    cap_px = CAP_MM / (height_mm / size[1])  # the capital's least height on this screen
     with LoopbackPrinter(REPLIES["ok"]) as loopback:
-        office = open_kiosk(device("kiosk-k1", start=False), loopback, tmp_path, size)
+        office = open_kiosk(
+            device("kiosk-k1", start=False), loopback, tmp_path, size, screen_height_mm=setting
+        )
         try:
             screen = office.app.screen
+            assert screen.cap_px >= cap_px
             titles: dict[bool, int] = {}
             for accessible in (False, True):
                 screen.accessible = accessible
                 zone = screen.reach_zone()
-                for name in screens(office):
-                    path = tmp_path / f"{name}-{accessible}.png"
-                    screen.save(path)
-                    shot = pygame.image.load(str(path))
-                    kinds = [b.kind for b in screen.buttons]
-                    assert kinds.count("access") == 1, name  # the button on every screen
-                    access = next(b for b in screen.buttons if b.kind == "access")
-                    assert access.rect.top >= zone.top  # reachable to switch the mode on
-                    assert access.rect.height >= 70 * min(size) / 480 * 0.8
-                    if size[1] > size[0]:  # named beside its mark where it is wide
-                        assert "Prístupnosť" in [t for t, _ in screen.drawn]
-                    for text, rect in screen.drawn:
-                        ratio = text_contrast(shot, rect)
-                        assert ratio >= 4.5, (name, accessible, text, ratio)
-                    # No text over another.
-                    glyphs = [(t, g) for (t, _), g in zip(screen.drawn, screen.glyphs, strict=True)]
-                    for n, (text, where) in enumerate(glyphs):
-                        for other, there in glyphs[n + 1 :]:
-                            assert not where.colliderect(there), (name, text, other)
-                    if not accessible:
-                        continue
-                    for button in screen.buttons:  # every control within reach, and said
-                        assert zone.contains(button.rect), (name, button)
-                        assert screen.label(button), (name, button)
-                    assert screen.announcement(), name
-                    assert PRIORITY_MARK not in screen.announcement(), name
-                    # The high-contrast theme is what is on the screen.
-                    corner = shot.get_at((zone.left + 2, zone.top + 2))
-                    assert tuple(corner)[:3] == ACCESSIBLE.background
-                    if size[1] > size[0]:  # large text: 0.7° at 500 mm on the portrait screen
-                        for text, rect in screen.drawn:
-                            if any(c.isupper() or c.isdigit() for c in text):
-                                assert ink_height(shot, rect) >= MIN_CAP_PX, (name, text)
+                for shown, draw in screens(office):
+                    seen: list[tuple[str, str]] = []
+                    for page in pages(screen, draw):
+                        seen += [(b.kind, b.value) for b in screen.buttons]
+                        path = tmp_path / f"{shown}-{accessible}-{page}.png"
+                        shot = check_page(screen, path, shown)
+                        if accessible:
+                            check_accessible_page(screen, shot, zone, shown, cap_px)
+                    if shown in EXPECTED:
+                        assert EXPECTED[shown]({k for k, _ in seen}, seen), shown
                 # The start screen's title, standard and accessible.
                 office.app.draw()
                 title = next(r for t, r in screen.drawn if t == "Vyberte si službu")
                 path = tmp_path / f"title-{accessible}.png"
                 screen.save(path)
                 titles[accessible] = ink_height(pygame.image.load(str(path)), title)
-            assert titles[True] >= 1.2 * titles[False]  # larger text in the accessible mode
+            assert titles[True] >= 1.15 * titles[False]  # larger text in the accessible mode
         finally:
             office.kiosk.stop()
+
+
+def check_page(screen: Screen, path: Path, name: str) -> pygame.Surface:
+    """What every page of every screen has, in both modes: the accessibility button within
+    reach, every text contrasting with its ground at least 4.5:1, no text over another.
+
+    Saves the page to ``path`` and returns it as read back.
+    """
+    size = screen.surface.get_size()
+    screen.save(path)
+    shot = pygame.image.load(str(path))
+    kinds = [b.kind for b in screen.buttons]
+    assert kinds.count("access") == 1, name  # the button on every screen
+    access = next(b for b in screen.buttons if b.kind == "access")
+    assert access.rect.top >= screen.reach_zone().top  # reachable to switch the mode on
+    assert access.rect.height >= 70 * min(size) / 480 * 0.8
+    if size[1] > size[0]:  # named beside its mark where it is wide
+        assert "Prístupnosť" in [t for t, _ in screen.drawn]
+    for text, rect in screen.drawn:
+        ratio = text_contrast(shot, rect)
+        assert ratio >= 4.5, (name, screen.accessible, text, ratio)
+    # No text over another.
+    glyphs = [(t, g) for (t, _), g in zip(screen.drawn, screen.glyphs, strict=True)]
+    for n, (text, where) in enumerate(glyphs):
+        for other, there in glyphs[n + 1 :]:
+            assert not where.colliderect(there), (name, text, other)
+    return shot
+
+
+def check_accessible_page(
+    screen: Screen, shot: pygame.Surface, zone: pygame.Rect, name: str, cap_px: float
+) -> None:
+    """What every page of the accessible mode has: every control within reach and said, the
+    screen (and its page) said, the high-contrast theme, and large text: every text with a
+    capital or a digit at least as tall as a capital must be (0.7° at 500 mm)."""
+    for button in screen.buttons:  # every control within reach, and said
+        assert zone.contains(button.rect), (name, button)
+        assert screen.label(button), (name, button)
+    assert screen.announcement(), name
+    assert PRIORITY_MARK not in screen.announcement(), name
+    if screen.pages > 1:
+        assert f"{screen.page + 1} / {screen.pages}" in [t for t, _ in screen.drawn]
+    corner = shot.get_at((zone.left + 2, zone.top + 2))
+    assert tuple(corner)[:3] == ACCESSIBLE.background
+    for text, rect in screen.drawn:
+        if any(c.isupper() or c.isdigit() for c in text):
+            assert ink_height(shot, rect) >= cap_px, (name, text, ink_height(shot, rect))
 
 
 @pytest.fixture
