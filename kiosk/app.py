@@ -137,6 +137,8 @@ class KioskApp:
         self._shown = 0
         """How many screens were shown: a new one is said when it appears."""
         self._announced: tuple[int, str] | None = None
+        self._turned = False
+        """Whether the screen to say is a page turned to (said alone, not with the next)."""
         self._busy_text = "busy.text"
         self._results: queue.Queue[Outcome] = queue.Queue()
         self._scans: queue.Queue[str] = queue.Queue(maxsize=SCAN_BACKLOG)
@@ -268,6 +270,7 @@ class KioskApp:
         step = 1 if way == "next" else -1
         self.screen.page = (self.screen.page + step) % self.screen.pages
         self._shown += 1
+        self._turned = True
         self.focused = ("page", way)
         self._dirty = True
 
@@ -433,7 +436,8 @@ class KioskApp:
             return
         first = self._announced is None
         self._announced = shown
-        said = self.screen.announcement()
+        said = self.screen.announcement(whole=not self._turned)
+        self._turned = False
         self._say(f"{texts.text('access.on')} {said}" if first else said)
 
     def _say(self, text: str) -> None:

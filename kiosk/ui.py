@@ -303,6 +303,8 @@ class Screen:
         """The page of the accessible mode's list shown (from 0); the app turns it."""
         self.pages = 1
         """How many pages the last screen drawn has."""
+        self.further: list[str] = []
+        """What the pages after the one shown say (their texts not on buttons)."""
         self.unit = 1.0
         self._layout()
 
@@ -481,6 +483,7 @@ class Screen:
         self.drawn = []
         self.glyphs = []
         self.voiced = []
+        self.further = []
         zone = self._layout()
         area = zone.inflate(-round(24 * self.unit), -round(16 * self.unit))
         if not self.access:
@@ -517,13 +520,18 @@ class Screen:
             return button.spoken
         return sentences(t for t, r in self.voiced if button.rect.collidepoint(r.center))
 
-    def announcement(self) -> str:
-        """What the screen says when it appears: its texts that are not on a button."""
-        return sentences(
+    def announcement(self, *, whole: bool = False) -> str:
+        """What the screen says when it appears: its texts that are not on a button.
+
+        ``whole``: with those of the pages after the one shown (a screen said as it
+        appears, rather than a page turned to).
+        """
+        shown = [
             t
             for t, r in self.voiced
             if not any(b.rect.collidepoint(r.center) for b in self.buttons)
-        )
+        ]
+        return sentences(shown + self.further if whole else shown)
 
     def hit(self, pos: tuple[float, float]) -> Button | None:
         """The button at ``pos``, if any."""
@@ -711,6 +719,12 @@ class Screen:
             bottom -= gap
         for n, start in pages[self.page]:
             self._draw_row(rows[n], pygame.Rect(area.left, start, width, heights[n]))
+        self.further = [
+            line.text if line.spoken is None else line.spoken
+            for page in pages[self.page + 1 :]
+            for n, _ in page
+            for line in rows[n].lines
+        ]
 
     def _nav(self, rect: pygame.Rect, texts: Catalog) -> None:
         """The "Previous" and "Next" buttons in ``rect``, the page between them ("2 / 3").

@@ -281,8 +281,28 @@ def guided(hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path) -
         office.kiosk.stop()
 
 
+def turn_to(office: Office, kind: str, value: str = "") -> None:
+    """Page the accessible mode's list with touches on "Next" until the button
+    ``kind``/``value`` is on the screen (the first touch explores "Next", each further one
+    turns a page)."""
+    app = office.app
+    for _ in range(app.screen.pages + 1):
+        if any((b.kind, b.value) == (kind, value) for b in app.screen.buttons):
+            return
+        office.tap("page", "next")
+        app.step()
+    raise AssertionError(f"no {kind} {value} on any page")
+
+
+def press(office: Office, kind: str, value: str = "", *, touch: bool = False) -> None:
+    """A tap on the button ``kind``/``value``, on whichever page it is."""
+    turn_to(office, kind, value)
+    office.tap(kind, value, touch=touch)
+
+
 def slide(office: Office, kind: str, value: str) -> None:
     """A finger sliding onto a button (an SDL finger motion event)."""
+    turn_to(office, kind, value)
     button = next(b for b in office.app.screen.buttons if (b.kind, b.value) == (kind, value))
     width, height = office.app.screen.surface.get_size()
     x, y = button.rect.center
@@ -296,7 +316,7 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
     app = guided.app
     sk = app.catalogs["sk"]
     assert not app.accessible
-    guided.tap("access")  # one tap: the mode is on (nothing is spoken before it)
+    press(guided, "access")  # one tap: the mode is on (nothing is spoken before it)
     app.step()
     assert app.accessible
     assert app.said[-1].startswith(sk.text("access.on"))
@@ -305,7 +325,7 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
     app.step()
     assert len(app.said) == said  # drawn again, not spoken again
     # A touch says what the button is and rings it; nothing is issued.
-    guided.tap("service", "taxes", touch=True)
+    press(guided, "service", "taxes", touch=True)
     app.step()
     assert app.issued == 0
     assert app.focused == ("service", "taxes")
@@ -314,7 +334,7 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
     spot = (ring.centerx, ring.top - round(4 * app.screen.unit))
     assert tuple(app.screen.surface.get_at(spot))[:3] == ACCESSIBLE.focus
     # Another button, then a finger sliding back: each is said in turn.
-    guided.tap("service", "parking")
+    press(guided, "service", "parking")
     app.step()
     assert app.focused == ("service", "parking")
     assert app.said[-1].startswith("Parkovanie")
@@ -323,7 +343,7 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
     assert app.focused == ("service", "taxes")
     assert app.said[-1].startswith("Miestne dane.")
     # The second tap on the explored button chooses it: one ticket, spoken.
-    guided.tap("service", "taxes", touch=True)
+    press(guided, "service", "taxes", touch=True)
     guided.settle()
     assert app.issued == 1
     assert app.state == "outcome"
@@ -332,10 +352,10 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
     assert f"{spoken_number(app.outcome.ticket.number)}." in app.said[-1]
     assert app.accessible  # still, until the citizen goes
     guided.later(1)
-    guided.tap("back")
+    press(guided, "back")
     app.step()
     assert app.state == "outcome"  # "Done" explored only
-    guided.tap("back")
+    press(guided, "back")
     app.step()
     assert app.state == "start"
     assert not app.accessible  # the ticket taken: the next citizen gets the usual screen
@@ -343,24 +363,24 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
 
 def test_the_mode_ends_when_nobody_touches_it_and_speaks_the_language(guided: Office) -> None:
     app = guided.app
-    guided.tap("access")
+    press(guided, "access")
     app.step()
     guided.later(1)
     for lang in ("cs", "en", "uk"):  # each language: heard, then chosen, then spoken in
         for _ in range(2):
-            guided.tap("lang", lang)
+            press(guided, "lang", lang)
             app.step()
         assert app.lang == lang
         assert f"{app.catalogs[lang].text('start.title')}." in app.said[-1]
     uk = app.catalogs["uk"]
     # The keypad: a digit is said, then chosen and the typed digits said.
     for _ in range(2):
-        guided.tap("appointment")
+        press(guided, "appointment")
         app.step()
     assert app.state == "keypad"
     guided.later(1)
     for _ in range(2):
-        guided.tap("key", "7")
+        press(guided, "key", "7")
         app.step()
     assert app.code == "7"
     assert app.said[-1] == uk.text("access.typed", code="7")
@@ -370,21 +390,21 @@ def test_the_mode_ends_when_nobody_touches_it_and_speaks_the_language(guided: Of
     assert not app.accessible
     # A refusal keeps the mode: the citizen has not got a ticket yet.
     guided.later(1)
-    guided.tap("access")
+    press(guided, "access")
     app.step()
     assert app.accessible
     app._show("outcome", Outcome("taxes", refused="service_closed"))
     app.draw()
     guided.later(1)
     for _ in range(2):
-        guided.tap("back")
+        press(guided, "back")
         app.step()
     assert app.state == "start"
     assert app.accessible
     # The button switches it off too (heard, then chosen).
     guided.later(1)
     for _ in range(2):
-        guided.tap("access")
+        press(guided, "access")
         app.step()
     assert not app.accessible
 
@@ -394,24 +414,24 @@ def test_the_priority_screens_are_spoken_and_left_when_nobody_touches_them(
 ) -> None:
     app = guided.app
     sk = app.catalogs["sk"]
-    guided.tap("access")
+    press(guided, "access")
     app.step()
     guided.later(1)
     # The entry and each reason's pictogram button say their words under the finger.
-    guided.tap("priority", touch=True)
+    press(guided, "priority", touch=True)
     app.step()
     assert app.state == "start"
     assert app.said[-1] == sk.text("priority.entry")
-    guided.tap("priority", touch=True)
+    press(guided, "priority", touch=True)
     app.step()
     assert app.state == "priority"
     assert f"{sk.text('priority.title')}" in app.said[-1]  # the screen, as it appears
     guided.later(1)
-    guided.tap("reason", "pregnancy")
+    press(guided, "reason", "pregnancy")
     app.step()
     assert app.state == "priority"
     assert app.said[-1] == sk.text("priority.pregnancy")
-    guided.tap("reason", "pregnancy")
+    press(guided, "reason", "pregnancy")
     app.step()
     assert app.state == "priority_service"
     assert app.reason == "pregnancy"
@@ -419,7 +439,7 @@ def test_the_priority_screens_are_spoken_and_left_when_nobody_touches_them(
     assert PRIORITY_MARK not in app.said[-1]  # the mark is seen, not said
     guided.later(1)
     for _ in range(2):
-        guided.tap("service", "taxes")
+        press(guided, "service", "taxes")
         guided.settle()
     assert app.state == "outcome"
     assert app.outcome is not None
@@ -429,7 +449,7 @@ def test_the_priority_screens_are_spoken_and_left_when_nobody_touches_them(
     assert PRIORITY_MARK not in app.said[-1]
     guided.later(1)
     for _ in range(2):
-        guided.tap("back")
+        press(guided, "back")
         app.step()
     assert app.state == "start"
     assert not app.accessible  # the ticket taken
@@ -440,16 +460,16 @@ def test_a_priority_screen_left_alone_ends_the_accessible_mode(
     guided: Office, idle_state: str
 ) -> None:
     app = guided.app
-    guided.tap("access")
+    press(guided, "access")
     app.step()
     guided.later(1)
     for _ in range(2):
-        guided.tap("priority")
+        press(guided, "priority")
         app.step()
     if idle_state == "priority_service":
         guided.later(1)
         for _ in range(2):
-            guided.tap("reason", "age")
+            press(guided, "reason", "age")
             app.step()
     assert app.state == idle_state
     assert app.accessible
