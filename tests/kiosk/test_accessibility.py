@@ -484,20 +484,96 @@ def test_the_guidance_is_in_every_language_and_espeak_speaks_it(tmp_path: Path, 
     texts = Catalog.load(lang)
     english = Catalog.load("en")
     keys = ("access.on", "access.explain", "access.leave", "access.button")
-    for key in keys:
+    for key in (*keys, "access.previous", "access.next", "access.page"):
         assert texts.has(key)
         if lang != "en":
             assert texts.text(key) != english.text(key)
     assert texts.text("access.typed", code="1 2") != "access.typed"
+    page = texts.text("access.page", page=2, pages=3)  # "Strana 2 z 3"
+    assert "2" in page
+    assert "3" in page
     speaker = Speaker(lang)
-    for n, key in enumerate(keys):
+    sentences = [texts.text(key) for key in keys] + [page]
+    for n, sentence in enumerate(sentences):
         wav = tmp_path / f"{lang}-{n}.wav"
-        process = speaker.speak(texts.text(key), wav=wav)
+        process = speaker.speak(sentence, wav=wav)
         assert process is not None
         assert process.wait(timeout=WAIT_S) == 0
         data = wav.read_bytes()
         assert data[:4] == b"RIFF"
         assert len(data) > 20_000  # a sentence of speech, not an empty file
+
+
+@pytest.mark.parametrize("name", list(SCREENS))
+def test_a_capital_subtends_the_angle_at_the_viewing_distance(tmp_path: Path, name: str) -> None:
+    size, setting, height_mm = SCREENS[name]
+    fonts = Path("/usr/share/fonts/truetype/dejavu")
+    screen = Screen(
+        pygame.display.set_mode(size), font_dir=fonts, office="x", screen_height_mm=setting
+    )
+    pixel_mm = height_mm / size[1]
+    assert screen.cap_mm == pytest.approx(6.109, abs=0.001)
+    screen.accessible = True
+    for bold in (False, True):  # the smallest text the accessible mode draws
+        screen.busy(Catalog.load("en"))
+        box = pygame.Rect(0, 0, size[0] // 2, size[1] // 2)
+        screen.surface.fill(ACCESSIBLE.background, box)
+        where = screen.text("H", 1, box, bold=bold)
+        path = tmp_path / f"H-{bold}.png"
+        screen.save(path)
+        height = ink_height(pygame.image.load(str(path)), where)
+        assert height >= screen.cap_px
+        assert height * pixel_mm >= CAP_MM  # on the screen, in millimetres
+        degrees = math.degrees(2 * math.atan(height * pixel_mm / 2 / 500))
+        assert degrees >= 0.7, degrees
+
+
+def test_pages_turn_with_touches_and_are_said(guided: Office) -> None:
+    app = guided.app
+    screen = app.screen
+    sk = app.catalogs["sk"]
+    guided.tap("access")
+    app.step()
+    pages = screen.pages
+    assert pages > 1  # the 7" screen: the large text does not fit on one page
+    assert sk.text("access.page", page=1, pages=pages) in app.said[-1]
+    first = {(b.kind, b.value) for b in screen.buttons}
+    guided.later(1)
+    guided.tap("page", "next", touch=True)  # heard first
+    app.step()
+    assert screen.page == 0
+    assert app.said[-1] == sk.text("access.next")
+    guided.tap("page", "next", touch=True)  # then chosen: the next page, said
+    app.step()
+    assert screen.page == 1
+    assert app.said[-1].startswith("Vyberte si službu.")
+    assert sk.text("access.page", page=2, pages=pages) in app.said[-1]
+    assert {(b.kind, b.value) for b in screen.buttons} != first
+    zone = screen.reach_zone()
+    for page in range(2, pages + 1):  # each further touch turns again, the last to the first
+        assert all(zone.contains(b.rect) for b in screen.buttons), page
+        guided.tap("page", "next", touch=True)
+        app.step()
+        assert screen.page == page % pages
+    assert screen.page == 0
+    for _ in range(2):  # "Previous" from the first page: the last one
+        guided.tap("page", "previous", touch=True)
+        app.step()
+    assert screen.page == pages - 1
+    assert sk.text("access.page", page=pages, pages=pages) in app.said[-1]
+    # A language chosen keeps the page, said in the language.
+    for _ in range(2):
+        press(guided, "lang", "en", touch=True)
+        app.step()
+    assert app.lang == "en"
+    page = screen.page
+    assert app.catalogs["en"].text("access.page", page=page + 1, pages=pages) in app.said[-1]
+    # A new screen starts on its first page.
+    for _ in range(2):
+        press(guided, "appointment", touch=True)
+        app.step()
+    assert app.state == "keypad"
+    assert screen.page == 0
 
 
 def test_speech_through_an_alsa_device(tmp_path: Path) -> None:
