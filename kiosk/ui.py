@@ -18,6 +18,7 @@ it drew, so a new screen gets all of it by drawing through :meth:`Screen.text`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "Row",
     "Screen",
     "Theme",
+    "capital_size",
     "required_cap_mm",
 ]
 
@@ -236,6 +238,24 @@ def _kind_line(ticket: PrintedTicket, texts: Catalog) -> tuple[str, str] | None:
     return None
 
 
+@functools.cache
+def capital_size(fonts: tuple[Path, ...], cap_px: int) -> int:
+    """The smallest font size (px) whose capital H is ``cap_px`` tall in each of ``fonts``.
+
+    Measured from the glyphs' metrics as rendered (hinted), not from a ratio guessed for
+    the font; the fonts opened to measure are closed again.
+    """
+    px = cap_px
+    while True:
+        caps = []
+        for path in fonts:
+            ((_, _, bottom, top, _),) = pygame.font.Font(path, px).metrics("H")
+            caps.append(top - bottom)
+        if min(caps) >= cap_px:
+            return px
+        px += 1
+
+
 def _wrap(text: str, font: pygame.font.Font, width: int) -> list[str]:
     """``text``'s words in lines no wider than ``width`` (a word wider stays on its own)."""
     lines: list[str] = []
@@ -297,7 +317,7 @@ class Screen:
         """How tall the accessible mode's capital letters are at least, in millimetres."""
         self.cap_px = math.ceil(self.cap_mm / pixel_mm)
         """The same in pixels of this screen."""
-        self.large_px = self._large_size()
+        self.large_px = capital_size((self.regular, self.bold), self.cap_px)
         """The accessible mode's smallest text (pixels): its capital H is :attr:`cap_px` tall."""
         self.page = 0
         """The page of the accessible mode's list shown (from 0); the app turns it."""
@@ -307,21 +327,6 @@ class Screen:
         """What the pages after the one shown say (their texts not on buttons)."""
         self.unit = 1.0
         self._layout()
-
-    def _large_size(self) -> int:
-        """The smallest font size (px) whose capital H is :attr:`cap_px` tall in both fonts.
-
-        Measured from the glyphs' metrics, not a ratio guessed for the font.
-        """
-        px = self.cap_px
-        while True:
-            caps = []
-            for bold in (False, True):
-                ((_, _, bottom, top, _),) = self.font_px(px, bold=bold).metrics("H")
-                caps.append(top - bottom)
-            if min(caps) >= self.cap_px:
-                return px
-            px += 1
 
     @property
     def theme(self) -> Theme:
