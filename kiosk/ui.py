@@ -225,6 +225,10 @@ class Row:
     """The texts' ground, when not the screen's (a fault's banner)."""
 
 
+_PAGE = Line("", 17, bold=True)
+"""How the page buttons' words are drawn: the size of a service's detail."""
+
+
 def _kind_line(ticket: PrintedTicket, texts: Catalog) -> tuple[str, str] | None:
     """The confirmation's line for a booked appointment (its time) or a priority ticket.
 
@@ -567,13 +571,16 @@ class Screen:
     def _inset(self) -> int:
         return round(_GAP * self.unit)
 
-    def _icon_side(self) -> int:
-        return round(self.font_px(self.large_px).get_linesize() * 1.2)
+    def _icon_side(self, control: Control) -> int:
+        """How large ``control``'s pictogram is: a little taller than its first line."""
+        if control.icon is None:
+            return 0
+        return round(self._large(control.lines[0]).get_linesize() * 1.2)
 
     def _inner_width(self, control: Control, width: int) -> int:
         """The width a control ``width`` wide leaves for its texts."""
         inner = width - 2 * self._inset()
-        return inner - (self._icon_side() + self._inset()) if control.icon else inner
+        return inner - (self._icon_side(control) + self._inset()) if control.icon else inner
 
     def _fits(self, control: Control, width: int) -> bool:
         """Whether every word of ``control`` fits on a control ``width`` wide."""
@@ -613,7 +620,7 @@ class Screen:
         return max(
             max(
                 self._lines_height(c.lines, self._inner_width(c, each)),
-                self._icon_side() * bool(c.icon),
+                self._icon_side(c),
             )
             + 2 * inset
             for c in row.controls
@@ -650,7 +657,7 @@ class Screen:
             self.button(where, control.kind, control.value, control.color, spoken=control.spoken)
             inner = where.inflate(-2 * inset, -2 * inset)
             if control.icon is not None:
-                side = min(self._icon_side(), inner.height)
+                side = min(self._icon_side(control), inner.height)
                 icon = pygame.Rect(inner.left, inner.centery - side // 2, side, side)
                 pictograms.draw(self.surface, control.icon, icon, self.theme.text)
                 inner.width -= side + inset
@@ -684,12 +691,14 @@ class Screen:
         *,
         heading: tuple[Line, ...] = (),
         fixed: tuple[Row, ...] = (),
+        aside: tuple[Line, ...] = (),
     ) -> None:
         """Draw an accessible screen as a list, in pages.
 
         ``heading`` at the top of every page, then as many of ``rows`` as fit, ``fixed``
         (e.g. "Back") at the bottom of every page, and, when the rows take more than one
-        page, "Previous", the page and "Next" under them.
+        page, "Previous", the page and "Next" under them. ``aside`` (the office's name) is
+        above the heading where both fit above the reach zone, else the last row.
 
         Every text is at least :attr:`large_px` (never shrunk: it wraps, and the rows page);
         texts may go above ``area`` (the reach zone), controls never do.
@@ -698,12 +707,17 @@ class Screen:
         screen = self.surface.get_rect()
         width = area.width
         top = screen.top + gap
-        if heading:
+        if aside and self._lines_height(aside + heading, width) + 2 * gap <= area.top - top:
+            heading = aside + heading
+        elif aside:
+            rows = [*rows, Row(aside)]
+        if heading:  # just above the reach zone, where the list begins, if there is room
             height = self._lines_height(heading, width)
+            top = max(top, area.top - height - gap)
             self._draw_lines(heading, pygame.Rect(area.left, top, width, height))
             top += height + gap
         bottom = area.bottom
-        nav = self.font_px(self.large_px, bold=True).get_linesize() + 2 * gap
+        nav = self._large(_PAGE).get_linesize() + 2 * gap
         rows = [part for row in rows for part in self._split(row, width)]
         heights = [self._row_height(row, width) for row in rows]
         lower = [part for row in fixed for part in self._split(row, width)]
@@ -738,7 +752,7 @@ class Screen:
         it says its word under the finger. The page is said "Page 2 of 3"; the last page's
         "Next" leads to the first.
         """
-        font = self.font_px(self.large_px, bold=True)
+        font = self._large(_PAGE)
         gap = self._inset()
         shown = f"{self.page + 1} / {self.pages}"
         said = texts.text("access.page", page=self.page + 1, pages=self.pages)
@@ -750,9 +764,9 @@ class Screen:
         for way, left in (("previous", rect.left), ("next", rect.right - each)):
             button = pygame.Rect(left, rect.top, each, rect.height)
             self.button(button, "page", way, spoken=words[way])
-            self._draw_lines((Line(labels[way], 0, bold=True, spoken=""),), button)
+            self._draw_lines((Line(labels[way], _PAGE.size, bold=True, spoken=""),), button)
         middle = pygame.Rect(rect.left + each, rect.top, rect.width - 2 * each, rect.height)
-        self._draw_lines((Line(shown, 0, bold=True, spoken=said),), middle)
+        self._draw_lines((Line(shown, _PAGE.size, bold=True, spoken=said),), middle)
 
     def _service_control(
         self, state: QueueState, texts: Catalog, can_issue: Callable[[QueueState], str | None]
@@ -1284,9 +1298,8 @@ class Screen:
         office = [Line(self.office, 18, bold=True, color=theme.dim_text)]
         if offline:
             office.append(Line(texts.text("banner.offline"), 13, color=theme.dim_text))
-        rows.append(Row(tuple(office)))
         title = (Line(texts.text("start.title"), 30, bold=True),)
-        self._paged(area, texts, rows, heading=title)
+        self._paged(area, texts, rows, heading=title, aside=tuple(office))
 
     def _accessible_reasons(
         self, area: pygame.Rect, texts: Catalog, reasons: tuple[str, ...]
