@@ -665,18 +665,22 @@ class Screen:
             self._draw_lines(control.lines, inner)
 
     def _place(
-        self, rows: list[Row], heights: list[int], top: int, reach: int, bottom: int
+        self, rows: list[Row], spans: list[tuple[int, int]], top: int, reach: int, bottom: int
     ) -> list[list[tuple[int, int]]]:
         """The pages of ``rows``: each row's index and top, by page.
 
         From ``top`` down to ``bottom``; a row with controls no higher than ``reach``.
+        ``spans`` are each row's height and that of the rows it keeps together with (a row
+        of controls split in several: the languages), which go to a new page together
+        where they fit on one.
         """
         gap = self._inset()
         pages: list[list[tuple[int, int]]] = [[]]
         y = top
-        for n, (row, height) in enumerate(zip(rows, heights, strict=True)):
+        for n, (row, (height, span)) in enumerate(zip(rows, spans, strict=True)):
             start = max(y, reach) if row.controls else y
-            if pages[-1] and start + height > bottom:
+            whole = max(top, reach) + span <= bottom
+            if pages[-1] and (start + height > bottom or (whole and start + span > bottom)):
                 pages.append([])
                 start = max(top, reach) if row.controls else top
             pages[-1].append((n, start))
@@ -718,13 +722,19 @@ class Screen:
             top += height + gap
         bottom = area.bottom
         nav = self._large(_PAGE).get_linesize() + 2 * gap
-        rows = [part for row in rows for part in self._split(row, width)]
+        groups = [self._split(row, width) for row in rows]
+        rows = [part for group in groups for part in group]
         heights = [self._row_height(row, width) for row in rows]
+        spans = []
+        for group in groups:
+            rest = [self._row_height(part, width) for part in group]
+            for n, height in enumerate(rest):
+                spans.append((height, sum(rest[n:]) + gap * (len(rest) - n - 1)))
         lower = [part for row in fixed for part in self._split(row, width)]
         room = bottom - sum(self._row_height(row, width) + gap for row in lower)
-        pages = self._place(rows, heights, top, area.top, room)
+        pages = self._place(rows, spans, top, area.top, room)
         if len(pages) > 1:
-            pages = self._place(rows, heights, top, area.top, room - nav - gap)
+            pages = self._place(rows, spans, top, area.top, room - nav - gap)
             bottom -= nav + gap
             self.pages = len(pages)
             self.page = min(self.page, self.pages - 1)
