@@ -9,11 +9,14 @@ Every text comes from the message catalogs.
 
 The accessibility button, at the bottom left of every screen, switches the screen
 to its accessible mode, a property of the theme and the layout rather than of any one
-screen: :data:`ACCESSIBLE` (high contrast, larger text never shrunk below a floor) and
-every screen laid out within the reach zone, the screen's lower part (see
-:meth:`Screen.reach_zone`). What each screen says aloud (:meth:`Screen.announcement`)
-and what each button says under the finger (:meth:`Screen.label`) come from the texts
-it drew, so a new screen gets all of it by drawing through :meth:`Screen.text`.
+screen: :data:`ACCESSIBLE` (high contrast, and text no smaller than
+:attr:`Screen.large_px`, whose capital H subtends 0.7° at the viewing distance on this
+screen's pixels, EN 301 549 5.1.4) and every control within the reach zone, the screen's
+lower part (see :meth:`Screen.reach_zone`). Each screen is then a list of :class:`Row`
+of large buttons (:class:`Control`) and texts (:class:`Line`), paged where it does not
+fit, never shrunk. What each screen says aloud (:meth:`Screen.announcement`) and what
+each button says under the finger (:meth:`Screen.label`) come from the texts it drew,
+so a new screen gets all of it by drawing through :meth:`Screen.text` or its list.
 """
 
 from __future__ import annotations
