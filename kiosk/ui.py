@@ -176,7 +176,8 @@ class Button:
     Kinds: ``service``, ``lang``, ``back``, ``appointment`` (the keypad), ``key`` (a key of
     the keypad: a digit, ``del``, ``ok`` or ``cancel``), ``walk_in`` (a service's ticket
     instead of a late appointment), ``priority`` ("I need priority"), ``reason`` (a reason
-    for priority), ``off`` (a button that is off). ``access`` is the accessibility button.
+    for priority), ``off`` (a button that is off), ``page`` (``previous`` or ``next`` page of
+    the accessible mode's list). ``access`` is the accessibility button.
     """
 
     rect: pygame.Rect
@@ -496,6 +497,7 @@ class Screen:
         self.glyphs = []
         self.voiced = []
         self.further = []
+        self.pages = 1
         zone = self._layout()
         area = zone.inflate(-round(24 * self.unit), -round(16 * self.unit))
         if not self.access:
