@@ -229,6 +229,21 @@ class Row:
     """The texts' ground, when not the screen's (a fault's banner)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Where an accessible screen's list goes: its heading and its rows, by page."""
+
+    heading: tuple[Line, ...]
+    top: int
+    """Where the heading begins."""
+    height: int
+    """How tall the heading is."""
+    rows: list[Row]
+    heights: list[int]
+    pages: list[list[tuple[int, int]]]
+    """Each page's rows: their index and their top."""
+
+
 _PAGE = Line("", 17, bold=True)
 """How the page buttons' words are drawn: the size of a service's detail."""
 
@@ -692,6 +707,30 @@ class Screen:
             y = start + height + gap
         return pages
 
+    def _plan(
+        self, area: pygame.Rect, heading: tuple[Line, ...], rows: list[Row], room: int
+    ) -> _Plan:
+        """Where ``heading`` and ``rows`` go, their rows above ``room`` (see :meth:`_paged`)."""
+        gap = self._inset()
+        width = area.width
+        top = self.surface.get_rect().top + gap
+        height = self._lines_height(heading, width)
+        if heading:  # just above the reach zone, where the list begins, if there is room
+            top = max(top, area.top - height - gap)
+        first = top + height + gap if heading else top
+        groups = [self._split(row, width) for row in rows]
+        parts = [part for group in groups for part in group]
+        spans = []
+        for group in groups:
+            rest = [self._row_height(part, width) for part in group]
+            for n, part_height in enumerate(rest):
+                spans.append((part_height, sum(rest[n:]) + gap * (len(rest) - n - 1)))
+        pages = self._place(parts, spans, first, area.top, room)
+        if len(pages) > 1:
+            nav = self._large(_PAGE).get_linesize() + 2 * gap
+            pages = self._place(parts, spans, first, area.top, room - nav - gap)
+        return _Plan(heading, top, height, parts, [h for h, _ in spans], pages)
+
     def _paged(
         self,
         area: pygame.Rect,
@@ -706,56 +745,42 @@ class Screen:
 
         ``heading`` at the top of every page, then as many of ``rows`` as fit, ``fixed``
         (e.g. "Back") at the bottom of every page, and, when the rows take more than one
-        page, "Previous", the page and "Next" under them. ``aside`` (the office's name) is
-        above the heading where both fit above the reach zone, else the last row.
+        page, "Previous", the page and "Next" under them. ``aside`` (the office's name, the
+        keypad's instruction) is above the heading unless that takes more pages than
+        having it as the last row.
 
         Every text is at least :attr:`large_px` (never shrunk: it wraps, and the rows page);
         texts may go above ``area`` (the reach zone), controls never do.
         """
         gap = self._inset()
-        screen = self.surface.get_rect()
         width = area.width
-        top = screen.top + gap
-        if aside and self._lines_height(aside + heading, width) + 2 * gap <= area.top - top:
-            heading = aside + heading
-        elif aside:
-            rows = [*rows, Row(aside)]
-        if heading:  # just above the reach zone, where the list begins, if there is room
-            height = self._lines_height(heading, width)
-            top = max(top, area.top - height - gap)
-            self._draw_lines(heading, pygame.Rect(area.left, top, width, height))
-            top += height + gap
-        bottom = area.bottom
-        nav = self._large(_PAGE).get_linesize() + 2 * gap
-        groups = [self._split(row, width) for row in rows]
-        rows = [part for group in groups for part in group]
-        heights = [self._row_height(row, width) for row in rows]
-        spans = []
-        for group in groups:
-            rest = [self._row_height(part, width) for part in group]
-            for n, height in enumerate(rest):
-                spans.append((height, sum(rest[n:]) + gap * (len(rest) - n - 1)))
         lower = [part for row in fixed for part in self._split(row, width)]
-        room = bottom - sum(self._row_height(row, width) + gap for row in lower)
-        pages = self._place(rows, spans, top, area.top, room)
-        if len(pages) > 1:
-            pages = self._place(rows, spans, top, area.top, room - nav - gap)
+        room = area.bottom - sum(self._row_height(row, width) + gap for row in lower)
+        plan = self._plan(area, aside + heading, rows, room)
+        if aside:
+            other = self._plan(area, heading, [*rows, Row(aside)], room)
+            plan = other if len(other.pages) < len(plan.pages) else plan
+        if plan.heading:
+            where = pygame.Rect(area.left, plan.top, width, plan.height)
+            self._draw_lines(plan.heading, where)
+        bottom = area.bottom
+        self.pages = len(plan.pages)
+        self.page = min(self.page, self.pages - 1)
+        if self.pages > 1:
+            nav = self._large(_PAGE).get_linesize() + 2 * gap
             bottom -= nav + gap
-            self.pages = len(pages)
-            self.page = min(self.page, self.pages - 1)
             self._nav(pygame.Rect(area.left, area.bottom - nav, width, nav), texts)
-        else:
-            self.pages, self.page = 1, 0
         for row in reversed(lower):
             height = self._row_height(row, width)
             bottom -= height
             self._draw_row(row, pygame.Rect(area.left, bottom, width, height))
             bottom -= gap
-        for n, start in pages[self.page]:
+        rows, heights = plan.rows, plan.heights
+        for n, start in plan.pages[self.page]:
             self._draw_row(rows[n], pygame.Rect(area.left, start, width, heights[n]))
         self.further = [
             line.text if line.spoken is None else line.spoken
-            for page in pages[self.page + 1 :]
+            for page in plan.pages[self.page + 1 :]
             for n, _ in page
             for line in rows[n].lines
         ]
@@ -1349,9 +1374,13 @@ class Screen:
         cancel = Control(
             "key", "cancel", (Line(texts.text("keypad.cancel"), 24, bold=True),), theme.disabled
         )
-        heading = (
-            Line(texts.text("keypad.title"), 24),
-            Line(shown, 40, bold=True, color=theme.number, spoken=" ".join(code)),
-        )
+        heading = (Line(shown, 40, bold=True, color=theme.number, spoken=" ".join(code)),)
         rows = [Row(controls=digits), Row(controls=(correct, confirm))]
-        self._paged(area, texts, rows, heading=heading, fixed=(Row(controls=(cancel,)),))
+        self._paged(
+            area,
+            texts,
+            rows,
+            heading=heading,
+            fixed=(Row(controls=(cancel,)),),
+            aside=(Line(texts.text("keypad.title"), 24),),
+        )

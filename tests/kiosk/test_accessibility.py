@@ -546,7 +546,7 @@ def test_pages_turn_with_touches_and_are_said(guided: Office) -> None:
     guided.tap("page", "next", touch=True)  # then chosen: the next page, said
     app.step()
     assert screen.page == 1
-    assert app.said[-1].startswith("Vyberte si službu.")
+    assert "Vyberte si službu." in app.said[-1]
     assert sk.text("access.page", page=2, pages=pages) in app.said[-1]
     assert {(b.kind, b.value) for b in screen.buttons} != first
     zone = screen.reach_zone()
