@@ -154,6 +154,19 @@ class KioskSettings(Section):
     from its top: every control of the accessible mode lies below it. None: 0.3 on a
     portrait screen (its lower 70 %), 0.2 on a landscape one (its lower 80 %)."""
 
+    screen_height_mm: float | None = Field(default=None, gt=20.0, le=2000.0)
+    """How tall the screen's picture is, in millimetres, as it is mounted (its active area's
+    vertical side: 85.92 on the Raspberry Pi 7" Touch Display in landscape, 476.6 on a 21.5"
+    16:9 screen in portrait): the accessible mode draws its text from it so that a capital
+    letter is large enough at viewing_distance_mm (EN 301 549 5.1.4). None: pixels as tall
+    as the 7" Touch Display's (0.179 mm), right for it and larger than needed on a screen
+    with larger pixels."""
+
+    viewing_distance_mm: float = Field(default=500.0, ge=200.0, le=1500.0)
+    """How far a citizen's eyes are from the screen, standing or in a wheelchair, in
+    millimetres: the accessible mode's capital letters subtend at least 0.7 degrees from
+    there (EN 301 549 5.1.4), 6.1 mm at the default 500 mm."""
+
     font_dir: Path = Path("/usr/share/fonts/truetype/dejavu")
     """Where the DejaVu fonts are (Debian package fonts-dejavu-core): they draw Slovak,
     Czech and Ukrainian."""

@@ -9,7 +9,8 @@ checked in from its code typed on the keypad screen or its QR code scanned (the
 scanner's thread hands each scan over through :meth:`KioskApp.scanned`), in a
 worker thread like an issue. "I need priority" leads to the reasons (each with its
 pictogram), then to the services that allow priority tickets. The accessibility button
-switches to the accessible mode (:mod:`kiosk.ui`): each screen is spoken when it appears,
+switches to the accessible mode (:mod:`kiosk.ui`, its large text paged where it does not
+fit, each page spoken with its number): each screen is spoken when it appears,
 a touch on a button (or a finger sliding onto it) says what it is, and a second tap on it
 chooses it; the mode ends when the citizen leaves (the ticket taken, or nobody touching the
 screen for a while). :func:`run` wires the parts from the settings; the systemd watchdog is
@@ -136,6 +137,8 @@ class KioskApp:
         self._shown = 0
         """How many screens were shown: a new one is said when it appears."""
         self._announced: tuple[int, str] | None = None
+        self._turned = False
+        """Whether the screen to say is a page turned to (said alone, not with the next)."""
         self._busy_text = "busy.text"
         self._results: queue.Queue[Outcome] = queue.Queue()
         self._scans: queue.Queue[str] = queue.Queue(maxsize=SCAN_BACKLOG)
@@ -234,6 +237,8 @@ class KioskApp:
         """What a (chosen) button does."""
         if button.kind == "access":
             self._access(not self.accessible)
+        elif button.kind == "page":
+            self._turn(button.value)
         elif button.kind == "lang":
             self.lang = button.value
             self._dirty = True
@@ -256,6 +261,19 @@ class KioskApp:
         elif button.kind == "key" and self.state == "keypad":
             self._key(button.value)
 
+    def _turn(self, way: str) -> None:
+        """Show the accessible list's next or previous page (after the last, the first).
+
+        The page is said as it appears; the button stays explored, so each further tap on
+        it turns again.
+        """
+        step = 1 if way == "next" else -1
+        self.screen.page = (self.screen.page + step) % self.screen.pages
+        self._shown += 1
+        self._turned = True
+        self.focused = ("page", way)
+        self._dirty = True
+
     def _choose_reason(self, reason: str) -> None:
         """A reason for priority was tapped: the services for its ticket come next."""
         if reason not in PRIORITY_REASONS:
@@ -268,6 +286,7 @@ class KioskApp:
         if on == self.accessible:
             return
         self.screen.accessible = on
+        self.screen.page = 0
         self.focused = None
         self._announced = None
         self._dirty = True
@@ -360,6 +379,7 @@ class KioskApp:
         self.outcome = outcome
         self._shown_at = self._touched_at = self.clock()
         self._shown += 1
+        self.screen.page = 0
         self.focused = None
         self._dirty = True
         pygame.event.clear(TAPS)  # taps made meanwhile are not for the new screen
@@ -416,7 +436,8 @@ class KioskApp:
             return
         first = self._announced is None
         self._announced = shown
-        said = self.screen.announcement()
+        said = self.screen.announcement(whole=not self._turned)
+        self._turned = False
         self._say(f"{texts.text('access.on')} {said}" if first else said)
 
     def _say(self, text: str) -> None:
@@ -599,6 +620,8 @@ def run(settings: Settings) -> None:
             office=settings.site.name,
             access=settings.kiosk.accessibility,
             reach_top=settings.kiosk.reach_top,
+            screen_height_mm=settings.kiosk.screen_height_mm,
+            viewing_distance_mm=settings.kiosk.viewing_distance_mm,
         )
         appointments = settings.kiosk.appointments
         scanner = open_scanner(settings.kiosk, settings.data.dir) if appointments else None

@@ -97,6 +97,7 @@ def open_kiosk(
     size: tuple[int, int] = (800, 480),
     *,
     blocks: bool = True,
+    screen_height_mm: float | None = None,
     **options: object,
 ) -> Office:
     catalogs = Catalog.load_all()
@@ -110,7 +111,12 @@ def open_kiosk(
         block_size=4,
         **options,  # type: ignore[arg-type]
     )
-    screen = Screen(pygame.display.set_mode(size), font_dir=FONTS, office="Mestský úrad")
+    screen = Screen(
+        pygame.display.set_mode(size),
+        font_dir=FONTS,
+        office="Mestský úrad",
+        screen_height_mm=screen_height_mm,
+    )
     now = [1000.0]
     app = KioskApp(
         kiosk, screen, catalogs, languages=LANGUAGES, confirm_timeout_s=30, clock=lambda: now[0]

@@ -6,6 +6,7 @@ on the real broker and hub with a loopback printer."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,9 +33,17 @@ pytestmark = pytest.mark.usefixtures("headless_pygame")
 
 Color = tuple[int, int, int]
 
-MIN_CAP_PX = 25
-"""A capital's height in the accessible mode on the 1080×1920 portrait screen: 0.7° at
-500 mm (EN 301 549 5.1.4) is 6.1 mm, 25 px at a 21.5" screen's 0.248 mm pixel."""
+CAP_MM = 2 * 500 * math.tan(math.radians(0.35))
+"""A capital letter's least height in the accessible mode: 0.7° at 500 mm (EN 301 549
+5.1.4), 6.11 mm."""
+
+SCREENS = {
+    "7in": ((800, 480), None, 85.92),
+    "portrait-21.5in": ((1080, 1920), 476.64, 476.64),
+    "landscape-24in": ((1920, 1080), 298.89, 298.89),
+}
+"""Screens by name: pixels, the setting screen_height_mm (None: the 7" Touch Display's
+pixels, the default) and the picture's real height (mm) the capitals are checked against."""
 
 
 def luminance(color: Color) -> float:
@@ -120,93 +129,135 @@ def test_every_text_colour_pair_of_a_theme_contrasts(theme: Theme) -> None:
     assert contrast(theme.focus, theme.background) >= 3  # the explored button's ring
 
 
-def screens(office: Office) -> Iterator[str]:
-    """Draw each of the kiosk's screens in turn (the start screen first), yielding its name."""
+def screens(office: Office) -> Iterator[tuple[str, Callable[[], None]]]:
+    """Each of the kiosk's screens in turn (the start screen first): its name and how to
+    draw it."""
     app = office.app
     texts = app.catalogs[app.lang]
-    app.draw()
-    assert "priority" in [b.kind for b in app.screen.buttons]
-    yield "start"
-    app.screen.keypad(texts, "1234", CHECKIN_CODE_LENGTHS)
-    yield "keypad"
-    app.screen.busy(texts)
-    yield "busy"
-    app.screen.outcome(Outcome("taxes", refused="service_closed"), texts, "Miestne dane")
-    yield "refused"
+    screen = app.screen
+    yield "start", app.draw
+    yield "keypad", lambda: screen.keypad(texts, "1234", CHECKIN_CODE_LENGTHS)
+    yield "busy", lambda: screen.busy(texts)
+    refused = Outcome("taxes", refused="service_closed")
+    yield "refused", lambda: screen.outcome(refused, texts, "Miestne dane")
     outcome = office.kiosk.issue("taxes", app.lang)
     assert outcome.ticket is not None
-    app.screen.outcome(outcome, texts, "Miestne dane")
-    yield "confirmation"
+    yield "confirmation", lambda: screen.outcome(outcome, texts, "Miestne dane")
     app._show("priority")
-    app.draw()
-    assert [b.value for b in app.screen.buttons if b.kind == "reason"] == list(REASONS)
-    yield "priority reasons"
+    yield "priority reasons", app.draw
     app._show("priority_service")
-    app.draw()
-    assert "service" in [b.kind for b in app.screen.buttons]
-    yield "priority services"
-    outcome = office.kiosk.issue("taxes", app.lang, "pregnancy")
-    assert outcome.ticket is not None
-    assert outcome.ticket.priority
-    app.screen.outcome(outcome, texts, "Miestne dane")
-    yield "priority confirmation"
+    yield "priority services", app.draw
+    priority = office.kiosk.issue("taxes", app.lang, "pregnancy")
+    assert priority.ticket is not None
+    assert priority.ticket.priority
+    yield "priority confirmation", lambda: screen.outcome(priority, texts, "Miestne dane")
     app._show("start")
 
 
-@pytest.mark.parametrize("size", [(1080, 1920), (800, 480)], ids=["portrait", "landscape"])
+def pages(screen: Screen, draw: Callable[[], None]) -> Iterator[int]:
+    """Draw each page of a screen in turn (one, unless the accessible mode pages it)."""
+    draw()
+    for page in range(screen.pages):
+        screen.page = page
+        draw()
+        assert screen.page == page
+        yield page
+    screen.page = 0
+
+
+EXPECTED = {
+    "start": lambda kinds, values: "priority" in kinds and "appointment" in kinds,
+    "priority reasons": lambda kinds, values: (
+        [v for k, v in values if k == "reason"] == list(REASONS)
+    ),
+    "priority services": lambda kinds, values: "service" in kinds,
+}
+"""What a screen has, over all its pages."""
+
+
+@pytest.mark.parametrize("name", list(SCREENS))
 def test_screenshots_of_both_modes(
-    hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path, size: tuple[int, int]
+    hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path, name: str
 ) -> None:
+    size, setting, height_mm = SCREENS[name]
+    cap_px = CAP_MM / (height_mm / size[1])  # the capital's least height on this screen
     with LoopbackPrinter(REPLIES["ok"]) as loopback:
-        office = open_kiosk(device("kiosk-k1", start=False), loopback, tmp_path, size)
+        office = open_kiosk(
+            device("kiosk-k1", start=False), loopback, tmp_path, size, screen_height_mm=setting
+        )
         try:
             screen = office.app.screen
+            assert screen.cap_px >= cap_px
             titles: dict[bool, int] = {}
             for accessible in (False, True):
                 screen.accessible = accessible
                 zone = screen.reach_zone()
-                for name in screens(office):
-                    path = tmp_path / f"{name}-{accessible}.png"
-                    screen.save(path)
-                    shot = pygame.image.load(str(path))
-                    kinds = [b.kind for b in screen.buttons]
-                    assert kinds.count("access") == 1, name  # the button on every screen
-                    access = next(b for b in screen.buttons if b.kind == "access")
-                    assert access.rect.top >= zone.top  # reachable to switch the mode on
-                    assert access.rect.height >= 70 * min(size) / 480 * 0.8
-                    if size[1] > size[0]:  # named beside its mark where it is wide
-                        assert "Prístupnosť" in [t for t, _ in screen.drawn]
-                    for text, rect in screen.drawn:
-                        ratio = text_contrast(shot, rect)
-                        assert ratio >= 4.5, (name, accessible, text, ratio)
-                    # No text over another.
-                    glyphs = [(t, g) for (t, _), g in zip(screen.drawn, screen.glyphs, strict=True)]
-                    for n, (text, where) in enumerate(glyphs):
-                        for other, there in glyphs[n + 1 :]:
-                            assert not where.colliderect(there), (name, text, other)
-                    if not accessible:
-                        continue
-                    for button in screen.buttons:  # every control within reach, and said
-                        assert zone.contains(button.rect), (name, button)
-                        assert screen.label(button), (name, button)
-                    assert screen.announcement(), name
-                    assert PRIORITY_MARK not in screen.announcement(), name
-                    # The high-contrast theme is what is on the screen.
-                    corner = shot.get_at((zone.left + 2, zone.top + 2))
-                    assert tuple(corner)[:3] == ACCESSIBLE.background
-                    if size[1] > size[0]:  # large text: 0.7° at 500 mm on the portrait screen
-                        for text, rect in screen.drawn:
-                            if any(c.isupper() or c.isdigit() for c in text):
-                                assert ink_height(shot, rect) >= MIN_CAP_PX, (name, text)
+                for shown, draw in screens(office):
+                    seen: list[tuple[str, str]] = []
+                    for page in pages(screen, draw):
+                        seen += [(b.kind, b.value) for b in screen.buttons]
+                        path = tmp_path / f"{shown}-{accessible}-{page}.png"
+                        shot = check_page(screen, path, shown)
+                        if accessible:
+                            check_accessible_page(screen, shot, zone, shown, cap_px)
+                    if shown in EXPECTED:
+                        assert EXPECTED[shown]({k for k, _ in seen}, seen), shown
                 # The start screen's title, standard and accessible.
                 office.app.draw()
                 title = next(r for t, r in screen.drawn if t == "Vyberte si službu")
                 path = tmp_path / f"title-{accessible}.png"
                 screen.save(path)
                 titles[accessible] = ink_height(pygame.image.load(str(path)), title)
-            assert titles[True] >= 1.2 * titles[False]  # larger text in the accessible mode
+            assert titles[True] >= 1.15 * titles[False]  # larger text in the accessible mode
         finally:
             office.kiosk.stop()
+
+
+def check_page(screen: Screen, path: Path, name: str) -> pygame.Surface:
+    """What every page of every screen has, in both modes: the accessibility button within
+    reach, every text contrasting with its ground at least 4.5:1, no text over another.
+
+    Saves the page to ``path`` and returns it as read back.
+    """
+    size = screen.surface.get_size()
+    screen.save(path)
+    shot = pygame.image.load(str(path))
+    kinds = [b.kind for b in screen.buttons]
+    assert kinds.count("access") == 1, name  # the button on every screen
+    access = next(b for b in screen.buttons if b.kind == "access")
+    assert access.rect.top >= screen.reach_zone().top  # reachable to switch the mode on
+    assert access.rect.height >= 70 * min(size) / 480 * 0.8
+    if size[1] > size[0]:  # named beside its mark where it is wide
+        assert "Prístupnosť" in [t for t, _ in screen.drawn]
+    for text, rect in screen.drawn:
+        ratio = text_contrast(shot, rect)
+        assert ratio >= 4.5, (name, screen.accessible, text, ratio)
+    # No text over another.
+    glyphs = [(t, g) for (t, _), g in zip(screen.drawn, screen.glyphs, strict=True)]
+    for n, (text, where) in enumerate(glyphs):
+        for other, there in glyphs[n + 1 :]:
+            assert not where.colliderect(there), (name, text, other)
+    return shot
+
+
+def check_accessible_page(
+    screen: Screen, shot: pygame.Surface, zone: pygame.Rect, name: str, cap_px: float
+) -> None:
+    """What every page of the accessible mode has: every control within reach and said, the
+    screen (and its page) said, the high-contrast theme, and large text: every text with a
+    capital or a digit at least as tall as a capital must be (0.7° at 500 mm)."""
+    for button in screen.buttons:  # every control within reach, and said
+        assert zone.contains(button.rect), (name, button)
+        assert screen.label(button), (name, button)
+    assert screen.announcement(), name
+    assert PRIORITY_MARK not in screen.announcement(), name
+    if screen.pages > 1:
+        assert f"{screen.page + 1} / {screen.pages}" in [t for t, _ in screen.drawn]
+    corner = shot.get_at((zone.left + 2, zone.top + 2))
+    assert tuple(corner)[:3] == ACCESSIBLE.background
+    for text, rect in screen.drawn:
+        if any(c.isupper() or c.isdigit() for c in text):
+            assert ink_height(shot, rect) >= cap_px, (name, text, ink_height(shot, rect))
 
 
 @pytest.fixture
@@ -230,8 +281,28 @@ def guided(hub: RunningHub, device: Callable[..., DeviceLink], tmp_path: Path) -
         office.kiosk.stop()
 
 
+def turn_to(office: Office, kind: str, value: str = "") -> None:
+    """Page the accessible mode's list with touches on "Next" until the button
+    ``kind``/``value`` is on the screen (the first touch explores "Next", each further one
+    turns a page)."""
+    app = office.app
+    for _ in range(app.screen.pages + 1):
+        if any((b.kind, b.value) == (kind, value) for b in app.screen.buttons):
+            return
+        office.tap("page", "next")
+        app.step()
+    raise AssertionError(f"no {kind} {value} on any page")
+
+
+def press(office: Office, kind: str, value: str = "", *, touch: bool = False) -> None:
+    """A tap on the button ``kind``/``value``, on whichever page it is."""
+    turn_to(office, kind, value)
+    office.tap(kind, value, touch=touch)
+
+
 def slide(office: Office, kind: str, value: str) -> None:
     """A finger sliding onto a button (an SDL finger motion event)."""
+    turn_to(office, kind, value)
     button = next(b for b in office.app.screen.buttons if (b.kind, b.value) == (kind, value))
     width, height = office.app.screen.surface.get_size()
     x, y = button.rect.center
@@ -245,7 +316,7 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
     app = guided.app
     sk = app.catalogs["sk"]
     assert not app.accessible
-    guided.tap("access")  # one tap: the mode is on (nothing is spoken before it)
+    press(guided, "access")  # one tap: the mode is on (nothing is spoken before it)
     app.step()
     assert app.accessible
     assert app.said[-1].startswith(sk.text("access.on"))
@@ -254,7 +325,7 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
     app.step()
     assert len(app.said) == said  # drawn again, not spoken again
     # A touch says what the button is and rings it; nothing is issued.
-    guided.tap("service", "taxes", touch=True)
+    press(guided, "service", "taxes", touch=True)
     app.step()
     assert app.issued == 0
     assert app.focused == ("service", "taxes")
@@ -263,7 +334,7 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
     spot = (ring.centerx, ring.top - round(4 * app.screen.unit))
     assert tuple(app.screen.surface.get_at(spot))[:3] == ACCESSIBLE.focus
     # Another button, then a finger sliding back: each is said in turn.
-    guided.tap("service", "parking")
+    press(guided, "service", "parking")
     app.step()
     assert app.focused == ("service", "parking")
     assert app.said[-1].startswith("Parkovanie")
@@ -272,7 +343,7 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
     assert app.focused == ("service", "taxes")
     assert app.said[-1].startswith("Miestne dane.")
     # The second tap on the explored button chooses it: one ticket, spoken.
-    guided.tap("service", "taxes", touch=True)
+    press(guided, "service", "taxes", touch=True)
     guided.settle()
     assert app.issued == 1
     assert app.state == "outcome"
@@ -281,10 +352,10 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
     assert f"{spoken_number(app.outcome.ticket.number)}." in app.said[-1]
     assert app.accessible  # still, until the citizen goes
     guided.later(1)
-    guided.tap("back")
+    press(guided, "back")
     app.step()
     assert app.state == "outcome"  # "Done" explored only
-    guided.tap("back")
+    press(guided, "back")
     app.step()
     assert app.state == "start"
     assert not app.accessible  # the ticket taken: the next citizen gets the usual screen
@@ -292,24 +363,24 @@ def test_touch_to_hear_then_tap_again_to_choose(guided: Office, hub: RunningHub)
 
 def test_the_mode_ends_when_nobody_touches_it_and_speaks_the_language(guided: Office) -> None:
     app = guided.app
-    guided.tap("access")
+    press(guided, "access")
     app.step()
     guided.later(1)
     for lang in ("cs", "en", "uk"):  # each language: heard, then chosen, then spoken in
         for _ in range(2):
-            guided.tap("lang", lang)
+            press(guided, "lang", lang)
             app.step()
         assert app.lang == lang
         assert f"{app.catalogs[lang].text('start.title')}." in app.said[-1]
     uk = app.catalogs["uk"]
     # The keypad: a digit is said, then chosen and the typed digits said.
     for _ in range(2):
-        guided.tap("appointment")
+        press(guided, "appointment")
         app.step()
     assert app.state == "keypad"
     guided.later(1)
     for _ in range(2):
-        guided.tap("key", "7")
+        press(guided, "key", "7")
         app.step()
     assert app.code == "7"
     assert app.said[-1] == uk.text("access.typed", code="7")
@@ -319,21 +390,21 @@ def test_the_mode_ends_when_nobody_touches_it_and_speaks_the_language(guided: Of
     assert not app.accessible
     # A refusal keeps the mode: the citizen has not got a ticket yet.
     guided.later(1)
-    guided.tap("access")
+    press(guided, "access")
     app.step()
     assert app.accessible
     app._show("outcome", Outcome("taxes", refused="service_closed"))
     app.draw()
     guided.later(1)
     for _ in range(2):
-        guided.tap("back")
+        press(guided, "back")
         app.step()
     assert app.state == "start"
     assert app.accessible
     # The button switches it off too (heard, then chosen).
     guided.later(1)
     for _ in range(2):
-        guided.tap("access")
+        press(guided, "access")
         app.step()
     assert not app.accessible
 
@@ -343,24 +414,24 @@ def test_the_priority_screens_are_spoken_and_left_when_nobody_touches_them(
 ) -> None:
     app = guided.app
     sk = app.catalogs["sk"]
-    guided.tap("access")
+    press(guided, "access")
     app.step()
     guided.later(1)
     # The entry and each reason's pictogram button say their words under the finger.
-    guided.tap("priority", touch=True)
+    press(guided, "priority", touch=True)
     app.step()
     assert app.state == "start"
     assert app.said[-1] == sk.text("priority.entry")
-    guided.tap("priority", touch=True)
+    press(guided, "priority", touch=True)
     app.step()
     assert app.state == "priority"
     assert f"{sk.text('priority.title')}" in app.said[-1]  # the screen, as it appears
     guided.later(1)
-    guided.tap("reason", "pregnancy")
+    press(guided, "reason", "pregnancy")
     app.step()
     assert app.state == "priority"
     assert app.said[-1] == sk.text("priority.pregnancy")
-    guided.tap("reason", "pregnancy")
+    press(guided, "reason", "pregnancy")
     app.step()
     assert app.state == "priority_service"
     assert app.reason == "pregnancy"
@@ -368,7 +439,7 @@ def test_the_priority_screens_are_spoken_and_left_when_nobody_touches_them(
     assert PRIORITY_MARK not in app.said[-1]  # the mark is seen, not said
     guided.later(1)
     for _ in range(2):
-        guided.tap("service", "taxes")
+        press(guided, "service", "taxes")
         guided.settle()
     assert app.state == "outcome"
     assert app.outcome is not None
@@ -378,7 +449,7 @@ def test_the_priority_screens_are_spoken_and_left_when_nobody_touches_them(
     assert PRIORITY_MARK not in app.said[-1]
     guided.later(1)
     for _ in range(2):
-        guided.tap("back")
+        press(guided, "back")
         app.step()
     assert app.state == "start"
     assert not app.accessible  # the ticket taken
@@ -389,16 +460,16 @@ def test_a_priority_screen_left_alone_ends_the_accessible_mode(
     guided: Office, idle_state: str
 ) -> None:
     app = guided.app
-    guided.tap("access")
+    press(guided, "access")
     app.step()
     guided.later(1)
     for _ in range(2):
-        guided.tap("priority")
+        press(guided, "priority")
         app.step()
     if idle_state == "priority_service":
         guided.later(1)
         for _ in range(2):
-            guided.tap("reason", "age")
+            press(guided, "reason", "age")
             app.step()
     assert app.state == idle_state
     assert app.accessible
@@ -413,20 +484,96 @@ def test_the_guidance_is_in_every_language_and_espeak_speaks_it(tmp_path: Path, 
     texts = Catalog.load(lang)
     english = Catalog.load("en")
     keys = ("access.on", "access.explain", "access.leave", "access.button")
-    for key in keys:
+    for key in (*keys, "access.previous", "access.next", "access.page"):
         assert texts.has(key)
         if lang != "en":
             assert texts.text(key) != english.text(key)
     assert texts.text("access.typed", code="1 2") != "access.typed"
+    page = texts.text("access.page", page=2, pages=3)  # "Strana 2 z 3"
+    assert "2" in page
+    assert "3" in page
     speaker = Speaker(lang)
-    for n, key in enumerate(keys):
+    sentences = [texts.text(key) for key in keys] + [page]
+    for n, sentence in enumerate(sentences):
         wav = tmp_path / f"{lang}-{n}.wav"
-        process = speaker.speak(texts.text(key), wav=wav)
+        process = speaker.speak(sentence, wav=wav)
         assert process is not None
         assert process.wait(timeout=WAIT_S) == 0
         data = wav.read_bytes()
         assert data[:4] == b"RIFF"
         assert len(data) > 20_000  # a sentence of speech, not an empty file
+
+
+@pytest.mark.parametrize("name", list(SCREENS))
+def test_a_capital_subtends_the_angle_at_the_viewing_distance(tmp_path: Path, name: str) -> None:
+    size, setting, height_mm = SCREENS[name]
+    fonts = Path("/usr/share/fonts/truetype/dejavu")
+    screen = Screen(
+        pygame.display.set_mode(size), font_dir=fonts, office="x", screen_height_mm=setting
+    )
+    pixel_mm = height_mm / size[1]
+    assert screen.cap_mm == pytest.approx(6.109, abs=0.001)
+    screen.accessible = True
+    for bold in (False, True):  # the smallest text the accessible mode draws
+        screen.busy(Catalog.load("en"))
+        box = pygame.Rect(0, 0, size[0] // 2, size[1] // 2)
+        screen.surface.fill(ACCESSIBLE.background, box)
+        where = screen.text("H", 1, box, bold=bold)
+        path = tmp_path / f"H-{bold}.png"
+        screen.save(path)
+        height = ink_height(pygame.image.load(str(path)), where)
+        assert height >= screen.cap_px
+        assert height * pixel_mm >= CAP_MM  # on the screen, in millimetres
+        degrees = math.degrees(2 * math.atan(height * pixel_mm / 2 / 500))
+        assert degrees >= 0.7, degrees
+
+
+def test_pages_turn_with_touches_and_are_said(guided: Office) -> None:
+    app = guided.app
+    screen = app.screen
+    sk = app.catalogs["sk"]
+    guided.tap("access")
+    app.step()
+    pages = screen.pages
+    assert pages > 1  # the 7" screen: the large text does not fit on one page
+    assert sk.text("access.page", page=1, pages=pages) in app.said[-1]
+    first = {(b.kind, b.value) for b in screen.buttons}
+    guided.later(1)
+    guided.tap("page", "next", touch=True)  # heard first
+    app.step()
+    assert screen.page == 0
+    assert app.said[-1] == sk.text("access.next")
+    guided.tap("page", "next", touch=True)  # then chosen: the next page, said
+    app.step()
+    assert screen.page == 1
+    assert "Vyberte si službu." in app.said[-1]
+    assert sk.text("access.page", page=2, pages=pages) in app.said[-1]
+    assert {(b.kind, b.value) for b in screen.buttons} != first
+    zone = screen.reach_zone()
+    for page in range(2, pages + 1):  # each further touch turns again, the last to the first
+        assert all(zone.contains(b.rect) for b in screen.buttons), page
+        guided.tap("page", "next", touch=True)
+        app.step()
+        assert screen.page == page % pages
+    assert screen.page == 0
+    for _ in range(2):  # "Previous" from the first page: the last one
+        guided.tap("page", "previous", touch=True)
+        app.step()
+    assert screen.page == pages - 1
+    assert sk.text("access.page", page=pages, pages=pages) in app.said[-1]
+    # A language chosen keeps the page, said in the language.
+    for _ in range(2):
+        press(guided, "lang", "en", touch=True)
+        app.step()
+    assert app.lang == "en"
+    page = screen.page
+    assert app.catalogs["en"].text("access.page", page=page + 1, pages=pages) in app.said[-1]
+    # A new screen starts on its first page.
+    for _ in range(2):
+        press(guided, "appointment", touch=True)
+        app.step()
+    assert app.state == "keypad"
+    assert screen.page == 0
 
 
 def test_speech_through_an_alsa_device(tmp_path: Path) -> None:
