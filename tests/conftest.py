@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import socket
 from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
@@ -33,14 +34,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from office_helpers import ACCOUNTS, OfficeBroker, RunningHub, hub_settings, office_broker
 from process_helpers import Process
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from city import store as city_store_module
 from city.postgres_cluster import ClusterError, throwaway_cluster
+from common.files import create_private_file
+from common.settings import Settings
+from hub import users as hub_users_module
 from hub.app import open_queue, seed_demo, start_bridge
+from hub.store import Store, sqlite_url
 from sync_agent.link import DeviceLink
 
 # =============================================================================
@@ -75,6 +82,23 @@ def default_ports_taken() -> Iterator[tuple[int, ...]]:
     yield tuple(sock.getsockname()[1] for sock in held)
     for sock in held:
         sock.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[PasswordHasher]:
+    """Hash the passwords of this process's hub and city users with argon2id at its
+    lowest cost; the hasher used.
+
+    Signing in costs the product's argon2id a tenth of a second for each hash and each
+    check, and most web tests sign someone in. The hashes are argon2id all the same,
+    checked and rehashed as the product does; programs the tests start hash at the
+    product's cost.
+    """
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hub_users_module, "hasher", cheap)
+        patch.setattr(city_store_module, "hasher", cheap)
+        yield cheap
 
 
 def report_output(node: pytest.Item, name: str, read: Callable[[], str]) -> None:
@@ -200,6 +224,46 @@ def postgres_server() -> Iterator[str]:
 
 
 # =============================================================================
+# The hub's SQLite database: made at the newest schema once, copied for each hub
+# =============================================================================
+
+
+@pytest.fixture(scope="session")
+def _upgraded_hub_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty hub database at the newest schema, migrated once for the run."""
+    path = tmp_path_factory.mktemp("hub-schema") / "hub.sqlite3"
+    with Store(sqlite_url(path)) as store:
+        store.upgrade()
+    return path
+
+
+@pytest.fixture(scope="session")
+def new_hub_database(_upgraded_hub_database: Path) -> Callable[[Settings], None]:
+    """Give a hub's settings a new SQLite database at the newest schema, unless they
+    name one that exists (a hub started again) or another database.
+
+    A copy of a database migrated once for the run: the hub's upgrade at start then
+    finds nothing to do, where migrating a new database for every test's hub costs
+    more than many a test. The migrations themselves are tested on their own
+    (``tests/hub/test_store.py``).
+    """
+
+    def give(settings: Settings) -> None:
+        url = make_url(settings.database_url)
+        if url.get_backend_name() != "sqlite" or url.database is None:
+            return
+        target = Path(url.database)
+        if target.exists():
+            return
+        # As the store makes them: an owner-only folder and file.
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        create_private_file(target)
+        shutil.copyfile(_upgraded_hub_database, target)
+
+    return give
+
+
+# =============================================================================
 # MQTT fixtures: a real Mosquitto with the hub's generated configuration, the hub
 # on it, and devices with their own credentials
 # =============================================================================
@@ -218,12 +282,15 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OfficeBro
 
 
 @pytest.fixture
-def start_hub(broker: OfficeBroker, tmp_path: Path) -> Iterator[Callable[[], RunningHub]]:
+def start_hub(
+    broker: OfficeBroker, tmp_path: Path, new_hub_database: Callable[[Settings], None]
+) -> Iterator[Callable[[], RunningHub]]:
     """Start the hub (again) on the test broker and its database in tmp_path."""
     running: list[RunningHub] = []
 
     def start() -> RunningHub:
         settings = hub_settings(broker, tmp_path / "hub")
+        new_hub_database(settings)
         queue = open_queue(settings)
         seed_demo(queue)
         for account in broker.accounts:

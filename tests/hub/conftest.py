@@ -102,8 +102,11 @@ def web_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def web_queue(web_settings: Settings) -> Iterator[QueueService]:
+def web_queue(
+    web_settings: Settings, new_hub_database: Callable[[Settings], None]
+) -> Iterator[QueueService]:
     """The demo office's queue for the web tests."""
+    new_hub_database(web_settings)
     queue = open_queue(web_settings)
     seed_demo(queue)
     yield queue

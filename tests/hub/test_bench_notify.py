@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.timeout(180)
 def test_a_short_run_loses_and_duplicates_nothing() -> None:
-    run = run_bench("notify", "--tickets", "40", "--seconds", "4", "--presses", "3")
+    run = run_bench("notify", "--tickets", "40", "--seconds", "4", "--presses", "1")
     figures, output = run.figures, run.output
     assert figures["bench"] == "notify"
     assert figures["duplicates"] == 0, output

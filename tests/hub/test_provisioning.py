@@ -17,7 +17,7 @@ import pytest
 from office_helpers import require_mosquitto
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import SecretStr
-from web_helpers import ADMIN_PASSWORD, csrf_token
+from web_helpers import ADMIN_PASSWORD, csrf_token, visible_text
 
 from common.settings import (
     BrokerSettings,
@@ -298,15 +298,20 @@ def test_the_admin_pairs_a_device_on_the_devices_page(
                 "csrf_token": csrf_token(client, "/admin/login"),
             },
         )
+        # A refused code (here one too short, refused at once: a code nobody shows would
+        # keep the hub listening for the device's requests) gives the form again.
         wrong = client.post(
             "/admin/devices",
             data={
-                "code": "000 000",
+                "code": "000 00",
                 "role": "display",
                 "csrf_token": csrf_token(client, "/admin/devices"),
             },
         )
         assert wrong.status_code == 200  # the form again, with the reason
+        assert "This is not a pairing code: it has 6 digits" in visible_text(
+            wrong.get_data(as_text=True)
+        )
         answer = client.post(
             "/admin/devices",
             data={
