@@ -7,7 +7,8 @@ Run it from the checkout with the project's virtual environment::
 The hub's side runs in this process as ``poradovnik hub`` runs it: the service layer on
 a temporary SQLite database with the demo office and its five counters open, and the
 notices (:class:`hub.notify.Notices`) with their sending process. A local SMTP server
-(aiosmtpd) and a local push service (an HTTP server) receive what the hub sends and
+(aiosmtpd) and a local push service (an HTTP server), in a process of their own as real
+ones run on other machines, receive what the hub sends and
 note when each message arrived; each push is decrypted after the run (aes128gcm, with
 the browser keys made for it) to tell which notice it is.
 
@@ -115,9 +116,16 @@ CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
 
 @dataclass
 class Sinks:
-    """What the local SMTP server and push service received: (key, arrival time)."""
+    """What the local SMTP server and push service received: (key, arrival time).
 
-    mail: list[tuple[EmailMessage, float]] = field(default_factory=list)
+    The servers run in a process of their own (:func:`sink_process`), as the real ones
+    run on other machines: in this process, beside the display that times the calls,
+    their parsing and serving would count against the hub's presses. A thread here
+    (:meth:`drain`) takes each arrival from that process's queue.
+    """
+
+    mail: list[tuple[bytes, float]] = field(default_factory=list)
+    """Each e-mail as received (its bytes) and when."""
     push: list[tuple[str, bytes, float]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     count: int = 0
@@ -125,32 +133,34 @@ class Sinks:
     events: dict[tuple[str, str, str], float] = field(default_factory=dict)
     """When each notice's cause happened (from the hub's queue of notices)."""
 
-    def note(self) -> None:
-        with self.arrived:
-            self.count += 1
-            self.arrived.notify_all()
+    def drain(self, arrivals: Any) -> None:
+        """Keep what the sinks' process reports, until it reports ``None``."""
+        while (arrival := arrivals.get()) is not None:
+            with self.lock:
+                if arrival[0] == "mail":
+                    self.mail.append((arrival[1], arrival[2]))
+                else:
+                    self.push.append((arrival[1], arrival[2], arrival[3]))
+            with self.arrived:
+                self.count += 1
+                self.arrived.notify_all()
 
 
 class MailSink:
-    """aiosmtpd's handler: keeps each message with its arrival time."""
+    """aiosmtpd's handler: reports each message (not the floor's) with its arrival time."""
 
-    def __init__(self, sinks: Sinks) -> None:
-        self.sinks = sinks
+    def __init__(self, arrivals: Any) -> None:
+        self.arrivals = arrivals
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         at = time.time()
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        if message["X-Floor"] is None:
-            with self.sinks.lock:
-                self.sinks.mail.append((message, at))
-            self.sinks.note()
+        if b"X-Floor: 1" not in envelope.content:
+            self.arrivals.put(("mail", bytes(envelope.content), at))
         return "250 OK"
 
 
-@contextmanager
-def push_service(sinks: Sinks) -> Iterator[int]:
-    """A local push service on a free port: keeps each push's path, body and arrival."""
+def push_server(arrivals: Any, port: int) -> ThreadingHTTPServer:
+    """A local push service on ``port``: reports each push's path, body and arrival."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -159,9 +169,7 @@ def push_service(sinks: Sinks) -> Iterator[int]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             at = time.time()
             if not self.path.startswith("/floor"):
-                with sinks.lock:
-                    sinks.push.append((self.path, body, at))
-                sinks.note()
+                arrivals.put(("push", self.path, body, at))
             self.send_response(201)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -169,15 +177,50 @@ def push_service(sinks: Sinks) -> Iterator[int]:
         def log_message(self, *_args: Any) -> None:
             pass
 
-    port = free_port()
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
+    return server
+
+
+def sink_process(smtp_port: int, push_port: int, arrivals: Any, stop: Any) -> None:
+    """The sinks' process: the SMTP server and push service until ``stop`` is set."""
+    controller = Controller(MailSink(arrivals), hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    server = push_server(arrivals, push_port)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    arrivals.put("ready")
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    controller.stop()
+    arrivals.put(None)
+
+
+@contextmanager
+def sinks_running(sinks: Sinks) -> Iterator[tuple[int, int]]:
+    """Start the sinks' process and the thread that keeps its arrivals; their ports."""
+    context = multiprocessing.get_context("spawn")
+    smtp_port, push_port = free_port(), free_port()
+    arrivals, stop = context.Queue(), context.Event()
+    process = context.Process(
+        target=sink_process, args=(smtp_port, push_port, arrivals, stop), daemon=True
+    )
+    process.start()
     try:
-        yield port
+        if arrivals.get(timeout=START_S) != "ready":
+            raise BenchError("the sinks' process did not start")
+    except queue.Empty:
+        process.terminate()
+        raise BenchError("the sinks' process did not start") from None
+    drainer = threading.Thread(target=sinks.drain, args=(arrivals,), daemon=True)
+    drainer.start()
+    try:
+        yield smtp_port, push_port
     finally:
-        server.shutdown()
-        server.server_close()
+        stop.set()
+        drainer.join(WAIT_S)
+        process.join(WAIT_S)
+        process.terminate()
 
 
 def b64url(raw: bytes) -> str:
@@ -212,16 +255,10 @@ def floor(smtp_port: int, push_port: int) -> tuple[float, float]:
 def hour(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     """Run the compressed hour and count what arrived."""
     sinks = Sinks()
-    smtp_port = free_port()
-    controller = Controller(MailSink(sinks), hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    try:
-        with push_service(sinks) as push_port:
-            floor_mail, floor_post = floor(smtp_port, push_port)
-            figures = _run(args, directory, sinks, smtp_port, push_port)
-            figures.update(beside_sync(args, directory / "sync", sinks, smtp_port, push_port))
-    finally:
-        controller.stop()
+    with sinks_running(sinks) as (smtp_port, push_port):
+        floor_mail, floor_post = floor(smtp_port, push_port)
+        figures = _run(args, directory, sinks, smtp_port, push_port)
+        figures.update(beside_sync(args, directory / "sync", sinks, smtp_port, push_port))
     figures.update(floor_smtp_s=floor_mail, floor_post_s=floor_post)
     return figures
 
@@ -352,7 +389,8 @@ def _count(
     arrivals: Counter[tuple[str, str, str]] = Counter()
     lags: dict[str, list[float]] = {"email": [], "push": []}
     first: dict[tuple[str, str, str], float] = {}
-    for message, at in sinks.mail:
+    for raw, at in sinks.mail:
+        message = message_from_bytes(raw, policy=policy.default)
         ticket = str(message["To"]).split("@")[0]
         kind = "ahead" if str(message["Subject"]).endswith(ahead_title) else "called"
         first.setdefault((ticket, kind, "email"), at)
