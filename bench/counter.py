@@ -393,7 +393,7 @@ def sync_phase(
             barrier.wait(START_S)
         except threading.BrokenBarrierError:
             raise BenchError("the sync phase's panels did not get ready to press") from None
-        runs = [phase_result(results) for _ in groups]
+        runs = [phase_result(results, presses, think_s) for _ in groups]
         display.wait_for(heard + COUNTERS * presses)
         measured = display.phase(runs, WARMUP_PRESSES)
     finally:

@@ -695,22 +695,27 @@ def measure(directory: Path, presses: int, think_s: float) -> Figures:
         stack.callback(barrier.abort)
         measured = []
         heard = 0
-        for count, _ in phases:
+        for count, think in phases:
             try:
                 barrier.wait(START_S)
             except threading.BrokenBarrierError:
                 raise BenchError("the panels did not get ready to press") from None
-            runs = [phase_result(results) for _ in groups]
+            runs = [phase_result(results, count, think) for _ in groups]
             heard += COUNTERS * count
             display.wait_for(heard)
             measured.append(display.phase(runs, WARMUP_PRESSES))
         return Figures(office=measured[0], capacity=measured[1], floor=floor)
 
 
-def phase_result(results: Any) -> PanelRun:
-    """The next panel process's report of a phase, or :class:`BenchError`."""
+def phase_result(results: Any, presses: int, think_s: float) -> PanelRun:
+    """The next panel process's report of a phase, or :class:`BenchError`.
+
+    A process reports once the slowest of its clerks has made ``presses`` presses with
+    their random pauses (``think_s`` on average): with long pauses that alone can take
+    minutes, so the wait grows with them.
+    """
     try:
-        run = results.get(timeout=WAIT_S * 10)
+        run = results.get(timeout=WAIT_S * 10 + 3 * presses * think_s)
     except queue.Empty:
         raise BenchError("a panel process did not report") from None
     if isinstance(run, str):
