@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -61,3 +62,13 @@ def visible_text(html: str) -> str:
     parser = _Text()
     parser.feed(html)
     return "\n".join(" ".join(p.split()) for p in parser.parts)
+
+
+def older_hasher(current: PasswordHasher) -> PasswordHasher:
+    """An argon2id hasher with other parameters than ``current``: a hash from an older
+    version, which a sign-in must replace."""
+    return PasswordHasher(
+        time_cost=current.time_cost + 1,
+        memory_cost=current.memory_cost,
+        parallelism=current.parallelism,
+    )

@@ -10,10 +10,10 @@ from alembic.migration import MigrationContext
 from argon2 import PasswordHasher
 from city_helpers import T0, batch
 from sqlalchemy import Column, Integer, MetaData, inspect, text
+from web_helpers import older_hasher
 
 from city.store import HEAD_REVISION, MAX_SEQ, VERSION_TABLE, CityError, CityStore, StoreResult
 from city.tables import metadata
-from hub.users import hasher
 from sync_agent.broker_accounts import verify_password
 from sync_agent.city_protocol import CatalogueService, HistoryBatch
 
@@ -171,17 +171,19 @@ def test_users_have_roles_per_branch_and_argon2_passwords(city_store: CityStore)
     assert [u.username for u in city_store.users()] == ["admin", "eva"]
 
 
-def test_a_hash_with_old_parameters_is_replaced_at_sign_in(city_store: CityStore) -> None:
+def test_a_hash_with_old_parameters_is_replaced_at_sign_in(
+    city_store: CityStore, cheap_password_hashes: PasswordHasher
+) -> None:
     city_store.add_user("eva", "another long one")
-    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("another long one")
+    old = older_hasher(cheap_password_hashes).hash("another long one")
     with city_store.db.begin() as conn:
-        conn.execute(text("UPDATE city_users SET password_hash = :h"), {"h": weak})
+        conn.execute(text("UPDATE city_users SET password_hash = :h"), {"h": old})
     assert city_store.authenticate("eva", "wrong password") is None
-    assert stored_hash(city_store) == weak  # a wrong password changes nothing
+    assert stored_hash(city_store) == old  # a wrong password changes nothing
     assert city_store.authenticate("eva", "another long one") is not None
     fresh = stored_hash(city_store)
-    assert fresh != weak
-    assert not hasher.check_needs_rehash(fresh)
+    assert fresh != old
+    assert not cheap_password_hashes.check_needs_rehash(fresh)
     assert city_store.authenticate("eva", "another long one") is not None
     assert stored_hash(city_store) == fresh  # once only
 

@@ -18,14 +18,14 @@ from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
-from web_helpers import ADMIN_PASSWORD, cookie_copy, csrf_token
+from web_helpers import ADMIN_PASSWORD, cookie_copy, csrf_token, older_hasher
 
 from common.settings import Settings
 from hub.app import web_app
 from hub.eservice import EServiceError, EServices
 from hub.lockout import Locked, Lockout
 from hub.service import QueueService
-from hub.users import ApiTokens, Users, hasher
+from hub.users import ApiTokens, Users
 from hub.web.server import WebServer
 from sync_agent.protocol import EServiceUpdate
 
@@ -337,20 +337,22 @@ def test_a_new_password_ends_the_users_sessions(
     assert old.get("/admin/").status_code == 302
 
 
-def test_a_hash_with_old_parameters_is_replaced_at_sign_in(web_queue: QueueService) -> None:
+def test_a_hash_with_old_parameters_is_replaced_at_sign_in(
+    web_queue: QueueService, cheap_password_hashes: PasswordHasher
+) -> None:
     users = Users(web_queue.store)
     users.add("jana", ADMIN_PASSWORD, "clerk")
-    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(ADMIN_PASSWORD)
+    old = older_hasher(cheap_password_hashes).hash(ADMIN_PASSWORD)
     with web_queue.store.transaction() as conn:
         conn.execute(
-            text("UPDATE users SET password_hash = :h WHERE username = 'jana'"), {"h": weak}
+            text("UPDATE users SET password_hash = :h WHERE username = 'jana'"), {"h": old}
         )
     assert users.authenticate("jana", "a wrong password") is None
-    assert password_hash(web_queue, "jana") == weak
+    assert password_hash(web_queue, "jana") == old
     assert users.authenticate("jana", ADMIN_PASSWORD) is not None
     fresh = password_hash(web_queue, "jana")
-    assert fresh != weak
-    assert not hasher.check_needs_rehash(fresh)
+    assert fresh != old
+    assert not cheap_password_hashes.check_needs_rehash(fresh)
 
 
 def password_hash(queue: QueueService, username: str) -> str:
