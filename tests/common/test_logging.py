@@ -26,11 +26,11 @@ def test_one_plain_line_per_record(capsys: pytest.CaptureFixture[str]) -> None:
     setup_logging("info")
     log = logging.getLogger("hub.bridge")
     log.debug("not shown")
-    log.info("connected to %s", "127.0.0.1:1883")
+    log.info("connected to %s", "127.0.0.1:41883")
     log.warning("two\nlines")
     err = capsys.readouterr().err
     assert err == (
-        "INFO hub.bridge: connected to 127.0.0.1:1883\nWARNING hub.bridge: two | lines\n"
+        "INFO hub.bridge: connected to 127.0.0.1:41883\nWARNING hub.bridge: two | lines\n"
     )
 
 

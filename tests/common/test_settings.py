@@ -210,9 +210,9 @@ def test_settings_class_alone_ignores_the_environment(monkeypatch: pytest.Monkey
 
 
 def test_env_wins_over_the_file(tmp_path: Path) -> None:
-    path = write(tmp_path, 'role = "hub"\n[web]\nport = 8080\nhost = "0.0.0.0"\n')
+    path = write(tmp_path, 'role = "hub"\n[web]\nport = 18080\nhost = "0.0.0.0"\n')
     env = {
-        "PORADOVNIK_WEB__PORT": "8081",
+        "PORADOVNIK_WEB__PORT": "18081",
         "PORADOVNIK_ROLE": "display",
         "PORADOVNIK_MQTT__TLS": "true",
         "PORADOVNIK_MQTT__PASSWORD": "from-the-environment",
@@ -220,7 +220,7 @@ def test_env_wins_over_the_file(tmp_path: Path) -> None:
         "PORADOVNIK_QUEUE__MAX_CALLS": "5",
     }
     settings = load_settings(path, env=env)
-    assert settings.web.port == 8081
+    assert settings.web.port == 18081
     assert settings.web.host == "0.0.0.0"  # the file's, untouched by the environment
     assert settings.role == "display"
     assert settings.mqtt.tls is True
