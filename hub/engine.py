@@ -180,6 +180,9 @@ class Snapshot:
 MAX_BLOCK_SIZE = 100
 """The most numbers one block may hold."""
 
+Rivals = dict[tuple[bool, str], list[Ticket]]
+"""Waiting tickets by (booked, service): a copy that :func:`count_ahead` counts in."""
+
 
 def _new_id() -> str:
     return uuid.uuid4().hex
@@ -347,21 +350,23 @@ class Engine:
         return self._estimate(ticket.service, ahead)
 
     def people_ahead(self, tickets: Iterable[Ticket]) -> dict[str, int]:
-        """People ahead of each waiting ticket of ``tickets``, by id (as :meth:`estimate`).
+        """People ahead of each waiting ticket of ``tickets``, by id (as :meth:`estimate`)."""
+        tickets = list(tickets)
+        return count_ahead(self.rivals({t.service for t in tickets}), tickets)
 
-        One sort per service's queue rather than a pass over it per ticket: for the many
-        tickets whose holders asked to be told (:mod:`hub.notify`), under the queue's lock.
+    def rivals(self, services: Iterable[str] | None = None) -> Rivals:
+        """A copy of the waiting tickets of ``services`` (``None``: all), for :func:`count_ahead`.
+
+        Copying the lists is all that needs the queue's lock: the tickets are immutable, so
+        the many counts of :mod:`hub.notify` run outside it, while presses go on.
         """
-        ranks: dict[tuple[bool, str], list[tuple[bool, datetime, datetime, str, int]]] = {}
-        ahead: dict[str, int] = {}
-        for ticket in tickets:
-            group = (ticket.booked, ticket.service)
-            keys = ranks.get(group)
-            if keys is None:
-                rivals = (self._booked if ticket.booked else self._waiting).get(ticket.service, {})
-                keys = ranks[group] = sorted(_rank_key(t) for t in rivals.values())
-            ahead[ticket.id] = bisect_left(keys, _rank_key(ticket))
-        return ahead
+        codes = set(self._waiting) | set(self._booked) if services is None else set(services)
+        return {
+            (booked, code): list(group[code].values())
+            for code in codes
+            for booked, group in ((False, self._waiting), (True, self._booked))
+            if code in group
+        }
 
     def estimate_new(self, service: str) -> Estimate:
         """What a citizen taking an ordinary ticket for ``service`` now would be told."""
@@ -1351,6 +1356,24 @@ def _rank_key(ticket: Ticket) -> tuple[bool, datetime, datetime, str, int]:
     Priority, then when the wait counts from (a booked ticket's slot), arrival, number.
     """
     return (ticket.priority is None, _since(ticket), *_arrival_key(ticket))
+
+
+def count_ahead(rivals: Rivals, tickets: Iterable[Ticket]) -> dict[str, int]:
+    """People ahead of each waiting ticket of ``tickets`` among ``rivals``, by id.
+
+    ``rivals`` is :meth:`Engine.rivals` of the tickets' services. One sort per service's
+    queue rather than a pass over it per ticket, for the many tickets whose holders asked
+    to be told (:mod:`hub.notify`).
+    """
+    ranks: dict[tuple[bool, str], list[tuple[bool, datetime, datetime, str, int]]] = {}
+    ahead: dict[str, int] = {}
+    for ticket in tickets:
+        group = (ticket.booked, ticket.service)
+        keys = ranks.get(group)
+        if keys is None:
+            keys = ranks[group] = sorted(_rank_key(t) for t in rivals.get(group, ()))
+        ahead[ticket.id] = bisect_left(keys, _rank_key(ticket))
+    return ahead
 
 
 def _with(counter: Counter, **changes: object) -> Counter:

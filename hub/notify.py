@@ -48,9 +48,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from common.i18n import LANGUAGES, Language
 from common.mail_settings import NotifySettings
-from hub.engine import Engine
+from hub.engine import Engine, Rivals, count_ahead
 from hub.mail import Mailer
-from hub.model import Change, Ticket, TicketState
+from hub.model import Change, Counter, Ticket, TicketState
 from hub.notify_send import Notice, Sender, Setup
 from hub.notify_texts import EMAIL_FOOTER, TEXTS
 from hub.service import QueueService
@@ -411,40 +411,43 @@ class Notices:
         every = "*" in touched
         earliest = min(touched.values(), default=self.queue.clock())
 
-        def look(engine: Engine) -> tuple[list[dict[str, Any]], list[str]]:
-            rows: list[dict[str, Any]] = []
-            ended: list[str] = []
-            # Waiting tickets with a "few ahead" notice not yet made, counted all at once.
-            asking: list[tuple[Ticket, list[str], datetime]] = []
-            for ticket_id, channels in watched.items():
-                ticket = engine.tickets.get(ticket_id)
-                relevant = ticket is not None and (
-                    every or ticket_id in fresh or ticket.service in touched
-                )
-                causes = [touched.get(ticket.service), fresh.get(ticket_id)] if ticket else []
-                at = min((t for t in causes if t is not None), default=earliest)
-                call = calls.get(ticket_id)
-                if call is None and relevant and ticket and ticket.state is TicketState.CALLED:
-                    call = (at, ticket.counter)  # called before its holder subscribed
-                if call is not None:
-                    rows += self._call_rows(engine, ticket_id, channels, *call)
-                if ticket is None or ticket.state.terminal:
-                    ended.append(ticket_id)
-                    continue
-                if not relevant:
-                    continue
-                if ticket.state is TicketState.WAITING:
-                    due = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
-                    if due:
-                        asking.append((ticket, due, at))
-            counted = engine.people_ahead(ticket for ticket, _, _ in asking)
-            for ticket, due, at in asking:
-                ahead = counted[ticket.id]
-                if ahead <= self.settings.ahead_for(ticket.service):
-                    rows += _rows(ticket.id, "ahead", due, at, ahead=ahead)
-            return rows, ended
+        def look(engine: Engine) -> tuple[dict[str, Ticket], dict[str, Counter], Rivals]:
+            # Copies only, under the queue's lock (its tickets and counters are immutable):
+            # the counting below runs outside it, while presses go on.
+            tickets = {t: engine.tickets[t] for t in watched if t in engine.tickets}
+            return tickets, dict(engine.counters), engine.rivals(None if every else touched)
 
-        rows, ended = self.queue.read(look)
+        tickets, counters, rivals = self.queue.read(look)
+        rows: list[dict[str, Any]] = []
+        ended: list[str] = []
+        # Waiting tickets with a "few ahead" notice not yet made, counted all at once.
+        asking: list[tuple[Ticket, list[str], datetime]] = []
+        for ticket_id, channels in watched.items():
+            ticket = tickets.get(ticket_id)
+            relevant = ticket is not None and (
+                every or ticket_id in fresh or ticket.service in touched
+            )
+            causes = [touched.get(ticket.service), fresh.get(ticket_id)] if ticket else []
+            at = min((t for t in causes if t is not None), default=earliest)
+            call = calls.get(ticket_id)
+            if call is None and relevant and ticket and ticket.state is TicketState.CALLED:
+                call = (at, ticket.counter)  # called before its holder subscribed
+            if call is not None:
+                rows += self._call_rows(counters, ticket_id, channels, *call)
+            if ticket is None or ticket.state.terminal:
+                ended.append(ticket_id)
+                continue
+            if not relevant:
+                continue
+            if ticket.state is TicketState.WAITING:
+                due = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
+                if due:
+                    asking.append((ticket, due, at))
+        counted = count_ahead(rivals, (ticket for ticket, _, _ in asking))
+        for ticket, due, at in asking:
+            ahead = counted[ticket.id]
+            if ahead <= self.settings.ahead_for(ticket.service):
+                rows += _rows(ticket.id, "ahead", due, at, ahead=ahead)
         if rows:
             with self.store.transaction() as conn:
                 _insert_new(conn, rows)
@@ -454,7 +457,7 @@ class Notices:
 
     def _call_rows(
         self,
-        engine: Engine,
+        counters: dict[str, Counter],
         ticket_id: str,
         channels: Iterable[str],
         at: datetime,
@@ -463,7 +466,7 @@ class Notices:
         """The "called" notices of a call at ``at`` (and a "few ahead" one, dropped: late)."""
         late = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
         due = [c for c in channels if (ticket_id, "called", c) not in self._made]
-        counter = engine.counters.get(counter_id) if counter_id else None
+        counter = counters.get(counter_id) if counter_id else None
         name = counter.name if counter else counter_id
         return [
             *_rows(ticket_id, "ahead", late, at, state="dropped"),
