@@ -118,6 +118,10 @@ _RECORD: Final = (
 """What became of a notice, for many at once (``executemany``): its key's ``k_…``
 parameters and the new ``v_…`` values."""
 
+Outcome = tuple[tuple[str, str, str], str, str | None, int]
+"""What became of one notice: its key (ticket, kind, channel), its state, the reason,
+and its attempts."""
+
 
 # -- VAPID ----------------------------------------------------------------------
 
@@ -388,26 +392,38 @@ class Notices:
             self._stop.wait(ROUND_S - (time.monotonic() - started))
 
     def _round(self) -> None:
-        """Make the notices now due, then send what waits until none is due."""
-        self._make_due()
+        """Make the notices now due, then send what waits until none is due.
+
+        Each batch's writes are one transaction on the database's one writer, which the
+        queue's writes wait for: the outcomes of the batch before, the notices made
+        since and the contacts of tickets that ended, and the claim of the next batch.
+        """
+        made, ended = self._make_due()
         looked = time.monotonic()
-        while not self._stop.is_set() and self._send_due():
+        outcomes: list[Outcome] = []
+        while True:
+            claim = not self._stop.is_set()
+            claimed = self._write(made, ended, outcomes, claim=claim)
+            if not claimed:
+                break
+            outcomes = self._outcomes(claimed, self.queue.clock())
+            made, ended = [], []
             if time.monotonic() - looked >= ROUND_S:
-                self._make_due()
+                made, ended = self._make_due()
                 looked = time.monotonic()
         if self.queue.clock().timestamp() >= self._next_sweep:
             self._next_sweep = self.queue.clock().timestamp() + SWEEP_S
             self.sweep()
 
-    def _make_due(self) -> None:
-        """Put the notices the queue's changes made due into ``notifications``."""
+    def _make_due(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """The ``notifications`` rows the queue's changes made due, and the tickets ended."""
         with self._mutex:
             touched, self._touched = self._touched, {}
             fresh, self._fresh = self._fresh, {}
             calls, self._calls = self._calls, {}
             watched = {ticket: set(channels) for ticket, channels in self._open.items()}
         if not (touched or fresh or calls) or not watched:
-            return
+            return [], []
         every = "*" in touched
         earliest = min(touched.values(), default=self.queue.clock())
 
@@ -448,12 +464,7 @@ class Notices:
             ahead = counted[ticket.id]
             if ahead <= self.settings.ahead_for(ticket.service):
                 rows += _rows(ticket.id, "ahead", due, at, ahead=ahead)
-        if rows:
-            with self.store.transaction() as conn:
-                _insert_new(conn, rows)
-            self._made.update((row["ticket"], row["kind"], row["channel"]) for row in rows)
-        if ended:
-            self._end(ended)
+        return rows, ended
 
     def _call_rows(
         self,
@@ -473,62 +484,88 @@ class Notices:
             *_rows(ticket_id, "called", due, at, counter=name),
         ]
 
-    def _end(self, tickets: Sequence[str]) -> None:
-        """Note that ``tickets`` ended: their contacts' grace starts."""
-        now = self.queue.clock()
-        with self.store.transaction() as conn:
-            conn.execute(
-                update(_subscriptions)
-                .where(_subscriptions.c.ticket.in_(tickets), _subscriptions.c.ended_at.is_(None))
-                .values(ended_at=now)
-            )
-        with self._mutex:
-            for ticket_id in tickets:
-                self._open.pop(ticket_id, None)
-        gone = set(tickets)
-        self._made = {key for key in self._made if key[0] not in gone}
+    def _write(
+        self,
+        made: list[dict[str, Any]],
+        ended: Sequence[str],
+        outcomes: Sequence[Outcome],
+        *,
+        claim: bool,
+    ) -> Sequence[Any]:
+        """Write a batch's changes in one transaction; the notices claimed (``claim``).
 
-    def _send_due(self) -> int:
-        """Claim up to :data:`BATCH` due notices and send them; how many were claimed.
-
-        Only this thread claims and records notices, so the due ones are read outside
-        the write transaction: the claim holds the database's one writer (which the
-        queue's writes wait for) for a single statement.
+        The ``outcomes`` of the batch before, the ``made`` notices, the start of the
+        ``ended`` tickets' grace, and the claim of up to :data:`BATCH` due notices. Only
+        this thread claims and records notices, so the due ones are read before the
+        transaction, whose hold of the writer is a few statements.
         """
         now = self.queue.clock()
         n = _notifications
-        key = tuple_(n.c.ticket, n.c.kind, n.c.channel)
-        with self.store.db.connect() as conn:
-            claimed = conn.execute(
-                select(
-                    n.c.ticket,
-                    n.c.kind,
-                    n.c.channel,
-                    n.c.attempts,
-                    n.c.ahead,
-                    n.c.counter,
-                    n.c.event_at,
-                )
-                .where(n.c.state == "pending", n.c.next_at <= now)
-                .order_by(n.c.next_at)
-                .limit(BATCH)
-            ).all()
-        if not claimed:
-            return 0
-        keys = [(row.ticket, row.kind, row.channel) for row in claimed]
+        due: Sequence[Any] = []
+        if claim:
+            with self.store.db.connect() as conn:
+                due = conn.execute(
+                    select(
+                        n.c.ticket,
+                        n.c.kind,
+                        n.c.channel,
+                        n.c.attempts,
+                        n.c.ahead,
+                        n.c.counter,
+                        n.c.event_at,
+                    )
+                    .where(n.c.state == "pending", n.c.next_at <= now)
+                    .order_by(n.c.next_at)
+                    .limit(BATCH)
+                ).all()
+        # The notices just made are due at once: claimed with those read, within the batch.
+        fresh = [row for row in made if row["state"] == "pending"] if claim else []
+        fresh = fresh[: BATCH - len(due)]
+        retried, done = _recorded(outcomes, now, self.settings.backoff_s)
+        if not (made or ended or retried or done or due):
+            return []
         with self.store.transaction() as conn:
-            conn.execute(
-                update(n)
-                .where(key.in_(keys), n.c.state == "pending")
-                .values(state="sending", attempts=n.c.attempts + 1)
-            )
-        outcomes = self._outcomes(claimed, now)
-        self._record(outcomes)
-        return len(claimed)
+            if retried:
+                conn.execute(_RECORD.values(next_at=bindparam("v_at")), retried)
+            if done:
+                conn.execute(_RECORD.values(done_at=bindparam("v_at")), done)
+            if made:
+                _insert_new(conn, made)
+            if ended:
+                conn.execute(
+                    update(_subscriptions)
+                    .where(_subscriptions.c.ticket.in_(ended), _subscriptions.c.ended_at.is_(None))
+                    .values(ended_at=now)
+                )
+            keys = [(row.ticket, row.kind, row.channel) for row in due]
+            keys += [(row["ticket"], row["kind"], row["channel"]) for row in fresh]
+            claimed: Sequence[Any] = []
+            if keys:
+                key = tuple_(n.c.ticket, n.c.kind, n.c.channel)
+                claimed = conn.execute(
+                    update(n)
+                    .where(key.in_(keys), n.c.state == "pending")
+                    .values(state="sending", attempts=n.c.attempts + 1)
+                    .returning(
+                        n.c.ticket,
+                        n.c.kind,
+                        n.c.channel,
+                        (n.c.attempts - 1).label("attempts"),
+                        n.c.ahead,
+                        n.c.counter,
+                        n.c.event_at,
+                    )
+                ).all()
+        self._made.update((row["ticket"], row["kind"], row["channel"]) for row in made)
+        if ended:
+            with self._mutex:
+                for ticket_id in ended:
+                    self._open.pop(ticket_id, None)
+            gone = set(ended)
+            self._made = {key for key in self._made if key[0] not in gone}
+        return claimed
 
-    def _outcomes(
-        self, claimed: Sequence[Any], now: datetime
-    ) -> list[tuple[tuple[str, str, str], str, str | None, int]]:
+    def _outcomes(self, claimed: Sequence[Any], now: datetime) -> list[Outcome]:
         """Send the ``claimed`` notices (those still of use); (key, state, reason, attempts).
 
         A notice the sending process never began goes back to ``pending`` as it was (its
@@ -553,7 +590,7 @@ class Notices:
                 if t in engine.tickets
             }
         )
-        results: list[tuple[tuple[str, str, str], str, str | None, int]] = []
+        results: list[Outcome] = []
         sending: list[Notice] = []
         for row in claimed:
             key = (row.ticket, row.kind, row.channel)
@@ -597,50 +634,6 @@ class Notices:
             if channels is not None:
                 channels.discard(channel)
 
-    def _record(
-        self, outcomes: Iterable[tuple[tuple[str, str, str], str, str | None, int]]
-    ) -> None:
-        """Write what became of each notice (two statements, however many notices).
-
-        ``untried``: back to ``pending``, due now (the sending process never began it).
-        """
-        now = self.queue.clock()
-        retried: list[dict[str, Any]] = []
-        ended: list[dict[str, Any]] = []
-        for (ticket, kind, channel), state, reason, attempts in outcomes:
-            row: dict[str, Any] = {
-                "k_ticket": ticket,
-                "k_kind": kind,
-                "k_channel": channel,
-                "v_state": state,
-                "v_reason": reason,
-                "v_attempts": attempts,
-            }
-            if state == "untried":
-                retried.append({**row, "v_state": "pending", "v_at": now})
-            elif state == "pending":
-                pause = self.settings.backoff_s[attempts - 1]
-                retried.append({**row, "v_at": now + timedelta(seconds=pause)})
-                log.warning(
-                    "notice %s/%s by %s not sent, tried again in %g s: %s",
-                    ticket,
-                    kind,
-                    channel,
-                    pause,
-                    reason,
-                )
-            else:
-                ended.append({**row, "v_at": now})
-                if state == "failed":
-                    log.error("notice %s/%s by %s given up: %s", ticket, kind, channel, reason)
-        if not (retried or ended):
-            return
-        with self.store.transaction() as conn:
-            if retried:
-                conn.execute(_RECORD.values(next_at=bindparam("v_at")), retried)
-            if ended:
-                conn.execute(_RECORD.values(done_at=bindparam("v_at")), ended)
-
     def _notice(
         self, row: Any, contact: tuple[str, str], service: str, number: str, attempts: int
     ) -> Notice:
@@ -665,6 +658,45 @@ class Notices:
         return Notice(
             row.ticket, number, row.kind, row.channel, attempts, address, subject, body, url
         )
+
+
+def _recorded(
+    outcomes: Iterable[Outcome], now: datetime, backoff_s: Sequence[float]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The :data:`_RECORD` parameters of what became of each notice: (retried, done).
+
+    ``untried``: back to ``pending``, due now (the sending process never began it); a
+    notice to try again is due after its backoff.
+    """
+    retried: list[dict[str, Any]] = []
+    done: list[dict[str, Any]] = []
+    for (ticket, kind, channel), state, reason, attempts in outcomes:
+        row: dict[str, Any] = {
+            "k_ticket": ticket,
+            "k_kind": kind,
+            "k_channel": channel,
+            "v_state": state,
+            "v_reason": reason,
+            "v_attempts": attempts,
+        }
+        if state == "untried":
+            retried.append({**row, "v_state": "pending", "v_at": now})
+        elif state == "pending":
+            pause = backoff_s[attempts - 1]
+            retried.append({**row, "v_at": now + timedelta(seconds=pause)})
+            log.warning(
+                "notice %s/%s by %s not sent, tried again in %g s: %s",
+                ticket,
+                kind,
+                channel,
+                pause,
+                reason,
+            )
+        else:
+            done.append({**row, "v_at": now})
+            if state == "failed":
+                log.error("notice %s/%s by %s given up: %s", ticket, kind, channel, reason)
+    return retried, done
 
 
 def _rows(
