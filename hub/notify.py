@@ -222,13 +222,15 @@ class Notices:
         """Services changed since the thread last looked, with the first change's time."""
         self._fresh: dict[str, datetime] = {}
         """Tickets with a new contact (and when it came), to look at whatever changed."""
-        self._open: dict[str, set[str]] = {}
+        self._open: dict[str, frozenset[str]] = {}
         """Ticket → channels with a contact, of tickets not yet ended."""
         self._calls: dict[str, tuple[datetime, str | None]] = {}
         """Watched tickets called since the thread last looked: when, and at which counter
         (noted as they happen: a visit may end before the thread looks)."""
-        self._made: set[tuple[str, str, str]] = set()
-        """(ticket, kind, channel) of the notices made already, of open tickets."""
+        self._ends: set[str] = set()
+        """Watched tickets that ended since the thread last looked."""
+        self._made: dict[str, set[tuple[str, str]]] = {}
+        """Ticket → (kind, channel) of the notices made already, of open tickets."""
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="poradovnik-notify", daemon=True)
@@ -269,13 +271,14 @@ class Notices:
                     _subscriptions.c.ended_at.is_(None)
                 )
             ):
-                self._open.setdefault(ticket, set()).add(channel)
+                self._open[ticket] = self._open.get(ticket, frozenset()) | {channel}
             n = _notifications
             tickets = sorted(self._open)
             for at in range(0, len(tickets), BATCH):
                 chunk = tickets[at : at + BATCH]
                 keys = select(n.c.ticket, n.c.kind, n.c.channel).where(n.c.ticket.in_(chunk))
-                self._made.update((t, kind, channel) for t, kind, channel in conn.execute(keys))
+                for t, kind, channel in conn.execute(keys):
+                    self._made.setdefault(t, set()).add((kind, channel))
         self._fresh = dict.fromkeys(self._open, now)
         self.queue.subscribe(self.changed)
         self._thread.start()
@@ -300,8 +303,12 @@ class Notices:
         with self._mutex:
             for ticket in change.tickets:
                 self._touched.setdefault(ticket.service, now)
-                if ticket.state is TicketState.CALLED and ticket.id in self._open:
+                if ticket.id not in self._open:
+                    continue
+                if ticket.state is TicketState.CALLED:
                     self._calls.setdefault(ticket.id, (now, ticket.counter))
+                elif ticket.state.terminal:
+                    self._ends.add(ticket.id)
             if change.day is not None or not change.tickets:
                 self._touched.setdefault("*", now)
         self._wake.set()
@@ -335,7 +342,7 @@ class Notices:
                 )
             )
         with self._mutex:
-            self._open.setdefault(ticket_id, set()).add(channel)
+            self._open[ticket_id] = self._open.get(ticket_id, frozenset()) | {channel}
             self._fresh.setdefault(ticket_id, now)
         self._wake.set()
 
@@ -421,24 +428,33 @@ class Notices:
             touched, self._touched = self._touched, {}
             fresh, self._fresh = self._fresh, {}
             calls, self._calls = self._calls, {}
-            watched = {ticket: set(channels) for ticket, channels in self._open.items()}
-        if not (touched or fresh or calls) or not watched:
+            ends, self._ends = self._ends, set()
+            watched = dict(self._open)
+        if not (touched or fresh or calls or ends) or not watched:
             return [], []
         every = "*" in touched
         earliest = min(touched.values(), default=self.queue.clock())
+        # The tickets a change concerns: called, ended, newly watched, and (below) those
+        # waiting in the services touched; all of them after a new day or a reload.
+        named = watched.keys() if every else calls.keys() | fresh.keys() | ends
 
         def look(engine: Engine) -> tuple[dict[str, Ticket], dict[str, Counter], Rivals]:
             # Copies only, under the queue's lock (its tickets and counters are immutable):
             # the counting below runs outside it, while presses go on.
-            tickets = {t: engine.tickets[t] for t in watched if t in engine.tickets}
+            tickets = {t: engine.tickets[t] for t in named if t in engine.tickets}
             return tickets, dict(engine.counters), engine.rivals(None if every else touched)
 
         tickets, counters, rivals = self.queue.read(look)
+        waiting = (t for group in rivals.values() for t in group if t.id in watched)
+        tickets.update((t.id, t) for t in waiting)
         rows: list[dict[str, Any]] = []
         ended: list[str] = []
         # Waiting tickets with a "few ahead" notice not yet made, counted all at once.
         asking: list[tuple[Ticket, list[str], datetime]] = []
-        for ticket_id, channels in watched.items():
+        for ticket_id in named | tickets.keys():
+            channels = watched.get(ticket_id)
+            if channels is None:
+                continue
             ticket = tickets.get(ticket_id)
             relevant = ticket is not None and (
                 every or ticket_id in fresh or ticket.service in touched
@@ -456,7 +472,8 @@ class Notices:
             if not relevant:
                 continue
             if ticket.state is TicketState.WAITING:
-                due = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
+                made = self._made.get(ticket_id, set())
+                due = [c for c in channels if ("ahead", c) not in made]
                 if due:
                     asking.append((ticket, due, at))
         counted = count_ahead(rivals, (ticket for ticket, _, _ in asking))
@@ -475,8 +492,9 @@ class Notices:
         counter_id: str | None,
     ) -> list[dict[str, Any]]:
         """The "called" notices of a call at ``at`` (and a "few ahead" one, dropped: late)."""
-        late = [c for c in channels if (ticket_id, "ahead", c) not in self._made]
-        due = [c for c in channels if (ticket_id, "called", c) not in self._made]
+        made = self._made.get(ticket_id, set())
+        late = [c for c in channels if ("ahead", c) not in made]
+        due = [c for c in channels if ("called", c) not in made]
         counter = counters.get(counter_id) if counter_id else None
         name = counter.name if counter else counter_id
         return [
@@ -556,13 +574,14 @@ class Notices:
                         n.c.event_at,
                     )
                 ).all()
-        self._made.update((row["ticket"], row["kind"], row["channel"]) for row in made)
+        for row in made:
+            self._made.setdefault(row["ticket"], set()).add((row["kind"], row["channel"]))
         if ended:
             with self._mutex:
                 for ticket_id in ended:
                     self._open.pop(ticket_id, None)
-            gone = set(ended)
-            self._made = {key for key in self._made if key[0] not in gone}
+            for ticket_id in ended:
+                self._made.pop(ticket_id, None)
         return claimed
 
     def _outcomes(self, claimed: Sequence[Any], now: datetime) -> list[Outcome]:
@@ -632,7 +651,7 @@ class Notices:
         with self._mutex:
             channels = self._open.get(ticket_id)
             if channels is not None:
-                channels.discard(channel)
+                self._open[ticket_id] = channels - {channel}
 
     def _notice(
         self, row: Any, contact: tuple[str, str], service: str, number: str, attempts: int
