@@ -56,14 +56,15 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import os
 import queue
 import random
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,9 +85,11 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 from sync import (
     COUNTERS,
+    MAX_PRESSES,
     SITE,
     START_S,
     WAIT_S,
+    WARMUP_PRESSES,
     Display,
     counter_ids,
     lobby,
@@ -146,6 +149,17 @@ does), then clients asking without pause to measure the portal's capacity."""
 PORTAL_S = 20.0
 """How long the portal's capacity is measured, once the load is over."""
 
+PRESSES = 50
+"""Measured presses per clerk in each press → call phase (the single office's and the
+branch's): 20 clerks make 1,000, so that a p99 is not one of a few slowest presses."""
+
+PRESS_THINK_MS = 1_000.0
+"""The measured clerks' mean pause after each answer, in both phases: 50 presses (and
+the warm-up) fit in the full-load window with room to spare."""
+
+SECONDS = 120.0
+"""The full-load window: the branch's measured presses run inside it, from its start."""
+
 TARGET_LAG_P99_S = 2.0
 TARGET_BRANCH_RATIO = 1.5
 """A branch's press → call p99 under the city's full load, against a single office's."""
@@ -170,6 +184,119 @@ def branch_logins(site: str) -> list[tuple[str, Any, dict[str, Any]]]:
         (f"display-{n}", "display", {"device_id": f"display-{n}"}) for n in range(2, DISPLAYS + 1)
     ]
     return logins
+
+
+# -- a CPU of its own for the measured branch ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cpus:
+    """Where the measured office runs, and where everything else does.
+
+    In a city every branch's hub runs on a Raspberry Pi of its own, with its Mosquitto;
+    here one machine holds them all. So the measured office (the branch, and the single
+    office it is compared with) gets a CPU of its own, as its Pi: its Mosquitto, its
+    ``poradovnik hub``, the processes of its measured clerks' panels and the benchmark's
+    process hearing the calls (the lobby display the latency is timed on). Everything
+    else (the city's broker, ``poradovnik city``, PostgreSQL, the other branches, the
+    simulated ones, the portal's pages, the measured office's kiosks and displays) runs
+    on the other CPUs. With a single CPU (or no ``sched_setaffinity``, Linux's) nothing
+    is pinned; ``pinned`` says why.
+    """
+
+    office: frozenset[int] | None
+    rest: frozenset[int] | None
+    every: frozenset[int] | None
+    pinned: str
+
+    @classmethod
+    def split(cls) -> Cpus:
+        """The last CPU this process may use for the measured office, the others for the rest."""
+        if not hasattr(os, "sched_setaffinity") or not hasattr(os, "sched_getaffinity"):
+            return cls(None, None, None, "not pinned: this system has no sched_setaffinity")
+        every = sorted(os.sched_getaffinity(0))
+        if len(every) < 2:
+            return cls(None, None, None, f"not pinned: one CPU ({every[0]}) runs everything")
+        office, rest = frozenset(every[-1:]), frozenset(every[:-1])
+        return cls(
+            office,
+            rest,
+            frozenset(every),
+            f"the measured office (its Mosquitto, hub, clerks' panels and the call "
+            f"listener) on CPU {cpu_list(office)}, as on its own Pi; everything else on "
+            f"CPU {cpu_list(rest)}; the catch-up and the portal's capacity on "
+            f"CPU {cpu_list(every)}",
+        )
+
+    @contextmanager
+    def on(self, cpus: frozenset[int] | None) -> Iterator[None]:
+        """Run the calling thread on ``cpus`` (``None``: where it is) within the block.
+
+        The processes and threads it starts meanwhile stay there (Linux's affinity is
+        the thread's, and a child inherits its creator's).
+        """
+        if cpus is None:
+            yield
+            return
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, cpus)
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, before)
+
+    def release(self, roots: Iterable[int]) -> None:
+        """Every process started from ``roots`` (every thread of each) on every CPU again."""
+        if self.every is None:
+            return
+        for pid in descendants(roots):
+            with suppress(OSError):  # gone meanwhile
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    with suppress(OSError):
+                        os.sched_setaffinity(int(task.name), self.every)
+
+
+def cpu_list(cpus: Iterable[int]) -> str:
+    """``0``, ``0, 1``: the CPUs' numbers."""
+    return ", ".join(str(cpu) for cpu in sorted(cpus))
+
+
+def descendants(roots: Iterable[int]) -> set[int]:
+    """``roots`` and every process they started (and those started), from ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # "pid (command) state ppid …": the command may hold spaces and parentheses.
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo += children.get(pid, [])
+    return found
+
+
+def postmaster(url: str) -> list[int]:
+    """The city's PostgreSQL server process on this machine (the parent of a session's
+    backend), or none."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            try:
+                stat = Path(f"/proc/{backend}/stat").read_text()
+            except OSError:  # a server elsewhere
+                return []
+    finally:
+        engine.dispose()
+    return [int(stat.rsplit(")", 1)[1].split()[1])]
 
 
 # -- the devices of a branch -----------------------------------------------------------
@@ -378,11 +505,14 @@ def client_main(args: argparse.Namespace) -> None:
     With ``--pace-s`` 0 each client asks again as soon as it is answered (the portal's
     capacity); above 0 each is an open page as a browser keeps it: it loads ``/`` at a
     random moment of the first ``--pace-s``, then fetches ``/fragment`` every
-    ``--pace-s``, as ``city.js`` does.
+    ``--pace-s``, as ``city.js`` does. With ``--ready-file`` it makes that file once
+    its connections are open, as its ``--seconds`` begin.
     """
 
     async def run() -> dict[str, Any]:
         connections = [await HttpConnection.open(args.port) for _ in range(args.live)]
+        if args.ready_file:
+            Path(args.ready_file).touch()
         latencies: list[float] = []
         failures = 0
         began = time.perf_counter()
@@ -469,10 +599,15 @@ class Figures:
     """Press → call on the single office, in seconds."""
     branch: list[float]
     """Press → call on the first real branch under the city's load."""
+    pressed_s: float
+    """From the window's start to the branch's last measured call: within ``--seconds``
+    the whole phase ran at full load."""
+    cpus: Cpus
+    """Where the measured office ran, and the rest."""
     lags: list[float]
+    """``received_at - at`` of each row stored in the window."""
     real_lags: list[float]
     """The lags of the real branches' rows alone (they cross a bridge)."""
-    """``received_at - at`` of each row stored in the window."""
     events_per_s: float
     pages: Portal
     """The ``--live`` open pages refreshing as ``city.js`` does, during the window."""
@@ -594,25 +729,44 @@ class Load:
             process.terminate()
 
 
-def floor_phase(context: Any, directory: Path, presses: int, think_s: float) -> list[float]:
+def floor_phase(context: Any, directory: Path, pace: Paces, cpus: Cpus) -> list[float]:
     """``bench/sync.py``'s press → call on a single office with no city, its kiosks and
-    displays working as a branch's do: the floor."""
+    displays working as a branch's do: the floor. The office is pinned as the branch is
+    (its broker, hub, panels and call listener on :attr:`Cpus.office`)."""
     with ExitStack() as stack:
-        broker = stack.enter_context(local_broker(directory / "broker", SITE, branch_logins(SITE)))
-        stack.enter_context(running_hub(directory / "hub", broker, tickets(presses)))
-        display = Display()
-        lobby(broker.accounts, stack, display.on_call, display.on_counter_state)
+        with cpus.on(cpus.office):
+            broker = stack.enter_context(
+                local_broker(directory / "broker", SITE, branch_logins(SITE))
+            )
+            stack.enter_context(running_hub(directory / "hub", broker, tickets(pace.presses)))
+            display = Display()
+            lobby(broker.accounts, stack, display.on_call, display.on_counter_state)
         if not display.counter_states.wait(WAIT_S):
             raise BenchError("the office's hub published no counter state")
         load = Load(context)
         stack.callback(load.close)
-        load.offices({SITE: broker}, think_s, directory)
+        load.offices({SITE: broker}, pace.think_s, directory)
         load.wait_ready()
         try:
-            measured = sync_phase(context, broker.accounts, directory, presses, think_s, display)
+            with cpus.on(cpus.office):
+                measured = sync_phase(
+                    context, broker.accounts, directory, pace.presses, pace.press_think_s, display
+                )
         finally:
             load.finish()
         return measured.latencies
+
+
+@dataclass(frozen=True)
+class Paces:
+    """How often everyone acts."""
+
+    think_s: float
+    """Every person's mean pause after an answer, but the measured clerks'."""
+    presses: int
+    """Each measured clerk's presses in a press → call phase, the warm-up's included."""
+    press_think_s: float
+    """The measured clerks' mean pause after an answer."""
 
 
 def tickets(presses: int) -> int:
@@ -682,18 +836,27 @@ def start_city(
 
 
 def portal_load(
-    port: int, clients: int, seconds: float, pace_s: float
+    port: int, clients: int, seconds: float, pace_s: float, ready: Path | None = None
 ) -> tuple[threading.Thread, dict[str, Any]]:
     """Start the portal's load process (``clients`` for ``seconds``, see
-    :func:`client_main`) in a thread; the thread and where its figures go."""
+    :func:`client_main`) in a thread; the thread and where its figures go. With
+    ``ready``, return once the process has its connections open and its time runs."""
     figures: dict[str, Any] = {}
     flags = ["--port", str(port), "--live", str(clients), "--seconds", str(seconds)]
     flags += ["--pace-s", str(pace_s)]
+    if ready is not None:
+        flags += ["--ready-file", str(ready)]
     thread = threading.Thread(
         target=lambda: figures.update(run_load_process(__file__, flags, seconds + START_S * 2)),
         daemon=True,
     )
     thread.start()
+    if ready is not None:
+        deadline = time.monotonic() + START_S
+        while not ready.exists():
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise BenchError("the portal's pages did not open")
+            time.sleep(0.05)
     return thread, figures
 
 
@@ -709,49 +872,81 @@ def differences(url: str, expected: dict[str, list[Row]]) -> list[str]:
 def measure(directory: Path, args: argparse.Namespace) -> Figures:
     """Run the floor, then the city at full load; check and size what the city stored."""
     context = multiprocessing.get_context("spawn")
-    think_s = args.think_ms / 1000
-    presses = max(3, round(args.seconds / think_s))
-    floor = floor_phase(context, directory / "floor", presses, think_s)
+    pace = Paces(args.think_ms / 1000, args.presses + WARMUP_PRESSES, args.press_think_ms / 1000)
+    cpus = Cpus.split()
+    # Whatever this process starts runs on the rest's CPUs, but for the measured office.
+    with cpus.on(cpus.rest):
+        floor = floor_phase(context, directory / "floor", pace, cpus)
+        return measure_city(context, directory, args, pace, cpus, floor)
+
+
+def measure_city(
+    context: Any,
+    directory: Path,
+    args: argparse.Namespace,
+    pace: Paces,
+    cpus: Cpus,
+    floor: list[float],
+) -> Figures:
+    """The city at full load for ``--seconds``, the first branch's clerks pressing from its
+    start; then the catch-up, the portal's capacity and the comparison of every row."""
     sites = [site_name(n, args.real) for n in range(args.branches)]
     real, simulated = sites[: args.real], sites[args.real :]
     with ExitStack() as stack:
         city = start_city(directory / "city", args.database_url, sites, stack)
-        offices = {
-            site: stack.enter_context(
-                branch_office(
-                    directory / site,
-                    site,
-                    uplink_section(city.settings, site, city.passwords[site]),
-                    tickets(presses),
+        offices = {}
+        for site in real:
+            with cpus.on(cpus.office if site == SITE else None):
+                offices[site] = stack.enter_context(
+                    branch_office(
+                        directory / site,
+                        site,
+                        uplink_section(city.settings, site, city.passwords[site]),
+                        tickets(pace.presses),
+                    )
                 )
-            )
-            for site in real
-        }
         acks = Acks(consumer_account(city.settings))
         acks.connection.start()
         stack.callback(acks.connection.stop)
         display = Display()
-        lobby(offices[SITE].accounts, stack, display.on_call, display.on_counter_state)
+        with cpus.on(cpus.office):
+            lobby(offices[SITE].accounts, stack, display.on_call, display.on_counter_state)
         if not display.counter_states.wait(WAIT_S):
             raise BenchError("the first branch's hub published no counter state")
         load = Load(context)
         stack.callback(load.close)
-        load.offices(offices, think_s, directory / "devices")
+        load.offices(offices, pace.think_s, directory / "devices")
         if simulated:
             accounts = {site: city.account(site) for site in simulated}
-            load.start(simulated_branches, directory / "simulated", accounts, think_s, load.done)
+            load.start(
+                simulated_branches, directory / "simulated", accounts, pace.think_s, load.done
+            )
         load.wait_ready()
         port = city.settings["city"]["web_port"]
-        pages_thread, pages = portal_load(port, args.live, args.seconds, REFRESH_S)
+        pages_thread, pages = portal_load(
+            port, args.live, args.seconds, REFRESH_S, directory / "pages.ready"
+        )
+        # The window: every load runs from here for --seconds (the pages' time); the
+        # measured clerks press within it.
         began = datetime.now(UTC)
+        window_ends = time.monotonic() + args.seconds
         try:
-            branch = sync_phase(
-                context, offices[SITE].accounts, directory / "devices", presses, think_s, display
-            )
+            with cpus.on(cpus.office):
+                branch = sync_phase(
+                    context,
+                    offices[SITE].accounts,
+                    directory / "devices",
+                    pace.presses,
+                    pace.press_think_s,
+                    display,
+                )
+            pressed_s = args.seconds - (window_ends - time.monotonic())
+            pages_thread.join(args.seconds + START_S * 2)
         finally:
             ended = datetime.now(UTC)
             workers = [w for w in load.finish() if isinstance(w, Worker)]
-        pages_thread.join(args.seconds + START_S * 2)
+        # The load is over: the city may have the whole machine again.
+        cpus.release([os.getpid(), *(postmaster(city.url) if args.database_url is None else [])])
         databases = {site: directory / site for site in real}
         databases.update({site: directory / "simulated" / site for site in simulated})
         expected = {
@@ -769,6 +964,8 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
         return Figures(
             floor=floor,
             branch=branch.latencies,
+            pressed_s=pressed_s,
+            cpus=cpus,
             lags=[lag for _, lag in lags],
             real_lags=real_lags if len(real_lags) > 1 else [0.0, 0.0],
             events_per_s=stored / (ended - began).total_seconds(),
@@ -779,7 +976,7 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
             bytes_per_row=size,
             branches=args.branches,
             real=args.real,
-            actions=sum(w.tickets + w.presses for w in workers) + COUNTERS * presses,
+            actions=sum(w.tickets + w.presses for w in workers) + COUNTERS * pace.presses,
             span=(ended - began).total_seconds(),
             catch_up_s=catch_up,
         )
@@ -814,6 +1011,7 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
     floor_p50, floor_p99 = (ms(v) for v in percentiles(figures.floor))
     branch_p50, branch_p99 = (ms(v) for v in percentiles(figures.branch))
     ratio = branch_p99 / floor_p99
+    within = figures.pressed_s <= args.seconds
     pages, portal = figures.pages, figures.portal
     pages_p50, pages_p99 = pages.p50_p99_ms()
     portal_p50, portal_p99 = portal.p50_p99_ms()
@@ -821,6 +1019,7 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
         lag_p99 <= TARGET_LAG_P99_S
         and not figures.lost
         and ratio <= TARGET_BRANCH_RATIO
+        and within
         and not pages.failures
         and not portal.failures
     )
@@ -828,6 +1027,7 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
         f"city:     {figures.branches} branches ({figures.real} real, the rest simulated), "
         f"50 devices each, people pausing {args.think_ms:.0f} ms on average"
     )
+    print(f"cpus:     {figures.cpus.pinned}")
     print(
         f"events:   {figures.events_per_s:8.1f} /s into the city; "
         f"{figures.actions / figures.span:.1f} tickets and presses /s at the branches"
@@ -847,11 +1047,20 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
         f"(after the window, {args.portal_seconds:.0f} s); p50 {portal_p50:.1f} ms  "
         f"p99 {portal_p99:.1f} ms; {portal.failures} failed"
     )
-    print(
-        f"branch:   p50 {branch_p50:7.2f} ms  p99 {branch_p99:7.2f} ms  press → call, city at load"
+    pressed = (
+        f"the last call {figures.pressed_s:.0f} s into the {args.seconds:.0f} s window"
+        if within
+        else f"NOT within the window: the last call came {figures.pressed_s:.0f} s into "
+        f"its {args.seconds:.0f} s"
     )
     print(
-        f"floor:    p50 {floor_p50:7.2f} ms  p99 {floor_p99:7.2f} ms  press → call, single office"
+        f"branch:   p50 {branch_p50:7.2f} ms  p99 {branch_p99:7.2f} ms  press → call, city at "
+        f"load: {len(figures.branch)} presses, clerks pausing {args.press_think_ms:.0f} ms "
+        f"on average; {pressed}"
+    )
+    print(
+        f"floor:    p50 {floor_p50:7.2f} ms  p99 {floor_p99:7.2f} ms  press → call, single "
+        f"office: {len(figures.floor)} presses at the same pace"
     )
     print(
         f"rows:     {figures.rows} compared row by row, {len(figures.lost)} differences; "
@@ -870,6 +1079,9 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
         f"{TARGET_LAG_P99_S:.0f} s, nothing lost or doubled, ratio ≤ {TARGET_BRANCH_RATIO}: "
         f"{'met' if met else 'NOT met'}"
     )
+    cpus = figures.cpus
+    office_cpus = None if cpus.office is None else sorted(cpus.office)
+    rest_cpus = None if cpus.rest is None else sorted(cpus.rest)
     print(
         json.dumps(
             {
@@ -903,6 +1115,12 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
                 "floor_p50_ms": round(floor_p50, 2),
                 "floor_p99_ms": round(floor_p99, 2),
                 "ratio_p99": round(ratio, 2),
+                "branch_presses": len(figures.branch),
+                "floor_presses": len(figures.floor),
+                "press_think_ms": args.press_think_ms,
+                "branch_pressed_s": round(figures.pressed_s, 1),
+                "office_cpus": office_cpus,
+                "rest_cpus": rest_cpus,
                 "rows_compared": figures.rows,
                 "rows_differing": len(figures.lost),
                 "catch_up_s": None if figures.catch_up_s is None else round(figures.catch_up_s, 1),
@@ -920,9 +1138,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--branches", type=int, default=BRANCHES, help="branches in the city")
     parser.add_argument("--real", type=int, default=REAL, help="real branches (hub + broker)")
-    parser.add_argument("--seconds", type=float, default=90.0, help="the measured window")
+    parser.add_argument(
+        "--seconds", type=float, default=SECONDS, help="the full-load window, in seconds"
+    )
     parser.add_argument(
         "--think-ms", type=float, default=THINK_MS, help="each person's mean pause, in ms"
+    )
+    parser.add_argument(
+        "--presses",
+        type=int,
+        default=PRESSES,
+        help="measured presses per clerk in each press → call phase",
+    )
+    parser.add_argument(
+        "--press-think-ms",
+        type=float,
+        default=PRESS_THINK_MS,
+        help="the measured clerks' mean pause, in ms",
     )
     parser.add_argument(
         "--live", type=int, default=LIVE, help="open portal pages, then clients asking at once"
@@ -934,6 +1166,7 @@ def main() -> None:
         help="how long the portal's capacity is measured, after the window",
     )
     parser.add_argument("--pace-s", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--ready-file", help=argparse.SUPPRESS)
     parser.add_argument(
         "--database-url", help="the city's PostgreSQL (default: a throwaway cluster)"
     )
@@ -945,8 +1178,14 @@ def main() -> None:
         return
     if not 1 <= args.real <= args.branches:
         parser.error("--real must be from 1 to --branches")
-    if args.seconds <= 0 or args.portal_seconds <= 0 or args.think_ms <= 0 or args.live < 1:
-        parser.error("--seconds, --portal-seconds, --think-ms and --live must be more than 0")
+    if not 1 <= args.presses <= MAX_PRESSES - WARMUP_PRESSES - 10:
+        parser.error(f"--presses must be from 1 to {MAX_PRESSES - WARMUP_PRESSES - 10}")
+    if min(args.seconds, args.portal_seconds, args.think_ms, args.press_think_ms) <= 0:
+        parser.error(
+            "--seconds, --portal-seconds, --think-ms and --press-think-ms must be more than 0"
+        )
+    if args.live < 1:
+        parser.error("--live must be more than 0")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     figures = run_in_tempdir(
         lambda tmp: measure(tmp, args), "the city, the branches and their devices"
