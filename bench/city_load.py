@@ -3,9 +3,9 @@ portal, and a branch's press → call beside a single office's.
 
 Run it from the checkout with the project's virtual environment::
 
-    .venv/bin/python bench/city_load.py [--branches 20] [--real 3] [--seconds 90]
-        [--think-ms 10000] [--live 500] [--portal-seconds 20]
-        [--database-url postgresql+psycopg://…]
+    .venv/bin/python bench/city_load.py [--branches 20] [--real 3] [--seconds 120]
+        [--think-ms 10000] [--presses 50] [--press-think-ms 1000] [--live 500]
+        [--portal-seconds 20] [--database-url postgresql+psycopg://…]
 
 The city is real: its Mosquitto and ``poradovnik city`` (the web pages, and the consumer
 in its own process) on PostgreSQL (``--database-url``, else a throwaway cluster made
@@ -23,7 +23,8 @@ take tickets and call them as often as the real branches' devices do, and the hu
 uplink sends each one's history straight to the city's broker under the branch's own
 account, as its bridge would carry it.
 
-Measured over ``--seconds`` at full load (every branch working):
+Measured over ``--seconds`` at full load (every branch working, the portal's pages
+open from the first second):
 
 - **events/s into the city**: the branches' transitions in the window that the city
   stored, per second of the window;
@@ -33,16 +34,33 @@ Measured over ``--seconds`` at full load (every branch working):
   keep-alive connections), each loading ``/`` once and then fetching ``/fragment`` every
   :data:`city.web.portal.REFRESH_S` seconds, as ``city.js`` does: requests per second,
   p50 and p99;
-- **branch press → call**: ``bench/sync.py``'s phase (20 panels in four processes,
-  the same pace) on the first real branch, against the same phase on a single office
-  with no city (the same hub, devices and pace), measured in the same run first: the
-  floor, and the ratio of the p99s.
+- **branch press → call**: ``bench/sync.py``'s phase (20 panels in four processes) on
+  the first real branch, from the window's start, against the same phase on a single
+  office with no city (the same hub, devices and pace), measured in the same run
+  first: the floor, and the ratio of the p99s. In both, each clerk presses
+  ``--presses`` times (after :data:`sync.WARMUP_PRESSES` not counted), pausing
+  ``--press-think-ms`` on average: 1,000 presses by default behind each p99, at some
+  20 presses a second, ten times the other branches' clerks. The phase must end within
+  the window, or the target is not met.
 
-Then the load stops, the city catches up (its acks reach every branch's last row), the
-**portal's capacity** is measured apart (``--live`` clients each asking for ``/`` again
-as soon as it is answered, for ``--portal-seconds``: requests per second, p50, p99), and
-its ``branch_events`` are compared row by row with each real branch's ``events`` and
-each simulated branch's sent rows: nothing may be lost or stored twice. The size of a
+In a city every branch's hub runs on a Raspberry Pi of its own; here one machine holds
+them all. So the measured office gets a CPU of its own (``os.sched_setaffinity``,
+Linux), the machine's last: its Mosquitto, its ``poradovnik hub``, the processes of the
+measured clerks' panels and the benchmark's process hearing the calls. Everything else
+(the city's broker, ``poradovnik city``, the PostgreSQL the run made, the other
+branches, the simulated ones, the portal's pages, the measured office's own kiosks and
+displays) runs on the other CPUs. The single office is pinned the same way, so both
+p99s are measured on equal terms. With one CPU, or without ``sched_setaffinity``,
+nothing is pinned and the output says so; it prints which CPUs each part got. The
+disk stays shared: the press's synced writes (the panel's outbox, the hub's commit)
+queue behind the other branches' and devices' own.
+
+Then the load stops, the city gets every CPU again and catches up (its acks reach
+every branch's last row), the **portal's capacity** is measured apart (``--live``
+clients each asking for ``/`` again as soon as it is answered, for
+``--portal-seconds``: requests per second, p50, p99), and its ``branch_events`` are
+compared row by row with each real branch's ``events`` and each simulated branch's
+sent rows: nothing may be lost or stored twice. The size of a
 stored row comes from ``pg_total_relation_size``. Targets: lag p99 ≤ 2 s, no row lost
 or doubled, the branch's press → call p99 within 1.5× the single office's. It prints
 the figures as text and one JSON line; exit status 0 when the targets are met, 2 when
