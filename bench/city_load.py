@@ -44,20 +44,23 @@ open from the first second):
   the window, or the target is not met.
 
 In a city every branch's hub runs on a Raspberry Pi of its own; here one machine holds
-them all. So the measured office gets a CPU of its own (``os.sched_setaffinity``,
-Linux), the machine's last: its Mosquitto, its ``poradovnik hub``, the processes of the
-measured clerks' panels and the benchmark's process hearing the calls. Everything else
-(the city's broker, ``poradovnik city``, the PostgreSQL the run made, the other
-branches, the simulated ones, the portal's pages, the measured office's own kiosks and
-displays) runs on the other CPUs. The single office is pinned the same way, so both
-p99s are measured on equal terms. With one CPU, or without ``sched_setaffinity``,
-nothing is pinned and the output says so; it prints which CPUs each part got. The
-disk stays shared: the press's synced writes (the panel's outbox, the hub's commit)
-queue behind the other branches' and devices' own.
+them all. So while the city is under load the measured office keeps a normal priority
+(nice 0): its Mosquitto, its ``poradovnik hub``, the processes of the measured clerks'
+panels and the benchmark's process hearing the calls. Everything else (the city's
+broker, ``poradovnik city``, the PostgreSQL the run made, the other branches, the
+simulated ones, the portal's pages, the measured office's own kiosks and displays) runs
+at the lowest (nice 19). The office gets a CPU whenever it needs one, as on its Pi, and
+the rest of the city uses every CPU the office leaves (it is idle most of the time); no
+process is bound to a CPU. The single office runs the same way (it at 0, its kiosks and
+displays at 19), so both p99s are measured on equal terms. Without the privilege to
+lower a niceness again (root or ``CAP_SYS_NICE``) nothing is reprioritised and the
+output says so; it prints each part's niceness. The disk stays shared: the press's
+synced writes (the panel's outbox, the hub's commit) queue behind the other branches'
+and devices' own.
 
-Then the load stops, the city gets every CPU again and catches up (its acks reach
-every branch's last row), the **portal's capacity** is measured apart (``--live``
-clients each asking for ``/`` again as soon as it is answered, for
+Then the load stops, everything runs at a normal priority again and the city catches
+up (its acks reach every branch's last row), the **portal's capacity** is measured
+apart (``--live`` clients each asking for ``/`` again as soon as it is answered, for
 ``--portal-seconds``: requests per second, p50, p99), and its ``branch_events`` are
 compared row by row with each real branch's ``events`` and each simulated branch's
 sent rows: nothing may be lost or stored twice. The size of a
@@ -204,79 +207,115 @@ def branch_logins(site: str) -> list[tuple[str, Any, dict[str, Any]]]:
     return logins
 
 
-# -- a CPU of its own for the measured branch ------------------------------------------
+# -- the measured branch's priority, as on a Pi of its own -----------------------------
+
+
+OFFICE_NICE = 0
+"""The measured office's niceness while the city is under load: a normal priority."""
+
+REST_NICE = 19
+"""Everything else's niceness meanwhile: the lowest priority."""
 
 
 @dataclass(frozen=True)
-class Cpus:
-    """Where the measured office runs, and where everything else does.
+class Shares:
+    """How the measured office and everything else share the machine's CPUs.
 
     In a city every branch's hub runs on a Raspberry Pi of its own, with its Mosquitto;
-    here one machine holds them all. So the measured office (the branch, and the single
-    office it is compared with) gets a CPU of its own, as its Pi: its Mosquitto, its
-    ``poradovnik hub``, the processes of its measured clerks' panels and the benchmark's
-    process hearing the calls (the lobby display the latency is timed on). Everything
-    else (the city's broker, ``poradovnik city``, PostgreSQL, the other branches, the
-    simulated ones, the portal's pages, the measured office's kiosks and displays) runs
-    on the other CPUs. With a single CPU (or no ``sched_setaffinity``, Linux's) nothing
-    is pinned; ``pinned`` says why.
+    here one machine holds them all. So while the city is under load the measured office
+    (the branch, and the single office it is compared with) keeps a normal priority
+    (nice :data:`OFFICE_NICE`): its Mosquitto, its ``poradovnik hub``, the processes of
+    its measured clerks' panels and the benchmark's process hearing the calls (the
+    lobby display the latency is timed on). Everything else (the city's broker,
+    ``poradovnik city``, PostgreSQL, the other branches, the simulated ones, the portal's
+    pages, the measured office's kiosks and displays) runs at the lowest (nice
+    :data:`REST_NICE`). The office gets a CPU whenever it needs one, as on its Pi, and
+    the rest uses every CPU it leaves (an office is idle most of the time). No process
+    is bound to a CPU. Without the privilege to lower a niceness (root or
+    ``CAP_SYS_NICE``), or without ``setpriority``, nothing is reprioritised;
+    ``described`` says why.
     """
 
-    office: frozenset[int] | None
-    rest: frozenset[int] | None
-    every: frozenset[int] | None
-    pinned: str
+    office: int | None
+    """The measured office's niceness under load (``None``: not reprioritised)."""
+    rest: int | None
+    """Everything else's niceness under load (``None``: not reprioritised)."""
+    described: str
 
     @classmethod
-    def split(cls) -> Cpus:
-        """The last CPU this process may use for the measured office, the others for the rest."""
-        if not hasattr(os, "sched_setaffinity") or not hasattr(os, "sched_getaffinity"):
-            return cls(None, None, None, "not pinned: this system has no sched_setaffinity")
-        every = sorted(os.sched_getaffinity(0))
-        if len(every) < 2:
-            return cls(None, None, None, f"not pinned: one CPU ({every[0]}) runs everything")
-        office, rest = frozenset(every[-1:]), frozenset(every[:-1])
+    def split(cls) -> Shares:
+        """Normal priority for the measured office and the lowest for the rest, if this
+        process may lower a niceness again."""
+        if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+            return cls(None, None, "not reprioritised: this system has no setpriority")
+        if not may_lower_niceness():
+            nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            return cls(
+                None,
+                None,
+                f"not reprioritised: lowering a niceness needs root or CAP_SYS_NICE; "
+                f"everything at nice {nice}",
+            )
         return cls(
-            office,
-            rest,
-            frozenset(every),
+            OFFICE_NICE,
+            REST_NICE,
             f"the measured office (its Mosquitto, hub, clerks' panels and the call "
-            f"listener) on CPU {cpu_list(office)}, as on its own Pi; everything else on "
-            f"CPU {cpu_list(rest)}; the catch-up and the portal's capacity on "
-            f"CPU {cpu_list(every)}",
+            f"listener) at nice {OFFICE_NICE}, as on its own Pi; everything else at nice "
+            f"{REST_NICE}, on whatever CPU the office leaves; every process on every CPU; "
+            f"the catch-up and the portal's capacity at nice {OFFICE_NICE}",
         )
 
     @contextmanager
-    def on(self, cpus: frozenset[int] | None) -> Iterator[None]:
-        """Run the calling thread on ``cpus`` (``None``: where it is) within the block.
+    def on(self, nice: int | None) -> Iterator[None]:
+        """Run the calling thread at niceness ``nice`` (``None``: as it is) within the
+        block.
 
-        The processes and threads it starts meanwhile stay there (Linux's affinity is
-        the thread's, and a child inherits its creator's).
+        The processes and threads it starts meanwhile keep it (Linux's niceness is the
+        thread's, and a child inherits its creator's).
         """
-        if cpus is None:
+        if nice is None or self.office is None:
             yield
             return
-        before = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, cpus)
+        thread = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, nice)
         try:
             yield
         finally:
-            os.sched_setaffinity(0, before)
+            os.setpriority(os.PRIO_PROCESS, thread, before)
 
     def release(self, roots: Iterable[int]) -> None:
-        """Every process started from ``roots`` (every thread of each) on every CPU again."""
-        if self.every is None:
+        """Every process started from ``roots`` (every thread of each) at a normal
+        priority again."""
+        if self.office is None:
             return
         for pid in descendants(roots):
             with suppress(OSError):  # gone meanwhile
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     with suppress(OSError):
-                        os.sched_setaffinity(int(task.name), self.every)
+                        os.setpriority(os.PRIO_PROCESS, int(task.name), OFFICE_NICE)
 
 
-def cpu_list(cpus: Iterable[int]) -> str:
-    """``0``, ``0, 1``: the CPUs' numbers."""
-    return ", ".join(str(cpu) for cpu in sorted(cpus))
+def may_lower_niceness() -> bool:
+    """Whether this process may lower a thread's niceness: tried on a thread of its own
+    (niceness is per thread), one up and back down, the way back needing the privilege."""
+    allowed: list[bool] = []
+
+    def probe() -> None:
+        thread = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, thread)
+        try:
+            os.setpriority(os.PRIO_PROCESS, thread, before + 1 if before < 19 else before - 1)
+            os.setpriority(os.PRIO_PROCESS, thread, before)
+        except PermissionError:
+            allowed.append(False)
+        else:
+            allowed.append(True)
+
+    prober = threading.Thread(target=probe, name="niceness-probe")
+    prober.start()
+    prober.join()
+    return allowed == [True]
 
 
 def descendants(roots: Iterable[int]) -> set[int]:
@@ -620,8 +659,8 @@ class Figures:
     pressed_s: float
     """From the window's start to the branch's last measured call: within ``--seconds``
     the whole phase ran at full load."""
-    cpus: Cpus
-    """Where the measured office ran, and the rest."""
+    shares: Shares
+    """The measured office's priority under load, and the rest's."""
     lags: list[float]
     """``received_at - at`` of each row stored in the window."""
     real_lags: list[float]
@@ -747,12 +786,13 @@ class Load:
             process.terminate()
 
 
-def floor_phase(context: Any, directory: Path, pace: Paces, cpus: Cpus) -> list[float]:
+def floor_phase(context: Any, directory: Path, pace: Paces, shares: Shares) -> list[float]:
     """``bench/sync.py``'s press → call on a single office with no city, its kiosks and
-    displays working as a branch's do: the floor. The office is pinned as the branch is
-    (its broker, hub, panels and call listener on :attr:`Cpus.office`)."""
+    displays working as a branch's do: the floor. The office has the branch's priority
+    (its broker, hub, panels and call listener at :attr:`Shares.office`, its kiosks and
+    displays at :attr:`Shares.rest`)."""
     with ExitStack() as stack:
-        with cpus.on(cpus.office):
+        with shares.on(shares.office):
             broker = stack.enter_context(
                 local_broker(directory / "broker", SITE, branch_logins(SITE))
             )
@@ -766,7 +806,7 @@ def floor_phase(context: Any, directory: Path, pace: Paces, cpus: Cpus) -> list[
         load.offices({SITE: broker}, pace.think_s, directory)
         load.wait_ready()
         try:
-            with cpus.on(cpus.office):
+            with shares.on(shares.office):
                 measured = sync_phase(
                     context, broker.accounts, directory, pace.presses, pace.press_think_s, display
                 )
@@ -891,11 +931,11 @@ def measure(directory: Path, args: argparse.Namespace) -> Figures:
     """Run the floor, then the city at full load; check and size what the city stored."""
     context = multiprocessing.get_context("spawn")
     pace = Paces(args.think_ms / 1000, args.presses + WARMUP_PRESSES, args.press_think_ms / 1000)
-    cpus = Cpus.split()
-    # Whatever this process starts runs on the rest's CPUs, but for the measured office.
-    with cpus.on(cpus.rest):
-        floor = floor_phase(context, directory / "floor", pace, cpus)
-        return measure_city(context, directory, args, pace, cpus, floor)
+    shares = Shares.split()
+    # Whatever this process starts runs at the rest's priority, but the measured office.
+    with shares.on(shares.rest):
+        floor = floor_phase(context, directory / "floor", pace, shares)
+        return measure_city(context, directory, args, pace, shares, floor)
 
 
 def measure_city(
@@ -903,7 +943,7 @@ def measure_city(
     directory: Path,
     args: argparse.Namespace,
     pace: Paces,
-    cpus: Cpus,
+    shares: Shares,
     floor: list[float],
 ) -> Figures:
     """The city at full load for ``--seconds``, the first branch's clerks pressing from its
@@ -914,7 +954,7 @@ def measure_city(
         city = start_city(directory / "city", args.database_url, sites, stack)
         offices = {}
         for site in real:
-            with cpus.on(cpus.office if site == SITE else None):
+            with shares.on(shares.office if site == SITE else None):
                 offices[site] = stack.enter_context(
                     branch_office(
                         directory / site,
@@ -927,7 +967,7 @@ def measure_city(
         acks.connection.start()
         stack.callback(acks.connection.stop)
         display = Display()
-        with cpus.on(cpus.office):
+        with shares.on(shares.office):
             lobby(offices[SITE].accounts, stack, display.on_call, display.on_counter_state)
         if not display.counter_states.wait(WAIT_S):
             raise BenchError("the first branch's hub published no counter state")
@@ -949,7 +989,7 @@ def measure_city(
         began = datetime.now(UTC)
         window_ends = time.monotonic() + args.seconds
         try:
-            with cpus.on(cpus.office):
+            with shares.on(shares.office):
                 branch = sync_phase(
                     context,
                     offices[SITE].accounts,
@@ -963,8 +1003,8 @@ def measure_city(
         finally:
             ended = datetime.now(UTC)
             workers = [w for w in load.finish() if isinstance(w, Worker)]
-        # The load is over: the city may have the whole machine again.
-        cpus.release([os.getpid(), *(postmaster(city.url) if args.database_url is None else [])])
+        # The load is over: the city runs at a normal priority again.
+        shares.release([os.getpid(), *(postmaster(city.url) if args.database_url is None else [])])
         databases = {site: directory / site for site in real}
         databases.update({site: directory / "simulated" / site for site in simulated})
         expected = {
@@ -983,7 +1023,7 @@ def measure_city(
             floor=floor,
             branch=branch.latencies,
             pressed_s=pressed_s,
-            cpus=cpus,
+            shares=shares,
             lags=[lag for _, lag in lags],
             real_lags=real_lags if len(real_lags) > 1 else [0.0, 0.0],
             events_per_s=stored / (ended - began).total_seconds(),
@@ -1045,7 +1085,7 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
         f"city:     {figures.branches} branches ({figures.real} real, the rest simulated), "
         f"50 devices each, people pausing {args.think_ms:.0f} ms on average"
     )
-    print(f"cpus:     {figures.cpus.pinned}")
+    print(f"shares:   {figures.shares.described}")
     print(
         f"events:   {figures.events_per_s:8.1f} /s into the city; "
         f"{figures.actions / figures.span:.1f} tickets and presses /s at the branches"
@@ -1097,9 +1137,6 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
         f"{TARGET_LAG_P99_S:.0f} s, nothing lost or doubled, ratio ≤ {TARGET_BRANCH_RATIO}: "
         f"{'met' if met else 'NOT met'}"
     )
-    cpus = figures.cpus
-    office_cpus = None if cpus.office is None else sorted(cpus.office)
-    rest_cpus = None if cpus.rest is None else sorted(cpus.rest)
     print(
         json.dumps(
             {
@@ -1137,8 +1174,8 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
                 "floor_presses": len(figures.floor),
                 "press_think_ms": args.press_think_ms,
                 "branch_pressed_s": round(figures.pressed_s, 1),
-                "office_cpus": office_cpus,
-                "rest_cpus": rest_cpus,
+                "office_nice": figures.shares.office,
+                "rest_nice": figures.shares.rest,
                 "rows_compared": figures.rows,
                 "rows_differing": len(figures.lost),
                 "catch_up_s": None if figures.catch_up_s is None else round(figures.catch_up_s, 1),
