@@ -349,11 +349,6 @@ class Engine:
         ahead = sum(1 for t in rivals.values() if t.id != ticket.id and _rank_key(t) < mine)
         return self._estimate(ticket.service, ahead)
 
-    def people_ahead(self, tickets: Iterable[Ticket]) -> dict[str, int]:
-        """People ahead of each waiting ticket of ``tickets``, by id (as :meth:`estimate`)."""
-        tickets = list(tickets)
-        return count_ahead(self.rivals({t.service for t in tickets}), tickets)
-
     def rivals(self, services: Iterable[str] | None = None) -> Rivals:
         """A copy of the waiting tickets of ``services`` (``None``: all), for :func:`count_ahead`.
 

@@ -118,6 +118,11 @@ _RECORD: Final = (
 """What became of a notice, for many at once (``executemany``): its key's ``k_…``
 parameters and the new ``v_…`` values."""
 
+_NOTICE: Final = tuple(
+    _notifications.c[name] for name in ("ticket", "kind", "channel", "ahead", "counter", "event_at")
+)
+"""The columns a claimed notice is sent with (its ``attempts`` so far come beside them)."""
+
 Outcome = tuple[tuple[str, str, str], str, str | None, int]
 """What became of one notice: its key (ticket, kind, channel), its state, the reason,
 and its attempts."""
@@ -523,15 +528,7 @@ class Notices:
         if claim:
             with self.store.db.connect() as conn:
                 due = conn.execute(
-                    select(
-                        n.c.ticket,
-                        n.c.kind,
-                        n.c.channel,
-                        n.c.attempts,
-                        n.c.ahead,
-                        n.c.counter,
-                        n.c.event_at,
-                    )
+                    select(*_NOTICE, n.c.attempts)
                     .where(n.c.state == "pending", n.c.next_at <= now)
                     .order_by(n.c.next_at)
                     .limit(BATCH)
@@ -564,15 +561,7 @@ class Notices:
                     update(n)
                     .where(key.in_(keys), n.c.state == "pending")
                     .values(state="sending", attempts=n.c.attempts + 1)
-                    .returning(
-                        n.c.ticket,
-                        n.c.kind,
-                        n.c.channel,
-                        (n.c.attempts - 1).label("attempts"),
-                        n.c.ahead,
-                        n.c.counter,
-                        n.c.event_at,
-                    )
+                    .returning(*_NOTICE, (n.c.attempts - 1).label("attempts"))
                 ).all()
         for row in made:
             self._made.setdefault(row["ticket"], set()).add((row["kind"], row["channel"]))

@@ -33,7 +33,6 @@ def test_a_short_run_of_the_city_benchmark_stores_every_row_once(city_url: str) 
     assert figures["floor_p99_ms"] > 0, run.output
     assert figures["branch_p99_ms"] > 0, run.output
     assert figures["branch_presses"] == figures["floor_presses"] == 20 * 3, run.output
-    assert figures["branch_pressed_s"] <= 30, run.output
     # The measured office at a normal priority and the rest at the lowest, or (without
     # the privilege) neither reprioritised.
     assert (figures["office_nice"], figures["rest_nice"]) in ((0, 19), (None, None)), run.output

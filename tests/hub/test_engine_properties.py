@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from common.numbering import ONLINE_SEQ_LAST, display_number
 from hub import demo_office
-from hub.engine import Engine, QueueError, QueuePolicy, Snapshot
+from hub.engine import Engine, QueueError, QueuePolicy, Snapshot, count_ahead
 from hub.model import (
     HUB_DEVICE_ID,
     Action,
@@ -452,7 +452,7 @@ class QueueMachine(RuleBasedStateMachine):
     @invariant()
     def people_ahead_in_bulk_match_each_estimate(self) -> None:
         waiting = [t for t in self.engine.tickets.values() if t.state is TicketState.WAITING]
-        assert self.engine.people_ahead(waiting) == {
+        assert count_ahead(self.engine.rivals(), waiting) == {
             t.id: self.engine.estimate(t).people_ahead for t in waiting
         }
 
