@@ -400,6 +400,10 @@ class Notices:
                 self._round()
             except Exception:
                 log.exception("notices: a round failed; tried again shortly")
+                # What it had taken of the queue's changes is gone with it: the next
+                # round looks at every watched ticket (what was written is not made again).
+                with self._mutex:
+                    self._touched.setdefault("*", self.queue.clock())
                 self._stop.wait(POLL_S)
             self._stop.wait(ROUND_S - (time.monotonic() - started))
 

@@ -20,6 +20,7 @@ import pytest
 from flask.testing import FlaskClient
 from mail_helpers import Inbox, smtp_server
 from notify_helpers import WAIT_S, Browser, Endpoint, endpoint, open_push, wait_until
+from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 from web_helpers import ADMIN_PASSWORD, csrf_token
 
@@ -296,6 +297,26 @@ def test_a_failure_is_tried_again_after_a_pause(office: Office) -> None:
             ).all()
         )
     assert attempts == {"push": 3, "sms": 2}
+
+
+def test_a_round_whose_write_fails_loses_no_notice(office: Office) -> None:
+    ticket = line(office)  # 4 ahead: no notice yet
+    office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
+    failed = threading.Event()
+
+    def fail_once(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        if sql.startswith("INSERT INTO notifications") and not failed.is_set():
+            failed.set()
+            raise OSError("disk I/O error")
+
+    sa_event.listen(office.queue.store.db, "before_cursor_execute", fail_once)
+    try:
+        office.queue.counter_action("1", "next")  # 3 ahead: the notice is due
+        assert failed.wait(WAIT_S)
+        assert ticket.number in json.loads(office.sms.next().body)["text"]
+    finally:
+        sa_event.remove(office.queue.store.db, "before_cursor_execute", fail_once)
+    assert office.settled(ticket.id, 1) == {("ahead", "sms"): "sent"}
 
 
 def test_a_refused_notice_is_given_up_and_a_gone_subscription_too(office: Office) -> None:
