@@ -20,6 +20,7 @@ import queue
 import smtplib
 import ssl
 import threading
+import time
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -36,6 +37,11 @@ BACKOFF_S: Final = (10.0, 60.0, 300.0, 900.0, 3600.0)
 
 MAX_QUEUED: Final = 200
 """Messages waiting at most; a message sent while so many wait is dropped (logged)."""
+
+KEEP_S: Final = 30.0
+"""How long :meth:`Mailer.send_now` keeps a thread's connection to the SMTP server open
+after a message, for the next one: a busy moment's notices share one connection (one
+TLS handshake and login), and no connection is held for long when all is quiet."""
 
 _STOP: Final = object()
 
@@ -63,6 +69,8 @@ class Mailer:
         self._busy = False
         self._context: ssl.SSLContext | None = None
         self._tls_lock = threading.Lock()
+        self._kept = threading.local()
+        """Each :meth:`send_now` thread's open connection (``smtp``) and its last use (``at``)."""
         self.sent = 0
         """Messages the SMTP server accepted since the start."""
         self.failed = 0
@@ -126,12 +134,42 @@ class Mailer:
         (citizens' notices, :mod:`hub.notify`). Raises :class:`OSError` or
         :class:`smtplib.SMTPException` when the server cannot be reached or refuses it,
         and RuntimeError while mail is off.
+
+        The thread's connection stays open up to :data:`KEEP_S` for its next message,
+        which goes through it once the server has answered a ``NOOP`` on it, or else
+        through a new connection: a connection the server closed while idle costs a
+        new one, not a failed message.
         """
         if not self.enabled:
             msg = "mail is off: [mail] host is not set"
             raise RuntimeError(msg)
         self._complete(message)
-        self._transmit(message)
+        smtp = self._open_kept()
+        try:
+            smtp.send_message(message)
+        except BaseException:
+            self._kept.smtp = None
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                smtp.close()
+            raise
+        self._kept.at = time.monotonic()
+
+    def _open_kept(self) -> smtplib.SMTP:
+        """This thread's kept connection, if it is recent and answers; else a new one."""
+        smtp: smtplib.SMTP | None = getattr(self._kept, "smtp", None)
+        self._kept.smtp = None
+        if smtp is not None:
+            try:
+                if time.monotonic() - self._kept.at <= KEEP_S and smtp.noop()[0] == 250:
+                    self._kept.smtp = smtp
+                    return smtp
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    smtp.close()
+        smtp = self._connect()
+        self._kept.smtp = smtp
+        return smtp
 
     def _complete(self, message: EmailMessage) -> None:
         """Give ``message`` the From:, Date: and Message-ID: it lacks."""
@@ -206,6 +244,11 @@ class Mailer:
 
     def _transmit(self, message: EmailMessage) -> None:
         """One attempt: connect, TLS, log in, send, quit."""
+        with self._connect() as smtp:
+            smtp.send_message(message)
+
+    def _connect(self) -> smtplib.SMTP:
+        """A connection to the SMTP server, with TLS and logged in as ``[mail]`` says."""
         config = self.settings
         assert config.host is not None
         smtp: smtplib.SMTP
@@ -215,12 +258,16 @@ class Mailer:
             )
         else:
             smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout_s)
-        with smtp:
+        try:
             if config.starttls and not config.implicit_tls:
                 smtp.starttls(context=self._tls())
             if config.username is not None and config.password is not None:
                 smtp.login(config.username, config.password.get_secret_value())
-            smtp.send_message(message)
+        except BaseException:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                smtp.close()
+            raise
+        return smtp
 
 
 def _domain(address: str | None) -> str | None:

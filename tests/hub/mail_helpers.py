@@ -34,6 +34,15 @@ class Inbox:
         self.refused: queue.Queue[str] = queue.Queue()
         self.refuse: list[str] = []
         self.port = 0
+        self.greetings = 0
+        """EHLOs received: one per connection (plain SMTP, no STARTTLS)."""
+
+    async def handle_EHLO(
+        self, _server: Any, session: Any, _envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.greetings += 1
+        session.host_name = hostname  # what aiosmtpd does itself without this hook
+        return responses
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         if self.refuse:
@@ -110,15 +119,16 @@ def smtp_server(
     certificate: tuple[Path, Path] | None = None,
     implicit_tls: bool = False,
     login: tuple[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[Inbox]:
-    """A running SMTP server; its :class:`Inbox`.
+    """A running SMTP server (on ``port``, or a free one); its :class:`Inbox`.
 
     With a ``certificate`` (and key) it speaks STARTTLS and requires it, or TLS from
     the first byte with ``implicit_tls``; with ``login`` it requires that user and
     password, over TLS only.
     """
     inbox = Inbox()
-    inbox.port = free_port()
+    inbox.port = port or free_port()
     options: dict[str, Any] = {}
     if certificate is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

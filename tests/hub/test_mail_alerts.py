@@ -119,6 +119,27 @@ def test_a_message_goes_out_with_the_sender_date_and_id(
     assert got.get_content().strip() == "body"
 
 
+def test_messages_sent_at_once_share_a_connection_that_is_replaced_once_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with smtp_server() as first:
+        mailer = Mailer(first.settings())
+        for subject in ("one", "two", "three"):
+            mailer.send_now(message(subject))
+        assert [first.next()["Subject"] for _ in range(3)] == ["one", "two", "three"]
+        assert first.greetings == 1
+    # The server restarted: the kept connection is dead, the message takes a new one.
+    with smtp_server(port=first.port) as second:
+        mailer.send_now(message("after the restart"))
+        assert second.next()["Subject"] == "after the restart"
+        assert second.greetings == 1
+        # Kept no longer than KEEP_S after a message: then it is quit and made anew.
+        monkeypatch.setattr("hub.mail.KEEP_S", 0.0)
+        mailer.send_now(message("after a pause"))
+        assert second.next()["Subject"] == "after a pause"
+        assert second.greetings == 2
+
+
 def test_a_refused_message_is_tried_again_after_a_pause(
     inbox: Inbox, mailers: Callable[..., Mailer], caplog: pytest.LogCaptureFixture
 ) -> None:
