@@ -102,6 +102,8 @@ from hub.store.tables import TICKETS
 TARGET_P99_S = 1.0
 SERVICES = ("taxes", "waste", "parking", "info")
 FLOOR_SAMPLES = 200
+REPORT_S = 0.2
+"""How often the sinks' process reports what arrived (each arrival keeps its own time)."""
 WAIT_S = 30.0
 """How long the run waits for the last notices after the hour."""
 
@@ -121,7 +123,7 @@ class Sinks:
     The servers run in a process of their own (:func:`sink_process`), as the real ones
     run on other machines: in this process, beside the display that times the calls,
     their parsing and serving would count against the hub's presses. A thread here
-    (:meth:`drain`) takes each arrival from that process's queue.
+    (:meth:`drain`) takes the arrivals from that process's queue, a batch at a time.
     """
 
     mail: list[tuple[bytes, float]] = field(default_factory=list)
@@ -134,22 +136,52 @@ class Sinks:
     """When each notice's cause happened (from the hub's queue of notices)."""
 
     def drain(self, arrivals: Any) -> None:
-        """Keep what the sinks' process reports, until it reports ``None``."""
-        while (arrival := arrivals.get()) is not None:
+        """Keep what the sinks' process reports (lists of arrivals), until it reports ``None``."""
+        while (batch := arrivals.get()) is not None:
             with self.lock:
-                if arrival[0] == "mail":
-                    self.mail.append((arrival[1], arrival[2]))
-                else:
-                    self.push.append((arrival[1], arrival[2], arrival[3]))
+                for arrival in batch:
+                    if arrival[0] == "mail":
+                        self.mail.append((arrival[1], arrival[2]))
+                    else:
+                        self.push.append((arrival[1], arrival[2], arrival[3]))
             with self.arrived:
-                self.count += 1
+                self.count += len(batch)
                 self.arrived.notify_all()
+
+
+class Reports:
+    """The sinks' process's arrivals, put on the benchmark's queue a list every
+    :data:`REPORT_S`: the process that times the calls wakes a few times a second for
+    them, not at each of a hundred notices a second. Each arrival keeps its own time."""
+
+    def __init__(self, arrivals: Any) -> None:
+        self.arrivals = arrivals
+        self._lock = threading.Lock()
+        self._batch: list[tuple[Any, ...]] = []
+
+    def put(self, arrival: tuple[Any, ...]) -> None:
+        """Keep ``arrival`` for the next list."""
+        with self._lock:
+            self._batch.append(arrival)
+
+    def flush(self) -> None:
+        """Put what arrived since the last list on the queue."""
+        with self._lock:
+            batch, self._batch = self._batch, []
+        if batch:
+            self.arrivals.put(batch)
+
+    def run(self, stop: Any) -> None:
+        """Flush every :data:`REPORT_S` until ``stop`` is set, then once more."""
+        while not stop.wait(REPORT_S):
+            self.flush()
+        self.flush()
 
 
 class MailSink:
     """aiosmtpd's handler: reports each message (not the floor's) with its arrival time."""
 
-    def __init__(self, arrivals: Any) -> None:
+    def __init__(self, arrivals: Reports) -> None:
         self.arrivals = arrivals
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
@@ -159,7 +191,7 @@ class MailSink:
         return "250 OK"
 
 
-def push_server(arrivals: Any, port: int) -> ThreadingHTTPServer:
+def push_server(arrivals: Reports, port: int) -> ThreadingHTTPServer:
     """A local push service on ``port``: reports each push's path, body and arrival."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -184,15 +216,20 @@ def push_server(arrivals: Any, port: int) -> ThreadingHTTPServer:
 
 def sink_process(smtp_port: int, push_port: int, arrivals: Any, stop: Any) -> None:
     """The sinks' process: the SMTP server and push service until ``stop`` is set."""
-    controller = Controller(MailSink(arrivals), hostname="127.0.0.1", port=smtp_port)
+    reports = Reports(arrivals)
+    controller = Controller(MailSink(reports), hostname="127.0.0.1", port=smtp_port)
     controller.start()
-    server = push_server(arrivals, push_port)
+    server = push_server(reports, push_port)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    reporter = threading.Thread(target=reports.run, args=(stop,))
+    reporter.start()
     arrivals.put("ready")
     stop.wait()
     server.shutdown()
     server.server_close()
     controller.stop()
+    reporter.join()
+    reports.flush()
     arrivals.put(None)
 
 

@@ -155,7 +155,7 @@ class Mailer:
         self._kept.at = time.monotonic()
 
     def _open_kept(self) -> smtplib.SMTP:
-        """This thread's kept connection, if it is recent and answers; else a new one."""
+        """The calling thread's kept connection, if it is recent and answers; else a new one."""
         smtp: smtplib.SMTP | None = getattr(self._kept, "smtp", None)
         self._kept.smtp = None
         if smtp is not None:
