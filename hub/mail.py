@@ -39,9 +39,10 @@ MAX_QUEUED: Final = 200
 """Messages waiting at most; a message sent while so many wait is dropped (logged)."""
 
 KEEP_S: Final = 30.0
-"""How long :meth:`Mailer.send_now` keeps a thread's connection to the SMTP server open
-after a message, for the next one: a busy moment's notices share one connection (one
-TLS handshake and login), and no connection is held for long when all is quiet."""
+"""How long after a message :meth:`Mailer.send_now` may send the next through the same
+connection: a busy moment's notices share one connection (one TLS handshake and login).
+A connection idle longer is quit at the next message and a new one made; until then it
+stays open, unless the server closes it first (its own idle timeout)."""
 
 _STOP: Final = object()
 
