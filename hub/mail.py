@@ -41,8 +41,7 @@ MAX_QUEUED: Final = 200
 KEEP_S: Final = 30.0
 """How long after a message :meth:`Mailer.send_now` may send the next through the same
 connection: a busy moment's notices share one connection (one TLS handshake and login).
-A connection idle longer is quit at the next message and a new one made; until then it
-stays open, unless the server closes it first (its own idle timeout)."""
+A connection idle longer is quit (:meth:`Mailer.close_idle`, or the next message)."""
 
 _STOP: Final = object()
 
@@ -70,8 +69,10 @@ class Mailer:
         self._busy = False
         self._context: ssl.SSLContext | None = None
         self._tls_lock = threading.Lock()
-        self._kept = threading.local()
-        """Each :meth:`send_now` thread's open connection (``smtp``) and its last use (``at``)."""
+        self._idle: dict[int, tuple[smtplib.SMTP, float]] = {}
+        """:meth:`send_now`'s open connections not in use, by thread: each with its last use.
+        A thread takes its own out while it sends; the lock guards the dict."""
+        self._idle_lock = threading.Lock()
         self.sent = 0
         """Messages the SMTP server accepted since the start."""
         self.failed = 0
@@ -136,41 +137,49 @@ class Mailer:
         :class:`smtplib.SMTPException` when the server cannot be reached or refuses it,
         and RuntimeError while mail is off.
 
-        The thread's connection stays open up to :data:`KEEP_S` for its next message,
+        The thread's connection is kept for its next message within :data:`KEEP_S`,
         which goes through it once the server has answered a ``NOOP`` on it, or else
         through a new connection: a connection the server closed while idle costs a
-        new one, not a failed message.
+        new one, not a failed message. A failed message closes its connection.
         """
         if not self.enabled:
             msg = "mail is off: [mail] host is not set"
             raise RuntimeError(msg)
         self._complete(message)
-        smtp = self._open_kept()
+        smtp = self._take_kept()
         try:
             smtp.send_message(message)
         except BaseException:
-            self._kept.smtp = None
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                smtp.close()
+            _close(smtp)
             raise
-        self._kept.at = time.monotonic()
+        with self._idle_lock:
+            self._idle[threading.get_ident()] = (smtp, time.monotonic())
 
-    def _open_kept(self) -> smtplib.SMTP:
+    def close_idle(self) -> int:
+        """Quit the connections :meth:`send_now` kept that are idle :data:`KEEP_S`; how many.
+
+        Safe on any thread: a connection being used is not among them.
+        """
+        now = time.monotonic()
+        with self._idle_lock:
+            old = [t for t, (_, at) in self._idle.items() if now - at > KEEP_S]
+            idle = [self._idle.pop(t)[0] for t in old]
+        for smtp in idle:
+            _close(smtp, quit_first=True)
+        return len(idle)
+
+    def _take_kept(self) -> smtplib.SMTP:
         """The calling thread's kept connection, if it is recent and answers; else a new one."""
-        smtp: smtplib.SMTP | None = getattr(self._kept, "smtp", None)
-        self._kept.smtp = None
+        with self._idle_lock:
+            smtp, at = self._idle.pop(threading.get_ident(), (None, 0.0))
         if smtp is not None:
             try:
-                if time.monotonic() - self._kept.at <= KEEP_S and smtp.noop()[0] == 250:
-                    self._kept.smtp = smtp
+                if time.monotonic() - at <= KEEP_S and smtp.noop()[0] == 250:
                     return smtp
-                smtp.quit()
             except (OSError, smtplib.SMTPException):
-                with contextlib.suppress(OSError, smtplib.SMTPException):
-                    smtp.close()
-        smtp = self._connect()
-        self._kept.smtp = smtp
-        return smtp
+                pass
+            _close(smtp, quit_first=True)
+        return self._connect()
 
     def _complete(self, message: EmailMessage) -> None:
         """Give ``message`` the From:, Date: and Message-ID: it lacks."""
@@ -265,10 +274,18 @@ class Mailer:
             if config.username is not None and config.password is not None:
                 smtp.login(config.username, config.password.get_secret_value())
         except BaseException:
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                smtp.close()
+            _close(smtp)
             raise
         return smtp
+
+
+def _close(smtp: smtplib.SMTP, *, quit_first: bool = False) -> None:
+    """Close ``smtp``, saying QUIT first if ``quit_first``; a dead connection is no error."""
+    if quit_first:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            smtp.quit()
+    with contextlib.suppress(OSError):
+        smtp.close()
 
 
 def _domain(address: str | None) -> str | None:

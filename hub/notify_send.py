@@ -45,7 +45,7 @@ from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
 from common.mail_settings import MailSettings, NotifySettings
-from hub.mail import Mailer
+from hub.mail import KEEP_S, Mailer
 
 __all__ = ["Channels", "DeliveryError", "Notice", "Outcome", "Sender"]
 
@@ -289,6 +289,10 @@ def serve(conn: Connection) -> None:
 
     with ThreadPoolExecutor(setup.notify.workers, thread_name_prefix="notice") as pool:
         while True:
+            if not conn.poll(KEEP_S):
+                if mailer is not None:
+                    mailer.close_idle()  # no SMTP connection stays open long when all is quiet
+                continue
             try:
                 batch: list[Notice] | None = conn.recv()
             except EOFError:

@@ -138,6 +138,13 @@ def test_messages_sent_at_once_share_a_connection_that_is_replaced_once_gone(
         mailer.send_now(message("after a pause"))
         assert second.next()["Subject"] == "after a pause"
         assert second.greetings == 2
+        # ... and quit when nothing follows: the next message takes a new one.
+        assert mailer.close_idle() == 1
+        assert mailer.close_idle() == 0
+        monkeypatch.setattr("hub.mail.KEEP_S", 30.0)
+        mailer.send_now(message("after the quiet"))
+        assert second.next()["Subject"] == "after the quiet"
+        assert second.greetings == 3
 
 
 def test_a_refused_message_is_tried_again_after_a_pause(
