@@ -289,9 +289,9 @@ def serve(conn: Connection) -> None:
 
     with ThreadPoolExecutor(setup.notify.workers, thread_name_prefix="notice") as pool:
         while True:
+            if mailer is not None:
+                mailer.close_idle()  # at each batch, and at least every KEEP_S when quiet
             if not conn.poll(KEEP_S):
-                if mailer is not None:
-                    mailer.close_idle()  # no SMTP connection stays open long when all is quiet
                 continue
             try:
                 batch: list[Notice] | None = conn.recv()
