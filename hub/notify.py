@@ -38,12 +38,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
-from sqlalchemy import Connection, and_, bindparam, delete, or_, select, tuple_, update
+from sqlalchemy import Dialect, and_, bindparam, delete, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from common.i18n import LANGUAGES, Language
@@ -54,7 +54,7 @@ from hub.model import Change, Counter, Ticket, TicketState
 from hub.notify_send import Notice, Sender, Setup
 from hub.notify_texts import EMAIL_FOOTER, TEXTS
 from hub.service import QueueService
-from hub.store import metadata
+from hub.store import Prepared, metadata
 
 __all__ = [
     "CHANNELS",
@@ -104,28 +104,87 @@ _B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 _subscriptions: Final = metadata.tables["notify_subscriptions"]
 _notifications: Final = metadata.tables["notifications"]
 
-_RECORD: Final = (
-    update(_notifications)
-    .where(
-        _notifications.c.ticket == bindparam("k_ticket"),
-        _notifications.c.kind == bindparam("k_kind"),
-        _notifications.c.channel == bindparam("k_channel"),
-    )
-    .values(
-        state=bindparam("v_state"), reason=bindparam("v_reason"), attempts=bindparam("v_attempts")
-    )
-)
-"""What became of a notice, for many at once (``executemany``): its key's ``k_…``
-parameters and the new ``v_…`` values."""
+_KEY: Final = ("ticket", "kind", "channel")
+"""A notice's key columns."""
 
-_NOTICE: Final = tuple(
-    _notifications.c[name] for name in ("ticket", "kind", "channel", "ahead", "counter", "event_at")
-)
-"""The columns a claimed notice is sent with (its ``attempts`` so far come beside them)."""
+_INSERT: Final = tuple(column.name for column in _notifications.columns)
+"""The columns of a new notice, in the order :class:`Statements` takes them."""
+
+
+class Claim(NamedTuple):
+    """A notice claimed for sending: what it is sent with, and its attempts before."""
+
+    ticket: str
+    kind: str
+    channel: str
+    ahead: int | None
+    counter: str | None
+    event_at: datetime
+    attempts: int
+
+
+_CLAIM: Final = tuple(_notifications.c[name] for name in Claim._fields)
+"""The columns of a due notice that its :class:`Claim` holds."""
 
 Outcome = tuple[tuple[str, str, str], str, str | None, int]
 """What became of one notice: its key (ticket, kind, channel), its state, the reason,
 and its attempts."""
+
+
+class Statements:
+    """The notices' writes, compiled once for ``dialect``.
+
+    Each batch's transaction runs them straight on the driver
+    (:meth:`hub.store.Store.prepared_transaction`), so it holds the database's writer,
+    which every press waits for, as briefly as the queue's own writes do.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        n, s = _notifications, _subscriptions
+        key = [n.c[name] == bindparam(f"k_{name}") for name in _KEY]
+        recorded = {"v_state": "state", "v_reason": "reason", "v_attempts": "attempts"}
+        self.retry = _update_by_key(n, key, {**recorded, "v_at": "next_at"}, dialect)
+        """A notice back to ``pending``, due at ``v_at``."""
+        self.done = _update_by_key(n, key, {**recorded, "v_at": "done_at"}, dialect)
+        """A notice ended (``sent``, ``failed`` or ``dropped``) at ``v_at``."""
+        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        self.insert = Prepared(
+            insert(n).values({name: bindparam(name) for name in _INSERT}).on_conflict_do_nothing(),
+            _INSERT,
+            dialect,
+        )
+        """A new notice, unless it was made before."""
+        self.claim = Prepared(
+            update(n)
+            .where(*key, n.c.state == literal_column("'pending'"))
+            .values(state=literal_column("'sending'"), attempts=n.c.attempts + literal_column("1")),
+            [f"k_{name}" for name in _KEY],
+            dialect,
+        )
+        """A pending notice marked ``sending`` (one row: it changes 1 row, or 0)."""
+        self.end = Prepared(
+            update(s)
+            .where(s.c.ticket == bindparam("k_ticket"), s.c.ended_at.is_(None))
+            .values(ended_at=bindparam("v_at")),
+            ["v_at", "k_ticket"],
+            dialect,
+        )
+        """The start of an ended ticket's contacts' grace."""
+
+
+def _update_by_key(
+    table: Any, key: list[Any], columns: dict[str, str], dialect: Dialect
+) -> Prepared:
+    """``UPDATE table`` of the row at ``key``: each of ``columns`` set to its parameter.
+
+    ``columns`` maps each parameter's name to its column; the parameters come in its
+    order, then the key's.
+    """
+    values: list[tuple[Any, Any]] = [
+        (table.c[column], bindparam(name)) for name, column in columns.items()
+    ]
+    statement = update(table).where(*key).ordered_values(*values)
+    return Prepared(statement, [*columns, *(f"k_{name}" for name in _KEY)], dialect)
 
 
 # -- VAPID ----------------------------------------------------------------------
@@ -247,6 +306,7 @@ class Notices:
         self.sender = Sender(setup, self._stop)
         """The sending process, which the notices' thread hands each batch."""
         self._next_sweep = 0.0
+        self._sql: Statements | None = None
 
     @property
     def channels(self) -> tuple[Channel, ...]:
@@ -518,55 +578,43 @@ class Notices:
         outcomes: Sequence[Outcome],
         *,
         claim: bool,
-    ) -> Sequence[Any]:
+    ) -> list[Claim]:
         """Write a batch's changes in one transaction; the notices claimed (``claim``).
 
         The ``outcomes`` of the batch before, the ``made`` notices, the start of the
         ``ended`` tickets' grace, and the claim of up to :data:`BATCH` due notices. Only
         this thread claims and records notices, so the due ones are read before the
-        transaction, whose hold of the writer is a few statements.
+        transaction, whose statements run straight on the driver (:class:`Statements`).
         """
         now = self.queue.clock()
         n = _notifications
-        due: Sequence[Any] = []
+        due: list[Claim] = []
         if claim:
             with self.store.db.connect() as conn:
-                due = conn.execute(
-                    select(*_NOTICE, n.c.attempts)
-                    .where(n.c.state == "pending", n.c.next_at <= now)
-                    .order_by(n.c.next_at)
-                    .limit(BATCH)
-                ).all()
+                due = [
+                    Claim(*row)
+                    for row in conn.execute(
+                        select(*_CLAIM)
+                        .where(n.c.state == "pending", n.c.next_at <= now)
+                        .order_by(n.c.next_at)
+                        .limit(BATCH)
+                    )
+                ]
         # The notices just made are due at once: claimed with those read, within the batch.
-        fresh = [row for row in made if row["state"] == "pending"] if claim else []
-        fresh = fresh[: BATCH - len(due)]
+        if claim:
+            fresh = (row for row in made if row["state"] == "pending")
+            due += [Claim(*(row[name] for name in Claim._fields)) for row in fresh]
+            del due[BATCH:]
         retried, done = _recorded(outcomes, now, self.settings.backoff_s)
         if not (made or ended or retried or done or due):
             return []
-        with self.store.transaction() as conn:
-            if retried:
-                conn.execute(_RECORD.values(next_at=bindparam("v_at")), retried)
-            if done:
-                conn.execute(_RECORD.values(done_at=bindparam("v_at")), done)
-            if made:
-                _insert_new(conn, made)
-            if ended:
-                conn.execute(
-                    update(_subscriptions)
-                    .where(_subscriptions.c.ticket.in_(ended), _subscriptions.c.ended_at.is_(None))
-                    .values(ended_at=now)
-                )
-            keys = [(row.ticket, row.kind, row.channel) for row in due]
-            keys += [(row["ticket"], row["kind"], row["channel"]) for row in fresh]
-            claimed: Sequence[Any] = []
-            if keys:
-                key = tuple_(n.c.ticket, n.c.kind, n.c.channel)
-                claimed = conn.execute(
-                    update(n)
-                    .where(key.in_(keys), n.c.state == "pending")
-                    .values(state="sending", attempts=n.c.attempts + 1)
-                    .returning(*_NOTICE, (n.c.attempts - 1).label("attempts"))
-                ).all()
+        sql = self._statements()
+        with self.store.prepared_transaction() as cursor:
+            sql.retry.run(cursor, retried)
+            sql.done.run(cursor, done)
+            sql.insert.run(cursor, [tuple(row[name] for name in _INSERT) for row in made])
+            sql.end.run(cursor, [(now, ticket_id) for ticket_id in ended])
+            claimed = [c for c in due if sql.claim.run(cursor, [(c.ticket, c.kind, c.channel)])]
         for row in made:
             self._made.setdefault(row["ticket"], set()).add((row["kind"], row["channel"]))
         if ended:
@@ -577,7 +625,13 @@ class Notices:
                 self._made.pop(ticket_id, None)
         return claimed
 
-    def _outcomes(self, claimed: Sequence[Any], now: datetime) -> list[Outcome]:
+    def _statements(self) -> Statements:
+        """The notices' writes, compiled for the store's database at the first batch."""
+        if self._sql is None:
+            self._sql = Statements(self.store.db.dialect)
+        return self._sql
+
+    def _outcomes(self, claimed: Sequence[Claim], now: datetime) -> list[Outcome]:
         """Send the ``claimed`` notices (those still of use); (key, state, reason, attempts).
 
         A notice the sending process never began goes back to ``pending`` as it was (its
@@ -674,41 +728,34 @@ class Notices:
 
 def _recorded(
     outcomes: Iterable[Outcome], now: datetime, backoff_s: Sequence[float]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The :data:`_RECORD` parameters of what became of each notice: (retried, done).
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """What became of each notice: :attr:`Statements.retry`'s and ``done``'s parameters.
 
     ``untried``: back to ``pending``, due now (the sending process never began it); a
     notice to try again is due after its backoff.
     """
-    retried: list[dict[str, Any]] = []
-    done: list[dict[str, Any]] = []
-    for (ticket, kind, channel), state, reason, attempts in outcomes:
-        row: dict[str, Any] = {
-            "k_ticket": ticket,
-            "k_kind": kind,
-            "k_channel": channel,
-            "v_state": state,
-            "v_reason": reason,
-            "v_attempts": attempts,
-        }
+    retried: list[tuple[Any, ...]] = []
+    done: list[tuple[Any, ...]] = []
+    for key, state, reason, attempts in outcomes:
         if state == "untried":
-            retried.append({**row, "v_state": "pending", "v_at": now})
+            retried.append(_record("pending", reason, attempts, now, key))
         elif state == "pending":
             pause = backoff_s[attempts - 1]
-            retried.append({**row, "v_at": now + timedelta(seconds=pause)})
-            log.warning(
-                "notice %s/%s by %s not sent, tried again in %g s: %s",
-                ticket,
-                kind,
-                channel,
-                pause,
-                reason,
-            )
+            at = now + timedelta(seconds=pause)
+            retried.append(_record(state, reason, attempts, at, key))
+            log.warning("notice %s/%s by %s not sent, tried again in %g s: %s", *key, pause, reason)
         else:
-            done.append({**row, "v_at": now})
+            done.append(_record(state, reason, attempts, now, key))
             if state == "failed":
-                log.error("notice %s/%s by %s given up: %s", ticket, kind, channel, reason)
+                log.error("notice %s/%s by %s given up: %s", *key, reason)
     return retried, done
+
+
+def _record(
+    state: str, reason: str | None, attempts: int, at: datetime, key: tuple[str, str, str]
+) -> tuple[Any, ...]:
+    """One notice's record: its state, reason, attempts and time, then its key."""
+    return (state, reason, attempts, at, *key)
 
 
 def _rows(
@@ -738,9 +785,3 @@ def _rows(
         }
         for channel in sorted(channels)
     ]
-
-
-def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` into ``notifications``, skipping any made before."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(insert(_notifications).on_conflict_do_nothing(), rows)

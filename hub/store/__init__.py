@@ -42,12 +42,14 @@ from hub.store.errors import StoreError
 from hub.store.rows import Receipt, appointment_from_row, hours_from_json, hours_to_json
 from hub.store.sqlite import SQLITE_PAGE_SIZE, sqlite_url
 from hub.store.tables import NAMING_CONVENTION, UTCDateTime, metadata
+from hub.store.writer import Prepared
 
 __all__ = [
     "HEAD_REVISION",
     "MIGRATIONS_DIR",
     "NAMING_CONVENTION",
     "SQLITE_PAGE_SIZE",
+    "Prepared",
     "Receipt",
     "Store",
     "StoreError",

@@ -77,12 +77,14 @@ _INSERT_EVENT: Final = insert(EVENTS).values({name: bindparam(name) for name in 
 _INSERT_BLOCK: Final = insert(BLOCKS).values({name: bindparam(name) for name in BLOCK_COLUMNS})
 
 
-class _Statement:
+class Prepared:
     """A Core statement compiled once for a dialect, with its parameters' processors.
 
     ``names`` are the statement's bind parameters in the order of the tuples that
     :meth:`params` converts; for a positional driver (sqlite3) that must be the
     compiled order, which is checked here, so a tuple goes to the driver as it is.
+    Besides the queue's own, other frequent writes (the citizens' notices) run theirs
+    this way, in :meth:`hub.store.Store.prepared_transaction`.
     """
 
     def __init__(self, statement: Any, names: Sequence[str], dialect: Dialect) -> None:
@@ -115,6 +117,15 @@ class _Statement:
             values = converted
         return dict(zip(self.names, values, strict=True)) if self.named else values
 
+    def run(self, cursor: DBAPICursor, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Run the statement once per row of ``rows`` (model values); the rows it changed.
+
+        Several rows go in one ``executemany``. The count is the driver's: for several
+        rows, sqlite3's is their sum; ask with one row where each row's count matters.
+        """
+        _execute(cursor, self.sql, [self.params(row) for row in rows])
+        return max(0, cursor.rowcount) if rows else 0
+
 
 class Writer:
     """The store's write connection: held open, with its cursor and statements.
@@ -128,21 +139,22 @@ class Writer:
 
     def __init__(self, conn: Connection) -> None:
         dialect = conn.dialect
+        self.dialect = dialect
         self.conn = conn
         self.dbapi = dbapi_connection(conn)
         self.cursor = self.dbapi.cursor()
         # SQLite: take the write lock up front (see configure_sqlite); psycopg
         # begins a transaction by itself at the first statement.
         self.begin = "BEGIN IMMEDIATE" if dialect.name == "sqlite" else None
-        self.insert_ticket = _Statement(_INSERT_TICKET, TICKET_COLUMNS, dialect)
+        self.insert_ticket = Prepared(_INSERT_TICKET, TICKET_COLUMNS, dialect)
         update_ticket = [f"new_{name}" for name in TICKET_CHANGES] + ["key"]
-        self.update_ticket = _Statement(_UPDATE_TICKET, update_ticket, dialect)
+        self.update_ticket = Prepared(_UPDATE_TICKET, update_ticket, dialect)
         update_counter = ("new_state", "new_current_ticket_id", "key")
-        self.update_counter = _Statement(_UPDATE_COUNTER, update_counter, dialect)
-        self.insert_event = _Statement(_INSERT_EVENT, EVENT_COLUMNS, dialect)
-        self.insert_receipt = _Statement(_INSERT_RECEIPT, RECEIPT_COLUMNS, dialect)
-        self.select_receipt = _Statement(_SELECT_RECEIPT, ("sender", "msg_id"), dialect)
-        self.insert_block = _Statement(_INSERT_BLOCK, BLOCK_COLUMNS, dialect)
+        self.update_counter = Prepared(_UPDATE_COUNTER, update_counter, dialect)
+        self.insert_event = Prepared(_INSERT_EVENT, EVENT_COLUMNS, dialect)
+        self.insert_receipt = Prepared(_INSERT_RECEIPT, RECEIPT_COLUMNS, dialect)
+        self.select_receipt = Prepared(_SELECT_RECEIPT, ("sender", "msg_id"), dialect)
+        self.insert_block = Prepared(_INSERT_BLOCK, BLOCK_COLUMNS, dialect)
 
     def receipt(self, sender: str, msg_id: str) -> bytes | None:
         """Read a stored receipt's answer (and end the read's transaction, if any)."""
@@ -168,8 +180,7 @@ class Writer:
             self.insert_receipt.params((r.sender, r.msg_id, r.at, r.reply))
             for r in ([receipt] if receipt is not None else [])
         ]
-        if self.begin is not None:
-            self.cursor.execute(self.begin)
+        self.start()
         _execute(self.cursor, self.insert_ticket.sql, inserts)
         for ticket, params in zip(updated, ticket_updates, strict=True):
             self._update(self.update_ticket.sql, params, "ticket", ticket.id)
@@ -179,6 +190,11 @@ class Writer:
         _execute(self.cursor, self.insert_block.sql, blocks)
         _execute(self.cursor, self.insert_receipt.sql, receipts)
         self.dbapi.commit()
+
+    def start(self) -> None:
+        """Begin a write transaction (SQLite: take the database's write lock now)."""
+        if self.begin is not None:
+            self.cursor.execute(self.begin)
 
     def _update(self, sql: str, params: Any, what: str, key: str) -> None:
         """Run one UPDATE and make sure that it found its row."""

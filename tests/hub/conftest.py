@@ -55,7 +55,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield sqlite_url(tmp_path / "hub" / "hub.db")
     else:
-        yield from _postgres_schema_url(request.getfixturevalue("postgres_server"))
+        yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema's URL (dropped afterwards; see ``postgres_server``)."""
+    yield from _postgres_schema_url(postgres_server)
 
 
 @pytest.fixture

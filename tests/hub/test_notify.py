@@ -20,11 +20,17 @@ import pytest
 from flask.testing import FlaskClient
 from mail_helpers import Inbox, smtp_server
 from notify_helpers import WAIT_S, Browser, Endpoint, endpoint, open_push, wait_until
-from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 from web_helpers import ADMIN_PASSWORD, csrf_token
 
-from common.settings import DataSettings, MailSettings, NotifySettings, Settings, WebSettings
+from common.settings import (
+    DatabaseSettings,
+    DataSettings,
+    MailSettings,
+    NotifySettings,
+    Settings,
+    WebSettings,
+)
 from hub.app import open_queue, seed_demo, web_app
 from hub.mail import Mailer
 from hub.model import Ticket
@@ -112,11 +118,21 @@ def notify_settings(push: Endpoint, sms: Endpoint, **more: Any) -> NotifySetting
     return NotifySettings(**options)
 
 
+DATABASES = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+"""For ``office``'s indirect parameter: its database (SQLite by default)."""
+
+
 @pytest.fixture
-def office(tmp_path: Path) -> Iterator[Office]:
+def office(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Office]:
+    postgres = getattr(request, "param", "sqlite") == "postgres"
+    url = request.getfixturevalue("postgres_url") if postgres else None
     with smtp_server() as inbox, endpoint() as push, endpoint() as sms:
         settings = Settings(
             role="hub",
+            database=DatabaseSettings(url=url),
             data=DataSettings(dir=tmp_path / "hub"),
             web=WebSettings(host="127.0.0.1", secure_cookies=False),
             mail=inbox.settings(),
@@ -176,6 +192,7 @@ def test_each_channel_tells_few_ahead_then_the_call(office: Office, lang: str) -
     assert len(states) == 6
 
 
+@pytest.mark.parametrize("office", DATABASES, indirect=True)
 def test_never_twice_across_a_restart(office: Office) -> None:
     ticket = line(office)
     browser = Browser.make(office.push)
@@ -299,23 +316,22 @@ def test_a_failure_is_tried_again_after_a_pause(office: Office) -> None:
     assert attempts == {"push": 3, "sms": 2}
 
 
-def test_a_round_whose_write_fails_loses_no_notice(office: Office) -> None:
+def test_a_round_whose_write_fails_loses_no_notice(
+    office: Office, caplog: pytest.LogCaptureFixture
+) -> None:
     ticket = line(office)  # 4 ahead: no notice yet
     office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
-    failed = threading.Event()
-
-    def fail_once(_conn: object, _cursor: object, sql: str, *_: object) -> None:
-        if sql.startswith("INSERT INTO notifications") and not failed.is_set():
-            failed.set()
-            raise OSError("disk I/O error")
-
-    sa_event.listen(office.queue.store.db, "before_cursor_execute", fail_once)
-    try:
-        office.queue.counter_action("1", "next")  # 3 ahead: the notice is due
-        assert failed.wait(WAIT_S)
-        assert ticket.number in json.loads(office.sms.next().body)["text"]
-    finally:
-        sa_event.remove(office.queue.store.db, "before_cursor_execute", fail_once)
+    store = office.queue.store
+    with store.transaction() as conn:  # the database refuses new notices for a while
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_notices BEFORE INSERT ON notifications "
+            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    office.queue.counter_action("1", "next")  # 3 ahead: the notice is due
+    wait_until(lambda: "a round failed" in caplog.text)
+    with store.transaction() as conn:
+        conn.exec_driver_sql("DROP TRIGGER refuse_notices")
+    assert ticket.number in json.loads(office.sms.next().body)["text"]
     assert office.settled(ticket.id, 1) == {("ahead", "sms"): "sent"}
 
 
