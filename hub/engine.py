@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import uuid
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -181,7 +180,7 @@ MAX_BLOCK_SIZE = 100
 """The most numbers one block may hold."""
 
 Rivals = dict[tuple[bool, str], list[Ticket]]
-"""Waiting tickets by (booked, service): a copy that :func:`count_ahead` counts in."""
+"""Waiting tickets by (booked, service): a copy that :func:`front` looks in."""
 
 
 def _new_id() -> str:
@@ -350,7 +349,7 @@ class Engine:
         return self._estimate(ticket.service, ahead)
 
     def rivals(self, services: Iterable[str] | None = None) -> Rivals:
-        """A copy of the waiting tickets of ``services`` (``None``: all), for :func:`count_ahead`.
+        """A copy of the waiting tickets of ``services`` (``None``: all), for :func:`front`.
 
         Copying the lists is all that needs the queue's lock: the tickets are immutable, so
         the many counts of :mod:`hub.notify` run outside it, while presses go on.
@@ -1353,22 +1352,19 @@ def _rank_key(ticket: Ticket) -> tuple[bool, datetime, datetime, str, int]:
     return (ticket.priority is None, _since(ticket), *_arrival_key(ticket))
 
 
-def count_ahead(rivals: Rivals, tickets: Iterable[Ticket]) -> dict[str, int]:
-    """People ahead of each waiting ticket of ``tickets`` among ``rivals``, by id.
+def front(rivals: Rivals, places: Callable[[str], int]) -> dict[str, tuple[Ticket, int]]:
+    """The first tickets of each queue of ``rivals``, each with the people ahead of it.
 
-    ``rivals`` is :meth:`Engine.rivals` of the tickets' services. One sort per service's
-    queue rather than a pass over it per ticket, for the many tickets whose holders asked
-    to be told (:mod:`hub.notify`).
+    By id: the tickets of a service with at most ``places(service)`` people ahead.
+    ``rivals`` is :meth:`Engine.rivals`. One pass over each queue for its first few,
+    rather than a count for each ticket: :mod:`hub.notify` tells the holders of those
+    whose turn is near.
     """
-    ranks: dict[tuple[bool, str], list[tuple[bool, datetime, datetime, str, int]]] = {}
-    ahead: dict[str, int] = {}
-    for ticket in tickets:
-        group = (ticket.booked, ticket.service)
-        keys = ranks.get(group)
-        if keys is None:
-            keys = ranks[group] = sorted(_rank_key(t) for t in rivals.get(group, ()))
-        ahead[ticket.id] = bisect_left(keys, _rank_key(ticket))
-    return ahead
+    near: dict[str, tuple[Ticket, int]] = {}
+    for (_, service), group in rivals.items():
+        first = heapq.nsmallest(places(service) + 1, group, key=_rank_key)
+        near.update((ticket.id, (ticket, ahead)) for ahead, ticket in enumerate(first))
+    return near
 
 
 def _with(counter: Counter, **changes: object) -> Counter:

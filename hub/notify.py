@@ -48,7 +48,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from common.i18n import LANGUAGES, Language
 from common.mail_settings import NotifySettings
-from hub.engine import Engine, Rivals, count_ahead
+from hub.engine import Engine, Rivals, front
 from hub.mail import Mailer
 from hub.model import Change, Counter, Ticket, TicketState
 from hub.notify_send import Notice, Sender, Setup
@@ -511,15 +511,15 @@ class Notices:
             # Copies only, under the queue's lock (its tickets and counters are immutable):
             # the counting below runs outside it, while presses go on.
             tickets = {t: engine.tickets[t] for t in named if t in engine.tickets}
-            return tickets, dict(engine.counters), engine.rivals(None if every else touched)
+            services = {*touched, *(tickets[t].service for t in fresh if t in tickets)}
+            return tickets, dict(engine.counters), engine.rivals(None if every else services)
 
         tickets, counters, rivals = self.queue.read(look)
-        waiting = (t for group in rivals.values() for t in group if t.id in watched)
-        tickets.update((t.id, t) for t in waiting)
+        # The first few of each queue: the tickets whose turn is near.
+        near = front(rivals, self.settings.ahead_for)
+        tickets.update((t, near[t][0]) for t in near.keys() & watched.keys())
         rows: list[dict[str, Any]] = []
         ended: list[str] = []
-        # Waiting tickets with a "few ahead" notice not yet made, counted all at once.
-        asking: list[tuple[Ticket, list[str], datetime]] = []
         for ticket_id in named | tickets.keys():
             channels = watched.get(ticket_id)
             if channels is None:
@@ -538,18 +538,10 @@ class Notices:
             if ticket is None or ticket.state.terminal:
                 ended.append(ticket_id)
                 continue
-            if not relevant:
-                continue
-            if ticket.state is TicketState.WAITING:
+            if relevant and ticket_id in near:
                 made = self._made.get(ticket_id, set())
                 due = [c for c in channels if ("ahead", c) not in made]
-                if due:
-                    asking.append((ticket, due, at))
-        counted = count_ahead(rivals, (ticket for ticket, _, _ in asking))
-        for ticket, due, at in asking:
-            ahead = counted[ticket.id]
-            if ahead <= self.settings.ahead_for(ticket.service):
-                rows += _rows(ticket.id, "ahead", due, at, ahead=ahead)
+                rows += _rows(ticket_id, "ahead", due, at, ahead=near[ticket_id][1])
         return rows, ended
 
     def _call_rows(

@@ -192,6 +192,20 @@ def test_each_channel_tells_few_ahead_then_the_call(office: Office, lang: str) -
     assert len(states) == 6
 
 
+def test_a_holder_far_back_is_told_only_once_few_are_ahead(office: Office) -> None:
+    far = line(office, before=6)
+    office.notices.subscribe(far.id, "sms", "+421900123456", "en")
+    near = office.queue.issue("parking").ticket  # none ahead: told at once
+    office.notices.subscribe(near.id, "sms", "+421900654321", "en")
+    assert office.settled(near.id, 1) == {("ahead", "sms"): "sent"}
+    assert near.number in json.loads(office.sms.next().body)["text"]
+    assert office.states(far.id) == {}  # 6 ahead, looked at in the same round or before
+    for _ in range(3):
+        office.queue.counter_action("1", "next")
+    assert office.settled(far.id, 1) == {("ahead", "sms"): "sent"}
+    assert far.number in json.loads(office.sms.next().body)["text"]
+
+
 @pytest.mark.parametrize("office", DATABASES, indirect=True)
 def test_never_twice_across_a_restart(office: Office) -> None:
     ticket = line(office)
