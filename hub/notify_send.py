@@ -57,6 +57,11 @@ Key = tuple[str, str, str]
 RESTART_S: Final = 1.0
 """The shortest time between two starts of the sending process (a crash does not spin)."""
 
+GATHER_S: Final = 0.02
+"""How long the sending process's messages gather between two reads of the hub's: it
+wakes for them a few dozen times a second, not twice a notice (each wake takes the
+interpreter from the presses' thread)."""
+
 GRACE_S: Final = 5.0
 """Added to the longest a notice may take before a silent sending process is stopped."""
 
@@ -345,15 +350,19 @@ class Sender:
         begun: set[Key] = set()
         try:
             conn.send(list(notices))
-            while len(outcomes) < len(notices):
+            while True:
                 if not conn.poll(self.silence_s):
                     self._lost(f"it said nothing for {self.silence_s:g} s")
                     break
-                message = conn.recv()
-                if message[0] == "begin":
-                    begun.add(message[1])
-                else:
-                    outcomes[message[1]] = message[2]
+                while conn.poll():
+                    message = conn.recv()
+                    if message[0] == "begin":
+                        begun.add(message[1])
+                    else:
+                        outcomes[message[1]] = message[2]
+                if len(outcomes) == len(notices):
+                    break
+                time.sleep(GATHER_S)
         except (EOFError, OSError):
             self._lost("it died")
         for notice in notices:
