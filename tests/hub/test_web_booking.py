@@ -33,10 +33,14 @@ def book_of(app: Flask) -> AppointmentBook:
 
 
 @pytest.fixture
-def tomorrow(app: Flask) -> date:
-    """A day with bookable slots: taxes (open always) takes appointments."""
+def bookable(app: Flask) -> date:
+    """A day with bookable slots: taxes (open always) takes appointments.
+
+    The day after tomorrow: its first slot (at midnight) is more than the rules'
+    ``cancel_before_min`` away at whatever hour the tests run, so it can be changed.
+    """
     book_of(app).save_rules(RULES)
-    return book_of(app).queue.today() + timedelta(days=1)
+    return book_of(app).queue.today() + timedelta(days=2)
 
 
 def first_slot(client: FlaskClient, day: date, index: int = 0) -> dict[str, Any]:
@@ -53,10 +57,10 @@ def post_booking(client: FlaskClient, **body: Any) -> Any:
 # -- API ---------------------------------------------------------------------------
 
 
-def test_api_slots_book_and_cancel(client: FlaskClient, tomorrow: date) -> None:
-    slots = client.get(f"/api/v1/services/taxes/slots?date={tomorrow.isoformat()}").get_json()
+def test_api_slots_book_and_cancel(client: FlaskClient, bookable: date) -> None:
+    slots = client.get(f"/api/v1/services/taxes/slots?date={bookable.isoformat()}").get_json()
     assert slots["service"] == "taxes"
-    assert slots["date"] == tomorrow.isoformat()
+    assert slots["date"] == bookable.isoformat()
     assert len(slots["slots"]) == 48  # open always: 24 hours of 30-minute slots
     slot = slots["slots"][3]
     assert slot["free"] == slot["seats"] == 1
@@ -70,7 +74,7 @@ def test_api_slots_book_and_cancel(client: FlaskClient, tomorrow: date) -> None:
     assert booked["state"] == "booked"
     assert parse_checkin_qr(booked["qr"]) == booked["code"]
     assert booked["url"].endswith(f"/appointment/{booked['code']}")
-    assert first_slot(client, tomorrow, 3)["free"] == 0
+    assert first_slot(client, bookable, 3)["free"] == 0
 
     full = post_booking(client, service="taxes", starts_at=slot["starts_at"], name="Bob")
     assert full.status_code == 409
@@ -80,7 +84,7 @@ def test_api_slots_book_and_cancel(client: FlaskClient, tomorrow: date) -> None:
     assert cancelled.status_code == 200
     assert cancelled.get_json()["state"] == "cancelled"
     assert cancelled.headers["Cache-Control"] == "no-store"
-    assert first_slot(client, tomorrow, 3)["free"] == 1
+    assert first_slot(client, bookable, 3)["free"] == 1
     again = client.delete(f"/api/v1/appointments/{booked['code']}")
     assert again.status_code == 404
     assert again.get_json()["error"]["code"] == "unknown_code"
@@ -98,16 +102,16 @@ def test_api_slots_book_and_cancel(client: FlaskClient, tomorrow: date) -> None:
     ],
 )
 def test_api_bad_days_are_refused(
-    client: FlaskClient, tomorrow: date, query: str, status: int, code: str
+    client: FlaskClient, bookable: date, query: str, status: int, code: str
 ) -> None:
     answer = client.get(f"/api/v1/services/taxes/slots?{query}")
     assert answer.status_code == status
     assert answer.get_json()["error"]["code"] == code
 
 
-def test_api_unknown_and_unbookable_services_are_404(client: FlaskClient, tomorrow: date) -> None:
+def test_api_unknown_and_unbookable_services_are_404(client: FlaskClient, bookable: date) -> None:
     for service in ("nope", "waste", "x" * 300):
-        answer = client.get(f"/api/v1/services/{service}/slots?date={tomorrow.isoformat()}")
+        answer = client.get(f"/api/v1/services/{service}/slots?date={bookable.isoformat()}")
         assert answer.status_code == 404
         assert answer.get_json()["error"]["code"] in ("unknown_service", "not_bookable")
 
@@ -132,9 +136,9 @@ def test_api_unknown_and_unbookable_services_are_404(client: FlaskClient, tomorr
     ],
 )
 def test_api_bad_bookings_are_refused(
-    client: FlaskClient, tomorrow: date, body: dict[str, Any], status: int, code: str
+    client: FlaskClient, bookable: date, body: dict[str, Any], status: int, code: str
 ) -> None:
-    slot = first_slot(client, tomorrow)["starts_at"]
+    slot = first_slot(client, bookable)["starts_at"]
     odd = (datetime.fromisoformat(slot) + timedelta(minutes=7)).isoformat()
     filled = {k: v.format(slot=slot, odd=odd) if isinstance(v, str) else v for k, v in body.items()}
     answer = post_booking(client, **filled)
@@ -147,34 +151,34 @@ def test_api_bodies_that_are_not_json_objects_are_refused(client: FlaskClient) -
     assert client.post("/api/v1/appointments", json=[1]).status_code == 400
 
 
-def test_api_limits_active_bookings_per_email(client: FlaskClient, tomorrow: date) -> None:
+def test_api_limits_active_bookings_per_email(client: FlaskClient, bookable: date) -> None:
     # The default allows 2 per e-mail address; a third (any case) is refused.
     for index in range(2):
-        slot = first_slot(client, tomorrow, index)["starts_at"]
+        slot = first_slot(client, bookable, index)["starts_at"]
         answer = post_booking(client, service="taxes", starts_at=slot, name="A", email="a@x.org")
         assert answer.status_code == 201
-    slot = first_slot(client, tomorrow, 2)["starts_at"]
+    slot = first_slot(client, bookable, 2)["starts_at"]
     third = post_booking(client, service="taxes", starts_at=slot, name="A", email="A@X.org")
     assert third.status_code == 409
     assert third.get_json()["error"]["code"] == "too_many_bookings"
 
 
-def test_api_limits_active_bookings_per_address(client: FlaskClient, tomorrow: date) -> None:
+def test_api_limits_active_bookings_per_address(client: FlaskClient, bookable: date) -> None:
     codes = []
     for index in range(5):
-        slot = first_slot(client, tomorrow, index)["starts_at"]
+        slot = first_slot(client, bookable, index)["starts_at"]
         answer = post_booking(client, service="taxes", starts_at=slot, name=f"P{index}")
         codes.append(answer.get_json().get("code"))
         expected = 201 if index < 4 else 409
         assert answer.status_code == expected
     # Cancelling one makes room again.
     assert client.delete(f"/api/v1/appointments/{codes[0]}").status_code == 200
-    slot = first_slot(client, tomorrow, 0)["starts_at"]
+    slot = first_slot(client, bookable, 0)["starts_at"]
     assert post_booking(client, service="taxes", starts_at=slot, name="P").status_code == 201
 
 
 def test_api_booking_and_code_guessing_are_rate_limited(
-    client: FlaskClient, tomorrow: date
+    client: FlaskClient, bookable: date
 ) -> None:
     # booking_limit "10/hour": the eleventh attempt from one address is 429, refused or not.
     for index in range(10):
@@ -212,12 +216,12 @@ def hold_on_page(client: FlaskClient, day: date, index: int = 0) -> str:
 
 
 def test_portal_book_confirm_ics_and_cancel(
-    client: FlaskClient, app: Flask, tomorrow: date
+    client: FlaskClient, app: Flask, bookable: date
 ) -> None:
     listing = client.get("/book?lang=en").get_data(as_text=True)
     assert "/book/taxes" in listing
     assert "/book/waste" not in listing
-    code = hold_on_page(client, tomorrow)
+    code = hold_on_page(client, bookable)
     held = client.get(f"/appointment/{code}")
     assert held.headers["Cache-Control"] == "no-store"
     form = held.get_data(as_text=True)
@@ -251,13 +255,13 @@ def test_portal_book_confirm_ics_and_cancel(
     assert client.get(f"/appointment/{code}.ics").status_code == 404
 
 
-def test_portal_move_keeps_the_code(client: FlaskClient, app: Flask, tomorrow: date) -> None:
-    code = hold_on_page(client, tomorrow)
+def test_portal_move_keeps_the_code(client: FlaskClient, app: Flask, bookable: date) -> None:
+    code = hold_on_page(client, bookable)
     token = csrf_token(client, f"/appointment/{code}")
     client.post(f"/appointment/{code}/confirm", data={"name": "A", "csrf_token": token})
-    page = client.get(f"/appointment/{code}/move?date={tomorrow.isoformat()}")
+    page = client.get(f"/appointment/{code}/move?date={bookable.isoformat()}")
     starts = re.findall(r'name="slot" value="([^"]+)"', page.get_data(as_text=True))
-    token = csrf_token(client, f"/appointment/{code}/move?date={tomorrow.isoformat()}")
+    token = csrf_token(client, f"/appointment/{code}/move?date={bookable.isoformat()}")
     moved = client.post(f"/appointment/{code}/move", data={"slot": starts[5], "csrf_token": token})
     assert moved.status_code == 303
     found = book_of(app).find(code)
@@ -265,8 +269,8 @@ def test_portal_move_keeps_the_code(client: FlaskClient, app: Flask, tomorrow: d
     assert found.starts_at == datetime.fromisoformat(starts[5])
 
 
-def test_portal_forms_need_their_csrf_token(client: FlaskClient, tomorrow: date) -> None:
-    slot = first_slot(client, tomorrow)["starts_at"]
+def test_portal_forms_need_their_csrf_token(client: FlaskClient, bookable: date) -> None:
+    slot = first_slot(client, bookable)["starts_at"]
     assert client.post("/book/taxes", data={"slot": slot}).status_code == 400
     code = post_booking(client, service="taxes", starts_at=slot, name="A").get_json()["code"]
     assert client.post(f"/appointment/{code}/cancel").status_code == 400
@@ -283,11 +287,11 @@ def test_portal_forms_need_their_csrf_token(client: FlaskClient, tomorrow: date)
         "/appointment/12345678/move",
     ],
 )
-def test_portal_unknown_things_are_404(client: FlaskClient, tomorrow: date, url: str) -> None:
+def test_portal_unknown_things_are_404(client: FlaskClient, bookable: date, url: str) -> None:
     assert client.get(url).status_code == 404
 
 
-def test_portal_bad_days_and_slots_are_400(client: FlaskClient, tomorrow: date) -> None:
+def test_portal_bad_days_and_slots_are_400(client: FlaskClient, bookable: date) -> None:
     assert client.get("/book/taxes?date=2026-02-31").status_code == 400
     assert client.get("/book/taxes?date=2000-01-01").status_code == 400
     token = csrf_token(client, "/book/taxes")
@@ -295,13 +299,13 @@ def test_portal_bad_days_and_slots_are_400(client: FlaskClient, tomorrow: date) 
         assert (
             client.post("/book/taxes", data={"slot": slot, "csrf_token": token}).status_code == 400
         )
-    late = datetime.fromisoformat(first_slot(client, tomorrow)["starts_at"]) + timedelta(minutes=1)
+    late = datetime.fromisoformat(first_slot(client, bookable)["starts_at"]) + timedelta(minutes=1)
     answer = client.post("/book/taxes", data={"slot": late.isoformat(), "csrf_token": token})
     assert answer.status_code == 400
 
 
-def test_portal_finds_a_booking_by_its_code(client: FlaskClient, tomorrow: date) -> None:
-    slot = first_slot(client, tomorrow)["starts_at"]
+def test_portal_finds_a_booking_by_its_code(client: FlaskClient, bookable: date) -> None:
+    slot = first_slot(client, bookable)["starts_at"]
     code = post_booking(client, service="taxes", starts_at=slot, name="A").get_json()["code"]
     token = csrf_token(client, "/appointment")
     found = client.post(
@@ -313,7 +317,7 @@ def test_portal_finds_a_booking_by_its_code(client: FlaskClient, tomorrow: date)
     assert bad.status_code == 400
 
 
-def test_portal_pages_in_every_language(client: FlaskClient, tomorrow: date) -> None:
+def test_portal_pages_in_every_language(client: FlaskClient, bookable: date) -> None:
     for lang, word in (("sk", "Rezerv"), ("cs", "Rezerv"), ("uk", "Запис"), ("en", "Book")):
         page = client.get(f"/book?lang={lang}").get_data(as_text=True)
         assert word in page, lang
@@ -359,8 +363,8 @@ def test_admin_sets_rules_and_sees_the_day(admin: FlaskClient, app: Flask) -> No
     assert "is not like" in bad.get_data(as_text=True)
 
 
-def test_admin_books_for_a_phone_caller(admin: FlaskClient, app: Flask, tomorrow: date) -> None:
-    url = f"/admin/appointments?service=taxes&date={tomorrow.isoformat()}"
+def test_admin_books_for_a_phone_caller(admin: FlaskClient, app: Flask, bookable: date) -> None:
+    url = f"/admin/appointments?service=taxes&date={bookable.isoformat()}"
     page = admin.get(url).get_data(as_text=True)
     starts = re.findall(r'<option value="([^"]+T[^"]+)"', page)
     token = csrf_token(admin, url)
@@ -368,7 +372,7 @@ def test_admin_books_for_a_phone_caller(admin: FlaskClient, app: Flask, tomorrow
     assert answer.status_code == 302
     day = admin.get(url).get_data(as_text=True)
     assert "Ján Telefón" in day
-    [booked] = book_of(app).day_bookings("taxes", tomorrow)
+    [booked] = book_of(app).day_bookings("taxes", bookable)
     assert booked.name == "Ján Telefón"
 
 
@@ -377,9 +381,9 @@ def test_clerks_may_not_see_the_bookings(client: FlaskClient) -> None:
 
 
 def test_portal_replays_change_nothing_and_holds_are_limited(
-    client: FlaskClient, app: Flask, tomorrow: date
+    client: FlaskClient, app: Flask, bookable: date
 ) -> None:
-    code = hold_on_page(client, tomorrow)
+    code = hold_on_page(client, bookable)
     token = csrf_token(client, f"/appointment/{code}")
     form = {"name": "Anna", "csrf_token": token}
     assert client.post(f"/appointment/{code}/confirm", data=form).status_code == 303
@@ -390,8 +394,8 @@ def test_portal_replays_change_nothing_and_holds_are_limited(
     assert found.name == "Anna"  # a replayed confirmation renames nothing
     # One address holds at most bookings_per_address (4): three more holds, then 409.
     for index in range(1, 4):
-        hold_on_page(client, tomorrow, index)
-    starts = first_slot(client, tomorrow, 10)["starts_at"]
+        hold_on_page(client, bookable, index)
+    starts = first_slot(client, bookable, 10)["starts_at"]
     token = csrf_token(client, "/book/taxes")
     refused = client.post("/book/taxes", data={"slot": starts, "csrf_token": token})
     assert refused.status_code == 409
