@@ -294,7 +294,7 @@ def test_portal_unknown_things_are_404(client: FlaskClient, bookable: date, url:
 def test_portal_bad_days_and_slots_are_400(client: FlaskClient, bookable: date) -> None:
     assert client.get("/book/taxes?date=2026-02-31").status_code == 400
     assert client.get("/book/taxes?date=2000-01-01").status_code == 400
-    token = csrf_token(client, "/book/taxes")
+    token = csrf_token(client, f"/book/taxes?date={bookable.isoformat()}")
     for slot in ("nonsense", "2026-01-01T09:00:00", "9" * 41):
         assert (
             client.post("/book/taxes", data={"slot": slot, "csrf_token": token}).status_code == 400
@@ -396,7 +396,7 @@ def test_portal_replays_change_nothing_and_holds_are_limited(
     for index in range(1, 4):
         hold_on_page(client, bookable, index)
     starts = first_slot(client, bookable, 10)["starts_at"]
-    token = csrf_token(client, "/book/taxes")
+    token = csrf_token(client, f"/book/taxes?date={bookable.isoformat()}")
     refused = client.post("/book/taxes", data={"slot": starts, "csrf_token": token})
     assert refused.status_code == 409
     assert "koľko môže mať jedna osoba" in refused.get_data(as_text=True)  # sk, the default
