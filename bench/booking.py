@@ -195,7 +195,9 @@ def serve_and_measure(directory: Path, args: argparse.Namespace) -> dict[str, An
         book.save_rules(
             BookingRules("taxes", enabled=True, slot_min=SLOT_MIN, seats=SEATS, horizon_days=7)
         )
-        day = queue.today() + timedelta(days=1)
+        # The day after tomorrow: its first slots (from midnight) can be cancelled at any
+        # hour of the run (tomorrow's, in the last hour before midnight, could not).
+        day = queue.today() + timedelta(days=2)
         flags = [
             f"--port={port}",
             f"--day={day.isoformat()}",
