@@ -592,8 +592,7 @@ class Notices:
                         .limit(BATCH)
                     )
                 ]
-        # The notices just made are due at once: claimed with those read, within the batch.
-        if claim:
+            # The notices just made are due at once: claimed with those read, in the batch.
             fresh = (row for row in made if row["state"] == "pending")
             due += [Claim(*(row[name] for name in Claim._fields)) for row in fresh]
             del due[BATCH:]
