@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -38,6 +38,15 @@ def make_appointment(
         state=state,
         created_at=starts_at - timedelta(days=2),
     )
+
+
+def slot_open_now() -> datetime:
+    """The start of a slot whose check-in is open on the real clock, whatever the hour.
+
+    It starts this second: a slot some minutes ahead would, shortly before the office's
+    midnight, be tomorrow's, whose check-in is refused today (``too_early``).
+    """
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def insert_appointment(store: Store, appointment: Appointment, *, seat: int = 0) -> Appointment:

@@ -8,12 +8,17 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from appointment_helpers import insert_appointment, make_appointment, open_for_remote
+from appointment_helpers import (
+    insert_appointment,
+    make_appointment,
+    open_for_remote,
+    slot_open_now,
+)
 from counter_helpers import FULL, SMALL, panel_settings
 from gpiozero.pins.mock import MockFactory
 from office_helpers import OfficeBroker, RunningHub
@@ -115,8 +120,7 @@ def in_state(state: str) -> Callable[[CounterDesk], bool]:
 def test_a_checked_in_appointment_is_marked_on_the_display(
     hub: RunningHub, start_terminal: Callable[..., Terminal]
 ) -> None:
-    slot = datetime.now(UTC) + timedelta(minutes=5)
-    booking = insert_appointment(hub.queue.store, make_appointment("taxes", slot))
+    booking = insert_appointment(hub.queue.store, make_appointment("taxes", slot_open_now()))
     hub.queue.check_in(booking.code)
     office = start_terminal()
     office.clerks.press("1", "next")

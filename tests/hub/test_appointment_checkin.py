@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from appointment_helpers import insert_appointment, make_appointment
+from appointment_helpers import insert_appointment, make_appointment, slot_open_now
 from office_helpers import OfficeBroker, RunningHub
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -169,7 +169,7 @@ def check_in(
 def test_a_kiosk_checks_in_over_the_broker(
     hub: RunningHub, broker: OfficeBroker, kiosk: Client
 ) -> None:
-    slot = (datetime.now(UTC) + timedelta(minutes=10)).replace(microsecond=0)
+    slot = slot_open_now()
     code = book(hub.queue.store, slot)
     msg_id = uuid.uuid4().hex
     reply = p.TicketReply.model_validate(check_in(kiosk, broker, code, msg_id))
@@ -188,7 +188,7 @@ def test_a_retained_check_in_is_applied_once_across_a_hub_restart(
     start_hub: Callable[[], RunningHub], broker: OfficeBroker, kiosk: Client
 ) -> None:
     hub = start_hub()
-    code = book(hub.queue.store, datetime.now(UTC) + timedelta(minutes=10))
+    code = book(hub.queue.store, slot_open_now())
     topics = p.Topics(broker.site)
     props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     props.ResponseTopic = topics.device_reply("k1")
