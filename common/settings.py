@@ -648,8 +648,9 @@ class QueueSettings(Section):
     number of a service."""
 
     checkin_early_min: int = Field(default=30, ge=0, le=24 * 60)
-    """How many minutes before its slot a citizen with a booking may check in at a kiosk;
-    earlier, the kiosk says when check-in opens (``too_early``)."""
+    """How many minutes before its slot a citizen with a booking may check in at a kiosk,
+    but not before the slot's day; earlier, the kiosk says when check-in opens
+    (``too_early``)."""
 
     checkin_grace_min: int = Field(default=10, ge=0, le=24 * 60)
     """How many minutes after its slot starts a booking may still be checked in. Later the

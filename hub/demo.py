@@ -32,7 +32,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -299,7 +299,6 @@ def run_demo(settings: Settings) -> None:
                     per_email=settings.web.bookings_per_email,
                 ),
                 scanner_fifo(data),
-                checkin_early=timedelta(minutes=settings.queue.checkin_early_min),
                 arrive_after_s=CITIZENS_S,
             )
             bookings.book_the_day()

@@ -5,8 +5,9 @@ When the demo starts, booking is switched on for two demo services (their
 :class:`~hub.appointments.AppointmentBook` as the admin books a caller's: the first
 free slot, soon after the start, and more through the day. A simulated citizen comes
 with each booking but one (a no-show): when the booking's check-in window opens
-(``[queue] checkin_early_min`` before its slot), they scan its QR code at the demo
-kiosk, that is, the demo writes the code into the kiosk's simulated scanner (a FIFO).
+(``[queue] checkin_early_min`` before its slot, but not before the slot's day), they
+scan its QR code at the demo kiosk, that is, the demo writes the code into the kiosk's
+simulated scanner (a FIFO).
 A scan the kiosk did not take (it was busy with another citizen) is made again.
 
 Everything is narrated in the log: each booking with its time and code, each scan,
@@ -78,14 +79,12 @@ class DemoBookings:
         book: AppointmentBook,
         scanner: Path,
         *,
-        checkin_early: timedelta,
         arrive_after_s: float,
     ) -> None:
         """``scanner``: the demo kiosk's FIFO; citizens come ``arrive_after_s`` apart at least."""
         self.queue = queue
         self.book = book
         self.scanner = scanner
-        self.checkin_early = checkin_early
         self.arrive_after_s = arrive_after_s
         self._checked_in: dict[str, threading.Event] = {}
         self._stop = threading.Event()
@@ -175,7 +174,7 @@ class DemoBookings:
 
     def _run(self) -> None:
         for appointment in self._coming:
-            opens = appointment.starts_at - self.checkin_early
+            opens = self.queue.engine.check_in_opens(appointment.starts_at)
             wait = (opens - self.queue.clock()).total_seconds()
             if self._stop.wait(max(wait, self.arrive_after_s)):
                 return

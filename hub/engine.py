@@ -22,7 +22,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from common.errors import Params
@@ -644,7 +644,7 @@ class Engine:
         self._check_day(now)
         svc = self._service(appointment.service)
         slot = appointment.starts_at
-        opens = slot - timedelta(seconds=self.policy.checkin_early_s)
+        opens = self.check_in_opens(slot)
         closes = slot + timedelta(seconds=self.policy.checkin_grace_s)
         if appointment.state is AppointmentState.CANCELLED:
             raise QueueError("cancelled", f"booking {appointment.code} was cancelled")
@@ -681,6 +681,17 @@ class Engine:
             slot_at=slot,
             detail={"appointment": appointment.id},
         )
+
+    def check_in_opens(self, slot: datetime) -> datetime:
+        """When the check-in of a booking whose slot starts at ``slot`` opens.
+
+        :attr:`QueuePolicy.checkin_early_s` before the slot, but never on the day
+        before: a ticket belongs to its slot's business day.
+        """
+        early = slot - timedelta(seconds=self.policy.checkin_early_s)
+        local = slot.astimezone(self.timezone)
+        midnight = datetime.combine(local.date(), time.min, tzinfo=self.timezone)
+        return max(early, midnight.astimezone(UTC))
 
     def _new_ticket(
         self,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from appointment_helpers import make_appointment
-from test_engine import at, make_engine, run
+from test_engine import TZ, at, make_engine, run
 
 from common.settings import QueueSettings, Settings, WebSettings
 from hub.app import queue_policy
@@ -203,6 +203,18 @@ def test_checking_in_needs_the_same_business_day() -> None:
         engine.check_in(booking, at(10), lang="sk")
     assert refused.value.code == "too_early"
     assert timedelta(0) < booking.starts_at - at(10)
+
+
+def test_a_slot_just_after_midnight_opens_its_check_in_at_midnight() -> None:
+    engine = make_engine()  # check-in opens 30 minutes before the slot
+    midnight = datetime.combine(engine.day + timedelta(days=1), time.min, tzinfo=TZ)
+    booking = make_appointment("taxes", midnight + timedelta(minutes=10))
+    assert engine.check_in_opens(booking.starts_at) == midnight
+    assert engine.check_in_opens(at(30)) == at(0)
+    with pytest.raises(QueueError) as refused:
+        engine.check_in(booking, midnight - timedelta(minutes=5), lang="sk")
+    assert refused.value.code == "too_early"
+    assert f"opens at {midnight:%Y-%m-%d} 00:00" in refused.value.message
 
 
 def test_the_policy_comes_from_the_queue_and_web_settings() -> None:

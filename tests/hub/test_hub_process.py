@@ -7,6 +7,7 @@ import signal
 import socket
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,17 @@ from hub.broker import free_port
 from hub.store import Store, sqlite_url
 
 POLL_S = 30.0  # an upper bound for waiting, never a pause
+
+
+def zone_near_noon() -> str:
+    """A fixed-offset time zone in which it is about noon now.
+
+    An office in it has half a day to its midnight, which ends the day's tickets and
+    moves bookings to the next day: a test of a whole day's run does not depend on the
+    hour it runs at.
+    """
+    offset = 12 - datetime.now(UTC).hour  # -11 .. +12 hours east of UTC
+    return f"Etc/GMT{-offset:+d}"  # the Etc zones' signs are POSIX's, west positive
 
 
 @pytest.fixture
@@ -78,13 +90,15 @@ def test_demo_runs_an_office_until_interrupted(
 ) -> None:
     # Headless: the kiosk and the display draw on SDL's dummy driver. A checked-in
     # appointment is due at once (its slot is at most ten minutes away), so the clerks
-    # call it at their next press rather than when no walk-in waits.
+    # call it at their next press rather than when no walk-in waits. The office is where
+    # it is about noon, far from the midnight that would end its day.
     port = free_port()
     env = {
         "DISPLAY": "",
         "WAYLAND_DISPLAY": "",
         "PORADOVNIK_WEB__PORT": str(port),
         "PORADOVNIK_QUEUE__APPOINTMENT_CALL_WINDOW_MIN": "30",
+        "PORADOVNIK_SITE__TIMEZONE": zone_near_noon(),
     }
     demo = processes(poradovnik_args("demo"), name="demo", env=env, cwd=tmp_path)
     wanted = {
