@@ -7,11 +7,10 @@ Run it from the checkout with the project's virtual environment::
 The hub's side runs in this process as ``poradovnik hub`` runs it: the service layer on
 a temporary SQLite database with the demo office and its five counters open, and the
 notices (:class:`hub.notify.Notices`) with their sending process. A local SMTP server
-(aiosmtpd) and a local push service (an HTTP server), in a process of their own at the
-lowest CPU priority (nice 19) as real ones run on other machines, receive what the hub
-sends and
-note when each message arrived; each push is decrypted after the run (aes128gcm, with
-the browser keys made for it) to tell which notice it is.
+(aiosmtpd) and a local push service (an HTTP server), in a process of their own in
+Linux's idle scheduling class, as real ones run on other machines, receive what the hub
+sends and note when each message arrived; each push is decrypted after the run
+(aes128gcm, with the browser keys made for it) to tell which notice it is.
 
 A busy office hour compressed into ``--seconds``: a fifth of the ``--tickets`` are
 issued at once (the morning queue), the rest spread over the first three quarters of
@@ -218,10 +217,11 @@ def push_server(arrivals: Reports, port: int) -> ThreadingHTTPServer:
 def sink_process(smtp_port: int, push_port: int, arrivals: Any, stop: Any) -> None:
     """The sinks' process: the SMTP server and push service until ``stop`` is set.
 
-    At the lowest CPU priority: the servers it stands for run on other machines, so
-    their parsing and serving must not take the hub's or the clerks' share of the cores.
+    In Linux's idle scheduling class: the servers it stands for run on other machines,
+    so their parsing and serving must not take the hub's or the clerks' share of the
+    cores (at nice 19 it still took a share, and the presses waited for it).
     """
-    os.nice(19)
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     reports = Reports(arrivals)
     controller = Controller(MailSink(reports), hostname="127.0.0.1", port=smtp_port)
     controller.start()

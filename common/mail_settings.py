@@ -14,6 +14,9 @@ from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_val
 
 from common.section import Section
 
+CpuPriority = Literal["idle", "low", "same"]
+"""How a helper process of the hub yields the CPU (see :attr:`NotifySettings.priority`)."""
+
 __all__ = ["AlertSettings", "EmailAddress", "MailSettings", "NotifySettings"]
 
 _ADDRESS_RE = re.compile(r"[^@\s<>,;:\"()\[\]\\]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
@@ -176,9 +179,12 @@ class NotifySettings(Section):
     workers: int = Field(default=8, ge=1, le=64)
     """Notices sent at the same time."""
 
-    nice: int = Field(default=10, ge=0, le=19)
-    """How much lower the CPU priority of the process that sends the notices is than the
-    hub's (a ``nice`` increment; 0: the same): the clerks' presses go first."""
+    priority: CpuPriority = "idle"
+    """The CPU priority of the process that sends the notices, so that the clerks'
+    presses go first: ``idle`` (Linux's idle scheduling class: it runs on what CPU time
+    the hub, the broker and the other services leave; a press never waits for it),
+    ``low`` (10 lower in ``nice``: it still takes a share of a busy CPU) or ``same``
+    (the hub's)."""
 
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     """How long a push service or the SMS gateway may take to answer."""

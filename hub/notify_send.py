@@ -6,7 +6,7 @@ sms_url``) cost CPU: encryption, signatures, HTTP and SMTP clients. In the hub's
 process they would hold the interpreter's lock that the MQTT network thread and the
 queue's writer wait for at each press. So they run in the *sending process* (a
 Python of its own running :func:`main`), which the hub starts, watches and starts again,
-at a lower CPU priority (``[notify] nice``), on ``[notify] workers`` threads.
+at a lower CPU priority (``[notify] priority``), on ``[notify] workers`` threads.
 
 The hub keeps the durable queue of notices (:mod:`hub.notify`): it claims the due
 ones, hands a batch to :meth:`Sender.send` and records the :class:`Outcome` of each.
@@ -44,7 +44,7 @@ import requests
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
-from common.mail_settings import MailSettings, NotifySettings
+from common.mail_settings import CpuPriority, MailSettings, NotifySettings
 from hub.mail import KEEP_S, Mailer
 
 __all__ = ["Channels", "DeliveryError", "Notice", "Outcome", "Sender"]
@@ -266,6 +266,26 @@ def _fill(template: str, values: Mapping[str, str], escape: Callable[[str], str]
     return template
 
 
+LOW_NICE: Final = 10
+"""How much lower in ``nice`` the sending process runs with ``[notify] priority = "low"``."""
+
+
+def lower_priority(priority: CpuPriority) -> None:
+    """Lower this process's CPU priority as ``[notify] priority`` says (see there).
+
+    Before the process starts its threads: on Linux each thread has its own scheduling
+    policy and niceness, and a new thread takes its creator's. Where the system refuses
+    (a unit that filters the system call), the process keeps the hub's, with a warning.
+    """
+    try:
+        if priority == "idle":
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        elif priority == "low":
+            os.nice(LOW_NICE)
+    except OSError as exc:
+        log.warning("the notices' sending process keeps the hub's CPU priority: %s", exc)
+
+
 def serve(conn: Connection) -> None:
     """The sending process: take batches of notices from ``conn`` and send them.
 
@@ -274,11 +294,7 @@ def serve(conn: Connection) -> None:
     writes ``("begin", key)`` before sending and ``("done", key, outcome)`` after.
     """
     setup: Setup = conn.recv()
-    if setup.notify.nice:
-        try:
-            os.nice(setup.notify.nice)
-        except OSError as exc:
-            log.warning("the notices' sending process keeps the hub's CPU priority: %s", exc)
+    lower_priority(setup.notify.priority)
     mailer = Mailer(setup.mail) if setup.mail is not None else None
     vapid = Vapid02.from_pem(setup.vapid_pem) if setup.vapid_pem is not None else None
     channels = Channels(setup.notify, mailer=mailer, vapid=vapid)

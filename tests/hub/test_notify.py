@@ -35,6 +35,7 @@ from hub.app import open_queue, seed_demo, web_app
 from hub.mail import Mailer
 from hub.model import Ticket
 from hub.notify import VAPID_FILE, Notices, application_server_key, load_vapid
+from hub.notify_send import LOW_NICE
 from hub.notify_texts import TEXTS
 from hub.service import QueueService
 from hub.stats import NoticeCount
@@ -298,14 +299,31 @@ def test_a_sending_process_lost_mid_batch_is_started_again_and_nothing_goes_twic
     assert office.push.received.empty()
 
 
-def test_the_sending_process_runs_at_a_lower_priority(office: Office) -> None:
+def sender_pid(office: Office) -> int:
+    """The pid of the notices' sending process, once it has sent a notice."""
     ticket = line(office, before=0)
     office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
     assert office.settled(ticket.id, 1) == {("ahead", "sms"): "sent"}
     pid = office.notices.sender.pid
     assert pid is not None
+    return pid
+
+
+def test_the_sending_process_runs_in_the_idle_scheduling_class(office: Office) -> None:
+    assert office.settings.notify.priority == "idle"
+    assert os.sched_getscheduler(sender_pid(office)) == os.SCHED_IDLE
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the hub's own is unchanged
+
+
+def test_the_sending_process_may_run_at_a_lower_niceness(office: Office) -> None:
+    office.notices.stop()
+    notify = notify_settings(office.push, office.sms, priority="low")
+    office.settings = office.settings.model_copy(update={"notify": notify})
+    office.notices = start_notices(office.settings, office.queue)
+    pid = sender_pid(office)
+    assert os.sched_getscheduler(pid) == os.SCHED_OTHER
     ours = os.getpriority(os.PRIO_PROCESS, 0)
-    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + office.settings.notify.nice)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + LOW_NICE)
 
 
 def test_a_failure_is_tried_again_after_a_pause(office: Office) -> None:
