@@ -275,14 +275,15 @@ def lower_priority(priority: CpuPriority) -> None:
 
     Before the process starts its threads: on Linux each thread has its own scheduling
     policy and niceness, and a new thread takes its creator's. Where the system refuses
-    (a unit that filters the system call), the process keeps the hub's, with a warning.
+    (a unit that filters the system call) or has no idle class (not Linux), the process
+    keeps the hub's, with a warning.
     """
     try:
         if priority == "idle":
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         elif priority == "low":
             os.nice(LOW_NICE)
-    except OSError as exc:
+    except (OSError, AttributeError) as exc:
         log.warning("the notices' sending process keeps the hub's CPU priority: %s", exc)
 
 
