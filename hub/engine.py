@@ -658,7 +658,7 @@ class Engine:
             )
         if appointment.state is not AppointmentState.BOOKED:
             raise QueueError("unknown_booking", f"booking {appointment.code} is not confirmed")
-        if now < opens or self.local_day(slot) > self.day:
+        if now < opens:  # opens on the slot's day at the earliest: never before today
             local = opens.astimezone(self.timezone)
             raise QueueError(
                 "too_early",

@@ -312,7 +312,7 @@ def sender_pid(office: Office) -> int:
 def test_the_sending_process_runs_in_the_idle_scheduling_class(office: Office) -> None:
     assert office.settings.notify.priority == "idle"
     assert os.sched_getscheduler(sender_pid(office)) == os.SCHED_IDLE
-    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the hub's own is unchanged
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the hub's own is unchanged
 
 
 def test_the_sending_process_may_run_at_a_lower_niceness(office: Office) -> None:
