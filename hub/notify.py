@@ -307,6 +307,9 @@ class Notices:
         """The sending process, which the notices' thread hands each batch."""
         self._next_sweep = 0.0
         self._sql: Statements | None = None
+        self._unrecorded: list[Outcome] = []
+        """What came of notices the last round claimed, until written: a round that fails
+        leaves it to the next (a claimed notice is never left ``sending``)."""
 
     @property
     def channels(self) -> tuple[Channel, ...]:
@@ -473,16 +476,23 @@ class Notices:
         Each batch's writes are one transaction on the database's one writer, which the
         queue's writes wait for: the outcomes of the batch before, the notices made
         since and the contacts of tickets that ended, and the claim of the next batch.
+        What a failed round could not record waits in :attr:`_unrecorded` for the next.
         """
         made, ended = self._make_due()
         looked = time.monotonic()
-        outcomes: list[Outcome] = []
         while True:
             claim = not self._stop.is_set()
-            claimed = self._write(made, ended, outcomes, claim=claim)
+            claimed = self._write(made, ended, self._unrecorded, claim=claim)
+            # Should the round fail before the sending process has them, they go back.
+            self._unrecorded = [
+                ((c.ticket, c.kind, c.channel), "untried", "not tried: a round failed", c.attempts)
+                for c in claimed
+            ]
             if not claimed:
                 break
-            outcomes = self._outcomes(claimed, self.queue.clock())
+            self._unrecorded, gone = self._outcomes(claimed, self.queue.clock())
+            for ticket_id, channel in gone:
+                self._drop_contact(ticket_id, channel)
             made, ended = [], []
             if time.monotonic() - looked >= ROUND_S:
                 made, ended = self._make_due()
@@ -622,11 +632,16 @@ class Notices:
             self._sql = Statements(self.store.db.dialect)
         return self._sql
 
-    def _outcomes(self, claimed: Sequence[Claim], now: datetime) -> list[Outcome]:
-        """Send the ``claimed`` notices (those still of use); (key, state, reason, attempts).
+    def _outcomes(
+        self, claimed: Sequence[Claim], now: datetime
+    ) -> tuple[list[Outcome], list[tuple[str, str]]]:
+        """Send the ``claimed`` notices (those still of use); what came of each, and more.
 
-        A notice the sending process never began goes back to ``pending`` as it was (its
-        attempt not counted), due at once.
+        Each outcome is (key, state, reason, attempts); the second list holds the contacts
+        that are no more (ticket, channel). A notice the sending process never began goes
+        back to ``pending`` as it was (its attempt not counted), due at once. From the
+        hand-over on, a failure of the round leaves the notices handed over ``sending``
+        (perhaps delivered: not sent again).
         """
         s = _subscriptions
         tickets = sorted({row.ticket for row in claimed})
@@ -664,8 +679,10 @@ class Notices:
             else:
                 sending.append(self._notice(row, contact, state[1], state[2], attempts))
         if not sending:
-            return results
+            return results, []
+        self._unrecorded = list(results)
         outcomes = self.sender.send(sending)
+        gone: list[tuple[str, str]] = []
         for notice in sending:
             key, attempts, outcome = notice.key, notice.attempts, outcomes[notice.key]
             if outcome.sent:
@@ -678,8 +695,8 @@ class Notices:
                 retry = outcome.retry and attempts <= len(self.settings.backoff_s)
                 results.append((key, "pending" if retry else "failed", outcome.reason, attempts))
                 if outcome.gone:
-                    self._drop_contact(key[0], key[2])
-        return results
+                    gone.append((key[0], key[2]))
+        return results, gone
 
     def _drop_contact(self, ticket_id: str, channel: str) -> None:
         """Erase a contact that is no more (the push service says the browser dropped it)."""

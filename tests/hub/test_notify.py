@@ -367,6 +367,54 @@ def test_a_round_whose_write_fails_loses_no_notice(
     assert office.settled(ticket.id, 1) == {("ahead", "sms"): "sent"}
 
 
+def test_a_sent_notice_whose_record_fails_is_recorded_by_a_later_round(
+    office: Office, caplog: pytest.LogCaptureFixture
+) -> None:
+    ticket = line(office)
+    office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
+    store = office.queue.store
+    with store.transaction() as conn:  # the database refuses the record for a while
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_records BEFORE UPDATE ON notifications "
+            "WHEN NEW.state = 'sent' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    office.queue.counter_action("1", "next")
+    assert ticket.number in json.loads(office.sms.next().body)["text"]
+    wait_until(lambda: "a round failed" in caplog.text)
+    assert office.states(ticket.id) == {("ahead", "sms"): "sending"}
+    with store.transaction() as conn:
+        conn.exec_driver_sql("DROP TRIGGER refuse_records")
+    assert office.settled(ticket.id, 1) == {("ahead", "sms"): "sent"}
+    assert office.sms.received.empty()  # sent once
+
+
+def test_a_claimed_notice_whose_round_fails_before_sending_goes_later(
+    office: Office, caplog: pytest.LogCaptureFixture
+) -> None:
+    office.notices.stop()
+    reads: list[str] = []
+
+    def office_name() -> str:  # the branding cannot be read the first time
+        reads.append("read")
+        if len(reads) == 1:
+            raise OSError("disk I/O error")
+        return "Mestský úrad"
+
+    office.notices = Notices(
+        office.queue,
+        office.settings.notify,
+        vapid=load_vapid(office.settings.data.dir),
+        office_name=office_name,
+    ).start()
+    ticket = line(office, before=0)
+    office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
+    assert office.settled(ticket.id, 1) == {("ahead", "sms"): "sent"}
+    assert "a round failed" in caplog.text
+    assert ticket.number in json.loads(office.sms.next().body)["text"]
+    assert office.sms.received.empty()  # sent once
+    assert len(reads) == 2  # written again in the next round
+
+
 def test_a_refused_notice_is_given_up_and_a_gone_subscription_too(office: Office) -> None:
     office.push.answers[:] = [410]
     office.sms.answers[:] = [503, 503, 503, 503]
