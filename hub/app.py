@@ -181,6 +181,7 @@ def web_parts(
     bridge: HubBridge | None = None,
     mailer: Mailer | None = None,
     notices: Notices | None = None,
+    site: SiteConfig | None = None,
 ) -> Hub:
     """Build the hub's parts that the web side uses, and subscribe them to ``queue``.
 
@@ -214,7 +215,7 @@ def web_parts(
         users=Users(queue.store),
         tokens=ApiTokens(queue.store),
         eservices=bridge.eservices if bridge is not None else EServices(queue.store),
-        config=SiteConfig(queue.store, settings),
+        config=site or SiteConfig(queue.store, settings),
         lockout=Lockout(
             queue.store,
             attempts=web.lockout_attempts,
@@ -242,6 +243,7 @@ def web_app(
     bridge: HubBridge | None = None,
     mailer: Mailer | None = None,
     notices: Notices | None = None,
+    site: SiteConfig | None = None,
     config: dict[str, Any] | None = None,
     extra: Iterable[Blueprint] = (),
 ) -> Flask:
@@ -251,7 +253,7 @@ def web_app(
     """
     from hub.web import create_app  # noqa: PLC0415 (Flask only where served)
 
-    parts = web_parts(settings, queue, bridge, mailer, notices)
+    parts = web_parts(settings, queue, bridge, mailer, notices, site)
     return create_app(parts, config=config, extra=extra)
 
 
@@ -262,6 +264,7 @@ def serve_web(
     bridge: HubBridge | None = None,
     mailer: Mailer | None = None,
     notices: Notices | None = None,
+    site: SiteConfig | None = None,
     port: int | None = None,
 ) -> WebServer:
     """Build the web app on the hub's parts and serve it on ``[web] host`` and ``port``.
@@ -272,7 +275,7 @@ def serve_web(
     """
     from hub.web.server import serve as serve_app  # noqa: PLC0415 (Flask only where served)
 
-    app = web_app(settings, queue, bridge=bridge, mailer=mailer, notices=notices)
+    app = web_app(settings, queue, bridge=bridge, mailer=mailer, notices=notices, site=site)
     return serve_app(app, port=port)
 
 
@@ -282,9 +285,14 @@ def start_web(
     bridge: HubBridge | None,
     mailer: Mailer | None = None,
     notices: Notices | None = None,
+    site: SiteConfig | None = None,
 ) -> WebServer:
-    """Start the web side (admin, portal, API) on ``[web] host`` and ``port``."""
-    server = serve_web(settings, queue, bridge=bridge, mailer=mailer, notices=notices)
+    """Start the web side (admin, portal, API) on ``[web] host`` and ``port``.
+
+    ``site`` is the hub's one :class:`SiteConfig` (the notices' too), so that the
+    branding the admin saves is what every part reads next.
+    """
+    server = serve_web(settings, queue, bridge=bridge, mailer=mailer, notices=notices, site=site)
     log.info("web pages on http://%s:%d/", settings.web.host, server.port)
     return server
 
@@ -353,12 +361,13 @@ def _run_hub(settings: Settings) -> None:
     chores = Maintenance(
         settings, queue.store, on_backup=alerts.backup_done if alerts else lambda _error: None
     )
-    notices = start_notifier(settings, queue, mailer)
+    site = SiteConfig(queue.store, settings)
+    notices = start_notifier(settings, queue, mailer, site)
     uplink = start_uplink(settings, queue)
     web = None
     try:
         chores.start()
-        web = start_web(settings, queue, bridge, mailer if mailer.enabled else None, notices)
+        web = start_web(settings, queue, bridge, mailer if mailer.enabled else None, notices, site)
         # What start-up made lives as long as the hub: full collections no longer scan
         # it, so they take milliseconds, not a pause of every press for 100 ms or more.
         gc.freeze()
@@ -412,22 +421,25 @@ def start_uplink(settings: Settings, queue: QueueService) -> Uplink | None:
     return uplink.start()
 
 
-def start_notifier(settings: Settings, queue: QueueService, mailer: Mailer) -> Notices | None:
+def start_notifier(
+    settings: Settings, queue: QueueService, mailer: Mailer, site: SiteConfig
+) -> Notices | None:
     """Start citizens' notices (``[notify]``); ``None`` when they are off.
+
+    The office's name in each notice is ``site``'s, as the admin last saved it.
 
     Web push is always on (its VAPID key is made in ``[data] dir`` on first start);
     e-mail while ``[mail] host`` is set; SMS while ``[notify] sms_url`` is.
     """
     if not settings.notify.enabled:
         return None
-    config = SiteConfig(queue.store, settings)
     notices = Notices(
         queue,
         settings.notify,
         mailer=mailer,
         vapid=load_vapid(settings.data.dir),
         public_url=settings.web.public_url,
-        office_name=lambda: config.branding().office_name,
+        office_name=lambda: site.branding().office_name,
     )
     log.info("citizens' notices by %s", ", ".join(notices.channels))
     return notices.start()

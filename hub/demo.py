@@ -61,6 +61,7 @@ from hub.demo_remote import DemoRemote, MailSink
 from hub.mail import Mailer
 from hub.publications import HubLink
 from hub.service import QueueService
+from hub.siteconfig import SiteConfig
 from hub.users import Users
 from sync_agent import protocol as p
 from sync_agent.broker_accounts import Role
@@ -268,6 +269,19 @@ def role_process(
             log.warning("%s ended with exit status %s", name, process.returncode)
 
 
+def demo_mail(stack: ExitStack, hub: Settings) -> tuple[Settings, Mailer]:
+    """Start the demo's local SMTP sink (stopped with ``stack``) and a mailer to it.
+
+    Returns ``hub`` with ``[mail]`` sending there, and the running :class:`Mailer`.
+    """
+    sink = MailSink().start()
+    stack.callback(sink.stop)
+    hub = hub.model_copy(update={"mail": sink.settings()})
+    mailer = Mailer(hub.mail).start()
+    stack.callback(mailer.stop)
+    return hub, mailer
+
+
 def run_demo(settings: Settings) -> None:
     """Run the broker, the hub, the device processes and simulated people until interrupted."""
     data = settings.data.dir
@@ -302,18 +316,15 @@ def run_demo(settings: Settings) -> None:
                 arrive_after_s=CITIZENS_S,
             )
             bookings.book_the_day()
-            sink = MailSink().start()
-            stack.callback(sink.stop)
-            hub = hub.model_copy(update={"mail": sink.settings()})
-            mailer = Mailer(hub.mail).start()
-            stack.callback(mailer.stop)
-            notices = start_notifier(hub, queue, mailer)
+            hub, mailer = demo_mail(stack, hub)
+            site = SiteConfig(queue.store, hub)
+            notices = start_notifier(hub, queue, mailer, site)
             remote = None
             if notices is not None:
                 stack.callback(notices.stop)
                 remote = DemoRemote(queue, notices, scanner_fifo(data))
                 remote.take_tickets()
-            web = start_web(hub, queue, bridge, mailer, notices)
+            web = start_web(hub, queue, bridge, mailer, notices, site)
             stack.callback(web.stop)
             portal = settings.web.public_url or f"http://{settings.web.host}:{web.port}"
             log.info("citizens' portal at %s/, lobby display page at %s/display", portal, portal)

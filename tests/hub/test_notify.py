@@ -31,13 +31,14 @@ from common.settings import (
     Settings,
     WebSettings,
 )
-from hub.app import open_queue, seed_demo, web_app
+from hub.app import open_queue, seed_demo, start_notifier, web_app
 from hub.mail import Mailer
 from hub.model import Ticket
 from hub.notify import VAPID_FILE, Notices, application_server_key, load_vapid
 from hub.notify_send import LOW_NICE
 from hub.notify_texts import TEXTS
 from hub.service import QueueService
+from hub.siteconfig import SiteConfig
 from hub.stats import NoticeCount
 from hub.store import metadata
 from hub.users import Users
@@ -574,3 +575,30 @@ def test_statistics_count_notices_per_channel(office: Office) -> None:
         "email,1,0,0,0",
         "sms,1,0,0,0",
     ]
+
+
+def test_a_notice_names_the_office_as_the_admin_last_saved_it(office: Office) -> None:
+    office.notices.stop()
+    site = SiteConfig(office.queue.store, office.settings)
+    notices = start_notifier(office.settings, office.queue, Mailer(office.settings.mail), site)
+    assert notices is not None
+    office.notices = notices
+    app = web_app(office.settings, office.queue, site=site, config={"TESTING": True})
+    admin = app.test_client()
+    Users(office.queue.store).add("admin", ADMIN_PASSWORD, "admin")
+    token = csrf_token(admin, "/admin/login")
+    login = {"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token}
+    assert admin.post("/admin/login", data=login).status_code == 302
+    first = line(office, "en", before=0)
+    office.notices.subscribe(first.id, "email", "first@example.org", "en")
+    assert site.branding().office_name in office.inbox.next().get_content()
+    form = {
+        "office_name": "Mesto Trnava",
+        "accent_color": "#1d4d2b",
+        "languages": "sk, en",
+        "footer": "",
+        "csrf_token": csrf_token(admin, "/admin/branding"),
+    }
+    assert admin.post("/admin/branding", data=form).status_code == 302
+    office.queue.counter_action("1", "next")  # the first is called: one more e-mail
+    assert "Mesto Trnava" in office.inbox.next().get_content()

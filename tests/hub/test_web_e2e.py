@@ -27,6 +27,7 @@ from hub.mail import Mailer
 from hub.model import AppointmentState, OpeningHours, RemoteRules, TicketState
 from hub.service import QueueService
 from hub.signups import SignUps, SignUpSetup
+from hub.siteconfig import SiteConfig
 from hub.users import Users
 from hub.web.server import WebServer
 from kiosk.loopback import LoopbackPrinter
@@ -384,10 +385,17 @@ def office_web(hub: RunningHub, broker: OfficeBroker, tmp_path: Path) -> Iterato
             update={"mail": inbox.settings()}
         )
         mailer = Mailer(settings.mail).start()
-        notices = start_notifier(settings, hub.queue, mailer)
+        site = SiteConfig(hub.queue.store, settings)
+        notices = start_notifier(settings, hub.queue, mailer, site)
         assert notices is not None
         server = serve_web(
-            settings, hub.queue, bridge=hub.bridge, mailer=mailer, notices=notices, port=0
+            settings,
+            hub.queue,
+            bridge=hub.bridge,
+            mailer=mailer,
+            notices=notices,
+            site=site,
+            port=0,
         )
         yield OfficeWeb(server, inbox)
         server.stop()
