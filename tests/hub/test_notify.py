@@ -10,6 +10,7 @@ import signal
 import stat
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -349,21 +350,28 @@ def test_a_failure_is_tried_again_after_a_pause(office: Office) -> None:
     assert attempts == {"push": 3, "sms": 2}
 
 
+@contextmanager
+def refusing(office: Office, statement: str) -> Iterator[None]:
+    """The office's database refuses ``statement`` (``BEFORE INSERT ON …``) meanwhile."""
+    with office.queue.store.transaction() as conn:
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER refuse {statement} BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    try:
+        yield
+    finally:
+        with office.queue.store.transaction() as conn:
+            conn.exec_driver_sql("DROP TRIGGER refuse")
+
+
 def test_a_round_whose_write_fails_loses_no_notice(
     office: Office, caplog: pytest.LogCaptureFixture
 ) -> None:
     ticket = line(office)  # 4 ahead: no notice yet
     office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
-    store = office.queue.store
-    with store.transaction() as conn:  # the database refuses new notices for a while
-        conn.exec_driver_sql(
-            "CREATE TRIGGER refuse_notices BEFORE INSERT ON notifications "
-            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-        )
-    office.queue.counter_action("1", "next")  # 3 ahead: the notice is due
-    wait_until(lambda: "a round failed" in caplog.text)
-    with store.transaction() as conn:
-        conn.exec_driver_sql("DROP TRIGGER refuse_notices")
+    with refusing(office, "BEFORE INSERT ON notifications"):  # no new notice for a while
+        office.queue.counter_action("1", "next")  # 3 ahead: the notice is due
+        wait_until(lambda: "a round failed" in caplog.text)
     assert ticket.number in json.loads(office.sms.next().body)["text"]
     assert office.settled(ticket.id, 1) == {("ahead", "sms"): "sent"}
 
@@ -373,18 +381,11 @@ def test_a_sent_notice_whose_record_fails_is_recorded_by_a_later_round(
 ) -> None:
     ticket = line(office)
     office.notices.subscribe(ticket.id, "sms", "+421900123456", "en")
-    store = office.queue.store
-    with store.transaction() as conn:  # the database refuses the record for a while
-        conn.exec_driver_sql(
-            "CREATE TRIGGER refuse_records BEFORE UPDATE ON notifications "
-            "WHEN NEW.state = 'sent' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-        )
-    office.queue.counter_action("1", "next")
-    assert ticket.number in json.loads(office.sms.next().body)["text"]
-    wait_until(lambda: "a round failed" in caplog.text)
-    assert office.states(ticket.id) == {("ahead", "sms"): "sending"}
-    with store.transaction() as conn:
-        conn.exec_driver_sql("DROP TRIGGER refuse_records")
+    with refusing(office, "BEFORE UPDATE ON notifications WHEN NEW.state = 'sent'"):
+        office.queue.counter_action("1", "next")
+        assert ticket.number in json.loads(office.sms.next().body)["text"]
+        wait_until(lambda: "a round failed" in caplog.text)
+        assert office.states(ticket.id) == {("ahead", "sms"): "sending"}
     assert office.settled(ticket.id, 1) == {("ahead", "sms"): "sent"}
     assert office.sms.received.empty()  # sent once
 
