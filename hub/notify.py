@@ -15,7 +15,9 @@ wait for, and holds the database's one writer for a statement at a time.
 A notice is marked ``sending`` (committed) before it goes out; one found so marked
 after a restart was perhaps delivered, so it is recorded ``failed`` rather than sent
 again. Should the sending process die mid-batch, what it had begun is recorded so
-too, and what it had not begun goes back to ``pending`` as if never claimed. A
+too, and what it had not begun goes back to ``pending`` as if never claimed. A round
+that fails (a write refused) leaves what came of its batch to the next round's write,
+and what it had claimed but not yet handed over goes back to ``pending``. A
 failure that may pass (a 5xx, a refused SMTP connection) is tried again after
 ``[notify] backoff_s``; a notice whose cause has passed (the "few ahead"
 notice of a ticket already called, a call already answered, anything older than
@@ -308,8 +310,10 @@ class Notices:
         self._next_sweep = 0.0
         self._sql: Statements | None = None
         self._unrecorded: list[Outcome] = []
-        """What came of notices the last round claimed, until written: a round that fails
-        leaves it to the next (a claimed notice is never left ``sending``)."""
+        """What came of the notices the last batch claimed, until it is written: a round
+        that fails leaves it to the next. Until the hand-over to the sending process it
+        says "untried" (back to ``pending``); a round that fails during the hand-over
+        leaves those notices ``sending`` (perhaps delivered)."""
 
     @property
     def channels(self) -> tuple[Channel, ...]:
