@@ -17,7 +17,7 @@ from common.section import Section
 CpuPriority = Literal["idle", "low", "same"]
 """How a helper process of the hub yields the CPU (see :attr:`NotifySettings.priority`)."""
 
-__all__ = ["AlertSettings", "EmailAddress", "MailSettings", "NotifySettings"]
+__all__ = ["AlertSettings", "CpuPriority", "EmailAddress", "MailSettings", "NotifySettings"]
 
 _ADDRESS_RE = re.compile(r"[^@\s<>,;:\"()\[\]\\]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
